@@ -1,0 +1,41 @@
+"""The one jit policy of the package.
+
+Every compiled function in :mod:`simengine.kernels` goes through :func:`jit`, so the choices below hold
+everywhere (numba-stats keeps the same in its ``_util.py``):
+
+- ``cache=True``: compiled machine code is cached next to the module, so a second process starts in
+  well under a second instead of recompiling.
+- ``error_model="numpy"``: division by zero gives inf/nan instead of raising, and numba can keep the
+  loops free of error branches.
+- ``fastmath=False``: results must be bitwise reproducible; fast-math lets LLVM reassociate sums,
+  which is deterministic for one binary but not a promise we want to depend on.
+- ``nogil=True``: kernels release the GIL so Python threads (a progress bar, a Dask worker) keep running.
+- ``parallel`` only where asked for: the draw loop of the top-level kernel.  Parallelism is over draws
+  and every draw writes its own slice of the output, so the thread count cannot change a result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numba
+
+_POLICY: dict[str, Any] = {"cache": True, "error_model": "numpy", "fastmath": False, "nogil": True}
+
+
+def jit(fn: Callable | None = None, *, parallel: bool = False):
+    """Compile ``fn`` with the package policy; usable as ``@jit`` or ``@jit(parallel=True)``."""
+    options = dict(_POLICY, parallel=parallel)
+
+    def wrap(f: Callable) -> Callable:
+        return numba.njit(**options)(f)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def set_threads(threads: int) -> int:
+    """Set numba's thread count (0 = every core) and return the count in use."""
+    n = numba.config.NUMBA_NUM_THREADS if threads <= 0 else min(threads, numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(n)
+    return n
