@@ -1,0 +1,35 @@
+"""The data layer: the input-table contract, its loader and validator, and the synthetic book.
+
+Months are int64 month numbers ``year * 12 + (month - 1)`` everywhere inside the package
+(:mod:`simengine.data.months`); files carry ``YYYY-MM``.
+"""
+
+from simengine.data.book import Book, book_hash, observed_lifetimes
+from simengine.data.errors import DataError
+from simengine.data.loader import book_from_config, load_book
+from simengine.data.months import format_month, month_number
+from simengine.data.synth import (
+    DEFAULT_TRUTH,
+    SyntheticBook,
+    SynthTruth,
+    default_book,
+    generate_book,
+)
+from simengine.data.writer import write_book
+
+__all__ = [
+    "DEFAULT_TRUTH",
+    "Book",
+    "DataError",
+    "SynthTruth",
+    "SyntheticBook",
+    "book_from_config",
+    "book_hash",
+    "default_book",
+    "format_month",
+    "generate_book",
+    "load_book",
+    "month_number",
+    "observed_lifetimes",
+    "write_book",
+]

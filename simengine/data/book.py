@@ -1,0 +1,215 @@
+"""The book of accounts: the validated input every later stage reads.
+
+A :class:`Book` holds the three contract tables (see ``DESIGN.md``, *Input tables*) in one fixed
+in-memory form, whichever file format they came from: months are int64 month numbers
+(:mod:`simengine.data.months`), ids are strings, rows are sorted.  :func:`book_hash` fingerprints
+that form, so a posterior fitted on a book can refuse to be used with another one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ACCOUNT_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "USAGE_COLUMNS",
+    "USE_CASE_COLUMNS",
+    "Book",
+    "book_hash",
+    "observed_lifetimes",
+]
+
+# Column -> in-memory dtype, in the fixed order the Book keeps (and hashes) them.
+ACCOUNT_COLUMNS: dict[str, str] = {
+    "account_id": "str",
+    "segment": "str",
+    "start_month": "int64",
+    "churn_month": "Int64",
+    "csm_covered": "bool",
+    "se_engaged": "bool",
+    "commit_annual": "float64",
+    "contract_start_month": "Int64",
+}
+USAGE_COLUMNS: dict[str, str] = {
+    "account_id": "str",
+    "month": "int64",
+    "usage": "float64",
+    "revenue": "float64",
+}
+USE_CASE_COLUMNS: dict[str, str] = {
+    "account_id": "str",
+    "use_case_id": "str",
+    "start_month": "int64",
+    "se_supported": "bool",
+}
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "accounts": ("account_id", "segment", "start_month", "churn_month"),
+    "usage": ("account_id", "month", "usage"),
+    "use_cases": ("account_id", "use_case_id", "start_month", "se_supported"),
+}
+# Row order of each table: its unique key.
+SORT_KEYS: dict[str, list[str]] = {
+    "accounts": ["account_id"],
+    "usage": ["account_id", "month"],
+    "use_cases": ["account_id", "use_case_id"],
+}
+SCHEMAS: dict[str, dict[str, str]] = {
+    "accounts": ACCOUNT_COLUMNS,
+    "usage": USAGE_COLUMNS,
+    "use_cases": USE_CASE_COLUMNS,
+}
+
+
+def canonical_table(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Put a table in the Book's fixed form: known columns in schema order, typed, rows sorted.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Already validated values of one table; unknown columns are dropped.
+    table : {"accounts", "usage", "use_cases"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new frame with a fresh ``RangeIndex``.
+    """
+    schema = SCHEMAS[table]
+    columns = [c for c in schema if c in frame.columns]
+    out = frame.loc[:, columns].astype({c: schema[c] for c in columns})
+    return out.sort_values(SORT_KEYS[table], kind="stable", ignore_index=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Book:
+    """The account book: accounts, their monthly usage and their use cases, observed up to ``as_of``.
+
+    Build one with :func:`simengine.data.load_book` or :func:`simengine.data.generate_book`; both
+    return tables in the fixed form described below.  The frames are shared, not copied: treat them
+    as read-only (the embedded default book is cached).
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame, one row per account
+        ``account_id`` (str), ``segment`` (str), ``start_month`` (int64 month number),
+        ``churn_month`` (Int64; ``pd.NA`` while active); optional ``csm_covered`` and
+        ``se_engaged`` (bool), ``commit_annual`` (float64, currency, 0 without a commit) and
+        ``contract_start_month`` (Int64).  Sorted by ``account_id``.
+    usage : pandas.DataFrame, one row per account-month
+        ``account_id`` (str), ``month`` (int64), ``usage`` (float64, units >= 0); optional
+        ``revenue`` (float64).  Sorted by ``account_id``, ``month``.
+    use_cases : pandas.DataFrame or None
+        ``account_id``, ``use_case_id`` (str), ``start_month`` (int64), ``se_supported`` (bool).
+        Sorted by ``account_id``, ``use_case_id``.
+    as_of : int
+        The last observed month number.
+    source : dict of str to str
+        Where each table came from: a path, or ``"synthetic(seed=..., n_accounts=...)"``.
+
+    Notes
+    -----
+    Two books are equal when their tables and ``as_of`` are equal; ``source`` is provenance and
+    does not take part (a book written to CSV and read back equals the original).
+    """
+
+    accounts: pd.DataFrame
+    usage: pd.DataFrame
+    use_cases: pd.DataFrame | None
+    as_of: int
+    source: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        """Sorted unique segment names."""
+        return tuple(sorted(self.accounts["segment"].unique().tolist()))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Book):
+            return NotImplemented
+        if self.as_of != other.as_of or (self.use_cases is None) != (other.use_cases is None):
+            return False
+        same_cases = self.use_cases is None or self.use_cases.equals(other.use_cases)
+        return self.accounts.equals(other.accounts) and self.usage.equals(other.usage) and same_cases
+
+    __hash__ = None  # mutable frames inside: not usable as a dict key
+
+    def __repr__(self) -> str:
+        n_cases = 0 if self.use_cases is None else len(self.use_cases)
+        from simengine.data.months import format_month
+
+        return (
+            f"Book({len(self.accounts)} accounts, {len(self.usage)} account-months, "
+            f"{n_cases} use cases, segments={self.segments}, as_of={format_month(self.as_of)})"
+        )
+
+
+def _serialise(frame: pd.DataFrame, table: str) -> bytes:
+    """Text form of one table that does not depend on the file format it was read from."""
+    frame = canonical_table(frame, table)
+    text = frame.copy()
+    for column, dtype in SCHEMAS[table].items():
+        if column not in text.columns:
+            continue
+        if dtype == "bool":
+            text[column] = np.where(frame[column].to_numpy(), "true", "false")
+        elif dtype == "Int64":
+            text[column] = frame[column].astype("string").fillna("")
+    # 12 significant digits: equal for values that went through a CSV file and back, and immune to
+    # last-bit differences between float parsers.
+    body = text.to_csv(index=False, float_format="%.12g", lineterminator="\n")
+    return f"[{table}]\n".encode() + body.encode()
+
+
+def book_hash(book: Book) -> str:
+    """SHA-256 fingerprint of a book's data.
+
+    Parameters
+    ----------
+    book : Book
+
+    Returns
+    -------
+    str
+        64 hex digits.  Equal for the same data read from CSV or Parquet: rows are sorted by key,
+        columns are in schema order, floats are written with 12 significant digits, months as
+        month numbers.  ``source`` does not take part.
+    """
+    digest = hashlib.sha256()
+    digest.update(f"as_of={int(book.as_of)}\n".encode())
+    digest.update(_serialise(book.accounts, "accounts"))
+    digest.update(_serialise(book.usage, "usage"))
+    if book.use_cases is not None:
+        digest.update(_serialise(book.use_cases, "use_cases"))
+    return digest.hexdigest()
+
+
+def observed_lifetimes(book: Book) -> pd.DataFrame:
+    """Each account's observed churn periods, as the churn model reads them.
+
+    Parameters
+    ----------
+    book : Book
+
+    Returns
+    -------
+    pandas.DataFrame, one row per account (in ``book.accounts`` order)
+        ``account_id``, ``segment``, ``periods`` (int64: month boundaries observed,
+        ``churn_month - start_month`` for a churned account, ``as_of - start_month`` for an active
+        one) and ``churned`` (bool: the last observed boundary was a churn).
+    """
+    accounts = book.accounts
+    churned = accounts["churn_month"].notna().to_numpy()
+    end = accounts["churn_month"].fillna(book.as_of).to_numpy(dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "account_id": accounts["account_id"],
+            "segment": accounts["segment"],
+            "periods": end - accounts["start_month"].to_numpy(dtype=np.int64),
+            "churned": churned,
+        }
+    )

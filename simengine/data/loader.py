@@ -1,0 +1,372 @@
+"""Read the input tables from CSV or Parquet and check them against the data contract.
+
+:func:`load_book` is the only way files enter the package.  It reads, never writes, and stops at
+the first problem with a :class:`~simengine.data.errors.DataError` naming the file, the column and
+the 1-based data row, so a finance user can open the file and fix that cell.  Checks run table by
+table (accounts, usage, use cases), then across tables, then against ``as_of``; within a check the
+first offending row in file order is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simengine.data.book import REQUIRED_COLUMNS, Book, canonical_table
+from simengine.data.errors import DataError
+from simengine.data.months import format_month, month_number, parse_month_column
+
+__all__ = ["book_from_config", "load_book", "read_table"]
+
+_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+
+def read_table(path: str | PathLike[str], table: str) -> pd.DataFrame:
+    """Read one table file as it is, checking only that it is there, readable and has its columns.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.csv``, ``.parquet`` or ``.pq``.  CSV cells are read as text (typing happens in
+        :func:`load_book`, which can then name a bad cell); Parquet keeps its column types.
+    table : {"accounts", "usage", "use_cases"}
+        Which contract table, for the required columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Header names stripped of surrounding spaces.
+
+    Raises
+    ------
+    DataError
+        Missing file, unknown suffix, unreadable content, a missing required column, no data rows.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "file not found")
+    kind = _SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(path, f"unknown file type '{path.suffix}'; expected .csv, .parquet or .pq")
+    if not path.is_file():
+        raise DataError(path, "not a file")
+    try:
+        if kind == "csv":
+            # utf-8-sig drops the byte-order mark spreadsheet exports put before the header.
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        else:
+            frame = pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(path, "file is empty (no header row)") from None
+    except Exception as err:  # any parser failure is the file's fault; say what the parser said
+        raise DataError(path, f"cannot read {kind} file: {type(err).__name__}: {err}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for column in REQUIRED_COLUMNS[table]:
+        if column not in frame.columns:
+            found = ", ".join(frame.columns) or "none"
+            raise DataError(path, f"required column is missing (found: {found})", column=column)
+    if len(frame) == 0:
+        raise DataError(path, f"the {table} table has no data rows")
+    return frame
+
+
+class _Checker:
+    """Parses the columns of one raw table, raising at the first bad cell."""
+
+    def __init__(self, frame: pd.DataFrame, path: Path) -> None:
+        self.frame = frame
+        self.path = path
+
+    def fail_first(self, column: str, mask: np.ndarray, describe) -> None:
+        """Raise for the first row where ``mask`` holds; ``describe(i)`` says what is wrong."""
+        if mask.any():
+            i = int(np.argmax(mask))
+            raise DataError(self.path, describe(i), column=column, row=i + 1)
+
+    def raw(self, column: str, i: int) -> object:
+        return self.frame[column].iloc[i]
+
+    def text(self, column: str) -> np.ndarray:
+        """Non-empty strings, stripped."""
+        series = self.frame[column]
+        values = series.astype(object).where(series.notna(), "").astype(str).str.strip()
+        values = values.to_numpy(dtype=object)
+        self.fail_first(column, values == "", lambda i: f"{column} is empty")
+        return values
+
+    def month(self, column: str, required: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Month numbers and a mask of empty cells (empty is an error when ``required``)."""
+        numbers, missing, bad = parse_month_column(self.frame[column])
+        if required:
+            self.fail_first(column, missing, lambda i: "missing value")
+        self.fail_first(
+            column,
+            bad,
+            lambda i: f"not a month: {self.raw(column, i)!r} (expected YYYY-MM or a date)",
+        )
+        return numbers, missing
+
+    def number(self, column: str) -> np.ndarray:
+        """Finite numbers >= 0."""
+        series = self.frame[column]
+        if pd.api.types.is_bool_dtype(series.dtype) or not pd.api.types.is_numeric_dtype(
+            series.dtype
+        ):
+            text = series.astype(object).where(series.notna(), "").astype(str).str.strip()
+            missing = (text == "").to_numpy()
+            values = pd.to_numeric(text.where(~missing, "0"), errors="coerce")
+            values = values.to_numpy(dtype=np.float64)
+            self.fail_first(column, missing, lambda i: "missing value")
+            self.fail_first(
+                column, np.isnan(values) & ~_spelled_nan(text),
+                lambda i: f"not a number: {self.raw(column, i)!r}",
+            )
+        else:
+            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            self.fail_first(column, series.isna().to_numpy(), lambda i: "missing value")
+        self.fail_first(
+            column, ~np.isfinite(values), lambda i: f"must be finite, got {self.raw(column, i)!r}"
+        )
+        self.fail_first(column, values < 0, lambda i: f"must be >= 0, got {values[i]!r}")
+        return values
+
+    def boolean(self, column: str) -> np.ndarray:
+        """true/false, 1/0 or yes/no (any case), or a boolean column."""
+        series = self.frame[column]
+        self.fail_first(column, series.isna().to_numpy(), lambda i: "missing value")
+        if pd.api.types.is_bool_dtype(series.dtype):
+            return series.to_numpy(dtype=bool)
+        text = series.astype(str).str.strip().str.lower()
+        if pd.api.types.is_numeric_dtype(series.dtype):
+            text = text.str.removesuffix(".0")  # a Parquet column of 0.0 / 1.0
+        truth = text.isin(_TRUE).to_numpy()
+        known = truth | text.isin(_FALSE).to_numpy()
+        self.fail_first(
+            column,
+            (text == "").to_numpy(),
+            lambda i: "missing value",
+        )
+        self.fail_first(
+            column,
+            ~known,
+            lambda i: f"not a boolean: {self.raw(column, i)!r} (expected true/false, 1/0, yes/no)",
+        )
+        return truth
+
+    def unique(self, columns: list[str], keys: pd.DataFrame, what: str) -> None:
+        """Raise at the first repeat of a key, naming the row that had it first."""
+        repeated = keys.duplicated(keep="first").to_numpy()
+        if repeated.any():
+            i = int(np.argmax(repeated))
+            first = int(np.argmax((keys == keys.iloc[i]).all(axis=1).to_numpy()))
+            value = ", ".join(repr(v) for v in keys.iloc[i].tolist())
+            raise DataError(
+                self.path,
+                f"duplicate {what} ({value}); first seen in row {first + 1}",
+                column=columns[-1],
+                row=i + 1,
+            )
+
+
+def _spelled_nan(text: pd.Series) -> np.ndarray:
+    """Cells that spell out NaN: parsed, then reported as not finite rather than not a number."""
+    return text.str.lower().isin({"nan", "-nan", "+nan"}).to_numpy()
+
+
+def _parse_accounts(frame: pd.DataFrame, path: Path, allowlist: set[str] | None) -> pd.DataFrame:
+    check = _Checker(frame, path)
+    out = pd.DataFrame({"account_id": check.text("account_id")})
+    segment = check.text("segment")
+    if allowlist is not None:
+        known = ", ".join(sorted(allowlist))
+        check.fail_first(
+            "segment",
+            ~np.isin(segment.astype(str), sorted(allowlist)),
+            lambda i: f"unknown segment {segment[i]!r}; known segments: {known}",
+        )
+    out["segment"] = segment
+    out["start_month"], _ = check.month("start_month")
+    churn, active = check.month("churn_month", required=False)
+    check.fail_first(
+        "churn_month",
+        ~active & (churn <= out["start_month"].to_numpy()),
+        lambda i: f"churn_month {format_month(churn[i])} is not after start_month "
+        f"{format_month(out['start_month'].iloc[i])} (churn_month is the first month without "
+        "the customer)",
+    )
+    out["churn_month"] = pd.arrays.IntegerArray(churn, active)
+    for column in ("csm_covered", "se_engaged"):
+        if column in frame.columns:
+            out[column] = check.boolean(column)
+    if "commit_annual" in frame.columns:
+        out["commit_annual"] = check.number("commit_annual")
+    if "contract_start_month" in frame.columns:
+        contract, none = check.month("contract_start_month", required=False)
+        out["contract_start_month"] = pd.arrays.IntegerArray(contract, none)
+    check.unique(["account_id"], out[["account_id"]], "account_id")
+    return out
+
+
+def _parse_usage(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    check = _Checker(frame, path)
+    out = pd.DataFrame({"account_id": check.text("account_id")})
+    out["month"], _ = check.month("month")
+    out["usage"] = check.number("usage")
+    if "revenue" in frame.columns:
+        out["revenue"] = check.number("revenue")
+    check.unique(["account_id", "month"], out[["account_id", "month"]], "(account_id, month)")
+    return out
+
+
+def _parse_use_cases(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    check = _Checker(frame, path)
+    out = pd.DataFrame({"account_id": check.text("account_id")})
+    out["use_case_id"] = check.text("use_case_id")
+    out["start_month"], _ = check.month("start_month")
+    out["se_supported"] = check.boolean("se_supported")
+    check.unique(
+        ["account_id", "use_case_id"],
+        out[["account_id", "use_case_id"]],
+        "(account_id, use_case_id)",
+    )
+    return out
+
+
+def _check_against_accounts(
+    table: pd.DataFrame, path: Path, month_column: str, accounts: pd.DataFrame, accounts_path: Path
+) -> None:
+    """Every row's account exists, and its month lies in the account's [start, churn) window."""
+    check = _Checker(table, path)
+    index = pd.Index(accounts["account_id"])
+    position = index.get_indexer(table["account_id"])
+    ids = table["account_id"].to_numpy()
+    check.fail_first(
+        "account_id",
+        position < 0,
+        lambda i: f"account_id {ids[i]!r} is not in {accounts_path.name}",
+    )
+    month = table[month_column].to_numpy()
+    start = accounts["start_month"].to_numpy()[position]
+    churn = accounts["churn_month"].to_numpy(dtype=np.float64, na_value=np.inf)[position]
+    check.fail_first(
+        month_column,
+        month < start,
+        lambda i: f"{month_column} {format_month(month[i])} is before account {ids[i]!r}'s "
+        f"start_month {format_month(start[i])}",
+    )
+    check.fail_first(
+        month_column,
+        month >= churn,
+        lambda i: f"{month_column} {format_month(month[i])} is at or after account {ids[i]!r}'s "
+        f"churn_month {format_month(int(churn[i]))}",
+    )
+
+
+def _check_as_of(table: pd.DataFrame, path: Path, column: str, as_of: int, explicit: bool) -> None:
+    values = table[column].to_numpy(dtype=np.float64, na_value=-np.inf)
+    hint = "" if explicit else " (default: the last month in the data; set as_of to change it)"
+    _Checker(table, path).fail_first(
+        column,
+        values > as_of,
+        lambda i: f"{column} {format_month(int(values[i]))} is after as_of "
+        f"{format_month(as_of)}{hint}",
+    )
+
+
+def load_book(
+    accounts: str | PathLike[str],
+    usage: str | PathLike[str],
+    use_cases: str | PathLike[str] | None = None,
+    as_of: str | int | None = None,
+    segments: Iterable[str] | None = None,
+) -> Book:
+    """Load and validate a book from CSV or Parquet files (chosen by suffix).
+
+    Parameters
+    ----------
+    accounts, usage : str or os.PathLike
+        The accounts and usage tables (columns in ``DESIGN.md``, *Input tables*).  Extra columns
+        are allowed and ignored.
+    use_cases : str or os.PathLike, optional
+        The use-case table.
+    as_of : str or int, optional
+        Last observed month, ``YYYY-MM`` (or a date, or a month number).  Default: the last month
+        in the usage table (or a later start month).
+    segments : iterable of str, optional
+        Allowed segment names; by default any non-empty name is accepted.
+
+    Returns
+    -------
+    Book
+        Tables in the Book's fixed form (typed, sorted, known columns only).
+
+    Raises
+    ------
+    DataError
+        At the first problem, naming the file, the column and the 1-based data row.
+    """
+    paths = {"accounts": Path(accounts), "usage": Path(usage)}
+    if use_cases is not None:
+        paths["use_cases"] = Path(use_cases)
+    allowlist = None if segments is None else {str(s) for s in segments}
+
+    account_table = _parse_accounts(read_table(paths["accounts"], "accounts"), paths["accounts"],
+                                    allowlist)
+    usage_table = _parse_usage(read_table(paths["usage"], "usage"), paths["usage"])
+    case_table = None
+    if use_cases is not None:
+        case_table = _parse_use_cases(read_table(paths["use_cases"], "use_cases"),
+                                      paths["use_cases"])
+
+    _check_against_accounts(usage_table, paths["usage"], "month", account_table, paths["accounts"])
+    if case_table is not None:
+        _check_against_accounts(case_table, paths["use_cases"], "start_month", account_table,
+                                paths["accounts"])
+
+    explicit = as_of is not None
+    if explicit:
+        try:
+            last = int(as_of) if isinstance(as_of, int | np.integer) else month_number(as_of)
+        except ValueError as err:
+            raise DataError("as_of", str(err)) from None
+    else:
+        last = int(max(usage_table["month"].max(), account_table["start_month"].max()))
+    _check_as_of(account_table, paths["accounts"], "start_month", last, explicit)
+    _check_as_of(account_table, paths["accounts"], "churn_month", last, explicit)
+    _check_as_of(usage_table, paths["usage"], "month", last, explicit)
+    if case_table is not None:
+        _check_as_of(case_table, paths["use_cases"], "start_month", last, explicit)
+
+    return Book(
+        accounts=canonical_table(account_table, "accounts"),
+        usage=canonical_table(usage_table, "usage"),
+        use_cases=None if case_table is None else canonical_table(case_table, "use_cases"),
+        as_of=last,
+        source={table: str(path) for table, path in paths.items()},
+    )
+
+
+def book_from_config(data) -> Book:
+    """The book a run uses: the configured files, or the embedded synthetic book.
+
+    Parameters
+    ----------
+    data : simengine.config.DataConfig
+        ``accounts``/``usage``/``use_cases``/``as_of``; when ``accounts`` is None the embedded
+        book described by ``data.synthetic`` is returned.
+
+    Returns
+    -------
+    Book
+    """
+    if data.accounts is None:
+        from simengine.data.synth import default_book  # the generator is only needed here
+
+        return default_book(data.synthetic)
+    return load_book(data.accounts, data.usage, data.use_cases, as_of=data.as_of)
