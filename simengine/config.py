@@ -61,6 +61,9 @@ class SimConfig:
     # Numba threads; 0 uses every core.  Results do not depend on it.
     threads: int = 0
     progress: bool = True
+    # Months each new-logo cohort is followed from its start (past the horizon if need be) for the
+    # expansion multiple; 0 switches cohort tracking off, 60 gives the 5-year multiple.
+    cohort_months: int = 0
 
 
 @dataclass
@@ -216,6 +219,8 @@ def validate(cfg: Config) -> None:
     _check(cfg.sim.horizon_months <= 600, "sim.horizon_months", cfg.sim.horizon_months, "must be <= 600")
     _check(cfg.sim.chunk_draws >= 0, "sim.chunk_draws", cfg.sim.chunk_draws, "must be >= 0")
     _check(cfg.sim.threads >= 0, "sim.threads", cfg.sim.threads, "must be >= 0")
+    _check(0 <= cfg.sim.cohort_months <= 240, "sim.cohort_months", cfg.sim.cohort_months,
+           "must be in [0, 240]")
     _check(cfg.data.synthetic.n_accounts >= 1, "data.synthetic.n_accounts",
            cfg.data.synthetic.n_accounts, "must be >= 1")
     _check(cfg.data.synthetic.history_months >= 2, "data.synthetic.history_months",

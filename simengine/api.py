@@ -1,0 +1,204 @@
+"""The Python entry points: compose the CLI's configs, run a scenario or a fit, write outputs.
+
+``simulate(overrides)`` and ``fit(overrides)`` compose exactly the configs ``simengine run`` and
+``simengine fit`` compose, so a notebook and a shell give the same numbers for the same overrides.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from omegaconf import DictConfig
+
+from simengine import __version__
+from simengine.config import (
+    CONFIG_DIR,
+    Config,
+    ConfigError,
+    config_hash,
+    config_yaml,
+    register_configs,
+    to_config,
+)
+
+log = logging.getLogger("simengine")
+
+__all__ = ["compose", "fit", "load_config", "run_fit", "simulate", "simulate_config", "write_run_outputs"]
+
+#: The fitted posterior of the embedded default book, shipped as package data.
+DEFAULT_POSTERIOR = Path(__file__).resolve().parent / "data" / "default_posterior.nc"
+#: Files ``simengine run`` writes into its run folder.
+RUN_FILES = ("forecast.nc", "summary.csv", "fan_chart.png")
+
+
+def compose(overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose the Hydra config tree with ``overrides``, as the CLI does (no run folder)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides))
+
+
+def load_config(overrides: Sequence[str] = ()) -> Config:
+    """Compose and validate: the plain :class:`Config` a run uses."""
+    return to_config(compose(overrides))
+
+
+def _posterior_for(cfg: Config, book, segments: tuple[str, ...]):
+    """Joint posterior draws for the run, or None; plus provenance attrs."""
+    from simengine.data import book_hash
+
+    path = cfg.fit.posterior
+    embedded = False
+    if path is None and cfg.data.accounts is None:
+        if DEFAULT_POSTERIOR.exists():
+            path, embedded = str(DEFAULT_POSTERIOR), True
+    if path is None:
+        return None, (), {"parameters": "assumptions (config defaults, not fitted)"}
+
+    from simengine.fit.io import PosteriorError, check_gate, load_posterior, posterior_draws
+
+    data_hash = book_hash(book)
+    try:
+        tree = load_posterior(path, expected_hash=data_hash)
+    except PosteriorError:
+        if not embedded:
+            raise
+        # The embedded posterior belongs to the default synthetic book; another synthetic book
+        # (different size or seed) is simulated from assumptions instead.
+        msg = "the embedded posterior does not match this synthetic book; using config assumptions"
+        warnings.warn(msg, stacklevel=3)
+        return None, (), {"parameters": "assumptions (config defaults, not fitted)", "warning": msg}
+    problems = check_gate(tree, cfg.fit)
+    if problems and not cfg.fit.allow_bad:
+        raise ConfigError(
+            f"config key 'fit.posterior' = {path!r}: posterior fails the diagnostics gate "
+            f"({'; '.join(problems)}); refit, or pass fit.allow_bad=true to use it anyway"
+        )
+    post_segments = tuple(str(s) for s in tree["posterior"]["segment"].values) if "segment" in tree["posterior"].coords else ()
+    present = [s for s in segments if s in post_segments]
+    draws = posterior_draws(tree, cfg.sim.draws, cfg.seed, present) if present else \
+        posterior_draws(tree, cfg.sim.draws, cfg.seed, [])
+    attrs = {
+        "parameters": "fitted posterior" + (" (embedded default)" if embedded else ""),
+        "posterior": str(path),
+        "posterior_data_hash": str(tree.attrs.get("data_hash", "")),
+        "posterior_created_at": str(tree.attrs.get("created_at", "")),
+        "posterior_method": str(tree.attrs.get("method", "")),
+    }
+    if problems:
+        attrs["posterior_gate"] = "; ".join(problems)
+    return draws, tuple(present), attrs
+
+
+def simulate_config(cfg: Config, book=None) -> xr.Dataset:
+    """Run the scenario ``cfg`` (already validated) and return the forecast dataset."""
+    from simengine.data import book_from_config, book_hash, format_month
+    from simengine.params import build_parameters
+    from simengine.results import make_dataset
+    from simengine.simulate import book_state, month_of_year, month_starts, run_kernel
+
+    if book is None:
+        book = book_from_config(cfg.data)
+    segments = tuple(book.segments)
+    posterior, post_segments, fit_attrs = _posterior_for(cfg, book, segments)
+    params = build_parameters(cfg, segments, posterior, post_segments)
+    for note in params.notes:
+        warnings.warn(note, stacklevel=2)
+    prices = {s: float(params.seg_params[0, i, 13]) for i, s in enumerate(segments)}
+    state = book_state(book, segments, prices)
+    first = book.as_of + 1
+    result = run_kernel(
+        state,
+        params.seg_params,
+        params.month_params,
+        seed=cfg.seed,
+        month_of_year0=month_of_year(first),
+        cohort_months=cfg.sim.cohort_months,
+        threads=cfg.sim.threads,
+        chunk_draws=cfg.sim.chunk_draws,
+        progress=cfg.sim.progress,
+    )
+    attrs = {
+        "seed": cfg.seed,
+        "config": config_yaml(cfg),
+        "config_hash": config_hash(cfg),
+        "simengine_version": __version__,
+        "data_hash": book_hash(book),
+        "data_source": "; ".join(f"{k}={v}" for k, v in book.source.items()),
+        "as_of": format_month(book.as_of),
+        "account_months": int(result.out[..., 2].sum()),
+        "existing_accounts": state.n_accounts,
+        "fitted_parameters": ", ".join(params.fitted) or "none",
+        "default_segments": ", ".join(params.default_segments),
+        "kernel_seconds": round(result.run_seconds, 3),
+        "compile_seconds": round(result.compile_seconds, 3),
+        "threads": result.threads,
+        **fit_attrs,
+    }
+    if params.notes:
+        attrs["notes"] = " | ".join(params.notes)
+    return make_dataset(
+        result.out, result.cohort, months=month_starts(first, cfg.sim.horizon_months),
+        segments=segments, attrs=attrs,
+    )
+
+
+def simulate(overrides: Sequence[str] = ()) -> xr.Dataset:
+    """Simulate the scenario the overrides select and return the forecast ``xarray.Dataset``.
+
+    Examples
+    --------
+    >>> ds = simengine.simulate(["sim.draws=200", "sim.horizon_months=24"])  # doctest: +SKIP
+    >>> ds["revenue"].sum("segment").quantile([0.1, 0.5, 0.9], "draw")  # doctest: +SKIP
+    """
+    return simulate_config(load_config(overrides))
+
+
+def write_run_outputs(ds: xr.Dataset, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``forecast.nc``, ``summary.csv`` and ``fan_chart.png`` into ``out_dir`` (each atomic)."""
+    from simengine.report import fan_chart, summary_table
+    from simengine.results import write_atomic_text, write_netcdf
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summary_table(ds)
+    paths = {
+        "forecast": write_netcdf(ds, out_dir / "forecast.nc"),
+        "summary": write_atomic_text(summary.to_csv(index=False, float_format="%.6g"), out_dir / "summary.csv"),
+    }
+    fan_chart(ds, out_dir / "fan_chart.png")
+    paths["fan_chart"] = out_dir / "fan_chart.png"
+    return paths
+
+
+def run_fit(cfg: Config, out_dir: str | Path | None = None):
+    """Fit the configured models to the configured book; write outputs when ``out_dir`` is given."""
+    from simengine.data import book_from_config
+    from simengine.fit import fit_book, save_posterior, write_diagnostics
+
+    book = book_from_config(cfg.data)
+    tree = fit_book(book, cfg.fit, cfg.seed, config_yaml=config_yaml(cfg), progress=cfg.sim.progress)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_diagnostics(tree, out_dir / "diagnostics.csv")
+        save_posterior(tree, out_dir / "posterior.nc")
+    return tree
+
+
+def fit(overrides: Sequence[str] = ()):
+    """Fit the PyMC models the overrides select; return the posterior ``xarray.DataTree``."""
+    return run_fit(load_config(overrides))
+
+
+def _quantiles(values: np.ndarray) -> tuple[float, float, float]:
+    finite = values[np.isfinite(values)]
+    return tuple(np.quantile(finite, [0.1, 0.5, 0.9])) if finite.size else (np.nan,) * 3

@@ -1,0 +1,178 @@
+"""The ``simengine`` command: one Hydra app per verb.
+
+``simengine VERB [overrides] [hydra flags]``.  Before Hydra creates a run folder, the command composes
+the config for every job (every combination of a ``-m`` sweep), validates it and loads the data, so
+bad input exits with code 2, one line on stderr naming the file/field/row or config key, and no
+files written.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+from simengine.config import CONFIG_DIR, ConfigError, register_configs
+
+__all__ = ["main"]
+
+log = logging.getLogger("simengine")
+
+VERBS = {
+    "run": "simulate one scenario (-m sweeps); writes forecast.nc, summary.csv, fan_chart.png",
+    "fit": "fit the PyMC models to the configured data; writes posterior.nc, diagnostics.csv",
+}
+
+USAGE = "usage: simengine VERB [key=value ...] [-m] [hydra flags]\n\nverbs:\n" + "\n".join(
+    f"  {verb:<9}{what}" for verb, what in VERBS.items()
+) + "\n\nExamples:\n  simengine run sim.draws=2000 sim.horizon_months=60 seed=7\n" \
+    "  simengine fit data.accounts=accounts.csv data.usage=usage.csv\n" \
+    "  simengine run --cfg job      (print the composed config)\n"
+
+
+class UserError(Exception):
+    """Bad input or config: reported in one line, exit code 2."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from simengine.data import DataError
+
+    errors: list[type[BaseException]] = [ConfigError, DataError, HydraException,
+                                         OmegaConfBaseException, UserError]
+    try:
+        from simengine.fit.io import PosteriorError
+    except ImportError:  # the fit layer is optional at run time
+        pass
+    else:
+        errors.append(PosteriorError)
+    return tuple(errors)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    # OmegaConf appends "full_key: ... object_type=..." detail; the first sentence names the key.
+    return text.split("    full_key:")[0].strip() or type(exc).__name__
+
+
+def _job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """Every job's override list: the cartesian product of sweep values under ``-m``."""
+    user = [o for o in overrides if not o.startswith("hydra.") and not o.startswith("hydra/")]
+    if not multirun:
+        return [user]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(user)
+    choices = []
+    for o in parsed:
+        key = o.get_key_element()
+        if o.is_sweep_override():
+            choices.append([f"{key}={v}" for v in o.sweep_string_iterator()])
+        else:
+            choices.append([o.input_line])
+    return [list(c) for c in itertools.product(*choices)]
+
+
+def _precheck(verb: str, overrides: list[str], multirun: bool) -> None:
+    """Compose, validate and load the data of every job before Hydra writes anything."""
+    from simengine.api import compose
+    from simengine.config import to_config
+    from simengine.data import book_from_config
+
+    checked: set[tuple] = set()
+    for job in _job_overrides(overrides, multirun):
+        cfg = to_config(compose(job))
+        data_key = (cfg.data.accounts, cfg.data.usage, cfg.data.use_cases, cfg.data.as_of,
+                    cfg.data.synthetic.n_accounts, cfg.data.synthetic.seed)
+        if data_key not in checked:
+            book_from_config(cfg.data)
+            checked.add(data_key)
+        if cfg.fit.posterior is not None and not Path(cfg.fit.posterior).is_file():
+            raise UserError(f"config key 'fit.posterior' = {cfg.fit.posterior!r}: no such file")
+
+
+def _output_dir() -> Path:
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def _run_task(cfg) -> None:
+    from rich.console import Console
+
+    from simengine.api import simulate_config, write_run_outputs
+    from simengine.config import to_config
+    from simengine.report.console import print_summary
+
+    config = to_config(cfg)
+    ds = simulate_config(config)
+    paths = write_run_outputs(ds, _output_dir())
+    console = Console(stderr=False)
+    print_summary(ds, console)
+    console.print(f"[bold]wrote[/bold] {paths['forecast'].parent}/ "
+                  f"({', '.join(p.name for p in paths.values())})")
+
+
+def _fit_task(cfg) -> None:
+    from simengine.api import run_fit
+    from simengine.config import to_config
+
+    config = to_config(cfg)
+    out = _output_dir()
+    run_fit(config, out)
+    print(f"wrote {out}/ (posterior.nc, diagnostics.csv)")
+
+
+_TASKS = {"run": _run_task, "fit": _fit_task}
+
+
+def _guarded(task):
+    def wrapped(cfg) -> None:
+        try:
+            task(cfg)
+        except _user_errors() as exc:
+            print(f"simengine: error: {_one_line(exc)}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapped
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``simengine`` console script and ``python -m simengine``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    verb, rest = argv[0], argv[1:]
+    if verb not in VERBS:
+        print(f"simengine: error: unknown verb {verb!r}; verbs: {', '.join(VERBS)}", file=sys.stderr)
+        return 2
+    flags = [a for a in rest if a.startswith("-")]
+    overrides = [a for a in rest if not a.startswith("-")]
+    multirun = "-m" in flags or "--multirun" in flags
+    informational = any(f in flags for f in ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i"))
+
+    logging.captureWarnings(True)
+    warnings.filterwarnings("default", module="simengine")
+    if not informational:
+        try:
+            _precheck(verb, overrides, multirun)
+        except _user_errors() as exc:
+            print(f"simengine: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
+
+    import hydra
+
+    register_configs()
+    if not any(o.startswith("hydra.job.name=") for o in overrides):
+        rest = [*rest, f"hydra.job.name={verb}"]
+    sys.argv = [f"simengine {verb}", *rest]
+    app = hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(
+        _guarded(_TASKS[verb])
+    )
+    app()
+    return 0

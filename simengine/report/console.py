@@ -1,0 +1,31 @@
+"""Terminal output: the P10/P50/P90 table a run prints."""
+
+from __future__ import annotations
+
+import xarray as xr
+from rich.console import Console
+from rich.table import Table
+
+from simengine.report.tables import summary_table
+
+__all__ = ["print_summary"]
+
+_FORMATS = {"arr": "{:,.0f}", "revenue": "{:,.0f}", "nrr": "{:.1%}", "grr": "{:.1%}"}
+_LABELS = {"arr": "ARR (year end)", "revenue": "Revenue (year)", "nrr": "NRR (trailing 12m)",
+           "grr": "GRR (trailing 12m)"}
+
+
+def print_summary(ds: xr.Dataset, console: Console | None = None) -> None:
+    """Print P10/P50/P90 of ARR, revenue, NRR and GRR by forecast year, all segments."""
+    console = console or Console()
+    table = summary_table(ds)
+    table = table[table["segment"] == "all"]
+    out = Table(title=f"Forecast from {ds.attrs.get('as_of', '?')}: {ds.sizes['draw']} draws, "
+                      f"parameters: {ds.attrs.get('parameters', '?')}")
+    for col in ("metric", "year", "P10", "P50", "P90"):
+        out.add_column(col, justify="left" if col == "metric" else "right")
+    for row in table.itertuples():
+        fmt = _FORMATS[row.metric]
+        year = f"{row.year} ({row.year_end})" + ("" if row.months == 12 else f", {row.months} mo")
+        out.add_row(_LABELS[row.metric], year, fmt.format(row.p10), fmt.format(row.p50), fmt.format(row.p90))
+    console.print(out)

@@ -1,0 +1,156 @@
+"""The xarray layer: name the kernel's arrays, derive metrics, attach provenance, write atomically.
+
+Metrics (DESIGN.md):
+
+- ``arr`` = 12 x monthly revenue.
+- ``nrr`` (trailing 12 months) = revenue this month of the accounts that were customers 12 months
+  earlier / their revenue then.  ``grr`` caps each account's revenue now at its revenue then.  Both
+  include accounts that churned since (they contribute 0 now), and for the first 12 forecast months
+  the base comes from the book's history.  ``nrr_total``/``grr_total`` pool all segments.
+- ``expansion_multiple`` (per draw, when cohorts are followed 60 months): revenue in months 12-59 after
+  start of the new logos, per $1 of their initial booking, pooled over the start months whose
+  cohorts are complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from simengine.kernels.layout import OUTPUTS
+
+__all__ = ["UNITS", "make_dataset", "write_netcdf"]
+
+UNITS = {
+    "revenue": "currency per month",
+    "usage": "usage units per month",
+    "active_accounts": "accounts",
+    "new_logos": "accounts",
+    "churned_accounts": "accounts",
+    "expansion_revenue": "currency per month",
+    "retention_base": "currency per month",
+    "retained_revenue": "currency per month",
+    "retained_revenue_capped": "currency per month",
+    "overage": "currency per month",
+    "leak": "currency per month",
+    "bookings": "currency",
+    "churned_revenue": "currency per month",
+    "new_logo_revenue": "currency per month",
+    "new_use_cases": "use cases",
+    "arr": "currency per year",
+    "nrr": "ratio",
+    "grr": "ratio",
+    "nrr_total": "ratio",
+    "grr_total": "ratio",
+    "cohort_revenue": "currency per month",
+    "expansion_multiple": "currency per currency of initial booking",
+}
+
+DESCRIPTIONS = {
+    "revenue": "consumption revenue (usage x unit price)",
+    "expansion_revenue": "revenue from use cases started during the forecast",
+    "retention_base": "revenue 12 months earlier of the accounts that were customers then",
+    "retained_revenue": "revenue now of the accounts in retention_base",
+    "retained_revenue_capped": "revenue now of those accounts, each capped at its revenue then",
+    "overage": "consumption above the annual commit",
+    "leak": "commit not consumed by the end of its term (or by churn)",
+    "bookings": "initial booking of new logos (commit_months x plateau monthly revenue)",
+    "churned_revenue": "last monthly revenue of the accounts churning this month",
+    "new_logo_revenue": "revenue of accounts started during the forecast",
+    "arr": "annualised revenue run rate (12 x monthly revenue)",
+    "nrr": "net revenue retention, trailing 12 months",
+    "grr": "gross revenue retention, trailing 12 months",
+}
+
+
+def make_dataset(
+    out: np.ndarray,
+    cohort: np.ndarray,
+    *,
+    months,
+    segments: tuple[str, ...],
+    attrs: dict,
+) -> xr.Dataset:
+    """Build the forecast dataset from kernel output ``out[draw, month, segment, output]``.
+
+    Parameters
+    ----------
+    out : ndarray, shape (draws, months, segments, n_outputs)
+    cohort : ndarray, shape (draws, months, cohort_months)
+    months : sequence of datetime64
+        Month-start timestamps of the forecast months.
+    segments : tuple of str
+    attrs : dict
+        Provenance attributes (seed, config, versions, sources).
+    """
+    draws = np.arange(out.shape[0])
+    coords = {"draw": draws, "month": np.asarray(months), "segment": list(segments)}
+    dims = ("draw", "month", "segment")
+    data = {name: (dims, out[..., i]) for i, name in enumerate(OUTPUTS)}
+    ds = xr.Dataset(data, coords=coords)
+    for name in ("active_accounts", "new_logos", "churned_accounts", "new_use_cases"):
+        ds[name] = ds[name].astype(np.int64)
+
+    ds["arr"] = 12.0 * ds["revenue"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ds["nrr"] = ds["retained_revenue"] / ds["retention_base"]
+        ds["grr"] = ds["retained_revenue_capped"] / ds["retention_base"]
+        base = ds["retention_base"].sum("segment")
+        ds["nrr_total"] = ds["retained_revenue"].sum("segment") / base
+        ds["grr_total"] = ds["retained_revenue_capped"].sum("segment") / base
+
+    if cohort.shape[2] > 0:
+        ds["cohort_revenue"] = (("draw", "cohort_month", "months_since_start"), cohort)
+        ds = ds.assign_coords(
+            cohort_month=np.asarray(months), months_since_start=np.arange(cohort.shape[2])
+        )
+        if cohort.shape[2] >= 60:
+            later = cohort[:, :, 12:60].sum(axis=(1, 2))
+            booked = out[..., OUTPUTS.index("bookings")].sum(axis=(1, 2))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ds["expansion_multiple"] = ("draw", later / booked)
+
+    for name, da in ds.data_vars.items():
+        if name in UNITS:
+            da.attrs["units"] = UNITS[name]
+        if name in DESCRIPTIONS:
+            da.attrs["description"] = DESCRIPTIONS[name]
+    ds["month"].attrs["description"] = "forecast month (month start)"
+    ds["draw"].attrs["description"] = "joint draw of parameters and process noise"
+    ds.attrs.update(attrs)
+    ds.attrs.setdefault("created_at", datetime.now(UTC).isoformat(timespec="seconds"))
+    return ds
+
+
+def write_netcdf(ds: xr.Dataset | xr.DataTree, path: str | Path) -> Path:
+    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_atomic_text(text: str, path: str | Path) -> Path:
+    """Write text to ``path`` atomically."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
