@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from simengine.data.months import format_month
+
 __all__ = [
     "ACCOUNT_COLUMNS",
     "REQUIRED_COLUMNS",
@@ -87,7 +89,7 @@ def canonical_table(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 @dataclass(frozen=True, eq=False)
 class Book:
-    """The account book: accounts, their monthly usage and their use cases, observed up to ``as_of``.
+    """The account book: accounts, their monthly usage and use cases, observed up to ``as_of``.
 
     Build one with :func:`simengine.data.load_book` or :func:`simengine.data.generate_book`; both
     return tables in the fixed form described below.  The frames are shared, not copied: treat them
@@ -134,14 +136,13 @@ class Book:
         if self.as_of != other.as_of or (self.use_cases is None) != (other.use_cases is None):
             return False
         same_cases = self.use_cases is None or self.use_cases.equals(other.use_cases)
-        return self.accounts.equals(other.accounts) and self.usage.equals(other.usage) and same_cases
+        same_tables = self.accounts.equals(other.accounts) and self.usage.equals(other.usage)
+        return same_tables and same_cases
 
     __hash__ = None  # mutable frames inside: not usable as a dict key
 
     def __repr__(self) -> str:
         n_cases = 0 if self.use_cases is None else len(self.use_cases)
-        from simengine.data.months import format_month
-
         return (
             f"Book({len(self.accounts)} accounts, {len(self.usage)} account-months, "
             f"{n_cases} use cases, segments={self.segments}, as_of={format_month(self.as_of)})"

@@ -133,7 +133,7 @@ class _Checker:
         self.fail_first(
             column, ~np.isfinite(values), lambda i: f"must be finite, got {self.raw(column, i)!r}"
         )
-        self.fail_first(column, values < 0, lambda i: f"must be >= 0, got {values[i]!r}")
+        self.fail_first(column, values < 0, lambda i: f"must be >= 0, got {values[i]:g}")
         return values
 
     def boolean(self, column: str) -> np.ndarray:
@@ -165,7 +165,7 @@ class _Checker:
         if repeated.any():
             i = int(np.argmax(repeated))
             first = int(np.argmax((keys == keys.iloc[i]).all(axis=1).to_numpy()))
-            value = ", ".join(repr(v) for v in keys.iloc[i].tolist())
+            value = ", ".join(repr(str(self.raw(c, i)).strip()) for c in columns)
             raise DataError(
                 self.path,
                 f"duplicate {what} ({value}); first seen in row {first + 1}",
@@ -257,20 +257,20 @@ def _check_against_accounts(
     check.fail_first(
         month_column,
         month < start,
-        lambda i: f"{month_column} {format_month(month[i])} is before account {ids[i]!r}'s "
-        f"start_month {format_month(start[i])}",
+        lambda i: f"{month_column} {format_month(month[i])} is before the start_month "
+        f"{format_month(start[i])} of account {ids[i]!r}",
     )
     check.fail_first(
         month_column,
         month >= churn,
-        lambda i: f"{month_column} {format_month(month[i])} is at or after account {ids[i]!r}'s "
-        f"churn_month {format_month(int(churn[i]))}",
+        lambda i: f"{month_column} {format_month(month[i])} is at or after the churn_month "
+        f"{format_month(int(churn[i]))} of account {ids[i]!r}",
     )
 
 
 def _check_as_of(table: pd.DataFrame, path: Path, column: str, as_of: int, explicit: bool) -> None:
     values = table[column].to_numpy(dtype=np.float64, na_value=-np.inf)
-    hint = "" if explicit else " (default: the last month in the data; set as_of to change it)"
+    hint = "" if explicit else " (the last month in the accounts and usage tables)"
     _Checker(table, path).fail_first(
         column,
         values > as_of,
@@ -297,7 +297,7 @@ def load_book(
         The use-case table.
     as_of : str or int, optional
         Last observed month, ``YYYY-MM`` (or a date, or a month number).  Default: the last month
-        in the usage table (or a later start month).
+        in the accounts and usage tables (usage months, start months and churn months).
     segments : iterable of str, optional
         Allowed segment names; by default any non-empty name is accepted.
 
@@ -336,7 +336,12 @@ def load_book(
         except ValueError as err:
             raise DataError("as_of", str(err)) from None
     else:
-        last = int(max(usage_table["month"].max(), account_table["start_month"].max()))
+        # "The last month in the data": an account that churned at the boundary after the last
+        # usage month has that next month as churn_month, and the data does report it.
+        months = [usage_table["month"].max(), account_table["start_month"].max()]
+        if account_table["churn_month"].notna().any():
+            months.append(account_table["churn_month"].max())
+        last = int(max(months))
     _check_as_of(account_table, paths["accounts"], "start_month", last, explicit)
     _check_as_of(account_table, paths["accounts"], "churn_month", last, explicit)
     _check_as_of(usage_table, paths["usage"], "month", last, explicit)

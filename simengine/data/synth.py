@@ -54,7 +54,7 @@ __all__ = [
 SEGMENT_SHARES = (0.10, 0.30, 0.60)
 #: Hazards are capped here so a large hazard ratio cannot make churn certain.
 MAX_CHURN_HAZARD = 0.999
-#: Annual commit, in months of the account's first-plateau monthly revenue (config ``commit_months``).
+#: Annual commit in months of the account's first-plateau monthly revenue (config commit_months).
 COMMIT_MONTHS = 10.0
 
 _PER_SEGMENT = (
@@ -123,7 +123,8 @@ class SynthTruth:
 # seeds it cites.  Together they give a book NRR of roughly 110-125% (see tests/data/test_synth.py).
 DEFAULT_TRUTH = SynthTruth(
     segments=("enterprise", "mid_market", "smb"),
-    # ~11% / 9% / 6% organic growth a year per surviving account: NRR 110-130% typical (CALIBRATION).
+    # ~11% / 9% / 6% organic growth a year per surviving account; NRR 110-130% typical
+    # (CALIBRATION).
     usage_drift=[0.009, 0.007, 0.005],
     # Big accounts aggregate many workloads, so their month-on-month noise is smaller.
     usage_volatility=[0.05, 0.06, 0.08],

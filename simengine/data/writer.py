@@ -1,4 +1,4 @@
-"""Write a book to files in the contract's format (the inverse of :func:`~simengine.data.load_book`).
+"""Write a book to files in the contract's format: the inverse of :func:`~simengine.data.load_book`.
 
 Used to hand the synthetic book to people and tools that expect files, and by the tests, which
 corrupt a written book cell by cell.  Months are written as ``YYYY-MM``, an active account's
