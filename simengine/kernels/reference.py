@@ -1,0 +1,442 @@
+"""NumPy reference of the Monte Carlo core (:func:`simengine.kernels.account.simulate_draws`).
+
+It exists for two reasons:
+
+- **to check the kernel**: it implements the same model (see :mod:`simengine.kernels.account`) with
+  plain NumPy and consumes the *same random numbers*, so ``tests/kernels/test_reference.py`` can
+  compare the two with ``assert_allclose(rtol=1e-9)``.  It imports no numba code: the key-derivation,
+  SplitMix64, Box-Muller, Marsaglia-Tsang and Poisson-inversion code of :mod:`simengine.kernels.rng`
+  is ported here to vectorised ``uint64`` arithmetic, each lane advancing its own stream exactly as
+  the scalar code does (rejection sampling and Poisson arrivals loop with masks until every lane is
+  done).  The stream constants are repeated on purpose: they are part of a result's identity, and a
+  change on one side only must fail the comparison;
+- **to be the speed baseline** of ``benchmarks/bench_core.py``: what a careful vectorised NumPy
+  implementation of the model costs.
+
+A *lane* is one account of one draw.  Lanes are vectorised over accounts and draws (draws in chunks
+to bound memory); the only loop over time is the loop over months.  Existing accounts come first,
+then new logos ordered by start month, so the lanes in play in month ``t`` are one contiguous slice.
+Lanes that have churned keep being computed (their values are never used again) so that every
+update is a slice operation; only their output, ring and random-number consumption are masked.
+Sums run in another order than in the kernel, so results agree to rounding, not bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simengine.kernels import layout as L
+
+# SplitMix64 and stream identity: must equal simengine.kernels.rng.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_TWO_M53 = 1.0 / 9007199254740992.0
+_TWO_PI = 2.0 * math.pi
+PURPOSE_ACCOUNT, PURPOSE_CHURN, PURPOSE_USAGE, PURPOSE_USE_CASE, PURPOSE_NEW_LOGOS = 1, 2, 3, 4, 5
+NEW_LOGO_BASE = 1 << 40
+_LANES_PER_CHUNK = 1 << 18  # bounds memory: ~40 float64 arrays per lane plus a 12-month ring
+
+
+# ---------------------------------------------------------------------------------------------
+# Random streams, vectorised: every function takes and returns uint64 state arrays.
+# ---------------------------------------------------------------------------------------------
+def mix64(z):
+    """SplitMix64's finaliser on a ``uint64`` array."""
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def stream_key(seed, draw, account, purpose):
+    """Key of the stream ``(seed, draw, account, purpose)``; arguments broadcast."""
+    k = mix64(np.atleast_1d(np.asarray(seed, dtype=np.uint64)) + _GOLDEN)  # arrays: no overflow warning
+    k = mix64(k ^ (np.asarray(draw, dtype=np.uint64) * _GOLDEN))
+    k = mix64(k ^ (np.asarray(account, dtype=np.uint64) * _MIX1))
+    return mix64(k ^ (np.asarray(purpose, dtype=np.uint64) * _MIX2))
+
+
+def purpose_key(account_key, purpose):
+    """Key of one purpose's stream from ``stream_key(seed, draw, account, 0)``."""
+    return mix64(account_key ^ (np.asarray(purpose, dtype=np.uint64) * _MIX2))
+
+
+def next_uniform(state):
+    """``(state, u)``, u on (0, 1) from the 53 high bits."""
+    state = state + _GOLDEN
+    return state, ((mix64(state) >> np.uint64(11)).astype(np.float64) + 0.5) * _TWO_M53
+
+
+def next_normal_pair(state):
+    """Box-Muller: ``(state, z_cos, z_sin)``."""
+    state, u1 = next_uniform(state)
+    state, u2 = next_uniform(state)
+    r = np.sqrt(-2.0 * np.log(u1))
+    angle = _TWO_PI * u2
+    return state, r * np.cos(angle), r * np.sin(angle)
+
+
+def next_gamma(state, shape):
+    """Gamma(shape, 1) by Marsaglia & Tsang, looping with a mask until every lane accepts."""
+    state, shape = state.copy(), np.array(shape, dtype=np.float64)
+    boost = np.ones_like(shape)
+    small = np.flatnonzero(shape < 1.0)
+    if small.size:
+        state[small], u = next_uniform(state[small])
+        boost[small] = u ** (1.0 / shape[small])
+        shape[small] = shape[small] + 1.0
+    d = shape - 1.0 / 3.0
+    c = 1.0 / np.sqrt(9.0 * d)
+    result = np.empty_like(shape)
+    pending = np.arange(shape.size)
+    while pending.size:
+        st, z, _ = next_normal_pair(state[pending])
+        v = 1.0 + c[pending] * z
+        positive = v > 0.0  # v <= 0: reject without drawing u
+        v3 = v[positive] * v[positive] * v[positive]
+        st_pos, u = next_uniform(st[positive])
+        st[positive] = st_pos
+        state[pending] = st
+        dp, zp = d[pending][positive], z[positive]
+        accept = np.log(u) < 0.5 * zp * zp + dp - dp * v3 + dp * np.log(v3)
+        done = pending[positive][accept]
+        result[done] = dp[accept] * v3[accept] * boost[done]
+        keep = np.ones(pending.size, dtype=bool)
+        keep[np.flatnonzero(positive)[accept]] = False
+        pending = pending[keep]
+    return state, result
+
+
+def next_beta(state, a, b):
+    """Beta(a, b) as G_a / (G_a + G_b), both gammas from the same stream."""
+    state, ga = next_gamma(state, a)
+    state, gb = next_gamma(state, b)
+    return state, ga / (ga + gb)
+
+
+def poisson_inverse(lam, u):
+    """Smallest n with P(N <= n) >= u, N ~ Poisson(lam), walking from the mode as the kernel does."""
+    lam, u = np.broadcast_arrays(np.asarray(lam, dtype=np.float64), np.asarray(u, dtype=np.float64))
+    n_out = np.zeros(lam.shape, dtype=np.int64)
+    pos = np.flatnonzero(lam > 0.0)
+    lam, u = lam.ravel()[pos], u.ravel()[pos]
+    mode = np.floor(lam)
+    lgamma = np.array([math.lgamma(m + 1.0) for m in mode])
+    p_mode = np.exp(mode * np.log(lam) - lam - lgamma)
+    cdf, p, n = p_mode.copy(), p_mode.copy(), mode.copy()
+    walk = np.flatnonzero(n > 0)  # P(N <= mode): sum the pmf downward until terms stop mattering
+    while walk.size:
+        p[walk] = p[walk] * n[walk] / lam[walk]
+        n[walk] -= 1
+        cdf[walk] += p[walk]
+        walk = walk[(n[walk] > 0) & ~(p[walk] < 1e-17 * cdf[walk])]
+    result = mode.copy()
+    p = p_mode.copy()
+    n = mode.copy()
+    down = u <= cdf
+    result[down] = 0
+    walk = np.flatnonzero(down & (n > 0))
+    while walk.size:
+        cdf[walk] -= p[walk]
+        found = u[walk] > cdf[walk]
+        result[walk[found]] = n[walk[found]]
+        walk = walk[~found]
+        p[walk] = p[walk] * n[walk] / lam[walk]
+        n[walk] -= 1
+        walk = walk[n[walk] > 0]
+    walk = np.flatnonzero(~down)
+    while walk.size:
+        n[walk] += 1
+        p[walk] = p[walk] * lam[walk] / n[walk]
+        cdf[walk] += p[walk]
+        result[walk] = n[walk]
+        walk = walk[(u[walk] > cdf[walk]) & ~(p[walk] < 1e-17 * cdf[walk])]
+    n_out.ravel()[pos] = result.astype(np.int64)
+    return n_out
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+# ---------------------------------------------------------------------------------------------
+def season_tables(seg_params):
+    """``[..., m]``: season multiplier of month of year ``m``; seg_params shape (..., n_params)."""
+    angle = _TWO_PI * np.arange(12) / 12.0
+    cos_coef = seg_params[..., L.P_SEASON_COS, None]
+    sin_coef = seg_params[..., L.P_SEASON_SIN, None]
+    return np.exp(cos_coef * np.cos(angle) + sin_coef * np.sin(angle))
+
+
+class _Lanes:
+    """State of every lane of one chunk of draws; :meth:`month` advances the lanes in play."""
+
+    def __init__(self, seed, draw_start, seg_params, month_params, book, month_of_year0, out, cohort):
+        n_draws, horizon, n_seg, _ = out.shape
+        self.out, self.cohort, self.horizon = out, cohort, horizon
+        self.month_of_year0 = month_of_year0
+        segment, tenure, log_usage, hist, commit, term_position, consumed = book
+        n_acct = segment.size
+        self.n_existing = n_draws * n_acct
+
+        # New logos: counts per (draw, month, segment), then padded lanes (month, draw, segment, k)
+        # masked by k < count, so lanes come out ordered by start month.
+        key = stream_key(seed, draw_start + np.arange(n_draws)[:, None, None],
+                         np.arange(horizon)[None, :, None] * n_seg + np.arange(n_seg), PURPOSE_NEW_LOGOS)  # fmt: skip
+        _, u = next_uniform(key)
+        counts = poisson_inverse(month_params[..., L.M_NEW_LOGO_RATE].transpose(0, 2, 1), u)
+        out[..., L.V_NEW_LOGOS] += counts
+        k_max = int(counts.max(initial=0))
+        padded = np.arange(k_max) < counts.transpose(1, 0, 2)[..., None]
+        nl_t, nl_d, nl_s, nl_k = (a.astype(np.int64) for a in np.nonzero(padded))
+
+        a_d, a_i = np.divmod(np.arange(self.n_existing), n_acct)
+        cat = np.concatenate
+        self.draw = cat([a_d, nl_d])
+        self.segment = s = cat([segment[a_i], nl_s])
+        self.existing = ex = cat([np.ones(a_d.size, bool), np.zeros(nl_d.size, bool)])
+        self.start = start = cat([np.zeros(a_d.size, np.int64), nl_t])
+        self.new_start = nl_t
+        account = cat([a_i.astype(np.uint64),
+                       (NEW_LOGO_BASE + (nl_t << 28) + (nl_s << 20) + nl_k).astype(np.uint64)])
+        self.js = js = self.draw * n_seg + s  # row of (draw, segment) tables
+        n = js.size
+        p = seg_params.reshape(-1, seg_params.shape[-1])[js]
+        self.month_rows = month_params.reshape(-1, month_params.shape[-1])
+        self.month_base = js * horizon
+
+        account_key = stream_key(seed, draw_start + self.draw, account, 0)
+        st = purpose_key(account_key, PURPOSE_ACCOUNT)
+        st, z_effect, z_level = next_normal_pair(st)
+        st, u_churn = next_uniform(st)
+        st, u_use_case = next_uniform(st)
+        st, self.u_csm = next_uniform(st)
+        st, self.u_se = next_uniform(st)
+        st, u_health = next_uniform(st)
+        st, u_commit = next_uniform(st)
+        self.drift = p[:, L.P_DRIFT] + p[:, L.P_ACCOUNT_SD] * z_effect
+        self.volatility = p[:, L.P_VOLATILITY].copy()
+        self.price = p[:, L.P_PRICE].copy()
+
+        survived = np.where(ex, cat([tenure[a_i], np.zeros(nl_d.size, np.int64)]), 0)
+        _, theta = next_beta(purpose_key(account_key, PURPOSE_CHURN), p[:, L.P_CHURN_ALPHA],
+                             p[:, L.P_CHURN_BETA] + survived)  # fmt: skip
+        self.churn_per_boundary = -np.log1p(-theta)
+        self.churn_threshold = -np.log(u_churn)
+        self.cumulative_hazard = np.zeros(n)
+        self.csm_hr, self.se_ratio = p[:, L.P_CSM_HR].copy(), p[:, L.P_SE_RATIO].copy()
+
+        self.ramp_step = np.exp(-1.0 / p[:, L.P_RAMP_MONTHS])
+        # (1 - ramp_start) * exp(-k / ramp_months) at tenure k; existing accounts start at as_of.
+        self.ramp_tail = (1.0 - p[:, L.P_RAMP_START]) * np.exp(-survived / p[:, L.P_RAMP_MONTHS])
+
+        first_month = self.month_rows[self.month_base + np.minimum(start, horizon - 1)]
+        unhealthy = ~ex & (u_health < first_month[:, L.M_UNHEALTHY_SHARE])
+        self.health = np.where(unhealthy, p[:, L.P_UNHEALTHY_PLATEAU], 1.0)
+        self.health_step = np.where(unhealthy, np.exp(-p[:, L.P_UNHEALTHY_DECAY]), 1.0)
+        self.health_hazard = np.where(unhealthy, p[:, L.P_UNHEALTHY_HR], 1.0)
+
+        self.season = season_tables(seg_params).reshape(-1, 12)
+        season_as_of = self.season[js, (month_of_year0 + 11) % 12]
+        x_new = p[:, L.P_INIT_MU] + p[:, L.P_INIT_SD] * z_level
+        log_usage = cat([log_usage[a_i], np.zeros(nl_d.size)])
+        self.x = np.where(ex, log_usage - np.log(season_as_of) - np.log(1.0 - self.ramp_tail), x_new)
+        self.ring = np.zeros((n, L.HISTORY_MONTHS))
+        self.ring[: a_d.size] = hist[a_i]
+        self.last_revenue = self.ring[:, -1].copy()
+        bookings = p[:, L.P_COMMIT_MONTHS] * p[:, L.P_PRICE] * np.exp(x_new)
+        new_commit = np.where(u_commit < p[:, L.P_COMMIT_SHARE], bookings, 0.0)
+        self.commit = np.where(ex, cat([commit[a_i], np.zeros(nl_d.size)]), new_commit)
+        self.term_position = cat([term_position[a_i], np.zeros(nl_d.size, np.int64)])
+        self.consumed = cat([consumed[a_i], np.zeros(nl_d.size)])
+        self.renewal_ratio = p[:, L.P_RENEWAL_RATIO].copy()
+        self.add(L.V_BOOKINGS, start[~ex], self.js[~ex], bookings[~ex])
+
+        self.use_case_state = purpose_key(account_key, PURPOSE_USE_CASE)
+        self.use_case_gap = -np.log(u_use_case)
+        self.uc_rate, self.plateau = p[:, L.P_UC_RATE].copy(), p[:, L.P_UNHEALTHY_PLATEAU].copy()
+        self.uc_mu, self.uc_sigma = p[:, L.P_UC_SIZE_MU].copy(), p[:, L.P_UC_SIZE_SIGMA].copy()
+        self.q = np.exp(-1.0 / p[:, L.P_UC_RAMP])
+        self.decay = np.exp(-p[:, L.P_UNHEALTHY_DECAY])
+        self.decay_q = self.decay * self.q
+        self.healthy_size, self.healthy_ramp_gap = np.zeros(n), np.zeros(n)
+        self.unhealthy_level, self.unhealthy_ramp_gap = np.zeros(n), np.zeros(n)
+
+        self.usage_state = purpose_key(account_key, PURPOSE_USAGE)
+        self.steps = np.zeros(n, np.int64)
+        self.spare_normal = np.zeros(n)
+        self.alive = np.ones(n, bool)
+        self.churn_month = np.full(n, -1)
+        self.end_month = horizon if nl_t.size == 0 else max(horizon, nl_t.max() + cohort.shape[2])
+
+    def add(self, variable, month, js, values):
+        """``out[draw, month, segment, variable] += values`` lane by lane (``js``: draw, segment)."""
+        n_draws, horizon, n_seg = self.out.shape[:3]
+        if np.ndim(month) == 0:
+            sums = np.bincount(js, values, minlength=n_draws * n_seg)
+            self.out[:, month, :, variable] += sums.reshape(n_draws, n_seg)
+        else:
+            flat = (js // n_seg * horizon + month) * n_seg + js % n_seg
+            sums = np.bincount(flat, values, minlength=n_draws * horizon * n_seg)
+            self.out[..., variable] += sums.reshape(n_draws, horizon, n_seg)
+
+    def month(self, t):
+        """Advance every lane in play in month ``t`` by one month and add it into the outputs."""
+        horizon = self.horizon
+        n_ex, cm = self.n_existing, self.cohort.shape[2]
+        new_start = self.new_start
+        lo = 0 if t < horizon else n_ex + np.searchsorted(new_start, t - cm, side="right")
+        mid = n_ex + np.searchsorted(new_start, t, side="left")  # lanes with a boundary into t
+        hi = n_ex + np.searchsorted(new_start, t, side="right")  # lanes started by t
+        m = min(t, horizon - 1)
+        step, play = slice(lo, mid), slice(lo, hi)
+
+        mp = self.month_rows[self.month_base[step] + m]
+        hazard = mp[:, L.M_HAZARD_MULT] * self.health_hazard[step]
+        covered = self.u_csm[step] < mp[:, L.M_CSM_COVERAGE]
+        hazard[covered] *= self.csm_hr[step][covered]
+        self.cumulative_hazard[step] += self.churn_per_boundary[step] * hazard
+        churning = lo + np.flatnonzero(self.alive[step] & (self.cumulative_hazard[step] > self.churn_threshold[step]))  # fmt: skip
+        self.alive[churning] = False
+        self.churn_month[churning] = t
+        if t < horizon and churning.size:
+            js = self.js[churning]
+            self.add(L.V_CHURNED, t, js, np.ones(churning.size))
+            self.add(L.V_CHURNED_REVENUE, t, js, self.last_revenue[churning])
+            left = self.commit[churning] > 0.0
+            leak = np.maximum(self.commit[churning] - self.consumed[churning], 0.0)
+            self.add(L.V_LEAK, t, js[left], leak[left])
+
+        # Usage step: normals in Box-Muller pairs, the second kept for the next month.
+        fresh_pair = lo + np.flatnonzero(self.steps[step] % 2 == 0)
+        self.usage_state[fresh_pair], z1, z2 = next_normal_pair(self.usage_state[fresh_pair])
+        eps = self.spare_normal[step].copy()
+        eps[fresh_pair - lo] = z1
+        self.spare_normal[fresh_pair] = z2
+        self.steps[step] += 1
+        self.x[step] += self.drift[step] + self.volatility[step] * eps
+        self.ramp_tail[step] *= self.ramp_step[step]
+        self.health[step] *= self.health_step[step]
+        self.healthy_ramp_gap[step] *= self.q[step]
+        self.unhealthy_level[step] *= self.decay[step]
+        self.unhealthy_ramp_gap[step] *= self.decay_q[step]
+        self._use_cases(t, lo, step, mp)
+
+        expansion = (self.healthy_size[play] - self.healthy_ramp_gap[play] + self.unhealthy_level[play]
+                     - self.unhealthy_ramp_gap[play])  # fmt: skip
+        season = self.season[self.js[play], (self.month_of_year0 + t) % 12]
+        base = np.exp(self.x[play]) * season * (1.0 - self.ramp_tail[play]) * self.health[play]
+        usage = base * (1.0 + expansion)
+        revenue = usage * self.price[play]
+        overage, leak = self._commits(play, revenue)
+
+        live = np.flatnonzero(self.alive[play])
+        rev, start = revenue[live], self.start[play][live]
+        lanes = lo + live
+        if t < horizon:
+            js = self.js[lanes]
+            slot = t % L.HISTORY_MONTHS
+            self.add(L.V_REVENUE, t, js, rev)
+            self.add(L.V_USAGE, t, js, usage[live])
+            self.add(L.V_ACTIVE, t, js, np.ones(live.size))
+            self.add(L.V_EXPANSION_REVENUE, t, js, base[live] * expansion[live] * self.price[lanes])
+            self.add(L.V_OVERAGE, t, js, overage[live])
+            self.add(L.V_LEAK, t, js, leak[live])
+            new = ~self.existing[lanes]
+            self.add(L.V_NEW_LOGO_REVENUE, t, js[new], rev[new])
+            year_ago = self.ring[lanes, slot]
+            had = year_ago > 0.0
+            self.add(L.V_RETENTION_BASE, t, js[had], year_ago[had])
+            self.add(L.V_RETAINED, t, js[had], rev[had])
+            self.add(L.V_RETAINED_CAPPED, t, js[had], np.minimum(rev[had], year_ago[had]))
+            self.ring[lanes, slot] = rev
+            # A churned account stays in the retention base for the 12 months after it was last
+            # seen; its ring is frozen, so the slot still holds the revenue of month t - 12.
+            gone = lo + np.flatnonzero(~self.alive[play])
+            gone = gone[t - self.churn_month[gone] < L.HISTORY_MONTHS]
+            year_ago = self.ring[gone, slot]
+            had = year_ago > 0.0
+            self.add(L.V_RETENTION_BASE, t, self.js[gone][had], year_ago[had])
+        in_cohort = ~self.existing[lanes] & (t - start < cm)
+        if in_cohort.any():
+            d = self.draw[lanes][in_cohort]
+            s0 = start[in_cohort]
+            n_draws, h = self.cohort.shape[:2]
+            flat = (d * h + s0) * cm + (t - s0)
+            self.cohort += np.bincount(flat, rev[in_cohort], minlength=self.cohort.size).reshape(
+                self.cohort.shape
+            )
+        self.last_revenue[lanes] = rev
+
+    def _use_cases(self, t, lo, step, mp):
+        """Use-case arrivals of month ``t``: exponential gaps on the cumulative intensity."""
+        intensity = self.uc_rate[step] * mp[:, L.M_USE_CASE_MULT]
+        supported = self.u_se[step] < mp[:, L.M_SE_COVERAGE]
+        intensity[supported] *= self.se_ratio[step][supported]
+        gap = self.use_case_gap  # full-length; indexed by lane
+        rel = np.flatnonzero(self.alive[step] & (intensity >= gap[step]))
+        while rel.size:
+            lanes = lo + rel
+            intensity[rel] -= gap[lanes]
+            st, z_size, _ = next_normal_pair(self.use_case_state[lanes])
+            st, u_health = next_uniform(st)
+            st, u_gap = next_uniform(st)
+            self.use_case_state[lanes] = st
+            size = np.exp(self.uc_mu[lanes] + self.uc_sigma[lanes] * z_size)
+            sick = u_health < mp[rel, L.M_UNHEALTHY_SHARE]
+            size[sick] *= self.plateau[lanes[sick]]
+            well = ~sick
+            self.unhealthy_level[lanes[sick]] += size[sick]
+            self.unhealthy_ramp_gap[lanes[sick]] += size[sick] * self.q[lanes[sick]]
+            self.healthy_size[lanes[well]] += size[well]
+            self.healthy_ramp_gap[lanes[well]] += size[well] * self.q[lanes[well]]
+            gap[lanes] = -np.log(u_gap)
+            if t < self.horizon:
+                self.add(L.V_NEW_USE_CASES, t, self.js[lanes], np.ones(lanes.size))
+            rel = rel[intensity[rel] >= gap[lo + rel]]
+        gap[step] -= intensity
+
+    def _commits(self, play, revenue):
+        """Consume against commits; return this month's (overage, leak) per lane in play."""
+        commit, consumed, term = self.commit[play], self.consumed[play], self.term_position[play]
+        overage, leak = np.zeros(revenue.size), np.zeros(revenue.size)
+        has = np.flatnonzero(commit > 0.0)
+        before = consumed[has]
+        consumed[has] += revenue[has]
+        over = consumed[has] > commit[has]
+        overage[has[over]] = consumed[has][over] - np.maximum(before[over], commit[has][over])
+        term[has] += 1
+        renew = has[term[has] == 12]
+        leak[renew] = np.maximum(commit[renew] - consumed[renew], 0.0)
+        commit[renew] = self.renewal_ratio[play][renew] * consumed[renew]
+        consumed[renew] = 0.0
+        term[renew] = 0
+        return overage, leak
+
+
+def simulate_draws_reference(
+    seed, draw_start, seg_params, month_params, acct_segment, acct_tenure, acct_log_usage,
+    acct_hist_revenue, acct_commit, acct_term_position, acct_consumed, month_of_year0, out, cohort,
+):  # fmt: skip
+    """Same signature, semantics and random numbers as :func:`account.simulate_draws`.
+
+    ``out`` (draws, horizon, segments, outputs) and ``cohort`` (draws, horizon, cohort_months) must
+    be zeroed on entry and are filled in place.  Draws are processed in chunks of about
+    ``2**18`` lanes to bound memory; results do not depend on the chunking.
+    """
+    book = (np.asarray(acct_segment, np.int64), np.asarray(acct_tenure, np.int64),
+            np.asarray(acct_log_usage, np.float64), np.asarray(acct_hist_revenue, np.float64),
+            np.asarray(acct_commit, np.float64), np.asarray(acct_term_position, np.int64),
+            np.asarray(acct_consumed, np.float64))  # fmt: skip
+    n_draws, horizon, n_seg, _ = out.shape
+    per_draw = book[0].size + month_params[..., L.M_NEW_LOGO_RATE].sum() / max(n_draws, 1) + 1
+    chunk = max(1, int(_LANES_PER_CHUNK // per_draw))
+    # exp overflow and log(0) give inf as in the kernel (error_model="numpy"); lanes that have
+    # churned are computed unmasked and may overflow harmlessly.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+        for a in range(0, n_draws, chunk):
+            b = min(a + chunk, n_draws)
+            lanes = _Lanes(np.uint64(seed), draw_start + a, seg_params[a:b], month_params[a:b], book,
+                           month_of_year0, out[a:b], cohort[a:b])  # fmt: skip
+            for t in range(lanes.end_month):
+                lanes.month(t)
