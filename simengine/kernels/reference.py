@@ -4,9 +4,9 @@ It exists for two reasons:
 
 - **to check the kernel**: it implements the same model (see :mod:`simengine.kernels.account`) with
   plain NumPy and consumes the *same random numbers*, so ``tests/kernels/test_reference.py`` can
-  compare the two with ``assert_allclose(rtol=1e-9)``.  It imports no numba code: the key-derivation,
-  SplitMix64, Box-Muller, Marsaglia-Tsang and Poisson-inversion code of :mod:`simengine.kernels.rng`
-  is ported here to vectorised ``uint64`` arithmetic, each lane advancing its own stream exactly as
+  compare the two with ``assert_allclose(rtol=1e-9)``.  It imports no numba code: the key
+  derivation, SplitMix64, Box-Muller, Marsaglia-Tsang and Poisson inversion of
+  :mod:`simengine.kernels.rng` are ported here to vectorised ``uint64`` arithmetic, each lane advancing its own stream exactly as
   the scalar code does (rejection sampling and Poisson arrivals loop with masks until every lane is
   done).  The stream constants are repeated on purpose: they are part of a result's identity, and a
   change on one side only must fail the comparison;
@@ -52,7 +52,7 @@ def mix64(z):
 
 def stream_key(seed, draw, account, purpose):
     """Key of the stream ``(seed, draw, account, purpose)``; arguments broadcast."""
-    k = mix64(np.atleast_1d(np.asarray(seed, dtype=np.uint64)) + _GOLDEN)  # arrays: no overflow warning
+    k = mix64(np.atleast_1d(np.asarray(seed, dtype=np.uint64)) + _GOLDEN)
     k = mix64(k ^ (np.asarray(draw, dtype=np.uint64) * _GOLDEN))
     k = mix64(k ^ (np.asarray(account, dtype=np.uint64) * _MIX1))
     return mix64(k ^ (np.asarray(purpose, dtype=np.uint64) * _MIX2))
@@ -117,7 +117,7 @@ def next_beta(state, a, b):
 
 
 def poisson_inverse(lam, u):
-    """Smallest n with P(N <= n) >= u, N ~ Poisson(lam), walking from the mode as the kernel does."""
+    """Smallest n with P(N <= n) >= u, N ~ Poisson(lam): the kernel's walk from the mode."""
     lam, u = np.broadcast_arrays(np.asarray(lam, dtype=np.float64), np.asarray(u, dtype=np.float64))
     n_out = np.zeros(lam.shape, dtype=np.int64)
     pos = np.flatnonzero(lam > 0.0)
@@ -171,7 +171,9 @@ def season_tables(seg_params):
 class _Lanes:
     """State of every lane of one chunk of draws; :meth:`month` advances the lanes in play."""
 
-    def __init__(self, seed, draw_start, seg_params, month_params, book, month_of_year0, out, cohort):
+    def __init__(
+        self, seed, draw_start, seg_params, month_params, book, month_of_year0, out, cohort
+    ):
         n_draws, horizon, n_seg, _ = out.shape
         self.out, self.cohort, self.horizon = out, cohort, horizon
         self.month_of_year0 = month_of_year0
@@ -181,8 +183,12 @@ class _Lanes:
 
         # New logos: counts per (draw, month, segment), then padded lanes (month, draw, segment, k)
         # masked by k < count, so lanes come out ordered by start month.
-        key = stream_key(seed, draw_start + np.arange(n_draws)[:, None, None],
-                         np.arange(horizon)[None, :, None] * n_seg + np.arange(n_seg), PURPOSE_NEW_LOGOS)  # fmt: skip
+        key = stream_key(
+            seed,
+            draw_start + np.arange(n_draws)[:, None, None],
+            np.arange(horizon)[None, :, None] * n_seg + np.arange(n_seg),
+            PURPOSE_NEW_LOGOS,
+        )
         _, u = next_uniform(key)
         counts = poisson_inverse(month_params[..., L.M_NEW_LOGO_RATE].transpose(0, 2, 1), u)
         out[..., L.V_NEW_LOGOS] += counts
@@ -197,8 +203,12 @@ class _Lanes:
         self.existing = ex = cat([np.ones(a_d.size, bool), np.zeros(nl_d.size, bool)])
         self.start = start = cat([np.zeros(a_d.size, np.int64), nl_t])
         self.new_start = nl_t
-        account = cat([a_i.astype(np.uint64),
-                       (NEW_LOGO_BASE + (nl_t << 28) + (nl_s << 20) + nl_k).astype(np.uint64)])
+        account = cat(
+            [
+                a_i.astype(np.uint64),
+                (NEW_LOGO_BASE + (nl_t << 28) + (nl_s << 20) + nl_k).astype(np.uint64),
+            ]
+        )
         self.js = js = self.draw * n_seg + s  # row of (draw, segment) tables
         n = js.size
         p = seg_params.reshape(-1, seg_params.shape[-1])[js]
@@ -219,8 +229,11 @@ class _Lanes:
         self.price = p[:, L.P_PRICE].copy()
 
         survived = np.where(ex, cat([tenure[a_i], np.zeros(nl_d.size, np.int64)]), 0)
-        _, theta = next_beta(purpose_key(account_key, PURPOSE_CHURN), p[:, L.P_CHURN_ALPHA],
-                             p[:, L.P_CHURN_BETA] + survived)  # fmt: skip
+        _, theta = next_beta(
+            purpose_key(account_key, PURPOSE_CHURN),
+            p[:, L.P_CHURN_ALPHA],
+            p[:, L.P_CHURN_BETA] + survived,
+        )
         self.churn_per_boundary = -np.log1p(-theta)
         self.churn_threshold = -np.log(u_churn)
         self.cumulative_hazard = np.zeros(n)
@@ -240,7 +253,9 @@ class _Lanes:
         season_as_of = self.season[js, (month_of_year0 + 11) % 12]
         x_new = p[:, L.P_INIT_MU] + p[:, L.P_INIT_SD] * z_level
         log_usage = cat([log_usage[a_i], np.zeros(nl_d.size)])
-        self.x = np.where(ex, log_usage - np.log(season_as_of) - np.log(1.0 - self.ramp_tail), x_new)
+        self.x = np.where(
+            ex, log_usage - np.log(season_as_of) - np.log(1.0 - self.ramp_tail), x_new
+        )
         self.ring = np.zeros((n, L.HISTORY_MONTHS))
         self.ring[: a_d.size] = hist[a_i]
         self.last_revenue = self.ring[:, -1].copy()
@@ -270,7 +285,7 @@ class _Lanes:
         self.end_month = horizon if nl_t.size == 0 else max(horizon, nl_t.max() + cohort.shape[2])
 
     def add(self, variable, month, js, values):
-        """``out[draw, month, segment, variable] += values`` lane by lane (``js``: draw, segment)."""
+        """``out[draw, month, segment, variable] += values``; ``js`` = draw * segments + segment."""
         n_draws, horizon, n_seg = self.out.shape[:3]
         if np.ndim(month) == 0:
             sums = np.bincount(js, values, minlength=n_draws * n_seg)
@@ -296,7 +311,9 @@ class _Lanes:
         covered = self.u_csm[step] < mp[:, L.M_CSM_COVERAGE]
         hazard[covered] *= self.csm_hr[step][covered]
         self.cumulative_hazard[step] += self.churn_per_boundary[step] * hazard
-        churning = lo + np.flatnonzero(self.alive[step] & (self.cumulative_hazard[step] > self.churn_threshold[step]))  # fmt: skip
+        churning = lo + np.flatnonzero(
+            self.alive[step] & (self.cumulative_hazard[step] > self.churn_threshold[step])
+        )
         self.alive[churning] = False
         self.churn_month[churning] = t
         if t < horizon and churning.size:
@@ -322,8 +339,12 @@ class _Lanes:
         self.unhealthy_ramp_gap[step] *= self.decay_q[step]
         self._use_cases(t, lo, step, mp)
 
-        expansion = (self.healthy_size[play] - self.healthy_ramp_gap[play] + self.unhealthy_level[play]
-                     - self.unhealthy_ramp_gap[play])  # fmt: skip
+        expansion = (
+            self.healthy_size[play]
+            - self.healthy_ramp_gap[play]
+            + self.unhealthy_level[play]
+            - self.unhealthy_ramp_gap[play]
+        )
         season = self.season[self.js[play], (self.month_of_year0 + t) % 12]
         base = np.exp(self.x[play]) * season * (1.0 - self.ramp_tail[play]) * self.health[play]
         usage = base * (1.0 + expansion)
@@ -415,19 +436,36 @@ class _Lanes:
 
 
 def simulate_draws_reference(
-    seed, draw_start, seg_params, month_params, acct_segment, acct_tenure, acct_log_usage,
-    acct_hist_revenue, acct_commit, acct_term_position, acct_consumed, month_of_year0, out, cohort,
-):  # fmt: skip
+    seed,
+    draw_start,
+    seg_params,
+    month_params,
+    acct_segment,
+    acct_tenure,
+    acct_log_usage,
+    acct_hist_revenue,
+    acct_commit,
+    acct_term_position,
+    acct_consumed,
+    month_of_year0,
+    out,
+    cohort,
+):
     """Same signature, semantics and random numbers as :func:`account.simulate_draws`.
 
     ``out`` (draws, horizon, segments, outputs) and ``cohort`` (draws, horizon, cohort_months) must
     be zeroed on entry and are filled in place.  Draws are processed in chunks of about
     ``2**18`` lanes to bound memory; results do not depend on the chunking.
     """
-    book = (np.asarray(acct_segment, np.int64), np.asarray(acct_tenure, np.int64),
-            np.asarray(acct_log_usage, np.float64), np.asarray(acct_hist_revenue, np.float64),
-            np.asarray(acct_commit, np.float64), np.asarray(acct_term_position, np.int64),
-            np.asarray(acct_consumed, np.float64))  # fmt: skip
+    book = (
+        np.asarray(acct_segment, np.int64),
+        np.asarray(acct_tenure, np.int64),
+        np.asarray(acct_log_usage, np.float64),
+        np.asarray(acct_hist_revenue, np.float64),
+        np.asarray(acct_commit, np.float64),
+        np.asarray(acct_term_position, np.int64),
+        np.asarray(acct_consumed, np.float64),
+    )
     n_draws, horizon, n_seg, _ = out.shape
     per_draw = book[0].size + month_params[..., L.M_NEW_LOGO_RATE].sum() / max(n_draws, 1) + 1
     chunk = max(1, int(_LANES_PER_CHUNK // per_draw))
@@ -436,7 +474,15 @@ def simulate_draws_reference(
     with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
         for a in range(0, n_draws, chunk):
             b = min(a + chunk, n_draws)
-            lanes = _Lanes(np.uint64(seed), draw_start + a, seg_params[a:b], month_params[a:b], book,
-                           month_of_year0, out[a:b], cohort[a:b])  # fmt: skip
+            lanes = _Lanes(
+                np.uint64(seed),
+                draw_start + a,
+                seg_params[a:b],
+                month_params[a:b],
+                book,
+                month_of_year0,
+                out[a:b],
+                cohort[a:b],
+            )
             for t in range(lanes.end_month):
                 lanes.month(t)

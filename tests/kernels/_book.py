@@ -59,8 +59,15 @@ class Book:
     consumed: np.ndarray
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        return (self.segment, self.tenure, self.log_usage, self.hist_revenue, self.commit,
-                self.term_position, self.consumed)  # fmt: skip
+        return (
+            self.segment,
+            self.tenure,
+            self.log_usage,
+            self.hist_revenue,
+            self.commit,
+            self.term_position,
+            self.consumed,
+        )
 
 
 def make_book(n_accounts: int = 40, n_segments: int = 3, seed: int = 1) -> Book:
@@ -76,12 +83,27 @@ def make_book(n_accounts: int = 40, n_segments: int = 3, seed: int = 1) -> Book:
     commit = np.where(rng.uniform(size=n_accounts) < 0.3, 11.0 * np.exp(log_usage), 0.0)
     term_position = rng.integers(0, 12, n_accounts)
     consumed = np.where(commit > 0, term_position * np.exp(log_usage), 0.0)
-    return Book(segment.astype(np.int64), tenure.astype(np.int64), log_usage, hist, commit,
-                term_position.astype(np.int64), consumed)  # fmt: skip
+    return Book(
+        segment.astype(np.int64),
+        tenure.astype(np.int64),
+        log_usage,
+        hist,
+        commit,
+        term_position.astype(np.int64),
+        consumed,
+    )
 
 
-def make_params(draws: int, horizon: int, n_segments: int = 3, seed: int = 2, *,
-                segment: dict | None = None, month: dict | None = None, jitter: float = 0.1):  # fmt: skip
+def make_params(
+    draws: int,
+    horizon: int,
+    n_segments: int = 3,
+    seed: int = 2,
+    *,
+    segment: dict | None = None,
+    month: dict | None = None,
+    jitter: float = 0.1,
+):
     """``(seg_params, month_params)``: defaults, overridden, jittered by draw, segment and month.
 
     Overrides may be scalars or arrays broadcasting to (draws, segments) for ``segment`` and to
@@ -99,8 +121,9 @@ def make_params(draws: int, horizon: int, n_segments: int = 3, seed: int = 2, *,
         month_params[..., i] = month_values[name]
     if jitter:
         for name in ("usage_drift", "churn_alpha", "use_case_rate", "initial_log_usage_mu"):
-            seg_params[..., L.SEGMENT_PARAMS.index(name)] *= rng.uniform(1 - jitter, 1 + jitter,
-                                                                         (draws, n_segments))  # fmt: skip
+            seg_params[..., L.SEGMENT_PARAMS.index(name)] *= rng.uniform(
+                1 - jitter, 1 + jitter, (draws, n_segments)
+            )
         for name in ("new_logo_rate", "hazard_multiplier", "use_case_multiplier", "csm_coverage"):
             month_params[..., L.MONTH_PARAMS.index(name)] *= rng.uniform(
                 1 - jitter, 1 + jitter, (draws, n_segments, horizon)
@@ -109,15 +132,34 @@ def make_params(draws: int, horizon: int, n_segments: int = 3, seed: int = 2, *,
 
 
 def zeros_out(draws: int, horizon: int, n_segments: int, cohort_months: int):
-    return (np.zeros((draws, horizon, n_segments, len(L.OUTPUTS))),
-            np.zeros((draws, horizon, cohort_months)))  # fmt: skip
+    return (
+        np.zeros((draws, horizon, n_segments, len(L.OUTPUTS))),
+        np.zeros((draws, horizon, cohort_months)),
+    )
 
 
-def run(fn, seed, seg_params, month_params, book: Book, *, cohort_months=0, month_of_year0=3,
-        draw_start=0):  # fmt: skip
+def run(
+    fn,
+    seed,
+    seg_params,
+    month_params,
+    book: Book,
+    *,
+    cohort_months=0,
+    month_of_year0=3,
+    draw_start=0,
+):
     """Call the kernel or the reference ``fn``; return ``(out, cohort)``."""
     draws, n_seg, horizon = month_params.shape[:3]
     out, cohort = zeros_out(draws, horizon, n_seg, cohort_months)
-    fn(np.uint64(seed), draw_start, seg_params, month_params, *book.arrays(), month_of_year0, out,
-       cohort)  # fmt: skip
+    fn(
+        np.uint64(seed),
+        draw_start,
+        seg_params,
+        month_params,
+        *book.arrays(),
+        month_of_year0,
+        out,
+        cohort,
+    )
     return out, cohort
