@@ -2,14 +2,14 @@
 
 It exists for two reasons:
 
-- **to check the kernel**: it implements the same model (see :mod:`simengine.kernels.account`) with
-  plain NumPy and consumes the *same random numbers*, so ``tests/kernels/test_reference.py`` can
-  compare the two with ``assert_allclose(rtol=1e-9)``.  It imports no numba code: the key
+- **to check the kernel**: it implements the same model (see :mod:`simengine.kernels.account`)
+  with plain NumPy and consumes the *same random numbers*, so ``tests/kernels/test_reference.py``
+  can compare the two with ``assert_allclose(rtol=1e-9)``.  It imports no numba code: the key
   derivation, SplitMix64, Box-Muller, Marsaglia-Tsang and Poisson inversion of
-  :mod:`simengine.kernels.rng` are ported here to vectorised ``uint64`` arithmetic, each lane advancing its own stream exactly as
-  the scalar code does (rejection sampling and Poisson arrivals loop with masks until every lane is
-  done).  The stream constants are repeated on purpose: they are part of a result's identity, and a
-  change on one side only must fail the comparison;
+  :mod:`simengine.kernels.rng` are ported to vectorised ``uint64`` arithmetic, each lane advancing
+  its own stream exactly as the scalar code does (rejection sampling and Poisson arrivals loop with
+  masks until every lane is done).  The stream constants are repeated on purpose: they are part of
+  a result's identity, and a change on one side only must fail the comparison;
 - **to be the speed baseline** of ``benchmarks/bench_core.py``: what a careful vectorised NumPy
   implementation of the model costs.
 
