@@ -73,9 +73,9 @@ def _posterior_for(cfg: Config, book, segments: tuple[str, ...]):
             raise
         # The embedded posterior belongs to the default synthetic book; another synthetic book
         # (different size or seed) is simulated from assumptions instead.
-        msg = "the embedded posterior does not match this synthetic book; using config assumptions"
-        warnings.warn(msg, stacklevel=3)
-        return None, (), {"parameters": "assumptions (config defaults, not fitted)", "warning": msg}
+        msg = "the embedded posterior belongs to the default synthetic book; using config assumptions"
+        log.info(msg)
+        return None, (), {"parameters": "assumptions (config defaults, not fitted)", "note": msg}
     problems = check_gate(tree, cfg.fit)
     if problems and not cfg.fit.allow_bad:
         raise ConfigError(

@@ -1,0 +1,56 @@
+"""Shared fixtures: the real Hydra config, shrunk so a test runs in a second or two.
+
+Like lightning-hydra-template's conftest: compose the configs the CLI composes, then override sizes
+(few accounts, few draws, short horizon) and write into ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: Overrides that shrink a run: ~150 accounts, 24 months of history, 16 draws, 15-month horizon.
+SMALL = [
+    "sim.draws=16",
+    "sim.horizon_months=15",
+    "sim.progress=false",
+    "data.synthetic.n_accounts=150",
+    "data.synthetic.history_months=24",
+]
+
+
+@pytest.fixture
+def small_overrides() -> list[str]:
+    return list(SMALL)
+
+
+@pytest.fixture
+def small_cfg():
+    from simengine.api import load_config
+
+    return load_config(SMALL)
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m simengine ARGS`` as a subprocess and capture its output."""
+    env = dict(os.environ)
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "simengine", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        env=env,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli

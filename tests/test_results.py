@@ -1,0 +1,105 @@
+"""The xarray layer: metrics on a hand-worked example, the summary table, atomic writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from simengine.kernels.layout import OUTPUTS
+from simengine.report import summary_table
+from simengine.results import make_dataset, write_netcdf
+
+V = {name: i for i, name in enumerate(OUTPUTS)}
+
+
+def _hand_worked() -> xr.Dataset:
+    """Three accounts over 13 months, one draw, one segment, worked by hand.
+
+    A year ago (month 0) accounts X, Y, Z paid 100, 50 and 30.  In month 12: X pays 150 (expanded),
+    Y pays 40 (contracted), Z has churned (0), and a new logo W pays 20 (not in the base).
+    NRR = (150 + 40 + 0) / (100 + 50 + 30) = 190 / 180;  GRR = (100 + 40 + 0) / 180 = 140 / 180.
+    """
+    out = np.zeros((1, 13, 1, len(OUTPUTS)))
+    out[0, 0, 0, V["revenue"]] = 180.0
+    out[0, 12, 0, V["revenue"]] = 210.0
+    out[0, 12, 0, V["retention_base"]] = 180.0
+    out[0, 12, 0, V["retained_revenue"]] = 190.0
+    out[0, 12, 0, V["retained_revenue_capped"]] = 140.0
+    months = pd.date_range("2027-01-01", periods=13, freq="MS")
+    return make_dataset(out, np.zeros((1, 13, 0)), months=months, segments=("smb",), attrs={"seed": 1})
+
+
+def test_nrr_grr_hand_worked():
+    ds = _hand_worked()
+    assert float(ds["nrr"].isel(month=12).squeeze()) == pytest.approx(190 / 180)
+    assert float(ds["grr"].isel(month=12).squeeze()) == pytest.approx(140 / 180)
+    assert float(ds["nrr_total"].isel(month=12).squeeze()) == pytest.approx(190 / 180)
+    assert float(ds["arr"].isel(month=12).squeeze()) == pytest.approx(12 * 210)
+    assert np.isnan(ds["nrr"].isel(month=5)).all()  # no base: undefined, not 0 or inf
+
+
+def test_units_and_dims():
+    ds = _hand_worked()
+    assert ds["revenue"].dims == ("draw", "month", "segment")
+    assert ds["revenue"].attrs["units"] == "currency per month"
+    assert ds["nrr"].attrs["units"] == "ratio"
+    assert ds["active_accounts"].dtype == np.int64
+    assert "created_at" in ds.attrs
+
+
+def test_summary_by_year():
+    rng = np.random.default_rng(0)
+    out = np.zeros((200, 24, 2, len(OUTPUTS)))
+    out[..., V["revenue"]] = rng.uniform(90, 110, (200, 24, 2))
+    out[..., V["retention_base"]] = 100.0
+    out[..., V["retained_revenue"]] = 120.0
+    out[..., V["retained_revenue_capped"]] = 90.0
+    months = pd.date_range("2027-01-01", periods=24, freq="MS")
+    ds = make_dataset(out, np.zeros((200, 24, 0)), months=months, segments=("a", "b"), attrs={})
+    table = summary_table(ds)
+    assert set(table["metric"]) == {"arr", "revenue", "nrr", "grr"}
+    assert set(table["segment"]) == {"all", "a", "b"}
+    assert set(table["year"]) == {1, 2}
+    row = table[(table.metric == "revenue") & (table.segment == "all") & (table.year == 1)].iloc[0]
+    year1 = out[:, :12, :, V["revenue"]].sum(axis=(1, 2))
+    assert row.p50 == pytest.approx(np.quantile(year1, 0.5))
+    assert row.p10 < row.p50 < row.p90
+    nrr = table[(table.metric == "nrr") & (table.segment == "all")]
+    assert np.allclose(nrr[["p10", "p50", "p90"]].to_numpy(), 1.2)
+    assert table[table.metric == "arr"].year_end.tolist()[0] == "2027-12"
+
+
+def test_partial_year_is_labelled():
+    out = np.ones((5, 18, 1, len(OUTPUTS)))
+    months = pd.date_range("2027-01-01", periods=18, freq="MS")
+    ds = make_dataset(out, np.zeros((5, 18, 0)), months=months, segments=("a",), attrs={})
+    table = summary_table(ds)
+    assert table[table.year == 2].months.unique().tolist() == [6]
+
+
+def test_write_is_atomic_and_round_trips(tmp_path):
+    ds = _hand_worked()
+    path = write_netcdf(ds, tmp_path / "forecast.nc")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["forecast.nc"]  # no temporary left over
+    back = xr.open_dataset(path, engine="h5netcdf")
+    xr.testing.assert_identical(back.load(), ds)
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    ds = _hand_worked().assign_attrs(bad=object())  # not serialisable
+    with pytest.raises(TypeError):
+        write_netcdf(ds, tmp_path / "forecast.nc")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_expansion_multiple_from_cohorts():
+    out = np.zeros((2, 3, 1, len(OUTPUTS)))
+    out[:, 0, 0, V["bookings"]] = 100.0
+    cohort = np.zeros((2, 3, 60))
+    cohort[0, 0, 12:60] = 10.0  # 48 months x 10 = 480 per 100 booked
+    cohort[1, 0, :12] = 50.0  # first-year revenue does not count
+    months = pd.date_range("2027-01-01", periods=3, freq="MS")
+    ds = make_dataset(out, cohort, months=months, segments=("a",), attrs={})
+    np.testing.assert_allclose(ds["expansion_multiple"].values, [4.8, 0.0])
