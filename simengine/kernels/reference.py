@@ -34,6 +34,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _TWO_M53 = 1.0 / 9007199254740992.0
+_ONE_BELOW = 1.0 - _TWO_M53  # largest double below 1
 _TWO_PI = 2.0 * math.pi
 PURPOSE_ACCOUNT, PURPOSE_CHURN, PURPOSE_USAGE, PURPOSE_USE_CASE, PURPOSE_NEW_LOGOS = 1, 2, 3, 4, 5
 NEW_LOGO_BASE = 1 << 40
@@ -64,9 +65,14 @@ def purpose_key(account_key, purpose):
 
 
 def next_uniform(state):
-    """``(state, u)``, u on (0, 1) from the 53 high bits."""
+    """``(state, u)``, u on (0, 1) from the 53 high bits.
+
+    ``k + 0.5`` rounds up to ``2**53`` for the top ``k``, so u is capped below 1 (rng.next_uniform
+    returns exactly 1.0 there, with probability 2**-53).
+    """
     state = state + _GOLDEN
-    return state, ((mix64(state) >> np.uint64(11)).astype(np.float64) + 0.5) * _TWO_M53
+    u = ((mix64(state) >> np.uint64(11)).astype(np.float64) + 0.5) * _TWO_M53
+    return state, np.minimum(u, _ONE_BELOW)
 
 
 def next_normal_pair(state):
