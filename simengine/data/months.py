@@ -141,7 +141,25 @@ def parse_month_column(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.nd
         return numbers, missing, np.zeros(n, dtype=bool)
 
     # Anything else is parsed as text, so a Parquet column of strings behaves like a CSV column.
-    text = column.astype(object).where(column.notna(), "").astype(str).str.strip()
+    # A column holds few distinct months (36 in a 3-year book), so each is parsed once.
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    parsed = _parse_text_months(pd.Series(uniques, dtype=object))
+    unique_numbers, unique_missing, unique_bad = parsed
+    null = codes < 0
+    codes = np.where(null, 0, codes)
+    if len(uniques) == 0:  # every cell is null
+        return numbers, np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    missing = unique_missing[codes] | null
+    bad = unique_bad[codes] & ~null
+    numbers = np.where(missing | bad, 0, unique_numbers[codes])
+    return numbers, missing, bad
+
+
+def _parse_text_months(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`parse_month_column` for distinct values, each as text."""
+    n = len(values)
+    numbers = np.zeros(n, dtype=np.int64)
+    text = values.where(values.notna(), "").astype(str).str.strip()
     missing = (text == "").to_numpy()
     bad = np.zeros(n, dtype=bool)
     parts = text.str.extract(r"^(\d{4})-(\d{1,2})$")
