@@ -29,6 +29,8 @@ USAGE = "usage: simengine VERB [key=value ...] [-m] [hydra flags]\n\nverbs:\n" +
     f"  {verb:<9}{what}" for verb, what in VERBS.items()
 ) + "\n\nExamples:\n  simengine run sim.draws=2000 sim.horizon_months=60 seed=7\n" \
     "  simengine fit data.accounts=accounts.csv data.usage=usage.csv\n" \
+    "  simengine run scenario=downturn      (a file in scenarios/)\n" \
+    "  simengine run --scenarios ~/plans scenario=fy27   (your own folder of scenarios)\n" \
     "  simengine run --cfg job      (print the composed config)\n"
 
 
@@ -54,9 +56,19 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    # OmegaConf appends "full_key: ... object_type=..." detail; the first sentence names the key.
-    return text.split("    full_key:")[0].strip() or type(exc).__name__
+    """One line naming the key: the error's first line, plus its cause's (OmegaConf says why)."""
+
+    def first(e: BaseException) -> str:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        if lines and "Available options" in str(e):  # a missing config group option: list them
+            lines = [" ".join(lines)]
+        text = lines[0] if lines else type(e).__name__
+        return text.split(" Config search path:")[0].rstrip(".")
+
+    text = first(exc)
+    if exc.__cause__ is not None and str(exc.__cause__).strip():
+        text = f"{text}: {first(exc.__cause__)}"
+    return text
 
 
 def _job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
@@ -93,6 +105,31 @@ def _precheck(verb: str, overrides: list[str], multirun: bool) -> None:
             checked.add(data_key)
         if cfg.fit.posterior is not None and not Path(cfg.fit.posterior).is_file():
             raise UserError(f"config key 'fit.posterior' = {cfg.fit.posterior!r}: no such file")
+
+
+def _take_scenario_dirs(args: list[str]) -> list[str]:
+    """Consume ``--scenarios DIR`` (repeatable): DIR's ``*.yaml`` become ``scenario=NAME`` choices."""
+    import os
+
+    from simengine.config import SCENARIO_PATH_ENV
+
+    rest, dirs = [], []
+    it = iter(args)
+    for arg in it:
+        if arg == "--scenarios" or arg.startswith("--scenarios="):
+            value = arg.split("=", 1)[1] if "=" in arg else next(it, None)
+            if value is None:
+                raise UserError("--scenarios needs a folder")
+            folder = Path(value).expanduser().resolve()
+            if not folder.is_dir():
+                raise UserError(f"--scenarios {value!r}: no such directory")
+            dirs.append(str(folder))
+        else:
+            rest.append(arg)
+    if dirs:
+        current = [p for p in os.environ.get(SCENARIO_PATH_ENV, "").split(os.pathsep) if p]
+        os.environ[SCENARIO_PATH_ENV] = os.pathsep.join([*current, *dirs])
+    return rest
 
 
 def _output_dir() -> Path:
@@ -148,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0
     verb, rest = argv[0], argv[1:]
+    try:
+        rest = _take_scenario_dirs(rest)
+    except UserError as exc:
+        print(f"simengine: error: {exc}", file=sys.stderr)
+        return 2
     if verb not in VERBS:
         print(f"simengine: error: unknown verb {verb!r}; verbs: {', '.join(VERBS)}", file=sys.stderr)
         return 2

@@ -184,12 +184,37 @@ class Config:
     output_dir: str | None = None
 
 
+#: Environment variable naming extra scenario folders (``os.pathsep``-separated); the CLI's
+#: ``--scenarios DIR`` flag adds to it.
+SCENARIO_PATH_ENV = "SIMENGINE_SCENARIO_PATH"
+
+
+def scenario_dirs() -> list[Path]:
+    """Folders whose ``*.yaml`` files are selectable as ``scenario=NAME``: the project's, then the user's."""
+    import os
+
+    extra = [Path(p) for p in os.environ.get(SCENARIO_PATH_ENV, "").split(os.pathsep) if p]
+    return [SCENARIO_DIR, *extra]
+
+
 def register_configs() -> None:
-    """Register the schema in Hydra's ConfigStore as ``base_config``."""
+    """Register the schema as ``base_config`` and every scenario file as ``scenario=NAME``.
+
+    Scenario files live in top-level ``scenarios/`` (not inside the config tree) so finance edits
+    them without touching the model's configs; registering them in the ConfigStore makes
+    ``scenario=NAME`` work from any working directory.  A later folder's file of the same name
+    replaces an earlier one, so a user can shadow a shipped scenario.
+    """
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
+    for folder in scenario_dirs():
+        if not folder.is_dir():
+            raise ConfigError(f"scenario folder {str(folder)!r}: no such directory")
+        for path in sorted(folder.glob("*.yaml")):
+            node = OmegaConf.load(path)
+            cs.store(group="scenario", name=path.stem, node=node, package="_global_")
 
 
 def to_config(cfg: DictConfig | Config) -> Config:
