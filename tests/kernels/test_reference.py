@@ -13,7 +13,7 @@ from simengine.kernels.reference import simulate_draws_reference
 
 from ._book import make_book, make_params, run
 
-# name: (accounts, horizon, draws, cohort_months, month_of_year0, segment overrides, month overrides)
+# name: (accounts, horizon, draws, cohort_months, month_of_year0, segment and month overrides)
 CASES = {
     "base": (40, 24, 8, 18, 3, {}, {}),
     "long_no_cohort": (40, 30, 8, 0, 11, {}, {"unhealthy_share": 0.5, "se_coverage": 0.8}),
