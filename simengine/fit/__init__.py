@@ -1,0 +1,51 @@
+"""Bayesian fitting with PyMC: churn, usage and expansion models, and their posterior on disk.
+
+Importing this package does not import PyMC (it costs seconds): :func:`fit_book` and
+:func:`build_default_posterior` import it when called; loading, checking and drawing from a saved
+posterior need only xarray (and arviz-stats for the diagnostics).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from simengine.fit.default import DEFAULT_POSTERIOR, build_default_posterior
+from simengine.fit.diagnostics import check_gate, diagnostics_table, write_diagnostics
+from simengine.fit.draws import PARAMETER_NAMES, posterior_draws
+from simengine.fit.io import PosteriorError, load_posterior, save_posterior
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from simengine.config import FitConfig
+    from simengine.data import Book
+
+__all__ = [
+    "DEFAULT_POSTERIOR",
+    "PARAMETER_NAMES",
+    "PosteriorError",
+    "build_default_posterior",
+    "check_gate",
+    "diagnostics_table",
+    "fit_book",
+    "load_posterior",
+    "posterior_draws",
+    "save_posterior",
+    "write_diagnostics",
+]
+
+
+def fit_book(
+    book: Book,
+    fit_cfg: FitConfig,
+    seed: int,
+    *,
+    config_yaml: str = "",
+    progress: bool = True,
+    model_configs: dict[str, dict[str, Any]] | None = None,
+) -> xr.DataTree:
+    """Fit the models in ``fit_cfg.models`` to ``book``; see :func:`simengine.fit.core.fit_book`."""
+    from simengine.fit.core import fit_book as _fit_book
+
+    return _fit_book(book, fit_cfg, seed, config_yaml=config_yaml, progress=progress,
+                     model_configs=model_configs)

@@ -1,0 +1,118 @@
+"""Convergence figures per parameter, and the gate a posterior must pass before it is used."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+if TYPE_CHECKING:
+    from simengine.config import FitConfig
+
+__all__ = ["check_gate", "diagnostics_table", "write_diagnostics"]
+
+COLUMNS = ["parameter", "segment", "mean", "sd", "eti_5", "eti_95", "r_hat", "ess_bulk",
+           "ess_tail", "divergences"]
+
+
+def _divergences(tree: xr.DataTree) -> int:
+    if "sample_stats" in tree.children and "diverging" in tree["sample_stats"].data_vars:
+        return int(tree["sample_stats"]["diverging"].sum())
+    return 0
+
+
+def diagnostics_table(tree: xr.DataTree) -> pd.DataFrame:
+    """One row per scalar element of every scalar or per-segment posterior variable.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        With ``posterior`` (dims chain, draw[, segment]) and optionally ``sample_stats``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``parameter``, ``segment`` ("" for scalars), ``mean``, ``sd``, ``eti_5``,
+        ``eti_95`` (equal-tailed 90% interval), ``r_hat`` (rank-normalised split R-hat),
+        ``ess_bulk``, ``ess_tail`` (NaN with fewer than 2 chains x 4 draws, e.g. MAP), and
+        ``divergences`` (the fit's total, repeated on every row).
+    """
+    post = tree["posterior"].to_dataset()
+    post = post[[n for n in post.data_vars if set(post[n].dims) <= {"chain", "draw", "segment"}]]
+    enough = post.sizes["chain"] >= 2 and post.sizes["draw"] >= 4
+    if enough:
+        from arviz_stats import ess, rhat
+
+        r_hat = rhat(post, method="rank")
+        ess_bulk = ess(post, method="bulk")
+        ess_tail = ess(post, method="tail")
+    divergences = _divergences(tree)
+    rows = []
+    for name in post.data_vars:
+        da = post[name]
+        segs = [str(s) for s in da["segment"].values] if "segment" in da.dims else [""]
+        for i, seg in enumerate(segs):
+            sel = {"segment": i} if seg else {}
+            values = da.isel(sel).to_numpy().ravel()
+            row = {
+                "parameter": name,
+                "segment": seg,
+                "mean": float(np.mean(values)),
+                "sd": float(np.std(values, ddof=1)) if values.size > 1 else np.nan,
+                "eti_5": float(np.quantile(values, 0.05)),
+                "eti_95": float(np.quantile(values, 0.95)),
+                "r_hat": float(r_hat[name].isel(sel)) if enough else np.nan,
+                "ess_bulk": float(ess_bulk[name].isel(sel)) if enough else np.nan,
+                "ess_tail": float(ess_tail[name].isel(sel)) if enough else np.nan,
+                "divergences": divergences,
+            }
+            rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def write_diagnostics(tree: xr.DataTree, path: str | os.PathLike[str]) -> Path:
+    """Write :func:`diagnostics_table` as CSV, atomically (temporary name, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        diagnostics_table(tree).to_csv(tmp, index=False, float_format="%.6g")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def check_gate(tree: xr.DataTree, fit_cfg: FitConfig) -> list[str]:
+    """Why the posterior must not be used yet; an empty list means it passes.
+
+    The gate (``fit.max_rhat``, ``fit.min_ess_bulk``, ``fit.max_divergences``; defaults R-hat
+    <= 1.01, bulk ESS >= 400, no divergences) applies to NUTS fits.  A MAP or ADVI fit cannot pass
+    it: the answer is one line saying the posterior is approximate.
+    """
+    method = str(tree.attrs.get("method", tree["posterior"].attrs.get("method", "nuts")))
+    if method != "nuts":
+        return [f"posterior was fitted with fit.method={method}: it is an approximation, and the "
+                "R-hat/ESS/divergence gate does not apply (set fit.allow_bad=true to use it)"]
+    table = diagnostics_table(tree)
+    failures = []
+    label = table["parameter"] + np.where(table["segment"] != "", "[" + table["segment"] + "]", "")
+    bad = table["r_hat"].isna() | (table["r_hat"] > fit_cfg.max_rhat)
+    if bad.any():
+        worst = table.loc[bad, "r_hat"].fillna(np.inf).idxmax()
+        failures.append(f"R-hat above {fit_cfg.max_rhat} for {int(bad.sum())} parameter(s), worst "
+                        f"{label[worst]} = {table.loc[worst, 'r_hat']:.3f}")
+    low = table["ess_bulk"].isna() | (table["ess_bulk"] < fit_cfg.min_ess_bulk)
+    if low.any():
+        worst = table.loc[low, "ess_bulk"].fillna(-1).idxmin()
+        failures.append(f"bulk ESS below {fit_cfg.min_ess_bulk:g} for {int(low.sum())} "
+                        f"parameter(s), worst {label[worst]} = {table.loc[worst, 'ess_bulk']:.0f}")
+    divergences = _divergences(tree)
+    if divergences > fit_cfg.max_divergences:
+        failures.append(f"{divergences} divergent transitions (allowed: "
+                        f"{fit_cfg.max_divergences})")
+    return failures

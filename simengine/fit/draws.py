@@ -1,0 +1,78 @@
+"""Joint posterior draws for the simulation: one (chain, draw) index for every parameter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["PARAMETER_NAMES", "posterior_draws"]
+
+#: Posterior variables the simulation reads (the generative model's parameter names).
+PARAMETER_NAMES = (
+    "usage_drift", "usage_volatility", "account_sd", "churn_alpha", "churn_beta",
+    "use_case_rate", "use_case_size_mu", "use_case_size_sigma", "use_case_ramp_months",
+    "ramp_start", "ramp_months", "initial_log_usage_mu", "initial_log_usage_sd",
+    "season_cos", "season_sin", "csm_hazard_ratio", "se_use_case_ratio",
+    "usage_decline_hazard_ratio", "usage_tail_nu",
+)  # fmt: skip
+
+
+def posterior_draws(
+    tree: xr.DataTree, n_draws: int, seed: int, segments: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """``n_draws`` joint draws of every parameter in the posterior.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        With a ``posterior`` group (dims chain, draw[, segment]).
+    n_draws : int
+        Draws wanted.  Up to the number available they are distinct (a seeded permutation of all
+        (chain, draw) pairs); beyond, they are drawn with replacement, deterministically by seed.
+    seed : int
+    segments : sequence of str
+        Order of the segment axis in the output.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        Per-segment parameters: shape (n_draws, len(segments)); scalars: (n_draws,).  Only names in
+        :data:`PARAMETER_NAMES` that the posterior holds.
+
+    Raises
+    ------
+    KeyError
+        Some of ``segments`` are not in the posterior (the message names them).
+    """
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be >= 1, got {n_draws}")
+    post = tree["posterior"].to_dataset()
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    available = n_chain * n_draw
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xD4A5]))
+    if n_draws <= available:
+        flat = rng.permutation(available)[:n_draws]
+    else:
+        flat = rng.integers(0, available, size=n_draws)
+    chain, draw = np.divmod(flat, n_draw)
+    names = [n for n in PARAMETER_NAMES if n in post.data_vars]
+    seg_index = None
+    if any("segment" in post[n].dims for n in names):
+        have = [str(s) for s in post["segment"].values]
+        missing = [s for s in segments if s not in have]
+        if missing:
+            raise KeyError(f"segments {missing} are not in the posterior (it has {have})")
+        seg_index = np.array([have.index(s) for s in segments], dtype=np.int64)
+    out = {}
+    for name in names:
+        da = post[name]
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        values = da.transpose("chain", "draw", *extra).to_numpy()[chain, draw]
+        if extra == ["segment"]:
+            values = values[:, seg_index]
+        elif extra:
+            continue
+        out[name] = np.ascontiguousarray(values, dtype=np.float64)
+    return out
