@@ -1,0 +1,118 @@
+"""A book small enough to work out by hand: NRR/GRR inputs, churn, commits and ramp exactly.
+
+No randomness reaches these numbers: volatility, drift and account effects are 0, there are no
+use cases and no new logos, season is flat, and churn is switched off (hazard multiplier 0) or
+forced (hazard multiplier 1e300) month by month.  Account A (segment 0) never churns; account B
+(segment 1) churns at the boundary into month ``CHURN``; account C (segment 2) is one month old
+at ``as_of`` and still ramping.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from simengine.kernels import layout as L
+from simengine.kernels.account import simulate_draws
+from simengine.kernels.reference import simulate_draws_reference
+
+from ._book import Book, make_params, run
+
+HORIZON, CHURN, PRICE = 18, 4, 2.0
+HIST_A = np.array([0, 0, 0, 300, 290, 280, 270, 260, 250, 240, 230, 220], float)
+HIST_B = np.full(12, 50.0)
+R_A, R_B = PRICE * math.exp(5.0), PRICE * math.exp(3.0)  # flat revenue once the ramp is over
+
+
+def simulate(fn=simulate_draws, *, renewal_ratio=0.5):
+    book = Book(
+        segment=np.array([0, 1, 2]),
+        tenure=np.array([200, 200, 0]),  # 200 months: ramp tail 0.7 * exp(-200/3) is below an ulp
+        log_usage=np.array([5.0, 3.0, 5.0]),
+        hist_revenue=np.stack([HIST_A, HIST_B, np.r_[np.zeros(11), 0.3 * R_A]]),
+        commit=np.array([1000.0, 1000.0, 0.0]),
+        term_position=np.array([10, 0, 0]),
+        consumed=np.array([900.0, 0.0, 0.0]),
+    )
+    hazard = np.zeros((1, 3, HORIZON))
+    hazard[0, 1, CHURN] = 1e300
+    seg_params, month_params = make_params(
+        1, HORIZON, jitter=0.0,
+        segment={"usage_drift": 0.0, "usage_volatility": 0.0, "account_sd": 0.0, "season_cos": 0.0,
+                 "season_sin": 0.0, "use_case_rate": 0.0, "unit_price": PRICE, "ramp_start": 0.3,
+                 "ramp_months": 3.0, "renewal_ratio": renewal_ratio},
+        month={"new_logo_rate": 0.0, "hazard_multiplier": hazard},
+    )  # fmt: skip
+    out, _ = run(fn, 1, seg_params, month_params, book, month_of_year0=0)
+    return out[0]
+
+
+@pytest.mark.parametrize("fn", [simulate_draws, simulate_draws_reference])
+def test_retention_inputs_by_hand(fn):
+    out = simulate(fn)
+    a, b = out[:, 0], out[:, 1]
+    t = np.arange(HORIZON)
+    np.testing.assert_array_equal(a[:, L.V_REVENUE], R_A)
+    np.testing.assert_array_equal(a[:, L.V_ACTIVE], 1.0)
+    np.testing.assert_array_equal(b[:, L.V_ACTIVE], t < CHURN)
+    np.testing.assert_array_equal(b[:, L.V_CHURNED], t == CHURN)
+    assert b[CHURN, L.V_CHURNED_REVENUE] == R_B
+
+    # A: 12 months ago from its history (not a customer in months 0-2), then its own revenue.
+    year_ago_a = np.r_[HIST_A, np.full(HORIZON - 12, R_A)]
+    had_a = year_ago_a > 0
+    np.testing.assert_array_equal(a[:, L.V_RETENTION_BASE], year_ago_a)
+    np.testing.assert_array_equal(a[:, L.V_RETAINED], np.where(had_a, R_A, 0.0))
+    np.testing.assert_array_equal(
+        a[:, L.V_RETAINED_CAPPED], np.where(had_a, np.minimum(R_A, year_ago_a), 0.0)
+    )
+
+    # B stays in the base for the 12 months after it was last seen, retaining nothing.
+    base_b = np.where(t < 12, 50.0, np.where(t < CHURN + 12, R_B, 0.0))
+    np.testing.assert_array_equal(b[:, L.V_RETENTION_BASE], base_b)
+    np.testing.assert_array_equal(b[:, L.V_RETAINED], np.where(t < CHURN, R_B, 0.0))
+    np.testing.assert_array_equal(b[:, L.V_RETAINED_CAPPED], np.where(t < CHURN, R_B, 0.0))
+
+
+def commit_by_hand(revenue, commit, consumed, term_position, renewal_ratio, months):
+    """The commit rules in plain Python: ``(overage, leak)`` per month."""
+    overage, leak = np.zeros(months), np.zeros(months)
+    for t in range(months):
+        if commit <= 0.0:
+            break
+        before, consumed = consumed, consumed + revenue
+        if consumed > commit:
+            overage[t] = consumed - max(before, commit)
+        term_position += 1
+        if term_position == 12:
+            leak[t] = max(commit - consumed, 0.0)
+            commit, consumed, term_position = renewal_ratio * consumed, 0.0, 0
+    return overage, leak
+
+
+@pytest.mark.parametrize("renewal_ratio", [0.5, 0.0])
+@pytest.mark.parametrize("fn", [simulate_draws, simulate_draws_reference])
+def test_commits_by_hand(fn, renewal_ratio):
+    out = simulate(fn, renewal_ratio=renewal_ratio)
+    overage, leak = commit_by_hand(R_A, 1000.0, 900.0, 10, renewal_ratio, HORIZON)
+    # Over the commit in the last two months of the term: 900 + R_A - 1000, then all of R_A.
+    assert overage[:2] == pytest.approx([R_A - 100.0, R_A], rel=1e-12)
+    np.testing.assert_array_equal(out[:, 0, L.V_OVERAGE], overage)
+    np.testing.assert_array_equal(out[:, 0, L.V_LEAK], leak)
+    # B consumes R_B a month against 1000 and churns in month CHURN: the rest leaks then.
+    expected_b = np.zeros(HORIZON)
+    expected_b[CHURN] = 1000.0 - (((0.0 + R_B) + R_B) + R_B + R_B)
+    np.testing.assert_array_equal(out[:, 1, L.V_LEAK], expected_b)
+    np.testing.assert_array_equal(out[:, 1, L.V_OVERAGE], 0.0)
+
+
+@pytest.mark.parametrize("fn", [simulate_draws, simulate_draws_reference])
+def test_ramp_continues_from_as_of(fn):
+    # C is at tenure 0 at as_of with usage e**5 at ramp_start 0.3: its plateau revenue is R_A / 0.3;
+    # horizon month t is tenure t + 1.
+    revenue = simulate(fn)[:, 2, L.V_REVENUE]
+    tenure = np.arange(HORIZON) + 1
+    expected = R_A / 0.3 * (1.0 - 0.7 * np.exp(-tenure / 3.0))
+    np.testing.assert_allclose(revenue, expected, rtol=1e-12)
