@@ -1,0 +1,203 @@
+"""Throughput and memory of the Monte Carlo core against a NumPy reference and a floor kernel.
+
+Run ``python benchmarks/bench_core.py`` (``make bench``); ``--quick`` shrinks every size.  One run
+prints, for three sizes (accounts x months x draws) at 1 and 2 numba threads:
+
+- account-months per second (existing accounts x months x draws / seconds) of the core kernel,
+  the floor kernel and the NumPy reference, and the ratios core/reference and core/floor;
+- compile time of the core (first call in this process vs a second call);
+- peak memory of the core at each size and at 10,000 x 60 x 2,000, each in its own subprocess
+  (tracemalloc peak of Python allocations, and the growth of the process's maxrss).
+
+The *floor* draws, for every account and month, one standard normal from the kernel's own usage
+stream (``stream_key`` + ``purpose_key`` + Box-Muller pairs with the spare kept) and sums them: the
+cheapest loop that still pays for the random numbers the model needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from dataclasses import fields
+
+import numba
+import numpy as np
+from numba import prange
+
+from simengine.config import ModelConfig, SegmentAssumptions
+from simengine.kernels import layout as L
+from simengine.kernels._jit import jit
+from simengine.kernels.account import simulate_draws
+from simengine.kernels.reference import simulate_draws_reference
+from simengine.kernels.rng import PURPOSE_USAGE, next_normal_pair, purpose_key, stream_key
+
+SIZES = [(2_000, 36, 500), (10_000, 60, 200), (2_000, 120, 500)]
+QUICK_SIZES = [(500, 24, 64), (2_000, 36, 32), (500, 72, 64)]
+MEMORY_SIZE, QUICK_MEMORY_SIZE = (10_000, 60, 2_000), (2_000, 60, 200)
+REFERENCE_BUDGET = 60.0  # seconds: the reference runs only where it is expected to take less
+SEED = np.uint64(20261122)
+
+
+@jit(parallel=True)
+def floor_kernel(seed, draw_start, n_accounts, horizon, out):
+    """``out[j]``: sum over accounts and months of the usage-stream normals of draw j."""
+    for j in prange(out.shape[0]):
+        total = 0.0
+        for i in range(n_accounts):
+            state = purpose_key(stream_key(seed, draw_start + j, i, 0), PURPOSE_USAGE)
+            spare = 0.0
+            for t in range(horizon):
+                if t % 2 == 0:
+                    state, eps, spare = next_normal_pair(state)
+                else:
+                    eps = spare
+                total += eps
+        out[j] = total
+
+
+def build_inputs(n_accounts, horizon, draws, seed=1):
+    """A book and parameter arrays at the config defaults: 3 segments, ~5 new logos a month per
+    segment, CSM coverage 0.4, commits on ~30% of accounts, a little seasonality."""
+    rng = np.random.default_rng(seed)
+    n_seg = 3
+    defaults = {f.name: getattr(SegmentAssumptions(), f.name) for f in fields(SegmentAssumptions)}
+    model = {f.name: getattr(ModelConfig(), f.name) for f in fields(ModelConfig)}
+    values = defaults | {k: v for k, v in model.items() if k != "segments"}
+    values |= {"unit_price": 1.0, "season_cos": 0.05, "csm_hazard_ratio": 0.7, "se_use_case_ratio": 1.5,
+               "commit_share": 0.3, "unhealthy_share": 0.1}  # fmt: skip
+    seg_params = np.empty((draws, n_seg, len(L.SEGMENT_PARAMS)))
+    for i, name in enumerate(L.SEGMENT_PARAMS):
+        seg_params[..., i] = values[name]
+    seg_params[..., L.P_INIT_MU] += np.arange(n_seg)  # SMB, mid-market, enterprise
+    seg_params[..., L.P_DRIFT] *= rng.uniform(0.8, 1.2, (draws, n_seg))  # posterior spread
+    month_values = {"new_logo_rate": 5.0, "csm_coverage": 0.4,
+                    "se_coverage": 0.3, "unhealthy_share": 0.1, "hazard_multiplier": 1.0,
+                    "use_case_multiplier": 1.0}  # fmt: skip
+    month_params = np.empty((draws, n_seg, horizon, len(L.MONTH_PARAMS)))
+    for i, name in enumerate(L.MONTH_PARAMS):
+        month_params[..., i] = month_values[name]
+
+    segment = rng.integers(0, n_seg, n_accounts)
+    tenure = rng.integers(1, 60, n_accounts)
+    log_usage = rng.normal(8.0 + segment, 1.0)
+    hist = np.exp(log_usage[:, None]) * rng.uniform(0.8, 1.2, (n_accounts, L.HISTORY_MONTHS))
+    hist[np.arange(L.HISTORY_MONTHS)[::-1][None, :] > tenure[:, None]] = 0.0
+    commit = np.where(rng.uniform(size=n_accounts) < 0.3, 11.0 * np.exp(log_usage), 0.0)
+    term_position = rng.integers(0, 12, n_accounts)
+    consumed = term_position * np.exp(log_usage) * (commit > 0)
+    book = (segment, tenure, log_usage, hist, commit, term_position, consumed)
+    return seg_params, month_params, book
+
+
+def run_core(fn, seg_params, month_params, book, cohort_months=24):
+    draws, n_seg, horizon = month_params.shape[:3]
+    out = np.zeros((draws, horizon, n_seg, len(L.OUTPUTS)))
+    cohort = np.zeros((draws, horizon, cohort_months))
+    t0 = time.perf_counter()
+    fn(SEED, 0, seg_params, month_params, *book, 0, out, cohort)
+    return time.perf_counter() - t0, out
+
+
+def run_floor(n_accounts, horizon, draws):
+    out = np.zeros(draws)
+    t0 = time.perf_counter()
+    floor_kernel(SEED, 0, n_accounts, horizon, out)
+    return time.perf_counter() - t0
+
+
+def best_of(repeat, fn, *args):
+    return min(fn(*args) for _ in range(repeat))
+
+
+def compile_times():
+    """Seconds of the first call (compile or cache load) and of a second call, on a tiny problem."""
+    seg_params, month_params, book = build_inputs(10, 3, 2)
+    first, _ = run_core(simulate_draws, seg_params, month_params, book)
+    second, _ = run_core(simulate_draws, seg_params, month_params, book)
+    floor_first = run_floor(10, 3, 2)
+    return first, second, floor_first
+
+
+def memory_child(n_accounts, horizon, draws, threads):
+    """Run the core once in this (fresh) process; print its memory as JSON."""
+    numba.set_num_threads(threads)
+    warm = build_inputs(10, 3, 2)
+    run_core(simulate_draws, *warm)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    inputs = build_inputs(n_accounts, horizon, draws)
+    seconds, out = run_core(simulate_draws, *inputs)
+    _, peak = tracemalloc.get_traced_memory()
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"traced_peak_mib": peak / 2**20, "maxrss_mib": rss1 / 1024,
+                      "maxrss_growth_mib": (rss1 - rss0) / 1024, "out_mib": out.nbytes / 2**20,
+                      "seconds": seconds}))  # fmt: skip
+
+
+def memory(size, threads):
+    cmd = [sys.executable, __file__, "--memory-child", *map(str, size), str(threads)]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
+    parser.add_argument("--threads", default="1,2", help="numba thread counts, comma-separated")
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs per cell (best kept)")
+    parser.add_argument("--memory-child", nargs=4, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child(*args.memory_child)
+        return
+    sizes, memory_size = (QUICK_SIZES, QUICK_MEMORY_SIZE) if args.quick else (SIZES, MEMORY_SIZE)
+    threads = [min(int(t), numba.config.NUMBA_NUM_THREADS) for t in args.threads.split(",")]
+
+    first, second, floor_first = compile_times()
+    print(f"compile: core first call {first:.2f} s (compile or cache load), second call "
+          f"{second * 1e3:.1f} ms; floor first call {floor_first:.2f} s")  # fmt: skip
+    print(f"numba {numba.__version__}, numpy {np.__version__}, {numba.config.NUMBA_NUM_THREADS} "
+          "cores; throughput in millions of account-months/s (existing accounts x months x draws)")  # fmt: skip
+    header = (f"{'accounts x months x draws':>26} {'thr':>3} {'core':>7} {'floor':>7} {'ref':>7} "
+              f"{'core/ref':>8} {'core/floor':>10} {'active':>7}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for n_accounts, horizon, draws in sizes:
+        nominal = n_accounts * horizon * draws / 1e6
+        inputs = build_inputs(n_accounts, horizon, draws)
+        # The reference is single-threaded NumPy: timed once per size, shown on every row.
+        probe_draws = max(1, draws // 50)
+        probe = build_inputs(n_accounts, horizon, probe_draws)
+        expected = run_core(simulate_draws_reference, *probe)[0] * draws / probe_draws
+        ref_rate = None
+        if expected < REFERENCE_BUDGET:
+            ref_rate = nominal / run_core(simulate_draws_reference, *inputs)[0]
+        for t in threads:
+            numba.set_num_threads(t)
+            core_s, out = min((run_core(simulate_draws, *inputs) for _ in range(args.repeat)),
+                              key=lambda r: r[0])  # fmt: skip
+            floor_s = best_of(args.repeat, run_floor, n_accounts, horizon, draws)
+            core_rate, floor_rate = nominal / core_s, nominal / floor_s
+            active = out[..., L.V_ACTIVE].sum() / 1e6 / nominal  # simulated / nominal
+            ref_cols = (f"{ref_rate:7.2f} {core_rate / ref_rate:8.1f}" if ref_rate
+                        else f"{'skip':>7} {'-':>8}")  # fmt: skip
+            print(f"{f'{n_accounts:,} x {horizon} x {draws:,}':>26} {t:>3} {core_rate:7.1f} "
+                  f"{floor_rate:7.1f} {ref_cols} {core_rate / floor_rate:10.2f} {active:7.2f}")  # fmt: skip
+
+    print("\npeak memory of the core (own subprocess, max threads)")
+    print(f"{'accounts x months x draws':>26} {'traced MiB':>10} {'maxrss MiB':>10} "
+          f"{'growth MiB':>10} {'out MiB':>8} {'seconds':>8}")  # fmt: skip
+    for size in [*sizes, memory_size]:
+        m = memory(size, max(threads))
+        print(f"{f'{size[0]:,} x {size[1]} x {size[2]:,}':>26} {m['traced_peak_mib']:10.1f} "
+              f"{m['maxrss_mib']:10.1f} {m['maxrss_growth_mib']:10.1f} {m['out_mib']:8.1f} "
+              f"{m['seconds']:8.1f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
