@@ -112,8 +112,14 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
     params = build_parameters(cfg, segments, posterior, post_segments)
     for note in params.notes:
         warnings.warn(note, stacklevel=2)
-    prices = {s: float(params.seg_params[0, i, 13]) for i, s in enumerate(segments)}
+    prices = {s: cfg.market.unit_price.get(s, cfg.market.unit_price["default"]) for s in segments}
     state = book_state(book, segments, prices)
+    staffing = drivers = None
+    if cfg.market.new_logos == "capacity":
+        from simengine.gtm import apply_drivers, simulate_plan
+
+        staffing = simulate_plan(cfg.staffing, cfg.sim.draws, cfg.sim.horizon_months, cfg.seed)
+        drivers = apply_drivers(cfg, params, staffing, state, book)
     first = book.as_of + 1
     result = run_kernel(
         state,
@@ -145,10 +151,22 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
     }
     if params.notes:
         attrs["notes"] = " | ".join(params.notes)
-    return make_dataset(
+    ds = make_dataset(
         result.out, result.cohort, months=month_starts(first, cfg.sim.horizon_months),
         segments=segments, attrs=attrs,
     )
+    if staffing is not None:
+        from simengine.gtm import costs
+        from simengine.results import add_gtm
+
+        total = ds.sum("segment")
+        cost = costs(
+            cfg.comp, cfg.staffing, staffing, total["bookings"].values,
+            total["new_logo_revenue"].values, total["expansion_revenue"].values,
+        )  # fmt: skip
+        ds = add_gtm(ds, staffing, drivers, cost)
+        ds.attrs.update(staffing=cfg.staffing.name, comp=cfg.comp.plan)
+    return ds
 
 
 def simulate(overrides: Sequence[str] = ()) -> xr.Dataset:

@@ -14,6 +14,7 @@ as ``{dist: lognormal, mu: -3.9, sigma: 0.3}``, drawn once per simulation draw (
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ class SimConfig:
     progress: bool = True
     # Months each new-logo cohort is followed from its start (past the horizon if need be) for the
     # expansion multiple; 0 switches cohort tracking off, 60 gives the 5-year multiple.
-    cohort_months: int = 0
+    cohort_months: int = 60
 
 
 @dataclass
@@ -137,10 +138,9 @@ class SegmentAssumptions:
     # New logos: plateau log usage ~ Normal(mu, sd).
     initial_log_usage_mu: Param = 8.0
     initial_log_usage_sd: Param = 1.0
-    # New logos per month (Poisson mean) until the go-to-market model supplies capacity.
+    # New logos per month (Poisson mean) when ``market.new_logos: rate``; with ``capacity`` (the
+    # default) they come from the go-to-market model instead.
     new_logo_rate: Param = 5.0
-    # Price per usage unit.
-    unit_price: Param = 1.0
 
 
 @dataclass
@@ -171,6 +171,100 @@ class ModelConfig:
     renewal_ratio: Param = 0.9
 
 
+ROLES = ("ae", "se", "csm", "adoption", "partner")
+#: Roles whose cost counts as post-sales spend (seed 001: customer success and adoption).
+POST_SALES_ROLES = ("csm", "adoption")
+#: Roles whose cost counts as acquisition spend (CAC).
+ACQUISITION_ROLES = ("ae", "se", "partner")
+
+
+@dataclass
+class RoleConfig:
+    """One go-to-market role: headcount plan, ramp, attrition, cost and capacity."""
+
+    # Heads in seat before the horizon starts (fully ramped).
+    headcount: int = 0
+    # Hires in each quarter of the horizon (first month of the quarter); later quarters: backfill only.
+    hires_per_quarter: list[int] = field(default_factory=list)
+    # Months from hire to full productivity (linear ramp).
+    ramp_months: float = 3.0
+    # Monthly probability a person leaves (a number or a distribution).
+    attrition: Param = 0.02
+    # Months a seat stays empty after someone leaves before the backfill starts.
+    backfill_lag_months: int = 2
+    # Fully loaded cost per head per month (salary, benefits, tools; variable pay is added by comp).
+    cost_per_month: float = 15000.0
+    # Deals worked (AE, partner) or supported (SE) per ramped head per month.
+    deals_per_month: Param = 0.0
+    # Installed accounts one ramped head covers (CSM, adoption; SE with its base time).
+    accounts_covered: Param = 0.0
+
+
+def _default_roles() -> dict[str, RoleConfig]:
+    return {r: RoleConfig() for r in ROLES}
+
+
+@dataclass
+class StaffingConfig:
+    """Headcount per role (``staffing.roles.<ae|se|csm|adoption|partner>``)."""
+
+    name: str = "custom"
+    roles: dict[str, RoleConfig] = field(default_factory=_default_roles)
+    # Share of SE time on new deals; the rest supports the installed base's use cases.
+    se_deal_time: Param = 0.6
+
+
+@dataclass
+class CompConfig:
+    """AE compensation plan and what it does to deals (``comp=bookings|consumption|hybrid``)."""
+
+    plan: str = "hybrid"  # bookings | consumption | hybrid
+    # Share of AE on-target pay that is variable (paid on the plan's base).
+    variable_share: float = 0.5
+    # Share of variable pay measured on bookings; the rest on consumption revenue of the AE's
+    # accounts.  bookings = 1, consumption = 0.
+    bookings_weight: float = 0.5
+    # Quota per ramped AE-month: bookings (currency) and new consumption revenue (currency/month
+    # added by the AE's logos and their expansion) at 100% attainment.
+    bookings_quota: float = 60000.0
+    consumption_quota: float = 8000.0
+    # Payout slope above 100% attainment, and the attainment at which payout stops rising.
+    accelerator: float = 1.5
+    attainment_cap: float = 3.0
+    # What the plan does to deals: deal volume, chance of unhealthy consumption, initial commit size.
+    deal_volume: Param = 1.0
+    unhealthy_multiplier: Param = 1.0
+    commit_multiplier: Param = 1.0
+
+
+@dataclass
+class EffectsConfig:
+    """How coverage changes outcomes (uncertain: distributions are welcome)."""
+
+    # Share of worked deals won when an SE supports the deal.
+    win_rate: Param = 0.25
+    # Win-rate multiplier for deals without SE support.
+    uncovered_win_ratio: Param = 0.7
+    # Chance a new logo / use case starts unhealthy, with and without SE support.
+    unhealthy_covered: Param = 0.05
+    unhealthy_uncovered: Param = 0.25
+
+
+@dataclass
+class MarketConfig:
+    """Prices, new-logo mix and deal size."""
+
+    # capacity: new logos from ramped AE and partner capacity (go-to-market model);
+    # rate: model.segments.<s>.new_logo_rate per month.
+    new_logos: str = "capacity"
+    # Share of won deals per segment; empty: the book's mix of starts in its last 12 months.
+    new_logo_mix: dict[str, float] = field(default_factory=dict)
+    # Multiplier on a new logo's plateau usage (initial deal size) relative to the fitted level.
+    deal_size_multiplier: Param = 1.0
+    # Price per usage unit by segment; segments not named use `default`.
+    unit_price: dict[str, float] = field(default_factory=lambda: {"default": 1.0})
+
+
 @dataclass
 class Config:
     """The root config every verb composes."""
@@ -180,6 +274,10 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     fit: FitConfig = field(default_factory=FitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    market: MarketConfig = field(default_factory=MarketConfig)
+    staffing: StaffingConfig = field(default_factory=StaffingConfig)
+    comp: CompConfig = field(default_factory=CompConfig)
+    effects: EffectsConfig = field(default_factory=EffectsConfig)
     # Where output files go; None: the Hydra run folder (or the working directory from Python).
     output_dir: str | None = None
 
@@ -269,6 +367,60 @@ def validate(cfg: Config) -> None:
     for name, spec in vars(cfg.model).items():
         if name != "segments":
             validate_param(spec, f"model.{name}", kind=_MODEL_KINDS.get(name, "real"))
+    _validate_gtm(cfg)
+
+
+def _validate_gtm(cfg: Config) -> None:
+    from simengine.params import validate_param
+
+    m = cfg.market
+    _check(m.new_logos in {"capacity", "rate"}, "market.new_logos", m.new_logos, "must be capacity or rate")
+    _check("default" in m.unit_price, "market.unit_price", dict(m.unit_price), "must have a 'default' entry")
+    for seg, price in m.unit_price.items():
+        _check(price >= 0 and math.isfinite(price), f"market.unit_price.{seg}", price, "must be >= 0")
+    for seg, share in m.new_logo_mix.items():
+        _check(share >= 0, f"market.new_logo_mix.{seg}", share, "must be >= 0")
+    if m.new_logo_mix:
+        _check(sum(m.new_logo_mix.values()) > 0, "market.new_logo_mix", dict(m.new_logo_mix),
+               "shares must not all be 0")
+    validate_param(m.deal_size_multiplier, "market.deal_size_multiplier", kind="positive")
+
+    roles = cfg.staffing.roles
+    for role in roles:
+        _check(role in ROLES, f"staffing.roles.{role}", role, f"unknown role; roles: {list(ROLES)}")
+    for role, rc in roles.items():
+        key = f"staffing.roles.{role}"
+        _check(rc.headcount >= 0, f"{key}.headcount", rc.headcount, "must be >= 0")
+        for q, hires in enumerate(rc.hires_per_quarter):
+            _check(hires >= 0, f"{key}.hires_per_quarter[{q}]", hires, "must be >= 0")
+        _check(rc.ramp_months >= 1, f"{key}.ramp_months", rc.ramp_months, "must be >= 1")
+        _check(rc.ramp_months <= cfg.sim.horizon_months, f"{key}.ramp_months", rc.ramp_months,
+               f"is longer than the horizon (sim.horizon_months = {cfg.sim.horizon_months})")
+        _check(rc.backfill_lag_months >= 0, f"{key}.backfill_lag_months", rc.backfill_lag_months,
+               "must be >= 0")
+        _check(rc.cost_per_month >= 0, f"{key}.cost_per_month", rc.cost_per_month, "must be >= 0")
+        validate_param(rc.attrition, f"{key}.attrition", kind="probability")
+        validate_param(rc.deals_per_month, f"{key}.deals_per_month", kind="nonneg")
+        validate_param(rc.accounts_covered, f"{key}.accounts_covered", kind="nonneg")
+    validate_param(cfg.staffing.se_deal_time, "staffing.se_deal_time", kind="probability")
+
+    c = cfg.comp
+    _check(c.plan in {"bookings", "consumption", "hybrid"}, "comp.plan", c.plan,
+           "must be bookings, consumption or hybrid")
+    _check(0 <= c.variable_share <= 1, "comp.variable_share", c.variable_share, "must be in [0, 1]")
+    _check(0 <= c.bookings_weight <= 1, "comp.bookings_weight", c.bookings_weight, "must be in [0, 1]")
+    _check(c.bookings_quota > 0, "comp.bookings_quota", c.bookings_quota, "must be > 0")
+    _check(c.consumption_quota > 0, "comp.consumption_quota", c.consumption_quota, "must be > 0")
+    _check(c.accelerator >= 0, "comp.accelerator", c.accelerator, "must be >= 0")
+    _check(c.attainment_cap >= 1, "comp.attainment_cap", c.attainment_cap, "must be >= 1")
+    for name in ("deal_volume", "unhealthy_multiplier", "commit_multiplier"):
+        validate_param(getattr(c, name), f"comp.{name}", kind="nonneg")
+
+    e = cfg.effects
+    validate_param(e.win_rate, "effects.win_rate", kind="probability")
+    validate_param(e.uncovered_win_ratio, "effects.uncovered_win_ratio", kind="nonneg")
+    validate_param(e.unhealthy_covered, "effects.unhealthy_covered", kind="probability")
+    validate_param(e.unhealthy_uncovered, "effects.unhealthy_uncovered", kind="probability")
 
 
 # What range each parameter must lie in; see simengine.params.validate_param.
@@ -284,7 +436,6 @@ _SEGMENT_KINDS = {
     "ramp_months": "positive",
     "initial_log_usage_sd": "nonneg",
     "new_logo_rate": "nonneg",
-    "unit_price": "nonneg",
 }
 _MODEL_KINDS = {
     "csm_hazard_ratio": "nonneg",

@@ -82,7 +82,7 @@ FITTABLE = (
     "se_use_case_ratio",
 )
 # Prices are set by the business, not uncertain: history revenue and simulated revenue must use
-# the same price, so a distribution is refused.
+# the same price, so a distribution is refused (``market.unit_price`` is typed as numbers too).
 _FIXED_ONLY = {"unit_price"}
 
 
@@ -158,7 +158,8 @@ def validate_param(spec: object, key: str, kind: str = "real") -> None:
         )
 
 
-def _stream(seed: int, *key: str) -> np.random.Generator:
+def assumption_stream(seed: int, *key: str) -> np.random.Generator:
+    """Generator for the assumption named by ``key``: stable across scenarios that share a seed."""
     words = [int.from_bytes(hashlib.sha256("/".join(key).encode()).digest()[:8], "little")]
     return np.random.default_rng(np.random.SeedSequence([seed, 0x5E6E, *words]))
 
@@ -252,6 +253,10 @@ def build_parameters(
     for s_idx, seg in enumerate(segments):
         sa = segment_assumptions(cfg, seg)
         for p_idx, name in enumerate(SEGMENT_PARAMS):
+            if name == "unit_price":
+                prices = cfg.market.unit_price
+                seg_params[:, s_idx, p_idx] = prices.get(seg, prices["default"])
+                continue
             spec = getattr(cfg.model, name) if name in _MODEL_WIDE else getattr(sa, name)
             key_seg = "*" if name in _MODEL_WIDE else seg
             values = None
@@ -264,7 +269,7 @@ def build_parameters(
             if values is not None:
                 fitted.add(name)
             else:
-                values = draw_param(spec, _stream(cfg.seed, name, key_seg), n)
+                values = draw_param(spec, assumption_stream(cfg.seed, name, key_seg), n)
             seg_params[:, s_idx, p_idx] = values
 
     month_params = np.empty((n, n_seg, horizon, len(MONTH_PARAMS)))
@@ -275,12 +280,12 @@ def build_parameters(
     }
     for s_idx, seg in enumerate(segments):
         sa = segment_assumptions(cfg, seg)
-        rate = draw_param(sa.new_logo_rate, _stream(cfg.seed, "new_logo_rate", seg), n)
+        rate = draw_param(sa.new_logo_rate, assumption_stream(cfg.seed, "new_logo_rate", seg), n)
         month_params[:, s_idx, :, M_NEW_LOGO_RATE] = rate[:, None]
         month_params[:, s_idx, :, M_HAZARD_MULT] = 1.0
         month_params[:, s_idx, :, M_USE_CASE_MULT] = 1.0
         for slot, name in model_wide.items():
-            values = draw_param(getattr(cfg.model, name), _stream(cfg.seed, name, "*"), n)
+            values = draw_param(getattr(cfg.model, name), assumption_stream(cfg.seed, name, "*"), n)
             month_params[:, s_idx, :, slot] = values[:, None]
 
     notes = []

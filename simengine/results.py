@@ -24,7 +24,7 @@ import xarray as xr
 
 from simengine.kernels.layout import OUTPUTS
 
-__all__ = ["UNITS", "make_dataset", "write_netcdf"]
+__all__ = ["UNITS", "add_gtm", "make_dataset", "write_netcdf"]
 
 UNITS = {
     "revenue": "currency per month",
@@ -49,6 +49,22 @@ UNITS = {
     "grr_total": "ratio",
     "cohort_revenue": "currency per month",
     "expansion_multiple": "currency per currency of initial booking",
+    "headcount": "people",
+    "ramped_capacity": "fully ramped people",
+    "cost": "currency per month",
+    "salary_cost": "currency per month",
+    "variable_cost": "currency per month",
+    "total_cost": "currency per month",
+    "post_sales_share": "ratio",
+    "revenue_per_sm_dollar": "currency per currency",
+    "cac_payback_months": "months",
+    "deal_coverage": "ratio",
+    "win_rate": "ratio",
+    "csm_coverage": "ratio",
+    "se_coverage": "ratio",
+    "unhealthy_share": "ratio",
+    "ae_attainment": "ratio",
+    "deals": "deals per month",
 }
 
 DESCRIPTIONS = {
@@ -65,6 +81,23 @@ DESCRIPTIONS = {
     "arr": "annualised revenue run rate (12 x monthly revenue)",
     "nrr": "net revenue retention, trailing 12 months",
     "grr": "gross revenue retention, trailing 12 months",
+    "headcount": "people in seat by role",
+    "ramped_capacity": "headcount weighted by ramp (1 = fully productive)",
+    "cost": "fully loaded salary plus variable pay, by role",
+    "variable_cost": "variable pay under the comp plan (AEs)",
+    "total_cost": "sales and marketing cost of the go-to-market team",
+    "post_sales_share": "post-sales (CSM, adoption) share of go-to-market cost",
+    "revenue_per_sm_dollar": "revenue per dollar of go-to-market cost, same month",
+    "cac_payback_months": "acquisition cost (AE, SE, partner) over the horizon / monthly revenue of the "
+    "logos it won, at the horizon's end",
+    "deal_coverage": "share of worked deals with SE support",
+    "win_rate": "share of worked deals won",
+    "csm_coverage": "share of expected active accounts a CSM covers",
+    "se_coverage": "share of expected active accounts SE/adoption specialists support",
+    "unhealthy_share": "chance a new logo or use case starts unhealthy",
+    "ae_attainment": "AE quota attainment under the comp plan",
+    "expansion_multiple": "revenue in months 12-59 after start per $1 of initial booking, new logos "
+    "of the forecast pooled (cohorts followed 60 months, past the horizon if need be)",
 }
 
 
@@ -115,6 +148,10 @@ def make_dataset(
             with np.errstate(divide="ignore", invalid="ignore"):
                 ds["expansion_multiple"] = ("draw", later / booked)
 
+    return _label(ds, attrs)
+
+
+def _label(ds: xr.Dataset, attrs: dict | None = None) -> xr.Dataset:
     for name, da in ds.data_vars.items():
         if name in UNITS:
             da.attrs["units"] = UNITS[name]
@@ -122,9 +159,50 @@ def make_dataset(
             da.attrs["description"] = DESCRIPTIONS[name]
     ds["month"].attrs["description"] = "forecast month (month start)"
     ds["draw"].attrs["description"] = "joint draw of parameters and process noise"
-    ds.attrs.update(attrs)
-    ds.attrs.setdefault("created_at", datetime.now(UTC).isoformat(timespec="seconds"))
+    if attrs is not None:
+        ds.attrs.update(attrs)
+        ds.attrs.setdefault("created_at", datetime.now(UTC).isoformat(timespec="seconds"))
     return ds
+
+
+def add_gtm(ds: xr.Dataset, staffing, drivers, costs) -> xr.Dataset:
+    """Add the go-to-market variables: headcount and cost by role, coverage, efficiency metrics.
+
+    Parameters
+    ----------
+    staffing : simengine.gtm.StaffingResult
+    drivers : simengine.gtm.Drivers
+    costs : simengine.gtm.Costs
+    """
+    from simengine.config import ACQUISITION_ROLES, POST_SALES_ROLES
+
+    by_role = ("draw", "month", "role")
+    by_month = ("draw", "month")
+    ds = ds.assign_coords(role=list(staffing.roles))
+    ds["headcount"] = (by_role, staffing.headcount)
+    ds["ramped_capacity"] = (by_role, staffing.capacity)
+    ds["salary_cost"] = (by_role, costs.salary)
+    ds["variable_cost"] = (by_role, costs.variable)
+    ds["cost"] = (by_role, costs.total_by_role)
+    ds["total_cost"] = ds["cost"].sum("role")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        post = ds["cost"].sel(role=list(POST_SALES_ROLES)).sum("role")
+        ds["post_sales_share"] = post / ds["total_cost"]
+        ds["revenue_per_sm_dollar"] = ds["revenue"].sum("segment") / ds["total_cost"]
+        acquisition = ds["cost"].sel(role=list(ACQUISITION_ROLES)).sum(("role", "month"))
+        won = ds["new_logo_revenue"].sum("segment").isel(month=-1)
+        ds["cac_payback_months"] = acquisition / won
+    for name, values in (
+        ("deals", drivers.deals),
+        ("deal_coverage", drivers.deal_coverage),
+        ("win_rate", drivers.win_rate),
+        ("csm_coverage", drivers.csm_coverage),
+        ("se_coverage", drivers.se_coverage),
+        ("unhealthy_share", drivers.unhealthy_share),
+        ("ae_attainment", costs.attainment),
+    ):
+        ds[name] = (by_month, values)
+    return _label(ds)
 
 
 def write_netcdf(ds: xr.Dataset | xr.DataTree, path: str | Path) -> Path:

@@ -1,0 +1,86 @@
+"""Compensation: AE variable pay under the plan, and cost by role.
+
+Variable pay is measured on the plan's base each month:
+
+- bookings base: initial bookings of the month's new logos;
+- consumption base: the month's increase in consumption revenue from the forecast's new logos and
+  from new use cases (``new_logo_revenue + expansion_revenue``, month on month, floored at 0).
+
+Attainment ``a = w * bookings / (bookings_quota * C) + (1 - w) * consumption / (consumption_quota * C)``
+with ``w = bookings_weight`` and ``C`` the ramped AE capacity.  Payout at target is
+``variable_share x cost_per_month`` per ramped AE-month; the payout factor is ``a`` up to 100% and
+``1 + accelerator x (min(a, attainment_cap) - 1)`` above.  Cost = fully loaded salaries of every role
+(headcount x ``cost_per_month``) + AE variable pay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simengine.config import CompConfig, StaffingConfig
+from simengine.gtm.staffing import StaffingResult
+
+__all__ = ["Costs", "costs", "payout_factor", "plan_base"]
+
+
+@dataclass
+class Costs:
+    """Cost arrays: by role (draws, horizon, roles) and AE attainment (draws, horizon)."""
+
+    salary: np.ndarray
+    variable: np.ndarray
+    attainment: np.ndarray
+    bookings_base: np.ndarray
+    consumption_base: np.ndarray
+
+    @property
+    def total_by_role(self) -> np.ndarray:
+        return self.salary + self.variable
+
+
+def payout_factor(attainment: np.ndarray, accelerator: float, cap: float) -> np.ndarray:
+    """Share of on-target variable pay paid at ``attainment`` (1 = quota)."""
+    above = 1.0 + accelerator * (np.minimum(attainment, cap) - 1.0)
+    return np.where(attainment <= 1.0, attainment, above)
+
+
+def plan_base(bookings: np.ndarray, new_logo_revenue: np.ndarray, expansion_revenue: np.ndarray):
+    """The plan bases by draw and month: bookings, and the month's consumption increase."""
+    consumption = new_logo_revenue + expansion_revenue
+    previous = np.concatenate([np.zeros_like(consumption[:, :1]), consumption[:, :-1]], axis=1)
+    return bookings, np.maximum(consumption - previous, 0.0)
+
+
+def costs(
+    comp: CompConfig,
+    staffing_cfg: StaffingConfig,
+    staffing: StaffingResult,
+    bookings: np.ndarray,
+    new_logo_revenue: np.ndarray,
+    expansion_revenue: np.ndarray,
+) -> Costs:
+    """Salary and variable pay by draw, month and role; inputs are (draws, horizon) totals."""
+    ae = staffing.role("ae")
+    ae_capacity = staffing.capacity[:, :, ae]
+    bookings_base, consumption_base = plan_base(bookings, new_logo_revenue, expansion_revenue)
+    w = comp.bookings_weight
+    with np.errstate(divide="ignore", invalid="ignore"):
+        attainment = np.where(
+            ae_capacity > 0,
+            w * bookings_base / (comp.bookings_quota * ae_capacity)
+            + (1.0 - w) * consumption_base / (comp.consumption_quota * ae_capacity),
+            0.0,
+        )
+    ae_cost = staffing_cfg.roles["ae"].cost_per_month if "ae" in staffing_cfg.roles else 0.0
+    on_target = comp.variable_share * ae_cost * ae_capacity
+    variable = np.zeros_like(staffing.salary_cost)
+    variable[:, :, ae] = on_target * payout_factor(attainment, comp.accelerator, comp.attainment_cap)
+    return Costs(
+        salary=staffing.salary_cost,
+        variable=variable,
+        attainment=attainment,
+        bookings_base=bookings_base,
+        consumption_base=consumption_base,
+    )
