@@ -103,7 +103,7 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
     from simengine.data import book_from_config, book_hash, format_month
     from simengine.params import build_parameters
     from simengine.results import make_dataset
-    from simengine.simulate import book_state, month_of_year, month_starts, run_kernel
+    from simengine.engine import book_state, month_of_year, month_starts, run_kernel
 
     if book is None:
         book = book_from_config(cfg.data)

@@ -10,7 +10,7 @@ import pytest
 
 from simengine.api import simulate_config
 from simengine.data import Book, month_number
-from simengine.simulate import book_state
+from simengine.engine import book_state
 
 AS_OF = month_number("2026-06")
 
@@ -74,6 +74,7 @@ def test_seed_changes_results(small_cfg):
 def test_common_random_numbers_across_configs(small_cfg):
     """Two scenarios differing only in smb's new-logo rate: every other segment is bitwise equal,
     and smb's existing accounts keep their paths (its churn can only grow by the added logos)."""
+    small_cfg.market.new_logos = "rate"  # new logos from model.segments.<s>.new_logo_rate
     a = simulate_config(small_cfg)
     cfg_b = dataclasses.replace(small_cfg, model=dataclasses.replace(small_cfg.model))
     cfg_b.model.segments = dict(small_cfg.model.segments)
@@ -111,7 +112,7 @@ def test_retention_base_includes_accounts_churned_before_as_of(small_cfg):
 
     book = book_from_config(small_cfg.data)
     ds = simulate_config(small_cfg, book)
-    prices = {s: small_cfg.model.segments[s].unit_price for s in book.segments}
+    prices = {s: small_cfg.market.unit_price[s] for s in book.segments}
     usage = book.usage.merge(book.accounts[["account_id", "segment"]], on="account_id")
     year_ago = usage[usage["month"] == book.as_of - 11]
     expected = (year_ago["usage"] * year_ago["segment"].map(prices)).groupby(year_ago["segment"]).sum()

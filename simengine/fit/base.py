@@ -100,6 +100,8 @@ class SharedParameters:
         self.model = model
         self.priors = PRIORS | dict(priors or {})
         self._made: dict[str, pt.TensorVariable] = {}
+        #: Student-t noise on log-usage changes (else normal); set by the usage model.
+        self.robust = False
 
     def __contains__(self, name: str) -> bool:
         return name in self._made
@@ -135,12 +137,24 @@ class SharedParameters:
             excess = pm.Gamma("usage_tail_nu_minus_2", alpha=2.0, beta=0.1)
             return pm.Deterministic("usage_tail_nu", excess + 2.0)
 
-    def usage_noise(self) -> tuple[pt.TensorVariable, pt.TensorVariable]:
-        """Student-t scale (segment,) and nu; also defines ``usage_volatility`` = the noise SD.
+    def usage_noise(self) -> tuple[pt.TensorVariable, pt.TensorVariable | None]:
+        """Noise scale (segment,) and Student-t nu (None: normal noise).
+
+        Normal noise: the scale is ``usage_volatility``.  Student-t (``robust``): also defines
+        ``usage_volatility`` = the noise SD.
 
         The simulation kernel draws normal steps with SD ``usage_volatility``; a Student-t scale
         is smaller than the SD by ``sqrt((nu - 2) / nu)``, so the kernel gets the SD.
         """
+        if not self.robust:
+            if "usage_volatility" not in self._made:
+                prior = self.priors["usage_noise_scale"]
+                with self.model:
+                    pop = pm.Normal("usage_volatility_pop", prior.pop_mu, prior.pop_sd)
+                    raw = pm.Normal("usage_volatility_raw", pop, prior.segment_sd, dims="segment")
+                    self._made["usage_volatility"] = pm.Deterministic(
+                        "usage_volatility", pt.exp(raw), dims="segment")
+            return self._made["usage_volatility"], None
         scale = self.get("usage_noise_scale")
         nu = self.get("usage_tail_nu")
         if "usage_volatility" not in self._made:
@@ -151,7 +165,7 @@ class SharedParameters:
         return scale, nu
 
     def log_ramp(self, tenure: np.ndarray, segment: np.ndarray) -> pt.TensorVariable:
-        """``log ramp(k)`` of the onboarding curve at tenure ``k`` for rows of segment index ``s``."""
+        """``log ramp(k)`` of the onboarding curve at tenure ``k`` for rows of segment ``s``."""
         start = self.get("ramp_start")[segment]
         months = self.get("ramp_months")[segment]
         return pt.log1p(-(1.0 - start) * pt.exp(-np.asarray(tenure, dtype=np.float64) / months))

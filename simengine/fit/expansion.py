@@ -14,8 +14,8 @@ An account's first new use case, starting in month ``a``, moves log usage by
 onboarding terms, with ``h(u) = 1 - exp(-(u + 1) / use_case_ramp_months_s)`` and plateau size
 ``m ~ LogNormal(use_case_size_mu_s, use_case_size_sigma_s)`` relative to the account's base usage.
 The changes in months ``a .. a + settle_months - 1`` (cut short at the next use case, churn or
-``as_of``) have that likelihood with the Student-t noise of the usage model and ``m`` integrated
-out by 16-point Gauss-Hermite quadrature.  Only first use cases are used: for later ones the jump is
+``as_of``) have that likelihood with the noise of the usage model and ``m`` integrated
+out by 10-point Gauss-Hermite quadrature.  Only first use cases are used: for later ones the jump is
 relative to ``1 + E`` of earlier use cases, which is latent; sizes are independent of order so this
 loses data, not accuracy.  The account effect ``b_i`` is left in the noise (its share of a window's
 variance is ``W tau^2 / sigma^2``, ~5% at the defaults).
@@ -36,7 +36,7 @@ from simengine.fit.panel import new_use_cases, usage_panel
 
 __all__ = ["ExpansionModel", "arrival_counts", "first_use_case_windows"]
 
-_HERMITE_X, _HERMITE_W = np.polynomial.hermite.hermgauss(16)
+_HERMITE_X, _HERMITE_W = np.polynomial.hermite.hermgauss(10)
 
 
 class ExpansionModel(BookModel):
@@ -184,7 +184,9 @@ def _size_loglik(params: SharedParameters, w: dict[str, np.ndarray]):
             + params.log_season(w["month"]) - params.log_season(w["month"] - 1)
             + params.log_ramp(w["tenure"], seg2) - params.log_ramp(w["tenure"] - 1, seg2))
     resid = w["change"][:, None, :] - base[:, None, :] - jump
-    logp = pm.logp(pm.StudentT.dist(nu=nu, mu=0.0, sigma=scale[seg][:, None, None]), resid)
+    noise = (pm.Normal.dist(0.0, scale[seg][:, None, None]) if nu is None
+             else pm.StudentT.dist(nu=nu, mu=0.0, sigma=scale[seg][:, None, None]))
+    logp = pm.logp(noise, resid)
     logp = pt.sum(logp * w["mask"][:, None, :].astype(np.float64), axis=2)  # (n_w, K)
     log_weight = np.log(_HERMITE_W / np.sqrt(np.pi))
     return pt.sum(pt.logsumexp(logp + log_weight[None, :], axis=1))

@@ -1,4 +1,4 @@
-"""The Python layer around the kernel: book -> account arrays, chunked parallel runs, progress.
+"""The engine: the Python layer around the kernel: book -> account arrays, chunked parallel runs, progress.
 
 :func:`book_state` turns a validated :class:`~simengine.data.Book` into the flat per-account arrays
 the kernel reads (active accounts at ``as_of`` with their tenure, usage, trailing revenue and
