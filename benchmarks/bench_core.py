@@ -68,16 +68,27 @@ def build_inputs(n_accounts, horizon, draws, seed=1):
     defaults = {f.name: getattr(SegmentAssumptions(), f.name) for f in fields(SegmentAssumptions)}
     model = {f.name: getattr(ModelConfig(), f.name) for f in fields(ModelConfig)}
     values = defaults | {k: v for k, v in model.items() if k != "segments"}
-    values |= {"unit_price": 1.0, "season_cos": 0.05, "csm_hazard_ratio": 0.7, "se_use_case_ratio": 1.5,
-               "commit_share": 0.3, "unhealthy_share": 0.1}  # fmt: skip
+    values |= {
+        "unit_price": 1.0,
+        "season_cos": 0.05,
+        "csm_hazard_ratio": 0.7,
+        "se_use_case_ratio": 1.5,
+        "commit_share": 0.3,
+        "unhealthy_share": 0.1,
+    }
     seg_params = np.empty((draws, n_seg, len(L.SEGMENT_PARAMS)))
     for i, name in enumerate(L.SEGMENT_PARAMS):
         seg_params[..., i] = values[name]
     seg_params[..., L.P_INIT_MU] += np.arange(n_seg)  # SMB, mid-market, enterprise
     seg_params[..., L.P_DRIFT] *= rng.uniform(0.8, 1.2, (draws, n_seg))  # posterior spread
-    month_values = {"new_logo_rate": 5.0, "csm_coverage": 0.4,
-                    "se_coverage": 0.3, "unhealthy_share": 0.1, "hazard_multiplier": 1.0,
-                    "use_case_multiplier": 1.0}  # fmt: skip
+    month_values = {
+        "new_logo_rate": 5.0,
+        "csm_coverage": 0.4,
+        "se_coverage": 0.3,
+        "unhealthy_share": 0.1,
+        "hazard_multiplier": 1.0,
+        "use_case_multiplier": 1.0,
+    }
     month_params = np.empty((draws, n_seg, horizon, len(L.MONTH_PARAMS)))
     for i, name in enumerate(L.MONTH_PARAMS):
         month_params[..., i] = month_values[name]
@@ -134,9 +145,17 @@ def memory_child(n_accounts, horizon, draws, threads):
     seconds, out = run_core(simulate_draws, *inputs)
     _, peak = tracemalloc.get_traced_memory()
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"traced_peak_mib": peak / 2**20, "maxrss_mib": rss1 / 1024,
-                      "maxrss_growth_mib": (rss1 - rss0) / 1024, "out_mib": out.nbytes / 2**20,
-                      "seconds": seconds}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "traced_peak_mib": peak / 2**20,
+                "maxrss_mib": rss1 / 1024,
+                "maxrss_growth_mib": (rss1 - rss0) / 1024,
+                "out_mib": out.nbytes / 2**20,
+                "seconds": seconds,
+            }
+        )
+    )
 
 
 def memory(size, threads):
@@ -159,12 +178,18 @@ def main(argv=None):
     threads = [min(int(t), numba.config.NUMBA_NUM_THREADS) for t in args.threads.split(",")]
 
     first, second, floor_first = compile_times()
-    print(f"compile: core first call {first:.2f} s (compile or cache load), second call "
-          f"{second * 1e3:.1f} ms; floor first call {floor_first:.2f} s")  # fmt: skip
-    print(f"numba {numba.__version__}, numpy {np.__version__}, {numba.config.NUMBA_NUM_THREADS} "
-          "cores; throughput in millions of account-months/s (existing accounts x months x draws)")  # fmt: skip
-    header = (f"{'accounts x months x draws':>26} {'thr':>3} {'core':>7} {'floor':>7} {'ref':>7} "
-              f"{'core/ref':>8} {'core/floor':>10} {'active':>7}")  # fmt: skip
+    print(
+        f"compile: core first call {first:.2f} s (compile or cache load), second call "
+        f"{second * 1e3:.1f} ms; floor first call {floor_first:.2f} s"
+    )
+    print(
+        f"numba {numba.__version__}, numpy {np.__version__}, {numba.config.NUMBA_NUM_THREADS} "
+        "cores; throughput in millions of account-months/s (existing accounts x months x draws)"
+    )
+    header = (
+        f"{'accounts x months x draws':>26} {'thr':>3} {'core':>7} {'floor':>7} {'ref':>7} "
+        f"{'core/ref':>8} {'core/floor':>10} {'active':>7}"
+    )
     print(header)
     print("-" * len(header))
     for n_accounts, horizon, draws in sizes:
@@ -179,24 +204,34 @@ def main(argv=None):
             ref_rate = nominal / run_core(simulate_draws_reference, *inputs)[0]
         for t in threads:
             numba.set_num_threads(t)
-            core_s, out = min((run_core(simulate_draws, *inputs) for _ in range(args.repeat)),
-                              key=lambda r: r[0])  # fmt: skip
+            core_s, out = min(
+                (run_core(simulate_draws, *inputs) for _ in range(args.repeat)), key=lambda r: r[0]
+            )
             floor_s = best_of(args.repeat, run_floor, n_accounts, horizon, draws)
             core_rate, floor_rate = nominal / core_s, nominal / floor_s
             active = out[..., L.V_ACTIVE].sum() / 1e6 / nominal  # simulated / nominal
-            ref_cols = (f"{ref_rate:7.2f} {core_rate / ref_rate:8.1f}" if ref_rate
-                        else f"{'skip':>7} {'-':>8}")  # fmt: skip
-            print(f"{f'{n_accounts:,} x {horizon} x {draws:,}':>26} {t:>3} {core_rate:7.1f} "
-                  f"{floor_rate:7.1f} {ref_cols} {core_rate / floor_rate:10.2f} {active:7.2f}")  # fmt: skip
+            ref_cols = (
+                f"{ref_rate:7.2f} {core_rate / ref_rate:8.1f}"
+                if ref_rate
+                else f"{'skip':>7} {'-':>8}"
+            )
+            print(
+                f"{f'{n_accounts:,} x {horizon} x {draws:,}':>26} {t:>3} {core_rate:7.1f} "
+                f"{floor_rate:7.1f} {ref_cols} {core_rate / floor_rate:10.2f} {active:7.2f}"
+            )
 
     print("\npeak memory of the core (own subprocess, max threads)")
-    print(f"{'accounts x months x draws':>26} {'traced MiB':>10} {'maxrss MiB':>10} "
-          f"{'growth MiB':>10} {'out MiB':>8} {'seconds':>8}")  # fmt: skip
+    print(
+        f"{'accounts x months x draws':>26} {'traced MiB':>10} {'maxrss MiB':>10} "
+        f"{'growth MiB':>10} {'out MiB':>8} {'seconds':>8}"
+    )
     for size in [*sizes, memory_size]:
         m = memory(size, max(threads))
-        print(f"{f'{size[0]:,} x {size[1]} x {size[2]:,}':>26} {m['traced_peak_mib']:10.1f} "
-              f"{m['maxrss_mib']:10.1f} {m['maxrss_growth_mib']:10.1f} {m['out_mib']:8.1f} "
-              f"{m['seconds']:8.1f}")  # fmt: skip
+        print(
+            f"{f'{size[0]:,} x {size[1]} x {size[2]:,}':>26} {m['traced_peak_mib']:10.1f} "
+            f"{m['maxrss_mib']:10.1f} {m['maxrss_growth_mib']:10.1f} {m['out_mib']:8.1f} "
+            f"{m['seconds']:8.1f}"
+        )
 
 
 if __name__ == "__main__":
