@@ -175,6 +175,8 @@ def run_kernel(
     stderr is a terminal.
     """
     draws, n_seg, horizon = month_params.shape[0], month_params.shape[1], month_params.shape[2]
+    if n_seg > 255:  # stream keys give the segment 8 bits (kernels/rng.py)
+        raise ValueError(f"{n_seg} segments: at most 255 are supported")
     if seg_params.shape != (draws, n_seg, len(SEGMENT_PARAMS)):
         raise ValueError(f"seg_params has shape {seg_params.shape}, expected {(draws, n_seg, len(SEGMENT_PARAMS))}")
     n_threads = set_threads(threads)

@@ -182,8 +182,9 @@ def simulate_account(
     cumulative_hazard = 0.0
 
     ramp_step = math.exp(-1.0 / p[P_RAMP_MONTHS])
-    first_tenure = tenure + 1 if existing else 0
-    # (1 - ramp_start) * exp(-k / ramp_months), kept up to date month by month.
+    # (1 - ramp_start) * exp(-k / ramp_months) at tenure k (as_of for an existing account, the
+    # start month for a new logo), stepped at each boundary before the month is used.
+    first_tenure = tenure if existing else 0
     ramp_tail = (1.0 - p[P_RAMP_START]) * math.exp(-first_tenure / p[P_RAMP_MONTHS])
 
     unhealthy = (not existing) and u_health < mp[min(start, horizon - 1), M_UNHEALTHY_SHARE]
@@ -193,8 +194,7 @@ def simulate_account(
 
     if existing:
         # Back out the base level at as_of from observed usage: remove season and ramp at as_of.
-        tail_as_of = ramp_tail / ramp_step
-        x = log_usage - math.log(season[(month_of_year0 + 11) % 12]) - math.log(1.0 - tail_as_of)
+        x = log_usage - math.log(season[(month_of_year0 + 11) % 12]) - math.log(1.0 - ramp_tail)
         for j in range(HISTORY_MONTHS):
             ring[j] = hist_revenue[j]
         last_revenue = hist_revenue[HISTORY_MONTHS - 1]
@@ -300,9 +300,8 @@ def simulate_account(
             out[t, segment, V_USAGE] += usage
             out[t, segment, V_ACTIVE] += 1.0
             out[t, segment, V_EXPANSION_REVENUE] += base * expansion * price
-            if commit > 0.0 or leak > 0.0:
-                out[t, segment, V_OVERAGE] += overage
-                out[t, segment, V_LEAK] += leak
+            out[t, segment, V_OVERAGE] += overage
+            out[t, segment, V_LEAK] += leak
             if not existing:
                 out[t, segment, V_NEW_LOGO_REVENUE] += revenue
             year_ago = ring[slot]
@@ -353,7 +352,8 @@ def simulate_draw(
 
     for t in range(horizon):
         for s in range(n_segments):
-            key = stream_key(seed, draw, t * n_segments + s, PURPOSE_NEW_LOGOS)
+            # Keyed by (month, segment), not by the number of segments.
+            key = stream_key(seed, draw, (t << 8) + s, PURPOSE_NEW_LOGOS)
             _, u = next_uniform(key)
             n_new = poisson_inverse(month_params[s, t, M_NEW_LOGO_RATE], u)
             out[t, s, V_NEW_LOGOS] += n_new

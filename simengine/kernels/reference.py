@@ -192,7 +192,7 @@ class _Lanes:
         key = stream_key(
             seed,
             draw_start + np.arange(n_draws)[:, None, None],
-            np.arange(horizon)[None, :, None] * n_seg + np.arange(n_seg),
+            (np.arange(horizon)[None, :, None] << 8) + np.arange(n_seg),
             PURPOSE_NEW_LOGOS,
         )
         _, u = next_uniform(key)

@@ -32,6 +32,7 @@ _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S11 = np.uint64(11)
 _TWO_M53 = 1.0 / 9007199254740992.0  # 2**-53
+_ONE_BELOW = 1.0 - _TWO_M53  # largest double below 1
 _TWO_PI = 2.0 * math.pi
 
 # Purposes: one stream per (draw, account, purpose).  Values are part of the output's identity:
@@ -82,7 +83,8 @@ def next_uniform(state):
     """Advance ``state``; return ``(state, u)`` with ``u`` uniform on the open interval (0, 1)."""
     state = state + GOLDEN
     z = mix64(state)
-    return state, (np.float64(z >> _S11) + 0.5) * _TWO_M53
+    # k + 0.5 rounds up to 2**53 for the top k (ties to even): cap u below 1 so -log(u) > 0.
+    return state, min((np.float64(z >> _S11) + 0.5) * _TWO_M53, _ONE_BELOW)
 
 
 @jit
