@@ -35,8 +35,8 @@ class StaffingResult:
 def plan_seats(staffing: StaffingConfig, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seat arrays ``(role, open_month, ramped_at_open)`` of a plan, roles in ``ROLES`` order.
 
-    Starting heads open at month -1 already ramped; the hires of quarter ``q`` open in month ``3q``
-    (quarters starting past the horizon are dropped).
+    Starting heads have open month -1 (in seat, ramped, when the horizon starts); the hires of
+    quarter ``q`` open in month ``3q`` (quarters starting past the horizon are dropped).
     """
     role_idx, opens, ramped = [], [], []
     for r, name in enumerate(ROLES):
@@ -81,9 +81,11 @@ def simulate_plan(staffing: StaffingConfig, draws: int, horizon: int, seed: int)
     role_idx, opens, ramped = plan_seats(staffing, horizon)
     headcount = np.zeros((draws, horizon, n_roles))
     capacity = np.zeros((draws, horizon, n_roles))
+    # Starting heads are in seat in month 0 (they may leave at its end); their seats keep month -1
+    # in their identity so the quarter-0 hires' keys do not depend on the starting headcount.
     simulate_staffing(
-        np.uint64(seed), role_idx, seat_keys(opens + 4096 * role_idx), opens, ramped, attrition,
-        lag, ramp, headcount, capacity,
+        np.uint64(seed), role_idx, seat_keys(opens + 4096 * role_idx), np.maximum(opens, 0),
+        ramped, attrition, lag, ramp, headcount, capacity,
     )  # fmt: skip
     return StaffingResult(
         roles=ROLES,
