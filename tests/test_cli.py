@@ -62,6 +62,17 @@ def test_same_seed_same_numbers_across_processes(cli, tmp_path):
         ("fit.models=[usage,magic]", "fit.models"),
         ("fit.posterior=/nonexistent/posterior.nc", "fit.posterior"),
         ("data.accounts=/nonexistent/accounts.csv", "data.usage"),
+        ("staffing.roles.ae.headcount=-2", "staffing.roles.ae.headcount' = -2"),
+        ("staffing.roles.se.attrition=1.5", "staffing.roles.se.attrition' = 1.5"),
+        ("staffing.roles.ae.ramp_months=40", "staffing.roles.ae.ramp_months' = 40"),
+        ("staffing.roles.ae.hires_per_quarter=[1,-1]", "hires_per_quarter[1]' = -1"),
+        ("staffing.roles.csm.cost_per_month=abc", "staffing.roles.csm.cost_per_month"),
+        ("+staffing.roles.cfo.headcount=1", "staffing.roles.cfo"),
+        ("staffing.roles.ae.attrition={dist:beta,a:-1,b:2}", "staffing.roles.ae.attrition.a' = -1"),
+        ("comp.plan=commission", "comp.plan' = 'commission'"),
+        ("comp.variable_share=1.2", "comp.variable_share' = 1.2"),
+        ("effects.win_rate={dist:normal,mu:0.2,sigma:0.1}", "effects.win_rate"),
+        ("staffing=nope", "staffing/nope"),
     ],
 )
 def test_bad_config_exits_2_with_one_line(cli, tmp_path, override, fragment):
