@@ -63,7 +63,7 @@ def _posterior_for(cfg: Config, book, segments: tuple[str, ...]):
     if path is None:
         return None, (), {"parameters": "assumptions (config defaults, not fitted)"}
 
-    from simengine.fit.io import PosteriorError, check_gate, load_posterior, posterior_draws
+    from simengine.fit import PosteriorError, check_gate, load_posterior, posterior_draws
 
     data_hash = book_hash(book)
     try:
