@@ -1,0 +1,138 @@
+"""The sBG churn likelihood against its closed form, and a small simulation-based calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.special import betaln
+
+pytest.importorskip("pymc")
+
+import pymc as pm  # noqa: E402
+import pytensor.tensor as pt  # noqa: E402
+
+from simengine.data import Book  # noqa: E402
+from simengine.fit.churn import churn_cells, sbg_log_likelihood  # noqa: E402
+
+
+def _book(start, churn, as_of, segment="smb", **extra) -> Book:
+    n = len(start)
+    accounts = pd.DataFrame({
+        "account_id": [f"A{i:04d}" for i in range(n)],
+        "segment": [segment] * n if isinstance(segment, str) else list(segment),
+        "start_month": np.asarray(start, dtype=np.int64),
+        "churn_month": pd.array(churn, dtype="Int64"),
+        **extra,
+    })
+    usage = pd.DataFrame({"account_id": pd.Series([], dtype=object),
+                          "month": pd.Series([], dtype=np.int64),
+                          "usage": pd.Series([], dtype=np.float64)})
+    return Book(accounts=accounts, usage=usage, use_cases=None, as_of=as_of, source={})
+
+
+@pytest.mark.parametrize(("alpha", "beta"), [(1.0, 82.3), (0.4, 12.0), (3.0, 500.0), (1.2, 1e6)])
+def test_sbg_matches_closed_form(alpha, beta):
+    # One cell per (t, churned): P(T = t) = B(a+1, b+t-1)/B(a,b); S(t) = B(a, b+t)/B(a,b).
+    periods = np.array([1, 2, 5, 36, 120, 1, 7, 36, 120])
+    churned = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0])
+    cells = pd.DataFrame({"segment": 0, "periods": periods, "churned": churned, "csm": 0,
+                          "declining": 0, "last_declining": 0, "count": 1})
+    expected = np.where(churned == 1, betaln(alpha + 1, beta + periods - 1),
+                        betaln(alpha, beta + periods)) - betaln(alpha, beta)
+    for i in range(len(cells)):
+        got = sbg_log_likelihood(pt.as_tensor([alpha]), pt.as_tensor([beta]),
+                                 cells.iloc[[i]]).eval()
+        # float64 round-off on sums of ~120 logs: 1e-9 relative.  At beta = 1e6 the reference
+        # itself (a difference of two betaln near -1.4e7) keeps only ~1e-9 absolute, hence atol.
+        np.testing.assert_allclose(got, expected[i], rtol=1e-9, atol=1e-8)
+
+
+def test_cells_follow_the_contract_periods():
+    # as_of 100: churned at 103 -> 3 periods, churn; active from 90 -> 10 censored periods;
+    # started in the as_of month -> no boundary yet, dropped.
+    book = _book([100 - 3, 90, 100], [100, pd.NA, pd.NA], as_of=100)
+    cells = churn_cells(book)["cells"]
+    assert cells[["periods", "churned", "count"]].values.tolist() == [[3, 1, 1], [10, 0, 1]]
+
+
+def test_four_columns_give_exactly_sbg():
+    rng = np.random.default_rng(5)
+    start = rng.integers(0, 30, 300)
+    theta = rng.beta(1.0, 50.0, 300)
+    life = rng.geometric(theta)
+    churn = [s + t if s + t <= 36 else pd.NA for s, t in zip(start, life, strict=True)]
+    book = _book(start, churn, as_of=36)
+    data = churn_cells(book)
+    assert not data["has_coverage"] and not data["has_trend"]
+    cells = data["cells"]
+    a, b = 1.3, 60.0
+    t = cells["periods"].to_numpy()
+    ref = np.where(cells["churned"] == 1, betaln(a + 1, b + t - 1), betaln(a, b + t)) - betaln(a, b)
+    got = sbg_log_likelihood(pt.as_tensor([a]), pt.as_tensor([b]), cells).eval()
+    np.testing.assert_allclose(got, np.sum(cells["count"] * ref), rtol=1e-10)
+
+
+def test_hazard_ratio_approximation_is_close_to_numerical_integral():
+    from scipy.integrate import quad
+
+    a, b, hr = 1.0, 80.0, 0.7
+    for t, churned in [(12, 0), (36, 0), (12, 1), (30, 1)]:
+        cells = pd.DataFrame({"segment": [0], "periods": [t], "churned": [churned], "csm": [1],
+                              "declining": [0], "last_declining": [0], "count": [1]})
+        got = sbg_log_likelihood(pt.as_tensor([a]), pt.as_tensor([b]), cells,
+                                 csm_hr=pt.as_tensor(hr)).eval()
+        n = t - churned
+
+        def integrand(th, n=n, churned=churned):
+            return stats.beta.pdf(th, a, b) * (1 - hr * th) ** n * (hr * th) ** churned
+
+        exact = np.log(quad(integrand, 0, 1, points=[a / (a + b)], limit=200)[0])
+        # first-order-in-theta approximation; module doc bounds the error by n c (1-c) theta^2/2
+        assert abs(got - exact) < 5e-3
+
+
+@pytest.mark.slow
+def test_simulation_based_calibration_of_churn():
+    """SBC (Talts et al. 2018) on a one-segment, four-column book: prior draw -> data -> posterior;
+    the rank of the true mean churn among posterior draws must be uniform."""
+    from simengine.fit.base import PRIORS
+
+    n_sims, n_accounts, keep = 30, 300, 99
+    prior_mean, prior_conc = PRIORS["churn_logit_mean"], PRIORS["churn_log_concentration"]
+    rng = np.random.default_rng(20261122)
+    ranks = []
+    from simengine.fit.churn import ChurnModel
+    for sim in range(n_sims):
+        logit = rng.normal(rng.normal(prior_mean.pop_mu, prior_mean.pop_sd), prior_mean.segment_sd)
+        log_conc = rng.normal(rng.normal(prior_conc.pop_mu, prior_conc.pop_sd),
+                              prior_conc.segment_sd)
+        mean, conc = 1 / (1 + np.exp(-logit)), np.exp(log_conc)
+        theta = rng.beta(mean * conc, (1 - mean) * conc, n_accounts)
+        start = rng.integers(0, 36, n_accounts)
+        life = np.minimum(rng.geometric(theta), 1000)  # beyond the window anyway; no overflow
+        churn = [s + t if s + t <= 36 else pd.NA for s, t in zip(start, life, strict=True)]
+        # PyMC's own NUTS here: the C code is cached across these same-shaped models, while nutpie
+        # would re-jit each one (~12 s); the likelihood is the one fit_book samples.
+        with ChurnModel().build_model(_book(start, churn, as_of=36)):
+            post = pm.sample(300, tune=300, chains=2, cores=1, nuts_sampler="pymc",
+                             random_seed=sim, progressbar=False, compute_convergence_checks=False)
+        post = post["posterior"]
+        draws = (post["churn_alpha"] / (post["churn_alpha"] + post["churn_beta"])).values.ravel()
+        thinned = draws[:: max(1, len(draws) // keep)][:keep]  # thin against autocorrelation
+        ranks.append(int(np.sum(thinned < mean)))
+    # Uniform ranks on 0..keep: chi-square over 5 equal bins; 30 sims -> 6 expected per bin.
+    # p > 0.01: a correct model fails 1% of the time; a biased posterior piles ranks at one end.
+    counts = np.histogram(ranks, bins=5, range=(0, keep + 1))[0]
+    assert stats.chisquare(counts).pvalue > 0.01, counts
+
+
+def test_pymc_is_only_imported_by_fitting():
+    import subprocess
+    import sys
+
+    code = ("import sys, simengine.fit; print('pymc' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert pm.__version__  # the fit itself does import it
