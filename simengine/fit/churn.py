@@ -97,8 +97,10 @@ class ChurnModel(BookModel):
         seg = cells["segment"].to_numpy()
         return {
             "churn_accounts": ("segment", np.bincount(seg, weights=w, minlength=n)),
-            "churn_events": ("segment", np.bincount(seg, weights=w * cells["churned"], minlength=n)),
-            "churn_periods": ("segment", np.bincount(seg, weights=w * cells["periods"], minlength=n)),
+            "churn_events": ("segment",
+                             np.bincount(seg, weights=w * cells["churned"], minlength=n)),
+            "churn_periods": ("segment",
+                              np.bincount(seg, weights=w * cells["periods"], minlength=n)),
         }
 
 

@@ -5,15 +5,18 @@ What is fitted, and from which data
 -----------------------------------
 * **Month-on-month changes** ``d = log U[t] - log U[t-1]`` of every account-month after the start
   month, except months within ``settle_months`` after a new use case started ("ramping": the
-  expansion model reads those).  Given the use-case term is flat, the generative model says exactly
-  ``d = usage_drift_s + b_i + Δ log season(t) + Δ log ramp(k) + noise``, ``b_i ~ N(0, account_sd_s)``
-  (non-centred latent per account), noise Student-t with scale ``usage_noise_scale_s`` and
-  ``usage_tail_nu`` degrees of freedom: a few wild months (billing errors, one-off jobs) bend the
-  estimates far less than under a normal.  ``usage_volatility`` is the noise SD the kernel's normal
-  steps use.  The onboarding ramp enters through ``Δ log ramp(k)`` at tenures 1, 2, ...: the shape of
-  early-tenure growth (month 1 vs 3 vs 6, the day-30/90/180 checkpoints) identifies ``ramp_start``
+  expansion model reads those).  Given the use-case term is flat, the generative model says
+  exactly ``d = usage_drift_s + b_i + Δ log season(t) + Δ log ramp(k) + sigma_s eps``,
+  ``b_i ~ N(0, account_sd_s)``.  By default ``eps`` is normal and ``b_i`` is integrated out
+  exactly from per-account sums (no latent variable per account).  With ``robust=True`` the noise
+  is Student-t (scale ``usage_noise_scale_s``, ``usage_tail_nu`` degrees of freedom; a few wild
+  months bend the estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is
+  then the noise SD the kernel's normal steps use.  The onboarding ramp enters through
+  ``Δ log ramp(k)`` at tenures 1, 2, ...: the shape of early-tenure growth (month 1 vs
+  3 vs 6, the day-30/90/180 checkpoints) identifies ``ramp_start``
   and ``ramp_months`` separately from the drift.
-* **First-month level**: ``log U[start] - log season - log ramp_start ~ Normal(initial_log_usage_mu_s,
+* **First-month level**: ``log U[start] - log season - log ramp_start``
+  ``~ Normal(initial_log_usage_mu_s,
   initial_log_usage_sd_s)`` for accounts whose start month is in the data.
 
 Known bias
