@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
     register_configs()
     if not any(o.startswith("hydra.job.name=") for o in overrides):
-        rest = [*rest, f"hydra.job.name={verb}"]
+        rest = [f"hydra.job.name={verb}", *rest]
     sys.argv = [f"simengine {verb}", *rest]
     app = hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(
         _guarded(_TASKS[verb])

@@ -111,3 +111,20 @@ def test_python_api_matches_cli(cli, tmp_path):
     ds = simengine.simulate(SMALL)
     with xr.open_dataset(out / "forecast.nc", engine="h5netcdf") as on_disk:
         assert on_disk["revenue"].equals(ds["revenue"])
+
+
+def test_scenarios_from_any_directory_and_user_folder(cli, tmp_path):
+    """scenario=NAME finds scenarios/NAME.yaml from elsewhere; --scenarios DIR adds a folder."""
+    mine = tmp_path / "plans"
+    mine.mkdir()
+    (mine / "fy27.yaml").write_text("# @package _global_\nsim:\n  horizon_months: 14\n")
+    out = tmp_path / "run"
+    proc = cli("run", "--scenarios", str(mine), "scenario=fy27", *SMALL[:1], *SMALL[2:],
+               f"hydra.run.dir={out}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    with xr.open_dataset(out / "forecast.nc", engine="h5netcdf") as ds:
+        assert ds.sizes["month"] == 14
+    shipped = cli("run", "scenario=downturn", "--cfg", "job", cwd=tmp_path)
+    assert shipped.returncode == 0 and "churn_beta" in shipped.stdout
+    missing = cli("run", "--scenarios", str(tmp_path / "nope"), cwd=tmp_path)
+    assert missing.returncode == 2 and "--scenarios" in missing.stderr
