@@ -144,9 +144,6 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
         "existing_accounts": state.n_accounts,
         "fitted_parameters": ", ".join(params.fitted) or "none",
         "default_segments": ", ".join(params.default_segments),
-        "kernel_seconds": round(result.run_seconds, 3),
-        "compile_seconds": round(result.compile_seconds, 3),
-        "threads": result.threads,
         **fit_attrs,
     }
     if params.notes:

@@ -161,7 +161,7 @@ def _label(ds: xr.Dataset, attrs: dict | None = None) -> xr.Dataset:
     ds["draw"].attrs["description"] = "joint draw of parameters and process noise"
     if attrs is not None:
         ds.attrs.update(attrs)
-        ds.attrs.setdefault("created_at", datetime.now(UTC).isoformat(timespec="seconds"))
+        ds.attrs.setdefault("created_at", created_at())
     return ds
 
 
@@ -203,6 +203,14 @@ def add_gtm(ds: xr.Dataset, staffing, drivers, costs) -> xr.Dataset:
     ):
         ds[name] = (by_month, values)
     return _label(ds)
+
+
+def created_at() -> str:
+    """UTC creation time; ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention) pins it, so a
+    re-run with the same seed and config writes the same bytes."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    return when.isoformat(timespec="seconds")
 
 
 def write_netcdf(ds: xr.Dataset | xr.DataTree, path: str | Path) -> Path:
