@@ -63,7 +63,7 @@ def _posterior_for(cfg: Config, book, segments: tuple[str, ...]):
     if path is None:
         return None, (), {"parameters": "assumptions (config defaults, not fitted)"}
 
-    from simengine.fit import PosteriorError, check_gate, load_posterior, posterior_draws
+    from simengine.fitting import PosteriorError, check_gate, load_posterior, posterior_draws
 
     data_hash = book_hash(book)
     try:
@@ -197,7 +197,7 @@ def write_run_outputs(ds: xr.Dataset, out_dir: str | Path) -> dict[str, Path]:
 def run_fit(cfg: Config, out_dir: str | Path | None = None):
     """Fit the configured models to the configured book; write outputs when ``out_dir`` is given."""
     from simengine.data import book_from_config
-    from simengine.fit import fit_book, save_posterior, write_diagnostics
+    from simengine.fitting import fit_book, save_posterior, write_diagnostics
 
     book = book_from_config(cfg.data)
     tree = fit_book(book, cfg.fit, cfg.seed, config_yaml=config_yaml(cfg), progress=cfg.sim.progress)

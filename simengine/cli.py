@@ -47,7 +47,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [ConfigError, DataError, HydraException,
                                          OmegaConfBaseException, UserError]
     try:
-        from simengine.fit import PosteriorError
+        from simengine.fitting import PosteriorError
     except ImportError:  # the fit layer is optional at run time
         pass
     else:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from simengine.data import Book
-from simengine.fit.base import segment_index
+from simengine.fitting.base import segment_index
 
 __all__ = ["UsagePanel", "new_use_cases", "usage_panel"]
 

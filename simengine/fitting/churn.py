@@ -41,7 +41,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from simengine.data import Book, observed_lifetimes
-from simengine.fit.base import BookModel, SharedParameters, segment_index
+from simengine.fitting.base import BookModel, SharedParameters, segment_index
 
 __all__ = ["ChurnModel", "churn_cells", "sbg_log_likelihood"]
 

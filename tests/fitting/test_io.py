@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from simengine.config import FitConfig
-from simengine.fit import (
+from simengine.fitting import (
     DEFAULT_POSTERIOR,
     PosteriorError,
     check_gate,

@@ -31,8 +31,8 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from simengine.data import Book
-from simengine.fit.base import BookModel, SharedParameters, segment_index
-from simengine.fit.panel import new_use_cases, usage_panel
+from simengine.fitting.base import BookModel, SharedParameters, segment_index
+from simengine.fitting.panel import new_use_cases, usage_panel
 
 __all__ = ["ExpansionModel", "arrival_counts", "first_use_case_windows"]
 

@@ -38,7 +38,7 @@ def thin_posterior(tree: xr.DataTree, n_draws: int = SHIPPED_DRAWS) -> xr.DataTr
 def build_default_posterior(path: str | Path | None = None, progress: bool = True) -> Path:
     """Fit the embedded default book with the default FitConfig and write the thinned posterior.
 
-    ``python -c "from simengine.fit import build_default_posterior; build_default_posterior()"``
+    ``python -c "from simengine.fitting import build_default_posterior; build_default_posterior()"``
     regenerates the shipped file after a model change.
 
     Returns
@@ -48,17 +48,18 @@ def build_default_posterior(path: str | Path | None = None, progress: bool = Tru
     """
     from simengine.config import FitConfig
     from simengine.data import default_book
-    from simengine.fit.core import fit_book
-    from simengine.fit.io import save_posterior
+    from simengine.fitting.core import fit_book
+    from simengine.fitting.io import save_posterior
 
     tree = fit_book(default_book(), FitConfig(), DEFAULT_SEED, progress=progress,
                     config_yaml="# default FitConfig on the embedded default book\n")
     full = tree
     tree = thin_posterior(tree)
-    from simengine.fit.diagnostics import diagnostics_table
+    from simengine.fitting.diagnostics import diagnostics_table
 
     # The gate figures of the full fit, kept so the thinned file still documents convergence.
     table = diagnostics_table(full)
     tree.attrs["full_fit_max_r_hat"] = float(table["r_hat"].max())
     tree.attrs["full_fit_min_ess_bulk"] = float(table["ess_bulk"].min())
+    tree.attrs["full_fit_divergences"] = int(table["divergences"].max())
     return save_posterior(tree, path or DEFAULT_POSTERIOR)

@@ -9,7 +9,7 @@ pytest.importorskip("pymc")
 
 from simengine.config import FitConfig  # noqa: E402
 from simengine.data import book_hash, default_book, generate_book  # noqa: E402
-from simengine.fit import DEFAULT_POSTERIOR, diagnostics_table, fit_book, load_posterior  # noqa: E402
+from simengine.fitting import DEFAULT_POSTERIOR, diagnostics_table, fit_book, load_posterior  # noqa: E402
 
 # Tolerance on |posterior mean - truth| by sample size, in units of the truth's own scale
 # (relative for positive parameters).  Set from the posterior SDs seen at each size (x ~3, so a

@@ -13,11 +13,11 @@ import xarray as xr
 
 from simengine.config import FitConfig
 from simengine.data import Book, book_hash
-from simengine.fit.base import BookModel, SharedParameters
-from simengine.fit.churn import ChurnModel
-from simengine.fit.expansion import ExpansionModel
-from simengine.fit.sampling import sample_model
-from simengine.fit.usage import UsageModel
+from simengine.fitting.base import BookModel, SharedParameters
+from simengine.fitting.churn import ChurnModel
+from simengine.fitting.expansion import ExpansionModel
+from simengine.fitting.sampling import sample_model
+from simengine.fitting.usage import UsageModel
 
 __all__ = ["MODELS", "build_joint_model", "fit_book", "package_version"]
 

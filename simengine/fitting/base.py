@@ -1,10 +1,10 @@
 """The shape every model follows, and the parameters models fitted together share.
 
-Each model (:mod:`~simengine.fit.churn`, :mod:`~simengine.fit.usage`,
-:mod:`~simengine.fit.expansion`) is a :class:`BookModel`: a default model config merged with the
+Each model (:mod:`~simengine.fitting.churn`, :mod:`~simengine.fitting.usage`,
+:mod:`~simengine.fitting.expansion`) is a :class:`BookModel`: a default model config merged with the
 user's, ``prepare`` (book -> small arrays of sufficient statistics, NumPy only), ``add_to_model``
 (adds its likelihood to a PyMC model), ``build_model`` and ``fit`` (pymc-marketing's ModelBuilder
-shape).  ``simengine.fit.fit_book`` builds several into **one** PyMC model so that parameters two
+shape).  ``simengine.fitting.fit_book`` builds several into **one** PyMC model so that parameters two
 models both need (drift, volatility, seasonality, onboarding ramp) are estimated once, jointly.
 
 :class:`SharedParameters` creates each named parameter the first time a model asks for it, with the
@@ -217,7 +217,7 @@ class BookModel:
         """Fit this model alone; same output as ``fit_book(book, fit_cfg with models=[name])``."""
         from dataclasses import replace
 
-        from simengine.fit.core import fit_book
+        from simengine.fitting.core import fit_book
 
         return fit_book(book, replace(fit_cfg, models=[self.name]), seed, progress=progress)
 

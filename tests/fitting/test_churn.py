@@ -14,7 +14,7 @@ import pymc as pm  # noqa: E402
 import pytensor.tensor as pt  # noqa: E402
 
 from simengine.data import Book  # noqa: E402
-from simengine.fit.churn import churn_cells, sbg_log_likelihood  # noqa: E402
+from simengine.fitting.churn import churn_cells, sbg_log_likelihood  # noqa: E402
 
 
 def _book(start, churn, as_of, segment="smb", **extra) -> Book:
@@ -97,13 +97,13 @@ def test_hazard_ratio_approximation_is_close_to_numerical_integral():
 def test_simulation_based_calibration_of_churn():
     """SBC (Talts et al. 2018) on a one-segment, four-column book: prior draw -> data -> posterior;
     the rank of the true mean churn among posterior draws must be uniform."""
-    from simengine.fit.base import PRIORS
+    from simengine.fitting.base import PRIORS
 
     n_sims, n_accounts, keep = 30, 300, 99
     prior_mean, prior_conc = PRIORS["churn_logit_mean"], PRIORS["churn_log_concentration"]
     rng = np.random.default_rng(20261122)
     ranks = []
-    from simengine.fit.churn import ChurnModel
+    from simengine.fitting.churn import ChurnModel
     for sim in range(n_sims):
         logit = rng.normal(rng.normal(prior_mean.pop_mu, prior_mean.pop_sd), prior_mean.segment_sd)
         log_conc = rng.normal(rng.normal(prior_conc.pop_mu, prior_conc.pop_sd),
@@ -132,7 +132,7 @@ def test_pymc_is_only_imported_by_fitting():
     import subprocess
     import sys
 
-    code = ("import sys, simengine.fit; print('pymc' in sys.modules)")
+    code = ("import sys, simengine.fitting; print('pymc' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert pm.__version__  # the fit itself does import it

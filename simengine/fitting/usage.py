@@ -37,8 +37,8 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from simengine.data import Book
-from simengine.fit.base import BookModel, SharedParameters
-from simengine.fit.panel import usage_panel
+from simengine.fitting.base import BookModel, SharedParameters
+from simengine.fitting.panel import usage_panel
 
 __all__ = ["UsageModel", "usage_changes"]
 

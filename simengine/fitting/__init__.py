@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from simengine.fit.default import DEFAULT_POSTERIOR, build_default_posterior
-from simengine.fit.diagnostics import check_gate, diagnostics_table, write_diagnostics
-from simengine.fit.draws import PARAMETER_NAMES, posterior_draws
-from simengine.fit.io import PosteriorError, load_posterior, save_posterior
+from simengine.fitting.default import DEFAULT_POSTERIOR, build_default_posterior
+from simengine.fitting.diagnostics import check_gate, diagnostics_table, write_diagnostics
+from simengine.fitting.draws import PARAMETER_NAMES, posterior_draws
+from simengine.fitting.io import PosteriorError, load_posterior, save_posterior
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -44,8 +44,8 @@ def fit_book(
     progress: bool = True,
     model_configs: dict[str, dict[str, Any]] | None = None,
 ) -> xr.DataTree:
-    """Fit the models in ``fit_cfg.models`` to ``book``; see :func:`simengine.fit.core.fit_book`."""
-    from simengine.fit.core import fit_book as _fit_book
+    """Fit the models in ``fit_cfg.models`` to ``book``; see :func:`simengine.fitting.core.fit_book`."""
+    from simengine.fitting.core import fit_book as _fit_book
 
     return _fit_book(book, fit_cfg, seed, config_yaml=config_yaml, progress=progress,
                      model_configs=model_configs)

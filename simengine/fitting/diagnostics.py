@@ -87,6 +87,22 @@ def write_diagnostics(tree: xr.DataTree, path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def _thinned_gate(tree: xr.DataTree, fit_cfg: FitConfig) -> list[str]:
+    """A thinned file (the shipped default) is judged by its full fit's recorded figures: R-hat and
+    ESS of a few hundred kept draws say nothing about the chains they were thinned from."""
+    failures = []
+    r_hat = float(tree.attrs.get("full_fit_max_r_hat", np.inf))
+    ess = float(tree.attrs.get("full_fit_min_ess_bulk", 0.0))
+    divergences = int(tree.attrs.get("full_fit_divergences", _divergences(tree)))
+    if not r_hat <= fit_cfg.max_rhat:
+        failures.append(f"full fit's max R-hat {r_hat:.3f} is above {fit_cfg.max_rhat}")
+    if not ess >= fit_cfg.min_ess_bulk:
+        failures.append(f"full fit's min bulk ESS {ess:.0f} is below {fit_cfg.min_ess_bulk:g}")
+    if divergences > fit_cfg.max_divergences:
+        failures.append(f"{divergences} divergent transitions (allowed: {fit_cfg.max_divergences})")
+    return failures
+
+
 def check_gate(tree: xr.DataTree, fit_cfg: FitConfig) -> list[str]:
     """Why the posterior must not be used yet; an empty list means it passes.
 
@@ -98,6 +114,8 @@ def check_gate(tree: xr.DataTree, fit_cfg: FitConfig) -> list[str]:
     if method != "nuts":
         return [f"posterior was fitted with fit.method={method}: it is an approximation, and the "
                 "R-hat/ESS/divergence gate does not apply (set fit.allow_bad=true to use it)"]
+    if "thinned_from_draws" in tree.attrs:
+        return _thinned_gate(tree, fit_cfg)
     table = diagnostics_table(tree)
     failures = []
     label = table["parameter"] + np.where(table["segment"] != "", "[" + table["segment"] + "]", "")
