@@ -15,10 +15,18 @@ import pandas as pd
 
 from simengine.config import FitConfig
 from simengine.data import generate_book
-from simengine.fit import diagnostics_table, fit_book
+from simengine.fitting import diagnostics_table, fit_book
 
-KEY = ["usage_drift", "usage_volatility", "ramp_start", "churn_alpha", "churn_beta",
-       "csm_hazard_ratio", "use_case_rate", "use_case_size_mu"]
+KEY = [
+    "usage_drift",
+    "usage_volatility",
+    "ramp_start",
+    "churn_alpha",
+    "churn_beta",
+    "csm_hazard_ratio",
+    "use_case_rate",
+    "use_case_size_mu",
+]
 
 
 def run(n_accounts: int, method: str, draws: int) -> tuple[dict, pd.DataFrame]:
@@ -28,13 +36,19 @@ def run(n_accounts: int, method: str, draws: int) -> tuple[dict, pd.DataFrame]:
     tree = fit_book(book, cfg, seed=1, progress=False)
     total = time.perf_counter() - t0
     table = diagnostics_table(tree)
-    row = {"accounts": n_accounts, "method": method,
-           "compile_s": round(tree.attrs["compile_seconds"], 1),
-           "sampling_s": round(tree.attrs["sampling_seconds"], 1), "total_s": round(total, 1)}
+    row = {
+        "accounts": n_accounts,
+        "method": method,
+        "compile_s": round(tree.attrs["compile_seconds"], 1),
+        "sampling_s": round(tree.attrs["sampling_seconds"], 1),
+        "total_s": round(total, 1),
+    }
     if method == "nuts":
-        row |= {"max_r_hat": round(table["r_hat"].max(), 3),
-                "min_ess_bulk": round(table["ess_bulk"].min()),
-                "divergences": int(table["divergences"].iloc[0])}
+        row |= {
+            "max_r_hat": round(table["r_hat"].max(), 3),
+            "min_ess_bulk": round(table["ess_bulk"].min()),
+            "divergences": int(table["divergences"].iloc[0]),
+        }
     return row, table
 
 

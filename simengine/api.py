@@ -28,7 +28,15 @@ from simengine.config import (
 
 log = logging.getLogger("simengine")
 
-__all__ = ["compose", "fit", "load_config", "run_fit", "simulate", "simulate_config", "write_run_outputs"]
+__all__ = [
+    "compose",
+    "fit",
+    "load_config",
+    "run_fit",
+    "simulate",
+    "simulate_config",
+    "write_run_outputs",
+]
 
 #: The fitted posterior of the embedded default book, shipped as package data.
 DEFAULT_POSTERIOR = Path(__file__).resolve().parent / "data" / "default_posterior.nc"
@@ -73,7 +81,9 @@ def _posterior_for(cfg: Config, book, segments: tuple[str, ...]):
             raise
         # The embedded posterior belongs to the default synthetic book; another synthetic book
         # (different size or seed) is simulated from assumptions instead.
-        msg = "the embedded posterior belongs to the default synthetic book; using config assumptions"
+        msg = (
+            "the embedded posterior belongs to the default synthetic book; using config assumptions"
+        )
         log.info(msg)
         return None, (), {"parameters": "assumptions (config defaults, not fitted)", "note": msg}
     problems = check_gate(tree, cfg.fit)
@@ -82,10 +92,17 @@ def _posterior_for(cfg: Config, book, segments: tuple[str, ...]):
             f"config key 'fit.posterior' = {path!r}: posterior fails the diagnostics gate "
             f"({'; '.join(problems)}); refit, or pass fit.allow_bad=true to use it anyway"
         )
-    post_segments = tuple(str(s) for s in tree["posterior"]["segment"].values) if "segment" in tree["posterior"].coords else ()
+    post_segments = (
+        tuple(str(s) for s in tree["posterior"]["segment"].values)
+        if "segment" in tree["posterior"].coords
+        else ()
+    )
     present = [s for s in segments if s in post_segments]
-    draws = posterior_draws(tree, cfg.sim.draws, cfg.seed, present) if present else \
-        posterior_draws(tree, cfg.sim.draws, cfg.seed, [])
+    draws = (
+        posterior_draws(tree, cfg.sim.draws, cfg.seed, present)
+        if present
+        else posterior_draws(tree, cfg.sim.draws, cfg.seed, [])
+    )
     attrs = {
         "parameters": "fitted posterior" + (" (embedded default)" if embedded else ""),
         "posterior": str(path),
@@ -101,9 +118,9 @@ def _posterior_for(cfg: Config, book, segments: tuple[str, ...]):
 def simulate_config(cfg: Config, book=None) -> xr.Dataset:
     """Run the scenario ``cfg`` (already validated) and return the forecast dataset."""
     from simengine.data import book_from_config, book_hash, format_month
+    from simengine.engine import book_state, month_of_year, month_starts, run_kernel
     from simengine.params import build_parameters
     from simengine.results import make_dataset
-    from simengine.engine import book_state, month_of_year, month_starts, run_kernel
 
     if book is None:
         book = book_from_config(cfg.data)
@@ -149,8 +166,11 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
     if params.notes:
         attrs["notes"] = " | ".join(params.notes)
     ds = make_dataset(
-        result.out, result.cohort, months=month_starts(first, cfg.sim.horizon_months),
-        segments=segments, attrs=attrs,
+        result.out,
+        result.cohort,
+        months=month_starts(first, cfg.sim.horizon_months),
+        segments=segments,
+        attrs=attrs,
     )
     if staffing is not None:
         from simengine.gtm import costs
@@ -187,7 +207,9 @@ def write_run_outputs(ds: xr.Dataset, out_dir: str | Path) -> dict[str, Path]:
     summary = summary_table(ds)
     paths = {
         "forecast": write_netcdf(ds, out_dir / "forecast.nc"),
-        "summary": write_atomic_text(summary.to_csv(index=False, float_format="%.6g"), out_dir / "summary.csv"),
+        "summary": write_atomic_text(
+            summary.to_csv(index=False, float_format="%.6g"), out_dir / "summary.csv"
+        ),
     }
     fan_chart(ds, out_dir / "fan_chart.png")
     paths["fan_chart"] = out_dir / "fan_chart.png"
@@ -200,7 +222,9 @@ def run_fit(cfg: Config, out_dir: str | Path | None = None):
     from simengine.fitting import fit_book, save_posterior, write_diagnostics
 
     book = book_from_config(cfg.data)
-    tree = fit_book(book, cfg.fit, cfg.seed, config_yaml=config_yaml(cfg), progress=cfg.sim.progress)
+    tree = fit_book(
+        book, cfg.fit, cfg.seed, config_yaml=config_yaml(cfg), progress=cfg.sim.progress
+    )
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -25,13 +25,15 @@ VERBS = {
     "fit": "fit the PyMC models to the configured data; writes posterior.nc, diagnostics.csv",
 }
 
-USAGE = "usage: simengine VERB [key=value ...] [-m] [hydra flags]\n\nverbs:\n" + "\n".join(
-    f"  {verb:<9}{what}" for verb, what in VERBS.items()
-) + "\n\nExamples:\n  simengine run sim.draws=2000 sim.horizon_months=60 seed=7\n" \
-    "  simengine fit data.accounts=accounts.csv data.usage=usage.csv\n" \
-    "  simengine run scenario=downturn      (a file in scenarios/)\n" \
-    "  simengine run --scenarios ~/plans scenario=fy27   (your own folder of scenarios)\n" \
+USAGE = (
+    "usage: simengine VERB [key=value ...] [-m] [hydra flags]\n\nverbs:\n"
+    + "\n".join(f"  {verb:<9}{what}" for verb, what in VERBS.items())
+    + "\n\nExamples:\n  simengine run sim.draws=2000 sim.horizon_months=60 seed=7\n"
+    "  simengine fit data.accounts=accounts.csv data.usage=usage.csv\n"
+    "  simengine run scenario=downturn      (a file in scenarios/)\n"
+    "  simengine run --scenarios ~/plans scenario=fy27   (your own folder of scenarios)\n"
     "  simengine run --cfg job      (print the composed config)\n"
+)
 
 
 class UserError(Exception):
@@ -44,8 +46,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     from simengine.data import DataError
 
-    errors: list[type[BaseException]] = [ConfigError, DataError, HydraException,
-                                         OmegaConfBaseException, UserError]
+    errors: list[type[BaseException]] = [
+        ConfigError,
+        DataError,
+        HydraException,
+        OmegaConfBaseException,
+        UserError,
+    ]
     try:
         from simengine.fitting import PosteriorError
     except ImportError:  # the fit layer is optional at run time
@@ -98,13 +105,60 @@ def _precheck(verb: str, overrides: list[str], multirun: bool) -> None:
     checked: set[tuple] = set()
     for job in _job_overrides(overrides, multirun):
         cfg = to_config(compose(job))
-        data_key = (cfg.data.accounts, cfg.data.usage, cfg.data.use_cases, cfg.data.as_of,
-                    cfg.data.synthetic.n_accounts, cfg.data.synthetic.seed)
+        data_key = (
+            cfg.data.accounts,
+            cfg.data.usage,
+            cfg.data.use_cases,
+            cfg.data.as_of,
+            cfg.data.synthetic.n_accounts,
+            cfg.data.synthetic.seed,
+        )
         if data_key not in checked:
             book_from_config(cfg.data)
             checked.add(data_key)
         if cfg.fit.posterior is not None and not Path(cfg.fit.posterior).is_file():
             raise UserError(f"config key 'fit.posterior' = {cfg.fit.posterior!r}: no such file")
+
+
+# Hydra flags that take a value (`--cfg job`, `-cn NAME`...).
+_VALUE_FLAGS = {
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+    "--info",
+    "-i",
+}
+
+
+def _split_flags(args: list[str]) -> tuple[list[str], list[str]]:
+    """Split Hydra flags (with their values) from ``key=value`` overrides."""
+    flags, overrides = [], []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("-"):
+            flags.append(arg)
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            if (
+                arg in _VALUE_FLAGS
+                and nxt is not None
+                and "=" not in nxt
+                and not nxt.startswith("-")
+            ):
+                flags.append(nxt)
+                i += 1
+        else:
+            overrides.append(arg)
+        i += 1
+    return flags, overrides
 
 
 def _take_scenario_dirs(args: list[str]) -> list[str]:
@@ -150,8 +204,10 @@ def _run_task(cfg) -> None:
     paths = write_run_outputs(ds, _output_dir())
     console = Console(stderr=False)
     print_summary(ds, console)
-    console.print(f"[bold]wrote[/bold] {paths['forecast'].parent}/ "
-                  f"({', '.join(p.name for p in paths.values())})")
+    console.print(
+        f"[bold]wrote[/bold] {paths['forecast'].parent}/ "
+        f"({', '.join(p.name for p in paths.values())})"
+    )
 
 
 def _fit_task(cfg) -> None:
@@ -191,12 +247,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simengine: error: {exc}", file=sys.stderr)
         return 2
     if verb not in VERBS:
-        print(f"simengine: error: unknown verb {verb!r}; verbs: {', '.join(VERBS)}", file=sys.stderr)
+        print(
+            f"simengine: error: unknown verb {verb!r}; verbs: {', '.join(VERBS)}", file=sys.stderr
+        )
         return 2
-    flags = [a for a in rest if a.startswith("-")]
-    overrides = [a for a in rest if not a.startswith("-")]
+    flags, overrides = _split_flags(rest)
     multirun = "-m" in flags or "--multirun" in flags
-    informational = any(f in flags for f in ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i"))
+    informational = any(
+        f in flags for f in ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i")
+    )
 
     logging.captureWarnings(True)
     warnings.filterwarnings("default", module="simengine")
@@ -211,8 +270,9 @@ def main(argv: list[str] | None = None) -> int:
 
     register_configs()
     if not any(o.startswith("hydra.job.name=") for o in overrides):
-        rest = [f"hydra.job.name={verb}", *rest]
-    sys.argv = [f"simengine {verb}", *rest]
+        overrides = [*overrides, f"hydra.job.name={verb}"]
+    # Hydra's argparse takes flags first, then overrides (it does not intermix them).
+    sys.argv = [f"simengine {verb}", *flags, *overrides]
     app = hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(
         _guarded(_TASKS[verb])
     )

@@ -338,32 +338,77 @@ def validate(cfg: Config) -> None:
 
     _check(cfg.seed >= 0, "seed", cfg.seed, "must be >= 0")
     _check(cfg.sim.draws >= 1, "sim.draws", cfg.sim.draws, "must be >= 1")
-    _check(cfg.sim.horizon_months >= 1, "sim.horizon_months", cfg.sim.horizon_months, "must be >= 1")
-    _check(cfg.sim.horizon_months <= 600, "sim.horizon_months", cfg.sim.horizon_months, "must be <= 600")
+    _check(
+        cfg.sim.horizon_months >= 1, "sim.horizon_months", cfg.sim.horizon_months, "must be >= 1"
+    )
+    _check(
+        cfg.sim.horizon_months <= 600,
+        "sim.horizon_months",
+        cfg.sim.horizon_months,
+        "must be <= 600",
+    )
     _check(cfg.sim.chunk_draws >= 0, "sim.chunk_draws", cfg.sim.chunk_draws, "must be >= 0")
     _check(cfg.sim.threads >= 0, "sim.threads", cfg.sim.threads, "must be >= 0")
-    _check(0 <= cfg.sim.cohort_months <= 240, "sim.cohort_months", cfg.sim.cohort_months,
-           "must be in [0, 240]")
-    _check(cfg.data.synthetic.n_accounts >= 1, "data.synthetic.n_accounts",
-           cfg.data.synthetic.n_accounts, "must be >= 1")
-    _check(cfg.data.synthetic.history_months >= 2, "data.synthetic.history_months",
-           cfg.data.synthetic.history_months, "must be >= 2")
-    _check((cfg.data.accounts is None) == (cfg.data.usage is None), "data.usage",
-           cfg.data.usage, "data.accounts and data.usage go together")
+    _check(
+        0 <= cfg.sim.cohort_months <= 240,
+        "sim.cohort_months",
+        cfg.sim.cohort_months,
+        "must be in [0, 240]",
+    )
+    _check(
+        cfg.data.synthetic.n_accounts >= 1,
+        "data.synthetic.n_accounts",
+        cfg.data.synthetic.n_accounts,
+        "must be >= 1",
+    )
+    _check(
+        cfg.data.synthetic.history_months >= 2,
+        "data.synthetic.history_months",
+        cfg.data.synthetic.history_months,
+        "must be >= 2",
+    )
+    _check(
+        (cfg.data.accounts is None) == (cfg.data.usage is None),
+        "data.usage",
+        cfg.data.usage,
+        "data.accounts and data.usage go together",
+    )
     known = {"usage", "churn", "expansion"}
     for m in cfg.fit.models:
-        _check(m in known, "fit.models", list(cfg.fit.models), f"unknown model {m!r}; known: {sorted(known)}")
-    _check(len(cfg.fit.models) > 0, "fit.models", list(cfg.fit.models), "must name at least one model")
-    _check(cfg.fit.method in {"nuts", "map", "advi"}, "fit.method", cfg.fit.method,
-           "must be one of nuts, map, advi")
+        _check(
+            m in known,
+            "fit.models",
+            list(cfg.fit.models),
+            f"unknown model {m!r}; known: {sorted(known)}",
+        )
+    _check(
+        len(cfg.fit.models) > 0, "fit.models", list(cfg.fit.models), "must name at least one model"
+    )
+    _check(
+        cfg.fit.method in {"nuts", "map", "advi"},
+        "fit.method",
+        cfg.fit.method,
+        "must be one of nuts, map, advi",
+    )
     for key in ("draws", "tune", "chains"):
         _check(getattr(cfg.fit, key) >= 1, f"fit.{key}", getattr(cfg.fit, key), "must be >= 1")
-    _check(0 < cfg.fit.target_accept < 1, "fit.target_accept", cfg.fit.target_accept, "must be in (0, 1)")
-    _check("default" in cfg.model.segments, "model.segments", list(cfg.model.segments),
-           "must have a 'default' entry")
+    _check(
+        0 < cfg.fit.target_accept < 1,
+        "fit.target_accept",
+        cfg.fit.target_accept,
+        "must be in (0, 1)",
+    )
+    _check(
+        "default" in cfg.model.segments,
+        "model.segments",
+        list(cfg.model.segments),
+        "must have a 'default' entry",
+    )
     for seg, sa in cfg.model.segments.items():
         for name, spec in vars(sa).items():
-            validate_param(spec, f"model.segments.{seg}.{name}", kind=_SEGMENT_KINDS.get(name, "real"))
+            validate_param(
+                spec, f"model.segments.{seg}.{name}", kind=_SEGMENT_KINDS.get(name, "real")
+            )
     for name, spec in vars(cfg.model).items():
         if name != "segments":
             validate_param(spec, f"model.{name}", kind=_MODEL_KINDS.get(name, "real"))
@@ -374,15 +419,31 @@ def _validate_gtm(cfg: Config) -> None:
     from simengine.params import validate_param
 
     m = cfg.market
-    _check(m.new_logos in {"capacity", "rate"}, "market.new_logos", m.new_logos, "must be capacity or rate")
-    _check("default" in m.unit_price, "market.unit_price", dict(m.unit_price), "must have a 'default' entry")
+    _check(
+        m.new_logos in {"capacity", "rate"},
+        "market.new_logos",
+        m.new_logos,
+        "must be capacity or rate",
+    )
+    _check(
+        "default" in m.unit_price,
+        "market.unit_price",
+        dict(m.unit_price),
+        "must have a 'default' entry",
+    )
     for seg, price in m.unit_price.items():
-        _check(price >= 0 and math.isfinite(price), f"market.unit_price.{seg}", price, "must be >= 0")
+        _check(
+            price >= 0 and math.isfinite(price), f"market.unit_price.{seg}", price, "must be >= 0"
+        )
     for seg, share in m.new_logo_mix.items():
         _check(share >= 0, f"market.new_logo_mix.{seg}", share, "must be >= 0")
     if m.new_logo_mix:
-        _check(sum(m.new_logo_mix.values()) > 0, "market.new_logo_mix", dict(m.new_logo_mix),
-               "shares must not all be 0")
+        _check(
+            sum(m.new_logo_mix.values()) > 0,
+            "market.new_logo_mix",
+            dict(m.new_logo_mix),
+            "shares must not all be 0",
+        )
     validate_param(m.deal_size_multiplier, "market.deal_size_multiplier", kind="positive")
 
     roles = cfg.staffing.roles
@@ -394,10 +455,18 @@ def _validate_gtm(cfg: Config) -> None:
         for q, hires in enumerate(rc.hires_per_quarter):
             _check(hires >= 0, f"{key}.hires_per_quarter[{q}]", hires, "must be >= 0")
         _check(rc.ramp_months >= 1, f"{key}.ramp_months", rc.ramp_months, "must be >= 1")
-        _check(rc.ramp_months <= cfg.sim.horizon_months, f"{key}.ramp_months", rc.ramp_months,
-               f"is longer than the horizon (sim.horizon_months = {cfg.sim.horizon_months})")
-        _check(rc.backfill_lag_months >= 0, f"{key}.backfill_lag_months", rc.backfill_lag_months,
-               "must be >= 0")
+        _check(
+            rc.ramp_months <= cfg.sim.horizon_months,
+            f"{key}.ramp_months",
+            rc.ramp_months,
+            f"is longer than the horizon (sim.horizon_months = {cfg.sim.horizon_months})",
+        )
+        _check(
+            rc.backfill_lag_months >= 0,
+            f"{key}.backfill_lag_months",
+            rc.backfill_lag_months,
+            "must be >= 0",
+        )
         _check(rc.cost_per_month >= 0, f"{key}.cost_per_month", rc.cost_per_month, "must be >= 0")
         validate_param(rc.attrition, f"{key}.attrition", kind="probability")
         validate_param(rc.deals_per_month, f"{key}.deals_per_month", kind="nonneg")
@@ -405,10 +474,16 @@ def _validate_gtm(cfg: Config) -> None:
     validate_param(cfg.staffing.se_deal_time, "staffing.se_deal_time", kind="probability")
 
     c = cfg.comp
-    _check(c.plan in {"bookings", "consumption", "hybrid"}, "comp.plan", c.plan,
-           "must be bookings, consumption or hybrid")
+    _check(
+        c.plan in {"bookings", "consumption", "hybrid"},
+        "comp.plan",
+        c.plan,
+        "must be bookings, consumption or hybrid",
+    )
     _check(0 <= c.variable_share <= 1, "comp.variable_share", c.variable_share, "must be in [0, 1]")
-    _check(0 <= c.bookings_weight <= 1, "comp.bookings_weight", c.bookings_weight, "must be in [0, 1]")
+    _check(
+        0 <= c.bookings_weight <= 1, "comp.bookings_weight", c.bookings_weight, "must be in [0, 1]"
+    )
     _check(c.bookings_quota > 0, "comp.bookings_quota", c.bookings_quota, "must be > 0")
     _check(c.consumption_quota > 0, "comp.consumption_quota", c.consumption_quota, "must be > 0")
     _check(c.accelerator >= 0, "comp.accelerator", c.accelerator, "must be >= 0")

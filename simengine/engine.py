@@ -100,7 +100,11 @@ def book_state(book, segments: tuple[str, ...], unit_price: dict[str, float]) ->
     if "commit_annual" in accounts.columns:
         c = accounts["commit_annual"].astype("Float64").fillna(0.0).to_numpy(dtype=float)[active]
         if "contract_start_month" in accounts.columns:
-            cs = accounts["contract_start_month"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)[active]
+            cs = (
+                accounts["contract_start_month"]
+                .astype("Float64")
+                .to_numpy(dtype=float, na_value=np.nan)[active]
+            )
         else:
             cs = start.astype(float)
         cs = np.where(np.isnan(cs), start, cs).astype(np.int64)
@@ -178,7 +182,9 @@ def run_kernel(
     if n_seg > 255:  # stream keys give the segment 8 bits (kernels/rng.py)
         raise ValueError(f"{n_seg} segments: at most 255 are supported")
     if seg_params.shape != (draws, n_seg, len(SEGMENT_PARAMS)):
-        raise ValueError(f"seg_params has shape {seg_params.shape}, expected {(draws, n_seg, len(SEGMENT_PARAMS))}")
+        raise ValueError(
+            f"seg_params has shape {seg_params.shape}, expected {(draws, n_seg, len(SEGMENT_PARAMS))}"
+        )
     n_threads = set_threads(threads)
     compile_seconds = _warm_up(seg_params.shape[2], month_params.shape[3])
     log.info("kernel ready in %.2f s (compiled, or loaded from numba's cache)", compile_seconds)
@@ -204,8 +210,12 @@ def run_kernel(
     if show and rest:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        columns = (TextColumn("simulating"), BarColumn(), TextColumn("{task.completed}/{task.total} draws"),
-                   TimeRemainingColumn())
+        columns = (
+            TextColumn("simulating"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} draws"),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, transient=True) as bar:
             task = bar.add_task("draws", total=draws, completed=bounds[0][1])
             for a, b in rest:
@@ -216,15 +226,26 @@ def run_kernel(
             call(a, b)
     run_seconds = time.perf_counter() - t0
     simulated = float(out[..., 2].sum())
-    log.info("simulated %d draws x %d months on %d threads in %.2f s (%.1f M account-months/s)",
-             draws, horizon, n_threads, run_seconds, simulated / max(run_seconds, 1e-9) / 1e6)
+    log.info(
+        "simulated %d draws x %d months on %d threads in %.2f s (%.1f M account-months/s)",
+        draws,
+        horizon,
+        n_threads,
+        run_seconds,
+        simulated / max(run_seconds, 1e-9) / 1e6,
+    )
     # Accounts that churned before as_of stay in the NRR/GRR base for the first 12 months.
     from simengine.kernels.layout import V_RETENTION_BASE
 
     k = min(HISTORY_MONTHS, horizon)
     out[:, :k, :, V_RETENTION_BASE] += state.churned_base[None, :k, :]
-    return KernelResult(out=out, cohort=cohort, compile_seconds=compile_seconds,
-                        run_seconds=run_seconds, threads=n_threads)
+    return KernelResult(
+        out=out,
+        cohort=cohort,
+        compile_seconds=compile_seconds,
+        run_seconds=run_seconds,
+        threads=n_threads,
+    )
 
 
 def month_of_year(month_number: int) -> int:

@@ -107,15 +107,14 @@ def validate_param(spec: object, key: str, kind: str = "real") -> None:
         raise ConfigError(f"config key '{key}' = {spec!r}: expected a number or {{dist: ...}}")
     if isinstance(spec, int | float):
         v = float(spec)
-        bad = (
-            not math.isfinite(v)
-            or v < lo
-            or v > hi
-            or (kind == "positive" and v <= 0)
-        )
+        bad = not math.isfinite(v) or v < lo or v > hi or (kind == "positive" and v <= 0)
         if bad:
-            want = {"real": "a finite number", "nonneg": ">= 0", "positive": "> 0",
-                    "probability": "in [0, 1]"}[kind]
+            want = {
+                "real": "a finite number",
+                "nonneg": ">= 0",
+                "positive": "> 0",
+                "probability": "in [0, 1]",
+            }[kind]
             raise ConfigError(f"config key '{key}' = {spec!r}: must be {want}")
         return
     if not isinstance(spec, Mapping):
@@ -136,8 +135,13 @@ def validate_param(spec: object, key: str, kind: str = "real") -> None:
     for k, v in args.items():
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
             raise ConfigError(f"config key '{key}.{k}' = {v!r}: must be a finite number")
-    positive = {"normal": ("sigma",), "lognormal": ("sigma",), "gamma": ("shape", "rate"),
-                "beta": ("a", "b"), "uniform": ()}[dist]
+    positive = {
+        "normal": ("sigma",),
+        "lognormal": ("sigma",),
+        "gamma": ("shape", "rate"),
+        "beta": ("a", "b"),
+        "uniform": (),
+    }[dist]
     for k in positive:
         if args[k] <= 0:
             raise ConfigError(f"config key '{key}.{k}' = {args[k]!r}: must be > 0")

@@ -37,7 +37,9 @@ def small_cfg():
     return load_config(SMALL)
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run ``python -m simengine ARGS`` as a subprocess and capture its output."""
     env = dict(os.environ)
     env.pop("HYDRA_FULL_ERROR", None)

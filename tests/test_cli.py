@@ -8,8 +8,16 @@ import xarray as xr
 
 from tests.conftest import SMALL
 
-CONTRACT_VARS = ("revenue", "usage", "active_accounts", "new_logos", "churned_accounts",
-                 "expansion_revenue", "nrr", "grr")
+CONTRACT_VARS = (
+    "revenue",
+    "usage",
+    "active_accounts",
+    "new_logos",
+    "churned_accounts",
+    "expansion_revenue",
+    "nrr",
+    "grr",
+)
 RUN_FILES = ("forecast.nc", "summary.csv", "fan_chart.png")
 
 
@@ -100,10 +108,15 @@ def test_sweep_writes_sweep_nc(cli, tmp_path):
     proc = cli("run", "-m", *SMALL, "model.csm_hazard_ratio=0.5,1.0", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr
     with xr.open_dataset(sweep / "sweep.nc", engine="h5netcdf") as ds:
-        assert list(ds["scenario"].values) == ["model.csm_hazard_ratio=0.5", "model.csm_hazard_ratio=1.0"]
+        assert list(ds["scenario"].values) == [
+            "model.csm_hazard_ratio=0.5",
+            "model.csm_hazard_ratio=1.0",
+        ]
         churn = ds["churned_accounts"].sum(("draw", "month", "segment"))
         # Common random numbers: halving the CSM hazard ratio can only lower churn.
-        assert int(churn.sel(scenario="model.csm_hazard_ratio=0.5")) < int(churn.sel(scenario="model.csm_hazard_ratio=1.0"))
+        assert int(churn.sel(scenario="model.csm_hazard_ratio=0.5")) < int(
+            churn.sel(scenario="model.csm_hazard_ratio=1.0")
+        )
 
 
 def test_python_api_matches_cli(cli, tmp_path):
@@ -122,8 +135,16 @@ def test_scenarios_from_any_directory_and_user_folder(cli, tmp_path):
     mine.mkdir()
     (mine / "fy27.yaml").write_text("# @package _global_\nsim:\n  horizon_months: 14\n")
     out = tmp_path / "run"
-    proc = cli("run", "--scenarios", str(mine), "scenario=fy27", *SMALL[:1], *SMALL[2:],
-               f"hydra.run.dir={out}", cwd=tmp_path)
+    proc = cli(
+        "run",
+        "--scenarios",
+        str(mine),
+        "scenario=fy27",
+        *SMALL[:1],
+        *SMALL[2:],
+        f"hydra.run.dir={out}",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     with xr.open_dataset(out / "forecast.nc", engine="h5netcdf") as ds:
         assert ds.sizes["month"] == 14

@@ -37,8 +37,14 @@ def test_scenario_composes(path: Path):
 
 def test_expected_files_exist():
     names = {f"{p.parent.name}/{p.stem}" for p in GROUP_FILES}
-    assert {"staffing/balanced", "staffing/ae_heavy", "staffing/se_heavy",
-            "comp/bookings", "comp/consumption", "comp/hybrid"} <= names
+    assert {
+        "staffing/balanced",
+        "staffing/ae_heavy",
+        "staffing/se_heavy",
+        "comp/bookings",
+        "comp/consumption",
+        "comp/hybrid",
+    } <= names
     assert {"best_in_class", "post_sales_shift"} <= {p.stem for p in SCENARIOS}
 
 
@@ -60,10 +66,14 @@ def _sourced(lines: list[str], i: int) -> bool:
 @pytest.mark.parametrize("path", [CONFIG_DIR / "config.yaml", *GROUP_FILES], ids=lambda p: p.stem)
 def test_every_default_says_where_it_comes_from(path: Path):
     """Every value in configs/ carries a comment on its line, above it, or on its enclosing key."""
-    lines = path.read_text().split("\nhydra:")[0].splitlines()  # Hydra's own settings are not parameters
+    lines = (
+        path.read_text().split("\nhydra:")[0].splitlines()
+    )  # Hydra's own settings are not parameters
     for i, line in enumerate(lines):
         stripped = line.strip()
         is_value = ":" in stripped and not stripped.endswith(":") and not stripped.startswith("#")
         if not is_value or stripped.startswith(("- ", "name:", "plan:", "_target_")):
             continue
-        assert _sourced(lines, i), f"{path.name}:{i + 1}: {stripped} has no comment saying where it comes from"
+        assert _sourced(lines, i), (
+            f"{path.name}:{i + 1}: {stripped} has no comment saying where it comes from"
+        )

@@ -38,7 +38,9 @@ def test_bad_specs_name_the_key(spec, kind, fragment):
 
 def test_price_must_be_fixed():
     with pytest.raises(ConfigError, match="prices are set"):
-        validate_param({"dist": "lognormal", "mu": 0, "sigma": 0.1}, "model.segments.smb.unit_price", "nonneg")
+        validate_param(
+            {"dist": "lognormal", "mu": 0, "sigma": 0.1}, "model.segments.smb.unit_price", "nonneg"
+        )
 
 
 @pytest.mark.parametrize(
@@ -102,7 +104,9 @@ def test_posterior_values_replace_assumptions(small_cfg):
         "churn_alpha": np.linspace(0.5, 1.5, d)[:, None] * np.ones((1, 2)),
         "season_cos": np.full(d, 0.1),
     }
-    params = build_parameters(small_cfg, ("mid_market", "smb", "other"), posterior, ("mid_market", "smb"))
+    params = build_parameters(
+        small_cfg, ("mid_market", "smb", "other"), posterior, ("mid_market", "smb")
+    )
     alpha = SEGMENT_PARAMS.index("churn_alpha")
     assert np.allclose(params.seg_params[:, 0, alpha], np.linspace(0.5, 1.5, d))
     assert np.all(params.seg_params[:, 2, alpha] == small_cfg.model.segments["default"].churn_alpha)

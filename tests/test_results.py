@@ -28,7 +28,9 @@ def _hand_worked() -> xr.Dataset:
     out[0, 12, 0, V["retained_revenue"]] = 190.0
     out[0, 12, 0, V["retained_revenue_capped"]] = 140.0
     months = pd.date_range("2027-01-01", periods=13, freq="MS")
-    return make_dataset(out, np.zeros((1, 13, 0)), months=months, segments=("smb",), attrs={"seed": 1})
+    return make_dataset(
+        out, np.zeros((1, 13, 0)), months=months, segments=("smb",), attrs={"seed": 1}
+    )
 
 
 def test_nrr_grr_hand_worked():

@@ -18,7 +18,7 @@ def test_best_in_class_expansion_multiple_is_8_to_10():
     ds = simengine.simulate(["scenario=best_in_class", "sim.draws=400", *QUIET])
     p50 = float(np.median(ds["expansion_multiple"]))
     # Seed 001: $8-10 of additional revenue over four years per $1 of initial booking.  With 400
-    # draws the P50's standard error is ~1.25 * sd / sqrt(400) ~ 0.04 (sd ~ 0.7 across draws), so
+    # draws the P50's standard error is ~1.25 * sd / sqrt(400) ~ 0.06 (sd ~ 0.9 across draws), so
     # the band is not decided by Monte Carlo noise (the P50 sits at 9.15-9.3 across seeds).
     assert 8.0 <= p50 <= 10.0, p50
 
@@ -48,8 +48,12 @@ def test_se_heavy_vs_ae_heavy_mechanism(shapes):
         return float(np.median(da))
 
     assert p50(ae["deals"].mean("month")) > p50(se["deals"].mean("month"))
-    assert p50(ae["new_logos"].sum(("segment", "month"))) > p50(se["new_logos"].sum(("segment", "month")))
-    assert p50(se["deal_coverage"].mean("month")) > 0.9 > 0.5 > p50(ae["deal_coverage"].mean("month"))
+    assert p50(ae["new_logos"].sum(("segment", "month"))) > p50(
+        se["new_logos"].sum(("segment", "month"))
+    )
+    assert (
+        p50(se["deal_coverage"].mean("month")) > 0.9 > 0.5 > p50(ae["deal_coverage"].mean("month"))
+    )
     assert p50(se["win_rate"].mean("month")) > p50(ae["win_rate"].mean("month"))
     assert p50(se["unhealthy_share"].mean("month")) < p50(ae["unhealthy_share"].mean("month"))
     assert p50(se["se_coverage"].mean("month")) > p50(ae["se_coverage"].mean("month"))

@@ -58,11 +58,15 @@ def test_book_state_by_hand():
 def test_threads_and_chunks_give_identical_results(small_cfg):
     """Bitwise: 1 vs 2 threads and chunks of 3 vs automatic chunking."""
     base = simulate_config(small_cfg)
-    one = dataclasses.replace(small_cfg, sim=dataclasses.replace(small_cfg.sim, threads=1, chunk_draws=3))
+    one = dataclasses.replace(
+        small_cfg, sim=dataclasses.replace(small_cfg.sim, threads=1, chunk_draws=3)
+    )
     other = simulate_config(one)
     for name in base.data_vars:
         np.testing.assert_array_equal(base[name].values, other[name].values, err_msg=name)
-    assert base.attrs["config_hash"] != other.attrs["config_hash"]  # the configs differ, results don't
+    assert (
+        base.attrs["config_hash"] != other.attrs["config_hash"]
+    )  # the configs differ, results don't
 
 
 def test_seed_changes_results(small_cfg):
@@ -78,11 +82,15 @@ def test_common_random_numbers_across_configs(small_cfg):
     a = simulate_config(small_cfg)
     cfg_b = dataclasses.replace(small_cfg, model=dataclasses.replace(small_cfg.model))
     cfg_b.model.segments = dict(small_cfg.model.segments)
-    cfg_b.model.segments["smb"] = dataclasses.replace(small_cfg.model.segments["smb"], new_logo_rate=60.0)
+    cfg_b.model.segments["smb"] = dataclasses.replace(
+        small_cfg.model.segments["smb"], new_logo_rate=60.0
+    )
     b = simulate_config(cfg_b)
     for seg in ("enterprise", "mid_market"):
         for name in ("revenue", "churned_accounts", "new_logos", "nrr"):
-            np.testing.assert_array_equal(a[name].sel(segment=seg).values, b[name].sel(segment=seg).values)
+            np.testing.assert_array_equal(
+                a[name].sel(segment=seg).values, b[name].sel(segment=seg).values
+            )
     smb_a, smb_b = a.sel(segment="smb"), b.sel(segment="smb")
     assert np.all(smb_b["new_logos"].values >= smb_a["new_logos"].values)
     assert smb_b["new_logos"].sum() > smb_a["new_logos"].sum()
@@ -100,9 +108,19 @@ def test_accounts_conserved_and_provenance(small_cfg):
     rhs = start + total["new_logos"].cumsum("month")
     np.testing.assert_array_equal(lhs.values, rhs.values)
     assert ds.attrs["account_months"] == int(ds["active_accounts"].sum())
-    for key in ("seed", "config", "config_hash", "simengine_version", "data_hash", "created_at", "parameters"):
+    for key in (
+        "seed",
+        "config",
+        "config_hash",
+        "simengine_version",
+        "data_hash",
+        "created_at",
+        "parameters",
+    ):
         assert key in ds.attrs, key
-    assert "assumptions" in ds.attrs["parameters"]  # a 150-account synthetic book is not the fitted one
+    assert (
+        "assumptions" in ds.attrs["parameters"]
+    )  # a 150-account synthetic book is not the fitted one
     assert (ds["revenue"] >= 0).all()
 
 
@@ -115,6 +133,8 @@ def test_retention_base_includes_accounts_churned_before_as_of(small_cfg):
     prices = {s: small_cfg.market.unit_price[s] for s in book.segments}
     usage = book.usage.merge(book.accounts[["account_id", "segment"]], on="account_id")
     year_ago = usage[usage["month"] == book.as_of - 11]
-    expected = (year_ago["usage"] * year_ago["segment"].map(prices)).groupby(year_ago["segment"]).sum()
+    expected = (
+        (year_ago["usage"] * year_ago["segment"].map(prices)).groupby(year_ago["segment"]).sum()
+    )
     got = ds["retention_base"].isel(month=0, draw=0).to_series()
     np.testing.assert_allclose(got.reindex(expected.index).values, expected.values, rtol=1e-9)

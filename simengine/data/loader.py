@@ -124,7 +124,8 @@ class _Checker:
             values = values.to_numpy(dtype=np.float64)
             self.fail_first(column, missing, lambda i: "missing value")
             self.fail_first(
-                column, np.isnan(values) & ~_spelled_nan(text),
+                column,
+                np.isnan(values) & ~_spelled_nan(text),
                 lambda i: f"not a number: {self.raw(column, i)!r}",
             )
         else:
@@ -196,9 +197,11 @@ def _parse_accounts(frame: pd.DataFrame, path: Path, allowlist: set[str] | None)
     check.fail_first(
         "churn_month",
         ~active & (churn <= out["start_month"].to_numpy()),
-        lambda i: f"churn_month {format_month(churn[i])} is not after start_month "
-        f"{format_month(out['start_month'].iloc[i])} (churn_month is the first month without "
-        "the customer)",
+        lambda i: (
+            f"churn_month {format_month(churn[i])} is not after start_month "
+            f"{format_month(out['start_month'].iloc[i])} (churn_month is the first month without "
+            "the customer)"
+        ),
     )
     out["churn_month"] = pd.arrays.IntegerArray(churn, active)
     for column in ("csm_covered", "se_engaged"):
@@ -257,14 +260,18 @@ def _check_against_accounts(
     check.fail_first(
         month_column,
         month < start,
-        lambda i: f"{month_column} {format_month(month[i])} is before the start_month "
-        f"{format_month(start[i])} of account {ids[i]!r}",
+        lambda i: (
+            f"{month_column} {format_month(month[i])} is before the start_month "
+            f"{format_month(start[i])} of account {ids[i]!r}"
+        ),
     )
     check.fail_first(
         month_column,
         month >= churn,
-        lambda i: f"{month_column} {format_month(month[i])} is at or after the churn_month "
-        f"{format_month(int(churn[i]))} of account {ids[i]!r}",
+        lambda i: (
+            f"{month_column} {format_month(month[i])} is at or after the churn_month "
+            f"{format_month(int(churn[i]))} of account {ids[i]!r}"
+        ),
     )
 
 
@@ -274,8 +281,9 @@ def _check_as_of(table: pd.DataFrame, path: Path, column: str, as_of: int, expli
     _Checker(table, path).fail_first(
         column,
         values > as_of,
-        lambda i: f"{column} {format_month(int(values[i]))} is after as_of "
-        f"{format_month(as_of)}{hint}",
+        lambda i: (
+            f"{column} {format_month(int(values[i]))} is after as_of {format_month(as_of)}{hint}"
+        ),
     )
 
 
@@ -316,18 +324,21 @@ def load_book(
         paths["use_cases"] = Path(use_cases)
     allowlist = None if segments is None else {str(s) for s in segments}
 
-    account_table = _parse_accounts(read_table(paths["accounts"], "accounts"), paths["accounts"],
-                                    allowlist)
+    account_table = _parse_accounts(
+        read_table(paths["accounts"], "accounts"), paths["accounts"], allowlist
+    )
     usage_table = _parse_usage(read_table(paths["usage"], "usage"), paths["usage"])
     case_table = None
     if use_cases is not None:
-        case_table = _parse_use_cases(read_table(paths["use_cases"], "use_cases"),
-                                      paths["use_cases"])
+        case_table = _parse_use_cases(
+            read_table(paths["use_cases"], "use_cases"), paths["use_cases"]
+        )
 
     _check_against_accounts(usage_table, paths["usage"], "month", account_table, paths["accounts"])
     if case_table is not None:
-        _check_against_accounts(case_table, paths["use_cases"], "start_month", account_table,
-                                paths["accounts"])
+        _check_against_accounts(
+            case_table, paths["use_cases"], "start_month", account_table, paths["accounts"]
+        )
 
     explicit = as_of is not None
     if explicit:

@@ -101,9 +101,11 @@ def format_months(numbers: np.ndarray | pd.Series) -> pd.Series:
     missing = series.isna().to_numpy()
     values = series.fillna(0).to_numpy(dtype=np.int64)
     years, months0 = np.divmod(values, 12)
-    text = pd.Series(years).astype(str).str.zfill(4) + "-" + pd.Series(months0 + 1).astype(
-        str
-    ).str.zfill(2)
+    text = (
+        pd.Series(years).astype(str).str.zfill(4)
+        + "-"
+        + pd.Series(months0 + 1).astype(str).str.zfill(2)
+    )
     text[missing] = None
     return text
 

@@ -102,8 +102,10 @@ class SynthTruth:
         for name in _PER_SEGMENT:
             value = np.asarray(getattr(self, name), dtype=np.float64)
             if value.shape != (n,):
-                raise ValueError(f"SynthTruth.{name}: expected {n} values (one per segment), "
-                                 f"got shape {value.shape}")
+                raise ValueError(
+                    f"SynthTruth.{name}: expected {n} values (one per segment), "
+                    f"got shape {value.shape}"
+                )
             value.setflags(write=False)  # shared by every book drawn from it
             object.__setattr__(self, name, value)
         for f in fields(self):
@@ -244,11 +246,15 @@ def generate_book(
     """
     truth = DEFAULT_TRUTH if truth is None else truth
     if n_accounts < 1 or history_months < 1 or seed < 0:
-        raise ValueError(f"need n_accounts >= 1, history_months >= 1, seed >= 0; got "
-                         f"{n_accounts}, {history_months}, {seed}")
+        raise ValueError(
+            f"need n_accounts >= 1, history_months >= 1, seed >= 0; got "
+            f"{n_accounts}, {history_months}, {seed}"
+        )
     if len(truth.segments) != len(SEGMENT_SHARES):
-        raise ValueError(f"truth has {len(truth.segments)} segments; the generator draws "
-                         f"{len(SEGMENT_SHARES)} with shares {SEGMENT_SHARES}")
+        raise ValueError(
+            f"truth has {len(truth.segments)} segments; the generator draws "
+            f"{len(SEGMENT_SHARES)} with shares {SEGMENT_SHARES}"
+        )
     last = int(as_of) if isinstance(as_of, int | np.integer) else month_number(as_of)
     n, horizon = int(n_accounts), int(history_months)
     calendar = last - horizon + 1 + np.arange(horizon, dtype=np.int64)  # (horizon,)
@@ -267,8 +273,9 @@ def generate_book(
     se_engaged = (flags[1] < truth.se_share) & coverage
 
     # Churn at the boundary after window month j (start <= j < last window month).
-    hazard = np.minimum(churn_theta * np.where(csm_covered, truth.csm_hazard_ratio, 1.0),
-                        MAX_CHURN_HAZARD)
+    hazard = np.minimum(
+        churn_theta * np.where(csm_covered, truth.csm_hazard_ratio, 1.0), MAX_CHURN_HAZARD
+    )
     at_risk = (grid >= start[:, None]) & (grid < horizon - 1)
     churns = at_risk & (_stream(seed, "churn").random((n, horizon)) < hazard[:, None])
     churned = churns.any(axis=1)
@@ -286,8 +293,11 @@ def generate_book(
     counts = np.where(active & (grid > start[:, None]) & use_cases, counts, 0)
     case_cell = np.repeat(np.arange(n * horizon), counts.ravel())  # one entry per new use case
     case_account = case_cell // horizon
-    sizes = np.exp(p["use_case_size_mu"][case_account] + p["use_case_size_sigma"][case_account]
-                   * _stream(seed, "use_case_size").standard_normal(len(case_cell)))
+    sizes = np.exp(
+        p["use_case_size_mu"][case_account]
+        + p["use_case_size_sigma"][case_account]
+        * _stream(seed, "use_case_size").standard_normal(len(case_cell))
+    )
     new_size = np.bincount(case_cell, weights=sizes, minlength=n * horizon).reshape(n, horizon)
 
     # E[t] = S[t] - R[t]: S sums the plateaus started so far, R their unramped remainder, which
@@ -309,43 +319,54 @@ def generate_book(
     ids = _account_ids(n)
     segment_names = np.array(truth.segments, dtype=object)[segment]
     first_month = calendar[0]
-    accounts = pd.DataFrame({
-        "account_id": ids,
-        "segment": segment_names,
-        "start_month": first_month + start,
-        "churn_month": pd.arrays.IntegerArray(first_month + end, ~churned),
-    })
+    accounts = pd.DataFrame(
+        {
+            "account_id": ids,
+            "segment": segment_names,
+            "start_month": first_month + start,
+            "churn_month": pd.arrays.IntegerArray(first_month + end, ~churned),
+        }
+    )
     if coverage:
         accounts["csm_covered"] = csm_covered
         accounts["se_engaged"] = se_engaged
     if commits:
         has_commit = _stream(seed, "commit").random(n) < truth.commit_share
         plateau_revenue = np.exp(initial_x) * p["unit_price"]
-        accounts["commit_annual"] = np.where(has_commit, np.round(COMMIT_MONTHS * plateau_revenue),
-                                             0.0)
+        accounts["commit_annual"] = np.where(
+            has_commit, np.round(COMMIT_MONTHS * plateau_revenue), 0.0
+        )
         accounts["contract_start_month"] = pd.arrays.IntegerArray(first_month + start, ~has_commit)
 
     row_account, row_month = np.nonzero(active)
     usage_rows = np.round(usage[row_account, row_month], 4)
-    usage_table = pd.DataFrame({
-        "account_id": ids[row_account],
-        "month": calendar[row_month],
-        "usage": usage_rows,
-        "revenue": np.round(usage_rows * p["unit_price"][row_account], 4),
-    })
+    usage_table = pd.DataFrame(
+        {
+            "account_id": ids[row_account],
+            "month": calendar[row_month],
+            "usage": usage_rows,
+            "revenue": np.round(usage_rows * p["unit_price"][row_account], 4),
+        }
+    )
 
     case_table = None
     if use_cases:
         # Ids count up per account in arrival order: uc0 is the initial use case.
         first_of_account = np.searchsorted(case_account, case_account, side="left")
         rank = np.arange(len(case_account)) - first_of_account + 1
-        case_table = pd.DataFrame({
-            "account_id": np.concatenate([ids, ids[case_account]]),
-            "use_case_id": np.concatenate([np.full(n, "uc0", dtype=object),
-                                           np.char.add("uc", rank.astype(str)).astype(object)]),
-            "start_month": np.concatenate([first_month + start, calendar[case_cell % horizon]]),
-            "se_supported": np.concatenate([se_engaged, se_engaged[case_account]]),
-        })
+        case_table = pd.DataFrame(
+            {
+                "account_id": np.concatenate([ids, ids[case_account]]),
+                "use_case_id": np.concatenate(
+                    [
+                        np.full(n, "uc0", dtype=object),
+                        np.char.add("uc", rank.astype(str)).astype(object),
+                    ]
+                ),
+                "start_month": np.concatenate([first_month + start, calendar[case_cell % horizon]]),
+                "se_supported": np.concatenate([se_engaged, se_engaged[case_account]]),
+            }
+        )
         case_table = canonical_table(case_table, "use_cases")
 
     source = f"synthetic(seed={seed}, n_accounts={n}, history_months={horizon})"
@@ -374,8 +395,7 @@ def default_book(cfg: SynthConfig | None = None) -> Book:
     """
     if cfg is None:
         return _cached_book(2000, 36, "2026-10", 20261122)
-    return _cached_book(int(cfg.n_accounts), int(cfg.history_months), str(cfg.as_of),
-                        int(cfg.seed))
+    return _cached_book(int(cfg.n_accounts), int(cfg.history_months), str(cfg.as_of), int(cfg.seed))
 
 
 @lru_cache(maxsize=8)

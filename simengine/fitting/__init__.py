@@ -47,5 +47,6 @@ def fit_book(
     """Fit the models in ``fit_cfg.models`` to ``book``; see :func:`simengine.fitting.core.fit_book`."""
     from simengine.fitting.core import fit_book as _fit_book
 
-    return _fit_book(book, fit_cfg, seed, config_yaml=config_yaml, progress=progress,
-                     model_configs=model_configs)
+    return _fit_book(
+        book, fit_cfg, seed, config_yaml=config_yaml, progress=progress, model_configs=model_configs
+    )

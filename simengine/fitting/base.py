@@ -153,7 +153,8 @@ class SharedParameters:
                     pop = pm.Normal("usage_volatility_pop", prior.pop_mu, prior.pop_sd)
                     raw = pm.Normal("usage_volatility_raw", pop, prior.segment_sd, dims="segment")
                     self._made["usage_volatility"] = pm.Deterministic(
-                        "usage_volatility", pt.exp(raw), dims="segment")
+                        "usage_volatility", pt.exp(raw), dims="segment"
+                    )
             return self._made["usage_volatility"], None
         scale = self.get("usage_noise_scale")
         nu = self.get("usage_tail_nu")

@@ -46,7 +46,6 @@ from simengine.fitting.base import BookModel, SharedParameters, segment_index
 __all__ = ["ChurnModel", "churn_cells", "sbg_log_likelihood"]
 
 
-
 class ChurnModel(BookModel):
     """Hierarchical sBG churn with optional CSM and usage-decline hazard ratios.
 
@@ -97,10 +96,14 @@ class ChurnModel(BookModel):
         seg = cells["segment"].to_numpy()
         return {
             "churn_accounts": ("segment", np.bincount(seg, weights=w, minlength=n)),
-            "churn_events": ("segment",
-                             np.bincount(seg, weights=w * cells["churned"], minlength=n)),
-            "churn_periods": ("segment",
-                              np.bincount(seg, weights=w * cells["periods"], minlength=n)),
+            "churn_events": (
+                "segment",
+                np.bincount(seg, weights=w * cells["churned"], minlength=n),
+            ),
+            "churn_periods": (
+                "segment",
+                np.bincount(seg, weights=w * cells["periods"], minlength=n),
+            ),
         }
 
 
@@ -143,26 +146,33 @@ def churn_cells(
     churned = churned & ~late
     bad = np.flatnonzero(churned & (periods < 1))
     if len(bad):
-        raise ValueError(f"account {life['account_id'].iloc[bad[0]]!r} churned in its start month; "
-                         "churn_month must be after start_month")
+        raise ValueError(
+            f"account {life['account_id'].iloc[bad[0]]!r} churned in its start month; "
+            "churn_month must be after start_month"
+        )
     keep = periods >= 1  # an account that started in the as_of month has no boundary yet
     has_coverage = bool(use_coverage and "csm_covered" in book.accounts.columns)
-    csm = (book.accounts["csm_covered"].to_numpy(dtype=bool) if has_coverage
-           else np.zeros(len(periods), dtype=bool))
+    csm = (
+        book.accounts["csm_covered"].to_numpy(dtype=bool)
+        if has_coverage
+        else np.zeros(len(periods), dtype=bool)
+    )
     has_trend = bool(use_usage_trend and len(book.usage) > 0)
     declining = np.zeros(len(periods), dtype=np.int64)
     last_declining = np.zeros(len(periods), dtype=np.int64)
     if has_trend:
         declining, last_declining = _declining_boundaries(book, periods, churned, decline_threshold)
         has_trend = bool(declining.any() or last_declining.any())
-    frame = pd.DataFrame({
-        "segment": segment_index(life["segment"], book.segments),
-        "periods": periods,
-        "churned": churned.astype(np.int64),
-        "csm": csm.astype(np.int64),
-        "declining": declining,
-        "last_declining": last_declining,
-    })[keep]
+    frame = pd.DataFrame(
+        {
+            "segment": segment_index(life["segment"], book.segments),
+            "periods": periods,
+            "churned": churned.astype(np.int64),
+            "csm": csm.astype(np.int64),
+            "declining": declining,
+            "last_declining": last_declining,
+        }
+    )[keep]
     cells = frame.groupby(list(frame.columns), sort=True).size().rename("count").reset_index()
     return {"cells": cells.astype(np.int64), "has_coverage": has_coverage, "has_trend": has_trend}
 
@@ -188,8 +198,9 @@ def _declining_boundaries(
     decline_at = np.zeros_like(log_usage, dtype=bool)
     with np.errstate(invalid="ignore"):
         decline_at[:, 4:] = (log_usage[:, 3:-1] - log_usage[:, :-4]) < threshold
-    cumulative = np.concatenate([np.zeros((len(ids), 1), np.int64),
-                                 np.cumsum(decline_at, axis=1)], axis=1)
+    cumulative = np.concatenate(
+        [np.zeros((len(ids), 1), np.int64), np.cumsum(decline_at, axis=1)], axis=1
+    )
     start = accounts["start_month"].to_numpy(np.int64) - first
     survived = periods - churned.astype(np.int64)  # boundaries start+1 .. start+survived
     lo = np.clip(start + 1, 0, width)
@@ -230,14 +241,19 @@ def sbg_log_likelihood(alpha, beta, cells: pd.DataFrame, csm_hr=None, decline_hr
         [pt.zeros((alpha.shape[0], 1)), pt.cumsum(pt.log1p(-alpha[:, None] / total), axis=1)],
         axis=1,
     )  # (S, max_t + 1): log S(t)
-    log_churn = log_surv[seg, periods - 1] + pt.log(alpha[seg] / (alpha[seg] + beta[seg]
-                                                                   + periods - 1.0))
+    log_churn = log_surv[seg, periods - 1] + pt.log(
+        alpha[seg] / (alpha[seg] + beta[seg] + periods - 1.0)
+    )
     exact = pt.switch(churned, log_churn, log_surv[seg, periods])
     if csm_hr is not None or decline_hr is not None:
-        plain = ((cells["csm"].to_numpy() == 0) & (cells["declining"].to_numpy() == 0)
-                 & (cells["last_declining"].to_numpy() == 0))
-        exact = pt.switch(plain, exact,
-                          _covariate_log_likelihood(alpha, beta, cells, csm_hr, decline_hr))
+        plain = (
+            (cells["csm"].to_numpy() == 0)
+            & (cells["declining"].to_numpy() == 0)
+            & (cells["last_declining"].to_numpy() == 0)
+        )
+        exact = pt.switch(
+            plain, exact, _covariate_log_likelihood(alpha, beta, cells, csm_hr, decline_hr)
+        )
     return pt.sum(count * exact)
 
 
@@ -256,6 +272,7 @@ def _covariate_log_likelihood(alpha, beta, cells, csm_hr, decline_hr):
     a, b = alpha[seg], beta[seg]
     common = pt.gammaln(b + exposure) - pt.gammaln(b) + pt.gammaln(a + b)
     log_surv = common - pt.gammaln(a + b + exposure)
-    log_churn = (common - pt.gammaln(a + b + exposure + 1.0) + pt.log(a) + pt.log(c)
-                 + last_decl * pt.log(h))
+    log_churn = (
+        common - pt.gammaln(a + b + exposure + 1.0) + pt.log(a) + pt.log(c) + last_decl * pt.log(h)
+    )
     return pt.switch(churned > 0, log_churn, log_surv)

@@ -118,20 +118,28 @@ def fit_book(
     if fit_cfg.max_usage_accounts:
         configs["usage"] = configs.get("usage", {}) | {"max_accounts": fit_cfg.max_usage_accounts}
         configs["expansion"] = configs.get("expansion", {}) | {
-            "max_accounts": fit_cfg.max_usage_accounts}
+            "max_accounts": fit_cfg.max_usage_accounts
+        }
     model, observed = build_joint_model(book, list(fit_cfg.models), seed, configs)
     result = sample_model(model, fit_cfg, seed, _kept_variables(model), progress=progress)
-    log.info("fit %s with %s: compile %.1f s, sampling %.1f s", ",".join(fit_cfg.models),
-             fit_cfg.method, result.compile_seconds, result.sampling_seconds)
+    log.info(
+        "fit %s with %s: compile %.1f s, sampling %.1f s",
+        ",".join(fit_cfg.models),
+        fit_cfg.method,
+        result.compile_seconds,
+        result.sampling_seconds,
+    )
     observed_ds = xr.Dataset(
         {name: (dim, np.asarray(values)) for name, (dim, values) in observed.items()},
         coords={"segment": list(book.segments)},
     )
-    tree = xr.DataTree.from_dict({
-        "posterior": result.tree["posterior"].to_dataset(),
-        "sample_stats": result.tree["sample_stats"].to_dataset(),
-        "observed_data": observed_ds,
-    })
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": result.tree["posterior"].to_dataset(),
+            "sample_stats": result.tree["sample_stats"].to_dataset(),
+            "observed_data": observed_ds,
+        }
+    )
     attrs = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "simengine_version": package_version(),

@@ -7,8 +7,13 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["DEFAULT_POSTERIOR", "DEFAULT_SEED", "SHIPPED_DRAWS", "build_default_posterior",
-           "thin_posterior"]
+__all__ = [
+    "DEFAULT_POSTERIOR",
+    "DEFAULT_SEED",
+    "SHIPPED_DRAWS",
+    "build_default_posterior",
+    "thin_posterior",
+]
 
 #: Package data: the default book's posterior (thinned), used by ``simengine run`` with no fit.
 DEFAULT_POSTERIOR = Path(__file__).parent.parent / "data" / "default_posterior.nc"
@@ -30,8 +35,10 @@ def thin_posterior(tree: xr.DataTree, n_draws: int = SHIPPED_DRAWS) -> xr.DataTr
             ds = ds.isel(draw=keep)
         groups[name] = ds
     out = xr.DataTree.from_dict(groups)
-    out.attrs = dict(tree.attrs) | {"thinned_from_draws": int(post.sizes["draw"]),
-                                    "thinned_to_draws": int(len(keep))}
+    out.attrs = dict(tree.attrs) | {
+        "thinned_from_draws": int(post.sizes["draw"]),
+        "thinned_to_draws": int(len(keep)),
+    }
     return out
 
 
@@ -51,8 +58,13 @@ def build_default_posterior(path: str | Path | None = None, progress: bool = Tru
     from simengine.fitting.core import fit_book
     from simengine.fitting.io import save_posterior
 
-    tree = fit_book(default_book(), FitConfig(), DEFAULT_SEED, progress=progress,
-                    config_yaml="# default FitConfig on the embedded default book\n")
+    tree = fit_book(
+        default_book(),
+        FitConfig(),
+        DEFAULT_SEED,
+        progress=progress,
+        config_yaml="# default FitConfig on the embedded default book\n",
+    )
     full = tree
     tree = thin_posterior(tree)
     from simengine.fitting.diagnostics import diagnostics_table

@@ -15,8 +15,18 @@ if TYPE_CHECKING:
 
 __all__ = ["check_gate", "diagnostics_table", "write_diagnostics"]
 
-COLUMNS = ["parameter", "segment", "mean", "sd", "eti_5", "eti_95", "r_hat", "ess_bulk",
-           "ess_tail", "divergences"]
+COLUMNS = [
+    "parameter",
+    "segment",
+    "mean",
+    "sd",
+    "eti_5",
+    "eti_95",
+    "r_hat",
+    "ess_bulk",
+    "ess_tail",
+    "divergences",
+]
 
 
 def _divergences(tree: xr.DataTree) -> int:
@@ -112,8 +122,10 @@ def check_gate(tree: xr.DataTree, fit_cfg: FitConfig) -> list[str]:
     """
     method = str(tree.attrs.get("method", tree["posterior"].attrs.get("method", "nuts")))
     if method != "nuts":
-        return [f"posterior was fitted with fit.method={method}: it is an approximation, and the "
-                "R-hat/ESS/divergence gate does not apply (set fit.allow_bad=true to use it)"]
+        return [
+            f"posterior was fitted with fit.method={method}: it is an approximation, and the "
+            "R-hat/ESS/divergence gate does not apply (set fit.allow_bad=true to use it)"
+        ]
     if "thinned_from_draws" in tree.attrs:
         return _thinned_gate(tree, fit_cfg)
     table = diagnostics_table(tree)
@@ -122,15 +134,18 @@ def check_gate(tree: xr.DataTree, fit_cfg: FitConfig) -> list[str]:
     bad = table["r_hat"].isna() | (table["r_hat"] > fit_cfg.max_rhat)
     if bad.any():
         worst = table.loc[bad, "r_hat"].fillna(np.inf).idxmax()
-        failures.append(f"R-hat above {fit_cfg.max_rhat} for {int(bad.sum())} parameter(s), worst "
-                        f"{label[worst]} = {table.loc[worst, 'r_hat']:.3f}")
+        failures.append(
+            f"R-hat above {fit_cfg.max_rhat} for {int(bad.sum())} parameter(s), worst "
+            f"{label[worst]} = {table.loc[worst, 'r_hat']:.3f}"
+        )
     low = table["ess_bulk"].isna() | (table["ess_bulk"] < fit_cfg.min_ess_bulk)
     if low.any():
         worst = table.loc[low, "ess_bulk"].fillna(-1).idxmin()
-        failures.append(f"bulk ESS below {fit_cfg.min_ess_bulk:g} for {int(low.sum())} "
-                        f"parameter(s), worst {label[worst]} = {table.loc[worst, 'ess_bulk']:.0f}")
+        failures.append(
+            f"bulk ESS below {fit_cfg.min_ess_bulk:g} for {int(low.sum())} "
+            f"parameter(s), worst {label[worst]} = {table.loc[worst, 'ess_bulk']:.0f}"
+        )
     divergences = _divergences(tree)
     if divergences > fit_cfg.max_divergences:
-        failures.append(f"{divergences} divergent transitions (allowed: "
-                        f"{fit_cfg.max_divergences})")
+        failures.append(f"{divergences} divergent transitions (allowed: {fit_cfg.max_divergences})")
     return failures

@@ -64,8 +64,9 @@ class ExpansionModel(BookModel):
         data = {"arrivals": arrival_counts(book)}
         data["windows"] = None
         if self.model_config["fit_sizes"] and len(book.usage):
-            panel = usage_panel(book, self.model_config["settle_months"],
-                                self.model_config["max_accounts"], seed)
+            panel = usage_panel(
+                book, self.model_config["settle_months"], self.model_config["max_accounts"], seed
+            )
             windows = first_use_case_windows(panel, self.model_config["settle_months"])
             data["windows"] = windows if len(windows["segment"]) else None
         return data
@@ -92,12 +93,16 @@ class ExpansionModel(BookModel):
         seg = arr["segment"].to_numpy()
         out = {
             "use_case_arrivals": ("segment", np.bincount(seg, weights=arr["count"], minlength=n)),
-            "use_case_exposure_months": ("segment", np.bincount(seg, weights=arr["exposure"],
-                                                                minlength=n)),
+            "use_case_exposure_months": (
+                "segment",
+                np.bincount(seg, weights=arr["exposure"], minlength=n),
+            ),
         }
         if data["windows"] is not None:
-            out["use_case_size_windows"] = ("segment", np.bincount(data["windows"]["segment"],
-                                                                   minlength=n))
+            out["use_case_size_windows"] = (
+                "segment",
+                np.bincount(data["windows"]["segment"], minlength=n),
+            )
         return out
 
 
@@ -117,19 +122,25 @@ def arrival_counts(book: Book) -> pd.DataFrame:
     exposure = np.maximum(end - start - 1, 0)
     cases = new_use_cases(book)
     cases = cases[cases["start_month"] <= book.as_of]
-    count = (cases.groupby("account_id").size().reindex(accounts["account_id"], fill_value=0)
-             .to_numpy(np.int64))
+    count = (
+        cases.groupby("account_id")
+        .size()
+        .reindex(accounts["account_id"], fill_value=0)
+        .to_numpy(np.int64)
+    )
     if "se_engaged" in accounts.columns:
         se = accounts["se_engaged"].to_numpy(dtype=bool)
     else:
         supported = book.use_cases.groupby("account_id")["se_supported"].any()
         se = supported.reindex(accounts["account_id"], fill_value=False).to_numpy(dtype=bool)
-    frame = pd.DataFrame({
-        "segment": segment_index(accounts["segment"], book.segments),
-        "se": se.astype(np.int64),
-        "count": count,
-        "exposure": exposure,
-    })
+    frame = pd.DataFrame(
+        {
+            "segment": segment_index(accounts["segment"], book.segments),
+            "se": se.astype(np.int64),
+            "count": count,
+            "exposure": exposure,
+        }
+    )
     return frame.groupby(["segment", "se"], as_index=False)[["count", "exposure"]].sum()
 
 
@@ -150,7 +161,7 @@ def first_use_case_windows(panel, settle_months: int) -> dict[str, np.ndarray]:
     lag = np.arange(settle_months)
     cols = a[:, None] + lag[None, :]  # month a + u
     stop = np.where(panel.second_case[rows] > a, panel.second_case[rows], width)
-    inside = (cols < np.minimum(stop, width)[:, None])
+    inside = cols < np.minimum(stop, width)[:, None]
     safe = np.minimum(cols, width - 1)
     change = y[rows[:, None], safe] - y[rows[:, None], safe - 1]
     mask = inside & np.isfinite(change)
@@ -180,12 +191,19 @@ def _size_loglik(params: SharedParameters, w: dict[str, np.ndarray]):
     done_before = 1.0 - pt.exp(-lag[None, :] / ramp[:, None])
     jump = pt.log1p(size * done[:, None, :]) - pt.log1p(size * done_before[:, None, :])
     seg2 = np.broadcast_to(seg[:, None], w["month"].shape)
-    base = (params.get("usage_drift")[seg][:, None]
-            + params.log_season(w["month"]) - params.log_season(w["month"] - 1)
-            + params.log_ramp(w["tenure"], seg2) - params.log_ramp(w["tenure"] - 1, seg2))
+    base = (
+        params.get("usage_drift")[seg][:, None]
+        + params.log_season(w["month"])
+        - params.log_season(w["month"] - 1)
+        + params.log_ramp(w["tenure"], seg2)
+        - params.log_ramp(w["tenure"] - 1, seg2)
+    )
     resid = w["change"][:, None, :] - base[:, None, :] - jump
-    noise = (pm.Normal.dist(0.0, scale[seg][:, None, None]) if nu is None
-             else pm.StudentT.dist(nu=nu, mu=0.0, sigma=scale[seg][:, None, None]))
+    noise = (
+        pm.Normal.dist(0.0, scale[seg][:, None, None])
+        if nu is None
+        else pm.StudentT.dist(nu=nu, mu=0.0, sigma=scale[seg][:, None, None])
+    )
     logp = pm.logp(noise, resid)
     logp = pt.sum(logp * w["mask"][:, None, :].astype(np.float64), axis=2)  # (n_w, K)
     log_weight = np.log(_HERMITE_W / np.sqrt(np.pi))

@@ -66,13 +66,17 @@ def load_posterior(path: str | os.PathLike[str], expected_hash: str | None = Non
         with xr.open_datatree(path, engine="h5netcdf") as opened:
             tree = opened.load()
     except Exception as err:  # noqa: BLE001 - any reader failure is "unreadable"
-        raise PosteriorError(f"{path}: cannot read posterior file: {type(err).__name__}: "
-                             f"{' '.join(str(err).split())}") from None
+        raise PosteriorError(
+            f"{path}: cannot read posterior file: {type(err).__name__}: "
+            f"{' '.join(str(err).split())}"
+        ) from None
     if "posterior" not in tree.children or not tree["posterior"].data_vars:
         raise PosteriorError(f"{path}: no 'posterior' group with variables in the file")
     if expected_hash is not None:
         found = tree.attrs.get("data_hash", tree["posterior"].attrs.get("data_hash"))
         if found != expected_hash:
-            raise PosteriorError(f"{path.name} was fitted to data with hash {found}, but the data "
-                                 f"has hash {expected_hash}")
+            raise PosteriorError(
+                f"{path.name} was fitted to data with hash {found}, but the data "
+                f"has hash {expected_hash}"
+            )
     return tree

@@ -66,9 +66,13 @@ def new_use_cases(book: Book) -> pd.DataFrame:
         ``account_id``, ``start_month``, ``se_supported``; empty without a use-case table.
     """
     if book.use_cases is None:
-        return pd.DataFrame({"account_id": pd.Series([], dtype=object),
-                             "start_month": pd.Series([], dtype=np.int64),
-                             "se_supported": pd.Series([], dtype=bool)})
+        return pd.DataFrame(
+            {
+                "account_id": pd.Series([], dtype=object),
+                "start_month": pd.Series([], dtype=np.int64),
+                "se_supported": pd.Series([], dtype=bool),
+            }
+        )
     starts = book.accounts.set_index("account_id")["start_month"]
     cases = book.use_cases
     after = cases["start_month"].to_numpy(np.int64) > starts.loc[cases["account_id"]].to_numpy()
@@ -108,8 +112,9 @@ def usage_panel(book: Book, settle_months: int, max_accounts: int = 0, seed: int
     log_usage[rows[inside], cols[inside]] = np.log(usage["usage"].to_numpy()[inside])
 
     cases = new_use_cases(book)
-    cases = cases[cases["account_id"].isin(position.index)].sort_values(["account_id",
-                                                                          "start_month"])
+    cases = cases[cases["account_id"].isin(position.index)].sort_values(
+        ["account_id", "start_month"]
+    )
     case_row = position.loc[cases["account_id"].to_numpy()].to_numpy()
     case_col = cases["start_month"].to_numpy(np.int64) - first
     rank = cases.groupby("account_id").cumcount().to_numpy()

@@ -73,8 +73,13 @@ def sample_model(
         t0 = time.perf_counter()
         compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
         t1 = time.perf_counter()
-        log.info("compiled the model in %.1f s; sampling %d chains x (%d tune + %d draws)",
-                 t1 - t0, fit_cfg.chains, fit_cfg.tune, fit_cfg.draws)
+        log.info(
+            "compiled the model in %.1f s; sampling %d chains x (%d tune + %d draws)",
+            t1 - t0,
+            fit_cfg.chains,
+            fit_cfg.tune,
+            fit_cfg.draws,
+        )
         tree = nutpie.sample(
             compiled,
             draws=fit_cfg.draws,
@@ -89,8 +94,10 @@ def sample_model(
         t2 = time.perf_counter()
         log.info("sampled in %.1f s", t2 - t1)
         tree = xr.DataTree.from_dict(
-            {"posterior": tree["posterior"].to_dataset(),
-             "sample_stats": tree["sample_stats"].to_dataset()}
+            {
+                "posterior": tree["posterior"].to_dataset(),
+                "sample_stats": tree["sample_stats"].to_dataset(),
+            }
         )
         return SampleResult(tree, t1 - t0, t2 - t1)
     if fit_cfg.method == "map":
@@ -104,15 +111,18 @@ def sample_model(
     if fit_cfg.method == "advi":
         t0 = time.perf_counter()
         with model:
-            approx = pm.fit(n=ADVI_ITERATIONS, method="advi", random_seed=int(seed),
-                            progressbar=show)
+            approx = pm.fit(
+                n=ADVI_ITERATIONS, method="advi", random_seed=int(seed), progressbar=show
+            )
         t1 = time.perf_counter()
         draws = approx.sample(fit_cfg.draws, random_seed=int(seed), return_inferencedata=True)
         posterior = draws["posterior"].to_dataset()[var_names]
-        stats = xr.Dataset({
-            "diverging": (("chain", "draw"), np.zeros((1, fit_cfg.draws), dtype=bool)),
-            "advi_loss": (("advi_step",), np.asarray(approx.hist, dtype=np.float64)),
-        })
+        stats = xr.Dataset(
+            {
+                "diverging": (("chain", "draw"), np.zeros((1, fit_cfg.draws), dtype=bool)),
+                "advi_loss": (("advi_step",), np.asarray(approx.hist, dtype=np.float64)),
+            }
+        )
         return SampleResult(_tree(posterior, stats), 0.0, t1 - t0)
     raise ValueError(f"fit.method must be one of nuts, map, advi; got {fit_cfg.method!r}")
 

@@ -65,8 +65,9 @@ class UsageModel(BookModel):
         return {"settle_months": 12, "max_accounts": 0, "robust": False}
 
     def prepare(self, book: Book, seed: int) -> dict[str, Any]:
-        panel = usage_panel(book, self.model_config["settle_months"],
-                            self.model_config["max_accounts"], seed)
+        panel = usage_panel(
+            book, self.model_config["settle_months"], self.model_config["max_accounts"], seed
+        )
         return usage_changes(panel)
 
     def add_to_model(self, params: SharedParameters, data: dict[str, Any]) -> None:
@@ -78,25 +79,38 @@ class UsageModel(BookModel):
         account_sd = params.get("account_sd")
         seg = data["segment"]
         acc = data["account"]
-        expected = (drift[seg]
-                    + params.log_season(data["month"]) - params.log_season(data["month"] - 1)
-                    + params.log_ramp(data["tenure"], seg)
-                    - params.log_ramp(data["tenure"] - 1, seg))
+        expected = (
+            drift[seg]
+            + params.log_season(data["month"])
+            - params.log_season(data["month"] - 1)
+            + params.log_ramp(data["tenure"], seg)
+            - params.log_ramp(data["tenure"] - 1, seg)
+        )
         if robust:
             model.add_coord("usage_account", np.arange(data["n_accounts"]))
             with model:
                 account_z = pm.Normal("usage_account_z", 0.0, 1.0, dims="usage_account")
             effect = (account_sd[data["account_segment"]] * account_z)[acc]
-            changes = pm.logp(pm.StudentT.dist(nu=nu, mu=expected + effect, sigma=scale[seg]),
-                              data["change"]).sum()
+            changes = pm.logp(
+                pm.StudentT.dist(nu=nu, mu=expected + effect, sigma=scale[seg]), data["change"]
+            ).sum()
         else:
-            changes = _marginal_normal_loglik(data["change"] - expected, acc,
-                                              data["account_segment"], scale, account_sd)
+            changes = _marginal_normal_loglik(
+                data["change"] - expected, acc, data["account_segment"], scale, account_sd
+            )
         init_seg = data["init_segment"]
-        level = (data["init_log_usage"] - params.log_season(data["init_month"])
-                 - pt.log(params.get("ramp_start")[init_seg]))
-        initial = pm.logp(pm.Normal.dist(params.get("initial_log_usage_mu")[init_seg],
-                                         params.get("initial_log_usage_sd")[init_seg]), level)
+        level = (
+            data["init_log_usage"]
+            - params.log_season(data["init_month"])
+            - pt.log(params.get("ramp_start")[init_seg])
+        )
+        initial = pm.logp(
+            pm.Normal.dist(
+                params.get("initial_log_usage_mu")[init_seg],
+                params.get("initial_log_usage_sd")[init_seg],
+            ),
+            level,
+        )
         with model:
             pm.Potential("usage_change_loglik", changes)
             pm.Potential("usage_initial_loglik", initial.sum())
@@ -106,8 +120,11 @@ class UsageModel(BookModel):
         seg = data["segment"]
         return {
             "usage_changes": ("segment", np.bincount(seg, minlength=n)),
-            "usage_change_mean": ("segment", np.bincount(seg, weights=data["change"], minlength=n)
-                                  / np.maximum(np.bincount(seg, minlength=n), 1)),
+            "usage_change_mean": (
+                "segment",
+                np.bincount(seg, weights=data["change"], minlength=n)
+                / np.maximum(np.bincount(seg, minlength=n), 1),
+            ),
             "usage_new_accounts": ("segment", np.bincount(data["init_segment"], minlength=n)),
         }
 

@@ -76,7 +76,9 @@ def costs(
     ae_cost = staffing_cfg.roles["ae"].cost_per_month if "ae" in staffing_cfg.roles else 0.0
     on_target = comp.variable_share * ae_cost * ae_capacity
     variable = np.zeros_like(staffing.salary_cost)
-    variable[:, :, ae] = on_target * payout_factor(attainment, comp.accelerator, comp.attainment_cap)
+    variable[:, :, ae] = on_target * payout_factor(
+        attainment, comp.accelerator, comp.attainment_cap
+    )
     return Costs(
         salary=staffing.salary_cost,
         variable=variable,

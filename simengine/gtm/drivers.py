@@ -110,7 +110,6 @@ def expected_active(seg_params: np.ndarray, state, logo_rate: np.ndarray) -> np.
 
 def apply_drivers(cfg: Config, params, staffing: StaffingResult, state, book) -> Drivers:
     """Fill the kernel's monthly drivers in ``params`` from the staffing paths; return them."""
-    draws, horizon = cfg.sim.draws, cfg.sim.horizon_months
     roles = cfg.staffing.roles
     cap = staffing.capacity
 

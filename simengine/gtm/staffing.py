@@ -74,7 +74,9 @@ def simulate_plan(staffing: StaffingConfig, draws: int, horizon: int, seed: int)
         rc = staffing.roles.get(name)
         if rc is None:
             continue
-        attrition[:, r] = draw_param(rc.attrition, assumption_stream(seed, "attrition", name), draws)
+        attrition[:, r] = draw_param(
+            rc.attrition, assumption_stream(seed, "attrition", name), draws
+        )
         lag[r] = rc.backfill_lag_months
         ramp[r] = rc.ramp_months
         cost[r] = rc.cost_per_month

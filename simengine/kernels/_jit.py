@@ -36,6 +36,10 @@ def jit(fn: Callable | None = None, *, parallel: bool = False):
 
 def set_threads(threads: int) -> int:
     """Set numba's thread count (0 = every core) and return the count in use."""
-    n = numba.config.NUMBA_NUM_THREADS if threads <= 0 else min(threads, numba.config.NUMBA_NUM_THREADS)
+    n = (
+        numba.config.NUMBA_NUM_THREADS
+        if threads <= 0
+        else min(threads, numba.config.NUMBA_NUM_THREADS)
+    )
     numba.set_num_threads(n)
     return n

@@ -146,7 +146,15 @@ def start_use_cases(
         gap = -math.log(u_gap)
         if t < out.shape[0]:
             out[t, segment, V_NEW_USE_CASES] += 1.0
-    return state, gap, intensity, healthy_size, healthy_ramp_gap, unhealthy_level, unhealthy_ramp_gap
+    return (
+        state,
+        gap,
+        intensity,
+        healthy_size,
+        healthy_ramp_gap,
+        unhealthy_level,
+        unhealthy_ramp_gap,
+    )
 
 
 @jit

@@ -11,8 +11,12 @@ from simengine.report.tables import summary_table
 __all__ = ["print_summary"]
 
 _FORMATS = {"arr": "{:,.0f}", "revenue": "{:,.0f}", "nrr": "{:.1%}", "grr": "{:.1%}"}
-_LABELS = {"arr": "ARR (year end)", "revenue": "Revenue (year)", "nrr": "NRR (trailing 12m)",
-           "grr": "GRR (trailing 12m)"}
+_LABELS = {
+    "arr": "ARR (year end)",
+    "revenue": "Revenue (year)",
+    "nrr": "NRR (trailing 12m)",
+    "grr": "GRR (trailing 12m)",
+}
 
 
 def print_summary(ds: xr.Dataset, console: Console | None = None) -> None:
@@ -20,12 +24,16 @@ def print_summary(ds: xr.Dataset, console: Console | None = None) -> None:
     console = console or Console()
     table = summary_table(ds)
     table = table[table["segment"] == "all"]
-    out = Table(title=f"Forecast from {ds.attrs.get('as_of', '?')}: {ds.sizes['draw']} draws, "
-                      f"parameters: {ds.attrs.get('parameters', '?')}")
+    out = Table(
+        title=f"Forecast from {ds.attrs.get('as_of', '?')}: {ds.sizes['draw']} draws, "
+        f"parameters: {ds.attrs.get('parameters', '?')}"
+    )
     for col in ("metric", "year", "P10", "P50", "P90"):
         out.add_column(col, justify="left" if col == "metric" else "right")
     for row in table.itertuples():
         fmt = _FORMATS[row.metric]
         year = f"{row.year} ({row.year_end})" + ("" if row.months == 12 else f", {row.months} mo")
-        out.add_row(_LABELS[row.metric], year, fmt.format(row.p10), fmt.format(row.p50), fmt.format(row.p90))
+        out.add_row(
+            _LABELS[row.metric], year, fmt.format(row.p10), fmt.format(row.p50), fmt.format(row.p90)
+        )
     console.print(out)

@@ -28,8 +28,15 @@ def _fan(ax, x, samples: np.ndarray, color: str, label: str) -> None:
     """Draw P10-P90 and P25-P75 bands and the median of ``samples`` (draw, month)."""
     for lo, hi, alpha in _BANDS:
         q = np.nanquantile(samples, [lo, hi], axis=0)
-        ax.fill_between(x, q[0], q[1], color=color, alpha=alpha, linewidth=0,
-                        label=f"{label} P{round(lo * 100)}-P{round(hi * 100)}")
+        ax.fill_between(
+            x,
+            q[0],
+            q[1],
+            color=color,
+            alpha=alpha,
+            linewidth=0,
+            label=f"{label} P{round(lo * 100)}-P{round(hi * 100)}",
+        )
     ax.plot(x, np.nanmedian(samples, axis=0), color=color, linewidth=1.8, label=f"{label} P50")
 
 
@@ -39,8 +46,9 @@ def fan_chart(ds: xr.Dataset, path: str | Path | None = None, title: str | None 
     Returns the matplotlib Figure; writes a PNG when ``path`` is given.
     """
     x = ds["month"].values
-    fig, (ax_rev, ax_ret) = plt.subplots(2, 1, figsize=(10, 8), sharex=True,
-                                         gridspec_kw={"height_ratios": [3, 2]})
+    fig, (ax_rev, ax_ret) = plt.subplots(
+        2, 1, figsize=(10, 8), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
     total = ds["revenue"].sum("segment").transpose("draw", "month").values
     _fan(ax_rev, x, total, "tab:blue", "all")
     palette = plt.get_cmap("tab10")

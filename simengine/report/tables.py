@@ -14,16 +14,21 @@ QUANTILES = (0.1, 0.5, 0.9)
 def quantile_table(da: xr.DataArray, dim: str = "draw") -> pd.DataFrame:
     """P10/P50/P90 and mean of ``da`` over ``dim``, one row per remaining coordinate."""
     q = da.quantile(list(QUANTILES), dim=dim)
-    frame = q.to_dataset(dim="quantile").rename(
-        {v: f"p{round(v * 100)}" for v in QUANTILES}
-    ).to_dataframe()
+    frame = (
+        q.to_dataset(dim="quantile")
+        .rename({v: f"p{round(v * 100)}" for v in QUANTILES})
+        .to_dataframe()
+    )
     frame["mean"] = da.mean(dim).to_series()
     return frame
 
 
 def _years(ds: xr.Dataset) -> list[tuple[int, slice, int]]:
     n = ds.sizes["month"]
-    return [(y + 1, slice(12 * y, min(12 * y + 12, n)), min(12, n - 12 * y)) for y in range((n + 11) // 12)]
+    return [
+        (y + 1, slice(12 * y, min(12 * y + 12, n)), min(12, n - 12 * y))
+        for y in range((n + 11) // 12)
+    ]
 
 
 def summary_table(ds: xr.Dataset) -> pd.DataFrame:

@@ -98,7 +98,7 @@ def _duplicate_account(tables: Tables) -> int:
 
 def _duplicate_usage_month(tables: Tables) -> int:
     usage = tables["usage"]
-    same = (usage["account_id"].to_numpy()[1:] == usage["account_id"].to_numpy()[:-1])
+    same = usage["account_id"].to_numpy()[1:] == usage["account_id"].to_numpy()[:-1]
     i = int(np.flatnonzero(same)[2]) + 1  # a row whose account also has the row above
     usage.loc[i, "month"] = usage.loc[i - 1, "month"]
     return i + 1
@@ -170,17 +170,26 @@ BAD_CASES = [
     BadCase("empty_table", "usage", None, _empty_usage),
     BadCase("empty_account_id", "accounts", "account_id", _set("accounts", "account_id", 3, "")),
     BadCase("empty_segment", "accounts", "segment", _set("accounts", "segment", 2, " ")),
-    BadCase("unknown_segment", "accounts", "segment", _set("accounts", "segment", 4, "retail"),
-            load_kwargs={"segments": ALLOWED}, cli=False),
-    BadCase("bad_start_month", "accounts", "start_month", _set("accounts", "start_month", 4,
-                                                                "2026-13")),
-    BadCase("missing_start_month", "accounts", "start_month", _set("accounts", "start_month", 5,
-                                                                    "")),
+    BadCase(
+        "unknown_segment",
+        "accounts",
+        "segment",
+        _set("accounts", "segment", 4, "retail"),
+        load_kwargs={"segments": ALLOWED},
+        cli=False,
+    ),
+    BadCase(
+        "bad_start_month", "accounts", "start_month", _set("accounts", "start_month", 4, "2026-13")
+    ),
+    BadCase(
+        "missing_start_month", "accounts", "start_month", _set("accounts", "start_month", 5, "")
+    ),
     BadCase("churn_not_after_start", "accounts", "churn_month", _churn_not_after_start),
     BadCase("duplicate_account", "accounts", "account_id", _duplicate_account),
     BadCase("bad_boolean", "accounts", "csm_covered", _set("accounts", "csm_covered", 7, "maybe")),
-    BadCase("negative_commit", "accounts", "commit_annual", _set("accounts", "commit_annual", 8,
-                                                                 "-100")),
+    BadCase(
+        "negative_commit", "accounts", "commit_annual", _set("accounts", "commit_annual", 8, "-100")
+    ),
     BadCase("usage_not_a_number", "usage", "usage", _set("usage", "usage", 10, "abc")),
     BadCase("negative_usage", "usage", "usage", _set("usage", "usage", 11, "-1.5")),
     BadCase("infinite_usage", "usage", "usage", _set("usage", "usage", 12, "inf")),
@@ -191,19 +200,31 @@ BAD_CASES = [
     BadCase("usage_before_start", "usage", "month", _usage_before_start),
     BadCase("usage_at_churn", "usage", "month", _usage_at_churn),
     BadCase("duplicate_use_case", "use_cases", "use_case_id", _duplicate_use_case),
-    BadCase("use_case_unknown_account", "use_cases", "account_id",
-            _set("use_cases", "account_id", 2, "ZZZ9")),
-    BadCase("bad_se_supported", "use_cases", "se_supported", _set("use_cases", "se_supported", 3,
-                                                                   "2")),
+    BadCase(
+        "use_case_unknown_account",
+        "use_cases",
+        "account_id",
+        _set("use_cases", "account_id", 2, "ZZZ9"),
+    ),
+    BadCase(
+        "bad_se_supported", "use_cases", "se_supported", _set("use_cases", "se_supported", 3, "2")
+    ),
     BadCase("use_case_after_as_of", "use_cases", "start_month", _use_case_after_as_of),
-    BadCase("start_after_as_of", "accounts", "start_month", _start_after_as_of,
-            load_kwargs={"as_of": format_month(EARLY_AS_OF)},
-            cli_overrides=(f"data.as_of={format_month(EARLY_AS_OF)}",)),
+    BadCase(
+        "start_after_as_of",
+        "accounts",
+        "start_month",
+        _start_after_as_of,
+        load_kwargs={"as_of": format_month(EARLY_AS_OF)},
+        cli_overrides=(f"data.as_of={format_month(EARLY_AS_OF)}",),
+    ),
     BadCase("unreadable_parquet", "accounts", None, damage=_garbage, fmt="parquet"),
-    BadCase("parquet_negative_usage", "usage", "usage", _set("usage", "usage", 4, -2.0),
-            fmt="parquet"),
-    BadCase("parquet_bad_month", "usage", "month", _set("usage", "month", 6, "2026-00"),
-            fmt="parquet"),
+    BadCase(
+        "parquet_negative_usage", "usage", "usage", _set("usage", "usage", 4, -2.0), fmt="parquet"
+    ),
+    BadCase(
+        "parquet_bad_month", "usage", "month", _set("usage", "month", 6, "2026-00"), fmt="parquet"
+    ),
 ]
 
 # The command line reports every DataError through the same few lines of code, and each case there

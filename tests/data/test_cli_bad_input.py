@@ -39,12 +39,13 @@ def _run(case: BadCase, folder: Path) -> dict:
         f"data.use_cases={paths['use_cases']}",
         f"hydra.run.dir={out}",
         "sim.draws=10",
-        "sim.horizon_months=3",
+        "sim.horizon_months=6",
         *case.cli_overrides,
     ]  # fmt: skip
     # cwd inside the case folder: anything the run might write lands where the test looks.
-    done = subprocess.run(command, capture_output=True, text=True, cwd=folder, env=env,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        command, capture_output=True, text=True, cwd=folder, env=env, timeout=300, check=False
+    )
     return {"done": done, "paths": paths, "row": row, "folder": folder}
 
 

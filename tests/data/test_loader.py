@@ -60,8 +60,9 @@ def test_default_as_of_is_last_month_and_explicit_as_of_is_kept(tmp_path):
 
 def test_four_column_accounts_table_is_enough(tmp_path):
     accounts = SMALL_BOOK.accounts[["account_id", "segment", "start_month", "churn_month"]]
-    slim = Book(accounts, SMALL_BOOK.usage[["account_id", "month", "usage"]], None,
-                SMALL_BOOK.as_of)
+    slim = Book(
+        accounts, SMALL_BOOK.usage[["account_id", "month", "usage"]], None, SMALL_BOOK.as_of
+    )
     paths = write_book(slim, tmp_path)
     loaded = load_book(paths["accounts"], paths["usage"])
     assert loaded == slim
@@ -91,18 +92,22 @@ def test_other_spellings_are_accepted(tmp_path):
 
 def test_parquet_with_typed_columns(tmp_path):
     """Parquet written by other tools: timestamps for months, real booleans, integer ids."""
-    accounts = pd.DataFrame({
-        "account_id": [101, 102],
-        "segment": ["smb", "smb"],
-        "start_month": pd.to_datetime(["2026-01-05", "2026-03-31"]),
-        "churn_month": pd.to_datetime([None, "2026-06-01"]),
-        "csm_covered": [True, False],
-    })
-    usage = pd.DataFrame({
-        "account_id": [101, 102, 102],
-        "month": pd.to_datetime(["2026-02-01", "2026-03-01", "2026-05-01"]),
-        "usage": [1, 2, 3],
-    })
+    accounts = pd.DataFrame(
+        {
+            "account_id": [101, 102],
+            "segment": ["smb", "smb"],
+            "start_month": pd.to_datetime(["2026-01-05", "2026-03-31"]),
+            "churn_month": pd.to_datetime([None, "2026-06-01"]),
+            "csm_covered": [True, False],
+        }
+    )
+    usage = pd.DataFrame(
+        {
+            "account_id": [101, 102, 102],
+            "month": pd.to_datetime(["2026-02-01", "2026-03-01", "2026-05-01"]),
+            "usage": [1, 2, 3],
+        }
+    )
     accounts.to_parquet(tmp_path / "a.parquet")
     usage.to_parquet(tmp_path / "u.pq")
     book = load_book(tmp_path / "a.parquet", tmp_path / "u.pq", segments=["smb"])
@@ -118,10 +123,12 @@ def test_parquet_with_typed_columns(tmp_path):
 
 
 def test_usage_after_explicit_as_of(tmp_path):
-    pd.DataFrame({"account_id": ["a"], "segment": ["smb"], "start_month": ["2026-01"],
-                  "churn_month": [""]}).to_csv(tmp_path / "accounts.csv", index=False)
-    pd.DataFrame({"account_id": ["a", "a"], "month": ["2026-01", "2026-02"],
-                  "usage": [1.0, 2.0]}).to_csv(tmp_path / "usage.csv", index=False)
+    pd.DataFrame(
+        {"account_id": ["a"], "segment": ["smb"], "start_month": ["2026-01"], "churn_month": [""]}
+    ).to_csv(tmp_path / "accounts.csv", index=False)
+    pd.DataFrame(
+        {"account_id": ["a", "a"], "month": ["2026-01", "2026-02"], "usage": [1.0, 2.0]}
+    ).to_csv(tmp_path / "usage.csv", index=False)
     with pytest.raises(DataError) as info:
         load_book(tmp_path / "accounts.csv", tmp_path / "usage.csv", as_of="2026-01")
     assert (info.value.column, info.value.row) == ("month", 2)
@@ -149,7 +156,11 @@ def test_data_error_format_and_pickle():
     assert str(DataError("a.csv", "missing", column="x")) == "a.csv: column 'x': missing"
     again = pickle.loads(pickle.dumps(error))
     assert (again.path, again.column, again.row, str(again)) == (
-        "usage.csv", "usage", 7, str(error))
+        "usage.csv",
+        "usage",
+        7,
+        str(error),
+    )
 
 
 @pytest.mark.parametrize("case", BAD_CASES, ids=[c.name for c in BAD_CASES])

@@ -59,12 +59,15 @@ def test_features_switched_off_leave_other_draws_unchanged():
     assert list(bare.accounts.columns) == ["account_id", "segment", "start_month", "churn_month"]
     assert bare.use_cases is None
     # Streams are keyed by purpose: the same accounts start in the same months ...
-    pd.testing.assert_frame_equal(bare.accounts[["account_id", "segment", "start_month"]],
-                                  full.accounts[["account_id", "segment", "start_month"]])
+    pd.testing.assert_frame_equal(
+        bare.accounts[["account_id", "segment", "start_month"]],
+        full.accounts[["account_id", "segment", "start_month"]],
+    )
     # ... and without CSM coverage only covered accounts can churn differently.
     uncovered = ~full.accounts["csm_covered"].to_numpy()
-    pd.testing.assert_series_equal(bare.accounts["churn_month"][uncovered],
-                                   full.accounts["churn_month"][uncovered])
+    pd.testing.assert_series_equal(
+        bare.accounts["churn_month"][uncovered], full.accounts["churn_month"][uncovered]
+    )
 
 
 def test_default_book_shape_and_cache():
@@ -75,8 +78,15 @@ def test_default_book_shape_and_cache():
     assert book.segments == DEFAULT_TRUTH.segments
     assert book.accounts["start_month"].between(book.as_of - 35, book.as_of).all()
     assert set(book.accounts.columns) == {
-        "account_id", "segment", "start_month", "churn_month", "csm_covered", "se_engaged",
-        "commit_annual", "contract_start_month"}
+        "account_id",
+        "segment",
+        "start_month",
+        "churn_month",
+        "csm_covered",
+        "se_engaged",
+        "commit_annual",
+        "contract_start_month",
+    }
     assert list(book.usage.columns) == ["account_id", "month", "usage", "revenue"]
     assert book.accounts["account_id"].is_unique
     assert book.source["accounts"].startswith("synthetic(seed=20261122")
@@ -104,15 +114,25 @@ def _check_invariants(book):
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(1, 60), months=st.integers(1, 30), seed=st.integers(0, 2**32 - 1),
-       coverage=st.booleans(), use_cases=st.booleans())
+@given(
+    n=st.integers(1, 60),
+    months=st.integers(1, 30),
+    seed=st.integers(0, 2**32 - 1),
+    coverage=st.booleans(),
+    use_cases=st.booleans(),
+)
 def test_invariants_hold_and_book_survives_files(n, months, seed, coverage, use_cases):
     book = generate_book(n, months, "2025-03", seed, coverage=coverage, use_cases=use_cases).book
     _check_invariants(book)
     with tempfile.TemporaryDirectory() as folder:
         paths = write_book(book, Path(folder))
-        loaded = load_book(paths["accounts"], paths["usage"], paths.get("use_cases"),
-                           as_of="2025-03", segments=DEFAULT_TRUTH.segments)
+        loaded = load_book(
+            paths["accounts"],
+            paths["usage"],
+            paths.get("use_cases"),
+            as_of="2025-03",
+            segments=DEFAULT_TRUTH.segments,
+        )
     assert loaded == book
 
 
@@ -126,11 +146,14 @@ def test_segment_and_coverage_shares(big):
     shares = accounts["segment"].value_counts(normalize=True).reindex(DEFAULT_TRUTH.segments)
     for share, target in zip(shares, SEGMENT_SHARES, strict=True):
         assert abs(share - target) < Z * np.sqrt(target * (1 - target) / n)
-    for column, target in [("csm_covered", DEFAULT_TRUTH.csm_share),
-                           ("se_engaged", DEFAULT_TRUTH.se_share),
-                           ("contract_start_month", DEFAULT_TRUTH.commit_share)]:
-        share = accounts[column].notna().mean() if column.endswith("month") else accounts[
-            column].mean()
+    for column, target in [
+        ("csm_covered", DEFAULT_TRUTH.csm_share),
+        ("se_engaged", DEFAULT_TRUTH.se_share),
+        ("contract_start_month", DEFAULT_TRUTH.commit_share),
+    ]:
+        share = (
+            accounts[column].notna().mean() if column.endswith("month") else accounts[column].mean()
+        )
         assert abs(share - target) < Z * np.sqrt(target * (1 - target) / n), column
 
 
@@ -224,11 +247,13 @@ def _initial_usage_z(sbook) -> np.ndarray:
     seg = first["segment"].map({s: i for i, s in enumerate(truth.segments)}).to_numpy()
     season = season_factor(first["month"].to_numpy(), truth.season_cos, truth.season_sin)
     x0 = np.log(first["usage"].to_numpy() / (truth.ramp_start[seg] * season))
-    return np.array([
-        (x0[seg == s].mean() - truth.initial_log_usage_mu[s])
-        / (truth.initial_log_usage_sd[s] / np.sqrt((seg == s).sum()))
-        for s in range(len(truth.segments))
-    ])
+    return np.array(
+        [
+            (x0[seg == s].mean() - truth.initial_log_usage_mu[s])
+            / (truth.initial_log_usage_sd[s] / np.sqrt((seg == s).sum()))
+            for s in range(len(truth.segments))
+        ]
+    )
 
 
 def _use_case_z(sbook) -> np.ndarray:
@@ -293,8 +318,9 @@ def test_commits_and_revenue(big):
     commits = first["commit_annual"].to_numpy()
     has = first["contract_start_month"].notna().to_numpy()
     assert (commits[~has] == 0).all()
-    np.testing.assert_allclose(commits[has], 10 * plateau[has] * truth.unit_price[seg][has],
-                               rtol=1e-5, atol=0.51)
+    np.testing.assert_allclose(
+        commits[has], 10 * plateau[has] * truth.unit_price[seg][has], rtol=1e-5, atol=0.51
+    )
     revenue = _with_segment(book, book.usage)
     prices = revenue["segment"].map(dict(zip(truth.segments, truth.unit_price, strict=True)))
     np.testing.assert_allclose(revenue["revenue"], revenue["usage"] * prices, atol=1e-4)
@@ -321,9 +347,11 @@ def test_truth_to_dict_and_replace():
     values = DEFAULT_TRUTH.to_dict()
     assert "segments" not in values
     assert values["churn_alpha"].shape == (3,) and isinstance(values["season_cos"], float)
-    np.testing.assert_allclose(values["churn_alpha"] / (values["churn_alpha"]
-                                                        + values["churn_beta"]),
-                               [0.006, 0.012, 0.025], rtol=0.01)
+    np.testing.assert_allclose(
+        values["churn_alpha"] / (values["churn_alpha"] + values["churn_beta"]),
+        [0.006, 0.012, 0.025],
+        rtol=0.01,
+    )
     values["churn_alpha"][0] = 99.0  # a copy: the shared truth is untouched
     assert DEFAULT_TRUTH.churn_alpha[0] == 1.0
     flat = replace(DEFAULT_TRUTH, churn_beta=[10.0, 10.0, 10.0])

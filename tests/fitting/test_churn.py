@@ -19,16 +19,22 @@ from simengine.fitting.churn import churn_cells, sbg_log_likelihood  # noqa: E40
 
 def _book(start, churn, as_of, segment="smb", **extra) -> Book:
     n = len(start)
-    accounts = pd.DataFrame({
-        "account_id": [f"A{i:04d}" for i in range(n)],
-        "segment": [segment] * n if isinstance(segment, str) else list(segment),
-        "start_month": np.asarray(start, dtype=np.int64),
-        "churn_month": pd.array(churn, dtype="Int64"),
-        **extra,
-    })
-    usage = pd.DataFrame({"account_id": pd.Series([], dtype=object),
-                          "month": pd.Series([], dtype=np.int64),
-                          "usage": pd.Series([], dtype=np.float64)})
+    accounts = pd.DataFrame(
+        {
+            "account_id": [f"A{i:04d}" for i in range(n)],
+            "segment": [segment] * n if isinstance(segment, str) else list(segment),
+            "start_month": np.asarray(start, dtype=np.int64),
+            "churn_month": pd.array(churn, dtype="Int64"),
+            **extra,
+        }
+    )
+    usage = pd.DataFrame(
+        {
+            "account_id": pd.Series([], dtype=object),
+            "month": pd.Series([], dtype=np.int64),
+            "usage": pd.Series([], dtype=np.float64),
+        }
+    )
     return Book(accounts=accounts, usage=usage, use_cases=None, as_of=as_of, source={})
 
 
@@ -37,13 +43,24 @@ def test_sbg_matches_closed_form(alpha, beta):
     # One cell per (t, churned): P(T = t) = B(a+1, b+t-1)/B(a,b); S(t) = B(a, b+t)/B(a,b).
     periods = np.array([1, 2, 5, 36, 120, 1, 7, 36, 120])
     churned = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0])
-    cells = pd.DataFrame({"segment": 0, "periods": periods, "churned": churned, "csm": 0,
-                          "declining": 0, "last_declining": 0, "count": 1})
-    expected = np.where(churned == 1, betaln(alpha + 1, beta + periods - 1),
-                        betaln(alpha, beta + periods)) - betaln(alpha, beta)
+    cells = pd.DataFrame(
+        {
+            "segment": 0,
+            "periods": periods,
+            "churned": churned,
+            "csm": 0,
+            "declining": 0,
+            "last_declining": 0,
+            "count": 1,
+        }
+    )
+    expected = np.where(
+        churned == 1, betaln(alpha + 1, beta + periods - 1), betaln(alpha, beta + periods)
+    ) - betaln(alpha, beta)
     for i in range(len(cells)):
-        got = sbg_log_likelihood(pt.as_tensor([alpha]), pt.as_tensor([beta]),
-                                 cells.iloc[[i]]).eval()
+        got = sbg_log_likelihood(
+            pt.as_tensor([alpha]), pt.as_tensor([beta]), cells.iloc[[i]]
+        ).eval()
         # float64 round-off on sums of ~120 logs: 1e-9 relative.  At beta = 1e6 the reference
         # itself (a difference of two betaln near -1.4e7) keeps only ~1e-9 absolute, hence atol.
         np.testing.assert_allclose(got, expected[i], rtol=1e-9, atol=1e-8)
@@ -79,10 +96,20 @@ def test_hazard_ratio_approximation_is_close_to_numerical_integral():
 
     a, b, hr = 1.0, 80.0, 0.7
     for t, churned in [(12, 0), (36, 0), (12, 1), (30, 1)]:
-        cells = pd.DataFrame({"segment": [0], "periods": [t], "churned": [churned], "csm": [1],
-                              "declining": [0], "last_declining": [0], "count": [1]})
-        got = sbg_log_likelihood(pt.as_tensor([a]), pt.as_tensor([b]), cells,
-                                 csm_hr=pt.as_tensor(hr)).eval()
+        cells = pd.DataFrame(
+            {
+                "segment": [0],
+                "periods": [t],
+                "churned": [churned],
+                "csm": [1],
+                "declining": [0],
+                "last_declining": [0],
+                "count": [1],
+            }
+        )
+        got = sbg_log_likelihood(
+            pt.as_tensor([a]), pt.as_tensor([b]), cells, csm_hr=pt.as_tensor(hr)
+        ).eval()
         n = t - churned
 
         def integrand(th, n=n, churned=churned):
@@ -104,10 +131,12 @@ def test_simulation_based_calibration_of_churn():
     rng = np.random.default_rng(20261122)
     ranks = []
     from simengine.fitting.churn import ChurnModel
+
     for sim in range(n_sims):
         logit = rng.normal(rng.normal(prior_mean.pop_mu, prior_mean.pop_sd), prior_mean.segment_sd)
-        log_conc = rng.normal(rng.normal(prior_conc.pop_mu, prior_conc.pop_sd),
-                              prior_conc.segment_sd)
+        log_conc = rng.normal(
+            rng.normal(prior_conc.pop_mu, prior_conc.pop_sd), prior_conc.segment_sd
+        )
         mean, conc = 1 / (1 + np.exp(-logit)), np.exp(log_conc)
         theta = rng.beta(mean * conc, (1 - mean) * conc, n_accounts)
         start = rng.integers(0, 36, n_accounts)
@@ -116,8 +145,16 @@ def test_simulation_based_calibration_of_churn():
         # PyMC's own NUTS here: the C code is cached across these same-shaped models, while nutpie
         # would re-jit each one (~12 s); the likelihood is the one fit_book samples.
         with ChurnModel().build_model(_book(start, churn, as_of=36)):
-            post = pm.sample(300, tune=300, chains=2, cores=1, nuts_sampler="pymc",
-                             random_seed=sim, progressbar=False, compute_convergence_checks=False)
+            post = pm.sample(
+                300,
+                tune=300,
+                chains=2,
+                cores=1,
+                nuts_sampler="pymc",
+                random_seed=sim,
+                progressbar=False,
+                compute_convergence_checks=False,
+            )
         post = post["posterior"]
         draws = (post["churn_alpha"] / (post["churn_alpha"] + post["churn_beta"])).values.ravel()
         thinned = draws[:: max(1, len(draws) // keep)][:keep]  # thin against autocorrelation
@@ -132,7 +169,7 @@ def test_pymc_is_only_imported_by_fitting():
     import subprocess
     import sys
 
-    code = ("import sys, simengine.fitting; print('pymc' in sys.modules)")
+    code = "import sys, simengine.fitting; print('pymc' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert pm.__version__  # the fit itself does import it

@@ -23,9 +23,11 @@ def _tree(chains=2, draws=50, seed=0) -> xr.DataTree:
     rng = np.random.default_rng(seed)
     segs = ["enterprise", "smb"]
     post = xr.Dataset(
-        {"churn_alpha": (("chain", "draw", "segment"), rng.gamma(5, 0.2, (chains, draws, 2))),
-         "churn_beta": (("chain", "draw", "segment"), rng.gamma(50, 2, (chains, draws, 2))),
-         "season_cos": (("chain", "draw"), rng.normal(0.03, 0.001, (chains, draws)))},
+        {
+            "churn_alpha": (("chain", "draw", "segment"), rng.gamma(5, 0.2, (chains, draws, 2))),
+            "churn_beta": (("chain", "draw", "segment"), rng.gamma(50, 2, (chains, draws, 2))),
+            "season_cos": (("chain", "draw"), rng.normal(0.03, 0.001, (chains, draws))),
+        },
         coords={"chain": np.arange(chains), "draw": np.arange(draws), "segment": segs},
     )
     stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((chains, draws), bool))})
@@ -45,8 +47,9 @@ def test_round_trip(tmp_path):
 
 def test_hash_mismatch_missing_and_garbage_are_refused(tmp_path):
     path = save_posterior(_tree(), tmp_path / "posterior.nc")
-    with pytest.raises(PosteriorError, match="fitted to data with hash abc123, but the data has "
-                                             "hash zzz"):
+    with pytest.raises(
+        PosteriorError, match="fitted to data with hash abc123, but the data has hash zzz"
+    ):
         load_posterior(path, expected_hash="zzz")
     with pytest.raises(PosteriorError, match="not found"):
         load_posterior(tmp_path / "nope.nc")
@@ -64,10 +67,12 @@ def test_joint_draws_share_one_index_and_follow_segment_order():
     idx = np.array([np.flatnonzero(flat_cos == v)[0] for v in out["season_cos"]])
     chain, draw = np.divmod(idx, post.sizes["draw"])
     # the same (chain, draw) for every variable, segments reordered as asked
-    np.testing.assert_array_equal(out["churn_alpha"][:, 0],
-                                  post["churn_alpha"].values[chain, draw, 1])
-    np.testing.assert_array_equal(out["churn_beta"][:, 1],
-                                  post["churn_beta"].values[chain, draw, 0])
+    np.testing.assert_array_equal(
+        out["churn_alpha"][:, 0], post["churn_alpha"].values[chain, draw, 1]
+    )
+    np.testing.assert_array_equal(
+        out["churn_beta"][:, 1], post["churn_beta"].values[chain, draw, 0]
+    )
     assert len(set(idx)) == 30  # no repeats while enough draws exist
     more = posterior_draws(tree, 500, seed=1, segments=["smb"])
     assert more["churn_alpha"].shape == (500, 1)

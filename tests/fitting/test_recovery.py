@@ -16,10 +16,22 @@ from simengine.fitting import DEFAULT_POSTERIOR, diagnostics_table, fit_book, lo
 # correct model fails rarely): churn alpha/beta are weakly identified in 36 months of history
 # (posterior SD ~ the value), so they are checked by interval coverage only.
 TOLERANCE = {
-    600: {"usage_volatility": 0.05, "initial_log_usage_mu": 0.05, "ramp_start": 0.15,
-          "ramp_months": 0.20, "use_case_rate": 0.35, "se_use_case_ratio": 0.35},
-    2000: {"usage_volatility": 0.03, "initial_log_usage_mu": 0.03, "ramp_start": 0.08,
-           "ramp_months": 0.10, "use_case_rate": 0.20, "se_use_case_ratio": 0.20},
+    600: {
+        "usage_volatility": 0.05,
+        "initial_log_usage_mu": 0.05,
+        "ramp_start": 0.15,
+        "ramp_months": 0.20,
+        "use_case_rate": 0.35,
+        "se_use_case_ratio": 0.35,
+    },
+    2000: {
+        "usage_volatility": 0.03,
+        "initial_log_usage_mu": 0.03,
+        "ramp_start": 0.08,
+        "ramp_months": 0.10,
+        "use_case_rate": 0.20,
+        "se_use_case_ratio": 0.20,
+    },
 }
 
 
@@ -33,8 +45,12 @@ def test_parameter_recovery(n_accounts):
     truth = synth.truth.to_dict()
     segments = list(synth.truth.segments)
     rows = table[table["parameter"].isin(list(truth))]
-    true = np.array([truth[p][segments.index(s)] if s else truth[p]
-                     for p, s in zip(rows["parameter"], rows["segment"], strict=True)])
+    true = np.array(
+        [
+            truth[p][segments.index(s)] if s else truth[p]
+            for p, s in zip(rows["parameter"], rows["segment"], strict=True)
+        ]
+    )
     covered = (rows["eti_5"].to_numpy() <= true) & (true <= rows["eti_95"].to_numpy())
     # 90% intervals: >= 90% of scalar parameter elements must be covered (the criterion)
     assert covered.mean() >= 0.90, rows.assign(truth=true)[~covered].to_string()

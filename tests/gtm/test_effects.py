@@ -16,8 +16,13 @@ def base():
 
 
 def test_more_aes_never_fewer_new_logos(base):
-    more = simengine.simulate([*SMALL, "staffing.roles.ae.headcount=60",
-                               "staffing.roles.ae.hires_per_quarter=[6,6,6,6,6]"])
+    more = simengine.simulate(
+        [
+            *SMALL,
+            "staffing.roles.ae.headcount=60",
+            "staffing.roles.ae.hires_per_quarter=[6,6,6,6,6]",
+        ]
+    )
     assert np.all(more["ramped_capacity"].sel(role="ae") >= base["ramped_capacity"].sel(role="ae"))
     assert np.all(more["new_logos"].values >= base["new_logos"].values)
     assert more["new_logos"].sum() > base["new_logos"].sum()
@@ -36,8 +41,9 @@ def test_more_csms_never_raise_churn(base):
 
 
 def test_zero_ses_give_the_uncovered_rates_exactly(base):
-    none = simengine.simulate([*SMALL, "staffing.roles.se.headcount=0",
-                               "staffing.roles.se.hires_per_quarter=[]"])
+    none = simengine.simulate(
+        [*SMALL, "staffing.roles.se.headcount=0", "staffing.roles.se.hires_per_quarter=[]"]
+    )
     assert np.all(none["deal_coverage"].values == 0.0)
     # With no SE support the win rate is win_rate x uncovered_win_ratio and the unhealthy share is
     # unhealthy_uncovered x the plan's multiplier: recover both draws from the covered run.
@@ -53,19 +59,28 @@ def test_zero_ses_give_the_uncovered_rates_exactly(base):
     ratio = draw(cfg.effects.uncovered_win_ratio, "effects.uncovered_win_ratio")
     unhealthy = draw(cfg.effects.unhealthy_uncovered, "effects.unhealthy_uncovered")
     mult = draw(cfg.comp.unhealthy_multiplier, "comp.unhealthy_multiplier")
-    np.testing.assert_array_equal(none["win_rate"].values, np.broadcast_to((win * ratio)[:, None], none["win_rate"].shape))
-    np.testing.assert_array_equal(none["unhealthy_share"].values, np.broadcast_to((unhealthy * mult)[:, None], none["unhealthy_share"].shape))
+    np.testing.assert_array_equal(
+        none["win_rate"].values, np.broadcast_to((win * ratio)[:, None], none["win_rate"].shape)
+    )
+    np.testing.assert_array_equal(
+        none["unhealthy_share"].values,
+        np.broadcast_to((unhealthy * mult)[:, None], none["unhealthy_share"].shape),
+    )
     assert np.all(none["se_coverage"] <= base["se_coverage"])
 
 
 def test_cost_identities(base):
     np.testing.assert_allclose(base["cost"].sum("role"), base["total_cost"], rtol=1e-12)
-    np.testing.assert_allclose(base["cost"], base["salary_cost"] + base["variable_cost"], rtol=1e-12)
+    np.testing.assert_allclose(
+        base["cost"], base["salary_cost"] + base["variable_cost"], rtol=1e-12
+    )
     from simengine.api import load_config
 
     cfg = load_config(SMALL)
     for role, rc in cfg.staffing.roles.items():
-        np.testing.assert_allclose(base["salary_cost"].sel(role=role), base["headcount"].sel(role=role) * rc.cost_per_month)
+        np.testing.assert_allclose(
+            base["salary_cost"].sel(role=role), base["headcount"].sel(role=role) * rc.cost_per_month
+        )
     non_ae = base["variable_cost"].drop_sel(role="ae")
     assert float(abs(non_ae).max()) == 0.0
     assert 0 < float(base["post_sales_share"].min()) and float(base["post_sales_share"].max()) < 1
@@ -85,12 +100,18 @@ def test_variable_pay_follows_the_plans_base(plan):
         quota = cfg.comp.bookings_quota
     else:
         growth = (total["new_logo_revenue"] + total["expansion_revenue"]).values
-        base = np.maximum(growth - np.concatenate([np.zeros_like(growth[:, :1]), growth[:, :-1]], axis=1), 0)
+        base = np.maximum(
+            growth - np.concatenate([np.zeros_like(growth[:, :1]), growth[:, :-1]], axis=1), 0
+        )
         quota = cfg.comp.consumption_quota
     attainment = base / (quota * ae_cap)
     np.testing.assert_allclose(ds["ae_attainment"].values, attainment, rtol=1e-12)
-    expected = cfg.comp.variable_share * cfg.staffing.roles["ae"].cost_per_month * ae_cap * payout_factor(
-        attainment, cfg.comp.accelerator, cfg.comp.attainment_cap)
+    expected = (
+        cfg.comp.variable_share
+        * cfg.staffing.roles["ae"].cost_per_month
+        * ae_cap
+        * payout_factor(attainment, cfg.comp.accelerator, cfg.comp.attainment_cap)
+    )
     np.testing.assert_allclose(ds["variable_cost"].sel(role="ae").values, expected, rtol=1e-12)
 
 

@@ -18,8 +18,11 @@ def _plan(**roles) -> StaffingConfig:
 
 def test_no_attrition_is_deterministic_by_hand():
     """5 ramped AEs, 3 hires in quarter 1 (month 3) with a 4-month ramp, nobody leaves."""
-    plan = _plan(ae=dict(headcount=5, hires_per_quarter=[0, 3], ramp_months=4, attrition=0.0,
-                         cost_per_month=10.0))
+    plan = _plan(
+        ae=dict(
+            headcount=5, hires_per_quarter=[0, 3], ramp_months=4, attrition=0.0, cost_per_month=10.0
+        )
+    )
     res = simulate_plan(plan, draws=3, horizon=9, seed=1)
     ae = res.role("ae")
     expected_hc = [5, 5, 5, 8, 8, 8, 8, 8, 8]
@@ -55,7 +58,9 @@ def test_attrition_rate_matches_geometric_tenure():
 def test_more_hires_never_lower_capacity():
     """Seats are keyed by (open month, k): adding hires leaves every other seat's path unchanged."""
     small = _plan(ae=dict(headcount=10, hires_per_quarter=[2, 1, 3], ramp_months=5, attrition=0.03))
-    large = _plan(ae=dict(headcount=12, hires_per_quarter=[4, 1, 5, 2], ramp_months=5, attrition=0.03))
+    large = _plan(
+        ae=dict(headcount=12, hires_per_quarter=[4, 1, 5, 2], ramp_months=5, attrition=0.03)
+    )
     a = simulate_plan(small, draws=50, horizon=24, seed=9)
     b = simulate_plan(large, draws=50, horizon=24, seed=9)
     assert np.all(b.capacity >= a.capacity - 1e-12)
@@ -97,6 +102,16 @@ def test_kernel_handles_no_seats():
     hc = np.zeros((2, 3, 5))
     cap = np.zeros((2, 3, 5))
     empty = np.zeros(0, dtype=np.int64)
-    simulate_staffing(np.uint64(0), empty, empty, empty, np.zeros(0, dtype=np.bool_),
-                      np.zeros((2, 5)), np.zeros(5, dtype=np.int64), np.ones(5), hc, cap)
+    simulate_staffing(
+        np.uint64(0),
+        empty,
+        empty,
+        empty,
+        np.zeros(0, dtype=np.bool_),
+        np.zeros((2, 5)),
+        np.zeros(5, dtype=np.int64),
+        np.ones(5),
+        hc,
+        cap,
+    )
     assert hc.sum() == 0 and cap.sum() == 0
