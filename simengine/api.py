@@ -59,50 +59,58 @@ def load_config(overrides: Sequence[str] = ()) -> Config:
     return to_config(compose(overrides))
 
 
-def _posterior_for(cfg: Config, book, segments: tuple[str, ...]):
-    """Joint posterior draws for the run, or None; plus provenance attrs."""
+def load_checked_posterior(cfg: Config, book):
+    """The posterior a run of ``cfg`` on ``book`` uses, checked; ``(tree, path, embedded)``.
+
+    ``fit.posterior`` must match the book's data hash and pass the diagnostics gate (unless
+    ``fit.allow_bad``); otherwise :class:`PosteriorError` / :class:`ConfigError` says why in one
+    line.  Without ``fit.posterior`` the embedded default book uses the shipped posterior; any
+    other book, or another synthetic book, has none (``tree`` is None).
+    """
     from simengine.data import book_hash
 
     path = cfg.fit.posterior
     embedded = False
-    if path is None and cfg.data.accounts is None:
-        if DEFAULT_POSTERIOR.exists():
-            path, embedded = str(DEFAULT_POSTERIOR), True
+    if path is None and cfg.data.accounts is None and DEFAULT_POSTERIOR.exists():
+        path, embedded = str(DEFAULT_POSTERIOR), True
     if path is None:
-        return None, (), {"parameters": "assumptions (config defaults, not fitted)"}
+        return None, None, False
 
-    from simengine.fitting import PosteriorError, check_gate, load_posterior, posterior_draws
+    from simengine.fitting import PosteriorError, check_gate, load_posterior
 
-    data_hash = book_hash(book)
     try:
-        tree = load_posterior(path, expected_hash=data_hash)
+        tree = load_posterior(path, expected_hash=book_hash(book))
     except PosteriorError:
         if not embedded:
             raise
         # The embedded posterior belongs to the default synthetic book; another synthetic book
         # (different size or seed) is simulated from assumptions instead.
-        msg = (
-            "the embedded posterior belongs to the default synthetic book; using config assumptions"
-        )
-        log.info(msg)
-        return None, (), {"parameters": "assumptions (config defaults, not fitted)", "note": msg}
+        log.info("the embedded posterior belongs to the default synthetic book; using assumptions")
+        return None, None, False
     problems = check_gate(tree, cfg.fit)
     if problems and not cfg.fit.allow_bad:
         raise ConfigError(
             f"config key 'fit.posterior' = {path!r}: posterior fails the diagnostics gate "
             f"({'; '.join(problems)}); refit, or pass fit.allow_bad=true to use it anyway"
         )
+    return tree, path, embedded
+
+
+def _posterior_for(cfg: Config, book, segments: tuple[str, ...]):
+    """Joint posterior draws for the run, or None; plus provenance attrs."""
+    from simengine.fitting import check_gate, posterior_draws
+
+    tree, path, embedded = load_checked_posterior(cfg, book)
+    if tree is None:
+        return None, (), {"parameters": "assumptions (config defaults, not fitted)"}
+    problems = check_gate(tree, cfg.fit)
     post_segments = (
         tuple(str(s) for s in tree["posterior"]["segment"].values)
         if "segment" in tree["posterior"].coords
         else ()
     )
     present = [s for s in segments if s in post_segments]
-    draws = (
-        posterior_draws(tree, cfg.sim.draws, cfg.seed, present)
-        if present
-        else posterior_draws(tree, cfg.sim.draws, cfg.seed, [])
-    )
+    draws = posterior_draws(tree, cfg.sim.draws, cfg.seed, present)
     attrs = {
         "parameters": "fitted posterior" + (" (embedded default)" if embedded else ""),
         "posterior": str(path),

@@ -98,11 +98,11 @@ def _job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
 
 def _precheck(verb: str, overrides: list[str], multirun: bool) -> None:
     """Compose, validate and load the data of every job before Hydra writes anything."""
-    from simengine.api import compose
+    from simengine.api import compose, load_checked_posterior
     from simengine.config import to_config
     from simengine.data import book_from_config
 
-    checked: set[tuple] = set()
+    books: dict[tuple, object] = {}
     for job in _job_overrides(overrides, multirun):
         cfg = to_config(compose(job))
         data_key = (
@@ -113,11 +113,12 @@ def _precheck(verb: str, overrides: list[str], multirun: bool) -> None:
             cfg.data.synthetic.n_accounts,
             cfg.data.synthetic.seed,
         )
-        if data_key not in checked:
-            book_from_config(cfg.data)
-            checked.add(data_key)
         if cfg.fit.posterior is not None and not Path(cfg.fit.posterior).is_file():
             raise UserError(f"config key 'fit.posterior' = {cfg.fit.posterior!r}: no such file")
+        if data_key not in books:
+            books[data_key] = book_from_config(cfg.data)
+        if verb == "run":  # the posterior's data hash and diagnostics gate, before any output
+            load_checked_posterior(cfg, books[data_key])
 
 
 # Hydra flags that take a value (`--cfg job`, `-cn NAME`...).
