@@ -61,26 +61,6 @@ _MODEL_WIDE = (
     "commit_months",
     "renewal_ratio",
 )
-# Parameters a fitted posterior can supply (helper names match SEGMENT_PARAMS).
-FITTABLE = (
-    "usage_drift",
-    "usage_volatility",
-    "account_sd",
-    "churn_alpha",
-    "churn_beta",
-    "use_case_rate",
-    "use_case_size_mu",
-    "use_case_size_sigma",
-    "use_case_ramp_months",
-    "ramp_start",
-    "ramp_months",
-    "initial_log_usage_mu",
-    "initial_log_usage_sd",
-    "season_cos",
-    "season_sin",
-    "csm_hazard_ratio",
-    "se_use_case_ratio",
-)
 # Prices are set by the business, not uncertain: history revenue and simulated revenue must use
 # the same price, so a distribution is refused (``market.unit_price`` is typed as numbers too).
 _FIXED_ONLY = {"unit_price"}

@@ -8,13 +8,12 @@ so a written book loads back equal and with the same :func:`~simengine.data.book
 
 from __future__ import annotations
 
-import os
-import tempfile
 from os import PathLike
 from pathlib import Path
 
 import pandas as pd
 
+from simengine.atomic import atomic_path
 from simengine.data.book import SCHEMAS, Book
 from simengine.data.months import format_months
 
@@ -38,17 +37,11 @@ def _file_form(frame: pd.DataFrame, table: str, fmt: str) -> pd.DataFrame:
 
 def _write_atomic(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     # A reader never sees half a file: write beside the target, then rename over it.
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_path(path) as temp:
         if fmt == "csv":
             frame.to_csv(temp, index=False, lineterminator="\n")
         else:
             frame.to_parquet(temp, index=False)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def write_book(book: Book, folder: str | PathLike[str], fmt: str = "csv") -> dict[str, Path]:

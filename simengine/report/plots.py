@@ -12,6 +12,8 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from simengine.atomic import atomic_path  # noqa: E402
+
 __all__ = ["fan_chart"]
 
 _BANDS = ((0.1, 0.9, 0.25), (0.25, 0.75, 0.45))
@@ -70,13 +72,7 @@ def fan_chart(ds: xr.Dataset, path: str | Path | None = None, title: str | None 
     fig.autofmt_xdate()
     fig.tight_layout()
     if path is not None:
-        path = Path(path)
-        # Atomic: save under a temporary name in the same folder, then rename.
-        tmp = path.with_name(f".{path.name}.tmp.png")
-        try:
+        with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
-            plt.close(fig)
+        plt.close(fig)
     return fig
