@@ -11,7 +11,6 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 from omegaconf import DictConfig
 
@@ -25,6 +24,7 @@ from simengine.config import (
     register_configs,
     to_config,
 )
+from simengine.kernels.layout import V_ACTIVE
 
 log = logging.getLogger("simengine")
 
@@ -60,7 +60,7 @@ def load_config(overrides: Sequence[str] = ()) -> Config:
 
 
 def load_checked_posterior(cfg: Config, book):
-    """The posterior a run of ``cfg`` on ``book`` uses, checked; ``(tree, path, embedded)``.
+    """The posterior a run of ``cfg`` on ``book`` uses, checked: ``(tree, path, embedded, problems)``.
 
     ``fit.posterior`` must match the book's data hash and pass the diagnostics gate (unless
     ``fit.allow_bad``); otherwise :class:`PosteriorError` / :class:`ConfigError` says why in one
@@ -74,7 +74,7 @@ def load_checked_posterior(cfg: Config, book):
     if path is None and cfg.data.accounts is None and DEFAULT_POSTERIOR.exists():
         path, embedded = str(DEFAULT_POSTERIOR), True
     if path is None:
-        return None, None, False
+        return None, None, False, []
 
     from simengine.fitting import PosteriorError, check_gate, load_posterior
 
@@ -86,24 +86,23 @@ def load_checked_posterior(cfg: Config, book):
         # The embedded posterior belongs to the default synthetic book; another synthetic book
         # (different size or seed) is simulated from assumptions instead.
         log.info("the embedded posterior belongs to the default synthetic book; using assumptions")
-        return None, None, False
+        return None, None, False, []
     problems = check_gate(tree, cfg.fit)
     if problems and not cfg.fit.allow_bad:
         raise ConfigError(
             f"config key 'fit.posterior' = {path!r}: posterior fails the diagnostics gate "
             f"({'; '.join(problems)}); refit, or pass fit.allow_bad=true to use it anyway"
         )
-    return tree, path, embedded
+    return tree, path, embedded, problems
 
 
 def _posterior_for(cfg: Config, book, segments: tuple[str, ...]):
     """Joint posterior draws for the run, or None; plus provenance attrs."""
-    from simengine.fitting import check_gate, posterior_draws
+    from simengine.fitting import posterior_draws
 
-    tree, path, embedded = load_checked_posterior(cfg, book)
+    tree, path, embedded, problems = load_checked_posterior(cfg, book)
     if tree is None:
         return None, (), {"parameters": "assumptions (config defaults, not fitted)"}
-    problems = check_gate(tree, cfg.fit)
     post_segments = (
         tuple(str(s) for s in tree["posterior"]["segment"].values)
         if "segment" in tree["posterior"].coords
@@ -165,7 +164,7 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
         "data_hash": book_hash(book),
         "data_source": "; ".join(f"{k}={v}" for k, v in book.source.items()),
         "as_of": format_month(book.as_of),
-        "account_months": int(result.out[..., 2].sum()),
+        "account_months": int(result.out[..., V_ACTIVE].sum()),
         "existing_accounts": state.n_accounts,
         "fitted_parameters": ", ".join(params.fitted) or "none",
         "default_segments": ", ".join(params.default_segments),
@@ -244,8 +243,3 @@ def run_fit(cfg: Config, out_dir: str | Path | None = None):
 def fit(overrides: Sequence[str] = ()):
     """Fit the PyMC models the overrides select; return the posterior ``xarray.DataTree``."""
     return run_fit(load_config(overrides))
-
-
-def _quantiles(values: np.ndarray) -> tuple[float, float, float]:
-    finite = values[np.isfinite(values)]
-    return tuple(np.quantile(finite, [0.1, 0.5, 0.9])) if finite.size else (np.nan,) * 3

@@ -19,7 +19,13 @@ import pandas as pd
 
 from simengine.kernels._jit import set_threads
 from simengine.kernels.account import simulate_draws
-from simengine.kernels.layout import HISTORY_MONTHS, OUTPUTS, SEGMENT_PARAMS
+from simengine.kernels.layout import (
+    HISTORY_MONTHS,
+    OUTPUTS,
+    SEGMENT_PARAMS,
+    V_ACTIVE,
+    V_RETENTION_BASE,
+)
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +231,7 @@ def run_kernel(
         for a, b in rest:
             call(a, b)
     run_seconds = time.perf_counter() - t0
-    simulated = float(out[..., 2].sum())
+    simulated = float(out[..., V_ACTIVE].sum())
     log.info(
         "simulated %d draws x %d months on %d threads in %.2f s (%.1f M account-months/s)",
         draws,
@@ -235,8 +241,6 @@ def run_kernel(
         simulated / max(run_seconds, 1e-9) / 1e6,
     )
     # Accounts that churned before as_of stay in the NRR/GRR base for the first 12 months.
-    from simengine.kernels.layout import V_RETENTION_BASE
-
     k = min(HISTORY_MONTHS, horizon)
     out[:, :k, :, V_RETENTION_BASE] += state.churned_base[None, :k, :]
     return KernelResult(

@@ -8,8 +8,9 @@ Metrics (DESIGN.md):
   include accounts that churned since (they contribute 0 now), and for the first 12 forecast months
   the base comes from the book's history.  ``nrr_total``/``grr_total`` pool all segments.
 - ``expansion_multiple`` (per draw, when cohorts are followed 60 months): revenue in months 12-59 after
-  start of the new logos, per $1 of their initial booking, pooled over the start months whose
-  cohorts are complete.
+  start of the forecast's new logos, per $1 of their initial booking, pooled over start months.
+  Every cohort is followed its full five years (the kernel simulates past the horizon for it), so
+  none is truncated.
 """
 
 from __future__ import annotations
