@@ -264,21 +264,25 @@ def simulate_account(
     spare_normal = 0.0
 
     end = horizon if existing else max(horizon, start + cohort_months)
+    # Churn first, in its own short loop: the first boundary where the cumulative hazard passes the
+    # account's threshold.  The monthly loop below then runs to it without a check per month.
     churn_month = -1
+    for t in range(start if existing else start + 1, end):
+        month = min(t, horizon - 1)
+        hazard = mp[month, M_HAZARD_MULT] * health_hazard
+        if u_csm < mp[month, M_CSM_COVERAGE]:
+            hazard *= p[P_CSM_HR]
+        cumulative_hazard += churn_per_boundary * hazard
+        if cumulative_hazard > churn_threshold:
+            churn_month = t
+            break
+    last = churn_month if churn_month >= 0 else end
     # Month-of-year and ring slot advance with t; counters avoid two integer divisions a month.
     season_slot = (month_of_year0 + start) % 12
     slot = start % HISTORY_MONTHS
-    for t in range(start, end):
+    for t in range(start, last):
         month = min(t, horizon - 1)
         if existing or t > start:
-            # Churn at the boundary into month t.
-            hazard = mp[month, M_HAZARD_MULT] * health_hazard
-            if u_csm < mp[month, M_CSM_COVERAGE]:
-                hazard *= p[P_CSM_HR]
-            cumulative_hazard += churn_per_boundary * hazard
-            if cumulative_hazard > churn_threshold:
-                churn_month = t
-                break
             # Usage step: normals come in Box-Muller pairs, the second kept for the next month.
             if steps % 2 == 0:
                 usage_state, eps, spare_normal = next_normal_pair(usage_state)
