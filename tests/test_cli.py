@@ -43,7 +43,10 @@ def test_run_writes_the_three_files(cli, tmp_path):
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns[:3]) == ["metric", "segment", "year"]
     assert {"p10", "p50", "p90"} <= set(summary.columns)
-    assert set(summary["year"]) == {1, 2, 3}
+    assert set(summary["year"].dropna()) == {1, 2, 3}
+    assert {"new_logos", "total_cost", "post_sales_share", "expansion_multiple"} <= set(
+        summary["metric"]
+    )
     assert (out / "fan_chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

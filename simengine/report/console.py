@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import xarray as xr
 from rich.console import Console
 from rich.table import Table
@@ -10,17 +11,34 @@ from simengine.report.tables import summary_table
 
 __all__ = ["print_summary"]
 
-_FORMATS = {"arr": "{:,.0f}", "revenue": "{:,.0f}", "nrr": "{:.1%}", "grr": "{:.1%}"}
+
+_FORMATS = {
+    "arr": "{:,.0f}",
+    "revenue": "{:,.0f}",
+    "nrr": "{:.1%}",
+    "grr": "{:.1%}",
+    "new_logos": "{:,.0f}",
+    "total_cost": "{:,.0f}",
+    "revenue_per_sm_dollar": "{:.2f}",
+    "post_sales_share": "{:.1%}",
+    "expansion_multiple": "{:.2f}",
+}
 _LABELS = {
     "arr": "ARR (year end)",
     "revenue": "Revenue (year)",
     "nrr": "NRR (trailing 12m)",
     "grr": "GRR (trailing 12m)",
+    "new_logos": "New logos (year)",
+    "total_cost": "GTM cost (year)",
+    "revenue_per_sm_dollar": "Revenue per GTM $",
+    "post_sales_share": "Post-sales share",
+    "expansion_multiple": "Expansion multiple",
 }
+_ORDER = {name: i for i, name in enumerate(_LABELS)}
 
 
 def print_summary(ds: xr.Dataset, console: Console | None = None) -> None:
-    """Print P10/P50/P90 of ARR, revenue, NRR and GRR by forecast year, all segments."""
+    """Print the P10/P50/P90 summary (all segments) by forecast year."""
     console = console or Console()
     table = summary_table(ds)
     table = table[table["segment"] == "all"]
@@ -30,9 +48,20 @@ def print_summary(ds: xr.Dataset, console: Console | None = None) -> None:
     )
     for col in ("metric", "year", "P10", "P50", "P90"):
         out.add_column(col, justify="left" if col == "metric" else "right")
+    table = table.sort_values(
+        ["year", "metric"],
+        key=lambda c: c.map(_ORDER) if c.name == "metric" else c,
+        na_position="last",
+        kind="stable",
+    )
     for row in table.itertuples():
         fmt = _FORMATS[row.metric]
-        year = f"{row.year} ({row.year_end})" + ("" if row.months == 12 else f", {row.months} mo")
+        if pd.isna(row.year):
+            year = "all"
+        else:
+            year = f"{row.year} ({row.year_end})" + (
+                "" if row.months == 12 else f", {row.months} mo"
+            )
         out.add_row(
             _LABELS[row.metric], year, fmt.format(row.p10), fmt.format(row.p50), fmt.format(row.p90)
         )
