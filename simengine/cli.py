@@ -212,13 +212,19 @@ def _run_task(cfg) -> None:
 
 
 def _fit_task(cfg) -> None:
+    from rich.console import Console
+
     from simengine.api import run_fit
     from simengine.config import to_config
+    from simengine.fitting import check_gate, diagnostics_table
+    from simengine.report.console import print_fit_summary
 
     config = to_config(cfg)
     out = _output_dir()
-    run_fit(config, out)
-    print(f"wrote {out}/ (posterior.nc, diagnostics.csv)")
+    tree = run_fit(config, out)
+    console = Console()
+    print_fit_summary(tree, diagnostics_table(tree), check_gate(tree, config.fit), console)
+    console.print(f"[bold]wrote[/bold] {out}/ (posterior.nc, diagnostics.csv)")
 
 
 _TASKS = {"run": _run_task, "fit": _fit_task}

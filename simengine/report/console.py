@@ -9,7 +9,7 @@ from rich.table import Table
 
 from simengine.report.tables import summary_table
 
-__all__ = ["print_summary"]
+__all__ = ["print_fit_summary", "print_summary"]
 
 
 _FORMATS = {
@@ -66,3 +66,29 @@ def print_summary(ds: xr.Dataset, console: Console | None = None) -> None:
             _LABELS[row.metric], year, fmt.format(row.p10), fmt.format(row.p50), fmt.format(row.p90)
         )
     console.print(out)
+
+
+def print_fit_summary(tree, diagnostics, gate_failures: list[str], console: Console | None = None):
+    """Print a fit's timings, its gate verdict and the posterior of the contract's parameters."""
+    console = console or Console()
+    a = tree.attrs
+    console.print(
+        f"fit: method={a.get('method')} models={a.get('models')} "
+        f"compile {float(a.get('compile_seconds', 0)):.1f} s, "
+        f"sampling {float(a.get('sampling_seconds', 0)):.1f} s"
+    )
+    public = diagnostics[~diagnostics["parameter"].str.contains(r"_(?:pop|raw|log)$")]
+    out = Table(title="posterior (5% / mean / 95%, R-hat, bulk ESS)")
+    for col in ("parameter", "segment", "5%", "mean", "95%", "R-hat", "ESS"):
+        out.add_column(col, justify="left" if col in ("parameter", "segment") else "right")
+    for row in public.itertuples():
+        out.add_row(
+            row.parameter, row.segment or "", f"{row.eti_5:.4g}", f"{row.mean:.4g}",
+            f"{row.eti_95:.4g}", f"{row.r_hat:.3f}", f"{row.ess_bulk:.0f}",
+        )  # fmt: skip
+    console.print(out)
+    if gate_failures:
+        console.print("[bold red]gate: FAILS[/bold red] " + "; ".join(gate_failures))
+        console.print("`simengine run` refuses this posterior unless fit.allow_bad=true")
+    else:
+        console.print("[bold green]gate: passes[/bold green] (R-hat, bulk ESS, divergences)")
