@@ -67,7 +67,7 @@ def fan_chart(ds: xr.Dataset, path: str | Path | None = None, title: str | None 
     _fan(ax_ret, x, ds["grr_total"].transpose("draw", "month").values, "tab:red", "GRR")
     ax_ret.axhline(1.0, color="black", linewidth=0.8)
     ax_ret.set_ylabel("trailing 12-month retention")
-    ax_ret.legend(loc="lower left", fontsize=8, ncol=2)
+    ax_ret.legend(loc="center", fontsize=8, ncol=4)  # between the NRR and GRR fans
     ax_ret.grid(alpha=0.3)
     fig.autofmt_xdate()
     fig.tight_layout()
