@@ -155,3 +155,24 @@ def test_scenarios_from_any_directory_and_user_folder(cli, tmp_path):
     assert shipped.returncode == 0 and "churn_beta" in shipped.stdout
     missing = cli("run", "--scenarios", str(tmp_path / "nope"), cwd=tmp_path)
     assert missing.returncode == 2 and "--scenarios" in missing.stderr
+
+
+def test_unnamed_segment_uses_default_with_a_warning(cli, tmp_path):
+    """A book whose segments the config does not name runs on `model.segments.default`, says so."""
+    from simengine.data import generate_book, write_book
+
+    book = generate_book(n_accounts=120, history_months=18, seed=8).book
+    book.accounts["segment"] = book.accounts["segment"].replace({"smb": "startup"})
+    paths = write_book(book, tmp_path / "book")
+    out = tmp_path / "run"
+    args = [f"data.{table}={path}" for table, path in paths.items()]
+    proc = cli("run", *args, "sim.draws=10", "sim.horizon_months=12", f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "startup" in proc.stdout + proc.stderr
+        and "model.segments.default" in proc.stdout + proc.stderr
+    )
+    with xr.open_dataset(out / "forecast.nc", engine="h5netcdf") as ds:
+        assert ds.attrs["default_segments"] == "startup"
+        assert "assumptions" in ds.attrs["parameters"]
+        assert "startup" in ds["segment"].values
