@@ -1,36 +1,46 @@
 """Fit benchmark: compile vs sampling seconds of the full fit (usage, churn, expansion).
 
 ``python benchmarks/bench_fit.py`` fits synthetic books of 2,000 and 20,000 accounts x 36 months
-with NUTS (nutpie, 2 chains on 2 cores, 1000 tune + 1000 draws) and with MAP and ADVI, and prints
-timings and the MAP/ADVI estimates next to the NUTS posterior means.  ``--quick`` uses 2,000
+with NUTS (nutpie, 2 chains on 2 cores, the default FitConfig: 1000 tune + 1000 draws) and with
+MAP and ADVI, and prints timings, the gate figures and the MAP/ADVI estimates next to the NUTS
+posterior means.  ``--large-draws N`` runs the 20,000-account NUTS fit with N tune + N draws
+(default 1000; lower it when the full run is too long for the machine); ``--quick`` uses 2,000
 accounts only and 300 + 300 draws.
+
+Compile seconds depend on PyTensor's and numba's caches (``~/.pytensor``): a cold cache adds
+about a minute to the first NUTS compile after a model change.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
+import numpy as np
 import pandas as pd
 
 from simengine.config import FitConfig
 from simengine.data import generate_book
-from simengine.fitting import diagnostics_table, fit_book
+from simengine.fitting import check_gate, diagnostics_table, fit_book
 
 KEY = [
     "usage_drift",
     "usage_volatility",
+    "account_sd",
     "ramp_start",
+    "ramp_months",
     "churn_alpha",
     "churn_beta",
     "csm_hazard_ratio",
     "use_case_rate",
     "use_case_size_mu",
+    "use_case_ramp_months",
 ]
 
 
-def run(n_accounts: int, method: str, draws: int) -> tuple[dict, pd.DataFrame]:
-    book = generate_book(n_accounts=n_accounts, seed=20261122).book
+def run(book, n_accounts: int, method: str, draws: int) -> tuple[dict, pd.DataFrame]:
+    """Fit ``book`` with ``method``; one row of timings and gate figures, and the table."""
     cfg = FitConfig(method=method, draws=draws, tune=draws)
     t0 = time.perf_counter()
     tree = fit_book(book, cfg, seed=1, progress=False)
@@ -39,15 +49,19 @@ def run(n_accounts: int, method: str, draws: int) -> tuple[dict, pd.DataFrame]:
     row = {
         "accounts": n_accounts,
         "method": method,
+        "tune+draws": f"{draws}+{draws}" if method == "nuts" else "-",
         "compile_s": round(tree.attrs["compile_seconds"], 1),
         "sampling_s": round(tree.attrs["sampling_seconds"], 1),
         "total_s": round(total, 1),
     }
     if method == "nuts":
+        stats = tree["sample_stats"].to_dataset()
         row |= {
-            "max_r_hat": round(table["r_hat"].max(), 3),
-            "min_ess_bulk": round(table["ess_bulk"].min()),
+            "steps/draw": round(float(stats["n_steps"].mean()), 1),
+            "max_r_hat": round(float(table["r_hat"].max()), 3),
+            "min_ess_bulk": int(table["ess_bulk"].min()),
             "divergences": int(table["divergences"].iloc[0]),
+            "gate": "pass" if not check_gate(tree, cfg) else "FAIL",
         }
     return row, table
 
@@ -55,21 +69,43 @@ def run(n_accounts: int, method: str, draws: int) -> tuple[dict, pd.DataFrame]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--large-draws", type=int, default=1000)
+    parser.add_argument("--skip-large-nuts", action="store_true")
     args = parser.parse_args()
     draws = 300 if args.quick else 1000
     sizes = [2000] if args.quick else [2000, 20000]
+    print(f"# {os.cpu_count()} cores; synthetic books (generate_book seed 20261122), fit seed 1")
     rows, tables = [], {}
     for n in sizes:
+        t0 = time.perf_counter()
+        book = generate_book(n_accounts=n, seed=20261122).book
+        print(f"# book of {n} accounts generated in {time.perf_counter() - t0:.1f} s", flush=True)
         for method in ("nuts", "map", "advi"):
-            row, table = run(n, method, draws)
+            n_draws = draws
+            if method == "nuts" and n > 2000:
+                if args.skip_large_nuts:
+                    print(f"# NUTS at {n} accounts skipped (--skip-large-nuts)")
+                    continue
+                n_draws = args.large_draws
+            row, table = run(book, n, method, n_draws)
             print(row, flush=True)
             rows.append(row)
-            tables[(n, method)] = table.set_index(["parameter", "segment"])["mean"]
-    print(pd.DataFrame(rows).to_string(index=False))
+            tables[(n, method)] = table.set_index(["parameter", "segment"])
+    print()
+    print(pd.DataFrame(rows).fillna("").to_string(index=False))
     for n in sizes:
-        est = pd.DataFrame({m: tables[(n, m)] for m in ("nuts", "map", "advi")})
+        have = [m for m in ("nuts", "map", "advi") if (n, m) in tables]
+        est = pd.DataFrame({m: tables[(n, m)]["mean"] for m in have})
+        if "nuts" in have:
+            est.insert(1, "nuts_sd", tables[(n, "nuts")]["sd"])
+            for m in ("map", "advi"):
+                if m in have:
+                    est[f"{m}_z"] = (est[m] - est["nuts"]) / np.maximum(est["nuts_sd"], 1e-12)
         est = est[est.index.get_level_values(0).isin(KEY)]
-        print(f"\nestimates at {n} accounts (posterior means; MAP point)\n{est.to_string()}")
+        print(
+            f"\nestimates at {n} accounts (posterior means; MAP point; *_z = distance from the "
+            f"NUTS mean in NUTS posterior SDs)\n{est.to_string(float_format=lambda v: f'{v:.4g}')}"
+        )
 
 
 if __name__ == "__main__":

@@ -171,6 +171,16 @@ class SharedParameters:
         months = self.get("ramp_months")[segment]
         return pt.log1p(-(1.0 - start) * pt.exp(-np.asarray(tenure, dtype=np.float64) / months))
 
+    def log_ramp_table(self, max_tenure: int) -> pt.TensorVariable:
+        """``log ramp_s(k)`` for every segment and tenure ``k = 0 .. max_tenure``: (S, K + 1).
+
+        Likelihoods gather from this small table instead of evaluating the curve per data row.
+        """
+        start = self.get("ramp_start")
+        months = self.get("ramp_months")
+        k = np.arange(max_tenure + 1, dtype=np.float64)
+        return pt.log1p(-(1.0 - start)[:, None] * pt.exp(-k[None, :] / months[:, None]))
+
     def log_season(self, months: np.ndarray) -> pt.TensorVariable:
         """``log season(t)`` for month numbers ``t`` (January has ``t % 12 == 0``)."""
         angle = 2.0 * np.pi * (np.asarray(months) % 12) / 12.0

@@ -19,13 +19,21 @@ import xarray as xr
 if TYPE_CHECKING:
     from simengine.config import FitConfig
 
-__all__ = ["ADVI_ITERATIONS", "SampleResult", "sample_model"]
+__all__ = ["ADVI_ITERATIONS", "NUTS_ADAPTATION", "SampleResult", "sample_model"]
 
 log = logging.getLogger(__name__)
 
 #: Optimisation steps of mean-field ADVI (enough for these smooth models to settle; the loss
 #: trace is kept in ``sample_stats.advi_loss``).
 ADVI_ITERATIONS = 20_000
+
+
+#: nutpie's mass-matrix adaptation.  "low_rank" adds the leading eigenvectors of the draws' and
+#: gradients' covariance to the diagonal: ``ramp_start`` and ``ramp_months`` of a segment are
+#: correlated about -0.95 a posteriori (both shape early-tenure growth), which a diagonal mass
+#: matrix cannot undo.  On the 2,000-account book it lifted the smallest bulk ESS of the full fit
+#: from ~420 (ramp_start, barely over the gate's 400) to ~1,000 and cut the leapfrog steps a draw.
+NUTS_ADAPTATION = "low_rank"
 
 
 class SampleResult:
@@ -90,6 +98,7 @@ def sample_model(
             save_warmup=False,
             progress_bar=show,
             target_accept=fit_cfg.target_accept,
+            adaptation=NUTS_ADAPTATION,
         )
         t2 = time.perf_counter()
         log.info("sampled in %.1f s", t2 - t1)

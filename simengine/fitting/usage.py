@@ -8,7 +8,10 @@ What is fitted, and from which data
   expansion model reads those).  Given the use-case term is flat, the generative model says
   exactly ``d = usage_drift_s + b_i + Δ log season(t) + Δ log ramp(k) + sigma_s eps``,
   ``b_i ~ N(0, account_sd_s)``.  By default ``eps`` is normal and ``b_i`` is integrated out
-  exactly from per-account sums (no latent variable per account).  With ``robust=True`` the noise
+  exactly from per-account sums (no latent variable per account), and the likelihood is computed
+  from sufficient statistics (:func:`change_statistics`): per (segment, month, tenure) cell and per
+  account, with the onboarding curve evaluated on a small (segment, tenure) table.  Nothing runs
+  per account-month while sampling, so a gradient costs ~10x less than the row-by-row form.  With ``robust=True`` the noise
   is Student-t (scale ``usage_noise_scale_s``, ``usage_tail_nu`` degrees of freedom; a few wild
   months bend the estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is
   then the noise SD the kernel's normal steps use.  The onboarding ramp enters through
@@ -40,7 +43,7 @@ from simengine.data import Book
 from simengine.fitting.base import BookModel, SharedParameters
 from simengine.fitting.panel import usage_panel
 
-__all__ = ["UsageModel", "usage_changes"]
+__all__ = ["UsageModel", "change_statistics", "usage_changes"]
 
 
 class UsageModel(BookModel):
@@ -68,7 +71,9 @@ class UsageModel(BookModel):
         panel = usage_panel(
             book, self.model_config["settle_months"], self.model_config["max_accounts"], seed
         )
-        return usage_changes(panel)
+        data = usage_changes(panel)
+        data["stats"] = change_statistics(data)
+        return data
 
     def add_to_model(self, params: SharedParameters, data: dict[str, Any]) -> None:
         model = params.model
@@ -79,14 +84,14 @@ class UsageModel(BookModel):
         account_sd = params.get("account_sd")
         seg = data["segment"]
         acc = data["account"]
-        expected = (
-            drift[seg]
-            + params.log_season(data["month"])
-            - params.log_season(data["month"] - 1)
-            + params.log_ramp(data["tenure"], seg)
-            - params.log_ramp(data["tenure"] - 1, seg)
-        )
         if robust:
+            expected = (
+                drift[seg]
+                + params.log_season(data["month"])
+                - params.log_season(data["month"] - 1)
+                + params.log_ramp(data["tenure"], seg)
+                - params.log_ramp(data["tenure"] - 1, seg)
+            )
             model.add_coord("usage_account", np.arange(data["n_accounts"]))
             with model:
                 account_z = pm.Normal("usage_account_z", 0.0, 1.0, dims="usage_account")
@@ -95,25 +100,11 @@ class UsageModel(BookModel):
                 pm.StudentT.dist(nu=nu, mu=expected + effect, sigma=scale[seg]), data["change"]
             ).sum()
         else:
-            changes = _marginal_normal_loglik(
-                data["change"] - expected, acc, data["account_segment"], scale, account_sd
-            )
-        init_seg = data["init_segment"]
-        level = (
-            data["init_log_usage"]
-            - params.log_season(data["init_month"])
-            - pt.log(params.get("ramp_start")[init_seg])
-        )
-        initial = pm.logp(
-            pm.Normal.dist(
-                params.get("initial_log_usage_mu")[init_seg],
-                params.get("initial_log_usage_sd")[init_seg],
-            ),
-            level,
-        )
+            changes = _marginal_normal_loglik(params, data["stats"], scale, account_sd)
+        initial = _initial_level_loglik(params, data["stats"])
         with model:
             pm.Potential("usage_change_loglik", changes)
-            pm.Potential("usage_initial_loglik", initial.sum())
+            pm.Potential("usage_initial_loglik", initial)
 
     def observed_summary(self, data: dict[str, Any], segments: tuple[str, ...]) -> dict:
         n = len(segments)
@@ -129,22 +120,156 @@ class UsageModel(BookModel):
         }
 
 
-def _marginal_normal_loglik(resid, account, account_segment, sigma, tau):
+def _marginal_normal_loglik(params: SharedParameters, stats: dict, sigma, tau):
     """Log likelihood of changes with ``b_i ~ N(0, tau_s)`` integrated out exactly.
 
-    An account's ``n`` residuals are ``N(0, sigma^2 I + tau^2 J)``; with ``S1 = sum r`` and
-    ``S2 = sum r^2`` the density needs only ``(n, S1, S2)`` per account.
+    An account's ``n`` residuals ``r = d - e`` are ``N(0, sigma^2 I + tau^2 J)``; the density needs
+    only ``(n, S1 = sum r, S2 = sum r^2)`` per account.  Both are taken from sufficient statistics
+    (see :func:`change_statistics`), so no operation runs per account-month:
+
+    * ``sum_i S2_i / sigma_s^2`` from cells of equal (segment, month, tenure), where ``e`` is one
+      value: ``sum r^2 = sum d^2 - 2 e sum d + n e^2``;
+    * ``S1_i = sum d - n_i drift_s - season terms - sum_k ramp_coef_ik log ramp_s(k)``: the
+      ``Δ log ramp`` of consecutive tenures telescope to a few signed terms per account.
     """
-    n_acc = len(account_segment)
-    count = np.bincount(account, minlength=n_acc).astype(np.float64)
-    s1 = pt.inc_subtensor(pt.zeros(n_acc)[account], resid)
-    s2 = pt.inc_subtensor(pt.zeros(n_acc)[account], resid**2)
-    var = sigma[account_segment] ** 2
-    between = tau[account_segment] ** 2
-    total = var + count * between
-    quad = (s2 - between * s1**2 / total) / var
-    logdet = (count - 1.0) * pt.log(var) + pt.log(total)
-    return -0.5 * pt.sum(quad + logdet + count * np.log(2.0 * np.pi))
+    cells = stats["cells"]
+    acc = stats["accounts"]
+    log_ramp = params.log_ramp_table(stats["max_tenure"])  # (S, K + 1)
+    season_cos, season_sin = params.get("season_cos"), params.get("season_sin")
+    drift = params.get("usage_drift")
+    cs = cells["segment"]
+    expected = (
+        drift[cs]
+        + season_cos * cells["dcos"]
+        + season_sin * cells["dsin"]
+        + log_ramp[cs, cells["tenure"]]
+        - log_ramp[cs, cells["tenure"] - 1]
+    )
+    var = sigma**2
+    within = pt.sum(
+        (cells["sum_sq"] - 2.0 * expected * cells["sum"] + cells["count"] * expected**2) / var[cs]
+    )
+    s = acc["segment"]
+    n = acc["count"]
+    ramp_sum = pt.sum(acc["ramp_coef"] * log_ramp[s[:, None], acc["ramp_tenure"]], axis=1)
+    s1 = acc["sum"] - n * drift[s] - season_cos * acc["dcos"] - season_sin * acc["dsin"] - ramp_sum
+    between = (tau**2)[s]
+    total = var[s] + n * between
+    shared = pt.sum(between * s1**2 / (total * var[s]))
+    logdet = pt.sum((n - 1.0) * pt.log(var[s]) + pt.log(total))
+    return -0.5 * (within - shared + logdet + n.sum() * np.log(2.0 * np.pi))
+
+
+def _initial_level_loglik(params: SharedParameters, stats: dict):
+    """``log U[start] - log season - log ramp_start ~ N(mu_s, sd_s)`` from (segment, month) cells."""
+    init = stats["init_cells"]
+    s = init["segment"]
+    mean = (
+        params.get("initial_log_usage_mu")[s]
+        + params.get("season_cos") * init["cos"]
+        + params.get("season_sin") * init["sin"]
+        + pt.log(params.get("ramp_start"))[s]
+    )
+    sd = params.get("initial_log_usage_sd")[s]
+    quad = init["sum_sq"] - 2.0 * mean * init["sum"] + init["count"] * mean**2
+    return -0.5 * pt.sum(quad / sd**2 + init["count"] * (2.0 * pt.log(sd) + np.log(2.0 * np.pi)))
+
+
+def _season_basis(months: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    angle = 2.0 * np.pi * (np.asarray(months) % 12) / 12.0
+    return np.cos(angle), np.sin(angle)
+
+
+def _sum_by(key: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(key, weights=values, minlength=n)
+
+
+def change_statistics(data: dict[str, Any]) -> dict[str, Any]:
+    """Sufficient statistics of :func:`usage_changes` for the marginal normal likelihood.
+
+    Returns
+    -------
+    dict
+        ``cells`` (one per distinct (segment, month, tenure) of the changes): ``segment``,
+        ``tenure``, ``dcos``, ``dsin`` (change of the season basis into that month), ``count``,
+        ``sum``, ``sum_sq`` of the changes.  ``accounts`` (one per account with changes):
+        ``segment``, ``count``, ``sum``, ``dcos``, ``dsin`` (sums over its changes), and
+        ``ramp_tenure``, ``ramp_coef`` (n_accounts, width): the telescoped signed tenures whose
+        ``log ramp`` sum to the account's ``sum of Δ log ramp`` (padding has coefficient 0).
+        ``init_cells`` (one per (segment, start month)): ``segment``, ``cos``, ``sin``,
+        ``count``, ``sum``, ``sum_sq`` of first-month log usage.  ``max_tenure``.
+    """
+    seg, month, tenure = data["segment"], data["month"], data["tenure"]
+    change = data["change"]
+    cos_now, sin_now = _season_basis(month)
+    cos_before, sin_before = _season_basis(month - 1)
+    dcos, dsin = cos_now - cos_before, sin_now - sin_before
+    max_tenure = int(tenure.max()) if len(tenure) else 1
+
+    key = np.stack([seg, month, tenure], axis=1)
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    n_cells = len(uniq)
+    cell_month = uniq[:, 1]
+    c_cos, c_sin = _season_basis(cell_month)
+    p_cos, p_sin = _season_basis(cell_month - 1)
+    cells = {
+        "segment": uniq[:, 0].astype(np.int64),
+        "tenure": uniq[:, 2].astype(np.int64),
+        "dcos": c_cos - p_cos,
+        "dsin": c_sin - p_sin,
+        "count": np.bincount(inv, minlength=n_cells).astype(np.float64),
+        "sum": _sum_by(inv, change, n_cells),
+        "sum_sq": _sum_by(inv, change**2, n_cells),
+    }
+
+    n_acc = int(data["n_accounts"])
+    acc = data["account"]
+    # sum over an account's changes of log ramp(k) - log ramp(k - 1): +1 at k, -1 at k - 1
+    width = max_tenure + 1
+    net = np.bincount(
+        np.concatenate([acc * width + tenure, acc * width + tenure - 1]),
+        weights=np.concatenate([np.ones(len(acc)), -np.ones(len(acc))]),
+        minlength=n_acc * width,
+    ).reshape(n_acc, width)
+    rows, ks = np.nonzero(net)
+    per_row = np.bincount(rows, minlength=n_acc)
+    n_terms = max(int(per_row.max()) if n_acc else 1, 1)
+    slot = np.arange(len(rows)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    ramp_tenure = np.zeros((n_acc, n_terms), dtype=np.int64)
+    ramp_coef = np.zeros((n_acc, n_terms))
+    ramp_tenure[rows, slot] = ks
+    ramp_coef[rows, slot] = net[rows, ks]
+    accounts = {
+        "segment": np.asarray(data["account_segment"], dtype=np.int64),
+        "count": np.bincount(acc, minlength=n_acc).astype(np.float64),
+        "sum": _sum_by(acc, change, n_acc),
+        "dcos": _sum_by(acc, dcos, n_acc),
+        "dsin": _sum_by(acc, dsin, n_acc),
+        "ramp_tenure": ramp_tenure,
+        "ramp_coef": ramp_coef,
+    }
+
+    level = data["init_log_usage"]
+    ikey = np.stack([data["init_segment"], data["init_month"]], axis=1)
+    iuniq, iinv = np.unique(ikey, axis=0, return_inverse=True)
+    iinv = iinv.ravel()
+    n_init = len(iuniq)
+    i_cos, i_sin = _season_basis(iuniq[:, 1])
+    init_cells = {
+        "segment": iuniq[:, 0].astype(np.int64),
+        "cos": i_cos,
+        "sin": i_sin,
+        "count": np.bincount(iinv, minlength=n_init).astype(np.float64),
+        "sum": _sum_by(iinv, level, n_init),
+        "sum_sq": _sum_by(iinv, level**2, n_init),
+    }
+    return {
+        "cells": cells,
+        "accounts": accounts,
+        "init_cells": init_cells,
+        "max_tenure": max_tenure,
+    }
 
 
 def usage_changes(panel) -> dict[str, Any]:
