@@ -19,7 +19,7 @@ def test_best_in_class_expansion_multiple_is_8_to_10():
     p50 = float(np.median(ds["expansion_multiple"]))
     # Seed 001: $8-10 of additional revenue over four years per $1 of initial booking.  With 400
     # draws the P50's standard error is ~1.25 * sd / sqrt(400) ~ 0.06 (sd ~ 0.9 across draws), so
-    # the band is not decided by Monte Carlo noise (the P50 sits at 9.15-9.3 across seeds).
+    # the band is not decided by Monte Carlo noise (the P50 sits at ~9.1-9.3 across seeds).
     assert 8.0 <= p50 <= 10.0, p50
 
 
