@@ -59,6 +59,7 @@ def run(book, n_accounts: int, method: str, draws: int) -> tuple[dict, pd.DataFr
         row |= {
             "steps/draw": round(float(stats["n_steps"].mean()), 1),
             "max_r_hat": round(float(table["r_hat"].max()), 3),
+            "worst": "{}[{}]".format(*table.loc[table["r_hat"].idxmax(), ["parameter", "segment"]]),
             "min_ess_bulk": int(table["ess_bulk"].min()),
             "divergences": int(table["divergences"].iloc[0]),
             "gate": "pass" if not check_gate(tree, cfg) else "FAIL",
