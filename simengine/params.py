@@ -12,11 +12,11 @@ import hashlib
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from simengine.config import Config, ConfigError, SegmentAssumptions
+from simengine.config import Config, ConfigError, ModelConfig, SegmentAssumptions
 from simengine.kernels.layout import (
     M_CSM_COVERAGE,
     M_HAZARD_MULT,
@@ -48,19 +48,9 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "uniform": ("low", "high"),
 }
 
-# Parameters that are per segment in the kernel but shared by all segments in the config.
-_MODEL_WIDE = (
-    "season_cos",
-    "season_sin",
-    "csm_hazard_ratio",
-    "se_use_case_ratio",
-    "unhealthy_plateau",
-    "unhealthy_decay",
-    "unhealthy_hazard_ratio",
-    "commit_share",
-    "commit_months",
-    "renewal_ratio",
-)
+# Parameters that are per segment in the kernel but one value for all segments in the config
+# (fields of ModelConfig rather than of SegmentAssumptions).
+_MODEL_WIDE = tuple(n for n in SEGMENT_PARAMS if n in {f.name for f in fields(ModelConfig)})
 # Prices are set by the business, not uncertain: history revenue and simulated revenue must use
 # the same price, so a distribution is refused (``market.unit_price`` is typed as numbers too).
 _FIXED_ONLY = {"unit_price"}

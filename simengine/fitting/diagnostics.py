@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from simengine.atomic import atomic_path
+
 if TYPE_CHECKING:
     from simengine.config import FitConfig
 
@@ -86,15 +88,9 @@ def diagnostics_table(tree: xr.DataTree) -> pd.DataFrame:
 
 def write_diagnostics(tree: xr.DataTree, path: str | os.PathLike[str]) -> Path:
     """Write :func:`diagnostics_table` as CSV, atomically (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         diagnostics_table(tree).to_csv(tmp, index=False, float_format="%.6g")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def _thinned_gate(tree: xr.DataTree, fit_cfg: FitConfig) -> list[str]:

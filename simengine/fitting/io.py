@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import xarray as xr
+
+from simengine.atomic import atomic_path
 
 __all__ = ["PosteriorError", "load_posterior", "save_posterior"]
 
@@ -26,17 +27,9 @@ def save_posterior(tree: xr.DataTree, path: str | os.PathLike[str]) -> Path:
     pathlib.Path
         ``path``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         tree.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def load_posterior(path: str | os.PathLike[str], expected_hash: str | None = None) -> xr.DataTree:
