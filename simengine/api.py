@@ -38,11 +38,6 @@ __all__ = [
     "write_run_outputs",
 ]
 
-#: The fitted posterior of the embedded default book, shipped as package data.
-DEFAULT_POSTERIOR = Path(__file__).resolve().parent / "data" / "default_posterior.nc"
-#: Files ``simengine run`` writes into its run folder.
-RUN_FILES = ("forecast.nc", "summary.csv", "fan_chart.png")
-
 
 def compose(overrides: Sequence[str] = ()) -> DictConfig:
     """Compose the Hydra config tree with ``overrides``, as the CLI does (no run folder)."""
@@ -68,6 +63,7 @@ def load_checked_posterior(cfg: Config, book):
     other book, or another synthetic book, has none (``tree`` is None).
     """
     from simengine.data import book_hash
+    from simengine.fitting.default import DEFAULT_POSTERIOR
 
     path = cfg.fit.posterior
     embedded = False
@@ -145,7 +141,7 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
         staffing = simulate_plan(cfg.staffing, cfg.sim.draws, cfg.sim.horizon_months, cfg.seed)
         drivers = apply_drivers(cfg, params, staffing, state, book)
     first = book.as_of + 1
-    result = run_kernel(
+    out, cohort = run_kernel(
         state,
         params.seg_params,
         params.month_params,
@@ -164,7 +160,7 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
         "data_hash": book_hash(book),
         "data_source": "; ".join(f"{k}={v}" for k, v in book.source.items()),
         "as_of": format_month(book.as_of),
-        "account_months": int(result.out[..., V_ACTIVE].sum()),
+        "account_months": int(out[..., V_ACTIVE].sum()),
         "existing_accounts": state.n_accounts,
         "fitted_parameters": ", ".join(params.fitted) or "none",
         "default_segments": ", ".join(params.default_segments),
@@ -173,8 +169,8 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
     if params.notes:
         attrs["notes"] = " | ".join(params.notes)
     ds = make_dataset(
-        result.out,
-        result.cohort,
+        out,
+        cohort,
         months=month_starts(first, cfg.sim.horizon_months),
         segments=segments,
         attrs=attrs,

@@ -29,7 +29,7 @@ from simengine.kernels.layout import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BookState", "KernelResult", "book_state", "run_kernel"]
+__all__ = ["BookState", "book_state", "run_kernel"]
 
 # Usage floor (units) for an active account whose as_of usage is zero: log(0) has no level to grow.
 _USAGE_FLOOR = 1e-3
@@ -48,8 +48,6 @@ class BookState:
     churned_base : ndarray, shape (12, segments)
         Revenue 12 months before horizon month ``t`` (t < 12) of accounts that churned by ``as_of``:
         they belong to the NRR/GRR base though they are not simulated.
-    as_of : int
-        Month number of the last observed month.
     """
 
     segment: np.ndarray
@@ -60,7 +58,6 @@ class BookState:
     term_position: np.ndarray
     consumed: np.ndarray
     churned_base: np.ndarray
-    as_of: int
 
     @property
     def n_accounts(self) -> int:
@@ -72,8 +69,7 @@ def book_state(book, segments: tuple[str, ...], unit_price: dict[str, float]) ->
     as_of = int(book.as_of)
     accounts = book.accounts.set_index("account_id")
     churn = accounts["churn_month"]
-    active_mask = churn.isna() | (churn.astype("Float64") > as_of)
-    active_mask = active_mask.fillna(True).to_numpy(dtype=bool)
+    active_mask = (churn.isna() | (churn.astype("Float64") > as_of)).to_numpy(dtype=bool)
     seg_index = {s: i for i, s in enumerate(segments)}
     price = accounts["segment"].map(unit_price).to_numpy(dtype=float)
 
@@ -131,19 +127,7 @@ def book_state(book, segments: tuple[str, ...], unit_price: dict[str, float]) ->
         term_position=term_position,
         consumed=consumed,
         churned_base=churned_base,
-        as_of=as_of,
     )
-
-
-@dataclass
-class KernelResult:
-    """Raw kernel outputs: ``out`` (draws, months, segments, outputs), ``cohort``, timings."""
-
-    out: np.ndarray
-    cohort: np.ndarray
-    compile_seconds: float
-    run_seconds: float
-    threads: int
 
 
 def _warm_up(n_seg_params: int, n_month_params: int) -> float:
@@ -178,8 +162,10 @@ def run_kernel(
     threads: int = 0,
     chunk_draws: int = 0,
     progress: bool = True,
-) -> KernelResult:
-    """Run every draw through the kernel in chunks; see :func:`simulate_draws` for the arrays.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run every draw through the kernel in chunks; return ``(out, cohort)``.
+
+    See :func:`simulate_draws` for the arrays.  Compile and run times are logged.
 
     A progress bar (rich) appears when the run is expected to take more than two seconds and
     stderr is a terminal.
@@ -243,13 +229,7 @@ def run_kernel(
     # Accounts that churned before as_of stay in the NRR/GRR base for the first 12 months.
     k = min(HISTORY_MONTHS, horizon)
     out[:, :k, :, V_RETENTION_BASE] += state.churned_base[None, :k, :]
-    return KernelResult(
-        out=out,
-        cohort=cohort,
-        compile_seconds=compile_seconds,
-        run_seconds=run_seconds,
-        threads=n_threads,
-    )
+    return out, cohort
 
 
 def month_of_year(month_number: int) -> int:

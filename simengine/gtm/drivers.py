@@ -55,8 +55,6 @@ class Drivers:
     unhealthy_share: np.ndarray
     csm_coverage: np.ndarray
     se_coverage: np.ndarray
-    expected_active: np.ndarray
-    mix: np.ndarray  # (segments,)
 
 
 def _draw(cfg: Config, spec, name: str) -> np.ndarray:
@@ -173,6 +171,4 @@ def apply_drivers(cfg: Config, params, staffing: StaffingResult, state, book) ->
         unhealthy_share=unhealthy,
         csm_coverage=csm_coverage,
         se_coverage=se_coverage,
-        expected_active=active,
-        mix=mix,
     )
