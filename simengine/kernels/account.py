@@ -2,12 +2,15 @@
 
 Model (DESIGN.md), for an account of segment ``s`` in horizon month ``t`` at tenure ``k``::
 
-    x[t]   = x[t-1] + g_s + b_i + sigma_s * eps[t]             b_i ~ N(0, tau_s), eps ~ N(0, 1)
+    x[t]   = x[t-1] + (g_s + b_i + shift[t]) + sigma_s * eps[t]   b_i ~ N(0, tau_s), eps ~ N(0, 1)
     U[t]   = exp(x[t]) * season(t) * ramp(k) * health(k) * (1 + E[t])
     ramp   = 1 - (1 - ramp_start_s) * exp(-k / ramp_months_s)
     season = exp(season_cos * cos(2 pi m / 12) + season_sin * sin(2 pi m / 12))    m = month of year
     E[t]   = sum over use cases j of  m_j * (1 - q**(t - a_j + 1)) * health_j(t - a_j),  q = exp(-1/r_s)
-    revenue = U * unit_price_s
+    revenue = U * price_i * price_multiplier[t]
+
+``price_i`` is the account's own unit price (book accounts) or the segment's (new logos); ``shift``
+is the month's ``drift_shift``.
 
 Churn is shifted-beta-geometric: ``theta_i ~ Beta(alpha_s, beta_s + n)`` for an account that has
 already survived ``n`` boundaries (the sBG posterior of its own rate), and at each month boundary the
@@ -15,22 +18,34 @@ account survives with probability ``(1 - theta_i) ** hr[t]``, ``hr`` the product
 force (CSM coverage, unhealthy onboarding, go-to-market multiplier).  The churn month is sampled
 *exactly* by event time: with ``E ~ Exp(1)`` the account churns at the first boundary where the
 cumulative hazard ``sum hr * -log(1 - theta)`` exceeds ``E`` -- one uniform per account, and more
-hazard can only bring churn forward under common random numbers.  Use cases arrive as a Poisson
-process of rate ``lambda_s * multipliers`` by the same device (exponential gaps on the cumulative
-intensity), so the work is per event, not per account-month.
+hazard can only bring churn forward under common random numbers.  ``hr`` may change from month to
+month (coverage does), and the cumulative hazard simply adds each month's.  Use cases arrive as a
+Poisson process of rate ``lambda_s * multipliers`` by the same device (exponential gaps on the
+cumulative intensity), so the work is per event, not per account-month.
 
-Unhealthy consumption (a new logo or a use case, with the month's ``unhealthy_share``) reaches only
-``unhealthy_plateau`` of its size and decays by ``exp(-unhealthy_decay)`` a month; an unhealthy logo
-also churns with ``unhealthy_hazard_ratio``.
+**Coverage from the simulated book.**  Within a draw the kernel runs months outer, accounts inner,
+with the accounts' state in arrays.  At the start of month ``t`` it counts the active accounts
+(survivors of month ``t - 1`` plus the new logos starting in ``t``) and sets the CSM share
+``min(csm_coverage[s, t], Capacity.csm[t] / active)``; an account is covered in ``t`` when its own
+fixed uniform ``u_csm`` is below the share (so a higher share covers a superset of accounts under
+common random numbers).  SE / adoption support works the same way with ``u_se``.  A draw whose book
+grows faster than its team therefore sees its coverage fall, and a draw that loses more accounts
+covers the rest better.  Past the horizon (cohort tracking only) the last month's shares hold.
+
+Unhealthy consumption reaches only ``unhealthy_plateau`` of its size and decays by
+``exp(-unhealthy_decay)`` a month; an unhealthy logo also churns with ``unhealthy_hazard_ratio``.  A
+new logo is unhealthy with its start month's ``unhealthy_share`` (set by the month's deal coverage);
+a new use case with ``use_case_unhealthy_covered`` or ``_uncovered``, by whether its own account has
+SE support that month.
 
 Commits: an account with annual commit ``C`` consumes against it; consumption beyond ``C`` in a term
 is overage, commit left at term end (or at churn) is leak, and the renewal commit is
-``renewal_ratio`` times the term's consumption.
+``renewal_ratio`` times the term's consumption.  Bookings of a new logo: see :func:`init_new_logo`.
 
-Everything is aggregated per ``(month, segment)`` of the draw as the account is simulated, so memory
-is ``draws x months x segments`` whatever the number of accounts.  New logos of months past the
-horizon are not simulated, but logos started inside it are followed for ``cohort_months`` months
-from their start (past the horizon if need be) into ``cohort[draw, start_month, months_since_start]``.
+Everything is aggregated per ``(month, segment)`` of the draw, so memory is ``draws x months x
+segments`` plus one draw's account state per thread.  New logos of months past the horizon are not
+simulated, but logos started inside it are followed for ``cohort_months`` months from their start
+(past the horizon if need be) into ``cohort[draw, start_month, months_since_start]``.
 """
 
 from __future__ import annotations
@@ -42,11 +57,18 @@ from numba import prange
 
 from simengine.kernels._jit import jit
 from simengine.kernels.layout import (
+    C_CSM,
+    C_SE,
     HISTORY_MONTHS,
     M_CSM_COVERAGE,
+    M_DRIFT_SHIFT,
     M_HAZARD_MULT,
+    M_NEW_LOGO_MULT,
     M_NEW_LOGO_RATE,
+    M_PRICE_MULT,
     M_SE_COVERAGE,
+    M_UC_UNHEALTHY_COVERED,
+    M_UC_UNHEALTHY_UNCOVERED,
     M_UNHEALTHY_SHARE,
     M_USE_CASE_MULT,
     P_ACCOUNT_SD,
@@ -77,6 +99,7 @@ from simengine.kernels.layout import (
     V_BOOKINGS,
     V_CHURNED,
     V_CHURNED_REVENUE,
+    V_EXISTING_EXPANSION_REVENUE,
     V_EXPANSION_REVENUE,
     V_LEAK,
     V_NEW_LOGO_REVENUE,
@@ -107,6 +130,37 @@ from simengine.kernels.rng import (
 
 _TWO_PI = 2.0 * math.pi
 
+# One draw's account state: a float64 record per account (one account's state is contiguous, so the
+# inner loop over accounts streams through memory), its two random streams and its integers.
+(
+    F_X,  # log-usage level (season, ramp and health removed)
+    F_DRIFT,  # g_s + b_i
+    F_RAMP_TAIL,  # (1 - ramp_start) * exp(-tenure / ramp_months)
+    F_HEALTH,  # health multiplier of the account's own consumption
+    F_HEALTH_STEP,  # its monthly decay (1: healthy)
+    F_HEALTH_HAZARD,  # unhealthy hazard ratio (1: healthy)
+    F_CHURN_RATE,  # -log(1 - theta): hazard per boundary at hazard ratio 1
+    F_THRESHOLD,  # Exp(1) churn threshold
+    F_CUM_HAZARD,  # cumulative hazard so far
+    F_U_CSM,  # fixed uniform of CSM coverage
+    F_U_SE,  # fixed uniform of SE / adoption support
+    F_UC_GAP,  # intensity left until the next use case
+    F_HEALTHY_SIZE,  # sum of healthy use-case sizes
+    F_HEALTHY_RAMP,  # their ramp gap sum m * q**age
+    F_UNHEALTHY_LEVEL,  # sum of unhealthy use-case levels (decaying)
+    F_UNHEALTHY_RAMP,  # their ramp gap
+    F_SPARE,  # second normal of the last Box-Muller pair
+    F_COMMIT,  # annual commit (0: none)
+    F_CONSUMED,  # revenue consumed in the current term
+    F_PRICE,  # unit price (before the month's multiplier)
+    F_LAST_REVENUE,  # revenue of the last month simulated
+    F_RING,  # first of 12 slots: revenue of month t - 12 in slot t % 12
+) = range(22)
+F_COUNT = F_RING + HISTORY_MONTHS
+R_USAGE, R_USE_CASE = range(2)
+I_SEGMENT, I_START, I_TERM, I_STEPS, I_ALIVE = range(5)
+I_COUNT = 5
+
 
 @jit
 def season_table(p, month_of_year0, out):
@@ -121,84 +175,21 @@ def season_table(p, month_of_year0, out):
 
 
 @jit
-def start_use_cases(
-    state, gap, intensity, healthy_size, healthy_ramp_gap, unhealthy_level, unhealthy_ramp_gap,
-    p, unhealthy_share, q, out, t, segment,
-):  # fmt: skip
-    """Start the use cases that arrive in month ``t``; return the updated running sums.
-
-    Kept out of the monthly loop: arrivals are rare, and their logs and exps in the loop body
-    cost registers every month (measured: ~6% of the kernel's time).
-    """
-    while intensity >= gap:
-        intensity -= gap
-        state, z_size = next_normal(state)
-        state, u_health = next_uniform(state)
-        state, u_gap = next_uniform(state)
-        size = math.exp(p[P_UC_SIZE_MU] + p[P_UC_SIZE_SIGMA] * z_size)
-        if u_health < unhealthy_share:
-            size *= p[P_UNHEALTHY_PLATEAU]
-            unhealthy_level += size
-            unhealthy_ramp_gap += size * q
-        else:
-            healthy_size += size
-            healthy_ramp_gap += size * q
-        gap = -math.log(u_gap)
-        if t < out.shape[0]:
-            out[t, segment, V_NEW_USE_CASES] += 1.0
-    return (
-        state,
-        gap,
-        intensity,
-        healthy_size,
-        healthy_ramp_gap,
-        unhealthy_level,
-        unhealthy_ramp_gap,
-    )
+def mean_first_year_ramp(p):
+    """``(1/12) sum_{k=0}^{11} ramp(k)``: a new logo's mean ramp over its first 12 months."""
+    tail = 0.0
+    for k in range(12):
+        tail += math.exp(-k / p[P_RAMP_MONTHS])
+    return 1.0 - (1.0 - p[P_RAMP_START]) * tail / 12.0
 
 
 @jit
-def simulate_account(
-    seed, draw, account, segment, existing, start, tenure, log_usage, hist_revenue,
-    commit, term_position, consumed, p, mp, season, month_of_year0, out, cohort, ring,
-):  # fmt: skip
-    """Simulate one account for one draw and add its path into ``out`` (and ``cohort``).
+def init_account(f, r, ist, seed, draw, account, segment, start, survived, p):
+    """Draw an account's fixed randomness into its state row; return ``(z_level, u_health, u_commit)``.
 
-    Parameters
-    ----------
-    seed, draw, account : int
-        Stream key parts; ``account`` is the book row or :func:`new_logo_account`.
-    segment : int
-        Segment index (the ``segment`` axis of ``out``).
-    existing : bool
-        True for a book account observed at ``as_of``; False for a new logo starting at ``start``.
-    start : int
-        First horizon month of the account (0 for existing accounts).
-    tenure : int
-        Existing accounts: month boundaries survived by ``as_of`` (``as_of - start_month``).
-    log_usage : float
-        Existing accounts: log of usage in the ``as_of`` month.
-    hist_revenue : ndarray, shape (12,)
-        Existing accounts: revenue in months ``as_of - 11 .. as_of`` (0 where not a customer).
-    commit, term_position, consumed : float, int, float
-        Annual commit (0: none), months into the current term, and revenue consumed in it.
-    p : ndarray, shape (n_segment_params,)
-        Segment parameters of this draw (``layout.SEGMENT_PARAMS``).
-    mp : ndarray, shape (horizon, n_month_params)
-        Monthly drivers of this draw and segment (``layout.MONTH_PARAMS``).
-    season : ndarray, shape (12,)
-        :func:`season_table` of this segment and draw.
-    out : ndarray, shape (horizon, n_segments, n_outputs)
-        This draw's aggregates; updated in place.
-    cohort : ndarray, shape (horizon, cohort_months)
-        This draw's new-logo revenue by start month and months since start; updated in place.
-    ring : ndarray, shape (12,)
-        Scratch space for the account's trailing-12-month revenue.
+    Shared by book accounts and new logos: the same draws in the same order from the
+    ``PURPOSE_ACCOUNT`` stream, the churn rate from ``PURPOSE_CHURN``.
     """
-    horizon = out.shape[0]
-    cohort_months = cohort.shape[1]
-    price = p[P_PRICE]
-
     account_key = stream_key(seed, draw, account, 0)
     st = purpose_key(account_key, PURPOSE_ACCOUNT)
     st, z_effect, z_level = next_normal_pair(st)
@@ -208,201 +199,333 @@ def simulate_account(
     st, u_se = next_uniform(st)
     st, u_health = next_uniform(st)
     st, u_commit = next_uniform(st)
-    drift = p[P_DRIFT] + p[P_ACCOUNT_SD] * z_effect
-    volatility = p[P_VOLATILITY]
-
-    churn_state = purpose_key(account_key, PURPOSE_CHURN)
-    survived = tenure if existing else 0
-    churn_state, theta = next_beta(churn_state, p[P_CHURN_ALPHA], p[P_CHURN_BETA] + survived)
-    churn_per_boundary = -math.log1p(-theta)
-    churn_threshold = -math.log(u_churn)
-    cumulative_hazard = 0.0
-
-    ramp_step = math.exp(-1.0 / p[P_RAMP_MONTHS])
-    # (1 - ramp_start) * exp(-k / ramp_months) at tenure k (as_of for an existing account, the
-    # start month for a new logo), stepped at each boundary before the month is used.
-    first_tenure = tenure if existing else 0
-    ramp_tail = (1.0 - p[P_RAMP_START]) * math.exp(-first_tenure / p[P_RAMP_MONTHS])
-
-    unhealthy = (not existing) and u_health < mp[min(start, horizon - 1), M_UNHEALTHY_SHARE]
-    health = p[P_UNHEALTHY_PLATEAU] if unhealthy else 1.0
-    health_step = math.exp(-p[P_UNHEALTHY_DECAY]) if unhealthy else 1.0
-    health_hazard = p[P_UNHEALTHY_HR] if unhealthy else 1.0
-
-    if existing:
-        # Back out the base level at as_of from observed usage: remove season and ramp at as_of.
-        x = log_usage - math.log(season[(month_of_year0 + 11) % 12]) - math.log(1.0 - ramp_tail)
-        for j in range(HISTORY_MONTHS):
-            ring[j] = hist_revenue[j]
-        last_revenue = hist_revenue[HISTORY_MONTHS - 1]
-        bookings = 0.0
-    else:
-        x = p[P_INIT_MU] + p[P_INIT_SD] * z_level
-        for j in range(HISTORY_MONTHS):
-            ring[j] = 0.0
-        last_revenue = 0.0
-        bookings = p[P_COMMIT_MONTHS] * price * math.exp(x)
-        commit = bookings if u_commit < p[P_COMMIT_SHARE] else 0.0
-        term_position = 0
-        consumed = 0.0
-        if start < horizon:
-            out[start, segment, V_BOOKINGS] += bookings
-
-    # Use cases: healthy ones contribute m * (1 - q**(age+1)); unhealthy ones
-    # plateau * m * decay**age * (1 - q**(age+1)).  Four running sums give E[t] in O(1) a month.
-    use_case_state = purpose_key(account_key, PURPOSE_USE_CASE)
-    use_case_gap = -math.log(u_use_case)
-    q = math.exp(-1.0 / p[P_UC_RAMP])
-    decay = math.exp(-p[P_UNHEALTHY_DECAY])
-    healthy_size = 0.0
-    healthy_ramp_gap = 0.0
-    unhealthy_level = 0.0
-    unhealthy_ramp_gap = 0.0
-
-    usage_state = purpose_key(account_key, PURPOSE_USAGE)
-    steps = 0
-    spare_normal = 0.0
-
-    end = horizon if existing else max(horizon, start + cohort_months)
-    # Churn first, in its own short loop: the first boundary where the cumulative hazard passes the
-    # account's threshold.  The monthly loop below then runs to it without a check per month.
-    churn_month = -1
-    for t in range(start if existing else start + 1, end):
-        month = min(t, horizon - 1)
-        hazard = mp[month, M_HAZARD_MULT] * health_hazard
-        if u_csm < mp[month, M_CSM_COVERAGE]:
-            hazard *= p[P_CSM_HR]
-        cumulative_hazard += churn_per_boundary * hazard
-        if cumulative_hazard > churn_threshold:
-            churn_month = t
-            break
-    last = churn_month if churn_month >= 0 else end
-    # Month-of-year and ring slot advance with t; counters avoid two integer divisions a month.
-    season_slot = (month_of_year0 + start) % 12
-    slot = start % HISTORY_MONTHS
-    for t in range(start, last):
-        month = min(t, horizon - 1)
-        if existing or t > start:
-            # Usage step: normals come in Box-Muller pairs, the second kept for the next month.
-            if steps % 2 == 0:
-                usage_state, eps, spare_normal = next_normal_pair(usage_state)
-            else:
-                eps = spare_normal
-            steps += 1
-            x += drift + volatility * eps
-            ramp_tail *= ramp_step
-            health *= health_step
-            healthy_ramp_gap *= q
-            unhealthy_level *= decay
-            unhealthy_ramp_gap *= decay * q
-            # Use-case arrivals in month t: exponential gaps on the cumulative intensity.
-            intensity = p[P_UC_RATE] * mp[month, M_USE_CASE_MULT]
-            if u_se < mp[month, M_SE_COVERAGE]:
-                intensity *= p[P_SE_RATIO]
-            if intensity >= use_case_gap:  # rare: most account-months start no use case
-                (use_case_state, use_case_gap, intensity, healthy_size, healthy_ramp_gap,
-                 unhealthy_level, unhealthy_ramp_gap) = start_use_cases(
-                    use_case_state, use_case_gap, intensity, healthy_size, healthy_ramp_gap,
-                    unhealthy_level, unhealthy_ramp_gap, p, mp[month, M_UNHEALTHY_SHARE], q,
-                    out, t, segment,
-                )  # fmt: skip
-            use_case_gap -= intensity
-
-        expansion = healthy_size - healthy_ramp_gap + unhealthy_level - unhealthy_ramp_gap
-        base = math.exp(x) * season[season_slot] * (1.0 - ramp_tail) * health
-        usage = base * (1.0 + expansion)
-        revenue = usage * price
-
-        overage = 0.0
-        leak = 0.0
-        if commit > 0.0:
-            before = consumed
-            consumed += revenue
-            if consumed > commit:
-                overage = consumed - max(before, commit)
-            term_position += 1
-            if term_position == 12:
-                leak = max(commit - consumed, 0.0)
-                commit = p[P_RENEWAL_RATIO] * consumed
-                consumed = 0.0
-                term_position = 0
-
-        if t < horizon:
-            out[t, segment, V_REVENUE] += revenue
-            out[t, segment, V_USAGE] += usage
-            out[t, segment, V_ACTIVE] += 1.0
-            out[t, segment, V_EXPANSION_REVENUE] += base * expansion * price
-            out[t, segment, V_OVERAGE] += overage
-            out[t, segment, V_LEAK] += leak
-            if not existing:
-                out[t, segment, V_NEW_LOGO_REVENUE] += revenue
-            year_ago = ring[slot]
-            if year_ago > 0.0:
-                out[t, segment, V_RETENTION_BASE] += year_ago
-                out[t, segment, V_RETAINED] += revenue
-                out[t, segment, V_RETAINED_CAPPED] += min(revenue, year_ago)
-            ring[slot] = revenue
-        if not existing and t - start < cohort_months:
-            cohort[start, t - start] += revenue
-        last_revenue = revenue
-        season_slot = season_slot + 1 if season_slot < 11 else 0
-        slot = slot + 1 if slot < HISTORY_MONTHS - 1 else 0
-
-    if churn_month >= 0 and churn_month < horizon:
-        out[churn_month, segment, V_CHURNED] += 1.0
-        out[churn_month, segment, V_CHURNED_REVENUE] += last_revenue
-        if commit > 0.0:
-            out[churn_month, segment, V_LEAK] += max(commit - consumed, 0.0)
-        # A churned account stays in the retention base for the 12 months after it was last seen.
-        for t in range(churn_month, min(churn_month + HISTORY_MONTHS, horizon)):
-            slot = t % HISTORY_MONTHS
-            if ring[slot] > 0.0:
-                out[t, segment, V_RETENTION_BASE] += ring[slot]
-            ring[slot] = 0.0
+    f[F_DRIFT] = p[P_DRIFT] + p[P_ACCOUNT_SD] * z_effect
+    _, theta = next_beta(purpose_key(account_key, PURPOSE_CHURN), p[P_CHURN_ALPHA],
+                         p[P_CHURN_BETA] + survived)  # fmt: skip
+    f[F_CHURN_RATE] = -math.log1p(-theta)
+    f[F_THRESHOLD] = -math.log(u_churn)
+    f[F_CUM_HAZARD] = 0.0
+    f[F_U_CSM] = u_csm
+    f[F_U_SE] = u_se
+    f[F_UC_GAP] = -math.log(u_use_case)
+    f[F_RAMP_TAIL] = (1.0 - p[P_RAMP_START]) * math.exp(-survived / p[P_RAMP_MONTHS])
+    f[F_HEALTHY_SIZE] = 0.0
+    f[F_HEALTHY_RAMP] = 0.0
+    f[F_UNHEALTHY_LEVEL] = 0.0
+    f[F_UNHEALTHY_RAMP] = 0.0
+    f[F_SPARE] = 0.0
+    r[R_USAGE] = purpose_key(account_key, PURPOSE_USAGE)
+    r[R_USE_CASE] = purpose_key(account_key, PURPOSE_USE_CASE)
+    ist[I_SEGMENT] = segment
+    ist[I_START] = start
+    ist[I_STEPS] = 0
+    ist[I_ALIVE] = 1
+    return z_level, u_health, u_commit
 
 
 @jit
-def simulate_draw(
-    seed, draw, seg_params, month_params, acct_segment, acct_tenure, acct_log_usage,
-    acct_hist_revenue, acct_commit, acct_term_position, acct_consumed, month_of_year0, out, cohort,
-):  # fmt: skip
-    """One draw: every existing account, then the new logos of every (month, segment)."""
-    horizon, n_segments = out.shape[0], out.shape[1]
-    ring = np.empty(HISTORY_MONTHS)
-    no_history = np.zeros(HISTORY_MONTHS)
-    season = np.empty((n_segments, 12))
-    for s in range(n_segments):
-        season_table(seg_params[s], month_of_year0, season[s])
+def init_existing(f, r, ist, seed, draw, i, acc, p, season, month_of_year0):
+    """State of book account ``i`` at ``as_of`` (its level backed out of its observed usage)."""
+    tenure = acc.tenure[i]
+    init_account(f, r, ist, seed, draw, i, acc.segment[i], 0, tenure, p)
+    f[F_HEALTH] = 1.0
+    f[F_HEALTH_STEP] = 1.0
+    f[F_HEALTH_HAZARD] = 1.0
+    # Back out the base level at as_of from observed usage: remove season and ramp at as_of.
+    f[F_X] = (
+        acc.log_usage[i]
+        - math.log(season[(month_of_year0 + 11) % 12])
+        - math.log(1.0 - f[F_RAMP_TAIL])
+    )
+    for j in range(HISTORY_MONTHS):
+        f[F_RING + j] = acc.hist_revenue[i, j]
+    f[F_LAST_REVENUE] = acc.hist_revenue[i, HISTORY_MONTHS - 1]
+    f[F_COMMIT] = acc.commit[i]
+    f[F_CONSUMED] = acc.consumed[i]
+    f[F_PRICE] = acc.price[i]
+    ist[I_TERM] = acc.term_position[i]
 
-    for i in range(acct_segment.shape[0]):
-        s = acct_segment[i]
-        simulate_account(
-            seed, draw, i, s, True, 0, acct_tenure[i], acct_log_usage[i], acct_hist_revenue[i],
-            acct_commit[i], acct_term_position[i], acct_consumed[i], seg_params[s],
-            month_params[s], season[s], month_of_year0, out, cohort, ring,
-        )  # fmt: skip
 
+@jit
+def init_new_logo(f, r, ist, seed, draw, t, s, k, p, mpt, mean_ramp, out):
+    """State of the k-th new logo of (month ``t``, segment ``s``); books it into ``out[t, s]``.
+
+    Bookings: a logo that signs a commit (with probability ``commit_share``) books its commit,
+    ``commit_months x P x L`` (``commit_months`` already scaled by the comp plan's
+    ``commit_multiplier``); a pay-as-you-go logo books its **expected first-year consumption**,
+    ``12 x P x L x (1/12) sum_{k=0}^{11} ramp(k)``, ignoring churn, growth, season, use cases and
+    health.  Here ``P`` = segment unit price x the start month's ``price_multiplier`` and ``L`` =
+    ``exp(x0)``, the logo's plateau monthly usage (its drawn starting level).
+    """
+    z_level, u_health, u_commit = init_account(
+        f, r, ist, seed, draw, new_logo_account(t, s, k), s, t, 0, p
+    )
+    unhealthy = u_health < mpt[M_UNHEALTHY_SHARE]
+    f[F_HEALTH] = p[P_UNHEALTHY_PLATEAU] if unhealthy else 1.0
+    f[F_HEALTH_STEP] = math.exp(-p[P_UNHEALTHY_DECAY]) if unhealthy else 1.0
+    f[F_HEALTH_HAZARD] = p[P_UNHEALTHY_HR] if unhealthy else 1.0
+    x = p[P_INIT_MU] + p[P_INIT_SD] * z_level
+    f[F_X] = x
+    for j in range(HISTORY_MONTHS):
+        f[F_RING + j] = 0.0
+    f[F_LAST_REVENUE] = 0.0
+    price = p[P_PRICE] * mpt[M_PRICE_MULT]
+    if u_commit < p[P_COMMIT_SHARE]:
+        commit = p[P_COMMIT_MONTHS] * price * math.exp(x)
+        bookings = commit
+    else:
+        commit = 0.0
+        bookings = 12.0 * price * math.exp(x) * mean_ramp
+    f[F_COMMIT] = commit
+    f[F_CONSUMED] = 0.0
+    f[F_PRICE] = p[P_PRICE]
+    ist[I_TERM] = 0
+    out[t, s, V_BOOKINGS] += bookings
+
+
+@jit
+def start_use_cases(f, r, gap, intensity, p, unhealthy_share, q, out, t, segment):
+    """Start the use cases that arrive in month ``t``; return ``(gap, intensity)`` left.
+
+    Kept out of the monthly loop: arrivals are rare, and their logs and exps in the loop body
+    cost registers every month.
+    """
+    state = r[R_USE_CASE]
+    while intensity >= gap:
+        intensity -= gap
+        state, z_size = next_normal(state)
+        state, u_health = next_uniform(state)
+        state, u_gap = next_uniform(state)
+        size = math.exp(p[P_UC_SIZE_MU] + p[P_UC_SIZE_SIGMA] * z_size)
+        if u_health < unhealthy_share:
+            size *= p[P_UNHEALTHY_PLATEAU]
+            f[F_UNHEALTHY_LEVEL] += size
+            f[F_UNHEALTHY_RAMP] += size * q
+        else:
+            f[F_HEALTHY_SIZE] += size
+            f[F_HEALTHY_RAMP] += size * q
+        gap = -math.log(u_gap)
+        if t < out.shape[0]:
+            out[t, segment, V_NEW_USE_CASES] += 1.0
+    r[R_USE_CASE] = state
+    return gap, intensity
+
+
+@jit
+def record_churn(f, t, s, out):
+    """An account churns at the boundary into month ``t`` (< horizon): churn, leak, NRR base."""
+    horizon = out.shape[0]
+    out[t, s, V_CHURNED] += 1.0
+    out[t, s, V_CHURNED_REVENUE] += f[F_LAST_REVENUE]
+    if f[F_COMMIT] > 0.0:
+        out[t, s, V_LEAK] += max(f[F_COMMIT] - f[F_CONSUMED], 0.0)
+    # A churned account stays in the retention base for the 12 months after it was last seen.
+    for u in range(t, min(t + HISTORY_MONTHS, horizon)):
+        slot = F_RING + u % HISTORY_MONTHS
+        if f[slot] > 0.0:
+            out[u, s, V_RETENTION_BASE] += f[slot]
+        f[slot] = 0.0
+
+
+@jit
+def draw_new_logos(seed, draw, mp, out, started_by):
+    """New-logo counts ``counts[t, s]`` by Poisson inversion, keyed by (month, segment).
+
+    ``started_by[t + 1]`` is set to the number of new logos starting in months ``0 .. t``.
+    """
+    n_seg, horizon = mp.shape[0], mp.shape[1]
+    counts = np.zeros((horizon, n_seg), dtype=np.int64)
+    started_by[0] = 0
     for t in range(horizon):
-        for s in range(n_segments):
+        total = 0
+        for s in range(n_seg):
             # Keyed by (month, segment), not by the number of segments.
             key = stream_key(seed, draw, (t << 8) + s, PURPOSE_NEW_LOGOS)
             _, u = next_uniform(key)
-            n_new = poisson_inverse(month_params[s, t, M_NEW_LOGO_RATE], u)
+            n_new = poisson_inverse(mp[s, t, M_NEW_LOGO_RATE] * mp[s, t, M_NEW_LOGO_MULT], u)
+            counts[t, s] = n_new
             out[t, s, V_NEW_LOGOS] += n_new
-            for k in range(n_new):
-                simulate_account(
-                    seed, draw, new_logo_account(t, s, k), s, False, t, 0, 0.0, no_history,
-                    0.0, 0, 0.0, seg_params[s], month_params[s], season[s], month_of_year0,
-                    out, cohort, ring,
-                )  # fmt: skip
+            total += n_new
+        started_by[t + 1] = started_by[t] + total
+    return counts
+
+
+@jit
+def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out, cohort, coverage):
+    """One draw: every account of the book and every new logo, months outer, accounts inner.
+
+    Accounts are rows ``0 .. n_book - 1`` (book order) then the new logos by (start month,
+    segment, k), so the accounts in play in month ``t`` are one contiguous range of rows.
+    """
+    horizon, n_seg = out.shape[0], out.shape[1]
+    cohort_months = cohort.shape[1]
+    n_book = acc.segment.shape[0]
+
+    season = np.empty((n_seg, 12))
+    ramp_step = np.empty(n_seg)
+    q = np.empty(n_seg)
+    decay = np.empty(n_seg)
+    decay_q = np.empty(n_seg)
+    mean_ramp = np.empty(n_seg)
+    for s in range(n_seg):
+        season_table(sp[s], month_of_year0, season[s])
+        ramp_step[s] = math.exp(-1.0 / sp[s, P_RAMP_MONTHS])
+        q[s] = math.exp(-1.0 / sp[s, P_UC_RAMP])
+        decay[s] = math.exp(-sp[s, P_UNHEALTHY_DECAY])
+        decay_q[s] = decay[s] * q[s]
+        mean_ramp[s] = mean_first_year_ramp(sp[s])
+
+    started_by = np.empty(horizon + 1, dtype=np.int64)
+    counts = draw_new_logos(seed, draw, mp, out, started_by)
+    n = n_book + started_by[horizon]
+    fs = np.empty((n, F_COUNT))
+    rs = np.empty((n, 2), dtype=np.uint64)
+    ist = np.empty((n, I_COUNT), dtype=np.int64)
+    for i in range(n_book):
+        s = acc.segment[i]
+        init_existing(fs[i], rs[i], ist[i], seed, draw, i, acc, sp[s], season[s], month_of_year0)
+    i = n_book
+    end = horizon
+    for t in range(horizon):
+        for s in range(n_seg):
+            for k in range(counts[t, s]):
+                init_new_logo(fs[i], rs[i], ist[i], seed, draw, t, s, k, sp[s], mp[s, t],
+                              mean_ramp[s], out)  # fmt: skip
+                i += 1
+                end = max(end, t + cohort_months)
+
+    csm_share = np.empty(n_seg)
+    se_share = np.empty(n_seg)
+    n_alive = n_book
+    for t in range(end):
+        m = min(t, horizon - 1)
+        hi = n_book + started_by[m + 1]
+        if t < horizon:
+            lo = 0
+            n_alive += started_by[t + 1] - started_by[t]
+            # Coverage of month t from this draw's own book at the start of the month.
+            csm_ratio = cap_csm[t] / n_alive if n_alive > 0 else math.inf
+            se_ratio = cap_se[t] / n_alive if n_alive > 0 else math.inf
+            coverage[t, C_CSM] = min(1.0, csm_ratio)
+            coverage[t, C_SE] = min(1.0, se_ratio)
+            for s in range(n_seg):
+                csm_share[s] = min(mp[s, t, M_CSM_COVERAGE], csm_ratio)
+                se_share[s] = min(mp[s, t, M_SE_COVERAGE], se_ratio)
+        else:  # cohort tracking only: logos still inside their cohort window
+            lo = n_book + started_by[max(t - cohort_months + 1, 0)]
+        season_slot = (month_of_year0 + t) % 12
+        slot = F_RING + t % HISTORY_MONTHS
+        for i in range(lo, hi):
+            if ist[i, I_ALIVE] == 0:
+                continue
+            s = ist[i, I_SEGMENT]
+            start = ist[i, I_START]
+            p = sp[s]
+            mpt = mp[s, m]
+            existing = i < n_book
+            if existing or t > start:
+                # Churn at the boundary into t, with this month's hazard ratios.
+                hazard = mpt[M_HAZARD_MULT] * fs[i, F_HEALTH_HAZARD]
+                if fs[i, F_U_CSM] < csm_share[s]:
+                    hazard *= p[P_CSM_HR]
+                cumulative = fs[i, F_CUM_HAZARD] + fs[i, F_CHURN_RATE] * hazard
+                fs[i, F_CUM_HAZARD] = cumulative
+                if cumulative > fs[i, F_THRESHOLD]:
+                    ist[i, I_ALIVE] = 0
+                    if t < horizon:
+                        n_alive -= 1
+                        record_churn(fs[i], t, s, out)
+                    continue
+                # Usage step: normals come in Box-Muller pairs, the second kept for the next month.
+                steps = ist[i, I_STEPS]
+                if steps % 2 == 0:
+                    state, eps, spare = next_normal_pair(rs[i, R_USAGE])
+                    rs[i, R_USAGE] = state
+                    fs[i, F_SPARE] = spare
+                else:
+                    eps = fs[i, F_SPARE]
+                ist[i, I_STEPS] = steps + 1
+                fs[i, F_X] += (fs[i, F_DRIFT] + mpt[M_DRIFT_SHIFT]) + p[P_VOLATILITY] * eps
+                fs[i, F_RAMP_TAIL] *= ramp_step[s]
+                fs[i, F_HEALTH] *= fs[i, F_HEALTH_STEP]
+                fs[i, F_HEALTHY_RAMP] *= q[s]
+                fs[i, F_UNHEALTHY_LEVEL] *= decay[s]
+                fs[i, F_UNHEALTHY_RAMP] *= decay_q[s]
+                # Use-case arrivals in month t: exponential gaps on the cumulative intensity.
+                supported = fs[i, F_U_SE] < se_share[s]
+                intensity = p[P_UC_RATE] * mpt[M_USE_CASE_MULT]
+                if supported:
+                    intensity *= p[P_SE_RATIO]
+                gap = fs[i, F_UC_GAP]
+                if intensity >= gap:  # rare: most account-months start no use case
+                    unhealthy = (
+                        mpt[M_UC_UNHEALTHY_COVERED] if supported else mpt[M_UC_UNHEALTHY_UNCOVERED]
+                    )
+                    gap, intensity = start_use_cases(
+                        fs[i], rs[i], gap, intensity, p, unhealthy, q[s], out, t, s
+                    )
+                fs[i, F_UC_GAP] = gap - intensity
+
+            expansion = (
+                fs[i, F_HEALTHY_SIZE]
+                - fs[i, F_HEALTHY_RAMP]
+                + fs[i, F_UNHEALTHY_LEVEL]
+                - fs[i, F_UNHEALTHY_RAMP]
+            )
+            base = (
+                math.exp(fs[i, F_X])
+                * season[s, season_slot]
+                * (1.0 - fs[i, F_RAMP_TAIL])
+                * fs[i, F_HEALTH]
+            )
+            usage = base * (1.0 + expansion)
+            price = fs[i, F_PRICE] * mpt[M_PRICE_MULT]
+            revenue = usage * price
+
+            overage = 0.0
+            leak = 0.0
+            commit = fs[i, F_COMMIT]
+            if commit > 0.0:
+                before = fs[i, F_CONSUMED]
+                consumed = before + revenue
+                if consumed > commit:
+                    overage = consumed - max(before, commit)
+                term = ist[i, I_TERM] + 1
+                if term == 12:
+                    leak = max(commit - consumed, 0.0)
+                    fs[i, F_COMMIT] = p[P_RENEWAL_RATIO] * consumed
+                    consumed = 0.0
+                    term = 0
+                fs[i, F_CONSUMED] = consumed
+                ist[i, I_TERM] = term
+
+            if t < horizon:
+                o = out[t, s]
+                o[V_REVENUE] += revenue
+                o[V_USAGE] += usage
+                o[V_ACTIVE] += 1.0
+                expansion_revenue = base * expansion * price
+                o[V_EXPANSION_REVENUE] += expansion_revenue
+                o[V_OVERAGE] += overage
+                o[V_LEAK] += leak
+                if existing:
+                    o[V_EXISTING_EXPANSION_REVENUE] += expansion_revenue
+                else:
+                    o[V_NEW_LOGO_REVENUE] += revenue
+                year_ago = fs[i, slot]
+                if year_ago > 0.0:
+                    o[V_RETENTION_BASE] += year_ago
+                    o[V_RETAINED] += revenue
+                    o[V_RETAINED_CAPPED] += min(revenue, year_ago)
+                fs[i, slot] = revenue
+            if not existing and t - start < cohort_months:
+                cohort[start, t - start] += revenue
+            fs[i, F_LAST_REVENUE] = revenue
 
 
 @jit(parallel=True)
-def simulate_draws(
-    seed, draw_start, seg_params, month_params, acct_segment, acct_tenure, acct_log_usage,
-    acct_hist_revenue, acct_commit, acct_term_position, acct_consumed, month_of_year0, out, cohort,
-):  # fmt: skip
-    """Simulate draws ``draw_start .. draw_start + out.shape[0] - 1`` in parallel.
+def simulate_draws(seed, draw_start, book, params, capacity, month_of_year0, outputs):
+    """Simulate draws ``draw_start .. draw_start + outputs.out.shape[0] - 1`` in parallel.
 
     Parameters
     ----------
@@ -410,24 +533,24 @@ def simulate_draws(
         Run seed; with the draw, account and purpose it keys every random stream.
     draw_start : int
         Absolute index of the first draw of this chunk (streams are keyed by absolute draw).
-    seg_params : ndarray, shape (draws, segments, n_segment_params)
-    month_params : ndarray, shape (draws, segments, horizon, n_month_params)
-    acct_segment : ndarray of int64, shape (accounts,)
-    acct_tenure : ndarray of int64, shape (accounts,)
-    acct_log_usage : ndarray, shape (accounts,)
-    acct_hist_revenue : ndarray, shape (accounts, 12)
-    acct_commit, acct_consumed : ndarray, shape (accounts,)
-    acct_term_position : ndarray of int64, shape (accounts,)
+    book : layout.Accounts
+        The accounts active at ``as_of`` (shared by every draw).
+    params : layout.Params
+        ``seg_params`` (draws, segments, n_segment_params) and ``month_params``
+        (draws, segments, horizon, n_month_params) of this chunk.
+    capacity : layout.Capacity
+        Coverable accounts ``csm`` and ``se``, each (draws, horizon), of this chunk.
     month_of_year0 : int
         Month of year (January = 0) of horizon month 0.
-    out : ndarray, shape (draws, horizon, segments, n_outputs)
-        Zeroed on entry; filled with the aggregates.
-    cohort : ndarray, shape (draws, horizon, cohort_months)
-        Zeroed on entry; new-logo revenue by start month and months since start.
+    outputs : layout.Outputs
+        ``out``, ``cohort`` and ``coverage`` of this chunk, zeroed on entry and filled in place.
+
+    Every draw writes only its own slices, and its result depends only on its absolute index:
+    neither the thread count nor the chunking can change it.
     """
-    for j in prange(out.shape[0]):
+    for j in prange(outputs.out.shape[0]):
         simulate_draw(
-            seed, draw_start + j, seg_params[j], month_params[j], acct_segment, acct_tenure,
-            acct_log_usage, acct_hist_revenue, acct_commit, acct_term_position, acct_consumed,
-            month_of_year0, out[j], cohort[j],
+            seed, draw_start + j, book, params.seg_params[j], params.month_params[j],
+            capacity.csm[j], capacity.se[j], month_of_year0, outputs.out[j], outputs.cohort[j],
+            outputs.coverage[j],
         )  # fmt: skip

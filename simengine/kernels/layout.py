@@ -1,10 +1,20 @@
-"""Names and positions of the flat arrays the kernels read and write.
+"""Names and positions of the flat arrays the kernels read and write, and the groups they travel in.
 
 The kernels see only NumPy arrays; these tuples say which slot of the last axis holds what.  The
 ``P_*``, ``M_*`` and ``V_*`` integers are module globals, which numba freezes as compile-time constants.
+
+The kernel takes its arrays in four named tuples (numba types a ``typing.NamedTuple`` of arrays as a
+heterogeneous tuple, attributes by name, no copy): :class:`Accounts` (the book at ``as_of``),
+:class:`Params` (segment and month parameters per draw), :class:`Capacity` (coverable accounts per
+draw and month, from the staffing model) and :class:`Outputs` (what the kernel fills).
+:func:`simengine.engine.run_kernel` checks their shapes and allocates the outputs.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
 
 #: Per-draw, per-segment parameters: ``seg_params[draw, segment, P_*]``.
 SEGMENT_PARAMS: tuple[str, ...] = (
@@ -63,13 +73,23 @@ SEGMENT_PARAMS: tuple[str, ...] = (
 #: Per-draw, per-month, per-segment drivers (what the go-to-market model sets):
 #: ``month_params[draw, segment, month, M_*]`` (segment before month so one account reads a
 #: contiguous block).
+#:
+#: Coverage: an account is CSM-covered in month ``t`` when its own fixed uniform is below
+#: ``min(csm_coverage, Capacity.csm[t] / active accounts at the start of t)`` (likewise SE).  In
+#: ``market.new_logos=rate`` mode the capacity is ``+inf`` and ``csm_coverage``/``se_coverage`` are
+#: the configured shares; in capacity mode they are 1 and the staffing capacity binds.
 MONTH_PARAMS: tuple[str, ...] = (
-    "new_logo_rate",  # Poisson mean of new logos in the month
-    "csm_coverage",  # share of accounts a CSM covers
-    "se_coverage",  # share of accounts an SE / adoption specialist supports
-    "unhealthy_share",  # chance a new logo or new use case starts unhealthy
-    "hazard_multiplier",  # multiplier on every churn hazard (other go-to-market effects)
+    "new_logo_rate",  # Poisson mean of new logos in the month (before new_logo_multiplier)
+    "csm_coverage",  # largest share of active accounts a CSM covers (rate mode: the share)
+    "se_coverage",  # largest share of active accounts SE / adoption supports (rate mode: the share)
+    "unhealthy_share",  # chance a new logo starting this month starts unhealthy
+    "hazard_multiplier",  # multiplier on every churn hazard (scenario, other go-to-market effects)
     "use_case_multiplier",  # multiplier on every use-case rate
+    "drift_shift",  # added to every account's monthly log-usage drift
+    "price_multiplier",  # multiplies the unit price (existing accounts and new logos)
+    "new_logo_multiplier",  # multiplies the month's new-logo Poisson mean (both modes)
+    "use_case_unhealthy_covered",  # chance a new use case starts unhealthy, account SE-supported
+    "use_case_unhealthy_uncovered",  # the same for an account without SE support that month
 )
 (
     M_NEW_LOGO_RATE,
@@ -78,7 +98,21 @@ MONTH_PARAMS: tuple[str, ...] = (
     M_UNHEALTHY_SHARE,
     M_HAZARD_MULT,
     M_USE_CASE_MULT,
+    M_DRIFT_SHIFT,
+    M_PRICE_MULT,
+    M_NEW_LOGO_MULT,
+    M_UC_UNHEALTHY_COVERED,
+    M_UC_UNHEALTHY_UNCOVERED,
 ) = range(len(MONTH_PARAMS))
+
+#: Neutral values of the month parameters a scenario may leave unset.
+MONTH_DEFAULTS: dict[str, float] = {
+    "hazard_multiplier": 1.0,
+    "use_case_multiplier": 1.0,
+    "drift_shift": 0.0,
+    "price_multiplier": 1.0,
+    "new_logo_multiplier": 1.0,
+}
 
 #: What the kernel aggregates per ``(draw, month, segment)``: ``out[draw, month, segment, V_*]``.
 OUTPUTS: tuple[str, ...] = (
@@ -97,6 +131,7 @@ OUTPUTS: tuple[str, ...] = (
     "churned_revenue",
     "new_logo_revenue",
     "new_use_cases",
+    "existing_expansion_revenue",  # expansion_revenue of the accounts active at as_of only
 )
 (
     V_REVENUE,
@@ -114,7 +149,78 @@ OUTPUTS: tuple[str, ...] = (
     V_CHURNED_REVENUE,
     V_NEW_LOGO_REVENUE,
     V_NEW_USE_CASES,
+    V_EXISTING_EXPANSION_REVENUE,
 ) = range(len(OUTPUTS))
+
+#: Per (draw, month) coverage shares the kernel computed from its own simulated book:
+#: ``coverage[draw, month, C_*]`` = min(1, coverable accounts / active accounts at the start of the
+#: month).  1 where the capacity is unlimited (rate mode).
+COVERAGE: tuple[str, ...] = ("csm_coverage", "se_coverage")
+C_CSM, C_SE = range(len(COVERAGE))
 
 #: Months of trailing history per existing account the kernel needs for NRR/GRR.
 HISTORY_MONTHS = 12
+
+
+class Accounts(NamedTuple):
+    """The accounts active at ``as_of``, one row each (see :func:`simengine.engine.book_state`).
+
+    Attributes
+    ----------
+    segment, tenure, term_position : ndarray of int64, shape (accounts,)
+        Segment index, month boundaries survived by ``as_of``, months into the current commit term.
+    log_usage, commit, consumed, price : ndarray of float64, shape (accounts,)
+        Log usage in the ``as_of`` month, annual commit (0: none), revenue consumed in the current
+        term, and the account's own unit price.
+    hist_revenue : ndarray of float64, shape (accounts, 12)
+        Revenue in months ``as_of - 11 .. as_of`` (0 where not a customer).
+    """
+
+    segment: np.ndarray
+    tenure: np.ndarray
+    log_usage: np.ndarray
+    hist_revenue: np.ndarray
+    commit: np.ndarray
+    term_position: np.ndarray
+    consumed: np.ndarray
+    price: np.ndarray
+
+
+class Params(NamedTuple):
+    """``seg_params[draw, segment, P_*]`` and ``month_params[draw, segment, month, M_*]``."""
+
+    seg_params: np.ndarray
+    month_params: np.ndarray
+
+
+class Capacity(NamedTuple):
+    """Coverable accounts per ``[draw, month]`` (float64; ``inf``: no limit, the share applies).
+
+    ``csm`` = ramped CSMs x accounts covered per CSM; ``se`` = ramped SEs x base-time share x
+    accounts covered per SE + ramped adoption specialists x accounts covered.  Neither depends on
+    the simulated book, so both are computed before the kernel runs.
+    """
+
+    csm: np.ndarray
+    se: np.ndarray
+
+
+class Outputs(NamedTuple):
+    """What the kernel fills (zeroed on entry).
+
+    Attributes
+    ----------
+    out : ndarray, shape (draws, horizon, segments, len(OUTPUTS))
+    cohort : ndarray, shape (draws, horizon, cohort_months)
+        New-logo revenue by start month and months since start.
+    coverage : ndarray, shape (draws, horizon, len(COVERAGE))
+    """
+
+    out: np.ndarray
+    cohort: np.ndarray
+    coverage: np.ndarray
+
+
+def unlimited_capacity(draws: int, horizon: int) -> Capacity:
+    """Capacity that never binds: coverage shares are the month parameters (rate mode)."""
+    return Capacity(np.full((draws, horizon), np.inf), np.full((draws, horizon), np.inf))

@@ -14,7 +14,9 @@ It exists for two reasons:
   implementation of the model costs.
 
 A *lane* is one account of one draw.  Lanes are vectorised over accounts and draws (draws in chunks
-to bound memory); the only loop over time is the loop over months.  Existing accounts come first,
+to bound memory); the only loop over time is the loop over months, as in the kernel (months outer):
+at the start of each month the active lanes of every draw are counted for that draw's coverage
+shares.  Existing accounts come first,
 then new logos ordered by start month, so the lanes in play in month ``t`` are one contiguous slice.
 Lanes that have churned keep being computed (their values are never used again) so that every
 update is a slice operation; only their output, ring and random-number consumption are masked.
@@ -178,12 +180,14 @@ class _Lanes:
     """State of every lane of one chunk of draws; :meth:`month` advances the lanes in play."""
 
     def __init__(
-        self, seed, draw_start, seg_params, month_params, book, month_of_year0, out, cohort
+        self, seed, draw_start, seg_params, month_params, book, capacity, month_of_year0, outputs
     ):
+        out, cohort = outputs.out, outputs.cohort
         n_draws, horizon, n_seg, _ = out.shape
-        self.out, self.cohort, self.horizon = out, cohort, horizon
+        self.out, self.cohort, self.coverage, self.horizon = out, cohort, outputs.coverage, horizon
+        self.capacity = capacity
         self.month_of_year0 = month_of_year0
-        segment, tenure, log_usage, hist, commit, term_position, consumed = book
+        segment, tenure, log_usage, hist, commit, term_position, consumed, price = book
         n_acct = segment.size
         self.n_existing = n_draws * n_acct
 
@@ -196,7 +200,8 @@ class _Lanes:
             PURPOSE_NEW_LOGOS,
         )
         _, u = next_uniform(key)
-        counts = poisson_inverse(month_params[..., L.M_NEW_LOGO_RATE].transpose(0, 2, 1), u)
+        mean = month_params[..., L.M_NEW_LOGO_RATE] * month_params[..., L.M_NEW_LOGO_MULT]
+        counts = poisson_inverse(mean.transpose(0, 2, 1), u)
         out[..., L.V_NEW_LOGOS] += counts
         k_max = int(counts.max(initial=0))
         padded = np.arange(k_max) < counts.transpose(1, 0, 2)[..., None]
@@ -232,7 +237,7 @@ class _Lanes:
         st, u_commit = next_uniform(st)
         self.drift = p[:, L.P_DRIFT] + p[:, L.P_ACCOUNT_SD] * z_effect
         self.volatility = p[:, L.P_VOLATILITY].copy()
-        self.price = p[:, L.P_PRICE].copy()
+        self.price = cat([price[a_i], seg_params[nl_d, nl_s, L.P_PRICE]])
 
         survived = np.where(ex, cat([tenure[a_i], np.zeros(nl_d.size, np.int64)]), 0)
         _, theta = next_beta(
@@ -265,8 +270,16 @@ class _Lanes:
         self.ring = np.zeros((n, L.HISTORY_MONTHS))
         self.ring[: a_d.size] = hist[a_i]
         self.last_revenue = self.ring[:, -1].copy()
-        bookings = p[:, L.P_COMMIT_MONTHS] * p[:, L.P_PRICE] * np.exp(x_new)
-        new_commit = np.where(u_commit < p[:, L.P_COMMIT_SHARE], bookings, 0.0)
+        # Bookings (account.init_new_logo): the commit if one is signed, else the expected
+        # first-year consumption 12 x price x plateau usage x mean ramp of months 0..11.
+        start_price = p[:, L.P_PRICE] * first_month[:, L.M_PRICE_MULT]
+        ramp_sum = np.zeros(n)
+        for k in range(12):
+            ramp_sum += np.exp(-k / p[:, L.P_RAMP_MONTHS])
+        mean_ramp = 1.0 - (1.0 - p[:, L.P_RAMP_START]) * ramp_sum / 12.0
+        signs = u_commit < p[:, L.P_COMMIT_SHARE]
+        new_commit = np.where(signs, p[:, L.P_COMMIT_MONTHS] * start_price * np.exp(x_new), 0.0)
+        bookings = np.where(signs, new_commit, 12.0 * start_price * np.exp(x_new) * mean_ramp)
         self.commit = np.where(ex, cat([commit[a_i], np.zeros(nl_d.size)]), new_commit)
         self.term_position = cat([term_position[a_i], np.zeros(nl_d.size, np.int64)])
         self.consumed = cat([consumed[a_i], np.zeros(nl_d.size)])
@@ -289,6 +302,8 @@ class _Lanes:
         self.alive = np.ones(n, bool)
         self.churn_month = np.full(n, -1)
         self.end_month = horizon if nl_t.size == 0 else max(horizon, nl_t.max() + cohort.shape[2])
+        self.n_draws = n_draws
+        self.ratio_csm = self.ratio_se = np.full(n_draws, np.inf)
 
     def add(self, variable, month, js, values):
         """``out[draw, month, segment, variable] += values``; ``js`` = draw * segments + segment."""
@@ -312,9 +327,19 @@ class _Lanes:
         m = min(t, horizon - 1)
         step, play = slice(lo, mid), slice(lo, hi)
 
+        if t < horizon:
+            # Coverage of month t: this draw's active lanes at the start of the month.
+            active = np.bincount(self.draw[:hi][self.alive[:hi]], minlength=self.n_draws)
+            with np.errstate(divide="ignore"):
+                self.ratio_csm = np.where(active > 0, self.capacity.csm[:, t] / active, np.inf)
+                self.ratio_se = np.where(active > 0, self.capacity.se[:, t] / active, np.inf)
+            self.coverage[:, t, L.C_CSM] = np.minimum(1.0, self.ratio_csm)
+            self.coverage[:, t, L.C_SE] = np.minimum(1.0, self.ratio_se)
         mp = self.month_rows[self.month_base[step] + m]
+        csm_share = np.minimum(mp[:, L.M_CSM_COVERAGE], self.ratio_csm[self.draw[step]])
+        se_share = np.minimum(mp[:, L.M_SE_COVERAGE], self.ratio_se[self.draw[step]])
         hazard = mp[:, L.M_HAZARD_MULT] * self.health_hazard[step]
-        covered = self.u_csm[step] < mp[:, L.M_CSM_COVERAGE]
+        covered = self.u_csm[step] < csm_share
         hazard[covered] *= self.csm_hr[step][covered]
         self.cumulative_hazard[step] += self.churn_per_boundary[step] * hazard
         churning = lo + np.flatnonzero(
@@ -337,13 +362,13 @@ class _Lanes:
         eps[fresh_pair - lo] = z1
         self.spare_normal[fresh_pair] = z2
         self.steps[step] += 1
-        self.x[step] += self.drift[step] + self.volatility[step] * eps
+        self.x[step] += (self.drift[step] + mp[:, L.M_DRIFT_SHIFT]) + self.volatility[step] * eps
         self.ramp_tail[step] *= self.ramp_step[step]
         self.health[step] *= self.health_step[step]
         self.healthy_ramp_gap[step] *= self.q[step]
         self.unhealthy_level[step] *= self.decay[step]
         self.unhealthy_ramp_gap[step] *= self.decay_q[step]
-        self._use_cases(t, lo, step, mp)
+        self._use_cases(t, lo, step, mp, self.u_se[step] < se_share)
 
         expansion = (
             self.healthy_size[play]
@@ -354,7 +379,8 @@ class _Lanes:
         season = self.season[self.js[play], (self.month_of_year0 + t) % 12]
         base = np.exp(self.x[play]) * season * (1.0 - self.ramp_tail[play]) * self.health[play]
         usage = base * (1.0 + expansion)
-        revenue = usage * self.price[play]
+        price = self.price[play] * self.month_rows[self.month_base[play] + m][:, L.M_PRICE_MULT]
+        revenue = usage * price
         overage, leak = self._commits(play, revenue)
 
         live = np.flatnonzero(self.alive[play])
@@ -366,7 +392,10 @@ class _Lanes:
             self.add(L.V_REVENUE, t, js, rev)
             self.add(L.V_USAGE, t, js, usage[live])
             self.add(L.V_ACTIVE, t, js, np.ones(live.size))
-            self.add(L.V_EXPANSION_REVENUE, t, js, base[live] * expansion[live] * self.price[lanes])
+            expansion_revenue = base[live] * expansion[live] * price[live]
+            self.add(L.V_EXPANSION_REVENUE, t, js, expansion_revenue)
+            old = self.existing[lanes]
+            self.add(L.V_EXISTING_EXPANSION_REVENUE, t, js[old], expansion_revenue[old])
             self.add(L.V_OVERAGE, t, js, overage[live])
             self.add(L.V_LEAK, t, js, leak[live])
             new = ~self.existing[lanes]
@@ -395,11 +424,17 @@ class _Lanes:
             )
         self.last_revenue[lanes] = rev
 
-    def _use_cases(self, t, lo, step, mp):
-        """Use-case arrivals of month ``t``: exponential gaps on the cumulative intensity."""
+    def _use_cases(self, t, lo, step, mp, supported):
+        """Use-case arrivals of month ``t``: exponential gaps on the cumulative intensity.
+
+        ``supported``: whether each lane of ``step`` has SE support this month (its own use cases'
+        chance of starting unhealthy depends on it).
+        """
         intensity = self.uc_rate[step] * mp[:, L.M_USE_CASE_MULT]
-        supported = self.u_se[step] < mp[:, L.M_SE_COVERAGE]
         intensity[supported] *= self.se_ratio[step][supported]
+        unhealthy = np.where(
+            supported, mp[:, L.M_UC_UNHEALTHY_COVERED], mp[:, L.M_UC_UNHEALTHY_UNCOVERED]
+        )
         gap = self.use_case_gap  # full-length; indexed by lane
         rel = np.flatnonzero(self.alive[step] & (intensity >= gap[step]))
         while rel.size:
@@ -410,7 +445,7 @@ class _Lanes:
             st, u_gap = next_uniform(st)
             self.use_case_state[lanes] = st
             size = np.exp(self.uc_mu[lanes] + self.uc_sigma[lanes] * z_size)
-            sick = u_health < mp[rel, L.M_UNHEALTHY_SHARE]
+            sick = u_health < unhealthy[rel]
             size[sick] *= self.plateau[lanes[sick]]
             well = ~sick
             self.unhealthy_level[lanes[sick]] += size[sick]
@@ -441,39 +476,28 @@ class _Lanes:
         return overage, leak
 
 
-def simulate_draws_reference(
-    seed,
-    draw_start,
-    seg_params,
-    month_params,
-    acct_segment,
-    acct_tenure,
-    acct_log_usage,
-    acct_hist_revenue,
-    acct_commit,
-    acct_term_position,
-    acct_consumed,
-    month_of_year0,
-    out,
-    cohort,
-):
+def simulate_draws_reference(seed, draw_start, book, params, capacity, month_of_year0, outputs):
     """Same signature, semantics and random numbers as :func:`account.simulate_draws`.
 
-    ``out`` (draws, horizon, segments, outputs) and ``cohort`` (draws, horizon, cohort_months) must
-    be zeroed on entry and are filled in place.  Draws are processed in chunks of about
-    ``2**18`` lanes to bound memory; results do not depend on the chunking.
+    ``book`` (:class:`~simengine.kernels.layout.Accounts`), ``params`` (``Params``), ``capacity``
+    (``Capacity``) and ``outputs`` (``Outputs``, zeroed on entry, filled in place) are the kernel's
+    named tuples.  Draws are processed in chunks of about ``2**18`` lanes to bound memory; results
+    do not depend on the chunking.
     """
-    book = (
-        np.asarray(acct_segment, np.int64),
-        np.asarray(acct_tenure, np.int64),
-        np.asarray(acct_log_usage, np.float64),
-        np.asarray(acct_hist_revenue, np.float64),
-        np.asarray(acct_commit, np.float64),
-        np.asarray(acct_term_position, np.int64),
-        np.asarray(acct_consumed, np.float64),
+    book = L.Accounts(
+        np.asarray(book.segment, np.int64),
+        np.asarray(book.tenure, np.int64),
+        np.asarray(book.log_usage, np.float64),
+        np.asarray(book.hist_revenue, np.float64),
+        np.asarray(book.commit, np.float64),
+        np.asarray(book.term_position, np.int64),
+        np.asarray(book.consumed, np.float64),
+        np.asarray(book.price, np.float64),
     )
-    n_draws, horizon, n_seg, _ = out.shape
-    per_draw = book[0].size + month_params[..., L.M_NEW_LOGO_RATE].sum() / max(n_draws, 1) + 1
+    seg_params, month_params = params
+    n_draws = outputs.out.shape[0]
+    rate = month_params[..., L.M_NEW_LOGO_RATE] * month_params[..., L.M_NEW_LOGO_MULT]
+    per_draw = book.segment.size + rate.sum() / max(n_draws, 1) + 1
     chunk = max(1, int(_LANES_PER_CHUNK // per_draw))
     # exp overflow and log(0) give inf as in the kernel (error_model="numpy"); lanes that have
     # churned are computed unmasked and may overflow harmlessly.
@@ -486,9 +510,9 @@ def simulate_draws_reference(
                 seg_params[a:b],
                 month_params[a:b],
                 book,
+                L.Capacity(capacity.csm[a:b], capacity.se[a:b]),
                 month_of_year0,
-                out[a:b],
-                cohort[a:b],
+                L.Outputs(*(x[a:b] for x in outputs)),
             )
             for t in range(lanes.end_month):
                 lanes.month(t)

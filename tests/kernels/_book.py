@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from simengine.kernels import layout as L
@@ -43,31 +41,15 @@ DEFAULT_MONTH = {
     "unhealthy_share": 0.2,
     "hazard_multiplier": 1.0,
     "use_case_multiplier": 1.0,
+    "drift_shift": 0.0,
+    "price_multiplier": 1.0,
+    "new_logo_multiplier": 1.0,
+    "use_case_unhealthy_covered": 0.1,
+    "use_case_unhealthy_uncovered": 0.3,
 }
 
 
-@dataclass
-class Book:
-    """Existing accounts in the kernel's flat layout."""
-
-    segment: np.ndarray
-    tenure: np.ndarray
-    log_usage: np.ndarray
-    hist_revenue: np.ndarray
-    commit: np.ndarray
-    term_position: np.ndarray
-    consumed: np.ndarray
-
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        return (
-            self.segment,
-            self.tenure,
-            self.log_usage,
-            self.hist_revenue,
-            self.commit,
-            self.term_position,
-            self.consumed,
-        )
+Book = L.Accounts  # existing accounts in the kernel's layout
 
 
 def make_book(n_accounts: int = 40, n_segments: int = 3, seed: int = 1) -> Book:
@@ -83,6 +65,8 @@ def make_book(n_accounts: int = 40, n_segments: int = 3, seed: int = 1) -> Book:
     commit = np.where(rng.uniform(size=n_accounts) < 0.3, 11.0 * np.exp(log_usage), 0.0)
     term_position = rng.integers(0, 12, n_accounts)
     consumed = np.where(commit > 0, term_position * np.exp(log_usage), 0.0)
+    price = rng.uniform(0.8, 1.25, n_accounts)  # each account its own price
+    hist *= price[:, None]
     return Book(
         segment.astype(np.int64),
         tenure.astype(np.int64),
@@ -91,6 +75,7 @@ def make_book(n_accounts: int = 40, n_segments: int = 3, seed: int = 1) -> Book:
         commit,
         term_position.astype(np.int64),
         consumed,
+        price,
     )
 
 
@@ -131,10 +116,11 @@ def make_params(
     return seg_params, month_params
 
 
-def zeros_out(draws: int, horizon: int, n_segments: int, cohort_months: int):
-    return (
+def zeros_out(draws: int, horizon: int, n_segments: int, cohort_months: int) -> L.Outputs:
+    return L.Outputs(
         np.zeros((draws, horizon, n_segments, len(L.OUTPUTS))),
         np.zeros((draws, horizon, cohort_months)),
+        np.zeros((draws, horizon, len(L.COVERAGE))),
     )
 
 
@@ -148,18 +134,30 @@ def run(
     cohort_months=0,
     month_of_year0=3,
     draw_start=0,
+    capacity=None,
+    full=False,
 ):
-    """Call the kernel or the reference ``fn``; return ``(out, cohort)``."""
+    """Call the kernel or the reference ``fn``; return ``(out, cohort)`` (``full``: all outputs).
+
+    ``capacity``: a :class:`layout.Capacity`, a ``(csm, se)`` pair of scalars or arrays
+    broadcasting to (draws, horizon), or None (unlimited: the month parameters' shares apply).
+    """
     draws, n_seg, horizon = month_params.shape[:3]
-    out, cohort = zeros_out(draws, horizon, n_seg, cohort_months)
+    outputs = zeros_out(draws, horizon, n_seg, cohort_months)
+    if capacity is None:
+        capacity = L.unlimited_capacity(draws, horizon)
+    elif not isinstance(capacity, L.Capacity):
+        capacity = L.Capacity(
+            *(np.ascontiguousarray(np.broadcast_to(np.asarray(c, float), (draws, horizon)))
+              for c in capacity)
+        )  # fmt: skip
     fn(
         np.uint64(seed),
         draw_start,
-        seg_params,
-        month_params,
-        *book.arrays(),
+        book,
+        L.Params(seg_params, month_params),
+        capacity,
         month_of_year0,
-        out,
-        cohort,
+        outputs,
     )
-    return out, cohort
+    return outputs if full else (outputs.out, outputs.cohort)

@@ -13,14 +13,23 @@ from simengine.kernels.reference import simulate_draws_reference
 
 from ._book import make_book, make_params, run
 
-# name: (accounts, horizon, draws, cohort_months, month_of_year0, segment and month overrides)
+# name: (accounts, horizon, draws, cohort_months, month_of_year0, segment and month overrides,
+#        capacity (csm, se) or None for unlimited)
 CASES = {
-    "base": (40, 24, 8, 18, 3, {}, {}),
-    "long_no_cohort": (40, 30, 8, 0, 11, {}, {"unhealthy_share": 0.5, "se_coverage": 0.8}),
-    "no_new_logos": (40, 12, 8, 6, 0, {}, {"new_logo_rate": 0.0}),
-    "no_use_cases": (40, 18, 8, 12, 5, {"use_case_rate": 0.0}, {}),
-    "alpha_below_one": (40, 24, 8, 12, 7, {"churn_alpha": 0.35, "churn_beta": 6.0}, {}),
-    "horizon_1": (40, 1, 8, 6, 2, {}, {"new_logo_rate": 9.0}),
+    "base": (40, 24, 8, 18, 3, {}, {}, None),
+    # Coverage binds: the shares move with each draw's own book, month by month.
+    "capacity": (40, 24, 8, 18, 3, {"use_case_rate": 0.3}, {"csm_coverage": 1.0, "se_coverage": 1.0},
+                 (np.linspace(35.0, 10.0, 24), 20.0)),
+    "capacity_tail": (60, 12, 6, 30, 1, {"use_case_rate": 0.3},
+                      {"csm_coverage": 0.8, "se_coverage": 1.0, "drift_shift": -0.01,
+                       "price_multiplier": np.r_[np.ones(6), np.full(6, 1.08)],
+                       "new_logo_multiplier": 1.5},
+                      (25.0, np.linspace(0.0, 40.0, 12))),
+    "long_no_cohort": (40, 30, 8, 0, 11, {}, {"unhealthy_share": 0.5, "se_coverage": 0.8}, None),
+    "no_new_logos": (40, 12, 8, 6, 0, {}, {"new_logo_rate": 0.0}, (10.0, 0.0)),
+    "no_use_cases": (40, 18, 8, 12, 5, {"use_case_rate": 0.0}, {}, None),
+    "alpha_below_one": (40, 24, 8, 12, 7, {"churn_alpha": 0.35, "churn_beta": 6.0}, {}, None),
+    "horizon_1": (40, 1, 8, 6, 2, {}, {"new_logo_rate": 9.0}, (5.0, 5.0)),
     "heavy_churn_commits": (
         30,
         30,
@@ -29,18 +38,26 @@ CASES = {
         9,
         {"commit_share": 1.0, "renewal_ratio": 0.6, "use_case_rate": 0.4, "season_cos": 0.3},
         {"hazard_multiplier": np.linspace(0.5, 4.0, 30), "csm_coverage": 0.9},
+        None,
     ),  # fmt: skip
 }
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_kernel_matches_reference(case):
-    n_accounts, horizon, draws, cohort_months, moy0, seg_over, month_over = CASES[case]
+    n_accounts, horizon, draws, cohort_months, moy0, seg_over, month_over, cap = CASES[case]
     book = make_book(n_accounts)
     seg_params, month_params = make_params(draws, horizon, segment=seg_over, month=month_over)
-    kw = {"cohort_months": cohort_months, "month_of_year0": moy0, "draw_start": 3}
-    out_k, cohort_k = run(simulate_draws, 11, seg_params, month_params, book, **kw)
-    out_r, cohort_r = run(simulate_draws_reference, 11, seg_params, month_params, book, **kw)
+    kw = {"cohort_months": cohort_months, "month_of_year0": moy0, "draw_start": 3,
+          "capacity": cap, "full": True}  # fmt: skip
+    out_k, cohort_k, coverage_k = run(simulate_draws, 11, seg_params, month_params, book, **kw)
+    out_r, cohort_r, coverage_r = run(
+        simulate_draws_reference, 11, seg_params, month_params, book, **kw
+    )
+    # Coverage shares are computed by the same operations from integer counts: exactly equal.
+    np.testing.assert_array_equal(coverage_k, coverage_r)
+    if cap is not None and horizon > 1:  # the shares did bind and move
+        assert 0.0 < coverage_k[..., 0].min() < coverage_k[..., 0].max() < 1.0
     # atol=0 on purpose: an exact zero is a sum of no terms on both sides, so it must match exactly;
     # every other value is a sum of non-negative terms in another order: relative error ~1e-15.
     for v, name in enumerate(L.OUTPUTS):
@@ -52,6 +69,8 @@ def test_kernel_matches_reference(case):
     assert total[L.V_ACTIVE] > 0 and total[L.V_REVENUE] > 0
     assert (total[L.V_NEW_LOGOS] > 0) == (case != "no_new_logos")
     assert (total[L.V_NEW_USE_CASES] > 0) == (case != "no_use_cases")
+    if case != "no_use_cases":
+        assert total[L.V_EXISTING_EXPANSION_REVENUE] > 0
     if horizon > 1:
         assert total[L.V_CHURNED] > 0 and total[L.V_OVERAGE] > 0
     if cohort_months and case != "no_new_logos":
