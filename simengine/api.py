@@ -24,7 +24,7 @@ from simengine.config import (
     register_configs,
     to_config,
 )
-from simengine.kernels.layout import V_ACTIVE
+from simengine.kernels.layout import V_ACTIVE, Params
 
 log = logging.getLogger("simengine")
 
@@ -133,18 +133,19 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
     for note in params.notes:
         warnings.warn(note, stacklevel=2)
     prices = {s: cfg.market.unit_price.get(s, cfg.market.unit_price["default"]) for s in segments}
-    state = book_state(book, segments, prices)
+    account_price = book.accounts.set_index("account_id")["segment"].map(prices)
+    state = book_state(book, segments, account_price)
     staffing = drivers = None
     if cfg.market.new_logos == "capacity":
         from simengine.gtm import apply_drivers, simulate_plan
 
         staffing = simulate_plan(cfg.staffing, cfg.sim.draws, cfg.sim.horizon_months, cfg.seed)
-        drivers = apply_drivers(cfg, params, staffing, state, book)
+        drivers = apply_drivers(cfg, params, staffing, book)
     first = book.as_of + 1
-    out, cohort = run_kernel(
+    out, cohort, coverage = run_kernel(
         state,
-        params.seg_params,
-        params.month_params,
+        Params(params.seg_params, params.month_params),
+        drivers.capacity if drivers is not None else None,
         seed=cfg.seed,
         month_of_year0=month_of_year(first),
         cohort_months=cfg.sim.cohort_months,
@@ -182,9 +183,9 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
         total = ds.sum("segment")
         cost = costs(
             cfg.comp, cfg.staffing, staffing, total["bookings"].values,
-            total["new_logo_revenue"].values, total["expansion_revenue"].values,
+            total["new_logo_revenue"].values, total["existing_expansion_revenue"].values,
         )  # fmt: skip
-        ds = add_gtm(ds, staffing, drivers, cost)
+        ds = add_gtm(ds, staffing, drivers, cost, coverage)
         ds.attrs.update(staffing=cfg.staffing.name, comp=cfg.comp.plan)
     return ds
 

@@ -1,9 +1,10 @@
 """The engine: the Python layer around the kernel: book -> account arrays, chunked parallel runs, progress.
 
 :func:`book_state` turns a validated :class:`~simengine.data.Book` into the flat per-account arrays
-the kernel reads (active accounts at ``as_of`` with their tenure, usage, trailing revenue and
-commit position).  :func:`run_kernel` allocates the outputs, calls the kernel over chunks of draws
-and reports progress.  Chunking never changes a result: random streams are keyed by absolute draw.
+the kernel reads (active accounts at ``as_of`` with their tenure, usage, trailing revenue, commit
+position and own unit price).  :func:`run_kernel` checks the shapes of the grouped arrays
+(:mod:`simengine.kernels.layout`), allocates the outputs, calls the kernel over chunks of draws and
+reports progress.  Chunking never changes a result: random streams are keyed by absolute draw.
 """
 
 from __future__ import annotations
@@ -20,11 +21,18 @@ import pandas as pd
 from simengine.kernels._jit import set_threads
 from simengine.kernels.account import simulate_draws
 from simengine.kernels.layout import (
+    COVERAGE,
     HISTORY_MONTHS,
+    MONTH_PARAMS,
     OUTPUTS,
     SEGMENT_PARAMS,
     V_ACTIVE,
     V_RETENTION_BASE,
+    Accounts,
+    Capacity,
+    Outputs,
+    Params,
+    unlimited_capacity,
 )
 
 log = logging.getLogger(__name__)
@@ -43,8 +51,10 @@ class BookState:
     ----------
     segment, tenure, term_position : ndarray of int64, shape (accounts,)
     log_usage, commit, consumed : ndarray of float64, shape (accounts,)
+    price : ndarray of float64, shape (accounts,)
+        Each account's own unit price.
     hist_revenue : ndarray, shape (accounts, 12)
-        Revenue in months ``as_of - 11 .. as_of``.
+        Revenue in months ``as_of - 11 .. as_of`` (usage x the account's price).
     churned_base : ndarray, shape (12, segments)
         Revenue 12 months before horizon month ``t`` (t < 12) of accounts that churned by ``as_of``:
         they belong to the NRR/GRR base though they are not simulated.
@@ -57,21 +67,50 @@ class BookState:
     commit: np.ndarray
     term_position: np.ndarray
     consumed: np.ndarray
+    price: np.ndarray
     churned_base: np.ndarray
 
     @property
     def n_accounts(self) -> int:
         return int(self.segment.shape[0])
 
+    def accounts(self) -> Accounts:
+        """The kernel's view: the per-account arrays as a :class:`~simengine.kernels.layout.Accounts`."""
+        return Accounts(
+            segment=self.segment,
+            tenure=self.tenure,
+            log_usage=self.log_usage,
+            hist_revenue=self.hist_revenue,
+            commit=self.commit,
+            term_position=self.term_position,
+            consumed=self.consumed,
+            price=self.price,
+        )
 
-def book_state(book, segments: tuple[str, ...], unit_price: dict[str, float]) -> BookState:
-    """Flatten ``book`` into kernel arrays; ``unit_price`` maps segment -> price per usage unit."""
+
+def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> BookState:
+    """Flatten ``book`` into kernel arrays.
+
+    Parameters
+    ----------
+    book : simengine.data.Book
+    segments : tuple of str
+        Segment order of the kernel's segment axis.
+    account_price : pandas.Series
+        Unit price per usage unit, indexed by ``account_id``; every account of the book needs a
+        finite, non-negative price.  It prices the account's history (NRR/GRR base, commit
+        consumption) and its simulated usage.
+    """
     as_of = int(book.as_of)
     accounts = book.accounts.set_index("account_id")
     churn = accounts["churn_month"]
     active_mask = (churn.isna() | (churn.astype("Float64") > as_of)).to_numpy(dtype=bool)
     seg_index = {s: i for i, s in enumerate(segments)}
-    price = accounts["segment"].map(unit_price).to_numpy(dtype=float)
+    price = account_price.reindex(accounts.index).to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(price) | (price < 0)
+    if bad.any():
+        first = accounts.index[np.flatnonzero(bad)[0]]
+        raise ValueError(f"account_price: no valid unit price for account {first!r}")
 
     # Usage in the last 12 months, wide: rows = accounts (book order), columns = as_of-11..as_of.
     months = np.arange(as_of - HISTORY_MONTHS + 1, as_of + 1)
@@ -126,20 +165,22 @@ def book_state(book, segments: tuple[str, ...], unit_price: dict[str, float]) ->
         commit=commit,
         term_position=term_position,
         consumed=consumed,
+        price=np.ascontiguousarray(price[active]),
         churned_base=churned_base,
     )
 
 
-def _warm_up(n_seg_params: int, n_month_params: int) -> float:
+def _warm_up() -> float:
     """Compile (or load from the cache) the kernel on a tiny problem; return the seconds it took."""
     t0 = time.perf_counter()
-    sp = np.ones((1, 1, n_seg_params))
-    mp = np.zeros((1, 1, 1, n_month_params))
     one = np.zeros(1, dtype=np.int64)
-    simulate_draws(
-        np.uint64(0), 0, sp, mp, one, one, np.zeros(1), np.zeros((1, HISTORY_MONTHS)),
-        np.zeros(1), one, np.zeros(1), 0, np.zeros((1, 1, 1, len(OUTPUTS))), np.zeros((1, 1, 1)),
-    )  # fmt: skip
+    book = Accounts(one, one, np.zeros(1), np.zeros((1, HISTORY_MONTHS)), np.zeros(1), one,
+                    np.zeros(1), np.ones(1))  # fmt: skip
+    params = Params(np.ones((1, 1, len(SEGMENT_PARAMS))), np.zeros((1, 1, 1, len(MONTH_PARAMS))))
+    outputs = Outputs(
+        np.zeros((1, 1, 1, len(OUTPUTS))), np.zeros((1, 1, 1)), np.zeros((1, 1, len(COVERAGE)))
+    )
+    simulate_draws(np.uint64(0), 0, book, params, unlimited_capacity(1, 1), 0, outputs)
     return time.perf_counter() - t0
 
 
@@ -151,10 +192,17 @@ def _chunk_size(draws: int, threads: int, requested: int) -> int:
     return min(draws, math.ceil(size / threads) * threads)
 
 
+def _check(name: str, array: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
+    array = np.asarray(array)
+    if array.shape != shape:
+        raise ValueError(f"{name} has shape {array.shape}, expected {shape}")
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
 def run_kernel(
     state: BookState,
-    seg_params: np.ndarray,
-    month_params: np.ndarray,
+    params: Params,
+    capacity: Capacity | None = None,
     *,
     seed: int,
     month_of_year0: int,
@@ -162,36 +210,69 @@ def run_kernel(
     threads: int = 0,
     chunk_draws: int = 0,
     progress: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run every draw through the kernel in chunks; return ``(out, cohort)``.
+) -> Outputs:
+    """Run every draw through the kernel in chunks; return the filled :class:`Outputs`.
 
-    See :func:`simulate_draws` for the arrays.  Compile and run times are logged.
+    Parameters
+    ----------
+    state : BookState
+        The book at ``as_of`` (:func:`book_state`).
+    params : simengine.kernels.layout.Params
+        ``seg_params`` (draws, segments, n_segment_params) and ``month_params``
+        (draws, segments, horizon, n_month_params).
+    capacity : simengine.kernels.layout.Capacity, optional
+        Coverable accounts per (draw, month) from the staffing model; None: unlimited, so the
+        ``csm_coverage``/``se_coverage`` month parameters are the shares (rate mode).
+    seed, month_of_year0, cohort_months, threads, chunk_draws, progress
+        Run seed; month of year (January = 0) of horizon month 0; months each new logo is followed
+        for ``cohort``; numba threads (0: all); draws per kernel call (0: automatic); progress bar.
+
+    Returns
+    -------
+    Outputs
+        ``out`` (draws, horizon, segments, len(OUTPUTS)), ``cohort`` (draws, horizon,
+        cohort_months) and ``coverage`` (draws, horizon, len(COVERAGE)); see
+        :mod:`simengine.kernels.layout`.  Compile and run times are logged.
 
     A progress bar (rich) appears when the run is expected to take more than two seconds and
     stderr is a terminal.
     """
+    seg_params, month_params = params
     draws, n_seg, horizon = month_params.shape[0], month_params.shape[1], month_params.shape[2]
     if n_seg > 255:  # stream keys give the segment 8 bits (kernels/rng.py)
         raise ValueError(f"{n_seg} segments: at most 255 are supported")
-    if seg_params.shape != (draws, n_seg, len(SEGMENT_PARAMS)):
-        raise ValueError(
-            f"seg_params has shape {seg_params.shape}, expected {(draws, n_seg, len(SEGMENT_PARAMS))}"
-        )
+    params = Params(
+        _check("seg_params", seg_params, (draws, n_seg, len(SEGMENT_PARAMS)), np.float64),
+        _check("month_params", month_params, (draws, n_seg, horizon, len(MONTH_PARAMS)),
+               np.float64),
+    )  # fmt: skip
+    if capacity is None:
+        capacity = unlimited_capacity(draws, horizon)
+    capacity = Capacity(
+        *(_check(f"capacity.{f}", c, (draws, horizon), np.float64)
+          for f, c in zip(Capacity._fields, capacity, strict=True))
+    )  # fmt: skip
+    if state.n_accounts and int(state.segment.max()) >= n_seg:
+        raise ValueError(f"book segment index {int(state.segment.max())} >= {n_seg} segments")
+    book = state.accounts()
     n_threads = set_threads(threads)
-    compile_seconds = _warm_up(seg_params.shape[2], month_params.shape[3])
+    compile_seconds = _warm_up()
     log.info("kernel ready in %.2f s (compiled, or loaded from numba's cache)", compile_seconds)
 
-    out = np.zeros((draws, horizon, n_seg, len(OUTPUTS)))
-    cohort = np.zeros((draws, horizon, cohort_months))
+    outputs = Outputs(
+        np.zeros((draws, horizon, n_seg, len(OUTPUTS))),
+        np.zeros((draws, horizon, cohort_months)),
+        np.zeros((draws, horizon, len(COVERAGE))),
+    )
     chunk = _chunk_size(draws, n_threads, chunk_draws)
     bounds = [(a, min(a + chunk, draws)) for a in range(0, draws, chunk)]
     seed_u = np.uint64(seed)
 
     def call(a: int, b: int) -> None:
         simulate_draws(
-            seed_u, a, seg_params[a:b], month_params[a:b], state.segment, state.tenure,
-            state.log_usage, state.hist_revenue, state.commit, state.term_position, state.consumed,
-            month_of_year0, out[a:b], cohort[a:b],
+            seed_u, a, book, Params(*(x[a:b] for x in params)),
+            Capacity(*(x[a:b] for x in capacity)), month_of_year0,
+            Outputs(*(x[a:b] for x in outputs)),
         )  # fmt: skip
 
     t0 = time.perf_counter()
@@ -217,6 +298,7 @@ def run_kernel(
         for a, b in rest:
             call(a, b)
     run_seconds = time.perf_counter() - t0
+    out = outputs.out
     simulated = float(out[..., V_ACTIVE].sum())
     log.info(
         "simulated %d draws x %d months on %d threads in %.2f s (%.1f M account-months/s)",
@@ -229,7 +311,7 @@ def run_kernel(
     # Accounts that churned before as_of stay in the NRR/GRR base for the first 12 months.
     k = min(HISTORY_MONTHS, horizon)
     out[:, :k, :, V_RETENTION_BASE] += state.churned_base[None, :k, :]
-    return out, cohort
+    return outputs
 
 
 def month_of_year(month_number: int) -> int:

@@ -19,11 +19,12 @@ import numpy as np
 from simengine.config import Config, ConfigError, ModelConfig, SegmentAssumptions
 from simengine.kernels.layout import (
     M_CSM_COVERAGE,
-    M_HAZARD_MULT,
     M_NEW_LOGO_RATE,
     M_SE_COVERAGE,
+    M_UC_UNHEALTHY_COVERED,
+    M_UC_UNHEALTHY_UNCOVERED,
     M_UNHEALTHY_SHARE,
-    M_USE_CASE_MULT,
+    MONTH_DEFAULTS,
     MONTH_PARAMS,
     SEGMENT_PARAMS,
 )
@@ -251,13 +252,15 @@ def build_parameters(
         M_CSM_COVERAGE: "csm_coverage",
         M_SE_COVERAGE: "se_coverage",
         M_UNHEALTHY_SHARE: "unhealthy_share",
+        M_UC_UNHEALTHY_COVERED: "unhealthy_share",  # rate mode: one share for all
+        M_UC_UNHEALTHY_UNCOVERED: "unhealthy_share",
     }
     for s_idx, seg in enumerate(segments):
         sa = segment_assumptions(cfg, seg)
         rate = draw_param(sa.new_logo_rate, assumption_stream(cfg.seed, "new_logo_rate", seg), n)
         month_params[:, s_idx, :, M_NEW_LOGO_RATE] = rate[:, None]
-        month_params[:, s_idx, :, M_HAZARD_MULT] = 1.0
-        month_params[:, s_idx, :, M_USE_CASE_MULT] = 1.0
+        for name, value in MONTH_DEFAULTS.items():  # neutral until a scenario sets them
+            month_params[:, s_idx, :, MONTH_PARAMS.index(name)] = value
         for slot, name in model_wide.items():
             values = draw_param(getattr(cfg.model, name), assumption_stream(cfg.seed, name, "*"), n)
             month_params[:, s_idx, :, slot] = values[:, None]

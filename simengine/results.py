@@ -7,10 +7,18 @@ Metrics (DESIGN.md):
   earlier / their revenue then.  ``grr`` caps each account's revenue now at its revenue then.  Both
   include accounts that churned since (they contribute 0 now), and for the first 12 forecast months
   the base comes from the book's history.  ``nrr_total``/``grr_total`` pool all segments.
+- ``bookings``: a new logo that signs a commit books it (``commit_months x price x plateau usage``,
+  scaled by the comp plan's ``commit_multiplier``); a pay-as-you-go logo books its **expected
+  first-year consumption**, ``12 x price x plateau usage x mean ramp over its first 12 months``,
+  ignoring churn, growth, season, use cases and health (:func:`simengine.kernels.account.init_new_logo`).
 - ``expansion_multiple`` (per draw, when cohorts are followed 60 months): revenue in months 12-59 after
-  start of the forecast's new logos, per $1 of their initial booking, pooled over start months.
-  Every cohort is followed its full five years (the kernel simulates past the horizon for it), so
-  none is truncated.
+  start of the forecast's new logos, per $1 of their initial bookings as just defined (commits and
+  expected first-year consumption), pooled over start months:
+  ``sum cohort_revenue[:, :, 12:60] / sum bookings``.  Every cohort is followed its full five years
+  (the kernel simulates past the horizon for it), so none is truncated.
+- ``csm_coverage``, ``se_coverage`` (go-to-market runs): the share of active accounts covered in each
+  draw and month, computed by the kernel from that draw's own simulated book:
+  ``min(1, coverable accounts / active accounts at the start of the month)``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import numpy as np
 import xarray as xr
 
 from simengine.atomic import atomic_path
-from simengine.kernels.layout import OUTPUTS
+from simengine.kernels.layout import C_CSM, C_SE, OUTPUTS
 
 __all__ = ["UNITS", "add_gtm", "make_dataset", "write_netcdf"]
 
@@ -43,6 +51,7 @@ UNITS = {
     "churned_revenue": "currency per month",
     "new_logo_revenue": "currency per month",
     "new_use_cases": "use cases",
+    "existing_expansion_revenue": "currency per month",
     "arr": "currency per year",
     "nrr": "ratio",
     "grr": "ratio",
@@ -71,12 +80,14 @@ UNITS = {
 DESCRIPTIONS = {
     "revenue": "consumption revenue (usage x unit price)",
     "expansion_revenue": "revenue from use cases started during the forecast",
+    "existing_expansion_revenue": "expansion_revenue of the accounts that were customers at as_of",
     "retention_base": "revenue 12 months earlier of the accounts that were customers then",
     "retained_revenue": "revenue now of the accounts in retention_base",
     "retained_revenue_capped": "revenue now of those accounts, each capped at its revenue then",
     "overage": "consumption above the annual commit",
     "leak": "commit not consumed by the end of its term (or by churn)",
-    "bookings": "initial booking of new logos (commit_months x plateau monthly revenue)",
+    "bookings": "initial booking of new logos: the commit where one is signed, else expected "
+    "first-year consumption (12 x price x plateau usage x mean first-year ramp)",
     "churned_revenue": "last monthly revenue of the accounts churning this month",
     "new_logo_revenue": "revenue of accounts started during the forecast",
     "arr": "annualised revenue run rate (12 x monthly revenue)",
@@ -93,12 +104,14 @@ DESCRIPTIONS = {
     "logos it won, at the horizon's end",
     "deal_coverage": "share of worked deals with SE support",
     "win_rate": "share of worked deals won",
-    "csm_coverage": "share of expected active accounts a CSM covers",
-    "se_coverage": "share of expected active accounts SE/adoption specialists support",
+    "csm_coverage": "share of the draw's simulated active accounts a CSM covers: "
+    "min(1, coverable accounts / active accounts at the start of the month)",
+    "se_coverage": "share of the draw's simulated active accounts SE/adoption specialists support",
     "unhealthy_share": "chance a new logo or use case starts unhealthy",
     "ae_attainment": "AE quota attainment under the comp plan",
-    "expansion_multiple": "revenue in months 12-59 after start per $1 of initial booking, new logos "
-    "of the forecast pooled (cohorts followed 60 months, past the horizon if need be)",
+    "expansion_multiple": "revenue in months 12-59 after start per $1 of initial bookings (commits, "
+    "and expected first-year consumption of pay-as-you-go logos), new logos of the forecast pooled "
+    "(cohorts followed 60 months, past the horizon if need be)",
 }
 
 
@@ -166,7 +179,7 @@ def _label(ds: xr.Dataset, attrs: dict | None = None) -> xr.Dataset:
     return ds
 
 
-def add_gtm(ds: xr.Dataset, staffing, drivers, costs) -> xr.Dataset:
+def add_gtm(ds: xr.Dataset, staffing, drivers, costs, coverage: np.ndarray) -> xr.Dataset:
     """Add the go-to-market variables: headcount and cost by role, coverage, efficiency metrics.
 
     Parameters
@@ -174,6 +187,8 @@ def add_gtm(ds: xr.Dataset, staffing, drivers, costs) -> xr.Dataset:
     staffing : simengine.gtm.StaffingResult
     drivers : simengine.gtm.Drivers
     costs : simengine.gtm.Costs
+    coverage : ndarray, shape (draws, months, len(layout.COVERAGE))
+        The kernel's simulated coverage shares (``Outputs.coverage``).
     """
     from simengine.config import ACQUISITION_ROLES, POST_SALES_ROLES
 
@@ -197,8 +212,8 @@ def add_gtm(ds: xr.Dataset, staffing, drivers, costs) -> xr.Dataset:
         ("deals", drivers.deals),
         ("deal_coverage", drivers.deal_coverage),
         ("win_rate", drivers.win_rate),
-        ("csm_coverage", drivers.csm_coverage),
-        ("se_coverage", drivers.se_coverage),
+        ("csm_coverage", coverage[..., C_CSM]),
+        ("se_coverage", coverage[..., C_SE]),
         ("unhealthy_share", drivers.unhealthy_share),
         ("ae_attainment", costs.attainment),
     ):

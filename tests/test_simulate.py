@@ -37,7 +37,9 @@ def _book() -> Book:
 
 
 def test_book_state_by_hand():
-    state = book_state(_book(), ("ent", "smb"), {"ent": 2.0, "smb": 1.0})
+    book = _book()
+    prices = book.accounts.set_index("account_id")["segment"].map({"ent": 2.0, "smb": 1.0})
+    state = book_state(book, ("ent", "smb"), prices)
     assert state.n_accounts == 2  # c churned before as_of
     assert list(state.segment) == [1, 0]
     assert list(state.tenure) == [20, 0]

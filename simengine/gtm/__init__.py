@@ -2,7 +2,7 @@
 compensation and cost."""
 
 from simengine.gtm.comp import Costs, costs, payout_factor
-from simengine.gtm.drivers import Drivers, apply_drivers, expected_active, new_logo_mix
+from simengine.gtm.drivers import Drivers, apply_drivers, new_logo_mix
 from simengine.gtm.staffing import StaffingResult, plan_seats, simulate_plan
 
 __all__ = [
@@ -11,7 +11,6 @@ __all__ = [
     "StaffingResult",
     "apply_drivers",
     "costs",
-    "expected_active",
     "new_logo_mix",
     "payout_factor",
     "plan_seats",

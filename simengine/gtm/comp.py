@@ -2,9 +2,13 @@
 
 Variable pay is measured on the plan's base each month:
 
-- bookings base: initial bookings of the month's new logos;
-- consumption base: the month's increase in consumption revenue from the forecast's new logos and
-  from new use cases (``new_logo_revenue + expansion_revenue``, month on month, floored at 0).
+- bookings base: initial bookings of the month's new logos (a commit where one is signed, else the
+  logo's expected first-year consumption: see :func:`simengine.kernels.account.init_new_logo`);
+- consumption base: the month's increase in consumption revenue won by the team, month on month and
+  floored at 0, of ``new_logo_revenue + existing_expansion_revenue``: all revenue of the forecast's
+  new logos (their own use cases included) plus the revenue of new use cases of the accounts that
+  were customers at ``as_of``.  (``expansion_revenue`` counts new logos' use cases too, which
+  ``new_logo_revenue`` already holds, so it is not added.)
 
 Attainment ``a = w * bookings / (bookings_quota * C) + (1 - w) * consumption / (consumption_quota * C)``
 with ``w = bookings_weight`` and ``C`` the ramped AE capacity.  Payout at target is
@@ -46,9 +50,15 @@ def payout_factor(attainment: np.ndarray, accelerator: float, cap: float) -> np.
     return np.where(attainment <= 1.0, attainment, above)
 
 
-def plan_base(bookings: np.ndarray, new_logo_revenue: np.ndarray, expansion_revenue: np.ndarray):
-    """The plan bases by draw and month: bookings, and the month's consumption increase."""
-    consumption = new_logo_revenue + expansion_revenue
+def plan_base(
+    bookings: np.ndarray, new_logo_revenue: np.ndarray, existing_expansion_revenue: np.ndarray
+):
+    """The plan bases by draw and month: bookings, and the month's consumption increase.
+
+    ``existing_expansion_revenue`` is the expansion revenue of the book's accounts only; new
+    logos' expansion is inside ``new_logo_revenue`` and must not be counted twice.
+    """
+    consumption = new_logo_revenue + existing_expansion_revenue
     previous = np.concatenate([np.zeros_like(consumption[:, :1]), consumption[:, :-1]], axis=1)
     return bookings, np.maximum(consumption - previous, 0.0)
 
@@ -59,12 +69,14 @@ def costs(
     staffing: StaffingResult,
     bookings: np.ndarray,
     new_logo_revenue: np.ndarray,
-    expansion_revenue: np.ndarray,
+    existing_expansion_revenue: np.ndarray,
 ) -> Costs:
     """Salary and variable pay by draw, month and role; inputs are (draws, horizon) totals."""
     ae = staffing.role("ae")
     ae_capacity = staffing.capacity[:, :, ae]
-    bookings_base, consumption_base = plan_base(bookings, new_logo_revenue, expansion_revenue)
+    bookings_base, consumption_base = plan_base(
+        bookings, new_logo_revenue, existing_expansion_revenue
+    )
     w = comp.bookings_weight
     with np.errstate(divide="ignore", invalid="ignore"):
         attainment = np.where(

@@ -7,17 +7,19 @@ Per draw ``d`` and month ``t`` (vectorised; no per-account work):
 - SE deal coverage ``c`` = min(1, ramped SE x ``se_deal_time`` x ``se.deals_per_month`` / deals);
 - win rate = ``win_rate`` x (c + (1 - c) x ``uncovered_win_ratio``); expected new logos = deals x
   win rate, split over segments by the new-logo mix (the kernel draws Poisson counts);
-- unhealthy share of new logos and use cases = (c x ``unhealthy_covered`` + (1 - c) x
-  ``unhealthy_uncovered``) x the plan's ``unhealthy_multiplier``;
-- CSM coverage = min(1, ramped CSM x ``csm.accounts_covered`` / expected active accounts), and
-  SE/adoption coverage of the installed base likewise from SE base time and adoption specialists;
+- unhealthy share of the month's new logos = (c x ``unhealthy_covered`` + (1 - c) x
+  ``unhealthy_uncovered``) x the plan's ``unhealthy_multiplier``; a new use case is unhealthy with
+  ``unhealthy_covered`` x multiplier when its own account has SE support that month, else
+  ``unhealthy_uncovered`` x multiplier (the kernel decides per account);
+- coverable accounts (:class:`~simengine.kernels.layout.Capacity`): CSM = ramped CSM x
+  ``csm.accounts_covered``; SE = ramped SE x (1 - ``se_deal_time``) x ``se.accounts_covered`` +
+  ramped adoption x ``adoption.accounts_covered``.  The kernel divides them by the active accounts of
+  its own simulated book each month (capped at 1), so capacity binds within a draw;
 - the plan's ``commit_multiplier`` scales initial commits, ``market.deal_size_multiplier`` the new
   logos' plateau usage.
 
-Coverage shares use the *expected* number of active accounts (sBG survival of the book plus the
-expected new logos), not the simulated count: the account kernel runs account by account, so the
-monthly count of its own draw is not known while it runs.  With zero SEs every deal takes the
-uncovered rates exactly.
+Nothing here depends on the simulated book, so it all runs before the kernel.  With zero SEs every
+deal takes the uncovered rates exactly.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import betaln
 
 from simengine.config import Config
 from simengine.gtm.staffing import StaffingResult
@@ -33,28 +34,38 @@ from simengine.kernels.layout import (
     M_CSM_COVERAGE,
     M_NEW_LOGO_RATE,
     M_SE_COVERAGE,
+    M_UC_UNHEALTHY_COVERED,
+    M_UC_UNHEALTHY_UNCOVERED,
     M_UNHEALTHY_SHARE,
-    P_CHURN_ALPHA,
-    P_CHURN_BETA,
     P_COMMIT_MONTHS,
     P_INIT_MU,
+    Capacity,
 )
 from simengine.params import assumption_stream, draw_param
 
-__all__ = ["Drivers", "apply_drivers", "expected_active", "new_logo_mix"]
+__all__ = ["Drivers", "apply_drivers", "new_logo_mix"]
 
 
 @dataclass
 class Drivers:
-    """Go-to-market drivers by draw and month (arrays of shape (draws, horizon))."""
+    """Go-to-market drivers by draw and month (arrays of shape (draws, horizon)).
+
+    ``csm_capacity`` and ``se_capacity`` are coverable accounts, not shares: the shares come from
+    the kernel (``Outputs.coverage``), which knows each draw's simulated book.
+    """
 
     deals: np.ndarray
     deal_coverage: np.ndarray
     win_rate: np.ndarray
     expected_new_logos: np.ndarray
     unhealthy_share: np.ndarray
-    csm_coverage: np.ndarray
-    se_coverage: np.ndarray
+    csm_capacity: np.ndarray
+    se_capacity: np.ndarray
+
+    @property
+    def capacity(self) -> Capacity:
+        """The kernel's :class:`~simengine.kernels.layout.Capacity`."""
+        return Capacity(csm=self.csm_capacity, se=self.se_capacity)
 
 
 def _draw(cfg: Config, spec, name: str) -> np.ndarray:
@@ -74,39 +85,7 @@ def new_logo_mix(cfg: Config, book, segments: tuple[str, ...]) -> np.ndarray:
     return mix / mix.sum()
 
 
-def expected_active(seg_params: np.ndarray, state, logo_rate: np.ndarray) -> np.ndarray:
-    """Expected active accounts by draw and month under sBG survival (no hazard ratios).
-
-    Parameters
-    ----------
-    seg_params : ndarray, shape (draws, segments, n_params)
-    state : BookState
-        Existing accounts (segment, tenure).
-    logo_rate : ndarray, shape (draws, segments, horizon)
-        Expected new logos per month.
-    """
-    draws, n_seg, horizon = logo_rate.shape
-    alpha = seg_params[:, :, P_CHURN_ALPHA][:, :, None]
-    beta = seg_params[:, :, P_CHURN_BETA][:, :, None]
-    months = np.arange(horizon)
-    total = np.zeros((draws, horizon))
-    # Existing accounts: P(active in month t | survived n) = B(a, b + n + t + 1) / B(a, b + n).
-    for s in range(n_seg):
-        tenures, counts = np.unique(state.tenure[state.segment == s], return_counts=True)
-        for n, c in zip(tenures, counts, strict=True):
-            a, b = alpha[:, s], beta[:, s]
-            total += c * np.exp(betaln(a, b + n + months[None, :] + 1) - betaln(a, b + n))
-    # New logos started in month u are active in t >= u with probability B(a, b + t - u) / B(a, b).
-    lags = months[:, None] - months[None, :]  # t - u
-    started = lags >= 0
-    for s in range(n_seg):
-        a, b = alpha[:, s, 0][:, None, None], beta[:, s, 0][:, None, None]
-        surv = np.where(started, np.exp(betaln(a, b + np.maximum(lags, 0)) - betaln(a, b)), 0.0)
-        total += np.einsum("dtu,du->dt", surv, logo_rate[:, s, :])
-    return total
-
-
-def apply_drivers(cfg: Config, params, staffing: StaffingResult, state, book) -> Drivers:
+def apply_drivers(cfg: Config, params, staffing: StaffingResult, book) -> Drivers:
     """Fill the kernel's monthly drivers in ``params`` from the staffing paths; return them."""
     roles = cfg.staffing.roles
     cap = staffing.capacity
@@ -143,20 +122,20 @@ def apply_drivers(cfg: Config, params, staffing: StaffingResult, state, book) ->
 
     mix = new_logo_mix(cfg, book, params.segments)
     rate = new_logos[:, None, :] * mix[None, :, None]  # (draws, segments, horizon)
-    active = expected_active(params.seg_params, state, rate)
     csm_accounts = capacity("csm") * per_head("csm", "accounts_covered")
     se_accounts = capacity("se") * (1.0 - se_time) * per_head("se", "accounts_covered") + capacity(
         "adoption"
     ) * per_head("adoption", "accounts_covered")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        csm_coverage = np.where(active > 0, np.minimum(1.0, csm_accounts / active), 0.0)
-        se_coverage = np.where(active > 0, np.minimum(1.0, se_accounts / active), 0.0)
 
     mp = params.month_params
     mp[..., M_NEW_LOGO_RATE] = rate
     mp[..., M_UNHEALTHY_SHARE] = unhealthy[:, None, :]
-    mp[..., M_CSM_COVERAGE] = csm_coverage[:, None, :]
-    mp[..., M_SE_COVERAGE] = se_coverage[:, None, :]
+    # Capacity binds (shares = coverable / active, capped at 1 in the kernel), not a fixed share.
+    mp[..., M_CSM_COVERAGE] = 1.0
+    mp[..., M_SE_COVERAGE] = 1.0
+    uc_mult = np.broadcast_to(unhealthy_mult, unhealthy.shape)
+    mp[..., M_UC_UNHEALTHY_COVERED] = np.clip(unhealthy_cov * uc_mult, 0.0, 1.0)[:, None, :]
+    mp[..., M_UC_UNHEALTHY_UNCOVERED] = np.clip(unhealthy_unc * uc_mult, 0.0, 1.0)[:, None, :]
 
     commit = _draw(cfg, cfg.comp.commit_multiplier, "comp.commit_multiplier")
     params.seg_params[:, :, P_COMMIT_MONTHS] *= commit[:, None]
@@ -169,6 +148,6 @@ def apply_drivers(cfg: Config, params, staffing: StaffingResult, state, book) ->
         win_rate=win_rate,
         expected_new_logos=new_logos,
         unhealthy_share=unhealthy,
-        csm_coverage=csm_coverage,
-        se_coverage=se_coverage,
+        csm_capacity=np.ascontiguousarray(np.broadcast_to(csm_accounts, deals.shape), dtype=float),
+        se_capacity=np.ascontiguousarray(np.broadcast_to(se_accounts, deals.shape), dtype=float),
     )

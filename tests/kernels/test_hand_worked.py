@@ -35,6 +35,7 @@ def simulate(fn=simulate_draws, *, renewal_ratio=0.5):
         commit=np.array([1000.0, 1000.0, 0.0]),
         term_position=np.array([10, 0, 0]),
         consumed=np.array([900.0, 0.0, 0.0]),
+        price=np.full(3, PRICE),
     )
     hazard = np.zeros((1, 3, HORIZON))
     hazard[0, 1, CHURN] = 1e300
