@@ -26,7 +26,7 @@ HIST_B = np.full(12, 50.0)
 R_A, R_B = PRICE * math.exp(5.0), PRICE * math.exp(3.0)  # flat revenue once the ramp is over
 
 
-def simulate(fn=simulate_draws, *, renewal_ratio=0.5):
+def simulate(fn=simulate_draws, *, renewal_ratio=0.5, month=None, segment=None):
     book = Book(
         segment=np.array([0, 1, 2]),
         tenure=np.array([200, 200, 0]),  # 200 months: ramp tail 0.7 * exp(-200/3) is below an ulp
@@ -43,8 +43,8 @@ def simulate(fn=simulate_draws, *, renewal_ratio=0.5):
         1, HORIZON, jitter=0.0,
         segment={"usage_drift": 0.0, "usage_volatility": 0.0, "account_sd": 0.0, "season_cos": 0.0,
                  "season_sin": 0.0, "use_case_rate": 0.0, "unit_price": PRICE, "ramp_start": 0.3,
-                 "ramp_months": 3.0, "renewal_ratio": renewal_ratio},
-        month={"new_logo_rate": 0.0, "hazard_multiplier": hazard},
+                 "ramp_months": 3.0, "renewal_ratio": renewal_ratio} | (segment or {}),
+        month={"new_logo_rate": 0.0, "hazard_multiplier": hazard} | (month or {}),
     )  # fmt: skip
     out, _ = run(fn, 1, seg_params, month_params, book, month_of_year0=0)
     return out[0]
@@ -117,3 +117,46 @@ def test_ramp_continues_from_as_of(fn):
     tenure = np.arange(HORIZON) + 1
     expected = R_A / 0.3 * (1.0 - 0.7 * np.exp(-tenure / 3.0))
     np.testing.assert_allclose(revenue, expected, rtol=1e-12)
+
+
+SHIFT_FROM, PRICE_FROM = 5, 8
+
+
+@pytest.mark.parametrize("fn", [simulate_draws, simulate_draws_reference])
+def test_drift_shift_and_price_multiplier_by_hand(fn):
+    """drift_shift adds to log usage each month it is set; price_multiplier scales revenue (not
+    usage) in the months it is set."""
+    t = np.arange(HORIZON)
+    shift = np.where(t >= SHIFT_FROM, -0.01, 0.0)
+    price = np.where(t >= PRICE_FROM, 1.08, 1.0)
+    out = simulate(fn, month={"drift_shift": shift, "price_multiplier": price})
+    plain = simulate(fn)
+    level = np.exp(5.0 + np.cumsum(shift))
+    np.testing.assert_allclose(out[:, 0, L.V_USAGE], level, rtol=1e-12)
+    np.testing.assert_allclose(out[:, 0, L.V_REVENUE], PRICE * level * price, rtol=1e-12)
+    # Account B (no shift before it churns in month CHURN < SHIFT_FROM) only sees the price.
+    np.testing.assert_array_equal(out[:, 1, L.V_USAGE], plain[:, 1, L.V_USAGE])
+    np.testing.assert_allclose(out[:, 1, L.V_REVENUE], plain[:, 1, L.V_REVENUE] * price, rtol=1e-15)
+
+
+@pytest.mark.parametrize("commit_share", [0.0, 1.0])
+@pytest.mark.parametrize("fn", [simulate_draws, simulate_draws_reference])
+def test_new_logo_bookings_by_hand(fn, commit_share):
+    """Every new logo starts at usage e**8 (no spread): a commit books commit_months x price x
+    e**8; pay-as-you-go books 12 x price x e**8 x mean ramp of months 0..11, ramp(k) = 1 - 0.7
+    e**(-k/3).  A price multiplier in the start month scales both."""
+    t = np.arange(HORIZON)
+    price = np.where(t >= PRICE_FROM, 1.08, 1.0)
+    out = simulate(
+        fn,
+        month={"new_logo_rate": 2.0, "price_multiplier": price},
+        segment={"initial_log_usage_mu": 8.0, "initial_log_usage_sd": 0.0,
+                 "commit_share": commit_share, "commit_months": 10.0},
+    )  # fmt: skip
+    logos = out[..., L.V_NEW_LOGOS]
+    assert logos.sum() > 10
+    mean_ramp = 1.0 - 0.7 * np.exp(-np.arange(12) / 3.0).mean()
+    per_logo = PRICE * math.exp(8.0) * (10.0 if commit_share else 12.0 * mean_ramp)
+    np.testing.assert_allclose(
+        out[..., L.V_BOOKINGS], logos * per_logo * price[:, None], rtol=1e-12, atol=0
+    )

@@ -38,24 +38,32 @@ scenario = st.fixed_dictionaries(
                 "csm_coverage": st.floats(0.0, 1.0),
                 "unhealthy_share": st.floats(0.0, 1.0),
                 "hazard_multiplier": st.floats(0.0, 5.0),
+                "new_logo_multiplier": st.floats(0.0, 2.0),
+                "drift_shift": st.floats(-0.05, 0.05),
+                "price_multiplier": st.floats(0.5, 1.5),
             }
         ),
+        # Coverable accounts (CSM, SE); None: unlimited, the month parameters' shares apply.
+        "capacity": st.one_of(st.none(), st.tuples(st.floats(0.0, 60.0), st.floats(0.0, 60.0))),
     }
 )
 SETTINGS = settings(max_examples=40, deadline=None)
 
 
-def simulate(s, month=None, seed_offset=0):
+def simulate(s, month=None, capacity=None, full=False):
+    """Run scenario ``s``; ``capacity`` None: unlimited (the properties below that compare
+    coverage shares need fixed shares: with binding capacity the share moves with the book)."""
     seg_params, month_params = make_params(DRAWS, s["horizon"], segment=s["segment"],
                                            month=s["month"] | (month or {}))  # fmt: skip
     return run(simulate_draws, s["seed"], seg_params, month_params, BOOK,
-               cohort_months=s["cohort_months"])  # fmt: skip
+               cohort_months=s["cohort_months"], capacity=capacity, full=full)  # fmt: skip
 
 
 @SETTINGS
 @given(scenario)
 def test_accounting_identities(s):
-    out, cohort = simulate(s)
+    out, cohort, coverage = simulate(s, capacity=s["capacity"], full=True)
+    assert ((coverage >= 0) & (coverage <= 1)).all()
     v = {name: out[..., i] for i, name in enumerate(L.OUTPUTS)}
     for name in L.OUTPUTS:
         assert (v[name] >= 0).all(), name
@@ -65,6 +73,7 @@ def test_accounting_identities(s):
     rhs = N_EXISTING + np.cumsum(v["new_logos"], axis=1)
     np.testing.assert_array_equal(lhs, rhs)
     assert (v["expansion_revenue"] <= v["revenue"] * (1 + 1e-12)).all()
+    assert (v["existing_expansion_revenue"] <= v["expansion_revenue"] * (1 + 1e-12)).all()
     assert (v["new_logo_revenue"] <= v["revenue"] * (1 + 1e-12)).all()
     # Sums of min(now, year ago) over the same accounts: exact, as rounding is monotone.
     assert (v["retained_revenue_capped"] <= v["retained_revenue"]).all()
@@ -100,3 +109,12 @@ def test_higher_hazard_never_less_churn(s, factor):
     low = cumulative_churned(s, {"hazard_multiplier": hazard})
     high = cumulative_churned(s, {"hazard_multiplier": hazard * factor})
     assert (high >= low).all()
+
+
+@SETTINGS
+@given(scenario, st.floats(1.0, 4.0))
+def test_higher_new_logo_multiplier_never_fewer_logos(s, factor):
+    low, _ = simulate(s, capacity=s["capacity"])
+    high, _ = simulate(s, {"new_logo_multiplier": s["month"]["new_logo_multiplier"] * factor + 0.1},
+                       capacity=s["capacity"])  # fmt: skip
+    assert (high[..., L.V_NEW_LOGOS] >= low[..., L.V_NEW_LOGOS]).all()
