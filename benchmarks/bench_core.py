@@ -61,8 +61,10 @@ def floor_kernel(seed, draw_start, n_accounts, horizon, out):
 
 
 def build_inputs(n_accounts, horizon, draws, seed=1):
-    """A book and parameter arrays at the config defaults: 3 segments, ~5 new logos a month per
-    segment, CSM coverage 0.4, commits on ~30% of accounts, a little seasonality."""
+    """``(book, params, capacity)`` at the config defaults: 3 segments, ~5 new logos a month per
+    segment, commits on ~30% of accounts, a little seasonality, and capacity mode: a CSM team that
+    covers 0.4 x the book and SE support for 0.3 x the book, so coverage binds and moves with each
+    draw's simulated active accounts (as in ``market.new_logos=capacity``)."""
     rng = np.random.default_rng(seed)
     n_seg = 3
     defaults = {f.name: getattr(SegmentAssumptions(), f.name) for f in fields(SegmentAssumptions)}
@@ -81,13 +83,13 @@ def build_inputs(n_accounts, horizon, draws, seed=1):
         seg_params[..., i] = values[name]
     seg_params[..., L.P_INIT_MU] += np.arange(n_seg)  # SMB, mid-market, enterprise
     seg_params[..., L.P_DRIFT] *= rng.uniform(0.8, 1.2, (draws, n_seg))  # posterior spread
-    month_values = {
+    month_values = L.MONTH_DEFAULTS | {
         "new_logo_rate": 5.0,
-        "csm_coverage": 0.4,
-        "se_coverage": 0.3,
+        "csm_coverage": 1.0,  # capacity binds
+        "se_coverage": 1.0,
         "unhealthy_share": 0.1,
-        "hazard_multiplier": 1.0,
-        "use_case_multiplier": 1.0,
+        "use_case_unhealthy_covered": 0.05,
+        "use_case_unhealthy_uncovered": 0.2,
     }
     month_params = np.empty((draws, n_seg, horizon, len(L.MONTH_PARAMS)))
     for i, name in enumerate(L.MONTH_PARAMS):
@@ -101,17 +103,24 @@ def build_inputs(n_accounts, horizon, draws, seed=1):
     commit = np.where(rng.uniform(size=n_accounts) < 0.3, 11.0 * np.exp(log_usage), 0.0)
     term_position = rng.integers(0, 12, n_accounts)
     consumed = term_position * np.exp(log_usage) * (commit > 0)
-    book = (segment, tenure, log_usage, hist, commit, term_position, consumed)
-    return seg_params, month_params, book
+    price = np.ones(n_accounts)
+    book = L.Accounts(segment, tenure, log_usage, hist, commit, term_position, consumed, price)
+    capacity = L.Capacity(
+        np.full((draws, horizon), 0.4 * n_accounts), np.full((draws, horizon), 0.3 * n_accounts)
+    )
+    return book, L.Params(seg_params, month_params), capacity
 
 
-def run_core(fn, seg_params, month_params, book, cohort_months=0):
-    draws, n_seg, horizon = month_params.shape[:3]
-    out = np.zeros((draws, horizon, n_seg, len(L.OUTPUTS)))
-    cohort = np.zeros((draws, horizon, cohort_months))
+def run_core(fn, book, params, capacity, cohort_months=0):
+    draws, n_seg, horizon = params.month_params.shape[:3]
+    outputs = L.Outputs(
+        np.zeros((draws, horizon, n_seg, len(L.OUTPUTS))),
+        np.zeros((draws, horizon, cohort_months)),
+        np.zeros((draws, horizon, len(L.COVERAGE))),
+    )
     t0 = time.perf_counter()
-    fn(SEED, 0, seg_params, month_params, *book, 0, out, cohort)
-    return time.perf_counter() - t0, out
+    fn(SEED, 0, book, params, capacity, 0, outputs)
+    return time.perf_counter() - t0, outputs.out
 
 
 def run_floor(n_accounts, horizon, draws):
@@ -127,9 +136,9 @@ def best_of(repeat, fn, *args):
 
 def compile_times():
     """Seconds of the first call (compile or cache load) and of a second call, on a tiny problem."""
-    seg_params, month_params, book = build_inputs(10, 3, 2)
-    first, _ = run_core(simulate_draws, seg_params, month_params, book)
-    second, _ = run_core(simulate_draws, seg_params, month_params, book)
+    inputs = build_inputs(10, 3, 2)
+    first, _ = run_core(simulate_draws, *inputs)
+    second, _ = run_core(simulate_draws, *inputs)
     floor_first = run_floor(10, 3, 2)
     return first, second, floor_first
 

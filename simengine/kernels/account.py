@@ -158,8 +158,8 @@ _TWO_PI = 2.0 * math.pi
 ) = range(22)
 F_COUNT = F_RING + HISTORY_MONTHS
 R_USAGE, R_USE_CASE = range(2)
-I_SEGMENT, I_START, I_TERM, I_STEPS, I_ALIVE = range(5)
-I_COUNT = 5
+I_SEGMENT, I_START, I_TERM, I_STEPS = range(4)
+I_COUNT = 4
 
 
 @jit
@@ -219,7 +219,6 @@ def init_account(f, r, ist, seed, draw, account, segment, start, survived, p):
     ist[I_SEGMENT] = segment
     ist[I_START] = start
     ist[I_STEPS] = 0
-    ist[I_ALIVE] = 1
     return z_level, u_health, u_commit
 
 
@@ -284,13 +283,15 @@ def init_new_logo(f, r, ist, seed, draw, t, s, k, p, mpt, mean_ramp, out):
 
 
 @jit
-def start_use_cases(f, r, gap, intensity, p, unhealthy_share, q, out, t, segment):
-    """Start the use cases that arrive in month ``t``; return ``(gap, intensity)`` left.
+def start_use_cases(
+    state, gap, intensity, healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp,
+    p, unhealthy_share, q, out, t, segment,
+):  # fmt: skip
+    """Start the use cases that arrive in month ``t``; return the stream and the updated sums.
 
     Kept out of the monthly loop: arrivals are rare, and their logs and exps in the loop body
     cost registers every month.
     """
-    state = r[R_USE_CASE]
     while intensity >= gap:
         intensity -= gap
         state, z_size = next_normal(state)
@@ -299,16 +300,15 @@ def start_use_cases(f, r, gap, intensity, p, unhealthy_share, q, out, t, segment
         size = math.exp(p[P_UC_SIZE_MU] + p[P_UC_SIZE_SIGMA] * z_size)
         if u_health < unhealthy_share:
             size *= p[P_UNHEALTHY_PLATEAU]
-            f[F_UNHEALTHY_LEVEL] += size
-            f[F_UNHEALTHY_RAMP] += size * q
+            unhealthy_level += size
+            unhealthy_ramp += size * q
         else:
-            f[F_HEALTHY_SIZE] += size
-            f[F_HEALTHY_RAMP] += size * q
+            healthy_size += size
+            healthy_ramp += size * q
         gap = -math.log(u_gap)
         if t < out.shape[0]:
             out[t, segment, V_NEW_USE_CASES] += 1.0
-    r[R_USE_CASE] = state
-    return gap, intensity
+    return state, gap, intensity, healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp
 
 
 @jit
@@ -394,15 +394,39 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                 i += 1
                 end = max(end, t + cohort_months)
 
+    # This month's per-segment values, hoisted out of the loop over accounts.
     csm_share = np.empty(n_seg)
     se_share = np.empty(n_seg)
-    n_alive = n_book
+    hazard_mult = np.empty(n_seg)
+    covered_hazard_mult = np.empty(n_seg)
+    drift_shift = np.empty(n_seg)
+    intensity_plain = np.empty(n_seg)
+    intensity_supported = np.empty(n_seg)
+    price_mult = np.empty(n_seg)
+    volatility = np.empty(n_seg)
+    renewal_ratio = np.empty(n_seg)
+    for s in range(n_seg):
+        volatility[s] = sp[s, P_VOLATILITY]
+        renewal_ratio[s] = sp[s, P_RENEWAL_RATIO]
+    # The month's sums per segment, added into out[t] when the month is done (a small block
+    # that stays in L1 while the accounts stream by).
+    sums = np.zeros((n_seg, out.shape[2]))
+    # Rows of the accounts still in play, in row order: churned accounts (and, past the horizon,
+    # book accounts and logos whose cohort window has ended) are dropped as the month runs, so no
+    # month pays for them again.
+    live = np.empty(n, dtype=np.int64)
+    for i in range(n_book):
+        live[i] = i
+    n_live = n_book
+    next_logo = n_book
     for t in range(end):
         m = min(t, horizon - 1)
-        hi = n_book + started_by[m + 1]
         if t < horizon:
-            lo = 0
-            n_alive += started_by[t + 1] - started_by[t]
+            for i in range(next_logo, n_book + started_by[t + 1]):  # this month's new logos
+                live[n_live] = i
+                n_live += 1
+            next_logo = n_book + started_by[t + 1]
+            n_alive = n_live
             # Coverage of month t from this draw's own book at the start of the month.
             csm_ratio = cap_csm[t] / n_alive if n_alive > 0 else math.inf
             se_ratio = cap_se[t] / n_alive if n_alive > 0 else math.inf
@@ -411,31 +435,42 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
             for s in range(n_seg):
                 csm_share[s] = min(mp[s, t, M_CSM_COVERAGE], csm_ratio)
                 se_share[s] = min(mp[s, t, M_SE_COVERAGE], se_ratio)
-        else:  # cohort tracking only: logos still inside their cohort window
-            lo = n_book + started_by[max(t - cohort_months + 1, 0)]
+        for s in range(n_seg):
+            hazard_mult[s] = mp[s, m, M_HAZARD_MULT]
+            covered_hazard_mult[s] = sp[s, P_CSM_HR]
+            drift_shift[s] = mp[s, m, M_DRIFT_SHIFT]
+            intensity_plain[s] = sp[s, P_UC_RATE] * mp[s, m, M_USE_CASE_MULT]
+            intensity_supported[s] = intensity_plain[s] * sp[s, P_SE_RATIO]
+            price_mult[s] = mp[s, m, M_PRICE_MULT]
         season_slot = (month_of_year0 + t) % 12
         slot = F_RING + t % HISTORY_MONTHS
-        for i in range(lo, hi):
-            if ist[i, I_ALIVE] == 0:
-                continue
+        kept = 0
+        for k in range(n_live):
+            i = live[k]
             s = ist[i, I_SEGMENT]
             start = ist[i, I_START]
-            p = sp[s]
-            mpt = mp[s, m]
             existing = i < n_book
+            if t >= horizon and (existing or t - start >= cohort_months):
+                continue  # cohort tracking only: logos still inside their cohort window
+            # The account's state in locals for the month, written back once at the end: stores
+            # into the state array in mid-month would make the compiler reload every other array.
+            x = fs[i, F_X]
+            ramp_tail = fs[i, F_RAMP_TAIL]
+            health = fs[i, F_HEALTH]
+            healthy_size = fs[i, F_HEALTHY_SIZE]
+            healthy_ramp = fs[i, F_HEALTHY_RAMP]
+            unhealthy_level = fs[i, F_UNHEALTHY_LEVEL]
+            unhealthy_ramp = fs[i, F_UNHEALTHY_RAMP]
             if existing or t > start:
                 # Churn at the boundary into t, with this month's hazard ratios.
-                hazard = mpt[M_HAZARD_MULT] * fs[i, F_HEALTH_HAZARD]
+                hazard = hazard_mult[s] * fs[i, F_HEALTH_HAZARD]
                 if fs[i, F_U_CSM] < csm_share[s]:
-                    hazard *= p[P_CSM_HR]
+                    hazard *= covered_hazard_mult[s]
                 cumulative = fs[i, F_CUM_HAZARD] + fs[i, F_CHURN_RATE] * hazard
-                fs[i, F_CUM_HAZARD] = cumulative
                 if cumulative > fs[i, F_THRESHOLD]:
-                    ist[i, I_ALIVE] = 0
                     if t < horizon:
-                        n_alive -= 1
                         record_churn(fs[i], t, s, out)
-                    continue
+                    continue  # dropped from live
                 # Usage step: normals come in Box-Muller pairs, the second kept for the next month.
                 steps = ist[i, I_STEPS]
                 if steps % 2 == 0:
@@ -445,41 +480,42 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                 else:
                     eps = fs[i, F_SPARE]
                 ist[i, I_STEPS] = steps + 1
-                fs[i, F_X] += (fs[i, F_DRIFT] + mpt[M_DRIFT_SHIFT]) + p[P_VOLATILITY] * eps
-                fs[i, F_RAMP_TAIL] *= ramp_step[s]
-                fs[i, F_HEALTH] *= fs[i, F_HEALTH_STEP]
-                fs[i, F_HEALTHY_RAMP] *= q[s]
-                fs[i, F_UNHEALTHY_LEVEL] *= decay[s]
-                fs[i, F_UNHEALTHY_RAMP] *= decay_q[s]
+                fs[i, F_CUM_HAZARD] = cumulative
+                x += (fs[i, F_DRIFT] + drift_shift[s]) + volatility[s] * eps
+                ramp_tail *= ramp_step[s]
+                health *= fs[i, F_HEALTH_STEP]
+                healthy_ramp *= q[s]
+                unhealthy_level *= decay[s]
+                unhealthy_ramp *= decay_q[s]
                 # Use-case arrivals in month t: exponential gaps on the cumulative intensity.
                 supported = fs[i, F_U_SE] < se_share[s]
-                intensity = p[P_UC_RATE] * mpt[M_USE_CASE_MULT]
-                if supported:
-                    intensity *= p[P_SE_RATIO]
+                intensity = intensity_supported[s] if supported else intensity_plain[s]
                 gap = fs[i, F_UC_GAP]
                 if intensity >= gap:  # rare: most account-months start no use case
                     unhealthy = (
-                        mpt[M_UC_UNHEALTHY_COVERED] if supported else mpt[M_UC_UNHEALTHY_UNCOVERED]
+                        mp[s, m, M_UC_UNHEALTHY_COVERED]
+                        if supported
+                        else mp[s, m, M_UC_UNHEALTHY_UNCOVERED]
                     )
-                    gap, intensity = start_use_cases(
-                        fs[i], rs[i], gap, intensity, p, unhealthy, q[s], out, t, s
-                    )
+                    (state, gap, intensity, healthy_size, healthy_ramp, unhealthy_level,
+                     unhealthy_ramp) = start_use_cases(
+                        rs[i, R_USE_CASE], gap, intensity, healthy_size, healthy_ramp,
+                        unhealthy_level, unhealthy_ramp, sp[s], unhealthy, q[s], out, t, s,
+                    )  # fmt: skip
+                    rs[i, R_USE_CASE] = state
                 fs[i, F_UC_GAP] = gap - intensity
+                fs[i, F_X] = x
+                fs[i, F_RAMP_TAIL] = ramp_tail
+                fs[i, F_HEALTH] = health
+                fs[i, F_HEALTHY_SIZE] = healthy_size
+                fs[i, F_HEALTHY_RAMP] = healthy_ramp
+                fs[i, F_UNHEALTHY_LEVEL] = unhealthy_level
+                fs[i, F_UNHEALTHY_RAMP] = unhealthy_ramp
 
-            expansion = (
-                fs[i, F_HEALTHY_SIZE]
-                - fs[i, F_HEALTHY_RAMP]
-                + fs[i, F_UNHEALTHY_LEVEL]
-                - fs[i, F_UNHEALTHY_RAMP]
-            )
-            base = (
-                math.exp(fs[i, F_X])
-                * season[s, season_slot]
-                * (1.0 - fs[i, F_RAMP_TAIL])
-                * fs[i, F_HEALTH]
-            )
+            expansion = healthy_size - healthy_ramp + unhealthy_level - unhealthy_ramp
+            base = math.exp(x) * season[s, season_slot] * (1.0 - ramp_tail) * health
             usage = base * (1.0 + expansion)
-            price = fs[i, F_PRICE] * mpt[M_PRICE_MULT]
+            price = fs[i, F_PRICE] * price_mult[s]
             revenue = usage * price
 
             overage = 0.0
@@ -493,34 +529,41 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                 term = ist[i, I_TERM] + 1
                 if term == 12:
                     leak = max(commit - consumed, 0.0)
-                    fs[i, F_COMMIT] = p[P_RENEWAL_RATIO] * consumed
+                    fs[i, F_COMMIT] = renewal_ratio[s] * consumed
                     consumed = 0.0
                     term = 0
                 fs[i, F_CONSUMED] = consumed
                 ist[i, I_TERM] = term
 
             if t < horizon:
-                o = out[t, s]
-                o[V_REVENUE] += revenue
-                o[V_USAGE] += usage
-                o[V_ACTIVE] += 1.0
+                sums[s, V_REVENUE] += revenue
+                sums[s, V_USAGE] += usage
+                sums[s, V_ACTIVE] += 1.0
                 expansion_revenue = base * expansion * price
-                o[V_EXPANSION_REVENUE] += expansion_revenue
-                o[V_OVERAGE] += overage
-                o[V_LEAK] += leak
+                sums[s, V_EXPANSION_REVENUE] += expansion_revenue
+                sums[s, V_OVERAGE] += overage
+                sums[s, V_LEAK] += leak
                 if existing:
-                    o[V_EXISTING_EXPANSION_REVENUE] += expansion_revenue
+                    sums[s, V_EXISTING_EXPANSION_REVENUE] += expansion_revenue
                 else:
-                    o[V_NEW_LOGO_REVENUE] += revenue
+                    sums[s, V_NEW_LOGO_REVENUE] += revenue
                 year_ago = fs[i, slot]
                 if year_ago > 0.0:
-                    o[V_RETENTION_BASE] += year_ago
-                    o[V_RETAINED] += revenue
-                    o[V_RETAINED_CAPPED] += min(revenue, year_ago)
+                    sums[s, V_RETENTION_BASE] += year_ago
+                    sums[s, V_RETAINED] += revenue
+                    sums[s, V_RETAINED_CAPPED] += min(revenue, year_ago)
                 fs[i, slot] = revenue
             if not existing and t - start < cohort_months:
                 cohort[start, t - start] += revenue
             fs[i, F_LAST_REVENUE] = revenue
+            live[kept] = i
+            kept += 1
+        n_live = kept
+        if t < horizon:
+            for s in range(n_seg):
+                for v in range(out.shape[2]):
+                    out[t, s, v] += sums[s, v]
+                    sums[s, v] = 0.0
 
 
 @jit(parallel=True)
