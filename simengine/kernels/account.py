@@ -355,7 +355,10 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
     """One draw: every account of the book and every new logo, months outer, accounts inner.
 
     Accounts are rows ``0 .. n_book - 1`` (book order) then the new logos by (start month,
-    segment, k), so the accounts in play in month ``t`` are one contiguous range of rows.
+    segment, k).  Each month visits the live rows in that order (a fixed order, so sums are
+    bitwise reproducible), adds the month's sums into ``out[t]`` and drops the accounts that
+    churned.  Returns nothing; ``out``, ``cohort`` and ``coverage`` (this draw's slices) are
+    filled in place.
     """
     horizon, n_seg = out.shape[0], out.shape[1]
     cohort_months = cohort.shape[1]
@@ -426,10 +429,10 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                 live[n_live] = i
                 n_live += 1
             next_logo = n_book + started_by[t + 1]
-            n_alive = n_live
-            # Coverage of month t from this draw's own book at the start of the month.
-            csm_ratio = cap_csm[t] / n_alive if n_alive > 0 else math.inf
-            se_ratio = cap_se[t] / n_alive if n_alive > 0 else math.inf
+            # Coverage of month t from this draw's own book at the start of the month: the
+            # survivors of t - 1 and the logos starting in t.
+            csm_ratio = cap_csm[t] / n_live if n_live > 0 else math.inf
+            se_ratio = cap_se[t] / n_live if n_live > 0 else math.inf
             coverage[t, C_CSM] = min(1.0, csm_ratio)
             coverage[t, C_SE] = min(1.0, se_ratio)
             for s in range(n_seg):
