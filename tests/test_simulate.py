@@ -57,6 +57,19 @@ def test_book_state_by_hand():
     assert np.all(state.churned_base[:, 0] == 0.0)
 
 
+def test_book_state_prices_each_account_with_its_own_price():
+    """History (NRR base, commit consumption) is priced per account, not per segment."""
+    book = _book()
+    prices = pd.Series({"a": 1.5, "b": 2.0, "c": 0.5})
+    state = book_state(book, ("ent", "smb"), prices)
+    np.testing.assert_array_equal(state.price, [1.5, 2.0])
+    assert np.allclose(state.hist_revenue[0], 1.5 * (100.0 + np.arange(-11, 1)))
+    assert state.consumed[0] == pytest.approx(1.5 * (98.0 + 99.0 + 100.0))
+    assert np.allclose(state.churned_base[:, 1], np.where(np.arange(12) < 9, 0.5 * 10.0, 0.0))
+    with pytest.raises(ValueError, match="'c'"):
+        book_state(book, ("ent", "smb"), prices.drop("c"))
+
+
 def test_threads_and_chunks_give_identical_results(small_cfg):
     """Bitwise: 1 vs 2 threads and chunks of 3 vs automatic chunking."""
     base = simulate_config(small_cfg)
