@@ -20,7 +20,7 @@ from simengine.fitting.sampling import sample_model
 from simengine.fitting.select import resolve_models
 from simengine.fitting.usage import UsageModel
 
-__all__ = ["MODELS", "build_joint_model", "fit_book", "package_version"]
+__all__ = ["MODELS", "build_joint_model", "fit_book", "kept_variables", "package_version"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ def build_joint_model(
     models: list[str],
     seed: int,
     model_configs: dict[str, dict[str, Any]] | None = None,
+    priors: dict[str, Any] | None = None,
 ) -> tuple[pm.Model, dict[str, tuple[str, np.ndarray]]]:
     """One PyMC model holding the likelihoods of ``models`` on ``book``.
 
@@ -61,7 +62,7 @@ def build_joint_model(
         raise ValueError(f"fit.models: unknown model(s) {unknown}; known: {sorted(MODELS)}")
     segments = book.segments
     model = pm.Model(coords={"segment": list(segments), "month_of_year": MONTHS_OF_YEAR})
-    params = SharedParameters(model)
+    params = SharedParameters(model, priors)
     observed: dict[str, tuple[str, np.ndarray]] = {}
     for name in MODELS:  # fixed order: the model (and its compiled code) does not depend on order
         if name not in models:
@@ -73,7 +74,7 @@ def build_joint_model(
     return model, observed
 
 
-def _kept_variables(model: pm.Model) -> list[str]:
+def kept_variables(model: pm.Model) -> list[str]:
     """Free and deterministic variables that are scalars or per-segment (not per-account)."""
     keep = []
     for var in [*model.free_RVs, *model.deterministics]:
@@ -91,6 +92,7 @@ def fit_book(
     config_yaml: str = "",
     progress: bool = True,
     model_configs: dict[str, dict[str, Any]] | None = None,
+    priors: dict[str, Any] | None = None,
 ) -> xr.DataTree:
     """Fit the models named in ``fit_cfg.models`` to ``book``.
 
@@ -109,6 +111,8 @@ def fit_book(
         Progress bar while sampling (terminal only).
     model_configs : dict, optional
         ``{model name: overrides of its default model config}``.
+    priors : dict, optional
+        Overrides of :data:`simengine.fitting.base.PRIORS` by name (prior-sensitivity checks).
 
     Returns
     -------
@@ -123,8 +127,8 @@ def fit_book(
             "max_accounts": fit_cfg.max_usage_accounts
         }
     models = resolve_models(list(fit_cfg.models), book)
-    model, observed = build_joint_model(book, models, seed, configs)
-    result = sample_model(model, fit_cfg, seed, _kept_variables(model), progress=progress)
+    model, observed = build_joint_model(book, models, seed, configs, priors)
+    result = sample_model(model, fit_cfg, seed, kept_variables(model), progress=progress)
     log.info(
         "fit %s with %s: compile %.1f s, sampling %.1f s",
         ",".join(models),

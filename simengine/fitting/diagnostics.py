@@ -102,9 +102,20 @@ def write_diagnostics(tree: xr.DataTree, path: str | os.PathLike[str]) -> Path:
 
 
 def _thinned_gate(tree: xr.DataTree, fit_cfg: FitConfig) -> list[str]:
-    """A thinned file (the shipped default) is judged by its full fit's recorded figures: R-hat and
-    ESS of a few hundred kept draws say nothing about the chains they were thinned from."""
+    """A thinned file (the shipped default) is judged by its full fit's recorded figures (R-hat of
+    the kept draws alone says little about the chains they were thinned from) **and** by the bulk
+    ESS of the draws it holds: a simulation uses those, so they must carry >= ``min_ess_bulk``
+    effective draws of every parameter too."""
     failures = []
+    table = diagnostics_table(tree)
+    low = table["ess_bulk"].isna() | (table["ess_bulk"] < fit_cfg.min_ess_bulk)
+    if low.any():
+        worst = table.loc[low, "ess_bulk"].fillna(-1).idxmin()
+        failures.append(
+            f"the thinned draws' bulk ESS is below {fit_cfg.min_ess_bulk:g} for "
+            f"{int(low.sum())} parameter(s), worst {table.loc[worst, 'parameter']} = "
+            f"{table.loc[worst, 'ess_bulk']:.0f}"
+        )
     r_hat = float(tree.attrs.get("full_fit_max_r_hat", np.inf))
     ess = float(tree.attrs.get("full_fit_min_ess_bulk", 0.0))
     divergences = int(tree.attrs.get("full_fit_divergences", _divergences(tree)))

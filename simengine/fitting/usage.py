@@ -22,6 +22,23 @@ What is fitted, and from which data
   ``~ Normal(initial_log_usage_mu_s,
   initial_log_usage_sd_s)`` for accounts whose start month is in the data.
 
+Zero and near-zero months (the hurdle)
+--------------------------------------
+Usage is two-part: each active month is *skipped* (no usage, usage 0, or a dip far below both
+neighbouring months; rule and reasons in :mod:`simengine.fitting.panel`) with probability
+``zero_month_prob_s`` (binomial likelihood from per-segment counts), and otherwise shows the
+log-level process above.  Skipped months leave the changes around them out, so the drift and
+volatility are those of the level, and the simulation draws a skipped month with
+``zero_month_prob`` on top of a level that carries on.  This is the observation-noise choice of
+issue 8 rather than Student-t steps: the marginal normal likelihood stays exact and fast, and with
+heavy-tailed (e.g. Student-t) steps its ``usage_volatility`` is still a consistent estimate of the
+step SD the simulation uses (``robust=True`` remains for fitting ``usage_tail_nu``).
+
+Seasonality
+-----------
+``season`` is a monthly profile, 12 log effects summing to zero (``DESIGN.md``: a single harmonic
+cannot hold a December peak); ``season_cos``/``season_sin`` are its first harmonic.
+
 Known bias
 ----------
 A new use case's ramp is not over after ``settle_months`` (default 12 = 4 ramp time constants of
