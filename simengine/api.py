@@ -126,7 +126,7 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
     from simengine.results import make_dataset
 
     if book is None:
-        book = book_from_config(cfg.data)
+        book = book_from_config(cfg.data, need_usage=True)
     segments = tuple(book.segments)
     posterior, post_segments, fit_attrs = _posterior_for(cfg, book, segments)
     params = build_parameters(cfg, segments, posterior, post_segments)

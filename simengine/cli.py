@@ -115,8 +115,13 @@ def _precheck(verb: str, overrides: list[str], multirun: bool) -> None:
         )
         if cfg.fit.posterior is not None and not Path(cfg.fit.posterior).is_file():
             raise UserError(f"config key 'fit.posterior' = {cfg.fit.posterior!r}: no such file")
+        data_key = (*data_key, cfg.data.observed_from, verb)
         if data_key not in books:
-            books[data_key] = book_from_config(cfg.data)
+            books[data_key] = book_from_config(cfg.data, need_usage=verb != "fit")
+        if verb == "fit":  # a model the data cannot support: exit 2 before any output
+            from simengine.fitting import resolve_models
+
+            resolve_models(cfg.fit.models, books[data_key])
         if verb == "run":  # the posterior's data hash and diagnostics gate, before any output
             load_checked_posterior(cfg, books[data_key])
 

@@ -84,8 +84,12 @@ class DataConfig:
     accounts: str | None = None
     usage: str | None = None
     use_cases: str | None = None
-    # Last observed month (YYYY-MM); default: the last month in the usage table.
+    # Last observed month (YYYY-MM); default: the last month with usage.  An earlier month cuts
+    # the book there: later rows are kept for scoring, never fitted.
     as_of: str | None = None
+    # First month of the observation window (YYYY-MM); default: the first usage month.  Accounts
+    # that started before it are left-truncated (in the table because they survived to it).
+    observed_from: str | None = None
     synthetic: SynthConfig = field(default_factory=SynthConfig)
 
 
@@ -94,12 +98,16 @@ class FitConfig:
     """PyMC fitting settings, and the posterior a run simulates from."""
 
     posterior: str | None = None
-    models: list[str] = field(default_factory=lambda: ["usage", "churn", "expansion"])
+    # Subset of [usage, churn, expansion]; empty (the default): what the data supports (churn
+    # always, usage with a usage table, expansion with a use_cases table too).
+    models: list[str] = field(default_factory=list)
     method: str = "nuts"  # nuts | map | advi
     draws: int = 1000
     tune: int = 1000
     chains: int = 2
-    target_accept: float = 0.9
+    # 0.95: the weakly identified churn concentration leaves a curved tail that a 0.9 step size
+    # occasionally diverges in (1 divergence in 600 draws on the default book).
+    target_accept: float = 0.95
     # Accounts subsampled for the usage model (its cost grows with account-months); 0 = all.
     max_usage_accounts: int = 0
     allow_bad: bool = False
@@ -368,10 +376,10 @@ def validate(cfg: Config) -> None:
         "must be >= 2",
     )
     _check(
-        (cfg.data.accounts is None) == (cfg.data.usage is None),
+        cfg.data.usage is None or cfg.data.accounts is not None,
         "data.usage",
         cfg.data.usage,
-        "data.accounts and data.usage go together",
+        "needs data.accounts too",
     )
     known = {"usage", "churn", "expansion"}
     for m in cfg.fit.models:
@@ -381,9 +389,6 @@ def validate(cfg: Config) -> None:
             list(cfg.fit.models),
             f"unknown model {m!r}; known: {sorted(known)}",
         )
-    _check(
-        len(cfg.fit.models) > 0, "fit.models", list(cfg.fit.models), "must name at least one model"
-    )
     _check(
         cfg.fit.method in {"nuts", "map", "advi"},
         "fit.method",

@@ -130,8 +130,11 @@ def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> Boo
 
     active = np.flatnonzero(active_mask)
     last = wide[active, -1]
-    # An active account with no usage in the as_of month takes its last three months' mean.
-    fallback = wide[active, -3:].mean(axis=1)
+    # An active account with no usage in the as_of month takes the mean of its last three months
+    # *with usage* (a skipped month is not a lower level: the fit's zero-month probability holds it).
+    recent3 = wide[active, -3:]
+    n_pos = (recent3 > 0).sum(axis=1)
+    fallback = recent3.sum(axis=1) / np.maximum(n_pos, 1)
     level = np.where(last > 0, last, np.where(fallback > 0, fallback, _USAGE_FLOOR))
 
     start = accounts["start_month"].to_numpy(dtype=np.int64)[active]

@@ -79,3 +79,50 @@ def test_approximate_fit_needs_allow_bad(cli, tmp_path):
         "run", *data, *RUN, post, "fit.allow_bad=true", f"hydra.run.dir={tmp_path / 'r2'}"
     )
     assert allowed.returncode == 0, allowed.stderr
+
+
+@pytest.mark.parametrize(
+    ("tables", "overrides", "message"),
+    [
+        # a named model the data cannot support
+        (("accounts", "usage"), ["fit.models=[expansion]"], "fit.models: model 'expansion' needs"),
+        (("accounts",), ["fit.models=[usage,churn]"], "fit.models: model 'usage' needs"),
+        (("accounts", "usage"), ["fit.models=[growth]"], "fit.models"),
+        (("accounts", "usage"), ["data.observed_from=2030-01"], "observed_from: 2030-01 is after"),
+    ],
+)
+def test_fit_refuses_what_the_data_cannot_support(tmp_path, cli, tables, overrides, message):
+    book = generate_book(n_accounts=60, history_months=12, seed=6).book
+    paths = write_book(book, tmp_path / "book")
+    data = [f"data.{t}={paths[t]}" for t in tables]
+    out = tmp_path / "out"
+    proc = cli("fit", *data, *overrides, f"hydra.run.dir={out}")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert not out.exists()  # no run folder
+
+
+def test_run_needs_the_usage_table(tmp_path, cli):
+    book = generate_book(n_accounts=60, history_months=12, seed=6).book
+    paths = write_book(book, tmp_path / "book")
+    out = tmp_path / "out"
+    proc = cli("run", f"data.accounts={paths['accounts']}", *RUN, f"hydra.run.dir={out}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("data.usage:"), proc.stderr
+    assert not out.exists()
+
+
+def test_fit_without_use_cases_chooses_usage_and_churn(tmp_path, cli):
+    book = generate_book(n_accounts=150, history_months=18, seed=8).book
+    paths = write_book(book, tmp_path / "book")
+    out = tmp_path / "fit"
+    proc = cli(
+        "fit", f"data.accounts={paths['accounts']}", f"data.usage={paths['usage']}",
+        "fit.method=map", "sim.progress=false", f"hydra.run.dir={out}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with xr.open_datatree(out / "posterior.nc", engine="h5netcdf") as tree:
+        assert tree.attrs["models"] == "usage,churn"
+        assert tree.attrs["has_use_cases"] == 0
+        assert "use_case_rate" not in tree["posterior"].data_vars

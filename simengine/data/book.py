@@ -109,14 +109,26 @@ class Book:
         ``account_id``, ``use_case_id`` (str), ``start_month`` (int64), ``se_supported`` (bool).
         Sorted by ``account_id``, ``use_case_id``.
     as_of : int
-        The last observed month number.
+        The last observed month number.  Nothing after it is in the three tables (see
+        :func:`simengine.data.load_book`: a later ``churn_month`` than ``as_of + 1`` reads as active,
+        later rows are moved to the ``future_*`` tables).
     source : dict of str to str
         Where each table came from: a path, or ``"synthetic(seed=..., n_accounts=...)"``.
+    observed_from : int, optional
+        First month of the observation window (``data.observed_from``).  ``None`` means the
+        default, :attr:`window_start`'s rule: the first usage month (the first start month of a
+        book without usage).  Accounts that started before it are left-truncated.
+    future_accounts, future_usage, future_use_cases : pandas.DataFrame, optional
+        What an explicit earlier ``as_of`` cut off, kept for scoring a backtest and never read by
+        the fit or the simulation's starting state: the original rows of accounts that started
+        after ``as_of`` or whose ``churn_month`` was moved (churn later than ``as_of + 1``), and
+        usage / use-case rows after ``as_of``.  ``None`` when nothing was cut.
 
     Notes
     -----
-    Two books are equal when their tables and ``as_of`` are equal; ``source`` is provenance and
-    does not take part (a book written to CSV and read back equals the original).
+    Two books are equal when their tables, ``as_of`` and observation window are equal; ``source``
+    and the ``future_*`` tables do not take part (a book written to CSV and read back equals the
+    original, and a fit cannot depend on the rows after ``as_of``).
     """
 
     accounts: pd.DataFrame
@@ -124,16 +136,39 @@ class Book:
     use_cases: pd.DataFrame | None
     as_of: int
     source: dict[str, str] = field(default_factory=dict)
+    observed_from: int | None = None
+    future_accounts: pd.DataFrame | None = None
+    future_usage: pd.DataFrame | None = None
+    future_use_cases: pd.DataFrame | None = None
 
     @property
     def segments(self) -> tuple[str, ...]:
         """Sorted unique segment names."""
         return tuple(sorted(self.accounts["segment"].unique().tolist()))
 
+    @property
+    def default_window_start(self) -> int:
+        """The first usage month; without usage rows, the first start month."""
+        if len(self.usage):
+            return int(self.usage["month"].min())
+        return int(self.accounts["start_month"].min())
+
+    @property
+    def window_start(self) -> int:
+        """First month of the observation window: ``observed_from``, else the default rule."""
+        return self.default_window_start if self.observed_from is None else int(self.observed_from)
+
+    @property
+    def has_use_cases(self) -> bool:
+        """Whether the book came with a use-case table."""
+        return self.use_cases is not None
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Book):
             return NotImplemented
         if self.as_of != other.as_of or (self.use_cases is None) != (other.use_cases is None):
+            return False
+        if self.window_start != other.window_start:
             return False
         same_cases = self.use_cases is None or self.use_cases.equals(other.use_cases)
         same_tables = self.accounts.equals(other.accounts) and self.usage.equals(other.usage)
@@ -178,10 +213,15 @@ def book_hash(book: Book) -> str:
     str
         64 hex digits.  Equal for the same data read from CSV or Parquet: rows are sorted by key,
         columns are in schema order, floats are written with 12 significant digits, months as
-        month numbers.  ``source`` does not take part.
+        month numbers.  ``source`` and the ``future_*`` tables do not take part; ``observed_from``
+        does when it differs from the default (the first usage month).
     """
     digest = hashlib.sha256()
     digest.update(f"as_of={int(book.as_of)}\n".encode())
+    if book.window_start != book.default_window_start:
+        # Only a window that differs from the data's own default changes the fingerprint, so a
+        # book that does not set ``observed_from`` keeps the hash it always had.
+        digest.update(f"observed_from={book.window_start}\n".encode())
     digest.update(_serialise(book.accounts, "accounts"))
     digest.update(_serialise(book.usage, "usage"))
     if book.use_cases is not None:
@@ -201,16 +241,29 @@ def observed_lifetimes(book: Book) -> pd.DataFrame:
     pandas.DataFrame, one row per account (in ``book.accounts`` order)
         ``account_id``, ``segment``, ``periods`` (int64: month boundaries observed,
         ``churn_month - start_month`` for a churned account, ``as_of - start_month`` for an active
-        one) and ``churned`` (bool: the last observed boundary was a churn).
+        one), ``churned`` (bool: the last observed boundary was a churn) and ``entry`` (int64:
+        boundaries survived before the observation window, ``window_start - start_month`` for an
+        account that started before it and was still a customer in it, else 0: the likelihood
+        conditions on surviving those).
+
+        A ``churn_month`` of ``as_of + 1`` (the export convention "first month without the
+        customer" for a churn right after the last observed month) is a churn at a boundary not
+        yet observed: censored at ``as_of`` (``periods = as_of - start_month``, not churned).  A
+        ``churn_month == start_month`` (failed onboarding) has ``periods == 0`` and churned.
     """
     accounts = book.accounts
-    churned = accounts["churn_month"].notna().to_numpy()
-    end = accounts["churn_month"].fillna(book.as_of).to_numpy(dtype=np.int64)
+    start = accounts["start_month"].to_numpy(dtype=np.int64)
+    churn = accounts["churn_month"].to_numpy(dtype=np.float64, na_value=np.inf)
+    churned = churn <= book.as_of
+    end = np.where(churned, np.nan_to_num(churn, posinf=0), book.as_of).astype(np.int64)
+    window = book.window_start
+    truncated = (start < window) & (churn > window)
     return pd.DataFrame(
         {
             "account_id": accounts["account_id"],
             "segment": accounts["segment"],
-            "periods": end - accounts["start_month"].to_numpy(dtype=np.int64),
+            "periods": end - start,
             "churned": churned,
+            "entry": np.where(truncated, np.minimum(window, book.as_of) - start, 0),
         }
     )

@@ -3,8 +3,9 @@
 :func:`load_book` is the only way files enter the package.  It reads, never writes, and stops at
 the first problem with a :class:`~simengine.data.errors.DataError` naming the file, the column and
 the 1-based data row, so a finance user can open the file and fix that cell.  Checks run table by
-table (accounts, usage, use cases), then across tables, then against ``as_of``; within a check the
-first offending row in file order is reported.
+table (accounts, usage, use cases), then across tables; within a check the first offending row in
+file order is reported.  Then ``as_of`` cuts the book (:func:`cut_off`): rows after it are kept
+aside for scoring, never fitted.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from simengine.data.book import REQUIRED_COLUMNS, Book, canonical_table
 from simengine.data.errors import DataError
 from simengine.data.months import format_month, month_number, parse_month_column
 
-__all__ = ["book_from_config", "load_book", "read_table"]
+__all__ = ["book_from_config", "cut_off", "default_as_of", "load_book", "read_table"]
 
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _TRUE = frozenset({"true", "1", "yes"})
@@ -196,11 +197,11 @@ def _parse_accounts(frame: pd.DataFrame, path: Path, allowlist: set[str] | None)
     churn, active = check.month("churn_month", required=False)
     check.fail_first(
         "churn_month",
-        ~active & (churn <= out["start_month"].to_numpy()),
+        ~active & (churn < out["start_month"].to_numpy()),
         lambda i: (
-            f"churn_month {format_month(churn[i])} is not after start_month "
+            f"churn_month {format_month(churn[i])} is before start_month "
             f"{format_month(out['start_month'].iloc[i])} (churn_month is the first month without "
-            "the customer)"
+            "the customer; equal to start_month is a failed onboarding)"
         ),
     )
     out["churn_month"] = pd.arrays.IntegerArray(churn, active)
@@ -275,39 +276,117 @@ def _check_against_accounts(
     )
 
 
-def _check_as_of(table: pd.DataFrame, path: Path, column: str, as_of: int, explicit: bool) -> None:
-    values = table[column].to_numpy(dtype=np.float64, na_value=-np.inf)
-    hint = "" if explicit else " (the last month in the accounts and usage tables)"
-    _Checker(table, path).fail_first(
-        column,
-        values > as_of,
-        lambda i: (
-            f"{column} {format_month(int(values[i]))} is after as_of {format_month(as_of)}{hint}"
-        ),
+def _resolve_month(value: str | int | None, key: str) -> int | None:
+    """A configured month (``YYYY-MM``, a date or a month number) as a month number."""
+    if value is None:
+        return None
+    try:
+        return int(value) if isinstance(value, int | np.integer) else month_number(value)
+    except ValueError as err:
+        raise DataError(key, str(err)) from None
+
+
+def _empty_usage() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "account_id": pd.Series([], dtype=object),
+            "month": pd.Series([], dtype=np.int64),
+            "usage": pd.Series([], dtype=np.float64),
+        }
     )
+
+
+def cut_off(
+    accounts: pd.DataFrame,
+    usage: pd.DataFrame,
+    use_cases: pd.DataFrame | None,
+    as_of: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, dict[str, pd.DataFrame | None]]:
+    """Keep only what was known at ``as_of``; return the rest separately.
+
+    * accounts that start after ``as_of`` are dropped;
+    * a ``churn_month`` after ``as_of + 1`` becomes empty (the account was active at ``as_of``);
+      ``as_of + 1`` itself stays (a churn at the boundary right after ``as_of``, which the churn
+      model censors at ``as_of``);
+    * usage rows and use cases after ``as_of`` are dropped.
+
+    Returns
+    -------
+    accounts, usage, use_cases : pandas.DataFrame
+        The tables as of ``as_of``.
+    future : dict
+        ``accounts`` (original rows of the accounts dropped or changed), ``usage`` and
+        ``use_cases`` (rows after ``as_of``); each None when nothing was cut.
+    """
+    start = accounts["start_month"].to_numpy(np.int64)
+    churn = accounts["churn_month"].to_numpy(dtype=np.float64, na_value=-np.inf)
+    late_start = start > as_of
+    late_churn = churn > as_of + 1
+    future: dict[str, pd.DataFrame | None] = {"accounts": None, "usage": None, "use_cases": None}
+    if (late_start | late_churn).any():
+        future["accounts"] = accounts[late_start | late_churn].reset_index(drop=True)
+        accounts = accounts[~late_start].copy()
+        moved = late_churn[~late_start]
+        churn_kept = accounts["churn_month"].astype("Int64").copy()
+        churn_kept[moved] = pd.NA
+        accounts["churn_month"] = churn_kept
+    later = usage["month"].to_numpy(np.int64) > as_of
+    if later.any():
+        future["usage"] = usage[later].reset_index(drop=True)
+        usage = usage[~later]
+    if use_cases is not None:
+        later = use_cases["start_month"].to_numpy(np.int64) > as_of
+        if later.any():
+            future["use_cases"] = use_cases[later].reset_index(drop=True)
+            use_cases = use_cases[~later]
+    return accounts, usage, use_cases, future
+
+
+def default_as_of(accounts: pd.DataFrame, usage: pd.DataFrame) -> int:
+    """``as_of`` when none is configured: the last month with usage.
+
+    A ``churn_month`` after it (one past the last usage month is the usual export convention:
+    "first month without the customer") is a churn at that boundary, never a reason to move
+    ``as_of`` onto a month without usage.  A book without usage rows (an accounts table alone) ends
+    at its last start or churn month.
+    """
+    if len(usage):
+        return int(usage["month"].max())
+    months = [accounts["start_month"].max()]
+    if accounts["churn_month"].notna().any():
+        months.append(accounts["churn_month"].max())
+    return int(max(months))
 
 
 def load_book(
     accounts: str | PathLike[str],
-    usage: str | PathLike[str],
+    usage: str | PathLike[str] | None = None,
     use_cases: str | PathLike[str] | None = None,
     as_of: str | int | None = None,
     segments: Iterable[str] | None = None,
+    observed_from: str | int | None = None,
 ) -> Book:
     """Load and validate a book from CSV or Parquet files (chosen by suffix).
 
     Parameters
     ----------
-    accounts, usage : str or os.PathLike
-        The accounts and usage tables (columns in ``DESIGN.md``, *Input tables*).  Extra columns
-        are allowed and ignored.
+    accounts : str or os.PathLike
+        The accounts table (columns in ``DESIGN.md``, *Input tables*).  Extra columns are allowed
+        and ignored.  Its four required columns alone are enough to fit the churn model.
+    usage : str or os.PathLike, optional
+        The usage table; without it the book has no usage rows.
     use_cases : str or os.PathLike, optional
         The use-case table.
     as_of : str or int, optional
         Last observed month, ``YYYY-MM`` (or a date, or a month number).  Default: the last month
-        in the accounts and usage tables (usage months, start months and churn months).
+        with usage (:func:`default_as_of`).  An earlier month is a **cut-off**: the book holds
+        only what was known at ``as_of`` (:func:`cut_off`); the rest is kept in
+        ``book.future_accounts`` / ``future_usage`` / ``future_use_cases`` for scoring.
     segments : iterable of str, optional
         Allowed segment names; by default any non-empty name is accepted.
+    observed_from : str or int, optional
+        First month of the observation window (default: the first usage month).  Accounts that
+        started before it are left-truncated: in the table because they survived to it.
 
     Returns
     -------
@@ -317,9 +396,12 @@ def load_book(
     Raises
     ------
     DataError
-        At the first problem, naming the file, the column and the 1-based data row.
+        At the first problem, naming the file, the column and the 1-based data row (or the
+        setting, ``as_of`` / ``observed_from``).
     """
-    paths = {"accounts": Path(accounts), "usage": Path(usage)}
+    paths = {"accounts": Path(accounts)}
+    if usage is not None:
+        paths["usage"] = Path(usage)
     if use_cases is not None:
         paths["use_cases"] = Path(use_cases)
     allowlist = None if segments is None else {str(s) for s in segments}
@@ -327,55 +409,68 @@ def load_book(
     account_table = _parse_accounts(
         read_table(paths["accounts"], "accounts"), paths["accounts"], allowlist
     )
-    usage_table = _parse_usage(read_table(paths["usage"], "usage"), paths["usage"])
+    usage_table = _empty_usage()
+    if usage is not None:
+        usage_table = _parse_usage(read_table(paths["usage"], "usage"), paths["usage"])
     case_table = None
     if use_cases is not None:
         case_table = _parse_use_cases(
             read_table(paths["use_cases"], "use_cases"), paths["use_cases"]
         )
 
-    _check_against_accounts(usage_table, paths["usage"], "month", account_table, paths["accounts"])
+    if usage is not None:
+        _check_against_accounts(
+            usage_table, paths["usage"], "month", account_table, paths["accounts"]
+        )
     if case_table is not None:
         _check_against_accounts(
             case_table, paths["use_cases"], "start_month", account_table, paths["accounts"]
         )
 
-    explicit = as_of is not None
-    if explicit:
-        try:
-            last = int(as_of) if isinstance(as_of, int | np.integer) else month_number(as_of)
-        except ValueError as err:
-            raise DataError("as_of", str(err)) from None
-    else:
-        # "The last month in the data": an account that churned at the boundary after the last
-        # usage month has that next month as churn_month, and the data does report it.
-        months = [usage_table["month"].max(), account_table["start_month"].max()]
-        if account_table["churn_month"].notna().any():
-            months.append(account_table["churn_month"].max())
-        last = int(max(months))
-    _check_as_of(account_table, paths["accounts"], "start_month", last, explicit)
-    _check_as_of(account_table, paths["accounts"], "churn_month", last, explicit)
-    _check_as_of(usage_table, paths["usage"], "month", last, explicit)
-    if case_table is not None:
-        _check_as_of(case_table, paths["use_cases"], "start_month", last, explicit)
+    last = _resolve_month(as_of, "as_of")
+    if last is None:
+        last = default_as_of(account_table, usage_table)
+    window = _resolve_month(observed_from, "observed_from")
+    if window is not None and window > last:
+        raise DataError(
+            "observed_from",
+            f"{format_month(window)} is after as_of {format_month(last)}",
+        )
+    account_table, usage_table, case_table, future = cut_off(
+        account_table, usage_table, case_table, last
+    )
+    if len(account_table) == 0:
+        raise DataError(
+            paths["accounts"], f"no account starts on or before as_of {format_month(last)}"
+        )
+
+    def canonical(frame: pd.DataFrame | None, table: str) -> pd.DataFrame | None:
+        return None if frame is None else canonical_table(frame, table)
 
     return Book(
         accounts=canonical_table(account_table, "accounts"),
         usage=canonical_table(usage_table, "usage"),
-        use_cases=None if case_table is None else canonical_table(case_table, "use_cases"),
+        use_cases=canonical(case_table, "use_cases"),
         as_of=last,
         source={table: str(path) for table, path in paths.items()},
+        observed_from=window,
+        future_accounts=canonical(future["accounts"], "accounts"),
+        future_usage=canonical(future["usage"], "usage"),
+        future_use_cases=canonical(future["use_cases"], "use_cases"),
     )
 
 
-def book_from_config(data) -> Book:
+def book_from_config(data, need_usage: bool = False) -> Book:
     """The book a run uses: the configured files, or the embedded synthetic book.
 
     Parameters
     ----------
     data : simengine.config.DataConfig
-        ``accounts``/``usage``/``use_cases``/``as_of``; when ``accounts`` is None the embedded
-        book described by ``data.synthetic`` is returned.
+        ``accounts``/``usage``/``use_cases``/``as_of``/``observed_from``; when ``accounts`` is
+        None the embedded book described by ``data.synthetic`` is returned.
+    need_usage : bool
+        Refuse an accounts table without ``data.usage`` (``simengine run`` needs usage levels;
+        ``simengine fit`` fits churn from the accounts table alone).
 
     Returns
     -------
@@ -385,4 +480,16 @@ def book_from_config(data) -> Book:
         from simengine.data.synth import default_book  # the generator is only needed here
 
         return default_book(data.synthetic)
-    return load_book(data.accounts, data.usage, data.use_cases, as_of=data.as_of)
+    if need_usage and data.usage is None:
+        raise DataError(
+            "data.usage",
+            "a simulation needs the usage table next to data.accounts "
+            "(the accounts table alone is enough for simengine fit)",
+        )
+    return load_book(
+        data.accounts,
+        data.usage,
+        data.use_cases,
+        as_of=data.as_of,
+        observed_from=getattr(data, "observed_from", None),
+    )

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_TRUTH",
     "SEGMENT_SHARES",
+    "SynthOptions",
     "SyntheticBook",
     "SynthTruth",
     "default_book",
@@ -166,12 +167,63 @@ DEFAULT_TRUTH = SynthTruth(
 )
 
 
+@dataclass(frozen=True)
+class SynthOptions:
+    """Features of a generated book that the default book does not have (all off by default, so
+    the default book stays byte-identical).  Each one draws from its own random stream.
+
+    Attributes
+    ----------
+    segment_shares : tuple of float, optional
+        Segment mix in ``truth.segments`` order (default :data:`SEGMENT_SHARES`; needed for
+        another number of segments).
+    noise_nu : float, optional
+        Student-t usage steps with this many degrees of freedom (> 2), scaled so their SD is
+        ``usage_volatility``; None: normal steps.
+    season_profile : sequence of 12 float, optional
+        Monthly log seasonal effects (January first, summing to zero), replacing the harmonic
+        ``season_cos`` / ``season_sin`` (e.g. a December peak).
+    zero_month_prob : float
+        Probability that an active account's month (after its start month) is skipped.
+    near_zero_share : float
+        Share of skipped months that bill a tiny amount (``near_zero_level`` of the account's
+        level) instead of 0.
+    near_zero_level : float
+    pre_window_months : int
+        Simulate this many months before the exported window and export survivors only: accounts
+        that churned before the window are left out, usage before it is dropped, and a
+        pre-window account's use-case record is its initial use case dated at the window start.
+    se_flags_random : bool
+        ``se_supported`` of every use case after the first drawn at random with ``se_share``
+        (not copied from the account), and no ``se_engaged`` column: SE support with no link to
+        the account's adoption (set ``se_use_case_ratio=1`` for a book with no SE effect).
+    churn_after_last : bool
+        Let accounts churn at the boundary after the last month: their ``churn_month`` is
+        ``as_of + 1`` (the "first month without the customer" export convention).
+    onboarding_failure : float
+        Probability that a new account churns in its start month (``churn_month == start_month``,
+        no usage).
+    """
+
+    segment_shares: tuple[float, ...] | None = None
+    noise_nu: float | None = None
+    season_profile: tuple[float, ...] | None = None
+    zero_month_prob: float = 0.0
+    near_zero_share: float = 0.0
+    near_zero_level: float = 0.001
+    pre_window_months: int = 0
+    se_flags_random: bool = False
+    churn_after_last: bool = False
+    onboarding_failure: float = 0.0
+
+
 @dataclass(frozen=True, eq=False)
 class SyntheticBook:
-    """A generated book and the truth it was drawn from."""
+    """A generated book, the truth it was drawn from, and the options it was generated with."""
 
     book: Book
     truth: SynthTruth
+    options: SynthOptions = SynthOptions()
 
 
 def season_factor(months: np.ndarray, season_cos: float, season_sin: float) -> np.ndarray:
@@ -214,6 +266,7 @@ def generate_book(
     coverage: bool = True,
     commits: bool = True,
     use_cases: bool = True,
+    options: SynthOptions | None = None,
 ) -> SyntheticBook:
     """Draw a synthetic book from the model (equations in the module docstring).
 
@@ -238,6 +291,9 @@ def generate_book(
     use_cases : bool
         Let new use cases arrive and return the use-case table.  ``False``: usage has no expansion
         term (``E = 0``) and ``book.use_cases`` is None.
+    options : SynthOptions, optional
+        Features beyond the default book (other segment mixes, Student-t noise, a monthly
+        seasonal profile, zero months, a survivors-only export, ...).
 
     Returns
     -------
@@ -245,22 +301,28 @@ def generate_book(
         ``.book`` (tables in the Book's fixed form) and ``.truth``.
     """
     truth = DEFAULT_TRUTH if truth is None else truth
+    opt = SynthOptions() if options is None else options
+    shares = SEGMENT_SHARES if opt.segment_shares is None else tuple(opt.segment_shares)
     if n_accounts < 1 or history_months < 1 or seed < 0:
         raise ValueError(
             f"need n_accounts >= 1, history_months >= 1, seed >= 0; got "
             f"{n_accounts}, {history_months}, {seed}"
         )
-    if len(truth.segments) != len(SEGMENT_SHARES):
+    if len(truth.segments) != len(shares):
         raise ValueError(
             f"truth has {len(truth.segments)} segments; the generator draws "
-            f"{len(SEGMENT_SHARES)} with shares {SEGMENT_SHARES}"
+            f"{len(shares)} with shares {shares}"
         )
     last = int(as_of) if isinstance(as_of, int | np.integer) else month_number(as_of)
-    n, horizon = int(n_accounts), int(history_months)
+    n = int(n_accounts)
+    window = int(history_months)
+    # The simulated span: the exported window, plus the months before it of a survivors-only
+    # export.
+    horizon = window + int(opt.pre_window_months)
     calendar = last - horizon + 1 + np.arange(horizon, dtype=np.int64)  # (horizon,)
     grid = np.arange(horizon)[None, :]  # month index in the window, broadcast over accounts
 
-    segment = _stream(seed, "segment").choice(len(SEGMENT_SHARES), size=n, p=SEGMENT_SHARES)
+    segment = _stream(seed, "segment").choice(len(shares), size=n, p=np.asarray(shares))
     start = _stream(seed, "start_month").integers(0, horizon, size=n)
     p = {name: getattr(truth, name)[segment] for name in _PER_SEGMENT}  # per-account values
 
@@ -276,14 +338,25 @@ def generate_book(
     hazard = np.minimum(
         churn_theta * np.where(csm_covered, truth.csm_hazard_ratio, 1.0), MAX_CHURN_HAZARD
     )
-    at_risk = (grid >= start[:, None]) & (grid < horizon - 1)
+    # The boundary after the last month is at risk only with churn_after_last (churn_month
+    # as_of + 1, the export convention).
+    at_risk = (grid >= start[:, None]) & (grid < horizon - (0 if opt.churn_after_last else 1))
     churns = at_risk & (_stream(seed, "churn").random((n, horizon)) < hazard[:, None])
     churned = churns.any(axis=1)
     end = np.where(churned, churns.argmax(axis=1) + 1, horizon)  # first window month not a customer
+    if opt.onboarding_failure > 0:
+        failed = _stream(seed, "onboarding").random(n) < opt.onboarding_failure
+        churned = churned | failed
+        end = np.where(failed, start, end)
     active = (grid >= start[:, None]) & (grid < end[:, None])
 
     # Log-usage random walk: cumulative sum of the monthly steps after the start month.
-    noise = _stream(seed, "usage_noise").standard_normal((n, horizon))
+    if opt.noise_nu is None:
+        noise = _stream(seed, "usage_noise").standard_normal((n, horizon))
+    else:
+        nu = float(opt.noise_nu)
+        noise = _stream(seed, "usage_noise_t").standard_t(nu, (n, horizon))
+        noise *= np.sqrt((nu - 2.0) / nu)  # unit SD, so usage_volatility stays the step SD
     steps = (p["usage_drift"] + account_drift)[:, None] + p["usage_volatility"][:, None] * noise
     log_usage = initial_x[:, None] + np.cumsum(np.where(grid > start[:, None], steps, 0.0), axis=1)
 
@@ -313,12 +386,25 @@ def generate_book(
 
     tenure = np.maximum(grid - start[:, None], 0)
     ramp = 1.0 - (1.0 - p["ramp_start"][:, None]) * np.exp(-tenure / p["ramp_months"][:, None])
-    season = season_factor(calendar, truth.season_cos, truth.season_sin)[None, :]
+    if opt.season_profile is None:
+        season = season_factor(calendar, truth.season_cos, truth.season_sin)[None, :]
+    else:
+        season = np.exp(np.asarray(opt.season_profile, dtype=np.float64)[calendar % 12])[None, :]
     usage = np.exp(log_usage) * season * ramp * (1.0 + expansion)
+    if opt.zero_month_prob > 0:
+        # Skipped months: 0, or a tiny share of the level; the latent level carries on.
+        draws = _stream(seed, "zero_months").random((2, n, horizon))
+        skip = (draws[0] < opt.zero_month_prob) & (grid > start[:, None])
+        tiny = draws[1] < opt.near_zero_share
+        usage = np.where(skip, np.where(tiny, usage * opt.near_zero_level, 0.0), usage)
 
     ids = _account_ids(n)
     segment_names = np.array(truth.segments, dtype=object)[segment]
     first_month = calendar[0]
+    window_col = horizon - window  # column of the exported window's first month
+    if window_col:
+        # Survivors-only export: what the window shows.
+        active = active & (grid >= window_col)
     accounts = pd.DataFrame(
         {
             "account_id": ids,
@@ -329,7 +415,8 @@ def generate_book(
     )
     if coverage:
         accounts["csm_covered"] = csm_covered
-        accounts["se_engaged"] = se_engaged
+        if not opt.se_flags_random:
+            accounts["se_engaged"] = se_engaged
     if commits:
         has_commit = _stream(seed, "commit").random(n) < truth.commit_share
         plateau_revenue = np.exp(initial_x) * p["unit_price"]
@@ -338,6 +425,10 @@ def generate_book(
         )
         accounts["contract_start_month"] = pd.arrays.IntegerArray(first_month + start, ~has_commit)
 
+    if window_col:
+        # Survivors-only: the accounts still customers in the window's first month, or later.
+        accounts = accounts[end > window_col].reset_index(drop=True)
+    failed_ids = ids[churned & (end == start)]
     row_account, row_month = np.nonzero(active)
     usage_rows = np.round(usage[row_account, row_month], 4)
     usage_table = pd.DataFrame(
@@ -354,6 +445,9 @@ def generate_book(
         # Ids count up per account in arrival order: uc0 is the initial use case.
         first_of_account = np.searchsorted(case_account, case_account, side="left")
         rank = np.arange(len(case_account)) - first_of_account + 1
+        case_flags = se_engaged[case_account]
+        if opt.se_flags_random:
+            case_flags = _stream(seed, "se_flags").random(len(case_account)) < truth.se_share
         case_table = pd.DataFrame(
             {
                 "account_id": np.concatenate([ids, ids[case_account]]),
@@ -364,12 +458,31 @@ def generate_book(
                     ]
                 ),
                 "start_month": np.concatenate([first_month + start, calendar[case_cell % horizon]]),
-                "se_supported": np.concatenate([se_engaged, se_engaged[case_account]]),
+                "se_supported": np.concatenate([se_engaged, case_flags]),
             }
         )
+        if window_col:
+            # A pre-window survivor's record is its initial use case, dated at the window start.
+            window_first = first_month + window_col
+            initial = case_table["use_case_id"].to_numpy() == "uc0"
+            case_table.loc[initial, "start_month"] = np.maximum(
+                case_table.loc[initial, "start_month"], window_first
+            )
+            case_start = case_table["start_month"].to_numpy()
+            case_table = case_table[
+                (case_start >= window_first) & (initial | (case_start > window_first))
+            ]
+        if opt.onboarding_failure > 0 or window_col:
+            # Only accounts in the export, and no use case of a failed onboarding.
+            case_table = case_table[
+                case_table["account_id"].isin(accounts["account_id"])
+                & ~case_table["account_id"].isin(failed_ids)
+            ]
         case_table = canonical_table(case_table, "use_cases")
 
-    source = f"synthetic(seed={seed}, n_accounts={n}, history_months={horizon})"
+    source = f"synthetic(seed={seed}, n_accounts={n}, history_months={window})"
+    if opt != SynthOptions():
+        source += f" with {opt}"
     book = Book(
         accounts=canonical_table(accounts, "accounts"),
         usage=canonical_table(usage_table, "usage"),
@@ -377,7 +490,7 @@ def generate_book(
         as_of=last,
         source={"accounts": source, "usage": source} | ({"use_cases": source} if use_cases else {}),
     )
-    return SyntheticBook(book=book, truth=truth)
+    return SyntheticBook(book=book, truth=truth, options=opt)
 
 
 def default_book(cfg: SynthConfig | None = None) -> Book:

@@ -13,6 +13,7 @@ from simengine.fitting.default import DEFAULT_POSTERIOR, build_default_posterior
 from simengine.fitting.diagnostics import check_gate, diagnostics_table, write_diagnostics
 from simengine.fitting.draws import PARAMETER_NAMES, posterior_draws
 from simengine.fitting.io import PosteriorError, load_posterior, save_posterior
+from simengine.fitting.select import resolve_models, supported_models
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -30,7 +31,9 @@ __all__ = [
     "fit_book",
     "load_posterior",
     "posterior_draws",
+    "resolve_models",
     "save_posterior",
+    "supported_models",
     "write_diagnostics",
 ]
 

@@ -9,10 +9,12 @@ models both need (drift, volatility, seasonality, onboarding ramp) are estimated
 
 :class:`SharedParameters` creates each named parameter the first time a model asks for it, with the
 prior in :data:`PRIORS`.  Per-segment parameters are hierarchical: a population value on an
-unconstrained scale, and segment values centred on it with a *fixed* between-segment scale.  A
-learned scale with three segments is barely identified and gives the funnel geometry that makes
-NUTS diverge; with a few hundred accounts per segment the data pin each segment anyway, which is
-the regime where the centred form samples well.
+unconstrained scale, and segment values centred on it with a *fixed* between-segment scale (data-rich
+parameters: with a few hundred accounts per segment the data pin each segment, the regime where the
+centred form samples well).  The churn parameters, whose heterogeneity is weakly identified in a
+few years of history, use :class:`LearnedSegmentPrior` instead: a non-centred hierarchy whose
+segment scale is learned (``raw_s = pop + scale * z_s``, ``z_s ~ N(0, 1)``), so the data, not a
+fixed scale, decide how far segments differ, and the funnel of a learned scale is avoided.
 """
 
 from __future__ import annotations
@@ -30,7 +32,15 @@ if TYPE_CHECKING:
     from simengine.config import FitConfig
     from simengine.data import Book
 
-__all__ = ["PRIORS", "BookModel", "SegmentPrior", "SharedParameters", "ScalarPrior"]
+__all__ = [
+    "MONTHS_OF_YEAR",
+    "PRIORS",
+    "BookModel",
+    "LearnedSegmentPrior",
+    "ScalarPrior",
+    "SegmentPrior",
+    "SharedParameters",
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,25 @@ class SegmentPrior:
 
 
 @dataclass(frozen=True)
+class LearnedSegmentPrior:
+    """Hierarchical prior with a learned segment scale.
+
+    ``population ~ Normal(pop_mu, pop_sd)``; ``scale ~ HalfNormal(scale_sd)``; segment values
+    ``raw_s ~ Normal(population, scale)``; the parameter is ``link(raw_s)``.  ``centred=False``
+    (for parameters the data identify weakly, where the centred form has a funnel) samples
+    ``raw_s = population + scale * z_s``, ``z_s ~ Normal(0, 1)``; ``centred=True`` (data-rich
+    parameters, where the non-centred form correlates ``z``, ``scale`` and ``population`` and
+    mixes slowly) samples ``raw_s`` directly.
+    """
+
+    pop_mu: float
+    pop_sd: float
+    scale_sd: float
+    link: str = "identity"
+    centred: bool = False
+
+
+@dataclass(frozen=True)
 class ScalarPrior:
     """``raw ~ Normal(mu, sd)``; the parameter is ``link(raw)``."""
 
@@ -58,7 +87,7 @@ class ScalarPrior:
 
 # Priors, weakly informative on the scale of a consumption business (monthly steps).  Centres
 # and spreads are wide enough that the defaults in simengine.config sit well inside them.
-PRIORS: dict[str, SegmentPrior | ScalarPrior] = {
+PRIORS: dict[str, SegmentPrior | LearnedSegmentPrior | ScalarPrior] = {
     # log-usage drift per month: +-3%/month covers shrinking to fast-growing books
     "usage_drift": SegmentPrior(0.005, 0.02, 0.01),
     # Student-t scale of monthly log-usage changes (log scale): 1%-50% a month
@@ -68,19 +97,57 @@ PRIORS: dict[str, SegmentPrior | ScalarPrior] = {
     "ramp_months": SegmentPrior(np.log(3.0), 0.7, 0.3, "exp"),
     "initial_log_usage_mu": SegmentPrior(8.0, 4.0, 2.0),
     "initial_log_usage_sd": SegmentPrior(0.0, 1.0, 0.5, "exp"),
-    # churn: mean monthly hazard on the logit scale (0.1%-20%) and Beta concentration alpha+beta
-    "churn_logit_mean": SegmentPrior(-4.0, 1.5, 1.0),
-    "churn_log_concentration": SegmentPrior(np.log(60.0), 1.0, 0.5),
+    # Churn, parameterised by the mean of theta ~ Beta(alpha, beta) and its concentration
+    # kappa = alpha + beta (both unconstrained, proper priors): in (alpha, beta) a poorly
+    # identified kappa is a ridge running to infinity.  Sources: mean monthly logo churn of
+    # 0.5%-3% for B2B SaaS (CALIBRATION.md: logo churn ~7-30%/yr) sits at logit -5.3..-3.5; the
+    # population prior N(-3.5, 2) keeps 90% of its mass on 0.1%-47% a month, so yearly cohorts
+    # (Fader & Hardie's 37%/period) are inside too.  Concentration: published sBG fits range from
+    # kappa ~2 (Fader & Hardie 2007, yearly periods: 1.9 and 4.5) to a few hundred (monthly
+    # contracts with little heterogeneity); N(log 50, 1.5) covers 4-600 at 90%.  Segment scales:
+    # HalfNormal(1) for the mean (segments may differ by a factor e in odds, more if the data say
+    # so), HalfNormal(0.5) for the concentration (a wider one, N(log 50, 2) / HalfNormal(1), left
+    # a tail to kappa ~ 1e5 that the data cannot close, and NUTS diverged in it).  The mean is pinned by a few hundred accounts a segment (centred form); the
+    # concentration is weakly identified in a few years of history (non-centred form).  See the prior-sensitivity note in the fitting README / report.
+    "churn_logit_mean": LearnedSegmentPrior(-3.5, 2.0, 1.0, centred=True),
+    "churn_log_concentration": LearnedSegmentPrior(np.log(50.0), 1.5, 0.5),
+    # Same-month churn (churn_month == start_month, a failed onboarding): logit of its probability;
+    # centred on 0.7%, 90% between 0.01% and 30%.
+    "onboarding_failure": SegmentPrior(-5.0, 2.0, 1.0, "sigmoid"),
+    # A zero / skipped month of an active account (the hurdle of the usage model): logit, centred
+    # on 1.8%, 90% between 0.07% and 33%.
+    "zero_month_prob": SegmentPrior(-4.0, 2.0, 1.0, "sigmoid"),
     "use_case_rate": SegmentPrior(np.log(0.03), 1.5, 0.7, "exp"),
     "use_case_size_mu": SegmentPrior(-1.5, 1.0, 0.5),
     "use_case_size_sigma": SegmentPrior(np.log(0.5), 0.6, 0.3, "exp"),
     "use_case_ramp_months": SegmentPrior(np.log(3.0), 0.7, 0.3, "exp"),
-    "season_cos": ScalarPrior(0.0, 0.1),
-    "season_sin": ScalarPrior(0.0, 0.1),
+    # The monthly seasonal profile ``season`` (12 log effects summing to zero) is
+    # ZeroSumNormal(SEASON_SD); season_cos / season_sin are its first harmonic (deterministic).
     "csm_hazard_ratio": ScalarPrior(0.0, 0.5, "exp"),
     "usage_decline_hazard_ratio": ScalarPrior(0.0, 0.5, "exp"),
     "se_use_case_ratio": ScalarPrior(0.0, 0.5, "exp"),
 }
+
+#: Prior SD of each month's log seasonal effect: swings of up to ~+-20% (a December peak of a
+#: consumption business, budget flushes) are well inside; the shrinkage keeps months with little
+#: data near zero.
+SEASON_SD = 0.1
+
+#: Coordinate of the monthly seasonal profile ``season`` (January first).
+MONTHS_OF_YEAR = [
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+]
 
 _LINKS = {"identity": lambda x: x, "exp": pt.exp, "sigmoid": pm.math.sigmoid}
 
@@ -115,7 +182,17 @@ class SharedParameters:
         prior = self.priors[name]
         link = _LINKS[prior.link]
         with self.model:
-            if isinstance(prior, SegmentPrior):
+            if isinstance(prior, LearnedSegmentPrior):
+                pop = pm.Normal(f"{name}_pop", prior.pop_mu, prior.pop_sd)
+                scale = pm.HalfNormal(f"{name}_scale", prior.scale_sd)
+                if prior.centred:
+                    raw = pm.Normal(f"{name}_raw", pop, scale, dims="segment")
+                else:
+                    z = pm.Normal(f"{name}_z", 0.0, 1.0, dims="segment")
+                    raw = pop + scale * z
+                value = raw if prior.link == "identity" else link(raw)
+                var = pm.Deterministic(name, value, dims="segment")
+            elif isinstance(prior, SegmentPrior):
                 pop = pm.Normal(f"{name}_pop", prior.pop_mu, prior.pop_sd)
                 raw = pm.Normal(f"{name}_raw", pop, prior.segment_sd, dims="segment")
                 value = raw if prior.link == "identity" else link(raw)
@@ -181,10 +258,26 @@ class SharedParameters:
         k = np.arange(max_tenure + 1, dtype=np.float64)
         return pt.log1p(-(1.0 - start)[:, None] * pt.exp(-k[None, :] / months[:, None]))
 
+    def season(self) -> pt.TensorVariable:
+        """The monthly seasonal profile: 12 log effects (January first) that sum to zero.
+
+        ``season`` ~ ZeroSumNormal(:data:`SEASON_SD`) over dim ``month_of_year``.  Its first
+        harmonic is kept as ``season_cos`` / ``season_sin`` (``(2/12) sum_m s_m cos(2 pi m / 12)``
+        and the same with sin): the single-harmonic parameters the simulation read before the
+        profile existed, now the best one-harmonic approximation of it.
+        """
+        if "season" not in self._made:
+            angle = 2.0 * np.pi * np.arange(12) / 12.0
+            with self.model:
+                profile = pm.ZeroSumNormal("season", sigma=SEASON_SD, dims="month_of_year")
+                pm.Deterministic("season_cos", pt.sum(profile * np.cos(angle)) / 6.0)
+                pm.Deterministic("season_sin", pt.sum(profile * np.sin(angle)) / 6.0)
+            self._made["season"] = profile
+        return self._made["season"]
+
     def log_season(self, months: np.ndarray) -> pt.TensorVariable:
         """``log season(t)`` for month numbers ``t`` (January has ``t % 12 == 0``)."""
-        angle = 2.0 * np.pi * (np.asarray(months) % 12) / 12.0
-        return self.get("season_cos") * np.cos(angle) + self.get("season_sin") * np.sin(angle)
+        return self.season()[np.asarray(months, dtype=np.int64) % 12]
 
 
 class BookModel:
@@ -220,7 +313,7 @@ class BookModel:
 
     def build_model(self, book: Book, seed: int = 0) -> pm.Model:
         """A PyMC model of this model alone on ``book``."""
-        model = pm.Model(coords={"segment": list(book.segments)})
+        model = pm.Model(coords={"segment": list(book.segments), "month_of_year": MONTHS_OF_YEAR})
         self.add_to_model(SharedParameters(model), self.prepare(book, seed))
         return model
 

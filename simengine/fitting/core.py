@@ -13,13 +13,14 @@ import xarray as xr
 
 from simengine.config import FitConfig
 from simengine.data import Book, book_hash
-from simengine.fitting.base import BookModel, SharedParameters
+from simengine.fitting.base import MONTHS_OF_YEAR, BookModel, SharedParameters
 from simengine.fitting.churn import ChurnModel
 from simengine.fitting.expansion import ExpansionModel
 from simengine.fitting.sampling import sample_model
+from simengine.fitting.select import resolve_models
 from simengine.fitting.usage import UsageModel
 
-__all__ = ["MODELS", "build_joint_model", "fit_book", "package_version"]
+__all__ = ["MODELS", "build_joint_model", "fit_book", "kept_variables", "package_version"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def build_joint_model(
     models: list[str],
     seed: int,
     model_configs: dict[str, dict[str, Any]] | None = None,
+    priors: dict[str, Any] | None = None,
 ) -> tuple[pm.Model, dict[str, tuple[str, np.ndarray]]]:
     """One PyMC model holding the likelihoods of ``models`` on ``book``.
 
@@ -59,8 +61,8 @@ def build_joint_model(
     if unknown:
         raise ValueError(f"fit.models: unknown model(s) {unknown}; known: {sorted(MODELS)}")
     segments = book.segments
-    model = pm.Model(coords={"segment": list(segments)})
-    params = SharedParameters(model)
+    model = pm.Model(coords={"segment": list(segments), "month_of_year": MONTHS_OF_YEAR})
+    params = SharedParameters(model, priors)
     observed: dict[str, tuple[str, np.ndarray]] = {}
     for name in MODELS:  # fixed order: the model (and its compiled code) does not depend on order
         if name not in models:
@@ -72,12 +74,12 @@ def build_joint_model(
     return model, observed
 
 
-def _kept_variables(model: pm.Model) -> list[str]:
+def kept_variables(model: pm.Model) -> list[str]:
     """Free and deterministic variables that are scalars or per-segment (not per-account)."""
     keep = []
     for var in [*model.free_RVs, *model.deterministics]:
         dims = model.named_vars_to_dims.get(var.name, ())
-        if set(dims) <= {"segment"}:
+        if set(dims) <= {"segment", "month_of_year"}:
             keep.append(var.name)
     return keep
 
@@ -90,6 +92,7 @@ def fit_book(
     config_yaml: str = "",
     progress: bool = True,
     model_configs: dict[str, dict[str, Any]] | None = None,
+    priors: dict[str, Any] | None = None,
 ) -> xr.DataTree:
     """Fit the models named in ``fit_cfg.models`` to ``book``.
 
@@ -97,8 +100,9 @@ def fit_book(
     ----------
     book : Book
     fit_cfg : FitConfig
-        ``models``, ``method`` (nuts | map | advi), ``draws``, ``tune``, ``chains``,
-        ``target_accept``, ``max_usage_accounts``.
+        ``models`` (empty: what the book supports, :func:`~simengine.fitting.resolve_models`),
+        ``method`` (nuts | map | advi), ``draws``, ``tune``, ``chains``, ``target_accept``,
+        ``max_usage_accounts``.
     seed : int
         Seeds sampling and any subsampling of accounts.
     config_yaml : str
@@ -107,6 +111,8 @@ def fit_book(
         Progress bar while sampling (terminal only).
     model_configs : dict, optional
         ``{model name: overrides of its default model config}``.
+    priors : dict, optional
+        Overrides of :data:`simengine.fitting.base.PRIORS` by name (prior-sensitivity checks).
 
     Returns
     -------
@@ -120,11 +126,12 @@ def fit_book(
         configs["expansion"] = configs.get("expansion", {}) | {
             "max_accounts": fit_cfg.max_usage_accounts
         }
-    model, observed = build_joint_model(book, list(fit_cfg.models), seed, configs)
-    result = sample_model(model, fit_cfg, seed, _kept_variables(model), progress=progress)
+    models = resolve_models(list(fit_cfg.models), book)
+    model, observed = build_joint_model(book, models, seed, configs, priors)
+    result = sample_model(model, fit_cfg, seed, kept_variables(model), progress=progress)
     log.info(
         "fit %s with %s: compile %.1f s, sampling %.1f s",
-        ",".join(fit_cfg.models),
+        ",".join(models),
         fit_cfg.method,
         result.compile_seconds,
         result.sampling_seconds,
@@ -133,6 +140,10 @@ def fit_book(
         {name: (dim, np.asarray(values)) for name, (dim, values) in observed.items()},
         coords={"segment": list(book.segments)},
     )
+    observed_ds.attrs = {
+        "as_of": int(book.as_of),
+        "observed_from": int(book.window_start),
+    }
     tree = xr.DataTree.from_dict(
         {
             "posterior": result.tree["posterior"].to_dataset(),
@@ -149,7 +160,11 @@ def fit_book(
         "config": config_yaml,
         "seed": int(seed),
         "method": fit_cfg.method,
-        "models": ",".join(m for m in MODELS if m in fit_cfg.models),
+        # Which models were fitted, and whether the book had a use-case table: without one the
+        # simulation switches off the separate use-case process (growth is all in the drift).
+        "models": ",".join(models),
+        "has_use_cases": int(book.has_use_cases),
+        "observed_from": int(book.window_start),
         "segments": ",".join(book.segments),
         "compile_seconds": float(result.compile_seconds),
         "sampling_seconds": float(result.sampling_seconds),

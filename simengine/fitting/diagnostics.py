@@ -31,6 +31,11 @@ COLUMNS = [
 ]
 
 
+#: Dims of the variables tabled: scalars, per-segment, and the monthly seasonal profile (whose
+#: month label goes into the ``segment`` column).
+_DIMS = {"chain", "draw", "segment", "month_of_year"}
+
+
 def _divergences(tree: xr.DataTree) -> int:
     if "sample_stats" in tree.children and "diverging" in tree["sample_stats"].data_vars:
         return int(tree["sample_stats"]["diverging"].sum())
@@ -38,7 +43,7 @@ def _divergences(tree: xr.DataTree) -> int:
 
 
 def diagnostics_table(tree: xr.DataTree) -> pd.DataFrame:
-    """One row per scalar element of every scalar or per-segment posterior variable.
+    """One row per scalar element of every scalar, per-segment or per-month-of-year variable.
 
     Parameters
     ----------
@@ -48,13 +53,14 @@ def diagnostics_table(tree: xr.DataTree) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``parameter``, ``segment`` ("" for scalars), ``mean``, ``sd``, ``eti_5``,
+        Columns ``parameter``, ``segment`` ("" for scalars; the month, e.g. "Dec", for
+        ``season``), ``mean``, ``sd``, ``eti_5``,
         ``eti_95`` (equal-tailed 90% interval), ``r_hat`` (rank-normalised split R-hat),
         ``ess_bulk``, ``ess_tail`` (NaN with fewer than 2 chains x 4 draws, e.g. MAP), and
         ``divergences`` (the fit's total, repeated on every row).
     """
     post = tree["posterior"].to_dataset()
-    post = post[[n for n in post.data_vars if set(post[n].dims) <= {"chain", "draw", "segment"}]]
+    post = post[[n for n in post.data_vars if set(post[n].dims) <= _DIMS]]
     enough = post.sizes["chain"] >= 2 and post.sizes["draw"] >= 4
     if enough:
         from arviz_stats import ess, rhat
@@ -66,9 +72,11 @@ def diagnostics_table(tree: xr.DataTree) -> pd.DataFrame:
     rows = []
     for name in post.data_vars:
         da = post[name]
-        segs = [str(s) for s in da["segment"].values] if "segment" in da.dims else [""]
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        dim = extra[0] if extra else None
+        segs = [str(s) for s in da[dim].values] if dim else [""]
         for i, seg in enumerate(segs):
-            sel = {"segment": i} if seg else {}
+            sel = {dim: i} if dim else {}
             values = da.isel(sel).to_numpy().ravel()
             row = {
                 "parameter": name,
@@ -94,9 +102,20 @@ def write_diagnostics(tree: xr.DataTree, path: str | os.PathLike[str]) -> Path:
 
 
 def _thinned_gate(tree: xr.DataTree, fit_cfg: FitConfig) -> list[str]:
-    """A thinned file (the shipped default) is judged by its full fit's recorded figures: R-hat and
-    ESS of a few hundred kept draws say nothing about the chains they were thinned from."""
+    """A thinned file (the shipped default) is judged by its full fit's recorded figures (R-hat of
+    the kept draws alone says little about the chains they were thinned from) **and** by the bulk
+    ESS of the draws it holds: a simulation uses those, so they must carry >= ``min_ess_bulk``
+    effective draws of every parameter too."""
     failures = []
+    table = diagnostics_table(tree)
+    low = table["ess_bulk"].isna() | (table["ess_bulk"] < fit_cfg.min_ess_bulk)
+    if low.any():
+        worst = table.loc[low, "ess_bulk"].fillna(-1).idxmin()
+        failures.append(
+            f"the thinned draws' bulk ESS is below {fit_cfg.min_ess_bulk:g} for "
+            f"{int(low.sum())} parameter(s), worst {table.loc[worst, 'parameter']} = "
+            f"{table.loc[worst, 'ess_bulk']:.0f}"
+        )
     r_hat = float(tree.attrs.get("full_fit_max_r_hat", np.inf))
     ess = float(tree.attrs.get("full_fit_min_ess_bulk", 0.0))
     divergences = int(tree.attrs.get("full_fit_divergences", _divergences(tree)))

@@ -16,6 +16,7 @@ PARAMETER_NAMES = (
     "ramp_start", "ramp_months", "initial_log_usage_mu", "initial_log_usage_sd",
     "season_cos", "season_sin", "csm_hazard_ratio", "se_use_case_ratio",
     "usage_decline_hazard_ratio", "usage_tail_nu",
+    "zero_month_prob", "onboarding_failure", "season",
 )  # fmt: skip
 
 
@@ -38,7 +39,8 @@ def posterior_draws(
     Returns
     -------
     dict of numpy.ndarray
-        Per-segment parameters: shape (n_draws, len(segments)); scalars: (n_draws,).  Only names in
+        Per-segment parameters: shape (n_draws, len(segments)); scalars: (n_draws,); ``season``
+        (the monthly profile, January first): (n_draws, 12).  Only names in
         :data:`PARAMETER_NAMES` that the posterior holds.
 
     Raises
@@ -72,7 +74,7 @@ def posterior_draws(
         values = da.transpose("chain", "draw", *extra).to_numpy()[chain, draw]
         if extra == ["segment"]:
             values = values[:, seg_index]
-        elif extra:
+        elif extra and extra != ["month_of_year"]:
             continue
         out[name] = np.ascontiguousarray(values, dtype=np.float64)
     return out

@@ -4,8 +4,20 @@ Arrivals
 --------
 New use cases (those starting after the account's start month; ``uc0`` is the initial one) arrive
 ``Poisson(use_case_rate_s * se_use_case_ratio^se)`` per active month after the start month.  Counts
-and exposure months are summed per (segment, SE flag): the likelihood is exact and tiny.  The SE
-flag is ``accounts.se_engaged``, else "any use case ``se_supported``", else absent (no ratio).
+and exposure months are summed per (segment, SE flag): the likelihood is exact and tiny.
+
+*Exposure* runs over the months the use-case table covers: from ``max(start + 1, cover)`` to
+churn or ``as_of``, where ``cover`` is the later of the observation window's start and the first
+month in the use-case table.  For an account that started before ``cover``, a first recorded use
+case starting at ``cover`` is not a new arrival (it is what the account already ran when the table
+begins); see :func:`simengine.fitting.panel.new_use_cases`.
+
+*The SE flag must not be endogenous.*  "Any of its use cases is ``se_supported``" is not: an
+account with more use cases has more chances to be flagged, so the flag follows the outcome it is
+meant to explain (a ratio of ~2 on a book with no effect at all).  The flag used is
+``accounts.se_engaged`` (an account attribute) when present, else the ``se_supported`` flag of the
+account's **first recorded** use case, which is set before any of the arrivals it is compared
+with; without either there is no ratio.
 
 Size and ramp
 -------------
@@ -32,7 +44,7 @@ import pytensor.tensor as pt
 
 from simengine.data import Book
 from simengine.fitting.base import BookModel, SharedParameters, segment_index
-from simengine.fitting.panel import new_use_cases, usage_panel
+from simengine.fitting.panel import new_use_cases, usage_panel, use_case_cover
 
 __all__ = ["ExpansionModel", "arrival_counts", "first_use_case_windows"]
 
@@ -59,7 +71,7 @@ class ExpansionModel(BookModel):
         return {"settle_months": 12, "max_accounts": 0, "fit_sizes": True}
 
     def prepare(self, book: Book, seed: int) -> dict[str, Any]:
-        if book.use_cases is None:
+        if book.use_cases is None:  # resolve_models refuses this first, with exit code 2
             raise ValueError("fit.models includes 'expansion' but the book has no use_cases table")
         data = {"arrivals": arrival_counts(book)}
         data["windows"] = None
@@ -107,32 +119,37 @@ class ExpansionModel(BookModel):
 
 
 def arrival_counts(book: Book) -> pd.DataFrame:
-    """New use cases and exposure months per (segment, SE flag).
+    """New use cases and exposure months per (segment, SE flag) (rules in the module docstring).
 
     Returns
     -------
     pandas.DataFrame
         int64 columns ``segment`` (index into ``book.segments``), ``se`` (0/1), ``count``,
-        ``exposure`` (active months after the start month, up to ``as_of``).
+        ``exposure`` (active months after the start month that the use-case table covers, up to
+        ``as_of``).
     """
     accounts = book.accounts
+    cover = use_case_cover(book)
     start = accounts["start_month"].to_numpy(np.int64)
     end = accounts["churn_month"].fillna(book.as_of + 1).to_numpy(dtype=np.int64)
     end = np.minimum(end, book.as_of + 1)
-    exposure = np.maximum(end - start - 1, 0)
-    cases = new_use_cases(book)
-    cases = cases[cases["start_month"] <= book.as_of]
+    exposure = np.maximum(end - np.maximum(start + 1, cover), 0)
     count = (
-        cases.groupby("account_id")
+        new_use_cases(book)
+        .groupby("account_id")
         .size()
         .reindex(accounts["account_id"], fill_value=0)
         .to_numpy(np.int64)
     )
+    ordered = book.use_cases.sort_values(
+        ["account_id", "start_month", "use_case_id"], kind="stable"
+    )
+    rank = ordered.groupby("account_id").cumcount().to_numpy()
     if "se_engaged" in accounts.columns:
         se = accounts["se_engaged"].to_numpy(dtype=bool)
     else:
-        supported = book.use_cases.groupby("account_id")["se_supported"].any()
-        se = supported.reindex(accounts["account_id"], fill_value=False).to_numpy(dtype=bool)
+        first_flag = ordered.loc[rank == 0].set_index("account_id")["se_supported"]
+        se = first_flag.reindex(accounts["account_id"], fill_value=False).to_numpy(dtype=bool)
     frame = pd.DataFrame(
         {
             "segment": segment_index(accounts["segment"], book.segments),
@@ -200,13 +217,11 @@ def _size_loglik(params: SharedParameters, w: dict[str, np.ndarray]):
     done_before = 1.0 - pt.exp(-lag[None, :] / ramp[:, None])
     jump = pt.log1p(size * done[:, None, :]) - pt.log1p(size * done_before[:, None, :])  # (S,K,W)
     log_ramp = params.log_ramp_table(int(w["tenure"].max()))
-    cos_now, sin_now = _season_basis(w["month"])
-    cos_before, sin_before = _season_basis(w["month"] - 1)
     seg2 = np.broadcast_to(seg[:, None], w["month"].shape)
     base = (
         params.get("usage_drift")[seg][:, None]
-        + params.get("season_cos") * (cos_now - cos_before)
-        + params.get("season_sin") * (sin_now - sin_before)
+        + params.log_season(w["month"])
+        - params.log_season(w["month"] - 1)
         + log_ramp[seg2, w["tenure"]]
         - log_ramp[seg2, w["tenure"] - 1]
     )
@@ -234,8 +249,3 @@ def _size_loglik(params: SharedParameters, w: dict[str, np.ndarray]):
         )
         total = total + pt.sum(pt.logsumexp(logp + log_weight[None, :], axis=1))
     return total
-
-
-def _season_basis(months: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    angle = 2.0 * np.pi * (np.asarray(months) % 12) / 12.0
-    return np.cos(angle), np.sin(angle)

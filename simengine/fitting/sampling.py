@@ -19,7 +19,13 @@ import xarray as xr
 if TYPE_CHECKING:
     from simengine.config import FitConfig
 
-__all__ = ["ADVI_ITERATIONS", "NUTS_ADAPTATION", "SampleResult", "sample_model"]
+__all__ = [
+    "ADVI_ITERATIONS",
+    "NUTS_ADAPTATION",
+    "SampleResult",
+    "compile_nuts",
+    "sample_model",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +55,20 @@ def _show_progress(progress: bool) -> bool:
     return bool(progress and sys.stderr.isatty())
 
 
+def compile_nuts(model: pm.Model, var_names: list[str]):
+    """nutpie's compiled form of ``model`` (reusable: :func:`sample_model` ``compiled=``)."""
+    import nutpie
+
+    return nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
+
+
 def sample_model(
     model: pm.Model,
     fit_cfg: FitConfig,
     seed: int,
     var_names: list[str],
     progress: bool = True,
+    compiled=None,
 ) -> SampleResult:
     """Sample ``model`` with ``fit_cfg.method``.
 
@@ -68,6 +82,8 @@ def sample_model(
         Variables to keep in the posterior (per-account latents are left out).
     progress : bool
         Show a progress bar when stderr is a terminal.
+    compiled : optional
+        A :func:`compile_nuts` result for this model, to sample several seeds on one compile.
 
     Returns
     -------
@@ -79,7 +95,8 @@ def sample_model(
         import nutpie
 
         t0 = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
+        if compiled is None:
+            compiled = compile_nuts(model, var_names)
         t1 = time.perf_counter()
         log.info(
             "compiled the model in %.1f s; sampling %d chains x (%d tune + %d draws)",

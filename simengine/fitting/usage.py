@@ -22,6 +22,23 @@ What is fitted, and from which data
   ``~ Normal(initial_log_usage_mu_s,
   initial_log_usage_sd_s)`` for accounts whose start month is in the data.
 
+Zero and near-zero months (the hurdle)
+--------------------------------------
+Usage is two-part: each active month is *skipped* (no usage, usage 0, or a dip far below both
+neighbouring months; rule and reasons in :mod:`simengine.fitting.panel`) with probability
+``zero_month_prob_s`` (binomial likelihood from per-segment counts), and otherwise shows the
+log-level process above.  Skipped months leave the changes around them out, so the drift and
+volatility are those of the level, and the simulation draws a skipped month with
+``zero_month_prob`` on top of a level that carries on.  This is the observation-noise choice of
+issue 8 rather than Student-t steps: the marginal normal likelihood stays exact and fast, and with
+heavy-tailed (e.g. Student-t) steps its ``usage_volatility`` is still a consistent estimate of the
+step SD the simulation uses (``robust=True`` remains for fitting ``usage_tail_nu``).
+
+Seasonality
+-----------
+``season`` is a monthly profile, 12 log effects summing to zero (``DESIGN.md``: a single harmonic
+cannot hold a December peak); ``season_cos``/``season_sin`` are its first harmonic.
+
 Known bias
 ----------
 A new use case's ramp is not over after ``settle_months`` (default 12 = 4 ramp time constants of
@@ -73,6 +90,13 @@ class UsageModel(BookModel):
         )
         data = usage_changes(panel)
         data["stats"] = change_statistics(data)
+        n_seg = len(book.segments)
+        data["zero_months"] = {
+            "skipped": np.bincount(
+                panel.segment, weights=panel.skipped.sum(axis=1), minlength=n_seg
+            ),
+            "active": np.bincount(panel.segment, weights=panel.active.sum(axis=1), minlength=n_seg),
+        }
         return data
 
     def add_to_model(self, params: SharedParameters, data: dict[str, Any]) -> None:
@@ -102,9 +126,17 @@ class UsageModel(BookModel):
         else:
             changes = _marginal_normal_loglik(params, data["stats"], scale, account_sd)
         initial = _initial_level_loglik(params, data["stats"])
+        # The hurdle: each active month is skipped (zero / near zero) with zero_month_prob_s.
+        zero = params.get("zero_month_prob")
+        counts = data["zero_months"]
+        hurdle = pt.sum(
+            counts["skipped"] * pt.log(zero)
+            + (counts["active"] - counts["skipped"]) * pt.log1p(-zero)
+        )
         with model:
             pm.Potential("usage_change_loglik", changes)
             pm.Potential("usage_initial_loglik", initial)
+            pm.Potential("zero_month_loglik", hurdle)
 
     def observed_summary(self, data: dict[str, Any], segments: tuple[str, ...]) -> dict:
         n = len(segments)
@@ -117,6 +149,8 @@ class UsageModel(BookModel):
                 / np.maximum(np.bincount(seg, minlength=n), 1),
             ),
             "usage_new_accounts": ("segment", np.bincount(data["init_segment"], minlength=n)),
+            "usage_active_months": ("segment", data["zero_months"]["active"]),
+            "usage_skipped_months": ("segment", data["zero_months"]["skipped"]),
         }
 
 
@@ -135,13 +169,13 @@ def _marginal_normal_loglik(params: SharedParameters, stats: dict, sigma, tau):
     cells = stats["cells"]
     acc = stats["accounts"]
     log_ramp = params.log_ramp_table(stats["max_tenure"])  # (S, K + 1)
-    season_cos, season_sin = params.get("season_cos"), params.get("season_sin")
+    season = params.season()
     drift = params.get("usage_drift")
     cs = cells["segment"]
     expected = (
         drift[cs]
-        + season_cos * cells["dcos"]
-        + season_sin * cells["dsin"]
+        + season[cells["moy"]]
+        - season[cells["prev_moy"]]
         + log_ramp[cs, cells["tenure"]]
         - log_ramp[cs, cells["tenure"] - 1]
     )
@@ -152,7 +186,7 @@ def _marginal_normal_loglik(params: SharedParameters, stats: dict, sigma, tau):
     s = acc["segment"]
     n = acc["count"]
     ramp_sum = pt.sum(acc["ramp_coef"] * log_ramp[s[:, None], acc["ramp_tenure"]], axis=1)
-    s1 = acc["sum"] - n * drift[s] - season_cos * acc["dcos"] - season_sin * acc["dsin"] - ramp_sum
+    s1 = acc["sum"] - n * drift[s] - pt.dot(acc["season_coef"], season) - ramp_sum
     between = (tau**2)[s]
     total = var[s] + n * between
     shared = pt.sum(between * s1**2 / (total * var[s]))
@@ -166,18 +200,12 @@ def _initial_level_loglik(params: SharedParameters, stats: dict):
     s = init["segment"]
     mean = (
         params.get("initial_log_usage_mu")[s]
-        + params.get("season_cos") * init["cos"]
-        + params.get("season_sin") * init["sin"]
+        + params.season()[init["moy"]]
         + pt.log(params.get("ramp_start"))[s]
     )
     sd = params.get("initial_log_usage_sd")[s]
     quad = init["sum_sq"] - 2.0 * mean * init["sum"] + init["count"] * mean**2
     return -0.5 * pt.sum(quad / sd**2 + init["count"] * (2.0 * pt.log(sd) + np.log(2.0 * np.pi)))
-
-
-def _season_basis(months: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    angle = 2.0 * np.pi * (np.asarray(months) % 12) / 12.0
-    return np.cos(angle), np.sin(angle)
 
 
 def _sum_by(key: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -191,19 +219,17 @@ def change_statistics(data: dict[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``cells`` (one per distinct (segment, month, tenure) of the changes): ``segment``,
-        ``tenure``, ``dcos``, ``dsin`` (change of the season basis into that month), ``count``,
-        ``sum``, ``sum_sq`` of the changes.  ``accounts`` (one per account with changes):
-        ``segment``, ``count``, ``sum``, ``dcos``, ``dsin`` (sums over its changes), and
+        ``tenure``, ``moy``, ``prev_moy`` (month of year of the change and of the month before),
+        ``count``, ``sum``, ``sum_sq`` of the changes.  ``accounts`` (one per account with
+        changes): ``segment``, ``count``, ``sum``, ``season_coef`` (n_accounts, 12: net count of
+        each month's seasonal effect in its changes), and
         ``ramp_tenure``, ``ramp_coef`` (n_accounts, width): the telescoped signed tenures whose
         ``log ramp`` sum to the account's ``sum of Δ log ramp`` (padding has coefficient 0).
-        ``init_cells`` (one per (segment, start month)): ``segment``, ``cos``, ``sin``,
+        ``init_cells`` (one per (segment, start month)): ``segment``, ``moy``,
         ``count``, ``sum``, ``sum_sq`` of first-month log usage.  ``max_tenure``.
     """
     seg, month, tenure = data["segment"], data["month"], data["tenure"]
     change = data["change"]
-    cos_now, sin_now = _season_basis(month)
-    cos_before, sin_before = _season_basis(month - 1)
-    dcos, dsin = cos_now - cos_before, sin_now - sin_before
     max_tenure = int(tenure.max()) if len(tenure) else 1
 
     key = np.stack([seg, month, tenure], axis=1)
@@ -211,13 +237,11 @@ def change_statistics(data: dict[str, Any]) -> dict[str, Any]:
     inv = inv.ravel()
     n_cells = len(uniq)
     cell_month = uniq[:, 1]
-    c_cos, c_sin = _season_basis(cell_month)
-    p_cos, p_sin = _season_basis(cell_month - 1)
     cells = {
         "segment": uniq[:, 0].astype(np.int64),
         "tenure": uniq[:, 2].astype(np.int64),
-        "dcos": c_cos - p_cos,
-        "dsin": c_sin - p_sin,
+        "moy": (cell_month % 12).astype(np.int64),
+        "prev_moy": ((cell_month - 1) % 12).astype(np.int64),
         "count": np.bincount(inv, minlength=n_cells).astype(np.float64),
         "sum": _sum_by(inv, change, n_cells),
         "sum_sq": _sum_by(inv, change**2, n_cells),
@@ -244,8 +268,13 @@ def change_statistics(data: dict[str, Any]) -> dict[str, Any]:
         "segment": np.asarray(data["account_segment"], dtype=np.int64),
         "count": np.bincount(acc, minlength=n_acc).astype(np.float64),
         "sum": _sum_by(acc, change, n_acc),
-        "dcos": _sum_by(acc, dcos, n_acc),
-        "dsin": _sum_by(acc, dsin, n_acc),
+        # sum over an account's changes of season[m] - season[m - 1], as counts per month of year
+        "season_coef": (
+            np.bincount(acc * 12 + month % 12, minlength=n_acc * 12)
+            - np.bincount(acc * 12 + (month - 1) % 12, minlength=n_acc * 12)
+        )
+        .reshape(n_acc, 12)
+        .astype(np.float64),
         "ramp_tenure": ramp_tenure,
         "ramp_coef": ramp_coef,
     }
@@ -255,11 +284,9 @@ def change_statistics(data: dict[str, Any]) -> dict[str, Any]:
     iuniq, iinv = np.unique(ikey, axis=0, return_inverse=True)
     iinv = iinv.ravel()
     n_init = len(iuniq)
-    i_cos, i_sin = _season_basis(iuniq[:, 1])
     init_cells = {
         "segment": iuniq[:, 0].astype(np.int64),
-        "cos": i_cos,
-        "sin": i_sin,
+        "moy": (iuniq[:, 1] % 12).astype(np.int64),
         "count": np.bincount(iinv, minlength=n_init).astype(np.float64),
         "sum": _sum_by(iinv, level, n_init),
         "sum_sq": _sum_by(iinv, level**2, n_init),

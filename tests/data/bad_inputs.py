@@ -84,10 +84,11 @@ def _first_churned(tables: Tables) -> int:
     return int(np.flatnonzero((churn != "") & (churn != "None"))[0])
 
 
-def _churn_not_after_start(tables: Tables) -> int:
+def _churn_before_start(tables: Tables) -> int:
+    # churn_month == start_month is a failed onboarding (accepted); before it is impossible.
     accounts = tables["accounts"]
     i = _first_churned(tables)
-    accounts.loc[i, "churn_month"] = accounts.loc[i, "start_month"]
+    accounts.loc[i, "churn_month"] = format_month(month_number(accounts.loc[i, "start_month"]) - 1)
     return i + 1
 
 
@@ -127,19 +128,6 @@ def _duplicate_use_case(tables: Tables) -> int:
     return i + 1
 
 
-def _use_case_after_as_of(tables: Tables) -> int:
-    cases, accounts = tables["use_cases"], tables["accounts"]
-    active = accounts.loc[accounts["churn_month"] == "", "account_id"]
-    i = int(np.flatnonzero(cases["account_id"].isin(active).to_numpy())[0])
-    cases.loc[i, "start_month"] = format_month(SMALL_BOOK.as_of + 1)
-    return i + 1
-
-
-def _start_after_as_of(tables: Tables) -> int:
-    starts = tables["accounts"]["start_month"].map(month_number).to_numpy()
-    return int(np.flatnonzero(starts > EARLY_AS_OF)[0]) + 1
-
-
 def _empty_usage(tables: Tables) -> None:
     tables["usage"] = tables["usage"].iloc[:0]
 
@@ -158,8 +146,6 @@ def _garbage(paths: dict[str, Path]) -> None:
     paths["accounts"].write_bytes(b"this is not a parquet file\n" * 10)
 
 
-# An as_of some accounts start after: the month before the last start month.
-EARLY_AS_OF = int(SMALL_BOOK.accounts["start_month"].max()) - 1
 ALLOWED = ("enterprise", "mid_market", "smb")
 
 BAD_CASES = [
@@ -184,7 +170,7 @@ BAD_CASES = [
     BadCase(
         "missing_start_month", "accounts", "start_month", _set("accounts", "start_month", 5, "")
     ),
-    BadCase("churn_not_after_start", "accounts", "churn_month", _churn_not_after_start),
+    BadCase("churn_before_start", "accounts", "churn_month", _churn_before_start),
     BadCase("duplicate_account", "accounts", "account_id", _duplicate_account),
     BadCase("bad_boolean", "accounts", "csm_covered", _set("accounts", "csm_covered", 7, "maybe")),
     BadCase(
@@ -208,15 +194,6 @@ BAD_CASES = [
     ),
     BadCase(
         "bad_se_supported", "use_cases", "se_supported", _set("use_cases", "se_supported", 3, "2")
-    ),
-    BadCase("use_case_after_as_of", "use_cases", "start_month", _use_case_after_as_of),
-    BadCase(
-        "start_after_as_of",
-        "accounts",
-        "start_month",
-        _start_after_as_of,
-        load_kwargs={"as_of": format_month(EARLY_AS_OF)},
-        cli_overrides=(f"data.as_of={format_month(EARLY_AS_OF)}",),
     ),
     BadCase("unreadable_parquet", "accounts", None, damage=_garbage, fmt="parquet"),
     BadCase(

@@ -115,24 +115,23 @@ def test_parquet_with_typed_columns(tmp_path):
     assert book.accounts["churn_month"].tolist()[1] == month_number("2026-06")
     assert book.accounts["churn_month"].isna().tolist() == [True, False]
     assert book.usage["usage"].dtype == np.float64
-    # The last month in the data is the churn month: account 102 is known to be gone in June.
-    assert book.as_of == month_number("2026-06")
+    # as_of is the last month with usage; account 102's churn in June (one past its last usage
+    # month, the export convention) is a churn at the boundary after as_of, not a reason to move it.
+    assert book.as_of == month_number("2026-05")
     assert book.segments == ("smb",)
-    with pytest.raises(DataError, match="'churn_month', row 2: churn_month 2026-06 is after"):
-        load_book(tmp_path / "a.parquet", tmp_path / "u.pq", as_of="2026-05")
+    assert load_book(tmp_path / "a.parquet", tmp_path / "u.pq", as_of="2026-05") == book
 
 
-def test_usage_after_explicit_as_of(tmp_path):
+def test_usage_after_explicit_as_of_is_cut_off(tmp_path):
     pd.DataFrame(
         {"account_id": ["a"], "segment": ["smb"], "start_month": ["2026-01"], "churn_month": [""]}
     ).to_csv(tmp_path / "accounts.csv", index=False)
     pd.DataFrame(
         {"account_id": ["a", "a"], "month": ["2026-01", "2026-02"], "usage": [1.0, 2.0]}
     ).to_csv(tmp_path / "usage.csv", index=False)
-    with pytest.raises(DataError) as info:
-        load_book(tmp_path / "accounts.csv", tmp_path / "usage.csv", as_of="2026-01")
-    assert (info.value.column, info.value.row) == ("month", 2)
-    assert "after as_of 2026-01" in str(info.value)
+    book = load_book(tmp_path / "accounts.csv", tmp_path / "usage.csv", as_of="2026-01")
+    assert book.usage["month"].tolist() == [month_number("2026-01")]
+    assert book.future_usage["month"].tolist() == [month_number("2026-02")]
 
 
 def test_bad_as_of_names_the_setting(tmp_path):

@@ -173,3 +173,80 @@ def test_pymc_is_only_imported_by_fitting():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert pm.__version__  # the fit itself does import it
+
+
+@pytest.mark.parametrize("beta", [5.0, 82.3, 1e6, 4e11])
+def test_covariate_form_is_exact_sbg_at_hazard_ratio_one_even_at_huge_beta(beta):
+    # The run-off of issue 8 (a chain stuck at churn_beta ~ 4e11): gammaln(b + e) - gammaln(b)
+    # at b ~ 4e11 kept ~1e-3 of absolute precision, so the log density was noise out there.
+    # With the stable lgamma_ratio the covariate form at ratio 1 equals the exact sBG product.
+    alpha = 1.3
+    cells = pd.DataFrame(
+        {
+            "segment": 0,
+            "periods": [3, 12, 36, 5, 30],
+            "churned": [1, 1, 1, 0, 0],
+            "entry": [0, 4, 0, 2, 10],
+            "csm": 1,
+            "declining": 0,
+            "last_declining": 0,
+            "count": 1,
+        }
+    )
+    a, b = pt.as_tensor([alpha]), pt.as_tensor([beta])
+    exact = sbg_log_likelihood(a, b, cells.assign(csm=0)).eval()
+    approx = sbg_log_likelihood(a, b, cells, csm_hr=pt.as_tensor(1.0)).eval()
+    # float64 round-off of sums of ~36 log terms: 1e-9 relative
+    np.testing.assert_allclose(approx, exact, rtol=1e-9)
+    grad = pt.grad(sbg_log_likelihood(a, b, cells, csm_hr=pt.as_tensor(1.0)), b).eval()
+    assert np.isfinite(grad).all()
+
+
+def test_left_truncation_divides_by_survival_to_the_window():
+    a, b = 0.8, 20.0
+    cells = pd.DataFrame(
+        {
+            "segment": 0,
+            "periods": [10, 10],
+            "churned": [1, 0],
+            "entry": [6, 6],
+            "csm": 0,
+            "declining": 0,
+            "last_declining": 0,
+            "count": 1,
+        }
+    )
+    got = sbg_log_likelihood(pt.as_tensor([a]), pt.as_tensor([b]), cells).eval()
+    log_s6 = betaln(a, b + 6) - betaln(a, b)
+    ref = (betaln(a + 1, b + 9) - betaln(a, b) - log_s6) + (betaln(a, b + 10) - betaln(a, b) - log_s6)
+    np.testing.assert_allclose(got, ref, rtol=1e-10)
+
+
+def test_decline_covariate_counts_zeros_and_skips_the_last_month():
+    from simengine.fitting.churn import declining_at
+
+    # One account from month 100; usage flat at 10 for 6 months, then a zero month (106), then
+    # flat.  Boundary b compares u[b-4..b-2] with u[b-7..b-5].
+    usage = [10, 10, 10, 10, 10, 10, 0, 10, 10, 10, 10, 10]
+    accounts = pd.DataFrame(
+        {
+            "account_id": ["a"],
+            "segment": ["smb"],
+            "start_month": np.array([100], dtype=np.int64),
+            "churn_month": pd.array([pd.NA], dtype="Int64"),
+        }
+    )
+    table = pd.DataFrame(
+        {
+            "account_id": ["a"] * len(usage),
+            "month": np.arange(100, 100 + len(usage), dtype=np.int64),
+            "usage": np.asarray(usage, dtype=np.float64),
+        }
+    )
+    book = Book(accounts, table, None, as_of=111)
+    decline, first = declining_at(book, threshold=-0.20)
+    declining = {first + c for c in np.flatnonzero(decline[0])}
+    # The zero month 106 is in the later quarter (b-4..b-2) of boundaries 108, 109 and 110: a
+    # third of the quarter lost (ratio 2/3 < exp(-0.2) = 0.82).  Boundary 107 does not see it
+    # (month 106 is its b-1, lagged out); boundary 111 has it in the earlier quarter (a rise).
+    assert declining == {108, 109, 110}

@@ -16,8 +16,7 @@ def _row_loglik(data, p):
     seg, acc = data["segment"], data["account"]
 
     def season(m):
-        angle = 2.0 * np.pi * (m % 12) / 12.0
-        return p["season_cos"] * np.cos(angle) + p["season_sin"] * np.sin(angle)
+        return p["season"][np.asarray(m) % 12]
 
     def log_ramp(k, s):
         return np.log1p(-(1.0 - p["ramp_start"][s]) * np.exp(-k / p["ramp_months"][s]))
@@ -60,7 +59,7 @@ def test_sufficient_statistics_match_row_formula(point_seed):
     point = {k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
     names = [
         "usage_drift", "usage_volatility", "account_sd", "ramp_start", "ramp_months",
-        "initial_log_usage_mu", "initial_log_usage_sd", "season_cos", "season_sin",
+        "initial_log_usage_mu", "initial_log_usage_sd", "season",
     ]  # fmt: skip
     wanted = [model[n] for n in names]
     wanted += [model["usage_change_loglik"], model["usage_initial_loglik"]]
@@ -85,8 +84,7 @@ def _window_loglik(w, p):
     seg = w["segment"]
 
     def season(m):
-        angle = 2.0 * np.pi * (m % 12) / 12.0
-        return p["season_cos"] * np.cos(angle) + p["season_sin"] * np.sin(angle)
+        return p["season"][np.asarray(m) % 12]
 
     def log_ramp(k, s):
         return np.log1p(-(1.0 - p["ramp_start"][s]) * np.exp(-k / p["ramp_months"][s]))
@@ -123,8 +121,8 @@ def test_window_likelihood_matches_per_element_formula(point_seed):
     rng = np.random.default_rng(point_seed)
     point = {k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
     names = [
-        "usage_drift", "usage_volatility", "ramp_start", "ramp_months", "season_cos",
-        "season_sin", "use_case_size_mu", "use_case_size_sigma", "use_case_ramp_months",
+        "usage_drift", "usage_volatility", "ramp_start", "ramp_months", "season",
+        "use_case_size_mu", "use_case_size_sigma", "use_case_ramp_months",
     ]  # fmt: skip
     wanted = [model[n] for n in names] + [model["use_case_size_loglik"]]
     outs = model.compile_fn(
