@@ -32,6 +32,7 @@ from simengine.kernels.layout import (
     Capacity,
     Outputs,
     Params,
+    empty_accounts,
     unlimited_capacity,
 )
 
@@ -176,9 +177,7 @@ def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> Boo
 def _warm_up() -> float:
     """Compile (or load from the cache) the kernel on a tiny problem; return the seconds it took."""
     t0 = time.perf_counter()
-    one = np.zeros(1, dtype=np.int64)
-    book = Accounts(one, one, np.zeros(1), np.zeros((1, HISTORY_MONTHS)), np.zeros(1), one,
-                    np.zeros(1), np.ones(1))  # fmt: skip
+    book = empty_accounts(1)
     params = Params(np.ones((1, 1, len(SEGMENT_PARAMS))), np.zeros((1, 1, 1, len(MONTH_PARAMS))))
     outputs = Outputs(
         np.zeros((1, 1, 1, len(OUTPUTS))), np.zeros((1, 1, 1)), np.zeros((1, 1, len(COVERAGE)))
