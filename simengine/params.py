@@ -26,7 +26,10 @@ from simengine.kernels.layout import (
     M_UNHEALTHY_SHARE,
     MONTH_DEFAULTS,
     MONTH_PARAMS,
+    P_SEASON0,
+    SEASON_PARAMS,
     SEGMENT_PARAMS,
+    harmonic_season,
 )
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,11 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
 
 # Parameters that are per segment in the kernel but one value for all segments in the config
 # (fields of ModelConfig rather than of SegmentAssumptions).
-_MODEL_WIDE = tuple(n for n in SEGMENT_PARAMS if n in {f.name for f in fields(ModelConfig)})
+_MODEL_WIDE = tuple(
+    n
+    for n in (*SEGMENT_PARAMS, "season_cos", "season_sin")
+    if n in {f.name for f in fields(ModelConfig)}
+)
 # Prices are set by the business, not uncertain: history revenue and simulated revenue must use
 # the same price, so a distribution is refused (``market.unit_price`` is typed as numbers too).
 _FIXED_ONLY = {"unit_price"}
@@ -195,6 +202,40 @@ class Parameters:
     notes: list[str] = field(default_factory=list)
 
 
+#: Kernel parameters only a fit sets (no config key): their neutral value without a posterior.
+_FIT_ONLY: dict[str, float] = {
+    "usage_decline_hazard_ratio": 1.0,
+    "zero_month_prob": 0.0,
+    "onboarding_failure": 0.0,
+}
+
+
+def _season_profile(cfg, segments, posterior, posterior_segments, fitted) -> np.ndarray:
+    """``(draws, segments, 12)`` log seasonal effects: the posterior's 12-effect ``season``
+    (model-wide) where it has one, else the single harmonic ``season_cos`` / ``season_sin``
+    (posterior or config) as its 12 effects."""
+    n = cfg.sim.draws
+    if posterior is not None and "season" in posterior:
+        fitted.add("season")
+        profile = np.asarray(posterior["season"], dtype=float)
+        return np.broadcast_to(profile[:, None, :], (n, len(segments), 12))
+    out = np.empty((n, len(segments), 12))
+    for s_idx, seg in enumerate(segments):
+        sa = segment_assumptions(cfg, seg)
+        coef = []
+        for name in ("season_cos", "season_sin"):
+            arr = None if posterior is None else posterior.get(name)
+            if arr is not None and np.ndim(arr) == 1:
+                fitted.add(name)
+                coef.append(np.asarray(arr, dtype=float))
+            else:
+                spec = getattr(cfg.model, name) if name in _MODEL_WIDE else getattr(sa, name)
+                key_seg = "*" if name in _MODEL_WIDE else seg
+                coef.append(draw_param(spec, assumption_stream(cfg.seed, name, key_seg), n))
+        out[:, s_idx] = harmonic_season(*coef)
+    return out
+
+
 def segment_assumptions(cfg: Config, segment: str) -> SegmentAssumptions:
     """The config entry for ``segment``, or the ``default`` entry."""
     return cfg.model.segments.get(segment, cfg.model.segments["default"])
@@ -225,14 +266,21 @@ def build_parameters(
     fitted: set[str] = set()
     missing = tuple(s for s in segments if posterior is not None and s not in posterior_segments)
 
+    season = _season_profile(cfg, segments, posterior, posterior_segments, fitted)
     for s_idx, seg in enumerate(segments):
         sa = segment_assumptions(cfg, seg)
+        seg_params[:, s_idx, P_SEASON0 : P_SEASON0 + 12] = season[:, s_idx]
         for p_idx, name in enumerate(SEGMENT_PARAMS):
             if name == "unit_price":
                 prices = cfg.market.unit_price
                 seg_params[:, s_idx, p_idx] = prices.get(seg, prices["default"])
                 continue
-            spec = getattr(cfg.model, name) if name in _MODEL_WIDE else getattr(sa, name)
+            if name in SEASON_PARAMS:
+                continue
+            if name in _FIT_ONLY:
+                spec = _FIT_ONLY[name]
+            else:
+                spec = getattr(cfg.model, name) if name in _MODEL_WIDE else getattr(sa, name)
             key_seg = "*" if name in _MODEL_WIDE else seg
             values = None
             if posterior is not None and name in posterior:

@@ -174,8 +174,10 @@ from simengine.kernels.rng import (
     F_LAST_REVENUE,  # revenue of the last month simulated
     F_CUR12,  # revenue over the last 12 months (t-11 .. t once month t is done)
     F_PREV12,  # revenue over the 12 months before those
+    F_HIST_SIZE,  # book account: summed size of its use cases from before as_of (in HEALTHY_*)
+    F_HIST_RAMP,  # their remaining ramp gap (decays with q like HEALTHY_RAMP)
     F_URING,  # first of 8 slots: usage of month u in slot u % 8 (the decline rule)
-) = range(24)
+) = range(26)
 F_RING = F_URING + 8  # first of 24 slots: revenue of month u in slot u % 24
 F_COUNT = F_RING + RING_MONTHS
 R_USAGE, R_USE_CASE, R_ZERO = range(3)
@@ -261,6 +263,8 @@ def init_account(f, r, ist, seed, draw, account, segment, start, survived, expos
     f[F_RAMP_TAIL] = (1.0 - p[P_RAMP_START]) * math.exp(-survived / p[P_RAMP_MONTHS])
     f[F_HEALTHY_SIZE] = 0.0
     f[F_HEALTHY_RAMP] = 0.0
+    f[F_HIST_SIZE] = 0.0
+    f[F_HIST_RAMP] = 0.0
     f[F_UNHEALTHY_LEVEL] = 0.0
     f[F_UNHEALTHY_RAMP] = 0.0
     f[F_SPARE] = 0.0
@@ -317,6 +321,8 @@ def init_existing(f, r, ist, seed, draw, i, acc, p, season, month_of_year0, cove
             gap += mean_size * q ** (age + 1)
     f[F_HEALTHY_SIZE] = size
     f[F_HEALTHY_RAMP] = gap
+    f[F_HIST_SIZE] = size
+    f[F_HIST_RAMP] = gap
     # Back out the base level at as_of from observed usage: remove season, ramp and uplift.
     f[F_X] = (
         acc.log_usage[i]
@@ -362,7 +368,9 @@ def init_new_logo(f, r, ist, seed, draw, t, s, k, p, mpt, mean_ramp, out):
         f, r, ist, seed, draw, new_logo_account(t, s, k), s, t, 0, 0.0, p
     )
     if u_fail < p[P_ONBOARDING_FAILURE]:
-        f[F_THRESHOLD] = -1.0  # failed onboarding: churns at its first boundary, whatever the hazard
+        f[
+            F_THRESHOLD
+        ] = -1.0  # failed onboarding: churns at its first boundary, whatever the hazard
     ist[I_BORN] = t
     ist[I_DATA_FROM] = t
     unhealthy = u_health < mpt[M_UNHEALTHY_SHARE]
@@ -662,10 +670,14 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                 fs[i, F_HEALTH] = health
                 fs[i, F_HEALTHY_SIZE] = healthy_size
                 fs[i, F_HEALTHY_RAMP] = healthy_ramp
+                if existing:
+                    fs[i, F_HIST_RAMP] *= q[s]
                 fs[i, F_UNHEALTHY_LEVEL] = unhealthy_level
                 fs[i, F_UNHEALTHY_RAMP] = unhealthy_ramp
 
             expansion = healthy_size - healthy_ramp + unhealthy_level - unhealthy_ramp
+            # Expansion revenue counts the forecast's use cases only; past ones are in the level.
+            new_expansion = expansion - (fs[i, F_HIST_SIZE] - fs[i, F_HIST_RAMP])
             base = math.exp(x) * season[s, season_slot] * (1.0 - ramp_tail) * health
             usage = base * (1.0 + expansion)
             skipped = False
@@ -711,7 +723,7 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                 sums[s, V_ACTIVE] += 1.0
                 if skipped:
                     sums[s, V_ZERO_MONTHS] += 1.0
-                expansion_revenue = base * expansion * price
+                expansion_revenue = base * new_expansion * price
                 sums[s, V_EXPANSION_REVENUE] += expansion_revenue
                 sums[s, V_OVERAGE] += overage
                 sums[s, V_LEAK] += leak

@@ -262,13 +262,17 @@ class _Lanes:
             share = flags[known].sum() / known.sum() if known.any() else 0.0
             f = flags[a_i]
             u[:n_ex] = np.where(
-                f == 1.0, u[:n_ex] * share, np.where(f == 0.0, share + u[:n_ex] * (1.0 - share), u[:n_ex])
+                f == 1.0,
+                u[:n_ex] * share,
+                np.where(f == 0.0, share + u[:n_ex] * (1.0 - share), u[:n_ex]),
             )
         self.volatility = p[:, L.P_VOLATILITY].copy()
         self.price = cat([price[a_i], seg_params[nl_d, nl_s, L.P_PRICE]])
 
         survived = np.where(ex, cat([tenure[a_i], np.zeros(nl_d.size, np.int64)]), 0)
-        c = np.where(cat([book.csm_covered[a_i], np.zeros(nl_d.size)]) == 1.0, p[:, L.P_CSM_HR], 1.0)
+        c = np.where(
+            cat([book.csm_covered[a_i], np.zeros(nl_d.size)]) == 1.0, p[:, L.P_CSM_HR], 1.0
+        )
         h = p[:, L.P_DECLINE_HR]
         declining = cat([book.declining[a_i], np.zeros(nl_d.size)])
         exposure = c * (survived - declining + h * declining)
@@ -348,6 +352,7 @@ class _Lanes:
         self.decay = np.exp(-p[:, L.P_UNHEALTHY_DECAY])
         self.decay_q = self.decay * self.q
         self.healthy_size, self.healthy_ramp_gap = hist_size, hist_gap
+        self.hist_size, self.hist_ramp_gap = hist_size.copy(), hist_gap.copy()
         self.zero_state = purpose_key(account_key, PURPOSE_ZERO_MONTH)
         self.unhealthy_level, self.unhealthy_ramp_gap = np.zeros(n), np.zeros(n)
 
@@ -432,6 +437,7 @@ class _Lanes:
         self.ramp_tail[step] *= self.ramp_step[step]
         self.health[step] *= self.health_step[step]
         self.healthy_ramp_gap[step] *= self.q[step]
+        self.hist_ramp_gap[step] *= self.q[step]
         self.unhealthy_level[step] *= self.decay[step]
         self.unhealthy_ramp_gap[step] *= self.decay_q[step]
         self._use_cases(t, lo, step, mp, self.u_se[step] < se_share)
@@ -442,6 +448,7 @@ class _Lanes:
             + self.unhealthy_level[play]
             - self.unhealthy_ramp_gap[play]
         )
+        new_expansion = expansion - (self.hist_size[play] - self.hist_ramp_gap[play])
         season = self.season[self.js[play], (self.month_of_year0 + t) % 12]
         base = np.exp(self.x[play]) * season * (1.0 - self.ramp_tail[play]) * self.health[play]
         usage = base * (1.0 + expansion)
@@ -471,7 +478,7 @@ class _Lanes:
             self.add(L.V_USAGE, t, js, usage[live])
             self.add(L.V_ACTIVE, t, js, np.ones(live.size))
             self.add(L.V_ZERO_MONTHS, t, js, skipped[live].astype(np.float64))
-            expansion_revenue = base[live] * expansion[live] * price[live]
+            expansion_revenue = base[live] * new_expansion[live] * price[live]
             self.add(L.V_EXPANSION_REVENUE, t, js, expansion_revenue)
             old = self.existing[lanes]
             self.add(L.V_EXISTING_EXPANSION_REVENUE, t, js[old], expansion_revenue[old])
