@@ -220,6 +220,8 @@ def account_effect(p, acc, i, z):
         if c != 0.0:
             s1 -= c * math.log1p(-tail0 * math.exp(-acc.ramp_tenure[i, j] / p[P_RAMP_MONTHS]))
     var_noise = p[P_VOLATILITY] * p[P_VOLATILITY]
+    if var_noise <= 0.0:  # noiseless steps: the history pins b_i exactly
+        return s1 / n
     precision = n / var_noise + 1.0 / (tau * tau)
     return (s1 / var_noise) / precision + z / math.sqrt(precision)
 

@@ -187,6 +187,7 @@ def account_effects(p, book, a_i, z):
     var_noise = p[:, L.P_VOLATILITY] ** 2
     precision = n / var_noise + 1.0 / (tau * tau)
     posterior = (s1 / var_noise) / precision + z / np.sqrt(precision)
+    posterior = np.where(var_noise <= 0.0, s1 / n, posterior)  # noiseless: pinned exactly
     return np.where((n <= 0.0) | (tau <= 0.0), tau * z, posterior)
 
 
