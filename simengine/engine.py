@@ -125,7 +125,11 @@ def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> Boo
     churned_base = np.zeros((HISTORY_MONTHS, len(segments)))
     # Horizon month t's base month is as_of - 11 + t, i.e. column t of `revenue`.
     np.add.at(churned_base.T, seg_all[~active_mask], revenue[~active_mask])
-    churned_ttm = _churned_ttm(revenue36[~active_mask], seg_all[~active_mask], len(segments))
+    start_all = accounts["start_month"].to_numpy(dtype=np.int64)
+    churned_ttm = _churned_ttm(
+        revenue36[~active_mask], seg_all[~active_mask], start_all[~active_mask] - as_of - 1,
+        len(segments),
+    )  # fmt: skip
 
     active = np.flatnonzero(active_mask)
     last = wide[active, -1]
@@ -190,13 +194,16 @@ def _flags(accounts: pd.DataFrame, active: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _churned_ttm(revenue36: np.ndarray, segment: np.ndarray, n_seg: int) -> np.ndarray:
+def _churned_ttm(
+    revenue36: np.ndarray, segment: np.ndarray, born: np.ndarray, n_seg: int
+) -> np.ndarray:
     """TTM base / retained / capped of accounts churned by ``as_of`` for horizon months 0..11.
 
     ``revenue36`` columns are months ``as_of - 35 .. as_of``; horizon month ``t`` is column
-    ``36 + t``.  An account counts in month ``t`` when it was a customer in ``t - 12`` (revenue
-    then, or any revenue later: it churned after), with base = its revenue over ``t-23 .. t-12``
-    and retained = over ``t-11 .. t`` (the months after its churn are 0).
+    ``36 + t``; ``born`` is the start month in horizon months.  An account counts in month ``t``
+    when it had started by ``t - 23`` and was still a customer in ``t - 12`` (revenue then, or any
+    revenue later: it churned after), with base = its revenue over ``t-23 .. t-12`` and retained =
+    over ``t-11 .. t`` (the months after its churn are 0).
     """
     out = np.zeros((HISTORY_MONTHS, n_seg, 3))
     n_cols = revenue36.shape[1]
@@ -205,7 +212,7 @@ def _churned_ttm(revenue36: np.ndarray, segment: np.ndarray, n_seg: int) -> np.n
         base = revenue36[:, c - 23 : c - 11].sum(axis=1)
         kept = revenue36[:, c - 11 : n_cols].sum(axis=1)
         # A customer in t - 12: revenue in that month or after (conservative on skipped months).
-        was = revenue36[:, c - 12 :].sum(axis=1) > 0.0
+        was = (revenue36[:, c - 12 :].sum(axis=1) > 0.0) & (born <= t - 23)
         for k, v in enumerate((base, kept, np.minimum(kept, base))):
             out[t, :, k] = np.bincount(segment[was], v[was], minlength=n_seg)
     return out

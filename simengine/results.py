@@ -4,14 +4,18 @@ Metrics (DESIGN.md):
 
 - ``arr`` = 12 x monthly revenue.
 - ``nrr`` / ``grr``: the standard **trailing-twelve-month** definition.  For month ``t``, ``A`` is
-  the set of accounts that were customers in month ``t - 12`` (started by then, not yet churned)
-  and ``R_i(m)`` account ``i``'s revenue in month ``m``::
+  the set of accounts that were customers 12 months earlier and for the whole base year (started
+  by month ``t - 23``, not churned before ``t - 12``) and ``R_i(m)`` account ``i``'s revenue in
+  month ``m``::
 
       nrr(t) = sum_{i in A} sum_{m=t-11}^{t} R_i(m)  /  sum_{i in A} sum_{m=t-23}^{t-12} R_i(m)
       grr(t) = sum_{i in A} min(sum_{m=t-11}^{t} R_i(m), sum_{m=t-23}^{t-12} R_i(m))  /  (same base)
 
   Accounts that churned since stay in ``A`` with the revenue they had before churning; new logos of
-  the last 12 months are outside it.  Months before ``as_of`` come from the book (active and
+  the last 12 months are outside it, and so are accounts that started during the base year: with
+  one to eleven months of (still ramping) base revenue against a full year now they would put
+  ratios of 2-12 into the pool, so NRR would follow how many logos arrived a year before (on the
+  default book, TTM NRR at ``as_of`` is 1.58 with them and 1.2 without).  Months before ``as_of`` come from the book (active and
   churned accounts).  Variables ``ttm_base``, ``ttm_retained``, ``ttm_retained_capped`` hold the
   sums; ``nrr_total`` / ``grr_total`` pool the segments.
 - ``nrr_monthly`` / ``grr_monthly``: one month's revenue of the accounts that had revenue 12 months

@@ -60,14 +60,12 @@ def test_book_state_by_hand():
     expected = np.where(np.arange(12) < 9, 10.0, 0.0)
     assert np.allclose(state.churned_base[:, 1], expected)
     assert np.all(state.churned_base[:, 0] == 0.0)
-    # ... and in the trailing-twelve-month base while it was a customer 12 months before (t < 9):
-    # base = its usage over months t-23 .. t-12 (from as_of-14: 4 + t months of 10, at most its 12),
-    # retained = over t-11 .. t, i.e. as_of-10+t .. as_of-3 (8 - t months).
-    t = np.arange(12)
-    was = t < 9
+    # ... and in the trailing-twelve-month base only where it was a customer for the whole base
+    # year t-23 .. t-12 (it started at as_of-14, horizon month -15: t >= 8) and still in t - 12
+    # (t < 9): month 8, base = its 12 months of 10, retained = none left (it churned at as_of-2).
     ttm = state.churned_ttm[:, 1]
-    np.testing.assert_allclose(ttm[:, 0], np.where(was, 10.0 * np.minimum(4 + t, 12), 0.0))
-    np.testing.assert_allclose(ttm[:, 1], np.where(was, 10.0 * (8 - t), 0.0))
+    np.testing.assert_allclose(ttm[:, 0], np.where(np.arange(12) == 8, 120.0, 0.0))
+    np.testing.assert_allclose(ttm[:, 1], 0.0)
     np.testing.assert_allclose(ttm[:, 2], np.minimum(ttm[:, 0], ttm[:, 1]))
 
 

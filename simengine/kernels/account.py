@@ -435,10 +435,10 @@ def start_use_cases(
 def record_churn(f, t, s, born, out):
     """An account churns at the boundary into month ``t`` (< horizon): churn, leak, NRR bases.
 
-    For the 12 months ``u = t .. t + 11`` it was a customer 12 months before, so it stays in both
-    retention bases: the year-ago month (``retention_base``, numerator 0) and the trailing-twelve-
-    month one (base = its revenue over ``u-23 .. u-12``, numerator = over ``u-11 .. t-1``).  The
-    ring holds months ``t-24 .. t-1``.
+    For the 12 months ``u = t .. t + 11`` it was a customer 12 months before, so it stays in the
+    year-ago base (``retention_base``, numerator 0) and, if it was a customer all of ``u-23 ..
+    u-12``, in the trailing-twelve-month one (base = its revenue over ``u-23 .. u-12``, numerator =
+    over ``u-11 .. t-1``).  The ring holds months ``t-24 .. t-1``.
     """
     horizon = out.shape[0]
     out[t, s, V_CHURNED] += 1.0
@@ -446,11 +446,11 @@ def record_churn(f, t, s, born, out):
     if f[F_COMMIT] > 0.0:
         out[t, s, V_LEAK] += max(f[F_COMMIT] - f[F_CONSUMED], 0.0)
     for u in range(t, min(t + HISTORY_MONTHS, horizon)):
-        if u - HISTORY_MONTHS < born:
-            continue
         year_ago = f[F_RING + (u - HISTORY_MONTHS) % RING_MONTHS]
         if year_ago > 0.0:
             out[u, s, V_RETENTION_BASE] += year_ago
+        if u - (RING_MONTHS - 1) < born:
+            continue  # not a customer for the whole base year
         base = 0.0
         for m in range(u - 23, u - 11):
             base += f[F_RING + m % RING_MONTHS]
@@ -737,7 +737,7 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                     sums[s, V_RETENTION_BASE] += year_ago
                     sums[s, V_RETAINED] += revenue
                     sums[s, V_RETAINED_CAPPED] += min(revenue, year_ago)
-                if t - HISTORY_MONTHS >= ist[i, I_BORN]:  # a customer 12 months before
+                if t - (RING_MONTHS - 1) >= ist[i, I_BORN]:  # a customer all of t-23 .. t-12
                     sums[s, V_TTM_BASE] += prev12
                     sums[s, V_TTM_RETAINED] += cur12
                     sums[s, V_TTM_RETAINED_CAPPED] += min(cur12, prev12)

@@ -492,7 +492,7 @@ class _Lanes:
             self.add(L.V_RETENTION_BASE, t, js[had], year_ago[had])
             self.add(L.V_RETAINED, t, js[had], rev[had])
             self.add(L.V_RETAINED_CAPPED, t, js[had], np.minimum(rev[had], year_ago[had]))
-            ttm = t - L.HISTORY_MONTHS >= self.born[lanes]
+            ttm = t - (L.RING_MONTHS - 1) >= self.born[lanes]
             cur, prev = self.cur12[lanes][ttm], self.prev12[lanes][ttm]
             self.add(L.V_TTM_BASE, t, js[ttm], prev)
             self.add(L.V_TTM_RETAINED, t, js[ttm], cur)
@@ -513,9 +513,9 @@ class _Lanes:
         (``account.record_churn``); their ring holds months ``t - 24 .. t - 1``."""
         js, born, ring = self.js[lanes], self.born[lanes], self.ring[lanes]
         for u in range(t, min(t + L.HISTORY_MONTHS, self.horizon)):
-            was = u - L.HISTORY_MONTHS >= born
+            was = u - (L.RING_MONTHS - 1) >= born
             year_ago = ring[:, (u - L.HISTORY_MONTHS) % L.RING_MONTHS]
-            had = was & (year_ago > 0.0)
+            had = year_ago > 0.0
             self.add(L.V_RETENTION_BASE, u, js[had], year_ago[had])
             base = ring[:, np.arange(u - 23, u - 11) % L.RING_MONTHS].sum(axis=1)
             kept = ring[:, np.arange(u - 11, t) % L.RING_MONTHS].sum(axis=1)

@@ -97,8 +97,8 @@ def ttm_by_hand(series, t, customer_then):
 
 @pytest.mark.parametrize("fn", [simulate_draws, simulate_draws_reference])
 def test_trailing_twelve_month_retention_by_hand(fn):
-    """NRR/GRR inputs: A flat at R_A after a rising history, B churning in month CHURN, C one
-    month old (not a customer 12 months before any forecast month < 11, so outside the base)."""
+    """NRR/GRR inputs: A flat at R_A after a rising history, B churning in month CHURN, C new at
+    as_of (never a customer for a whole base year inside the horizon, so outside the base)."""
     out = simulate(fn)
     t_all = np.arange(HORIZON)
     series_a = np.r_[PRIOR_A, HIST_A, np.full(HORIZON, R_A)]
@@ -109,8 +109,11 @@ def test_trailing_twelve_month_retention_by_hand(fn):
         for k, v in enumerate((L.V_TTM_BASE, L.V_TTM_RETAINED, L.V_TTM_RETAINED_CAPPED)):
             assert out[t, 0, v] == pytest.approx(a[k], rel=1e-12), (t, v)
             assert out[t, 1, v] == pytest.approx(b[k], rel=1e-12, abs=1e-9), (t, v)
-        # C started at as_of (horizon month -1): a customer in t - 12 only from t = 11.
-        assert (out[t, 2, L.V_TTM_BASE] > 0) == (t >= 11)
+        # C started at as_of (horizon month -1): a customer for a whole base year t-23 .. t-12
+        # only from t = 22, past this horizon; in months 11-17 it was a customer in t - 12 but
+        # for part of the base year only, so it stays out (it would add ratios of 2-12).
+        assert out[t, 2, L.V_TTM_BASE] == 0.0
+    assert out[11:, 2, L.V_RETENTION_BASE].min() > 0  # the monthly year-ago base has it
     # Month 0 worked out: A's base is months -23 .. -12, retained months -11 .. 0.
     assert out[0, 0, L.V_TTM_BASE] == pytest.approx(PRIOR_A[1:].sum() + HIST_A[0])
     assert out[0, 0, L.V_TTM_RETAINED] == pytest.approx(HIST_A[1:].sum() + R_A)
