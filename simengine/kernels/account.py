@@ -183,8 +183,26 @@ F_COUNT = F_RING + RING_MONTHS
 R_USAGE, R_USE_CASE, R_ZERO = range(3)
 # I_START: start month of a new logo (0 for book accounts); I_BORN: start month of every account
 # in horizon months (negative for book accounts); I_DATA_FROM: first month with usage data.
-I_SEGMENT, I_START, I_TERM, I_STEPS, I_BORN, I_DATA_FROM = range(6)
-I_COUNT = 6
+# I_ZERO_GAP: active months left before the next skipped month (the hurdle, geometric gaps).
+I_SEGMENT, I_START, I_TERM, I_STEPS, I_BORN, I_DATA_FROM, I_ZERO_GAP = range(7)
+I_COUNT = 7
+#: "Never": the zero-month gap of an account whose segment has zero_month_prob 0.
+NO_ZERO_MONTH = 1 << 62
+
+
+@jit
+def zero_month_gap(state, p):
+    """Months with usage before the next skipped one: ``Geometric(p)`` on ``{0, 1, ...}``.
+
+    Independent Bernoulli(``p``) months are exactly geometric gaps, so the stream is drawn once
+    per skipped month instead of once per month.
+    """
+    if p <= 0.0:
+        return state, NO_ZERO_MONTH
+    state, u = next_uniform(state)
+    if p >= 1.0:
+        return state, 0
+    return state, int(min(math.floor(math.log(u) / math.log1p(-p)), NO_ZERO_MONTH))
 
 
 @jit
@@ -272,7 +290,9 @@ def init_account(f, r, ist, seed, draw, account, segment, start, survived, expos
     f[F_SPARE] = 0.0
     r[R_USAGE] = purpose_key(account_key, PURPOSE_USAGE)
     r[R_USE_CASE] = purpose_key(account_key, PURPOSE_USE_CASE)
-    r[R_ZERO] = purpose_key(account_key, PURPOSE_ZERO_MONTH)
+    r[R_ZERO], ist[I_ZERO_GAP] = zero_month_gap(
+        purpose_key(account_key, PURPOSE_ZERO_MONTH), p[P_ZERO_PROB]
+    )
     ist[I_SEGMENT] = segment
     ist[I_START] = start
     ist[I_STEPS] = 0
@@ -562,6 +582,7 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
         decline_hr[s] = sp[s, P_DECLINE_HR]
         zero_prob[s] = sp[s, P_ZERO_PROB]
     decline_factor = math.exp(DECLINE_THRESHOLD)
+    u_slot = np.empty(8, dtype=np.int64)
     # The month's sums per segment, added into out[t] when the month is done (a small block
     # that stays in L1 while the accounts stream by).
     sums = np.zeros((n_seg, out.shape[2]))
@@ -599,6 +620,8 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
         season_slot = (month_of_year0 + t) % 12
         slot = F_RING + t % RING_MONTHS
         slot_year_ago = F_RING + (t - HISTORY_MONTHS) % RING_MONTHS
+        for k in range(8):  # u_slot[k]: the usage ring's slot of month t - k
+            u_slot[k] = F_URING + (t - k) % 8
         kept = 0
         for k in range(n_live):
             i = live[k]
@@ -623,10 +646,8 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                     hazard *= covered_hazard_mult[s]
                 if decline_hr[s] != 1.0 and t - 7 >= ist[i, I_DATA_FROM]:
                     # The churn fit's decline rule on the account's own usage, lagged one month.
-                    q1 = fs[i, F_URING + (t - 4) % 8] + fs[i, F_URING + (t - 3) % 8]
-                    q1 += fs[i, F_URING + (t - 2) % 8]
-                    q0 = fs[i, F_URING + (t - 7) % 8] + fs[i, F_URING + (t - 6) % 8]
-                    q0 += fs[i, F_URING + (t - 5) % 8]
+                    q1 = fs[i, u_slot[4]] + fs[i, u_slot[3]] + fs[i, u_slot[2]]
+                    q0 = fs[i, u_slot[7]] + fs[i, u_slot[6]] + fs[i, u_slot[5]]
                     if q0 > 0.0 and q1 < decline_factor * q0:
                         hazard *= decline_hr[s]
                 cumulative = fs[i, F_CUM_HAZARD] + fs[i, F_CHURN_RATE] * hazard
@@ -683,14 +704,17 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
             base = math.exp(x) * season[s, season_slot] * (1.0 - ramp_tail) * health
             usage = base * (1.0 + expansion)
             skipped = False
-            if zero_prob[s] > 0.0:
+            gap_zero = ist[i, I_ZERO_GAP]
+            if gap_zero == 0:
                 # The hurdle: the month shows no usage; the level, ramp and use cases carry on.
-                state, u_zero = next_uniform(rs[i, R_ZERO])
+                skipped = True
+                usage = 0.0
+                base = 0.0
+                state, gap_zero = zero_month_gap(rs[i, R_ZERO], zero_prob[s])
                 rs[i, R_ZERO] = state
-                if u_zero < zero_prob[s]:
-                    skipped = True
-                    usage = 0.0
-                    base = 0.0
+                ist[i, I_ZERO_GAP] = gap_zero
+            else:
+                ist[i, I_ZERO_GAP] = gap_zero - 1
             price = fs[i, F_PRICE] * price_mult[s]
             revenue = usage * price
 
@@ -718,7 +742,7 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
             fs[i, F_CUR12] = cur12
             fs[i, F_PREV12] = prev12
             fs[i, slot] = revenue
-            fs[i, F_URING + t % 8] = usage
+            fs[i, u_slot[0]] = usage
             if t < horizon:
                 sums[s, V_REVENUE] += revenue
                 sums[s, V_USAGE] += usage

@@ -174,6 +174,23 @@ def season_tables(seg_params):
     return np.exp(seg_params[..., L.P_SEASON0 : L.P_SEASON0 + 12])
 
 
+NO_ZERO_MONTH = 1 << 62
+
+
+def zero_month_gap(state, p):
+    """``account.zero_month_gap`` per lane: months before the next skipped one, Geometric(p)."""
+    state = state.copy()
+    gap = np.full(state.shape, NO_ZERO_MONTH, dtype=np.int64)
+    draw = p > 0.0
+    state[draw], u = next_uniform(state[draw])
+    pd_ = p[draw]
+    with np.errstate(divide="ignore"):
+        g = np.floor(np.log(u) / np.log1p(-np.minimum(pd_, 1.0)))
+    g = np.where(pd_ >= 1.0, 0.0, np.minimum(g, float(NO_ZERO_MONTH)))
+    gap[draw] = g.astype(np.int64)
+    return state, gap
+
+
 def account_effects(p, book, a_i, z):
     """``b_i`` of book lanes from their conditional posterior (``account.account_effect``)."""
     tau = p[:, L.P_ACCOUNT_SD]
@@ -354,7 +371,9 @@ class _Lanes:
         self.decay_q = self.decay * self.q
         self.healthy_size, self.healthy_ramp_gap = hist_size, hist_gap
         self.hist_size, self.hist_ramp_gap = hist_size.copy(), hist_gap.copy()
-        self.zero_state = purpose_key(account_key, PURPOSE_ZERO_MONTH)
+        self.zero_state, self.zero_gap = zero_month_gap(
+            purpose_key(account_key, PURPOSE_ZERO_MONTH), self.zero_prob
+        )
         self.unhealthy_level, self.unhealthy_ramp_gap = np.zeros(n), np.zeros(n)
 
         self.usage_state = purpose_key(account_key, PURPOSE_USAGE)
@@ -453,11 +472,15 @@ class _Lanes:
         season = self.season[self.js[play], (self.month_of_year0 + t) % 12]
         base = np.exp(self.x[play]) * season * (1.0 - self.ramp_tail[play]) * self.health[play]
         usage = base * (1.0 + expansion)
-        # The hurdle: one uniform per live lane-month where the probability is positive.
-        draw_zero = lo + np.flatnonzero(self.alive[play] & (self.zero_prob[play] > 0.0))
-        self.zero_state[draw_zero], u_zero = next_uniform(self.zero_state[draw_zero])
-        skipped = np.zeros(usage.size, bool)
-        skipped[draw_zero - lo] = u_zero < self.zero_prob[draw_zero]
+        # The hurdle: a live lane whose gap has run out skips the month and draws its next gap.
+        alive = self.alive[play]
+        skipped = alive & (self.zero_gap[play] == 0)
+        again = lo + np.flatnonzero(skipped)
+        self.zero_state[again], self.zero_gap[again] = zero_month_gap(
+            self.zero_state[again], self.zero_prob[again]
+        )
+        counting = lo + np.flatnonzero(alive & ~skipped)
+        self.zero_gap[counting] -= 1
         usage[skipped] = 0.0
         base[skipped] = 0.0
         price = self.price[play] * self.month_rows[self.month_base[play] + m][:, L.M_PRICE_MULT]
