@@ -25,8 +25,8 @@ account survives with probability ``(1 - theta_i) ** hr[t]``, ``hr`` the product
 force (CSM coverage, unhealthy onboarding, go-to-market multiplier, and
 ``usage_decline_hazard_ratio`` at a boundary the account's own simulated usage makes declining,
 by the churn fit's rule: see ``layout.DECLINE_THRESHOLD``).  A book account's ``n`` is its exposure
-``c (n - d + h d)`` (:func:`init_existing`); a new logo fails onboarding (churns at its first
-boundary) with ``onboarding_failure_s``.  The churn month is sampled
+``c (n - d + h d)`` (:func:`init_existing`); a new logo fails onboarding with ``onboarding_failure_s``:
+it books its deal but churns in its start month without usage (the fit's same-month churn).  The churn month is sampled
 *exactly* by event time: with ``E ~ Exp(1)`` the account churns at the first boundary where the
 cumulative hazard ``sum hr * -log(1 - theta)`` exceeds ``E`` -- one uniform per account, and more
 hazard can only bring churn forward under common random numbers.  ``hr`` may change from month to
@@ -389,10 +389,11 @@ def init_new_logo(f, r, ist, seed, draw, t, s, k, p, mpt, mean_ramp, out):
     _, z_level, u_health, u_commit, u_fail = init_account(
         f, r, ist, seed, draw, new_logo_account(t, s, k), s, t, 0, 0.0, p
     )
-    if u_fail < p[P_ONBOARDING_FAILURE]:
-        f[
-            F_THRESHOLD
-        ] = -1.0  # failed onboarding: churns at its first boundary, whatever the hazard
+    # Failed onboarding (the churn fit's same-month churn, churn_month == start_month): the
+    # logo signs (its booking stands) but never uses the product; it churns in its start month.
+    failed = u_fail < p[P_ONBOARDING_FAILURE]
+    if failed:
+        f[F_THRESHOLD] = -1.0
     ist[I_BORN] = t
     ist[I_DATA_FROM] = t
     unhealthy = u_health < mpt[M_UNHEALTHY_SHARE]
@@ -415,7 +416,7 @@ def init_new_logo(f, r, ist, seed, draw, t, s, k, p, mpt, mean_ramp, out):
     else:
         commit = 0.0
         bookings = 12.0 * price * math.exp(x) * mean_ramp
-    f[F_COMMIT] = commit
+    f[F_COMMIT] = 0.0 if failed else commit
     f[F_CONSUMED] = 0.0
     f[F_PRICE] = p[P_PRICE]
     ist[I_TERM] = 0
@@ -639,6 +640,10 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
             healthy_ramp = fs[i, F_HEALTHY_RAMP]
             unhealthy_level = fs[i, F_UNHEALTHY_LEVEL]
             unhealthy_ramp = fs[i, F_UNHEALTHY_RAMP]
+            if not existing and t == start and fs[i, F_THRESHOLD] < 0.0:
+                if t < horizon:  # failed onboarding: never active, churned in its start month
+                    record_churn(fs[i], t, s, ist[i, I_BORN], out)
+                continue
             if existing or t > start:
                 # Churn at the boundary into t, with this month's hazard ratios.
                 hazard = hazard_mult[s] * fs[i, F_HEALTH_HAZARD]

@@ -356,6 +356,7 @@ class _Lanes:
         signs = u_commit < p[:, L.P_COMMIT_SHARE]
         new_commit = np.where(signs, p[:, L.P_COMMIT_MONTHS] * start_price * np.exp(x_new), 0.0)
         bookings = np.where(signs, new_commit, 12.0 * start_price * np.exp(x_new) * mean_ramp)
+        new_commit[self.churn_threshold < 0.0] = 0.0  # failed onboarding: nothing to consume
         self.commit = np.where(ex, cat([commit[a_i], np.zeros(nl_d.size)]), new_commit)
         self.term_position = cat([term_position[a_i], np.zeros(nl_d.size, np.int64)])
         self.consumed = cat([consumed[a_i], np.zeros(nl_d.size)])
@@ -435,6 +436,9 @@ class _Lanes:
         churning = lo + np.flatnonzero(
             self.alive[step] & (self.cumulative_hazard[step] > self.churn_threshold[step])
         )
+        # Failed onboardings starting this month: churned in their start month, never active.
+        failed = mid + np.flatnonzero(self.churn_threshold[mid:hi] < 0.0)
+        churning = np.concatenate([churning, failed])
         self.alive[churning] = False
         self.churn_month[churning] = t
         if t < horizon and churning.size:

@@ -118,8 +118,8 @@ def test_seasonal_profile_is_the_parameters():
 
 
 def test_zero_month_share_and_failed_onboarding():
-    """Skipped months are a Bernoulli(p) share of active months; a failed onboarding churns at
-    its first boundary with probability f (natural churn is off)."""
+    """Skipped months are a Bernoulli(p) share of active months; a new logo fails onboarding
+    (churns in its start month, never active) with probability f (natural churn is off)."""
     p, f = 0.05, 0.1
     sp, mp = make_params(30, 24, 1, jitter=0.0,
                          segment=QUIET | {"zero_month_prob": p, "onboarding_failure": f},
@@ -128,9 +128,9 @@ def test_zero_month_share_and_failed_onboarding():
     active = out[..., L.V_ACTIVE].sum()  # ~300,000 account-months
     share = out[..., L.V_ZERO_MONTHS].sum() / active
     assert abs(share - p) < 4 * np.sqrt(p * (1 - p) / active)
-    # Logos started in months 0..22 fail at the boundary into the next month.
-    started = out[:, :-1, 0, L.V_NEW_LOGOS].sum()
-    failed = out[:, 1:, 0, L.V_CHURNED].sum()
+    # A failed onboarding churns in its start month (churn_month == start_month: never active).
+    started = out[..., 0, L.V_NEW_LOGOS].sum()
+    failed = out[..., 0, L.V_CHURNED].sum()
     assert abs(failed / started - f) < 4 * np.sqrt(f * (1 - f) / started)
     # The usage of skipped months is 0 while the level carries on: usage per non-skipped
     # account-month of the book stays exp(5) (noiseless).
