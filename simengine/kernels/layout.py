@@ -70,6 +70,9 @@ MONTH_PARAMS: tuple[str, ...] = (
     "unhealthy_share",  # chance a new logo or new use case starts unhealthy
     "hazard_multiplier",  # multiplier on every churn hazard (other go-to-market effects)
     "use_case_multiplier",  # multiplier on every use-case rate
+    "drift_shift",  # added to the monthly log-usage drift (adjust.usage_growth)
+    "price_multiplier",  # multiplier on the unit price (adjust.price)
+    "new_logo_multiplier",  # multiplier on the month's new-logo Poisson mean (adjust.new_logos)
 )
 (
     M_NEW_LOGO_RATE,
@@ -78,6 +81,9 @@ MONTH_PARAMS: tuple[str, ...] = (
     M_UNHEALTHY_SHARE,
     M_HAZARD_MULT,
     M_USE_CASE_MULT,
+    M_DRIFT_SHIFT,
+    M_PRICE_MULT,
+    M_NEW_LOGO_MULT,
 ) = range(len(MONTH_PARAMS))
 
 #: What the kernel aggregates per ``(draw, month, segment)``: ``out[draw, month, segment, V_*]``.

@@ -43,6 +43,9 @@ DEFAULT_MONTH = {
     "unhealthy_share": 0.2,
     "hazard_multiplier": 1.0,
     "use_case_multiplier": 1.0,
+    "drift_shift": 0.0,
+    "price_multiplier": 1.0,
+    "new_logo_multiplier": 1.0,
 }
 
 
