@@ -285,8 +285,7 @@ def _apply_adjust(
         slot, multiplies = ADJUST_SLOTS[name]
         global_values = None
         for s_idx, seg in enumerate(segments):
-            own = a.segments.get(seg)
-            spec = getattr(own, name) if own is not None else None
+            spec = a.segments.get(seg, {}).get(name)
             if spec is not None:
                 values = draw_param(spec, assumption_stream(cfg.seed, "adjust", name, seg), n)
             else:

@@ -112,7 +112,7 @@ def check_run(cfg: Config, book, scenario: ScenarioFile | None = None) -> Checke
         fitted=_fitted(tree, segments),
     )
     try:
-        check_live(cfg, default_config(), facts)
+        check_live(cfg, default_config(cfg.market.new_logos), facts)
     except ConfigError as exc:
         raise attribute(exc, scenario) from None
     return CheckedRun(tree, path, embedded, problems, prices, segments)

@@ -99,16 +99,16 @@ def load_config(overrides: Sequence[str] = (), scenarios: Sequence[str | Path] =
 
 
 @functools.cache
-def _default() -> Config:
-    return load_config(())
+def _default(market: str) -> Config:
+    return load_config((f"market={market}",))
 
 
-def default_config() -> Config:
-    """The default composition (no overrides): the reference "set" keys are compared against.
+def default_config(market: str = "capacity") -> Config:
+    """The default composition with the ``market`` option: the reference of "set" keys.
 
-    Composed once per process; treat it as read-only.
+    Composed once per process and option; treat it as read-only.
     """
-    return _default()
+    return _default(market)
 
 
 def attribute(exc: ConfigError, scenario: ScenarioFile | None) -> ConfigError:

@@ -256,11 +256,10 @@ def _check_adjust(cfg: Config, facts: RunFacts) -> None:
             f"config key 'adjust.from_month' = {a.from_month!r}: outside the forecast "
             f"({_fmt(facts.first_month)} .. {_fmt(facts.last_month)})"
         )
-    specs = [getattr(a, n) for n in ADJUSTMENTS] + [
-        getattr(s, n) for s in a.segments.values() for n in ADJUSTMENTS
+    pairs = [(getattr(a, n), _NEUTRAL[n]) for n in ADJUSTMENTS] + [
+        (spec, _NEUTRAL[n]) for entries in a.segments.values() for n, spec in entries.items()
     ]
-    neutral = [_NEUTRAL[n] for n in ADJUSTMENTS] * (1 + len(a.segments))
-    if all(s is None or s == v for s, v in zip(specs, neutral, strict=True)):
+    if all(spec == neutral for spec, neutral in pairs):
         raise _dead("adjust.from_month", "no adjustment is set")
 
 
@@ -308,9 +307,9 @@ def _check_roles(cfg: Config, reference: Config) -> None:
     for role, rc in cfg.staffing.roles.items():
         base = f"staffing.roles.{role}"
         if role not in DEAL_ROLES and _is_set(cfg, reference, f"{base}.deals_per_month"):
-            raise _dead(f"{base}.deals_per_month", f"a {role} works no deals")
+            raise _dead(f"{base}.deals_per_month", f"role '{role}' works no deals")
         if role not in COVERAGE_ROLES and _is_set(cfg, reference, f"{base}.accounts_covered"):
-            raise _dead(f"{base}.accounts_covered", f"a {role} covers no installed accounts")
+            raise _dead(f"{base}.accounts_covered", f"role '{role}' covers no installed accounts")
         if rc.headcount == 0 and sum(rc.hires_per_quarter) == 0:
             for f in dataclasses.fields(rc):
                 key = f"{base}.{f.name}"

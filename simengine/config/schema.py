@@ -32,7 +32,6 @@ __all__ = [
     "Param",
     "RateMarket",
     "RoleConfig",
-    "SegmentAdjust",
     "SegmentAssumptions",
     "SimConfig",
     "StaffingConfig",
@@ -168,17 +167,6 @@ class ModelConfig:
 
 
 @dataclass
-class SegmentAdjust:
-    """Per-segment adjustments (``adjust.segments.<segment>``); unset keys take the global value."""
-
-    churn_hazard: Param = None
-    usage_growth: Param = None
-    use_case_rate: Param = None
-    new_logos: Param = None
-    price: Param = None
-
-
-@dataclass
 class AdjustConfig:
     """Scenario adjustments applied on top of every draw, fitted or assumed.
 
@@ -198,11 +186,12 @@ class AdjustConfig:
     price: Param = 1.0
     # First month the adjustments apply (YYYY-MM); None: the first forecast month.
     from_month: str | None = None
-    # Per-segment values of the same keys, e.g. {smb: {churn_hazard: 1.3}}.
-    segments: dict[str, SegmentAdjust] = field(default_factory=dict)
+    # Per-segment values of the same keys, e.g. {smb: {churn_hazard: 1.3}}; a key a segment does
+    # not set takes the value above.
+    segments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-#: The adjustment names, in the order of :class:`SegmentAdjust`.
+#: The adjustment names (keys of ``adjust`` and of ``adjust.segments.<segment>``).
 ADJUSTMENTS = ("churn_hazard", "usage_growth", "use_case_rate", "new_logos", "price")
 
 ROLES = ("ae", "se", "csm", "adoption", "partner")

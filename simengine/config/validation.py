@@ -181,11 +181,21 @@ def _validate_adjust(cfg: Config) -> None:
     a = cfg.adjust
     for name in ADJUSTMENTS:
         validate_param(getattr(a, name), f"adjust.{name}", kind=ADJUST_KINDS[name])
-    for seg, sa in a.segments.items():
-        for name in ADJUSTMENTS:
-            spec = getattr(sa, name)
-            if spec is not None:
-                validate_param(spec, f"adjust.segments.{seg}.{name}", kind=ADJUST_KINDS[name])
+    for seg, entries in a.segments.items():
+        if not isinstance(entries, dict):
+            raise ConfigError(
+                f"config key 'adjust.segments.{seg}' = {entries!r}: expected "
+                "{adjustment: value} (adjust.segments.<segment>.<adjustment>)"
+            )
+        for name, spec in entries.items():
+            key = f"adjust.segments.{seg}.{name}"
+            _check(
+                name in ADJUSTMENTS,
+                key,
+                spec,
+                f"unknown adjustment {name!r}; adjustments: {', '.join(ADJUSTMENTS)}",
+            )
+            validate_param(spec, key, kind=ADJUST_KINDS[name])
     if a.from_month is not None:
         _check(
             month_of(a.from_month) is not None,
