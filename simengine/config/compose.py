@@ -77,9 +77,38 @@ def _compose(
             )
         scenario = load_scenario(path)
     register_configs(dirs)
+    opened = open_segment_maps(overrides)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=open_segment_maps(overrides))
+        cfg = hydra_compose(config_name="config", overrides=opened)
+    for o in opened:
+        if o.startswith("++"):
+            check_schema_key(cfg, o[2:].split("=", 1)[0])
     return cfg, scenario
+
+
+def check_schema_key(cfg: DictConfig, key: str) -> None:
+    """Refuse ``key`` if a part of it is not a field of the dataclass it lands in.
+
+    ``++`` (what :func:`open_segment_maps` adds) force-adds keys, even into a structured node;
+    this restores the schema's check for the keys below the segment map.
+    """
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    node: object = cfg
+    for part in key.split("."):
+        if not isinstance(node, DictConfig):
+            return
+        schema = OmegaConf.get_type(node)
+        if dataclasses.is_dataclass(schema) and part not in {
+            f.name for f in dataclasses.fields(schema)
+        }:
+            raise ConfigError(
+                f"config key '{key}': {part!r} is not a key of {schema.__name__} "
+                f"({', '.join(f.name for f in dataclasses.fields(schema))})"
+            )
+        node = node._get_node(part)
 
 
 def compose_run(
