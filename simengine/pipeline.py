@@ -237,4 +237,3 @@ def simulate_config(cfg: Config, book=None, scenario: ScenarioFile | None = None
         ds = add_gtm(ds, staffing, drivers, cost)
         ds.attrs.update(staffing=cfg.staffing.name, comp=cfg.comp.plan)
     return ds
-

@@ -233,8 +233,7 @@ def test_scenario_file_cannot_run_code(cli, tmp_path):
     path = _scenario(
         plans,
         "x",
-        f"hydra:\n  callbacks:\n    x:\n      _target_: pathlib.Path.touch\n"
-        f"      self: {victim}\n",
+        f"hydra:\n  callbacks:\n    x:\n      _target_: pathlib.Path.touch\n      self: {victim}\n",
     )
     out = tmp_path / "run"
     proc = cli("run", "--scenarios", str(plans), "scenario=x", *SMALL, f"hydra.run.dir={out}")
@@ -275,7 +274,9 @@ def test_python_api_takes_scenario_folders(tmp_path):
     import simengine
 
     _scenario(tmp_path / "plans", "fy27", "sim:\n  horizon_months: 14\n")
-    ds = simengine.simulate(["scenario=fy27", *SMALL[:1], *SMALL[2:]], scenarios=[tmp_path / "plans"])
+    ds = simengine.simulate(
+        ["scenario=fy27", *SMALL[:1], *SMALL[2:]], scenarios=[tmp_path / "plans"]
+    )
     assert ds.sizes["month"] == 14
     # The folder does not leak into the next call.
     from simengine.config import ConfigError

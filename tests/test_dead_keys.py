@@ -155,7 +155,9 @@ def _check_every_leaf(base_overrides, prefixes, book):
 
 def test_default_config_has_no_dead_key(book):
     _check_every_leaf(
-        BUSY, ("seed", "sim", "data", "model", "adjust", "market", "staffing", "comp", "effects"), book
+        BUSY,
+        ("seed", "sim", "data", "model", "adjust", "market", "staffing", "comp", "effects"),
+        book,
     )
 
 

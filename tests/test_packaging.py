@@ -20,11 +20,14 @@ def test_wheel_lists_every_package_and_ships_the_config_tree():
     tool = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = {p for p in tool["packages"] if not p.startswith("simengine._conf")}
     on_disk = {
-        ".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "simengine").rglob("__init__.py")
+        ".".join(p.parent.relative_to(REPO).parts)
+        for p in (REPO / "simengine").rglob("__init__.py")
     }
     assert listed == on_disk
     shipped = {p for p in tool["packages"] if p.startswith("simengine._conf.configs.")}
-    groups = {f"simengine._conf.configs.{d.name}" for d in (REPO / "configs").iterdir() if d.is_dir()}
+    groups = {
+        f"simengine._conf.configs.{d.name}" for d in (REPO / "configs").iterdir() if d.is_dir()
+    }
     assert shipped == groups
 
 
@@ -44,7 +47,9 @@ def test_plain_install_runs_from_any_folder(tmp_path):
     shutil.copytree(
         REPO,
         src,
-        ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "outputs", "multirun"),
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "*.egg-info", "outputs", "multirun"
+        ),
     )
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)

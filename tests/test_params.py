@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from simengine.config import ConfigError
 from simengine.api import load_config
+from simengine.config import ConfigError
 from simengine.kernels.layout import (
     M_DRIFT_SHIFT,
     M_HAZARD_MULT,

@@ -76,4 +76,5 @@ __all__ = [
     "scenario_dirs",
     "to_config",
     "validate",
+    "validate_param",
 ]

@@ -94,7 +94,7 @@ def _leaves(obj: object, prefix: str) -> list[str]:
     """Dotted keys of every leaf under ``obj`` (dataclasses and dicts)."""
     if dataclasses.is_dataclass(obj):
         items = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-    elif isinstance(obj, Mapping) and not ("dist" in obj):
+    elif isinstance(obj, Mapping) and "dist" not in obj:
         items = dict(obj)
     else:
         return [prefix]
@@ -145,7 +145,11 @@ def _check_segments(cfg: Config, reference: Config, facts: RunFacts) -> None:
         if seg not in known and seg != "default":
             raise _unknown(f"model.override.{seg}", seg, facts)
     for seg in cfg.model.segments:
-        if seg not in known and seg != "default" and _is_set(cfg, reference, f"model.segments.{seg}"):
+        if (
+            seg not in known
+            and seg != "default"
+            and _is_set(cfg, reference, f"model.segments.{seg}")
+        ):
             raise _unknown(f"model.segments.{seg}", seg, facts)
     for seg in cfg.market.unit_price:
         key = f"market.unit_price.{seg}"
@@ -186,9 +190,7 @@ def _check_model(cfg: Config, reference: Config, facts: RunFacts) -> None:
     model = cfg.model
     for seg, sa in model.segments.items():
         users = (
-            [s for s in facts.segments if s not in model.segments]
-            if seg == "default"
-            else [seg]
+            [s for s in facts.segments if s not in model.segments] if seg == "default" else [seg]
         )
         for f in dataclasses.fields(sa):
             key = f"model.segments.{seg}.{f.name}"

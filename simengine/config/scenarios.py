@@ -174,7 +174,7 @@ def _defaults(node: object, path: Path) -> dict[str, str]:
     groups = {}
     for entry in node:
         if isinstance(entry, DictConfig) and len(entry) == 1:
-            (key, value), = entry.items()
+            ((key, value),) = entry.items()
             group = str(key).removeprefix("override").strip().lstrip("/")
             if str(key).startswith("override ") and group in SCENARIO_GROUPS:
                 options = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))

@@ -104,9 +104,7 @@ def validate(cfg: Config) -> None:
     _check(s.horizon_months <= 600, "sim.horizon_months", s.horizon_months, "must be <= 600")
     _check(s.chunk_draws >= 0, "sim.chunk_draws", s.chunk_draws, "must be >= 0")
     _check(s.threads >= 0, "sim.threads", s.threads, "must be >= 0")
-    _check(
-        0 <= s.cohort_months <= 240, "sim.cohort_months", s.cohort_months, "must be in [0, 240]"
-    )
+    _check(0 <= s.cohort_months <= 240, "sim.cohort_months", s.cohort_months, "must be in [0, 240]")
     syn = cfg.data.synthetic
     _check(syn.n_accounts >= 1, "data.synthetic.n_accounts", syn.n_accounts, "must be >= 1")
     _check(
@@ -221,9 +219,7 @@ def _validate_market(cfg: Config) -> None:
         f"pick the mode with market={m.new_logos}, not by setting market.new_logos",
     )
     for seg, price in m.unit_price.items():
-        _check(
-            price > 0 and math.isfinite(price), f"market.unit_price.{seg}", price, "must be > 0"
-        )
+        _check(price > 0 and math.isfinite(price), f"market.unit_price.{seg}", price, "must be > 0")
     if isinstance(m, CapacityMarket):
         for seg, share in m.new_logo_mix.items():
             _check(share >= 0, f"market.new_logo_mix.{seg}", share, "must be >= 0")
