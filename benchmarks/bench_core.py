@@ -88,6 +88,9 @@ def build_inputs(n_accounts, horizon, draws, seed=1):
         "unhealthy_share": 0.1,
         "hazard_multiplier": 1.0,
         "use_case_multiplier": 1.0,
+        "drift_shift": 0.0,
+        "price_multiplier": 1.0,
+        "new_logo_multiplier": 1.0,
     }
     month_params = np.empty((draws, n_seg, horizon, len(L.MONTH_PARAMS)))
     for i, name in enumerate(L.MONTH_PARAMS):
