@@ -8,10 +8,12 @@ Python refuse the same configs with the same one-line message.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import xarray as xr
 
@@ -26,7 +28,17 @@ log = logging.getLogger("simengine")
 __all__ = ["CheckedRun", "check_run", "load_checked_posterior", "simulate_config"]
 
 
-def load_checked_posterior(cfg: Config, book):
+@functools.lru_cache(maxsize=4)
+def _load_posterior(path: str, stamp: tuple[int, int], expected_hash: str):
+    """``fitting.load_posterior``, cached by file and modification stamp: a sweep, or a notebook
+    running many scenarios, reads the posterior once.  Callers treat the tree as read-only."""
+    from simengine.fitting import load_posterior
+
+    del stamp  # part of the cache key only
+    return load_posterior(path, expected_hash=expected_hash)
+
+
+def load_checked_posterior(cfg: Config, book, data_hash: str | None = None):
     """The posterior a run of ``cfg`` on ``book`` uses, checked: ``(tree, path, embedded, problems)``.
 
     ``fit.posterior`` must match the book's data hash and pass the diagnostics gate (unless
@@ -44,10 +56,13 @@ def load_checked_posterior(cfg: Config, book):
     if path is None:
         return None, None, False, []
 
-    from simengine.fitting import PosteriorError, check_gate, load_posterior
+    from simengine.fitting import PosteriorError, check_gate
 
+    stat = Path(path).stat()
     try:
-        tree = load_posterior(path, expected_hash=book_hash(book))
+        tree = _load_posterior(
+            str(path), (stat.st_mtime_ns, stat.st_size), data_hash or book_hash(book)
+        )
     except PosteriorError:
         if not embedded:
             raise
@@ -97,12 +112,14 @@ def _fitted(tree, segments: tuple[str, ...]) -> dict[str, frozenset[str]]:
     return out
 
 
-def check_run(cfg: Config, book, scenario: ScenarioFile | None = None) -> CheckedRun:
+def check_run(
+    cfg: Config, book, scenario: ScenarioFile | None = None, data_hash: str | None = None
+) -> CheckedRun:
     """Refuse ``cfg`` on ``book`` before any work: posterior gate, dead keys, months, prices."""
     from simengine.prices import account_prices
 
     segments = tuple(book.segments)
-    tree, path, embedded, problems = load_checked_posterior(cfg, book)
+    tree, path, embedded, problems = load_checked_posterior(cfg, book, data_hash)
     prices = account_prices(book, cfg.market.unit_price)
     facts = RunFacts(
         segments=segments,
@@ -163,7 +180,8 @@ def simulate_config(cfg: Config, book=None, scenario: ScenarioFile | None = None
 
     if book is None:
         book = book_from_config(cfg.data)
-    checked = check_run(cfg, book, scenario)
+    data_hash = book_hash(book)
+    checked = check_run(cfg, book, scenario, data_hash)
     segments = checked.segments
     posterior, post_segments, fit_attrs = _posterior_draws(cfg, checked)
     first = int(book.as_of) + 1
@@ -202,7 +220,7 @@ def simulate_config(cfg: Config, book=None, scenario: ScenarioFile | None = None
         "config": config_yaml(cfg),
         "config_hash": config_hash(cfg),
         "simengine_version": __version__,
-        "data_hash": book_hash(book),
+        "data_hash": data_hash,
         "data_source": "; ".join(f"{k}={v}" for k, v in book.source.items()),
         "as_of": format_month(book.as_of),
         "account_months": int(out[..., V_ACTIVE].sum()),

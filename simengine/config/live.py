@@ -16,6 +16,8 @@ and the posterior, so :func:`check_live` takes them as plain facts (:class:`RunF
   ``unhealthy_share = 0``, a role's settings when it has no heads, ``accounts_covered`` of a role
   that covers no accounts (AE, partner) and ``deals_per_month`` of one that works no deals (CSM,
   adoption);
+- a pay-plan quota the plan's weights switch off (``consumption_quota`` with
+  ``bookings_weight = 1``, ``bookings_quota`` with 0, every pay key with ``variable_share = 0``);
 - ``adjust.from_month`` with every adjustment neutral, or outside the forecast.
 
 Rate-only and capacity-only keys need no check here: each market schema holds only its own keys.
@@ -134,6 +136,7 @@ def check_live(cfg: Config, reference: Config, facts: RunFacts) -> None:
         _check_rate_mode(cfg, reference)
     else:
         _check_roles(cfg, reference)
+        _check_comp(cfg, reference)
 
 
 def _check_segments(cfg: Config, reference: Config, facts: RunFacts) -> None:
@@ -303,6 +306,23 @@ def _check_rate_mode(cfg: Config, reference: Config) -> None:
                     "market=rate runs no go-to-market model (new logos and coverage are fixed "
                     "rates); use market=capacity for staffing, comp and effects",
                 )
+
+
+def _check_comp(cfg: Config, reference: Config) -> None:
+    """Pay-plan keys that a plan's weights switch off."""
+    c = cfg.comp
+    off = []
+    if c.variable_share == 0:
+        off = [(k, "comp.variable_share is 0 (no variable pay)") for k in (
+            "bookings_weight", "bookings_quota", "consumption_quota", "accelerator",
+            "attainment_cap")]  # fmt: skip
+    elif c.bookings_weight == 1:
+        off = [("consumption_quota", "comp.bookings_weight is 1 (all variable pay on bookings)")]
+    elif c.bookings_weight == 0:
+        off = [("bookings_quota", "comp.bookings_weight is 0 (all variable pay on consumption)")]
+    for name, why in off:
+        if _is_set(cfg, reference, f"comp.{name}"):
+            raise _dead(f"comp.{name}", why)
 
 
 def _check_roles(cfg: Config, reference: Config) -> None:
