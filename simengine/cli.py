@@ -23,6 +23,7 @@ log = logging.getLogger("simengine")
 VERBS = {
     "run": "simulate one scenario (-m sweeps); writes forecast.nc, summary.csv, fan_chart.png",
     "fit": "fit the PyMC models to the configured data; writes posterior.nc, diagnostics.csv",
+    "compare": "compare runs or a sweep, paired by draw; writes comparison.csv, comparison.png",
 }
 
 USAGE = (
@@ -201,6 +202,12 @@ def _run_task(cfg) -> None:
     from simengine.report.console import print_summary
 
     config = to_config(cfg)
+    from simengine.config import config_hash
+    from simengine.sweep import finished
+
+    if finished(config_hash(config), _output_dir()):  # a resumed sweep: this job is done
+        print(f"skipped {_output_dir()}: it holds this config's outputs (same config hash)")
+        return
     ds = simulate_config(config)
     paths = write_run_outputs(ds, _output_dir())
     console = Console(stderr=False)
@@ -258,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
             f"simengine: error: unknown verb {verb!r}; verbs: {', '.join(VERBS)}", file=sys.stderr
         )
         return 2
+    if verb == "compare":
+        from simengine.compare import main as compare_main
+
+        return compare_main(rest)
     flags, overrides = _split_flags(rest)
     multirun = "-m" in flags or "--multirun" in flags
     informational = any(
@@ -276,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     import hydra
 
     register_configs()
+    from simengine.sweep import register_resolvers
+
+    register_resolvers()
     if not any(o.startswith("hydra.job.name=") for o in overrides):
         overrides = [*overrides, f"hydra.job.name={verb}"]
     # Hydra's argparse takes flags first, then overrides (it does not intermix them).

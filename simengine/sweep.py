@@ -1,26 +1,76 @@
-"""Hydra callback that gathers a ``-m`` sweep's forecasts into one ``sweep.nc``.
+"""Sweeps that scale and survive: the Hydra callback that gathers a ``-m`` sweep into ``sweep.nc``.
 
 Each job of ``simengine run -m staffing=ae_heavy,se_heavy`` writes its own ``forecast.nc``; at the end
-of the sweep this callback stacks them along a ``scenario`` dimension labelled by each job's
+of the sweep :class:`SweepCallback` stacks them along a ``scenario`` dimension labelled by each job's
 overrides (``staffing=ae_heavy``), so a planner compares scenarios in one dataset.  The jobs share
 random streams (same seed), so paired differences along ``scenario`` are common-random-number
 differences.
+
+- **Lazy merge.**  Each job's file is opened with dask-backed arrays and written to ``sweep.nc``
+  chunk by chunk, so the merge holds a few jobs' variables in memory, not every job.
+- **Provenance.**  Each job's ``seed``, ``config_hash``, ``data_hash``, ``overrides``, ``job`` folder
+  and resolved ``config`` (YAML) are coordinates along ``scenario``.
+- **Failure isolation.**  A job that raises is logged into its own ``run.log`` and recorded in
+  ``error.txt`` in its folder; the other jobs run and are merged; ``sweep.nc`` names the failed jobs
+  in its ``failed_jobs`` attribute, and the command exits 1.
+- **Resume.**  :func:`finished` tells ``simengine run`` that a job folder already holds the outputs
+  of the same resolved config (same ``config_hash``), so rerunning a sweep into the same
+  ``hydra.sweep.dir`` skips finished jobs.
+- **Unique run folders.**  :func:`register_resolvers` adds ``${unique:}`` (a random 6-hex token), used
+  in ``hydra.run.dir`` so two runs started in the same second never share a folder.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import sys
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from simengine.results import write_netcdf
+from simengine.results import write_atomic_text, write_netcdf
 
 log = logging.getLogger("simengine")
 
-__all__ = ["SweepCallback", "gather_sweep"]
+__all__ = [
+    "ERROR_FILE",
+    "PROVENANCE",
+    "SweepCallback",
+    "finished",
+    "gather_sweep",
+    "job_dirs",
+    "open_jobs",
+    "register_resolvers",
+]
+
+#: File a failed job leaves in its folder: the exception's type and message.
+ERROR_FILE = "error.txt"
+#: Per-job provenance kept as coordinates along ``scenario`` in ``sweep.nc``.
+PROVENANCE = ("job", "overrides", "seed", "config_hash", "data_hash", "config")
+#: Files a finished ``simengine run`` job holds (forecast.nc carries the config hash).
+_RUN_FILES = ("forecast.nc", "summary.csv", "fan_chart.png")
+
+
+def register_resolvers() -> None:
+    """Register ``${unique:}``: a random 6-hex token, cached per config (one value per run)."""
+    if not OmegaConf.has_resolver("unique"):
+        OmegaConf.register_new_resolver("unique", lambda: secrets.token_hex(3), use_cache=True)
+
+
+def finished(config_hash: str, out_dir: str | Path) -> bool:
+    """True when ``out_dir`` holds a complete run of the config whose hash is ``config_hash``."""
+    out_dir = Path(out_dir)
+    if not all((out_dir / name).is_file() for name in _RUN_FILES):
+        return False
+    try:
+        with xr.open_dataset(out_dir / "forecast.nc", engine="h5netcdf") as ds:
+            return str(ds.attrs.get("config_hash", "")) == config_hash
+    except (OSError, ValueError):  # unreadable (half-written by an older version): run it again
+        return False
 
 
 def _overrides(job_dir: Path) -> dict[str, str]:
@@ -28,7 +78,7 @@ def _overrides(job_dir: Path) -> dict[str, str]:
     if not overrides_file.exists():
         return {}
     pairs = (str(o).split("=", 1) for o in OmegaConf.load(overrides_file))
-    return {k: v for k, v in (p for p in pairs if len(p) == 2) if not k.startswith("hydra.")}
+    return {k: v for k, v in (p for p in pairs if len(p) == 2) if not k.startswith("hydra")}
 
 
 def _labels(jobs: list[Path]) -> list[str]:
@@ -37,37 +87,119 @@ def _labels(jobs: list[Path]) -> list[str]:
     keys = sorted({k for o in overrides for k in o})
     varying = [k for k in keys if len({o.get(k) for o in overrides}) > 1]
     labels = [",".join(f"{k}={o.get(k)}" for k in varying) for o in overrides]
-    if len(set(labels)) < len(labels):  # no overrides to tell them apart: fall back to job numbers
+    if len(set(labels)) < len(labels) or not all(labels):  # nothing tells them apart: job numbers
         return [j.name for j in jobs]
     return labels
 
 
-def gather_sweep(sweep_dir: str | Path) -> Path | None:
-    """Stack ``*/forecast.nc`` under ``sweep_dir`` along ``scenario``; write ``sweep.nc``."""
+def job_dirs(sweep_dir: str | Path) -> list[Path]:
+    """The job folders of a sweep (those Hydra saved overrides for), in job-number order."""
     sweep_dir = Path(sweep_dir)
-    jobs = sorted(
-        (p.parent for p in sweep_dir.glob("*/forecast.nc")),
-        key=lambda p: (len(p.name), p.name),
+    found = {p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")}
+    found |= {p.parent for p in sweep_dir.glob("*/forecast.nc") if p.is_file()}
+    return sorted(found, key=lambda p: (len(p.name), p.name))
+
+
+def _error(job: Path) -> str:
+    path = job / ERROR_FILE
+    if path.is_file():
+        return path.read_text().strip().splitlines()[0]
+    return "no forecast.nc (the job did not finish)"
+
+
+def open_jobs(jobs: list[Path], labels: list[str]) -> xr.Dataset:
+    """Open each job's ``forecast.nc`` lazily and concatenate along ``scenario`` (last dim).
+
+    Provenance attrs become coordinates along ``scenario``; the data stay dask-backed (one chunk per
+    job and variable), so nothing is loaded until it is written or reduced.
+    """
+    datasets, prov = [], {k: [] for k in PROVENANCE}
+    for job, label in zip(jobs, labels, strict=True):
+        ds = xr.open_dataset(job / "forecast.nc", engine="h5netcdf", chunks={})
+        attrs = dict(ds.attrs)
+        over = _overrides(job)
+        prov["job"].append(job.name)
+        prov["overrides"].append(" ".join(f"{k}={v}" for k, v in over.items()))
+        prov["seed"].append(int(attrs.get("seed", -1)))
+        for key in ("config_hash", "data_hash", "config"):
+            prov[key].append(str(attrs.get(key, "")))
+        datasets.append(ds.drop_attrs(deep=False).expand_dims(scenario=[label]))
+    merged = xr.concat(
+        datasets, dim="scenario", join="outer", combine_attrs="drop", data_vars="all"
     )
+    coords = {k: ("scenario", np.asarray(v)) for k, v in prov.items()}
+    merged = merged.assign_coords(coords)
+    order = {v: tuple(d for d in merged[v].dims if d != "scenario") + ("scenario",) for v in merged}
+    for name, dims in order.items():
+        merged[name] = merged[name].transpose(*dims)
+    return merged
+
+
+def gather_sweep(sweep_dir: str | Path) -> Path | None:
+    """Stack the jobs' ``forecast.nc`` under ``sweep_dir`` along ``scenario``; write ``sweep.nc``.
+
+    Jobs without a ``forecast.nc`` (failed or unfinished) are left out of the data and named in the
+    ``failed_jobs`` attribute (``label (job N): error``) with their count in ``n_failed``.
+
+    Returns
+    -------
+    Path or None
+        ``sweep.nc``, or None when no job produced a forecast.
+    """
+    sweep_dir = Path(sweep_dir)
+    jobs = job_dirs(sweep_dir)
     if not jobs:
         return None
-    datasets = []
-    for job in jobs:
-        with xr.open_dataset(job / "forecast.nc", engine="h5netcdf") as ds:
-            datasets.append(ds.load().drop_attrs())
     labels = _labels(jobs)
-    sweep = xr.concat(datasets, dim="scenario", join="outer", combine_attrs="drop")
-    sweep = sweep.assign_coords(scenario=labels).transpose("scenario", ...)
-    sweep.attrs["jobs"] = ", ".join(str(j) for j in jobs)
+    ok = [
+        (j, lab)
+        for j, lab in zip(jobs, labels, strict=True)
+        if (j / "forecast.nc").is_file() and not (j / ERROR_FILE).is_file()
+    ]
+    failed = [(j, lab) for j, lab in zip(jobs, labels, strict=True) if (j, lab) not in ok]
+    if not ok:
+        return None
+    sweep = open_jobs([j for j, _ in ok], [lab for _, lab in ok])
+    sweep.attrs.update(
+        jobs=", ".join(j.name for j, _ in ok),
+        n_failed=len(failed),
+        failed_jobs="; ".join(f"{lab} (job {j.name}): {_error(j)}" for j, lab in failed),
+    )
+    # Streams each (job, variable) chunk from its file into sweep.nc: bounded memory.
     path = write_netcdf(sweep, sweep_dir / "sweep.nc")
-    log.info("wrote %s (%d scenarios)", path, len(jobs))
+    sweep.close()
+    log.info("wrote %s (%d scenarios, %d failed)", path, len(ok), len(failed))
     return path
 
 
 class SweepCallback(Callback):
-    """Writes ``sweep.nc`` into the sweep folder when a multirun ends."""
+    """Isolates failed jobs and writes ``sweep.nc`` into the sweep folder when a multirun ends."""
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        # A rerun starts clean: error.txt in a job folder always describes its latest attempt.
+        (Path(config.hydra.runtime.output_dir) / ERROR_FILE).unlink(missing_ok=True)
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        from hydra.core.utils import JobStatus
+
+        if job_return.status != JobStatus.FAILED or not config.hydra.mode.name == "MULTIRUN":
+            return
+        exc = job_return._return_value
+        out = Path(config.hydra.runtime.output_dir)
+        log.error("job %s failed", out.name, exc_info=exc)
+        write_atomic_text(f"{type(exc).__name__}: {exc}\n", out / ERROR_FILE)
+        # Hydra's sweeper re-raises a failed job's exception before on_multirun_end, which would
+        # lose every other job's merge; the failure is recorded above and reported at the end.
+        job_return.status = JobStatus.COMPLETED
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         path = gather_sweep(config.hydra.sweep.dir)
-        if path is not None:
-            print(f"wrote {path}")
+        if path is None:
+            print("simengine: error: no job of the sweep finished", file=sys.stderr)
+            sys.exit(1)
+        print(f"wrote {path}")
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            n_failed, failed = int(ds.attrs.get("n_failed", 0)), ds.attrs.get("failed_jobs", "")
+        if n_failed:
+            print(f"simengine: error: {n_failed} job(s) failed: {failed}", file=sys.stderr)
+            sys.exit(1)
