@@ -36,7 +36,9 @@ _KERNEL_LOCK = threading.Lock()
 _SWAP_LOCK = threading.Lock()
 
 
-def kernel_chunk(state, seg_params, month_params, draw_start: int, *, seed, month_of_year0, cohort_months):
+def kernel_chunk(
+    state, seg_params, month_params, draw_start: int, *, seed, month_of_year0, cohort_months
+):
     """Draws ``draw_start .. draw_start + len(seg_params) - 1`` of the kernel: ``(out, cohort)``.
 
     ``seg_params``/``month_params`` hold only this chunk's draws; ``draw_start`` is the absolute
@@ -75,8 +77,15 @@ def run_kernel_distributed(
     state_f = client.scatter(state, broadcast=True)
     futures = [
         client.submit(
-            kernel_chunk, state_f, seg_params[a:b], month_params[a:b], a, seed=seed,
-            month_of_year0=month_of_year0, cohort_months=cohort_months, pure=False,
+            kernel_chunk,
+            state_f,
+            seg_params[a:b],
+            month_params[a:b],
+            a,
+            seed=seed,
+            month_of_year0=month_of_year0,
+            cohort_months=cohort_months,
+            pure=False,
         )  # fmt: skip
         for a, b in bounds
     ]

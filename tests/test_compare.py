@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from simengine.compare import COLUMNS, CompareError, compare, load_scenarios, p_better
+from simengine.compare import COLUMNS, compare, load_scenarios, p_better
 from simengine.frontier import FrontierSpec, frontier
 from tests.conftest import SMALL
 
