@@ -116,13 +116,8 @@ def open_jobs(jobs: list[Path], labels: list[str]) -> xr.Dataset:
     datasets, prov = [], {k: [] for k in PROVENANCE}
     for job, label in zip(jobs, labels, strict=True):
         ds = xr.open_dataset(job / "forecast.nc", engine="h5netcdf", chunks={})
-        attrs = dict(ds.attrs)
-        over = _overrides(job)
-        prov["job"].append(job.name)
-        prov["overrides"].append(" ".join(f"{k}={v}" for k, v in over.items()))
-        prov["seed"].append(int(attrs.get("seed", -1)))
-        for key in ("config_hash", "data_hash", "config"):
-            prov[key].append(str(attrs.get(key, "")))
+        for key, value in _provenance(job, ds.attrs).items():
+            prov[key].append(value)
         datasets.append(ds.drop_attrs(deep=False).expand_dims(scenario=[label]))
     merged = xr.concat(
         datasets, dim="scenario", join="outer", combine_attrs="drop", data_vars="all"
@@ -132,7 +127,82 @@ def open_jobs(jobs: list[Path], labels: list[str]) -> xr.Dataset:
     order = {v: tuple(d for d in merged[v].dims if d != "scenario") + ("scenario",) for v in merged}
     for name, dims in order.items():
         merged[name] = merged[name].transpose(*dims)
+        # An integer count padded with NaN by the outer join is float now: write it as float.
+        merged[name].encoding.pop("dtype", None)
     return merged
+
+
+def _provenance(job: Path, attrs) -> dict:
+    over = _overrides(job)
+    return {
+        "job": job.name,
+        "overrides": " ".join(f"{k}={v}" for k, v in over.items()),
+        "seed": int(attrs.get("seed", -1)),
+        **{k: str(attrs.get(k, "")) for k in ("config_hash", "data_hash", "config")},
+    }
+
+
+def _schema(f) -> tuple:
+    """Dimensions, coordinate values and variables (dims, dtype) of an open h5netcdf file."""
+    dims = tuple((name, d.size) for name, d in f.dimensions.items())
+    coords = tuple((n, tuple(f[n][...].tolist())) for n, _ in dims if n in f.variables)
+    variables = tuple((n, v.dimensions, str(v.dtype)) for n, v in f.variables.items())
+    return dims, coords, variables
+
+
+def _copy_merge(jobs: list[Path], labels: list[str], attrs: dict, path: Path) -> bool:
+    """Write ``sweep.nc`` by copying each job's encoded variables into slice ``[..., i]``.
+
+    Only one job's variable is in memory at a time, and values, units and time encodings are
+    copied as stored.  Returns False (nothing written) when the jobs do not share dimensions,
+    coordinates and variables; :func:`open_jobs` (xarray, outer join) handles that case.
+    """
+    import h5netcdf
+    import h5py
+
+    from simengine.atomic import atomic_path
+
+    with h5netcdf.File(jobs[0] / "forecast.nc", "r") as first:
+        schema = _schema(first)
+    for job in jobs[1:]:
+        with h5netcdf.File(job / "forecast.nc", "r") as f:
+            if _schema(f) != schema:
+                return False
+    dims, _, variables = schema
+    dim_names = {name for name, _ in dims}
+    text = h5py.string_dtype()
+    with atomic_path(path) as tmp, h5netcdf.File(tmp, "w") as out:
+        out.dimensions = {**dict(dims), "scenario": len(jobs)}
+        out.create_variable("scenario", ("scenario",), dtype=text, data=np.asarray(labels, object))
+        prov = {k: [] for k in PROVENANCE}
+        for i, job in enumerate(jobs):
+            with h5netcdf.File(job / "forecast.nc", "r") as f:
+                for key, value in _provenance(job, f.attrs).items():
+                    prov[key].append(value)
+                for name, vdims, _ in variables:
+                    src = f.variables[name]
+                    if name in dim_names or "scenario" in vdims:
+                        if i == 0:  # coordinates: the same in every job (checked above)
+                            dtype = text if src.dtype == object else src.dtype
+                            var = out.create_variable(name, vdims, dtype=dtype, data=src[...])
+                            var.attrs.update(dict(src.attrs))
+                        continue
+                    if i == 0:
+                        var_attrs = dict(src.attrs)
+                        fill = var_attrs.pop("_FillValue", None)
+                        var = out.create_variable(
+                            name, (*vdims, "scenario"), dtype=src.dtype, fillvalue=fill,
+                            chunks=(*src.shape, 1),
+                        )  # fmt: skip
+                        var.attrs.update(var_attrs)
+                        var.attrs["coordinates"] = " ".join(PROVENANCE)
+                    out.variables[name][..., i] = src[...]
+        for key, values in prov.items():
+            dtype = np.int64 if key == "seed" else text
+            data = np.asarray(values, dtype=np.int64 if key == "seed" else object)
+            out.create_variable(key, ("scenario",), dtype=dtype, data=data)
+        out.attrs.update(attrs)
+    return True
 
 
 def gather_sweep(sweep_dir: str | Path) -> Path | None:
@@ -159,15 +229,19 @@ def gather_sweep(sweep_dir: str | Path) -> Path | None:
     failed = [(j, lab) for j, lab in zip(jobs, labels, strict=True) if (j, lab) not in ok]
     if not ok:
         return None
-    sweep = open_jobs([j for j, _ in ok], [lab for _, lab in ok])
-    sweep.attrs.update(
-        jobs=", ".join(j.name for j, _ in ok),
-        n_failed=len(failed),
-        failed_jobs="; ".join(f"{lab} (job {j.name}): {_error(j)}" for j, lab in failed),
-    )
-    # Streams each (job, variable) chunk from its file into sweep.nc: bounded memory.
-    path = write_netcdf(sweep, sweep_dir / "sweep.nc")
-    sweep.close()
+    attrs = {
+        "jobs": ", ".join(j.name for j, _ in ok),
+        "n_failed": len(failed),
+        "failed_jobs": "; ".join(f"{lab} (job {j.name}): {_error(j)}" for j, lab in failed),
+    }
+    path = sweep_dir / "sweep.nc"
+    if not _copy_merge([j for j, _ in ok], [lab for _, lab in ok], attrs, path):
+        # Jobs of different shapes (a sweep of sim.horizon_months): xarray's outer join, still
+        # lazy: dask streams each (job, variable) chunk from its file into sweep.nc.
+        sweep = open_jobs([j for j, _ in ok], [lab for _, lab in ok])
+        sweep.attrs.update(attrs)
+        write_netcdf(sweep, path)
+        sweep.close()
     log.info("wrote %s (%d scenarios, %d failed)", path, len(ok), len(failed))
     return path
 

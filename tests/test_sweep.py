@@ -154,3 +154,23 @@ def test_gather_is_lazy(tmp_path):
     assert all(v.chunks is not None for v in merged.data_vars.values())
     np.testing.assert_array_equal(merged["revenue"].sel(scenario="b").values, ds["revenue"].values)
     merged.close()
+
+
+def test_jobs_of_different_horizons_merge_by_outer_join(tmp_path):
+    """Jobs that do not share a shape take xarray's lazy outer join: the shorter is NaN-padded."""
+    from simengine.api import simulate
+    from simengine.sweep import gather_sweep
+
+    for i, months in enumerate((12, 15)):
+        job = tmp_path / str(i)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- sim.horizon_months={months}\n")
+        simulate([*SMALL, f"sim.horizon_months={months}"]).to_netcdf(
+            job / "forecast.nc", engine="h5netcdf"
+        )
+    with xr.open_dataset(gather_sweep(tmp_path), engine="h5netcdf") as ds:
+        assert ds.sizes["month"] == 15 and ds["revenue"].dims[-1] == "scenario"
+        short = ds["revenue"].sel(scenario="sim.horizon_months=12")
+        assert short.isel(month=slice(12, None)).isnull().all()
+        assert short.isel(month=slice(0, 12)).notnull().all()
+        assert ds["seed"].values.tolist() == [20261122, 20261122]
