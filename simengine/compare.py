@@ -43,6 +43,7 @@ __all__ = [
     "main",
     "metric_draws",
     "p_better",
+    "scenario_data",
 ]
 
 #: Columns of comparison.csv (the contract).
@@ -65,6 +66,16 @@ METRICS = (
 #: Metrics where a lower value is better.
 LOWER_IS_BETTER = frozenset({"total_cost", "cac_payback_months"})
 KEYS = ("baseline", "out", "objective", "year", "target")
+#: Variables the metrics read: a scenario loads only these (not its cohort table).
+_NEEDED = (
+    "revenue", "arr", "nrr_total", "grr_total", "new_logos", "total_cost", "cost_of_revenue",
+    "expansion_multiple", "cac_payback_months",
+)  # fmt: skip
+
+
+def scenario_data(ds: xr.Dataset, label: str) -> xr.Dataset:
+    """One scenario's variables that the metrics read, loaded."""
+    return ds[[v for v in _NEEDED if v in ds]].sel(scenario=label).load()
 
 
 class CompareError(ValueError):
@@ -260,10 +271,10 @@ def compare(ds: xr.Dataset, baseline: str | None = None) -> tuple[pd.DataFrame, 
         raise CompareError(
             f"config key 'compare.baseline' = {baseline!r}: no such scenario; scenarios: {labels}"
         )
-    base, notes = metric_draws(ds.sel(scenario=baseline).load())
+    base, notes = metric_draws(scenario_data(ds, baseline))
     rows = []
     for label in labels:
-        values, _ = metric_draws(ds.sel(scenario=label).load())
+        values, _ = metric_draws(scenario_data(ds, label))
         for metric in METRICS:
             for (name, year), v in values.items():
                 if name != metric:

@@ -31,7 +31,7 @@ import pandas as pd
 import xarray as xr
 from omegaconf import OmegaConf
 
-from simengine.compare import CompareError, metric_draws
+from simengine.compare import CompareError, metric_draws, scenario_data
 
 __all__ = ["OBJECTIVES", "FrontierSpec", "frontier", "frontier_plot", "mixes", "spec_from_keys"]
 
@@ -141,7 +141,7 @@ def frontier(ds: xr.Dataset, spec: FrontierSpec) -> pd.DataFrame:
     metric = OBJECTIVES[spec.objective][0]
     per_draw = {}
     for label in mix["scenario"]:
-        values, _ = metric_draws(ds.sel(scenario=label).load())
+        values, _ = metric_draws(scenario_data(ds, label))
         if (metric, spec.year) not in values:
             raise CompareError(f"compare.objective={spec.objective}: the forecast has no {metric}")
         per_draw[label] = values[metric, spec.year]
