@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from simengine.sweep import PROVENANCE, _labels, job_dirs, open_jobs
+from simengine.sweep import PROVENANCE, _labels, job_dirs, job_ok, open_jobs
 
 __all__ = [
     "COLUMNS",
@@ -131,9 +131,7 @@ def load_scenarios(paths: list[str | Path]) -> xr.Dataset:
             parts.append(_open_sweep(path / "sweep.nc"))
         elif (path / "forecast.nc").is_file():
             runs.append(_open_run(path / "forecast.nc"))
-        elif path.is_dir() and (
-            jobs := [j for j in job_dirs(path) if (j / "forecast.nc").is_file()]
-        ):
+        elif path.is_dir() and (jobs := [j for j in job_dirs(path) if job_ok(j)]):
             parts.append(open_jobs(jobs, _labels(jobs)))
         else:
             raise CompareError(f"{raw}: no sweep.nc or forecast.nc there")

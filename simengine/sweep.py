@@ -43,6 +43,7 @@ __all__ = [
     "finished",
     "gather_sweep",
     "job_dirs",
+    "job_ok",
     "open_jobs",
     "register_resolvers",
 ]
@@ -98,6 +99,11 @@ def job_dirs(sweep_dir: str | Path) -> list[Path]:
     found = {p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")}
     found |= {p.parent for p in sweep_dir.glob("*/forecast.nc") if p.is_file()}
     return sorted(found, key=lambda p: (len(p.name), p.name))
+
+
+def job_ok(job: Path) -> bool:
+    """True when the job's latest attempt finished: a ``forecast.nc`` and no ``error.txt``."""
+    return (job / "forecast.nc").is_file() and not (job / ERROR_FILE).is_file()
 
 
 def _error(job: Path) -> str:
@@ -221,11 +227,7 @@ def gather_sweep(sweep_dir: str | Path) -> Path | None:
     if not jobs:
         return None
     labels = _labels(jobs)
-    ok = [
-        (j, lab)
-        for j, lab in zip(jobs, labels, strict=True)
-        if (j / "forecast.nc").is_file() and not (j / ERROR_FILE).is_file()
-    ]
+    ok = [(j, lab) for j, lab in zip(jobs, labels, strict=True) if job_ok(j)]
     failed = [(j, lab) for j, lab in zip(jobs, labels, strict=True) if (j, lab) not in ok]
     if not ok:
         return None
