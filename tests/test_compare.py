@@ -48,6 +48,17 @@ def test_compare_a_four_job_mix_sweep_through_the_cli(cli, tmp_path):
     np.testing.assert_allclose(front.groupby("budget")["p_best"].sum(), 1.0)
 
 
+@pytest.fixture(scope="module")
+def one_run(tmp_path_factory):
+    """One small run folder, shared by the refusal tests (they only read it)."""
+    from tests.conftest import run_cli
+
+    run = tmp_path_factory.mktemp("one") / "run"
+    proc = run_cli("run", *SMALL, f"hydra.run.dir={run}")
+    assert proc.returncode == 0, proc.stderr
+    return run
+
+
 def _run_pair(cli, tmp_path, seeds):
     dirs = []
     for i, seed in enumerate(seeds):
@@ -96,9 +107,8 @@ def test_runs_with_different_seeds_are_refused(cli, tmp_path):
         (["--frobnicate"], "--frobnicate"),
     ],
 )
-def test_bad_compare_keys_exit_2_and_write_nothing(cli, tmp_path, args, fragment):
-    run = tmp_path / "run"
-    assert cli("run", *SMALL, f"hydra.run.dir={run}").returncode == 0
+def test_bad_compare_keys_exit_2_and_write_nothing(cli, tmp_path, one_run, args, fragment):
+    run = one_run
     out = tmp_path / "cmp"
     proc = cli("compare", str(run), str(run / "forecast.nc"), *args, f"compare.out={out}")
     assert proc.returncode == 2, proc.stdout
