@@ -211,11 +211,15 @@ def _copy_merge(jobs: list[Path], labels: list[str], attrs: dict, path: Path) ->
     return True
 
 
-def gather_sweep(sweep_dir: str | Path) -> Path | None:
+def gather_sweep(sweep_dir: str | Path, current: bool = False) -> Path | None:
     """Stack the jobs' ``forecast.nc`` under ``sweep_dir`` along ``scenario``; write ``sweep.nc``.
 
     Jobs without a ``forecast.nc`` (failed or unfinished) are left out of the data and named in the
     ``failed_jobs`` attribute (``label (job N): error``) with their count in ``n_failed``.
+
+    With ``current``, only the jobs of the latest sweep into the folder count: those whose
+    ``.hydra/overrides.yaml`` is not older than ``multirun.yaml`` (Hydra writes both at launch),
+    so a rerun with fewer values does not merge an earlier run's extra jobs.
 
     Returns
     -------
@@ -224,6 +228,15 @@ def gather_sweep(sweep_dir: str | Path) -> Path | None:
     """
     sweep_dir = Path(sweep_dir)
     jobs = job_dirs(sweep_dir)
+    started = sweep_dir / "multirun.yaml"
+    if current and started.is_file():
+        t0 = started.stat().st_mtime_ns
+        jobs = [
+            j
+            for j in jobs
+            if (j / ".hydra" / "overrides.yaml").is_file()
+            and (j / ".hydra" / "overrides.yaml").stat().st_mtime_ns >= t0
+        ]
     if not jobs:
         return None
     labels = _labels(jobs)
@@ -269,7 +282,7 @@ class SweepCallback(Callback):
         job_return.status = JobStatus.COMPLETED
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        path = gather_sweep(config.hydra.sweep.dir)
+        path = gather_sweep(config.hydra.sweep.dir, current=True)
         if path is None:
             print("simengine: error: no job of the sweep finished", file=sys.stderr)
             sys.exit(1)
