@@ -93,7 +93,8 @@ gather_sweep(sys.argv[1])
 seconds = time.perf_counter() - t0
 peak = tracemalloc.get_traced_memory()[1]
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "tracemalloc_mb": peak / 2**20, "rss_growth_mb": (rss - base) / 1024}))
+print(json.dumps({"seconds": seconds, "tracemalloc_mb": peak / 2**20, "rss_mb": rss / 1024,
+                  "rss_growth_mb": (rss - base) / 1024}))
 """
 
 
@@ -163,8 +164,8 @@ def main() -> None:
             print(
                 f"merge of {args.merge_jobs} jobs ({r['job_mb']:.0f} MB each, "
                 f"{r['job_mb'] * args.merge_jobs:.0f} MB in all): {r['seconds']:.1f} s, "
-                f"peak tracemalloc {r['tracemalloc_mb']:.0f} MB, maxrss growth "
-                f"{r['rss_growth_mb']:.0f} MB; sweep.nc {r['sweep_mb']:.0f} MB"
+                f"peak tracemalloc {r['tracemalloc_mb']:.0f} MB, process maxrss {r['rss_mb']:.0f} MB "
+                f"(+{r['rss_growth_mb']:.0f} MB over the imports); sweep.nc {r['sweep_mb']:.0f} MB"
             )
 
 
