@@ -55,8 +55,8 @@ FIXED_EFFECTS = [
 @pytest.mark.parametrize(
     ("extra", "bound"),
     [
-        # Default config, measured factor 7.7 (150 accounts, 200 draws; 8.0 on the 2,000-account
-        # default book at 300 draws): what remains paired is the effect's own uncertainty (the
+        # Default config, measured factor 7.7 (150 accounts, 200 draws; 8.7 on the 2,000-account
+        # default book at 1,000 draws): what remains paired is the effect's own uncertainty (the
         # win-rate and health effects are distributions), not noise.
         ([], 4.0),
         # Effects fixed: what CRN removes is all noise; measured 12.1.
