@@ -205,7 +205,9 @@ def _run_task(cfg) -> None:
     from simengine.config import config_hash
     from simengine.sweep import finished
 
-    if finished(config_hash(config), _output_dir()):  # a resumed sweep: this job is done
+    d = config.data
+    inputs = (d.accounts, d.usage, d.use_cases, config.fit.posterior)
+    if finished(config_hash(config), _output_dir(), inputs):  # a resumed sweep: job done
         print(f"skipped {_output_dir()}: it holds this config's outputs (same config hash)")
         return
     ds = simulate_config(config)

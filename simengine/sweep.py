@@ -62,10 +62,17 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("unique", lambda: secrets.token_hex(3), use_cache=True)
 
 
-def finished(config_hash: str, out_dir: str | Path) -> bool:
-    """True when ``out_dir`` holds a complete run of the config whose hash is ``config_hash``."""
+def finished(config_hash: str, out_dir: str | Path, inputs=()) -> bool:
+    """True when ``out_dir`` holds a complete run of the config whose hash is ``config_hash``.
+
+    ``inputs`` (data files, a posterior) must not be newer than that run's ``forecast.nc``: the
+    config names a file, not its content, so an edited input means the job runs again.
+    """
     out_dir = Path(out_dir)
     if not all((out_dir / name).is_file() for name in _RUN_FILES):
+        return False
+    done = (out_dir / "forecast.nc").stat().st_mtime_ns
+    if any(Path(p).stat().st_mtime_ns > done for p in inputs if p and Path(p).is_file()):
         return False
     try:
         with xr.open_dataset(out_dir / "forecast.nc", engine="h5netcdf") as ds:

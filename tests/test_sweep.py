@@ -177,3 +177,22 @@ def test_jobs_of_different_horizons_merge_by_outer_join(tmp_path):
         assert short.isel(month=slice(12, None)).isnull().all()
         assert short.isel(month=slice(0, 12)).notnull().all()
         assert ds["seed"].values.tolist() == [20261122, 20261122]
+
+
+def test_finished_needs_all_files_the_same_hash_and_no_newer_input(tmp_path):
+    from simengine.sweep import finished
+
+    out = tmp_path / "job"
+    out.mkdir()
+    xr.Dataset(attrs={"config_hash": "abc"}).to_netcdf(out / "forecast.nc", engine="h5netcdf")
+    data = tmp_path / "usage.csv"
+    data.write_text("x\n")
+    os.utime(data, ns=(1, 1))  # older than the run
+    assert not finished("abc", out)  # summary.csv and fan_chart.png missing: unfinished
+    (out / "summary.csv").write_text("")
+    (out / "fan_chart.png").write_bytes(b"")
+    assert finished("abc", out, [data, None])
+    assert not finished("abd", out)  # another config
+    later = (out / "forecast.nc").stat().st_mtime_ns + 10**9
+    os.utime(data, ns=(later, later))  # the data edited after the run: run again
+    assert not finished("abc", out, [data])
