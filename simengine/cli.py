@@ -24,6 +24,7 @@ log = logging.getLogger("simengine")
 VERBS = {
     "run": "simulate one scenario (-m sweeps); writes forecast.nc, summary.csv, fan_chart.png",
     "fit": "fit the PyMC models to the configured data; writes posterior.nc, diagnostics.csv",
+    "compare": "compare runs or a sweep, paired by draw; writes comparison.csv, comparison.png",
 }
 
 USAGE = (
@@ -196,6 +197,14 @@ def _run_task(cfg) -> None:
     from simengine.report.console import print_summary
 
     config = to_config(cfg)
+    from simengine.config import config_hash
+    from simengine.sweep import finished
+
+    d = config.data
+    inputs = (d.accounts, d.usage, d.use_cases, config.fit.posterior)
+    if finished(config_hash(config), _output_dir(), inputs):  # a resumed sweep: job done
+        print(f"skipped {_output_dir()}: it holds this config's outputs (same config hash)")
+        return
     ds = simulate_config(config)
     paths = write_run_outputs(ds, _output_dir())
     console = Console(stderr=False)
@@ -254,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
             f"simengine: error: unknown verb {verb!r}; verbs: {', '.join(VERBS)}", file=sys.stderr
         )
         return 2
+    if verb == "compare":
+        from simengine.compare import main as compare_main
+
+        return compare_main(rest)
     flags, overrides = _split_flags(rest)
     multirun = "-m" in flags or "--multirun" in flags
     informational = any(
@@ -273,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
 
     register_configs(dirs)
     overrides = open_segment_maps(overrides)
+    from simengine.sweep import register_resolvers
+
+    register_resolvers()
     if not any(o.startswith("hydra.job.name=") for o in overrides):
         overrides = [*overrides, f"hydra.job.name={verb}"]
     # Hydra's argparse takes flags first, then overrides (it does not intermix them).
