@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if verb == "compare":
-        from simengine.compare import main as compare_main
+        from simengine.compare_cli import main as compare_main
 
         return compare_main(rest)
     flags, overrides = _split_flags(rest)

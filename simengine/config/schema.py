@@ -239,7 +239,7 @@ class StaffingConfig:
     # Share of SE time on new deals; the rest supports the installed base's use cases.
     se_deal_time: Param = 0.6
     # Monthly cost of the AE and SE seats at the start, and AEs per SE: set together, they replace
-    # the AE/SE heads and scale their hires (simengine.gtm_mix), for "same budget, other ratio".
+    # the AE/SE heads and scale their hires (simengine.config.staffing_mix), for "same budget, other ratio".
     budget: float | None = None
     ae_per_se: float | None = None
 
