@@ -14,7 +14,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from simengine.config import CONFIG_DIR, ConfigError, register_configs
+from simengine.config import CONFIG_DIR, ConfigError, register_configs, scenario_dirs
+from simengine.config.compose import open_segment_maps
 
 __all__ = ["main"]
 
@@ -23,6 +24,7 @@ log = logging.getLogger("simengine")
 VERBS = {
     "run": "simulate one scenario (-m sweeps); writes forecast.nc, summary.csv, fan_chart.png",
     "fit": "fit the PyMC models to the configured data; writes posterior.nc, diagnostics.csv",
+    "compare": "compare runs or a sweep, paired by draw; writes comparison.csv, comparison.png",
 }
 
 USAGE = (
@@ -32,6 +34,7 @@ USAGE = (
     "  simengine fit data.accounts=accounts.csv data.usage=usage.csv\n"
     "  simengine run scenario=downturn      (a file in scenarios/)\n"
     "  simengine run --scenarios ~/plans scenario=fy27   (your own folder of scenarios)\n"
+    "  simengine run market=rate market.new_logo_rate.smb=40   (new logos at a fixed rate)\n"
     "  simengine run --cfg job      (print the composed config)\n"
 )
 
@@ -96,15 +99,15 @@ def _job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
     return [list(c) for c in itertools.product(*choices)]
 
 
-def _precheck(verb: str, overrides: list[str], multirun: bool) -> None:
-    """Compose, validate and load the data of every job before Hydra writes anything."""
-    from simengine.api import compose, load_checked_posterior
-    from simengine.config import to_config
+def _precheck(verb: str, overrides: list[str], multirun: bool, dirs: list[str]) -> None:
+    """Compose, validate, load the data and check every job before Hydra writes anything."""
+    from simengine.config.compose import compose_run
     from simengine.data import book_from_config
+    from simengine.pipeline import check_run
 
     books: dict[tuple, object] = {}
     for job in _job_overrides(overrides, multirun):
-        cfg = to_config(compose(job))
+        cfg, scenario = compose_run(job, dirs)
         data_key = (
             cfg.data.accounts,
             cfg.data.usage,
@@ -122,8 +125,8 @@ def _precheck(verb: str, overrides: list[str], multirun: bool) -> None:
             from simengine.fitting import resolve_models
 
             resolve_models(cfg.fit.models, books[data_key])
-        if verb == "run":  # the posterior's data hash and diagnostics gate, before any output
-            load_checked_posterior(cfg, books[data_key])
+        if verb == "run":  # posterior gate, dead keys, months and prices, before any output
+            check_run(cfg, books[data_key], scenario)
 
 
 # Hydra flags that take a value (`--cfg job`, `-cn NAME`...).
@@ -167,12 +170,8 @@ def _split_flags(args: list[str]) -> tuple[list[str], list[str]]:
     return flags, overrides
 
 
-def _take_scenario_dirs(args: list[str]) -> list[str]:
+def _take_scenario_dirs(args: list[str]) -> tuple[list[str], list[str]]:
     """Consume ``--scenarios DIR`` (repeatable): DIR's ``*.yaml`` become ``scenario=NAME`` choices."""
-    import os
-
-    from simengine.config import SCENARIO_PATH_ENV
-
     rest, dirs = [], []
     it = iter(args)
     for arg in it:
@@ -186,10 +185,7 @@ def _take_scenario_dirs(args: list[str]) -> list[str]:
             dirs.append(str(folder))
         else:
             rest.append(arg)
-    if dirs:
-        current = [p for p in os.environ.get(SCENARIO_PATH_ENV, "").split(os.pathsep) if p]
-        os.environ[SCENARIO_PATH_ENV] = os.pathsep.join([*current, *dirs])
-    return rest
+    return rest, dirs
 
 
 def _output_dir() -> Path:
@@ -206,6 +202,14 @@ def _run_task(cfg) -> None:
     from simengine.report.console import print_summary
 
     config = to_config(cfg)
+    from simengine.config import config_hash
+    from simengine.sweep import finished
+
+    d = config.data
+    inputs = (d.accounts, d.usage, d.use_cases, config.fit.posterior)
+    if finished(config_hash(config), _output_dir(), inputs):  # a resumed sweep: job done
+        print(f"skipped {_output_dir()}: it holds this config's outputs (same config hash)")
+        return
     ds = simulate_config(config)
     paths = write_run_outputs(ds, _output_dir())
     console = Console(stderr=False)
@@ -254,8 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     verb, rest = argv[0], argv[1:]
     try:
-        rest = _take_scenario_dirs(rest)
-    except UserError as exc:
+        rest, extra_dirs = _take_scenario_dirs(rest)
+        dirs = scenario_dirs(extra_dirs)
+    except (UserError, ConfigError) as exc:
         print(f"simengine: error: {exc}", file=sys.stderr)
         return 2
     if verb not in VERBS:
@@ -263,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
             f"simengine: error: unknown verb {verb!r}; verbs: {', '.join(VERBS)}", file=sys.stderr
         )
         return 2
+    if verb == "compare":
+        from simengine.compare_cli import main as compare_main
+
+        return compare_main(rest)
     flags, overrides = _split_flags(rest)
     multirun = "-m" in flags or "--multirun" in flags
     informational = any(
@@ -273,14 +282,18 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("default", module="simengine")
     if not informational:
         try:
-            _precheck(verb, overrides, multirun)
+            _precheck(verb, overrides, multirun, extra_dirs)
         except _user_errors() as exc:
             print(f"simengine: error: {_one_line(exc)}", file=sys.stderr)
             return 2
 
     import hydra
 
-    register_configs()
+    register_configs(dirs)
+    overrides = open_segment_maps(overrides)
+    from simengine.sweep import register_resolvers
+
+    register_resolvers()
     if not any(o.startswith("hydra.job.name=") for o in overrides):
         overrides = [*overrides, f"hydra.job.name={verb}"]
     # Hydra's argparse takes flags first, then overrides (it does not intermix them).

@@ -335,6 +335,7 @@ def run_kernel(
     threads: int = 0,
     chunk_draws: int = 0,
     progress: bool = True,
+    draw_start: int = 0,
 ) -> Outputs:
     """Run every draw through the kernel in chunks; return the filled :class:`Outputs`.
 
@@ -351,6 +352,9 @@ def run_kernel(
     seed, month_of_year0, cohort_months, threads, chunk_draws, progress
         Run seed; month of year (January = 0) of horizon month 0; months each new logo is followed
         for ``cohort``; numba threads (0: all); draws per kernel call (0: automatic); progress bar.
+    draw_start : int
+        Absolute index of the first draw in ``params`` (streams are keyed by absolute draw, so a
+        run split by draws across processes gives the numbers of the whole run).
 
     Returns
     -------
@@ -395,7 +399,7 @@ def run_kernel(
 
     def call(a: int, b: int) -> None:
         simulate_draws(
-            seed_u, a, book, Params(*(x[a:b] for x in params)),
+            seed_u, draw_start + a, book, Params(*(x[a:b] for x in params)),
             Capacity(*(x[a:b] for x in capacity)), month_of_year0,
             Outputs(*(x[a:b] for x in outputs)),
         )  # fmt: skip

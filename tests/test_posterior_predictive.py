@@ -40,7 +40,7 @@ def fitted():
         n_accounts=400, history_months=30, seed=7, coverage=False, commits=False, options=options
     )
     book = synth.book
-    cfg = load_config(["sim.draws=150", "sim.horizon_months=30", "market.new_logos=rate"])
+    cfg = load_config(["sim.draws=150", "sim.horizon_months=30", "market=rate"])
     fit_cfg = dataclasses.replace(cfg.fit, draws=DRAWS, tune=300, chains=2)
     tree = fit_book(book, fit_cfg, seed=3, progress=False)
     return synth, book, cfg, tree

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import pytest
 
-from simengine.api import _posterior_for, load_config
-from simengine.data import Book, default_book, load_book, write_book
+from simengine.api import load_config
+from simengine.data import Book, book_hash, default_book, load_book, write_book
 from simengine.engine import book_state, month_of_year, run_kernel
 from simengine.kernels.layout import (
     M_NEW_LOGO_RATE,
@@ -25,12 +25,14 @@ from simengine.kernels.layout import (
     Params,
 )
 from simengine.params import build_parameters
+from simengine.pipeline import _posterior_draws, check_run
 
 
 def _first_month_ratio(book: Book) -> float:
-    cfg = load_config(["sim.draws=200", "sim.horizon_months=12", "market.new_logos=rate"])
+    cfg = load_config(["sim.draws=200", "sim.horizon_months=12", "market=rate"])
     segments = tuple(book.segments)
-    posterior, post_segments, _ = _posterior_for(cfg, book, segments)
+    checked = check_run(cfg, book, None, book_hash(book))
+    posterior, post_segments, _ = _posterior_draws(cfg, checked)
     params = build_parameters(cfg, segments, posterior, post_segments)
     params.month_params[..., M_NEW_LOGO_RATE] = 0.0  # the existing accounts only
     # One month of growth is not the level: drift, account effects, noise, season and the
