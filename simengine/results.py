@@ -15,7 +15,8 @@ Metrics (DESIGN.md):
   the last 12 months are outside it, and so are accounts that started during the base year: with
   one to eleven months of (still ramping) base revenue against a full year now they would put
   ratios of 2-12 into the pool, so NRR would follow how many logos arrived a year before (on the
-  default book, TTM NRR at ``as_of`` is 1.58 with them and 1.2 without).  Months before ``as_of`` come from the book (active and
+  default book, usage-weighted TTM NRR at ``as_of`` is 1.60 with them and 1.23 without; GRR
+  0.94 and 0.93).  Months before ``as_of`` come from the book (active and
   churned accounts).  Variables ``ttm_base``, ``ttm_retained``, ``ttm_retained_capped`` hold the
   sums; ``nrr_total`` / ``grr_total`` pool the segments.
 - ``nrr_monthly`` / ``grr_monthly``: one month's revenue of the accounts that had revenue 12 months
