@@ -89,9 +89,9 @@ def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> Boo
     book : simengine.data.Book
     segments : tuple of str
         Segment order of the kernel's segment axis.
-    account_price : pandas.Series
-        Unit price per usage unit, indexed by ``account_id``; every account of the book needs a
-        finite, non-negative price.  It prices the account's history (NRR/GRR base, commit
+    account_price : pandas.Series or mapping
+        Unit price per usage unit, indexed by ``account_id`` (or a mapping segment -> price);
+        every account of the book needs a finite, non-negative price.  It prices the account's history (NRR/GRR base, commit
         consumption) and its simulated usage.
     """
     as_of = int(book.as_of)
@@ -99,6 +99,8 @@ def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> Boo
     churn = accounts["churn_month"]
     active_mask = (churn.isna() | (churn.astype("Float64") > as_of)).to_numpy(dtype=bool)
     seg_index = {s: i for i, s in enumerate(segments)}
+    if not isinstance(account_price, pd.Series):  # a price per segment
+        account_price = accounts["segment"].map(dict(account_price))
     price = account_price.reindex(accounts.index).to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(price) | (price < 0)
     if bad.any():

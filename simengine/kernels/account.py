@@ -25,9 +25,9 @@ account survives with probability ``(1 - theta_i) ** hr[t]``, ``hr`` the product
 force (CSM coverage, unhealthy onboarding, go-to-market multiplier, and
 ``usage_decline_hazard_ratio`` at a boundary the account's own simulated usage makes declining,
 by the churn fit's rule: see ``layout.DECLINE_THRESHOLD``).  A book account's ``n`` is its exposure
-``c (n - d + h d)`` (:func:`init_existing`); a new logo fails onboarding with ``onboarding_failure_s``:
-it books its deal but churns in its start month without usage (the fit's same-month churn).  The churn month is sampled
-*exactly* by event time: with ``E ~ Exp(1)`` the account churns at the first boundary where the
+``c (n - d + h d)`` (:func:`init_existing`).  A new logo fails onboarding with
+``onboarding_failure_s``: it books its deal but churns in its start month without usage (the fit's
+same-month churn).  The churn month is sampled *exactly* by event time: with ``E ~ Exp(1)`` the account churns at the first boundary where the
 cumulative hazard ``sum hr * -log(1 - theta)`` exceeds ``E`` -- one uniform per account, and more
 hazard can only bring churn forward under common random numbers.  ``hr`` may change from month to
 month (coverage does), and the cumulative hazard simply adds each month's.  Use cases arrive as a
