@@ -121,5 +121,8 @@ def test_december_peak_and_onboarding_failure(fitted):
     assert abs(season.sum()) < 1e-9
     assert abs(season[11] - 0.15) < 0.03 and season.argmax() == 11
     failure = _per_segment(tree, synth, "onboarding_failure")
-    lo, hi = np.quantile(failure, [0.05, 0.95], axis=0)
+    # Per segment, a calibrated 90% interval covers the truth with probability 0.9, so "all three
+    # cover" fails for ~27% of honest seeds.  The 99.5% interval covers all three with probability
+    # 0.995^3 = 0.985; a biased fit (e.g. failures not counted) falls far outside it.
+    lo, hi = np.quantile(failure, [0.0025, 0.9975], axis=0)
     assert ((lo <= USER_OPTIONS.onboarding_failure) & (USER_OPTIONS.onboarding_failure <= hi)).all()
