@@ -18,8 +18,9 @@ import xarray as xr
 
 from simengine.config import Config, ConfigError, RunFacts, check_live, config_hash, config_yaml
 from simengine.config.compose import attribute, default_config
+from simengine.config.live import use_cases_on
 from simengine.config.scenarios import ScenarioFile
-from simengine.kernels.layout import V_ACTIVE, Params
+from simengine.kernels.layout import P_UC_RATE, V_ACTIVE, Params
 from simengine.version import __version__
 
 log = logging.getLogger("simengine")
@@ -126,6 +127,7 @@ def check_run(
         last_month=int(book.as_of) + cfg.sim.horizon_months,
         data_priced=prices.data_priced,
         fitted=_fitted(tree, segments),
+        use_cases=book.has_use_cases,
     )
     try:
         check_live(cfg, default_config(cfg.market.new_logos), facts)
@@ -183,6 +185,13 @@ def simulate_config(
         new_logo_price=checked.prices.new_logo,
         first_month=first,
     )
+    off = [s for s in segments if not use_cases_on(cfg, book.has_use_cases, s)]
+    if off:
+        # No use-case table: the book's growth is all in its fitted drift, so a separate use-case
+        # process would count expansion twice (issue 8); an override asks for it per segment.
+        for seg in off:
+            params.seg_params[:, segments.index(seg), P_UC_RATE] = 0.0
+        log.info("no use_cases table: the use-case process is off for %s", off)
     for note in params.notes:
         warnings.warn(note, stacklevel=2)
     for key, value in params.overrides.items():
@@ -221,6 +230,12 @@ def simulate_config(
         "default_segments": ", ".join(params.default_segments),
         "market": cfg.market.new_logos,
         "prices": checked.prices.source,
+        "use_case_process": (
+            f"off for {', '.join(off)} (no use_cases table; model.override.<segment>."
+            "use_case_rate turns it on)"
+            if off
+            else "on"
+        ),
         "overrides": "; ".join(f"{k} = {v}" for k, v in params.overrides.items()),
         **fit_attrs,
     }

@@ -50,6 +50,11 @@ _ADJUST_FOR = {
     "churn_beta": "adjust.churn_hazard",
     "use_case_rate": "adjust.use_case_rate",
 }
+#: Parameters of the use-case process (off for a book without a use-case table).
+USE_CASE_PARAMS = frozenset(
+    {"use_case_rate", "use_case_size_mu", "use_case_size_sigma", "use_case_ramp_months",
+     "se_use_case_ratio"}
+)  # fmt: skip
 _NEUTRAL = {"churn_hazard": 1.0, "usage_growth": 0.0, "use_case_rate": 1.0, "new_logos": 1.0,
             "price": 1.0}  # fmt: skip
 
@@ -68,6 +73,10 @@ class RunFacts:
         Segments whose every account and whose new logos take prices from the data's revenue.
     fitted : mapping of str to frozenset of str
         Parameter name -> segments whose value comes from the posterior.
+    use_cases : bool
+        Whether the book has a use-case table.  Without one the use-case process is off (the
+        book's growth is all in its fitted drift) unless ``model.override.<seg>.use_case_rate``
+        turns it on for a segment.
     """
 
     segments: tuple[str, ...]
@@ -75,6 +84,7 @@ class RunFacts:
     last_month: int
     data_priced: frozenset[str] = frozenset()
     fitted: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    use_cases: bool = True
 
 
 def _get(obj: object, dotted: str) -> object:
@@ -182,6 +192,11 @@ def _replaced_by(cfg: Config, facts: RunFacts, name: str, seg: str) -> str | Non
     if name in own or name in default:
         where = seg if name in own else "default"
         return f"replaced by model.override.{where}.{name}"
+    if name in USE_CASE_PARAMS and not use_cases_on(cfg, facts.use_cases, seg):
+        return (
+            "the book has no use_cases table, so the use-case process is off (its growth is in "
+            f"the fitted drift); model.override.{seg}.use_case_rate turns it on"
+        )
     if seg in facts.fitted.get(name, frozenset()):
         hint = _ADJUST_FOR.get(name)
         use = f"{hint} or model.override.{seg}.{name}" if hint else f"model.override.{seg}.{name}"
@@ -249,8 +264,30 @@ def _switched_off(cfg: Config, name: str) -> str | None:
     return None
 
 
+def use_cases_on(cfg: Config, has_table: bool, seg: str) -> bool:
+    """Whether segment ``seg`` simulates use cases: a use-case table, or an override asking."""
+    if has_table:
+        return True
+    own = cfg.model.override.get(seg)
+    found = own if own is not None else cfg.model.override.get("default", {})
+    return "use_case_rate" in found
+
+
 def _check_adjust(cfg: Config, facts: RunFacts) -> None:
     a = cfg.adjust
+    if not any(use_cases_on(cfg, facts.use_cases, s) for s in facts.segments):
+        asked = [("adjust.use_case_rate", a.use_case_rate)] + [
+            (f"adjust.segments.{seg}.use_case_rate", entry["use_case_rate"])
+            for seg, entry in a.segments.items()
+            if "use_case_rate" in entry
+        ]
+        for key, spec in asked:
+            if spec != _NEUTRAL["use_case_rate"]:
+                raise _dead(
+                    key,
+                    "the book has no use_cases table, so the use-case process is off; "
+                    "model.override.<segment>.use_case_rate turns it on",
+                )
     if a.from_month is None:
         return
     month = month_of(a.from_month)
