@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 __all__ = [
     "CONFIG_DIR",
+    "BacktestConfig",
     "ConfigError",
     "Config",
     "DataConfig",
@@ -274,6 +275,13 @@ class MarketConfig:
 
 
 @dataclass
+class BacktestConfig:
+    """``simengine backtest``: fit up to ``as_of`` - ``holdout_months``, score the held-out months."""
+
+    holdout_months: int = 12
+
+
+@dataclass
 class Config:
     """The root config every verb composes."""
 
@@ -286,6 +294,7 @@ class Config:
     staffing: StaffingConfig = field(default_factory=StaffingConfig)
     comp: CompConfig = field(default_factory=CompConfig)
     effects: EffectsConfig = field(default_factory=EffectsConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
     # Where output files go; None: the Hydra run folder (or the working directory from Python).
     output_dir: str | None = None
 
@@ -354,6 +363,12 @@ def validate(cfg: Config) -> None:
         "sim.horizon_months",
         cfg.sim.horizon_months,
         "must be <= 600",
+    )
+    _check(
+        cfg.backtest.holdout_months >= 1,
+        "backtest.holdout_months",
+        cfg.backtest.holdout_months,
+        "must be >= 1",
     )
     _check(cfg.sim.chunk_draws >= 0, "sim.chunk_draws", cfg.sim.chunk_draws, "must be >= 0")
     _check(cfg.sim.threads >= 0, "sim.threads", cfg.sim.threads, "must be >= 0")

@@ -1,0 +1,187 @@
+"""``simengine backtest``: fit up to a cut-off, forecast the installed base, score the held-out months.
+
+The book's last month (``data.as_of``, default the last usage month) ends the held-out window; the
+cut-off is ``holdout_months`` earlier.  The PyMC models are fitted on the book as known at the
+cut-off (:func:`simengine.backtest.split.split_book`), the engine simulates the **installed base**
+(the accounts active at the cut-off, no new logos) over the held-out months from that posterior,
+and the forecast is scored against what those same accounts actually billed, beside three
+baselines fitted to the same accounts' history: ``naive_last``, ``seasonal_naive`` and ``ets``
+(statsmodels' ETS per account, summed; see :func:`simengine.backtest.forecasts.ets_paths`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from simengine.backtest.forecasts import (
+    SampleForecast,
+    ets_paths,
+    naive_last,
+    seasonal_naive,
+)
+from simengine.backtest.scores import QUANTILES, quantile_columns, score_table
+from simengine.backtest.split import Split, split_book
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BacktestResult", "backtest_table", "installed_base_config", "run_backtest"]
+
+#: Output files of ``simengine backtest``.
+BACKTEST_FILES = ("backtest.csv", "backtest_scores.csv", "backtest.png")
+
+
+@dataclass
+class BacktestResult:
+    """What a backtest computed.
+
+    Attributes
+    ----------
+    split : Split
+        The cut book, its installed base and their revenue before and after the cut-off.
+    forecast : xarray.Dataset
+        The engine's forecast of the installed base over the held-out months.
+    table : pandas.DataFrame
+        ``backtest.csv``: ``series, month, actual, p05 .. p95``.
+    scores : pandas.DataFrame
+        ``backtest_scores.csv``: one row per method.
+    forecasts : dict
+        Every method's forecast of the total (:class:`SampleForecast` / :class:`NormalForecast`).
+    posterior : str
+        Path of the posterior the forecast used.
+    """
+
+    split: Split
+    forecast: xr.Dataset
+    table: pd.DataFrame
+    scores: pd.DataFrame
+    forecasts: dict
+    posterior: str
+
+
+def account_prices(cfg, book) -> pd.Series:
+    """Unit price per ``account_id``: ``market.unit_price`` of its segment (``default`` otherwise)."""
+    prices = cfg.market.unit_price
+    segment = book.accounts.set_index("account_id")["segment"]
+    return segment.map(lambda s: prices.get(s, prices["default"])).astype(float)
+
+
+def installed_base_config(cfg, posterior: str, horizon: int):
+    """``cfg`` for a forecast of the installed base alone: no new logos, ``horizon`` months.
+
+    New logos are switched off by ``market.new_logos=rate`` with every segment's
+    ``new_logo_rate`` at 0: the backtest scores the accounts active at the cut-off, so logos won
+    after it are not part of the forecast (nor of the actuals).
+    """
+    segments = {
+        name: dataclasses.replace(entry, new_logo_rate=0.0)
+        for name, entry in cfg.model.segments.items()
+    }
+    return dataclasses.replace(
+        cfg,
+        fit=dataclasses.replace(cfg.fit, posterior=str(posterior)),
+        sim=dataclasses.replace(cfg.sim, horizon_months=int(horizon)),
+        market=dataclasses.replace(cfg.market, new_logos="rate"),
+        model=dataclasses.replace(cfg.model, segments=segments),
+    )
+
+
+def backtest_table(split: Split, forecast: xr.Dataset) -> pd.DataFrame:
+    """``backtest.csv``: one row per (series, month); ``series`` = ``total`` then each segment.
+
+    Segments are those of the installed base (sorted).  ``actual`` is the installed base's revenue
+    in the month (see :func:`~simengine.backtest.split.split_book`); ``p05 .. p95`` are quantiles
+    over the forecast's draws.
+    """
+    months = split.holdout_months
+    revenue = forecast["revenue"].transpose("draw", "month", "segment")
+    segments = sorted(split.accounts["segment"].unique())
+    series = {"total": (revenue.sum("segment").values, split.actual.sum(axis=0))}
+    seg = split.accounts["segment"].to_numpy()
+    for s in segments:
+        series[s] = (revenue.sel(segment=s).values, split.actual[seg == s].sum(axis=0))
+    frames = []
+    for name, (draws, actual) in series.items():
+        q = np.quantile(draws, QUANTILES, axis=0)
+        frame = pd.DataFrame({"series": name, "month": months, "actual": actual})
+        for col, values in zip(quantile_columns(), q, strict=True):
+            frame[col] = values
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _fit(cfg, split: Split, out_dir: Path) -> str:
+    """Fit the cut book (or check the given ``fit.posterior``); return the posterior's path."""
+    if cfg.fit.posterior is not None:
+        return str(cfg.fit.posterior)  # simulate_config checks its data hash against the cut book
+    from simengine.config import config_yaml
+    from simengine.fitting import fit_book, save_posterior, write_diagnostics
+
+    tree = fit_book(
+        split.book, cfg.fit, cfg.seed, config_yaml=config_yaml(cfg), progress=cfg.sim.progress
+    )
+    write_diagnostics(tree, out_dir / "diagnostics.csv")
+    path = out_dir / "posterior.nc"
+    save_posterior(tree, path)
+    return str(path)
+
+
+def run_backtest(cfg, out_dir: str | Path) -> BacktestResult:
+    """Run the backtest ``cfg`` describes and write its files into ``out_dir``.
+
+    Parameters
+    ----------
+    cfg : simengine.config.Config
+        Validated; ``backtest.holdout_months`` months are held out.  ``fit.*`` fits the cut book
+        (or ``fit.posterior`` names a posterior fitted on it); ``sim.draws`` draws are simulated and
+        the ETS baseline simulates as many paths.
+    out_dir : str or os.PathLike
+        Receives ``backtest.csv``, ``backtest_scores.csv``, ``backtest.png``, and the fit's
+        ``posterior.nc`` and ``diagnostics.csv``.
+
+    Returns
+    -------
+    BacktestResult
+    """
+    from simengine.api import simulate_config
+    from simengine.data import book_from_config
+    from simengine.report.backtest_plot import backtest_plot
+    from simengine.results import write_atomic_text
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    full = book_from_config(cfg.data, need_usage=True)
+    holdout = int(cfg.backtest.holdout_months)
+    split = split_book(full, holdout, account_prices(cfg, full))
+    if len(split.accounts) == 0:
+        raise ValueError(
+            f"config key 'backtest.holdout_months' = {holdout}: no account is active at the cut-off"
+        )
+    posterior = _fit(cfg, split, out_dir)
+    forecast = simulate_config(installed_base_config(cfg, posterior, holdout), book=split.book)
+    forecast.attrs["backtest_cut_off"] = split.holdout_months[0]
+
+    history_total = split.history.sum(axis=0)
+    actual_total = split.actual.sum(axis=0)
+    total_draws = forecast["revenue"].sum("segment").transpose("draw", "month").values
+    ets, _ = ets_paths(split.history, holdout, int(cfg.sim.draws), cfg.seed)
+    forecasts = {
+        "simengine": SampleForecast(total_draws),
+        "naive_last": naive_last(history_total, holdout),
+        "seasonal_naive": seasonal_naive(history_total, holdout),
+        "ets": ets,
+    }
+    table = backtest_table(split, forecast)
+    scores = score_table(forecasts, actual_total)
+    write_atomic_text(table.to_csv(index=False, float_format="%.6g"), out_dir / "backtest.csv")
+    write_atomic_text(
+        scores.to_csv(index=False, float_format="%.6g"), out_dir / "backtest_scores.csv"
+    )
+    backtest_plot(split, table, forecasts, out_dir / "backtest.png")
+    return BacktestResult(split, forecast, table, scores, forecasts, posterior)
