@@ -23,6 +23,8 @@ log = logging.getLogger("simengine")
 VERBS = {
     "run": "simulate one scenario (-m sweeps); writes forecast.nc, summary.csv, fan_chart.png",
     "fit": "fit the PyMC models to the configured data; writes posterior.nc, diagnostics.csv",
+    "backtest": "fit up to as_of - backtest.holdout_months, forecast the installed base, score; "
+    "writes backtest.csv, backtest_scores.csv, backtest.png",
 }
 
 USAGE = (
@@ -124,6 +126,10 @@ def _precheck(verb: str, overrides: list[str], multirun: bool) -> None:
             resolve_models(cfg.fit.models, books[data_key])
         if verb == "run":  # the posterior's data hash and diagnostics gate, before any output
             load_checked_posterior(cfg, books[data_key])
+        if verb == "backtest":  # a holdout the book cannot support: exit 2 before any output
+            from simengine.backtest import check_holdout
+
+            check_holdout(books[data_key], cfg.backtest.holdout_months)
 
 
 # Hydra flags that take a value (`--cfg job`, `-cn NAME`...).
@@ -232,7 +238,22 @@ def _fit_task(cfg) -> None:
     console.print(f"[bold]wrote[/bold] {out}/ (posterior.nc, diagnostics.csv)")
 
 
-_TASKS = {"run": _run_task, "fit": _fit_task}
+def _backtest_task(cfg) -> None:
+    from rich.console import Console
+
+    from simengine.backtest import run_backtest
+    from simengine.config import to_config
+    from simengine.report.backtest_plot import print_backtest
+
+    config = to_config(cfg)
+    out = _output_dir()
+    result = run_backtest(config, out)
+    console = Console()
+    print_backtest(result, console)
+    console.print(f"[bold]wrote[/bold] {out}/ (backtest.csv, backtest_scores.csv, backtest.png)")
+
+
+_TASKS = {"run": _run_task, "fit": _fit_task, "backtest": _backtest_task}
 
 
 def _guarded(task):

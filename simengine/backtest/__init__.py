@@ -15,7 +15,7 @@ from simengine.backtest.forecasts import (
 )
 from simengine.backtest.run import BACKTEST_FILES, BacktestResult, backtest_table, run_backtest
 from simengine.backtest.scores import QUANTILES, SCORE_COLUMNS, score, score_table
-from simengine.backtest.split import Split, split_book
+from simengine.backtest.split import Split, check_holdout, split_book
 
 __all__ = [
     "BACKTEST_FILES",
@@ -26,6 +26,7 @@ __all__ = [
     "SampleForecast",
     "Split",
     "backtest_table",
+    "check_holdout",
     "ets_paths",
     "naive_last",
     "run_backtest",

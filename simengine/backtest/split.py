@@ -16,7 +16,7 @@ from simengine.data.book import Book, canonical_table
 from simengine.data.loader import cut_off
 from simengine.data.months import format_month
 
-__all__ = ["Split", "account_revenue", "installed_base", "split_book"]
+__all__ = ["Split", "account_revenue", "check_holdout", "installed_base", "split_book"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,32 @@ def _wide(rows: pd.DataFrame, ids: pd.Index, first: int, last: int) -> np.ndarra
     return table.reindex(index=ids, columns=months).fillna(0.0).to_numpy(dtype=float)
 
 
+def check_holdout(full: Book, holdout: int) -> int:
+    """The cut-off month of ``full`` held out ``holdout`` months; ConfigError if the book is too short.
+
+    The cut must leave at least 2 usage months to fit and at least one account active at it.
+    """
+    from simengine.config import ConfigError
+
+    end = int(full.as_of)
+    cut = end - int(holdout)
+    first_usage = int(full.usage["month"].min()) if len(full.usage) else end
+    if cut < first_usage + 1:
+        raise ConfigError(
+            f"config key 'backtest.holdout_months' = {holdout}: the book's usage runs "
+            f"{format_month(first_usage)}..{format_month(end)}, so a cut-off at "
+            f"{format_month(cut)} leaves fewer than 2 months to fit"
+        )
+    start = full.accounts["start_month"].to_numpy(np.int64)
+    churn = full.accounts["churn_month"].to_numpy(dtype=np.float64, na_value=np.inf)
+    if not ((start <= cut) & (churn > cut)).any():
+        raise ConfigError(
+            f"config key 'backtest.holdout_months' = {holdout}: no account is active at the "
+            f"cut-off {format_month(cut)}"
+        )
+    return cut
+
+
 def split_book(full: Book, holdout: int, price: pd.Series) -> Split:
     """Cut ``full`` ``holdout`` months before its ``as_of`` and collect the installed base's revenue.
 
@@ -113,19 +139,11 @@ def split_book(full: Book, holdout: int, price: pd.Series) -> Split:
 
     Raises
     ------
-    ValueError
-        When the cut-off would leave no usage history (the message names
-        ``backtest.holdout_months``).
+    simengine.config.ConfigError
+        When the cut-off leaves too little to fit (:func:`check_holdout`).
     """
+    cut = check_holdout(full, holdout)
     end = int(full.as_of)
-    cut = end - int(holdout)
-    first_usage = int(full.usage["month"].min()) if len(full.usage) else end
-    if cut < first_usage + 1:
-        raise ValueError(
-            f"config key 'backtest.holdout_months' = {holdout}: the book's usage runs "
-            f"{format_month(first_usage)}..{format_month(end)}, so a cut-off at "
-            f"{format_month(cut)} leaves fewer than 2 months to fit"
-        )
     accounts, usage, use_cases, future = cut_off(full.accounts, full.usage, full.use_cases, cut)
     book = Book(
         accounts=canonical_table(accounts, "accounts"),

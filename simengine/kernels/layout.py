@@ -224,3 +224,21 @@ class Outputs(NamedTuple):
 def unlimited_capacity(draws: int, horizon: int) -> Capacity:
     """Capacity that never binds: coverage shares are the month parameters (rate mode)."""
     return Capacity(np.full((draws, horizon), np.inf), np.full((draws, horizon), np.inf))
+
+
+#: What the kernel records per (draw, book account) over the first 12 forecast months (or the
+#: horizon, if shorter): ``accounts[draw, account, A_*]``.  Only the accounts active at ``as_of``
+#: (book rows), so memory is chunk draws x book accounts x len(ACCOUNT_OUTPUTS), reduced per chunk
+#: by :mod:`simengine.accounts_forecast`.
+ACCOUNT_OUTPUTS: tuple[str, ...] = (
+    "revenue_12m",  # revenue in forecast months 0..11
+    "churn_month",  # t + 1 when the account churns at the boundary into month t (< horizon); 0: never
+    "overage_12m",  # overage billed in months 0..11
+    "leak_12m",  # commit left unconsumed at a term end (or churn) in months 0..11
+    "new_use_cases_12m",  # use cases started in months 0..11
+)
+A_REVENUE_12M, A_CHURN_MONTH, A_OVERAGE_12M, A_LEAK_12M, A_USE_CASES_12M = range(
+    len(ACCOUNT_OUTPUTS)
+)
+#: Forecast months the per-account record covers.
+ACCOUNT_MONTHS = 12

@@ -15,7 +15,7 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 from simengine.atomic import atomic_path  # noqa: E402
 from simengine.report.plots import _money  # noqa: E402
 
-__all__ = ["backtest_plot"]
+__all__ = ["backtest_plot", "print_backtest"]
 
 _BASELINE_STYLE = {
     "naive_last": ("tab:gray", ":"),
@@ -84,3 +84,33 @@ def backtest_plot(split, table: pd.DataFrame, forecasts: dict, path: str | Path 
             fig.savefig(tmp, dpi=110)
         plt.close(fig)
     return fig
+
+
+def print_backtest(result, console=None) -> None:
+    """The scores table of a backtest on the terminal (rich), one row per method."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    split = result.split
+    table = Table(
+        title=f"Backtest: cut-off {split.history_months[-1]}, {len(split.holdout_months)} "
+        f"held-out months, {len(split.accounts):,} accounts in the installed base",
+        title_justify="left",
+    )
+    table.add_column("method")
+    for column in ("coverage50", "coverage80", "coverage90"):
+        table.add_column(column, justify="right")
+    for column in ("crps %", "bias %", "MAPE %"):
+        table.add_column(column, justify="right")
+    for row in result.scores.itertuples(index=False):
+        table.add_row(
+            row.method,
+            f"{row.coverage50:.2f}",
+            f"{row.coverage80:.2f}",
+            f"{row.coverage90:.2f}",
+            f"{row.crps_pct:.2f}",
+            f"{row.bias_pct:+.2f}",
+            f"{row.mape_total:.2f}",
+        )
+    console.print(table)

@@ -1,0 +1,327 @@
+"""Per-account forecast: each active account's next 12 months, reduced while the kernel streams.
+
+The kernel writes, per chunk of draws, a small record per (draw, book account)
+(:data:`simengine.kernels.layout.ACCOUNT_OUTPUTS`: revenue, churn month, overage, leak and new use
+cases over the first 12 forecast months).  :class:`AccountAccumulator` folds each chunk into
+per-account running sums and quantile state, so a run never holds a draws x accounts x months
+array: memory is one chunk's record plus, per account, a few sums and either
+
+- the exact ``revenue_12m`` values of every draw, when ``draws x accounts`` is at most
+  :data:`EXACT_LIMIT` (quantiles are then ``numpy.quantile``'s), or
+- a histogram of ``revenue_12m / scale`` over :data:`HIST_BINS` log-spaced bins spanning
+  ``10**HIST_LOG_RANGE`` (``scale`` = 12 x the account's last monthly revenue), plus an underflow
+  bin that holds zero.  Bin edges are a factor ``10**(7/700) = 1.0233`` apart and quantiles
+  interpolate geometrically inside a bin, so a quantile is within 2.3% of the exact sample
+  quantile (relative), whatever the number of draws.
+
+:func:`accounts_table` turns the accumulator into ``accounts_forecast.csv`` and
+:func:`signals_table` ranks the accounts for ``signals.csv``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from simengine.kernels.layout import (
+    A_CHURN_MONTH,
+    A_LEAK_12M,
+    A_OVERAGE_12M,
+    A_REVENUE_12M,
+    A_USE_CASES_12M,
+    ACCOUNT_OUTPUTS,
+)
+
+__all__ = [
+    "ACCOUNT_COLUMNS",
+    "EXACT_LIMIT",
+    "AccountAccumulator",
+    "accounts_table",
+    "signals_table",
+    "usage_signals",
+]
+
+#: Largest draws x accounts for which every draw's revenue_12m is kept (64 MB of float64).
+EXACT_LIMIT = 8_000_000
+#: Histogram resolution when the exact values are not kept.
+HIST_BINS = 700
+HIST_LOG_RANGE = (-5.0, 2.0)
+
+#: Columns of ``accounts_forecast.csv`` in order (DESIGN.md, *More outputs*, plus a few more).
+ACCOUNT_COLUMNS = (
+    "account_id",
+    "segment",
+    "revenue_last",
+    "revenue_next12_p10",
+    "revenue_next12_p50",
+    "revenue_next12_p90",
+    "revenue_next12_mean",
+    "p_churn_3m",
+    "p_churn_12m",
+    "usage_trend",
+    "usage_yoy",
+    "p_growth_12m",
+    "p_overage_12m",
+    "expected_overage_12m",
+    "p_leak_12m",
+    "expected_leak_12m",
+    "expected_new_use_cases_12m",
+    "p_new_use_case_12m",
+)
+
+
+class AccountAccumulator:
+    """Streaming per-account statistics over chunks of draws.
+
+    Parameters
+    ----------
+    revenue_last : numpy.ndarray, shape (accounts,)
+        Each account's revenue in the ``as_of`` month (scales the histogram; growth reference).
+    draws : int
+        Draws the run will add in total (decides exact vs histogram quantiles).
+    exact_limit : int
+        Keep exact values when ``draws * accounts <= exact_limit``.
+    """
+
+    def __init__(self, revenue_last: np.ndarray, draws: int, exact_limit: int = EXACT_LIMIT):
+        self.revenue_last = np.asarray(revenue_last, dtype=np.float64)
+        n = self.revenue_last.size
+        self.n_accounts = n
+        self.draws = int(draws)
+        self.seen = 0
+        self.sum_revenue = np.zeros(n)
+        self.n_churn_3m = np.zeros(n)
+        self.n_churn_12m = np.zeros(n)
+        self.n_growth = np.zeros(n)
+        self.n_overage = np.zeros(n)
+        self.sum_overage = np.zeros(n)
+        self.n_leak = np.zeros(n)
+        self.sum_leak = np.zeros(n)
+        self.sum_use_cases = np.zeros(n)
+        self.n_use_case = np.zeros(n)
+        self.exact = self.draws * n <= exact_limit
+        if self.exact:
+            self.values = np.empty((self.draws, n))
+            self.hist = None
+        else:
+            self.values = None
+            # Column 0 is the underflow bin (zero included), the last one the overflow bin.
+            self.hist = np.zeros((n, HIST_BINS + 2), dtype=np.int32)
+            self.scale = np.where(self.revenue_last > 0, 12.0 * self.revenue_last, 1.0)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the accumulator holds (for the memory figures)."""
+        arrays = [v for v in vars(self).values() if isinstance(v, np.ndarray)]
+        return int(sum(a.nbytes for a in arrays))
+
+    def add(self, record: np.ndarray) -> None:
+        """Fold one chunk's kernel record, shape (chunk draws, accounts, len(ACCOUNT_OUTPUTS))."""
+        if record.ndim != 3 or record.shape[1:] != (self.n_accounts, len(ACCOUNT_OUTPUTS)):
+            raise ValueError(f"record has shape {record.shape}")
+        k = record.shape[0]
+        if self.seen + k > self.draws:
+            raise ValueError(f"more than {self.draws} draws added")
+        revenue = record[:, :, A_REVENUE_12M]
+        churn = record[:, :, A_CHURN_MONTH]
+        overage = record[:, :, A_OVERAGE_12M]
+        leak = record[:, :, A_LEAK_12M]
+        cases = record[:, :, A_USE_CASES_12M]
+        self.sum_revenue += revenue.sum(axis=0)
+        # churn_month holds t + 1 for a churn at the boundary into forecast month t, 0 for none.
+        self.n_churn_3m += ((churn >= 1) & (churn <= 3)).sum(axis=0)
+        self.n_churn_12m += ((churn >= 1) & (churn <= 12)).sum(axis=0)
+        self.n_growth += (revenue > 12.0 * self.revenue_last).sum(axis=0)
+        self.n_overage += (overage > 0).sum(axis=0)
+        self.sum_overage += overage.sum(axis=0)
+        self.n_leak += (leak > 0).sum(axis=0)
+        self.sum_leak += leak.sum(axis=0)
+        self.sum_use_cases += cases.sum(axis=0)
+        self.n_use_case += (cases > 0).sum(axis=0)
+        if self.exact:
+            self.values[self.seen : self.seen + k] = revenue
+        else:
+            self.hist += self._bin_counts(revenue)
+        self.seen += k
+
+    def _bin_counts(self, revenue: np.ndarray) -> np.ndarray:
+        lo, hi = HIST_LOG_RANGE
+        ratio = revenue / self.scale[None, :]
+        with np.errstate(divide="ignore"):
+            pos = (np.log10(ratio) - lo) / (hi - lo) * HIST_BINS
+        bins = np.where(ratio > 0, np.clip(np.floor(pos), -1, HIST_BINS) + 1, 0).astype(np.int64)
+        flat = bins + (HIST_BINS + 2) * np.arange(self.n_accounts)[None, :]
+        counts = np.bincount(flat.ravel(), minlength=self.n_accounts * (HIST_BINS + 2))
+        return counts.reshape(self.n_accounts, HIST_BINS + 2).astype(np.int32)
+
+    def quantiles(self, probs) -> np.ndarray:
+        """Quantiles of ``revenue_12m`` per account, shape (len(probs), accounts)."""
+        probs = np.asarray(probs, dtype=np.float64)
+        if self.seen == 0:
+            raise ValueError("no draws added")
+        if self.exact:
+            return np.quantile(self.values[: self.seen], probs, axis=0)
+        lo, hi = HIST_LOG_RANGE
+        width = (hi - lo) / HIST_BINS
+        cum = np.cumsum(self.hist, axis=1)
+        out = np.empty((probs.size, self.n_accounts))
+        for j, p in enumerate(probs):
+            target = p * self.seen
+            b = (cum < target).sum(axis=1)  # first bin whose cumulative count reaches the target
+            b = np.minimum(b, HIST_BINS + 1)
+            before = np.where(b > 0, np.take_along_axis(cum, (b - 1)[:, None], 1)[:, 0], 0)
+            inside = np.take_along_axis(self.hist, b[:, None], 1)[:, 0]
+            frac = np.where(inside > 0, (target - before) / np.maximum(inside, 1), 0.5)
+            edge = lo + (np.clip(b, 1, HIST_BINS) - 1 + np.clip(frac, 0, 1)) * width
+            value = self.scale * 10.0**edge
+            out[j] = np.where(b == 0, 0.0, value)  # the underflow bin reads as 0
+        return out
+
+
+def usage_signals(usage: pd.DataFrame, ids: pd.Index, as_of: int) -> pd.DataFrame:
+    """``usage_trend`` and ``usage_yoy`` per account, NaN where the reference is 0 or missing.
+
+    ``usage_trend`` = usage in ``as_of`` / mean usage of the three months before - 1 (the 30-day
+    trend against the prior period); ``usage_yoy`` = usage in ``as_of`` / usage in ``as_of - 12``
+    - 1 (against the same month last year).
+    """
+    recent = usage[(usage["month"] >= as_of - 12) & usage["account_id"].isin(ids)]
+    wide = recent.pivot_table(index="account_id", columns="month", values="usage", aggfunc="sum")
+    wide = wide.reindex(index=ids, columns=np.arange(as_of - 12, as_of + 1)).fillna(0.0)
+    last = wide[as_of].to_numpy(float)
+    prior = wide[[as_of - 3, as_of - 2, as_of - 1]].to_numpy(float).mean(axis=1)
+    year_ago = wide[as_of - 12].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        trend = np.where(prior > 0, last / prior - 1.0, np.nan)
+        yoy = np.where(year_ago > 0, last / year_ago - 1.0, np.nan)
+    return pd.DataFrame({"usage_trend": trend, "usage_yoy": yoy}, index=ids)
+
+
+def accounts_table(
+    acc: AccountAccumulator,
+    account_ids: np.ndarray,
+    segments: np.ndarray,
+    commit: np.ndarray,
+    signals: pd.DataFrame,
+) -> pd.DataFrame:
+    """``accounts_forecast.csv``: one row per account active at ``as_of`` (book order).
+
+    Parameters
+    ----------
+    acc : AccountAccumulator
+        After every draw was added.
+    account_ids, segments : numpy.ndarray of str, shape (accounts,)
+    commit : numpy.ndarray, shape (accounts,)
+        Annual commit at ``as_of`` (0: none): overage and leak columns are empty without one.
+    signals : pandas.DataFrame
+        :func:`usage_signals` of the same accounts, same order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`ACCOUNT_COLUMNS`.  ``p_*`` are shares of draws; ``expected_*`` and
+        ``revenue_next12_mean`` means over draws (currency, use cases); ``p_growth_12m`` is
+        P(revenue over the next 12 months > 12 x ``revenue_last``).
+    """
+    n = acc.seen
+    q = acc.quantiles([0.1, 0.5, 0.9])
+    has_commit = np.asarray(commit) > 0
+    committed = lambda v: np.where(has_commit, v, np.nan)  # noqa: E731
+    return pd.DataFrame(
+        {
+            "account_id": account_ids,
+            "segment": segments,
+            "revenue_last": acc.revenue_last,
+            "revenue_next12_p10": q[0],
+            "revenue_next12_p50": q[1],
+            "revenue_next12_p90": q[2],
+            "revenue_next12_mean": acc.sum_revenue / n,
+            "p_churn_3m": acc.n_churn_3m / n,
+            "p_churn_12m": acc.n_churn_12m / n,
+            "usage_trend": signals["usage_trend"].to_numpy(float),
+            "usage_yoy": signals["usage_yoy"].to_numpy(float),
+            "p_growth_12m": acc.n_growth / n,
+            "p_overage_12m": committed(acc.n_overage / n),
+            "expected_overage_12m": committed(acc.sum_overage / n),
+            "p_leak_12m": committed(acc.n_leak / n),
+            "expected_leak_12m": committed(acc.sum_leak / n),
+            "expected_new_use_cases_12m": acc.sum_use_cases / n,
+            "p_new_use_case_12m": acc.n_use_case / n,
+        },
+        columns=list(ACCOUNT_COLUMNS),
+    )
+
+
+#: Usage moves flagged as signals: the last month against the mean of the three before
+#: (``usage_trend``) and, where the account has one, against the same month last year
+#: (``usage_yoy``); both must agree, so a seasonal swing alone is not flagged.
+DROP_THRESHOLD = -0.25
+SPIKE_THRESHOLD = 0.50
+SIGNAL_COLUMNS = (
+    "signal", "rank", "account_id", "segment", "value", "value_name", "probability",
+    "probability_name", "revenue_last", "usage_trend", "usage_yoy",
+)  # fmt: skip
+
+
+def signals_table(table: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+    """``signals.csv``: the accounts to look at, ``top`` per signal, each with its probability.
+
+    Signals (``value`` / ``probability``):
+
+    - ``churn_risk``: revenue at risk = ``p_churn_12m`` x 12 x ``revenue_last`` / ``p_churn_12m``;
+    - ``leak``: ``expected_leak_12m`` / ``p_leak_12m`` (accounts with a commit);
+    - ``overage``: ``expected_overage_12m`` / ``p_overage_12m``;
+    - ``expansion``: expected growth, ``revenue_next12_mean`` - 12 x ``revenue_last`` /
+      ``p_growth_12m``;
+    - ``usage_drop``: ``usage_trend`` <= -25% (and ``usage_yoy`` <= -25% where known), ranked by
+      revenue x size of the drop / ``p_churn_12m``;
+    - ``usage_spike``: ``usage_trend`` >= +50% (and ``usage_yoy`` >= +50% where known) /
+      ``p_growth_12m`` (whether the higher level carries into the next 12 months).
+
+    Rows are ranked within each signal (rank 1 first); accounts with nothing to report (no
+    commit, zero value, no flag) are left out.
+    """
+    t = table
+    trend, yoy = t["usage_trend"], t["usage_yoy"]
+    drop = (trend <= DROP_THRESHOLD) & (yoy.isna() | (yoy <= DROP_THRESHOLD))
+    spike = (trend >= SPIKE_THRESHOLD) & (yoy.isna() | (yoy >= SPIKE_THRESHOLD))
+    specs = {
+        "churn_risk": (
+            t["p_churn_12m"] * 12.0 * t["revenue_last"], "revenue_at_risk_12m",
+            "p_churn_12m", None, t["p_churn_12m"] > 0,
+        ),
+        "leak": (t["expected_leak_12m"], "expected_leak_12m", "p_leak_12m", None,
+                 t["expected_leak_12m"] > 0),
+        "overage": (t["expected_overage_12m"], "expected_overage_12m", "p_overage_12m", None,
+                    t["expected_overage_12m"] > 0),
+        "expansion": (
+            t["revenue_next12_mean"] - 12.0 * t["revenue_last"], "expected_growth_12m",
+            "p_growth_12m", None, t["revenue_next12_mean"] > 12.0 * t["revenue_last"],
+        ),
+        "usage_drop": (trend, "usage_trend", "p_churn_12m", -trend * t["revenue_last"], drop),
+        "usage_spike": (trend, "usage_trend", "p_growth_12m", trend * t["revenue_last"], spike),
+    }  # fmt: skip
+    frames = []
+    for signal, (value, value_name, prob_name, rank_by, keep) in specs.items():
+        keep = keep.fillna(False).to_numpy(bool)
+        order_key = (value if rank_by is None else rank_by)[keep]
+        rows = t[keep].assign(value=value[keep], _key=order_key)
+        rows = rows.sort_values(["_key", "account_id"], ascending=[False, True]).head(top)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "signal": signal,
+                    "rank": np.arange(1, len(rows) + 1),
+                    "account_id": rows["account_id"].to_numpy(),
+                    "segment": rows["segment"].to_numpy(),
+                    "value": rows["value"].to_numpy(float),
+                    "value_name": value_name,
+                    "probability": rows[prob_name].to_numpy(float),
+                    "probability_name": prob_name,
+                    "revenue_last": rows["revenue_last"].to_numpy(float),
+                    "usage_trend": rows["usage_trend"].to_numpy(float),
+                    "usage_yoy": rows["usage_yoy"].to_numpy(float),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True).reindex(columns=list(SIGNAL_COLUMNS))
