@@ -36,9 +36,14 @@ __all__ = [
     "ACCOUNT_COLUMNS",
     "EXACT_LIMIT",
     "AccountAccumulator",
+    "AccountForecast",
+    "accounts_frame",
     "accounts_table",
+    "active_mask",
+    "print_signals",
     "signals_table",
     "usage_signals",
+    "write_account_outputs",
 ]
 
 #: Largest draws x accounts for which every draw's revenue_12m is kept (64 MB of float64).
@@ -178,12 +183,16 @@ class AccountAccumulator:
         return out
 
 
-def usage_signals(usage: pd.DataFrame, ids: pd.Index, as_of: int) -> pd.DataFrame:
+def usage_signals(
+    usage: pd.DataFrame, ids: pd.Index, as_of: int, start: np.ndarray | None = None
+) -> pd.DataFrame:
     """``usage_trend`` and ``usage_yoy`` per account, NaN where the reference is 0 or missing.
 
     ``usage_trend`` = usage in ``as_of`` / mean usage of the three months before - 1 (the 30-day
     trend against the prior period); ``usage_yoy`` = usage in ``as_of`` / usage in ``as_of - 12``
-    - 1 (against the same month last year).
+    - 1 (against the same month last year).  With ``start`` (start months, same order as
+    ``ids``), a reference period the account was not yet a customer in is missing too: an
+    onboarding ramp is not a usage spike.
     """
     recent = usage[(usage["month"] >= as_of - 12) & usage["account_id"].isin(ids)]
     wide = recent.pivot_table(index="account_id", columns="month", values="usage", aggfunc="sum")
@@ -191,9 +200,10 @@ def usage_signals(usage: pd.DataFrame, ids: pd.Index, as_of: int) -> pd.DataFram
     last = wide[as_of].to_numpy(float)
     prior = wide[[as_of - 3, as_of - 2, as_of - 1]].to_numpy(float).mean(axis=1)
     year_ago = wide[as_of - 12].to_numpy(float)
+    started = np.full(len(ids), -np.inf) if start is None else np.asarray(start, float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        trend = np.where(prior > 0, last / prior - 1.0, np.nan)
-        yoy = np.where(year_ago > 0, last / year_ago - 1.0, np.nan)
+        trend = np.where((prior > 0) & (started <= as_of - 3), last / prior - 1.0, np.nan)
+        yoy = np.where((year_ago > 0) & (started <= as_of - 12), last / year_ago - 1.0, np.nan)
     return pd.DataFrame({"usage_trend": trend, "usage_yoy": yoy}, index=ids)
 
 
@@ -325,3 +335,144 @@ def signals_table(table: pd.DataFrame, top: int = 10) -> pd.DataFrame:
             )
         )
     return pd.concat(frames, ignore_index=True).reindex(columns=list(SIGNAL_COLUMNS))
+
+
+class AccountForecast:
+    """The per-account forecast of one run: accumulator plus what the table needs from the book.
+
+    Parameters
+    ----------
+    book : simengine.data.Book
+    state : simengine.engine.BookState
+        The kernel's book at ``as_of`` (same accounts, same order as :func:`active_mask`).
+    draws : int
+        Draws the run simulates.
+    """
+
+    def __init__(self, book, state, draws: int):
+        mask = active_mask(book)
+        accounts = book.accounts[mask]
+        self.account_ids = accounts["account_id"].to_numpy(dtype=object)
+        self.segments = accounts["segment"].to_numpy(dtype=object)
+        if len(self.account_ids) != state.n_accounts:
+            raise ValueError("book and state disagree on the active accounts")
+        self.commit = np.asarray(state.commit, dtype=np.float64)
+        self.accumulator = AccountAccumulator(state.hist_revenue[:, -1], draws)
+        self.signals = usage_signals(
+            book.usage,
+            pd.Index(self.account_ids),
+            int(book.as_of),
+            accounts["start_month"].to_numpy(np.int64),
+        )
+
+    def add(self, record: np.ndarray) -> None:
+        """The engine's ``account_sink``: fold one chunk's record."""
+        self.accumulator.add(record)
+
+    def table(self) -> pd.DataFrame:
+        """``accounts_forecast.csv`` (:func:`accounts_table`)."""
+        return accounts_table(
+            self.accumulator, self.account_ids, self.segments, self.commit, self.signals
+        )
+
+    def to_dataset(self):
+        """The table as an ``xarray.Dataset`` over dim ``account`` (coords ``account``,
+        ``account_segment``), so it travels inside ``forecast.nc``."""
+        import xarray as xr
+
+        table = self.table()
+        data = {
+            c: ("account", table[c].to_numpy(float), {"units": ACCOUNT_UNITS.get(c, "")})
+            for c in ACCOUNT_COLUMNS[2:]
+        }
+        return xr.Dataset(
+            data,
+            coords={
+                "account": ("account", table["account_id"].astype(str).to_numpy()),
+                "account_segment": ("account", table["segment"].astype(str).to_numpy()),
+            },
+        )
+
+
+ACCOUNT_UNITS = {
+    "revenue_last": "currency per month",
+    "revenue_next12_p10": "currency",
+    "revenue_next12_p50": "currency",
+    "revenue_next12_p90": "currency",
+    "revenue_next12_mean": "currency",
+    "expected_overage_12m": "currency",
+    "expected_leak_12m": "currency",
+    "expected_new_use_cases_12m": "use cases",
+}
+
+
+def active_mask(book) -> np.ndarray:
+    """Accounts active at ``as_of`` (no ``churn_month`` or one after it), as
+    :func:`simengine.engine.book_state` selects them."""
+    churn = book.accounts["churn_month"].to_numpy(dtype=np.float64, na_value=np.inf)
+    return churn > book.as_of
+
+
+def accounts_frame(ds) -> pd.DataFrame:
+    """``accounts_forecast.csv`` back from a dataset that holds it (dim ``account``)."""
+    frame = pd.DataFrame(
+        {
+            "account_id": ds["account"].values.astype(str),
+            "segment": ds["account_segment"].values.astype(str),
+        }
+    )
+    for c in ACCOUNT_COLUMNS[2:]:
+        frame[c] = ds[c].values
+    return frame
+
+
+def write_account_outputs(ds, out_dir) -> dict:
+    """Write ``accounts_forecast.csv``, ``accounts_forecast.parquet`` and ``signals.csv``.
+
+    Returns ``{name: path}``; nothing when ``ds`` has no per-account forecast.
+    """
+    from pathlib import Path
+
+    from simengine.atomic import atomic_path
+
+    if "account" not in ds.dims:
+        return {}
+    out_dir = Path(out_dir)
+    table = accounts_frame(ds)
+    paths = {}
+    for key, name, write in (
+        ("accounts_forecast", "accounts_forecast.csv",
+         lambda f, p: f.to_csv(p, index=False, float_format="%.6g")),
+        ("accounts_forecast_parquet", "accounts_forecast.parquet",
+         lambda f, p: f.to_parquet(p, index=False)),
+        ("signals", "signals.csv",
+         lambda f, p: signals_table(f).to_csv(p, index=False, float_format="%.6g")),
+    ):  # fmt: skip
+        with atomic_path(out_dir / name) as tmp:
+            write(table, tmp)
+        paths[key] = out_dir / name
+    return paths
+
+
+def print_signals(ds, console=None, top: int = 3) -> None:
+    """A short rich table: the first ``top`` accounts of every signal, with their probability."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if "account" not in ds.dims:
+        return
+    console = console or Console()
+    signals = signals_table(accounts_frame(ds), top=top)
+    table = Table(title="Account signals (signals.csv has the top 10 of each)",
+                  title_justify="left")  # fmt: skip
+    for column, justify in (("signal", "left"), ("account", "left"), ("segment", "left"),
+                            ("value", "right"), ("probability", "right")):  # fmt: skip
+        table.add_column(column, justify=justify)
+    for row in signals.itertuples(index=False):
+        if row.value_name == "usage_trend":
+            value = f"{row.value:+.0%} usage"
+        else:
+            value = f"{row.value:,.0f} ({row.value_name})"
+        table.add_row(row.signal, row.account_id, row.segment, value,
+                      f"{row.probability:.0%} {row.probability_name}")  # fmt: skip
+    console.print(table)

@@ -120,6 +120,7 @@ def _posterior_for(cfg: Config, book, segments: tuple[str, ...]):
 
 def simulate_config(cfg: Config, book=None) -> xr.Dataset:
     """Run the scenario ``cfg`` (already validated) and return the forecast dataset."""
+    from simengine.accounts_forecast import AccountForecast
     from simengine.data import book_from_config, book_hash, format_month
     from simengine.engine import book_state, month_of_year, month_starts, run_kernel
     from simengine.params import build_parameters
@@ -142,7 +143,8 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
         staffing = simulate_plan(cfg.staffing, cfg.sim.draws, cfg.sim.horizon_months, cfg.seed)
         drivers = apply_drivers(cfg, params, staffing, book)
     first = book.as_of + 1
-    out, cohort, coverage = run_kernel(
+    accounts = AccountForecast(book, state, cfg.sim.draws)
+    out, cohort, coverage, _ = run_kernel(
         state,
         Params(params.seg_params, params.month_params),
         drivers.capacity if drivers is not None else None,
@@ -152,6 +154,7 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
         threads=cfg.sim.threads,
         chunk_draws=cfg.sim.chunk_draws,
         progress=cfg.sim.progress,
+        account_sink=accounts.add,
     )
     attrs = {
         "seed": cfg.seed,
@@ -176,6 +179,7 @@ def simulate_config(cfg: Config, book=None) -> xr.Dataset:
         segments=segments,
         attrs=attrs,
     )
+    ds = ds.merge(accounts.to_dataset(), combine_attrs="override")
     if staffing is not None:
         from simengine.gtm import costs
         from simengine.results import add_gtm
@@ -202,7 +206,8 @@ def simulate(overrides: Sequence[str] = ()) -> xr.Dataset:
 
 
 def write_run_outputs(ds: xr.Dataset, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``forecast.nc``, ``summary.csv`` and ``fan_chart.png`` into ``out_dir`` (each atomic)."""
+    """Write ``forecast.nc``, ``summary.csv``, ``fan_chart.png``, ``accounts_forecast.csv`` (and
+    ``.parquet``) and ``signals.csv`` into ``out_dir`` (each atomic)."""
     from simengine.report import fan_chart, summary_table
     from simengine.results import write_atomic_text, write_netcdf
 
@@ -217,6 +222,9 @@ def write_run_outputs(ds: xr.Dataset, out_dir: str | Path) -> dict[str, Path]:
     }
     fan_chart(ds, out_dir / "fan_chart.png")
     paths["fan_chart"] = out_dir / "fan_chart.png"
+    from simengine.accounts_forecast import write_account_outputs
+
+    paths |= write_account_outputs(ds, out_dir)
     return paths
 
 

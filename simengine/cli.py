@@ -21,7 +21,8 @@ __all__ = ["main"]
 log = logging.getLogger("simengine")
 
 VERBS = {
-    "run": "simulate one scenario (-m sweeps); writes forecast.nc, summary.csv, fan_chart.png",
+    "run": "simulate one scenario (-m sweeps); writes forecast.nc, summary.csv, fan_chart.png, "
+    "accounts_forecast.csv/.parquet, signals.csv",
     "fit": "fit the PyMC models to the configured data; writes posterior.nc, diagnostics.csv",
     "backtest": "fit up to as_of - backtest.holdout_months, forecast the installed base, score; "
     "writes backtest.csv, backtest_scores.csv, backtest.png",
@@ -207,6 +208,7 @@ def _output_dir() -> Path:
 def _run_task(cfg) -> None:
     from rich.console import Console
 
+    from simengine.accounts_forecast import print_signals
     from simengine.api import simulate_config, write_run_outputs
     from simengine.config import to_config
     from simengine.report.console import print_summary
@@ -216,6 +218,7 @@ def _run_task(cfg) -> None:
     paths = write_run_outputs(ds, _output_dir())
     console = Console(stderr=False)
     print_summary(ds, console)
+    print_signals(ds, console)
     console.print(
         f"[bold]wrote[/bold] {paths['forecast'].parent}/ "
         f"({', '.join(p.name for p in paths.values())})"

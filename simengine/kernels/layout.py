@@ -205,27 +205,6 @@ class Capacity(NamedTuple):
     se: np.ndarray
 
 
-class Outputs(NamedTuple):
-    """What the kernel fills (zeroed on entry).
-
-    Attributes
-    ----------
-    out : ndarray, shape (draws, horizon, segments, len(OUTPUTS))
-    cohort : ndarray, shape (draws, horizon, cohort_months)
-        New-logo revenue by start month and months since start.
-    coverage : ndarray, shape (draws, horizon, len(COVERAGE))
-    """
-
-    out: np.ndarray
-    cohort: np.ndarray
-    coverage: np.ndarray
-
-
-def unlimited_capacity(draws: int, horizon: int) -> Capacity:
-    """Capacity that never binds: coverage shares are the month parameters (rate mode)."""
-    return Capacity(np.full((draws, horizon), np.inf), np.full((draws, horizon), np.inf))
-
-
 #: What the kernel records per (draw, book account) over the first 12 forecast months (or the
 #: horizon, if shorter): ``accounts[draw, account, A_*]``.  Only the accounts active at ``as_of``
 #: (book rows), so memory is chunk draws x book accounts x len(ACCOUNT_OUTPUTS), reduced per chunk
@@ -242,3 +221,30 @@ A_REVENUE_12M, A_CHURN_MONTH, A_OVERAGE_12M, A_LEAK_12M, A_USE_CASES_12M = range
 )
 #: Forecast months the per-account record covers.
 ACCOUNT_MONTHS = 12
+#: ``Outputs.accounts`` when no per-account record is wanted: no account columns, nothing written.
+NO_ACCOUNT_RECORD = np.zeros((1, 0, len(ACCOUNT_OUTPUTS)))
+
+
+class Outputs(NamedTuple):
+    """What the kernel fills (zeroed on entry).
+
+    Attributes
+    ----------
+    out : ndarray, shape (draws, horizon, segments, len(OUTPUTS))
+    cohort : ndarray, shape (draws, horizon, cohort_months)
+        New-logo revenue by start month and months since start.
+    coverage : ndarray, shape (draws, horizon, len(COVERAGE))
+    accounts : ndarray, shape (draws, book accounts, len(ACCOUNT_OUTPUTS))
+        The per-account record (``A_*`` slots) of the accounts active at ``as_of``; the default,
+        :data:`NO_ACCOUNT_RECORD` (no account columns), switches it off.
+    """
+
+    out: np.ndarray
+    cohort: np.ndarray
+    coverage: np.ndarray
+    accounts: np.ndarray = NO_ACCOUNT_RECORD
+
+
+def unlimited_capacity(draws: int, horizon: int) -> Capacity:
+    """Capacity that never binds: coverage shares are the month parameters (rate mode)."""
+    return Capacity(np.full((draws, horizon), np.inf), np.full((draws, horizon), np.inf))
