@@ -1,17 +1,14 @@
 """simengine: forecasting simulation for consumption-priced software businesses.
 
-``simulate(overrides)`` runs a scenario and returns an ``xarray.Dataset``; ``fit(overrides)`` fits the
-PyMC models and returns an ``xarray.DataTree``.  Both compose the same Hydra configs as the CLI.
+``simulate(overrides, scenarios=[...])`` runs a scenario and returns an ``xarray.Dataset``;
+``fit(overrides, scenarios=[...])`` fits the PyMC models and returns an ``xarray.DataTree``.  Both
+compose the same Hydra configs as the CLI (``scenarios`` are extra scenario folders, like the CLI's
+``--scenarios DIR``).
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("simengine")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+from simengine.version import __version__
 
 __all__ = ["__version__", "fit", "simulate"]
 

@@ -1,4 +1,8 @@
-"""Atomic writes: a reader never sees half a file, and a failed write leaves nothing behind."""
+"""Atomic writes: a reader never sees half a file, and a failed write leaves nothing behind.
+
+The finished file gets the mode the user's umask asks for (``0o666 & ~umask``, e.g. 0644), like
+a file written with ``open``: the temporary file is created 0600, which would otherwise stick.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "umask_mode"]
+
+
+def umask_mode() -> int:
+    """The mode a new regular file gets under the process's umask (``0o666 & ~umask``)."""
+    mask = os.umask(0)  # reading the umask means setting it; put it back at once
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextmanager
@@ -33,6 +44,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -14,7 +14,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from simengine.config import CONFIG_DIR, ConfigError, register_configs
+from simengine.config import CONFIG_DIR, ConfigError, register_configs, scenario_dirs
+from simengine.config.compose import open_segment_maps
 
 __all__ = ["main"]
 
@@ -35,6 +36,7 @@ USAGE = (
     "  simengine fit data.accounts=accounts.csv data.usage=usage.csv\n"
     "  simengine run scenario=downturn      (a file in scenarios/)\n"
     "  simengine run --scenarios ~/plans scenario=fy27   (your own folder of scenarios)\n"
+    "  simengine run market=rate market.new_logo_rate.smb=40   (new logos at a fixed rate)\n"
     "  simengine run --cfg job      (print the composed config)\n"
 )
 
@@ -99,15 +101,15 @@ def _job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
     return [list(c) for c in itertools.product(*choices)]
 
 
-def _precheck(verb: str, overrides: list[str], multirun: bool) -> None:
-    """Compose, validate and load the data of every job before Hydra writes anything."""
-    from simengine.api import compose, load_checked_posterior
-    from simengine.config import to_config
+def _precheck(verb: str, overrides: list[str], multirun: bool, dirs: list[str]) -> None:
+    """Compose, validate, load the data and check every job before Hydra writes anything."""
+    from simengine.config.compose import compose_run
     from simengine.data import book_from_config
+    from simengine.pipeline import check_run
 
     books: dict[tuple, object] = {}
     for job in _job_overrides(overrides, multirun):
-        cfg = to_config(compose(job))
+        cfg, scenario = compose_run(job, dirs)
         data_key = (
             cfg.data.accounts,
             cfg.data.usage,
@@ -118,19 +120,25 @@ def _precheck(verb: str, overrides: list[str], multirun: bool) -> None:
         )
         if cfg.fit.posterior is not None and not Path(cfg.fit.posterior).is_file():
             raise UserError(f"config key 'fit.posterior' = {cfg.fit.posterior!r}: no such file")
-        data_key = (*data_key, cfg.data.observed_from, verb)
         if data_key not in books:
-            books[data_key] = book_from_config(cfg.data, need_usage=verb != "fit")
-        if verb == "fit":  # a model the data cannot support: exit 2 before any output
-            from simengine.fitting import resolve_models
+            books[data_key] = book_from_config(cfg.data)
+        if verb == "run":  # posterior gate, dead keys, months and prices, before any output
+            check_run(cfg, books[data_key], scenario)
+        _check_backtest(verb, cfg, books[data_key])
 
-            resolve_models(cfg.fit.models, books[data_key])
-        if verb == "run":  # the posterior's data hash and diagnostics gate, before any output
-            load_checked_posterior(cfg, books[data_key])
-        if verb == "backtest":  # a holdout the book cannot support: exit 2 before any output
-            from simengine.backtest import check_holdout
 
-            check_holdout(books[data_key], cfg.backtest.holdout_months)
+def _check_backtest(verb: str, cfg, book) -> None:
+    """``backtest.*`` acts in ``simengine backtest`` only; there, the book must hold the holdout."""
+    from simengine.backtest import check_holdout
+    from simengine.config import BacktestConfig
+
+    if verb == "backtest":  # a holdout the book cannot support: exit 2 before any output
+        check_holdout(book, cfg.backtest.holdout_months)
+    elif cfg.backtest != BacktestConfig():
+        raise UserError(
+            f"config key 'backtest.holdout_months' = {cfg.backtest.holdout_months!r}: only "
+            f"simengine backtest reads it (this is simengine {verb})"
+        )
 
 
 # Hydra flags that take a value (`--cfg job`, `-cn NAME`...).
@@ -174,12 +182,8 @@ def _split_flags(args: list[str]) -> tuple[list[str], list[str]]:
     return flags, overrides
 
 
-def _take_scenario_dirs(args: list[str]) -> list[str]:
+def _take_scenario_dirs(args: list[str]) -> tuple[list[str], list[str]]:
     """Consume ``--scenarios DIR`` (repeatable): DIR's ``*.yaml`` become ``scenario=NAME`` choices."""
-    import os
-
-    from simengine.config import SCENARIO_PATH_ENV
-
     rest, dirs = [], []
     it = iter(args)
     for arg in it:
@@ -193,10 +197,7 @@ def _take_scenario_dirs(args: list[str]) -> list[str]:
             dirs.append(str(folder))
         else:
             rest.append(arg)
-    if dirs:
-        current = [p for p in os.environ.get(SCENARIO_PATH_ENV, "").split(os.pathsep) if p]
-        os.environ[SCENARIO_PATH_ENV] = os.pathsep.join([*current, *dirs])
-    return rest
+    return rest, dirs
 
 
 def _output_dir() -> Path:
@@ -253,7 +254,10 @@ def _backtest_task(cfg) -> None:
     result = run_backtest(config, out)
     console = Console()
     print_backtest(result, console)
-    console.print(f"[bold]wrote[/bold] {out}/ (backtest.csv, backtest_scores.csv, backtest.png)")
+    console.print(
+        f"[bold]wrote[/bold] {out}/ (backtest.csv, backtest_scores.csv, backtest.png, "
+        "accounts_forecast.csv, posterior.nc)"
+    )
 
 
 _TASKS = {"run": _run_task, "fit": _fit_task, "backtest": _backtest_task}
@@ -278,8 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     verb, rest = argv[0], argv[1:]
     try:
-        rest = _take_scenario_dirs(rest)
-    except UserError as exc:
+        rest, extra_dirs = _take_scenario_dirs(rest)
+        dirs = scenario_dirs(extra_dirs)
+    except (UserError, ConfigError) as exc:
         print(f"simengine: error: {exc}", file=sys.stderr)
         return 2
     if verb not in VERBS:
@@ -297,14 +302,15 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("default", module="simengine")
     if not informational:
         try:
-            _precheck(verb, overrides, multirun)
+            _precheck(verb, overrides, multirun, extra_dirs)
         except _user_errors() as exc:
             print(f"simengine: error: {_one_line(exc)}", file=sys.stderr)
             return 2
 
     import hydra
 
-    register_configs()
+    register_configs(dirs)
+    overrides = open_segment_maps(overrides)
     if not any(o.startswith("hydra.job.name=") for o in overrides):
         overrides = [*overrides, f"hydra.job.name={verb}"]
     # Hydra's argparse takes flags first, then overrides (it does not intermix them).

@@ -1,29 +1,54 @@
-"""Posterior draws and config assumptions -> the flat parameter arrays the kernels read.
+"""Posterior draws, config assumptions and scenario adjustments -> the kernel's parameter arrays.
 
 One simulation draw is one joint sample of every uncertain quantity: a posterior draw (when a fit is
 given) plus a draw of every uncertain planning assumption.  Assumption draws come from a stream keyed
 by ``(seed, parameter name, segment)``, so two scenarios of a sweep that differ in one assumption share
 the draws of all the others (common random numbers), and draw ``d`` is the same whatever the chunking.
+
+How a scenario meets the posterior (README "Scenarios"): a parameter comes from, in order,
+
+1. ``model.override.<segment>.<name>`` (or ``model.override.default.<name>``), an explicit absolute
+   replacement, printed by the run and recorded in the forecast's attrs;
+2. the posterior, where it fits the parameter for the segment;
+3. ``model.segments.<segment>`` (or ``default``) / ``model.<name>``, plain assumptions;
+
+and then ``adjust.*`` moves every draw, whatever its source, from ``adjust.from_month`` on:
+``churn_hazard``, ``use_case_rate``, ``new_logos`` and ``price`` multiply the monthly slots
+``M_HAZARD_MULT``, ``M_USE_CASE_MULT``, ``M_NEW_LOGO_MULT``, ``M_PRICE_MULT``; ``usage_growth`` is
+added to ``M_DRIFT_SHIFT``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from simengine.config import Config, ConfigError, ModelConfig, SegmentAssumptions
+from simengine.config.schema import (
+    ADJUSTMENTS,
+    Config,
+    ConfigError,
+    ModelConfig,
+    RateMarket,
+    SegmentAssumptions,
+)
+from simengine.config.specs import DISTRIBUTIONS, param_mean, validate_param
+from simengine.config.validation import month_of
 from simengine.kernels.layout import (
     M_CSM_COVERAGE,
+    M_DRIFT_SHIFT,
+    M_HAZARD_MULT,
+    M_NEW_LOGO_MULT,
     M_NEW_LOGO_RATE,
+    M_PRICE_MULT,
     M_SE_COVERAGE,
     M_UC_UNHEALTHY_COVERED,
     M_UC_UNHEALTHY_UNCOVERED,
     M_UNHEALTHY_SHARE,
+    M_USE_CASE_MULT,
     MONTH_DEFAULTS,
     MONTH_PARAMS,
     SEGMENT_PARAMS,
@@ -34,103 +59,25 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DISTRIBUTIONS",
     "Parameters",
+    "assumption_stream",
     "build_parameters",
     "draw_param",
     "param_mean",
     "validate_param",
 ]
 
-#: Supported distributions and their parameters.
-DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "normal": ("mu", "sigma"),
-    "lognormal": ("mu", "sigma"),
-    "gamma": ("shape", "rate"),
-    "beta": ("a", "b"),
-    "uniform": ("low", "high"),
-}
-
 # Parameters that are per segment in the kernel but one value for all segments in the config
 # (fields of ModelConfig rather than of SegmentAssumptions).
 _MODEL_WIDE = tuple(n for n in SEGMENT_PARAMS if n in {f.name for f in fields(ModelConfig)})
-# Prices are set by the business, not uncertain: history revenue and simulated revenue must use
-# the same price, so a distribution is refused (``market.unit_price`` is typed as numbers too).
-_FIXED_ONLY = {"unit_price"}
 
-
-def _support(kind: str) -> tuple[float, float]:
-    return {
-        "real": (-math.inf, math.inf),
-        "nonneg": (0.0, math.inf),
-        "positive": (0.0, math.inf),
-        "probability": (0.0, 1.0),
-    }[kind]
-
-
-def validate_param(spec: object, key: str, kind: str = "real") -> None:
-    """Check a number or distribution spec; raise :class:`ConfigError` naming ``key`` and the value.
-
-    ``kind`` is the range the drawn values must lie in: ``real``, ``nonneg``, ``positive`` or
-    ``probability``.
-    """
-    lo, hi = _support(kind)
-    name = key.rsplit(".", 1)[-1]
-    if isinstance(spec, bool):
-        raise ConfigError(f"config key '{key}' = {spec!r}: expected a number or {{dist: ...}}")
-    if isinstance(spec, int | float):
-        v = float(spec)
-        bad = not math.isfinite(v) or v < lo or v > hi or (kind == "positive" and v <= 0)
-        if bad:
-            want = {
-                "real": "a finite number",
-                "nonneg": ">= 0",
-                "positive": "> 0",
-                "probability": "in [0, 1]",
-            }[kind]
-            raise ConfigError(f"config key '{key}' = {spec!r}: must be {want}")
-        return
-    if not isinstance(spec, Mapping):
-        raise ConfigError(f"config key '{key}' = {spec!r}: expected a number or {{dist: ...}}")
-    if name in _FIXED_ONLY:
-        raise ConfigError(f"config key '{key}' = {dict(spec)!r}: must be a number (prices are set)")
-    dist = spec.get("dist")
-    if dist not in DISTRIBUTIONS:
-        raise ConfigError(
-            f"config key '{key}.dist' = {dist!r}: must be one of {sorted(DISTRIBUTIONS)}"
-        )
-    args = {k: v for k, v in spec.items() if k != "dist"}
-    want = set(DISTRIBUTIONS[dist])
-    if set(args) != want:
-        raise ConfigError(
-            f"config key '{key}' = {dict(spec)!r}: {dist} takes exactly {sorted(want)}"
-        )
-    for k, v in args.items():
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise ConfigError(f"config key '{key}.{k}' = {v!r}: must be a finite number")
-    positive = {
-        "normal": ("sigma",),
-        "lognormal": ("sigma",),
-        "gamma": ("shape", "rate"),
-        "beta": ("a", "b"),
-        "uniform": (),
-    }[dist]
-    for k in positive:
-        if args[k] <= 0:
-            raise ConfigError(f"config key '{key}.{k}' = {args[k]!r}: must be > 0")
-    if dist == "uniform" and not args["low"] < args["high"]:
-        raise ConfigError(f"config key '{key}' = {dict(spec)!r}: uniform needs low < high")
-    # The distribution's support must fit the parameter's range.
-    support = {
-        "normal": (-math.inf, math.inf),
-        "lognormal": (0.0, math.inf),
-        "gamma": (0.0, math.inf),
-        "beta": (0.0, 1.0),
-        "uniform": (args.get("low", 0.0), args.get("high", 0.0)),
-    }[dist]
-    if support[0] < lo or support[1] > hi:
-        raise ConfigError(
-            f"config key '{key}' = {dict(spec)!r}: a {dist} can leave the range of this "
-            f"parameter ({kind}); use a distribution inside it"
-        )
+#: Monthly slot of each adjustment, and whether it multiplies (True) or adds (False).
+ADJUST_SLOTS = {
+    "churn_hazard": (M_HAZARD_MULT, True),
+    "usage_growth": (M_DRIFT_SHIFT, False),
+    "use_case_rate": (M_USE_CASE_MULT, True),
+    "new_logos": (M_NEW_LOGO_MULT, True),
+    "price": (M_PRICE_MULT, True),
+}
 
 
 def assumption_stream(seed: int, *key: str) -> np.random.Generator:
@@ -157,20 +104,6 @@ def draw_param(spec: object, rng: np.random.Generator, n: int) -> np.ndarray:
     raise ConfigError(f"unknown distribution {dist!r}")
 
 
-def param_mean(spec: object) -> float:
-    """Mean of a number or distribution spec."""
-    if isinstance(spec, int | float):
-        return float(spec)
-    d = spec["dist"]
-    return {
-        "normal": lambda: spec["mu"],
-        "lognormal": lambda: math.exp(spec["mu"] + spec["sigma"] ** 2 / 2),
-        "gamma": lambda: spec["shape"] / spec["rate"],
-        "beta": lambda: spec["a"] / (spec["a"] + spec["b"]),
-        "uniform": lambda: (spec["low"] + spec["high"]) / 2,
-    }[d]()
-
-
 @dataclass
 class Parameters:
     """Flat arrays for the kernel plus where each value came from.
@@ -184,6 +117,8 @@ class Parameters:
         Parameter names taken from the posterior (empty: every value is an assumption).
     default_segments : tuple of str
         Segments with no config entry of their own, simulated with ``model.segments.default``.
+    overrides : dict of str to str
+        ``model.override`` keys applied -> their value, as text (printed and kept in attrs).
     """
 
     seg_params: np.ndarray
@@ -192,6 +127,7 @@ class Parameters:
     fitted: tuple[str, ...] = ()
     default_segments: tuple[str, ...] = ()
     posterior_segments_missing: tuple[str, ...] = ()
+    overrides: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -200,11 +136,25 @@ def segment_assumptions(cfg: Config, segment: str) -> SegmentAssumptions:
     return cfg.model.segments.get(segment, cfg.model.segments["default"])
 
 
+def _override_for(cfg: Config, segment: str, name: str) -> tuple[str, object] | None:
+    """``(key, spec)`` of the override of ``name`` for ``segment``, or None."""
+    own = cfg.model.override.get(segment)
+    if own is not None:
+        return (f"model.override.{segment}.{name}", own[name]) if name in own else None
+    default = cfg.model.override.get("default", {})
+    if name in default:
+        return f"model.override.default.{name}", default[name]
+    return None
+
+
 def build_parameters(
     cfg: Config,
     segments: Sequence[str],
     posterior: Mapping[str, np.ndarray] | None = None,
     posterior_segments: Sequence[str] = (),
+    *,
+    new_logo_price: Mapping[str, float] | None = None,
+    first_month: int | None = None,
 ) -> Parameters:
     """Assemble the kernel's parameter arrays for ``cfg.sim.draws`` draws.
 
@@ -218,22 +168,37 @@ def build_parameters(
         scalars of shape ``(draws,)``.  Variables it holds replace the config values.
     posterior_segments : sequence of str
         Segment order of the per-segment posterior arrays.
+    new_logo_price : mapping of str to float, optional
+        Unit price a new logo of each segment pays (:func:`simengine.prices.account_prices`);
+        default: ``market.unit_price``.
+    first_month : int, optional
+        Month number of the first forecast month; needed when ``adjust.from_month`` is set.
     """
     n, horizon, n_seg = cfg.sim.draws, cfg.sim.horizon_months, len(segments)
     seg_params = np.empty((n, n_seg, len(SEGMENT_PARAMS)))
     default_segments = tuple(s for s in segments if s not in cfg.model.segments)
     fitted: set[str] = set()
+    overrides: dict[str, str] = {}
     missing = tuple(s for s in segments if posterior is not None and s not in posterior_segments)
+    prices = cfg.market.unit_price
 
     for s_idx, seg in enumerate(segments):
         sa = segment_assumptions(cfg, seg)
         for p_idx, name in enumerate(SEGMENT_PARAMS):
             if name == "unit_price":
-                prices = cfg.market.unit_price
-                seg_params[:, s_idx, p_idx] = prices.get(seg, prices["default"])
+                if new_logo_price is not None:
+                    price = new_logo_price[seg]
+                else:
+                    price = prices.get(seg, prices.get("default", float("nan")))
+                seg_params[:, s_idx, p_idx] = price
                 continue
-            spec = getattr(cfg.model, name) if name in _MODEL_WIDE else getattr(sa, name)
-            key_seg = "*" if name in _MODEL_WIDE else seg
+            override = _override_for(cfg, seg, name)
+            if override is not None:
+                key, spec = override
+                overrides[key] = str(spec)
+                values = draw_param(spec, assumption_stream(cfg.seed, "override", name, seg), n)
+                seg_params[:, s_idx, p_idx] = values
+                continue
             values = None
             if posterior is not None and name in posterior:
                 arr = np.asarray(posterior[name], dtype=float)
@@ -244,26 +209,17 @@ def build_parameters(
             if values is not None:
                 fitted.add(name)
             else:
+                spec = getattr(cfg.model, name) if name in _MODEL_WIDE else getattr(sa, name)
+                key_seg = "*" if name in _MODEL_WIDE else seg
                 values = draw_param(spec, assumption_stream(cfg.seed, name, key_seg), n)
             seg_params[:, s_idx, p_idx] = values
 
-    month_params = np.empty((n, n_seg, horizon, len(MONTH_PARAMS)))
-    model_wide = {
-        M_CSM_COVERAGE: "csm_coverage",
-        M_SE_COVERAGE: "se_coverage",
-        M_UNHEALTHY_SHARE: "unhealthy_share",
-        M_UC_UNHEALTHY_COVERED: "unhealthy_share",  # rate mode: one share for all
-        M_UC_UNHEALTHY_UNCOVERED: "unhealthy_share",
-    }
-    for s_idx, seg in enumerate(segments):
-        sa = segment_assumptions(cfg, seg)
-        rate = draw_param(sa.new_logo_rate, assumption_stream(cfg.seed, "new_logo_rate", seg), n)
-        month_params[:, s_idx, :, M_NEW_LOGO_RATE] = rate[:, None]
-        for name, value in MONTH_DEFAULTS.items():  # neutral until a scenario sets them
-            month_params[:, s_idx, :, MONTH_PARAMS.index(name)] = value
-        for slot, name in model_wide.items():
-            values = draw_param(getattr(cfg.model, name), assumption_stream(cfg.seed, name, "*"), n)
-            month_params[:, s_idx, :, slot] = values[:, None]
+    month_params = np.zeros((n, n_seg, horizon, len(MONTH_PARAMS)))
+    for name, value in MONTH_DEFAULTS.items():  # neutral until a scenario sets them
+        month_params[..., MONTH_PARAMS.index(name)] = value
+    if isinstance(cfg.market, RateMarket):
+        _fill_rate_mode(cfg, segments, month_params)
+    _apply_adjust(cfg, segments, month_params, first_month)
 
     notes = []
     if default_segments:
@@ -283,5 +239,69 @@ def build_parameters(
         fitted=tuple(sorted(fitted)),
         default_segments=default_segments,
         posterior_segments_missing=missing,
+        overrides=overrides,
         notes=notes,
     )
+
+
+def _fill_rate_mode(cfg: Config, segments: Sequence[str], month_params: np.ndarray) -> None:
+    """``market=rate``: fixed new-logo rates per segment and fixed coverage shares."""
+    market = cfg.market
+    n = month_params.shape[0]
+    shared = {
+        M_CSM_COVERAGE: "csm_coverage",
+        M_SE_COVERAGE: "se_coverage",
+        M_UNHEALTHY_SHARE: "unhealthy_share",
+        # One share for new logos and for use cases, with or without SE support (same stream).
+        M_UC_UNHEALTHY_COVERED: "unhealthy_share",
+        M_UC_UNHEALTHY_UNCOVERED: "unhealthy_share",
+    }
+    shared_values = {
+        slot: draw_param(getattr(market, name), assumption_stream(cfg.seed, name, "*"), n)
+        for slot, name in shared.items()
+    }
+    for s_idx, seg in enumerate(segments):
+        spec = market.new_logo_rate.get(seg, market.new_logo_rate["default"])
+        rate = draw_param(spec, assumption_stream(cfg.seed, "new_logo_rate", seg), n)
+        month_params[:, s_idx, :, M_NEW_LOGO_RATE] = rate[:, None]
+        for slot, values in shared_values.items():
+            month_params[:, s_idx, :, slot] = values[:, None]
+
+
+def _apply_adjust(
+    cfg: Config, segments: Sequence[str], month_params: np.ndarray, first_month: int | None
+) -> None:
+    """Multiply (or shift) the monthly slots by each adjustment from ``adjust.from_month`` on.
+
+    A global adjustment is drawn once per draw for every segment (stream ``adjust/NAME/*``: a
+    downturn hits every segment in the same draw together); a per-segment one from its own stream.
+    """
+    a = cfg.adjust
+    n, horizon = month_params.shape[0], month_params.shape[2]
+    start = 0
+    if a.from_month is not None:
+        if first_month is None:
+            raise ConfigError("adjust.from_month needs the book's first forecast month")
+        start = month_of(a.from_month) - first_month
+        if not 0 <= start < horizon:
+            raise ConfigError(
+                f"config key 'adjust.from_month' = {a.from_month!r}: outside the forecast"
+            )
+    for name in ADJUSTMENTS:
+        slot, multiplies = ADJUST_SLOTS[name]
+        global_values = None
+        for s_idx, seg in enumerate(segments):
+            spec = a.segments.get(seg, {}).get(name)
+            if spec is not None:
+                values = draw_param(spec, assumption_stream(cfg.seed, "adjust", name, seg), n)
+            else:
+                if global_values is None:
+                    global_values = draw_param(
+                        getattr(a, name), assumption_stream(cfg.seed, "adjust", name, "*"), n
+                    )
+                values = global_values
+            block = month_params[:, s_idx, start:, slot]
+            if multiplies:
+                block *= values[:, None]
+            else:
+                block += values[:, None]

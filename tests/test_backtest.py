@@ -69,7 +69,7 @@ def test_backtest_cli_end_to_end(cli, tmp_path):
         "method", "coverage50", "coverage80", "coverage90", "crps_pct", "bias_pct", "mape_total"
     ]  # fmt: skip
     assert scores.notna().all().all()
-    assert ((scores[["coverage50", "coverage80", "coverage90"]] >= 0).all().all())
+    assert (scores[["coverage50", "coverage80", "coverage90"]] >= 0).all().all()
     # Wider intervals cover at least as many months.
     assert (scores["coverage50"] <= scores["coverage80"]).all()
     assert (scores["coverage80"] <= scores["coverage90"]).all()

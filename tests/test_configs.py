@@ -44,8 +44,29 @@ def test_expected_files_exist():
         "comp/bookings",
         "comp/consumption",
         "comp/hybrid",
+        "market/capacity",
+        "market/rate",
     } <= names
-    assert {"best_in_class", "post_sales_shift"} <= {p.stem for p in SCENARIOS}
+    assert {"baseline", "best_in_class", "downturn", "post_sales_shift", "price_increase"} <= {
+        p.stem for p in SCENARIOS
+    }
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_scenario_header_states_its_intended_effect(path: Path):
+    header = "".join(line for line in path.read_text().splitlines(True) if line.startswith("#"))
+    assert "ntended effect" in header, f"{path.name}: say what the scenario should do, in words"
+
+
+def test_market_schemas_hold_only_their_keys():
+    """Rate-only keys are not in the capacity schema and the reverse (a wrong one fails to compose)."""
+    from simengine.config import CapacityMarket, RateMarket
+
+    cap, rate = load_config(), load_config(["market=rate"])
+    assert isinstance(cap.market, CapacityMarket) and isinstance(rate.market, RateMarket)
+    assert not hasattr(cap.market, "new_logo_rate") and not hasattr(cap.market, "csm_coverage")
+    assert not hasattr(rate.market, "new_logo_mix")
+    assert not hasattr(rate.market, "deal_size_multiplier")
 
 
 def _sourced(lines: list[str], i: int) -> bool:

@@ -7,8 +7,18 @@ import dataclasses
 import numpy as np
 import pytest
 
+from simengine.api import load_config
 from simengine.config import ConfigError
-from simengine.kernels.layout import M_NEW_LOGO_RATE, SEGMENT_PARAMS
+from simengine.kernels.layout import (
+    M_DRIFT_SHIFT,
+    M_HAZARD_MULT,
+    M_NEW_LOGO_MULT,
+    M_NEW_LOGO_RATE,
+    M_PRICE_MULT,
+    M_USE_CASE_MULT,
+    MONTH_PARAMS,
+    SEGMENT_PARAMS,
+)
 from simengine.params import build_parameters, draw_param, param_mean, validate_param
 
 
@@ -64,14 +74,77 @@ def test_fixed_number_is_repeated():
     assert np.all(draw_param(0.25, np.random.default_rng(0), 5) == 0.25)
 
 
-def test_arrays_have_kernel_shapes(small_cfg):
-    params = build_parameters(small_cfg, ("enterprise", "mid_market", "smb"))
-    d, h = small_cfg.sim.draws, small_cfg.sim.horizon_months
+def test_arrays_have_kernel_shapes(small_overrides):
+    cfg = load_config([*small_overrides, "market=rate"])
+    params = build_parameters(cfg, ("enterprise", "mid_market", "smb"))
+    d, h = cfg.sim.draws, cfg.sim.horizon_months
     assert params.seg_params.shape == (d, 3, len(SEGMENT_PARAMS))
-    assert params.month_params.shape[:3] == (d, 3, h)
+    assert params.month_params.shape == (d, 3, h, len(MONTH_PARAMS))
     assert params.fitted == ()
     smb = params.month_params[:, 2, :, M_NEW_LOGO_RATE]
-    assert np.all(smb == small_cfg.model.segments["smb"].new_logo_rate)
+    assert np.all(smb == cfg.market.new_logo_rate["smb"])
+    # No adjustment: every multiplier 1, the drift shift 0.
+    for slot in (M_HAZARD_MULT, M_USE_CASE_MULT, M_NEW_LOGO_MULT, M_PRICE_MULT):
+        assert np.all(params.month_params[..., slot] == 1.0)
+    assert np.all(params.month_params[..., M_DRIFT_SHIFT] == 0.0)
+
+
+FIRST = 2026 * 12 + 10  # 2026-11: the first forecast month of a book observed to 2026-10
+
+
+def test_adjust_fills_the_monthly_slots_from_from_month(small_overrides):
+    """Each adjustment lands in its slot from adjust.from_month on; per-segment values win."""
+    cfg = load_config(
+        [
+            *small_overrides,
+            "adjust.churn_hazard=1.3",
+            "adjust.usage_growth=-0.004",
+            "adjust.use_case_rate=0.7",
+            "adjust.new_logos={dist:lognormal,mu:-0.3,sigma:0.1}",
+            "adjust.price=1.08",
+            "adjust.from_month=2027-01",
+            "adjust.segments.smb.price=1.2",
+        ]
+    )
+    p = build_parameters(cfg, ("enterprise", "smb"), first_month=FIRST)
+    mp = p.month_params
+    k = 2  # 2027-01 is two months after 2026-11
+    assert np.all(mp[:, :, :k, M_HAZARD_MULT] == 1.0)
+    assert np.all(mp[:, :, k:, M_HAZARD_MULT] == 1.3)
+    assert np.all(mp[:, :, :k, M_DRIFT_SHIFT] == 0.0)
+    assert np.all(mp[:, :, k:, M_DRIFT_SHIFT] == -0.004)
+    assert np.all(mp[:, :, k:, M_USE_CASE_MULT] == 0.7)
+    assert np.all(mp[:, 0, k:, M_PRICE_MULT] == 1.08)
+    assert np.all(mp[:, 1, k:, M_PRICE_MULT] == 1.2)
+    logos = mp[:, :, k:, M_NEW_LOGO_MULT]
+    # One draw per simulation draw, shared by every segment and month (a global adjustment).
+    assert np.unique(logos).size == cfg.sim.draws
+    assert np.all(logos == logos[:, :1, :1])
+    assert np.all(mp[:, :, :k, M_NEW_LOGO_MULT] == 1.0)
+
+
+def test_adjust_draws_are_common_random_numbers(small_overrides):
+    """Changing one adjustment leaves the draws of the others untouched."""
+    spec = "{dist:lognormal,mu:0.3,sigma:0.1}"
+    a = build_parameters(
+        load_config([*small_overrides, f"adjust.churn_hazard={spec}", "adjust.price=1.1"]), ("smb",)
+    )
+    b = build_parameters(load_config([*small_overrides, f"adjust.churn_hazard={spec}"]), ("smb",))
+    np.testing.assert_array_equal(
+        a.month_params[..., M_HAZARD_MULT], b.month_params[..., M_HAZARD_MULT]
+    )
+    assert not np.array_equal(a.month_params[..., M_PRICE_MULT], b.month_params[..., M_PRICE_MULT])
+
+
+def test_override_replaces_posterior_and_is_reported(small_overrides):
+    cfg = load_config([*small_overrides, "model.override.smb.usage_drift=0.002"])
+    d = cfg.sim.draws
+    posterior = {"usage_drift": np.full((d, 2), 0.01)}
+    p = build_parameters(cfg, ("mid_market", "smb"), posterior, ("mid_market", "smb"))
+    drift = SEGMENT_PARAMS.index("usage_drift")
+    assert np.all(p.seg_params[:, 0, drift] == 0.01)  # fitted
+    assert np.all(p.seg_params[:, 1, drift] == 0.002)  # replaced
+    assert p.overrides == {"model.override.smb.usage_drift": "0.002"}
 
 
 def test_unknown_segment_uses_default_and_says_so(small_cfg):

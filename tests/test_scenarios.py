@@ -62,3 +62,66 @@ def test_se_heavy_vs_ae_heavy_mechanism(shapes):
     assert float((nrr_gain > 0).mean()) > 0.9
     expansion_gain = (se["expansion_revenue"] - ae["expansion_revenue"]).sum(("segment", "month"))
     assert float((expansion_gain > 0).mean()) > 0.9
+
+
+# --- Every shipped scenario against baseline, paired by common random numbers (same seed). ---
+
+PAIRED = ["sim.draws=100", *QUIET]
+
+
+@pytest.fixture(scope="module")
+def paired():
+    names = ("baseline", "downturn", "price_increase", "best_in_class", "post_sales_shift")
+    return {name: simengine.simulate([f"scenario={name}", *PAIRED]) for name in names}
+
+
+def _year3(ds, name):
+    return ds[name].sum("segment").isel(month=slice(24, 36)).sum("month")
+
+
+def test_baseline_is_the_default_config(paired):
+    plain = simengine.simulate(PAIRED)
+    np.testing.assert_array_equal(plain["revenue"].values, paired["baseline"]["revenue"].values)
+
+
+def test_downturn_lowers_revenue_nrr_and_logos_and_raises_churn(paired):
+    """Every stated effect with its sign.  Paired by draw, so a share of draws is a sharp test:
+    with 100 draws, P(share > 0.9) under no effect is ~1e-17 (binomial, p = 0.5)."""
+    base, down = paired["baseline"], paired["downturn"]
+    assert float((_year3(down, "revenue") < _year3(base, "revenue")).mean()) > 0.9
+    nrr_drop = down["nrr_total"].isel(month=-1) < base["nrr_total"].isel(month=-1)
+    assert float(nrr_drop.mean()) > 0.9
+    churn = down["churned_accounts"].sum(("segment", "month"))
+    assert float((churn > base["churned_accounts"].sum(("segment", "month"))).mean()) > 0.9
+    # adjust.new_logos (KERNEL BRANCH: M_NEW_LOGO_MULT is applied by the kernel).
+    logos = down["new_logos"].sum(("segment", "month"))
+    assert float((logos < base["new_logos"].sum(("segment", "month"))).mean()) > 0.9
+    assert float(down["new_use_cases"].sum()) < float(base["new_use_cases"].sum())
+
+
+def test_price_increase_is_exactly_8_percent_from_its_month(paired):
+    """Behaviour does not depend on price: usage, churn and logos are identical in every draw,
+    and revenue is exactly 1.08x from 2027-05 on (KERNEL BRANCH: M_PRICE_MULT)."""
+    base, up = paired["baseline"], paired["price_increase"]
+    k = list(base["month"].dt.strftime("%Y-%m").values).index("2027-05")
+    for name in ("usage", "active_accounts", "new_logos", "churned_accounts"):
+        np.testing.assert_array_equal(up[name].values, base[name].values, err_msg=name)
+    rev_b, rev_u = base["revenue"].values, up["revenue"].values  # (draw, month, segment)
+    np.testing.assert_array_equal(rev_u[:, :k], rev_b[:, :k])
+    np.testing.assert_allclose(rev_u[:, k:], 1.08 * rev_b[:, k:], rtol=1e-12)
+
+
+def test_best_in_class_raises_nrr_and_expansion(paired):
+    base, best = paired["baseline"], paired["best_in_class"]
+    gain = best["nrr_total"].isel(month=-1) - base["nrr_total"].isel(month=-1)
+    assert float((gain > 0).mean()) > 0.9
+    exp = best["expansion_revenue"].sum(("segment", "month"))
+    assert float((exp > base["expansion_revenue"].sum(("segment", "month"))).mean()) > 0.9
+
+
+def test_post_sales_shift_costs_more_and_retains_more(paired):
+    base, shift = paired["baseline"], paired["post_sales_shift"]
+    cost = shift["cost"].sum(("role", "month")) - base["cost"].sum(("role", "month"))
+    assert float((cost > 0).mean()) == 1.0
+    gain = shift["nrr_total"].isel(month=-1) - base["nrr_total"].isel(month=-1)
+    assert float((gain > 0).mean()) > 0.9

@@ -31,10 +31,17 @@ from simengine.backtest.split import Split, split_book
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BacktestResult", "backtest_table", "installed_base_config", "run_backtest"]
+__all__ = [
+    "BacktestResult",
+    "account_scores",
+    "backtest_table",
+    "installed_base_config",
+    "run_backtest",
+]
 
-#: Output files of ``simengine backtest``.
-BACKTEST_FILES = ("backtest.csv", "backtest_scores.csv", "backtest.png")
+#: Output files of ``simengine backtest`` (besides the fit's ``posterior.nc``/``diagnostics.csv``
+#: and the installed base's ``accounts_forecast.csv``/``.parquet`` and ``signals.csv``).
+BACKTEST_FILES = ("backtest.csv", "backtest_scores.csv", "backtest.png", "backtest_accounts.csv")
 
 
 @dataclass
@@ -55,6 +62,8 @@ class BacktestResult:
         Every method's forecast of the total (:class:`SampleForecast` / :class:`NormalForecast`).
     posterior : str
         Path of the posterior the forecast used.
+    accounts : pandas.DataFrame
+        ``backtest_accounts.csv`` (:func:`account_scores`).
     """
 
     split: Split
@@ -63,32 +72,26 @@ class BacktestResult:
     scores: pd.DataFrame
     forecasts: dict
     posterior: str
-
-
-def account_prices(cfg, book) -> pd.Series:
-    """Unit price per ``account_id``: ``market.unit_price`` of its segment (``default`` otherwise)."""
-    prices = cfg.market.unit_price
-    segment = book.accounts.set_index("account_id")["segment"]
-    return segment.map(lambda s: prices.get(s, prices["default"])).astype(float)
+    accounts: pd.DataFrame
 
 
 def installed_base_config(cfg, posterior: str, horizon: int):
     """``cfg`` for a forecast of the installed base alone: no new logos, ``horizon`` months.
 
-    New logos are switched off by ``market.new_logos=rate`` with every segment's
-    ``new_logo_rate`` at 0: the backtest scores the accounts active at the cut-off, so logos won
-    after it are not part of the forecast (nor of the actuals).
+    New logos are switched off with ``adjust.new_logos = 0`` (and in every
+    ``adjust.segments`` entry): the backtest scores the accounts active at the cut-off, so logos
+    won after it are part of neither the forecast nor the actuals.  Every other key, including a
+    scenario's other adjustments, acts as in ``simengine run``.
     """
     segments = {
-        name: dataclasses.replace(entry, new_logo_rate=0.0)
-        for name, entry in cfg.model.segments.items()
+        name: {**entries, "new_logos": 0.0} if "new_logos" in entries else dict(entries)
+        for name, entries in cfg.adjust.segments.items()
     }
     return dataclasses.replace(
         cfg,
         fit=dataclasses.replace(cfg.fit, posterior=str(posterior)),
         sim=dataclasses.replace(cfg.sim, horizon_months=int(horizon)),
-        market=dataclasses.replace(cfg.market, new_logos="rate"),
-        model=dataclasses.replace(cfg.model, segments=segments),
+        adjust=dataclasses.replace(cfg.adjust, new_logos=0.0, segments=segments),
     )
 
 
@@ -149,7 +152,7 @@ def run_backtest(cfg, out_dir: str | Path) -> BacktestResult:
     -------
     BacktestResult
     """
-    from simengine.api import simulate_config
+    from simengine.accounts_forecast import accounts_frame, write_account_outputs
     from simengine.data import book_from_config
     from simengine.report.backtest_plot import backtest_plot
     from simengine.results import write_atomic_text
@@ -158,12 +161,14 @@ def run_backtest(cfg, out_dir: str | Path) -> BacktestResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     full = book_from_config(cfg.data, need_usage=True)
     holdout = int(cfg.backtest.holdout_months)
-    split = split_book(full, holdout, account_prices(cfg, full))
+    split = split_book(full, holdout, cfg.market.unit_price)
     if len(split.accounts) == 0:
         raise ValueError(
             f"config key 'backtest.holdout_months' = {holdout}: no account is active at the cut-off"
         )
     posterior = _fit(cfg, split, out_dir)
+    from simengine.pipeline import simulate_config
+
     forecast = simulate_config(installed_base_config(cfg, posterior, holdout), book=split.book)
     forecast.attrs["backtest_cut_off"] = split.holdout_months[0]
 
@@ -184,4 +189,46 @@ def run_backtest(cfg, out_dir: str | Path) -> BacktestResult:
         scores.to_csv(index=False, float_format="%.6g"), out_dir / "backtest_scores.csv"
     )
     backtest_plot(split, table, forecasts, out_dir / "backtest.png")
-    return BacktestResult(split, forecast, table, scores, forecasts, posterior)
+    write_account_outputs(forecast, out_dir)
+    accounts = account_scores(split, accounts_frame(forecast))
+    write_atomic_text(
+        accounts.to_csv(index=False, float_format="%.6g"), out_dir / "backtest_accounts.csv"
+    )
+    return BacktestResult(split, forecast, table, scores, forecasts, posterior, accounts)
+
+
+def account_scores(split: Split, table: pd.DataFrame) -> pd.DataFrame:
+    """``backtest_accounts.csv``: each installed-base account's forecast beside what it did.
+
+    Columns ``account_id``, ``segment``, ``actual_next12`` (its revenue over the first 12
+    held-out months, or all of them when fewer), ``revenue_next12_p10/_p50/_p90``,
+    ``covered80`` (p10 <= actual <= p90), ``p_churn_12m`` and ``churned_12m`` (its
+    ``churn_month`` is at most the cut-off + 12: it was not a customer 12 months later).
+    """
+    months = min(12, split.actual.shape[1])
+    actual = split.actual[:, :months].sum(axis=1)
+    ids = split.accounts["account_id"].to_numpy()
+    by_id = table.set_index("account_id").reindex(ids)
+    full = split.book.accounts.set_index("account_id")
+    churn = pd.Series(np.inf, index=ids)
+    if split.book.future_accounts is not None:
+        later = split.book.future_accounts.set_index("account_id")["churn_month"]
+        later = later.reindex(ids).astype("Float64").fillna(np.inf).astype(float)
+        churn = np.minimum(churn, later)
+    known = full["churn_month"].reindex(ids).astype("Float64").fillna(np.inf).astype(float)
+    churn = np.minimum(churn, known)
+    p10 = by_id["revenue_next12_p10"].to_numpy(float)
+    p90 = by_id["revenue_next12_p90"].to_numpy(float)
+    return pd.DataFrame(
+        {
+            "account_id": ids,
+            "segment": split.accounts["segment"].to_numpy(),
+            "actual_next12": actual,
+            "revenue_next12_p10": p10,
+            "revenue_next12_p50": by_id["revenue_next12_p50"].to_numpy(float),
+            "revenue_next12_p90": p90,
+            "covered80": (actual >= p10) & (actual <= p90),
+            "p_churn_12m": by_id["p_churn_12m"].to_numpy(float),
+            "churned_12m": churn.to_numpy(float) <= split.cut + months,
+        }
+    )

@@ -121,7 +121,7 @@ def check_holdout(full: Book, holdout: int) -> int:
     return cut
 
 
-def split_book(full: Book, holdout: int, price: pd.Series) -> Split:
+def split_book(full: Book, holdout: int, unit_price: dict | None = None) -> Split:
     """Cut ``full`` ``holdout`` months before its ``as_of`` and collect the installed base's revenue.
 
     Parameters
@@ -130,8 +130,9 @@ def split_book(full: Book, holdout: int, price: pd.Series) -> Split:
         The whole book; its ``as_of`` is the last held-out month.
     holdout : int
         Held-out months (``backtest.holdout_months``).
-    price : pandas.Series
-        Unit price per ``account_id`` (revenue where the data has no ``revenue`` column).
+    unit_price : mapping of str to float, optional
+        ``market.unit_price``: prices usage where the data has no ``revenue`` column, by the rule
+        the run uses (:func:`simengine.prices.account_prices` on the cut book).
 
     Returns
     -------
@@ -158,6 +159,12 @@ def split_book(full: Book, holdout: int, price: pd.Series) -> Split:
     )
     base = book.accounts.loc[installed_base(book), ["account_id", "segment"]].reset_index(drop=True)
     ids = pd.Index(base["account_id"])
+    if "revenue" in full.usage.columns:
+        price = pd.Series(np.nan, index=ids)  # not read: the data's revenue prices every row
+    else:
+        from simengine.prices import account_prices
+
+        price = account_prices(book, unit_price or {"default": 1.0}).account
     all_usage = full.usage[full.usage["account_id"].isin(ids)]
     revenue = all_usage.assign(revenue=account_revenue(all_usage, price))
     past = revenue[revenue["month"] <= cut]

@@ -1,18 +1,21 @@
-"""Plots from forecast datasets.  matplotlib with the Agg backend: no screen needed."""
+"""Plots from forecast datasets, drawn on a plain ``matplotlib.figure.Figure``.
+
+No pyplot and no ``matplotlib.use``: importing this module leaves the caller's backend (a notebook's
+inline backend, say) alone.  Files are written through the Agg canvas, which needs no screen.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import xarray as xr
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-
-from simengine.atomic import atomic_path  # noqa: E402
+from simengine.atomic import atomic_path
 
 __all__ = ["fan_chart"]
 
@@ -48,12 +51,11 @@ def fan_chart(ds: xr.Dataset, path: str | Path | None = None, title: str | None 
     Returns the matplotlib Figure; writes a PNG when ``path`` is given.
     """
     x = ds["month"].values
-    fig, (ax_rev, ax_ret) = plt.subplots(
-        2, 1, figsize=(10, 8), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
-    )
+    fig = Figure(figsize=(10, 8))
+    ax_rev, ax_ret = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     total = ds["revenue"].sum("segment").transpose("draw", "month").values
     _fan(ax_rev, x, total, "tab:blue", "all")
-    palette = plt.get_cmap("tab10")
+    palette = matplotlib.colormaps["tab10"]
     for i, seg in enumerate(ds["segment"].values):
         med = ds["revenue"].sel(segment=seg).median("draw").values
         ax_rev.plot(x, med, color=palette(i + 1), linewidth=1.0, linestyle="--", label=f"{seg} P50")
@@ -72,7 +74,7 @@ def fan_chart(ds: xr.Dataset, path: str | Path | None = None, title: str | None 
     fig.autofmt_xdate()
     fig.tight_layout()
     if path is not None:
+        FigureCanvasAgg(fig)  # attaches itself to the figure: savefig then renders with Agg
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110)
-        plt.close(fig)
     return fig

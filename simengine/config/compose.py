@@ -1,0 +1,150 @@
+"""Compose the Hydra config tree exactly as the CLI does, with the scenario folders given.
+
+:func:`compose_run` is the one path every entry point takes (``simengine run``'s pre-check,
+``simengine.simulate``, ``simengine.fit``): it checks the selected scenario file (data only, keys of
+the schema), registers the scenario folders, lets a segment of the user's own book be named without
+Hydra's ``+`` syntax, composes and validates.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from simengine.config.scenarios import (
+    CONFIG_DIR,
+    ScenarioFile,
+    find_scenario,
+    load_scenario,
+    register_configs,
+    scenario_dirs,
+    selected_scenario,
+)
+from simengine.config.schema import Config, ConfigError
+from simengine.config.validation import to_config
+
+__all__ = ["compose", "compose_run", "default_config", "load_config", "open_segment_maps"]
+
+#: Maps keyed by segment (or role): an override may add a key to them without Hydra's `+`.
+SEGMENT_MAPS = (
+    "model.segments.",
+    "model.override.",
+    "adjust.segments.",
+    "market.unit_price.",
+    "market.new_logo_mix.",
+    "market.new_logo_rate.",
+)
+
+
+def open_segment_maps(overrides: Sequence[str]) -> list[str]:
+    """Prefix ``++`` (add or replace) to overrides of keys inside a segment map.
+
+    ``market.unit_price.startup=1.2`` then works for a book whose segment ``startup`` the shipped
+    config does not name; whether the segment exists in the book is checked later
+    (:mod:`simengine.config.live`), with a message naming the key.
+    """
+    out = []
+    for o in overrides:
+        if not o.startswith(("+", "~")) and o.startswith(SEGMENT_MAPS) and "=" in o:
+            o = "++" + o
+        out.append(o)
+    return out
+
+
+def compose(overrides: Sequence[str] = (), scenarios: Sequence[str | Path] = ()) -> DictConfig:
+    """Compose the config tree with ``overrides`` and extra scenario folders (no run folder)."""
+    return _compose(overrides, scenarios)[0]
+
+
+def _compose(
+    overrides: Sequence[str], scenarios: Sequence[str | Path]
+) -> tuple[DictConfig, ScenarioFile | None]:
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    dirs = scenario_dirs(scenarios)
+    scenario = None
+    name = selected_scenario(overrides)
+    if name is not None:
+        path = find_scenario(name, dirs)
+        if path is None:
+            raise ConfigError(
+                f"config key 'scenario' = {name!r}: no file {name}.yaml in "
+                f"{', '.join(str(d) for d in dirs)}"
+            )
+        scenario = load_scenario(path)
+    register_configs(dirs)
+    opened = open_segment_maps(overrides)
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = hydra_compose(config_name="config", overrides=opened)
+    for o in opened:
+        if o.startswith("++"):
+            check_schema_key(cfg, o[2:].split("=", 1)[0])
+    return cfg, scenario
+
+
+def check_schema_key(cfg: DictConfig, key: str) -> None:
+    """Refuse ``key`` if a part of it is not a field of the dataclass it lands in.
+
+    ``++`` (what :func:`open_segment_maps` adds) force-adds keys, even into a structured node;
+    this restores the schema's check for the keys below the segment map.
+    """
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    node: object = cfg
+    for part in key.split("."):
+        if not isinstance(node, DictConfig):
+            return
+        schema = OmegaConf.get_type(node)
+        if dataclasses.is_dataclass(schema) and part not in {
+            f.name for f in dataclasses.fields(schema)
+        }:
+            raise ConfigError(
+                f"config key '{key}': {part!r} is not a key of {schema.__name__} "
+                f"({', '.join(f.name for f in dataclasses.fields(schema))})"
+            )
+        node = node._get_node(part)
+
+
+def compose_run(
+    overrides: Sequence[str] = (), scenarios: Sequence[str | Path] = ()
+) -> tuple[Config, ScenarioFile | None]:
+    """The validated :class:`Config` the overrides select, and the scenario file they pick."""
+    cfg, scenario = _compose(overrides, scenarios)
+    try:
+        return to_config(cfg), scenario
+    except ConfigError as exc:
+        raise attribute(exc, scenario) from None
+
+
+def load_config(overrides: Sequence[str] = (), scenarios: Sequence[str | Path] = ()) -> Config:
+    """Compose and validate: the plain :class:`Config` a run uses."""
+    return compose_run(overrides, scenarios)[0]
+
+
+@functools.cache
+def _default(market: str) -> Config:
+    return load_config((f"market={market}",))
+
+
+def default_config(market: str = "capacity") -> Config:
+    """The default composition with the ``market`` option: the reference of "set" keys.
+
+    Composed once per process and option; treat it as read-only.
+    """
+    return _default(market)
+
+
+def attribute(exc: ConfigError, scenario: ScenarioFile | None) -> ConfigError:
+    """Name the scenario file in ``exc`` when the key it names is set by that file."""
+    import re
+
+    match = re.search(r"config key '([^']+)'", str(exc))
+    if scenario is not None and match and scenario.sets(match.group(1).split("[")[0]):
+        return scenario.error(str(exc))
+    return exc

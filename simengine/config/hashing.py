@@ -1,0 +1,21 @@
+"""The resolved config as YAML, and its hash, for provenance attrs."""
+
+from __future__ import annotations
+
+import hashlib
+
+from omegaconf import OmegaConf
+
+from simengine.config.schema import Config
+
+__all__ = ["config_hash", "config_yaml"]
+
+
+def config_yaml(cfg: Config) -> str:
+    """The resolved config as YAML."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def config_hash(cfg: Config) -> str:
+    """SHA-256 (first 16 hex digits) of the resolved config YAML."""
+    return hashlib.sha256(config_yaml(cfg).encode()).hexdigest()[:16]

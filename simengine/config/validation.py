@@ -1,0 +1,299 @@
+"""Range checks of a composed config, and the conversion to plain dataclasses.
+
+:func:`validate` needs nothing but the config: ranges, types of distribution specs, names of
+override parameters.  Checks that need the book (segment names, prices, fitted parameters, the
+first forecast month) are in :mod:`simengine.config.live`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+from omegaconf import DictConfig, OmegaConf
+
+from simengine.config.schema import (
+    ADJUSTMENTS,
+    ROLES,
+    CapacityMarket,
+    Config,
+    ConfigError,
+    MarketConfig,
+    ModelConfig,
+    RateMarket,
+    SegmentAssumptions,
+)
+from simengine.config.specs import validate_param
+
+__all__ = ["ADJUST_KINDS", "MODEL_KINDS", "OVERRIDABLE", "SEGMENT_KINDS", "to_config", "validate"]
+
+# What range each parameter must lie in; see specs.validate_param.
+SEGMENT_KINDS = {
+    "usage_volatility": "nonneg",
+    "account_sd": "nonneg",
+    "churn_alpha": "positive",
+    "churn_beta": "positive",
+    "use_case_rate": "nonneg",
+    "use_case_size_sigma": "nonneg",
+    "use_case_ramp_months": "positive",
+    "ramp_start": "probability",
+    "ramp_months": "positive",
+    "initial_log_usage_sd": "nonneg",
+}
+MODEL_KINDS = {
+    "csm_hazard_ratio": "nonneg",
+    "se_use_case_ratio": "nonneg",
+    "unhealthy_plateau": "probability",
+    "unhealthy_decay": "nonneg",
+    "unhealthy_hazard_ratio": "nonneg",
+    "commit_share": "probability",
+    "commit_months": "nonneg",
+    "renewal_ratio": "nonneg",
+}
+ADJUST_KINDS = {
+    "churn_hazard": "nonneg",
+    "usage_growth": "real",
+    "use_case_rate": "nonneg",
+    "new_logos": "nonneg",
+    "price": "positive",
+}
+#: Parameters ``model.override.<segment>.<name>`` may replace (the kernel's per-segment values).
+OVERRIDABLE = tuple(f.name for f in dataclasses.fields(SegmentAssumptions)) + tuple(
+    f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("segments", "override")
+)
+
+
+def month_of(text: object) -> int | None:
+    """Month number ``year * 12 + month - 1`` of ``"YYYY-MM"``, or None if it is not one."""
+    match = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", str(text))
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        return None
+    return int(match.group(1)) * 12 + int(match.group(2)) - 1
+
+
+def _kind(name: str) -> str:
+    return SEGMENT_KINDS.get(name) or MODEL_KINDS.get(name, "real")
+
+
+def to_config(cfg: DictConfig | Config) -> Config:
+    """Turn a composed ``DictConfig`` into plain dataclasses and validate it."""
+    if isinstance(cfg, DictConfig):
+        obj = OmegaConf.to_object(cfg)
+        if not isinstance(obj, Config):  # composed without the schema
+            obj = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), cfg))
+    else:
+        obj = cfg
+    if type(obj.market) is MarketConfig:  # composed without a market option: capacity
+        obj.market = CapacityMarket(**vars(obj.market))
+    validate(obj)
+    return obj
+
+
+def _check(ok: bool, key: str, value: object, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"config key '{key}' = {value!r}: {why}")
+
+
+def validate(cfg: Config) -> None:
+    """Check ranges and consistency; raise :class:`ConfigError` naming the key and the value."""
+    _check(cfg.seed >= 0, "seed", cfg.seed, "must be >= 0")
+    s = cfg.sim
+    _check(s.draws >= 1, "sim.draws", s.draws, "must be >= 1")
+    _check(s.horizon_months >= 1, "sim.horizon_months", s.horizon_months, "must be >= 1")
+    _check(s.horizon_months <= 600, "sim.horizon_months", s.horizon_months, "must be <= 600")
+    _check(s.chunk_draws >= 0, "sim.chunk_draws", s.chunk_draws, "must be >= 0")
+    holdout = cfg.backtest.holdout_months
+    _check(holdout >= 1, "backtest.holdout_months", holdout, "must be >= 1")
+    _check(s.threads >= 0, "sim.threads", s.threads, "must be >= 0")
+    _check(0 <= s.cohort_months <= 240, "sim.cohort_months", s.cohort_months, "must be in [0, 240]")
+    syn = cfg.data.synthetic
+    _check(syn.n_accounts >= 1, "data.synthetic.n_accounts", syn.n_accounts, "must be >= 1")
+    _check(
+        syn.history_months >= 2,
+        "data.synthetic.history_months",
+        syn.history_months,
+        "must be >= 2",
+    )
+    _check(
+        (cfg.data.accounts is None) == (cfg.data.usage is None),
+        "data.usage",
+        cfg.data.usage,
+        "data.accounts and data.usage go together",
+    )
+    _validate_fit(cfg)
+    _validate_model(cfg)
+    _validate_adjust(cfg)
+    _validate_market(cfg)
+    if cfg.market.new_logos == "capacity":
+        _validate_gtm(cfg)
+
+
+def _validate_fit(cfg: Config) -> None:
+    known = {"usage", "churn", "expansion"}
+    models = list(cfg.fit.models)
+    for m in models:
+        _check(m in known, "fit.models", models, f"unknown model {m!r}; known: {sorted(known)}")
+    _check(len(models) > 0, "fit.models", models, "must name at least one model")
+    _check(
+        cfg.fit.method in {"nuts", "map", "advi"},
+        "fit.method",
+        cfg.fit.method,
+        "must be one of nuts, map, advi",
+    )
+    for key in ("draws", "tune", "chains"):
+        _check(getattr(cfg.fit, key) >= 1, f"fit.{key}", getattr(cfg.fit, key), "must be >= 1")
+    _check(
+        0 < cfg.fit.target_accept < 1,
+        "fit.target_accept",
+        cfg.fit.target_accept,
+        "must be in (0, 1)",
+    )
+
+
+def _validate_model(cfg: Config) -> None:
+    m = cfg.model
+    _check("default" in m.segments, "model.segments", list(m.segments), "needs a 'default' entry")
+    for seg, sa in m.segments.items():
+        for name, spec in vars(sa).items():
+            validate_param(spec, f"model.segments.{seg}.{name}", kind=_kind(name))
+    for name, spec in vars(m).items():
+        if name not in ("segments", "override"):
+            validate_param(spec, f"model.{name}", kind=_kind(name))
+    for seg, entries in m.override.items():
+        if not isinstance(entries, dict):
+            raise ConfigError(
+                f"config key 'model.override.{seg}' = {entries!r}: expected "
+                "{parameter: value} (model.override.<segment>.<parameter>)"
+            )
+        for name, spec in entries.items():
+            key = f"model.override.{seg}.{name}"
+            _check(
+                name in OVERRIDABLE,
+                key,
+                spec,
+                f"unknown parameter {name!r}; parameters: {', '.join(OVERRIDABLE)}",
+            )
+            validate_param(spec, key, kind=_kind(name))
+
+
+def _validate_adjust(cfg: Config) -> None:
+    a = cfg.adjust
+    for name in ADJUSTMENTS:
+        validate_param(getattr(a, name), f"adjust.{name}", kind=ADJUST_KINDS[name])
+    for seg, entries in a.segments.items():
+        if not isinstance(entries, dict):
+            raise ConfigError(
+                f"config key 'adjust.segments.{seg}' = {entries!r}: expected "
+                "{adjustment: value} (adjust.segments.<segment>.<adjustment>)"
+            )
+        for name, spec in entries.items():
+            key = f"adjust.segments.{seg}.{name}"
+            _check(
+                name in ADJUSTMENTS,
+                key,
+                spec,
+                f"unknown adjustment {name!r}; adjustments: {', '.join(ADJUSTMENTS)}",
+            )
+            validate_param(spec, key, kind=ADJUST_KINDS[name])
+    if a.from_month is not None:
+        _check(
+            month_of(a.from_month) is not None,
+            "adjust.from_month",
+            a.from_month,
+            "expected a month YYYY-MM",
+        )
+
+
+def _validate_market(cfg: Config) -> None:
+    m = cfg.market
+    _check(
+        m.new_logos in {"capacity", "rate"},
+        "market.new_logos",
+        m.new_logos,
+        "pick the mode with market=capacity or market=rate",
+    )
+    want = CapacityMarket if m.new_logos == "capacity" else RateMarket
+    _check(
+        isinstance(m, want),
+        "market.new_logos",
+        m.new_logos,
+        f"pick the mode with market={m.new_logos}, not by setting market.new_logos",
+    )
+    for seg, price in m.unit_price.items():
+        _check(price > 0 and math.isfinite(price), f"market.unit_price.{seg}", price, "must be > 0")
+    if isinstance(m, CapacityMarket):
+        for seg, share in m.new_logo_mix.items():
+            _check(share >= 0, f"market.new_logo_mix.{seg}", share, "must be >= 0")
+        if m.new_logo_mix:
+            _check(
+                sum(m.new_logo_mix.values()) > 0,
+                "market.new_logo_mix",
+                dict(m.new_logo_mix),
+                "shares must not all be 0",
+            )
+        validate_param(m.deal_size_multiplier, "market.deal_size_multiplier", kind="positive")
+    else:
+        _check(
+            "default" in m.new_logo_rate,
+            "market.new_logo_rate",
+            dict(m.new_logo_rate),
+            "needs a 'default' entry",
+        )
+        for seg, spec in m.new_logo_rate.items():
+            validate_param(spec, f"market.new_logo_rate.{seg}", kind="nonneg")
+        for name in ("csm_coverage", "se_coverage", "unhealthy_share"):
+            validate_param(getattr(m, name), f"market.{name}", kind="probability")
+
+
+def _validate_gtm(cfg: Config) -> None:
+    roles = cfg.staffing.roles
+    for role in roles:
+        _check(role in ROLES, f"staffing.roles.{role}", role, f"unknown role; roles: {list(ROLES)}")
+    for role, rc in roles.items():
+        key = f"staffing.roles.{role}"
+        _check(rc.headcount >= 0, f"{key}.headcount", rc.headcount, "must be >= 0")
+        for q, hires in enumerate(rc.hires_per_quarter):
+            _check(hires >= 0, f"{key}.hires_per_quarter[{q}]", hires, "must be >= 0")
+        _check(rc.ramp_months >= 1, f"{key}.ramp_months", rc.ramp_months, "must be >= 1")
+        _check(
+            rc.ramp_months <= cfg.sim.horizon_months,
+            f"{key}.ramp_months",
+            rc.ramp_months,
+            f"is longer than the horizon (sim.horizon_months = {cfg.sim.horizon_months})",
+        )
+        _check(
+            rc.backfill_lag_months >= 0,
+            f"{key}.backfill_lag_months",
+            rc.backfill_lag_months,
+            "must be >= 0",
+        )
+        _check(rc.cost_per_month >= 0, f"{key}.cost_per_month", rc.cost_per_month, "must be >= 0")
+        validate_param(rc.attrition, f"{key}.attrition", kind="probability")
+        validate_param(rc.deals_per_month, f"{key}.deals_per_month", kind="nonneg")
+        validate_param(rc.accounts_covered, f"{key}.accounts_covered", kind="nonneg")
+    validate_param(cfg.staffing.se_deal_time, "staffing.se_deal_time", kind="probability")
+
+    c = cfg.comp
+    _check(
+        c.plan in {"bookings", "consumption", "hybrid"},
+        "comp.plan",
+        c.plan,
+        "must be bookings, consumption or hybrid",
+    )
+    _check(0 <= c.variable_share <= 1, "comp.variable_share", c.variable_share, "must be in [0, 1]")
+    _check(
+        0 <= c.bookings_weight <= 1, "comp.bookings_weight", c.bookings_weight, "must be in [0, 1]"
+    )
+    _check(c.bookings_quota > 0, "comp.bookings_quota", c.bookings_quota, "must be > 0")
+    _check(c.consumption_quota > 0, "comp.consumption_quota", c.consumption_quota, "must be > 0")
+    _check(c.accelerator >= 0, "comp.accelerator", c.accelerator, "must be >= 0")
+    _check(c.attainment_cap >= 1, "comp.attainment_cap", c.attainment_cap, "must be >= 1")
+    for name in ("deal_volume", "unhealthy_multiplier", "commit_multiplier"):
+        validate_param(getattr(c, name), f"comp.{name}", kind="nonneg")
+
+    e = cfg.effects
+    validate_param(e.win_rate, "effects.win_rate", kind="probability")
+    validate_param(e.uncovered_win_ratio, "effects.uncovered_win_ratio", kind="nonneg")
+    validate_param(e.unhealthy_covered, "effects.unhealthy_covered", kind="probability")
+    validate_param(e.unhealthy_uncovered, "effects.unhealthy_uncovered", kind="probability")

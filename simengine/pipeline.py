@@ -1,0 +1,245 @@
+"""One scenario run, top to bottom: config -> book -> posterior -> prices -> params -> kernel -> dataset.
+
+:func:`check_run` does everything that can refuse a run before any work (the posterior's data hash
+and diagnostics gate, dead keys, the first forecast month); :func:`simulate_config` runs it.  The
+CLI's pre-check and :func:`simengine.simulate` both call :func:`check_run`, so the command line and
+Python refuse the same configs with the same one-line message.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import xarray as xr
+
+from simengine.config import Config, ConfigError, RunFacts, check_live, config_hash, config_yaml
+from simengine.config.compose import attribute, default_config
+from simengine.config.scenarios import ScenarioFile
+from simengine.kernels.layout import V_ACTIVE, Params
+from simengine.version import __version__
+
+log = logging.getLogger("simengine")
+
+__all__ = ["CheckedRun", "check_run", "load_checked_posterior", "simulate_config"]
+
+
+@functools.lru_cache(maxsize=4)
+def _load_posterior(path: str, stamp: tuple[int, int], expected_hash: str):
+    """``fitting.load_posterior``, cached by file and modification stamp: a sweep, or a notebook
+    running many scenarios, reads the posterior once.  Callers treat the tree as read-only."""
+    from simengine.fitting import load_posterior
+
+    del stamp  # part of the cache key only
+    return load_posterior(path, expected_hash=expected_hash)
+
+
+def load_checked_posterior(cfg: Config, book, data_hash: str | None = None):
+    """The posterior a run of ``cfg`` on ``book`` uses, checked: ``(tree, path, embedded, problems)``.
+
+    ``fit.posterior`` must match the book's data hash and pass the diagnostics gate (unless
+    ``fit.allow_bad``); otherwise :class:`PosteriorError` / :class:`ConfigError` says why in one
+    line.  Without ``fit.posterior`` the embedded default book uses the shipped posterior; any
+    other book, or another synthetic book, has none (``tree`` is None).
+    """
+    from simengine.data import book_hash
+    from simengine.fitting.default import DEFAULT_POSTERIOR
+
+    path = cfg.fit.posterior
+    embedded = False
+    if path is None and cfg.data.accounts is None and DEFAULT_POSTERIOR.exists():
+        path, embedded = str(DEFAULT_POSTERIOR), True
+    if path is None:
+        return None, None, False, []
+
+    from simengine.fitting import PosteriorError, check_gate
+
+    stat = Path(path).stat()
+    try:
+        tree = _load_posterior(
+            str(path), (stat.st_mtime_ns, stat.st_size), data_hash or book_hash(book)
+        )
+    except PosteriorError:
+        if not embedded:
+            raise
+        # The embedded posterior belongs to the default synthetic book; another synthetic book
+        # (different size or seed) is simulated from assumptions instead.
+        log.info("the embedded posterior belongs to the default synthetic book; using assumptions")
+        return None, None, False, []
+    problems = check_gate(tree, cfg.fit)
+    if problems and not cfg.fit.allow_bad:
+        raise ConfigError(
+            f"config key 'fit.posterior' = {path!r}: posterior fails the diagnostics gate "
+            f"({'; '.join(problems)}); refit, or pass fit.allow_bad=true to use it anyway"
+        )
+    return tree, path, embedded, problems
+
+
+@dataclass
+class CheckedRun:
+    """What :func:`check_run` found: the posterior tree (or None), its provenance, the prices."""
+
+    tree: object
+    path: str | None
+    embedded: bool
+    problems: list
+    prices: object
+    segments: tuple[str, ...]
+
+
+def _posterior_segments(tree) -> tuple[str, ...]:
+    post = tree["posterior"]
+    return tuple(str(s) for s in post["segment"].values) if "segment" in post.coords else ()
+
+
+def _fitted(tree, segments: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """Parameter name -> book segments whose value the posterior supplies."""
+    if tree is None:
+        return {}
+    from simengine.fitting.draws import PARAMETER_NAMES
+
+    post = tree["posterior"]
+    in_post = set(_posterior_segments(tree))
+    out = {}
+    for name in PARAMETER_NAMES:
+        if name in post.data_vars:
+            per_segment = "segment" in post[name].dims
+            out[name] = frozenset(s for s in segments if not per_segment or s in in_post)
+    return out
+
+
+def check_run(
+    cfg: Config, book, scenario: ScenarioFile | None = None, data_hash: str | None = None
+) -> CheckedRun:
+    """Refuse ``cfg`` on ``book`` before any work: posterior gate, dead keys, months, prices."""
+    from simengine.prices import account_prices
+
+    segments = tuple(book.segments)
+    tree, path, embedded, problems = load_checked_posterior(cfg, book, data_hash)
+    prices = account_prices(book, cfg.market.unit_price)
+    facts = RunFacts(
+        segments=segments,
+        first_month=int(book.as_of) + 1,
+        last_month=int(book.as_of) + cfg.sim.horizon_months,
+        data_priced=prices.data_priced,
+        fitted=_fitted(tree, segments),
+    )
+    try:
+        check_live(cfg, default_config(cfg.market.new_logos), facts)
+    except ConfigError as exc:
+        raise attribute(exc, scenario) from None
+    return CheckedRun(tree, path, embedded, problems, prices, segments)
+
+
+def _posterior_draws(cfg: Config, checked: CheckedRun):
+    """Joint posterior draws for the run, or None; plus provenance attrs."""
+    if checked.tree is None:
+        return None, (), {"parameters": "assumptions (config defaults, not fitted)"}
+    from simengine.fitting import posterior_draws
+
+    present = [s for s in checked.segments if s in _posterior_segments(checked.tree)]
+    draws = posterior_draws(checked.tree, cfg.sim.draws, cfg.seed, present)
+    tree = checked.tree
+    attrs = {
+        "parameters": "fitted posterior" + (" (embedded default)" if checked.embedded else ""),
+        "posterior": str(checked.path),
+        "posterior_data_hash": str(tree.attrs.get("data_hash", "")),
+        "posterior_created_at": str(tree.attrs.get("created_at", "")),
+        "posterior_method": str(tree.attrs.get("method", "")),
+    }
+    if checked.problems:
+        attrs["posterior_gate"] = "; ".join(checked.problems)
+    return draws, tuple(present), attrs
+
+
+def simulate_config(cfg: Config, book=None, scenario: ScenarioFile | None = None) -> xr.Dataset:
+    """Run the scenario ``cfg`` (already validated) and return the forecast dataset."""
+    from simengine.accounts_forecast import AccountForecast
+    from simengine.data import book_from_config, book_hash, format_month
+    from simengine.engine import book_state, month_of_year, month_starts, run_kernel
+    from simengine.params import build_parameters
+    from simengine.results import make_dataset
+
+    if book is None:
+        book = book_from_config(cfg.data)
+    data_hash = book_hash(book)
+    checked = check_run(cfg, book, scenario, data_hash)
+    segments = checked.segments
+    posterior, post_segments, fit_attrs = _posterior_draws(cfg, checked)
+    first = int(book.as_of) + 1
+    params = build_parameters(
+        cfg,
+        segments,
+        posterior,
+        post_segments,
+        new_logo_price=checked.prices.new_logo,
+        first_month=first,
+    )
+    for note in params.notes:
+        warnings.warn(note, stacklevel=2)
+    for key, value in params.overrides.items():
+        log.warning("%s = %s replaces the fitted or assumed value", key, value)
+    state = book_state(book, segments, checked.prices.account)
+    staffing = drivers = None
+    if cfg.market.new_logos == "capacity":
+        from simengine.gtm import apply_drivers, simulate_plan
+
+        staffing = simulate_plan(cfg.staffing, cfg.sim.draws, cfg.sim.horizon_months, cfg.seed)
+        drivers = apply_drivers(cfg, params, staffing, book)
+    accounts = AccountForecast(book, state, cfg.sim.draws)
+    out, cohort, coverage, _ = run_kernel(
+        state,
+        Params(params.seg_params, params.month_params),
+        drivers.capacity if drivers is not None else None,
+        seed=cfg.seed,
+        month_of_year0=month_of_year(first),
+        cohort_months=cfg.sim.cohort_months,
+        threads=cfg.sim.threads,
+        chunk_draws=cfg.sim.chunk_draws,
+        progress=cfg.sim.progress,
+        account_sink=accounts.add,
+    )
+    attrs = {
+        "seed": cfg.seed,
+        "config": config_yaml(cfg),
+        "config_hash": config_hash(cfg),
+        "simengine_version": __version__,
+        "data_hash": data_hash,
+        "data_source": "; ".join(f"{k}={v}" for k, v in book.source.items()),
+        "as_of": format_month(book.as_of),
+        "account_months": int(out[..., V_ACTIVE].sum()),
+        "existing_accounts": state.n_accounts,
+        "fitted_parameters": ", ".join(params.fitted) or "none",
+        "default_segments": ", ".join(params.default_segments),
+        "market": cfg.market.new_logos,
+        "prices": checked.prices.source,
+        "overrides": "; ".join(f"{k} = {v}" for k, v in params.overrides.items()),
+        **fit_attrs,
+    }
+    if scenario is not None:
+        attrs["scenario_file"] = str(scenario.path)
+    if params.notes:
+        attrs["notes"] = " | ".join(params.notes)
+    ds = make_dataset(
+        out,
+        cohort,
+        months=month_starts(first, cfg.sim.horizon_months),
+        segments=segments,
+        attrs=attrs,
+    )
+    ds = ds.merge(accounts.to_dataset(), combine_attrs="override")
+    if staffing is not None:
+        from simengine.gtm import costs
+        from simengine.results import add_gtm
+
+        total = ds.sum("segment")
+        cost = costs(
+            cfg.comp, cfg.staffing, staffing, total["bookings"].values,
+            total["new_logo_revenue"].values, total["existing_expansion_revenue"].values,
+        )  # fmt: skip
+        ds = add_gtm(ds, staffing, drivers, cost, coverage)
+        ds.attrs.update(staffing=cfg.staffing.name, comp=cfg.comp.plan)
+    return ds
