@@ -75,6 +75,14 @@ ACCOUNT_COLUMNS = (
 )
 
 
+def _fold(total: np.ndarray, values: np.ndarray) -> None:
+    """``total += values[0]; total += values[1]; ...``: draws added one at a time, in draw
+    order, so the sums do not depend on how the draws were chunked (same bytes at any thread
+    count, whose chunk size differs)."""
+    for row in values:
+        total += row
+
+
 class AccountAccumulator:
     """Streaming per-account statistics over chunks of draws.
 
@@ -132,16 +140,16 @@ class AccountAccumulator:
         overage = record[:, :, A_OVERAGE_12M]
         leak = record[:, :, A_LEAK_12M]
         cases = record[:, :, A_USE_CASES_12M]
-        self.sum_revenue += revenue.sum(axis=0)
+        _fold(self.sum_revenue, revenue)
         # churn_month holds t + 1 for a churn at the boundary into forecast month t, 0 for none.
         self.n_churn_3m += ((churn >= 1) & (churn <= 3)).sum(axis=0)
         self.n_churn_12m += ((churn >= 1) & (churn <= 12)).sum(axis=0)
         self.n_growth += (revenue > 12.0 * self.revenue_last).sum(axis=0)
         self.n_overage += (overage > 0).sum(axis=0)
-        self.sum_overage += overage.sum(axis=0)
+        _fold(self.sum_overage, overage)
         self.n_leak += (leak > 0).sum(axis=0)
-        self.sum_leak += leak.sum(axis=0)
-        self.sum_use_cases += cases.sum(axis=0)
+        _fold(self.sum_leak, leak)
+        _fold(self.sum_use_cases, cases)
         self.n_use_case += (cases > 0).sum(axis=0)
         if self.exact:
             self.values[self.seen : self.seen + k] = revenue
