@@ -25,6 +25,7 @@ VERBS = {
     "run": "simulate one scenario (-m sweeps); writes forecast.nc, summary.csv, fan_chart.png, "
     "accounts_forecast.csv/.parquet, signals.csv",
     "fit": "fit the PyMC models to the configured data; writes posterior.nc, diagnostics.csv",
+    "compare": "compare runs or a sweep, paired by draw; writes comparison.csv, comparison.png",
     "backtest": "fit up to as_of - backtest.holdout_months, forecast the installed base, score; "
     "writes backtest.csv, backtest_scores.csv, backtest.png",
 }
@@ -134,6 +135,11 @@ def _check_backtest(verb: str, cfg, book) -> None:
 
     if verb == "backtest":  # a holdout the book cannot support: exit 2 before any output
         check_holdout(book, cfg.backtest.holdout_months)
+        # The forecast's dead-key check composes the default config; do it now, before Hydra's
+        # app holds the global Hydra instance (default_config is cached).
+        from simengine.config.compose import default_config
+
+        default_config(cfg.market.new_logos)
     elif cfg.backtest != BacktestConfig():
         raise UserError(
             f"config key 'backtest.holdout_months' = {cfg.backtest.holdout_months!r}: only "
@@ -215,6 +221,14 @@ def _run_task(cfg) -> None:
     from simengine.report.console import print_summary
 
     config = to_config(cfg)
+    from simengine.config import config_hash
+    from simengine.sweep import finished
+
+    d = config.data
+    inputs = (d.accounts, d.usage, d.use_cases, config.fit.posterior)
+    if finished(config_hash(config), _output_dir(), inputs):  # a resumed sweep: job done
+        print(f"skipped {_output_dir()}: it holds this config's outputs (same config hash)")
+        return
     ds = simulate_config(config)
     paths = write_run_outputs(ds, _output_dir())
     console = Console(stderr=False)
@@ -292,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
             f"simengine: error: unknown verb {verb!r}; verbs: {', '.join(VERBS)}", file=sys.stderr
         )
         return 2
+    if verb == "compare":
+        from simengine.compare import main as compare_main
+
+        return compare_main(rest)
     flags, overrides = _split_flags(rest)
     multirun = "-m" in flags or "--multirun" in flags
     informational = any(
@@ -311,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
 
     register_configs(dirs)
     overrides = open_segment_maps(overrides)
+    from simengine.sweep import register_resolvers
+
+    register_resolvers()
     if not any(o.startswith("hydra.job.name=") for o in overrides):
         overrides = [*overrides, f"hydra.job.name={verb}"]
     # Hydra's argparse takes flags first, then overrides (it does not intermix them).

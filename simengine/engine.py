@@ -215,6 +215,7 @@ def run_kernel(
     chunk_draws: int = 0,
     progress: bool = True,
     account_sink=None,
+    draw_start: int = 0,
 ) -> Outputs:
     """Run every draw through the kernel in chunks; return the filled :class:`Outputs`.
 
@@ -231,6 +232,9 @@ def run_kernel(
     seed, month_of_year0, cohort_months, threads, chunk_draws, progress
         Run seed; month of year (January = 0) of horizon month 0; months each new logo is followed
         for ``cohort``; numba threads (0: all); draws per kernel call (0: automatic); progress bar.
+    draw_start : int
+        Absolute index of the first draw in ``params`` (streams are keyed by absolute draw, so a
+        run split by draws across processes gives the numbers of the whole run).
 
     Returns
     -------
@@ -283,7 +287,7 @@ def run_kernel(
     def call(a: int, b: int) -> None:
         accounts = outputs.accounts if record is None else record[: b - a]
         simulate_draws(
-            seed_u, a, book, Params(*(x[a:b] for x in params)),
+            seed_u, draw_start + a, book, Params(*(x[a:b] for x in params)),
             Capacity(*(x[a:b] for x in capacity)), month_of_year0,
             Outputs(outputs.out[a:b], outputs.cohort[a:b], outputs.coverage[a:b], accounts),
         )  # fmt: skip

@@ -155,8 +155,14 @@ def _posterior_draws(cfg: Config, checked: CheckedRun):
     return draws, tuple(present), attrs
 
 
-def simulate_config(cfg: Config, book=None, scenario: ScenarioFile | None = None) -> xr.Dataset:
-    """Run the scenario ``cfg`` (already validated) and return the forecast dataset."""
+def simulate_config(
+    cfg: Config, book=None, scenario: ScenarioFile | None = None, kernel=None
+) -> xr.Dataset:
+    """Run the scenario ``cfg`` (already validated) and return the forecast dataset.
+
+    ``kernel`` replaces :func:`simengine.engine.run_kernel` (same signature and result), e.g.
+    :func:`simengine.distributed.run_kernel_distributed` to spread the draws over Dask workers.
+    """
     from simengine.accounts_forecast import AccountForecast
     from simengine.data import book_from_config, book_hash, format_month
     from simengine.engine import book_state, month_of_year, month_starts, run_kernel
@@ -190,7 +196,7 @@ def simulate_config(cfg: Config, book=None, scenario: ScenarioFile | None = None
         staffing = simulate_plan(cfg.staffing, cfg.sim.draws, cfg.sim.horizon_months, cfg.seed)
         drivers = apply_drivers(cfg, params, staffing, book)
     accounts = AccountForecast(book, state, cfg.sim.draws)
-    out, cohort, coverage, _ = run_kernel(
+    out, cohort, coverage, _ = (kernel or run_kernel)(
         state,
         Params(params.seg_params, params.month_params),
         drivers.capacity if drivers is not None else None,

@@ -1,26 +1,84 @@
-"""Hydra callback that gathers a ``-m`` sweep's forecasts into one ``sweep.nc``.
+"""Sweeps that scale and survive: the Hydra callback that gathers a ``-m`` sweep into ``sweep.nc``.
 
 Each job of ``simengine run -m staffing=ae_heavy,se_heavy`` writes its own ``forecast.nc``; at the end
-of the sweep this callback stacks them along a ``scenario`` dimension labelled by each job's
+of the sweep :class:`SweepCallback` stacks them along a ``scenario`` dimension labelled by each job's
 overrides (``staffing=ae_heavy``), so a planner compares scenarios in one dataset.  The jobs share
 random streams (same seed), so paired differences along ``scenario`` are common-random-number
 differences.
+
+- **Lazy merge.**  Each job's file is opened with dask-backed arrays and written to ``sweep.nc``
+  chunk by chunk, so the merge holds a few jobs' variables in memory, not every job.
+- **Provenance.**  Each job's ``seed``, ``config_hash``, ``data_hash``, ``overrides``, ``job`` folder
+  and resolved ``config`` (YAML) are coordinates along ``scenario``.
+- **Failure isolation.**  A job that raises is logged into its own ``run.log`` and recorded in
+  ``error.txt`` in its folder; the other jobs run and are merged; ``sweep.nc`` names the failed jobs
+  in its ``failed_jobs`` attribute, and the command exits 1.
+- **Resume.**  :func:`finished` tells ``simengine run`` that a job folder already holds the outputs
+  of the same resolved config (same ``config_hash``), so rerunning a sweep into the same
+  ``hydra.sweep.dir`` skips finished jobs.
+- **Unique run folders.**  :func:`register_resolvers` adds ``${unique:}`` (a random 6-hex token), used
+  in ``hydra.run.dir`` so two runs started in the same second never share a folder.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import sys
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from simengine.results import write_netcdf
+from simengine.results import write_atomic_text, write_netcdf
 
 log = logging.getLogger("simengine")
 
-__all__ = ["SweepCallback", "gather_sweep"]
+__all__ = [
+    "ERROR_FILE",
+    "PROVENANCE",
+    "SweepCallback",
+    "finished",
+    "gather_sweep",
+    "job_dirs",
+    "job_ok",
+    "open_jobs",
+    "register_resolvers",
+]
+
+#: File a failed job leaves in its folder: the exception's type and message.
+ERROR_FILE = "error.txt"
+#: Per-job provenance kept as coordinates along ``scenario`` in ``sweep.nc``.
+PROVENANCE = ("job", "overrides", "seed", "config_hash", "data_hash", "config")
+#: Files a finished ``simengine run`` job holds (forecast.nc carries the config hash).
+_RUN_FILES = ("forecast.nc", "summary.csv", "fan_chart.png")
+
+
+def register_resolvers() -> None:
+    """Register ``${unique:}``: a random 6-hex token, cached per config (one value per run)."""
+    if not OmegaConf.has_resolver("unique"):
+        OmegaConf.register_new_resolver("unique", lambda: secrets.token_hex(3), use_cache=True)
+
+
+def finished(config_hash: str, out_dir: str | Path, inputs=()) -> bool:
+    """True when ``out_dir`` holds a complete run of the config whose hash is ``config_hash``.
+
+    ``inputs`` (data files, a posterior) must not be newer than that run's ``forecast.nc``: the
+    config names a file, not its content, so an edited input means the job runs again.
+    """
+    out_dir = Path(out_dir)
+    if not all((out_dir / name).is_file() for name in _RUN_FILES):
+        return False
+    done = (out_dir / "forecast.nc").stat().st_mtime_ns
+    if any(Path(p).stat().st_mtime_ns > done for p in inputs if p and Path(p).is_file()):
+        return False
+    try:
+        with xr.open_dataset(out_dir / "forecast.nc", engine="h5netcdf") as ds:
+            return str(ds.attrs.get("config_hash", "")) == config_hash
+    except (OSError, ValueError):  # unreadable (half-written by an older version): run it again
+        return False
 
 
 def _overrides(job_dir: Path) -> dict[str, str]:
@@ -28,7 +86,7 @@ def _overrides(job_dir: Path) -> dict[str, str]:
     if not overrides_file.exists():
         return {}
     pairs = (str(o).split("=", 1) for o in OmegaConf.load(overrides_file))
-    return {k: v for k, v in (p for p in pairs if len(p) == 2) if not k.startswith("hydra.")}
+    return {k: v for k, v in (p for p in pairs if len(p) == 2) if not k.startswith("hydra")}
 
 
 def _labels(jobs: list[Path]) -> list[str]:
@@ -37,37 +95,207 @@ def _labels(jobs: list[Path]) -> list[str]:
     keys = sorted({k for o in overrides for k in o})
     varying = [k for k in keys if len({o.get(k) for o in overrides}) > 1]
     labels = [",".join(f"{k}={o.get(k)}" for k in varying) for o in overrides]
-    if len(set(labels)) < len(labels):  # no overrides to tell them apart: fall back to job numbers
+    if len(set(labels)) < len(labels) or not all(labels):  # nothing tells them apart: job numbers
         return [j.name for j in jobs]
     return labels
 
 
-def gather_sweep(sweep_dir: str | Path) -> Path | None:
-    """Stack ``*/forecast.nc`` under ``sweep_dir`` along ``scenario``; write ``sweep.nc``."""
+def job_dirs(sweep_dir: str | Path) -> list[Path]:
+    """The job folders of a sweep (those Hydra saved overrides for), in job-number order."""
     sweep_dir = Path(sweep_dir)
-    jobs = sorted(
-        (p.parent for p in sweep_dir.glob("*/forecast.nc")),
-        key=lambda p: (len(p.name), p.name),
+    found = {p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")}
+    found |= {p.parent for p in sweep_dir.glob("*/forecast.nc") if p.is_file()}
+    return sorted(found, key=lambda p: (len(p.name), p.name))
+
+
+def job_ok(job: Path) -> bool:
+    """True when the job's latest attempt finished: a ``forecast.nc`` and no ``error.txt``."""
+    return (job / "forecast.nc").is_file() and not (job / ERROR_FILE).is_file()
+
+
+def _error(job: Path) -> str:
+    path = job / ERROR_FILE
+    if path.is_file():
+        return path.read_text().strip().splitlines()[0]
+    return "no forecast.nc (the job did not finish)"
+
+
+def open_jobs(jobs: list[Path], labels: list[str]) -> xr.Dataset:
+    """Open each job's ``forecast.nc`` lazily and concatenate along ``scenario`` (last dim).
+
+    Provenance attrs become coordinates along ``scenario``; the data stay dask-backed (one chunk per
+    job and variable), so nothing is loaded until it is written or reduced.
+    """
+    datasets, prov = [], {k: [] for k in PROVENANCE}
+    for job, label in zip(jobs, labels, strict=True):
+        ds = xr.open_dataset(job / "forecast.nc", engine="h5netcdf", chunks={})
+        for key, value in _provenance(job, ds.attrs).items():
+            prov[key].append(value)
+        datasets.append(ds.drop_attrs(deep=False).expand_dims(scenario=[label]))
+    merged = xr.concat(
+        datasets, dim="scenario", join="outer", combine_attrs="drop", data_vars="all"
     )
+    coords = {k: ("scenario", np.asarray(v)) for k, v in prov.items()}
+    merged = merged.assign_coords(coords)
+    order = {v: tuple(d for d in merged[v].dims if d != "scenario") + ("scenario",) for v in merged}
+    for name, dims in order.items():
+        merged[name] = merged[name].transpose(*dims)
+        # An integer count padded with NaN by the outer join is float now: write it as float.
+        merged[name].encoding.pop("dtype", None)
+    return merged
+
+
+def _provenance(job: Path, attrs) -> dict:
+    over = _overrides(job)
+    return {
+        "job": job.name,
+        "overrides": " ".join(f"{k}={v}" for k, v in over.items()),
+        "seed": int(attrs.get("seed", -1)),
+        **{k: str(attrs.get(k, "")) for k in ("config_hash", "data_hash", "config")},
+    }
+
+
+def _schema(f) -> tuple:
+    """Dimensions, coordinate values and variables (dims, dtype) of an open h5netcdf file."""
+    dims = tuple((name, d.size) for name, d in f.dimensions.items())
+    coords = tuple((n, tuple(f[n][...].tolist())) for n, _ in dims if n in f.variables)
+    variables = tuple((n, v.dimensions, str(v.dtype)) for n, v in f.variables.items())
+    return dims, coords, variables
+
+
+def _copy_merge(jobs: list[Path], labels: list[str], attrs: dict, path: Path) -> bool:
+    """Write ``sweep.nc`` by copying each job's encoded variables into slice ``[..., i]``.
+
+    Only one job's variable is in memory at a time, and values, units and time encodings are
+    copied as stored.  Returns False (nothing written) when the jobs do not share dimensions,
+    coordinates and variables; :func:`open_jobs` (xarray, outer join) handles that case.
+    """
+    import h5netcdf
+    import h5py
+
+    from simengine.atomic import atomic_path
+
+    with h5netcdf.File(jobs[0] / "forecast.nc", "r") as first:
+        schema = _schema(first)
+    for job in jobs[1:]:
+        with h5netcdf.File(job / "forecast.nc", "r") as f:
+            if _schema(f) != schema:
+                return False
+    dims, _, variables = schema
+    dim_names = {name for name, _ in dims}
+    text = h5py.string_dtype()
+    with atomic_path(path) as tmp, h5netcdf.File(tmp, "w") as out:
+        out.dimensions = {**dict(dims), "scenario": len(jobs)}
+        out.create_variable("scenario", ("scenario",), dtype=text, data=np.asarray(labels, object))
+        prov = {k: [] for k in PROVENANCE}
+        for i, job in enumerate(jobs):
+            with h5netcdf.File(job / "forecast.nc", "r") as f:
+                for key, value in _provenance(job, f.attrs).items():
+                    prov[key].append(value)
+                for name, vdims, _ in variables:
+                    src = f.variables[name]
+                    if name in dim_names or "scenario" in vdims:
+                        if i == 0:  # coordinates: the same in every job (checked above)
+                            dtype = text if src.dtype == object else src.dtype
+                            var = out.create_variable(name, vdims, dtype=dtype, data=src[...])
+                            var.attrs.update(dict(src.attrs))
+                        continue
+                    if i == 0:
+                        var_attrs = dict(src.attrs)
+                        fill = var_attrs.pop("_FillValue", None)
+                        var = out.create_variable(
+                            name, (*vdims, "scenario"), dtype=src.dtype, fillvalue=fill,
+                            chunks=(*src.shape, 1),
+                        )  # fmt: skip
+                        var.attrs.update(var_attrs)
+                        var.attrs["coordinates"] = " ".join(PROVENANCE)
+                    out.variables[name][..., i] = src[...]
+        for key, values in prov.items():
+            dtype = np.int64 if key == "seed" else text
+            data = np.asarray(values, dtype=np.int64 if key == "seed" else object)
+            out.create_variable(key, ("scenario",), dtype=dtype, data=data)
+        out.attrs.update(attrs)
+    return True
+
+
+def gather_sweep(sweep_dir: str | Path, current: bool = False) -> Path | None:
+    """Stack the jobs' ``forecast.nc`` under ``sweep_dir`` along ``scenario``; write ``sweep.nc``.
+
+    Jobs without a ``forecast.nc`` (failed or unfinished) are left out of the data and named in the
+    ``failed_jobs`` attribute (``label (job N): error``) with their count in ``n_failed``.
+
+    With ``current``, only the jobs of the latest sweep into the folder count: those whose
+    ``.hydra/overrides.yaml`` is not older than ``multirun.yaml`` (Hydra writes both at launch),
+    so a rerun with fewer values does not merge an earlier run's extra jobs.
+
+    Returns
+    -------
+    Path or None
+        ``sweep.nc``, or None when no job produced a forecast.
+    """
+    sweep_dir = Path(sweep_dir)
+    jobs = job_dirs(sweep_dir)
+    started = sweep_dir / "multirun.yaml"
+    if current and started.is_file():
+        t0 = started.stat().st_mtime_ns
+        jobs = [
+            j
+            for j in jobs
+            if (j / ".hydra" / "overrides.yaml").is_file()
+            and (j / ".hydra" / "overrides.yaml").stat().st_mtime_ns >= t0
+        ]
     if not jobs:
         return None
-    datasets = []
-    for job in jobs:
-        with xr.open_dataset(job / "forecast.nc", engine="h5netcdf") as ds:
-            datasets.append(ds.load().drop_attrs())
     labels = _labels(jobs)
-    sweep = xr.concat(datasets, dim="scenario", join="outer", combine_attrs="drop")
-    sweep = sweep.assign_coords(scenario=labels).transpose("scenario", ...)
-    sweep.attrs["jobs"] = ", ".join(str(j) for j in jobs)
-    path = write_netcdf(sweep, sweep_dir / "sweep.nc")
-    log.info("wrote %s (%d scenarios)", path, len(jobs))
+    ok = [(j, lab) for j, lab in zip(jobs, labels, strict=True) if job_ok(j)]
+    failed = [(j, lab) for j, lab in zip(jobs, labels, strict=True) if (j, lab) not in ok]
+    if not ok:
+        return None
+    attrs = {
+        "jobs": ", ".join(j.name for j, _ in ok),
+        "n_failed": len(failed),
+        "failed_jobs": "; ".join(f"{lab} (job {j.name}): {_error(j)}" for j, lab in failed),
+    }
+    path = sweep_dir / "sweep.nc"
+    if not _copy_merge([j for j, _ in ok], [lab for _, lab in ok], attrs, path):
+        # Jobs of different shapes (a sweep of sim.horizon_months): xarray's outer join, still
+        # lazy: dask streams each (job, variable) chunk from its file into sweep.nc.
+        sweep = open_jobs([j for j, _ in ok], [lab for _, lab in ok])
+        sweep.attrs.update(attrs)
+        write_netcdf(sweep, path)
+        sweep.close()
+    log.info("wrote %s (%d scenarios, %d failed)", path, len(ok), len(failed))
     return path
 
 
 class SweepCallback(Callback):
-    """Writes ``sweep.nc`` into the sweep folder when a multirun ends."""
+    """Isolates failed jobs and writes ``sweep.nc`` into the sweep folder when a multirun ends."""
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        # A rerun starts clean: error.txt in a job folder always describes its latest attempt.
+        (Path(config.hydra.runtime.output_dir) / ERROR_FILE).unlink(missing_ok=True)
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        from hydra.core.utils import JobStatus
+
+        if job_return.status != JobStatus.FAILED or not config.hydra.mode.name == "MULTIRUN":
+            return
+        exc = job_return._return_value
+        out = Path(config.hydra.runtime.output_dir)
+        log.error("job %s failed", out.name, exc_info=exc)
+        write_atomic_text(f"{type(exc).__name__}: {exc}\n", out / ERROR_FILE)
+        # Hydra's sweeper re-raises a failed job's exception before on_multirun_end, which would
+        # lose every other job's merge; the failure is recorded above and reported at the end.
+        job_return.status = JobStatus.COMPLETED
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        path = gather_sweep(config.hydra.sweep.dir)
-        if path is not None:
-            print(f"wrote {path}")
+        path = gather_sweep(config.hydra.sweep.dir, current=True)
+        if path is None:
+            print("simengine: error: no job of the sweep finished", file=sys.stderr)
+            sys.exit(1)
+        print(f"wrote {path}")
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            n_failed, failed = int(ds.attrs.get("n_failed", 0)), ds.attrs.get("failed_jobs", "")
+        if n_failed:
+            print(f"simengine: error: {n_failed} job(s) failed: {failed}", file=sys.stderr)
+            sys.exit(1)

@@ -238,6 +238,10 @@ class StaffingConfig:
     roles: dict[str, RoleConfig] = field(default_factory=_default_roles)
     # Share of SE time on new deals; the rest supports the installed base's use cases.
     se_deal_time: Param = 0.6
+    # Monthly cost of the AE and SE seats at the start, and AEs per SE: set together, they replace
+    # the AE/SE heads and scale their hires (simengine.gtm_mix), for "same budget, other ratio".
+    budget: float | None = None
+    ae_per_se: float | None = None
 
 
 @dataclass

@@ -86,6 +86,9 @@ def to_config(cfg: DictConfig | Config) -> Config:
         obj = cfg
     if type(obj.market) is MarketConfig:  # composed without a market option: capacity
         obj.market = CapacityMarket(**vars(obj.market))
+    from simengine.gtm_mix import apply_mix  # staffing.budget / staffing.ae_per_se
+
+    obj.staffing = apply_mix(obj.staffing)
     validate(obj)
     return obj
 

@@ -1,0 +1,173 @@
+"""Sweeps end to end: the basic and joblib launchers (merge included), the Dask split, merge memory.
+
+Run ``python benchmarks/bench_sweep.py`` (full: 50 scenarios of the default book, 1,000 draws x 36
+months each); ``--scenarios 10`` or ``--quick`` scale it down, and the printout extrapolates to 50
+scenarios linearly (jobs are independent and run back to back).  Figures printed:
+
+1. ``simengine run -m`` with the basic launcher: wall time of the whole command (start-up,
+   pre-check of every job, the jobs, and the merge into ``sweep.nc``), and of the merge alone.
+2. The same sweep with ``hydra/launcher=joblib`` (``n_jobs`` = cores).
+3. One run of ``--dask-draws`` draws: one process vs split by draws over a ``LocalCluster`` of
+   2 worker processes (and a check that both give the same bytes).
+4. Peak memory of merging ``--merge-jobs`` job folders (copies of one 1,000-draw ``forecast.nc``) in
+   a fresh process: maxrss growth and tracemalloc peak, against one job's and all jobs' sizes.
+
+The sweep varies ``staffing.ae_per_se`` at ``staffing.budget=900000`` (same budget, other ratios).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _ratios(n: int) -> str:
+    return ",".join(f"{r:g}" for r in np.round(np.linspace(1.0, 8.0, n), 2))
+
+
+def _sweep(n: int, draws: int, out: Path, launcher: list[str]) -> float:
+    cmd = [
+        sys.executable, "-m", "simengine", "run", "-m", f"sim.draws={draws}", "sim.progress=false",
+        "staffing.budget=900000", f"staffing.ae_per_se={_ratios(n)}", *launcher,
+        f"hydra.sweep.dir={out}",
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-2000:])
+    return seconds
+
+
+def _merge_seconds(sweep: Path) -> float:
+    from simengine.sweep import gather_sweep
+
+    t0 = time.perf_counter()
+    gather_sweep(sweep)
+    return time.perf_counter() - t0
+
+
+def _dask(draws: int) -> tuple[float, float, bool]:
+    from dask.distributed import Client, LocalCluster
+
+    from simengine.api import load_config, simulate_config
+    from simengine.distributed import simulate_distributed
+
+    os.environ["SOURCE_DATE_EPOCH"] = "1790000000"
+    cfg = load_config([f"sim.draws={draws}", "sim.progress=false"])
+    simulate_config(load_config(["sim.draws=8", "sim.progress=false"]))  # compile / cache load
+    t0 = time.perf_counter()
+    one = simulate_config(cfg)
+    single = time.perf_counter() - t0
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        simulate_distributed(load_config(["sim.draws=8", "sim.progress=false"]), client)  # warm
+        t0 = time.perf_counter()
+        split = simulate_distributed(cfg, client)
+        distributed = time.perf_counter() - t0
+    same = all(one[v].values.tobytes() == split[v].values.tobytes() for v in one.data_vars)
+    return single, distributed, same
+
+
+_MERGE_CHILD = """
+import json, resource, sys, time, tracemalloc
+from simengine.sweep import gather_sweep
+import xarray, dask  # imported before the baseline: count the merge, not the imports
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tracemalloc.start()
+t0 = time.perf_counter()
+gather_sweep(sys.argv[1])
+seconds = time.perf_counter() - t0
+peak = tracemalloc.get_traced_memory()[1]
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "tracemalloc_mb": peak / 2**20, "rss_mb": rss / 1024,
+                  "rss_growth_mb": (rss - base) / 1024}))
+"""
+
+
+def _merge_memory(source: Path, jobs: int, root: Path) -> dict:
+    sweep = root / "merge"
+    for i in range(jobs):
+        job = sweep / str(i)
+        (job / ".hydra").mkdir(parents=True)
+        os.link(source, job / "forecast.nc") if i else shutil.copy(source, job / "forecast.nc")
+        (job / ".hydra" / "overrides.yaml").write_text(f"- model.csm_hazard_ratio={i}\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", _MERGE_CHILD, str(sweep)], capture_output=True, text=True, cwd=REPO
+    )
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-2000:])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["job_mb"] = source.stat().st_size / 2**20
+    result["sweep_mb"] = (sweep / "sweep.nc").stat().st_size / 2**20
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", type=int, default=50)
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--dask-draws", type=int, default=2000)
+    parser.add_argument("--merge-jobs", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="4 scenarios x 200 draws")
+    parser.add_argument("--skip", default="", help="comma list of basic,joblib,dask,memory")
+    args = parser.parse_args()
+    if args.quick:
+        args.scenarios, args.draws, args.dask_draws, args.merge_jobs = 4, 200, 400, 8
+    skip = set(args.skip.split(","))
+    scale = 50 / args.scenarios
+    print(f"sweep: {args.scenarios} scenarios x {args.draws} draws x 36 months, default book")
+    with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
+        root = Path(tmp)
+        if "basic" not in skip:
+            s = _sweep(args.scenarios, args.draws, root / "basic", [])
+            m = _merge_seconds(root / "basic")
+            print(
+                f"basic launcher: {s:6.1f} s ({s / args.scenarios:.2f} s/job, merge {m:.1f} s)"
+                f" -> 50 scenarios ~ {s * scale:.0f} s"
+            )
+        if "joblib" not in skip:
+            n_jobs = os.cpu_count() or 2
+            s = _sweep(
+                args.scenarios, args.draws, root / "joblib",
+                ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}"],
+            )  # fmt: skip
+            print(
+                f"joblib launcher ({n_jobs} jobs): {s:6.1f} s ({s / args.scenarios:.2f} s/job)"
+                f" -> 50 scenarios ~ {s * scale:.0f} s"
+            )
+        if "dask" not in skip:
+            single, distributed, same = _dask(args.dask_draws)
+            print(
+                f"one run of {args.dask_draws} draws: one process {single:.1f} s, Dask LocalCluster "
+                f"(2 worker processes) {distributed:.1f} s; bitwise equal: {same}"
+            )
+        if "memory" not in skip:
+            source = root / "basic" / "0" / "forecast.nc"
+            if not source.is_file():
+                _sweep(1, args.draws, root / "one", [])
+                source = root / "one" / "0" / "forecast.nc"
+            r = _merge_memory(source, args.merge_jobs, root)
+            print(
+                f"merge of {args.merge_jobs} jobs ({r['job_mb']:.0f} MB each, "
+                f"{r['job_mb'] * args.merge_jobs:.0f} MB in all): {r['seconds']:.1f} s, "
+                f"peak tracemalloc {r['tracemalloc_mb']:.0f} MB, process maxrss {r['rss_mb']:.0f} MB "
+                f"(+{r['rss_growth_mb']:.0f} MB over the imports); sweep.nc {r['sweep_mb']:.0f} MB"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,378 @@
+"""``simengine compare PATH...``: scenarios side by side, paired by draw against a baseline.
+
+PATH is a sweep folder (its ``sweep.nc``, else its jobs' ``forecast.nc``), a run folder, or a
+``forecast.nc``/``sweep.nc`` file; several PATHs are stacked.  For every metric of
+:data:`METRICS` and forecast year, each scenario gets its P10/P50/P90, the P10/P50/P90 of its
+**paired** difference to the baseline (draw ``d`` of the scenario minus draw ``d`` of the
+baseline: both saw the same random streams, so the difference is the scenario's effect, not noise),
+and ``p_better``, the share of paired draws in which the scenario beats the baseline.
+
+**Tie rule.**  A draw where scenario and baseline are equal counts one half toward ``p_better``
+(so identical scenarios, and the baseline itself, get exactly 0.5: no evidence either way).
+Draws where either value is not finite (an NRR with no base, a CAC payback with no logo won) are
+left out of that metric's figures.  **Direction.**  Higher is better except for go-to-market cost
+(``total_cost``) and CAC payback (``cac_payback_months``), where lower is better.
+
+Runs are paired only when they share ``seed``, the input data hash and the number of draws;
+otherwise their streams are not common and ``compare`` refuses (exit 2, one line).
+
+Keys: ``compare.baseline=LABEL`` (default: the first scenario), ``compare.out=DIR`` (default
+``outputs/compare/<timestamp>_<token>/``), and for a staffing-mix sweep the frontier's
+``compare.objective``, ``compare.year`` and ``compare.target`` (see :mod:`simengine.frontier`).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from simengine.sweep import PROVENANCE, _labels, job_dirs, job_ok, open_jobs
+
+__all__ = [
+    "COLUMNS",
+    "LOWER_IS_BETTER",
+    "METRICS",
+    "CompareError",
+    "compare",
+    "load_scenarios",
+    "main",
+    "metric_draws",
+    "p_better",
+    "scenario_data",
+]
+
+#: Columns of comparison.csv (the contract).
+COLUMNS = (
+    "scenario", "metric", "year", "p10", "p50", "p90", "diff_p10", "diff_p50", "diff_p90", "p_better",
+)  # fmt: skip
+#: Metrics compared, in order (names as in summary.csv).
+METRICS = (
+    "revenue",
+    "arr",
+    "nrr",
+    "grr",
+    "new_logos",
+    "total_cost",
+    "revenue_per_sm_dollar",
+    "gross_margin",
+    "expansion_multiple",
+    "cac_payback_months",
+)
+#: Metrics where a lower value is better.
+LOWER_IS_BETTER = frozenset({"total_cost", "cac_payback_months"})
+KEYS = ("baseline", "out", "objective", "year", "target")
+#: Variables the metrics read: a scenario loads only these (not its cohort table).
+_NEEDED = (
+    "revenue", "arr", "nrr_total", "grr_total", "new_logos", "total_cost", "cost_of_revenue",
+    "expansion_multiple", "cac_payback_months",
+)  # fmt: skip
+
+
+def scenario_data(ds: xr.Dataset, label: str) -> xr.Dataset:
+    """One scenario's variables that the metrics read, loaded."""
+    return ds[[v for v in _NEEDED if v in ds]].sel(scenario=label).load()
+
+
+class CompareError(ValueError):
+    """Runs that cannot be compared, or a bad ``compare.*`` key: one line, exit code 2."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+
+
+def _run_label(attrs: dict, folder: Path) -> dict[str, str]:
+    return {k: str(attrs[k]) for k in ("scenario", "staffing", "comp") if k in attrs} or {
+        "run": folder.name
+    }
+
+
+def _open_run(path: Path) -> tuple[xr.Dataset, dict[str, str]]:
+    ds = xr.open_dataset(path, engine="h5netcdf", chunks={})
+    attrs = dict(ds.attrs)
+    prov = {
+        "job": path.parent.name,
+        "overrides": "",
+        "seed": int(attrs.get("seed", -1)),
+        "config_hash": str(attrs.get("config_hash", "")),
+        "data_hash": str(attrs.get("data_hash", "")),
+        "config": str(attrs.get("config", "")),
+    }
+    return ds.drop_attrs(deep=False), {**prov, "_label": _run_label(attrs, path.parent)}
+
+
+def _open_sweep(path: Path) -> xr.Dataset:
+    ds = xr.open_dataset(path, engine="h5netcdf", chunks={})
+    missing = [k for k in ("seed", "data_hash") if k not in ds.coords]
+    if missing:
+        raise CompareError(
+            f"{path}: no per-scenario {', '.join(missing)} (written before provenance was kept); "
+            "compare its job folders instead, or rerun the sweep"
+        )
+    return ds
+
+
+def load_scenarios(paths: list[str | Path]) -> xr.Dataset:
+    """Open PATHs lazily as one dataset with a ``scenario`` dim and provenance coordinates."""
+    parts: list[xr.Dataset] = []
+    runs: list[tuple[xr.Dataset, dict]] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_file() and path.name == "sweep.nc":
+            parts.append(_open_sweep(path))
+        elif path.is_file():
+            runs.append(_open_run(path))
+        elif (path / "sweep.nc").is_file():
+            parts.append(_open_sweep(path / "sweep.nc"))
+        elif (path / "forecast.nc").is_file():
+            runs.append(_open_run(path / "forecast.nc"))
+        elif path.is_dir() and (jobs := [j for j in job_dirs(path) if job_ok(j)]):
+            parts.append(open_jobs(jobs, _labels(jobs)))
+        else:
+            raise CompareError(f"{raw}: no sweep.nc or forecast.nc there")
+    if runs:
+        labels = [r[1]["_label"] for r in runs]
+        keys = sorted({k for lab in labels for k in lab})
+        varying = [k for k in keys if len({lab.get(k) for lab in labels}) > 1]
+        names = [",".join(f"{k}={lab.get(k)}" for k in varying) for lab in labels]
+        if not all(names) or len(set(names)) < len(names):
+            names = [r[1]["job"] for r in runs]
+        if len(set(names)) < len(names):
+            names = [str(Path(p)) for p in paths if not str(p).endswith("sweep.nc")][: len(runs)]
+        for (ds, prov), name in zip(runs, names, strict=True):
+            coords = {k: ("scenario", [prov[k]]) for k in PROVENANCE}
+            parts.append(ds.expand_dims(scenario=[name]).assign_coords(coords))
+    if len(parts) == 1:
+        merged = parts[0]
+    else:
+        merged = xr.concat(parts, dim="scenario", join="outer", data_vars="all")
+    labels = [str(s) for s in merged["scenario"].values]
+    if len(set(labels)) < len(labels):
+        dup = sorted({s for s in labels if labels.count(s) > 1})
+        raise CompareError(f"scenario label {dup[0]!r} appears twice; compare fewer paths")
+    _check_pairable(merged)
+    return merged
+
+
+def _check_pairable(ds: xr.Dataset) -> None:
+    """Refuse scenarios whose random streams are not common: seed, data hash, draws must agree."""
+    labels = [str(s) for s in ds["scenario"].values]
+    for key in ("seed", "data_hash"):
+        values = [str(v) for v in ds[key].values]
+        if len(set(values)) > 1:
+            i = next(i for i, v in enumerate(values) if v != values[0])
+            raise CompareError(
+                f"cannot pair {labels[0]!r} and {labels[i]!r}: {key} differs "
+                f"({values[0]} vs {values[i]}), so their random streams are not common"
+            )
+    # An outer join pads a shorter run's draws with NaN: a draw missing from one scenario.
+    revenue = ds["revenue"].sum(("month", "segment"), skipna=False)
+    lengths = revenue.notnull().sum("draw").values
+    if len(set(lengths.tolist())) > 1:
+        i = int(np.argmax(lengths != lengths[0]))
+        raise CompareError(
+            f"cannot pair {labels[0]!r} and {labels[i]!r}: draws differ "
+            f"({lengths[0]} vs {lengths[i]}), so their random streams are not common"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Metrics per draw
+
+
+def _year_slices(n_months: int) -> list[tuple[int, slice]]:
+    return [
+        (y + 1, slice(12 * y, min(12 * y + 12, n_months))) for y in range((n_months + 11) // 12)
+    ]
+
+
+def metric_draws(ds: xr.Dataset) -> tuple[dict[tuple[str, int | None], np.ndarray], list[str]]:
+    """Per-draw values of every metric, keyed by ``(metric, year)``; ``year`` None: whole run.
+
+    ``ds`` holds one scenario (dims ``draw, month, segment[, role]``), loaded or lazy.  Flows are
+    summed over the forecast year, stocks (ARR, NRR, GRR) taken at the year's last month.  Returns
+    the values and notes on metrics left out (and why).
+
+    Returns
+    -------
+    values : dict
+        ``(metric, year) -> ndarray (draws,)``.
+    notes : list of str
+    """
+    notes = []
+    out: dict[tuple[str, int | None], np.ndarray] = {}
+    for year, months in _year_slices(ds.sizes["month"]):
+        part = ds.isel(month=months)
+        last = part.isel(month=-1)
+        revenue = part["revenue"].sum(("month", "segment")).values
+        out["revenue", year] = revenue
+        out["arr", year] = last["arr"].sum("segment").values
+        out["nrr", year] = last["nrr_total"].values
+        out["grr", year] = last["grr_total"].values
+        if "new_logos" in ds:
+            out["new_logos", year] = part["new_logos"].sum(("month", "segment")).values
+        if "total_cost" in ds:
+            cost = part["total_cost"].sum("month").values
+            out["total_cost", year] = cost
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out["revenue_per_sm_dollar", year] = revenue / cost
+        if "cost_of_revenue" in ds:
+            cor = part["cost_of_revenue"].sum(("month", "segment")).values
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out["gross_margin", year] = (revenue - cor) / revenue
+    if "cost_of_revenue" not in ds:
+        notes.append("gross_margin: left out, the forecast has no cost of revenue")
+    if "total_cost" not in ds:
+        notes.append("total_cost, revenue_per_sm_dollar: left out, no go-to-market model")
+    for name in ("expansion_multiple", "cac_payback_months"):
+        if name in ds:
+            out[name, None] = ds[name].values
+        else:
+            notes.append(f"{name}: left out, not in the forecast")
+    return {k: np.asarray(v, dtype=float) for k, v in out.items()}, notes
+
+
+def p_better(scenario: np.ndarray, baseline: np.ndarray, lower_is_better: bool = False) -> float:
+    """Share of paired draws where ``scenario`` beats ``baseline``; ties count one half.
+
+    Pairs where either value is not finite are left out; NaN when none is left.
+    """
+    ok = np.isfinite(scenario) & np.isfinite(baseline)
+    if not ok.any():
+        return float("nan")
+    s, b = scenario[ok], baseline[ok]
+    wins = (s < b) if lower_is_better else (s > b)
+    return float((wins.sum() + 0.5 * (s == b).sum()) / ok.sum())
+
+
+def _q(values: np.ndarray) -> tuple[float, float, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return (float("nan"),) * 3
+    return tuple(float(v) for v in np.quantile(finite, (0.1, 0.5, 0.9)))
+
+
+def compare(ds: xr.Dataset, baseline: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The comparison table (columns :data:`COLUMNS`) of every scenario against ``baseline``.
+
+    Scenarios are loaded one at a time (a sweep stays lazy), reduced to per-draw metrics, and
+    compared with the baseline draw by draw.
+    """
+    labels = [str(s) for s in ds["scenario"].values]
+    baseline = labels[0] if baseline is None else baseline
+    if baseline not in labels:
+        raise CompareError(
+            f"config key 'compare.baseline' = {baseline!r}: no such scenario; scenarios: {labels}"
+        )
+    base, notes = metric_draws(scenario_data(ds, baseline))
+    rows = []
+    for label in labels:
+        values, _ = metric_draws(scenario_data(ds, label))
+        for metric in METRICS:
+            for (name, year), v in values.items():
+                if name != metric:
+                    continue
+                b = base.get((name, year))
+                if b is None:
+                    continue
+                ok = np.isfinite(v) & np.isfinite(b)
+                diff = np.where(ok, v - b, np.nan)
+                rows.append(
+                    (label, name, year, *_q(v), *_q(diff), p_better(v, b, name in LOWER_IS_BETTER))
+                )
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table["year"] = table["year"].astype("Int64")
+    return table, notes
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+def parse_args(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Split ``PATH...`` from ``compare.KEY=VALUE``; refuse unknown keys and flags."""
+    paths, keys = [], {}
+    for arg in args:
+        if arg.startswith("compare.") and "=" in arg:
+            key, value = arg.split("=", 1)
+            name = key.removeprefix("compare.")
+            if name not in KEYS:
+                raise CompareError(
+                    f"config key {key!r}: unknown; keys: {', '.join('compare.' + k for k in KEYS)}"
+                )
+            keys[name] = value
+        elif arg.startswith("-"):
+            raise CompareError(
+                f"{arg}: unknown flag; usage: simengine compare PATH... [compare.KEY=VALUE]"
+            )
+        elif "=" in arg and not Path(arg).exists():
+            raise CompareError(f"{arg!r}: not a compare.* key nor a path")
+        else:
+            paths.append(arg)
+    if not paths:
+        raise CompareError("compare needs at least one PATH (a sweep folder or run folders)")
+    return paths, keys
+
+
+def _out_dir(keys: dict[str, str]) -> Path:
+    if "out" in keys:
+        return Path(keys["out"]).expanduser()
+    import secrets
+
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    return Path("outputs") / "compare" / f"{stamp}_{secrets.token_hex(3)}"
+
+
+def run(args: list[str]) -> Path:
+    """Compare PATHs per ``args``; write the outputs; return the output folder."""
+    from rich.console import Console
+
+    from simengine import frontier
+    from simengine.report.comparison import comparison_plot, print_comparison
+    from simengine.results import write_atomic_text
+
+    paths, keys = parse_args(args)
+    ds = load_scenarios(paths)
+    if ds.sizes["scenario"] < 2:
+        raise CompareError("compare needs at least two scenarios")
+    spec = frontier.spec_from_keys(keys, ds)  # validates the frontier keys before any output
+    table, notes = compare(ds, keys.get("baseline"))
+    front = frontier.frontier(ds, spec) if spec is not None else None
+
+    out = _out_dir(keys)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic_text(table.to_csv(index=False, float_format="%.6g"), out / "comparison.csv")
+    baseline = keys.get("baseline", str(ds["scenario"].values[0]))
+    comparison_plot(table, baseline, out / "comparison.png")
+    written = ["comparison.csv", "comparison.png"]
+    if front is not None:
+        write_atomic_text(front.to_csv(index=False, float_format="%.6g"), out / "frontier.csv")
+        frontier.frontier_plot(front, spec, out / "frontier.png")
+        written += ["frontier.csv", "frontier.png"]
+    console = Console()
+    print_comparison(table, baseline, console)
+    if front is not None:
+        frontier.print_frontier(front, spec, console)
+    for note in notes:
+        console.print(f"note: {note}")
+    console.print(f"[bold]wrote[/bold] {out}/ ({', '.join(written)})")
+    ds.close()
+    return out
+
+
+def main(args: list[str]) -> int:
+    """Entry point of ``simengine compare``: 0 on success, 2 on bad input (one line on stderr)."""
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    try:
+        run(args)
+    except (CompareError, OSError) as exc:
+        print(f"simengine: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,193 @@
+"""The staffing frontier: which AE:SE mix is best at each budget, and how sure that is.
+
+Over a sweep of ``staffing.budget`` x ``staffing.ae_per_se`` (see :mod:`simengine.gtm_mix`),
+``simengine compare`` also writes ``frontier.csv`` and ``frontier.png``.  For each budget and mix:
+
+- ``value``: the objective (``compare.objective``) at forecast year ``compare.year`` (default the
+  last year):
+
+  - ``revenue_p50`` (default): P50 of the year's revenue;
+  - ``p_revenue_target``: P(year's revenue >= ``compare.target``);
+  - ``nrr``: P50 of NRR at the year's end;
+  - ``revenue_per_sm_dollar``: P50 of the year's revenue per go-to-market dollar.
+
+- ``best``: the mix with the highest ``value`` at its budget.
+- ``p_best``: the share of paired draws (possible futures: every mix sees the same parameter
+  draws and random streams) in which the mix has the highest per-draw metric at its budget
+  (revenue for the two revenue objectives, NRR, revenue per GTM dollar); a tie among ``k`` mixes
+  gives each ``1/k``.  The ``p_best`` of one budget's mixes sum to 1.
+
+``p_best`` is the planner's uncertainty: a mix that is best on the median but in only 40% of the
+futures is a weaker choice than one best in 90% of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from omegaconf import OmegaConf
+
+from simengine.compare import CompareError, metric_draws, scenario_data
+
+__all__ = ["OBJECTIVES", "FrontierSpec", "frontier", "frontier_plot", "mixes", "spec_from_keys"]
+
+#: Objective -> (per-draw metric, statistic over draws).
+OBJECTIVES = {
+    "revenue_p50": ("revenue", "p50"),
+    "p_revenue_target": ("revenue", "p_target"),
+    "nrr": ("nrr", "p50"),
+    "revenue_per_sm_dollar": ("revenue_per_sm_dollar", "p50"),
+}
+
+
+@dataclass(frozen=True)
+class FrontierSpec:
+    """What the frontier maximises: ``objective`` at forecast ``year`` (``target`` for P(>=))."""
+
+    objective: str = "revenue_p50"
+    year: int | None = None
+    target: float | None = None
+
+
+def mixes(ds: xr.Dataset) -> pd.DataFrame | None:
+    """``budget`` and ``ae_per_se`` per scenario (from coordinates or each job's config), or None.
+
+    Coordinates ``staffing_budget``/``staffing_ae_per_se`` win; otherwise each scenario's resolved
+    ``config`` YAML is read.  None unless every scenario has both.
+    """
+    labels = [str(s) for s in ds["scenario"].values]
+    if "staffing_budget" in ds.coords and "staffing_ae_per_se" in ds.coords:
+        budget = ds["staffing_budget"].values.astype(float)
+        ratio = ds["staffing_ae_per_se"].values.astype(float)
+    elif "config" in ds.coords:
+        budget, ratio = [], []
+        for text in ds["config"].values:
+            staffing = OmegaConf.create(str(text) or "{}").get("staffing") or {}
+            budget.append(staffing.get("budget"))
+            ratio.append(staffing.get("ae_per_se"))
+        if any(v is None for v in [*budget, *ratio]):
+            return None
+    else:
+        return None
+    table = pd.DataFrame(
+        {
+            "scenario": labels,
+            "budget": np.asarray(budget, float),
+            "ae_per_se": np.asarray(ratio, float),
+        }
+    )
+    return table
+
+
+def spec_from_keys(keys: dict[str, str], ds: xr.Dataset) -> FrontierSpec | None:
+    """The frontier asked for by ``compare.*`` keys, or None when ``ds`` is not a mix sweep.
+
+    Raises :class:`CompareError` for frontier keys on a sweep that is not a staffing-mix sweep (a
+    key that would change nothing), an unknown objective, or a target missing or not wanted.
+    """
+    given = {k: keys[k] for k in ("objective", "year", "target") if k in keys}
+    mix = mixes(ds)
+    if mix is None or mix["ae_per_se"].nunique() < 2:
+        if given:
+            key = next(iter(given))
+            raise CompareError(
+                f"config key 'compare.{key}' = {given[key]!r}: the frontier needs a sweep of "
+                "staffing.ae_per_se (with staffing.budget); these scenarios are not one"
+            )
+        return None
+    objective = given.get("objective", "revenue_p50")
+    if objective not in OBJECTIVES:
+        raise CompareError(
+            f"config key 'compare.objective' = {objective!r}: unknown; objectives: "
+            f"{', '.join(OBJECTIVES)}"
+        )
+    n_years = (ds.sizes["month"] + 11) // 12
+    try:
+        year = int(given["year"]) if "year" in given else n_years
+        target = float(given["target"]) if "target" in given else None
+    except ValueError as exc:
+        raise CompareError(f"compare.year / compare.target: {exc}") from None
+    if not 1 <= year <= n_years:
+        raise CompareError(
+            f"config key 'compare.year' = {year}: the forecast has years 1-{n_years}"
+        )
+    if (objective == "p_revenue_target") != (target is not None):
+        raise CompareError(
+            f"config key 'compare.target' = {target!r}: needed by, and only by, "
+            "compare.objective=p_revenue_target"
+        )
+    return FrontierSpec(objective, year, target)
+
+
+def _statistic(values: np.ndarray, spec: FrontierSpec) -> float:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return float("nan")
+    if OBJECTIVES[spec.objective][1] == "p_target":
+        return float(np.mean(finite >= spec.target))
+    return float(np.median(finite))
+
+
+def frontier(ds: xr.Dataset, spec: FrontierSpec) -> pd.DataFrame:
+    """One row per scenario: ``budget, ae_per_se, scenario, objective, year, value, p10, p50, p90,
+    p_best, best``, sorted by budget then ratio."""
+    mix = mixes(ds)
+    if mix is None:
+        raise CompareError("the frontier needs staffing.budget and staffing.ae_per_se per scenario")
+    metric = OBJECTIVES[spec.objective][0]
+    per_draw = {}
+    for label in mix["scenario"]:
+        values, _ = metric_draws(scenario_data(ds, label))
+        if (metric, spec.year) not in values:
+            raise CompareError(f"compare.objective={spec.objective}: the forecast has no {metric}")
+        per_draw[label] = values[metric, spec.year]
+    rows = []
+    for budget, group in mix.groupby("budget", sort=True):
+        group = group.sort_values("ae_per_se")
+        stack = np.vstack([per_draw[s] for s in group["scenario"]])  # (mixes, draws)
+        # A non-finite draw never wins; a draw where no mix is finite counts for none.
+        filled = np.where(np.isfinite(stack), stack, -np.inf)
+        top = filled.max(axis=0)
+        winners = (filled == top) & np.isfinite(top)
+        counted = winners.any(axis=0)
+        share = (winners[:, counted] / winners[:, counted].sum(axis=0)).sum(axis=1)
+        p_best = share / max(1, counted.sum())
+        values = [_statistic(v, spec) for v in stack]
+        best = int(np.nanargmax(values)) if np.isfinite(values).any() else -1
+        for i, row in enumerate(group.itertuples()):
+            finite = stack[i][np.isfinite(stack[i])]
+            q = np.quantile(finite, (0.1, 0.5, 0.9)) if finite.size else (np.nan,) * 3
+            rows.append(
+                {
+                    "budget": budget,
+                    "ae_per_se": row.ae_per_se,
+                    "scenario": row.scenario,
+                    "objective": spec.objective,
+                    "year": spec.year,
+                    "value": values[i],
+                    "p10": q[0],
+                    "p50": q[1],
+                    "p90": q[2],
+                    "p_best": float(p_best[i]),
+                    "best": i == best,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def frontier_plot(table: pd.DataFrame, spec: FrontierSpec, path: str | Path | None = None):
+    """Objective by AE:SE ratio per budget (P10-P90 of the metric shaded), and P(best) bars."""
+    from simengine.report.comparison import frontier_figure
+
+    return frontier_figure(table, spec, path)
+
+
+def print_frontier(table: pd.DataFrame, spec: FrontierSpec, console=None) -> None:
+    """Print the best mix per budget with its P(best)."""
+    from simengine.report.comparison import print_frontier_table
+
+    print_frontier_table(table, spec, console)

@@ -1,0 +1,232 @@
+"""The comparison's table and plot: each scenario's interval and its paired difference to a baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from simengine.atomic import atomic_path  # noqa: E402
+from simengine.report.plots import _money  # noqa: E402
+
+__all__ = ["LABELS", "comparison_plot", "fmt", "print_comparison"]
+
+LABELS = {
+    "revenue": "Revenue (year)",
+    "arr": "ARR (year end)",
+    "nrr": "NRR (trailing 12m)",
+    "grr": "GRR (trailing 12m)",
+    "new_logos": "New logos (year)",
+    "total_cost": "GTM cost (year, lower is better)",
+    "revenue_per_sm_dollar": "Revenue per GTM $",
+    "gross_margin": "Gross margin",
+    "expansion_multiple": "Expansion multiple (5-yr)",
+    "cac_payback_months": "CAC payback, months (lower is better)",
+}
+_CURRENCY = {"revenue", "arr", "total_cost"}
+_RATIO = {"nrr", "grr", "gross_margin"}
+
+
+def fmt(metric: str, value: float) -> str:
+    """A value formatted for its metric (currency with k/M/B, ratios as %)."""
+    if not np.isfinite(value):
+        return "-"
+    if metric in _CURRENCY:
+        return _money(value, 0)
+    if metric in _RATIO:
+        return f"{value:.1%}"
+    if metric == "new_logos":
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def print_comparison(table: pd.DataFrame, baseline: str, console: Console | None = None) -> None:
+    """Print the last forecast year (and whole-run metrics) of every scenario vs the baseline."""
+    console = console or Console()
+    last = table["year"].max()
+    part = table[(table["year"] == last) | table["year"].isna()]
+    out = Table(
+        title=f"Scenarios vs {baseline!r}, forecast year {last} (paired by draw; "
+        "p_better: share of draws where the scenario is better, ties count 1/2; all years in "
+        "comparison.csv)"
+    )
+    for col in ("metric", "scenario", "P10", "P50", "P90", "diff P50 [P10, P90]", "p_better"):
+        out.add_column(col, justify="left" if col in ("metric", "scenario") else "right")
+    for metric, rows in part.groupby("metric", sort=False):
+        for i, row in enumerate(rows.itertuples()):
+            m = row.metric
+            diff = (
+                "baseline"
+                if row.scenario == baseline
+                else f"{fmt(m, row.diff_p50)} [{fmt(m, row.diff_p10)}, {fmt(m, row.diff_p90)}]"
+            )
+            out.add_row(
+                LABELS.get(metric, metric) if i == 0 else "",
+                row.scenario,
+                fmt(m, row.p10),
+                fmt(m, row.p50),
+                fmt(m, row.p90),
+                diff,
+                "-" if row.scenario == baseline else f"{row.p_better:.0%}",
+            )
+        out.add_section()
+    console.print(out)
+
+
+def _axis_format(ax, metric: str) -> None:
+    if metric in _CURRENCY:
+        ax.xaxis.set_major_formatter(FuncFormatter(_money))
+    elif metric in _RATIO:
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+
+
+def comparison_plot(table: pd.DataFrame, baseline: str, path: str | Path | None = None):
+    """Per metric: each scenario's P10-P90 (dot at P50) and its paired difference to ``baseline``.
+
+    One row per metric, years as colours offset vertically; the legend sits outside the data, at
+    the right of the figure.  Returns the Figure; writes a PNG when ``path`` is given.
+    """
+    metrics = [m for m in LABELS if m in set(table["metric"])]
+    scenarios = list(dict.fromkeys(table["scenario"]))
+    years = sorted(table["year"].dropna().unique().tolist())
+    keys = [*years, None]
+    height = max(1.6, 0.32 * len(scenarios) + 0.8)
+    fig, axes = plt.subplots(
+        len(metrics), 2, figsize=(12, height * len(metrics)), squeeze=False, sharey=True
+    )
+    palette = plt.get_cmap("viridis")
+    colors = {y: palette(i / max(1, len(years))) for i, y in enumerate(years)}
+    colors[None] = "tab:red"
+    y_pos = np.arange(len(scenarios))
+    step = 0.6 / max(1, len(keys))
+    handles = {}
+    for row, metric in enumerate(metrics):
+        ax_val, ax_diff = axes[row]
+        part = table[table["metric"] == metric]
+        for k, year in enumerate(keys):
+            sel = part[part["year"].isna()] if year is None else part[part["year"] == year]
+            if sel.empty:
+                continue
+            sel = sel.set_index("scenario").reindex(scenarios)
+            offset = (k - (len(keys) - 1) / 2) * step
+            label = "whole run" if year is None else f"year {year}"
+            for ax, lo, mid, hi in (
+                (ax_val, "p10", "p50", "p90"),
+                (ax_diff, "diff_p10", "diff_p50", "diff_p90"),
+            ):
+                mid_v = sel[mid].to_numpy(dtype=float)
+                err = np.vstack(
+                    [mid_v - sel[lo].to_numpy(dtype=float), sel[hi].to_numpy(dtype=float) - mid_v]
+                )
+                h = ax.errorbar(
+                    mid_v, y_pos + offset, xerr=err, fmt="o", ms=3.5, capsize=2,
+                    color=colors[year], label=label,
+                )  # fmt: skip
+                handles[label] = h
+        ax_diff.axvline(0.0, color="black", linewidth=0.8)
+        ax_val.set_title(f"{LABELS[metric]}: P10-P90, dot P50", fontsize=9, loc="left")
+        ax_diff.set_title(f"paired difference to {baseline!r}", fontsize=9, loc="left")
+        for ax in (ax_val, ax_diff):
+            _axis_format(ax, metric)
+            ax.grid(alpha=0.3, axis="x")
+            ax.tick_params(labelsize=8)
+        ax_val.set_yticks(y_pos, scenarios, fontsize=8)
+        ax_val.invert_yaxis() if row == 0 else None
+    fig.legend(
+        list(handles.values()), list(handles.keys()), loc="center left",
+        bbox_to_anchor=(1.0, 0.5), fontsize=8, title="forecast year",
+    )  # fmt: skip
+    fig.tight_layout()
+    if path is not None:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+    return fig
+
+
+def print_frontier_table(table: pd.DataFrame, spec, console: Console | None = None) -> None:
+    """Print every mix per budget: the objective, P(best), and which is best."""
+    console = console or Console()
+    target = f" >= {_money(spec.target, 0)}" if spec.target is not None else ""
+    out = Table(
+        title=f"Staffing frontier: {spec.objective}{target}, year {spec.year} "
+        "(P(best): share of paired draws in which the mix is best at its budget)"
+    )
+    for col in ("budget / month", "AE per SE", "scenario", "objective", "P(best)", ""):
+        out.add_column(col, justify="left" if col in ("scenario", "") else "right")
+    metric = "nrr" if spec.objective == "nrr" else "revenue"
+    for budget, rows in table.groupby("budget", sort=True):
+        for i, row in enumerate(rows.itertuples()):
+            value = (
+                f"{row.value:.0%}"
+                if spec.objective == "p_revenue_target"
+                else fmt(metric if spec.objective != "revenue_per_sm_dollar" else "x", row.value)
+            )
+            out.add_row(
+                _money(budget, 0) if i == 0 else "", f"{row.ae_per_se:g}", row.scenario, value,
+                f"{row.p_best:.0%}", "[bold green]best[/bold green]" if row.best else "",
+            )  # fmt: skip
+        out.add_section()
+    console.print(out)
+
+
+def frontier_figure(table: pd.DataFrame, spec, path: str | Path | None = None):
+    """Top: the objective against AE per SE, one line per budget (P10-P90 of the metric shaded
+    for median objectives), best mix ringed.  Bottom: P(best) per mix, bars grouped by budget."""
+    fig, (ax_val, ax_p) = plt.subplots(
+        2, 1, figsize=(10, 7.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
+    palette = plt.get_cmap("tab10")
+    budgets = sorted(table["budget"].unique())
+    width = 0.8 / max(1, len(budgets))
+    ratios = sorted(table["ae_per_se"].unique())
+    x_of = {r: i for i, r in enumerate(ratios)}
+    for k, budget in enumerate(budgets):
+        rows = table[table["budget"] == budget].sort_values("ae_per_se")
+        x = np.array([x_of[r] for r in rows["ae_per_se"]], dtype=float)
+        color = palette(k % 10)
+        label = f"budget {_money(budget, 0)}/month"
+        if spec.objective != "p_revenue_target":
+            ax_val.fill_between(x, rows["p10"], rows["p90"], color=color, alpha=0.15, linewidth=0)
+        ax_val.plot(x, rows["value"], "o-", color=color, label=label)
+        best = rows[rows["best"]]
+        ax_val.scatter(
+            [x_of[r] for r in best["ae_per_se"]], best["value"], s=160, facecolors="none",
+            edgecolors=color, linewidths=2,
+        )  # fmt: skip
+        ax_p.bar(x + (k - (len(budgets) - 1) / 2) * width, rows["p_best"], width, color=color)
+    ax_val.set_ylabel(
+        {
+            "revenue_p50": "revenue in year (P50; band P10-P90)",
+            "p_revenue_target": f"P(revenue >= {_money(spec.target or 0, 0)})",
+            "nrr": "NRR at year end (P50; band P10-P90)",
+            "revenue_per_sm_dollar": "revenue per GTM $ (P50; band P10-P90)",
+        }[spec.objective]
+    )
+    if spec.objective == "revenue_p50":
+        ax_val.yaxis.set_major_formatter(FuncFormatter(_money))
+    elif spec.objective in ("p_revenue_target", "nrr"):
+        ax_val.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax_val.set_title(f"Staffing frontier, year {spec.year}: ringed = best mix per budget")
+    ax_val.grid(alpha=0.3)
+    ax_p.set_ylabel("P(best at its budget)")
+    ax_p.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax_p.set_ylim(0, 1)
+    ax_p.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
+    ax_p.set_xlabel("AEs per SE")
+    ax_p.grid(alpha=0.3, axis="y")
+    fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+    return fig

@@ -1,0 +1,199 @@
+"""``simengine compare`` and the staffing frontier: files, pairing, the tie rule, refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from simengine.compare import COLUMNS, compare, load_scenarios, p_better
+from simengine.frontier import FrontierSpec, frontier
+from tests.conftest import SMALL
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_compare_a_four_job_mix_sweep_through_the_cli(cli, tmp_path):
+    """A 2 budgets x 2 ratios sweep: comparison.csv/png with the contract's columns, frontier."""
+    sweep = tmp_path / "sweep"
+    proc = cli(
+        "run", "-m", *SMALL, "sim.horizon_months=24", "staffing.budget=500000,900000",
+        "staffing.ae_per_se=1.5,6", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "cmp"
+    proc = cli("compare", str(sweep), f"compare.out={out}")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("comparison.png", "frontier.png"):
+        assert (out / name).read_bytes()[:8] == PNG
+    table = pd.read_csv(out / "comparison.csv")
+    assert tuple(table.columns) == COLUMNS
+    scenarios = list(dict.fromkeys(table["scenario"]))
+    assert len(scenarios) == 4 and scenarios[0] == "staffing.ae_per_se=1.5,staffing.budget=500000"
+    # Two forecast years of revenue, ARR, NRR, GRR, new logos, cost, revenue per $; two whole-run
+    # metrics; no gross margin (no cost of revenue: the output says so).
+    assert len(table) == 4 * (7 * 2 + 2)
+    assert "gross_margin" not in set(table["metric"]) and "no cost of revenue" in proc.stdout
+    base = table[table["scenario"] == scenarios[0]]
+    assert (base[["diff_p10", "diff_p50", "diff_p90"]] == 0).all().all()
+    assert (base["p_better"] == 0.5).all()
+    # Doubling the budget hires more AEs and SEs with the same ratio: more new logos, more cost.
+    logos = table[(table["metric"] == "new_logos") & (table["year"] == 2)].set_index("scenario")
+    assert logos.loc["staffing.ae_per_se=1.5,staffing.budget=900000", "diff_p50"] > 0
+    front = pd.read_csv(out / "frontier.csv")
+    assert sorted(front["budget"].unique()) == [500000, 900000]
+    assert front.groupby("budget")["best"].sum().tolist() == [1, 1]
+    np.testing.assert_allclose(front.groupby("budget")["p_best"].sum(), 1.0)
+
+
+@pytest.fixture(scope="module")
+def one_run(tmp_path_factory):
+    """One small run folder, shared by the refusal tests (they only read it)."""
+    from tests.conftest import run_cli
+
+    run = tmp_path_factory.mktemp("one") / "run"
+    proc = run_cli("run", *SMALL, f"hydra.run.dir={run}")
+    assert proc.returncode == 0, proc.stderr
+    return run
+
+
+def _run_pair(cli, tmp_path, seeds):
+    dirs = []
+    for i, seed in enumerate(seeds):
+        out = tmp_path / f"run{i}"
+        proc = cli("run", *SMALL, f"seed={seed}", f"hydra.run.dir={out}")
+        assert proc.returncode == 0, proc.stderr
+        dirs.append(out)
+    return dirs
+
+
+def test_identical_scenarios_differ_by_exactly_zero(cli, tmp_path):
+    """Two runs of one config: every paired difference is 0 and p_better is 1/2 (ties count 1/2)."""
+    dirs = _run_pair(cli, tmp_path, [5, 5])
+    ds = load_scenarios(dirs)
+    assert list(ds["scenario"].values) == ["run0", "run1"]  # same attrs: folder names
+    table, _ = compare(ds)
+    other = table[table["scenario"] == "run1"]
+    assert len(other) > 0
+    assert (other[["diff_p10", "diff_p50", "diff_p90"]] == 0).all().all()
+    assert (other["p_better"] == 0.5).all()
+    ds.close()
+
+    out = tmp_path / "cmp"
+    proc = cli("compare", *map(str, dirs), "compare.baseline=run1", f"compare.out={out}")
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out / "comparison.csv")
+    assert (table["diff_p50"] == 0).all() and (table["p_better"] == 0.5).all()
+
+
+def test_runs_with_different_seeds_are_refused(cli, tmp_path):
+    dirs = _run_pair(cli, tmp_path, [1, 2])
+    out = tmp_path / "cmp"
+    proc = cli("compare", *map(str, dirs), f"compare.out={out}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "seed differs (1 vs 2)" in lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["compare.baselin=x"], "compare.baselin"),
+        (["compare.baseline=nope"], "compare.baseline' = 'nope'"),
+        (["compare.objective=nrr"], "compare.objective"),  # not a mix sweep: would change nothing
+        (["--frobnicate"], "--frobnicate"),
+    ],
+)
+def test_bad_compare_keys_exit_2_and_write_nothing(cli, tmp_path, one_run, args, fragment):
+    run = one_run
+    out = tmp_path / "cmp"
+    proc = cli("compare", str(run), str(run / "forecast.nc"), *args, f"compare.out={out}")
+    assert proc.returncode == 2, proc.stdout
+    assert len(proc.stderr.strip().splitlines()) == 1 and fragment in proc.stderr
+    assert not out.exists()
+
+
+def test_p_better_direction_and_ties():
+    s = np.array([1.0, 2.0, 3.0, np.nan])
+    b = np.array([2.0, 2.0, 1.0, 0.0])
+    assert p_better(s, b) == pytest.approx((0 + 0.5 + 1) / 3)  # the NaN pair is left out
+    assert p_better(s, b, lower_is_better=True) == pytest.approx((1 + 0.5 + 0) / 3)
+    assert np.isnan(p_better(np.array([np.nan]), np.array([1.0])))
+
+
+def _mix_sweep(effects: dict[tuple[float, float], float], draws: int = 400) -> xr.Dataset:
+    """A constructed sweep: revenue = common noise + a known effect per (budget, ratio) mix."""
+    rng = np.random.default_rng(0)
+    months, segments = 12, ["a"]
+    common = rng.normal(100.0, 10.0, size=(draws, months, 1))
+    idio = rng.normal(0.0, 1.0, size=(draws, months, 1, len(effects)))
+    labels, budgets, ratios = [], [], []
+    revenue = np.empty((draws, months, 1, len(effects)))
+    for k, ((budget, ratio), effect) in enumerate(effects.items()):
+        labels.append(f"b={budget:g},r={ratio:g}")
+        budgets.append(budget)
+        ratios.append(ratio)
+        revenue[..., k] = common + effect + idio[..., k]
+    dims = ("draw", "month", "segment", "scenario")
+    ones = np.ones((draws, months, len(effects)))
+    return xr.Dataset(
+        {
+            "revenue": (dims, revenue),
+            "arr": (dims, 12 * revenue),
+            "nrr_total": (("draw", "month", "scenario"), ones),
+            "grr_total": (("draw", "month", "scenario"), ones),
+        },
+        coords={
+            "scenario": labels,
+            "segment": segments,
+            "staffing_budget": ("scenario", budgets),
+            "staffing_ae_per_se": ("scenario", ratios),
+        },
+    )
+
+
+def test_frontier_picks_the_known_best_mix():
+    """Budget 1: ratio 3 is best by 5/month (60/year, ~14 SD of the paired yearly difference:
+    sqrt(12 x 2) ~ 4.9), so it is best in every draw; budget 2: ratios 1.5 and 6 are identical,
+    so each is best in half the draws (the tie rule) and the argmax takes the first."""
+    ds = _mix_sweep(
+        {(1.0, 1.5): 0.0, (1.0, 3.0): 5.0, (1.0, 6.0): -5.0, (2.0, 1.5): 8.0, (2.0, 6.0): 8.0}
+    )
+    # Budget 2's two mixes: make them identical draw for draw.
+    ds["revenue"][..., 4] = ds["revenue"][..., 3]
+    table = frontier(ds, FrontierSpec("revenue_p50", 1))
+    best = table[table["best"]].set_index("budget")["ae_per_se"]
+    assert best.to_dict() == {1.0: 3.0, 2.0: 1.5}
+    p = table.set_index("scenario")["p_best"]
+    assert p["b=1,r=3"] == 1.0 and p["b=1,r=1.5"] == 0.0
+    assert p["b=2,r=1.5"] == 0.5 and p["b=2,r=6"] == 0.5
+
+    # P(revenue >= target): the target sits at budget 1's ratio-3 median, so ratio 3 has ~1/2.
+    target = float(table.set_index("scenario").loc["b=1,r=3", "p50"])
+    ptab = frontier(ds, FrontierSpec("p_revenue_target", 1, target))
+    row = ptab.set_index("scenario").loc["b=1,r=3"]
+    assert row["best"] and row["value"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_staffing_budget_and_ratio_set_heads(small_overrides):
+    from simengine.api import load_config
+    from simengine.config import ConfigError
+
+    keys = ["staffing.budget=900000"]
+    a = load_config([*small_overrides, *keys, "staffing.ae_per_se=1.5"]).staffing.roles
+    b = load_config([*small_overrides, *keys, "staffing.ae_per_se=6"]).staffing.roles
+    # ae_per_se x SEs = AEs (to the nearest head); both cost the budget to within one head.
+    assert (a["ae"].headcount, a["se"].headcount) == (28, 19)
+    assert (b["ae"].headcount, b["se"].headcount) == (39, 7)
+    for roles in (a, b):
+        cost = sum(roles[r].headcount * roles[r].cost_per_month for r in ("ae", "se"))
+        assert abs(cost - 900000) <= 20000
+    # balanced hires 2 AEs a quarter for 36 AEs; 39/36 of 24 hires rounds to 26.
+    assert sum(b["ae"].hires_per_quarter) == 26
+    with pytest.raises(ConfigError, match="staffing.ae_per_se"):
+        load_config([*small_overrides, *keys])
+    with pytest.raises(ConfigError, match="'staffing.budget' = 1000.0: too small"):
+        load_config([*small_overrides, "staffing.budget=1000", "staffing.ae_per_se=3"])

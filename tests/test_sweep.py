@@ -1,0 +1,198 @@
+"""Sweeps that scale and survive: lazy merge with provenance, failure isolation, resume, launchers,
+and run folders that parallel launches never share."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from tests.conftest import SMALL
+
+SWEEP = [*SMALL, "model.csm_hazard_ratio=0.5,0.7,1.0"]
+
+
+def test_a_failed_job_leaves_the_others_merged_and_named(cli, tmp_path):
+    """Job 1 cannot write its forecast (a folder sits where the file goes): jobs 0 and 2 are
+    merged with their provenance, the failure is named in sweep.nc and the exit code is 1."""
+    sweep = tmp_path / "sweep"
+    (sweep / "1" / "forecast.nc").mkdir(parents=True)
+    proc = cli("run", "-m", *SWEEP, "seed=11", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 1
+    assert "1 job(s) failed: model.csm_hazard_ratio=0.7 (job 1): IsADirectoryError" in proc.stderr
+    assert "IsADirectoryError" in (sweep / "1" / "error.txt").read_text()
+    with xr.open_dataset(sweep / "sweep.nc", engine="h5netcdf") as ds:
+        assert list(ds["scenario"].values) == [
+            "model.csm_hazard_ratio=0.5",
+            "model.csm_hazard_ratio=1.0",
+        ]
+        assert ds.attrs["n_failed"] == 1
+        assert "model.csm_hazard_ratio=0.7 (job 1): IsADirectoryError" in ds.attrs["failed_jobs"]
+        # Provenance along scenario; the new dim goes last (STYLE.md).
+        assert list(ds["job"].values) == ["0", "2"]
+        assert ds["seed"].values.tolist() == [11, 11]
+        assert len(set(ds["data_hash"].values.tolist())) == 1
+        assert len(set(ds["config_hash"].values.tolist())) == 2
+        assert "model.csm_hazard_ratio=1.0" in str(ds["overrides"].values[1])
+        assert "csm_hazard_ratio: 1.0" in str(ds["config"].values[1])
+        assert ds["revenue"].dims == ("draw", "month", "segment", "scenario")
+        with xr.open_dataset(sweep / "2" / "forecast.nc", engine="h5netcdf") as job:
+            assert job["revenue"].equals(ds["revenue"].isel(scenario=1, drop=True))
+
+
+def test_rerunning_a_sweep_skips_finished_jobs(cli, tmp_path):
+    """Same sweep folder: finished jobs with the same config hash are skipped (counted from the
+    output), a job whose config changed runs again, sweep.nc is rebuilt from all of them."""
+    sweep = tmp_path / "sweep"
+
+    def stamps():
+        return {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/forecast.nc")}
+
+    first = cli("run", "-m", *SMALL, "model.csm_hazard_ratio=0.5,1.0", f"hydra.sweep.dir={sweep}")
+    assert first.returncode == 0, first.stderr
+    assert "skipped " not in first.stdout and len(stamps()) == 2
+    before = stamps()
+
+    again = cli(
+        "run", "-m", *SMALL, "model.csm_hazard_ratio=0.5,1.0,0.8", f"hydra.sweep.dir={sweep}"
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("skipped ") == 2  # 3 jobs, 1 run
+    after = stamps()
+    assert {k: after[k] for k in before} == before and "2" in after
+    # Job 1 with another value: its config hash differs, so it runs again.
+    third = cli("run", "-m", *SMALL, "model.csm_hazard_ratio=0.5,0.9", f"hydra.sweep.dir={sweep}")
+    assert third.returncode == 0, third.stderr
+    assert third.stdout.count("skipped ") == 1
+    last = stamps()
+    assert last["0"] == before["0"] and last["1"] != before["1"]
+    with xr.open_dataset(sweep / "sweep.nc", engine="h5netcdf") as ds:  # this sweep's 2 jobs
+        assert ds["scenario"].values.tolist() == [
+            "model.csm_hazard_ratio=0.5",
+            "model.csm_hazard_ratio=0.9",
+        ]
+
+
+def test_parallel_runs_get_their_own_folders(tmp_path):
+    """Two `simengine run` started together (seeds 1 and 2) write two folders, each its own seed."""
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    env["NUMBA_NUM_THREADS"] = "1"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "simengine", "run", *SMALL, f"seed={seed}"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for seed in (1, 2)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    folders = sorted((tmp_path / "outputs" / "run").iterdir())
+    assert len(folders) == 2
+    seeds = set()
+    for folder in folders:
+        with xr.open_dataset(folder / "forecast.nc", engine="h5netcdf") as ds:
+            seeds.add(int(ds.attrs["seed"]))
+        assert (folder / "run.log").is_file()
+    assert seeds == {1, 2}
+
+
+@pytest.mark.slow
+def test_joblib_launcher_sweep_matches_the_in_process_run(cli, tmp_path):
+    """Two jobs in parallel worker processes (joblib/loky): the same numbers as one process."""
+    import simengine
+
+    sweep = tmp_path / "sweep"
+    proc = cli(
+        "run", "-m", *SMALL, "model.csm_hazard_ratio=0.5,1.0", "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    ref = simengine.simulate([*SMALL, "model.csm_hazard_ratio=1.0"])
+    with xr.open_dataset(sweep / "sweep.nc", engine="h5netcdf") as ds:
+        assert ds["scenario"].values.tolist() == [
+            "model.csm_hazard_ratio=0.5",
+            "model.csm_hazard_ratio=1.0",
+        ]
+        got = ds["revenue"].sel(scenario="model.csm_hazard_ratio=1.0").values
+    np.testing.assert_array_equal(got, ref["revenue"].values)
+
+
+@pytest.mark.slow
+def test_submitit_local_launcher_sweep(cli, tmp_path):
+    """Hydra's submitit launcher, locally: the same code path as a SLURM sweep (jobs as separate
+    processes submitted through submitit), gathered into sweep.nc."""
+    sweep = tmp_path / "sweep"
+    proc = cli(
+        "run", "-m", *SMALL, "model.csm_hazard_ratio=0.5,1.0", "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with xr.open_dataset(sweep / "sweep.nc", engine="h5netcdf") as ds:
+        assert ds.sizes["scenario"] == 2
+        assert set(ds["seed"].values.tolist()) == {20261122}
+
+
+def test_gather_is_lazy(tmp_path):
+    """open_jobs keeps every variable dask-backed: nothing is loaded before the write."""
+    from simengine.api import simulate
+    from simengine.sweep import open_jobs
+
+    ds = simulate(SMALL)
+    jobs = []
+    for i in range(2):
+        job = tmp_path / str(i)
+        job.mkdir()
+        ds.to_netcdf(job / "forecast.nc", engine="h5netcdf")
+        jobs.append(job)
+    merged = open_jobs(jobs, ["a", "b"])
+    assert all(v.chunks is not None for v in merged.data_vars.values())
+    np.testing.assert_array_equal(merged["revenue"].sel(scenario="b").values, ds["revenue"].values)
+    merged.close()
+
+
+def test_jobs_of_different_horizons_merge_by_outer_join(tmp_path):
+    """Jobs that do not share a shape take xarray's lazy outer join: the shorter is NaN-padded."""
+    from simengine.api import simulate
+    from simengine.sweep import gather_sweep
+
+    for i, months in enumerate((12, 15)):
+        job = tmp_path / str(i)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- sim.horizon_months={months}\n")
+        simulate([*SMALL, f"sim.horizon_months={months}"]).to_netcdf(
+            job / "forecast.nc", engine="h5netcdf"
+        )
+    with xr.open_dataset(gather_sweep(tmp_path), engine="h5netcdf") as ds:
+        assert ds.sizes["month"] == 15 and ds["revenue"].dims[-1] == "scenario"
+        short = ds["revenue"].sel(scenario="sim.horizon_months=12")
+        assert short.isel(month=slice(12, None)).isnull().all()
+        assert short.isel(month=slice(0, 12)).notnull().all()
+        assert ds["seed"].values.tolist() == [20261122, 20261122]
+
+
+def test_finished_needs_all_files_the_same_hash_and_no_newer_input(tmp_path):
+    from simengine.sweep import finished
+
+    out = tmp_path / "job"
+    out.mkdir()
+    xr.Dataset(attrs={"config_hash": "abc"}).to_netcdf(out / "forecast.nc", engine="h5netcdf")
+    data = tmp_path / "usage.csv"
+    data.write_text("x\n")
+    os.utime(data, ns=(1, 1))  # older than the run
+    assert not finished("abc", out)  # summary.csv and fan_chart.png missing: unfinished
+    (out / "summary.csv").write_text("")
+    (out / "fan_chart.png").write_bytes(b"")
+    assert finished("abc", out, [data, None])
+    assert not finished("abd", out)  # another config
+    later = (out / "forecast.nc").stat().st_mtime_ns + 10**9
+    os.utime(data, ns=(later, later))  # the data edited after the run: run again
+    assert not finished("abc", out, [data])
