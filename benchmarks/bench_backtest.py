@@ -62,23 +62,10 @@ def books(n_accounts: int):
 
 
 def write_book(book, folder: Path) -> list[str]:
-    """The book as CSV files; the ``data.*`` overrides that read them."""
-    from simengine.data.months import format_month
+    """The book as CSV files (the package's own writer); the ``data.*`` overrides that read them."""
+    from simengine.data.writer import write_book as write
 
-    folder.mkdir(parents=True, exist_ok=True)
-    acc = book.accounts.copy()
-    for c in ("start_month", "churn_month", "contract_start_month"):
-        if c in acc:
-            acc[c] = acc[c].map(lambda m: "" if m is None or m != m else format_month(int(m)))
-    acc.to_csv(folder / "accounts.csv", index=False)
-    usage = book.usage.assign(month=book.usage["month"].map(format_month))
-    usage.to_csv(folder / "usage.csv", index=False)
-    out = [f"data.accounts={folder / 'accounts.csv'}", f"data.usage={folder / 'usage.csv'}"]
-    if book.use_cases is not None:
-        cases = book.use_cases.assign(start_month=book.use_cases["start_month"].map(format_month))
-        cases.to_csv(folder / "use_cases.csv", index=False)
-        out.append(f"data.use_cases={folder / 'use_cases.csv'}")
-    return out
+    return [f"data.{table}={path}" for table, path in write(book, folder).items()]
 
 
 def one_book(seed: int, label: str, synthetic, args, root: Path) -> dict:
