@@ -137,9 +137,16 @@ def _check_backtest(verb: str, cfg, book) -> None:
         check_holdout(book, cfg.backtest.holdout_months)
         # The forecast's dead-key check composes the default config; do it now, before Hydra's
         # app holds the global Hydra instance (default_config is cached).
+        from simengine.backtest import installed_base_config, split_book
         from simengine.config.compose import default_config
+        from simengine.pipeline import check_run
 
         default_config(cfg.market.new_logos)
+        # The forecast's own checks (dead keys, adjust.from_month inside the held-out months,
+        # prices) on the cut book, before the fit: a refusal then writes nothing.
+        split = split_book(book, cfg.backtest.holdout_months, cfg.market.unit_price)
+        check_run(installed_base_config(cfg, cfg.fit.posterior, cfg.backtest.holdout_months),
+                  split.book)  # fmt: skip
     elif cfg.backtest != BacktestConfig():
         raise UserError(
             f"config key 'backtest.holdout_months' = {cfg.backtest.holdout_months!r}: only "

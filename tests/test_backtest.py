@@ -130,3 +130,23 @@ def test_scores_by_hand():
     expected = 2.0 * (2 / np.sqrt(2 * np.pi) - 1 / np.sqrt(np.pi))
     assert g.crps(np.array([0.0]))[0] == pytest.approx(expected, rel=1e-9)
     assert score(g, np.array([0.0]))["coverage50"] == 1.0
+
+
+def test_backtest_checks_the_forecast_config_before_fitting(cli, tmp_path):
+    # adjust.from_month must fall in the held-out months (2026-08..2026-10 here): refused before
+    # the fit, so nothing (not even posterior.nc) is written.
+    result = cli(
+        "backtest", "data.synthetic.n_accounts=50", "data.synthetic.history_months=12",
+        "backtest.holdout_months=3", "adjust.churn_hazard=1.5", "adjust.from_month=2026-01",
+        f"hydra.run.dir={tmp_path}",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "adjust.from_month" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_run_refuses_the_backtest_key(cli, tmp_path):
+    result = cli("run", "backtest.holdout_months=6", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert "backtest.holdout_months" in result.stderr
+    assert not list(tmp_path.glob("*.nc"))

@@ -13,7 +13,13 @@ from simengine.backtest.forecasts import (
     naive_last,
     seasonal_naive,
 )
-from simengine.backtest.run import BACKTEST_FILES, BacktestResult, backtest_table, run_backtest
+from simengine.backtest.run import (
+    BACKTEST_FILES,
+    BacktestResult,
+    backtest_table,
+    installed_base_config,
+    run_backtest,
+)
 from simengine.backtest.scores import QUANTILES, SCORE_COLUMNS, score, score_table
 from simengine.backtest.split import Split, check_holdout, split_book
 
@@ -27,6 +33,7 @@ __all__ = [
     "Split",
     "backtest_table",
     "check_holdout",
+    "installed_base_config",
     "ets_paths",
     "naive_last",
     "run_backtest",

@@ -75,7 +75,7 @@ class BacktestResult:
     accounts: pd.DataFrame
 
 
-def installed_base_config(cfg, posterior: str, horizon: int):
+def installed_base_config(cfg, posterior: str | None, horizon: int):
     """``cfg`` for a forecast of the installed base alone: no new logos, ``horizon`` months.
 
     New logos are switched off with ``adjust.new_logos = 0`` (and in every
@@ -89,7 +89,7 @@ def installed_base_config(cfg, posterior: str, horizon: int):
     }
     return dataclasses.replace(
         cfg,
-        fit=dataclasses.replace(cfg.fit, posterior=str(posterior)),
+        fit=dataclasses.replace(cfg.fit, posterior=None if posterior is None else str(posterior)),
         sim=dataclasses.replace(cfg.sim, horizon_months=int(horizon)),
         adjust=dataclasses.replace(cfg.adjust, new_logos=0.0, segments=segments),
     )
