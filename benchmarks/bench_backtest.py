@@ -139,6 +139,7 @@ def memory_child(n_accounts: int, draws: int, horizon: int, with_accounts: int) 
     from simengine.accounts_forecast import AccountAccumulator
     from simengine.engine import run_kernel
     from simengine.kernels import layout as L
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' book helpers
     from tests.kernels._book import make_book, make_params
 
     book = make_book(n_accounts, 3)
