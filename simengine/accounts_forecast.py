@@ -239,7 +239,8 @@ def accounts_table(
     pandas.DataFrame
         :data:`ACCOUNT_COLUMNS`.  ``p_*`` are shares of draws; ``expected_*`` and
         ``revenue_next12_mean`` means over draws (currency, use cases); ``p_growth_12m`` is
-        P(revenue over the next 12 months > 12 x ``revenue_last``).
+        P(revenue over the next 12 months > 12 x ``revenue_last``).  With a horizon shorter than
+        12 months every ``*12*`` column covers the horizon only.
     """
     n = acc.seen
     q = acc.quantiles([0.1, 0.5, 0.9])
