@@ -51,6 +51,8 @@ EXACT_LIMIT = 8_000_000
 #: Histogram resolution when the exact values are not kept.
 HIST_BINS = 700
 HIST_LOG_RANGE = (-5.0, 2.0)
+#: Accounts binned at a time (bounds the scratch memory of a histogram update).
+_HIST_BLOCK = 2048
 
 #: Columns of ``accounts_forecast.csv`` in order (DESIGN.md, *More outputs*, plus a few more).
 ACCOUNT_COLUMNS = (
@@ -154,18 +156,23 @@ class AccountAccumulator:
         if self.exact:
             self.values[self.seen : self.seen + k] = revenue
         else:
-            self.hist += self._bin_counts(revenue)
+            # Blocks of accounts: the bincount's (accounts x bins) int64 scratch stays small.
+            for a in range(0, self.n_accounts, _HIST_BLOCK):
+                b = min(a + _HIST_BLOCK, self.n_accounts)
+                self.hist[a:b] += self._bin_counts(revenue[:, a:b], self.scale[a:b])
         self.seen += k
 
-    def _bin_counts(self, revenue: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _bin_counts(revenue: np.ndarray, scale: np.ndarray) -> np.ndarray:
         lo, hi = HIST_LOG_RANGE
-        ratio = revenue / self.scale[None, :]
+        n = revenue.shape[1]
+        ratio = revenue / scale[None, :]
         with np.errstate(divide="ignore"):
             pos = (np.log10(ratio) - lo) / (hi - lo) * HIST_BINS
         bins = np.where(ratio > 0, np.clip(np.floor(pos), -1, HIST_BINS) + 1, 0).astype(np.int64)
-        flat = bins + (HIST_BINS + 2) * np.arange(self.n_accounts)[None, :]
-        counts = np.bincount(flat.ravel(), minlength=self.n_accounts * (HIST_BINS + 2))
-        return counts.reshape(self.n_accounts, HIST_BINS + 2).astype(np.int32)
+        flat = bins + (HIST_BINS + 2) * np.arange(n)[None, :]
+        counts = np.bincount(flat.ravel(), minlength=n * (HIST_BINS + 2))
+        return counts.reshape(n, HIST_BINS + 2)
 
     def quantiles(self, probs) -> np.ndarray:
         """Quantiles of ``revenue_12m`` per account, shape (len(probs), accounts)."""
