@@ -77,7 +77,13 @@ def build_inputs(n_accounts, horizon, draws, seed=1):
         "se_use_case_ratio": 1.5,
         "commit_share": 0.3,
         "unhealthy_share": 0.1,
+        # What a fit hands the kernel (issue 9): the decline hazard, the zero-month hurdle and
+        # failed onboarding all active, so the benchmark pays for them.
+        "usage_decline_hazard_ratio": 1.5,
+        "zero_month_prob": 0.02,
+        "onboarding_failure": 0.02,
     }
+    values |= dict(zip(L.SEASON_PARAMS, L.harmonic_season(0.05, 0.0), strict=True))
     seg_params = np.empty((draws, n_seg, len(L.SEGMENT_PARAMS)))
     for i, name in enumerate(L.SEGMENT_PARAMS):
         seg_params[..., i] = values[name]
@@ -98,13 +104,18 @@ def build_inputs(n_accounts, horizon, draws, seed=1):
     segment = rng.integers(0, n_seg, n_accounts)
     tenure = rng.integers(1, 60, n_accounts)
     log_usage = rng.normal(8.0 + segment, 1.0)
-    hist = np.exp(log_usage[:, None]) * rng.uniform(0.8, 1.2, (n_accounts, L.HISTORY_MONTHS))
-    hist[np.arange(L.HISTORY_MONTHS)[::-1][None, :] > tenure[:, None]] = 0.0
+    hist = np.exp(log_usage[:, None]) * rng.uniform(0.8, 1.2, (n_accounts, L.RING_MONTHS))
+    hist[np.arange(L.RING_MONTHS)[::-1][None, :] > tenure[:, None]] = 0.0
     commit = np.where(rng.uniform(size=n_accounts) < 0.3, 11.0 * np.exp(log_usage), 0.0)
     term_position = rng.integers(0, 12, n_accounts)
     consumed = term_position * np.exp(log_usage) * (commit > 0)
-    price = np.ones(n_accounts)
-    book = L.Accounts(segment, tenure, log_usage, hist, commit, term_position, consumed, price)
+    book = L.empty_accounts(n_accounts)._replace(
+        segment=segment, tenure=tenure, log_usage=log_usage, hist_usage=hist, commit=commit,
+        term_position=term_position, consumed=consumed, data_from=-np.minimum(tenure, 36) - 1,
+        csm_covered=(rng.uniform(size=n_accounts) < 0.4).astype(float),
+        change_count=np.minimum(tenure, 36).astype(float),
+        change_sum=np.minimum(tenure, 36) * rng.normal(0.01, 0.01, n_accounts),
+    )  # fmt: skip
     capacity = L.Capacity(
         np.full((draws, horizon), 0.4 * n_accounts), np.full((draws, horizon), 0.3 * n_accounts)
     )

@@ -122,7 +122,11 @@ def _precheck(verb: str, overrides: list[str], multirun: bool, dirs: list[str]) 
         if cfg.fit.posterior is not None and not Path(cfg.fit.posterior).is_file():
             raise UserError(f"config key 'fit.posterior' = {cfg.fit.posterior!r}: no such file")
         if data_key not in books:
-            books[data_key] = book_from_config(cfg.data)
+            books[data_key] = book_from_config(cfg.data, need_usage=verb != "fit")
+        if verb == "fit":  # a model the data cannot support: exit 2 before any output
+            from simengine.fitting import resolve_models
+
+            resolve_models(cfg.fit.models, books[data_key])
         if verb == "run":  # posterior gate, dead keys, months and prices, before any output
             check_run(cfg, books[data_key], scenario)
         _check_backtest(verb, cfg, books[data_key])
@@ -314,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if verb == "compare":
-        from simengine.compare import main as compare_main
+        from simengine.compare_cli import main as compare_main
 
         return compare_main(rest)
     flags, overrides = _split_flags(rest)

@@ -23,8 +23,6 @@ Keys: ``compare.baseline=LABEL`` (default: the first scenario), ``compare.out=DI
 
 from __future__ import annotations
 
-import sys
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +38,6 @@ __all__ = [
     "CompareError",
     "compare",
     "load_scenarios",
-    "main",
     "metric_draws",
     "p_better",
     "scenario_data",
@@ -288,91 +285,3 @@ def compare(ds: xr.Dataset, baseline: str | None = None) -> tuple[pd.DataFrame, 
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["year"] = table["year"].astype("Int64")
     return table, notes
-
-
-# ----------------------------------------------------------------------------------------------
-# Command line
-
-
-def parse_args(args: list[str]) -> tuple[list[str], dict[str, str]]:
-    """Split ``PATH...`` from ``compare.KEY=VALUE``; refuse unknown keys and flags."""
-    paths, keys = [], {}
-    for arg in args:
-        if arg.startswith("compare.") and "=" in arg:
-            key, value = arg.split("=", 1)
-            name = key.removeprefix("compare.")
-            if name not in KEYS:
-                raise CompareError(
-                    f"config key {key!r}: unknown; keys: {', '.join('compare.' + k for k in KEYS)}"
-                )
-            keys[name] = value
-        elif arg.startswith("-"):
-            raise CompareError(
-                f"{arg}: unknown flag; usage: simengine compare PATH... [compare.KEY=VALUE]"
-            )
-        elif "=" in arg and not Path(arg).exists():
-            raise CompareError(f"{arg!r}: not a compare.* key nor a path")
-        else:
-            paths.append(arg)
-    if not paths:
-        raise CompareError("compare needs at least one PATH (a sweep folder or run folders)")
-    return paths, keys
-
-
-def _out_dir(keys: dict[str, str]) -> Path:
-    if "out" in keys:
-        return Path(keys["out"]).expanduser()
-    import secrets
-
-    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    return Path("outputs") / "compare" / f"{stamp}_{secrets.token_hex(3)}"
-
-
-def run(args: list[str]) -> Path:
-    """Compare PATHs per ``args``; write the outputs; return the output folder."""
-    from rich.console import Console
-
-    from simengine import frontier
-    from simengine.report.comparison import comparison_plot, print_comparison
-    from simengine.results import write_atomic_text
-
-    paths, keys = parse_args(args)
-    ds = load_scenarios(paths)
-    if ds.sizes["scenario"] < 2:
-        raise CompareError("compare needs at least two scenarios")
-    spec = frontier.spec_from_keys(keys, ds)  # validates the frontier keys before any output
-    table, notes = compare(ds, keys.get("baseline"))
-    front = frontier.frontier(ds, spec) if spec is not None else None
-
-    out = _out_dir(keys)
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic_text(table.to_csv(index=False, float_format="%.6g"), out / "comparison.csv")
-    baseline = keys.get("baseline", str(ds["scenario"].values[0]))
-    comparison_plot(table, baseline, out / "comparison.png")
-    written = ["comparison.csv", "comparison.png"]
-    if front is not None:
-        write_atomic_text(front.to_csv(index=False, float_format="%.6g"), out / "frontier.csv")
-        frontier.frontier_plot(front, spec, out / "frontier.png")
-        written += ["frontier.csv", "frontier.png"]
-    console = Console()
-    print_comparison(table, baseline, console)
-    if front is not None:
-        frontier.print_frontier(front, spec, console)
-    for note in notes:
-        console.print(f"note: {note}")
-    console.print(f"[bold]wrote[/bold] {out}/ ({', '.join(written)})")
-    ds.close()
-    return out
-
-
-def main(args: list[str]) -> int:
-    """Entry point of ``simengine compare``: 0 on success, 2 on bad input (one line on stderr)."""
-    if args and args[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0
-    try:
-        run(args)
-    except (CompareError, OSError) as exc:
-        print(f"simengine: error: {exc}", file=sys.stderr)
-        return 2
-    return 0

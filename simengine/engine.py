@@ -24,15 +24,20 @@ from simengine.kernels.layout import (
     ACCOUNT_OUTPUTS,
     COVERAGE,
     HISTORY_MONTHS,
+    IN_FLIGHT,
+    IN_FLIGHT_MONTHS,
     MONTH_PARAMS,
     OUTPUTS,
+    RING_MONTHS,
     SEGMENT_PARAMS,
     V_ACTIVE,
     V_RETENTION_BASE,
+    V_TTM_BASE,
     Accounts,
     Capacity,
     Outputs,
     Params,
+    empty_accounts,
     unlimited_capacity,
 )
 
@@ -50,43 +55,31 @@ class BookState:
 
     Attributes
     ----------
-    segment, tenure, term_position : ndarray of int64, shape (accounts,)
-    log_usage, commit, consumed : ndarray of float64, shape (accounts,)
-    price : ndarray of float64, shape (accounts,)
-        Each account's own unit price.
-    hist_revenue : ndarray, shape (accounts, 12)
-        Revenue in months ``as_of - 11 .. as_of`` (usage x the account's price).
+    accounts : simengine.kernels.layout.Accounts
+        One row per active account (field meanings there): segment, tenure, level, 24 months of
+        usage history, commit position, own price, data start, observed coverage flags, declining
+        boundaries, the usage fit's per-account sufficient statistics, past and in-flight use cases.
     churned_base : ndarray, shape (12, segments)
         Revenue 12 months before horizon month ``t`` (t < 12) of accounts that churned by ``as_of``:
-        they belong to the NRR/GRR base though they are not simulated.
+        they belong to the year-ago (``nrr_monthly``) base though they are not simulated.
+    churned_ttm : ndarray, shape (12, segments, 3)
+        The same accounts' trailing-twelve-month base, retained and capped retained revenue in
+        horizon months ``t < 12`` (``layout.V_TTM_*`` order).
     """
 
-    segment: np.ndarray
-    tenure: np.ndarray
-    log_usage: np.ndarray
-    hist_revenue: np.ndarray
-    commit: np.ndarray
-    term_position: np.ndarray
-    consumed: np.ndarray
-    price: np.ndarray
+    accounts: Accounts
     churned_base: np.ndarray
+    churned_ttm: np.ndarray
 
     @property
     def n_accounts(self) -> int:
-        return int(self.segment.shape[0])
+        return int(self.accounts.segment.shape[0])
 
-    def accounts(self) -> Accounts:
-        """The kernel's view: the per-account arrays as a :class:`~simengine.kernels.layout.Accounts`."""
-        return Accounts(
-            segment=self.segment,
-            tenure=self.tenure,
-            log_usage=self.log_usage,
-            hist_revenue=self.hist_revenue,
-            commit=self.commit,
-            term_position=self.term_position,
-            consumed=self.consumed,
-            price=self.price,
-        )
+    def __getattr__(self, name: str):
+        # Read access to the per-account arrays by name (state.tenure, state.hist_usage, ...).
+        if name != "accounts" and name in Accounts._fields:
+            return getattr(self.accounts, name)
+        raise AttributeError(name)
 
 
 def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> BookState:
@@ -97,9 +90,9 @@ def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> Boo
     book : simengine.data.Book
     segments : tuple of str
         Segment order of the kernel's segment axis.
-    account_price : pandas.Series
-        Unit price per usage unit, indexed by ``account_id``; every account of the book needs a
-        finite, non-negative price.  It prices the account's history (NRR/GRR base, commit
+    account_price : pandas.Series or mapping
+        Unit price per usage unit, indexed by ``account_id`` (or a mapping segment -> price);
+        every account of the book needs a finite, non-negative price.  It prices the account's history (NRR/GRR base, commit
         consumption) and its simulated usage.
     """
     as_of = int(book.as_of)
@@ -107,27 +100,39 @@ def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> Boo
     churn = accounts["churn_month"]
     active_mask = (churn.isna() | (churn.astype("Float64") > as_of)).to_numpy(dtype=bool)
     seg_index = {s: i for i, s in enumerate(segments)}
+    if not isinstance(account_price, pd.Series):  # a price per segment
+        account_price = accounts["segment"].map(dict(account_price))
     price = account_price.reindex(accounts.index).to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(price) | (price < 0)
     if bad.any():
         first = accounts.index[np.flatnonzero(bad)[0]]
         raise ValueError(f"account_price: no valid unit price for account {first!r}")
 
-    # Usage in the last 12 months, wide: rows = accounts (book order), columns = as_of-11..as_of.
-    months = np.arange(as_of - HISTORY_MONTHS + 1, as_of + 1)
+    # Usage in the last 36 months, wide: rows = accounts (book order), columns = as_of-35..as_of
+    # (36: the trailing-twelve-month base of horizon month 11 reaches back to as_of - 22).
+    span = RING_MONTHS + HISTORY_MONTHS
+    months = np.arange(as_of - span + 1, as_of + 1)
     recent = book.usage[book.usage["month"] >= months[0]]
-    wide = (
+    wide36 = (
         recent.pivot_table(index="account_id", columns="month", values="usage", aggfunc="sum")
         .reindex(index=accounts.index, columns=months)
         .fillna(0.0)
+        .clip(lower=0.0)
         .to_numpy(dtype=float)
     )
-    revenue = wide * price[:, None]
+    revenue36 = wide36 * price[:, None]
+    wide = wide36[:, -HISTORY_MONTHS:]
+    revenue = revenue36[:, -HISTORY_MONTHS:]
 
     seg_all = accounts["segment"].map(seg_index).to_numpy(dtype=np.int64)
     churned_base = np.zeros((HISTORY_MONTHS, len(segments)))
     # Horizon month t's base month is as_of - 11 + t, i.e. column t of `revenue`.
     np.add.at(churned_base.T, seg_all[~active_mask], revenue[~active_mask])
+    start_all = accounts["start_month"].to_numpy(dtype=np.int64)
+    churned_ttm = _churned_ttm(
+        revenue36[~active_mask], seg_all[~active_mask], start_all[~active_mask] - as_of - 1,
+        len(segments),
+    )  # fmt: skip
 
     active = np.flatnonzero(active_mask)
     last = wide[active, -1]
@@ -161,25 +166,144 @@ def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> Boo
         in_term = cols[None, :] >= HISTORY_MONTHS - term_position[:, None]
         consumed = np.where(has, (revenue[active] * in_term).sum(axis=1), 0.0)
 
-    return BookState(
+    first_usage = int(book.usage["month"].min()) if len(book.usage) else as_of
+    data_from = np.maximum(np.maximum(start, first_usage), book.window_start) - (as_of + 1)
+    history = account_history(book, active)
+    acc = Accounts(
         segment=seg_all[active],
         tenure=(as_of - start).astype(np.int64),
         log_usage=np.log(level),
-        hist_revenue=np.ascontiguousarray(revenue[active]),
+        hist_usage=np.ascontiguousarray(wide36[active, -RING_MONTHS:]),
         commit=commit,
         term_position=term_position,
         consumed=consumed,
         price=np.ascontiguousarray(price[active]),
-        churned_base=churned_base,
+        data_from=data_from.astype(np.int64),
+        **_flags(accounts, active),
+        **history,
     )
+    return BookState(acc, churned_base, churned_ttm)
+
+
+def _flags(accounts: pd.DataFrame, active: np.ndarray) -> dict[str, np.ndarray]:
+    """Observed ``csm_covered`` / ``se_engaged`` of the active accounts: 1, 0, or -1 (unknown)."""
+    out = {}
+    for name in ("csm_covered", "se_engaged"):
+        if name in accounts.columns:
+            col = accounts[name].astype("boolean").to_numpy(dtype=float, na_value=-1.0)[active]
+        else:
+            col = np.full(active.size, -1.0)
+        out[name] = np.ascontiguousarray(col)
+    return out
+
+
+def _churned_ttm(
+    revenue36: np.ndarray, segment: np.ndarray, born: np.ndarray, n_seg: int
+) -> np.ndarray:
+    """TTM base / retained / capped of accounts churned by ``as_of`` for horizon months 0..11.
+
+    ``revenue36`` columns are months ``as_of - 35 .. as_of``; horizon month ``t`` is column
+    ``36 + t``; ``born`` is the start month in horizon months.  An account counts in month ``t``
+    when it had started by ``t - 23`` and was still a customer in ``t - 12`` (revenue then, or any
+    revenue later: it churned after), with base = its revenue over ``t-23 .. t-12`` and retained =
+    over ``t-11 .. t`` (the months after its churn are 0).
+    """
+    out = np.zeros((HISTORY_MONTHS, n_seg, 3))
+    n_cols = revenue36.shape[1]
+    for t in range(HISTORY_MONTHS):
+        c = n_cols + t  # column of horizon month t
+        base = revenue36[:, c - 23 : c - 11].sum(axis=1)
+        kept = revenue36[:, c - 11 : n_cols].sum(axis=1)
+        # A customer in t - 12: revenue in that month or after (conservative on skipped months).
+        was = (revenue36[:, c - 12 :].sum(axis=1) > 0.0) & (born <= t - 23)
+        for k, v in enumerate((base, kept, np.minimum(kept, base))):
+            out[t, :, k] = np.bincount(segment[was], v[was], minlength=n_seg)
+    return out
+
+
+def account_history(book, active: np.ndarray) -> dict[str, np.ndarray]:
+    """What each active account's own history says, for the kernel (:class:`Accounts` fields).
+
+    ``declining`` (survived boundaries that were declining, :func:`fitting.churn.declining_at`),
+    the usage fit's per-account sufficient statistics (``change_count``, ``change_sum``,
+    ``season_coef``, ``ramp_tenure``, ``ramp_coef``: :func:`fitting.usage.change_statistics` on
+    the same panel and settle rule the fit uses), and the account's use cases (arrivals of
+    :func:`fitting.panel.new_use_cases`): ``use_cases_done`` and ``use_case_age`` of up to
+    ``IN_FLIGHT`` that started within ``IN_FLIGHT_MONTHS`` of ``as_of``.
+    """
+    from simengine.fitting.churn import ChurnModel, declining_at
+    from simengine.fitting.panel import new_use_cases, usage_panel
+    from simengine.fitting.usage import UsageModel, change_statistics, usage_changes
+
+    as_of = int(book.as_of)
+    n = active.size
+    ids = book.accounts["account_id"].to_numpy()
+    out: dict[str, np.ndarray] = {}
+    declining = np.zeros(n)
+    if len(book.usage):
+        threshold = ChurnModel.default_model_config()["decline_threshold"]
+        decline, first = declining_at(book, threshold)
+        declining = decline[active, : as_of - first + 1].sum(axis=1).astype(float)
+    out["declining"] = declining
+
+    out["change_count"] = np.zeros(n)
+    out["change_sum"] = np.zeros(n)
+    out["season_coef"] = np.zeros((n, 12))
+    ramp_tenure = np.zeros((n, 1), dtype=np.int64)
+    ramp_coef = np.zeros((n, 1))
+    if len(book.usage):
+        settle = UsageModel.default_model_config()["settle_months"]
+        panel = usage_panel(book, settle)
+        data = usage_changes(panel)
+        if len(data["change"]):
+            stats = change_statistics(data)["accounts"]
+            # usage_changes numbers the accounts that have changes in panel-row order; the panel
+            # rows are book.accounts' rows (no sampling here).  Rebuild that numbering.
+            y = panel.log_usage
+            tenure = np.arange(y.shape[1])[None, :] - panel.start[:, None]
+            ok = np.zeros_like(y, dtype=bool)
+            ok[:, 1:] = np.isfinite(y[:, 1:]) & np.isfinite(y[:, :-1])
+            ok &= (tenure >= 1) & ~panel.ramping
+            used = np.unique(np.nonzero(ok)[0])
+            row_of = np.full(len(ids), -1)
+            row_of[used] = np.arange(used.size)
+            r = row_of[active]
+            has = r >= 0
+            for name in ("count", "sum"):
+                out[f"change_{name}"][has] = stats[name][r[has]]
+            out["season_coef"][has] = stats["season_coef"][r[has]]
+            ramp_tenure = np.zeros((n, stats["ramp_tenure"].shape[1]), dtype=np.int64)
+            ramp_coef = np.zeros((n, stats["ramp_coef"].shape[1]))
+            ramp_tenure[has] = stats["ramp_tenure"][r[has]]
+            ramp_coef[has] = stats["ramp_coef"][r[has]]
+    out["ramp_tenure"] = ramp_tenure
+    out["ramp_coef"] = ramp_coef
+
+    done = np.zeros(n)
+    age = np.full((n, IN_FLIGHT), -1, dtype=np.int64)
+    cases = new_use_cases(book)
+    if len(cases):
+        pos = pd.Series(-1, index=ids)
+        pos.iloc[active] = np.arange(n)
+        row = pos.reindex(cases["account_id"]).fillna(-1).to_numpy(dtype=np.int64)
+        case_age = as_of - cases["start_month"].to_numpy(np.int64)
+        keep = row >= 0
+        row, case_age = row[keep], case_age[keep]
+        order = np.lexsort((case_age, row))  # youngest first within an account
+        row, case_age = row[order], case_age[order]
+        rank = np.arange(row.size) - np.searchsorted(row, row)
+        flying = (case_age < IN_FLIGHT_MONTHS) & (rank < IN_FLIGHT)
+        age[row[flying], rank[flying]] = case_age[flying]
+        done = np.bincount(row[~flying], minlength=n).astype(float)
+    out["use_cases_done"] = done
+    out["use_case_age"] = age
+    return {k: np.ascontiguousarray(v) for k, v in out.items()}
 
 
 def _warm_up() -> float:
     """Compile (or load from the cache) the kernel on a tiny problem; return the seconds it took."""
     t0 = time.perf_counter()
-    one = np.zeros(1, dtype=np.int64)
-    book = Accounts(one, one, np.zeros(1), np.zeros((1, HISTORY_MONTHS)), np.zeros(1), one,
-                    np.zeros(1), np.ones(1))  # fmt: skip
+    book = empty_accounts(1)
     params = Params(np.ones((1, 1, len(SEGMENT_PARAMS))), np.zeros((1, 1, 1, len(MONTH_PARAMS))))
     outputs = Outputs(
         np.zeros((1, 1, 1, len(OUTPUTS))), np.zeros((1, 1, 1)), np.zeros((1, 1, len(COVERAGE)))
@@ -263,7 +387,7 @@ def run_kernel(
     )  # fmt: skip
     if state.n_accounts and int(state.segment.max()) >= n_seg:
         raise ValueError(f"book segment index {int(state.segment.max())} >= {n_seg} segments")
-    book = state.accounts()
+    book = state.accounts
     n_threads = set_threads(threads)
     compile_seconds = _warm_up()
     log.info("kernel ready in %.2f s (compiled, or loaded from numba's cache)", compile_seconds)
@@ -331,6 +455,7 @@ def run_kernel(
     # Accounts that churned before as_of stay in the NRR/GRR base for the first 12 months.
     k = min(HISTORY_MONTHS, horizon)
     out[:, :k, :, V_RETENTION_BASE] += state.churned_base[None, :k, :]
+    out[:, :k, :, V_TTM_BASE : V_TTM_BASE + 3] += state.churned_ttm[None, :k]
     return outputs
 
 

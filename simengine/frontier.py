@@ -1,6 +1,6 @@
 """The staffing frontier: which AE:SE mix is best at each budget, and how sure that is.
 
-Over a sweep of ``staffing.budget`` x ``staffing.ae_per_se`` (see :mod:`simengine.gtm_mix`),
+Over a sweep of ``staffing.budget`` x ``staffing.ae_per_se`` (see :mod:`simengine.config.staffing_mix`),
 ``simengine compare`` also writes ``frontier.csv`` and ``frontier.png``.  For each budget and mix:
 
 - ``value``: the objective (``compare.objective``) at forecast year ``compare.year`` (default the

@@ -51,7 +51,10 @@ from simengine.kernels.layout import (
     M_USE_CASE_MULT,
     MONTH_DEFAULTS,
     MONTH_PARAMS,
+    P_SEASON0,
+    SEASON_PARAMS,
     SEGMENT_PARAMS,
+    harmonic_season,
 )
 
 log = logging.getLogger(__name__)
@@ -68,7 +71,18 @@ __all__ = [
 
 # Parameters that are per segment in the kernel but one value for all segments in the config
 # (fields of ModelConfig rather than of SegmentAssumptions).
-_MODEL_WIDE = tuple(n for n in SEGMENT_PARAMS if n in {f.name for f in fields(ModelConfig)})
+_MODEL_WIDE = tuple(
+    n
+    for n in (*SEGMENT_PARAMS, "season_cos", "season_sin")
+    if n in {f.name for f in fields(ModelConfig)}
+)
+
+#: Kernel parameters only a fit sets (no config key): their neutral value without a posterior.
+_FIT_ONLY: dict[str, float] = {
+    "usage_decline_hazard_ratio": 1.0,
+    "zero_month_prob": 0.0,
+    "onboarding_failure": 0.0,
+}
 
 #: Monthly slot of each adjustment, and whether it multiplies (True) or adds (False).
 ADJUST_SLOTS = {
@@ -136,6 +150,43 @@ def segment_assumptions(cfg: Config, segment: str) -> SegmentAssumptions:
     return cfg.model.segments.get(segment, cfg.model.segments["default"])
 
 
+def _season_profile(cfg, segments, posterior, posterior_segments, fitted, overrides) -> np.ndarray:
+    """``(draws, segments, 12)`` log seasonal effects the kernel reads (January first).
+
+    The posterior's 12-effect ``season`` (model-wide) where it has one and no
+    ``model.override`` of ``season_cos``/``season_sin`` applies; else the single harmonic
+    ``season_cos`` / ``season_sin`` (override, posterior or config, in that order) as 12 effects.
+    """
+    n = cfg.sim.draws
+    out = np.empty((n, len(segments), 12))
+    profile = None
+    if posterior is not None and "season" in posterior:
+        profile = np.asarray(posterior["season"], dtype=float)
+    for s_idx, seg in enumerate(segments):
+        found = [_override_for(cfg, seg, name) for name in ("season_cos", "season_sin")]
+        if profile is not None and found == [None, None]:
+            fitted.add("season")
+            out[:, s_idx] = profile
+            continue
+        sa = segment_assumptions(cfg, seg)
+        coef = []
+        for name, override in zip(("season_cos", "season_sin"), found, strict=True):
+            arr = None if posterior is None else posterior.get(name)
+            if override is not None:
+                key, spec = override
+                overrides[key] = str(spec)
+                coef.append(draw_param(spec, assumption_stream(cfg.seed, "override", name, seg), n))
+            elif arr is not None and np.ndim(arr) == 1:
+                fitted.add(name)
+                coef.append(np.asarray(arr, dtype=float))
+            else:
+                spec = getattr(cfg.model, name) if name in _MODEL_WIDE else getattr(sa, name)
+                key_seg = "*" if name in _MODEL_WIDE else seg
+                coef.append(draw_param(spec, assumption_stream(cfg.seed, name, key_seg), n))
+        out[:, s_idx] = harmonic_season(*coef)
+    return out
+
+
 def _override_for(cfg: Config, segment: str, name: str) -> tuple[str, object] | None:
     """``(key, spec)`` of the override of ``name`` for ``segment``, or None."""
     own = cfg.model.override.get(segment)
@@ -181,10 +232,14 @@ def build_parameters(
     overrides: dict[str, str] = {}
     missing = tuple(s for s in segments if posterior is not None and s not in posterior_segments)
     prices = cfg.market.unit_price
+    season = _season_profile(cfg, segments, posterior, posterior_segments, fitted, overrides)
 
     for s_idx, seg in enumerate(segments):
         sa = segment_assumptions(cfg, seg)
+        seg_params[:, s_idx, P_SEASON0 : P_SEASON0 + 12] = season[:, s_idx]
         for p_idx, name in enumerate(SEGMENT_PARAMS):
+            if name in SEASON_PARAMS:
+                continue
             if name == "unit_price":
                 if new_logo_price is not None:
                     price = new_logo_price[seg]
@@ -208,6 +263,8 @@ def build_parameters(
                     values = arr[:, list(posterior_segments).index(seg)]
             if values is not None:
                 fitted.add(name)
+            elif name in _FIT_ONLY:
+                values = np.full(n, _FIT_ONLY[name])
             else:
                 spec = getattr(cfg.model, name) if name in _MODEL_WIDE else getattr(sa, name)
                 key_seg = "*" if name in _MODEL_WIDE else seg

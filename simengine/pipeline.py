@@ -170,7 +170,7 @@ def simulate_config(
     from simengine.results import make_dataset
 
     if book is None:
-        book = book_from_config(cfg.data)
+        book = book_from_config(cfg.data, need_usage=True)
     data_hash = book_hash(book)
     checked = check_run(cfg, book, scenario, data_hash)
     segments = checked.segments

@@ -3,10 +3,26 @@
 Metrics (DESIGN.md):
 
 - ``arr`` = 12 x monthly revenue.
-- ``nrr`` (trailing 12 months) = revenue this month of the accounts that were customers 12 months
-  earlier / their revenue then.  ``grr`` caps each account's revenue now at its revenue then.  Both
-  include accounts that churned since (they contribute 0 now), and for the first 12 forecast months
-  the base comes from the book's history.  ``nrr_total``/``grr_total`` pool all segments.
+- ``nrr`` / ``grr``: the standard **trailing-twelve-month** definition.  For month ``t``, ``A`` is
+  the set of accounts that were customers 12 months earlier and for the whole base year (started
+  by month ``t - 23``, not churned before ``t - 12``) and ``R_i(m)`` account ``i``'s revenue in
+  month ``m``::
+
+      nrr(t) = sum_{i in A} sum_{m=t-11}^{t} R_i(m)  /  sum_{i in A} sum_{m=t-23}^{t-12} R_i(m)
+      grr(t) = sum_{i in A} min(sum_{m=t-11}^{t} R_i(m), sum_{m=t-23}^{t-12} R_i(m))  /  (same base)
+
+  Accounts that churned since stay in ``A`` with the revenue they had before churning; new logos of
+  the last 12 months are outside it, and so are accounts that started during the base year: with
+  one to eleven months of (still ramping) base revenue against a full year now they would put
+  ratios of 2-12 into the pool, so NRR would follow how many logos arrived a year before (on the
+  default book, usage-weighted TTM NRR at ``as_of`` is 1.60 with them and 1.23 without; GRR
+  0.94 and 0.93).  Months before ``as_of`` come from the book (active and
+  churned accounts).  Variables ``ttm_base``, ``ttm_retained``, ``ttm_retained_capped`` hold the
+  sums; ``nrr_total`` / ``grr_total`` pool the segments.
+- ``nrr_monthly`` / ``grr_monthly``: one month's revenue of the accounts that had revenue 12 months
+  earlier over their revenue in that month (``retained_revenue / retention_base``; the capped
+  version per account): faster to react, noisier, and sensitive to seasonality and to accounts
+  still onboarding in the base month.  ``nrr_monthly_total`` / ``grr_monthly_total`` pool them.
 - ``bookings``: a new logo that signs a commit books it (``commit_months x price x plateau usage``,
   scaled by the comp plan's ``commit_multiplier``); a pay-as-you-go logo books its **expected
   first-year consumption**, ``12 x price x plateau usage x mean ramp over its first 12 months``,
@@ -57,6 +73,14 @@ UNITS = {
     "grr": "ratio",
     "nrr_total": "ratio",
     "grr_total": "ratio",
+    "nrr_monthly": "ratio",
+    "grr_monthly": "ratio",
+    "nrr_monthly_total": "ratio",
+    "grr_monthly_total": "ratio",
+    "ttm_base": "currency (sum of 12 months)",
+    "ttm_retained": "currency (sum of 12 months)",
+    "ttm_retained_capped": "currency (sum of 12 months)",
+    "zero_months": "account-months",
     "cohort_revenue": "currency per month",
     "expansion_multiple": "currency per currency of initial booking",
     "headcount": "people",
@@ -91,8 +115,17 @@ DESCRIPTIONS = {
     "churned_revenue": "last monthly revenue of the accounts churning this month",
     "new_logo_revenue": "revenue of accounts started during the forecast",
     "arr": "annualised revenue run rate (12 x monthly revenue)",
-    "nrr": "net revenue retention, trailing 12 months",
-    "grr": "gross revenue retention, trailing 12 months",
+    "nrr": "net revenue retention, trailing twelve months: revenue over the last 12 months of the "
+    "accounts that were customers 12 months earlier / their revenue over the 12 months before",
+    "grr": "gross revenue retention, trailing twelve months: as nrr with each account capped at its "
+    "base",
+    "nrr_monthly": "revenue this month of the accounts with revenue 12 months earlier / their "
+    "revenue then",
+    "grr_monthly": "nrr_monthly with each account capped at its revenue 12 months earlier",
+    "ttm_base": "revenue over months t-23..t-12 of the accounts that were customers in t-12",
+    "ttm_retained": "revenue over months t-11..t of the accounts in ttm_base (churned ones too)",
+    "ttm_retained_capped": "ttm_retained with each account capped at its own base",
+    "zero_months": "active account-months without usage (the usage fit's hurdle)",
     "headcount": "people in seat by role",
     "ramped_capacity": "headcount weighted by ramp (1 = fully productive)",
     "cost": "fully loaded salary plus variable pay, by role",
@@ -145,11 +178,16 @@ def make_dataset(
 
     ds["arr"] = 12.0 * ds["revenue"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        ds["nrr"] = ds["retained_revenue"] / ds["retention_base"]
-        ds["grr"] = ds["retained_revenue_capped"] / ds["retention_base"]
+        ds["nrr"] = ds["ttm_retained"] / ds["ttm_base"]
+        ds["grr"] = ds["ttm_retained_capped"] / ds["ttm_base"]
+        base = ds["ttm_base"].sum("segment")
+        ds["nrr_total"] = ds["ttm_retained"].sum("segment") / base
+        ds["grr_total"] = ds["ttm_retained_capped"].sum("segment") / base
+        ds["nrr_monthly"] = ds["retained_revenue"] / ds["retention_base"]
+        ds["grr_monthly"] = ds["retained_revenue_capped"] / ds["retention_base"]
         base = ds["retention_base"].sum("segment")
-        ds["nrr_total"] = ds["retained_revenue"].sum("segment") / base
-        ds["grr_total"] = ds["retained_revenue_capped"].sum("segment") / base
+        ds["nrr_monthly_total"] = ds["retained_revenue"].sum("segment") / base
+        ds["grr_monthly_total"] = ds["retained_revenue_capped"].sum("segment") / base
 
     if cohort.shape[2] > 0:
         ds["cohort_revenue"] = (("draw", "cohort_month", "months_since_start"), cohort)

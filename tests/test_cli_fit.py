@@ -109,7 +109,8 @@ def test_run_needs_the_usage_table(tmp_path, cli):
     out = tmp_path / "out"
     proc = cli("run", f"data.accounts={paths['accounts']}", *RUN, f"hydra.run.dir={out}")
     assert proc.returncode == 2
-    assert proc.stderr.strip().startswith("data.usage:"), proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "data.usage: a simulation needs the usage table" in lines[0]
     assert not out.exists()
 
 

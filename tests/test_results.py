@@ -17,13 +17,20 @@ V = {name: i for i, name in enumerate(OUTPUTS)}
 def _hand_worked() -> xr.Dataset:
     """Three accounts over 13 months, one draw, one segment, worked by hand.
 
-    A year ago (month 0) accounts X, Y, Z paid 100, 50 and 30.  In month 12: X pays 150 (expanded),
-    Y pays 40 (contracted), Z has churned (0), and a new logo W pays 20 (not in the base).
-    NRR = (150 + 40 + 0) / (100 + 50 + 30) = 190 / 180;  GRR = (100 + 40 + 0) / 180 = 140 / 180.
+    Trailing twelve months (``nrr``/``grr``): over the 12 months to month 0 accounts X, Y, Z paid
+    1200, 600 and 360; over the 12 months to month 12, X paid 1500 (expanded), Y 500 (contracted),
+    Z 90 (three months at 30, then churned), and a new logo W 60 (not in the base).
+    NRR = (1500 + 500 + 90) / 2160;  GRR = (1200 + 500 + 90) / 2160 (X capped at its base).
+
+    One month a year apart (``nrr_monthly``): in month 0 X, Y, Z paid 100, 50 and 30; in month 12
+    X pays 150, Y 40, Z 0 (churned) and W 20: (150 + 40 + 0) / 180 and (100 + 40 + 0) / 180.
     """
     out = np.zeros((1, 13, 1, len(OUTPUTS)))
     out[0, 0, 0, V["revenue"]] = 180.0
     out[0, 12, 0, V["revenue"]] = 210.0
+    out[0, 12, 0, V["ttm_base"]] = 1200.0 + 600.0 + 360.0
+    out[0, 12, 0, V["ttm_retained"]] = 1500.0 + 500.0 + 90.0
+    out[0, 12, 0, V["ttm_retained_capped"]] = 1200.0 + 500.0 + 90.0
     out[0, 12, 0, V["retention_base"]] = 180.0
     out[0, 12, 0, V["retained_revenue"]] = 190.0
     out[0, 12, 0, V["retained_revenue_capped"]] = 140.0
@@ -35,9 +42,14 @@ def _hand_worked() -> xr.Dataset:
 
 def test_nrr_grr_hand_worked():
     ds = _hand_worked()
-    assert float(ds["nrr"].isel(month=12).squeeze()) == pytest.approx(190 / 180)
-    assert float(ds["grr"].isel(month=12).squeeze()) == pytest.approx(140 / 180)
-    assert float(ds["nrr_total"].isel(month=12).squeeze()) == pytest.approx(190 / 180)
+    at = {"month": 12}
+    assert float(ds["nrr"].isel(at).squeeze()) == pytest.approx(2090 / 2160)
+    assert float(ds["grr"].isel(at).squeeze()) == pytest.approx(1790 / 2160)
+    assert float(ds["nrr_total"].isel(at).squeeze()) == pytest.approx(2090 / 2160)
+    assert float(ds["grr_total"].isel(at).squeeze()) == pytest.approx(1790 / 2160)
+    assert float(ds["nrr_monthly"].isel(at).squeeze()) == pytest.approx(190 / 180)
+    assert float(ds["grr_monthly"].isel(at).squeeze()) == pytest.approx(140 / 180)
+    assert "trailing twelve months" in ds["nrr"].attrs["description"]
     assert float(ds["arr"].isel(month=12).squeeze()) == pytest.approx(12 * 210)
     assert np.isnan(ds["nrr"].isel(month=5)).all()  # no base: undefined, not 0 or inf
 
@@ -55,9 +67,9 @@ def test_summary_by_year():
     rng = np.random.default_rng(0)
     out = np.zeros((200, 24, 2, len(OUTPUTS)))
     out[..., V["revenue"]] = rng.uniform(90, 110, (200, 24, 2))
-    out[..., V["retention_base"]] = 100.0
-    out[..., V["retained_revenue"]] = 120.0
-    out[..., V["retained_revenue_capped"]] = 90.0
+    out[..., V["ttm_base"]] = 100.0
+    out[..., V["ttm_retained"]] = 120.0
+    out[..., V["ttm_retained_capped"]] = 90.0
     months = pd.date_range("2027-01-01", periods=24, freq="MS")
     ds = make_dataset(out, np.zeros((200, 24, 0)), months=months, segments=("a", "b"), attrs={})
     table = summary_table(ds)

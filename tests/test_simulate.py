@@ -45,8 +45,13 @@ def test_book_state_by_hand():
     assert list(state.tenure) == [20, 0]
     assert np.allclose(state.log_usage, np.log([100.0, 50.0]))
     # a: usage 100 + (t - as_of) over the last 12 months, price 1.
-    assert np.allclose(state.hist_revenue[0], 100.0 + np.arange(-11, 1))
-    assert np.allclose(state.hist_revenue[1], [0.0] * 11 + [100.0])  # b: 50 units at price 2
+    # The last 24 months of usage (price applied in the kernel).
+    assert np.allclose(
+        state.hist_usage[0], np.maximum(100.0 + np.arange(-23, 1), 0.0) * (np.arange(-23, 1) >= -20)
+    )
+    assert np.allclose(state.hist_usage[1], [0.0] * 23 + [50.0])
+    assert list(state.data_from) == [-21, -1]  # first month with data, horizon months
+    assert list(state.csm_covered) == [-1.0, -1.0]  # no flag column: unknown
     # a's commit started 14 months ago: the current term began 2 months ago, 3 months consumed.
     assert state.commit[0] == 1200.0 and state.term_position[0] == 3
     assert state.consumed[0] == pytest.approx(98.0 + 99.0 + 100.0)
@@ -55,6 +60,13 @@ def test_book_state_by_hand():
     expected = np.where(np.arange(12) < 9, 10.0, 0.0)
     assert np.allclose(state.churned_base[:, 1], expected)
     assert np.all(state.churned_base[:, 0] == 0.0)
+    # ... and in the trailing-twelve-month base only where it was a customer for the whole base
+    # year t-23 .. t-12 (it started at as_of-14, horizon month -15: t >= 8) and still in t - 12
+    # (t < 9): month 8, base = its 12 months of 10, retained = none left (it churned at as_of-2).
+    ttm = state.churned_ttm[:, 1]
+    np.testing.assert_allclose(ttm[:, 0], np.where(np.arange(12) == 8, 120.0, 0.0))
+    np.testing.assert_allclose(ttm[:, 1], 0.0)
+    np.testing.assert_allclose(ttm[:, 2], np.minimum(ttm[:, 0], ttm[:, 1]))
 
 
 def test_book_state_prices_each_account_with_its_own_price():
@@ -63,7 +75,7 @@ def test_book_state_prices_each_account_with_its_own_price():
     prices = pd.Series({"a": 1.5, "b": 2.0, "c": 0.5})
     state = book_state(book, ("ent", "smb"), prices)
     np.testing.assert_array_equal(state.price, [1.5, 2.0])
-    assert np.allclose(state.hist_revenue[0], 1.5 * (100.0 + np.arange(-11, 1)))
+    assert np.allclose(state.hist_usage[0, -12:], 100.0 + np.arange(-11, 1))  # usage, unpriced
     assert state.consumed[0] == pytest.approx(1.5 * (98.0 + 99.0 + 100.0))
     assert np.allclose(state.churned_base[:, 1], np.where(np.arange(12) < 9, 0.5 * 10.0, 0.0))
     with pytest.raises(ValueError, match="'c'"):

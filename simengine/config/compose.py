@@ -8,6 +8,7 @@ Hydra's ``+`` syntax, composes and validates.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,12 +79,30 @@ def _compose(
         scenario = load_scenario(path)
     register_configs(dirs)
     opened = open_segment_maps(overrides)
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    with _own_hydra(), initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = hydra_compose(config_name="config", overrides=opened)
     for o in opened:
         if o.startswith("++"):
             check_schema_key(cfg, o[2:].split("=", 1)[0])
     return cfg, scenario
+
+
+@contextlib.contextmanager
+def _own_hydra():
+    """Compose even inside a running Hydra app (a launcher's worker process composes the default
+    config for the dead-key check): set the app's global Hydra aside and put it back after."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    gh = GlobalHydra.instance()
+    saved = gh.hydra if gh.is_initialized() else None
+    if saved is not None:
+        gh.clear()
+    try:
+        yield
+    finally:
+        if saved is not None:
+            GlobalHydra.instance().clear()
+            GlobalHydra.instance().initialize(saved)
 
 
 def check_schema_key(cfg: DictConfig, key: str) -> None:

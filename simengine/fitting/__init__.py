@@ -46,10 +46,17 @@ def fit_book(
     config_yaml: str = "",
     progress: bool = True,
     model_configs: dict[str, dict[str, Any]] | None = None,
+    priors: dict[str, Any] | None = None,
 ) -> xr.DataTree:
     """Fit the models in ``fit_cfg.models`` to ``book``; see :func:`simengine.fitting.core.fit_book`."""
     from simengine.fitting.core import fit_book as _fit_book
 
     return _fit_book(
-        book, fit_cfg, seed, config_yaml=config_yaml, progress=progress, model_configs=model_configs
+        book,
+        fit_cfg,
+        seed,
+        config_yaml=config_yaml,
+        progress=progress,
+        model_configs=model_configs,
+        priors=priors,
     )

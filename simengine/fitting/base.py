@@ -11,10 +11,13 @@ models both need (drift, volatility, seasonality, onboarding ramp) are estimated
 prior in :data:`PRIORS`.  Per-segment parameters are hierarchical: a population value on an
 unconstrained scale, and segment values centred on it with a *fixed* between-segment scale (data-rich
 parameters: with a few hundred accounts per segment the data pin each segment, the regime where the
-centred form samples well).  The churn parameters, whose heterogeneity is weakly identified in a
-few years of history, use :class:`LearnedSegmentPrior` instead: a non-centred hierarchy whose
-segment scale is learned (``raw_s = pop + scale * z_s``, ``z_s ~ N(0, 1)``), so the data, not a
-fixed scale, decide how far segments differ, and the funnel of a learned scale is avoided.
+centred form samples well).  The churn parameters use two other forms.  The mean churn uses
+:class:`LearnedSegmentPrior`: the segment scale is learned (HalfNormal), so the data, not a fixed
+scale, decide how far segments differ (centred or non-centred by a flag; centred for the mean,
+which a few hundred accounts pin).  The Beta concentration, which a few years of history inform
+weakly in every segment, uses :class:`IndependentSegmentPrior`: a proper prior per segment and no
+pooling, free to follow the data where they inform it (a learned-scale hierarchy over it, centred
+or not, mixed too slowly for the ESS gate and learned nothing from three segments).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = [
     "MONTHS_OF_YEAR",
     "PRIORS",
     "BookModel",
+    "IndependentSegmentPrior",
     "LearnedSegmentPrior",
     "ScalarPrior",
     "SegmentPrior",
@@ -74,6 +78,23 @@ class LearnedSegmentPrior:
     scale_sd: float
     link: str = "identity"
     centred: bool = False
+    #: ``scale = scale_floor + HalfNormal(scale_sd)``: a floor keeps the centred form out of the
+    #: funnel's neck (scale -> 0), where books of 300-1,000 accounts diverged.
+    scale_floor: float = 0.0
+
+
+@dataclass(frozen=True)
+class IndependentSegmentPrior:
+    """``raw_s ~ Normal(mu, sd)`` independently per segment; the parameter is ``link(raw_s)``.
+
+    For a parameter the data inform weakly in every segment: a hierarchy over three such
+    segments learns nothing about its scale, and its population/scale pair mixes slowly (bulk ESS
+    ~135 in 1,000 draws for the concentration's population mean on a 3,000-account book).
+    """
+
+    mu: float
+    sd: float
+    link: str = "identity"
 
 
 @dataclass(frozen=True)
@@ -87,7 +108,7 @@ class ScalarPrior:
 
 # Priors, weakly informative on the scale of a consumption business (monthly steps).  Centres
 # and spreads are wide enough that the defaults in simengine.config sit well inside them.
-PRIORS: dict[str, SegmentPrior | LearnedSegmentPrior | ScalarPrior] = {
+PRIORS: dict[str, SegmentPrior | LearnedSegmentPrior | IndependentSegmentPrior | ScalarPrior] = {
     # log-usage drift per month: +-3%/month covers shrinking to fast-growing books
     "usage_drift": SegmentPrior(0.005, 0.02, 0.01),
     # Student-t scale of monthly log-usage changes (log scale): 1%-50% a month
@@ -104,13 +125,16 @@ PRIORS: dict[str, SegmentPrior | LearnedSegmentPrior | ScalarPrior] = {
     # population prior N(-3.5, 2) keeps 90% of its mass on 0.1%-47% a month, so yearly cohorts
     # (Fader & Hardie's 37%/period) are inside too.  Concentration: published sBG fits range from
     # kappa ~2 (Fader & Hardie 2007, yearly periods: 1.9 and 4.5) to a few hundred (monthly
-    # contracts with little heterogeneity); N(log 50, 1.5) covers 4-600 at 90%.  Segment scales:
-    # HalfNormal(1) for the mean (segments may differ by a factor e in odds, more if the data say
-    # so), HalfNormal(0.5) for the concentration (a wider one, N(log 50, 2) / HalfNormal(1), left
-    # a tail to kappa ~ 1e5 that the data cannot close, and NUTS diverged in it).  The mean is pinned by a few hundred accounts a segment (centred form); the
-    # concentration is weakly identified in a few years of history (non-centred form).  See the prior-sensitivity note in the fitting README / report.
-    "churn_logit_mean": LearnedSegmentPrior(-3.5, 2.0, 1.0, centred=True),
-    "churn_log_concentration": LearnedSegmentPrior(np.log(50.0), 1.5, 0.5),
+    # contracts with little heterogeneity); N(log 50, 1.5) covers 4-600 at 90%, per segment and
+    # independently (IndependentSegmentPrior: a hierarchy over three weakly informed segments
+    # mixed slowly and learned nothing; a wider N(log 50, 2) left a tail to kappa ~ 1e5 that the
+    # data cannot close, and NUTS diverged in it).  The mean's segment scale is learned,
+    # 0.3 + HalfNormal(1) (segments differ by a factor ~e in odds, more if the data say so; the
+    # floor keeps the centred form out of the funnel's neck, where books of 300-1,000 accounts
+    # diverged), in the centred form: a few hundred accounts a segment pin each mean.  Prior sensitivity: see
+    # benchmarks/fit_results.txt.
+    "churn_logit_mean": LearnedSegmentPrior(-3.5, 2.0, 1.0, centred=True, scale_floor=0.3),
+    "churn_log_concentration": IndependentSegmentPrior(np.log(50.0), 1.5),
     # Same-month churn (churn_month == start_month, a failed onboarding): logit of its probability;
     # centred on 0.7%, 90% between 0.01% and 30%.
     "onboarding_failure": SegmentPrior(-5.0, 2.0, 1.0, "sigmoid"),
@@ -182,9 +206,14 @@ class SharedParameters:
         prior = self.priors[name]
         link = _LINKS[prior.link]
         with self.model:
-            if isinstance(prior, LearnedSegmentPrior):
+            if isinstance(prior, IndependentSegmentPrior):
+                raw = pm.Normal(f"{name}_raw", prior.mu, prior.sd, dims="segment")
+                value = raw if prior.link == "identity" else link(raw)
+                var = pm.Deterministic(name, value, dims="segment")
+            elif isinstance(prior, LearnedSegmentPrior):
                 pop = pm.Normal(f"{name}_pop", prior.pop_mu, prior.pop_sd)
-                scale = pm.HalfNormal(f"{name}_scale", prior.scale_sd)
+                excess = pm.HalfNormal(f"{name}_scale_excess", prior.scale_sd)
+                scale = pm.Deterministic(f"{name}_scale", prior.scale_floor + excess)
                 if prior.centred:
                     raw = pm.Normal(f"{name}_raw", pop, scale, dims="segment")
                 else:

@@ -45,7 +45,7 @@ a separate event with probability ``onboarding_failure_s`` per account that star
 window; the others enter the sBG.  The simulation applies it to new logos.
 
 **Parameterisation.**  ``churn_alpha = m * kappa``, ``churn_beta = (1 - m) * kappa`` with
-``logit m`` and ``log kappa`` hierarchical (non-centred, learned segment scales; priors in
+``logit m`` hierarchical with a learned segment scale and ``log kappa`` per segment (priors in
 :data:`simengine.fitting.base.PRIORS`): the posterior of ``kappa`` follows the data where they
 inform it and its prior where they do not, instead of a ridge to infinity in (alpha, beta).
 

@@ -30,8 +30,10 @@ def posterior_draws(
     tree : xarray.DataTree
         With a ``posterior`` group (dims chain, draw[, segment]).
     n_draws : int
-        Draws wanted.  Up to the number available they are distinct (a seeded permutation of all
-        (chain, draw) pairs); beyond, they are drawn with replacement, deterministically by seed.
+        Draws wanted.  They are the first ``n_draws`` of a concatenation of seeded permutations
+        of all (chain, draw) pairs: up to the number available they are distinct, and beyond it
+        every stored draw is used ``floor`` or ``ceil`` of ``n_draws / available`` times (evenly,
+        never with replacement), deterministically by seed.
     seed : int
     segments : sequence of str
         Order of the segment axis in the output.
@@ -54,10 +56,10 @@ def posterior_draws(
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
     available = n_chain * n_draw
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xD4A5]))
-    if n_draws <= available:
-        flat = rng.permutation(available)[:n_draws]
-    else:
-        flat = rng.integers(0, available, size=n_draws)
+    # Even use: whole permutations one after another (a draw sampled with replacement would leave
+    # ~exp(-n_draws / available) of the posterior unused: 13.5% at 1,000 draws of 500).
+    rounds = -(-n_draws // available)
+    flat = np.concatenate([rng.permutation(available) for _ in range(rounds)])[:n_draws]
     chain, draw = np.divmod(flat, n_draw)
     names = [n for n in PARAMETER_NAMES if n in post.data_vars]
     seg_index = None

@@ -129,8 +129,12 @@ def sample_model(
     if fit_cfg.method == "map":
         t0 = time.perf_counter()
         with model:
-            point = pm.find_MAP(progressbar=show, random_seed=int(seed))
+            found = pm.find_MAP(
+                progressbar=show, random_seed=int(seed), return_inferencedata=True, jitter=False
+            )
         t1 = time.perf_counter()
+        found = found["posterior"].to_dataset()
+        point = {name: found[name].to_numpy()[0, 0] for name in var_names}
         posterior = _point_dataset(model, [point], var_names)
         stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((1, 1), dtype=bool))})
         return SampleResult(_tree(posterior, stats), 0.0, t1 - t0)

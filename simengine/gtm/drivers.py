@@ -6,7 +6,17 @@ Per draw ``d`` and month ``t`` (vectorised; no per-account work):
   x the comp plan's ``deal_volume``;
 - SE deal coverage ``c`` = min(1, ramped SE x ``se_deal_time`` x ``se.deals_per_month`` / deals);
 - win rate = ``win_rate`` x (c + (1 - c) x ``uncovered_win_ratio``); expected new logos = deals x
-  win rate, split over segments by the new-logo mix (the kernel draws Poisson counts);
+  win rate;
+- **new logos continue the book** (:mod:`simengine.newlogos`): the kernel's Poisson mean for
+  segment ``s`` in month ``t`` is the book's fitted new-logo rate ``r_s(t)`` (rate and trend, one
+  posterior draw per simulation draw) times ``L_plan(t) / L_now``: the expected new logos of the
+  plan (above) over those of the **current team** -- the plan's starting heads, fully ramped, no
+  hires, no attrition, under a neutral comp plan (``deal_volume`` 1) -- by the same formulas and
+  the same draws of the effects.  Today's team therefore reproduces today's rate, and a plan
+  moves it by the relative change in capacity-driven logos (a comp plan by its ``deal_volume``).
+  With ``market.new_logo_mix`` set, the fitted total rate is split by that mix instead of the
+  fitted per-segment rates.  A book without starts in its window (or a current team that wins
+  no logos) falls back to the capacity-driven logos split by the mix, as before;
 - unhealthy share of the month's new logos = (c x ``unhealthy_covered`` + (1 - c) x
   ``unhealthy_uncovered``) x the plan's ``unhealthy_multiplier``; a new use case is unhealthy with
   ``unhealthy_covered`` x multiplier when its own account has SE support that month, else
@@ -41,6 +51,7 @@ from simengine.kernels.layout import (
     P_INIT_MU,
     Capacity,
 )
+from simengine.newlogos import fit_new_logos
 from simengine.params import assumption_stream, draw_param
 
 __all__ = ["Drivers", "apply_drivers", "new_logo_mix"]
@@ -54,6 +65,7 @@ class Drivers:
     the kernel (``Outputs.coverage``), which knows each draw's simulated book.
     """
 
+    calibrated: bool  # new logos = the book's fitted rate x plan / current team (module doc)
     deals: np.ndarray
     deal_coverage: np.ndarray
     win_rate: np.ndarray
@@ -93,6 +105,10 @@ def apply_drivers(cfg: Config, params, staffing: StaffingResult, book) -> Driver
     def capacity(role: str) -> np.ndarray:
         return cap[:, :, staffing.role(role)]
 
+    def _heads(role: str) -> float:
+        rc = roles.get(role)
+        return float(rc.headcount) if rc is not None else 0.0
+
     def per_head(role: str, field: str) -> np.ndarray:
         rc = roles.get(role)
         spec = getattr(rc, field) if rc is not None else 0.0
@@ -122,6 +138,24 @@ def apply_drivers(cfg: Config, params, staffing: StaffingResult, book) -> Driver
 
     mix = new_logo_mix(cfg, book, params.segments)
     rate = new_logos[:, None, :] * mix[None, :, None]  # (draws, segments, horizon)
+    # The current team: starting heads, ramped, under a neutral comp plan (module doc).
+    now_deals = _heads("ae") * per_head("ae", "deals_per_month") + _heads("partner") * per_head(
+        "partner", "deals_per_month"
+    )
+    now_se = _heads("se") * se_time * per_head("se", "deals_per_month")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        now_cov = np.where(now_deals > 0, np.minimum(1.0, now_se / now_deals), 0.0)
+    now_logos = now_deals * win * (now_cov + (1.0 - now_cov) * uncovered)  # (draws, 1)
+    fit = fit_new_logos(book, params.segments) if book is not None else None
+    calibrated = fit is not None and bool(np.all(now_logos > 0))
+    if calibrated:
+        fitted = fit.draw_rates(
+            assumption_stream(cfg.seed, "gtm", "new_logo_process"), cfg.sim.draws,
+            new_logos.shape[1],
+        )  # fmt: skip
+        if cfg.market.new_logo_mix:
+            fitted = fitted.sum(axis=1, keepdims=True) * mix[None, :, None]
+        rate = fitted * (new_logos / now_logos)[:, None, :]
     csm_accounts = capacity("csm") * per_head("csm", "accounts_covered")
     se_accounts = capacity("se") * (1.0 - se_time) * per_head("se", "accounts_covered") + capacity(
         "adoption"
@@ -143,6 +177,7 @@ def apply_drivers(cfg: Config, params, staffing: StaffingResult, book) -> Driver
     params.seg_params[:, :, P_INIT_MU] += np.log(deal_size)[:, None]
 
     return Drivers(
+        calibrated=calibrated,
         deals=deals,
         deal_coverage=coverage,
         win_rate=win_rate,

@@ -5,9 +5,16 @@ Model (DESIGN.md), for an account of segment ``s`` in horizon month ``t`` at ten
     x[t]   = x[t-1] + (g_s + b_i + shift[t]) + sigma_s * eps[t]   b_i ~ N(0, tau_s), eps ~ N(0, 1)
     U[t]   = exp(x[t]) * season(t) * ramp(k) * health(k) * (1 + E[t])
     ramp   = 1 - (1 - ramp_start_s) * exp(-k / ramp_months_s)
-    season = exp(season_cos * cos(2 pi m / 12) + season_sin * sin(2 pi m / 12))    m = month of year
+    season = exp(season_m)       m = month of year, the fit's 12-effect profile (January first)
     E[t]   = sum over use cases j of  m_j * (1 - q**(t - a_j + 1)) * health_j(t - a_j),  q = exp(-1/r_s)
     revenue = U * price_i * price_multiplier[t]
+
+``E`` is additive over a book account's past use cases and the simulated ones (``1 + E_hist +
+E_new``; :func:`init_existing`).  With probability ``zero_month_prob_s`` an active month shows no
+usage (the usage fit's hurdle): usage and revenue are 0 that month and the level, ramp and use
+cases carry on.  The steps are normal with SD ``usage_volatility``: the usage fit's docstring says
+that is what the simulation uses (its ``usage_tail_nu``, fitted with ``robust=True`` only, is a
+diagnostic of the noise, and ``usage_volatility`` is then the Student-t's SD).
 
 ``price_i`` is the account's own unit price (book accounts) or the segment's (new logos); ``shift``
 is the month's ``drift_shift``.
@@ -15,8 +22,12 @@ is the month's ``drift_shift``.
 Churn is shifted-beta-geometric: ``theta_i ~ Beta(alpha_s, beta_s + n)`` for an account that has
 already survived ``n`` boundaries (the sBG posterior of its own rate), and at each month boundary the
 account survives with probability ``(1 - theta_i) ** hr[t]``, ``hr`` the product of hazard ratios in
-force (CSM coverage, unhealthy onboarding, go-to-market multiplier).  The churn month is sampled
-*exactly* by event time: with ``E ~ Exp(1)`` the account churns at the first boundary where the
+force (CSM coverage, unhealthy onboarding, go-to-market multiplier, and
+``usage_decline_hazard_ratio`` at a boundary the account's own simulated usage makes declining,
+by the churn fit's rule: see ``layout.DECLINE_THRESHOLD``).  A book account's ``n`` is its exposure
+``c (n - d + h d)`` (:func:`init_existing`).  A new logo fails onboarding with
+``onboarding_failure_s``: it books its deal but churns in its start month without usage (the fit's
+same-month churn).  The churn month is sampled *exactly* by event time: with ``E ~ Exp(1)`` the account churns at the first boundary where the
 cumulative hazard ``sum hr * -log(1 - theta)`` exceeds ``E`` -- one uniform per account, and more
 hazard can only bring churn forward under common random numbers.  ``hr`` may change from month to
 month (coverage does), and the cumulative hazard simply adds each month's.  Use cases arrive as a
@@ -65,6 +76,7 @@ from simengine.kernels.layout import (
     ACCOUNT_MONTHS,
     C_CSM,
     C_SE,
+    DECLINE_THRESHOLD,
     HISTORY_MONTHS,
     M_CSM_COVERAGE,
     M_DRIFT_SHIFT,
@@ -83,16 +95,17 @@ from simengine.kernels.layout import (
     P_COMMIT_MONTHS,
     P_COMMIT_SHARE,
     P_CSM_HR,
+    P_DECLINE_HR,
     P_DRIFT,
     P_INIT_MU,
     P_INIT_SD,
+    P_ONBOARDING_FAILURE,
     P_PRICE,
     P_RAMP_MONTHS,
     P_RAMP_START,
     P_RENEWAL_RATIO,
     P_SE_RATIO,
-    P_SEASON_COS,
-    P_SEASON_SIN,
+    P_SEASON0,
     P_UC_RAMP,
     P_UC_RATE,
     P_UC_SIZE_MU,
@@ -101,6 +114,8 @@ from simengine.kernels.layout import (
     P_UNHEALTHY_HR,
     P_UNHEALTHY_PLATEAU,
     P_VOLATILITY,
+    P_ZERO_PROB,
+    RING_MONTHS,
     V_ACTIVE,
     V_BOOKINGS,
     V_CHURNED,
@@ -116,7 +131,11 @@ from simengine.kernels.layout import (
     V_RETAINED_CAPPED,
     V_RETENTION_BASE,
     V_REVENUE,
+    V_TTM_BASE,
+    V_TTM_RETAINED,
+    V_TTM_RETAINED_CAPPED,
     V_USAGE,
+    V_ZERO_MONTHS,
 )
 from simengine.kernels.rng import (
     PURPOSE_ACCOUNT,
@@ -124,6 +143,7 @@ from simengine.kernels.rng import (
     PURPOSE_NEW_LOGOS,
     PURPOSE_USAGE,
     PURPOSE_USE_CASE,
+    PURPOSE_ZERO_MONTH,
     new_logo_account,
     next_beta,
     next_normal,
@@ -133,8 +153,6 @@ from simengine.kernels.rng import (
     purpose_key,
     stream_key,
 )
-
-_TWO_PI = 2.0 * math.pi
 
 # One draw's account state: a float64 record per account (one account's state is contiguous, so the
 # inner loop over accounts streams through memory), its two random streams and its integers.
@@ -160,24 +178,76 @@ _TWO_PI = 2.0 * math.pi
     F_CONSUMED,  # revenue consumed in the current term
     F_PRICE,  # unit price (before the month's multiplier)
     F_LAST_REVENUE,  # revenue of the last month simulated
-    F_RING,  # first of 12 slots: revenue of month t - 12 in slot t % 12
-) = range(22)
-F_COUNT = F_RING + HISTORY_MONTHS
-R_USAGE, R_USE_CASE = range(2)
-I_SEGMENT, I_START, I_TERM, I_STEPS = range(4)
-I_COUNT = 4
+    F_CUR12,  # revenue over the last 12 months (t-11 .. t once month t is done)
+    F_PREV12,  # revenue over the 12 months before those
+    F_HIST_SIZE,  # book account: summed size of its use cases from before as_of (in HEALTHY_*)
+    F_HIST_RAMP,  # their remaining ramp gap (decays with q like HEALTHY_RAMP)
+    F_URING,  # first of 8 slots: usage of month u in slot u % 8 (the decline rule)
+) = range(26)
+F_RING = F_URING + 8  # first of 24 slots: revenue of month u in slot u % 24
+F_COUNT = F_RING + RING_MONTHS
+R_USAGE, R_USE_CASE, R_ZERO = range(3)
+# I_START: start month of a new logo (0 for book accounts); I_BORN: start month of every account
+# in horizon months (negative for book accounts); I_DATA_FROM: first month with usage data.
+# I_ZERO_GAP: active months left before the next skipped month (the hurdle, geometric gaps).
+I_SEGMENT, I_START, I_TERM, I_STEPS, I_BORN, I_DATA_FROM, I_ZERO_GAP = range(7)
+I_COUNT = 7
+#: "Never": the zero-month gap of an account whose segment has zero_month_prob 0.
+NO_ZERO_MONTH = 1 << 62
 
 
 @jit
-def season_table(p, month_of_year0, out):
-    """``out[m] = season`` multiplier of horizon month ``t`` with ``(month_of_year0 + t) % 12 == m``.
+def zero_month_gap(state, p):
+    """Months with usage before the next skipped one: ``Geometric(p)`` on ``{0, 1, ...}``.
 
-    ``p`` is one segment's parameter vector; ``out`` has shape (12,) and is indexed by
-    ``(month_of_year0 + t) % 12``.
+    Independent Bernoulli(``p``) months are exactly geometric gaps, so the stream is drawn once
+    per skipped month instead of once per month.
+    """
+    if p <= 0.0:
+        return state, NO_ZERO_MONTH
+    state, u = next_uniform(state)
+    if p >= 1.0:
+        return state, 0
+    return state, int(min(math.floor(math.log(u) / math.log1p(-p)), NO_ZERO_MONTH))
+
+
+@jit
+def season_table(p, out):
+    """``out[m] = exp(season_m)``, the seasonal multiplier of month of year ``m`` (January = 0).
+
+    ``p`` is one segment's parameter vector; horizon month ``t`` reads
+    ``out[(month_of_year0 + t) % 12]``.
     """
     for m in range(12):
-        angle = _TWO_PI * m / 12.0
-        out[m] = math.exp(p[P_SEASON_COS] * math.cos(angle) + p[P_SEASON_SIN] * math.sin(angle))
+        out[m] = math.exp(p[P_SEASON0 + m])
+
+
+@jit
+def account_effect(p, acc, i, z):
+    """Account effect ``b_i`` of book account ``i`` from its conditional posterior, given the draw.
+
+    The usage fit integrates ``b_i ~ N(0, tau^2)`` out of the account's ``n`` clean changes with
+    residual sum ``S1 = sum d - n g - season terms - ramp terms`` (:mod:`simengine.fitting.usage`);
+    given the draw's ``g``, ``sigma``, ``tau``, season and ramp, ``b_i | history ~ N(mean, var)``
+    with ``var = 1 / (n / sigma^2 + 1 / tau^2)`` and ``mean = var S1 / sigma^2``.  ``z`` ~ N(0, 1).
+    """
+    tau = p[P_ACCOUNT_SD]
+    n = acc.change_count[i]
+    if n <= 0.0 or tau <= 0.0:
+        return tau * z
+    s1 = acc.change_sum[i] - n * p[P_DRIFT]
+    for m in range(12):
+        s1 -= acc.season_coef[i, m] * p[P_SEASON0 + m]
+    tail0 = 1.0 - p[P_RAMP_START]
+    for j in range(acc.ramp_coef.shape[1]):
+        c = acc.ramp_coef[i, j]
+        if c != 0.0:
+            s1 -= c * math.log1p(-tail0 * math.exp(-acc.ramp_tenure[i, j] / p[P_RAMP_MONTHS]))
+    var_noise = p[P_VOLATILITY] * p[P_VOLATILITY]
+    if var_noise <= 0.0:  # noiseless steps: the history pins b_i exactly
+        return s1 / n
+    precision = n / var_noise + 1.0 / (tau * tau)
+    return (s1 / var_noise) / precision + z / math.sqrt(precision)
 
 
 @jit
@@ -190,11 +260,12 @@ def mean_first_year_ramp(p):
 
 
 @jit
-def init_account(f, r, ist, seed, draw, account, segment, start, survived, p):
-    """Draw an account's fixed randomness into its state row; return ``(z_level, u_health, u_commit)``.
+def init_account(f, r, ist, seed, draw, account, segment, start, survived, exposure, p):
+    """Draw an account's fixed randomness into its state row.
 
-    Shared by book accounts and new logos: the same draws in the same order from the
-    ``PURPOSE_ACCOUNT`` stream, the churn rate from ``PURPOSE_CHURN``.
+    Returns ``(z_effect, z_level, u_health, u_commit, u_fail)``.  Shared by book accounts and new
+    logos: the same draws in the same order from the ``PURPOSE_ACCOUNT`` stream, the churn rate
+    ``theta ~ Beta(alpha, beta + exposure)`` from ``PURPOSE_CHURN``.
     """
     account_key = stream_key(seed, draw, account, 0)
     st = purpose_key(account_key, PURPOSE_ACCOUNT)
@@ -205,9 +276,10 @@ def init_account(f, r, ist, seed, draw, account, segment, start, survived, p):
     st, u_se = next_uniform(st)
     st, u_health = next_uniform(st)
     st, u_commit = next_uniform(st)
+    st, u_fail = next_uniform(st)
     f[F_DRIFT] = p[P_DRIFT] + p[P_ACCOUNT_SD] * z_effect
     _, theta = next_beta(purpose_key(account_key, PURPOSE_CHURN), p[P_CHURN_ALPHA],
-                         p[P_CHURN_BETA] + survived)  # fmt: skip
+                         p[P_CHURN_BETA] + exposure)  # fmt: skip
     f[F_CHURN_RATE] = -math.log1p(-theta)
     f[F_THRESHOLD] = -math.log(u_churn)
     f[F_CUM_HAZARD] = 0.0
@@ -217,34 +289,92 @@ def init_account(f, r, ist, seed, draw, account, segment, start, survived, p):
     f[F_RAMP_TAIL] = (1.0 - p[P_RAMP_START]) * math.exp(-survived / p[P_RAMP_MONTHS])
     f[F_HEALTHY_SIZE] = 0.0
     f[F_HEALTHY_RAMP] = 0.0
+    f[F_HIST_SIZE] = 0.0
+    f[F_HIST_RAMP] = 0.0
     f[F_UNHEALTHY_LEVEL] = 0.0
     f[F_UNHEALTHY_RAMP] = 0.0
     f[F_SPARE] = 0.0
     r[R_USAGE] = purpose_key(account_key, PURPOSE_USAGE)
     r[R_USE_CASE] = purpose_key(account_key, PURPOSE_USE_CASE)
+    r[R_ZERO], ist[I_ZERO_GAP] = zero_month_gap(
+        purpose_key(account_key, PURPOSE_ZERO_MONTH), p[P_ZERO_PROB]
+    )
     ist[I_SEGMENT] = segment
     ist[I_START] = start
     ist[I_STEPS] = 0
-    return z_level, u_health, u_commit
+    return z_effect, z_level, u_health, u_commit, u_fail
 
 
 @jit
-def init_existing(f, r, ist, seed, draw, i, acc, p, season, month_of_year0):
-    """State of book account ``i`` at ``as_of`` (its level backed out of its observed usage)."""
+def init_existing(f, r, ist, seed, draw, i, acc, p, season, month_of_year0, covered_share):
+    """State of book account ``i`` at ``as_of``: it continues its own history.
+
+    - ``b_i`` from its conditional posterior given its clean changes (:func:`account_effect`);
+    - ``theta_i ~ Beta(alpha, beta + e_i)``, ``e_i = c_i (n - d + h d)``: ``n`` boundaries
+      survived, ``d`` of them declining (hazard ratio ``h``), ``c_i`` the CSM hazard ratio if its
+      observed ``csm_covered`` flag is set (first order, as the churn fit);
+    - coverage: an account observed covered gets its fixed uniform in ``[0, p)``, one observed
+      uncovered in ``[p, 1)``, ``p`` = ``covered_share`` (the book's observed covered share).  A
+      simulated share of exactly ``p`` therefore covers exactly the observed accounts; a larger
+      share keeps them and covers others, a smaller one keeps a random subset of them.  Unknown
+      flags (-1) keep a plain uniform (the same for SE support and ``se_engaged``);
+    - use cases: finished ones add their expected size ``exp(mu + sigma^2 / 2)`` to the uplift
+      ``E``, in-flight ones also their remaining ramp, and usage is ``base x (1 + E_hist +
+      E_new)``: the level ``x`` backs out ``1 + E_hist`` at ``as_of``, with season and ramp.
+    """
     tenure = acc.tenure[i]
-    init_account(f, r, ist, seed, draw, i, acc.segment[i], 0, tenure, p)
+    c = p[P_CSM_HR] if acc.csm_covered[i] == 1.0 else 1.0
+    h = p[P_DECLINE_HR]
+    exposure = c * (tenure - acc.declining[i] + h * acc.declining[i])
+    z_effect, _, _, _, _ = init_account(f, r, ist, seed, draw, i, acc.segment[i], 0, tenure,
+                                        exposure, p)  # fmt: skip
+    f[F_DRIFT] = p[P_DRIFT] + account_effect(p, acc, i, z_effect)
+    for col, flag in ((F_U_CSM, acc.csm_covered[i]), (F_U_SE, acc.se_engaged[i])):
+        share = covered_share[0] if col == F_U_CSM else covered_share[1]
+        if flag == 1.0:
+            f[col] = f[col] * share
+        elif flag == 0.0:
+            f[col] = share + f[col] * (1.0 - share)
     f[F_HEALTH] = 1.0
     f[F_HEALTH_STEP] = 1.0
     f[F_HEALTH_HAZARD] = 1.0
-    # Back out the base level at as_of from observed usage: remove season and ramp at as_of.
+    mean_size = math.exp(p[P_UC_SIZE_MU] + 0.5 * p[P_UC_SIZE_SIGMA] * p[P_UC_SIZE_SIGMA])
+    q = math.exp(-1.0 / p[P_UC_RAMP])
+    size = acc.use_cases_done[i] * mean_size
+    gap = 0.0
+    for j in range(acc.use_case_age.shape[1]):
+        age = acc.use_case_age[i, j]
+        if age >= 0:
+            size += mean_size
+            gap += mean_size * q ** (age + 1)
+    f[F_HEALTHY_SIZE] = size
+    f[F_HEALTHY_RAMP] = gap
+    f[F_HIST_SIZE] = size
+    f[F_HIST_RAMP] = gap
+    # Back out the base level at as_of from observed usage: remove season, ramp and uplift.
     f[F_X] = (
         acc.log_usage[i]
         - math.log(season[(month_of_year0 + 11) % 12])
         - math.log(1.0 - f[F_RAMP_TAIL])
+        - math.log1p(size - gap)
     )
-    for j in range(HISTORY_MONTHS):
-        f[F_RING + j] = acc.hist_revenue[i, j]
-    f[F_LAST_REVENUE] = acc.hist_revenue[i, HISTORY_MONTHS - 1]
+    price = acc.price[i]
+    cur = 0.0
+    prev = 0.0
+    for k in range(RING_MONTHS):  # month k - 24 (as_of = -1) sits in slot k
+        revenue = acc.hist_usage[i, k] * price
+        f[F_RING + k] = revenue
+        if k >= HISTORY_MONTHS:
+            cur += revenue
+        else:
+            prev += revenue
+        if k >= RING_MONTHS - 8:
+            f[F_URING + k % 8] = acc.hist_usage[i, k]
+    f[F_CUR12] = cur
+    f[F_PREV12] = prev
+    f[F_LAST_REVENUE] = f[F_RING + RING_MONTHS - 1]
+    ist[I_BORN] = -tenure - 1
+    ist[I_DATA_FROM] = acc.data_from[i]
     f[F_COMMIT] = acc.commit[i]
     f[F_CONSUMED] = acc.consumed[i]
     f[F_PRICE] = acc.price[i]
@@ -262,17 +392,28 @@ def init_new_logo(f, r, ist, seed, draw, t, s, k, p, mpt, mean_ramp, out):
     health.  Here ``P`` = segment unit price x the start month's ``price_multiplier`` and ``L`` =
     ``exp(x0)``, the logo's plateau monthly usage (its drawn starting level).
     """
-    z_level, u_health, u_commit = init_account(
-        f, r, ist, seed, draw, new_logo_account(t, s, k), s, t, 0, p
+    _, z_level, u_health, u_commit, u_fail = init_account(
+        f, r, ist, seed, draw, new_logo_account(t, s, k), s, t, 0, 0.0, p
     )
+    # Failed onboarding (the churn fit's same-month churn, churn_month == start_month): the
+    # logo signs (its booking stands) but never uses the product; it churns in its start month.
+    failed = u_fail < p[P_ONBOARDING_FAILURE]
+    if failed:
+        f[F_THRESHOLD] = -1.0
+    ist[I_BORN] = t
+    ist[I_DATA_FROM] = t
     unhealthy = u_health < mpt[M_UNHEALTHY_SHARE]
     f[F_HEALTH] = p[P_UNHEALTHY_PLATEAU] if unhealthy else 1.0
     f[F_HEALTH_STEP] = math.exp(-p[P_UNHEALTHY_DECAY]) if unhealthy else 1.0
     f[F_HEALTH_HAZARD] = p[P_UNHEALTHY_HR] if unhealthy else 1.0
     x = p[P_INIT_MU] + p[P_INIT_SD] * z_level
     f[F_X] = x
-    for j in range(HISTORY_MONTHS):
+    for j in range(RING_MONTHS):
         f[F_RING + j] = 0.0
+    for j in range(8):
+        f[F_URING + j] = 0.0
+    f[F_CUR12] = 0.0
+    f[F_PREV12] = 0.0
     f[F_LAST_REVENUE] = 0.0
     price = p[P_PRICE] * mpt[M_PRICE_MULT]
     if u_commit < p[P_COMMIT_SHARE]:
@@ -281,7 +422,7 @@ def init_new_logo(f, r, ist, seed, draw, t, s, k, p, mpt, mean_ramp, out):
     else:
         commit = 0.0
         bookings = 12.0 * price * math.exp(x) * mean_ramp
-    f[F_COMMIT] = commit
+    f[F_COMMIT] = 0.0 if failed else commit
     f[F_CONSUMED] = 0.0
     f[F_PRICE] = p[P_PRICE]
     ist[I_TERM] = 0
@@ -318,19 +459,34 @@ def start_use_cases(
 
 
 @jit
-def record_churn(f, t, s, out):
-    """An account churns at the boundary into month ``t`` (< horizon): churn, leak, NRR base."""
+def record_churn(f, t, s, born, out):
+    """An account churns at the boundary into month ``t`` (< horizon): churn, leak, NRR bases.
+
+    For the 12 months ``u = t .. t + 11`` it was a customer 12 months before, so it stays in the
+    year-ago base (``retention_base``, numerator 0) and, if it was a customer all of ``u-23 ..
+    u-12``, in the trailing-twelve-month one (base = its revenue over ``u-23 .. u-12``, numerator =
+    over ``u-11 .. t-1``).  The ring holds months ``t-24 .. t-1``.
+    """
     horizon = out.shape[0]
     out[t, s, V_CHURNED] += 1.0
     out[t, s, V_CHURNED_REVENUE] += f[F_LAST_REVENUE]
     if f[F_COMMIT] > 0.0:
         out[t, s, V_LEAK] += max(f[F_COMMIT] - f[F_CONSUMED], 0.0)
-    # A churned account stays in the retention base for the 12 months after it was last seen.
     for u in range(t, min(t + HISTORY_MONTHS, horizon)):
-        slot = F_RING + u % HISTORY_MONTHS
-        if f[slot] > 0.0:
-            out[u, s, V_RETENTION_BASE] += f[slot]
-        f[slot] = 0.0
+        year_ago = f[F_RING + (u - HISTORY_MONTHS) % RING_MONTHS]
+        if year_ago > 0.0:
+            out[u, s, V_RETENTION_BASE] += year_ago
+        if u - (RING_MONTHS - 1) < born:
+            continue  # not a customer for the whole base year
+        base = 0.0
+        for m in range(u - 23, u - 11):
+            base += f[F_RING + m % RING_MONTHS]
+        kept = 0.0
+        for m in range(u - 11, t):
+            kept += f[F_RING + m % RING_MONTHS]
+        out[u, s, V_TTM_BASE] += base
+        out[u, s, V_TTM_RETAINED] += kept
+        out[u, s, V_TTM_RETAINED_CAPPED] += min(kept, base)
 
 
 @jit
@@ -389,7 +545,7 @@ def simulate_draw(
     decay_q = np.empty(n_seg)
     mean_ramp = np.empty(n_seg)
     for s in range(n_seg):
-        season_table(sp[s], month_of_year0, season[s])
+        season_table(sp[s], season[s])
         ramp_step[s] = math.exp(-1.0 / sp[s, P_RAMP_MONTHS])
         q[s] = math.exp(-1.0 / sp[s, P_UC_RAMP])
         decay[s] = math.exp(-sp[s, P_UNHEALTHY_DECAY])
@@ -400,11 +556,22 @@ def simulate_draw(
     counts = draw_new_logos(seed, draw, mp, out, started_by)
     n = n_book + started_by[horizon]
     fs = np.empty((n, F_COUNT))
-    rs = np.empty((n, 2), dtype=np.uint64)
+    rs = np.empty((n, 3), dtype=np.uint64)
     ist = np.empty((n, I_COUNT), dtype=np.int64)
+    # The book's observed covered shares (CSM, SE) among accounts whose flag is known.
+    covered_share = np.zeros(2)
+    for c, flags in enumerate((acc.csm_covered, acc.se_engaged)):
+        known = 0.0
+        yes = 0.0
+        for i in range(n_book):
+            if flags[i] >= 0.0:
+                known += 1.0
+                yes += flags[i]
+        covered_share[c] = yes / known if known > 0.0 else 0.0
     for i in range(n_book):
         s = acc.segment[i]
-        init_existing(fs[i], rs[i], ist[i], seed, draw, i, acc, sp[s], season[s], month_of_year0)
+        init_existing(fs[i], rs[i], ist[i], seed, draw, i, acc, sp[s], season[s], month_of_year0,
+                      covered_share)  # fmt: skip
     i = n_book
     end = horizon
     for t in range(horizon):
@@ -426,9 +593,15 @@ def simulate_draw(
     price_mult = np.empty(n_seg)
     volatility = np.empty(n_seg)
     renewal_ratio = np.empty(n_seg)
+    decline_hr = np.empty(n_seg)
+    zero_prob = np.empty(n_seg)
     for s in range(n_seg):
         volatility[s] = sp[s, P_VOLATILITY]
         renewal_ratio[s] = sp[s, P_RENEWAL_RATIO]
+        decline_hr[s] = sp[s, P_DECLINE_HR]
+        zero_prob[s] = sp[s, P_ZERO_PROB]
+    decline_factor = math.exp(DECLINE_THRESHOLD)
+    u_slot = np.empty(8, dtype=np.int64)
     # The month's sums per segment, added into out[t] when the month is done (a small block
     # that stays in L1 while the accounts stream by).
     sums = np.zeros((n_seg, out.shape[2]))
@@ -464,7 +637,10 @@ def simulate_draw(
             intensity_supported[s] = intensity_plain[s] * sp[s, P_SE_RATIO]
             price_mult[s] = mp[s, m, M_PRICE_MULT]
         season_slot = (month_of_year0 + t) % 12
-        slot = F_RING + t % HISTORY_MONTHS
+        slot = F_RING + t % RING_MONTHS
+        slot_year_ago = F_RING + (t - HISTORY_MONTHS) % RING_MONTHS
+        for k in range(8):  # u_slot[k]: the usage ring's slot of month t - k
+            u_slot[k] = F_URING + (t - k) % 8
         kept = 0
         for k in range(n_live):
             i = live[k]
@@ -482,17 +658,27 @@ def simulate_draw(
             healthy_ramp = fs[i, F_HEALTHY_RAMP]
             unhealthy_level = fs[i, F_UNHEALTHY_LEVEL]
             unhealthy_ramp = fs[i, F_UNHEALTHY_RAMP]
+            if not existing and t == start and fs[i, F_THRESHOLD] < 0.0:
+                if t < horizon:  # failed onboarding: never active, churned in its start month
+                    record_churn(fs[i], t, s, ist[i, I_BORN], out)
+                continue
             if existing or t > start:
                 # Churn at the boundary into t, with this month's hazard ratios.
                 hazard = hazard_mult[s] * fs[i, F_HEALTH_HAZARD]
                 if fs[i, F_U_CSM] < csm_share[s]:
                     hazard *= covered_hazard_mult[s]
+                if decline_hr[s] != 1.0 and t - 7 >= ist[i, I_DATA_FROM]:
+                    # The churn fit's decline rule on the account's own usage, lagged one month.
+                    q1 = fs[i, u_slot[4]] + fs[i, u_slot[3]] + fs[i, u_slot[2]]
+                    q0 = fs[i, u_slot[7]] + fs[i, u_slot[6]] + fs[i, u_slot[5]]
+                    if q0 > 0.0 and q1 < decline_factor * q0:
+                        hazard *= decline_hr[s]
                 cumulative = fs[i, F_CUM_HAZARD] + fs[i, F_CHURN_RATE] * hazard
                 if cumulative > fs[i, F_THRESHOLD]:
                     if t < horizon:
                         if existing and record:
                             record_account_churn(fs[i], t, acc_rec[i])
-                        record_churn(fs[i], t, s, out)
+                        record_churn(fs[i], t, s, ist[i, I_BORN], out)
                     continue  # dropped from live
                 # Usage step: normals come in Box-Muller pairs, the second kept for the next month.
                 steps = ist[i, I_STEPS]
@@ -537,12 +723,28 @@ def simulate_draw(
                 fs[i, F_HEALTH] = health
                 fs[i, F_HEALTHY_SIZE] = healthy_size
                 fs[i, F_HEALTHY_RAMP] = healthy_ramp
+                if existing:
+                    fs[i, F_HIST_RAMP] *= q[s]
                 fs[i, F_UNHEALTHY_LEVEL] = unhealthy_level
                 fs[i, F_UNHEALTHY_RAMP] = unhealthy_ramp
 
             expansion = healthy_size - healthy_ramp + unhealthy_level - unhealthy_ramp
+            # Expansion revenue counts the forecast's use cases only; past ones are in the level.
+            new_expansion = expansion - (fs[i, F_HIST_SIZE] - fs[i, F_HIST_RAMP])
             base = math.exp(x) * season[s, season_slot] * (1.0 - ramp_tail) * health
             usage = base * (1.0 + expansion)
+            skipped = False
+            gap_zero = ist[i, I_ZERO_GAP]
+            if gap_zero == 0:
+                # The hurdle: the month shows no usage; the level, ramp and use cases carry on.
+                skipped = True
+                usage = 0.0
+                base = 0.0
+                state, gap_zero = zero_month_gap(rs[i, R_ZERO], zero_prob[s])
+                rs[i, R_ZERO] = state
+                ist[i, I_ZERO_GAP] = gap_zero
+            else:
+                ist[i, I_ZERO_GAP] = gap_zero - 1
             price = fs[i, F_PRICE] * price_mult[s]
             revenue = usage * price
 
@@ -567,11 +769,21 @@ def simulate_draw(
                 acc_rec[i, A_REVENUE_12M] += revenue
                 acc_rec[i, A_OVERAGE_12M] += overage
                 acc_rec[i, A_LEAK_12M] += leak
+            # Trailing sums: revenue of months t - 12 and t - 24 leave them.
+            year_ago = fs[i, slot_year_ago]
+            cur12 = fs[i, F_CUR12] + revenue - year_ago
+            prev12 = fs[i, F_PREV12] + year_ago - fs[i, slot]
+            fs[i, F_CUR12] = cur12
+            fs[i, F_PREV12] = prev12
+            fs[i, slot] = revenue
+            fs[i, u_slot[0]] = usage
             if t < horizon:
                 sums[s, V_REVENUE] += revenue
                 sums[s, V_USAGE] += usage
                 sums[s, V_ACTIVE] += 1.0
-                expansion_revenue = base * expansion * price
+                if skipped:
+                    sums[s, V_ZERO_MONTHS] += 1.0
+                expansion_revenue = base * new_expansion * price
                 sums[s, V_EXPANSION_REVENUE] += expansion_revenue
                 sums[s, V_OVERAGE] += overage
                 sums[s, V_LEAK] += leak
@@ -579,12 +791,14 @@ def simulate_draw(
                     sums[s, V_EXISTING_EXPANSION_REVENUE] += expansion_revenue
                 else:
                     sums[s, V_NEW_LOGO_REVENUE] += revenue
-                year_ago = fs[i, slot]
                 if year_ago > 0.0:
                     sums[s, V_RETENTION_BASE] += year_ago
                     sums[s, V_RETAINED] += revenue
                     sums[s, V_RETAINED_CAPPED] += min(revenue, year_ago)
-                fs[i, slot] = revenue
+                if t - (RING_MONTHS - 1) >= ist[i, I_BORN]:  # a customer all of t-23 .. t-12
+                    sums[s, V_TTM_BASE] += prev12
+                    sums[s, V_TTM_RETAINED] += cur12
+                    sums[s, V_TTM_RETAINED_CAPPED] += min(cur12, prev12)
             if not existing and t - start < cohort_months:
                 cohort[start, t - start] += revenue
             fs[i, F_LAST_REVENUE] = revenue

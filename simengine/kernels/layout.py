@@ -16,6 +16,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+#: The monthly seasonal profile: 12 log effects (``season`` of the usage fit, January first).
+SEASON_PARAMS: tuple[str, ...] = tuple(f"season_{m}" for m in range(12))
+
 #: Per-draw, per-segment parameters: ``seg_params[draw, segment, P_*]``.
 SEGMENT_PARAMS: tuple[str, ...] = (
     "usage_drift",
@@ -32,8 +35,6 @@ SEGMENT_PARAMS: tuple[str, ...] = (
     "initial_log_usage_mu",
     "initial_log_usage_sd",
     "unit_price",
-    "season_cos",
-    "season_sin",
     "csm_hazard_ratio",
     "se_use_case_ratio",
     "unhealthy_plateau",
@@ -42,6 +43,10 @@ SEGMENT_PARAMS: tuple[str, ...] = (
     "commit_share",
     "commit_months",
     "renewal_ratio",
+    "usage_decline_hazard_ratio",  # churn hazard ratio at a declining boundary (fitting/churn.py)
+    "zero_month_prob",  # chance an active month shows no usage (the usage fit's hurdle)
+    "onboarding_failure",  # chance a new logo churns at its first boundary (failed onboarding)
+    *SEASON_PARAMS,  # log seasonal effect of each month of year, January first (sum to zero)
 )
 (
     P_DRIFT,
@@ -58,8 +63,6 @@ SEGMENT_PARAMS: tuple[str, ...] = (
     P_INIT_MU,
     P_INIT_SD,
     P_PRICE,
-    P_SEASON_COS,
-    P_SEASON_SIN,
     P_CSM_HR,
     P_SE_RATIO,
     P_UNHEALTHY_PLATEAU,
@@ -68,7 +71,12 @@ SEGMENT_PARAMS: tuple[str, ...] = (
     P_COMMIT_SHARE,
     P_COMMIT_MONTHS,
     P_RENEWAL_RATIO,
-) = range(len(SEGMENT_PARAMS))
+    P_DECLINE_HR,
+    P_ZERO_PROB,
+    P_ONBOARDING_FAILURE,
+) = range(len(SEGMENT_PARAMS) - len(SEASON_PARAMS))
+#: ``seg_params[..., P_SEASON0 + m]``: log seasonal effect of month of year ``m`` (January = 0).
+P_SEASON0 = SEGMENT_PARAMS.index("season_0")
 
 #: Per-draw, per-month, per-segment drivers (what the go-to-market model sets):
 #: ``month_params[draw, segment, month, M_*]`` (segment before month so one account reads a
@@ -132,6 +140,10 @@ OUTPUTS: tuple[str, ...] = (
     "new_logo_revenue",
     "new_use_cases",
     "existing_expansion_revenue",  # expansion_revenue of the accounts active at as_of only
+    "ttm_base",  # revenue over months t-23..t-12 of the accounts that were customers in t-12
+    "ttm_retained",  # revenue over months t-11..t of those same accounts (churned ones included)
+    "ttm_retained_capped",  # the same, each account capped at its own base: the GRR numerator
+    "zero_months",  # active account-months that showed no usage (the hurdle)
 )
 (
     V_REVENUE,
@@ -150,6 +162,10 @@ OUTPUTS: tuple[str, ...] = (
     V_NEW_LOGO_REVENUE,
     V_NEW_USE_CASES,
     V_EXISTING_EXPANSION_REVENUE,
+    V_TTM_BASE,
+    V_TTM_RETAINED,
+    V_TTM_RETAINED_CAPPED,
+    V_ZERO_MONTHS,
 ) = range(len(OUTPUTS))
 
 #: Per (draw, month) coverage shares the kernel computed from its own simulated book:
@@ -158,8 +174,19 @@ OUTPUTS: tuple[str, ...] = (
 COVERAGE: tuple[str, ...] = ("csm_coverage", "se_coverage")
 C_CSM, C_SE = range(len(COVERAGE))
 
-#: Months of trailing history per existing account the kernel needs for NRR/GRR.
+#: Months of the year-ago comparison (``nrr_monthly``) and of each trailing window of NRR/GRR.
 HISTORY_MONTHS = 12
+#: Months of usage history the kernel keeps per account (two trailing twelve-month windows).
+RING_MONTHS = 2 * HISTORY_MONTHS
+#: In-flight use cases per existing account carried into the simulation (older ones count as done).
+IN_FLIGHT = 8
+#: A use case older than this (months) at ``as_of`` has finished its ramp (``q**37 < 1e-5`` at the
+#: prior's 3-month ramp).
+IN_FLIGHT_MONTHS = 36
+#: The usage-decline rule of :mod:`simengine.fitting.churn` (its ``decline_threshold`` default): a
+#: boundary into ``t`` is declining when ``u[t-4] + u[t-3] + u[t-2] < exp(-0.20) (u[t-7] + u[t-6] +
+#: u[t-5])``, the earlier quarter positive, all six months at or after the account's data start.
+DECLINE_THRESHOLD = -0.20
 
 
 class Accounts(NamedTuple):
@@ -170,20 +197,64 @@ class Accounts(NamedTuple):
     segment, tenure, term_position : ndarray of int64, shape (accounts,)
         Segment index, month boundaries survived by ``as_of``, months into the current commit term.
     log_usage, commit, consumed, price : ndarray of float64, shape (accounts,)
-        Log usage in the ``as_of`` month, annual commit (0: none), revenue consumed in the current
+        Log usage level at ``as_of``, annual commit (0: none), revenue consumed in the current
         term, and the account's own unit price.
-    hist_revenue : ndarray of float64, shape (accounts, 12)
-        Revenue in months ``as_of - 11 .. as_of`` (0 where not a customer).
+    hist_usage : ndarray of float64, shape (accounts, RING_MONTHS)
+        Usage in months ``as_of - 23 .. as_of`` (0 where not a customer or a skipped month).
+    data_from : ndarray of int64, shape (accounts,)
+        First month with usage data for the account (``max(start, first usage month)``), in
+        horizon months (horizon month 0 = ``as_of + 1``; so negative): the decline rule needs it.
+    csm_covered, se_engaged : ndarray of float64, shape (accounts,)
+        Observed coverage flags at ``as_of``: 1, 0, or -1 where the book does not say.
+    declining : ndarray of float64, shape (accounts,)
+        Boundaries the account survived in the window that were declining (the churn fit's rule).
+    change_count, change_sum : ndarray of float64, shape (accounts,)
+        Number and sum of the account's clean log-usage changes (the usage fit's sufficient
+        statistics, :func:`simengine.fitting.usage.change_statistics`).
+    season_coef : ndarray of float64, shape (accounts, 12)
+        Net count of each month's seasonal effect in those changes.
+    ramp_tenure, ramp_coef : ndarray, shape (accounts, width)
+        Telescoped tenures (int64) and signed coefficients of ``log ramp`` in those changes.
+    use_cases_done : ndarray of float64, shape (accounts,)
+        Use cases (arrivals) that finished their ramp by ``as_of``.
+    use_case_age : ndarray of int64, shape (accounts, IN_FLIGHT)
+        Age at ``as_of`` (months since start) of each in-flight use case; -1 pads.
     """
 
     segment: np.ndarray
     tenure: np.ndarray
     log_usage: np.ndarray
-    hist_revenue: np.ndarray
+    hist_usage: np.ndarray
     commit: np.ndarray
     term_position: np.ndarray
     consumed: np.ndarray
     price: np.ndarray
+    data_from: np.ndarray
+    csm_covered: np.ndarray
+    se_engaged: np.ndarray
+    declining: np.ndarray
+    change_count: np.ndarray
+    change_sum: np.ndarray
+    season_coef: np.ndarray
+    ramp_tenure: np.ndarray
+    ramp_coef: np.ndarray
+    use_cases_done: np.ndarray
+    use_case_age: np.ndarray
+
+
+def empty_accounts(n: int = 0, ramp_width: int = 1) -> Accounts:
+    """``n`` accounts with neutral history (no usage history, unknown flags, no changes)."""
+    zi = np.zeros(n, dtype=np.int64)
+    zf = np.zeros(n)
+    return Accounts(
+        segment=zi.copy(), tenure=zi.copy(), log_usage=zf.copy(),
+        hist_usage=np.zeros((n, RING_MONTHS)), commit=zf.copy(), term_position=zi.copy(),
+        consumed=zf.copy(), price=np.ones(n), data_from=zi.copy(), csm_covered=np.full(n, -1.0),
+        se_engaged=np.full(n, -1.0), declining=zf.copy(), change_count=zf.copy(),
+        change_sum=zf.copy(), season_coef=np.zeros((n, 12)),
+        ramp_tenure=np.zeros((n, ramp_width), dtype=np.int64), ramp_coef=np.zeros((n, ramp_width)),
+        use_cases_done=zf.copy(), use_case_age=np.full((n, IN_FLIGHT), -1, dtype=np.int64),
+    )  # fmt: skip
 
 
 class Params(NamedTuple):
@@ -243,6 +314,15 @@ class Outputs(NamedTuple):
     cohort: np.ndarray
     coverage: np.ndarray
     accounts: np.ndarray = NO_ACCOUNT_RECORD
+
+
+def harmonic_season(season_cos, season_sin) -> np.ndarray:
+    """The 12 log effects (January first) of a single harmonic: ``cos * cos(2 pi m / 12) +
+    sin * sin(2 pi m / 12)``; shape ``(..., 12)`` for array arguments."""
+    angle = 2.0 * np.pi * np.arange(12) / 12.0
+    c = np.asarray(season_cos, dtype=float)[..., None]
+    s = np.asarray(season_sin, dtype=float)[..., None]
+    return c * np.cos(angle) + s * np.sin(angle)
 
 
 def unlimited_capacity(draws: int, horizon: int) -> Capacity:

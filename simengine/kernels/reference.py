@@ -39,6 +39,7 @@ _TWO_M53 = 1.0 / 9007199254740992.0
 _ONE_BELOW = 1.0 - _TWO_M53  # largest double below 1
 _TWO_PI = 2.0 * math.pi
 PURPOSE_ACCOUNT, PURPOSE_CHURN, PURPOSE_USAGE, PURPOSE_USE_CASE, PURPOSE_NEW_LOGOS = 1, 2, 3, 4, 5
+PURPOSE_ZERO_MONTH = 6
 NEW_LOGO_BASE = 1 << 40
 _LANES_PER_CHUNK = 1 << 18  # bounds memory: ~40 float64 arrays per lane plus a 12-month ring
 
@@ -170,10 +171,41 @@ def poisson_inverse(lam, u):
 # ---------------------------------------------------------------------------------------------
 def season_tables(seg_params):
     """``[..., m]``: season multiplier of month of year ``m``; seg_params shape (..., n_params)."""
-    angle = _TWO_PI * np.arange(12) / 12.0
-    cos_coef = seg_params[..., L.P_SEASON_COS, None]
-    sin_coef = seg_params[..., L.P_SEASON_SIN, None]
-    return np.exp(cos_coef * np.cos(angle) + sin_coef * np.sin(angle))
+    return np.exp(seg_params[..., L.P_SEASON0 : L.P_SEASON0 + 12])
+
+
+NO_ZERO_MONTH = 1 << 62
+
+
+def zero_month_gap(state, p):
+    """``account.zero_month_gap`` per lane: months before the next skipped one, Geometric(p)."""
+    state = state.copy()
+    gap = np.full(state.shape, NO_ZERO_MONTH, dtype=np.int64)
+    draw = p > 0.0
+    state[draw], u = next_uniform(state[draw])
+    pd_ = p[draw]
+    with np.errstate(divide="ignore"):
+        g = np.floor(np.log(u) / np.log1p(-np.minimum(pd_, 1.0)))
+    g = np.where(pd_ >= 1.0, 0.0, np.minimum(g, float(NO_ZERO_MONTH)))
+    gap[draw] = g.astype(np.int64)
+    return state, gap
+
+
+def account_effects(p, book, a_i, z):
+    """``b_i`` of book lanes from their conditional posterior (``account.account_effect``)."""
+    tau = p[:, L.P_ACCOUNT_SD]
+    n = book.change_count[a_i]
+    s1 = book.change_sum[a_i] - n * p[:, L.P_DRIFT]
+    s1 -= np.sum(book.season_coef[a_i] * p[:, L.P_SEASON0 : L.P_SEASON0 + 12], axis=1)
+    tail0 = (1.0 - p[:, L.P_RAMP_START])[:, None]
+    coef = book.ramp_coef[a_i]
+    log_ramp = np.log1p(-tail0 * np.exp(-book.ramp_tenure[a_i] / p[:, L.P_RAMP_MONTHS, None]))
+    s1 -= np.sum(np.where(coef != 0.0, coef * log_ramp, 0.0), axis=1)
+    var_noise = p[:, L.P_VOLATILITY] ** 2
+    precision = n / var_noise + 1.0 / (tau * tau)
+    posterior = (s1 / var_noise) / precision + z / np.sqrt(precision)
+    posterior = np.where(var_noise <= 0.0, s1 / n, posterior)  # noiseless: pinned exactly
+    return np.where((n <= 0.0) | (tau <= 0.0), tau * z, posterior)
 
 
 class _Lanes:
@@ -187,7 +219,8 @@ class _Lanes:
         self.out, self.cohort, self.coverage, self.horizon = out, cohort, outputs.coverage, horizon
         self.capacity = capacity
         self.month_of_year0 = month_of_year0
-        segment, tenure, log_usage, hist, commit, term_position, consumed, price = book
+        segment, tenure, log_usage, price = book.segment, book.tenure, book.log_usage, book.price
+        commit, term_position, consumed = book.commit, book.term_position, book.consumed
         n_acct = segment.size
         self.n_existing = n_draws * n_acct
 
@@ -235,18 +268,44 @@ class _Lanes:
         st, self.u_se = next_uniform(st)
         st, u_health = next_uniform(st)
         st, u_commit = next_uniform(st)
+        st, u_fail = next_uniform(st)
+        n_ex = a_d.size
         self.drift = p[:, L.P_DRIFT] + p[:, L.P_ACCOUNT_SD] * z_effect
+        self.drift[:n_ex] = p[:n_ex, L.P_DRIFT] + account_effects(
+            p[:n_ex], book, a_i, z_effect[:n_ex]
+        )
+        # Observed coverage flags rank the book's coverage uniforms (account.init_existing).
+        for u, flags in ((self.u_csm, book.csm_covered), (self.u_se, book.se_engaged)):
+            known = flags >= 0.0
+            share = flags[known].sum() / known.sum() if known.any() else 0.0
+            f = flags[a_i]
+            u[:n_ex] = np.where(
+                f == 1.0,
+                u[:n_ex] * share,
+                np.where(f == 0.0, share + u[:n_ex] * (1.0 - share), u[:n_ex]),
+            )
         self.volatility = p[:, L.P_VOLATILITY].copy()
         self.price = cat([price[a_i], seg_params[nl_d, nl_s, L.P_PRICE]])
 
         survived = np.where(ex, cat([tenure[a_i], np.zeros(nl_d.size, np.int64)]), 0)
+        c = np.where(
+            cat([book.csm_covered[a_i], np.zeros(nl_d.size)]) == 1.0, p[:, L.P_CSM_HR], 1.0
+        )
+        h = p[:, L.P_DECLINE_HR]
+        declining = cat([book.declining[a_i], np.zeros(nl_d.size)])
+        exposure = c * (survived - declining + h * declining)
         _, theta = next_beta(
             purpose_key(account_key, PURPOSE_CHURN),
             p[:, L.P_CHURN_ALPHA],
-            p[:, L.P_CHURN_BETA] + survived,
+            p[:, L.P_CHURN_BETA] + exposure,
         )
         self.churn_per_boundary = -np.log1p(-theta)
         self.churn_threshold = -np.log(u_churn)
+        self.churn_threshold[~ex & (u_fail < p[:, L.P_ONBOARDING_FAILURE])] = -1.0
+        self.decline_hr = h.copy()
+        self.zero_prob = p[:, L.P_ZERO_PROB].copy()
+        self.born = cat([-tenure[a_i] - 1, nl_t])
+        self.data_from = cat([book.data_from[a_i], nl_t])
         self.cumulative_hazard = np.zeros(n)
         self.csm_hr, self.se_ratio = p[:, L.P_CSM_HR].copy(), p[:, L.P_SE_RATIO].copy()
 
@@ -264,11 +323,28 @@ class _Lanes:
         season_as_of = self.season[js, (month_of_year0 + 11) % 12]
         x_new = p[:, L.P_INIT_MU] + p[:, L.P_INIT_SD] * z_level
         log_usage = cat([log_usage[a_i], np.zeros(nl_d.size)])
+        # Past use cases: expected size each, in-flight ones with their remaining ramp.
+        mean_size = np.exp(p[:, L.P_UC_SIZE_MU] + 0.5 * p[:, L.P_UC_SIZE_SIGMA] ** 2)
+        q = np.exp(-1.0 / p[:, L.P_UC_RAMP])
+        age = cat([book.use_case_age[a_i], np.full((nl_d.size, L.IN_FLIGHT), -1)])
+        flying = age >= 0
+        done = cat([book.use_cases_done[a_i], np.zeros(nl_d.size)])
+        hist_size = mean_size * (done + flying.sum(axis=1))
+        hist_gap = mean_size * np.sum(np.where(flying, q[:, None] ** (age + 1), 0.0), axis=1)
         self.x = np.where(
-            ex, log_usage - np.log(season_as_of) - np.log(1.0 - self.ramp_tail), x_new
+            ex,
+            log_usage
+            - np.log(season_as_of)
+            - np.log(1.0 - self.ramp_tail)
+            - np.log1p(hist_size - hist_gap),
+            x_new,
         )
-        self.ring = np.zeros((n, L.HISTORY_MONTHS))
-        self.ring[: a_d.size] = hist[a_i]
+        self.ring = np.zeros((n, L.RING_MONTHS))  # revenue of month u in slot u % 24
+        self.ring[:n_ex] = book.hist_usage[a_i] * price[a_i, None]
+        self.uring = np.zeros((n, 8))  # usage of month u in slot u % 8
+        self.uring[:n_ex, np.arange(16, 24) % 8] = book.hist_usage[a_i][:, 16:]
+        self.cur12 = self.ring[:, 12:].sum(axis=1)
+        self.prev12 = self.ring[:, :12].sum(axis=1)
         self.last_revenue = self.ring[:, -1].copy()
         # Bookings (account.init_new_logo): the commit if one is signed, else the expected
         # first-year consumption 12 x price x plateau usage x mean ramp of months 0..11.
@@ -280,6 +356,7 @@ class _Lanes:
         signs = u_commit < p[:, L.P_COMMIT_SHARE]
         new_commit = np.where(signs, p[:, L.P_COMMIT_MONTHS] * start_price * np.exp(x_new), 0.0)
         bookings = np.where(signs, new_commit, 12.0 * start_price * np.exp(x_new) * mean_ramp)
+        new_commit[self.churn_threshold < 0.0] = 0.0  # failed onboarding: nothing to consume
         self.commit = np.where(ex, cat([commit[a_i], np.zeros(nl_d.size)]), new_commit)
         self.term_position = cat([term_position[a_i], np.zeros(nl_d.size, np.int64)])
         self.consumed = cat([consumed[a_i], np.zeros(nl_d.size)])
@@ -293,7 +370,11 @@ class _Lanes:
         self.q = np.exp(-1.0 / p[:, L.P_UC_RAMP])
         self.decay = np.exp(-p[:, L.P_UNHEALTHY_DECAY])
         self.decay_q = self.decay * self.q
-        self.healthy_size, self.healthy_ramp_gap = np.zeros(n), np.zeros(n)
+        self.healthy_size, self.healthy_ramp_gap = hist_size, hist_gap
+        self.hist_size, self.hist_ramp_gap = hist_size.copy(), hist_gap.copy()
+        self.zero_state, self.zero_gap = zero_month_gap(
+            purpose_key(account_key, PURPOSE_ZERO_MONTH), self.zero_prob
+        )
         self.unhealthy_level, self.unhealthy_ramp_gap = np.zeros(n), np.zeros(n)
 
         self.usage_state = purpose_key(account_key, PURPOSE_USAGE)
@@ -341,14 +422,28 @@ class _Lanes:
         hazard = mp[:, L.M_HAZARD_MULT] * self.health_hazard[step]
         covered = self.u_csm[step] < csm_share
         hazard[covered] *= self.csm_hr[step][covered]
+        ur = self.uring[step]
+        q1 = ur[:, (t - 4) % 8] + ur[:, (t - 3) % 8] + ur[:, (t - 2) % 8]
+        q0 = ur[:, (t - 7) % 8] + ur[:, (t - 6) % 8] + ur[:, (t - 5) % 8]
+        declining = (
+            (self.decline_hr[step] != 1.0)
+            & (t - 7 >= self.data_from[step])
+            & (q0 > 0.0)
+            & (q1 < math.exp(L.DECLINE_THRESHOLD) * q0)
+        )
+        hazard[declining] *= self.decline_hr[step][declining]
         self.cumulative_hazard[step] += self.churn_per_boundary[step] * hazard
         churning = lo + np.flatnonzero(
             self.alive[step] & (self.cumulative_hazard[step] > self.churn_threshold[step])
         )
+        # Failed onboardings starting this month: churned in their start month, never active.
+        failed = mid + np.flatnonzero(self.churn_threshold[mid:hi] < 0.0)
+        churning = np.concatenate([churning, failed])
         self.alive[churning] = False
         self.churn_month[churning] = t
         if t < horizon and churning.size:
             js = self.js[churning]
+            self._churn_bases(t, churning)
             self.add(L.V_CHURNED, t, js, np.ones(churning.size))
             self.add(L.V_CHURNED_REVENUE, t, js, self.last_revenue[churning])
             left = self.commit[churning] > 0.0
@@ -366,6 +461,7 @@ class _Lanes:
         self.ramp_tail[step] *= self.ramp_step[step]
         self.health[step] *= self.health_step[step]
         self.healthy_ramp_gap[step] *= self.q[step]
+        self.hist_ramp_gap[step] *= self.q[step]
         self.unhealthy_level[step] *= self.decay[step]
         self.unhealthy_ramp_gap[step] *= self.decay_q[step]
         self._use_cases(t, lo, step, mp, self.u_se[step] < se_share)
@@ -376,9 +472,21 @@ class _Lanes:
             + self.unhealthy_level[play]
             - self.unhealthy_ramp_gap[play]
         )
+        new_expansion = expansion - (self.hist_size[play] - self.hist_ramp_gap[play])
         season = self.season[self.js[play], (self.month_of_year0 + t) % 12]
         base = np.exp(self.x[play]) * season * (1.0 - self.ramp_tail[play]) * self.health[play]
         usage = base * (1.0 + expansion)
+        # The hurdle: a live lane whose gap has run out skips the month and draws its next gap.
+        alive = self.alive[play]
+        skipped = alive & (self.zero_gap[play] == 0)
+        again = lo + np.flatnonzero(skipped)
+        self.zero_state[again], self.zero_gap[again] = zero_month_gap(
+            self.zero_state[again], self.zero_prob[again]
+        )
+        counting = lo + np.flatnonzero(alive & ~skipped)
+        self.zero_gap[counting] -= 1
+        usage[skipped] = 0.0
+        base[skipped] = 0.0
         price = self.price[play] * self.month_rows[self.month_base[play] + m][:, L.M_PRICE_MULT]
         revenue = usage * price
         overage, leak = self._commits(play, revenue)
@@ -386,13 +494,19 @@ class _Lanes:
         live = np.flatnonzero(self.alive[play])
         rev, start = revenue[live], self.start[play][live]
         lanes = lo + live
+        slot, slot_year_ago = t % L.RING_MONTHS, (t - L.HISTORY_MONTHS) % L.RING_MONTHS
+        year_ago_all = self.ring[lanes, slot_year_ago]
+        self.cur12[lanes] = self.cur12[lanes] + rev - year_ago_all
+        self.prev12[lanes] = self.prev12[lanes] + year_ago_all - self.ring[lanes, slot]
+        self.ring[lanes, slot] = rev
+        self.uring[lanes, t % 8] = usage[live]
         if t < horizon:
             js = self.js[lanes]
-            slot = t % L.HISTORY_MONTHS
             self.add(L.V_REVENUE, t, js, rev)
             self.add(L.V_USAGE, t, js, usage[live])
             self.add(L.V_ACTIVE, t, js, np.ones(live.size))
-            expansion_revenue = base[live] * expansion[live] * price[live]
+            self.add(L.V_ZERO_MONTHS, t, js, skipped[live].astype(np.float64))
+            expansion_revenue = base[live] * new_expansion[live] * price[live]
             self.add(L.V_EXPANSION_REVENUE, t, js, expansion_revenue)
             old = self.existing[lanes]
             self.add(L.V_EXISTING_EXPANSION_REVENUE, t, js[old], expansion_revenue[old])
@@ -400,19 +514,16 @@ class _Lanes:
             self.add(L.V_LEAK, t, js, leak[live])
             new = ~self.existing[lanes]
             self.add(L.V_NEW_LOGO_REVENUE, t, js[new], rev[new])
-            year_ago = self.ring[lanes, slot]
+            year_ago = year_ago_all
             had = year_ago > 0.0
             self.add(L.V_RETENTION_BASE, t, js[had], year_ago[had])
             self.add(L.V_RETAINED, t, js[had], rev[had])
             self.add(L.V_RETAINED_CAPPED, t, js[had], np.minimum(rev[had], year_ago[had]))
-            self.ring[lanes, slot] = rev
-            # A churned account stays in the retention base for the 12 months after it was last
-            # seen; its ring is frozen, so the slot still holds the revenue of month t - 12.
-            gone = lo + np.flatnonzero(~self.alive[play])
-            gone = gone[t - self.churn_month[gone] < L.HISTORY_MONTHS]
-            year_ago = self.ring[gone, slot]
-            had = year_ago > 0.0
-            self.add(L.V_RETENTION_BASE, t, self.js[gone][had], year_ago[had])
+            ttm = t - (L.RING_MONTHS - 1) >= self.born[lanes]
+            cur, prev = self.cur12[lanes][ttm], self.prev12[lanes][ttm]
+            self.add(L.V_TTM_BASE, t, js[ttm], prev)
+            self.add(L.V_TTM_RETAINED, t, js[ttm], cur)
+            self.add(L.V_TTM_RETAINED_CAPPED, t, js[ttm], np.minimum(cur, prev))
         in_cohort = ~self.existing[lanes] & (t - start < cm)
         if in_cohort.any():
             d = self.draw[lanes][in_cohort]
@@ -423,6 +534,21 @@ class _Lanes:
                 self.cohort.shape
             )
         self.last_revenue[lanes] = rev
+
+    def _churn_bases(self, t, lanes):
+        """Retention bases of lanes churning at the boundary into ``t`` for months ``t .. t + 11``
+        (``account.record_churn``); their ring holds months ``t - 24 .. t - 1``."""
+        js, born, ring = self.js[lanes], self.born[lanes], self.ring[lanes]
+        for u in range(t, min(t + L.HISTORY_MONTHS, self.horizon)):
+            was = u - (L.RING_MONTHS - 1) >= born
+            year_ago = ring[:, (u - L.HISTORY_MONTHS) % L.RING_MONTHS]
+            had = year_ago > 0.0
+            self.add(L.V_RETENTION_BASE, u, js[had], year_ago[had])
+            base = ring[:, np.arange(u - 23, u - 11) % L.RING_MONTHS].sum(axis=1)
+            kept = ring[:, np.arange(u - 11, t) % L.RING_MONTHS].sum(axis=1)
+            self.add(L.V_TTM_BASE, u, js[was], base[was])
+            self.add(L.V_TTM_RETAINED, u, js[was], kept[was])
+            self.add(L.V_TTM_RETAINED_CAPPED, u, js[was], np.minimum(kept, base)[was])
 
     def _use_cases(self, t, lo, step, mp, supported):
         """Use-case arrivals of month ``t``: exponential gaps on the cumulative intensity.
@@ -484,16 +610,7 @@ def simulate_draws_reference(seed, draw_start, book, params, capacity, month_of_
     named tuples.  Draws are processed in chunks of about ``2**18`` lanes to bound memory; results
     do not depend on the chunking.
     """
-    book = L.Accounts(
-        np.asarray(book.segment, np.int64),
-        np.asarray(book.tenure, np.int64),
-        np.asarray(book.log_usage, np.float64),
-        np.asarray(book.hist_revenue, np.float64),
-        np.asarray(book.commit, np.float64),
-        np.asarray(book.term_position, np.int64),
-        np.asarray(book.consumed, np.float64),
-        np.asarray(book.price, np.float64),
-    )
+    book = L.Accounts(*(np.asarray(x) for x in book))
     seg_params, month_params = params
     n_draws = outputs.out.shape[0]
     rate = month_params[..., L.M_NEW_LOGO_RATE] * month_params[..., L.M_NEW_LOGO_MULT]

@@ -42,6 +42,7 @@ PURPOSE_CHURN = 2  # theta_i ~ Beta (rejection sampling: variable count, so it h
 PURPOSE_USAGE = 3  # one normal per account-month
 PURPOSE_USE_CASE = 4  # use-case gaps, sizes and health
 PURPOSE_NEW_LOGOS = 5  # new-logo counts per (month, segment)
+PURPOSE_ZERO_MONTH = 6  # one uniform per account-month: is the month skipped (the usage hurdle)
 
 # New logos get account numbers above every existing account: (1 << 40) + (month << 28) + (s << 20) + k,
 # so a logo's streams depend on when, where and in which order it arrived, not on how many segments or

@@ -133,10 +133,10 @@ def test_simulation_based_calibration_of_churn():
     from simengine.fitting.churn import ChurnModel
 
     for sim in range(n_sims):
-        logit = rng.normal(rng.normal(prior_mean.pop_mu, prior_mean.pop_sd), prior_mean.segment_sd)
-        log_conc = rng.normal(
-            rng.normal(prior_conc.pop_mu, prior_conc.pop_sd), prior_conc.segment_sd
-        )
+        # the prior of PRIORS: learned-scale hierarchy for the mean, independent concentration
+        scale = abs(rng.normal(0.0, prior_mean.scale_sd))
+        logit = rng.normal(rng.normal(prior_mean.pop_mu, prior_mean.pop_sd), scale)
+        log_conc = rng.normal(prior_conc.mu, prior_conc.sd)
         mean, conc = 1 / (1 + np.exp(-logit)), np.exp(log_conc)
         theta = rng.beta(mean * conc, (1 - mean) * conc, n_accounts)
         start = rng.integers(0, 36, n_accounts)
@@ -218,7 +218,9 @@ def test_left_truncation_divides_by_survival_to_the_window():
     )
     got = sbg_log_likelihood(pt.as_tensor([a]), pt.as_tensor([b]), cells).eval()
     log_s6 = betaln(a, b + 6) - betaln(a, b)
-    ref = (betaln(a + 1, b + 9) - betaln(a, b) - log_s6) + (betaln(a, b + 10) - betaln(a, b) - log_s6)
+    ref = (betaln(a + 1, b + 9) - betaln(a, b) - log_s6) + (
+        betaln(a, b + 10) - betaln(a, b) - log_s6
+    )
     np.testing.assert_allclose(got, ref, rtol=1e-10)
 
 

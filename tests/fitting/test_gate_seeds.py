@@ -1,7 +1,15 @@
 """A fit that does not wander: the default book's full fit passes the diagnostics gate on 10 seeds in
-a row (issue 8).  Compiled once, sampled ten times (the model does not depend on the seed)."""
+a row (issue 8).  Compiled once, sampled ten times (the model does not depend on the seed).
+
+It costs ~10 minutes on 2 idle cores (10 x 2 chains x 3,000 steps), half of ``make test``'s whole
+budget, so it runs when ``SIMENGINE_GATE_SEEDS=1`` is set (``make test`` leaves it out; the same
+check is ``python benchmarks/bench_fit.py --gate-seeds 10``, figures in
+benchmarks/fit_results.txt).
+"""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -17,6 +25,9 @@ SEEDS = range(10)
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("SIMENGINE_GATE_SEEDS") != "1", reason="~10 min: set SIMENGINE_GATE_SEEDS=1"
+)
 def test_default_book_passes_the_gate_on_ten_seeds():
     book = default_book()
     cfg = FitConfig()  # the gate and the draws a user's `simengine fit` gets

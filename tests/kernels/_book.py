@@ -33,6 +33,9 @@ DEFAULT_SEGMENT = {
     "commit_share": 0.3,
     "commit_months": 10.0,
     "renewal_ratio": 0.9,
+    "usage_decline_hazard_ratio": 1.5,
+    "zero_month_prob": 0.02,
+    "onboarding_failure": 0.03,
 }
 DEFAULT_MONTH = {
     "new_logo_rate": 5.0,
@@ -59,23 +62,45 @@ def make_book(n_accounts: int = 40, n_segments: int = 3, seed: int = 1) -> Book:
     tenure = rng.integers(0, 48, n_accounts)
     tenure[:4] = [0, 1, 2, 5][: min(4, n_accounts)]
     log_usage = rng.normal(8.0 + segment, 0.8)
-    months_ago = np.arange(L.HISTORY_MONTHS)[::-1]  # history column j is as_of - (11 - j)
-    hist = np.exp(log_usage[:, None] - 0.01 * months_ago) * rng.uniform(0.8, 1.2, (n_accounts, 12))
+    months_ago = np.arange(L.RING_MONTHS)[::-1]  # history column j is as_of - (23 - j)
+    hist = np.exp(log_usage[:, None] - 0.01 * months_ago) * rng.uniform(
+        0.8, 1.2, (n_accounts, L.RING_MONTHS)
+    )
     hist[months_ago[None, :] > tenure[:, None]] = 0.0  # not a customer yet
+    hist[rng.uniform(size=hist.shape) < 0.03] = 0.0  # a few skipped months
+    hist[1, -6:] *= 0.5  # a declining account
     commit = np.where(rng.uniform(size=n_accounts) < 0.3, 11.0 * np.exp(log_usage), 0.0)
     term_position = rng.integers(0, 12, n_accounts)
     consumed = np.where(commit > 0, term_position * np.exp(log_usage), 0.0)
     price = rng.uniform(0.8, 1.25, n_accounts)  # each account its own price
-    hist *= price[:, None]
+    n_changes = np.minimum(tenure, 30).astype(float)
+    season_coef = rng.integers(-1, 2, (n_accounts, 12)).astype(float)
+    ramp_tenure = np.stack([tenure, np.maximum(tenure - n_changes, 0)], axis=1).astype(np.int64)
+    ramp_coef = np.where(n_changes[:, None] > 0, np.array([[1.0, -1.0]]), 0.0)
+    age = np.full((n_accounts, L.IN_FLIGHT), -1, dtype=np.int64)
+    age[::3, 0] = rng.integers(0, 6, len(age[::3]))  # every third account has a use case ramping
+    age[::6, 1] = 2
+    flags = rng.integers(-1, 2, (2, n_accounts)).astype(float)  # covered, not, or unknown
     return Book(
-        segment.astype(np.int64),
-        tenure.astype(np.int64),
-        log_usage,
-        hist,
-        commit,
-        term_position.astype(np.int64),
-        consumed,
-        price,
+        segment=segment.astype(np.int64),
+        tenure=tenure.astype(np.int64),
+        log_usage=log_usage,
+        hist_usage=hist,
+        commit=commit,
+        term_position=term_position.astype(np.int64),
+        consumed=consumed,
+        price=price,
+        data_from=-np.minimum(tenure, 30).astype(np.int64) - 1,
+        csm_covered=flags[0],
+        se_engaged=flags[1],
+        declining=rng.integers(0, 3, n_accounts).astype(float) * (tenure > 8),
+        change_count=n_changes,
+        change_sum=n_changes * rng.normal(0.007, 0.01, n_accounts),
+        season_coef=season_coef,
+        ramp_tenure=ramp_tenure,
+        ramp_coef=ramp_coef,
+        use_cases_done=rng.integers(0, 3, n_accounts).astype(float),
+        use_case_age=age,
     )
 
 
@@ -97,9 +122,18 @@ def make_params(
     """
     rng = np.random.default_rng(seed)
     seg_values = DEFAULT_SEGMENT | (segment or {})
+    # season_cos / season_sin (a single harmonic) stand for the 12-effect profile unless the
+    # overrides give season_0 .. season_11 themselves.
+    profile = L.harmonic_season(
+        np.broadcast_to(seg_values["season_cos"], (draws, n_segments)),
+        np.broadcast_to(seg_values["season_sin"], (draws, n_segments)),
+    )
     seg_params = np.empty((draws, n_segments, len(L.SEGMENT_PARAMS)))
     for i, name in enumerate(L.SEGMENT_PARAMS):
-        seg_params[..., i] = seg_values[name]
+        if name in L.SEASON_PARAMS and name not in seg_values:
+            seg_params[..., i] = profile[..., L.SEASON_PARAMS.index(name)]
+        else:
+            seg_params[..., i] = seg_values[name]
     month_values = DEFAULT_MONTH | (month or {})
     month_params = np.empty((draws, n_segments, horizon, len(L.MONTH_PARAMS)))
     for i, name in enumerate(L.MONTH_PARAMS):

@@ -18,24 +18,31 @@ from simengine.kernels import layout as L
 from simengine.kernels.account import simulate_draws
 from simengine.kernels.reference import simulate_draws_reference
 
-from ._book import Book, make_params, run
+from ._book import make_params, run
 
 HORIZON, CHURN, PRICE = 18, 4, 2.0
 HIST_A = np.array([0, 0, 0, 300, 290, 280, 270, 260, 250, 240, 230, 220], float)
 HIST_B = np.full(12, 50.0)
+# The year before (months as_of-23 .. as_of-12), for the trailing-twelve-month NRR/GRR.
+PRIOR_A = np.linspace(100.0, 210.0, 12)
+PRIOR_B = np.full(12, 60.0)
 R_A, R_B = PRICE * math.exp(5.0), PRICE * math.exp(3.0)  # flat revenue once the ramp is over
 
 
 def simulate(fn=simulate_draws, *, renewal_ratio=0.5, month=None, segment=None):
-    book = Book(
+    hist = np.stack(
+        [np.r_[PRIOR_A, HIST_A], np.r_[PRIOR_B, HIST_B], np.r_[np.zeros(23), 0.3 * R_A]]
+    )
+    book = L.empty_accounts(3)._replace(
         segment=np.array([0, 1, 2]),
         tenure=np.array([200, 200, 0]),  # 200 months: ramp tail 0.7 * exp(-200/3) is below an ulp
         log_usage=np.array([5.0, 3.0, 5.0]),
-        hist_revenue=np.stack([HIST_A, HIST_B, np.r_[np.zeros(11), 0.3 * R_A]]),
+        hist_usage=hist / PRICE,
         commit=np.array([1000.0, 1000.0, 0.0]),
         term_position=np.array([10, 0, 0]),
         consumed=np.array([900.0, 0.0, 0.0]),
         price=np.full(3, PRICE),
+        data_from=np.array([-25, -25, -1]),
     )
     hazard = np.zeros((1, 3, HORIZON))
     hazard[0, 1, CHURN] = 1e300
@@ -43,7 +50,8 @@ def simulate(fn=simulate_draws, *, renewal_ratio=0.5, month=None, segment=None):
         1, HORIZON, jitter=0.0,
         segment={"usage_drift": 0.0, "usage_volatility": 0.0, "account_sd": 0.0, "season_cos": 0.0,
                  "season_sin": 0.0, "use_case_rate": 0.0, "unit_price": PRICE, "ramp_start": 0.3,
-                 "ramp_months": 3.0, "renewal_ratio": renewal_ratio} | (segment or {}),
+                 "ramp_months": 3.0, "renewal_ratio": renewal_ratio, "zero_month_prob": 0.0,
+                 "usage_decline_hazard_ratio": 1.0} | (segment or {}),
         month={"new_logo_rate": 0.0, "hazard_multiplier": hazard} | (month or {}),
     )  # fmt: skip
     out, _ = run(fn, 1, seg_params, month_params, book, month_of_year0=0)
@@ -75,6 +83,40 @@ def test_retention_inputs_by_hand(fn):
     np.testing.assert_array_equal(b[:, L.V_RETENTION_BASE], base_b)
     np.testing.assert_array_equal(b[:, L.V_RETAINED], np.where(t < CHURN, R_B, 0.0))
     np.testing.assert_array_equal(b[:, L.V_RETAINED_CAPPED], np.where(t < CHURN, R_B, 0.0))
+
+
+def ttm_by_hand(series, t, customer_then):
+    """(base, retained, capped) of one account in horizon month ``t``; ``series[m + 24]`` is its
+    revenue in month ``m`` (``m = -24 .. HORIZON - 1``)."""
+    if not customer_then:
+        return 0.0, 0.0, 0.0
+    base = sum(series[m + 24] for m in range(t - 23, t - 11))
+    kept = sum(series[m + 24] for m in range(t - 11, t + 1))
+    return base, kept, min(base, kept)
+
+
+@pytest.mark.parametrize("fn", [simulate_draws, simulate_draws_reference])
+def test_trailing_twelve_month_retention_by_hand(fn):
+    """NRR/GRR inputs: A flat at R_A after a rising history, B churning in month CHURN, C new at
+    as_of (never a customer for a whole base year inside the horizon, so outside the base)."""
+    out = simulate(fn)
+    t_all = np.arange(HORIZON)
+    series_a = np.r_[PRIOR_A, HIST_A, np.full(HORIZON, R_A)]
+    series_b = np.r_[PRIOR_B, HIST_B, np.where(t_all < CHURN, R_B, 0.0)]
+    for t in t_all:
+        a = ttm_by_hand(series_a, t, True)
+        b = ttm_by_hand(series_b, t, t < CHURN + 12)  # B was a customer in t - 12
+        for k, v in enumerate((L.V_TTM_BASE, L.V_TTM_RETAINED, L.V_TTM_RETAINED_CAPPED)):
+            assert out[t, 0, v] == pytest.approx(a[k], rel=1e-12), (t, v)
+            assert out[t, 1, v] == pytest.approx(b[k], rel=1e-12, abs=1e-9), (t, v)
+        # C started at as_of (horizon month -1): a customer for a whole base year t-23 .. t-12
+        # only from t = 22, past this horizon; in months 11-17 it was a customer in t - 12 but
+        # for part of the base year only, so it stays out (it would add ratios of 2-12).
+        assert out[t, 2, L.V_TTM_BASE] == 0.0
+    assert out[11:, 2, L.V_RETENTION_BASE].min() > 0  # the monthly year-ago base has it
+    # Month 0 worked out: A's base is months -23 .. -12, retained months -11 .. 0.
+    assert out[0, 0, L.V_TTM_BASE] == pytest.approx(PRIOR_A[1:].sum() + HIST_A[0])
+    assert out[0, 0, L.V_TTM_RETAINED] == pytest.approx(HIST_A[1:].sum() + R_A)
 
 
 def commit_by_hand(revenue, commit, consumed, term_position, renewal_ratio, months):

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from simengine.config import ConfigError, StaffingConfig
+from simengine.config.schema import ConfigError, StaffingConfig
 
 __all__ = ["apply_mix", "mix_headcount", "scale_hires"]
 

@@ -1,0 +1,69 @@
+"""New logos continue the book: the fitted new-logo process and the staffing calibration."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+
+from simengine.api import load_config
+from simengine.data import default_book
+from simengine.gtm import apply_drivers, simulate_plan
+from simengine.kernels.layout import M_NEW_LOGO_RATE
+from simengine.newlogos import fit_new_logos
+from simengine.params import assumption_stream, build_parameters
+
+
+def test_fitted_rate_reproduces_the_books_start_rate():
+    """At as_of the fitted monthly rate matches the last 12 months' starts per segment: within 4
+    Poisson SE of a 12-month mean (sqrt(r / 12)) plus 4 posterior SD of the fitted rate."""
+    book = default_book()
+    fit = fit_new_logos(book, tuple(book.segments))
+    start = book.accounts["start_month"]
+    for s, name in enumerate(book.segments):
+        recent = ((book.accounts["segment"] == name) & (start > book.as_of - 12)).sum() / 12.0
+        fitted = fit.rate_at_as_of()[s]
+        tolerance = 4 * np.sqrt(recent / 12.0) + 4 * fitted * np.sqrt(fit.cov[s, 0, 0])
+        assert abs(fitted - recent) < tolerance, (name, fitted, recent)
+    # And the whole window: the fitted mean path sums to the observed starts (the Poisson score
+    # equation for the level; the trend's prior pulls only the slope).
+    assert fit.starts.sum() == ((start >= book.window_start) & (start <= book.as_of)).sum()
+
+
+def test_todays_team_reproduces_todays_rate():
+    """A plan that keeps today's team (its starting heads, ramped, every month) gets the fitted
+    rate exactly; the default plan, which hires, gets more logos than today, by the same factor
+    in every segment."""
+    cfg = load_config(["sim.draws=40", "sim.horizon_months=24"])
+    book = default_book()
+    segments = tuple(book.segments)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        params = build_parameters(cfg, segments)
+    plan = simulate_plan(cfg.staffing, cfg.sim.draws, cfg.sim.horizon_months, cfg.seed)
+    heads = np.array([cfg.staffing.roles[r].headcount if r in cfg.staffing.roles else 0
+                      for r in plan.roles], dtype=float)  # fmt: skip
+    today = dataclasses.replace(plan, capacity=np.broadcast_to(heads, plan.capacity.shape).copy())
+    fitted = fit_new_logos(book, segments).draw_rates(
+        assumption_stream(cfg.seed, "gtm", "new_logo_process"), cfg.sim.draws, 24
+    )
+    assert apply_drivers(cfg, params, today, book).calibrated
+    np.testing.assert_allclose(params.month_params[..., M_NEW_LOGO_RATE], fitted, rtol=1e-12)
+
+    apply_drivers(cfg, params, plan, book)
+    rate = params.month_params[..., M_NEW_LOGO_RATE]
+    ratio = rate / fitted
+    assert ratio[:, :, -1].mean() > 1.0  # the default plan hires AEs
+    # The ratio is the same for every segment (one team sells to all of them).
+    np.testing.assert_allclose(ratio[:, 0], ratio[:, 1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("cut", [0, 1])
+def test_no_window_no_fit(cut):
+    """A book whose window holds no start has no fitted process (the drivers fall back)."""
+    book = default_book()
+    accounts = book.accounts.copy()
+    accounts["start_month"] = np.minimum(accounts["start_month"], book.window_start - 1 - cut)
+    assert fit_new_logos(dataclasses.replace(book, accounts=accounts), book.segments) is None
