@@ -139,18 +139,20 @@ def memory_child(n_accounts: int, draws: int, horizon: int, with_accounts: int) 
     from simengine.accounts_forecast import AccountAccumulator
     from simengine.engine import run_kernel
     from simengine.kernels import layout as L
+
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' book helpers
     from tests.kernels._book import make_book, make_params
 
     book = make_book(n_accounts, 3)
     from simengine.engine import BookState
 
-    state = BookState(*book, churned_base=np.zeros((12, 3)))
+    state = BookState(book, np.zeros((12, 3)), np.zeros((12, 3, 3)))
     seg, mon = make_params(draws, horizon, 3, month={"new_logo_rate": 0.0})
     run_kernel(state, L.Params(seg[:2], mon[:2]), seed=1, month_of_year0=0, progress=False)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()
-    acc = AccountAccumulator(state.hist_revenue[:, -1], draws) if with_accounts else None
+    revenue_last = state.hist_usage[:, -1] * state.price
+    acc = AccountAccumulator(revenue_last, draws) if with_accounts else None
     t0 = time.perf_counter()
     run_kernel(state, L.Params(seg, mon), seed=1, month_of_year0=0, progress=False,
                account_sink=acc.add if acc is not None else None)  # fmt: skip

@@ -373,7 +373,8 @@ class AccountForecast:
         if len(self.account_ids) != state.n_accounts:
             raise ValueError("book and state disagree on the active accounts")
         self.commit = np.asarray(state.commit, dtype=np.float64)
-        self.accumulator = AccountAccumulator(state.hist_revenue[:, -1], draws)
+        revenue_last = state.hist_usage[:, -1] * state.price  # the as_of month at the run's price
+        self.accumulator = AccountAccumulator(revenue_last, draws)
         self.signals = usage_signals(
             book.usage,
             pd.Index(self.account_ids),

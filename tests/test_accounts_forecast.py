@@ -19,25 +19,29 @@ from tests.kernels._book import make_params
 
 
 def _state(log_usage, tenure, commit=None, term_position=None, consumed=None) -> BookState:
+    """Accounts with a flat usage history at ``exp(log_usage)``, price 1, no covariates."""
     n = len(log_usage)
-    revenue = np.exp(np.asarray(log_usage, float))
-    zeros = np.zeros(n)
-    return BookState(
-        segment=np.zeros(n, np.int64),
-        tenure=np.asarray(tenure, np.int64),
+    tenure = np.asarray(tenure, np.int64)
+    history = np.repeat(np.exp(np.asarray(log_usage, float))[:, None], L.RING_MONTHS, axis=1)
+    accounts = L.empty_accounts(n)._replace(
+        tenure=tenure,
         log_usage=np.asarray(log_usage, float),
-        hist_revenue=np.repeat(revenue[:, None], L.HISTORY_MONTHS, axis=1),
-        commit=zeros if commit is None else np.asarray(commit, float),
+        hist_usage=history,
+        data_from=-np.minimum(tenure, L.RING_MONTHS) - 1,
+        commit=np.zeros(n) if commit is None else np.asarray(commit, float),
         term_position=np.zeros(n, np.int64) if term_position is None else np.asarray(term_position),
-        consumed=zeros if consumed is None else np.asarray(consumed, float),
-        price=np.ones(n),
+        consumed=np.zeros(n) if consumed is None else np.asarray(consumed, float),
+    )
+    return BookState(
+        accounts=accounts,
         churned_base=np.zeros((L.HISTORY_MONTHS, 1)),
+        churned_ttm=np.zeros((L.HISTORY_MONTHS, 1, 3)),
     )
 
 
 def _accumulate(state: BookState, draws: int, segment: dict, month: dict, chunk: int = 0):
     seg, mon = make_params(draws, 12, 1, segment=segment, month=month, jitter=0.0)
-    acc = AccountAccumulator(state.hist_revenue[:, -1], draws)
+    acc = AccountAccumulator(state.hist_usage[:, -1] * state.price, draws)
     run_kernel(state, L.Params(seg, mon), seed=11, month_of_year0=0, chunk_draws=chunk,
                progress=False, account_sink=acc.add)  # fmt: skip
     return acc
@@ -45,6 +49,8 @@ def _accumulate(state: BookState, draws: int, segment: dict, month: dict, chunk:
 
 # No CSM coverage, no go-to-market multiplier, no new logos: every account's hazard ratio is 1.
 PLAIN_MONTH = {"csm_coverage": 0.0, "se_coverage": 0.0, "new_logo_rate": 0.0}
+# No usage-decline hazard either (the flat history has no decline anyway).
+PLAIN_CHURN = {"usage_decline_hazard_ratio": 1.0, "zero_month_prob": 0.0}
 
 
 def test_p_churn_matches_the_sbg_closed_form():
@@ -52,7 +58,7 @@ def test_p_churn_matches_the_sbg_closed_form():
     tenure = np.array([0, 5, 20, 60])
     draws = 4000
     acc = _accumulate(
-        _state(np.full(4, 5.0), tenure), draws, {"churn_alpha": alpha, "churn_beta": beta},
+        _state(np.full(4, 5.0), tenure), draws, {"churn_alpha": alpha, "churn_beta": beta, **PLAIN_CHURN},
         PLAIN_MONTH,
     )  # fmt: skip
     for k, observed in ((3, acc.n_churn_3m / draws), (12, acc.n_churn_12m / draws)):
@@ -80,7 +86,8 @@ def test_overage_and_leak_on_hand_worked_accounts():
     quiet = {
         "usage_drift": 0.0, "usage_volatility": 0.0, "account_sd": 0.0, "season_cos": 0.0,
         "season_sin": 0.0, "ramp_start": 1.0, "use_case_rate": 0.0, "churn_alpha": 1e-9,
-        "churn_beta": 1e9, "renewal_ratio": 0.9,
+        "churn_beta": 1e9, "renewal_ratio": 0.9, "zero_month_prob": 0.0,
+        "usage_decline_hazard_ratio": 1.0, "onboarding_failure": 0.0,
     }  # fmt: skip
     acc = _accumulate(state, 20, quiet, PLAIN_MONTH)
     assert acc.n_churn_12m.sum() == 0
@@ -107,7 +114,7 @@ def test_record_does_not_depend_on_chunking():
                    term_position=np.arange(30) % 12, consumed=np.full(30, 100.0))  # fmt: skip
     sums = []
     for chunk in (0, 5):
-        acc = AccountAccumulator(state.hist_revenue[:, -1], 24)
+        acc = AccountAccumulator(state.hist_usage[:, -1] * state.price, 24)
         run_kernel(state, L.Params(seg, mon), seed=3, month_of_year0=4, chunk_draws=chunk,
                    progress=False, account_sink=acc.add)  # fmt: skip
         sums.append((acc.sum_revenue, acc.sum_leak, acc.sum_use_cases, acc.values.copy()))
