@@ -194,7 +194,9 @@ def simulate_config(
         from simengine.gtm import apply_drivers, simulate_plan
 
         staffing = simulate_plan(cfg.staffing, cfg.sim.draws, cfg.sim.horizon_months, cfg.seed)
-        drivers = apply_drivers(cfg, params, staffing, book)
+        drivers = apply_drivers(
+            cfg, params, staffing, book, current=default_config(cfg.market.new_logos).staffing
+        )
     accounts = AccountForecast(book, state, cfg.sim.draws)
     out, cohort, coverage, _ = (kernel or run_kernel)(
         state,

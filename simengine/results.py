@@ -16,7 +16,9 @@ Metrics (DESIGN.md):
   one to eleven months of (still ramping) base revenue against a full year now they would put
   ratios of 2-12 into the pool, so NRR would follow how many logos arrived a year before (on the
   default book, usage-weighted TTM NRR at ``as_of`` is 1.60 with them and 1.23 without; GRR
-  0.94 and 0.93).  Months before ``as_of`` come from the book (active and
+  0.94 and 0.93).  This is the cohort rule public consumption companies report under (Snowflake's
+  10-K: the cohort is the customers of the first month of the trailing two-year window; its revenue
+  in the second year over the first).  Months before ``as_of`` come from the book (active and
   churned accounts).  Variables ``ttm_base``, ``ttm_retained``, ``ttm_retained_capped`` hold the
   sums; ``nrr_total`` / ``grr_total`` pool the segments.
 - ``nrr_monthly`` / ``grr_monthly``: one month's revenue of the accounts that had revenue 12 months

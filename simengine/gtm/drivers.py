@@ -10,9 +10,11 @@ Per draw ``d`` and month ``t`` (vectorised; no per-account work):
 - **new logos continue the book** (:mod:`simengine.newlogos`): the kernel's Poisson mean for
   segment ``s`` in month ``t`` is the book's fitted new-logo rate ``r_s(t)`` (rate and trend, one
   posterior draw per simulation draw) times ``L_plan(t) / L_now``: the expected new logos of the
-  plan (above) over those of the **current team** -- the plan's starting heads, fully ramped, no
-  hires, no attrition, under a neutral comp plan (``deal_volume`` 1) -- by the same formulas and
-  the same draws of the effects.  Today's team therefore reproduces today's rate, and a plan
+  plan (above) over those of the **current team** -- the starting heads of the team the project's
+  ``configs/config.yaml`` composes (describe today's team there), fully ramped, no hires, no
+  attrition, under a neutral comp plan (``deal_volume`` 1) -- by the same formulas and the same
+  draws of the effects.  A scenario or override that changes the team (``staffing=ae_heavy``, more
+  heads, other hires) is a change from it.  Today's team therefore reproduces today's rate, and a plan
   moves it by the relative change in capacity-driven logos (a comp plan by its ``deal_volume``).
   With ``market.new_logo_mix`` set, the fitted total rate is split by that mix instead of the
   fitted per-segment rates.  A book without starts in its window (or a current team that wins
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simengine.config import Config
+from simengine.config import Config, StaffingConfig
 from simengine.gtm.staffing import StaffingResult
 from simengine.kernels.layout import (
     M_CSM_COVERAGE,
@@ -97,17 +99,29 @@ def new_logo_mix(cfg: Config, book, segments: tuple[str, ...]) -> np.ndarray:
     return mix / mix.sum()
 
 
-def apply_drivers(cfg: Config, params, staffing: StaffingResult, book) -> Drivers:
-    """Fill the kernel's monthly drivers in ``params`` from the staffing paths; return them."""
+def apply_drivers(
+    cfg: Config, params, staffing: StaffingResult, book, current: StaffingConfig | None = None
+) -> Drivers:
+    """Fill the kernel's monthly drivers in ``params`` from the staffing paths; return them.
+
+    ``current`` is today's team, the reference of the new-logo calibration (module doc): the
+    team the project's ``configs/config.yaml`` composes; None takes the plan's own starting heads.
+    """
     roles = cfg.staffing.roles
+    current = cfg.staffing if current is None else current
     cap = staffing.capacity
 
     def capacity(role: str) -> np.ndarray:
         return cap[:, :, staffing.role(role)]
 
     def _heads(role: str) -> float:
-        rc = roles.get(role)
+        rc = current.roles.get(role)
         return float(rc.headcount) if rc is not None else 0.0
+
+    def now_per_head(role: str, field: str) -> np.ndarray:
+        rc = current.roles.get(role)
+        spec = getattr(rc, field) if rc is not None else 0.0
+        return _draw(cfg, spec, f"{role}.{field}")[:, None]
 
     def per_head(role: str, field: str) -> np.ndarray:
         rc = roles.get(role)
@@ -139,10 +153,11 @@ def apply_drivers(cfg: Config, params, staffing: StaffingResult, book) -> Driver
     mix = new_logo_mix(cfg, book, params.segments)
     rate = new_logos[:, None, :] * mix[None, :, None]  # (draws, segments, horizon)
     # The current team: starting heads, ramped, under a neutral comp plan (module doc).
-    now_deals = _heads("ae") * per_head("ae", "deals_per_month") + _heads("partner") * per_head(
-        "partner", "deals_per_month"
-    )
-    now_se = _heads("se") * se_time * per_head("se", "deals_per_month")
+    now_deals = _heads("ae") * now_per_head("ae", "deals_per_month") + _heads(
+        "partner"
+    ) * now_per_head("partner", "deals_per_month")
+    now_se_time = _draw(cfg, current.se_deal_time, "staffing.se_deal_time")[:, None]
+    now_se = _heads("se") * now_se_time * now_per_head("se", "deals_per_month")
     with np.errstate(divide="ignore", invalid="ignore"):
         now_cov = np.where(now_deals > 0, np.minimum(1.0, now_se / now_deals), 0.0)
     now_logos = now_deals * win * (now_cov + (1.0 - now_cov) * uncovered)  # (draws, 1)
