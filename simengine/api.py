@@ -69,6 +69,9 @@ def write_run_outputs(ds: xr.Dataset, out_dir: str | Path) -> dict[str, Path]:
     }
     fan_chart(ds, out_dir / "fan_chart.png")
     paths["fan_chart"] = out_dir / "fan_chart.png"
+    from simengine.accounts_forecast import write_account_outputs
+
+    paths |= write_account_outputs(ds, out_dir)
     return paths
 
 

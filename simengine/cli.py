@@ -22,9 +22,12 @@ __all__ = ["main"]
 log = logging.getLogger("simengine")
 
 VERBS = {
-    "run": "simulate one scenario (-m sweeps); writes forecast.nc, summary.csv, fan_chart.png",
+    "run": "simulate one scenario (-m sweeps); writes forecast.nc, summary.csv, fan_chart.png, "
+    "accounts_forecast.csv/.parquet, signals.csv",
     "fit": "fit the PyMC models to the configured data; writes posterior.nc, diagnostics.csv",
     "compare": "compare runs or a sweep, paired by draw; writes comparison.csv, comparison.png",
+    "backtest": "fit up to as_of - backtest.holdout_months, forecast the installed base, score; "
+    "writes backtest.csv, backtest_scores.csv, backtest.png",
 }
 
 USAGE = (
@@ -118,7 +121,6 @@ def _precheck(verb: str, overrides: list[str], multirun: bool, dirs: list[str]) 
         )
         if cfg.fit.posterior is not None and not Path(cfg.fit.posterior).is_file():
             raise UserError(f"config key 'fit.posterior' = {cfg.fit.posterior!r}: no such file")
-        data_key = (*data_key, cfg.data.observed_from, verb)
         if data_key not in books:
             books[data_key] = book_from_config(cfg.data, need_usage=verb != "fit")
         if verb == "fit":  # a model the data cannot support: exit 2 before any output
@@ -127,6 +129,33 @@ def _precheck(verb: str, overrides: list[str], multirun: bool, dirs: list[str]) 
             resolve_models(cfg.fit.models, books[data_key])
         if verb == "run":  # posterior gate, dead keys, months and prices, before any output
             check_run(cfg, books[data_key], scenario)
+        _check_backtest(verb, cfg, books[data_key])
+
+
+def _check_backtest(verb: str, cfg, book) -> None:
+    """``backtest.*`` acts in ``simengine backtest`` only; there, the book must hold the holdout."""
+    from simengine.backtest import check_holdout
+    from simengine.config import BacktestConfig
+
+    if verb == "backtest":  # a holdout the book cannot support: exit 2 before any output
+        check_holdout(book, cfg.backtest.holdout_months)
+        # The forecast's dead-key check composes the default config; do it now, before Hydra's
+        # app holds the global Hydra instance (default_config is cached).
+        from simengine.backtest import installed_base_config, split_book
+        from simengine.config.compose import default_config
+        from simengine.pipeline import check_run
+
+        default_config(cfg.market.new_logos)
+        # The forecast's own checks (dead keys, adjust.from_month inside the held-out months,
+        # prices) on the cut book, before the fit: a refusal then writes nothing.
+        split = split_book(book, cfg.backtest.holdout_months, cfg.market.unit_price)
+        check_run(installed_base_config(cfg, cfg.fit.posterior, cfg.backtest.holdout_months),
+                  split.book)  # fmt: skip
+    elif cfg.backtest != BacktestConfig():
+        raise UserError(
+            f"config key 'backtest.holdout_months' = {cfg.backtest.holdout_months!r}: only "
+            f"simengine backtest reads it (this is simengine {verb})"
+        )
 
 
 # Hydra flags that take a value (`--cfg job`, `-cn NAME`...).
@@ -197,6 +226,7 @@ def _output_dir() -> Path:
 def _run_task(cfg) -> None:
     from rich.console import Console
 
+    from simengine.accounts_forecast import print_signals
     from simengine.api import simulate_config, write_run_outputs
     from simengine.config import to_config
     from simengine.report.console import print_summary
@@ -214,6 +244,7 @@ def _run_task(cfg) -> None:
     paths = write_run_outputs(ds, _output_dir())
     console = Console(stderr=False)
     print_summary(ds, console)
+    print_signals(ds, console)
     console.print(
         f"[bold]wrote[/bold] {paths['forecast'].parent}/ "
         f"({', '.join(p.name for p in paths.values())})"
@@ -236,7 +267,25 @@ def _fit_task(cfg) -> None:
     console.print(f"[bold]wrote[/bold] {out}/ (posterior.nc, diagnostics.csv)")
 
 
-_TASKS = {"run": _run_task, "fit": _fit_task}
+def _backtest_task(cfg) -> None:
+    from rich.console import Console
+
+    from simengine.backtest import run_backtest
+    from simengine.config import to_config
+    from simengine.report.backtest_plot import print_backtest
+
+    config = to_config(cfg)
+    out = _output_dir()
+    result = run_backtest(config, out)
+    console = Console()
+    print_backtest(result, console)
+    console.print(
+        f"[bold]wrote[/bold] {out}/ (backtest.csv, backtest_scores.csv, backtest.png, "
+        "accounts_forecast.csv, posterior.nc)"
+    )
+
+
+_TASKS = {"run": _run_task, "fit": _fit_task, "backtest": _backtest_task}
 
 
 def _guarded(task):

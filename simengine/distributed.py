@@ -32,7 +32,7 @@ __all__ = ["kernel_chunk", "run_kernel_distributed", "simulate_distributed"]
 _KERNEL_LOCK = threading.Lock()
 
 
-def kernel_chunk(state, params, capacity, draw_start: int, **kwargs):
+def kernel_chunk(state, params, capacity, draw_start: int, record_accounts=False, **kwargs):
     """Draws ``draw_start .. draw_start + len(params.seg_params) - 1`` of the kernel: ``Outputs``.
 
     ``params``/``capacity`` hold only this chunk's draws; ``draw_start`` is the absolute index of
@@ -40,8 +40,15 @@ def kernel_chunk(state, params, capacity, draw_start: int, **kwargs):
     """
     from simengine.engine import run_kernel
 
+    records = []
     with _KERNEL_LOCK:
-        return run_kernel(state, params, capacity, draw_start=draw_start, **kwargs)
+        out = run_kernel(
+            state, params, capacity, draw_start=draw_start,
+            account_sink=(lambda r: records.append(r.copy())) if record_accounts else None,
+            **kwargs,
+        )  # fmt: skip
+    # The chunk's per-account record goes back whole; the client folds it in draw order.
+    return out._replace(accounts=np.concatenate(records)) if records else out
 
 
 def run_kernel_distributed(state, params, capacity=None, *, client, chunks=None, **kwargs):
@@ -58,7 +65,8 @@ def run_kernel_distributed(state, params, capacity=None, *, client, chunks=None,
         chunks = 2 * max(1, sum(client.nthreads().values()))
     size = math.ceil(draws / max(1, min(chunks, draws)))
     bounds = [(a, min(a + size, draws)) for a in range(0, draws, size)]
-    kwargs = {**kwargs, "progress": False}
+    account_sink = kwargs.pop("account_sink", None)
+    kwargs = {**kwargs, "progress": False, "record_accounts": account_sink is not None}
     state_f = client.scatter(state, broadcast=True)
     futures = [
         client.submit(
@@ -72,7 +80,13 @@ def run_kernel_distributed(state, params, capacity=None, *, client, chunks=None,
         )
         for a, b in bounds
     ]
-    parts = client.gather(futures)
+    parts = []
+    for future in futures:  # in draw order, one chunk's account record in memory at a time
+        part = future.result()
+        if account_sink is not None:
+            account_sink(part.accounts)
+        parts.append(part[:3])
+        future.release()
     return Outputs(*(np.concatenate(field, axis=0) for field in zip(*parts, strict=True)))
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 from simengine.kernels._jit import set_threads
 from simengine.kernels.account import simulate_draws
 from simengine.kernels.layout import (
+    ACCOUNT_OUTPUTS,
     COVERAGE,
     HISTORY_MONTHS,
     IN_FLIGHT,
@@ -337,6 +338,7 @@ def run_kernel(
     threads: int = 0,
     chunk_draws: int = 0,
     progress: bool = True,
+    account_sink=None,
     draw_start: int = 0,
 ) -> Outputs:
     """Run every draw through the kernel in chunks; return the filled :class:`Outputs`.
@@ -398,13 +400,24 @@ def run_kernel(
     chunk = _chunk_size(draws, n_threads, chunk_draws)
     bounds = [(a, min(a + chunk, draws)) for a in range(0, draws, chunk)]
     seed_u = np.uint64(seed)
+    # One chunk's per-account record, reused chunk after chunk: memory is chunk x accounts, never
+    # draws x accounts.
+    record = (
+        np.zeros((chunk, state.n_accounts, len(ACCOUNT_OUTPUTS)))
+        if account_sink is not None
+        else None
+    )
 
     def call(a: int, b: int) -> None:
+        accounts = outputs.accounts if record is None else record[: b - a]
         simulate_draws(
             seed_u, draw_start + a, book, Params(*(x[a:b] for x in params)),
             Capacity(*(x[a:b] for x in capacity)), month_of_year0,
-            Outputs(*(x[a:b] for x in outputs)),
+            Outputs(outputs.out[a:b], outputs.cohort[a:b], outputs.coverage[a:b], accounts),
         )  # fmt: skip
+        if record is not None:
+            account_sink(accounts)
+            accounts[...] = 0.0
 
     t0 = time.perf_counter()
     call(*bounds[0])

@@ -165,6 +165,7 @@ def simulate_config(
     ``kernel`` replaces :func:`simengine.engine.run_kernel` (same signature and result), e.g.
     :func:`simengine.distributed.run_kernel_distributed` to spread the draws over Dask workers.
     """
+    from simengine.accounts_forecast import AccountForecast
     from simengine.data import book_from_config, book_hash, format_month
     from simengine.engine import book_state, month_of_year, month_starts, run_kernel
     from simengine.params import build_parameters
@@ -205,7 +206,8 @@ def simulate_config(
         drivers = apply_drivers(
             cfg, params, staffing, book, current=default_config(cfg.market.new_logos).staffing
         )
-    out, cohort, coverage = (kernel or run_kernel)(
+    accounts = AccountForecast(book, state, cfg.sim.draws)
+    out, cohort, coverage, _ = (kernel or run_kernel)(
         state,
         Params(params.seg_params, params.month_params),
         drivers.capacity if drivers is not None else None,
@@ -215,6 +217,7 @@ def simulate_config(
         threads=cfg.sim.threads,
         chunk_draws=cfg.sim.chunk_draws,
         progress=cfg.sim.progress,
+        account_sink=accounts.add,
     )
     attrs = {
         "seed": cfg.seed,
@@ -250,6 +253,7 @@ def simulate_config(
         segments=segments,
         attrs=attrs,
     )
+    ds = ds.merge(accounts.to_dataset(), combine_attrs="override")
     if staffing is not None:
         from simengine.gtm import costs
         from simengine.results import add_gtm

@@ -328,6 +328,13 @@ class RateMarket(MarketConfig):
 
 
 @dataclass
+class BacktestConfig:
+    """``simengine backtest``: fit up to ``as_of`` - ``holdout_months``, score the held-out months."""
+
+    holdout_months: int = 12
+
+
+@dataclass
 class Config:
     """The root config every verb composes."""
 
@@ -341,3 +348,4 @@ class Config:
     staffing: StaffingConfig = field(default_factory=StaffingConfig)
     comp: CompConfig = field(default_factory=CompConfig)
     effects: EffectsConfig = field(default_factory=EffectsConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)

@@ -106,6 +106,8 @@ def validate(cfg: Config) -> None:
     _check(s.horizon_months >= 1, "sim.horizon_months", s.horizon_months, "must be >= 1")
     _check(s.horizon_months <= 600, "sim.horizon_months", s.horizon_months, "must be <= 600")
     _check(s.chunk_draws >= 0, "sim.chunk_draws", s.chunk_draws, "must be >= 0")
+    holdout = cfg.backtest.holdout_months
+    _check(holdout >= 1, "backtest.holdout_months", holdout, "must be >= 1")
     _check(s.threads >= 0, "sim.threads", s.threads, "must be >= 0")
     _check(0 <= s.cohort_months <= 240, "sim.cohort_months", s.cohort_months, "must be in [0, 240]")
     syn = cfg.data.synthetic

@@ -68,6 +68,12 @@ from numba import prange
 
 from simengine.kernels._jit import jit
 from simengine.kernels.layout import (
+    A_CHURN_MONTH,
+    A_LEAK_12M,
+    A_OVERAGE_12M,
+    A_REVENUE_12M,
+    A_USE_CASES_12M,
+    ACCOUNT_MONTHS,
     C_CSM,
     C_SE,
     DECLINE_THRESHOLD,
@@ -484,6 +490,14 @@ def record_churn(f, t, s, born, out):
 
 
 @jit
+def record_account_churn(f, t, rec):
+    """Per-account record of a book account churning at the boundary into month ``t``."""
+    rec[A_CHURN_MONTH] = t + 1.0
+    if t < ACCOUNT_MONTHS and f[F_COMMIT] > 0.0:
+        rec[A_LEAK_12M] += max(f[F_COMMIT] - f[F_CONSUMED], 0.0)
+
+
+@jit
 def draw_new_logos(seed, draw, mp, out, started_by):
     """New-logo counts ``counts[t, s]`` by Poisson inversion, keyed by (month, segment).
 
@@ -507,18 +521,22 @@ def draw_new_logos(seed, draw, mp, out, started_by):
 
 
 @jit
-def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out, cohort, coverage):
+def simulate_draw(
+    seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out, cohort, coverage, acc_rec
+):
     """One draw: every account of the book and every new logo, months outer, accounts inner.
 
     Accounts are rows ``0 .. n_book - 1`` (book order) then the new logos by (start month,
     segment, k).  Each month visits the live rows in that order (a fixed order, so sums are
     bitwise reproducible), adds the month's sums into ``out[t]`` and drops the accounts that
     churned.  Returns nothing; ``out``, ``cohort`` and ``coverage`` (this draw's slices) are
-    filled in place.
+    filled in place, and ``acc_rec`` (book accounts x ``ACCOUNT_OUTPUTS``, or no rows: off) gets
+    each book account's first-12-month record.
     """
     horizon, n_seg = out.shape[0], out.shape[1]
     cohort_months = cohort.shape[1]
     n_book = acc.segment.shape[0]
+    record = acc_rec.shape[0] > 0
 
     season = np.empty((n_seg, 12))
     ramp_step = np.empty(n_seg)
@@ -658,6 +676,8 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                 cumulative = fs[i, F_CUM_HAZARD] + fs[i, F_CHURN_RATE] * hazard
                 if cumulative > fs[i, F_THRESHOLD]:
                     if t < horizon:
+                        if existing and record:
+                            record_account_churn(fs[i], t, acc_rec[i])
                         record_churn(fs[i], t, s, ist[i, I_BORN], out)
                     continue  # dropped from live
                 # Usage step: normals come in Box-Muller pairs, the second kept for the next month.
@@ -686,12 +706,17 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                         if supported
                         else mp[s, m, M_UC_UNHEALTHY_UNCOVERED]
                     )
+                    cases_before = out[t, s, V_NEW_USE_CASES] if t < horizon else 0.0
                     (state, gap, intensity, healthy_size, healthy_ramp, unhealthy_level,
                      unhealthy_ramp) = start_use_cases(
                         rs[i, R_USE_CASE], gap, intensity, healthy_size, healthy_ramp,
                         unhealthy_level, unhealthy_ramp, sp[s], unhealthy, q[s], out, t, s,
                     )  # fmt: skip
                     rs[i, R_USE_CASE] = state
+                    if existing and record and t < ACCOUNT_MONTHS:
+                        # start_use_cases counts into out[t, s] directly: the difference is this
+                        # account's (whole numbers, exact in float64).
+                        acc_rec[i, A_USE_CASES_12M] += out[t, s, V_NEW_USE_CASES] - cases_before
                 fs[i, F_UC_GAP] = gap - intensity
                 fs[i, F_X] = x
                 fs[i, F_RAMP_TAIL] = ramp_tail
@@ -740,6 +765,10 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                 fs[i, F_CONSUMED] = consumed
                 ist[i, I_TERM] = term
 
+            if existing and record and t < ACCOUNT_MONTHS:
+                acc_rec[i, A_REVENUE_12M] += revenue
+                acc_rec[i, A_OVERAGE_12M] += overage
+                acc_rec[i, A_LEAK_12M] += leak
             # Trailing sums: revenue of months t - 12 and t - 24 leave them.
             year_ago = fs[i, slot_year_ago]
             cur12 = fs[i, F_CUR12] + revenue - year_ago
@@ -803,14 +832,17 @@ def simulate_draws(seed, draw_start, book, params, capacity, month_of_year0, out
     month_of_year0 : int
         Month of year (January = 0) of horizon month 0.
     outputs : layout.Outputs
-        ``out``, ``cohort`` and ``coverage`` of this chunk, zeroed on entry and filled in place.
+        ``out``, ``cohort``, ``coverage`` and ``accounts`` of this chunk, zeroed on entry and
+        filled in place (``accounts`` with no account columns: no per-account record).
 
     Every draw writes only its own slices, and its result depends only on its absolute index:
     neither the thread count nor the chunking can change it.
     """
+    # Without a per-account record, ``accounts`` is one empty row shared by every draw.
+    step = 1 if outputs.accounts.shape[0] == outputs.out.shape[0] else 0
     for j in prange(outputs.out.shape[0]):
         simulate_draw(
             seed, draw_start + j, book, params.seg_params[j], params.month_params[j],
             capacity.csm[j], capacity.se[j], month_of_year0, outputs.out[j], outputs.cohort[j],
-            outputs.coverage[j],
+            outputs.coverage[j], outputs.accounts[j * step],
         )  # fmt: skip

@@ -276,6 +276,26 @@ class Capacity(NamedTuple):
     se: np.ndarray
 
 
+#: What the kernel records per (draw, book account) over the first 12 forecast months (or the
+#: horizon, if shorter): ``accounts[draw, account, A_*]``.  Only the accounts active at ``as_of``
+#: (book rows), so memory is chunk draws x book accounts x len(ACCOUNT_OUTPUTS), reduced per chunk
+#: by :mod:`simengine.accounts_forecast`.
+ACCOUNT_OUTPUTS: tuple[str, ...] = (
+    "revenue_12m",  # revenue in forecast months 0..11
+    "churn_month",  # t + 1 when the account churns at the boundary into month t (< horizon); 0: never
+    "overage_12m",  # overage billed in months 0..11
+    "leak_12m",  # commit left unconsumed at a term end (or churn) in months 0..11
+    "new_use_cases_12m",  # use cases started in months 0..11
+)
+A_REVENUE_12M, A_CHURN_MONTH, A_OVERAGE_12M, A_LEAK_12M, A_USE_CASES_12M = range(
+    len(ACCOUNT_OUTPUTS)
+)
+#: Forecast months the per-account record covers.
+ACCOUNT_MONTHS = 12
+#: ``Outputs.accounts`` when no per-account record is wanted: no account columns, nothing written.
+NO_ACCOUNT_RECORD = np.zeros((1, 0, len(ACCOUNT_OUTPUTS)))
+
+
 class Outputs(NamedTuple):
     """What the kernel fills (zeroed on entry).
 
@@ -285,11 +305,15 @@ class Outputs(NamedTuple):
     cohort : ndarray, shape (draws, horizon, cohort_months)
         New-logo revenue by start month and months since start.
     coverage : ndarray, shape (draws, horizon, len(COVERAGE))
+    accounts : ndarray, shape (draws, book accounts, len(ACCOUNT_OUTPUTS))
+        The per-account record (``A_*`` slots) of the accounts active at ``as_of``; the default,
+        :data:`NO_ACCOUNT_RECORD` (no account columns), switches it off.
     """
 
     out: np.ndarray
     cohort: np.ndarray
     coverage: np.ndarray
+    accounts: np.ndarray = NO_ACCOUNT_RECORD
 
 
 def harmonic_season(season_cos, season_sin) -> np.ndarray:

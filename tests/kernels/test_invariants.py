@@ -62,7 +62,7 @@ def simulate(s, month=None, capacity=None, full=False):
 @SETTINGS
 @given(scenario)
 def test_accounting_identities(s):
-    out, cohort, coverage = simulate(s, capacity=s["capacity"], full=True)
+    out, cohort, coverage = simulate(s, capacity=s["capacity"], full=True)[:3]
     assert ((coverage >= 0) & (coverage <= 1)).all()
     v = {name: out[..., i] for i, name in enumerate(L.OUTPUTS)}
     for name in L.OUTPUTS:

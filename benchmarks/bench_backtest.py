@@ -1,0 +1,215 @@
+"""Issue 10's targets: backtests on generated books the defaults do not describe, and memory.
+
+Run ``python benchmarks/bench_backtest.py`` (``--quick`` shrinks every size).  For each book (36
+months, 12 held out) it writes the book to CSV, runs :func:`simengine.backtest.run_backtest` on
+it (a NUTS fit of the first 24 months, the engine's forecast of the installed base, the three
+baselines) and prints one row:
+
+- total: ``coverage80`` (target [0.75, 0.85]), ``bias_pct`` (|.| <= 3), ``crps_pct`` (< 3 and below
+  every baseline), the best baseline's ``crps_pct``;
+- per account: share of installed-base accounts whose revenue over the 12 held-out months lies in
+  their ``revenue_next12`` P10-P90 (target 0.75-0.85); the sum of ``p_churn_12m`` against the
+  number that churned (target within 15%).
+
+``--memory`` measures the per-account forecast at 20,000 accounts x 2,000 draws (36 months) in a
+subprocess: tracemalloc peak and maxrss growth of ``run_kernel`` with the accumulator, against
+the same run without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from simengine.data.synth import DEFAULT_TRUTH, SynthOptions, generate_book
+
+_DEC_PEAK = tuple(np.array([0.0] * 11 + [0.25]) - 0.25 / 12)  # a December peak (+25%), mean 0
+
+
+def books(n_accounts: int):
+    """``(seed, label, SyntheticBook)``: the default truth plus four settings it does not hold."""
+    renamed = dataclasses.replace(
+        DEFAULT_TRUTH,
+        segments=("self_serve", "team", "strategic"),
+        unit_price=[0.05, 0.12, 0.3],
+        initial_log_usage_mu=[8.5, 10.0, 11.5],
+        churn_beta=[30.0, 70.0, 150.0],
+    )
+    return [
+        (101, "default truth", generate_book(n_accounts, 36, "2026-10", 101)),
+        (202, "segments self_serve/team/strategic, prices 0.05-0.3, shares .55/.3/.15",
+         generate_book(n_accounts, 36, "2026-10", 202, truth=renamed,
+                       options=SynthOptions(segment_shares=(0.55, 0.30, 0.15)))),
+        (303, "heavy tails: Student-t usage steps, nu = 3",
+         generate_book(n_accounts, 36, "2026-10", 303, options=SynthOptions(noise_nu=3.0))),
+        (404, "seasonal peak: +25% in December (12-month profile)",
+         generate_book(n_accounts, 36, "2026-10", 404,
+                       options=SynthOptions(season_profile=_DEC_PEAK))),
+        (505, "survivors-only export: 24 months before the window, churn after last",
+         generate_book(n_accounts, 36, "2026-10", 505,
+                       options=SynthOptions(pre_window_months=24, churn_after_last=True))),
+    ]  # fmt: skip
+
+
+def write_book(book, folder: Path) -> list[str]:
+    """The book as CSV files (the package's own writer); the ``data.*`` overrides that read them."""
+    from simengine.data.writer import write_book as write
+
+    return [f"data.{table}={path}" for table, path in write(book, folder).items()]
+
+
+def one_book(seed: int, label: str, synthetic, args, root: Path) -> dict:
+    from simengine.api import load_config
+    from simengine.backtest import run_backtest
+
+    data = write_book(synthetic.book, root / f"book{seed}")
+    cfg = load_config([
+        *data, f"seed={seed}", f"sim.draws={args.draws}", "sim.progress=false",
+        f"fit.draws={args.fit_draws}", f"fit.tune={args.fit_draws}", "fit.chains=2",
+        "fit.allow_bad=true", "backtest.holdout_months=12",
+    ])  # fmt: skip
+    t0 = time.perf_counter()
+    result = run_backtest(cfg, root / f"run{seed}")
+    seconds = time.perf_counter() - t0
+    scores = result.scores.set_index("method")
+    acc = result.accounts
+    sim = scores.loc["simengine"]
+    baselines = scores.drop(index="simengine")
+    return {
+        "seed": seed,
+        "book": label,
+        "accounts": len(acc),
+        "coverage80": sim["coverage80"],
+        "bias_pct": sim["bias_pct"],
+        "crps_pct": sim["crps_pct"],
+        "best_baseline": baselines["crps_pct"].idxmin(),
+        "baseline_crps": baselines["crps_pct"].min(),
+        "ets_crps": scores.loc["ets", "crps_pct"],
+        "acct_cov80": float(acc["covered80"].mean()),
+        "sum_p_churn": float(acc["p_churn_12m"].sum()),
+        "churned": int(acc["churned_12m"].sum()),
+        "gate": result.forecast.attrs.get("posterior_gate", "pass"),
+        "seconds": seconds,
+    }
+
+
+def print_table(rows: list[dict]) -> None:
+    head = (f"{'seed':>5} {'acc':>5} {'cov80':>6} {'bias%':>7} {'crps%':>6} {'base crps%':>11} "
+            f"{'ets%':>6} {'acct cov80':>10} {'sum p12':>8} {'churned':>7} {'ratio':>6}  book")  # fmt: skip
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        ratio = r["sum_p_churn"] / max(r["churned"], 1)
+        print(f"{r['seed']:>5} {r['accounts']:>5} {r['coverage80']:>6.2f} {r['bias_pct']:>+7.2f} "
+              f"{r['crps_pct']:>6.2f} {r['baseline_crps']:>6.2f} {r['best_baseline'][:4]:>4} "
+              f"{r['ets_crps']:>6.2f} {r['acct_cov80']:>10.2f} {r['sum_p_churn']:>8.1f} "
+              f"{r['churned']:>7d} {ratio:>6.2f}  {r['book']}")  # fmt: skip
+    print(
+        "\ntargets: cov80 in [0.75, 0.85]; |bias%| <= 3; crps% < 3 and below every baseline; "
+        "acct cov80 in [0.75, 0.85]; sum p12 / churned in [0.85, 1.15]"
+    )
+    for r in rows:
+        misses = []
+        if not 0.75 <= r["coverage80"] <= 0.85:
+            misses.append("coverage80")
+        if abs(r["bias_pct"]) > 3:
+            misses.append("bias")
+        if not (r["crps_pct"] < 3 and r["crps_pct"] < r["baseline_crps"]):
+            misses.append("crps")
+        if not 0.75 <= r["acct_cov80"] <= 0.85:
+            misses.append("account coverage")
+        if not 0.85 <= r["sum_p_churn"] / max(r["churned"], 1) <= 1.15:
+            misses.append("churn count")
+        print(f"  seed {r['seed']}: {'all met' if not misses else 'missed: ' + ', '.join(misses)}"
+              f"  (gate: {r['gate']}; {r['seconds']:.0f} s)")  # fmt: skip
+
+
+def memory_child(n_accounts: int, draws: int, horizon: int, with_accounts: int) -> None:
+    """Run the kernel once at this size; print peak memory as JSON (run in a subprocess)."""
+    from simengine.accounts_forecast import AccountAccumulator
+    from simengine.engine import run_kernel
+    from simengine.kernels import layout as L
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' book helpers
+    from tests.kernels._book import make_book, make_params
+
+    book = make_book(n_accounts, 3)
+    from simengine.engine import BookState
+
+    state = BookState(book, np.zeros((12, 3)), np.zeros((12, 3, 3)))
+    seg, mon = make_params(draws, horizon, 3, month={"new_logo_rate": 0.0})
+    run_kernel(state, L.Params(seg[:2], mon[:2]), seed=1, month_of_year0=0, progress=False)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    revenue_last = state.hist_usage[:, -1] * state.price
+    acc = AccountAccumulator(revenue_last, draws) if with_accounts else None
+    t0 = time.perf_counter()
+    run_kernel(state, L.Params(seg, mon), seed=1, month_of_year0=0, progress=False,
+               account_sink=acc.add if acc is not None else None)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    if acc is not None:
+        acc.quantiles([0.1, 0.5, 0.9])
+    _, peak = tracemalloc.get_traced_memory()
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_mb": peak / 2**20, "maxrss_growth_mb": (rss1 - rss0) / 1024,
+                      "accumulator_mb": acc.nbytes / 2**20 if acc else 0.0,
+                      "exact": bool(acc.exact) if acc else None, "seconds": seconds}))  # fmt: skip
+
+
+def memory(n_accounts: int, draws: int, horizon: int) -> None:
+    print(f"\nmemory: {n_accounts:,} accounts x {draws:,} draws x {horizon} months (no new logos)")
+    for flag, label in ((0, "kernel only"), (1, "with per-account forecast")):
+        cmd = [sys.executable, __file__, "--memory-child", str(n_accounts), str(draws),
+               str(horizon), str(flag)]  # fmt: skip
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent
+        )
+        m = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"  {label:<28} tracemalloc peak {m['peak_mb']:7.1f} MB, maxrss growth "
+              f"{m['maxrss_growth_mb']:7.1f} MB, accumulator {m['accumulator_mb']:6.1f} MB "
+              f"(exact quantiles: {m['exact']}), {m['seconds']:.1f} s")  # fmt: skip
+    full = n_accounts * draws * horizon * 8 / 2**20
+    print(f"  (a draws x accounts x months float64 array would be {full:,.0f} MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller books, fewer draws")
+    parser.add_argument("--memory", action="store_true", help="only the memory measurement")
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--fit-draws", type=int, default=500)
+    parser.add_argument("--memory-child", nargs=4, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(*args.memory_child)
+        return
+    if args.quick:
+        args.accounts, args.draws, args.fit_draws = 300, 200, 200
+    if args.memory:
+        memory(20_000, 2_000, 36)
+        return
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed, label, synthetic in books(args.accounts):
+            rows.append(one_book(seed, label, synthetic, args, Path(tmp)))
+            print(f"  done seed {seed} in {rows[-1]['seconds']:.0f} s", file=sys.stderr)
+    print(
+        f"\n{args.accounts} accounts per book, 36 months, 12 held out; fit NUTS 2 chains x "
+        f"({args.fit_draws} tune + {args.fit_draws} draws); {args.draws} simulation draws\n"
+    )
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Backtests: fit up to a cut-off, forecast the held-out months, score against baselines.
+
+``simengine backtest`` runs :func:`run_backtest`; the pieces are public for notebooks:
+:func:`split_book` (the cut and the actuals), the baselines and forecast types in
+:mod:`simengine.backtest.forecasts`, and :func:`score` / :func:`score_table` (definitions in
+:mod:`simengine.backtest.scores`).
+"""
+
+from simengine.backtest.forecasts import (
+    NormalForecast,
+    SampleForecast,
+    ets_paths,
+    naive_last,
+    seasonal_naive,
+)
+from simengine.backtest.run import (
+    BACKTEST_FILES,
+    BacktestResult,
+    backtest_table,
+    installed_base_config,
+    run_backtest,
+)
+from simengine.backtest.scores import QUANTILES, SCORE_COLUMNS, score, score_table
+from simengine.backtest.split import Split, check_holdout, split_book
+
+__all__ = [
+    "BACKTEST_FILES",
+    "QUANTILES",
+    "SCORE_COLUMNS",
+    "BacktestResult",
+    "NormalForecast",
+    "SampleForecast",
+    "Split",
+    "backtest_table",
+    "check_holdout",
+    "installed_base_config",
+    "ets_paths",
+    "naive_last",
+    "run_backtest",
+    "score",
+    "score_table",
+    "seasonal_naive",
+    "split_book",
+]

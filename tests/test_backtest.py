@@ -1,0 +1,152 @@
+"""``simengine backtest``: end to end through the CLI, the cut, the baselines and the scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simengine.backtest import (
+    NormalForecast,
+    SampleForecast,
+    naive_last,
+    score,
+    seasonal_naive,
+    split_book,
+)
+from simengine.backtest.scores import quantile_columns
+from simengine.data.months import format_month
+from simengine.data.synth import generate_book
+
+#: A small book and a short fit: 200 accounts, 24 months, one chain of 100 + 100 draws (the gate
+#: cannot pass on so few draws, hence fit.allow_bad), 6 held-out months.
+BACKTEST_SMALL = [
+    "data.synthetic.n_accounts=200",
+    "data.synthetic.history_months=24",
+    "sim.draws=60",
+    "sim.progress=false",
+    "fit.draws=100",
+    "fit.tune=100",
+    "fit.chains=1",
+    "fit.allow_bad=true",
+    "backtest.holdout_months=6",
+]
+
+
+@pytest.mark.slow
+def test_backtest_cli_end_to_end(cli, tmp_path):
+    result = cli("backtest", *BACKTEST_SMALL, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    for name in ("backtest.csv", "backtest_scores.csv", "backtest.png", "posterior.nc"):
+        assert (tmp_path / name).is_file(), name
+    table = pd.read_csv(tmp_path / "backtest.csv", dtype={"month": str})
+    assert list(table.columns) == ["series", "month", "actual", *quantile_columns()]
+    book = generate_book(200, 24, "2026-10", 20261122).book
+    segments = sorted(book.accounts["segment"].unique())
+    months = [format_month(m) for m in range(book.as_of - 5, book.as_of + 1)]
+    # One row per (series, month): the total and each segment of the installed base.
+    assert list(table["series"].unique()) == ["total", *segments]
+    assert len(table) == (1 + len(segments)) * 6
+    assert not table.duplicated(["series", "month"]).any()
+    assert set(table["month"]) == set(months)
+    q = table[quantile_columns()].to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all()  # quantiles ordered
+
+    # `actual` by hand: the data's revenue of the accounts customers at the cut-off (2026-04).
+    cut = book.as_of - 6
+    acc = book.accounts
+    churn = acc["churn_month"].astype("Float64").fillna(np.inf).to_numpy(float)
+    base = acc.loc[(acc["start_month"] <= cut).to_numpy() & (churn > cut), "account_id"]
+    usage = book.usage[book.usage["account_id"].isin(base)]
+    for month in (cut + 1, book.as_of):
+        hand = usage.loc[usage["month"] == month, "revenue"].sum()
+        got = table.loc[(table["series"] == "total") & (table["month"] == format_month(month))]
+        assert got["actual"].iloc[0] == pytest.approx(hand, rel=1e-6)  # CSV keeps 6 digits
+
+    scores = pd.read_csv(tmp_path / "backtest_scores.csv")
+    assert list(scores["method"]) == ["simengine", "naive_last", "seasonal_naive", "ets"]
+    assert list(scores.columns) == [
+        "method", "coverage50", "coverage80", "coverage90", "crps_pct", "bias_pct", "mape_total"
+    ]  # fmt: skip
+    assert scores.notna().all().all()
+    assert (scores[["coverage50", "coverage80", "coverage90"]] >= 0).all().all()
+    # Wider intervals cover at least as many months.
+    assert (scores["coverage50"] <= scores["coverage80"]).all()
+    assert (scores["coverage80"] <= scores["coverage90"]).all()
+
+
+def test_backtest_refuses_a_holdout_longer_than_the_book(cli, tmp_path):
+    result = cli(
+        "backtest", "data.synthetic.n_accounts=50", "data.synthetic.history_months=6",
+        "backtest.holdout_months=6", f"hydra.run.dir={tmp_path}",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "backtest.holdout_months" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not list(tmp_path.glob("*.csv"))
+
+
+def test_split_keeps_the_future_out_of_the_cut_book():
+    book = generate_book(120, 18, "2026-10", 7).book
+    price = pd.Series(1.0, index=book.accounts["account_id"])
+    split = split_book(book, 5, price)
+    assert split.book.as_of == book.as_of - 5
+    assert split.book.usage["month"].max() == split.cut
+    assert (split.book.accounts["start_month"] <= split.cut).all()
+    assert split.actual.shape == (len(split.accounts), 5)
+    assert split.history.shape[1] == split.cut - split.first + 1
+    # Every future usage row of the installed base is in `actual`, nothing else.
+    later = book.usage[(book.usage["month"] > split.cut)
+                       & book.usage["account_id"].isin(split.accounts["account_id"])]  # fmt: skip
+    assert split.actual.sum() == pytest.approx(later["revenue"].sum(), rel=1e-12)
+
+
+def test_naive_baselines_by_hand():
+    y = np.array([10.0, 12.0, 11.0, 13.0])
+    f = naive_last(y, 3)
+    sigma = np.sqrt(np.mean(np.diff(y) ** 2))
+    np.testing.assert_allclose(f.mean, [13.0, 13.0, 13.0])
+    np.testing.assert_allclose(f.sd, sigma * np.sqrt([1, 2, 3]))
+    y = np.arange(1.0, 16.0)  # 15 months: 3 past the first year
+    f = seasonal_naive(y, 14)
+    # Month T+h copies T+h-12 (and T+h-24 once h > 12).
+    np.testing.assert_allclose(f.mean[:12], y[3:15])
+    np.testing.assert_allclose(f.mean[12:], y[3:5])
+    np.testing.assert_allclose(f.sd[:12], f.sd[0])
+    np.testing.assert_allclose(f.sd[12:], f.sd[0] * np.sqrt(2))
+
+
+def test_scores_by_hand():
+    # A point mass at the truth plus 1: coverage 0, CRPS = |error| = 1, bias = +100% / mean.
+    actual = np.array([2.0, 4.0])
+    f = SampleForecast(np.tile(actual + 1.0, (50, 1)))
+    s = score(f, actual)
+    assert s["coverage80"] == 0.0
+    assert s["crps_pct"] == pytest.approx(100 * 1.0 / 3.0)
+    assert s["bias_pct"] == pytest.approx(100 * 2.0 / 6.0)
+    assert s["mape_total"] == pytest.approx(100 * (0.5 + 0.25) / 2)
+    # The normal's closed-form CRPS at its mean: sigma * (2 phi(0) - 1/sqrt(pi)).
+    g = NormalForecast(np.array([0.0]), np.array([2.0]))
+    expected = 2.0 * (2 / np.sqrt(2 * np.pi) - 1 / np.sqrt(np.pi))
+    assert g.crps(np.array([0.0]))[0] == pytest.approx(expected, rel=1e-9)
+    assert score(g, np.array([0.0]))["coverage50"] == 1.0
+
+
+def test_backtest_checks_the_forecast_config_before_fitting(cli, tmp_path):
+    # adjust.from_month must fall in the held-out months (2026-08..2026-10 here): refused before
+    # the fit, so nothing (not even posterior.nc) is written.
+    result = cli(
+        "backtest", "data.synthetic.n_accounts=50", "data.synthetic.history_months=12",
+        "backtest.holdout_months=3", "adjust.churn_hazard=1.5", "adjust.from_month=2026-01",
+        f"hydra.run.dir={tmp_path}",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "adjust.from_month" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_run_refuses_the_backtest_key(cli, tmp_path):
+    result = cli("run", "backtest.holdout_months=6", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert "backtest.holdout_months" in result.stderr
+    assert not list(tmp_path.glob("*.nc"))
