@@ -134,11 +134,15 @@ def test_simulation_based_calibration_of_churn():
 
     for sim in range(n_sims):
         # the prior of PRIORS: learned-scale hierarchy for the mean, independent concentration
-        scale = abs(rng.normal(0.0, prior_mean.scale_sd))
+        scale = prior_mean.scale_floor + abs(rng.normal(0.0, prior_mean.scale_sd))
         logit = rng.normal(rng.normal(prior_mean.pop_mu, prior_mean.pop_sd), scale)
         log_conc = rng.normal(prior_conc.mu, prior_conc.sd)
         mean, conc = 1 / (1 + np.exp(-logit)), np.exp(log_conc)
+        # With a tiny first shape (a prior draw far in the logit tail) numpy's Beta sampler
+        # underflows to 0 or returns NaN (0/0): such an account never churns, which a tiny
+        # positive rate says too.
         theta = rng.beta(mean * conc, (1 - mean) * conc, n_accounts)
+        theta = np.clip(np.nan_to_num(theta, nan=0.0), 1e-300, 1.0)
         start = rng.integers(0, 36, n_accounts)
         life = np.minimum(rng.geometric(theta), 1000)  # beyond the window anyway; no overflow
         churn = [s + t if s + t <= 36 else pd.NA for s, t in zip(start, life, strict=True)]
