@@ -134,10 +134,11 @@ def _precheck(verb: str, overrides: list[str], multirun: bool, dirs: list[str]) 
 
 def _check_backtest(verb: str, cfg, book) -> None:
     """``backtest.*`` acts in ``simengine backtest`` only; there, the book must hold the holdout."""
-    from simengine.backtest import check_holdout
     from simengine.config import BacktestConfig
 
     if verb == "backtest":  # a holdout the book cannot support: exit 2 before any output
+        from simengine.backtest import check_holdout  # the backtest extra: only for this verb
+
         check_holdout(book, cfg.backtest.holdout_months)
         # The forecast's dead-key check composes the default config; do it now, before Hydra's
         # app holds the global Hydra instance (default_config is cached).

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
+
+from simengine.fitting._lazy import pm, pt
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -173,7 +173,11 @@ MONTHS_OF_YEAR = [
     "Dec",
 ]
 
-_LINKS = {"identity": lambda x: x, "exp": pt.exp, "sigmoid": pm.math.sigmoid}
+_LINKS = {
+    "identity": lambda x: x,
+    "exp": lambda x: pt.exp(x),
+    "sigmoid": lambda x: pm.math.sigmoid(x),
+}
 
 
 class SharedParameters:

@@ -66,10 +66,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pymc as pm
-import pytensor.tensor as pt
 
 from simengine.data import Book, observed_lifetimes
+from simengine.fitting._lazy import pm, pt
 from simengine.fitting.base import BookModel, SharedParameters, segment_index
 
 __all__ = [

@@ -39,10 +39,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pymc as pm
-import pytensor.tensor as pt
 
 from simengine.data import Book
+from simengine.fitting._lazy import pm, pt
 from simengine.fitting.base import BookModel, SharedParameters, segment_index
 from simengine.fitting.panel import new_use_cases, usage_panel, use_case_cover
 

@@ -53,10 +53,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
 
 from simengine.data import Book
+from simengine.fitting._lazy import pm, pt
 from simengine.fitting.base import BookModel, SharedParameters
 from simengine.fitting.panel import usage_panel
 
