@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-
-from simengine.atomic import atomic_path  # noqa: E402
-from simengine.report.plots import _money  # noqa: E402
+from simengine.report.plots import _money, save_figure
 
 __all__ = ["backtest_plot", "print_backtest"]
 
@@ -48,7 +44,8 @@ def backtest_plot(split, table: pd.DataFrame, forecasts: dict, path: str | Path 
     total = table[table["series"] == "total"]
     hist_x = pd.to_datetime(split.history_months)
     x = pd.to_datetime(total["month"].to_list())
-    fig, ax = plt.subplots(figsize=(11, 5.5))
+    fig = Figure(figsize=(11, 5.5))
+    ax = fig.subplots()
     ax.plot(hist_x, split.history.sum(axis=0), color="black", linewidth=1.4, label="history")
     ax.fill_between(x, total["p05"], total["p95"], color="tab:blue", alpha=0.15, linewidth=0,
                     label="simengine P05-P95")  # fmt: skip
@@ -80,9 +77,7 @@ def backtest_plot(split, table: pd.DataFrame, forecasts: dict, path: str | Path 
     fig.autofmt_xdate()
     fig.tight_layout()
     if path is not None:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110)
-        plt.close(fig)
+        save_figure(fig, path, dpi=110)
     return fig
 
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+from rich.console import Console
+from rich.table import Table
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from simengine.atomic import atomic_path  # noqa: E402
-from simengine.report.plots import _money  # noqa: E402
+from simengine.report.plots import _money, save_figure
 
 __all__ = ["LABELS", "comparison_plot", "fmt", "print_comparison"]
 
@@ -99,10 +96,9 @@ def comparison_plot(table: pd.DataFrame, baseline: str, path: str | Path | None 
     years = sorted(table["year"].dropna().unique().tolist())
     keys = [*years, None]
     height = max(1.6, 0.32 * len(scenarios) + 0.8)
-    fig, axes = plt.subplots(
-        len(metrics), 2, figsize=(12, height * len(metrics)), squeeze=False, sharey=True
-    )
-    palette = plt.get_cmap("viridis")
+    fig = Figure(figsize=(12, height * len(metrics)))
+    axes = fig.subplots(len(metrics), 2, squeeze=False, sharey=True)
+    palette = matplotlib.colormaps.get_cmap("viridis")
     colors = {y: palette(i / max(1, len(years))) for i, y in enumerate(years)}
     colors[None] = "tab:red"
     y_pos = np.arange(len(scenarios))
@@ -146,9 +142,7 @@ def comparison_plot(table: pd.DataFrame, baseline: str, path: str | Path | None 
     )  # fmt: skip
     fig.tight_layout()
     if path is not None:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(fig, path, dpi=100, bbox_inches="tight")
     return fig
 
 
@@ -181,10 +175,9 @@ def print_frontier_table(table: pd.DataFrame, spec, console: Console | None = No
 def frontier_figure(table: pd.DataFrame, spec, path: str | Path | None = None):
     """Top: the objective against AE per SE, one line per budget (P10-P90 of the metric shaded
     for median objectives), best mix ringed.  Bottom: P(best) per mix, bars grouped by budget."""
-    fig, (ax_val, ax_p) = plt.subplots(
-        2, 1, figsize=(10, 7.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
-    )
-    palette = plt.get_cmap("tab10")
+    fig = Figure(figsize=(10, 7.5))
+    ax_val, ax_p = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    palette = matplotlib.colormaps.get_cmap("tab10")
     budgets = sorted(table["budget"].unique())
     width = 0.8 / max(1, len(budgets))
     ratios = sorted(table["ae_per_se"].unique())
@@ -226,7 +219,5 @@ def frontier_figure(table: pd.DataFrame, spec, path: str | Path | None = None):
     fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
     if path is not None:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(fig, path, dpi=100, bbox_inches="tight")
     return fig

@@ -74,7 +74,13 @@ def fan_chart(ds: xr.Dataset, path: str | Path | None = None, title: str | None 
     fig.autofmt_xdate()
     fig.tight_layout()
     if path is not None:
-        FigureCanvasAgg(fig)  # attaches itself to the figure: savefig then renders with Agg
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110)
+        save_figure(fig, path, dpi=110)
     return fig
+
+
+def save_figure(fig: Figure, path: str | Path, **savefig_kwargs) -> Path:
+    """Write ``fig`` to ``path`` atomically through the Agg canvas (no pyplot, no backend switch)."""
+    FigureCanvasAgg(fig)  # attaches itself to the figure: savefig then renders with Agg
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **savefig_kwargs)
+    return Path(path)
