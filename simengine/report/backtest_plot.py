@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+
 from simengine.report.plots import money_formatter, save_figure, unit_label
 
 __all__ = ["backtest_plot", "print_backtest"]

@@ -114,8 +114,11 @@ def _comparison_section(ds, currency, baseline: str | None) -> tuple[Section, st
     rows = []
     for metric, group in part.groupby("metric", sort=False):
         for r in group.itertuples():
-            diff = ("baseline" if r.scenario == baseline else
-                    f"{fmt(metric, r.diff_p50)} [{fmt(metric, r.diff_p10)}, {fmt(metric, r.diff_p90)}]")
+            diff = (
+                "baseline"
+                if r.scenario == baseline
+                else f"{fmt(metric, r.diff_p50)} [{fmt(metric, r.diff_p10)}, {fmt(metric, r.diff_p90)}]"
+            )
             rows.append([LABELS.get(metric, metric), r.scenario, fmt(metric, r.p10),
                          fmt(metric, r.p50), fmt(metric, r.p90), diff,
                          "-" if r.scenario == baseline else f"{r.p_better:.0%}"])  # fmt: skip
@@ -160,8 +163,14 @@ def _frontier_section(ds, currency) -> Section | None:
             f"{spec.year}, and in what share of the paired draws it is best (P(best))."
         ),
         table(
-            [f"budget / month ({currency or 'currency'})", "AE per SE", "scenario", "objective",
-             "P(best)", ""],
+            [
+                f"budget / month ({currency or 'currency'})",
+                "AE per SE",
+                "scenario",
+                "objective",
+                "P(best)",
+                "",
+            ],
             rows,
             numeric=[True, True, False, True, True, False],
         ),  # fmt: skip
@@ -214,8 +223,13 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None):
     sections.append(prov)
     n_fail = int(ds.attrs.get("n_failed", 0) or 0)
     if n_fail:
-        sections[0].blocks.insert(0, text(f"{n_fail} job(s) failed and are left out: "
-                                          f"{ds.attrs.get('failed_jobs', '')}", tone="warn"))
+        sections[0].blocks.insert(
+            0,
+            text(
+                f"{n_fail} job(s) failed and are left out: {ds.attrs.get('failed_jobs', '')}",
+                tone="warn",
+            ),
+        )
     subtitle = (
         f"Sweep {folder.name}: {len(labels)} scenarios, baseline {baseline}, forecast from "
         f"{base.attrs.get('as_of', '?')}, {ds.sizes['draw']:,} draws each, "

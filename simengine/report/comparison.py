@@ -8,7 +8,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import PercentFormatter
 from rich.console import Console
 from rich.table import Table
 
@@ -104,7 +104,7 @@ def comparison_plot(
     years = sorted(table["year"].dropna().unique().tolist())
     keys = [*years, None]
     height = max(1.6, 0.32 * len(scenarios) + 0.8)
-    fig = Figure(figsize=(12, height * len(metrics)))
+    fig = Figure(figsize=(12, height * len(metrics)), layout="constrained")
     axes = fig.subplots(len(metrics), 2, squeeze=False, sharey=True)
     palette = matplotlib.colormaps.get_cmap("viridis")
     colors = {y: palette(i / max(1, len(years))) for i, y in enumerate(years)}
@@ -153,7 +153,6 @@ def comparison_plot(
         title or f"{len(scenarios)} scenarios against {baseline!r}, paired by draw",
         x=0.01, horizontalalignment="left", fontsize=11,
     )  # fmt: skip
-    fig.tight_layout()
     if path is not None:
         save_figure(fig, path, dpi=100, bbox_inches="tight")
     return fig
@@ -190,7 +189,7 @@ def frontier_figure(
 ):
     """Top: the objective against AE per SE, one line per budget (P10-P90 of the metric shaded
     for median objectives), best mix ringed.  Bottom: P(best) per mix, bars grouped by budget."""
-    fig = Figure(figsize=(10, 7.5))
+    fig = Figure(figsize=(10, 7.5), layout="constrained")
     ax_val, ax_p = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     palette = matplotlib.colormaps.get_cmap("tab10")
     budgets = sorted(table["budget"].unique())
@@ -233,7 +232,6 @@ def frontier_figure(
     ax_p.set_xlabel("AEs per SE")
     ax_p.grid(alpha=0.3, axis="y")
     fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    fig.tight_layout()
     if path is not None:
         save_figure(fig, path, dpi=100, bbox_inches="tight")
     return fig

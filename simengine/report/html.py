@@ -55,10 +55,11 @@ def figure_uri(fig, dpi: int = 100) -> str:
     return png_uri(buffer.getvalue())
 
 
-def figure(fig, alt: str, dpi: int = 100, caption: str = "") -> dict:
-    """A figure block (``fig`` a matplotlib Figure, or PNG bytes already rendered)."""
+def figure(fig, alt: str, dpi: int = 100, caption: str = "", half: bool = False) -> dict:
+    """A figure block (``fig`` a matplotlib Figure, or PNG bytes already rendered); ``half``
+    figures sit two to a row on a wide screen (a sweep's per-scenario fans)."""
     uri = png_uri(fig) if isinstance(fig, bytes) else figure_uri(fig, dpi)
-    return {"kind": "figure", "src": uri, "alt": alt, "caption": caption}
+    return {"kind": "figure", "src": uri, "alt": alt, "caption": caption, "half": half}
 
 
 def table(
@@ -67,11 +68,12 @@ def table(
     caption: str = "",
     numeric: Sequence[bool] | None = None,
     flags: Iterable[Sequence[bool]] | None = None,
+    fold: str = "",
 ) -> dict:
     """A table block; cells are turned into strings here.
 
     ``numeric`` right-aligns columns; ``flags`` (same shape as ``rows``) marks cells to highlight
-    (a diagnostic over its threshold, say).
+    (a diagnostic over its threshold, say); ``fold`` folds the table behind that summary line.
     """
     rows = [[("" if c is None else str(c)) for c in row] for row in rows]
     flags = [list(f) for f in flags] if flags is not None else [[False] * len(columns)] * len(rows)
@@ -86,6 +88,7 @@ def table(
         "rows": cells,
         "numeric": numeric,
         "caption": caption,
+        "fold": fold,
     }
 
 

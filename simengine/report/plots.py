@@ -25,6 +25,7 @@ from simengine.atomic import atomic_path
 
 __all__ = [
     "fan_chart",
+    "scenario_fans",
     "money_formatter",
     "parameter_source",
     "save_figure",
@@ -40,9 +41,10 @@ HISTORY_MONTHS = 36
 
 
 def _money(value: float, _pos: int | None = None) -> str:
+    """``1.5M``, ``500K``, ``2.3B``, ``950``: one decimal where it says something."""
     for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
         if abs(value) >= div:
-            return f"{value / div:,.1f}{suffix}"
+            return f"{value / div:,.1f}".removesuffix(".0") + suffix
     return f"{value:,.0f}"
 
 
@@ -68,7 +70,9 @@ def scenario_label(attrs, default: str = "default scenario") -> str:
         Path(str(attrs["scenario_file"])).stem if attrs.get("scenario_file") else default
     )
     staffing = attrs.get("staffing")
-    return f"{name} (staffing={staffing})" if staffing else str(name)
+    if not staffing:
+        return str(name)
+    return f"{name} (staffing={staffing})" if name else f"staffing={staffing}"
 
 
 def _fan(ax, x, samples: np.ndarray, color: str, label: str) -> None:
@@ -197,6 +201,71 @@ def fan_chart(
     for label in ax_ret.get_xticklabels():
         label.set_rotation(30)
         label.set_horizontalalignment("right")
+    if path is not None:
+        save_figure(fig, path, dpi=110)
+    return fig
+
+
+def scenario_fans(
+    items,
+    path: str | Path | None = None,
+    *,
+    currency: str | None = None,
+    history_months: int | None = HISTORY_MONTHS,
+    title: str | None = None,
+):
+    """Total monthly revenue of several scenarios on one axis: their P10-P90 bands and P50s, after
+    the history they all continue (taken from the first dataset that holds it).
+
+    Parameters
+    ----------
+    items : sequence of (str, xarray.Dataset)
+        Scenario name and its forecast (as for :func:`fan_chart`).
+    path : str or os.PathLike, optional
+        Write a PNG there (atomically).
+    currency : str, optional
+        Currency code for the money axis.
+    history_months : int or None
+        Observed months shown before ``as_of``; None shows all.
+    title : str, optional
+        Replaces the default title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    items = list(items)
+    fig = Figure(figsize=(11, 5), layout="constrained")
+    ax = fig.subplots()
+    with_history = [ds for _, ds in items if "history_revenue" in ds]
+    if with_history:
+        hist = with_history[0]["history_revenue"].sum("segment")
+        if history_months is not None:
+            hist = hist.isel(history_month=slice(-history_months, None))
+        ax.plot(hist["history_month"].values, hist.values, color="black", linewidth=1.6,
+                label="observed")  # fmt: skip
+    palette = matplotlib.colormaps["tab10"]
+    for i, (name, ds) in enumerate(items):
+        total = ds["revenue"].sum("segment").transpose("draw", "month").values
+        q10, q50, q90 = np.nanquantile(total, [0.1, 0.5, 0.9], axis=0)
+        x = ds["month"].values
+        color = palette(i % 10)
+        ax.fill_between(x, q10, q90, color=color, alpha=0.12, linewidth=0)
+        ax.plot(x, q50, color=color, linewidth=1.6, label=f"{name} P50 (band P10-P90)")
+    as_of = _as_of(items[0][1])
+    _mark_cut_off(ax, as_of, label=True)
+    sources = {parameter_source(ds.attrs) for _, ds in items}
+    source = sources.pop() if len(sources) == 1 else "mixed"
+    ax.set_title(
+        title or f"Revenue per month by scenario from {as_of:%Y-%m}, {source} parameters",
+        loc="left",
+        fontsize=11,
+    )
+    ax.set_ylabel(unit_label("revenue per month", currency))
+    ax.yaxis.set_major_formatter(money_formatter(currency))
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    _outside_legend(ax)
     if path is not None:
         save_figure(fig, path, dpi=110)
     return fig

@@ -16,7 +16,7 @@ import yaml
 
 from simengine.report.console import _FORMATS, _LABELS, _ORDER
 from simengine.report.html import Section, facts, figure, pre, table, text
-from simengine.report.plots import fan_chart, parameter_source, scenario_label
+from simengine.report.plots import fan_chart, parameter_source, scenario_fans, scenario_label
 from simengine.report.tables import summary_table
 
 __all__ = [
@@ -102,6 +102,13 @@ def headline_section(ds: xr.Dataset, currency: str | None = None) -> Section:
     return Section("Headline: P10 / P50 / P90", "headline", blocks)
 
 
+_FAN_CAPTION = (
+    "Fan charts: black and thin solid lines are the observed revenue up to as_of (dotted line); "
+    "blue bands the forecast's P10-P90 and P25-P75, the line its P50; dashed lines each "
+    "segment's P50."
+)
+
+
 def fan_section(
     items: list[tuple[str, xr.Dataset]], currency: str | None = None, anchor: str = "fans"
 ) -> Section:
@@ -115,6 +122,16 @@ def fan_section(
                 tone="warn",
             )
         )
+    if len(items) > 1:
+        blocks.append(
+            figure(
+                scenario_fans(items, currency=currency),
+                alt="Total revenue of every scenario on one axis",
+                dpi=90,
+                caption="Each scenario's P50 (line) and P10-P90 (band) after the observed history; "
+                "each scenario's own fan chart follows. " + _FAN_CAPTION,
+            )
+        )
     for name, ds in items:
         fig = fan_chart(ds, currency=currency, scenario=name)
         blocks.append(
@@ -122,25 +139,28 @@ def fan_section(
                 fig,
                 alt=f"Fan chart of monthly revenue and NRR/GRR for {name}",
                 dpi=90,
-                caption="Black and thin solid lines: observed revenue up to as_of (dotted line); "
-                "blue bands: the forecast's P10-P90 and P25-P75, line its P50; dashed: each "
-                "segment's P50.",
+                half=len(items) > 1,
+                caption=_FAN_CAPTION if len(items) == 1 else "",
             )
         )
     title = "Fan chart with history" if len(items) == 1 else "Fan charts with history"
     return Section(title, anchor, blocks)
 
 
-def signals_section(signals: pd.DataFrame | None, accounts: pd.DataFrame | None) -> Section:
-    """``signals.csv`` (top accounts per signal) and the largest accounts' 12-month forecast."""
+def signals_section(
+    signals: pd.DataFrame | None, accounts: pd.DataFrame | None, top: int = 5
+) -> Section:
+    """The first ``top`` accounts of every signal (``signals.csv``) and the largest accounts'
+    12-month forecast (``accounts_forecast.csv``)."""
     blocks = []
     if signals is None or signals.empty:
         blocks.append(text("No per-account forecast in this folder (signals.csv is missing)."))
     else:
         rows = []
-        for row in signals.itertuples(index=False):
+        shown = signals.groupby("signal", sort=False).head(top)
+        for row in shown.itertuples(index=False):
             if row.value_name == "usage_trend":
-                value = f"{row.value:+.0%} usage"
+                value = f"{_pct(row.value, signed=True)} usage"
             else:
                 value = f"{row.value:,.0f} ({row.value_name})"
             rows.append([row.signal, row.account_id, row.segment, value,
@@ -149,7 +169,8 @@ def signals_section(signals: pd.DataFrame | None, accounts: pd.DataFrame | None)
             table(
                 ["signal", "account", "segment", "value", "probability"],
                 rows,
-                caption="Ranked signals (signals.csv): the top accounts of each signal",
+                caption=f"Ranked signals: the first {top} accounts of each signal (signals.csv "
+                "has more)",
                 numeric=[False, False, False, True, True],
             )
         )
@@ -157,12 +178,29 @@ def signals_section(signals: pd.DataFrame | None, accounts: pd.DataFrame | None)
         top = accounts.sort_values("revenue_next12_p50", ascending=False).head(15)
         blocks.append(
             table(
-                ["account", "segment", "revenue last month", "next 12m P10", "P50", "P90",
-                 "P(churn 12m)", "usage trend"],
-                [[r.account_id, r.segment, f"{r.revenue_last:,.0f}", f"{r.revenue_next12_p10:,.0f}",
-                  f"{r.revenue_next12_p50:,.0f}", f"{r.revenue_next12_p90:,.0f}",
-                  f"{r.p_churn_12m:.0%}", f"{r.usage_trend:+.0%}"]
-                 for r in top.itertuples(index=False)],
+                [
+                    "account",
+                    "segment",
+                    "revenue last month",
+                    "next 12m P10",
+                    "P50",
+                    "P90",
+                    "P(churn 12m)",
+                    "usage trend",
+                ],
+                [
+                    [
+                        r.account_id,
+                        r.segment,
+                        f"{r.revenue_last:,.0f}",
+                        f"{r.revenue_next12_p10:,.0f}",
+                        f"{r.revenue_next12_p50:,.0f}",
+                        f"{r.revenue_next12_p90:,.0f}",
+                        _pct(r.p_churn_12m),
+                        _pct(r.usage_trend, signed=True),
+                    ]
+                    for r in top.itertuples(index=False)
+                ],
                 caption=f"The 15 largest of {len(accounts):,} accounts by forecast revenue over the "
                 "next 12 months (accounts_forecast.csv has them all)",
                 numeric=[False, False, True, True, True, True, True, True],
@@ -185,24 +223,38 @@ def _fit_config(config_yaml: str):
     return FitConfig(**{k: v for k, v in fit.items() if k in names})
 
 
-def _diagnostics_table(diag: pd.DataFrame, fit_cfg) -> dict:
+def _num(value: float, spec: str) -> str:
+    return format(value, spec) if np.isfinite(value) else "-"
+
+
+def _diagnostics_tables(diag: pd.DataFrame, fit_cfg) -> list[dict]:
+    """The worst parameters first (highest R-hat, lowest bulk ESS), then all of them, folded."""
     public = diag[~diag["parameter"].astype(str).str.contains(r"_(?:pop|raw|log)$")]
-    rows, flags = [], []
-    for r in public.itertuples(index=False):
-        seg = "" if pd.isna(r.segment) else r.segment
-        rows.append([r.parameter, seg, f"{r.mean:.4g}", f"{r.eti_5:.4g}", f"{r.eti_95:.4g}",
-                     f"{r.r_hat:.3f}", f"{r.ess_bulk:.0f}", f"{r.ess_tail:.0f}"])  # fmt: skip
-        flags.append([False] * 5 + [
-            not (r.r_hat <= fit_cfg.max_rhat), not (r.ess_bulk >= fit_cfg.min_ess_bulk), False,
-        ])  # fmt: skip
-    return table(
-        ["parameter", "segment", "mean", "5%", "95%", "R-hat", "bulk ESS", "tail ESS"],
-        rows,
-        caption=f"Posterior of the fitted parameters (highlighted: R-hat above "
-        f"{fit_cfg.max_rhat:g} or bulk ESS below {fit_cfg.min_ess_bulk:g})",
-        numeric=[False, False, True, True, True, True, True, True],
-        flags=flags,
-    )
+    public = public.sort_values(["r_hat", "ess_bulk"], ascending=[False, True], na_position="last")
+
+    def rows_flags(frame):
+        rows, flags = [], []
+        for r in frame.itertuples(index=False):
+            seg = "" if pd.isna(r.segment) else r.segment
+            rows.append([r.parameter, seg, f"{r.mean:.4g}", f"{r.eti_5:.4g}", f"{r.eti_95:.4g}",
+                         _num(r.r_hat, ".3f"), _num(r.ess_bulk, ".0f"), _num(r.ess_tail, ".0f")])  # fmt: skip
+            flags.append([False] * 5 + [
+                bool(r.r_hat > fit_cfg.max_rhat), bool(r.ess_bulk < fit_cfg.min_ess_bulk), False,
+            ])  # fmt: skip
+        return rows, flags
+
+    columns = ["parameter", "segment", "mean", "5%", "95%", "R-hat", "bulk ESS", "tail ESS"]
+    numeric = [False, False, True, True, True, True, True, True]
+    worst, worst_flags = rows_flags(public.head(8))
+    every, every_flags = rows_flags(public)
+    return [
+        table(columns, worst, numeric=numeric, flags=worst_flags,
+              caption=f"The 8 parameters that mix worst (highlighted: R-hat above "
+              f"{fit_cfg.max_rhat:g} or bulk ESS below {fit_cfg.min_ess_bulk:g}; '-': not "
+              "defined, e.g. one chain)"),
+        table(columns, every, numeric=numeric, flags=every_flags,
+              fold=f"All {len(public)} parameters"),
+    ]  # fmt: skip
 
 
 def diagnostics_section(
@@ -250,8 +302,8 @@ def diagnostics_section(
         ("method", a.get("method", attrs.get("posterior_method"))),
         ("models", a.get("models")),
         ("fitted", a.get("created_at", attrs.get("posterior_created_at"))),
-        ("max R-hat (draws in the file)", f"{diag['r_hat'].max():.3f}"),
-        ("min bulk ESS (draws in the file)", f"{diag['ess_bulk'].min():.0f}"),
+        ("max R-hat (draws in the file)", _num(diag["r_hat"].max(), ".3f")),
+        ("min bulk ESS (draws in the file)", _num(diag["ess_bulk"].min(), ".0f")),
         ("divergences", divergences),
         ("full fit: max R-hat", a.get("full_fit_max_r_hat")),
         ("full fit: min bulk ESS", a.get("full_fit_min_ess_bulk")),
@@ -267,7 +319,7 @@ def diagnostics_section(
                            f"{fit_cfg.max_divergences}.", tone="ok"))  # fmt: skip
     if attrs.get("posterior_gate"):
         blocks.append(text(f"The run recorded: {attrs['posterior_gate']}", tone="warn"))
-    blocks.append(_diagnostics_table(diag, fit_cfg))
+    blocks += _diagnostics_tables(diag, fit_cfg)
     return Section(title, anchor, blocks)
 
 
@@ -282,12 +334,11 @@ def provenance_section(attrs: dict, extra: list[tuple[str, object]] = ()) -> Sec
 
 
 def scenario_name(attrs: dict, folder: Path) -> str:
-    """A run's scenario label, falling back to its folder's name."""
-    label = scenario_label(attrs, default="")
-    return label or folder.name
+    """A run's scenario label (``default scenario`` when it named none)."""
+    return scenario_label(attrs) or folder.name
 
 
-def finite(values) -> np.ndarray:
-    """The finite values of ``values`` as float."""
-    values = np.asarray(values, dtype=float)
-    return values[np.isfinite(values)]
+def _pct(value: float, signed: bool = False) -> str:
+    if not np.isfinite(value):
+        return "-"
+    return f"{value:+.0%}" if signed else f"{value:.0%}"
