@@ -40,7 +40,9 @@ def hostile_run(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("hostile")
     book = generate_book(n_accounts=120, history_months=24, seed=3).book
-    ids = {a: f"{a}{SCRIPT}" if i % 3 == 0 else a for i, a in enumerate(book.accounts["account_id"])}
+    ids = {
+        a: f"{a}{SCRIPT}" if i % 3 == 0 else a for i, a in enumerate(book.accounts["account_id"])
+    }
     book.accounts["account_id"] = book.accounts["account_id"].map(ids)
     book.accounts["segment"] = book.accounts["segment"].replace({"smb": BAD_SEGMENT})
     book.usage["account_id"] = book.usage["account_id"].map(ids)
@@ -161,7 +163,7 @@ def test_sweep_report_compares_and_draws_the_frontier(mix_sweep):
     frontier = page.split('<section id="frontier">')[1].split("</section>")[0]
     assert frontier.count('<td class="">best</td>') == 2  # one best mix per budget
     for job in ("0", "1", "2", "3"):
-        assert f"<td class=\"\">{job}</td>" in page  # the provenance table names every job
+        assert f'<td class="">{job}</td>' in page  # the provenance table names every job
 
 
 @pytest.mark.slow
@@ -173,7 +175,7 @@ def test_backtest_report_shows_scores_chart_and_fit(backtest_dir):
     ]  # fmt: skip
     scores = pd.read_csv(backtest_dir / "backtest_scores.csv")
     for method in scores["method"]:
-        assert f"<td class=\"\">{method}</td>" in page
+        assert f'<td class="">{method}</td>' in page
     # The fit used one chain: R-hat is undefined and the gate says why.
     assert "Gate fails" in page and "/posterior.nc" in page
 
@@ -249,7 +251,9 @@ def test_fan_chart_history_cut_off_currency_title_and_legends(hostile_run, tmp_p
 def _chromium() -> str | None:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None and os.environ.get("SIMENGINE_REQUIRE_BROWSER") == "1":
-        pytest.fail("SIMENGINE_REQUIRE_BROWSER=1 but no chromium on PATH (apt-get install chromium)")
+        pytest.fail(
+            "SIMENGINE_REQUIRE_BROWSER=1 but no chromium on PATH (apt-get install chromium)"
+        )
     if found is None:
         pytest.skip("no chromium on PATH: the browser test needs Debian's chromium package")
     return found
