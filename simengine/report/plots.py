@@ -91,6 +91,11 @@ def _fan(ax, x, samples: np.ndarray, color: str, label: str) -> None:
     ax.plot(x, np.nanmedian(samples, axis=0), color=color, linewidth=1.8, label=f"{label} P50")
 
 
+def _bridge(ax, x0, y0, x1, y1, color: str) -> None:
+    """A thin line from the last observed month to the first forecast month (no legend entry)."""
+    ax.plot([x0, x1], [y0, y1], color=color, linewidth=1.0, linestyle=":", label="_nolegend_")
+
+
 def _as_of(ds: xr.Dataset):
     """The cut-off month as a timestamp: ``attrs['as_of']``, else the month before the forecast."""
     if ds.attrs.get("as_of"):
@@ -169,6 +174,9 @@ def fan_chart(
                         label=f"{seg}, observed")  # fmt: skip
     total = ds["revenue"].sum("segment").transpose("draw", "month").values
     _fan(ax_rev, x, total, "tab:blue", "all")
+    if "history_revenue" in ds:  # join the last observed month to the first forecast P50
+        _bridge(ax_rev, hx[-1], float(hist.isel(history_month=-1).sum()), x[0],
+                float(np.nanmedian(total[:, 0])), "tab:blue")  # fmt: skip
     for i, seg in enumerate(ds["segment"].values):
         med = ds["revenue"].sel(segment=seg).median("draw").values
         ax_rev.plot(x, med, color=palette(i + 1), linewidth=1.0, linestyle="--", label=f"{seg} P50")
@@ -252,6 +260,9 @@ def scenario_fans(
         color = palette(i % 10)
         ax.fill_between(x, q10, q90, color=color, alpha=0.12, linewidth=0)
         ax.plot(x, q50, color=color, linewidth=1.6, label=f"{name} P50 (band P10-P90)")
+        if with_history:
+            _bridge(ax, hist["history_month"].values[-1], float(hist.values[-1]), x[0],
+                    float(q50[0]), color)  # fmt: skip
     as_of = _as_of(items[0][1])
     _mark_cut_off(ax, as_of, label=True)
     sources = {parameter_source(ds.attrs) for _, ds in items}

@@ -16,7 +16,13 @@ import yaml
 
 from simengine.report.console import _FORMATS, _LABELS, _ORDER
 from simengine.report.html import Section, facts, figure, pre, table, text
-from simengine.report.plots import fan_chart, parameter_source, scenario_fans, scenario_label
+from simengine.report.plots import (
+    _money,
+    fan_chart,
+    parameter_source,
+    scenario_fans,
+    scenario_label,
+)
 from simengine.report.tables import summary_table
 
 __all__ = [
@@ -37,30 +43,44 @@ PROVENANCE_KEYS = (
 )  # fmt: skip
 
 
-def _year_label(row) -> str:
-    if pd.isna(row.year):
-        return "whole run"
-    partial = "" if row.months == 12 else f", {row.months} mo"
-    return f"{row.year} ({row.year_end}{partial})"
+_MONEY = {"arr", "revenue", "total_cost"}
 
 
-def headline_rows(ds: xr.Dataset, segment: str = "all") -> list[list[str]]:
-    """P10/P50/P90 rows (metric, year, P10, P50, P90) of :func:`summary_table` for ``segment``."""
+def _cell(metric: str, value: float) -> str:
+    """Compact for money (``143.8M``), as the terminal table otherwise (``122.8%``)."""
+    if not np.isfinite(value):
+        return "-"
+    return _money(value) if metric in _MONEY else _FORMATS[metric].format(value)
+
+
+def headline_table(ds: xr.Dataset, segment: str = "all", caption: str = "", fold: str = "") -> dict:
+    """One row per metric, P10 / P50 / P90 of each forecast year side by side (summary.csv has
+    the unrounded figures); whole-run metrics (the expansion multiple) fill the first year's."""
     summary = summary_table(ds)
-    part = summary[summary["segment"] == segment].sort_values(
-        ["metric", "year"],
-        key=lambda c: c.map(_ORDER) if c.name == "metric" else c,
-        na_position="last",
-        kind="stable",
-    )
+    part = summary[summary["segment"] == segment]
+    years = part["year"].dropna().unique().tolist()
+    ends = {int(r.year): (r.year_end, r.months) for r in part.dropna(subset=["year"]).itertuples()}
+    columns = ["metric"]
+    for y in years:
+        end, months = ends[int(y)]
+        span = "" if months == 12 else f", {months} mo"
+        columns += [f"Y{y} ({end}{span}) P10", "P50", "P90"]
     rows = []
-    for row in part.itertuples():
-        f = _FORMATS[row.metric]
-        rows.append(
-            [_LABELS[row.metric], _year_label(row), f.format(row.p10), f.format(row.p50),
-             f.format(row.p90)]
-        )  # fmt: skip
-    return rows
+    for metric in sorted(part["metric"].unique(), key=lambda m: _ORDER[m]):
+        rows_m = part[part["metric"] == metric]
+        label = _LABELS[metric] + (" (whole run)" if rows_m["year"].isna().all() else "")
+        row = [label]
+        for i, y in enumerate(years):
+            whole = rows_m["year"].isna().all()
+            hit = rows_m if whole else rows_m[rows_m["year"].eq(y).fillna(False)]
+            if hit.empty or (whole and i > 0):
+                row += ["", "", ""]
+            else:
+                r = hit.iloc[0]
+                row += [_cell(metric, r.p10), _cell(metric, r.p50), _cell(metric, r.p90)]
+        rows.append(row)
+    return table(columns, rows, caption=caption, numeric=[False] + [True] * (len(columns) - 1),
+                 fold=fold)  # fmt: skip
 
 
 def headline_section(ds: xr.Dataset, currency: str | None = None) -> Section:
@@ -71,15 +91,10 @@ def headline_section(ds: xr.Dataset, currency: str | None = None) -> Section:
         text(
             f"Forecast from {ds.attrs.get('as_of', '?')} over {ds.sizes['month']} months, "
             f"{ds.sizes['draw']:,} draws; parameters: {ds.attrs.get('parameters', source)}. "
-            f"Money in {unit}; ARR, NRR and GRR at the year's last month, flows summed over "
-            "the year.",
+            f"Money in {unit} (K thousands, M millions); ARR, NRR and GRR at the year's last "
+            "month, flows summed over the year; summary.csv has every figure unrounded.",
         ),
-        table(
-            ["metric", "forecast year", "P10", "P50", "P90"],
-            headline_rows(ds),
-            caption="All segments",
-            numeric=[False, False, True, True, True],
-        ),
+        headline_table(ds, caption="All segments"),
     ]
     if source == "assumptions":
         blocks.insert(
@@ -91,14 +106,7 @@ def headline_section(ds: xr.Dataset, currency: str | None = None) -> Section:
             ),
         )
     for seg in ds["segment"].values:
-        blocks.append(
-            table(
-                ["metric", "forecast year", "P10", "P50", "P90"],
-                headline_rows(ds, str(seg)),
-                caption=f"Segment {seg}",
-                numeric=[False, False, True, True, True],
-            )
-        )
+        blocks.append(headline_table(ds, str(seg), fold=f"Segment {seg}"))
     return Section("Headline: P10 / P50 / P90", "headline", blocks)
 
 
