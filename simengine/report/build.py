@@ -113,13 +113,13 @@ def _comparison_section(ds, currency, baseline: str | None) -> tuple[Section, st
     part = table_[(table_["year"] == last) | table_["year"].isna()]
     rows = []
     for metric, group in part.groupby("metric", sort=False):
-        for r in group.itertuples():
+        for i, r in enumerate(group.itertuples()):
             diff = (
                 "baseline"
                 if r.scenario == baseline
                 else f"{fmt(metric, r.diff_p50)} [{fmt(metric, r.diff_p10)}, {fmt(metric, r.diff_p90)}]"
             )
-            rows.append([LABELS.get(metric, metric), r.scenario, fmt(metric, r.p10),
+            rows.append([LABELS.get(metric, metric) if i == 0 else "", r.scenario, fmt(metric, r.p10),
                          fmt(metric, r.p50), fmt(metric, r.p90), diff,
                          "-" if r.scenario == baseline else f"{r.p_better:.0%}"])  # fmt: skip
     blocks = [
