@@ -28,6 +28,8 @@ VERBS = {
     "compare": "compare runs or a sweep, paired by draw; writes comparison.csv, comparison.png",
     "backtest": "fit up to as_of - backtest.holdout_months, forecast the installed base, score; "
     "writes backtest.csv, backtest_scores.csv, backtest.png",
+    "report": "one self-contained report.html for a run, sweep or backtest folder "
+    "(simengine report PATH [--currency CODE] [--baseline SCENARIO] [--out FILE])",
 }
 
 USAGE = (
@@ -39,6 +41,7 @@ USAGE = (
     "  simengine run --scenarios ~/plans scenario=fy27   (your own folder of scenarios)\n"
     "  simengine run market=rate market.new_logo_rate.smb=40   (new logos at a fixed rate)\n"
     "  simengine run --cfg job      (print the composed config)\n"
+    "  simengine report outputs/2026-11-30/10-00-00_ab12cd   (report.html in that folder)\n"
 )
 
 
@@ -322,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
         from simengine.compare_cli import main as compare_main
 
         return compare_main(rest)
+    if verb == "report":
+        from simengine.report.build import main as report_main
+
+        return report_main(rest)
     flags, overrides = _split_flags(rest)
     multirun = "-m" in flags or "--multirun" in flags
     informational = any(

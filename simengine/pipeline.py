@@ -168,6 +168,7 @@ def simulate_config(
     from simengine.accounts_forecast import AccountForecast
     from simengine.data import book_from_config, book_hash, format_month
     from simengine.engine import book_state, month_of_year, month_starts, run_kernel
+    from simengine.history import HISTORY_VARIABLE, observed_revenue
     from simengine.params import build_parameters
     from simengine.results import make_dataset
 
@@ -254,6 +255,8 @@ def simulate_config(
         attrs=attrs,
     )
     ds = ds.merge(accounts.to_dataset(), combine_attrs="override")
+    # The months the forecast continues, for charts that show history and forecast on one axis.
+    ds[HISTORY_VARIABLE] = observed_revenue(book, checked.prices.account, segments)
     if staffing is not None:
         from simengine.gtm import costs
         from simengine.results import add_gtm

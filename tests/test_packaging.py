@@ -73,6 +73,13 @@ def test_plain_install_runs_from_any_folder(tmp_path):
         )
         assert run.returncode == 0, run.stderr[-2000:]
         assert (work / "out" / "forecast.nc").is_file()
+    # The report's template ships in the wheel (package data).
+    report = subprocess.run(
+        [env_dir / "bin" / "simengine", "report", "out"], capture_output=True, text=True,
+        cwd=work, env=env,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "<h2>Fan chart with history</h2>" in (work / "out" / "report.html").read_text()
     # scipy is a core dependency (the run path uses it), the fit extra (pymc) is not installed.
     probe = subprocess.run(
         [py, "-c", "import importlib.util as u; print(u.find_spec('pymc') is None)"],

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
-from simengine.report.plots import _money, save_figure
+from simengine.report.plots import money_formatter, save_figure, unit_label
 
 __all__ = ["backtest_plot", "print_backtest"]
 
@@ -21,7 +20,7 @@ _BASELINE_STYLE = {
 
 
 def backtest_plot(split, table: pd.DataFrame, forecasts: dict, path: str | Path | None = None,
-                  currency: str = "currency"):  # fmt: skip
+                  currency: str | None = None, *, title: str | None = None):  # fmt: skip
     """Revenue of the installed base: history, the engine's fan, the actuals and the baselines.
 
     Parameters
@@ -34,8 +33,10 @@ def backtest_plot(split, table: pd.DataFrame, forecasts: dict, path: str | Path 
         Method name -> forecast; every method but ``simengine`` is drawn as its P50.
     path : str or os.PathLike, optional
         Write a PNG there (atomically).
-    currency : str
-        Axis label unit.
+    currency : str, optional
+        Currency code for the money axis (``"currency"`` when not given).
+    title : str, optional
+        Replaces the default title (cut-off, installed base, held-out months, parameter source).
 
     Returns
     -------
@@ -44,7 +45,7 @@ def backtest_plot(split, table: pd.DataFrame, forecasts: dict, path: str | Path 
     total = table[table["series"] == "total"]
     hist_x = pd.to_datetime(split.history_months)
     x = pd.to_datetime(total["month"].to_list())
-    fig = Figure(figsize=(11, 5.5))
+    fig = Figure(figsize=(11, 5.5), layout="constrained")
     ax = fig.subplots()
     ax.plot(hist_x, split.history.sum(axis=0), color="black", linewidth=1.4, label="history")
     ax.fill_between(x, total["p05"], total["p95"], color="tab:blue", alpha=0.15, linewidth=0,
@@ -63,19 +64,28 @@ def backtest_plot(split, table: pd.DataFrame, forecasts: dict, path: str | Path 
     ax.plot(x, total["actual"], color="tab:red", marker="o", markersize=4, linewidth=1.6,
             label="actual", zorder=5)  # fmt: skip
     ax.axvline(hist_x[-1], color="black", linewidth=0.8, linestyle=":")
-    ax.set_ylabel(f"revenue per month ({currency})")
-    ax.yaxis.set_major_formatter(FuncFormatter(_money))
+    ax.annotate(
+        f"cut-off {split.history_months[-1]}", xy=(hist_x[-1], 1.0),
+        xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points", fontsize=8,
+    )  # fmt: skip
+    ax.set_ylabel(unit_label("revenue per month", currency))
+    ax.yaxis.set_major_formatter(money_formatter(currency))
+    # A backtest always simulates from a posterior fitted on the history up to the cut-off.
     ax.set_title(
-        f"Backtest: installed base at {split.history_months[-1]} "
-        f"({len(split.accounts):,} accounts), {len(x)} held-out months"
+        title
+        or f"Backtest: installed base at {split.history_months[-1]} "
+        f"({len(split.accounts):,} accounts), {len(x)} held-out months, fitted parameters",
+        loc="left",
+        fontsize=11,
     )
     ax.grid(alpha=0.3)
     # Outside the axes: the legend never hides the data.
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     lo = np.nanmin([np.nanmin(total["p05"]), np.nanmin(total["actual"])])
     ax.set_ylim(bottom=min(0.0, lo))
-    fig.autofmt_xdate()
-    fig.tight_layout()
+    for label in ax.get_xticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
     if path is not None:
         save_figure(fig, path, dpi=110)
     return fig

@@ -8,11 +8,11 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import PercentFormatter
 from rich.console import Console
 from rich.table import Table
 
-from simengine.report.plots import _money, save_figure
+from simengine.report.plots import _money, money_formatter, save_figure, unit_label
 
 __all__ = ["LABELS", "comparison_plot", "fmt", "print_comparison"]
 
@@ -78,25 +78,33 @@ def print_comparison(table: pd.DataFrame, baseline: str, console: Console | None
     console.print(out)
 
 
-def _axis_format(ax, metric: str) -> None:
+def _axis_format(ax, metric: str, currency: str | None = None) -> None:
     if metric in _CURRENCY:
-        ax.xaxis.set_major_formatter(FuncFormatter(_money))
+        ax.xaxis.set_major_formatter(money_formatter(currency))
     elif metric in _RATIO:
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))
 
 
-def comparison_plot(table: pd.DataFrame, baseline: str, path: str | Path | None = None):
+def comparison_plot(
+    table: pd.DataFrame,
+    baseline: str,
+    path: str | Path | None = None,
+    *,
+    currency: str | None = None,
+    title: str | None = None,
+):
     """Per metric: each scenario's P10-P90 (dot at P50) and its paired difference to ``baseline``.
 
     One row per metric, years as colours offset vertically; the legend sits outside the data, at
-    the right of the figure.  Returns the Figure; writes a PNG when ``path`` is given.
+    the right of the figure.  Money metrics carry ``currency`` (a neutral "currency" otherwise).
+    Returns the Figure; writes a PNG when ``path`` is given.
     """
     metrics = [m for m in LABELS if m in set(table["metric"])]
     scenarios = list(dict.fromkeys(table["scenario"]))
     years = sorted(table["year"].dropna().unique().tolist())
     keys = [*years, None]
     height = max(1.6, 0.32 * len(scenarios) + 0.8)
-    fig = Figure(figsize=(12, height * len(metrics)))
+    fig = Figure(figsize=(12, height * len(metrics)), layout="constrained")
     axes = fig.subplots(len(metrics), 2, squeeze=False, sharey=True)
     palette = matplotlib.colormaps.get_cmap("viridis")
     colors = {y: palette(i / max(1, len(years))) for i, y in enumerate(years)}
@@ -128,10 +136,11 @@ def comparison_plot(table: pd.DataFrame, baseline: str, path: str | Path | None 
                 )  # fmt: skip
                 handles[label] = h
         ax_diff.axvline(0.0, color="black", linewidth=0.8)
-        ax_val.set_title(f"{LABELS[metric]}: P10-P90, dot P50", fontsize=9, loc="left")
+        unit = f" ({currency or 'currency'})" if metric in _CURRENCY else ""
+        ax_val.set_title(f"{LABELS[metric]}{unit}: P10-P90, dot P50", fontsize=9, loc="left")
         ax_diff.set_title(f"paired difference to {baseline!r}", fontsize=9, loc="left")
         for ax in (ax_val, ax_diff):
-            _axis_format(ax, metric)
+            _axis_format(ax, metric, currency)
             ax.grid(alpha=0.3, axis="x")
             ax.tick_params(labelsize=8)
         ax_val.set_yticks(y_pos, scenarios, fontsize=8)
@@ -140,7 +149,10 @@ def comparison_plot(table: pd.DataFrame, baseline: str, path: str | Path | None 
         list(handles.values()), list(handles.keys()), loc="center left",
         bbox_to_anchor=(1.0, 0.5), fontsize=8, title="forecast year",
     )  # fmt: skip
-    fig.tight_layout()
+    fig.suptitle(
+        title or f"{len(scenarios)} scenarios against {baseline!r}, paired by draw",
+        x=0.01, horizontalalignment="left", fontsize=11,
+    )  # fmt: skip
     if path is not None:
         save_figure(fig, path, dpi=100, bbox_inches="tight")
     return fig
@@ -172,10 +184,12 @@ def print_frontier_table(table: pd.DataFrame, spec, console: Console | None = No
     console.print(out)
 
 
-def frontier_figure(table: pd.DataFrame, spec, path: str | Path | None = None):
+def frontier_figure(
+    table: pd.DataFrame, spec, path: str | Path | None = None, *, currency: str | None = None
+):
     """Top: the objective against AE per SE, one line per budget (P10-P90 of the metric shaded
     for median objectives), best mix ringed.  Bottom: P(best) per mix, bars grouped by budget."""
-    fig = Figure(figsize=(10, 7.5))
+    fig = Figure(figsize=(10, 7.5), layout="constrained")
     ax_val, ax_p = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     palette = matplotlib.colormaps.get_cmap("tab10")
     budgets = sorted(table["budget"].unique())
@@ -186,7 +200,7 @@ def frontier_figure(table: pd.DataFrame, spec, path: str | Path | None = None):
         rows = table[table["budget"] == budget].sort_values("ae_per_se")
         x = np.array([x_of[r] for r in rows["ae_per_se"]], dtype=float)
         color = palette(k % 10)
-        label = f"budget {_money(budget, 0)}/month"
+        label = f"budget {_money(budget, 0)} {currency or 'currency'}/month"
         if spec.objective != "p_revenue_target":
             ax_val.fill_between(x, rows["p10"], rows["p90"], color=color, alpha=0.15, linewidth=0)
         ax_val.plot(x, rows["value"], "o-", color=color, label=label)
@@ -205,7 +219,8 @@ def frontier_figure(table: pd.DataFrame, spec, path: str | Path | None = None):
         }[spec.objective]
     )
     if spec.objective == "revenue_p50":
-        ax_val.yaxis.set_major_formatter(FuncFormatter(_money))
+        ax_val.yaxis.set_major_formatter(money_formatter(currency))
+        ax_val.set_ylabel(unit_label(ax_val.get_ylabel(), currency))
     elif spec.objective in ("p_revenue_target", "nrr"):
         ax_val.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax_val.set_title(f"Staffing frontier, year {spec.year}: ringed = best mix per budget")
@@ -217,7 +232,6 @@ def frontier_figure(table: pd.DataFrame, spec, path: str | Path | None = None):
     ax_p.set_xlabel("AEs per SE")
     ax_p.grid(alpha=0.3, axis="y")
     fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    fig.tight_layout()
     if path is not None:
         save_figure(fig, path, dpi=100, bbox_inches="tight")
     return fig

@@ -2,6 +2,11 @@
 
 No pyplot and no ``matplotlib.use``: importing this module leaves the caller's backend (a notebook's
 inline backend, say) alone.  Files are written through the Agg canvas, which needs no screen.
+
+Every chart says what it shows: history and forecast on one axis with the cut-off (``as_of``)
+marked, the currency on the money axis (``currency=`` names it; ``"currency"`` otherwise), the
+scenario and where its parameters came from (fitted posterior or config assumptions) in the title,
+and legends outside the data.
 """
 
 from __future__ import annotations
@@ -10,23 +15,64 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import xarray as xr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from simengine.atomic import atomic_path
 
-__all__ = ["fan_chart"]
+__all__ = [
+    "fan_chart",
+    "scenario_fans",
+    "money_formatter",
+    "parameter_source",
+    "save_figure",
+    "scenario_label",
+    "unit_label",
+]
 
 _BANDS = ((0.1, 0.9, 0.25), (0.25, 0.75, 0.45))
+#: Symbols put before tick values; any other code is named in the axis label only.
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CHF": "CHF "}
+#: Months of history shown before ``as_of`` by default (the forecast stays readable beside it).
+HISTORY_MONTHS = 36
 
 
-def _money(value: float, _pos: int) -> str:
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+def _money(value: float, _pos: int | None = None) -> str:
+    """``1.5M``, ``500K``, ``2.3B``, ``950``: one decimal where it says something."""
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
         if abs(value) >= div:
-            return f"{value / div:,.1f}{suffix}"
+            return f"{value / div:,.1f}".removesuffix(".0") + suffix
     return f"{value:,.0f}"
+
+
+def money_formatter(currency: str | None = None) -> FuncFormatter:
+    """Tick formatter with K/M/B suffixes, prefixed by the currency's symbol when it has one."""
+    symbol = CURRENCY_SYMBOLS.get((currency or "").upper(), "")
+    return FuncFormatter(lambda v, pos=None: f"{'-' if v < 0 else ''}{symbol}{_money(abs(v))}")
+
+
+def unit_label(what: str, currency: str | None = None) -> str:
+    """``"revenue per month (USD)"``; a neutral ``(currency)`` when no currency is configured."""
+    return f"{what} ({currency or 'currency'})"
+
+
+def parameter_source(attrs) -> str:
+    """``"fitted"`` when the run drew its parameters from a posterior, else ``"assumptions"``."""
+    return "fitted" if str(attrs.get("parameters", "")).startswith("fitted") else "assumptions"
+
+
+def scenario_label(attrs, default: str = "default scenario") -> str:
+    """The scenario a run simulated: its name, file stem, or ``default``; plus its staffing plan."""
+    name = attrs.get("scenario") or (
+        Path(str(attrs["scenario_file"])).stem if attrs.get("scenario_file") else default
+    )
+    staffing = attrs.get("staffing")
+    if not staffing:
+        return str(name)
+    return f"{name} (staffing={staffing})" if name else f"staffing={staffing}"
 
 
 def _fan(ax, x, samples: np.ndarray, color: str, label: str) -> None:
@@ -45,34 +91,192 @@ def _fan(ax, x, samples: np.ndarray, color: str, label: str) -> None:
     ax.plot(x, np.nanmedian(samples, axis=0), color=color, linewidth=1.8, label=f"{label} P50")
 
 
-def fan_chart(ds: xr.Dataset, path: str | Path | None = None, title: str | None = None):
+def _bridge(ax, x0, y0, x1, y1, color: str) -> None:
+    """A thin line from the last observed month to the first forecast month (no legend entry)."""
+    ax.plot([x0, x1], [y0, y1], color=color, linewidth=1.0, linestyle=":", label="_nolegend_")
+
+
+def _as_of(ds: xr.Dataset):
+    """The cut-off month as a timestamp: ``attrs['as_of']``, else the month before the forecast."""
+    if ds.attrs.get("as_of"):
+        return pd.Timestamp(str(ds.attrs["as_of"]) + "-01")
+    first = pd.Timestamp(ds["month"].values[0])
+    return first - pd.DateOffset(months=1)
+
+
+def _mark_cut_off(ax, as_of, label: bool) -> None:
+    ax.axvline(as_of, color="black", linewidth=0.9, linestyle=":")
+    if label:
+        ax.annotate(
+            f"as_of {as_of:%Y-%m}",
+            xy=(as_of, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=8,
+        )
+
+
+def _outside_legend(ax) -> None:
+    """A legend right of the axes: it never covers the data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+
+
+def fan_chart(
+    ds: xr.Dataset,
+    path: str | Path | None = None,
+    title: str | None = None,
+    *,
+    currency: str | None = None,
+    scenario: str | None = None,
+    history_months: int | None = HISTORY_MONTHS,
+):
     """Fan chart of monthly revenue (total and by segment) and trailing-12-month NRR/GRR.
 
-    Returns the matplotlib Figure; writes a PNG when ``path`` is given.
+    The observed months before ``as_of`` (``history_revenue``, written by every run since it
+    was added; older files show the forecast alone) are drawn on the same axis, the cut-off is
+    marked, and the legends sit right of the axes.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A forecast (``forecast.nc``): ``revenue`` (draw, month, segment), ``nrr_total`` and
+        ``grr_total`` (draw, month), optionally ``history_revenue`` (history_month, segment).
+    path : str or os.PathLike, optional
+        Write a PNG there (atomically).
+    title : str, optional
+        Replaces the title (default: scenario, cut-off, draws and parameter source).
+    currency : str, optional
+        Currency code for the money axis (``USD`` also puts ``$`` on the ticks).
+    scenario : str, optional
+        Scenario name for the title (default: from the dataset's attrs).
+    history_months : int or None
+        Observed months shown before ``as_of``; None shows all.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     x = ds["month"].values
-    fig = Figure(figsize=(10, 8))
+    as_of = _as_of(ds)
+    fig = Figure(figsize=(11, 8), layout="constrained")
     ax_rev, ax_ret = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    palette = matplotlib.colormaps["tab10"]
+    if "history_revenue" in ds:
+        hist = ds["history_revenue"]
+        if history_months is not None:
+            hist = hist.isel(history_month=slice(-history_months, None))
+        hx = hist["history_month"].values
+        ax_rev.plot(hx, hist.sum("segment").values, color="black", linewidth=1.6,
+                    label="all, observed")  # fmt: skip
+        for i, seg in enumerate(ds["segment"].values):
+            ax_rev.plot(hx, hist.sel(segment=seg).values, color=palette(i + 1), linewidth=1.0,
+                        label=f"{seg}, observed")  # fmt: skip
     total = ds["revenue"].sum("segment").transpose("draw", "month").values
     _fan(ax_rev, x, total, "tab:blue", "all")
-    palette = matplotlib.colormaps["tab10"]
+    if "history_revenue" in ds:  # join the last observed month to the first forecast P50
+        _bridge(ax_rev, hx[-1], float(hist.isel(history_month=-1).sum()), x[0],
+                float(np.nanmedian(total[:, 0])), "tab:blue")  # fmt: skip
     for i, seg in enumerate(ds["segment"].values):
         med = ds["revenue"].sel(segment=seg).median("draw").values
         ax_rev.plot(x, med, color=palette(i + 1), linewidth=1.0, linestyle="--", label=f"{seg} P50")
-    ax_rev.set_ylabel("revenue per month")
-    ax_rev.yaxis.set_major_formatter(FuncFormatter(_money))
-    ax_rev.set_title(title or "Forecast revenue (bands: P10-P90, P25-P75)")
-    ax_rev.legend(loc="upper left", fontsize=8, ncol=2)
+    ax_rev.set_ylabel(unit_label("revenue per month", currency))
+    ax_rev.yaxis.set_major_formatter(money_formatter(currency))
+    ax_rev.set_ylim(bottom=0)
+    scenario = scenario or scenario_label(ds.attrs)
+    source = parameter_source(ds.attrs)
+    ax_rev.set_title(
+        title
+        or f"{scenario}: revenue from {as_of:%Y-%m}, {ds.sizes['draw']:,} draws, "
+        f"{source} parameters (bands P10-P90, P25-P75)",
+        loc="left",
+        fontsize=11,
+    )
+    _mark_cut_off(ax_rev, as_of, label=True)
+    _outside_legend(ax_rev)
     ax_rev.grid(alpha=0.3)
 
     _fan(ax_ret, x, ds["nrr_total"].transpose("draw", "month").values, "tab:green", "NRR")
     _fan(ax_ret, x, ds["grr_total"].transpose("draw", "month").values, "tab:red", "GRR")
     ax_ret.axhline(1.0, color="black", linewidth=0.8)
+    _mark_cut_off(ax_ret, as_of, label=False)
     ax_ret.set_ylabel("trailing 12-month retention")
-    ax_ret.legend(loc="center", fontsize=8, ncol=4)  # between the NRR and GRR fans
+    ax_ret.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax_ret.set_title("NRR and GRR (forecast months; trailing twelve months)", loc="left",
+                     fontsize=10)  # fmt: skip
+    _outside_legend(ax_ret)
     ax_ret.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    fig.tight_layout()
+    for label in ax_ret.get_xticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
+    if path is not None:
+        save_figure(fig, path, dpi=110)
+    return fig
+
+
+def scenario_fans(
+    items,
+    path: str | Path | None = None,
+    *,
+    currency: str | None = None,
+    history_months: int | None = HISTORY_MONTHS,
+    title: str | None = None,
+):
+    """Total monthly revenue of several scenarios on one axis: their P10-P90 bands and P50s, after
+    the history they all continue (taken from the first dataset that holds it).
+
+    Parameters
+    ----------
+    items : sequence of (str, xarray.Dataset)
+        Scenario name and its forecast (as for :func:`fan_chart`).
+    path : str or os.PathLike, optional
+        Write a PNG there (atomically).
+    currency : str, optional
+        Currency code for the money axis.
+    history_months : int or None
+        Observed months shown before ``as_of``; None shows all.
+    title : str, optional
+        Replaces the default title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    items = list(items)
+    fig = Figure(figsize=(11, 5), layout="constrained")
+    ax = fig.subplots()
+    with_history = [ds for _, ds in items if "history_revenue" in ds]
+    if with_history:
+        hist = with_history[0]["history_revenue"].sum("segment")
+        if history_months is not None:
+            hist = hist.isel(history_month=slice(-history_months, None))
+        ax.plot(hist["history_month"].values, hist.values, color="black", linewidth=1.6,
+                label="observed")  # fmt: skip
+    palette = matplotlib.colormaps["tab10"]
+    for i, (name, ds) in enumerate(items):
+        total = ds["revenue"].sum("segment").transpose("draw", "month").values
+        q10, q50, q90 = np.nanquantile(total, [0.1, 0.5, 0.9], axis=0)
+        x = ds["month"].values
+        color = palette(i % 10)
+        ax.fill_between(x, q10, q90, color=color, alpha=0.12, linewidth=0)
+        ax.plot(x, q50, color=color, linewidth=1.6, label=f"{name} P50 (band P10-P90)")
+        if with_history:
+            _bridge(ax, hist["history_month"].values[-1], float(hist.values[-1]), x[0],
+                    float(q50[0]), color)  # fmt: skip
+    as_of = _as_of(items[0][1])
+    _mark_cut_off(ax, as_of, label=True)
+    sources = {parameter_source(ds.attrs) for _, ds in items}
+    source = sources.pop() if len(sources) == 1 else "mixed"
+    ax.set_title(
+        title or f"Revenue per month by scenario from {as_of:%Y-%m}, {source} parameters",
+        loc="left",
+        fontsize=11,
+    )
+    ax.set_ylabel(unit_label("revenue per month", currency))
+    ax.yaxis.set_major_formatter(money_formatter(currency))
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    _outside_legend(ax)
     if path is not None:
         save_figure(fig, path, dpi=110)
     return fig

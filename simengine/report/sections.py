@@ -1,0 +1,352 @@
+"""The sections of ``report.html``: headline, fans, signals, fit diagnostics, provenance, and for a
+sweep the comparison and the staffing frontier, for a backtest its scores.
+
+Each function takes what a run, sweep or backtest folder holds (datasets, tables, attrs) and returns
+a :class:`simengine.report.html.Section`; none writes a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+import yaml
+
+from simengine.report.console import _FORMATS, _LABELS, _ORDER
+from simengine.report.html import Section, facts, figure, pre, table, text
+from simengine.report.plots import (
+    _money,
+    fan_chart,
+    parameter_source,
+    scenario_fans,
+    scenario_label,
+)
+from simengine.report.tables import summary_table
+
+__all__ = [
+    "diagnostics_section",
+    "fan_section",
+    "headline_section",
+    "provenance_section",
+    "signals_section",
+]
+
+#: Provenance attrs shown first, in this order (the rest follow as recorded).
+PROVENANCE_KEYS = (
+    "seed", "config_hash", "data_hash", "simengine_version", "created_at", "as_of", "data_source",
+    "parameters", "posterior", "posterior_method", "posterior_created_at", "posterior_data_hash",
+    "posterior_gate", "scenario_file", "market", "staffing", "comp", "prices", "fitted_parameters",
+    "default_segments", "use_case_process", "overrides", "notes", "account_months",
+    "existing_accounts",
+)  # fmt: skip
+
+
+_MONEY = {"arr", "revenue", "total_cost"}
+
+
+def _cell(metric: str, value: float) -> str:
+    """Compact for money (``143.8M``), as the terminal table otherwise (``122.8%``)."""
+    if not np.isfinite(value):
+        return "-"
+    return _money(value) if metric in _MONEY else _FORMATS[metric].format(value)
+
+
+def headline_table(ds: xr.Dataset, segment: str = "all", caption: str = "", fold: str = "") -> dict:
+    """One row per metric, P10 / P50 / P90 of each forecast year side by side (summary.csv has
+    the unrounded figures); whole-run metrics (the expansion multiple) fill the first year's."""
+    summary = summary_table(ds)
+    part = summary[summary["segment"] == segment]
+    years = part["year"].dropna().unique().tolist()
+    ends = {int(r.year): (r.year_end, r.months) for r in part.dropna(subset=["year"]).itertuples()}
+    columns = ["metric"]
+    for y in years:
+        end, months = ends[int(y)]
+        span = "" if months == 12 else f", {months} mo"
+        columns += [f"Y{y} ({end}{span}) P10", "P50", "P90"]
+    rows = []
+    for metric in sorted(part["metric"].unique(), key=lambda m: _ORDER[m]):
+        rows_m = part[part["metric"] == metric]
+        label = _LABELS[metric] + (" (whole run)" if rows_m["year"].isna().all() else "")
+        row = [label]
+        for i, y in enumerate(years):
+            whole = rows_m["year"].isna().all()
+            hit = rows_m if whole else rows_m[rows_m["year"].eq(y).fillna(False)]
+            if hit.empty or (whole and i > 0):
+                row += ["", "", ""]
+            else:
+                r = hit.iloc[0]
+                row += [_cell(metric, r.p10), _cell(metric, r.p50), _cell(metric, r.p90)]
+        rows.append(row)
+    return table(columns, rows, caption=caption, numeric=[False] + [True] * (len(columns) - 1),
+                 fold=fold)  # fmt: skip
+
+
+def headline_section(ds: xr.Dataset, currency: str | None = None) -> Section:
+    """The P10/P50/P90 table by forecast year, all segments, then one folded table per segment."""
+    unit = currency or "currency"
+    source = parameter_source(ds.attrs)
+    blocks = [
+        text(
+            f"Forecast from {ds.attrs.get('as_of', '?')} over {ds.sizes['month']} months, "
+            f"{ds.sizes['draw']:,} draws; parameters: {ds.attrs.get('parameters', source)}. "
+            f"Money in {unit} (K thousands, M millions); ARR, NRR and GRR at the year's last "
+            "month, flows summed over the year; summary.csv has every figure unrounded.",
+        ),
+        headline_table(ds, caption="All segments"),
+    ]
+    if source == "assumptions":
+        blocks.insert(
+            1,
+            text(
+                "These parameters are assumptions (config defaults), not fitted to this book: "
+                "read the bands as what the assumptions imply, not as estimated uncertainty.",
+                tone="warn",
+            ),
+        )
+    for seg in ds["segment"].values:
+        blocks.append(headline_table(ds, str(seg), fold=f"Segment {seg}"))
+    return Section("Headline: P10 / P50 / P90", "headline", blocks)
+
+
+_FAN_CAPTION = (
+    "Fan charts: black and thin solid lines are the observed revenue up to as_of (dotted line); "
+    "blue bands the forecast's P10-P90 and P25-P75, the line its P50; dashed lines each "
+    "segment's P50."
+)
+
+
+def fan_section(
+    items: list[tuple[str, xr.Dataset]], currency: str | None = None, anchor: str = "fans"
+) -> Section:
+    """One fan chart (history and forecast) per ``(scenario, dataset)``."""
+    blocks = []
+    if not any("history_revenue" in ds for _, ds in items):
+        blocks.append(
+            text(
+                "This forecast was written before runs kept their observed history "
+                "(history_revenue): the charts show the forecast months only.",
+                tone="warn",
+            )
+        )
+    if len(items) > 1:
+        blocks.append(
+            figure(
+                scenario_fans(items, currency=currency),
+                alt="Total revenue of every scenario on one axis",
+                dpi=90,
+                caption="Each scenario's P50 (line) and P10-P90 (band) after the observed history; "
+                "each scenario's own fan chart follows. " + _FAN_CAPTION,
+            )
+        )
+    for name, ds in items:
+        fig = fan_chart(ds, currency=currency, scenario=name)
+        blocks.append(
+            figure(
+                fig,
+                alt=f"Fan chart of monthly revenue and NRR/GRR for {name}",
+                dpi=90,
+                half=len(items) > 1,
+                caption=_FAN_CAPTION if len(items) == 1 else "",
+            )
+        )
+    title = "Fan chart with history" if len(items) == 1 else "Fan charts with history"
+    return Section(title, anchor, blocks)
+
+
+def signals_section(
+    signals: pd.DataFrame | None, accounts: pd.DataFrame | None, top: int = 5
+) -> Section:
+    """The first ``top`` accounts of every signal (``signals.csv``) and the largest accounts'
+    12-month forecast (``accounts_forecast.csv``)."""
+    blocks = []
+    if signals is None or signals.empty:
+        blocks.append(text("No per-account forecast in this folder (signals.csv is missing)."))
+    else:
+        rows = []
+        shown = signals.groupby("signal", sort=False).head(top)
+        for row in shown.itertuples(index=False):
+            if row.value_name == "usage_trend":
+                value = f"{_pct(row.value, signed=True)} usage"
+            else:
+                value = f"{row.value:,.0f} ({row.value_name})"
+            rows.append([row.signal, row.account_id, row.segment, value,
+                         f"{row.probability:.0%} {row.probability_name}"])  # fmt: skip
+        blocks.append(
+            table(
+                ["signal", "account", "segment", "value", "probability"],
+                rows,
+                caption=f"Ranked signals: the first {top} accounts of each signal (signals.csv "
+                "has more)",
+                numeric=[False, False, False, True, True],
+            )
+        )
+    if accounts is not None and not accounts.empty:
+        top = accounts.sort_values("revenue_next12_p50", ascending=False).head(15)
+        blocks.append(
+            table(
+                [
+                    "account",
+                    "segment",
+                    "revenue last month",
+                    "next 12m P10",
+                    "P50",
+                    "P90",
+                    "P(churn 12m)",
+                    "usage trend",
+                ],
+                [
+                    [
+                        r.account_id,
+                        r.segment,
+                        f"{r.revenue_last:,.0f}",
+                        f"{r.revenue_next12_p10:,.0f}",
+                        f"{r.revenue_next12_p50:,.0f}",
+                        f"{r.revenue_next12_p90:,.0f}",
+                        _pct(r.p_churn_12m),
+                        _pct(r.usage_trend, signed=True),
+                    ]
+                    for r in top.itertuples(index=False)
+                ],
+                caption=f"The 15 largest of {len(accounts):,} accounts by forecast revenue over the "
+                "next 12 months (accounts_forecast.csv has them all)",
+                numeric=[False, False, True, True, True, True, True, True],
+            )  # fmt: skip
+        )
+    return Section("Per-account signals", "signals", blocks)
+
+
+def _fit_config(config_yaml: str):
+    """The run's ``fit`` settings (its gate thresholds), from the resolved config YAML."""
+    from dataclasses import fields
+
+    from simengine.config import FitConfig
+
+    try:
+        fit = (yaml.safe_load(config_yaml) or {}).get("fit") or {}
+    except yaml.YAMLError:
+        fit = {}
+    names = {f.name for f in fields(FitConfig)}
+    return FitConfig(**{k: v for k, v in fit.items() if k in names})
+
+
+def _num(value: float, spec: str) -> str:
+    return format(value, spec) if np.isfinite(value) else "-"
+
+
+def _diagnostics_tables(diag: pd.DataFrame, fit_cfg) -> list[dict]:
+    """The worst parameters first (highest R-hat, lowest bulk ESS), then all of them, folded."""
+    public = diag[~diag["parameter"].astype(str).str.contains(r"_(?:pop|raw|log)$")]
+    public = public.sort_values(["r_hat", "ess_bulk"], ascending=[False, True], na_position="last")
+
+    def rows_flags(frame):
+        rows, flags = [], []
+        for r in frame.itertuples(index=False):
+            seg = "" if pd.isna(r.segment) else r.segment
+            rows.append([r.parameter, seg, f"{r.mean:.4g}", f"{r.eti_5:.4g}", f"{r.eti_95:.4g}",
+                         _num(r.r_hat, ".3f"), _num(r.ess_bulk, ".0f"), _num(r.ess_tail, ".0f")])  # fmt: skip
+            flags.append([False] * 5 + [
+                bool(r.r_hat > fit_cfg.max_rhat), bool(r.ess_bulk < fit_cfg.min_ess_bulk), False,
+            ])  # fmt: skip
+        return rows, flags
+
+    columns = ["parameter", "segment", "mean", "5%", "95%", "R-hat", "bulk ESS", "tail ESS"]
+    numeric = [False, False, True, True, True, True, True, True]
+    worst, worst_flags = rows_flags(public.head(8))
+    every, every_flags = rows_flags(public)
+    return [
+        table(columns, worst, numeric=numeric, flags=worst_flags,
+              caption=f"The 8 parameters that mix worst (highlighted: R-hat above "
+              f"{fit_cfg.max_rhat:g} or bulk ESS below {fit_cfg.min_ess_bulk:g}; '-': not "
+              "defined, e.g. one chain)"),
+        table(columns, every, numeric=numeric, flags=every_flags,
+              fold=f"All {len(public)} parameters"),
+    ]  # fmt: skip
+
+
+def diagnostics_section(
+    attrs: dict, folder: Path | None = None, diagnostics_csv: Path | None = None
+) -> Section:
+    """R-hat, ESS and divergences of the posterior the run used, and its gate; or "assumptions".
+
+    The posterior is the file named in ``attrs['posterior']`` (or ``folder/posterior.nc``);
+    ``diagnostics_csv`` (a fit's or backtest's ``diagnostics.csv``) is read when given.
+    """
+    title, anchor = "Diagnostics of the fit", "diagnostics"
+    if parameter_source(attrs) == "assumptions" and diagnostics_csv is None:
+        return Section(title, anchor, [
+            text("Parameters: assumptions (config defaults, not fitted), so there is no "
+                 "posterior to diagnose.", tone="warn"),
+            facts([("segments on the config's default entry", attrs.get("default_segments")),
+                   ("notes", attrs.get("notes"))]),
+        ])  # fmt: skip
+    fit_cfg = _fit_config(str(attrs.get("config", "")))
+    path = Path(str(attrs["posterior"])) if attrs.get("posterior") else None
+    if path is None and folder is not None and (folder / "posterior.nc").is_file():
+        path = folder / "posterior.nc"
+    blocks = []
+    tree = None
+    if path is not None and path.is_file():
+        from simengine.fitting import check_gate, diagnostics_table, load_posterior
+
+        tree = load_posterior(path)
+        diag = diagnostics_table(tree)
+        failures = check_gate(tree, fit_cfg)
+    elif diagnostics_csv is not None and diagnostics_csv.is_file():
+        diag = pd.read_csv(diagnostics_csv, keep_default_na=False, na_values=[""])
+        failures = None
+    else:
+        blocks.append(text(f"The posterior this run used ({path}) is not there any more; what "
+                           "the run recorded follows.", tone="warn"))  # fmt: skip
+        blocks.append(facts((k, attrs.get(k)) for k in (
+            "parameters", "posterior", "posterior_method", "posterior_created_at",
+            "posterior_gate")))  # fmt: skip
+        return Section(title, anchor, blocks)
+    a = tree.attrs if tree is not None else {}
+    divergences = int(diag["divergences"].max()) if len(diag) else 0
+    blocks.append(facts([
+        ("posterior", path),
+        ("method", a.get("method", attrs.get("posterior_method"))),
+        ("models", a.get("models")),
+        ("fitted", a.get("created_at", attrs.get("posterior_created_at"))),
+        ("max R-hat (draws in the file)", _num(diag["r_hat"].max(), ".3f")),
+        ("min bulk ESS (draws in the file)", _num(diag["ess_bulk"].min(), ".0f")),
+        ("divergences", divergences),
+        ("full fit: max R-hat", a.get("full_fit_max_r_hat")),
+        ("full fit: min bulk ESS", a.get("full_fit_min_ess_bulk")),
+        ("full fit: divergences", a.get("full_fit_divergences")),
+    ]))  # fmt: skip
+    if failures is None:
+        pass
+    elif failures:
+        blocks.append(text("Gate fails: " + "; ".join(failures), tone="warn"))
+    else:
+        blocks.append(text(f"Gate passes: R-hat <= {fit_cfg.max_rhat:g}, bulk ESS >= "
+                           f"{fit_cfg.min_ess_bulk:g}, divergences <= "
+                           f"{fit_cfg.max_divergences}.", tone="ok"))  # fmt: skip
+    if attrs.get("posterior_gate"):
+        blocks.append(text(f"The run recorded: {attrs['posterior_gate']}", tone="warn"))
+    blocks += _diagnostics_tables(diag, fit_cfg)
+    return Section(title, anchor, blocks)
+
+
+def provenance_section(attrs: dict, extra: list[tuple[str, object]] = ()) -> Section:
+    """Seed, config hash, data hash, version and the rest of the provenance; the resolved config."""
+    keys = [k for k in PROVENANCE_KEYS if k in attrs]
+    keys += sorted(k for k in attrs if k not in PROVENANCE_KEYS and k != "config")
+    blocks = [facts([*extra, *((k, attrs[k]) for k in keys)])]
+    if attrs.get("config"):
+        blocks.append(pre(str(attrs["config"]), summary="Resolved config (YAML)"))
+    return Section("Config and provenance", "provenance", blocks)
+
+
+def scenario_name(attrs: dict, folder: Path) -> str:
+    """A run's scenario label (``default scenario`` when it named none)."""
+    return scenario_label(attrs) or folder.name
+
+
+def _pct(value: float, signed: bool = False) -> str:
+    if not np.isfinite(value):
+        return "-"
+    return f"{value:+.0%}" if signed else f"{value:.0%}"
