@@ -30,7 +30,7 @@ SMALL = {
     "03_account_drilldown": {"DRAWS": 100, "EXTRA": [*SMALL_BOOK, "sim.horizon_months=15"]},
     "04_backtest": {
         "N_ACCOUNTS": 200, "HISTORY_MONTHS": 24, "HOLDOUT": 6, "DRAWS": 100, "FIT_DRAWS": 100,
-        "FIT_TUNE": 100, "EXTRA": ["fit.allow_bad=true"],
+        "FIT_TUNE": 100, "EXTRA": ["fit.chains=1", "fit.allow_bad=true"],
     },
 }  # fmt: skip
 
