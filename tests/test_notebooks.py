@@ -21,7 +21,7 @@ SMALL_BOOK = ["data.synthetic.n_accounts=300", "data.synthetic.history_months=24
 #: Parameters that make each notebook take seconds, not minutes (the defaults are for people).
 SMALL = {
     "01_fit_and_diagnose": {
-        "N_ACCOUNTS": 200, "HISTORY_MONTHS": 24, "FIT_DRAWS": 100, "FIT_TUNE": 100, "CHAINS": 2,
+        "N_ACCOUNTS": 150, "HISTORY_MONTHS": 24, "FIT_DRAWS": 100, "FIT_TUNE": 100, "CHAINS": 2,
     },
     "02_scenarios_and_frontier": {
         "DRAWS": 30, "SCENARIOS": ["baseline", "downturn"], "BUDGETS": [600000],
@@ -29,7 +29,7 @@ SMALL = {
     },
     "03_account_drilldown": {"DRAWS": 100, "EXTRA": [*SMALL_BOOK, "sim.horizon_months=15"]},
     "04_backtest": {
-        "N_ACCOUNTS": 200, "HISTORY_MONTHS": 24, "HOLDOUT": 6, "DRAWS": 100, "FIT_DRAWS": 100,
+        "N_ACCOUNTS": 150, "HISTORY_MONTHS": 24, "HOLDOUT": 6, "DRAWS": 100, "FIT_DRAWS": 100,
         "FIT_TUNE": 100, "EXTRA": ["fit.chains=1", "fit.allow_bad=true"],
     },
 }  # fmt: skip
