@@ -127,3 +127,11 @@ def test_readme_commands_run(tmp_path):
         assert done.returncode == 0, f"README command failed: {line}\n{done.stderr[-3000:]}"
         ran += 1
     assert ran >= 8
+    # The files the tours say these commands write.
+    promised = [
+        "multirun/fy27/sweep.nc", "multirun/fy27/0/forecast.nc", "multirun/fy27/1/signals.csv",
+        "outputs/fy27_compare/comparison.csv", "outputs/mix/frontier.csv",
+        "outputs/mix/frontier.png", "fits/mybook/posterior.nc", "outputs/mybook/forecast.nc",
+    ]  # fmt: skip
+    missing = [p for p in promised if not (tmp_path / p).is_file()]
+    assert not missing, f"README promises files its commands did not write: {missing}"
