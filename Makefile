@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "simengine needs Python 3.12 (see .python-version); found " + sys.version.split()[0])'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[fit,test,sweep,backtest]"
+	$(PY) -m pip install --quiet -e ".[fit,test,sweep,backtest,notebooks]"
 	touch $(STAMP)
 
 demo: setup

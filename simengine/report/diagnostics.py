@@ -1,0 +1,652 @@
+"""Charts that check a fit against its data and read a forecast closely (the notebooks' charts).
+
+Each function takes a book, a posterior ``DataTree`` or forecast outputs, draws on a plain
+``matplotlib.figure.Figure`` (no pyplot, no backend switch) and returns it; ``path`` writes a PNG
+through :func:`simengine.report.plots.save_figure`.  The numbers behind every chart come from small
+functions beside it (:func:`kaplan_meier`, :func:`usage_changes`, :func:`pit_values`,
+:func:`coverage_by_level`), so a notebook can print what a chart shows.
+
+Posterior predictive checks here replay the fitted model's *observation* equations on the book's
+own exposure (same accounts, same months, same censoring), one replicate per posterior draw:
+
+- survival: ``theta_i ~ Beta(alpha_s, beta_s + entry_i)``, times ``csm_hazard_ratio`` when covered,
+  a geometric lifetime after a failed-onboarding coin (``onboarding_failure_s``), censored at the
+  account's observed exposure.  ``usage_decline_hazard_ratio`` is left out (it needs simulated
+  usage paths), so a replicate slightly under-churns where usage declines;
+- usage: month-over-month log changes ``drift_s + b_i + Δ season + Δ log ramp(k) + sigma_s eps``
+  on the panel cells the usage model fits (skipped months and use-case ramps left out).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+from simengine.report.plots import _money, save_figure
+
+__all__ = [
+    "account_drilldown",
+    "account_records",
+    "calibration_plot",
+    "commit_burndown",
+    "coverage_by_level",
+    "kaplan_meier",
+    "paired_differences",
+    "pit_values",
+    "segment_hierarchy",
+    "seasonality_check",
+    "survival_check",
+    "usage_change_check",
+    "usage_changes",
+]
+
+_PALETTE = matplotlib.colormaps["tab10"]
+#: Tenure (months) after which the onboarding ramp no longer moves usage changes noticeably.
+RAMP_DONE = 12
+
+
+def _finish(fig: Figure, path: str | Path | None) -> Figure:
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path, dpi=110, bbox_inches="tight")
+    return fig
+
+
+def _posterior_pick(tree: xr.DataTree, n: int, seed: int) -> xr.Dataset:
+    """``n`` posterior draws (distinct while available) stacked on dim ``sample``."""
+    post = tree["posterior"].to_dataset().stack(sample=("chain", "draw")).transpose("sample", ...)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xD1A6]))
+    take = rng.choice(post.sizes["sample"], size=min(n, post.sizes["sample"]), replace=False)
+    return post.isel(sample=np.sort(take))
+
+
+def _segment_values(post: xr.Dataset, name: str, segments) -> np.ndarray:
+    """(samples, segments) values of a per-segment (or scalar) posterior variable."""
+    da = post[name]
+    if "segment" in da.dims:
+        return da.sel(segment=list(segments)).transpose("sample", "segment").values
+    return np.repeat(da.values[:, None], len(segments), axis=1)
+
+
+# --- survival -----------------------------------------------------------------------------------
+
+
+def kaplan_meier(
+    periods: np.ndarray, churned: np.ndarray, entry: np.ndarray | None = None, horizon: int = 36
+) -> np.ndarray:
+    """Product-limit survival over month boundaries ``0 .. horizon`` (left truncation allowed).
+
+    Parameters
+    ----------
+    periods : numpy.ndarray of int, shape (n,)
+        Boundaries observed (:func:`simengine.data.observed_lifetimes`).
+    churned : numpy.ndarray of bool, shape (n,)
+        The last observed boundary was a churn (else censored there).
+    entry : numpy.ndarray of int, shape (n,), optional
+        Boundaries survived before observation began (at risk only after them).
+    horizon : int
+
+    Returns
+    -------
+    numpy.ndarray, shape (horizon + 1,)
+        ``S[t]``: share still a customer after boundary ``t`` (``S[0]`` counts failed onboarding).
+    """
+    periods = np.asarray(periods, np.int64)
+    churned = np.asarray(churned, bool)
+    entry = np.zeros_like(periods) if entry is None else np.asarray(entry, np.int64)
+    t = np.arange(horizon + 1)[:, None]
+    # Boundary 0 (the start month) is at risk for accounts seen from their start; boundary t >= 1
+    # for accounts that had entered before it and were still observed at it.
+    at_risk = np.where(t == 0, entry[None, :] == 0, (entry[None, :] < t) & (periods[None, :] >= t))
+    events = at_risk & churned[None, :] & (periods[None, :] == t)
+    n = at_risk.sum(axis=1)
+    hazard = np.divide(events.sum(axis=1), n, out=np.zeros(horizon + 1), where=n > 0)
+    return np.cumprod(1.0 - hazard)
+
+
+def _replicate_lifetimes(lives, csm, alpha, beta, hr_csm, fail, rng):
+    """One replicate of observed (periods, churned) under the sBG model, same exposure."""
+    entry = lives["entry"].to_numpy(np.int64)
+    exposure = lives["exposure"].to_numpy(np.int64)
+    theta = rng.beta(alpha, beta + entry)
+    theta = np.minimum(theta * np.where(csm, hr_csm, 1.0), 1.0 - 1e-12)
+    life = entry + rng.geometric(np.maximum(theta, 1e-12))
+    life = np.where((entry == 0) & (rng.random(len(entry)) < fail), 0, life)
+    return np.minimum(life, exposure), life <= exposure
+
+
+def survival_check(
+    book, tree: xr.DataTree, n_draws: int = 100, seed: int = 0, path: str | Path | None = None
+) -> Figure:
+    """Kaplan-Meier survival of the data against replicates from the posterior, per segment.
+
+    Returns a Figure: one panel per segment, the data's curve in black over the replicates'
+    P5-P95 band and median.  A data curve outside the band at many tenures says the churn model
+    misses something in that segment.
+    """
+    from simengine.data import observed_lifetimes
+
+    lives = observed_lifetimes(book)
+    starts = book.accounts["start_month"].to_numpy(np.int64)
+    lives["exposure"] = np.maximum(int(book.as_of) - starts, 0)
+    csm = (
+        book.accounts["csm_covered"].to_numpy(bool)
+        if "csm_covered" in book.accounts.columns
+        else np.zeros(len(lives), bool)
+    )
+    segments = list(book.segments)
+    post = _posterior_pick(tree, n_draws, seed)
+    alpha = _segment_values(post, "churn_alpha", segments)
+    beta = _segment_values(post, "churn_beta", segments)
+    hr = post["csm_hazard_ratio"].values if "csm_hazard_ratio" in post else np.ones(alpha.shape[0])
+    fail = (
+        _segment_values(post, "onboarding_failure", segments)
+        if "onboarding_failure" in post
+        else np.zeros_like(alpha)
+    )
+    horizon = int(lives["periods"].max())
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5C4]))
+    fig = Figure(figsize=(4.2 * len(segments), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, len(segments), sharey=True, squeeze=False)[0])
+    seg_index = pd.Index(segments).get_indexer(lives["segment"])
+    for k, (ax, seg) in enumerate(zip(axes, segments, strict=True)):
+        rows = seg_index == k
+        part = lives[rows]
+        observed = kaplan_meier(part["periods"], part["churned"], part["entry"], horizon)
+        reps = np.empty((alpha.shape[0], horizon + 1))
+        for j in range(alpha.shape[0]):
+            per, ch = _replicate_lifetimes(
+                part, csm[rows], alpha[j, k], beta[j, k], hr[j], fail[j, k], rng
+            )
+            reps[j] = kaplan_meier(per, ch, part["entry"], horizon)
+        t = np.arange(horizon + 1)
+        lo, mid, hi = np.quantile(reps, [0.05, 0.5, 0.95], axis=0)
+        ax.fill_between(t, lo, hi, color=_PALETTE(k), alpha=0.3, linewidth=0,
+                        label="posterior replicates P5-P95")  # fmt: skip
+        ax.plot(t, mid, color=_PALETTE(k), linewidth=1.2, label="replicates P50")
+        ax.step(
+            t, observed, where="post", color="black", linewidth=1.4, label="data (Kaplan-Meier)"
+        )
+        ax.set_title(f"{seg}: {rows.sum():,} accounts", fontsize=10)
+        ax.set_xlabel("months since start")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("still a customer")
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    fig.suptitle("Survival: data vs posterior predictive replicates", fontsize=11)
+    return _finish(fig, path)
+
+
+# --- usage changes and seasonality ---------------------------------------------------------------
+
+
+def usage_changes(book, settle_months: int = 12) -> pd.DataFrame:
+    """The month-over-month log usage changes the usage model fits, one row per cell.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``account`` (panel row), ``segment`` (index into ``book.segments``), ``month`` (month
+        number of the later month), ``tenure`` (months since start of the later month), ``change``.
+    """
+    from simengine.fitting.panel import usage_panel
+
+    panel = usage_panel(book, settle_months)
+    lu = panel.log_usage
+    ok = (
+        np.isfinite(lu[:, 1:]) & np.isfinite(lu[:, :-1]) & panel.active[:, 1:]
+        & panel.active[:, :-1] & ~panel.ramping[:, 1:]
+    )  # fmt: skip
+    rows, cols = np.nonzero(ok)
+    cols = cols + 1
+    return pd.DataFrame(
+        {
+            "account": rows,
+            "segment": panel.segment[rows],
+            "month": panel.months[cols],
+            "tenure": cols - panel.start[rows],
+            "change": lu[rows, cols] - lu[rows, cols - 1],
+        }
+    )
+
+
+def _log_ramp(tenure, start, months):
+    return np.log1p(-(1.0 - start) * np.exp(-np.asarray(tenure, float) / months))
+
+
+def _replicate_changes(cells: pd.DataFrame, post: xr.Dataset, j: int, segments, rng) -> np.ndarray:
+    seg = cells["segment"].to_numpy()
+    value = {
+        n: _segment_values(post, n, segments)[j]
+        for n in ("usage_drift", "usage_volatility", "account_sd", "ramp_start", "ramp_months")
+    }
+    n_accounts = int(cells["account"].max()) + 1
+    account_effect = rng.standard_normal(n_accounts)[cells["account"].to_numpy()]
+    moy = cells["month"].to_numpy() % 12
+    season = post["season"].values[j] if "season" in post else np.zeros(12)
+    tenure = cells["tenure"].to_numpy()
+    ramp = _log_ramp(tenure, value["ramp_start"][seg], value["ramp_months"][seg]) - _log_ramp(
+        np.maximum(tenure - 1, 0), value["ramp_start"][seg], value["ramp_months"][seg]
+    )
+    ramp = np.where(tenure >= 1, ramp, 0.0)
+    if "usage_tail_nu" in post:
+        nu = float(post["usage_tail_nu"].values[j])
+        noise = rng.standard_t(nu, len(cells)) * np.sqrt((nu - 2.0) / nu)
+    else:
+        noise = rng.standard_normal(len(cells))
+    return (
+        value["usage_drift"][seg]
+        + value["account_sd"][seg] * account_effect
+        + season[moy] - season[(moy - 1) % 12]
+        + ramp
+        + value["usage_volatility"][seg] * noise
+    )  # fmt: skip
+
+
+def usage_change_check(
+    book, tree: xr.DataTree, n_draws: int = 30, seed: int = 0, path: str | Path | None = None
+) -> Figure:
+    """Histogram (log scale) of month-over-month log usage changes: data vs replicates, per segment."""
+    cells = usage_changes(book)
+    segments = list(book.segments)
+    post = _posterior_pick(tree, n_draws, seed)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x05A6]))
+    reps = np.stack(
+        [_replicate_changes(cells, post, j, segments, rng) for j in range(post.sizes["sample"])]
+    )
+    fig = Figure(figsize=(4.2 * len(segments), 3.8))
+    axes = fig.subplots(1, len(segments), squeeze=False)[0]
+    for k, (ax, seg) in enumerate(zip(axes, segments, strict=True)):
+        rows = cells["segment"].to_numpy() == k
+        data = cells["change"].to_numpy()[rows]
+        if data.size == 0:
+            ax.set_title(f"{seg}: no usage changes")
+            continue
+        edges = np.linspace(*np.quantile(data, [0.001, 0.999]), 41)
+        width = np.diff(edges)
+        dens = np.stack([np.histogram(r[rows], edges)[0] / (rows.sum() * width) for r in reps])
+        lo, hi = np.quantile(dens, [0.05, 0.95], axis=0)
+        ax.stairs(hi, edges, baseline=lo, fill=True, color=_PALETTE(k), alpha=0.35,
+                  label="replicates P5-P95")  # fmt: skip
+        ax.stairs(np.histogram(data, edges)[0] / (data.size * width), edges, color="black",
+                  linewidth=1.2, label="data")  # fmt: skip
+        ax.set_yscale("log")
+        ax.set_title(
+            f"{seg}: sd data {data.std():.3f}, replicates {np.median(reps[:, rows].std(axis=1)):.3f}",
+            fontsize=9,
+        )
+        ax.set_xlabel("log usage change, month over month")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("density (log scale)")
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    fig.suptitle("Usage changes: data vs posterior predictive replicates", fontsize=11)
+    return _finish(fig, path)
+
+
+def seasonality_check(book, tree: xr.DataTree, path: str | Path | None = None) -> Figure:
+    """The fitted monthly profile (P5-P95, P50) against the one the data shows.
+
+    The data's profile: mean log usage change into each calendar month, minus the overall mean
+    change (drift and ramps), accumulated over the year and centred: an estimate of the same 12
+    log effects, with its ±2 standard errors.
+    """
+    cells = usage_changes(book)
+    cells = cells[cells["tenure"] > 6]  # past the onboarding ramp, which the profile does not hold
+    moy = cells["month"].to_numpy() % 12
+    change = cells["change"].to_numpy() - cells["change"].mean()
+    step = np.array([change[moy == m].mean() if (moy == m).any() else np.nan for m in range(12)])
+    se = np.array([change[moy == m].std() / np.sqrt(max((moy == m).sum(), 1)) for m in range(12)])
+    profile = np.cumsum(np.nan_to_num(step))
+    profile -= profile.mean()
+    season = tree["posterior"]["season"].stack(sample=("chain", "draw")).transpose("sample", ...)
+    lo, mid, hi = np.quantile(season.values, [0.05, 0.5, 0.95], axis=0)
+    names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    x = np.arange(12)
+    fig = Figure(figsize=(10, 3.8))
+    ax_p, ax_s = fig.subplots(1, 2)
+    ax_p.fill_between(x, lo, hi, color="tab:blue", alpha=0.3, linewidth=0, label="fitted P5-P95")
+    ax_p.plot(x, mid, color="tab:blue", label="fitted P50")
+    ax_p.plot(x, profile, "o--", color="black", label="data (accumulated steps)")
+    ax_p.set_title("Seasonal profile: log effect by calendar month", fontsize=10)
+    post_step = season.values - np.roll(season.values, 1, axis=1)
+    slo, smid, shi = np.quantile(post_step, [0.05, 0.5, 0.95], axis=0)
+    ax_s.fill_between(x, slo, shi, color="tab:blue", alpha=0.3, linewidth=0, label="fitted P5-P95")
+    ax_s.plot(x, smid, color="tab:blue", label="fitted P50")
+    ax_s.errorbar(x, step, yerr=2 * se, fmt="o", color="black", ms=3, capsize=2, label="data ±2 SE")
+    ax_s.set_title("Step into each month (what the data sees directly)", fontsize=10)
+    for ax in (ax_p, ax_s):
+        ax.axhline(0.0, color="grey", linewidth=0.8)
+        ax.set_xticks(x, names, fontsize=8)
+        ax.grid(alpha=0.3)
+    ax_s.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    return _finish(fig, path)
+
+
+# --- the hierarchy ------------------------------------------------------------------------------
+
+
+def _raw_estimates(book) -> pd.DataFrame:
+    """Per-segment estimates from the data alone (no pooling): what each segment says by itself."""
+    from simengine.data import observed_lifetimes
+
+    lives = observed_lifetimes(book)
+    cells = usage_changes(book)
+    # Past the onboarding ramp: at tenure 7 a 3-month ramp still adds ~0.03 a month, four times
+    # a typical drift; after 12 months it adds < 0.004.
+    cells = cells[cells["tenure"] > RAMP_DONE]
+    rows = []
+    for k, seg in enumerate(book.segments):
+        life = lives[lives["segment"] == seg]
+        exposure = float((life["periods"] - life["entry"]).clip(lower=0).sum())
+        part = cells[cells["segment"] == k]["change"]
+        rows.append(
+            {
+                "segment": seg,
+                "accounts": len(life),
+                "monthly_churn": life["churned"].sum() / exposure if exposure else np.nan,
+                "usage_drift": part.mean() if len(part) else np.nan,
+                "usage_volatility": part.std() if len(part) > 1 else np.nan,
+            }
+        )
+    return pd.DataFrame(rows).set_index("segment")
+
+
+def segment_hierarchy(book, tree: xr.DataTree, path: str | Path | None = None) -> Figure:
+    """What the hierarchy learned per segment: posterior 90% intervals beside each segment's own
+    data-only estimate, for mean monthly churn, usage drift and usage volatility.
+
+    A segment's posterior sits between its own estimate and the others' when its data are few
+    (partial pooling); with many accounts it sits on its own estimate.  Usage volatility's raw
+    value includes the account effects and is an upper bound.
+    """
+    post = tree["posterior"].to_dataset().stack(sample=("chain", "draw"))
+    raw = _raw_estimates(book)
+    segments = [s for s in book.segments if s in post["segment"].values]
+    panels = {
+        "monthly_churn": ("mean monthly churn α/(α+β)", post["churn_alpha"] / (post["churn_alpha"] + post["churn_beta"])),
+    }  # fmt: skip
+    for name, label in (("usage_drift", "usage drift (log/month)"),
+                        ("usage_volatility", "usage volatility (log/month)")):  # fmt: skip
+        if name in post:
+            panels[name] = (label, post[name])
+    fig = Figure(figsize=(4.2 * len(panels), 0.55 * len(segments) + 1.8))
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+    y = np.arange(len(segments))
+    for ax, (name, (label, da)) in zip(axes, panels.items(), strict=True):
+        q = da.sel(segment=segments).quantile([0.05, 0.5, 0.95], dim="sample").values
+        ax.errorbar(q[1], y, xerr=[q[1] - q[0], q[2] - q[1]], fmt="o", color="tab:blue",
+                    capsize=3, label="posterior P50, 90% interval")  # fmt: skip
+        ax.plot(
+            raw.loc[segments, name], y, "x", color="black", ms=8,
+            label=f"segment's data alone\n(usage: tenure > {RAMP_DONE} months)",
+        )  # fmt: skip
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3, axis="x")
+        if name == "monthly_churn":
+            ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    axes[0].set_yticks(y, [f"{s} ({raw.loc[s, 'accounts']:,})" for s in segments])
+    axes[0].invert_yaxis()
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    return _finish(fig, path)
+
+
+# --- scenarios ------------------------------------------------------------------------------------
+
+
+def paired_differences(
+    ds: xr.Dataset, baseline: str, year: int = 1, path: str | Path | None = None
+) -> Figure:
+    """Per scenario: the distribution of (its revenue in forecast ``year`` − the baseline's), draw
+    by draw, with P(beats baseline) (ties count one half) in the legend.
+
+    ``ds`` has a ``scenario`` dim (``sweep.nc`` or :func:`simengine.compare.load_scenarios`).
+    """
+    months = slice(12 * (year - 1), 12 * year)
+    revenue = ds["revenue"].isel(month=months).sum(("month", "segment")).load()
+    base = revenue.sel(scenario=baseline)
+    others = [str(s) for s in ds["scenario"].values if str(s) != baseline]
+    fig = Figure(figsize=(10, 0.9 * len(others) + 1.6))
+    ax = fig.subplots()
+    for k, name in enumerate(others):
+        diff = (revenue.sel(scenario=name) - base).values
+        p = float(np.mean(diff > 0) + 0.5 * np.mean(diff == 0))
+        parts = ax.violinplot(diff, positions=[k], vert=False, showmedians=True, widths=0.8)
+        for body in parts["bodies"]:
+            body.set_facecolor(_PALETTE(k % 10))
+        ax.text(np.median(diff), k + 0.42, f"P(beats) = {p:.0%}", fontsize=8, ha="center")
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(others)), others, fontsize=8)
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(FuncFormatter(_money))
+    ax.set_xlabel(f"revenue in forecast year {year} minus {baseline!r}, same draw")
+    ax.set_title(f"Paired differences to {baseline!r} (common random numbers)", fontsize=10)
+    ax.grid(alpha=0.3, axis="x")
+    return _finish(fig, path)
+
+
+# --- one account ----------------------------------------------------------------------------------
+
+
+def account_records(cfg, account_ids, book=None):
+    """Simulate ``cfg`` and keep the kernel's per-draw record of a few accounts.
+
+    The run is :func:`simengine.pipeline.simulate_config` unchanged (same numbers as ``simengine
+    run``); its kernel is wrapped so each chunk's per-account record is copied for ``account_ids``
+    on its way to the per-account forecast.
+
+    Returns
+    -------
+    tuple of (xarray.Dataset, dict of str to numpy.ndarray)
+        The forecast, and per account its record, shape (draws, len(ACCOUNT_OUTPUTS)).
+    """
+    from simengine.accounts_forecast import active_mask
+    from simengine.data import book_from_config
+    from simengine.engine import run_kernel
+    from simengine.pipeline import simulate_config
+
+    book = book_from_config(cfg.data, need_usage=True) if book is None else book
+    active = book.accounts.loc[active_mask(book), "account_id"].astype(str).to_list()
+    missing = [a for a in account_ids if a not in active]
+    if missing:
+        raise KeyError(f"accounts not active at as_of: {missing}")
+    where = [active.index(a) for a in account_ids]
+    kept: list[np.ndarray] = []
+
+    def kernel(state, params, capacity=None, **kwargs):
+        sink = kwargs["account_sink"]
+
+        def tee(record: np.ndarray) -> None:
+            kept.append(record[:, where].copy())
+            sink(record)
+
+        return run_kernel(state, params, capacity, **{**kwargs, "account_sink": tee})
+
+    ds = simulate_config(cfg, book=book, kernel=kernel)
+    stacked = np.concatenate(kept, axis=0)
+    return ds, {a: stacked[:, k] for k, a in enumerate(account_ids)}
+
+
+def account_drilldown(
+    book, account_id: str, record: np.ndarray, path: str | Path | None = None
+) -> Figure:
+    """One account: its revenue history, its simulated next 12 months, churn timing, commit.
+
+    Parameters
+    ----------
+    book : simengine.data.Book
+    account_id : str
+    record : numpy.ndarray, shape (draws, len(ACCOUNT_OUTPUTS))
+        The kernel's per-account record of this account, one row per draw
+        (:data:`simengine.kernels.layout.ACCOUNT_OUTPUTS`).
+    """
+    from simengine.kernels.layout import A_CHURN_MONTH, A_LEAK_12M, A_OVERAGE_12M, A_REVENUE_12M
+
+    acc = book.accounts.set_index("account_id").loc[account_id]
+    usage = book.usage[book.usage["account_id"] == account_id].sort_values("month")
+    col = "revenue" if "revenue" in usage.columns else "usage"
+    months = pd.PeriodIndex.from_ordinals(usage["month"].to_numpy() - (1970 * 12), freq="M")
+    history = usage[col].to_numpy(float)
+    fig = Figure(figsize=(12, 7.5))
+    grid = fig.add_gridspec(2, 3)
+    ax_h = fig.add_subplot(grid[0, :])
+    ax_h.plot(months.to_timestamp(), history, color="black", marker="o", ms=2.5, label="history")
+    rev12 = record[:, A_REVENUE_12M]
+    q = np.quantile(rev12, [0.1, 0.5, 0.9]) / 12.0
+    end = (months[-1] + 12).to_timestamp()
+    start = (months[-1] + 1).to_timestamp()
+    ax_h.fill_between([start, end], [q[0]] * 2, [q[2]] * 2, color="tab:blue", alpha=0.25,
+                      label="next 12 months, mean per month: P10-P90")  # fmt: skip
+    ax_h.plot([start, end], [q[1]] * 2, color="tab:blue", label="P50")
+    ax_h.axvline(months[-1].to_timestamp(), color="grey", linestyle=":", label="as of")
+    ax_h.yaxis.set_major_formatter(FuncFormatter(_money))
+    ax_h.set_ylabel(f"{col} per month")
+    ax_h.set_title(
+        f"{account_id} ({acc['segment']}): history and the simulated next 12 months "
+        f"({len(record):,} draws)", fontsize=10,
+    )  # fmt: skip
+    ax_h.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax_h.grid(alpha=0.3)
+
+    ax_r = fig.add_subplot(grid[1, 0])
+    ax_r.hist(rev12, bins=40, color="tab:blue", alpha=0.7)
+    ax_r.axvline(12 * history[-1], color="black", linestyle="--", label="12 x last month")
+    ax_r.xaxis.set_major_formatter(FuncFormatter(_money))
+    ax_r.set_title("revenue over the next 12 months", fontsize=9)
+    ax_r.legend(fontsize=8)
+
+    ax_c = fig.add_subplot(grid[1, 1])
+    churn = record[:, A_CHURN_MONTH]
+    t = np.arange(0, 13)
+    # churn_month = m + 1 means the account is gone from forecast month m on.
+    gone = np.array([np.mean((churn > 0) & (churn <= k)) for k in t])
+    ax_c.step(t, 1.0 - gone, where="post", color="tab:red")
+    ax_c.set_ylim(max(0.0, 1.0 - gone[-1] - 0.1), 1.005)
+    ax_c.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax_c.set_xlabel("forecast month")
+    ax_c.set_title(f"P(still a customer); P(churn in 12m) = {gone[-1]:.1%}", fontsize=9)
+    ax_c.grid(alpha=0.3)
+
+    ax_k = fig.add_subplot(grid[1, 2])
+    commit = float(acc.get("commit_annual", 0.0) or 0.0)
+    if commit > 0:
+        over, leak = record[:, A_OVERAGE_12M], record[:, A_LEAK_12M]
+        net = over - leak
+        ax_k.hist(net, bins=40, color="tab:purple", alpha=0.7)
+        ax_k.axvline(0.0, color="black", linewidth=0.8)
+        ax_k.xaxis.set_major_formatter(FuncFormatter(_money))
+        ax_k.set_title(
+            f"commit {_money(commit, 0)}/yr: overage − leak, 12m\n"
+            f"P(overage) {np.mean(over > 0):.0%}, P(leak) {np.mean(leak > 0):.0%}", fontsize=9,
+        )  # fmt: skip
+    else:
+        ax_k.text(0.5, 0.5, "no annual commit:\npay as you go", ha="center", va="center")
+        ax_k.set_axis_off()
+    return _finish(fig, path)
+
+
+def commit_burndown(book, account_id: str, path: str | Path | None = None) -> Figure:
+    """The account's current commit term: commit left against a straight-line pace."""
+    acc = book.accounts.set_index("account_id").loc[account_id]
+    commit = float(acc.get("commit_annual", 0.0) or 0.0)
+    if commit <= 0:
+        raise ValueError(f"account {account_id!r} has no annual commit")
+    start = int(acc["contract_start_month"])
+    term_start = start + 12 * ((int(book.as_of) - start) // 12)
+    usage = book.usage[(book.usage["account_id"] == account_id)].set_index("month")
+    col = "revenue" if "revenue" in usage.columns else "usage"
+    months = np.arange(term_start, int(book.as_of) + 1)
+    spent = usage[col].reindex(months).fillna(0.0).cumsum().to_numpy()
+    fig = Figure(figsize=(7, 3.8))
+    ax = fig.subplots()
+    k = np.arange(len(months))
+    ax.plot(k + 1, commit - spent, "o-", color="black", label="commit left (actual)")
+    ax.plot([0, 12], [commit, 0.0], "--", color="grey", label="even pace")
+    ax.axhline(0.0, color="tab:red", linewidth=0.8)
+    ax.set_xlim(0, 12)
+    ax.yaxis.set_major_formatter(FuncFormatter(_money))
+    ax.set_xlabel("month of the contract year")
+    ax.set_title(
+        f"{account_id}: commit burn-down, term from month {k.size} of 12 so far", fontsize=10
+    )
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _finish(fig, path)
+
+
+# --- calibration ---------------------------------------------------------------------------------
+
+LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def pit_values(forecast, actual: np.ndarray, grid: int = 199) -> np.ndarray:
+    """Probability integral transform of ``actual`` under a forecast with ``.quantiles(probs)``.
+
+    The share of a fine quantile grid (``1/(grid+1) .. grid/(grid+1)``) at or below each actual:
+    uniform on [0, 1] for a calibrated forecast, whatever its form (samples or a normal).
+    """
+    probs = np.arange(1, grid + 1) / (grid + 1)
+    q = forecast.quantiles(probs)  # (grid, months)
+    return (q <= np.asarray(actual, float)[None, :]).mean(axis=0)
+
+
+def coverage_by_level(forecasts: dict, actual: np.ndarray, levels=LEVELS) -> pd.DataFrame:
+    """Share of actuals inside each method's central interval, per nominal level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``level``, one column per method.
+    """
+    actual = np.asarray(actual, float)
+    out = {}
+    for name, forecast in forecasts.items():
+        rows = []
+        for level in levels:
+            lo, hi = forecast.quantiles([(1 - level) / 2, (1 + level) / 2])
+            rows.append(float(np.mean((actual >= lo) & (actual <= hi))))
+        out[name] = rows
+    return pd.DataFrame(out, index=pd.Index(levels, name="level"))
+
+
+def calibration_plot(forecasts: dict, actual: np.ndarray, path: str | Path | None = None) -> Figure:
+    """Coverage by nominal level for every method (left) and the engine's PIT histogram (right).
+
+    With few held-out months each point is a few observations: the band is the binomial 90%
+    range a calibrated forecast's coverage falls in (months treated as independent).
+    """
+    from scipy.stats import binom
+
+    actual = np.asarray(actual, float)
+    n = actual.size
+    table = coverage_by_level(forecasts, actual)
+    levels = np.asarray(table.index, float)
+    fig = Figure(figsize=(11, 4.2))
+    ax_c, ax_p = fig.subplots(1, 2)
+    lo, hi = binom.ppf(0.05, n, levels) / n, binom.ppf(0.95, n, levels) / n
+    ax_c.fill_between(levels, lo, hi, color="grey", alpha=0.2, linewidth=0,
+                      label=f"calibrated, 90% range (n={n})")  # fmt: skip
+    ax_c.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
+    for k, name in enumerate(table.columns):
+        ax_c.plot(levels, table[name], "o-", color=_PALETTE(k), ms=3.5, label=name)
+    ax_c.set_xlabel("nominal central interval")
+    ax_c.set_ylabel("share of actuals inside")
+    for axis in (ax_c.xaxis, ax_c.yaxis):
+        axis.set_major_formatter(PercentFormatter(1.0))
+    ax_c.set_title("Coverage by nominal level", fontsize=10)
+    ax_c.grid(alpha=0.3)
+    ax_c.legend(fontsize=8, loc="upper left")
+    engine = forecasts.get("simengine", next(iter(forecasts.values())))
+    pit = pit_values(engine, actual)
+    ax_p.hist(pit, bins=np.linspace(0, 1, 6), color="tab:blue", alpha=0.7, edgecolor="white")
+    ax_p.axhline(n / 5, color="black", linestyle="--", linewidth=0.8, label="uniform")
+    ax_p.set_xlabel("PIT of the actual under the forecast")
+    ax_p.set_title("PIT (flat = calibrated; U = too narrow; hump = too wide)", fontsize=10)
+    ax_p.legend(fontsize=8)
+    ax_p.grid(alpha=0.3)
+    return _finish(fig, path)
