@@ -73,10 +73,16 @@ def one_book(seed: int, label: str, synthetic, args, root: Path) -> dict:
     from simengine.backtest import run_backtest
 
     data = write_book(synthetic.book, root / f"book{seed}")
+    fit = ["fit.allow_bad=true"]
+    if args.fit_draws:
+        fit += [f"fit.draws={args.fit_draws}", f"fit.tune={args.fit_draws}"]
+    if args.reuse_fits is not None:
+        # A posterior fitted earlier on the same cut book (same seed, same accounts): the run
+        # checks its data hash, so a posterior of another book is refused, not used.
+        fit.append(f"fit.posterior={args.reuse_fits / f'run{seed}' / 'posterior.nc'}")
     cfg = load_config([
-        *data, f"seed={seed}", f"sim.draws={args.draws}", "sim.progress=false",
-        f"fit.draws={args.fit_draws}", f"fit.tune={args.fit_draws}", "fit.chains=2",
-        "fit.allow_bad=true", "backtest.holdout_months=12",
+        *data, f"seed={seed}", f"sim.draws={args.draws}", "sim.progress=false", *fit,
+        "backtest.holdout_months=12",
     ])  # fmt: skip
     t0 = time.perf_counter()
     result = run_backtest(cfg, root / f"run{seed}")
@@ -188,7 +194,14 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="only the memory measurement")
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--fit-draws", type=int, default=500)
+    parser.add_argument(
+        "--fit-draws", type=int, default=0, help="fit.draws = fit.tune (0: the config defaults)"
+    )
+    parser.add_argument("--seeds", type=int, nargs="*", help="only these books")
+    parser.add_argument("--out", type=Path, help="keep the books and run folders here")
+    parser.add_argument(
+        "--reuse-fits", type=Path, help="an earlier --out folder: simulate from its posteriors"
+    )
     parser.add_argument("--memory-child", nargs=4, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -201,12 +214,20 @@ def main() -> None:
         return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) if args.out is None else args.out
         for seed, label, synthetic in books(args.accounts):
-            rows.append(one_book(seed, label, synthetic, args, Path(tmp)))
-            print(f"  done seed {seed} in {rows[-1]['seconds']:.0f} s", file=sys.stderr)
+            if args.seeds and seed not in args.seeds:
+                continue
+            rows.append(one_book(seed, label, synthetic, args, root))
+            print(f"  done seed {seed} in {rows[-1]['seconds']:.0f} s", file=sys.stderr, flush=True)
+    fit = (
+        f"{args.fit_draws} tune + {args.fit_draws} draws"
+        if args.fit_draws
+        else "the default fit.tune + fit.draws"
+    )
     print(
-        f"\n{args.accounts} accounts per book, 36 months, 12 held out; fit NUTS 2 chains x "
-        f"({args.fit_draws} tune + {args.fit_draws} draws); {args.draws} simulation draws\n"
+        f"\n{args.accounts} accounts per book, 36 months, 12 held out; fit NUTS, {fit}"
+        f"{' (reused posteriors)' if args.reuse_fits else ''}; {args.draws} simulation draws\n"
     )
     print_table(rows)
 
