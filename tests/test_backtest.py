@@ -184,7 +184,9 @@ def test_installed_base_keeps_the_coverage_its_flags_show(tmp_path):
     # ~1-2.5% a month over 6 simulated months: mean p_churn well above 0.02 for the uncovered.
     assert table.loc[~covered, "p_churn_12m"].mean() > 0.02
 
-    state = book_state(split.book, tuple(split.book.segments), account_prices(split.book, {}).account)
+    state = book_state(
+        split.book, tuple(split.book.segments), account_prices(split.book, {}).account
+    )
     csm, se = observed_coverage(state)
     assert csm == pytest.approx(covered.mean())
     assert 0.0 < se < 1.0

@@ -3,7 +3,8 @@
 The book's last month (``data.as_of``, default the last usage month) ends the held-out window; the
 cut-off is ``holdout_months`` earlier.  The PyMC models are fitted on the book as known at the
 cut-off (:func:`simengine.backtest.split.split_book`), the engine simulates the **installed base**
-(the accounts active at the cut-off, no new logos) over the held-out months from that posterior,
+(the accounts active at the cut-off, no new logos, each keeping the coverage its flags show:
+:func:`status_quo_kernel`) over the held-out months from that posterior,
 and the forecast is scored against what those same accounts actually billed, beside three
 baselines fitted to the same accounts' history: ``naive_last``, ``seasonal_naive`` and ``ets``
 (statsmodels' ETS per account, summed; see :func:`simengine.backtest.forecasts.ets_paths`).
