@@ -150,3 +150,43 @@ def test_run_refuses_the_backtest_key(cli, tmp_path):
     assert result.returncode == 2
     assert "backtest.holdout_months" in result.stderr
     assert not list(tmp_path.glob("*.nc"))
+
+
+def test_installed_base_keeps_the_coverage_its_flags_show(tmp_path):
+    """The backtest's forecast covers exactly the accounts the book shows covered, not a plan.
+
+    With a CSM hazard ratio of ~0 a covered account cannot churn: every account flagged
+    ``csm_covered`` has ``p_churn_12m == 0`` and the others churn at the book's rate.  The
+    default staffing plan covers 600 accounts, more than this book has, so without the status-quo
+    kernel every account would be covered (and none could churn).
+    """
+    from simengine.accounts_forecast import accounts_frame
+    from simengine.api import load_config
+    from simengine.backtest import installed_base_config, observed_coverage, status_quo_kernel
+    from simengine.data import book_from_config
+    from simengine.engine import book_state
+    from simengine.pipeline import simulate_config
+    from simengine.prices import account_prices
+
+    cfg = load_config([
+        "data.synthetic.n_accounts=200", "data.synthetic.history_months=24", "sim.draws=40",
+        "sim.progress=false", "model.csm_hazard_ratio=1e-9",
+    ])  # fmt: skip
+    split = split_book(book_from_config(cfg.data, need_usage=True), 6)
+    forecast = simulate_config(
+        installed_base_config(cfg, None, 6), book=split.book, kernel=status_quo_kernel
+    )
+    table = accounts_frame(forecast).set_index("account_id")
+    flags = split.book.accounts.set_index("account_id")["csm_covered"].reindex(table.index)
+    covered = flags.to_numpy(bool)
+    assert covered.any() and (~covered).any()
+    assert (table.loc[covered, "p_churn_12m"] == 0.0).all()
+    # ~1-2.5% a month over 6 simulated months: mean p_churn well above 0.02 for the uncovered.
+    assert table.loc[~covered, "p_churn_12m"].mean() > 0.02
+
+    state = book_state(
+        split.book, tuple(split.book.segments), account_prices(split.book, {}).account
+    )
+    csm, se = observed_coverage(state)
+    assert csm == pytest.approx(covered.mean())
+    assert 0.0 < se < 1.0

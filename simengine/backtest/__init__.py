@@ -18,7 +18,9 @@ from simengine.backtest.run import (
     BacktestResult,
     backtest_table,
     installed_base_config,
+    observed_coverage,
     run_backtest,
+    status_quo_kernel,
 )
 from simengine.backtest.scores import QUANTILES, SCORE_COLUMNS, score, score_table
 from simengine.backtest.split import Split, check_holdout, split_book
@@ -36,9 +38,11 @@ __all__ = [
     "installed_base_config",
     "ets_paths",
     "naive_last",
+    "observed_coverage",
     "run_backtest",
     "score",
     "score_table",
     "seasonal_naive",
     "split_book",
+    "status_quo_kernel",
 ]

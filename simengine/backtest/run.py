@@ -3,7 +3,8 @@
 The book's last month (``data.as_of``, default the last usage month) ends the held-out window; the
 cut-off is ``holdout_months`` earlier.  The PyMC models are fitted on the book as known at the
 cut-off (:func:`simengine.backtest.split.split_book`), the engine simulates the **installed base**
-(the accounts active at the cut-off, no new logos) over the held-out months from that posterior,
+(the accounts active at the cut-off, no new logos, each keeping the coverage its flags show:
+:func:`status_quo_kernel`) over the held-out months from that posterior,
 and the forecast is scored against what those same accounts actually billed, beside three
 baselines fitted to the same accounts' history: ``naive_last``, ``seasonal_naive`` and ``ets``
 (statsmodels' ETS per account, summed; see :func:`simengine.backtest.forecasts.ets_paths`).
@@ -36,7 +37,9 @@ __all__ = [
     "account_scores",
     "backtest_table",
     "installed_base_config",
+    "observed_coverage",
     "run_backtest",
+    "status_quo_kernel",
 ]
 
 #: Output files of ``simengine backtest`` (besides the fit's ``posterior.nc``/``diagnostics.csv``
@@ -93,6 +96,60 @@ def installed_base_config(cfg, posterior: str | None, horizon: int):
         sim=dataclasses.replace(cfg.sim, horizon_months=int(horizon)),
         adjust=dataclasses.replace(cfg.adjust, new_logos=0.0, segments=segments),
     )
+
+
+def observed_coverage(state) -> tuple[float, float]:
+    """Shares of the book's accounts with ``csm_covered`` / ``se_engaged`` set, among known flags.
+
+    The same sums, in the same floating point, as the kernel's ``covered_share``: a simulated
+    share equal to it covers exactly the accounts observed covered (``init_existing``).
+    """
+    shares = []
+    for flags in (state.accounts.csm_covered, state.accounts.se_engaged):
+        known = flags >= 0.0
+        shares.append(float(flags[known].sum()) / float(known.sum()) if known.any() else 0.0)
+    return shares[0], shares[1]
+
+
+def status_quo_kernel(state, params, capacity=None, **kwargs):
+    """:func:`simengine.engine.run_kernel` for the installed base as the book shows it.
+
+    The backtest asks whether the accounts active at the cut-off do what the fitted model says,
+    so every value of the forecast comes from the book or the fit, none from a plan:
+
+    - **coverage**: each account keeps the CSM coverage and SE support its own flags show (the
+      shares are the book's observed shares, and the kernel then covers exactly the flagged
+      accounts).  The go-to-market model's capacity (``market=capacity``: a staffing plan's
+      coverable accounts over this draw's book) or ``market.csm_coverage`` (``market=rate``)
+      describe a planned team, not the one the held-out months had: with a plan sized for a
+      larger book every account became covered, its churn fell by the fitted CSM hazard ratio
+      and its use cases rose by the SE ratio (``p_churn_12m`` summed to ~0.8 of the churned count
+      on every generated book);
+    - **health**: no new use case starts unhealthy.  The expansion fit's use-case sizes are the
+      sizes the book shows, healthy or not, so the go-to-market model's unhealthy shares
+      (``effects.unhealthy_*``) would cut expansion a second time.
+
+    New logos are already off (:func:`installed_base_config`).  Arguments are
+    :func:`~simengine.engine.run_kernel`'s; ``capacity`` is ignored (unlimited).
+    """
+    from simengine.engine import run_kernel
+    from simengine.kernels.layout import (
+        M_CSM_COVERAGE,
+        M_SE_COVERAGE,
+        M_UC_UNHEALTHY_COVERED,
+        M_UC_UNHEALTHY_UNCOVERED,
+        M_UNHEALTHY_SHARE,
+        Params,
+    )
+
+    seg_params, month_params = params
+    month_params = month_params.copy()
+    csm, se = observed_coverage(state)
+    month_params[..., M_CSM_COVERAGE] = csm
+    month_params[..., M_SE_COVERAGE] = se
+    for slot in (M_UNHEALTHY_SHARE, M_UC_UNHEALTHY_COVERED, M_UC_UNHEALTHY_UNCOVERED):
+        month_params[..., slot] = 0.0
+    return run_kernel(state, Params(seg_params, month_params), None, **kwargs)
 
 
 def backtest_table(split: Split, forecast: xr.Dataset) -> pd.DataFrame:
@@ -169,7 +226,9 @@ def run_backtest(cfg, out_dir: str | Path) -> BacktestResult:
     posterior = _fit(cfg, split, out_dir)
     from simengine.pipeline import simulate_config
 
-    forecast = simulate_config(installed_base_config(cfg, posterior, holdout), book=split.book)
+    forecast = simulate_config(
+        installed_base_config(cfg, posterior, holdout), book=split.book, kernel=status_quo_kernel
+    )
     forecast.attrs["backtest_cut_off"] = split.holdout_months[0]
 
     history_total = split.history.sum(axis=0)
