@@ -143,6 +143,14 @@ def check_gate(tree: xr.DataTree, fit_cfg: FitConfig) -> list[str]:
         ]
     if "thinned_from_draws" in tree.attrs:
         return _thinned_gate(tree, fit_cfg)
+    chains = int(tree["posterior"].sizes.get("chain", 1))
+    if chains < 2:
+        # R-hat compares chains and ESS needs them too: with one chain every figure is undefined,
+        # and "worst = nan" would read like a numerical failure.
+        return [
+            f"posterior has {chains} chain: R-hat and bulk ESS need at least 2 chains, so the "
+            "gate cannot be checked (refit with fit.chains >= 2, or set fit.allow_bad=true)"
+        ]
     table = diagnostics_table(tree)
     failures = []
     label = table["parameter"] + np.where(table["segment"] != "", "[" + table["segment"] + "]", "")

@@ -89,6 +89,8 @@ def test_gate_and_diagnostics(tmp_path):
     assert check_gate(_tree(chains=2, draws=400), cfg) == []  # iid draws: R-hat ~1, ESS ~800
     short = check_gate(_tree(chains=2, draws=50), cfg)
     assert any("bulk ESS below 400" in f for f in short)
+    (one_chain,) = check_gate(_tree(chains=1, draws=400), cfg)
+    assert "1 chain" in one_chain and "nan" not in one_chain
     approx = _tree()
     approx.attrs["method"] = "map"
     assert "approximation" in check_gate(approx, cfg)[0]
