@@ -37,9 +37,11 @@ __all__ = [
     "METRICS",
     "CompareError",
     "compare",
+    "config_currency",
     "load_scenarios",
     "metric_draws",
     "p_better",
+    "scenario_currency",
     "scenario_data",
 ]
 
@@ -154,6 +156,23 @@ def load_scenarios(paths: list[str | Path]) -> xr.Dataset:
         raise CompareError(f"scenario label {dup[0]!r} appears twice; compare fewer paths")
     _check_pairable(merged)
     return merged
+
+
+def config_currency(config_yaml: str) -> str | None:
+    """The currency label of a run from its resolved config YAML (see ``currency_of``)."""
+    import yaml
+
+    from simengine.config import DataConfig, currency_of
+
+    data = (yaml.safe_load(config_yaml or "") or {}).get("data") or {}
+    return currency_of(DataConfig(accounts=data.get("accounts"), currency=data.get("currency")))
+
+
+def scenario_currency(ds: xr.Dataset) -> str | None:
+    """The first scenario's currency label (paired runs share their data, so their currency)."""
+    if "config" not in ds.coords:
+        return None
+    return config_currency(str(ds["config"].values[0]))
 
 
 def _check_pairable(ds: xr.Dataset) -> None:

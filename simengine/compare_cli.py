@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from simengine.compare import KEYS, CompareError, compare, load_scenarios
+from simengine.compare import KEYS, CompareError, compare, load_scenarios, scenario_currency
 
 __all__ = ["main", "parse_args", "run"]
 
@@ -71,11 +71,12 @@ def run(args: list[str]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_atomic_text(table.to_csv(index=False, float_format="%.6g"), out / "comparison.csv")
     baseline = keys.get("baseline", str(ds["scenario"].values[0]))
-    comparison_plot(table, baseline, out / "comparison.png")
+    currency = scenario_currency(ds)
+    comparison_plot(table, baseline, out / "comparison.png", currency=currency)
     written = ["comparison.csv", "comparison.png"]
     if front is not None:
         write_atomic_text(front.to_csv(index=False, float_format="%.6g"), out / "frontier.csv")
-        frontier.frontier_plot(front, spec, out / "frontier.png")
+        frontier.frontier_plot(front, spec, out / "frontier.png", currency=currency)
         written += ["frontier.csv", "frontier.png"]
     console = Console()
     print_comparison(table, baseline, console)

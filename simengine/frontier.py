@@ -179,11 +179,17 @@ def frontier(ds: xr.Dataset, spec: FrontierSpec) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def frontier_plot(table: pd.DataFrame, spec: FrontierSpec, path: str | Path | None = None):
+def frontier_plot(
+    table: pd.DataFrame,
+    spec: FrontierSpec,
+    path: str | Path | None = None,
+    *,
+    currency: str | None = None,
+):
     """Objective by AE:SE ratio per budget (P10-P90 of the metric shaded), and P(best) bars."""
     from simengine.report.comparison import frontier_figure
 
-    return frontier_figure(table, spec, path)
+    return frontier_figure(table, spec, path, currency=currency)
 
 
 def print_frontier(table: pd.DataFrame, spec: FrontierSpec, console=None) -> None:

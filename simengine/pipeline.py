@@ -16,7 +16,15 @@ from pathlib import Path
 
 import xarray as xr
 
-from simengine.config import Config, ConfigError, RunFacts, check_live, config_hash, config_yaml
+from simengine.config import (
+    Config,
+    ConfigError,
+    RunFacts,
+    check_live,
+    config_hash,
+    config_yaml,
+    currency_of,
+)
 from simengine.config.compose import attribute, default_config
 from simengine.config.live import use_cases_on
 from simengine.config.scenarios import ScenarioFile
@@ -233,6 +241,7 @@ def simulate_config(
         "fitted_parameters": ", ".join(params.fitted) or "none",
         "default_segments": ", ".join(params.default_segments),
         "market": cfg.market.new_logos,
+        "currency": currency_of(cfg.data) or "",
         "prices": checked.prices.source,
         "use_case_process": (
             f"off for {', '.join(off)} (no use_cases table; model.override.<segment>."

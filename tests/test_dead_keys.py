@@ -37,6 +37,7 @@ NO_NUMBERS = {
     "data.usage",
     "data.use_cases",
     "data.as_of",
+    "data.currency",  # a label on charts and tables (tests/test_report.py)
     "fit.posterior",
     "fit.models",  # `simengine fit` settings: they change the posterior a fit writes, not a run
     "fit.method",

@@ -301,3 +301,26 @@ def test_browser_renders_the_sweep_report(mix_sweep, tmp_path):
 @pytest.mark.slow
 def test_browser_renders_the_backtest_report(backtest_dir, tmp_path):
     _check_screenshot(screenshot(backtest_dir / "report.html", tmp_path / "backtest.png"))
+
+
+def test_currency_label_follows_data_currency(hostile_run, tmp_path, cli):
+    """``data.currency`` names the money axes; the embedded/synthetic book is in dollars; a user
+    book without the key gets the neutral "currency"; a label that is not one exits 2."""
+    from simengine.api import load_config, simulate_config
+    from simengine.report import fan_chart
+
+    run, _ = hostile_run
+    with xr.open_dataset(run / "forecast.nc", engine="h5netcdf") as ds:
+        ds = ds.load()
+    assert ds.attrs["currency"] == ""
+    assert fan_chart(ds).axes[0].get_ylabel() == "revenue per month (currency)"
+    synthetic = simulate_config(load_config(SMALL))
+    assert synthetic.attrs["currency"] == "USD"
+    eur = simulate_config(load_config([*SMALL, "data.currency=EUR"]))
+    assert eur.attrs["currency"] == "EUR"
+    assert fan_chart(eur).axes[0].get_ylabel() == "revenue per month (EUR)"
+    out = tmp_path / "bad"
+    proc = cli("run", *SMALL, "data.currency=<b>", f"hydra.run.dir={out}")
+    assert proc.returncode == 2 and "data.currency" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (out / "forecast.nc").exists()

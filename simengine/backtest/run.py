@@ -224,6 +224,7 @@ def run_backtest(cfg, out_dir: str | Path) -> BacktestResult:
             f"config key 'backtest.holdout_months' = {holdout}: no account is active at the cut-off"
         )
     posterior = _fit(cfg, split, out_dir)
+    from simengine.config import currency_of
     from simengine.pipeline import simulate_config
 
     forecast = simulate_config(
@@ -247,7 +248,7 @@ def run_backtest(cfg, out_dir: str | Path) -> BacktestResult:
     write_atomic_text(
         scores.to_csv(index=False, float_format="%.6g"), out_dir / "backtest_scores.csv"
     )
-    backtest_plot(split, table, forecasts, out_dir / "backtest.png")
+    backtest_plot(split, table, forecasts, out_dir / "backtest.png", currency_of(cfg.data))
     write_account_outputs(forecast, out_dir)
     accounts = account_scores(split, accounts_frame(forecast))
     write_atomic_text(

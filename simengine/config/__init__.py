@@ -38,6 +38,7 @@ from simengine.config.schema import (
     SimConfig,
     StaffingConfig,
     SynthConfig,
+    currency_of,
 )
 from simengine.config.specs import DISTRIBUTIONS, param_mean, validate_param
 from simengine.config.validation import to_config, validate
@@ -72,6 +73,7 @@ __all__ = [
     "check_live",
     "config_hash",
     "config_yaml",
+    "currency_of",
     "load_scenario",
     "param_mean",
     "register_configs",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "currency_of",
     "ACQUISITION_ROLES",
     "POST_SALES_ROLES",
     "ROLES",
@@ -86,6 +87,10 @@ class DataConfig:
     # First month of the observation window (YYYY-MM); default: the first usage month.  Accounts
     # that started before it are left-truncated (in the table because they survived to it).
     observed_from: str | None = None
+    # Currency of the revenue and commit columns (a code such as USD or EUR): a label on money
+    # axes and tables, recorded in forecast.nc's ``currency`` attr.  Default: USD for the
+    # embedded/synthetic book (calibrated in dollars), a neutral "currency" for your own tables.
+    currency: str | None = None
     synthetic: SynthConfig = field(default_factory=SynthConfig)
 
 
@@ -349,3 +354,10 @@ class Config:
     comp: CompConfig = field(default_factory=CompConfig)
     effects: EffectsConfig = field(default_factory=EffectsConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+
+
+def currency_of(data: DataConfig) -> str | None:
+    """The book's currency label: ``data.currency``, else USD for the embedded/synthetic book."""
+    if data.currency:
+        return data.currency
+    return "USD" if data.accounts is None else None

@@ -118,6 +118,13 @@ def validate(cfg: Config) -> None:
         syn.history_months,
         "must be >= 2",
     )
+    currency = cfg.data.currency
+    _check(
+        currency is None or re.fullmatch(r"[^\s<>&\"']{1,8}", currency) is not None,
+        "data.currency",
+        currency,
+        "must be a short label such as USD or EUR (1-8 characters, no spaces)",
+    )
     _check(
         cfg.data.usage is None or cfg.data.accounts is not None,
         "data.usage",

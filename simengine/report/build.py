@@ -70,6 +70,7 @@ def _open(path: Path) -> xr.Dataset:
 def _run_report(folder: Path, currency: str | None) -> tuple[str, str, list[Section], str]:
     ds = _open(folder / "forecast.nc")
     attrs = dict(ds.attrs)
+    currency = currency or attrs.get("currency") or None
     name = sec.scenario_name(attrs, folder)
     accounts = _read_csv(folder / "accounts_forecast.csv")
     sections = [
@@ -180,12 +181,13 @@ def _frontier_section(ds, currency) -> Section | None:
 
 
 def _sweep_report(folder: Path, currency: str | None, baseline: str | None):
-    from simengine.compare import CompareError
+    from simengine.compare import CompareError, scenario_currency
 
     try:
         ds = _sweep_data(folder)
     except CompareError as exc:
         raise ReportError(f"{folder}: {exc}") from None
+    currency = currency or scenario_currency(ds)
     labels = [str(s) for s in ds["scenario"].values]
     if baseline is not None and baseline not in labels:
         raise ReportError(f"--baseline {baseline!r}: no such scenario; scenarios: {labels}")
@@ -240,6 +242,10 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None):
 
 
 def _backtest_report(folder: Path, currency: str | None):
+    from simengine.compare import config_currency
+
+    attrs = _backtest_attrs(folder)
+    currency = currency or config_currency(attrs.get("config", ""))
     scores = pd.read_csv(folder / "backtest_scores.csv")
     bt = _read_csv(folder / "backtest.csv")
     blocks = [
@@ -283,7 +289,6 @@ def _backtest_report(folder: Path, currency: str | None):
             f"backtest_accounts.csv scores {len(accounts):,} accounts one by one."))  # fmt: skip
     sections.append(sec.signals_section(_read_csv(folder / "signals.csv"),
                                         _read_csv(folder / "accounts_forecast.csv")))  # fmt: skip
-    attrs = _backtest_attrs(folder)
     sections.append(sec.diagnostics_section(attrs, folder, folder / "diagnostics.csv"))
     sections.append(sec.provenance_section(attrs, [("backtest folder", folder)]))
     subtitle = f"Backtest {folder.name}" + (f": held-out months from {cut}" if cut else "")

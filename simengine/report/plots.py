@@ -157,6 +157,7 @@ def fan_chart(
     -------
     matplotlib.figure.Figure
     """
+    currency = currency or ds.attrs.get("currency") or None
     x = ds["month"].values
     as_of = _as_of(ds)
     fig = Figure(figsize=(11, 8), layout="constrained")
