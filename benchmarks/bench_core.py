@@ -34,7 +34,7 @@ from simengine.kernels import layout as L
 from simengine.kernels._jit import jit
 from simengine.kernels.account import simulate_draws
 from simengine.kernels.reference import simulate_draws_reference
-from simengine.kernels.rng import PURPOSE_USAGE, next_normal_pair, purpose_key, stream_key
+from simengine.kernels.rng import PURPOSE_USAGE, next_normal, purpose_key, stream_key
 
 SIZES = [(2_000, 36, 500), (10_000, 60, 200), (2_000, 120, 500)]
 QUICK_SIZES = [(500, 24, 64), (2_000, 36, 32), (500, 72, 64)]
@@ -50,14 +50,27 @@ def floor_kernel(seed, draw_start, n_accounts, horizon, out):
         total = 0.0
         for i in range(n_accounts):
             state = purpose_key(stream_key(seed, draw_start + j, i, 0), PURPOSE_USAGE)
-            spare = 0.0
-            for t in range(horizon):
-                if t % 2 == 0:
-                    state, eps, spare = next_normal_pair(state)
-                else:
-                    eps = spare
+            for _ in range(horizon):
+                state, eps = next_normal(state)
                 total += eps
         out[j] = total
+
+
+@numba.njit(parallel=True, nogil=True)
+def numpy_floor_kernel(generators, n_accounts, horizon, out):
+    """``out[j]``: the same sum, each normal from ``numpy.random.Generator.standard_normal``.
+
+    numba compiles numpy's own Generator sampler (its 256-layer ziggurat on PCG64); one Generator
+    per thread (a tuple), each serving every ``len(generators)``-th draw: the "numpy floor".
+    """
+    n_gen = len(generators)
+    for c in prange(n_gen):
+        g = generators[c]
+        for j in range(c, out.shape[0], n_gen):
+            total = 0.0
+            for _ in range(n_accounts * horizon):
+                total += g.standard_normal()
+            out[j] = total
 
 
 def build_inputs(n_accounts, horizon, draws, seed=1):
@@ -141,6 +154,16 @@ def run_floor(n_accounts, horizon, draws):
     return time.perf_counter() - t0
 
 
+def run_numpy_floor(n_accounts, horizon, draws, threads):
+    out = np.zeros(draws)
+    generators = tuple(
+        np.random.default_rng(s) for s in np.random.SeedSequence(int(SEED)).spawn(threads)
+    )
+    t0 = time.perf_counter()
+    numpy_floor_kernel(generators, n_accounts, horizon, out)
+    return time.perf_counter() - t0
+
+
 def best_of(repeat, fn, *args):
     return min(fn(*args) for _ in range(repeat))
 
@@ -151,6 +174,7 @@ def compile_times():
     first, _ = run_core(simulate_draws, *inputs)
     second, _ = run_core(simulate_draws, *inputs)
     floor_first = run_floor(10, 3, 2)
+    run_numpy_floor(10, 3, 2, 2)
     return first, second, floor_first
 
 
@@ -209,8 +233,8 @@ def main(argv=None):
         "accounts x months x draws.  Cohort tracking (sim.cohort_months) is off here."
     )
     header = (
-        f"{'accounts x months x draws':>26} {'thr':>3} {'core':>7} {'floor':>7} {'ref':>7} "
-        f"{'core/ref':>8} {'core/floor':>10} {'active':>7}"
+        f"{'accounts x months x draws':>26} {'thr':>3} {'core':>7} {'floor':>7} {'np':>7} "
+        f"{'ref':>7} {'core/ref':>8} {'core/floor':>10} {'core/np':>7} {'active':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -231,8 +255,10 @@ def main(argv=None):
                 (run_core(simulate_draws, *inputs) for _ in range(args.repeat)), key=lambda r: r[0]
             )
             floor_s = best_of(args.repeat, run_floor, n_accounts, horizon, draws)
+            np_s = best_of(args.repeat, run_numpy_floor, n_accounts, horizon, draws, t)
             active = out[..., L.V_ACTIVE].sum() / 1e6 / nominal  # simulated / nominal
             core_rate, floor_rate = nominal * active / core_s, nominal / floor_s
+            np_rate = nominal / np_s
             ref_cols = (
                 f"{ref_rate:7.2f} {core_rate / ref_rate:8.1f}"
                 if ref_rate
@@ -240,7 +266,8 @@ def main(argv=None):
             )
             print(
                 f"{f'{n_accounts:,} x {horizon} x {draws:,}':>26} {t:>3} {core_rate:7.1f} "
-                f"{floor_rate:7.1f} {ref_cols} {core_rate / floor_rate:10.2f} {active:7.2f}"
+                f"{floor_rate:7.1f} {np_rate:7.1f} {ref_cols} {core_rate / floor_rate:10.2f} "
+                f"{core_rate / np_rate:7.2f} {active:7.2f}"
             )
 
     print("\npeak memory of the core (own subprocess, max threads)")

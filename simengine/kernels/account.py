@@ -173,7 +173,6 @@ from simengine.kernels.rng import (
     F_HEALTHY_RAMP,  # their ramp gap sum m * q**age
     F_UNHEALTHY_LEVEL,  # sum of unhealthy use-case levels (decaying)
     F_UNHEALTHY_RAMP,  # their ramp gap
-    F_SPARE,  # second normal of the last Box-Muller pair
     F_COMMIT,  # annual commit (0: none)
     F_CONSUMED,  # revenue consumed in the current term
     F_PRICE,  # unit price (before the month's multiplier)
@@ -183,15 +182,15 @@ from simengine.kernels.rng import (
     F_HIST_SIZE,  # book account: summed size of its use cases from before as_of (in HEALTHY_*)
     F_HIST_RAMP,  # their remaining ramp gap (decays with q like HEALTHY_RAMP)
     F_URING,  # first of 8 slots: usage of month u in slot u % 8 (the decline rule)
-) = range(26)
+) = range(25)
 F_RING = F_URING + 8  # first of 24 slots: revenue of month u in slot u % 24
 F_COUNT = F_RING + RING_MONTHS
 R_USAGE, R_USE_CASE, R_ZERO = range(3)
 # I_START: start month of a new logo (0 for book accounts); I_BORN: start month of every account
 # in horizon months (negative for book accounts); I_DATA_FROM: first month with usage data.
 # I_ZERO_GAP: active months left before the next skipped month (the hurdle, geometric gaps).
-I_SEGMENT, I_START, I_TERM, I_STEPS, I_BORN, I_DATA_FROM, I_ZERO_GAP = range(7)
-I_COUNT = 7
+I_SEGMENT, I_START, I_TERM, I_BORN, I_DATA_FROM, I_ZERO_GAP = range(6)
+I_COUNT = 6
 #: "Never": the zero-month gap of an account whose segment has zero_month_prob 0.
 NO_ZERO_MONTH = 1 << 62
 
@@ -293,7 +292,6 @@ def init_account(f, r, ist, seed, draw, account, segment, start, survived, expos
     f[F_HIST_RAMP] = 0.0
     f[F_UNHEALTHY_LEVEL] = 0.0
     f[F_UNHEALTHY_RAMP] = 0.0
-    f[F_SPARE] = 0.0
     r[R_USAGE] = purpose_key(account_key, PURPOSE_USAGE)
     r[R_USE_CASE] = purpose_key(account_key, PURPOSE_USE_CASE)
     r[R_ZERO], ist[I_ZERO_GAP] = zero_month_gap(
@@ -301,7 +299,6 @@ def init_account(f, r, ist, seed, draw, account, segment, start, survived, expos
     )
     ist[I_SEGMENT] = segment
     ist[I_START] = start
-    ist[I_STEPS] = 0
     return z_effect, z_level, u_health, u_commit, u_fail
 
 
@@ -680,15 +677,9 @@ def simulate_draw(
                             record_account_churn(fs[i], t, acc_rec[i])
                         record_churn(fs[i], t, s, ist[i, I_BORN], out)
                     continue  # dropped from live
-                # Usage step: normals come in Box-Muller pairs, the second kept for the next month.
-                steps = ist[i, I_STEPS]
-                if steps % 2 == 0:
-                    state, eps, spare = next_normal_pair(rs[i, R_USAGE])
-                    rs[i, R_USAGE] = state
-                    fs[i, F_SPARE] = spare
-                else:
-                    eps = fs[i, F_SPARE]
-                ist[i, I_STEPS] = steps + 1
+                # Usage step: one ziggurat normal from the account's usage stream (inlined).
+                state, eps = next_normal(rs[i, R_USAGE])
+                rs[i, R_USAGE] = state
                 fs[i, F_CUM_HAZARD] = cumulative
                 x += (fs[i, F_DRIFT] + drift_shift[s]) + volatility[s] * eps
                 ramp_tail *= ramp_step[s]
