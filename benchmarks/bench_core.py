@@ -178,6 +178,65 @@ def compile_times():
     return first, second, floor_first
 
 
+def end_to_end(draws: int, threads: int, repeat: int) -> None:
+    """``simengine.simulate()`` of the default book (go-to-market and cohort tracking at their
+    defaults: on), the kernel alone within it, and the numpy floor for the same account-months."""
+    from simengine.api import simulate
+    from simengine.engine import run_kernel
+
+    numba.set_num_threads(threads)
+    overrides = ["sim.progress=false", f"sim.draws={draws}", f"sim.threads={threads}"]
+    simulate(["sim.progress=false", "sim.draws=8"])  # imports, kernel cache load, cached book
+    run_numpy_floor(10, 3, 2, threads)  # compile
+    kernel_s = []
+
+    def timed_kernel(*args, **kwargs):
+        t0 = time.perf_counter()
+        result = run_kernel(*args, **kwargs)
+        kernel_s.append(time.perf_counter() - t0)
+        return result
+
+    from simengine.api import compose_run, simulate_config
+
+    best = None
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        cfg, scenario = compose_run(overrides)
+        ds = simulate_config(cfg, scenario=scenario, kernel=timed_kernel)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if best is None or wall < best[0]:
+            best = (wall, cpu, kernel_s[-1])
+    wall, cpu, kern = best
+    months = ds.attrs["account_months"]
+    accounts = ds.attrs["existing_accounts"]
+    horizon = ds.sizes["month"]
+    # The floor draws the same number of normals: account-months / months per "account".
+    n_floor = max(1, round(months / horizon / draws))
+    np_s, np_cpu = min(
+        _wall_and_cpu(run_numpy_floor, n_floor, horizon, draws, threads) for _ in range(repeat)
+    )
+    floor_rate = n_floor * horizon * draws / np_s / 1e6
+    floor_cpu_rate = n_floor * horizon * draws / np_cpu / 1e6
+    rate, kernel_rate = months / wall / 1e6, months / kern / 1e6
+    print(
+        f"end to end, default book ({accounts:,} accounts at as_of), {draws:,} draws x {horizon} "
+        f"months, {threads} thread(s), cohort_months={ds.sizes.get('months_since_start', 0)}: "
+        f"{months / 1e6:.1f} M account-months\n"
+        f"  simulate(): {wall:.2f} s wall ({cpu:.2f} s CPU) = {rate:.1f} M/s; kernel alone "
+        f"{kern:.2f} s = {kernel_rate:.1f} M/s; numpy-Generator floor {floor_rate:.1f} M/s\n"
+        f"  simulate()/floor {rate / floor_rate:.3f}x, kernel/floor {kernel_rate / floor_rate:.3f}x"
+        f"\n  per CPU-second (all threads; robust to a loaded machine): simulate() "
+        f"{months / cpu / 1e6:.1f} M, floor {floor_cpu_rate:.1f} M: "
+        f"{months / cpu / floor_cpu_rate:.3f}x"
+    )
+
+
+def _wall_and_cpu(fn, *args):
+    c0 = time.process_time()
+    wall = fn(*args)
+    return wall, time.process_time() - c0
+
+
 def memory_child(n_accounts, horizon, draws, threads):
     """Run the core once in this (fresh) process; print its memory as JSON."""
     numba.set_num_threads(threads)
@@ -214,12 +273,21 @@ def main(argv=None):
     parser.add_argument("--threads", default="1,2", help="numba thread counts, comma-separated")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per cell (best kept)")
     parser.add_argument("--memory-child", nargs=4, type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--e2e", type=int, default=1000, metavar="DRAWS",
+        help="draws of the end-to-end simulate() run (0: skip it)",
+    )  # fmt: skip
+    parser.add_argument("--only-e2e", action="store_true", help="run only the end-to-end section")
     args = parser.parse_args(argv)
     if args.memory_child:
         memory_child(*args.memory_child)
         return
     sizes, memory_size = (QUICK_SIZES, QUICK_MEMORY_SIZE) if args.quick else (SIZES, MEMORY_SIZE)
     threads = [min(int(t), numba.config.NUMBA_NUM_THREADS) for t in args.threads.split(",")]
+    if args.only_e2e:
+        for t in threads:
+            end_to_end(args.e2e, t, args.repeat)
+        return
 
     first, second, floor_first = compile_times()
     print(
@@ -269,6 +337,11 @@ def main(argv=None):
                 f"{floor_rate:7.1f} {np_rate:7.1f} {ref_cols} {core_rate / floor_rate:10.2f} "
                 f"{core_rate / np_rate:7.2f} {active:7.2f}"
             )
+
+    if args.e2e:
+        print()
+        for t in threads:
+            end_to_end(args.e2e, t, args.repeat)
 
     print("\npeak memory of the core (own subprocess, max threads)")
     print(
