@@ -227,8 +227,8 @@ def end_to_end(draws: int, threads: int, repeat: int) -> None:
         f"  simulate()/floor {rate / floor_rate:.3f}x, kernel/floor {kernel_rate / floor_rate:.3f}x"
         f"\n  per CPU-second (all threads; robust to a loaded machine): simulate() "
         f"{months / cpu / 1e6:.1f} M, kernel {months / kern_cpu / 1e6:.1f} M, floor "
-        f"{floor_cpu_rate:.1f} M: simulate()/floor {months / cpu / floor_cpu_rate:.3f}x, "
-        f"kernel/floor {months / kern_cpu / floor_cpu_rate:.3f}x"
+        f"{floor_cpu_rate:.1f} M: simulate()/floor {months / cpu / 1e6 / floor_cpu_rate:.3f}x, "
+        f"kernel/floor {months / kern_cpu / 1e6 / floor_cpu_rate:.3f}x"
     )
 
 
