@@ -10,8 +10,12 @@ prints, for three sizes (accounts x months x draws) at 1 and 2 numba threads:
   (tracemalloc peak of Python allocations, and the growth of the process's maxrss).
 
 The *floor* draws, for every account and month, one standard normal from the kernel's own usage
-stream (``stream_key`` + ``purpose_key`` + Box-Muller pairs with the spare kept) and sums them: the
-cheapest loop that still pays for the random numbers the model needs.
+stream (``stream_key`` + ``purpose_key`` + the inlined ziggurat) and sums them: the cheapest loop
+that still pays for the random numbers the model needs.  The *numpy floor* does the same with
+``numpy.random.Generator.standard_normal`` inside numba (one Generator per thread): the yardstick
+of issue 11.  ``--e2e DRAWS`` adds ``simengine.simulate()`` of the default book end to end (go-to-
+market and cohort tracking on) and the kernel inside it, against the numpy floor for the same
+account-months, in wall and in CPU time.
 """
 
 from __future__ import annotations
