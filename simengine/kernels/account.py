@@ -749,36 +749,38 @@ def simulate_draw(
             price = fs[i, F_PRICE] * price_mult[s]
             revenue = usage * price
 
-            overage = 0.0
-            leak = 0.0
-            commit = fs[i, F_COMMIT]
-            if commit > 0.0:
-                before = fs[i, F_CONSUMED]
-                consumed = before + revenue
-                if consumed > commit:
-                    overage = consumed - max(before, commit)
-                term = ist[i, I_TERM] + 1
-                if term == 12:
-                    leak = max(commit - consumed, 0.0)
-                    fs[i, F_COMMIT] = renewal_ratio[s] * consumed
-                    consumed = 0.0
-                    term = 0
-                fs[i, F_CONSUMED] = consumed
-                ist[i, I_TERM] = term
-
-            if existing and record and t < ACCOUNT_MONTHS:
-                acc_rec[i, A_REVENUE_12M] += revenue
-                acc_rec[i, A_OVERAGE_12M] += overage
-                acc_rec[i, A_LEAK_12M] += leak
-            # Trailing sums: revenue of months t - 12 and t - 24 leave them.
-            year_ago = ring_ago[i]
-            cur12 = fs[i, F_CUR12] + revenue - year_ago
-            prev12 = fs[i, F_PREV12] + year_ago - ring_now[i]
-            fs[i, F_CUR12] = cur12
-            fs[i, F_PREV12] = prev12
-            ring_now[i] = revenue
-            u0[i] = usage
+            u0[i] = usage  # the decline rule reads it past the horizon too
             if t < horizon:
+                # Commits, the per-account record, the trailing sums and the month's outputs
+                # only matter inside the horizon: past it (cohort tracking) only revenue counts.
+                overage = 0.0
+                leak = 0.0
+                commit = fs[i, F_COMMIT]
+                if commit > 0.0:
+                    before = fs[i, F_CONSUMED]
+                    consumed = before + revenue
+                    if consumed > commit:
+                        overage = consumed - max(before, commit)
+                    term = ist[i, I_TERM] + 1
+                    if term == 12:
+                        leak = max(commit - consumed, 0.0)
+                        fs[i, F_COMMIT] = renewal_ratio[s] * consumed
+                        consumed = 0.0
+                        term = 0
+                    fs[i, F_CONSUMED] = consumed
+                    ist[i, I_TERM] = term
+
+                if existing and record and t < ACCOUNT_MONTHS:
+                    acc_rec[i, A_REVENUE_12M] += revenue
+                    acc_rec[i, A_OVERAGE_12M] += overage
+                    acc_rec[i, A_LEAK_12M] += leak
+                # Trailing sums: revenue of months t - 12 and t - 24 leave them.
+                year_ago = ring_ago[i]
+                cur12 = fs[i, F_CUR12] + revenue - year_ago
+                prev12 = fs[i, F_PREV12] + year_ago - ring_now[i]
+                fs[i, F_CUR12] = cur12
+                fs[i, F_PREV12] = prev12
+                ring_now[i] = revenue
                 sums[s, V_REVENUE] += revenue
                 sums[s, V_USAGE] += usage
                 sums[s, V_ACTIVE] += 1.0
@@ -800,9 +802,9 @@ def simulate_draw(
                     sums[s, V_TTM_BASE] += prev12
                     sums[s, V_TTM_RETAINED] += cur12
                     sums[s, V_TTM_RETAINED_CAPPED] += min(cur12, prev12)
+                fs[i, F_LAST_REVENUE] = revenue
             if not existing and t - start < cohort_months:
                 cohort[start, t - start] += revenue
-            fs[i, F_LAST_REVENUE] = revenue
             live[kept] = i
             kept += 1
         n_live = kept
