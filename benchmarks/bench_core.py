@@ -10,8 +10,12 @@ prints, for three sizes (accounts x months x draws) at 1 and 2 numba threads:
   (tracemalloc peak of Python allocations, and the growth of the process's maxrss).
 
 The *floor* draws, for every account and month, one standard normal from the kernel's own usage
-stream (``stream_key`` + ``purpose_key`` + Box-Muller pairs with the spare kept) and sums them: the
-cheapest loop that still pays for the random numbers the model needs.
+stream (``stream_key`` + ``purpose_key`` + the inlined ziggurat) and sums them: the cheapest loop
+that still pays for the random numbers the model needs.  The *numpy floor* does the same with
+``numpy.random.Generator.standard_normal`` inside numba (one Generator per thread): the yardstick
+of issue 11.  ``--e2e DRAWS`` adds ``simengine.simulate()`` of the default book end to end (go-to-
+market and cohort tracking on) and the kernel inside it, against the numpy floor for the same
+account-months, in wall and in CPU time.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from simengine.kernels import layout as L
 from simengine.kernels._jit import jit
 from simengine.kernels.account import simulate_draws
 from simengine.kernels.reference import simulate_draws_reference
-from simengine.kernels.rng import PURPOSE_USAGE, next_normal_pair, purpose_key, stream_key
+from simengine.kernels.rng import PURPOSE_USAGE, next_normal, purpose_key, stream_key
 
 SIZES = [(2_000, 36, 500), (10_000, 60, 200), (2_000, 120, 500)]
 QUICK_SIZES = [(500, 24, 64), (2_000, 36, 32), (500, 72, 64)]
@@ -50,14 +54,27 @@ def floor_kernel(seed, draw_start, n_accounts, horizon, out):
         total = 0.0
         for i in range(n_accounts):
             state = purpose_key(stream_key(seed, draw_start + j, i, 0), PURPOSE_USAGE)
-            spare = 0.0
-            for t in range(horizon):
-                if t % 2 == 0:
-                    state, eps, spare = next_normal_pair(state)
-                else:
-                    eps = spare
+            for _ in range(horizon):
+                state, eps = next_normal(state)
                 total += eps
         out[j] = total
+
+
+@numba.njit(parallel=True, nogil=True)
+def numpy_floor_kernel(generators, n_accounts, horizon, out):
+    """``out[j]``: the same sum, each normal from ``numpy.random.Generator.standard_normal``.
+
+    numba compiles numpy's own Generator sampler (its 256-layer ziggurat on PCG64); one Generator
+    per thread (a tuple), each serving every ``len(generators)``-th draw: the "numpy floor".
+    """
+    n_gen = len(generators)
+    for c in prange(n_gen):
+        g = generators[c]
+        for j in range(c, out.shape[0], n_gen):
+            total = 0.0
+            for _ in range(n_accounts * horizon):
+                total += g.standard_normal()
+            out[j] = total
 
 
 def build_inputs(n_accounts, horizon, draws, seed=1):
@@ -141,6 +158,16 @@ def run_floor(n_accounts, horizon, draws):
     return time.perf_counter() - t0
 
 
+def run_numpy_floor(n_accounts, horizon, draws, threads):
+    out = np.zeros(draws)
+    generators = tuple(
+        np.random.default_rng(s) for s in np.random.SeedSequence(int(SEED)).spawn(threads)
+    )
+    t0 = time.perf_counter()
+    numpy_floor_kernel(generators, n_accounts, horizon, out)
+    return time.perf_counter() - t0
+
+
 def best_of(repeat, fn, *args):
     return min(fn(*args) for _ in range(repeat))
 
@@ -151,7 +178,68 @@ def compile_times():
     first, _ = run_core(simulate_draws, *inputs)
     second, _ = run_core(simulate_draws, *inputs)
     floor_first = run_floor(10, 3, 2)
+    run_numpy_floor(10, 3, 2, 2)
     return first, second, floor_first
+
+
+def end_to_end(draws: int, threads: int, repeat: int) -> None:
+    """``simengine.simulate()`` of the default book (go-to-market and cohort tracking at their
+    defaults: on), the kernel alone within it, and the numpy floor for the same account-months."""
+    from simengine.api import simulate
+    from simengine.engine import run_kernel
+
+    numba.set_num_threads(threads)
+    overrides = ["sim.progress=false", f"sim.draws={draws}", f"sim.threads={threads}"]
+    simulate(["sim.progress=false", "sim.draws=8"])  # imports, kernel cache load, cached book
+    run_numpy_floor(10, 3, 2, threads)  # compile
+    kernel_s = []
+
+    def timed_kernel(*args, **kwargs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = run_kernel(*args, **kwargs)
+        kernel_s.append((time.perf_counter() - t0, time.process_time() - c0))
+        return result
+
+    from simengine.api import compose_run, simulate_config
+
+    best = None
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        cfg, scenario = compose_run(overrides)
+        ds = simulate_config(cfg, scenario=scenario, kernel=timed_kernel)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if best is None or wall < best[0]:
+            best = (wall, cpu, kernel_s[-1])
+    wall, cpu, (kern, kern_cpu) = best
+    months = ds.attrs["account_months"]
+    accounts = ds.attrs["existing_accounts"]
+    horizon = ds.sizes["month"]
+    # The floor draws the same number of normals: account-months / months per "account".
+    n_floor = max(1, round(months / horizon / draws))
+    np_s, np_cpu = min(
+        _wall_and_cpu(run_numpy_floor, n_floor, horizon, draws, threads) for _ in range(repeat)
+    )
+    floor_rate = n_floor * horizon * draws / np_s / 1e6
+    floor_cpu_rate = n_floor * horizon * draws / np_cpu / 1e6
+    rate, kernel_rate = months / wall / 1e6, months / kern / 1e6
+    print(
+        f"end to end, default book ({accounts:,} accounts at as_of), {draws:,} draws x {horizon} "
+        f"months, {threads} thread(s), cohort_months={ds.sizes.get('months_since_start', 0)}: "
+        f"{months / 1e6:.1f} M account-months\n"
+        f"  simulate(): {wall:.2f} s wall ({cpu:.2f} s CPU) = {rate:.1f} M/s; kernel alone "
+        f"{kern:.2f} s = {kernel_rate:.1f} M/s; numpy-Generator floor {floor_rate:.1f} M/s\n"
+        f"  simulate()/floor {rate / floor_rate:.3f}x, kernel/floor {kernel_rate / floor_rate:.3f}x"
+        f"\n  per CPU-second (all threads; robust to a loaded machine): simulate() "
+        f"{months / cpu / 1e6:.1f} M, kernel {months / kern_cpu / 1e6:.1f} M, floor "
+        f"{floor_cpu_rate:.1f} M: simulate()/floor {months / cpu / 1e6 / floor_cpu_rate:.3f}x, "
+        f"kernel/floor {months / kern_cpu / 1e6 / floor_cpu_rate:.3f}x"
+    )
+
+
+def _wall_and_cpu(fn, *args):
+    c0 = time.process_time()
+    wall = fn(*args)
+    return wall, time.process_time() - c0
 
 
 def memory_child(n_accounts, horizon, draws, threads):
@@ -190,12 +278,21 @@ def main(argv=None):
     parser.add_argument("--threads", default="1,2", help="numba thread counts, comma-separated")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per cell (best kept)")
     parser.add_argument("--memory-child", nargs=4, type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--e2e", type=int, default=1000, metavar="DRAWS",
+        help="draws of the end-to-end simulate() run (0: skip it)",
+    )  # fmt: skip
+    parser.add_argument("--only-e2e", action="store_true", help="run only the end-to-end section")
     args = parser.parse_args(argv)
     if args.memory_child:
         memory_child(*args.memory_child)
         return
     sizes, memory_size = (QUICK_SIZES, QUICK_MEMORY_SIZE) if args.quick else (SIZES, MEMORY_SIZE)
     threads = [min(int(t), numba.config.NUMBA_NUM_THREADS) for t in args.threads.split(",")]
+    if args.only_e2e:
+        for t in threads:
+            end_to_end(args.e2e, t, args.repeat)
+        return
 
     first, second, floor_first = compile_times()
     print(
@@ -209,8 +306,8 @@ def main(argv=None):
         "accounts x months x draws.  Cohort tracking (sim.cohort_months) is off here."
     )
     header = (
-        f"{'accounts x months x draws':>26} {'thr':>3} {'core':>7} {'floor':>7} {'ref':>7} "
-        f"{'core/ref':>8} {'core/floor':>10} {'active':>7}"
+        f"{'accounts x months x draws':>26} {'thr':>3} {'core':>7} {'floor':>7} {'np':>7} "
+        f"{'ref':>7} {'core/ref':>8} {'core/floor':>10} {'core/np':>7} {'active':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -231,8 +328,10 @@ def main(argv=None):
                 (run_core(simulate_draws, *inputs) for _ in range(args.repeat)), key=lambda r: r[0]
             )
             floor_s = best_of(args.repeat, run_floor, n_accounts, horizon, draws)
+            np_s = best_of(args.repeat, run_numpy_floor, n_accounts, horizon, draws, t)
             active = out[..., L.V_ACTIVE].sum() / 1e6 / nominal  # simulated / nominal
             core_rate, floor_rate = nominal * active / core_s, nominal / floor_s
+            np_rate = nominal / np_s
             ref_cols = (
                 f"{ref_rate:7.2f} {core_rate / ref_rate:8.1f}"
                 if ref_rate
@@ -240,8 +339,14 @@ def main(argv=None):
             )
             print(
                 f"{f'{n_accounts:,} x {horizon} x {draws:,}':>26} {t:>3} {core_rate:7.1f} "
-                f"{floor_rate:7.1f} {ref_cols} {core_rate / floor_rate:10.2f} {active:7.2f}"
+                f"{floor_rate:7.1f} {np_rate:7.1f} {ref_cols} {core_rate / floor_rate:10.2f} "
+                f"{core_rate / np_rate:7.2f} {active:7.2f}"
             )
+
+    if args.e2e:
+        print()
+        for t in threads:
+            end_to_end(args.e2e, t, args.repeat)
 
     print("\npeak memory of the core (own subprocess, max threads)")
     print(

@@ -36,18 +36,26 @@ def _ratios(n: int) -> str:
     return ",".join(f"{r:g}" for r in np.round(np.linspace(1.0, 8.0, n), 2))
 
 
-def _sweep(n: int, draws: int, out: Path, launcher: list[str]) -> float:
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _sweep(n: int, draws: int, out: Path, launcher: list[str]) -> tuple[float, float]:
+    """Wall seconds of the whole ``simengine run -m`` command and the CPU seconds of its processes."""
     cmd = [
         sys.executable, "-m", "simengine", "run", "-m", f"sim.draws={draws}", "sim.progress=false",
         "staffing.budget=900000", f"staffing.ae_per_se={_ratios(n)}", *launcher,
         f"hydra.sweep.dir={out}",
     ]  # fmt: skip
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _children_cpu() - c0
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-2000:])
-    return seconds
+    return seconds, cpu
 
 
 def _merge_seconds(sweep: Path) -> float:
@@ -133,21 +141,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         root = Path(tmp)
         if "basic" not in skip:
-            s = _sweep(args.scenarios, args.draws, root / "basic", [])
+            s, cpu = _sweep(args.scenarios, args.draws, root / "basic", [])
             m = _merge_seconds(root / "basic")
             print(
                 f"basic launcher: {s:6.1f} s ({s / args.scenarios:.2f} s/job, merge {m:.1f} s)"
-                f" -> 50 scenarios ~ {s * scale:.0f} s"
+                f" -> 50 scenarios ~ {s * scale:.0f} s; CPU {cpu:.1f} s "
+                f"({cpu / args.scenarios:.2f} CPU-s/job -> 50 scenarios on 2 idle cores "
+                f"~ {cpu * scale / 2:.0f} s)"
             )
         if "joblib" not in skip:
             n_jobs = os.cpu_count() or 2
-            s = _sweep(
+            s, cpu = _sweep(
                 args.scenarios, args.draws, root / "joblib",
                 ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}"],
             )  # fmt: skip
             print(
                 f"joblib launcher ({n_jobs} jobs): {s:6.1f} s ({s / args.scenarios:.2f} s/job)"
-                f" -> 50 scenarios ~ {s * scale:.0f} s"
+                f" -> 50 scenarios ~ {s * scale:.0f} s; CPU {cpu:.1f} s"
             )
         if "dask" not in skip:
             single, distributed, same = _dask(args.dask_draws)

@@ -46,6 +46,78 @@ def _load_posterior(path: str, stamp: tuple[int, int], expected_hash: str):
     return load_posterior(path, expected_hash=expected_hash)
 
 
+@functools.lru_cache(maxsize=8)
+def _gate(path: str, stamp: tuple[int, int], expected_hash: str, gate: tuple) -> tuple[str, ...]:
+    """``check_gate`` of the cached tree, cached by file, stamp and the gate's three settings: the
+    diagnostics table (ArviZ R-hat/ESS over every parameter) costs ~1.5 s, once per sweep, not per job."""
+    from simengine.fitting import check_gate
+
+    max_rhat, min_ess_bulk, max_divergences = gate
+    fit_cfg = _GateSettings(max_rhat, min_ess_bulk, max_divergences)
+    return tuple(check_gate(_load_posterior(path, stamp, expected_hash), fit_cfg))
+
+
+@dataclass(frozen=True)
+class _GateSettings:
+    """The fields of ``FitConfig`` that ``check_gate`` reads."""
+
+    max_rhat: float
+    min_ess_bulk: float
+    max_divergences: int
+
+
+# Books the jobs of one process share (a sweep's basic launcher, a notebook): book_hash and the
+# kernel's per-account arrays, keyed by the book object itself (the embedded book is cached and
+# read-only) or, for state, by the data hash, segments and prices.  Two entries: a sweep uses one.
+_BOOK_HASHES: dict[int, tuple[object, str]] = {}
+_STATES: dict[tuple, object] = {}
+
+
+def _book_hash(book) -> str:
+    from simengine.data import book_hash
+
+    # Only the embedded (synthetic, cached, read-only) books are remembered by identity: a book a
+    # user passes in may be edited in place between calls, and a stale hash would reuse the
+    # wrong posterior check and kernel state.
+    embedded = str(getattr(book, "source", {}).get("accounts", "")).startswith("synthetic(")
+    hit = _BOOK_HASHES.get(id(book)) if embedded else None
+    if hit is not None and hit[0] is book:
+        return hit[1]
+    value = book_hash(book)
+    if not embedded:
+        return value
+    if len(_BOOK_HASHES) >= 2:
+        _BOOK_HASHES.clear()
+    _BOOK_HASHES[id(book)] = (book, value)
+    return value
+
+
+def _book_state(book, data_hash: str, segments: tuple[str, ...], account_price):
+    """:func:`engine.book_state`, cached by data hash, segments and the prices' bytes (the kernel
+    only reads the arrays, so jobs on the same book share them)."""
+    import hashlib
+
+    import numpy as np
+
+    from simengine.engine import book_state
+
+    if hasattr(account_price, "to_numpy"):
+        price_key = hashlib.sha256(
+            np.ascontiguousarray(account_price.to_numpy(dtype=float)).tobytes()
+            + "\x00".join(map(str, account_price.index)).encode()
+        ).hexdigest()
+    else:
+        price_key = repr(sorted(dict(account_price).items()))
+    key = (data_hash, segments, price_key)
+    state = _STATES.get(key)
+    if state is None:
+        state = book_state(book, segments, account_price)
+        if len(_STATES) >= 2:
+            _STATES.clear()
+        _STATES[key] = state
+    return state
+
+
 def load_checked_posterior(cfg: Config, book, data_hash: str | None = None):
     """The posterior a run of ``cfg`` on ``book`` uses, checked: ``(tree, path, embedded, problems)``.
 
@@ -54,7 +126,6 @@ def load_checked_posterior(cfg: Config, book, data_hash: str | None = None):
     line.  Without ``fit.posterior`` the embedded default book uses the shipped posterior; any
     other book, or another synthetic book, has none (``tree`` is None).
     """
-    from simengine.data import book_hash
     from simengine.fitting.default import DEFAULT_POSTERIOR
 
     path = cfg.fit.posterior
@@ -64,13 +135,13 @@ def load_checked_posterior(cfg: Config, book, data_hash: str | None = None):
     if path is None:
         return None, None, False, []
 
-    from simengine.fitting import PosteriorError, check_gate
+    from simengine.fitting import PosteriorError
 
     stat = Path(path).stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    expected = data_hash or _book_hash(book)
     try:
-        tree = _load_posterior(
-            str(path), (stat.st_mtime_ns, stat.st_size), data_hash or book_hash(book)
-        )
+        tree = _load_posterior(str(path), stamp, expected)
     except PosteriorError:
         if not embedded:
             raise
@@ -78,7 +149,8 @@ def load_checked_posterior(cfg: Config, book, data_hash: str | None = None):
         # (different size or seed) is simulated from assumptions instead.
         log.info("the embedded posterior belongs to the default synthetic book; using assumptions")
         return None, None, False, []
-    problems = check_gate(tree, cfg.fit)
+    gate = (cfg.fit.max_rhat, cfg.fit.min_ess_bulk, cfg.fit.max_divergences)
+    problems = list(_gate(str(path), stamp, expected, gate))
     if problems and not cfg.fit.allow_bad:
         raise ConfigError(
             f"config key 'fit.posterior' = {path!r}: posterior fails the diagnostics gate "
@@ -174,15 +246,15 @@ def simulate_config(
     :func:`simengine.distributed.run_kernel_distributed` to spread the draws over Dask workers.
     """
     from simengine.accounts_forecast import AccountForecast
-    from simengine.data import book_from_config, book_hash, format_month
-    from simengine.engine import book_state, month_of_year, month_starts, run_kernel
+    from simengine.data import book_from_config, format_month
+    from simengine.engine import month_of_year, month_starts, run_kernel
     from simengine.history import HISTORY_VARIABLE, observed_revenue
     from simengine.params import build_parameters
     from simengine.results import make_dataset
 
     if book is None:
         book = book_from_config(cfg.data, need_usage=True)
-    data_hash = book_hash(book)
+    data_hash = _book_hash(book)
     checked = check_run(cfg, book, scenario, data_hash)
     segments = checked.segments
     posterior, post_segments, fit_attrs = _posterior_draws(cfg, checked)
@@ -206,7 +278,7 @@ def simulate_config(
         warnings.warn(note, stacklevel=2)
     for key, value in params.overrides.items():
         log.warning("%s = %s replaces the fitted or assumed value", key, value)
-    state = book_state(book, segments, checked.prices.account)
+    state = _book_state(book, data_hash, segments, checked.prices.account)
     staffing = drivers = None
     if cfg.market.new_logos == "capacity":
         from simengine.gtm import apply_drivers, simulate_plan

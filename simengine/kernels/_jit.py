@@ -34,6 +34,13 @@ def jit(fn: Callable | None = None, *, parallel: bool = False):
     return wrap(fn) if fn is not None else wrap
 
 
+def inline_jit(fn: Callable) -> Callable:
+    """Compile ``fn`` with the package policy and ``inline="always"``: numba inlines it into every
+    compiled caller at the IR level, so a tiny hot helper costs no call and its constants fold in.
+    For the few helpers called once per account-month (the ziggurat's fast path)."""
+    return numba.njit(inline="always", **_POLICY)(fn)
+
+
 def set_threads(threads: int) -> int:
     """Set numba's thread count (0 = every core) and return the count in use."""
     n = (

@@ -173,7 +173,6 @@ from simengine.kernels.rng import (
     F_HEALTHY_RAMP,  # their ramp gap sum m * q**age
     F_UNHEALTHY_LEVEL,  # sum of unhealthy use-case levels (decaying)
     F_UNHEALTHY_RAMP,  # their ramp gap
-    F_SPARE,  # second normal of the last Box-Muller pair
     F_COMMIT,  # annual commit (0: none)
     F_CONSUMED,  # revenue consumed in the current term
     F_PRICE,  # unit price (before the month's multiplier)
@@ -182,16 +181,17 @@ from simengine.kernels.rng import (
     F_PREV12,  # revenue over the 12 months before those
     F_HIST_SIZE,  # book account: summed size of its use cases from before as_of (in HEALTHY_*)
     F_HIST_RAMP,  # their remaining ramp gap (decays with q like HEALTHY_RAMP)
-    F_URING,  # first of 8 slots: usage of month u in slot u % 8 (the decline rule)
-) = range(26)
-F_RING = F_URING + 8  # first of 24 slots: revenue of month u in slot u % 24
-F_COUNT = F_RING + RING_MONTHS
+) = range(24)
+F_COUNT = 24
+# The rings live outside the record, month-major (`ring[u % 24, i]`: revenue of month u;
+# `uring[u % 8, i]`: usage, for the decline rule), so a month touches one contiguous row of each
+# rather than two cache lines of every account's record.
 R_USAGE, R_USE_CASE, R_ZERO = range(3)
 # I_START: start month of a new logo (0 for book accounts); I_BORN: start month of every account
 # in horizon months (negative for book accounts); I_DATA_FROM: first month with usage data.
 # I_ZERO_GAP: active months left before the next skipped month (the hurdle, geometric gaps).
-I_SEGMENT, I_START, I_TERM, I_STEPS, I_BORN, I_DATA_FROM, I_ZERO_GAP = range(7)
-I_COUNT = 7
+I_SEGMENT, I_START, I_TERM, I_BORN, I_DATA_FROM, I_ZERO_GAP = range(6)
+I_COUNT = 6
 #: "Never": the zero-month gap of an account whose segment has zero_month_prob 0.
 NO_ZERO_MONTH = 1 << 62
 
@@ -293,7 +293,6 @@ def init_account(f, r, ist, seed, draw, account, segment, start, survived, expos
     f[F_HIST_RAMP] = 0.0
     f[F_UNHEALTHY_LEVEL] = 0.0
     f[F_UNHEALTHY_RAMP] = 0.0
-    f[F_SPARE] = 0.0
     r[R_USAGE] = purpose_key(account_key, PURPOSE_USAGE)
     r[R_USE_CASE] = purpose_key(account_key, PURPOSE_USE_CASE)
     r[R_ZERO], ist[I_ZERO_GAP] = zero_month_gap(
@@ -301,12 +300,12 @@ def init_account(f, r, ist, seed, draw, account, segment, start, survived, expos
     )
     ist[I_SEGMENT] = segment
     ist[I_START] = start
-    ist[I_STEPS] = 0
     return z_effect, z_level, u_health, u_commit, u_fail
 
 
 @jit
-def init_existing(f, r, ist, seed, draw, i, acc, p, season, month_of_year0, covered_share):
+def init_existing(f, r, ist, ring, uring, seed, draw, i, acc, p, season, month_of_year0,
+                  covered_share):  # fmt: skip
     """State of book account ``i`` at ``as_of``: it continues its own history.
 
     - ``b_i`` from its conditional posterior given its clean changes (:func:`account_effect`);
@@ -363,16 +362,16 @@ def init_existing(f, r, ist, seed, draw, i, acc, p, season, month_of_year0, cove
     prev = 0.0
     for k in range(RING_MONTHS):  # month k - 24 (as_of = -1) sits in slot k
         revenue = acc.hist_usage[i, k] * price
-        f[F_RING + k] = revenue
+        ring[k] = revenue
         if k >= HISTORY_MONTHS:
             cur += revenue
         else:
             prev += revenue
         if k >= RING_MONTHS - 8:
-            f[F_URING + k % 8] = acc.hist_usage[i, k]
+            uring[k % 8] = acc.hist_usage[i, k]
     f[F_CUR12] = cur
     f[F_PREV12] = prev
-    f[F_LAST_REVENUE] = f[F_RING + RING_MONTHS - 1]
+    f[F_LAST_REVENUE] = ring[RING_MONTHS - 1]
     ist[I_BORN] = -tenure - 1
     ist[I_DATA_FROM] = acc.data_from[i]
     f[F_COMMIT] = acc.commit[i]
@@ -382,7 +381,7 @@ def init_existing(f, r, ist, seed, draw, i, acc, p, season, month_of_year0, cove
 
 
 @jit
-def init_new_logo(f, r, ist, seed, draw, t, s, k, p, mpt, mean_ramp, out):
+def init_new_logo(f, r, ist, ring, uring, seed, draw, t, s, k, p, mpt, mean_ramp, out):
     """State of the k-th new logo of (month ``t``, segment ``s``); books it into ``out[t, s]``.
 
     Bookings: a logo that signs a commit (with probability ``commit_share``) books its commit,
@@ -409,9 +408,9 @@ def init_new_logo(f, r, ist, seed, draw, t, s, k, p, mpt, mean_ramp, out):
     x = p[P_INIT_MU] + p[P_INIT_SD] * z_level
     f[F_X] = x
     for j in range(RING_MONTHS):
-        f[F_RING + j] = 0.0
+        ring[j] = 0.0
     for j in range(8):
-        f[F_URING + j] = 0.0
+        uring[j] = 0.0
     f[F_CUR12] = 0.0
     f[F_PREV12] = 0.0
     f[F_LAST_REVENUE] = 0.0
@@ -459,7 +458,7 @@ def start_use_cases(
 
 
 @jit
-def record_churn(f, t, s, born, out):
+def record_churn(f, ring, t, s, born, out):
     """An account churns at the boundary into month ``t`` (< horizon): churn, leak, NRR bases.
 
     For the 12 months ``u = t .. t + 11`` it was a customer 12 months before, so it stays in the
@@ -473,17 +472,17 @@ def record_churn(f, t, s, born, out):
     if f[F_COMMIT] > 0.0:
         out[t, s, V_LEAK] += max(f[F_COMMIT] - f[F_CONSUMED], 0.0)
     for u in range(t, min(t + HISTORY_MONTHS, horizon)):
-        year_ago = f[F_RING + (u - HISTORY_MONTHS) % RING_MONTHS]
+        year_ago = ring[(u - HISTORY_MONTHS) % RING_MONTHS]
         if year_ago > 0.0:
             out[u, s, V_RETENTION_BASE] += year_ago
         if u - (RING_MONTHS - 1) < born:
             continue  # not a customer for the whole base year
         base = 0.0
         for m in range(u - 23, u - 11):
-            base += f[F_RING + m % RING_MONTHS]
+            base += ring[m % RING_MONTHS]
         kept = 0.0
         for m in range(u - 11, t):
-            kept += f[F_RING + m % RING_MONTHS]
+            kept += ring[m % RING_MONTHS]
         out[u, s, V_TTM_BASE] += base
         out[u, s, V_TTM_RETAINED] += kept
         out[u, s, V_TTM_RETAINED_CAPPED] += min(kept, base)
@@ -556,6 +555,8 @@ def simulate_draw(
     counts = draw_new_logos(seed, draw, mp, out, started_by)
     n = n_book + started_by[horizon]
     fs = np.empty((n, F_COUNT))
+    ring = np.empty((RING_MONTHS, n))
+    uring = np.empty((8, n))
     rs = np.empty((n, 3), dtype=np.uint64)
     ist = np.empty((n, I_COUNT), dtype=np.int64)
     # The book's observed covered shares (CSM, SE) among accounts whose flag is known.
@@ -570,14 +571,16 @@ def simulate_draw(
         covered_share[c] = yes / known if known > 0.0 else 0.0
     for i in range(n_book):
         s = acc.segment[i]
-        init_existing(fs[i], rs[i], ist[i], seed, draw, i, acc, sp[s], season[s], month_of_year0,
+        init_existing(fs[i], rs[i], ist[i], ring[:, i], uring[:, i], seed, draw, i, acc, sp[s],
+                      season[s], month_of_year0,
                       covered_share)  # fmt: skip
     i = n_book
     end = horizon
     for t in range(horizon):
         for s in range(n_seg):
             for k in range(counts[t, s]):
-                init_new_logo(fs[i], rs[i], ist[i], seed, draw, t, s, k, sp[s], mp[s, t],
+                init_new_logo(fs[i], rs[i], ist[i], ring[:, i], uring[:, i], seed, draw, t, s, k,
+                              sp[s], mp[s, t],
                               mean_ramp[s], out)  # fmt: skip
                 i += 1
                 end = max(end, t + cohort_months)
@@ -601,7 +604,6 @@ def simulate_draw(
         decline_hr[s] = sp[s, P_DECLINE_HR]
         zero_prob[s] = sp[s, P_ZERO_PROB]
     decline_factor = math.exp(DECLINE_THRESHOLD)
-    u_slot = np.empty(8, dtype=np.int64)
     # The month's sums per segment, added into out[t] when the month is done (a small block
     # that stays in L1 while the accounts stream by).
     sums = np.zeros((n_seg, out.shape[2]))
@@ -637,10 +639,15 @@ def simulate_draw(
             intensity_supported[s] = intensity_plain[s] * sp[s, P_SE_RATIO]
             price_mult[s] = mp[s, m, M_PRICE_MULT]
         season_slot = (month_of_year0 + t) % 12
-        slot = F_RING + t % RING_MONTHS
-        slot_year_ago = F_RING + (t - HISTORY_MONTHS) % RING_MONTHS
-        for k in range(8):  # u_slot[k]: the usage ring's slot of month t - k
-            u_slot[k] = F_URING + (t - k) % 8
+        ring_now = ring[t % RING_MONTHS]  # month t - 24 until this month overwrites it
+        ring_ago = ring[(t - HISTORY_MONTHS) % RING_MONTHS]
+        u0 = uring[t % 8]  # usage of month t - k in u<k>
+        u2 = uring[(t - 2) % 8]
+        u3 = uring[(t - 3) % 8]
+        u4 = uring[(t - 4) % 8]
+        u5 = uring[(t - 5) % 8]
+        u6 = uring[(t - 6) % 8]
+        u7 = uring[(t - 7) % 8]
         kept = 0
         for k in range(n_live):
             i = live[k]
@@ -660,7 +667,7 @@ def simulate_draw(
             unhealthy_ramp = fs[i, F_UNHEALTHY_RAMP]
             if not existing and t == start and fs[i, F_THRESHOLD] < 0.0:
                 if t < horizon:  # failed onboarding: never active, churned in its start month
-                    record_churn(fs[i], t, s, ist[i, I_BORN], out)
+                    record_churn(fs[i], ring[:, i], t, s, ist[i, I_BORN], out)
                 continue
             if existing or t > start:
                 # Churn at the boundary into t, with this month's hazard ratios.
@@ -669,8 +676,8 @@ def simulate_draw(
                     hazard *= covered_hazard_mult[s]
                 if decline_hr[s] != 1.0 and t - 7 >= ist[i, I_DATA_FROM]:
                     # The churn fit's decline rule on the account's own usage, lagged one month.
-                    q1 = fs[i, u_slot[4]] + fs[i, u_slot[3]] + fs[i, u_slot[2]]
-                    q0 = fs[i, u_slot[7]] + fs[i, u_slot[6]] + fs[i, u_slot[5]]
+                    q1 = u4[i] + u3[i] + u2[i]
+                    q0 = u7[i] + u6[i] + u5[i]
                     if q0 > 0.0 and q1 < decline_factor * q0:
                         hazard *= decline_hr[s]
                 cumulative = fs[i, F_CUM_HAZARD] + fs[i, F_CHURN_RATE] * hazard
@@ -678,17 +685,11 @@ def simulate_draw(
                     if t < horizon:
                         if existing and record:
                             record_account_churn(fs[i], t, acc_rec[i])
-                        record_churn(fs[i], t, s, ist[i, I_BORN], out)
+                        record_churn(fs[i], ring[:, i], t, s, ist[i, I_BORN], out)
                     continue  # dropped from live
-                # Usage step: normals come in Box-Muller pairs, the second kept for the next month.
-                steps = ist[i, I_STEPS]
-                if steps % 2 == 0:
-                    state, eps, spare = next_normal_pair(rs[i, R_USAGE])
-                    rs[i, R_USAGE] = state
-                    fs[i, F_SPARE] = spare
-                else:
-                    eps = fs[i, F_SPARE]
-                ist[i, I_STEPS] = steps + 1
+                # Usage step: one ziggurat normal from the account's usage stream (inlined).
+                state, eps = next_normal(rs[i, R_USAGE])
+                rs[i, R_USAGE] = state
                 fs[i, F_CUM_HAZARD] = cumulative
                 x += (fs[i, F_DRIFT] + drift_shift[s]) + volatility[s] * eps
                 ramp_tail *= ramp_step[s]
@@ -748,36 +749,38 @@ def simulate_draw(
             price = fs[i, F_PRICE] * price_mult[s]
             revenue = usage * price
 
-            overage = 0.0
-            leak = 0.0
-            commit = fs[i, F_COMMIT]
-            if commit > 0.0:
-                before = fs[i, F_CONSUMED]
-                consumed = before + revenue
-                if consumed > commit:
-                    overage = consumed - max(before, commit)
-                term = ist[i, I_TERM] + 1
-                if term == 12:
-                    leak = max(commit - consumed, 0.0)
-                    fs[i, F_COMMIT] = renewal_ratio[s] * consumed
-                    consumed = 0.0
-                    term = 0
-                fs[i, F_CONSUMED] = consumed
-                ist[i, I_TERM] = term
-
-            if existing and record and t < ACCOUNT_MONTHS:
-                acc_rec[i, A_REVENUE_12M] += revenue
-                acc_rec[i, A_OVERAGE_12M] += overage
-                acc_rec[i, A_LEAK_12M] += leak
-            # Trailing sums: revenue of months t - 12 and t - 24 leave them.
-            year_ago = fs[i, slot_year_ago]
-            cur12 = fs[i, F_CUR12] + revenue - year_ago
-            prev12 = fs[i, F_PREV12] + year_ago - fs[i, slot]
-            fs[i, F_CUR12] = cur12
-            fs[i, F_PREV12] = prev12
-            fs[i, slot] = revenue
-            fs[i, u_slot[0]] = usage
+            u0[i] = usage  # the decline rule reads it past the horizon too
             if t < horizon:
+                # Commits, the per-account record, the trailing sums and the month's outputs
+                # only matter inside the horizon: past it (cohort tracking) only revenue counts.
+                overage = 0.0
+                leak = 0.0
+                commit = fs[i, F_COMMIT]
+                if commit > 0.0:
+                    before = fs[i, F_CONSUMED]
+                    consumed = before + revenue
+                    if consumed > commit:
+                        overage = consumed - max(before, commit)
+                    term = ist[i, I_TERM] + 1
+                    if term == 12:
+                        leak = max(commit - consumed, 0.0)
+                        fs[i, F_COMMIT] = renewal_ratio[s] * consumed
+                        consumed = 0.0
+                        term = 0
+                    fs[i, F_CONSUMED] = consumed
+                    ist[i, I_TERM] = term
+
+                if existing and record and t < ACCOUNT_MONTHS:
+                    acc_rec[i, A_REVENUE_12M] += revenue
+                    acc_rec[i, A_OVERAGE_12M] += overage
+                    acc_rec[i, A_LEAK_12M] += leak
+                # Trailing sums: revenue of months t - 12 and t - 24 leave them.
+                year_ago = ring_ago[i]
+                cur12 = fs[i, F_CUR12] + revenue - year_ago
+                prev12 = fs[i, F_PREV12] + year_ago - ring_now[i]
+                fs[i, F_CUR12] = cur12
+                fs[i, F_PREV12] = prev12
+                ring_now[i] = revenue
                 sums[s, V_REVENUE] += revenue
                 sums[s, V_USAGE] += usage
                 sums[s, V_ACTIVE] += 1.0
@@ -799,9 +802,9 @@ def simulate_draw(
                     sums[s, V_TTM_BASE] += prev12
                     sums[s, V_TTM_RETAINED] += cur12
                     sums[s, V_TTM_RETAINED_CAPPED] += min(cur12, prev12)
+                fs[i, F_LAST_REVENUE] = revenue
             if not existing and t - start < cohort_months:
                 cohort[start, t - start] += revenue
-            fs[i, F_LAST_REVENUE] = revenue
             live[kept] = i
             kept += 1
         n_live = kept

@@ -5,7 +5,7 @@ It exists for two reasons:
 - **to check the kernel**: it implements the same model (see :mod:`simengine.kernels.account`)
   with plain NumPy and consumes the *same random numbers*, so ``tests/kernels/test_reference.py``
   can compare the two with ``assert_allclose(rtol=1e-9)``.  It imports no numba code: the key
-  derivation, SplitMix64, Box-Muller, Marsaglia-Tsang and Poisson inversion of
+  derivation, SplitMix64, the ziggurat, Marsaglia-Tsang and Poisson inversion of
   :mod:`simengine.kernels.rng` are ported to vectorised ``uint64`` arithmetic, each lane advancing
   its own stream exactly as the scalar code does (rejection sampling and Poisson arrivals loop with
   masks until every lane is done).  The stream constants are repeated on purpose: they are part of
@@ -37,7 +37,6 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _TWO_M53 = 1.0 / 9007199254740992.0
 _ONE_BELOW = 1.0 - _TWO_M53  # largest double below 1
-_TWO_PI = 2.0 * math.pi
 PURPOSE_ACCOUNT, PURPOSE_CHURN, PURPOSE_USAGE, PURPOSE_USE_CASE, PURPOSE_NEW_LOGOS = 1, 2, 3, 4, 5
 PURPOSE_ZERO_MONTH = 6
 NEW_LOGO_BASE = 1 << 40
@@ -78,13 +77,76 @@ def next_uniform(state):
     return state, np.minimum(u, _ONE_BELOW)
 
 
+def _ziggurat_tables():
+    """The 256-layer ziggurat's tables ``(k, w, f)``, built as :mod:`simengine.kernels.rng` builds them."""
+    m1 = 2.0**52
+    dn = tn = _ZIG_R
+    q = _ZIG_V / math.exp(-0.5 * dn * dn)
+    k, w, f = np.zeros(256, dtype=np.uint64), np.zeros(256), np.zeros(256)
+    k[0] = np.uint64((dn / q) * m1)
+    w[0], w[255] = q / m1, dn / m1
+    f[0], f[255] = 1.0, math.exp(-0.5 * dn * dn)
+    for i in range(254, 0, -1):
+        dn = math.sqrt(-2.0 * math.log(_ZIG_V / dn + math.exp(-0.5 * dn * dn)))
+        k[i + 1] = np.uint64((dn / tn) * m1)
+        tn = dn
+        f[i] = math.exp(-0.5 * dn * dn)
+        w[i] = dn / m1
+    return k, w, f
+
+
+_ZIG_R, _ZIG_V = 3.6541528853610088, 0.00492867323399
+_ZIG_K, _ZIG_W, _ZIG_F = _ziggurat_tables()
+
+
+def _uniform_co(state):
+    """``(state, u)`` with u on [0, 1) from the 53 high bits (the ziggurat's rare path)."""
+    state = state + _GOLDEN
+    return state, (mix64(state) >> np.uint64(11)).astype(np.float64) * _TWO_M53
+
+
+def next_normal(state):
+    """Ziggurat normals, one per lane: ``(state, z)``; rejected lanes retry until all accept."""
+    state = state.copy()
+    z = np.empty(state.size)
+    pending = np.arange(state.size)
+    while pending.size:
+        st = state[pending] + _GOLDEN
+        r = mix64(st)
+        idx = (r & np.uint64(0xFF)).astype(np.intp)
+        sign = ((r >> np.uint64(8)) & np.uint64(1)) == np.uint64(1)
+        rabs = (r >> np.uint64(9)) & np.uint64((1 << 52) - 1)
+        x = rabs.astype(np.float64) * _ZIG_W[idx]
+        x = np.where(sign, -x, x)
+        fast = rabs < _ZIG_K[idx]
+        z[pending[fast]] = x[fast]
+        # The tail beyond R (layer 0): Marsaglia's exponential method, looping per lane.
+        tail = np.flatnonzero(~fast & (idx == 0))
+        todo = tail
+        while todo.size:
+            st[todo], u1 = _uniform_co(st[todo])
+            st[todo], u2 = _uniform_co(st[todo])
+            xx = -(1.0 / _ZIG_R) * np.log1p(-u1)  # as the kernel rounds it
+            ok = -2.0 * np.log1p(-u2) > xx * xx
+            done = todo[ok]
+            z[pending[done]] = np.where(sign[done], -(_ZIG_R + xx[ok]), _ZIG_R + xx[ok])
+            todo = todo[~ok]
+        # A wedge: accept under the curve, else draw a fresh candidate.
+        wedge = np.flatnonzero(~fast & (idx != 0))
+        st[wedge], u = _uniform_co(st[wedge])
+        i = idx[wedge]
+        under = (_ZIG_F[i - 1] - _ZIG_F[i]) * u + _ZIG_F[i] < np.exp(-0.5 * x[wedge] * x[wedge])
+        z[pending[wedge[under]]] = x[wedge[under]]
+        state[pending] = st
+        pending = pending[wedge[~under]]
+    return state, z
+
+
 def next_normal_pair(state):
-    """Box-Muller: ``(state, z_cos, z_sin)``."""
-    state, u1 = next_uniform(state)
-    state, u2 = next_uniform(state)
-    r = np.sqrt(-2.0 * np.log(u1))
-    angle = _TWO_PI * u2
-    return state, r * np.cos(angle), r * np.sin(angle)
+    """Two ziggurat normals in a row: ``(state, z1, z2)``."""
+    state, z1 = next_normal(state)
+    state, z2 = next_normal(state)
+    return state, z1, z2
 
 
 def next_gamma(state, shape):
@@ -101,7 +163,7 @@ def next_gamma(state, shape):
     result = np.empty_like(shape)
     pending = np.arange(shape.size)
     while pending.size:
-        st, z, _ = next_normal_pair(state[pending])
+        st, z = next_normal(state[pending])
         v = 1.0 + c[pending] * z
         positive = v > 0.0  # v <= 0: reject without drawing u
         v3 = v[positive] * v[positive] * v[positive]
@@ -378,8 +440,6 @@ class _Lanes:
         self.unhealthy_level, self.unhealthy_ramp_gap = np.zeros(n), np.zeros(n)
 
         self.usage_state = purpose_key(account_key, PURPOSE_USAGE)
-        self.steps = np.zeros(n, np.int64)
-        self.spare_normal = np.zeros(n)
         self.alive = np.ones(n, bool)
         self.churn_month = np.full(n, -1)
         self.end_month = horizon if nl_t.size == 0 else max(horizon, nl_t.max() + cohort.shape[2])
@@ -450,13 +510,8 @@ class _Lanes:
             leak = np.maximum(self.commit[churning] - self.consumed[churning], 0.0)
             self.add(L.V_LEAK, t, js[left], leak[left])
 
-        # Usage step: normals in Box-Muller pairs, the second kept for the next month.
-        fresh_pair = lo + np.flatnonzero(self.steps[step] % 2 == 0)
-        self.usage_state[fresh_pair], z1, z2 = next_normal_pair(self.usage_state[fresh_pair])
-        eps = self.spare_normal[step].copy()
-        eps[fresh_pair - lo] = z1
-        self.spare_normal[fresh_pair] = z2
-        self.steps[step] += 1
+        # Usage step: one ziggurat normal per lane from its usage stream.
+        self.usage_state[step], eps = next_normal(self.usage_state[step])
         self.x[step] += (self.drift[step] + mp[:, L.M_DRIFT_SHIFT]) + self.volatility[step] * eps
         self.ramp_tail[step] *= self.ramp_step[step]
         self.health[step] *= self.health_step[step]
@@ -566,7 +621,7 @@ class _Lanes:
         while rel.size:
             lanes = lo + rel
             intensity[rel] -= gap[lanes]
-            st, z_size, _ = next_normal_pair(self.use_case_state[lanes])
+            st, z_size = next_normal(self.use_case_state[lanes])
             st, u_health = next_uniform(st)
             st, u_gap = next_uniform(st)
             self.use_case_state[lanes] = st

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from simengine.kernels._jit import jit
+from simengine.kernels._jit import inline_jit, jit
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -33,7 +33,6 @@ _S31 = np.uint64(31)
 _S11 = np.uint64(11)
 _TWO_M53 = 1.0 / 9007199254740992.0  # 2**-53
 _ONE_BELOW = 1.0 - _TWO_M53  # largest double below 1
-_TWO_PI = 2.0 * math.pi
 
 # Purposes: one stream per (draw, account, purpose).  Values are part of the output's identity:
 # changing one changes every result for that seed.
@@ -88,20 +87,99 @@ def next_uniform(state):
     return state, min((np.float64(z >> _S11) + 0.5) * _TWO_M53, _ONE_BELOW)
 
 
+def _ziggurat_tables():
+    """Marsaglia & Tsang's (2000) 256-layer ziggurat for the standard normal, 52-bit abscissas.
+
+    Returns ``(k, w, f)``: layer ``i`` covers ``x`` in ``[0, x_i]`` between heights ``f[i]`` and
+    ``f[i - 1]``; a candidate ``x = j * w[i]`` (``j`` 52 random bits) lies under the curve for sure
+    when ``j < k[i]``; layer 0 is the base strip with the tail beyond ``R``.  The construction (and
+    ``R``, ``V``) of numpy's ``random_standard_normal`` (Doornik's ZIGNOR), computed once at import.
+    """
+    m1 = 2.0**52
+    dn = tn = _ZIG_R
+    q = _ZIG_V / math.exp(-0.5 * dn * dn)
+    k = np.zeros(256, dtype=np.uint64)
+    w = np.zeros(256)
+    f = np.zeros(256)
+    k[0] = np.uint64((dn / q) * m1)
+    w[0] = q / m1
+    w[255] = dn / m1
+    f[0] = 1.0
+    f[255] = math.exp(-0.5 * dn * dn)
+    for i in range(254, 0, -1):
+        dn = math.sqrt(-2.0 * math.log(_ZIG_V / dn + math.exp(-0.5 * dn * dn)))
+        k[i + 1] = np.uint64((dn / tn) * m1)
+        tn = dn
+        f[i] = math.exp(-0.5 * dn * dn)
+        w[i] = dn / m1
+    return k, w, f
+
+
+_ZIG_R = 3.6541528853610088  # start of the tail (numpy's ziggurat_nor_r)
+_ZIG_INV_R = 1.0 / _ZIG_R
+_ZIG_V = 0.00492867323399  # area of each layer
+ZIG_K, ZIG_W, ZIG_F = _ziggurat_tables()
+_M8 = np.uint64(0xFF)
+_S8 = np.uint64(8)
+_S9 = np.uint64(9)
+_ONE = np.uint64(1)
+_M52 = np.uint64((1 << 52) - 1)
+
+
+@jit
+def _normal_slow(state, idx, x, sign):
+    """The ziggurat's rare path (~1.2% of draws): the tail of layer 0 or a wedge.
+
+    Returns ``(state, z, done)``; ``done`` False means the candidate was rejected and the caller
+    draws a fresh one.  Kept out of line so the inlined fast path stays small.
+    """
+    if idx == 0:  # the tail beyond R: Marsaglia's (1964) exponential method
+        while True:
+            state = state + GOLDEN
+            u1 = np.float64(mix64(state) >> _S11) * _TWO_M53
+            state = state + GOLDEN
+            u2 = np.float64(mix64(state) >> _S11) * _TWO_M53
+            xx = -_ZIG_INV_R * math.log1p(-u1)
+            yy = -math.log1p(-u2)
+            if yy + yy > xx * xx:
+                return state, (-(_ZIG_R + xx) if sign else _ZIG_R + xx), True
+    state = state + GOLDEN
+    u = np.float64(mix64(state) >> _S11) * _TWO_M53
+    if (ZIG_F[idx - 1] - ZIG_F[idx]) * u + ZIG_F[idx] < math.exp(-0.5 * x * x):
+        return state, (-x if sign else x), True
+    return state, 0.0, False
+
+
+@inline_jit
+def next_normal(state):
+    """One standard normal by the 256-layer ziggurat: ``(state, z)``.
+
+    One SplitMix64 output per draw on the fast path (98.8% of draws): 8 bits pick the layer, one
+    the sign, 52 the abscissa.  Inlined into every caller at numba's IR level (``inline="always"``;
+    issue 11 saw a plain ``@njit`` version at 0.31x; with numba 0.68 LLVM inlined the plain version
+    too and both ran at ~250-285 M normals per CPU-second: the directive makes it certain).  The
+    rare tail and wedge path is a separate function so the inlined part stays small.
+    """
+    while True:
+        state = state + GOLDEN
+        r = mix64(state)
+        idx = np.intp(r & _M8)
+        sign = ((r >> _S8) & _ONE) == _ONE
+        rabs = (r >> _S9) & _M52
+        x = np.float64(rabs) * ZIG_W[idx]
+        if rabs < ZIG_K[idx]:
+            return state, (-x if sign else x)
+        state, z, done = _normal_slow(state, idx, x, sign)
+        if done:
+            return state, z
+
+
 @jit
 def next_normal_pair(state):
-    """Two independent standard normals by Box-Muller from two uniforms."""
-    state, u1 = next_uniform(state)
-    state, u2 = next_uniform(state)
-    r = math.sqrt(-2.0 * math.log(u1))
-    return state, r * math.cos(_TWO_PI * u2), r * math.sin(_TWO_PI * u2)
-
-
-@jit
-def next_normal(state):
-    """One standard normal (the cosine half of a Box-Muller pair)."""
-    state, z, _ = next_normal_pair(state)
-    return state, z
+    """Two independent standard normals: two ziggurat draws in a row."""
+    state, z1 = next_normal(state)
+    state, z2 = next_normal(state)
+    return state, z1, z2
 
 
 @jit
