@@ -279,6 +279,12 @@ class _Lanes:
         out, cohort = outputs.out, outputs.cohort
         n_draws, horizon, n_seg, _ = out.shape
         self.out, self.cohort, self.coverage, self.horizon = out, cohort, outputs.coverage, horizon
+        # The per-account record (account.simulate_draws): on when ``accounts`` has a row per draw
+        # and a column per book account; :data:`layout.NO_ACCOUNT_RECORD` switches it off.
+        accounts = outputs.accounts
+        self.record = accounts.shape[0] == n_draws and accounts.shape[1] > 0
+        self.accounts = accounts
+        self.record_months = min(L.ACCOUNT_MONTHS, horizon)
         self.capacity = capacity
         self.month_of_year0 = month_of_year0
         segment, tenure, log_usage, price = book.segment, book.tenure, book.log_usage, book.price
@@ -303,6 +309,7 @@ class _Lanes:
         nl_t, nl_d, nl_s, nl_k = (a.astype(np.int64) for a in np.nonzero(padded))
 
         a_d, a_i = np.divmod(np.arange(self.n_existing), n_acct)
+        self.n_acct = n_acct
         cat = np.concatenate
         self.draw = cat([a_d, nl_d])
         self.segment = s = cat([segment[a_i], nl_s])
@@ -509,6 +516,12 @@ class _Lanes:
             left = self.commit[churning] > 0.0
             leak = np.maximum(self.commit[churning] - self.consumed[churning], 0.0)
             self.add(L.V_LEAK, t, js[left], leak[left])
+            if self.record:  # account.record_account_churn
+                book = churning < n_ex
+                self._record(L.A_CHURN_MONTH, churning[book], t + 1.0, add=False)
+                if t < L.ACCOUNT_MONTHS:
+                    book &= left
+                    self._record(L.A_LEAK_12M, churning[book], leak[book])
 
         # Usage step: one ziggurat normal per lane from its usage stream.
         self.usage_state[step], eps = next_normal(self.usage_state[step])
@@ -555,6 +568,11 @@ class _Lanes:
         self.prev12[lanes] = self.prev12[lanes] + year_ago_all - self.ring[lanes, slot]
         self.ring[lanes, slot] = rev
         self.uring[lanes, t % 8] = usage[live]
+        if self.record and t < self.record_months:
+            book = lanes < n_ex
+            self._record(L.A_REVENUE_12M, lanes[book], rev[book])
+            self._record(L.A_OVERAGE_12M, lanes[book], overage[live][book])
+            self._record(L.A_LEAK_12M, lanes[book], leak[live][book])
         if t < horizon:
             js = self.js[lanes]
             self.add(L.V_REVENUE, t, js, rev)
@@ -589,6 +607,18 @@ class _Lanes:
                 self.cohort.shape
             )
         self.last_revenue[lanes] = rev
+
+    def _record(self, column, lanes, values, add=True):
+        """``accounts[draw, account, column] += values`` (``add=False``: ``=``) for book lanes.
+
+        Book lane ``draw * accounts + account``; ``lanes`` are distinct, so a plain fancy-index
+        update adds each value once, month by month in the kernel's order.
+        """
+        d, i = np.divmod(lanes, self.n_acct)
+        if add:
+            self.accounts[d, i, column] += values
+        else:
+            self.accounts[d, i, column] = values
 
     def _churn_bases(self, t, lanes):
         """Retention bases of lanes churning at the boundary into ``t`` for months ``t .. t + 11``
@@ -636,6 +666,8 @@ class _Lanes:
             gap[lanes] = -np.log(u_gap)
             if t < self.horizon:
                 self.add(L.V_NEW_USE_CASES, t, self.js[lanes], np.ones(lanes.size))
+            if self.record and t < self.record_months:
+                self._record(L.A_USE_CASES_12M, lanes[lanes < self.n_existing], 1.0)
             rel = rel[intensity[rel] >= gap[lo + rel]]
         gap[step] -= intensity
 
@@ -663,7 +695,9 @@ def simulate_draws_reference(seed, draw_start, book, params, capacity, month_of_
     ``book`` (:class:`~simengine.kernels.layout.Accounts`), ``params`` (``Params``), ``capacity``
     (``Capacity``) and ``outputs`` (``Outputs``, zeroed on entry, filled in place) are the kernel's
     named tuples.  Draws are processed in chunks of about ``2**18`` lanes to bound memory; results
-    do not depend on the chunking.
+    do not depend on the chunking.  ``outputs.accounts`` (draws x book accounts x
+    ``ACCOUNT_OUTPUTS``) gets the per-account record of the first 12 months as in the kernel;
+    :data:`~simengine.kernels.layout.NO_ACCOUNT_RECORD` leaves it off.
     """
     book = L.Accounts(*(np.asarray(x) for x in book))
     seg_params, month_params = params
@@ -671,6 +705,8 @@ def simulate_draws_reference(seed, draw_start, book, params, capacity, month_of_
     rate = month_params[..., L.M_NEW_LOGO_RATE] * month_params[..., L.M_NEW_LOGO_MULT]
     per_draw = book.segment.size + rate.sum() / max(n_draws, 1) + 1
     chunk = max(1, int(_LANES_PER_CHUNK // per_draw))
+    # The per-account record is on as in the kernel: a row per draw (else it stays untouched).
+    record = outputs.accounts.shape[0] == n_draws and outputs.accounts.shape[1] > 0
     # exp overflow and log(0) give inf as in the kernel (error_model="numpy"); lanes that have
     # churned are computed unmasked and may overflow harmlessly.
     with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
@@ -684,7 +720,12 @@ def simulate_draws_reference(seed, draw_start, book, params, capacity, month_of_
                 book,
                 L.Capacity(capacity.csm[a:b], capacity.se[a:b]),
                 month_of_year0,
-                L.Outputs(*(x[a:b] for x in outputs)),
+                L.Outputs(
+                    outputs.out[a:b],
+                    outputs.cohort[a:b],
+                    outputs.coverage[a:b],
+                    outputs.accounts[a:b] if record else L.NO_ACCOUNT_RECORD,
+                ),
             )
             for t in range(lanes.end_month):
                 lanes.month(t)
