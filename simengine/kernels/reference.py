@@ -4,7 +4,8 @@ It exists for two reasons:
 
 - **to check the kernel**: it implements the same model (see :mod:`simengine.kernels.account`)
   with plain NumPy and consumes the *same random numbers*, so ``tests/kernels/test_reference.py``
-  can compare the two with ``assert_allclose(rtol=1e-9)``.  It imports no numba code: the key
+  can compare the two with ``assert_allclose(rtol=1e-9)`` (and the per-account record,
+  ``Outputs.accounts``, in ``tests/kernels/test_reference_accounts.py``).  It imports no numba code: the key
   derivation, SplitMix64, the ziggurat, Marsaglia-Tsang and Poisson inversion of
   :mod:`simengine.kernels.rng` are ported to vectorised ``uint64`` arithmetic, each lane advancing
   its own stream exactly as the scalar code does (rejection sampling and Poisson arrivals loop with
