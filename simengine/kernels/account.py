@@ -244,10 +244,12 @@ def account_effect(p, acc, i, z):
         if c != 0.0:
             s1 -= c * math.log1p(-tail0 * math.exp(-acc.ramp_tenure[i, j] / p[P_RAMP_MONTHS]))
     var_noise = p[P_VOLATILITY] * p[P_VOLATILITY]
-    if var_noise <= 0.0:  # noiseless steps: the history pins b_i exactly
-        return s1 / n
-    precision = n / var_noise + 1.0 / (tau * tau)
-    return (s1 / var_noise) / precision + z / math.sqrt(precision)
+    # mean = (S1 / n) * shrink and var = (sigma^2 / n) * shrink, shrink = 1 / (1 + sigma^2 / (n tau^2)):
+    # the same posterior as ``precision = n / sigma^2 + 1 / tau^2`` without dividing by sigma^2, which
+    # overflows to inf / inf = NaN for a subnormal sigma^2 (hypothesis found sigma = 6e-162).
+    # sigma = 0 gives shrink 1 and var 0: the history pins b_i exactly.
+    shrink = 1.0 / (1.0 + var_noise / (n * tau * tau))
+    return (s1 / n) * shrink + z * math.sqrt(var_noise / n * shrink)
 
 
 @jit

@@ -249,10 +249,10 @@ def account_effects(p, book, a_i, z):
     coef = book.ramp_coef[a_i]
     log_ramp = np.log1p(-tail0 * np.exp(-book.ramp_tenure[a_i] / p[:, L.P_RAMP_MONTHS, None]))
     s1 -= np.sum(np.where(coef != 0.0, coef * log_ramp, 0.0), axis=1)
-    var_noise = p[:, L.P_VOLATILITY] ** 2
-    precision = n / var_noise + 1.0 / (tau * tau)
-    posterior = (s1 / var_noise) / precision + z / np.sqrt(precision)
-    posterior = np.where(var_noise <= 0.0, s1 / n, posterior)  # noiseless: pinned exactly
+    var_noise = p[:, L.P_VOLATILITY] * p[:, L.P_VOLATILITY]
+    with np.errstate(divide="ignore", invalid="ignore"):  # lanes with n = 0 are replaced below
+        shrink = 1.0 / (1.0 + var_noise / (n * tau * tau))
+        posterior = (s1 / n) * shrink + z * np.sqrt(var_noise / n * shrink)
     return np.where((n <= 0.0) | (tau <= 0.0), tau * z, posterior)
 
 

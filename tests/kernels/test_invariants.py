@@ -118,3 +118,27 @@ def test_higher_new_logo_multiplier_never_fewer_logos(s, factor):
     high, _ = simulate(s, {"new_logo_multiplier": s["month"]["new_logo_multiplier"] * factor + 0.1},
                        capacity=s["capacity"])  # fmt: skip
     assert (high[..., L.V_NEW_LOGOS] >= low[..., L.V_NEW_LOGOS]).all()
+
+
+def test_subnormal_volatility_gives_finite_paths():
+    """Hypothesis found sigma = 6.3e-162: sigma^2 is subnormal, and the account effect's posterior
+    written as ``precision = n / sigma^2 + ...`` gave inf / inf = NaN revenue.  The shrinkage form
+    is finite for every sigma >= 0; the kernel and the reference must both stay finite."""
+    from simengine.kernels.reference import simulate_draws_reference
+
+    s = {
+        "seed": 0, "horizon": 3, "cohort_months": 0,
+        "segment": {"churn_alpha": 1.0, "churn_beta": 1.0, "usage_volatility": 6.279375339328862e-162,
+                    "use_case_rate": 0.0, "csm_hazard_ratio": 1.0, "commit_share": 0.0,
+                    "renewal_ratio": 0.0, "ramp_start": 1.0},
+        "month": {"new_logo_rate": 0.0, "csm_coverage": 0.0, "unhealthy_share": 0.0,
+                  "hazard_multiplier": 0.0, "new_logo_multiplier": 0.0, "drift_shift": 0.0,
+                  "price_multiplier": 1.0},
+    }  # fmt: skip
+    for sigma in (6.279375339328862e-162, 1e-160, 0.0):
+        s["segment"]["usage_volatility"] = sigma
+        out = simulate(s, full=True)[0]
+        assert np.isfinite(out).all() and (out[..., L.OUTPUTS.index("revenue")] > 0).any()
+        seg_params, month_params = make_params(DRAWS, 3, segment=s["segment"], month=s["month"])
+        ref = run(simulate_draws_reference, 0, seg_params, month_params, BOOK, full=True)[0]
+        assert np.isfinite(ref).all()
