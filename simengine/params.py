@@ -229,6 +229,7 @@ def build_parameters(
     seg_params = np.empty((n, n_seg, len(SEGMENT_PARAMS)))
     default_segments = tuple(s for s in segments if s not in cfg.model.segments)
     fitted: set[str] = set()
+    from_default: set[str] = set()  # values a segment the config does not name took from default
     overrides: dict[str, str] = {}
     missing = tuple(s for s in segments if posterior is not None and s not in posterior_segments)
     prices = cfg.market.unit_price
@@ -267,6 +268,8 @@ def build_parameters(
                 values = np.full(n, _FIT_ONLY[name])
             else:
                 spec = getattr(cfg.model, name) if name in _MODEL_WIDE else getattr(sa, name)
+                if name not in _MODEL_WIDE and seg in default_segments:
+                    from_default.add(name)
                 key_seg = "*" if name in _MODEL_WIDE else seg
                 values = draw_param(spec, assumption_stream(cfg.seed, name, key_seg), n)
             seg_params[:, s_idx, p_idx] = values
@@ -279,10 +282,12 @@ def build_parameters(
     _apply_adjust(cfg, segments, month_params, first_month)
 
     notes = []
-    if default_segments:
+    if from_default:
+        # Name what the default supplies: with a fit, most of a segment's values are fitted and
+        # "simulated with the default" would overstate it.
         notes.append(
-            f"segments {list(default_segments)} have no entry under model.segments; "
-            "simulated with model.segments.default"
+            f"segments {list(default_segments)} have no entry under model.segments; their "
+            f"{', '.join(sorted(from_default))} come from model.segments.default"
         )
     if missing:
         notes.append(

@@ -188,3 +188,18 @@ def test_posterior_values_replace_assumptions(small_cfg):
     assert np.allclose(params.seg_params[:, :, january], 0.1)  # cos(0) = 1, season_sin 0
     assert set(params.fitted) == {"churn_alpha", "season_cos"}
     assert params.posterior_segments_missing == ("other",)
+
+
+def test_a_fitted_unnamed_segment_names_only_what_the_default_supplies(small_cfg):
+    """The note lists the values the default supplies: none when the posterior fits them all."""
+    from simengine.fitting import DEFAULT_POSTERIOR, load_posterior, posterior_draws
+
+    params = build_parameters(small_cfg, ("smb", "startup"))
+    (note,) = params.notes
+    assert "startup" in note and "usage_drift" in note and "churn_alpha" in note
+    draws = posterior_draws(
+        load_posterior(DEFAULT_POSTERIOR), small_cfg.sim.draws, seed=1, segments=["smb"]
+    )
+    fitted = build_parameters(small_cfg, ("startup",), draws, ("startup",))
+    assert fitted.default_segments == ("startup",)
+    assert "usage_drift" in fitted.fitted and fitted.notes == []
