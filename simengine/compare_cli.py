@@ -56,7 +56,12 @@ def run(args: list[str]) -> Path:
     from rich.console import Console
 
     from simengine import frontier
-    from simengine.report.comparison import comparison_plot, print_comparison
+    from simengine.report.comparison import (
+        comparison_plot,
+        frontier_figure,
+        print_comparison,
+        print_frontier_table,
+    )
     from simengine.results import write_atomic_text
 
     paths, keys = parse_args(args)
@@ -76,12 +81,12 @@ def run(args: list[str]) -> Path:
     written = ["comparison.csv", "comparison.png"]
     if front is not None:
         write_atomic_text(front.to_csv(index=False, float_format="%.6g"), out / "frontier.csv")
-        frontier.frontier_plot(front, spec, out / "frontier.png", currency=currency)
+        frontier_figure(front, spec, out / "frontier.png", currency=currency)
         written += ["frontier.csv", "frontier.png"]
     console = Console()
     print_comparison(table, baseline, console)
     if front is not None:
-        frontier.print_frontier(front, spec, console)
+        print_frontier_table(front, spec, console)
     for note in notes:
         console.print(f"note: {note}")
     console.print(f"[bold]wrote[/bold] {out}/ ({', '.join(written)})")

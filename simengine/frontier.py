@@ -24,7 +24,6 @@ futures is a weaker choice than one best in 90% of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,7 +32,7 @@ from omegaconf import OmegaConf
 
 from simengine.compare import CompareError, metric_draws, scenario_data
 
-__all__ = ["OBJECTIVES", "FrontierSpec", "frontier", "frontier_plot", "mixes", "spec_from_keys"]
+__all__ = ["OBJECTIVES", "FrontierSpec", "frontier", "mixes", "spec_from_keys"]
 
 #: Objective -> (per-draw metric, statistic over draws).
 OBJECTIVES = {
@@ -177,23 +176,3 @@ def frontier(ds: xr.Dataset, spec: FrontierSpec) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
-
-
-def frontier_plot(
-    table: pd.DataFrame,
-    spec: FrontierSpec,
-    path: str | Path | None = None,
-    *,
-    currency: str | None = None,
-):
-    """Objective by AE:SE ratio per budget (P10-P90 of the metric shaded), and P(best) bars."""
-    from simengine.report.comparison import frontier_figure
-
-    return frontier_figure(table, spec, path, currency=currency)
-
-
-def print_frontier(table: pd.DataFrame, spec: FrontierSpec, console=None) -> None:
-    """Print the best mix per budget with its P(best)."""
-    from simengine.report.comparison import print_frontier_table
-
-    print_frontier_table(table, spec, console)

@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from simengine.report.plots import money_formatter, save_figure, unit_label
+from simengine.report.plots import (
+    money_formatter,
+    outside_legend,
+    save_figure,
+    slant_dates,
+    unit_label,
+)
 
 __all__ = ["backtest_plot", "print_backtest"]
 
@@ -80,12 +86,10 @@ def backtest_plot(split, table: pd.DataFrame, forecasts: dict, path: str | Path 
     )
     ax.grid(alpha=0.3)
     # Outside the axes: the legend never hides the data.
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    outside_legend(ax)
     lo = np.nanmin([np.nanmin(total["p05"]), np.nanmin(total["actual"])])
     ax.set_ylim(bottom=min(0.0, lo))
-    for label in ax.get_xticklabels():
-        label.set_rotation(30)
-        label.set_horizontalalignment("right")
+    slant_dates(ax)
     if path is not None:
         save_figure(fig, path, dpi=110)
     return fig

@@ -28,7 +28,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from simengine.report.plots import _money, save_figure
+from simengine.report.plots import _money, outside_legend, save_figure
 
 __all__ = [
     "account_drilldown",
@@ -178,7 +178,7 @@ def survival_check(
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("still a customer")
-    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    outside_legend(axes[-1])
     fig.suptitle("Survival: data vs posterior predictive replicates", fontsize=11)
     return _finish(fig, path)
 
@@ -284,7 +284,7 @@ def usage_change_check(
         ax.set_xlabel("log usage change, month over month")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("density (log scale)")
-    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    outside_legend(axes[-1])
     fig.suptitle("Usage changes: data vs posterior predictive replicates", fontsize=11)
     return _finish(fig, path)
 
@@ -324,7 +324,7 @@ def seasonality_check(book, tree: xr.DataTree, path: str | Path | None = None) -
         ax.axhline(0.0, color="grey", linewidth=0.8)
         ax.set_xticks(x, names, fontsize=8)
         ax.grid(alpha=0.3)
-    ax_s.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    outside_legend(ax_s)
     return _finish(fig, path)
 
 
@@ -392,7 +392,7 @@ def segment_hierarchy(book, tree: xr.DataTree, path: str | Path | None = None) -
             ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
     axes[0].set_yticks(y, [f"{s} ({raw.loc[s, 'accounts']:,})" for s in segments])
     axes[0].invert_yaxis()
-    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    outside_legend(axes[-1])
     return _finish(fig, path)
 
 
@@ -510,7 +510,7 @@ def account_drilldown(
         f"{account_id} ({acc['segment']}): history and the simulated next 12 months "
         f"({len(record):,} draws)", fontsize=10,
     )  # fmt: skip
-    ax_h.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    outside_legend(ax_h)
     ax_h.grid(alpha=0.3)
 
     ax_r = fig.add_subplot(grid[1, 0])

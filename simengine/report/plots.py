@@ -117,9 +117,16 @@ def _mark_cut_off(ax, as_of, label: bool) -> None:
         )
 
 
-def _outside_legend(ax) -> None:
+def outside_legend(ax) -> None:
     """A legend right of the axes: it never covers the data."""
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+
+
+def slant_dates(ax) -> None:
+    """Month tick labels slanted 30 degrees and right-aligned under their ticks."""
+    for label in ax.get_xticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
 
 
 def fan_chart(
@@ -194,7 +201,7 @@ def fan_chart(
         fontsize=11,
     )
     _mark_cut_off(ax_rev, as_of, label=True)
-    _outside_legend(ax_rev)
+    outside_legend(ax_rev)
     ax_rev.grid(alpha=0.3)
 
     _fan(ax_ret, x, ds["nrr_total"].transpose("draw", "month").values, "tab:green", "NRR")
@@ -205,11 +212,9 @@ def fan_chart(
     ax_ret.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax_ret.set_title("NRR and GRR (forecast months; trailing twelve months)", loc="left",
                      fontsize=10)  # fmt: skip
-    _outside_legend(ax_ret)
+    outside_legend(ax_ret)
     ax_ret.grid(alpha=0.3)
-    for label in ax_ret.get_xticklabels():
-        label.set_rotation(30)
-        label.set_horizontalalignment("right")
+    slant_dates(ax_ret)
     if path is not None:
         save_figure(fig, path, dpi=110)
     return fig
@@ -277,7 +282,7 @@ def scenario_fans(
     ax.yaxis.set_major_formatter(money_formatter(currency))
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    _outside_legend(ax)
+    outside_legend(ax)
     if path is not None:
         save_figure(fig, path, dpi=110)
     return fig
