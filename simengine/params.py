@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from simengine.config.live import use_cases_on
 from simengine.config.schema import (
     ADJUSTMENTS,
     Config,
@@ -131,6 +132,8 @@ class Parameters:
         Parameter names taken from the posterior (empty: every value is an assumption).
     default_segments : tuple of str
         Segments with no config entry of their own, simulated with ``model.segments.default``.
+    use_cases_off : tuple of str
+        Segments whose use-case process is off (no use-case table, no override).
     overrides : dict of str to str
         ``model.override`` keys applied -> their value, as text (printed and kept in attrs).
     """
@@ -143,6 +146,7 @@ class Parameters:
     posterior_segments_missing: tuple[str, ...] = ()
     overrides: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    use_cases_off: tuple[str, ...] = ()
 
 
 def segment_assumptions(cfg: Config, segment: str) -> SegmentAssumptions:
@@ -206,6 +210,7 @@ def build_parameters(
     *,
     new_logo_price: Mapping[str, float] | None = None,
     first_month: int | None = None,
+    use_cases: bool = True,
 ) -> Parameters:
     """Assemble the kernel's parameter arrays for ``cfg.sim.draws`` draws.
 
@@ -224,6 +229,10 @@ def build_parameters(
         default: ``market.unit_price``.
     first_month : int, optional
         Month number of the first forecast month; needed when ``adjust.from_month`` is set.
+    use_cases : bool
+        Whether the book has a use-case table.  Without one the book's growth is all in its
+        fitted drift, so a separate use-case process would count expansion twice (issue 8): the
+        use-case rate is 0 unless ``model.override.<segment>.use_case_rate`` asks for it.
     """
     n, horizon, n_seg = cfg.sim.draws, cfg.sim.horizon_months, len(segments)
     seg_params = np.empty((n, n_seg, len(SEGMENT_PARAMS)))
@@ -274,6 +283,12 @@ def build_parameters(
                 values = draw_param(spec, assumption_stream(cfg.seed, name, key_seg), n)
             seg_params[:, s_idx, p_idx] = values
 
+    off = [s for s in segments if not use_cases_on(cfg, use_cases, s)]
+    for seg in off:
+        seg_params[:, list(segments).index(seg), SEGMENT_PARAMS.index("use_case_rate")] = 0.0
+    if off:
+        log.info("no use_cases table: the use-case process is off for %s", off)
+
     month_params = np.zeros((n, n_seg, horizon, len(MONTH_PARAMS)))
     for name, value in MONTH_DEFAULTS.items():  # neutral until a scenario sets them
         month_params[..., MONTH_PARAMS.index(name)] = value
@@ -303,6 +318,7 @@ def build_parameters(
         posterior_segments_missing=missing,
         overrides=overrides,
         notes=notes,
+        use_cases_off=tuple(off),
     )
 
 

@@ -26,9 +26,8 @@ from simengine.config import (
     currency_of,
 )
 from simengine.config.compose import attribute, default_config
-from simengine.config.live import use_cases_on
 from simengine.config.scenarios import ScenarioFile
-from simengine.kernels.layout import P_UC_RATE, V_ACTIVE, Params
+from simengine.kernels.layout import V_ACTIVE, Params
 from simengine.version import __version__
 
 log = logging.getLogger("simengine")
@@ -50,20 +49,14 @@ def _load_posterior(path: str, stamp: tuple[int, int], expected_hash: str):
 def _gate(path: str, stamp: tuple[int, int], expected_hash: str, gate: tuple) -> tuple[str, ...]:
     """``check_gate`` of the cached tree, cached by file, stamp and the gate's three settings: the
     diagnostics table (ArviZ R-hat/ESS over every parameter) costs ~1.5 s, once per sweep, not per job."""
+    from simengine.config import FitConfig
     from simengine.fitting import check_gate
 
     max_rhat, min_ess_bulk, max_divergences = gate
-    fit_cfg = _GateSettings(max_rhat, min_ess_bulk, max_divergences)
+    fit_cfg = FitConfig(
+        max_rhat=max_rhat, min_ess_bulk=min_ess_bulk, max_divergences=max_divergences
+    )
     return tuple(check_gate(_load_posterior(path, stamp, expected_hash), fit_cfg))
-
-
-@dataclass(frozen=True)
-class _GateSettings:
-    """The fields of ``FitConfig`` that ``check_gate`` reads."""
-
-    max_rhat: float
-    min_ess_bulk: float
-    max_divergences: int
 
 
 # Books the jobs of one process share (a sweep's basic launcher, a notebook): book_hash and the
@@ -266,14 +259,8 @@ def simulate_config(
         post_segments,
         new_logo_price=checked.prices.new_logo,
         first_month=first,
+        use_cases=book.has_use_cases,
     )
-    off = [s for s in segments if not use_cases_on(cfg, book.has_use_cases, s)]
-    if off:
-        # No use-case table: the book's growth is all in its fitted drift, so a separate use-case
-        # process would count expansion twice (issue 8); an override asks for it per segment.
-        for seg in off:
-            params.seg_params[:, segments.index(seg), P_UC_RATE] = 0.0
-        log.info("no use_cases table: the use-case process is off for %s", off)
     for note in params.notes:
         warnings.warn(note, stacklevel=2)
     for key, value in params.overrides.items():
@@ -316,9 +303,9 @@ def simulate_config(
         "currency": currency_of(cfg.data) or "",
         "prices": checked.prices.source,
         "use_case_process": (
-            f"off for {', '.join(off)} (no use_cases table; model.override.<segment>."
-            "use_case_rate turns it on)"
-            if off
+            f"off for {', '.join(params.use_cases_off)} (no use_cases table; "
+            "model.override.<segment>.use_case_rate turns it on)"
+            if params.use_cases_off
             else "on"
         ),
         "overrides": "; ".join(f"{k} = {v}" for k, v in params.overrides.items()),
