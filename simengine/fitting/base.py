@@ -3,9 +3,9 @@
 Each model (:mod:`~simengine.fitting.churn`, :mod:`~simengine.fitting.usage`,
 :mod:`~simengine.fitting.expansion`) is a :class:`BookModel`: a default model config merged with the
 user's, ``prepare`` (book -> small arrays of sufficient statistics, NumPy only), ``add_to_model``
-(adds its likelihood to a PyMC model), ``build_model`` and ``fit`` (pymc-marketing's ModelBuilder
-shape).  ``simengine.fitting.fit_book`` builds several into **one** PyMC model so that parameters two
-models both need (drift, volatility, seasonality, onboarding ramp) are estimated once, jointly.
+(adds its likelihood to a PyMC model) and ``build_model`` (pymc-marketing's ModelBuilder shape).
+``simengine.fitting.fit_book`` fits one (``fit.models=[name]``) or builds several into **one** PyMC
+model so that parameters two models both need (drift, volatility, seasonality, onboarding ramp) are estimated once, jointly.
 
 :class:`SharedParameters` creates each named parameter the first time a model asks for it, with the
 prior in :data:`PRIORS`.  Per-segment parameters are hierarchical: a population value on an
@@ -30,9 +30,6 @@ import numpy as np
 from simengine.fitting._lazy import pm, pt
 
 if TYPE_CHECKING:
-    import xarray as xr
-
-    from simengine.config import FitConfig
     from simengine.data import Book
 
 __all__ = [
@@ -349,14 +346,6 @@ class BookModel:
         model = pm.Model(coords={"segment": list(book.segments), "month_of_year": MONTHS_OF_YEAR})
         self.add_to_model(SharedParameters(model), self.prepare(book, seed))
         return model
-
-    def fit(self, book: Book, fit_cfg: FitConfig, seed: int, progress: bool = True) -> xr.DataTree:
-        """Fit this model alone; same output as ``fit_book(book, fit_cfg with models=[name])``."""
-        from dataclasses import replace
-
-        from simengine.fitting.core import fit_book
-
-        return fit_book(book, replace(fit_cfg, models=[self.name]), seed, progress=progress)
 
 
 def segment_index(values: Any, segments: tuple[str, ...]) -> np.ndarray:
