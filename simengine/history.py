@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from simengine.prices import row_revenue
+
 __all__ = ["HISTORY_VARIABLE", "observed_revenue"]
 
 #: Name of the variable in ``forecast.nc``.
@@ -45,12 +47,7 @@ def observed_revenue(book, account_price: pd.Series, segments: tuple[str, ...]) 
         first = int(book.as_of)
         wide = np.zeros((1, len(segments)))
     else:
-        priced = usage["usage"].to_numpy(float) * usage["account_id"].map(account_price).to_numpy(
-            float, na_value=np.nan
-        )
-        if "revenue" in usage.columns:
-            given = usage["revenue"].to_numpy(float)
-            priced = np.where(np.isfinite(given), given, priced)
+        priced = row_revenue(usage, account_price)
         segment = usage["account_id"].map(book.accounts.set_index("account_id")["segment"])
         frame = pd.DataFrame(
             {"month": usage["month"].to_numpy(np.int64), "segment": segment, "revenue": priced}

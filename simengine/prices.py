@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["ACCOUNT_MONTHS", "SEGMENT_MONTHS", "Prices", "account_prices"]
+__all__ = ["ACCOUNT_MONTHS", "SEGMENT_MONTHS", "Prices", "account_prices", "row_revenue"]
 
 #: Months of an account's own history its price is measured over (the last ones with usage).
 ACCOUNT_MONTHS = 6
@@ -100,3 +100,23 @@ def account_prices(book, unit_price: Mapping[str, float]) -> Prices:
     if unpriced:
         source += f"; market.unit_price for {', '.join(unpriced)}"
     return Prices(account.rename("unit_price"), new_logo, data_priced, source)
+
+
+def row_revenue(usage: pd.DataFrame, account_price: pd.Series) -> np.ndarray:
+    """Revenue of each usage row: the data's ``revenue`` where it has a value, else usage x the
+    account's unit price (what the history charts and the backtest's actuals both count).
+
+    Parameters
+    ----------
+    usage : pandas.DataFrame
+        Usage rows (``account_id``, ``usage``, optional ``revenue``).
+    account_price : pandas.Series
+        Unit price per ``account_id``; read for rows without a revenue value.
+    """
+    priced = usage["usage"].to_numpy(float) * usage["account_id"].map(account_price).to_numpy(
+        float, na_value=np.nan
+    )
+    if "revenue" not in usage.columns:
+        return priced
+    given = usage["revenue"].to_numpy(float)
+    return np.where(np.isfinite(given), given, priced)

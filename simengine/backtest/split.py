@@ -15,8 +15,9 @@ import pandas as pd
 from simengine.data.book import Book, canonical_table
 from simengine.data.loader import cut_off
 from simengine.data.months import format_month
+from simengine.prices import row_revenue
 
-__all__ = ["Split", "account_revenue", "check_holdout", "installed_base", "split_book"]
+__all__ = ["Split", "check_holdout", "installed_base", "split_book"]
 
 
 @dataclass(frozen=True)
@@ -58,22 +59,6 @@ class Split:
     def history_months(self) -> list[str]:
         """The history months as ``YYYY-MM``."""
         return [format_month(m) for m in range(self.first, self.cut + 1)]
-
-
-def account_revenue(usage: pd.DataFrame, price: pd.Series) -> pd.Series:
-    """Revenue of each usage row: the data's ``revenue`` where present, else usage x unit price.
-
-    Parameters
-    ----------
-    usage : pandas.DataFrame
-        Usage rows (``account_id``, ``usage``, optional ``revenue``).
-    price : pandas.Series
-        Unit price per ``account_id`` (read only without a ``revenue`` column).
-    """
-    if "revenue" in usage.columns:
-        return pd.Series(usage["revenue"].to_numpy(float), index=usage.index)
-    priced = usage["usage"].to_numpy(float) * usage["account_id"].map(price).to_numpy(float)
-    return pd.Series(priced, index=usage.index)
 
 
 def installed_base(book: Book) -> np.ndarray:
@@ -166,7 +151,7 @@ def split_book(full: Book, holdout: int, unit_price: dict | None = None) -> Spli
 
         price = account_prices(book, unit_price or {"default": 1.0}).account
     all_usage = full.usage[full.usage["account_id"].isin(ids)]
-    revenue = all_usage.assign(revenue=account_revenue(all_usage, price))
+    revenue = all_usage.assign(revenue=row_revenue(all_usage, price))
     past = revenue[revenue["month"] <= cut]
     later = revenue[(revenue["month"] > cut) & (revenue["month"] <= end)]
     first = int(full.usage["month"].min())

@@ -5,7 +5,8 @@ Each model (:mod:`~simengine.fitting.churn`, :mod:`~simengine.fitting.usage`,
 user's, ``prepare`` (book -> small arrays of sufficient statistics, NumPy only), ``add_to_model``
 (adds its likelihood to a PyMC model) and ``build_model`` (pymc-marketing's ModelBuilder shape).
 ``simengine.fitting.fit_book`` fits one (``fit.models=[name]``) or builds several into **one** PyMC
-model so that parameters two models both need (drift, volatility, seasonality, onboarding ramp) are estimated once, jointly.
+model so that parameters two models both need (drift, volatility, seasonality, onboarding ramp) are
+estimated once, jointly.
 
 :class:`SharedParameters` creates each named parameter the first time a model asks for it, with the
 prior in :data:`PRIORS`.  Per-segment parameters are hierarchical: a population value on an
