@@ -46,8 +46,8 @@ from simengine.data.synth import DEFAULT_TRUTH, SynthOptions, generate_book
 _DEC_PEAK = tuple(np.array([0.0] * 11 + [0.25]) - 0.25 / 12)  # a December peak (+25%), mean 0
 
 
-def books(n_accounts: int):
-    """``(seed, label, SyntheticBook)``: the default truth plus four settings it does not hold."""
+def settings() -> list[tuple[str, object, SynthOptions | None]]:
+    """``(label, truth, options)``: the default truth plus four settings it does not hold."""
     renamed = dataclasses.replace(
         DEFAULT_TRUTH,
         segments=("self_serve", "team", "strategic"),
@@ -56,19 +56,27 @@ def books(n_accounts: int):
         churn_beta=[30.0, 70.0, 150.0],
     )
     return [
-        (101, "default truth", generate_book(n_accounts, 36, "2026-10", 101)),
-        (202, "segments self_serve/team/strategic, prices 0.05-0.3, shares .55/.3/.15",
-         generate_book(n_accounts, 36, "2026-10", 202, truth=renamed,
-                       options=SynthOptions(segment_shares=(0.55, 0.30, 0.15)))),
-        (303, "heavy tails: Student-t usage steps, nu = 3",
-         generate_book(n_accounts, 36, "2026-10", 303, options=SynthOptions(noise_nu=3.0))),
-        (404, "seasonal peak: +25% in December (12-month profile)",
-         generate_book(n_accounts, 36, "2026-10", 404,
-                       options=SynthOptions(season_profile=_DEC_PEAK))),
-        (505, "survivors-only export: 24 months before the window, churn after last",
-         generate_book(n_accounts, 36, "2026-10", 505,
-                       options=SynthOptions(pre_window_months=24, churn_after_last=True))),
+        ("default truth", DEFAULT_TRUTH, None),
+        ("segments self_serve/team/strategic, prices 0.05-0.3, shares .55/.3/.15", renamed,
+         SynthOptions(segment_shares=(0.55, 0.30, 0.15))),
+        ("heavy tails: Student-t usage steps, nu = 3", DEFAULT_TRUTH, SynthOptions(noise_nu=3.0)),
+        ("seasonal peak: +25% in December (12-month profile)", DEFAULT_TRUTH,
+         SynthOptions(season_profile=_DEC_PEAK)),
+        ("survivors-only export: 24 months before the window, churn after last", DEFAULT_TRUTH,
+         SynthOptions(pre_window_months=24, churn_after_last=True)),
     ]  # fmt: skip
+
+
+def book(seed: int, setting: int, n_accounts: int):
+    """``(seed, label, SyntheticBook)`` of one setting of :func:`settings` with this seed."""
+    label, truth, options = settings()[setting]
+    kwargs = {} if options is None else {"options": options}
+    return seed, label, generate_book(n_accounts, 36, "2026-10", seed, truth=truth, **kwargs)
+
+
+def books(n_accounts: int):
+    """The five target books: seeds 101, 202, ..., 505, one per setting."""
+    return [book(101 * (k + 1), k, n_accounts) for k in range(len(settings()))]
 
 
 def write_book(book, folder: Path) -> list[str]:
@@ -117,6 +125,7 @@ def one_book(seed: int, label: str, synthetic, args, root: Path) -> dict:
         "gate": result.forecast.attrs.get("posterior_gate", "pass"),
         "series": series_summary(result.table),
         **own_paths(result.forecast),
+        **held_out_total(result),
         "seconds": seconds,
     }
 
@@ -138,6 +147,88 @@ def own_paths(forecast) -> dict:
         "own_cov_one": float((cov == 1.0).mean()),
         "own_bias_ok": float((np.abs(bias) <= 3.0).mean()),
     }
+
+
+def held_out_total(result) -> dict:
+    """The held-out year as one number: where its actual total falls in the forecast's.
+
+    ``pit`` is the share of simulated 12-month totals below the actual one (uniform on [0, 1]
+    over books when the forecast is calibrated); ``inside80`` whether the actual lies in their
+    P10-P90; ``coverage50/90`` the monthly coverages of the total at those levels.
+    """
+    total = result.table[result.table["series"] == "total"]
+    actual = total["actual"].to_numpy()
+    paths = result.forecast["revenue"].sum("segment").transpose("draw", "month").to_numpy()
+    sums = paths.sum(axis=1)
+    q10, q90 = np.quantile(sums, [0.1, 0.9])
+    return {
+        "pit": float((sums < actual.sum()).mean()),
+        "inside80": bool(q10 <= actual.sum() <= q90),
+        "coverage50": float(((actual >= total["p25"]) & (actual <= total["p75"])).mean()),
+        "coverage90": float(((actual >= total["p05"]) & (actual <= total["p95"])).mean()),
+        "own_cov80_mean": float(
+            (
+                (paths >= np.quantile(paths, 0.1, axis=0))
+                & (paths <= np.quantile(paths, 0.9, axis=0))
+            ).mean()
+        ),
+    }
+
+
+def calibration(rows: list[dict]) -> None:
+    """Pooled calibration over many books: one book's 12 months are one correlated sample, so a
+    coverage target is checked on the pool (mean coverage and the PIT of the held-out total)."""
+    from scipy import stats
+
+    cov = np.array([r["coverage80"] for r in rows])
+    pit = np.array([r["pit"] for r in rows])
+    inside = np.array([r["inside80"] for r in rows])
+    bias = np.array([r["bias_pct"] for r in rows])
+    n = len(rows)
+    print(
+        f"\npooled over {n} books (settings cycled, seeds {rows[0]['seed']}..{rows[-1]['seed']}):"
+    )
+    for name, key in (
+        ("coverage50", "coverage50"),
+        ("coverage80", "coverage80"),
+        ("coverage90", "coverage90"),
+    ):
+        v = np.array([r[key] for r in rows])
+        print(
+            f"  monthly {name}: mean {v.mean():.3f} (SE over books {v.std(ddof=1) / np.sqrt(n):.3f})"
+        )
+    own = np.array([r["own_cov80_mean"] for r in rows])
+    print(f"  own paths' mean coverage80 (a calibrated forecast's expectation): {own.mean():.3f}")
+    print(
+        f"  books with coverage80 in [0.75, 0.85]: {((cov >= 0.75) & (cov <= 0.85)).mean():.2f}"
+        f" (own paths predict {np.mean([r['own_cov_ok'] for r in rows]):.2f});"
+        f" coverage80 = 1: {(cov == 1).mean():.2f}"
+        f" (own paths {np.mean([r['own_cov_one'] for r in rows]):.2f})"
+    )
+    print(
+        f"  held-out year inside its 80% interval: {inside.mean():.2f} of books"
+        f" (binomial 90% band for 0.8 at n={n}: "
+        f"{stats.binom.ppf(0.05, n, 0.8) / n:.2f}-{stats.binom.ppf(0.95, n, 0.8) / n:.2f})"
+    )
+    ks = stats.kstest(pit, "uniform")
+    print(
+        f"  PIT of the held-out year: mean {pit.mean():.2f}, KS vs uniform p = {ks.pvalue:.2f};"
+        f" deciles {np.histogram(pit, bins=5, range=(0, 1))[0].tolist()} (5 bins)"
+    )
+    print(
+        f"  bias%: mean {bias.mean():+.2f}, median {np.median(bias):+.2f}, "
+        f"|bias| <= 3% on {(np.abs(bias) <= 3).mean():.2f} of books"
+        f" (own paths {np.mean([r['own_bias_ok'] for r in rows]):.2f})"
+    )
+    for k, (label, _, _) in enumerate(settings()):
+        sub = [r for r in rows if r["setting"] == k]
+        if sub:
+            print(
+                f"  {label[:40]:<40} n={len(sub):>2} cov80 {np.mean([r['coverage80'] for r in sub]):.2f}"
+                f" pit {np.mean([r['pit'] for r in sub]):.2f}"
+                f" bias {np.mean([r['bias_pct'] for r in sub]):+.1f}%"
+                f" churn ratio {sum(r['sum_p_churn'] for r in sub) / max(sum(r['churned'] for r in sub), 1):.2f}"
+            )
 
 
 def series_summary(table) -> str:
@@ -249,6 +340,12 @@ def main() -> None:
     parser.add_argument(
         "--reuse-fits", type=Path, help="an earlier --out folder: simulate from its posteriors"
     )
+    parser.add_argument(
+        "--calibration",
+        type=int,
+        default=0,
+        help="N books, settings cycled, seeds 1000.. : pooled coverage and PIT (not the 5 targets)",
+    )
     parser.add_argument("--memory-child", nargs=4, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -262,10 +359,17 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) if args.out is None else args.out
-        for seed, label, synthetic in books(args.accounts):
+        if args.calibration:
+            chosen = [
+                book(1000 + k, k % len(settings()), args.accounts) for k in range(args.calibration)
+            ]
+        else:
+            chosen = books(args.accounts)
+        for seed, label, synthetic in chosen:
             if args.seeds and seed not in args.seeds:
                 continue
             rows.append(one_book(seed, label, synthetic, args, root))
+            rows[-1]["setting"] = [lab for lab, _, _ in settings()].index(label)
             print(f"  done seed {seed} in {rows[-1]['seconds']:.0f} s", file=sys.stderr, flush=True)
     fit = (
         f"{args.fit_draws} tune + {args.fit_draws} draws"
@@ -277,6 +381,8 @@ def main() -> None:
         f"{' (reused posteriors)' if args.reuse_fits else ''}; {args.draws} simulation draws\n"
     )
     print_table(rows)
+    if args.calibration:
+        calibration(rows)
 
 
 if __name__ == "__main__":
