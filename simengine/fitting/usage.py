@@ -14,7 +14,7 @@ What is fitted, and from which data
   per account-month while sampling, so a gradient costs ~10x less than the row-by-row form.  With ``robust=True`` the noise
   is Student-t (scale ``usage_noise_scale_s``, ``usage_tail_nu`` degrees of freedom; a few wild
   months bend the estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is
-  then the noise SD the kernel's normal steps use.  The onboarding ramp enters through
+  then the noise SD, and the kernel draws t(``usage_tail_nu``) steps scaled to it.  The onboarding ramp enters through
   ``Δ log ramp(k)`` at tenures 1, 2, ...: the shape of early-tenure growth (month 1 vs
   3 vs 6, the day-30/90/180 checkpoints) identifies ``ramp_start``
   and ``ramp_months`` separately from the drift.
@@ -32,7 +32,19 @@ volatility are those of the level, and the simulation draws a skipped month with
 ``zero_month_prob`` on top of a level that carries on.  This is the observation-noise choice of
 issue 8 rather than Student-t steps: the marginal normal likelihood stays exact and fast, and with
 heavy-tailed (e.g. Student-t) steps its ``usage_volatility`` is still a consistent estimate of the
-step SD the simulation uses (``robust=True`` remains for fitting ``usage_tail_nu``).
+step SD.
+
+Heavy tails (``tails``, default ``auto``)
+-----------------------------------------
+The SD is not the whole step law: a t(3) step of the same SD is smaller most months and far larger
+in a few, so per-account intervals and the months an account spends in a fall differ.  When a
+likelihood-ratio test (:func:`heavy_tails`, size 5e-4) finds the clean changes heavy-tailed, the fit
+adds a Student-t likelihood of their residuals (:func:`tail_residuals`) with its own scale, which
+fits the shape ``usage_tail_nu``; the simulation then draws t(``usage_tail_nu``) steps with SD
+``usage_volatility``.  A test rather than always fitting ``nu``: a book with normal changes keeps
+the same model, cost and posterior.  A test rather than the sample kurtosis: at ``nu <= 4`` the
+kurtosis has infinite variance (book 303 of the backtest, t(3) steps: LR 283, ML ``nu`` 3.2; the
+four normal books: LR <= 1.9).
 
 Seasonality
 -----------
