@@ -14,7 +14,7 @@ What is fitted, and from which data
   per account-month while sampling, so a gradient costs ~10x less than the row-by-row form.  With ``robust=True`` the noise
   is Student-t (scale ``usage_noise_scale_s``, ``usage_tail_nu`` degrees of freedom; a few wild
   months bend the estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is
-  then the noise SD the kernel's normal steps use.  The onboarding ramp enters through
+  then the noise SD, and the kernel draws t(``usage_tail_nu``) steps scaled to it.  The onboarding ramp enters through
   ``Δ log ramp(k)`` at tenures 1, 2, ...: the shape of early-tenure growth (month 1 vs
   3 vs 6, the day-30/90/180 checkpoints) identifies ``ramp_start``
   and ``ramp_months`` separately from the drift.
@@ -32,7 +32,19 @@ volatility are those of the level, and the simulation draws a skipped month with
 ``zero_month_prob`` on top of a level that carries on.  This is the observation-noise choice of
 issue 8 rather than Student-t steps: the marginal normal likelihood stays exact and fast, and with
 heavy-tailed (e.g. Student-t) steps its ``usage_volatility`` is still a consistent estimate of the
-step SD the simulation uses (``robust=True`` remains for fitting ``usage_tail_nu``).
+step SD.
+
+Heavy tails (``tails``, default ``auto``)
+-----------------------------------------
+The SD is not the whole step law: a t(3) step of the same SD is smaller most months and far larger
+in a few, so per-account intervals and the months an account spends in a fall differ.  When a
+likelihood-ratio test (:func:`heavy_tails`, size 5e-4) finds the clean changes heavy-tailed, the fit
+adds a Student-t likelihood of their residuals (:func:`tail_residuals`) with its own scale, which
+fits the shape ``usage_tail_nu``; the simulation then draws t(``usage_tail_nu``) steps with SD
+``usage_volatility``.  A test rather than always fitting ``nu``: a book with normal changes keeps
+the same model, cost and posterior.  A test rather than the sample kurtosis: at ``nu <= 4`` the
+kurtosis has infinite variance (book 303 of the backtest, t(3) steps: LR 283, ML ``nu`` 3.2; the
+four normal books: LR <= 1.9).
 
 Seasonality
 -----------
@@ -59,7 +71,15 @@ from simengine.fitting._lazy import pm, pt
 from simengine.fitting.base import BookModel, SharedParameters
 from simengine.fitting.panel import usage_panel
 
-__all__ = ["UsageModel", "change_statistics", "usage_changes"]
+__all__ = ["UsageModel", "change_statistics", "heavy_tails", "tail_residuals", "usage_changes"]
+
+#: Changes at tenure >= this enter the tail-shape fit: the onboarding ramp's remaining log step is
+#: then ``< exp(-4)`` of its start at the prior's 3-month ramp (~0.005, a tenth of a step SD).
+TAIL_MIN_TENURE = 12
+#: Likelihood-ratio threshold of :func:`heavy_tails`: ``2 (ll_t - ll_normal)``.  Normal is nu =
+#: infinity, on the boundary, so the null law is ``0.5 chi2_0 + 0.5 chi2_1`` and 10.83 (chi2_1's
+#: 0.999 quantile) is a test of size 5e-4: books with normal changes keep the plain model.
+TAIL_LR_CRITICAL = 10.83
 
 
 class UsageModel(BookModel):
@@ -75,13 +95,18 @@ class UsageModel(BookModel):
         Student-t noise with a latent effect per account (robust to outlying months, ~10x slower
         and account_sd mixes slowly).  Default: normal noise with the account effects integrated
         out exactly from per-account sums, so no latent variable per account.
+    tails : {"auto", "normal", "student_t"}, default "auto"
+        With normal noise: whether to fit the tail shape ``usage_tail_nu`` the simulation's steps
+        take (:func:`tail_residuals`, :func:`heavy_tails`).  ``auto``: only where a likelihood
+        ratio test finds the clean changes heavy-tailed, so a book with normal changes keeps the
+        same model and the same posterior.
     """
 
     name = "usage"
 
     @staticmethod
     def default_model_config() -> dict[str, Any]:
-        return {"settle_months": 12, "max_accounts": 0, "robust": False}
+        return {"settle_months": 12, "max_accounts": 0, "robust": False, "tails": "auto"}
 
     def prepare(self, book: Book, seed: int) -> dict[str, Any]:
         panel = usage_panel(
@@ -89,6 +114,7 @@ class UsageModel(BookModel):
         )
         data = usage_changes(panel)
         data["stats"] = change_statistics(data)
+        data["tails"] = _tail_data(data, self.model_config)
         n_seg = len(book.segments)
         data["zero_months"] = {
             "skipped": np.bincount(
@@ -124,6 +150,8 @@ class UsageModel(BookModel):
             ).sum()
         else:
             changes = _marginal_normal_loglik(params, data["stats"], scale, account_sd)
+        if data["tails"] is not None:
+            changes = changes + _tail_loglik(params, data["tails"])
         initial = _initial_level_loglik(params, data["stats"])
         # The hurdle: each active month is skipped (zero / near zero) with zero_month_prob_s.
         zero = params.get("zero_month_prob")
@@ -334,3 +362,95 @@ def usage_changes(panel) -> dict[str, Any]:
         "init_segment": panel.segment[init_rows[keep]],
         "init_month": panel.first_month + panel.start[init_rows[keep]],
     }
+
+
+def tail_residuals(data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Clean changes at tenure >= :data:`TAIL_MIN_TENURE` less their (segment, month) mean.
+
+    The drift and the season are one value per (segment, month) and the ramp is over there, so
+    what is left is the step noise plus the small account effect (``account_sd`` ~0.004 next to
+    steps of 0.05-0.08).  Cells with a single change carry no residual and are left out.
+
+    Returns
+    -------
+    residual, segment : numpy.ndarray
+    """
+    keep = data["tenure"] >= TAIL_MIN_TENURE
+    seg = data["segment"][keep]
+    change = data["change"][keep]
+    key = seg.astype(np.int64) * 100_000 + data["month"][keep]
+    _, cell = np.unique(key, return_inverse=True)
+    cell = cell.ravel()
+    count = np.bincount(cell)
+    mean = np.bincount(cell, weights=change) / count
+    used = count[cell] >= 2
+    # Scale by sqrt(n / (n - 1)): a residual from its cell's own mean has that much less spread.
+    shrink = np.sqrt(count[cell] / np.maximum(count[cell] - 1.0, 1.0))
+    return ((change - mean[cell]) * shrink)[used], seg[used]
+
+
+def heavy_tails(residual: np.ndarray, segment: np.ndarray) -> dict[str, float]:
+    """Likelihood-ratio test of Student-t against normal changes (per-segment scales).
+
+    Each segment's residuals are standardised by their robust scale (1.4826 MAD); a Student-t with
+    one ``nu`` and one scale factor, and a normal with one SD, are fitted to them by maximum
+    likelihood.  The sample kurtosis is reported, not tested: at ``nu <= 4`` (the tails that
+    matter) its variance is infinite and one month decides it.
+
+    Returns
+    -------
+    dict
+        ``heavy`` (``lr > TAIL_LR_CRITICAL``), ``lr`` (``2 (ll_t - ll_normal)``), ``nu`` (the ML
+        degrees of freedom), ``excess_kurtosis``, ``n``.
+    """
+    from scipy import optimize, stats
+
+    z = np.empty_like(residual)
+    for s in np.unique(segment):
+        r = residual[segment == s]
+        mad = 1.4826 * np.median(np.abs(r - np.median(r)))
+        z[segment == s] = r / (mad if mad > 0 else (r.std() or 1.0))
+    n = z.size
+    if n < 50:  # too few to tell tails apart: keep the plain model
+        return {"heavy": False, "lr": 0.0, "nu": np.inf, "excess_kurtosis": np.nan, "n": n}
+    ll_normal = float(stats.norm.logpdf(z, scale=z.std()).sum())
+
+    def negative(theta):
+        return -float(stats.t.logpdf(z, df=2.0 + np.exp(theta[0]), scale=np.exp(theta[1])).sum())
+
+    best = optimize.minimize(negative, x0=[np.log(8.0), 0.0], method="Nelder-Mead")
+    lr = max(2.0 * (-best.fun - ll_normal), 0.0)
+    return {
+        "heavy": bool(lr > TAIL_LR_CRITICAL),
+        "lr": float(lr),
+        "nu": float(2.0 + np.exp(best.x[0])),
+        "excess_kurtosis": float(stats.kurtosis(z)),
+        "n": n,
+    }
+
+
+def _tail_data(data: dict[str, Any], model_config: dict[str, Any]) -> dict[str, Any] | None:
+    """Residuals for the tail-shape likelihood, or None: no ``usage_tail_nu`` in this fit."""
+    tails = model_config.get("tails", "auto")
+    if tails not in ("auto", "normal", "student_t"):
+        raise ValueError(f"usage model config 'tails' = {tails!r}: auto, normal or student_t")
+    if model_config["robust"] or tails == "normal":
+        return None  # the robust likelihood fits nu itself
+    residual, segment = tail_residuals(data)
+    if tails == "auto" and not heavy_tails(residual, segment)["heavy"]:
+        return None
+    return {"residual": residual, "segment": segment}
+
+
+def _tail_loglik(params: SharedParameters, tails: dict[str, Any]):
+    """Student-t log likelihood of :func:`tail_residuals`: the shape ``usage_tail_nu``.
+
+    Its scale ``usage_noise_scale_s`` is its own (a nuisance here): ``usage_volatility`` stays the
+    normal likelihood's consistent SD of the steps, and the simulation draws t(nu) steps scaled to
+    that SD.  The residuals are the same changes the normal likelihood reads, used for the shape.
+    """
+    nu = params.get("usage_tail_nu")
+    scale = params.get("usage_noise_scale")
+    return pm.logp(
+        pm.StudentT.dist(nu=nu, mu=0.0, sigma=scale[tails["segment"]]), tails["residual"]
+    ).sum()

@@ -12,9 +12,9 @@ Model (DESIGN.md), for an account of segment ``s`` in horizon month ``t`` at ten
 ``E`` is additive over a book account's past use cases and the simulated ones (``1 + E_hist +
 E_new``; :func:`init_existing`).  With probability ``zero_month_prob_s`` an active month shows no
 usage (the usage fit's hurdle): usage and revenue are 0 that month and the level, ramp and use
-cases carry on.  The steps are normal with SD ``usage_volatility``: the usage fit's docstring says
-that is what the simulation uses (its ``usage_tail_nu``, fitted with ``robust=True`` only, is a
-diagnostic of the noise, and ``usage_volatility`` is then the Student-t's SD).
+cases carry on.  The steps have SD ``usage_volatility``: normal, or Student-t with
+``usage_tail_nu`` degrees of freedom (scaled to that SD) where the usage fit found heavy tails
+(``usage_tail_nu > 2``; 0 = normal).
 
 ``price_i`` is the account's own unit price (book accounts) or the segment's (new logos); ``shift``
 is the month's ``drift_shift``.
@@ -106,6 +106,7 @@ from simengine.kernels.layout import (
     P_RENEWAL_RATIO,
     P_SE_RATIO,
     P_SEASON0,
+    P_TAIL_NU,
     P_UC_RAMP,
     P_UC_RATE,
     P_UC_SIZE_MU,
@@ -148,6 +149,7 @@ from simengine.kernels.rng import (
     next_beta,
     next_normal,
     next_normal_pair,
+    next_student_t,
     next_uniform,
     poisson_inverse,
     purpose_key,
@@ -600,8 +602,15 @@ def simulate_draw(
     renewal_ratio = np.empty(n_seg)
     decline_hr = np.empty(n_seg)
     zero_prob = np.empty(n_seg)
+    tail_nu = np.empty(n_seg)
+    tail_sd = np.empty(n_seg)  # multiplies a t(nu) draw: the step's SD is then the volatility
     for s in range(n_seg):
         volatility[s] = sp[s, P_VOLATILITY]
+        tail_nu[s] = sp[s, P_TAIL_NU]
+        if tail_nu[s] > 2.0:
+            tail_sd[s] = volatility[s] * math.sqrt(1.0 - 2.0 / tail_nu[s])
+        else:
+            tail_sd[s] = 0.0
         renewal_ratio[s] = sp[s, P_RENEWAL_RATIO]
         decline_hr[s] = sp[s, P_DECLINE_HR]
         zero_prob[s] = sp[s, P_ZERO_PROB]
@@ -689,11 +698,17 @@ def simulate_draw(
                             record_account_churn(fs[i], t, acc_rec[i])
                         record_churn(fs[i], ring[:, i], t, s, ist[i, I_BORN], out)
                     continue  # dropped from live
-                # Usage step: one ziggurat normal from the account's usage stream (inlined).
-                state, eps = next_normal(rs[i, R_USAGE])
+                # Usage step: one ziggurat normal from the account's usage stream (inlined), or
+                # a Student-t of the same SD where the fit found heavy tails (usage_tail_nu > 2).
+                if tail_nu[s] > 2.0:
+                    state, eps = next_student_t(rs[i, R_USAGE], tail_nu[s])
+                    eps *= tail_sd[s]
+                else:
+                    state, eps = next_normal(rs[i, R_USAGE])
+                    eps *= volatility[s]
                 rs[i, R_USAGE] = state
                 fs[i, F_CUM_HAZARD] = cumulative
-                x += (fs[i, F_DRIFT] + drift_shift[s]) + volatility[s] * eps
+                x += (fs[i, F_DRIFT] + drift_shift[s]) + eps
                 ramp_tail *= ramp_step[s]
                 health *= fs[i, F_HEALTH_STEP]
                 healthy_ramp *= q[s]
