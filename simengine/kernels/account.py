@@ -137,6 +137,38 @@ from simengine.kernels.layout import (
     V_USAGE,
     V_ZERO_MONTHS,
 )
+from simengine.kernels.passes import (
+    G_ACTIVE,
+    G_CHURN,
+    G_COUNT,
+    G_NORMAL_SLOW,
+    G_SKIPPED,
+    G_STEP,
+    G_USE_CASE,
+    K_ACTIVE,
+    K_COUNT,
+    K_EXISTING_EXPANSION,
+    K_EXPANSION,
+    K_LEAK,
+    K_NEW_LOGO_REVENUE,
+    K_OVERAGE,
+    K_RETAINED,
+    K_RETAINED_CAPPED,
+    K_RETENTION_BASE,
+    K_REVENUE,
+    K_TTM_BASE,
+    K_TTM_RETAINED,
+    K_TTM_RETAINED_CAPPED,
+    K_USAGE,
+    K_ZERO,
+    churn_pass,
+    cohort_pass,
+    exp_pass,
+    month_pass,
+    normal_fixup,
+    normal_pass,
+    step_pass,
+)
 from simengine.kernels.rng import (
     PURPOSE_ACCOUNT,
     PURPOSE_CHURN,
@@ -192,6 +224,9 @@ R_USAGE, R_USE_CASE, R_ZERO = range(3)
 # I_ZERO_GAP: active months left before the next skipped month (the hurdle, geometric gaps).
 I_SEGMENT, I_START, I_TERM, I_BORN, I_DATA_FROM, I_ZERO_GAP = range(6)
 I_COUNT = 6
+# By position only (kernels.passes): the account's row, 1 for a book account, 1 while in play.
+J_ROW, J_EXIST, J_ALIVE = I_COUNT, I_COUNT + 1, I_COUNT + 2
+J_COUNT = I_COUNT + 3
 #: "Never": the zero-month gap of an account whose segment has zero_month_prob 0.
 NO_ZERO_MONTH = 1 << 62
 
@@ -460,19 +495,20 @@ def start_use_cases(
 
 
 @jit
-def record_churn(f, ring, t, s, born, out):
+def record_churn(last_revenue, commit, consumed, ring, t, s, born, out):
     """An account churns at the boundary into month ``t`` (< horizon): churn, leak, NRR bases.
 
     For the 12 months ``u = t .. t + 11`` it was a customer 12 months before, so it stays in the
     year-ago base (``retention_base``, numerator 0) and, if it was a customer all of ``u-23 ..
     u-12``, in the trailing-twelve-month one (base = its revenue over ``u-23 .. u-12``, numerator =
-    over ``u-11 .. t-1``).  The ring holds months ``t-24 .. t-1``.
+    over ``u-11 .. t-1``).  The ring holds months ``t-24 .. t-1``; ``last_revenue``, ``commit``
+    and ``consumed`` are the account's at the end of month ``t - 1``.
     """
     horizon = out.shape[0]
     out[t, s, V_CHURNED] += 1.0
-    out[t, s, V_CHURNED_REVENUE] += f[F_LAST_REVENUE]
-    if f[F_COMMIT] > 0.0:
-        out[t, s, V_LEAK] += max(f[F_COMMIT] - f[F_CONSUMED], 0.0)
+    out[t, s, V_CHURNED_REVENUE] += last_revenue
+    if commit > 0.0:
+        out[t, s, V_LEAK] += max(commit - consumed, 0.0)
     for u in range(t, min(t + HISTORY_MONTHS, horizon)):
         year_ago = ring[(u - HISTORY_MONTHS) % RING_MONTHS]
         if year_ago > 0.0:
@@ -491,11 +527,11 @@ def record_churn(f, ring, t, s, born, out):
 
 
 @jit
-def record_account_churn(f, t, rec):
+def record_account_churn(commit, consumed, t, rec):
     """Per-account record of a book account churning at the boundary into month ``t``."""
     rec[A_CHURN_MONTH] = t + 1.0
-    if t < ACCOUNT_MONTHS and f[F_COMMIT] > 0.0:
-        rec[A_LEAK_12M] += max(f[F_COMMIT] - f[F_CONSUMED], 0.0)
+    if t < ACCOUNT_MONTHS and commit > 0.0:
+        rec[A_LEAK_12M] += max(commit - consumed, 0.0)
 
 
 @jit
@@ -556,10 +592,11 @@ def simulate_draw(
     started_by = np.empty(horizon + 1, dtype=np.int64)
     counts = draw_new_logos(seed, draw, mp, out, started_by)
     n = n_book + started_by[horizon]
+    # Every account's initial state by row (the init functions fill one row each) ...
     fs = np.empty((n, F_COUNT))
-    ring = np.empty((RING_MONTHS, n))
-    uring = np.empty((8, n))
-    rs = np.empty((n, 3), dtype=np.uint64)
+    ring0 = np.empty((RING_MONTHS, n))
+    uring0 = np.empty((8, n))
+    rs0 = np.empty((n, 3), dtype=np.uint64)
     ist = np.empty((n, I_COUNT), dtype=np.int64)
     # The book's observed covered shares (CSM, SE) among accounts whose flag is known.
     covered_share = np.zeros(2)
@@ -573,59 +610,79 @@ def simulate_draw(
         covered_share[c] = yes / known if known > 0.0 else 0.0
     for i in range(n_book):
         s = acc.segment[i]
-        init_existing(fs[i], rs[i], ist[i], ring[:, i], uring[:, i], seed, draw, i, acc, sp[s],
-                      season[s], month_of_year0,
-                      covered_share)  # fmt: skip
+        init_existing(fs[i], rs0[i], ist[i], ring0[:, i], uring0[:, i], seed, draw, i, acc,
+                      sp[s], season[s], month_of_year0, covered_share)  # fmt: skip
     i = n_book
     end = horizon
     for t in range(horizon):
         for s in range(n_seg):
             for k in range(counts[t, s]):
-                init_new_logo(fs[i], rs[i], ist[i], ring[:, i], uring[:, i], seed, draw, t, s, k,
-                              sp[s], mp[s, t],
-                              mean_ramp[s], out)  # fmt: skip
+                init_new_logo(fs[i], rs0[i], ist[i], ring0[:, i], uring0[:, i], seed, draw, t, s,
+                              k, sp[s], mp[s, t], mean_ramp[s], out)  # fmt: skip
                 i += 1
                 end = max(end, t + cohort_months)
 
-    # This month's per-segment values, hoisted out of the loop over accounts.
+    # ... and the live accounts' state by position, field major (kernels.passes).  Each segment
+    # owns a block of positions (its book accounts, then its logos, in row order), so a pass over
+    # one block reads the segment's values as scalars, and the month's sums, which are per
+    # segment, still add in row order.
+    block = np.zeros(n_seg + 1, dtype=np.int64)
+    for i in range(n_book):
+        block[acc.segment[i] + 1] += 1
+    for t in range(horizon):
+        for s in range(n_seg):
+            block[s + 1] += counts[t, s]
+    for s in range(n_seg):
+        block[s + 1] += block[s]
+    used = np.zeros(n_seg, dtype=np.int64)  # positions in use in each block ...
+    dead = np.zeros(n_seg, dtype=np.int64)  # ... `dead` of them churned or left the window
+    st = np.empty((F_COUNT, n))
+    it = np.empty((J_COUNT, n), dtype=np.int64)
+    rs = np.empty((3, n), dtype=np.uint64)
+    ring = np.empty((RING_MONTHS, n))
+    uring = np.empty((8, n))
+    flag = np.zeros((G_COUNT, n), dtype=np.int64)
+    eps = np.empty(n)
+    ex = np.empty(n)
+    revenue = np.empty(n)
+    overage = np.empty(n)
+    leak = np.empty(n)
+    contrib = np.zeros((K_COUNT, n))
+    contrib_rows = (contrib[0], contrib[1], contrib[2], contrib[3], contrib[4], contrib[5],
+                    contrib[6], contrib[7], contrib[8], contrib[9], contrib[10], contrib[11],
+                    contrib[12], contrib[13], contrib[14])  # fmt: skip
+    alive = it[J_ALIVE]
+    exist = it[J_EXIST]
+    step = flag[G_STEP]
+    churned = flag[G_CHURN]
+    slow = flag[G_NORMAL_SLOW]
+    use_case = flag[G_USE_CASE]
+    skipped = flag[G_SKIPPED]
+    active = flag[G_ACTIVE]
+
     csm_share = np.empty(n_seg)
     se_share = np.empty(n_seg)
-    hazard_mult = np.empty(n_seg)
-    covered_hazard_mult = np.empty(n_seg)
-    drift_shift = np.empty(n_seg)
-    intensity_plain = np.empty(n_seg)
-    intensity_supported = np.empty(n_seg)
-    price_mult = np.empty(n_seg)
-    volatility = np.empty(n_seg)
-    renewal_ratio = np.empty(n_seg)
-    decline_hr = np.empty(n_seg)
-    zero_prob = np.empty(n_seg)
-    for s in range(n_seg):
-        volatility[s] = sp[s, P_VOLATILITY]
-        renewal_ratio[s] = sp[s, P_RENEWAL_RATIO]
-        decline_hr[s] = sp[s, P_DECLINE_HR]
-        zero_prob[s] = sp[s, P_ZERO_PROB]
     decline_factor = math.exp(DECLINE_THRESHOLD)
-    # The month's sums per segment, added into out[t] when the month is done (a small block
-    # that stays in L1 while the accounts stream by).
-    sums = np.zeros((n_seg, out.shape[2]))
-    # Rows of the accounts still in play, in row order: churned accounts (and, past the horizon,
-    # book accounts and logos whose cohort window has ended) are dropped as the month runs, so no
-    # month pays for them again.
-    live = np.empty(n, dtype=np.int64)
     for i in range(n_book):
-        live[i] = i
-    n_live = n_book
-    next_logo = n_book
+        s = acc.segment[i]
+        add_position(fs, rs0, ist, ring0, uring0, i, block[s] + used[s], True, st, it, rs, ring,
+                     uring)  # fmt: skip
+        used[s] += 1
+    next_row = n_book
     for t in range(end):
         m = min(t, horizon - 1)
         if t < horizon:
-            for i in range(next_logo, n_book + started_by[t + 1]):  # this month's new logos
-                live[n_live] = i
-                n_live += 1
-            next_logo = n_book + started_by[t + 1]
+            for s in range(n_seg):  # this month's new logos, rows in (segment, k) order
+                for _ in range(counts[t, s]):
+                    add_position(fs, rs0, ist, ring0, uring0, next_row, block[s] + used[s],
+                                 False, st, it, rs, ring, uring)  # fmt: skip
+                    used[s] += 1
+                    next_row += 1
             # Coverage of month t from this draw's own book at the start of the month: the
             # survivors of t - 1 and the logos starting in t.
+            n_live = 0
+            for s in range(n_seg):
+                n_live += used[s] - dead[s]
             csm_ratio = cap_csm[t] / n_live if n_live > 0 else math.inf
             se_ratio = cap_se[t] / n_live if n_live > 0 else math.inf
             coverage[t, C_CSM] = min(1.0, csm_ratio)
@@ -633,188 +690,179 @@ def simulate_draw(
             for s in range(n_seg):
                 csm_share[s] = min(mp[s, t, M_CSM_COVERAGE], csm_ratio)
                 se_share[s] = min(mp[s, t, M_SE_COVERAGE], se_ratio)
+        slot = (month_of_year0 + t) % 12
         for s in range(n_seg):
-            hazard_mult[s] = mp[s, m, M_HAZARD_MULT]
-            covered_hazard_mult[s] = sp[s, P_CSM_HR]
-            drift_shift[s] = mp[s, m, M_DRIFT_SHIFT]
-            intensity_plain[s] = sp[s, P_UC_RATE] * mp[s, m, M_USE_CASE_MULT]
-            intensity_supported[s] = intensity_plain[s] * sp[s, P_SE_RATIO]
-            price_mult[s] = mp[s, m, M_PRICE_MULT]
-        season_slot = (month_of_year0 + t) % 12
-        ring_now = ring[t % RING_MONTHS]  # month t - 24 until this month overwrites it
-        ring_ago = ring[(t - HISTORY_MONTHS) % RING_MONTHS]
-        u0 = uring[t % 8]  # usage of month t - k in u<k>
-        u2 = uring[(t - 2) % 8]
-        u3 = uring[(t - 3) % 8]
-        u4 = uring[(t - 4) % 8]
-        u5 = uring[(t - 5) % 8]
-        u6 = uring[(t - 6) % 8]
-        u7 = uring[(t - 7) % 8]
-        kept = 0
-        for k in range(n_live):
-            i = live[k]
-            s = ist[i, I_SEGMENT]
-            start = ist[i, I_START]
-            existing = i < n_book
-            if t >= horizon and (existing or t - start >= cohort_months):
-                continue  # cohort tracking only: logos still inside their cohort window
-            # The account's state in locals for the month, written back once at the end: stores
-            # into the state array in mid-month would make the compiler reload every other array.
-            x = fs[i, F_X]
-            ramp_tail = fs[i, F_RAMP_TAIL]
-            health = fs[i, F_HEALTH]
-            healthy_size = fs[i, F_HEALTHY_SIZE]
-            healthy_ramp = fs[i, F_HEALTHY_RAMP]
-            unhealthy_level = fs[i, F_UNHEALTHY_LEVEL]
-            unhealthy_ramp = fs[i, F_UNHEALTHY_RAMP]
-            if not existing and t == start and fs[i, F_THRESHOLD] < 0.0:
-                if t < horizon:  # failed onboarding: never active, churned in its start month
-                    record_churn(fs[i], ring[:, i], t, s, ist[i, I_BORN], out)
-                continue
-            if existing or t > start:
-                # Churn at the boundary into t, with this month's hazard ratios.
-                hazard = hazard_mult[s] * fs[i, F_HEALTH_HAZARD]
-                if fs[i, F_U_CSM] < csm_share[s]:
-                    hazard *= covered_hazard_mult[s]
-                if decline_hr[s] != 1.0 and t - 7 >= ist[i, I_DATA_FROM]:
-                    # The churn fit's decline rule on the account's own usage, lagged one month.
-                    q1 = u4[i] + u3[i] + u2[i]
-                    q0 = u7[i] + u6[i] + u5[i]
-                    if q0 > 0.0 and q1 < decline_factor * q0:
-                        hazard *= decline_hr[s]
-                cumulative = fs[i, F_CUM_HAZARD] + fs[i, F_CHURN_RATE] * hazard
-                if cumulative > fs[i, F_THRESHOLD]:
+            lo = block[s]
+            if t >= horizon:
+                # Cohort tracking only: logos still inside their cohort window.
+                for p in range(lo, lo + used[s]):
+                    if alive[p] != 0 and (exist[p] != 0 or t - it[I_START, p] >= cohort_months):
+                        alive[p] = 0
+                        dead[s] += 1
+            if dead[s] * 8 > used[s]:
+                used[s] = compact(lo, lo + used[s], st, it, rs, ring, uring) - lo
+                dead[s] = 0
+            hi = lo + used[s]
+            ps = sp[s]
+            mps = mp[s, m]
+            churn_pass(t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM], st[F_CUM_HAZARD],
+                       st[F_CHURN_RATE], st[F_THRESHOLD], st[F_HEALTH_HAZARD], st[F_U_CSM],
+                       uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8],
+                       uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8],
+                       mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR], ps[P_DECLINE_HR],
+                       decline_factor, step, churned)  # fmt: skip
+            for p in range(lo, hi):
+                active[p] = 1 if (alive[p] != 0 and churned[p] == 0) else 0
+                if churned[p] != 0:
                     if t < horizon:
-                        if existing and record:
-                            record_account_churn(fs[i], t, acc_rec[i])
-                        record_churn(fs[i], ring[:, i], t, s, ist[i, I_BORN], out)
-                    continue  # dropped from live
-                # Usage step: one ziggurat normal from the account's usage stream (inlined).
-                state, eps = next_normal(rs[i, R_USAGE])
-                rs[i, R_USAGE] = state
-                fs[i, F_CUM_HAZARD] = cumulative
-                x += (fs[i, F_DRIFT] + drift_shift[s]) + volatility[s] * eps
-                ramp_tail *= ramp_step[s]
-                health *= fs[i, F_HEALTH_STEP]
-                healthy_ramp *= q[s]
-                unhealthy_level *= decay[s]
-                unhealthy_ramp *= decay_q[s]
-                # Use-case arrivals in month t: exponential gaps on the cumulative intensity.
-                supported = fs[i, F_U_SE] < se_share[s]
-                intensity = intensity_supported[s] if supported else intensity_plain[s]
-                gap = fs[i, F_UC_GAP]
-                if intensity >= gap:  # rare: most account-months start no use case
-                    unhealthy = (
-                        mp[s, m, M_UC_UNHEALTHY_COVERED]
-                        if supported
-                        else mp[s, m, M_UC_UNHEALTHY_UNCOVERED]
+                        if exist[p] != 0 and record:
+                            record_account_churn(st[F_COMMIT, p], st[F_CONSUMED, p], t,
+                                                 acc_rec[it[J_ROW, p]])  # fmt: skip
+                        record_churn(st[F_LAST_REVENUE, p], st[F_COMMIT, p], st[F_CONSUMED, p],
+                                     ring[:, p], t, s, it[I_BORN, p], out)  # fmt: skip
+                    alive[p] = 0
+                    dead[s] += 1
+
+            # Usage step: one normal from each stepping account's usage stream.
+            normal_pass(lo, hi, step, rs[R_USAGE], eps, slow)
+            normal_fixup(lo, hi, rs[R_USAGE], eps, slow)
+            intensity_plain = ps[P_UC_RATE] * mps[M_USE_CASE_MULT]
+            intensity_supported = intensity_plain * ps[P_SE_RATIO]
+            step_pass(lo, hi, step, exist, eps, st[F_X], st[F_DRIFT], st[F_RAMP_TAIL],
+                      st[F_HEALTH], st[F_HEALTH_STEP], st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
+                      st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE], st[F_UC_GAP],
+                      mps[M_DRIFT_SHIFT], ps[P_VOLATILITY], ramp_step[s], q[s], decay[s],
+                      decay_q[s], se_share[s], intensity_plain, intensity_supported,
+                      use_case)  # fmt: skip
+            for p in range(lo, hi):
+                if use_case[p] == 0:
+                    continue  # rare: most account-months start no use case
+                supported = st[F_U_SE, p] < se_share[s]
+                intensity = intensity_supported if supported else intensity_plain
+                unhealthy = (
+                    mps[M_UC_UNHEALTHY_COVERED] if supported else mps[M_UC_UNHEALTHY_UNCOVERED]
+                )
+                cases_before = out[t, s, V_NEW_USE_CASES] if t < horizon else 0.0
+                (state, gap, intensity, st[F_HEALTHY_SIZE, p], st[F_HEALTHY_RAMP, p],
+                 st[F_UNHEALTHY_LEVEL, p], st[F_UNHEALTHY_RAMP, p]) = start_use_cases(
+                    rs[R_USE_CASE, p], st[F_UC_GAP, p], intensity, st[F_HEALTHY_SIZE, p],
+                    st[F_HEALTHY_RAMP, p], st[F_UNHEALTHY_LEVEL, p], st[F_UNHEALTHY_RAMP, p],
+                    ps, unhealthy, q[s], out, t, s,
+                )  # fmt: skip
+                rs[R_USE_CASE, p] = state
+                st[F_UC_GAP, p] = gap - intensity
+                if exist[p] != 0 and record and t < ACCOUNT_MONTHS:
+                    # start_use_cases counts into out[t, s] directly: the difference is this
+                    # account's (whole numbers, exact in float64).
+                    acc_rec[it[J_ROW, p], A_USE_CASES_12M] += (
+                        out[t, s, V_NEW_USE_CASES] - cases_before
                     )
-                    cases_before = out[t, s, V_NEW_USE_CASES] if t < horizon else 0.0
-                    (state, gap, intensity, healthy_size, healthy_ramp, unhealthy_level,
-                     unhealthy_ramp) = start_use_cases(
-                        rs[i, R_USE_CASE], gap, intensity, healthy_size, healthy_ramp,
-                        unhealthy_level, unhealthy_ramp, sp[s], unhealthy, q[s], out, t, s,
-                    )  # fmt: skip
-                    rs[i, R_USE_CASE] = state
-                    if existing and record and t < ACCOUNT_MONTHS:
-                        # start_use_cases counts into out[t, s] directly: the difference is this
-                        # account's (whole numbers, exact in float64).
-                        acc_rec[i, A_USE_CASES_12M] += out[t, s, V_NEW_USE_CASES] - cases_before
-                fs[i, F_UC_GAP] = gap - intensity
-                fs[i, F_X] = x
-                fs[i, F_RAMP_TAIL] = ramp_tail
-                fs[i, F_HEALTH] = health
-                fs[i, F_HEALTHY_SIZE] = healthy_size
-                fs[i, F_HEALTHY_RAMP] = healthy_ramp
-                if existing:
-                    fs[i, F_HIST_RAMP] *= q[s]
-                fs[i, F_UNHEALTHY_LEVEL] = unhealthy_level
-                fs[i, F_UNHEALTHY_RAMP] = unhealthy_ramp
 
-            expansion = healthy_size - healthy_ramp + unhealthy_level - unhealthy_ramp
-            # Expansion revenue counts the forecast's use cases only; past ones are in the level.
-            new_expansion = expansion - (fs[i, F_HIST_SIZE] - fs[i, F_HIST_RAMP])
-            base = math.exp(x) * season[s, season_slot] * (1.0 - ramp_tail) * health
-            usage = base * (1.0 + expansion)
-            skipped = False
-            gap_zero = ist[i, I_ZERO_GAP]
-            if gap_zero == 0:
-                # The hurdle: the month shows no usage; the level, ramp and use cases carry on.
-                skipped = True
-                usage = 0.0
-                base = 0.0
-                state, gap_zero = zero_month_gap(rs[i, R_ZERO], zero_prob[s])
-                rs[i, R_ZERO] = state
-                ist[i, I_ZERO_GAP] = gap_zero
-            else:
-                ist[i, I_ZERO_GAP] = gap_zero - 1
-            price = fs[i, F_PRICE] * price_mult[s]
-            revenue = usage * price
-
-            u0[i] = usage  # the decline rule reads it past the horizon too
+            exp_pass(lo, hi, st[F_X], ex)
             if t < horizon:
-                # Commits, the per-account record, the trailing sums and the month's outputs
-                # only matter inside the horizon: past it (cohort tracking) only revenue counts.
-                overage = 0.0
-                leak = 0.0
-                commit = fs[i, F_COMMIT]
-                if commit > 0.0:
-                    before = fs[i, F_CONSUMED]
-                    consumed = before + revenue
-                    if consumed > commit:
-                        overage = consumed - max(before, commit)
-                    term = ist[i, I_TERM] + 1
-                    if term == 12:
-                        leak = max(commit - consumed, 0.0)
-                        fs[i, F_COMMIT] = renewal_ratio[s] * consumed
-                        consumed = 0.0
-                        term = 0
-                    fs[i, F_CONSUMED] = consumed
-                    ist[i, I_TERM] = term
+                month_pass(t, lo, hi, active, exist, it[I_BORN], it[I_ZERO_GAP], it[I_TERM], ex,
+                           st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP],
+                           st[F_UNHEALTHY_LEVEL], st[F_UNHEALTHY_RAMP], st[F_HIST_SIZE],
+                           st[F_HIST_RAMP], st[F_PRICE], st[F_COMMIT], st[F_CONSUMED],
+                           st[F_CUR12], st[F_PREV12], st[F_LAST_REVENUE], ring[t % RING_MONTHS],
+                           ring[(t - HISTORY_MONTHS) % RING_MONTHS], uring[t % 8],
+                           season[s, slot], mps[M_PRICE_MULT], ps[P_RENEWAL_RATIO], skipped,
+                           revenue, overage, leak, contrib_rows)  # fmt: skip
+            else:
+                cohort_pass(t, lo, hi, active, it[I_ZERO_GAP], ex, st[F_RAMP_TAIL], st[F_HEALTH],
+                            st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
+                            st[F_UNHEALTHY_RAMP], st[F_PRICE], uring[t % 8], season[s, slot],
+                            mps[M_PRICE_MULT], skipped, revenue)  # fmt: skip
+            for p in range(lo, hi):
+                if skipped[p] != 0:  # the hurdle: draw the gap to the next skipped month
+                    state, gap_zero = zero_month_gap(rs[R_ZERO, p], ps[P_ZERO_PROB])
+                    rs[R_ZERO, p] = state
+                    it[I_ZERO_GAP, p] = gap_zero
+            if t < horizon:
+                if record and t < ACCOUNT_MONTHS:
+                    for p in range(lo, hi):
+                        if active[p] != 0 and exist[p] != 0:
+                            rec = acc_rec[it[J_ROW, p]]
+                            rec[A_REVENUE_12M] += revenue[p]
+                            rec[A_OVERAGE_12M] += overage[p]
+                            rec[A_LEAK_12M] += leak[p]
+                add_sums(lo, hi, active, contrib, out[t, s])
+        # A cohort's logos sit in segment blocks, each in (start month, k) order: segment by
+        # segment is the row order (start month, segment, k) within every cohort cell.
+        for s in range(n_seg):
+            for p in range(block[s], block[s] + used[s]):
+                if active[p] != 0 and exist[p] == 0:
+                    start = it[I_START, p]
+                    if t - start < cohort_months:
+                        cohort[start, t - start] += revenue[p]
 
-                if existing and record and t < ACCOUNT_MONTHS:
-                    acc_rec[i, A_REVENUE_12M] += revenue
-                    acc_rec[i, A_OVERAGE_12M] += overage
-                    acc_rec[i, A_LEAK_12M] += leak
-                # Trailing sums: revenue of months t - 12 and t - 24 leave them.
-                year_ago = ring_ago[i]
-                cur12 = fs[i, F_CUR12] + revenue - year_ago
-                prev12 = fs[i, F_PREV12] + year_ago - ring_now[i]
-                fs[i, F_CUR12] = cur12
-                fs[i, F_PREV12] = prev12
-                ring_now[i] = revenue
-                sums[s, V_REVENUE] += revenue
-                sums[s, V_USAGE] += usage
-                sums[s, V_ACTIVE] += 1.0
-                if skipped:
-                    sums[s, V_ZERO_MONTHS] += 1.0
-                expansion_revenue = base * new_expansion * price
-                sums[s, V_EXPANSION_REVENUE] += expansion_revenue
-                sums[s, V_OVERAGE] += overage
-                sums[s, V_LEAK] += leak
-                if existing:
-                    sums[s, V_EXISTING_EXPANSION_REVENUE] += expansion_revenue
-                else:
-                    sums[s, V_NEW_LOGO_REVENUE] += revenue
-                if year_ago > 0.0:
-                    sums[s, V_RETENTION_BASE] += year_ago
-                    sums[s, V_RETAINED] += revenue
-                    sums[s, V_RETAINED_CAPPED] += min(revenue, year_ago)
-                if t - (RING_MONTHS - 1) >= ist[i, I_BORN]:  # a customer all of t-23 .. t-12
-                    sums[s, V_TTM_BASE] += prev12
-                    sums[s, V_TTM_RETAINED] += cur12
-                    sums[s, V_TTM_RETAINED_CAPPED] += min(cur12, prev12)
-                fs[i, F_LAST_REVENUE] = revenue
-            if not existing and t - start < cohort_months:
-                cohort[start, t - start] += revenue
-            live[kept] = i
-            kept += 1
-        n_live = kept
-        if t < horizon:
-            for s in range(n_seg):
-                for v in range(out.shape[2]):
-                    out[t, s, v] += sums[s, v]
-                    sums[s, v] = 0.0
+
+@jit
+def add_position(fs, rs0, ist, ring0, uring0, i, p, existing, st, it, rs, ring, uring):
+    """Copy row ``i``'s initial state into position ``p`` (field major)."""
+    for f in range(F_COUNT):
+        st[f, p] = fs[i, f]
+    for f in range(I_COUNT):
+        it[f, p] = ist[i, f]
+    it[J_ROW, p] = i
+    it[J_EXIST, p] = 1 if existing else 0
+    it[J_ALIVE, p] = 1
+    for f in range(3):
+        rs[f, p] = rs0[i, f]
+    for u in range(RING_MONTHS):
+        ring[u, p] = ring0[u, i]
+    for u in range(8):
+        uring[u, p] = uring0[u, i]
+
+
+@jit
+def compact(lo, hi, st, it, rs, ring, uring):
+    """Squeeze the dead positions of ``lo .. hi - 1`` out, keeping the live ones in order; return
+    the end of the live ones."""
+    kept = lo
+    for p in range(lo, hi):
+        if it[J_ALIVE, p] == 0:
+            continue
+        if kept != p:
+            for f in range(st.shape[0]):
+                st[f, kept] = st[f, p]
+            for f in range(it.shape[0]):
+                it[f, kept] = it[f, p]
+            for f in range(rs.shape[0]):
+                rs[f, kept] = rs[f, p]
+            for u in range(RING_MONTHS):
+                ring[u, kept] = ring[u, p]
+            for u in range(8):
+                uring[u, kept] = uring[u, p]
+        kept += 1
+    return kept
+
+
+@jit
+def add_sums(lo, hi, active, contrib, out_ts):
+    """Add one segment's per-position contributions into its month's outputs ``out_ts``, in
+    position order (the row order of the one-account-at-a-time loop: bitwise the same sums)."""
+    sums = np.zeros(K_COUNT)
+    for p in range(lo, hi):
+        if active[p] == 0:
+            continue
+        for k in range(K_COUNT):
+            sums[k] += contrib[k, p]
+    out_ts[V_REVENUE] += sums[K_REVENUE]
+    out_ts[V_USAGE] += sums[K_USAGE]
+    out_ts[V_ACTIVE] += sums[K_ACTIVE]
+    out_ts[V_ZERO_MONTHS] += sums[K_ZERO]
+    out_ts[V_EXPANSION_REVENUE] += sums[K_EXPANSION]
+    out_ts[V_OVERAGE] += sums[K_OVERAGE]
+    out_ts[V_LEAK] += sums[K_LEAK]
+    out_ts[V_EXISTING_EXPANSION_REVENUE] += sums[K_EXISTING_EXPANSION]
+    out_ts[V_NEW_LOGO_REVENUE] += sums[K_NEW_LOGO_REVENUE]
+    out_ts[V_RETENTION_BASE] += sums[K_RETENTION_BASE]
+    out_ts[V_RETAINED] += sums[K_RETAINED]
+    out_ts[V_RETAINED_CAPPED] += sums[K_RETAINED_CAPPED]
+    out_ts[V_TTM_BASE] += sums[K_TTM_BASE]
+    out_ts[V_TTM_RETAINED] += sums[K_TTM_RETAINED]
+    out_ts[V_TTM_RETAINED_CAPPED] += sums[K_TTM_RETAINED_CAPPED]
 
 
 @jit(parallel=True)

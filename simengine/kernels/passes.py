@@ -1,0 +1,268 @@
+"""One month of one draw as passes over the live accounts, struct-of-arrays (issue 11, speed).
+
+:func:`simulate_draw <simengine.kernels.account.simulate_draw>` keeps the live accounts' state by
+*position* (``0 .. n_pos - 1``, in row order: the book, then the new logos by start month), field
+major: ``st[F_*, p]`` (the float fields of the old per-account record, same slots), ``it[I_*, p]``
+(integers), ``rs[R_*, p]`` (stream states), ``ring[u % 24, p]`` and ``uring[u % 8, p]``.  A month
+runs as a few passes over the positions:
+
+1. :func:`churn_pass`: the boundary into month ``t`` (hazard ratios, the decline rule, the
+   cumulative hazard against the threshold) and failed onboarding;
+2. :func:`normal_pass`: the usage step's normal, the ziggurat's fast path for every stepping
+   account (branch-free, so it vectorises), the rare tail / wedge lanes finished by
+   :func:`normal_fixup` in a scalar second pass from the same stream: each account's normal is the
+   same number :func:`simengine.kernels.rng.next_normal` returns;
+3. :func:`step_pass`: the level, ramp, health and use-case ramp updates and the use-case trigger;
+4. :func:`month_pass` (inside the horizon) or :func:`cohort_pass` (past it): usage, zero months,
+   revenue, commits, the trailing sums, and each account's contribution to the month's sums.
+
+The common path of each pass is branch-free (selects, ``min``/``max``) over float64 / int64 lanes,
+so LLVM vectorises it (AVX-512 on the machine measured); the rare events (churn, a use case, a
+skipped month, a tail normal) are flagged per position and handled in scalar passes in position
+order.  Every pass computes lane by lane the same operations in the same order as the scalar
+kernel did, and the month's sums add the per-position contributions in position order, so the
+results are bitwise those of the one-account-at-a-time loop, at any thread count.
+
+Churned positions are not removed at once: their ``alive`` flag drops to 0 (they contribute
+nothing) and :func:`compact` squeezes them out when they exceed an eighth of the positions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simengine.kernels._jit import jit, pass_jit
+from simengine.kernels.rng import GOLDEN, ZIG_K, ZIG_W, _normal_slow, mix64, next_normal
+
+_M8 = np.uint64(0xFF)
+_S8 = np.uint64(8)
+_S9 = np.uint64(9)
+_ONE = np.uint64(1)
+_M52 = np.uint64((1 << 52) - 1)
+
+# Per-position contributions to the month's sums, ``contrib[K_*, p]`` (0 where none).
+(
+    K_REVENUE,
+    K_USAGE,
+    K_ACTIVE,
+    K_ZERO,
+    K_EXPANSION,
+    K_OVERAGE,
+    K_LEAK,
+    K_EXISTING_EXPANSION,
+    K_NEW_LOGO_REVENUE,
+    K_RETENTION_BASE,
+    K_RETAINED,
+    K_RETAINED_CAPPED,
+    K_TTM_BASE,
+    K_TTM_RETAINED,
+    K_TTM_RETAINED_CAPPED,
+) = range(15)
+K_COUNT = 15
+
+# Per-position flags of the month, ``flag[G_*, p]`` (int64 0/1: same lane width as the floats).
+G_STEP, G_CHURN, G_NORMAL_SLOW, G_USE_CASE, G_SKIPPED, G_ACTIVE = range(6)
+G_COUNT = 6
+
+
+@pass_jit
+def normal_pass(lo, hi, step, usage_state, eps, slow):
+    """The usage step's normal of every stepping position: the ziggurat's fast path, branch-free.
+
+    ``eps[p]`` is the fast path's value and ``slow[p]`` is 1 where the candidate fell outside the
+    layer's box (~1.2%): :func:`normal_fixup` then continues that stream exactly as
+    :func:`simengine.kernels.rng.next_normal` would.  Non-stepping positions keep their state.
+    This is the one place the usage step draws its noise.
+    """
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        old = usage_state[p]
+        state = old + GOLDEN
+        r = mix64(state)
+        idx = np.intp(r & _M8)
+        rabs = (r >> _S9) & _M52
+        x = np.float64(rabs) * ZIG_W[idx]
+        on = step[p] != 0
+        eps[p] = -x if ((r >> _S8) & _ONE) == _ONE else x
+        slow[p] = 1 if (on and rabs >= ZIG_K[idx]) else 0
+        usage_state[p] = state if on else old
+
+
+@jit
+def normal_fixup(lo, hi, usage_state, eps, slow):
+    """Finish the rare normals of :func:`normal_pass` (tail or wedge) in position order."""
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        if slow[p] == 0:
+            continue
+        state = usage_state[p]
+        r = mix64(state)
+        idx = np.intp(r & _M8)
+        sign = ((r >> _S8) & _ONE) == _ONE
+        rabs = (r >> _S9) & _M52
+        state, z, done = _normal_slow(state, idx, np.float64(rabs) * ZIG_W[idx], sign)
+        if not done:
+            state, z = next_normal(state)
+        usage_state[p] = state
+        eps[p] = z
+
+
+@pass_jit
+def churn_pass(t, lo, hi, alive, exist, start, data_from, cum_hazard, churn_rate, threshold,
+               health_hazard, u_csm, u7, u6, u5, u4, u3, u2, hazard_mult, csm_share, covered_hr, decline_hr,
+               decline_factor, step, churn):  # fmt: skip
+    """The boundary into month ``t``: ``step[p]`` (survives and takes a usage step) and
+    ``churn[p]`` (churns at it, or fails onboarding in its start month) for every position.
+
+    A new logo in its start month neither steps nor churns (unless it failed onboarding).
+    """
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        live = alive[p] != 0
+        existing = exist[p] != 0
+        stepping = live and (existing or t > start[p])
+        failed = live and (not existing) and t == start[p] and threshold[p] < 0.0
+        hazard = hazard_mult * health_hazard[p]
+        hazard = hazard * covered_hr if u_csm[p] < csm_share else hazard
+        # The churn fit's decline rule on the account's own usage, lagged one month.
+        q1 = u4[p] + u3[p] + u2[p]
+        q0 = u7[p] + u6[p] + u5[p]
+        declining = (
+            decline_hr != 1.0 and t - 7 >= data_from[p] and q0 > 0.0 and q1 < decline_factor * q0
+        )
+        hazard = hazard * decline_hr if declining else hazard
+        cumulative = cum_hazard[p] + churn_rate[p] * hazard
+        gone = stepping and cumulative > threshold[p]
+        churn[p] = 1 if (gone or failed) else 0
+        keep = stepping and not gone
+        step[p] = 1 if keep else 0
+        cum_hazard[p] = cumulative if keep else cum_hazard[p]
+
+
+@pass_jit
+def step_pass(lo, hi, step, exist, eps, x, drift, ramp_tail, health, health_step,
+              healthy_ramp, unhealthy_level, unhealthy_ramp, hist_ramp, u_se, uc_gap,
+              drift_shift, volatility, ramp_step, q, decay, decay_q, se_share,
+              intensity_plain, intensity_supported, use_case):  # fmt: skip
+    """The usage step of every stepping position; ``use_case[p]`` = 1 where a use case starts
+    this month (the arrivals are then drawn by :func:`simengine.kernels.account.start_use_cases`
+    in a scalar pass, with the gap left as it was)."""
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        on = step[p] != 0
+        x[p] = (x[p] + ((drift[p] + drift_shift) + volatility * eps[p])) if on else x[p]
+        ramp_tail[p] = ramp_tail[p] * ramp_step if on else ramp_tail[p]
+        health[p] = health[p] * health_step[p] if on else health[p]
+        healthy_ramp[p] = healthy_ramp[p] * q if on else healthy_ramp[p]
+        unhealthy_level[p] = unhealthy_level[p] * decay if on else unhealthy_level[p]
+        unhealthy_ramp[p] = unhealthy_ramp[p] * decay_q if on else unhealthy_ramp[p]
+        hist_ramp[p] = hist_ramp[p] * q if (on and exist[p] != 0) else hist_ramp[p]
+        intensity = intensity_supported if u_se[p] < se_share else intensity_plain
+        gap = uc_gap[p]
+        starts = on and intensity >= gap
+        use_case[p] = 1 if starts else 0
+        uc_gap[p] = gap - intensity if (on and not starts) else gap
+
+
+@pass_jit
+def exp_pass(lo, hi, x, out):
+    """``out[p] = exp(x[p])``: the one transcendental of the common path, in its own loop so the
+    loops around it vectorise without a vector ``exp``."""
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        out[p] = math.exp(x[p])
+
+
+@pass_jit
+def month_pass(t, lo, hi, active, exist, born, zero_gap, term, ex, ramp_tail, health,
+               healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_size,
+               hist_ramp, price, commit, consumed, cur12, prev12, last_revenue, ring_now, ring_ago, u0,
+               season_now, price_mult, renewal_ratio, skipped, revenue_out, overage_out,
+               leak_out, contrib):  # fmt: skip
+    """Usage, revenue, commits and the trailing sums of every active position in month ``t``
+    (inside the horizon), and its contributions to the month's sums (``contrib[K_*, p]``).
+
+    ``contrib`` is a tuple of the ``K_COUNT`` rows (separate arguments: they do not alias).
+    ``skipped[p]`` = 1 where the month shows no usage (the hurdle): its next gap is drawn in a
+    scalar pass.  ``revenue_out``, ``overage_out`` and ``leak_out`` feed the per-account record.
+    """
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        on = active[p] != 0
+        existing = exist[p] != 0
+        expansion = healthy_size[p] - healthy_ramp[p] + unhealthy_level[p] - unhealthy_ramp[p]
+        # Expansion revenue counts the forecast's use cases only; past ones are in the level.
+        new_expansion = expansion - (hist_size[p] - hist_ramp[p])
+        base = ex[p] * season_now * (1.0 - ramp_tail[p]) * health[p]
+        usage = base * (1.0 + expansion)
+        gz = zero_gap[p]
+        skip = gz == 0
+        usage = 0.0 if skip else usage
+        base = 0.0 if skip else base
+        skipped[p] = 1 if (on and skip) else 0
+        zero_gap[p] = gz - 1 if (on and not skip) else gz
+        unit = price[p] * price_mult
+        revenue = usage * unit
+        u0[p] = usage if on else u0[p]
+        # Commits: consumption against the annual commit, overage, leak and renewal at term end.
+        c = commit[p]
+        has = on and c > 0.0
+        before = consumed[p]
+        used = before + revenue
+        overage = used - max(before, c) if (has and used > c) else 0.0
+        tm = term[p] + 1
+        renew = has and tm == 12
+        leak = max(c - used, 0.0) if renew else 0.0
+        commit[p] = renewal_ratio * used if renew else c
+        consumed[p] = (0.0 if renew else used) if has else before
+        term[p] = (0 if renew else tm) if has else term[p]
+        # Trailing sums: revenue of months t - 12 and t - 24 leave them.
+        year_ago = ring_ago[p]
+        c12 = cur12[p] + revenue - year_ago
+        p12 = prev12[p] + year_ago - ring_now[p]
+        cur12[p] = c12 if on else cur12[p]
+        prev12[p] = p12 if on else prev12[p]
+        ring_now[p] = revenue if on else ring_now[p]
+        last_revenue[p] = revenue if on else last_revenue[p]
+        revenue_out[p] = revenue
+        overage_out[p] = overage
+        leak_out[p] = leak
+        expansion_revenue = base * new_expansion * unit
+        retained = on and year_ago > 0.0
+        ttm = on and t - 23 >= born[p]
+        contrib[K_REVENUE][p] = revenue if on else 0.0
+        contrib[K_USAGE][p] = usage if on else 0.0
+        contrib[K_ACTIVE][p] = 1.0 if on else 0.0
+        contrib[K_ZERO][p] = 1.0 if (on and skip) else 0.0
+        contrib[K_EXPANSION][p] = expansion_revenue if on else 0.0
+        contrib[K_OVERAGE][p] = overage
+        contrib[K_LEAK][p] = leak
+        contrib[K_EXISTING_EXPANSION][p] = expansion_revenue if (on and existing) else 0.0
+        contrib[K_NEW_LOGO_REVENUE][p] = revenue if (on and not existing) else 0.0
+        contrib[K_RETENTION_BASE][p] = year_ago if retained else 0.0
+        contrib[K_RETAINED][p] = revenue if retained else 0.0
+        contrib[K_RETAINED_CAPPED][p] = min(revenue, year_ago) if retained else 0.0
+        contrib[K_TTM_BASE][p] = p12 if ttm else 0.0
+        contrib[K_TTM_RETAINED][p] = c12 if ttm else 0.0
+        contrib[K_TTM_RETAINED_CAPPED][p] = min(c12, p12) if ttm else 0.0
+
+
+@pass_jit
+def cohort_pass(t, lo, hi, active, zero_gap, ex, ramp_tail, health, healthy_size,
+                healthy_ramp, unhealthy_level, unhealthy_ramp, price, u0, season_now,
+                price_mult, skipped, revenue_out):  # fmt: skip
+    """Past the horizon (cohort tracking) only usage (for the decline rule) and revenue count."""
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        on = active[p] != 0
+        expansion = healthy_size[p] - healthy_ramp[p] + unhealthy_level[p] - unhealthy_ramp[p]
+        usage = ex[p] * season_now * (1.0 - ramp_tail[p]) * health[p] * (1.0 + expansion)
+        gz = zero_gap[p]
+        skip = gz == 0
+        usage = 0.0 if skip else usage
+        skipped[p] = 1 if (on and skip) else 0
+        zero_gap[p] = gz - 1 if (on and not skip) else gz
+        u0[p] = usage if on else u0[p]
+        revenue_out[p] = usage * (price[p] * price_mult)
