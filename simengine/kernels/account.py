@@ -66,7 +66,7 @@ import math
 import numpy as np
 from numba import prange
 
-from simengine.kernels._jit import jit
+from simengine.kernels._jit import jit, pass_jit
 from simengine.kernels.layout import (
     A_CHURN_MONTH,
     A_LEAK_12M,
@@ -227,6 +227,9 @@ I_COUNT = 6
 # By position only (kernels.passes): the account's row, 1 for a book account, 1 while in play.
 J_ROW, J_EXIST, J_ALIVE = I_COUNT, I_COUNT + 1, I_COUNT + 2
 J_COUNT = I_COUNT + 3
+#: Draws that share one workspace in :func:`simulate_draws` (allocating one per draw costs page
+#: faults; a few blocks per thread keep the threads balanced).
+DRAW_BLOCK = 8
 #: "Never": the zero-month gap of an account whose segment has zero_month_prob 0.
 NO_ZERO_MONTH = 1 << 62
 
@@ -559,7 +562,7 @@ def draw_new_logos(seed, draw, mp, out, started_by):
 
 @jit
 def simulate_draw(
-    seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out, cohort, coverage, acc_rec
+    seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out, cohort, coverage, acc_rec, ws
 ):
     """One draw: every account of the book and every new logo, months outer, accounts inner.
 
@@ -593,11 +596,9 @@ def simulate_draw(
     counts = draw_new_logos(seed, draw, mp, out, started_by)
     n = n_book + started_by[horizon]
     # Every account's initial state by row (the init functions fill one row each) ...
-    fs = np.empty((n, F_COUNT))
-    ring0 = np.empty((RING_MONTHS, n))
-    uring0 = np.empty((8, n))
-    rs0 = np.empty((n, 3), dtype=np.uint64)
-    ist = np.empty((n, I_COUNT), dtype=np.int64)
+    if n > ws[0].shape[0]:
+        ws = workspace(n + n // 4)
+    fs, ring0, uring0, rs0, ist, st, it, rs, ring, uring, flag, scratch, contrib = ws
     # The book's observed covered shares (CSM, SE) among accounts whose flag is known.
     covered_share = np.zeros(2)
     for c, flags in enumerate((acc.csm_covered, acc.se_engaged)):
@@ -636,18 +637,11 @@ def simulate_draw(
         block[s + 1] += block[s]
     used = np.zeros(n_seg, dtype=np.int64)  # positions in use in each block ...
     dead = np.zeros(n_seg, dtype=np.int64)  # ... `dead` of them churned or left the window
-    st = np.empty((F_COUNT, n))
-    it = np.empty((J_COUNT, n), dtype=np.int64)
-    rs = np.empty((3, n), dtype=np.uint64)
-    ring = np.empty((RING_MONTHS, n))
-    uring = np.empty((8, n))
-    flag = np.zeros((G_COUNT, n), dtype=np.int64)
-    eps = np.empty(n)
-    ex = np.empty(n)
-    revenue = np.empty(n)
-    overage = np.empty(n)
-    leak = np.empty(n)
-    contrib = np.zeros((K_COUNT, n))
+    eps = scratch[0]
+    ex = scratch[1]
+    revenue = scratch[2]
+    overage = scratch[3]
+    leak = scratch[4]
     contrib_rows = (contrib[0], contrib[1], contrib[2], contrib[3], contrib[4], contrib[5],
                     contrib[6], contrib[7], contrib[8], contrib[9], contrib[10], contrib[11],
                     contrib[12], contrib[13], contrib[14])  # fmt: skip
@@ -786,7 +780,7 @@ def simulate_draw(
                             rec[A_REVENUE_12M] += revenue[p]
                             rec[A_OVERAGE_12M] += overage[p]
                             rec[A_LEAK_12M] += leak[p]
-                add_sums(lo, hi, active, contrib, out[t, s])
+                add_sums(lo, hi, contrib_rows, out[t, s])
         # A cohort's logos sit in segment blocks, each in (start month, k) order: segment by
         # segment is the row order (start month, segment, k) within every cohort cell.
         for s in range(n_seg):
@@ -795,6 +789,28 @@ def simulate_draw(
                     start = it[I_START, p]
                     if t - start < cohort_months:
                         cohort[start, t - start] += revenue[p]
+    return ws
+
+
+@jit
+def workspace(n):
+    """Arrays for one draw of up to ``n`` accounts, reused draw after draw (every slot a draw
+    reads it writes first): a fresh set per draw costs page faults, not arithmetic."""
+    return (
+        np.empty((n, F_COUNT)),  # initial state by row
+        np.empty((RING_MONTHS, n)),
+        np.empty((8, n)),
+        np.empty((n, 3), dtype=np.uint64),
+        np.empty((n, I_COUNT), dtype=np.int64),
+        np.empty((F_COUNT, n)),  # state by position
+        np.empty((J_COUNT, n), dtype=np.int64),
+        np.empty((3, n), dtype=np.uint64),
+        np.empty((RING_MONTHS, n)),
+        np.empty((8, n)),
+        np.zeros((G_COUNT, n), dtype=np.int64),  # the month's flags
+        np.empty((5, n)),  # normals, exp(x), revenue, overage, leak
+        np.zeros((K_COUNT, n)),  # contributions to the month's sums
+    )
 
 
 @jit
@@ -838,31 +854,62 @@ def compact(lo, hi, st, it, rs, ring, uring):
     return kept
 
 
-@jit
-def add_sums(lo, hi, active, contrib, out_ts):
+@pass_jit
+def add_sums(lo, hi, contrib, out_ts):
     """Add one segment's per-position contributions into its month's outputs ``out_ts``, in
-    position order (the row order of the one-account-at-a-time loop: bitwise the same sums)."""
-    sums = np.zeros(K_COUNT)
-    for p in range(lo, hi):
-        if active[p] == 0:
-            continue
-        for k in range(K_COUNT):
-            sums[k] += contrib[k, p]
-    out_ts[V_REVENUE] += sums[K_REVENUE]
-    out_ts[V_USAGE] += sums[K_USAGE]
-    out_ts[V_ACTIVE] += sums[K_ACTIVE]
-    out_ts[V_ZERO_MONTHS] += sums[K_ZERO]
-    out_ts[V_EXPANSION_REVENUE] += sums[K_EXPANSION]
-    out_ts[V_OVERAGE] += sums[K_OVERAGE]
-    out_ts[V_LEAK] += sums[K_LEAK]
-    out_ts[V_EXISTING_EXPANSION_REVENUE] += sums[K_EXISTING_EXPANSION]
-    out_ts[V_NEW_LOGO_REVENUE] += sums[K_NEW_LOGO_REVENUE]
-    out_ts[V_RETENTION_BASE] += sums[K_RETENTION_BASE]
-    out_ts[V_RETAINED] += sums[K_RETAINED]
-    out_ts[V_RETAINED_CAPPED] += sums[K_RETAINED_CAPPED]
-    out_ts[V_TTM_BASE] += sums[K_TTM_BASE]
-    out_ts[V_TTM_RETAINED] += sums[K_TTM_RETAINED]
-    out_ts[V_TTM_RETAINED_CAPPED] += sums[K_TTM_RETAINED_CAPPED]
+    position order (the row order of the one-account-at-a-time loop: bitwise the same sums).
+
+    ``contrib`` is the tuple of rows.  Positions not active this month contribute +0.0, which
+    leaves a sum that started at +0.0 unchanged, so every position is added without a branch;
+    fifteen scalar accumulators, so the fifteen chains of additions overlap.
+    """
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    a4 = 0.0
+    a5 = 0.0
+    a6 = 0.0
+    a7 = 0.0
+    a8 = 0.0
+    a9 = 0.0
+    a10 = 0.0
+    a11 = 0.0
+    a12 = 0.0
+    a13 = 0.0
+    a14 = 0.0
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)
+        a0 += contrib[K_REVENUE][p]
+        a1 += contrib[K_USAGE][p]
+        a2 += contrib[K_ACTIVE][p]
+        a3 += contrib[K_ZERO][p]
+        a4 += contrib[K_EXPANSION][p]
+        a5 += contrib[K_OVERAGE][p]
+        a6 += contrib[K_LEAK][p]
+        a7 += contrib[K_EXISTING_EXPANSION][p]
+        a8 += contrib[K_NEW_LOGO_REVENUE][p]
+        a9 += contrib[K_RETENTION_BASE][p]
+        a10 += contrib[K_RETAINED][p]
+        a11 += contrib[K_RETAINED_CAPPED][p]
+        a12 += contrib[K_TTM_BASE][p]
+        a13 += contrib[K_TTM_RETAINED][p]
+        a14 += contrib[K_TTM_RETAINED_CAPPED][p]
+    out_ts[V_REVENUE] += a0
+    out_ts[V_USAGE] += a1
+    out_ts[V_ACTIVE] += a2
+    out_ts[V_ZERO_MONTHS] += a3
+    out_ts[V_EXPANSION_REVENUE] += a4
+    out_ts[V_OVERAGE] += a5
+    out_ts[V_LEAK] += a6
+    out_ts[V_EXISTING_EXPANSION_REVENUE] += a7
+    out_ts[V_NEW_LOGO_REVENUE] += a8
+    out_ts[V_RETENTION_BASE] += a9
+    out_ts[V_RETAINED] += a10
+    out_ts[V_RETAINED_CAPPED] += a11
+    out_ts[V_TTM_BASE] += a12
+    out_ts[V_TTM_RETAINED] += a13
+    out_ts[V_TTM_RETAINED_CAPPED] += a14
 
 
 @jit(parallel=True)
@@ -893,9 +940,23 @@ def simulate_draws(seed, draw_start, book, params, capacity, month_of_year0, out
     """
     # Without a per-account record, ``accounts`` is one empty row shared by every draw.
     step = 1 if outputs.accounts.shape[0] == outputs.out.shape[0] else 0
-    for j in prange(outputs.out.shape[0]):
-        simulate_draw(
-            seed, draw_start + j, book, params.seg_params[j], params.month_params[j],
-            capacity.csm[j], capacity.se[j], month_of_year0, outputs.out[j], outputs.cohort[j],
-            outputs.coverage[j], outputs.accounts[j * step],
-        )  # fmt: skip
+    n_draws = outputs.out.shape[0]
+    # Draws go in blocks of DRAW_BLOCK that share one workspace (sized for the book and the
+    # expected logos, grown if a draw needs more).  A draw reads nothing of the workspace it did
+    # not write itself, so neither the blocks nor the threads can change a result.
+    n_blocks = (n_draws + DRAW_BLOCK - 1) // DRAW_BLOCK
+    expected = 0.0
+    if n_draws > 0:
+        mp0 = params.month_params[0]
+        for s in range(mp0.shape[0]):
+            for t in range(mp0.shape[1]):
+                expected += mp0[s, t, M_NEW_LOGO_RATE] * mp0[s, t, M_NEW_LOGO_MULT]
+    size = book.segment.shape[0] + int(1.25 * expected) + 16
+    for b in prange(n_blocks):
+        ws = workspace(size)
+        for j in range(b * n_draws // n_blocks, (b + 1) * n_draws // n_blocks):
+            ws = simulate_draw(
+                seed, draw_start + j, book, params.seg_params[j], params.month_params[j],
+                capacity.csm[j], capacity.se[j], month_of_year0, outputs.out[j],
+                outputs.cohort[j], outputs.coverage[j], outputs.accounts[j * step], ws,
+            )  # fmt: skip
