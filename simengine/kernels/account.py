@@ -344,8 +344,8 @@ def init_account(f, r, ist, seed, draw, account, segment, start, survived, expos
 
 
 @jit
-def init_existing(f, r, ist, ring, uring, seed, draw, i, acc, p, season, month_of_year0,
-                  covered_share):  # fmt: skip
+def init_existing(f, r, ist, ring, uring, seed, draw, i, acc, p, covered_share, log_season,
+                  mean_size, q):  # fmt: skip
     """State of book account ``i`` at ``as_of``: it continues its own history.
 
     - ``b_i`` from its conditional posterior given its clean changes (:func:`account_effect`);
@@ -360,6 +360,9 @@ def init_existing(f, r, ist, ring, uring, seed, draw, i, acc, p, season, month_o
     - use cases: finished ones add their expected size ``exp(mu + sigma^2 / 2)`` to the uplift
       ``E``, in-flight ones also their remaining ramp, and usage is ``base x (1 + E_hist +
       E_new)``: the level ``x`` backs out ``1 + E_hist`` at ``as_of``, with season and ramp.
+
+    ``log_season`` (log season multiplier of the ``as_of`` month), ``mean_size`` and ``q`` (the
+    use-case ramp's monthly factor) are the segment's, computed once per draw.
     """
     tenure = acc.tenure[i]
     c = p[P_CSM_HR] if acc.csm_covered[i] == 1.0 else 1.0
@@ -377,8 +380,6 @@ def init_existing(f, r, ist, ring, uring, seed, draw, i, acc, p, season, month_o
     f[F_HEALTH] = 1.0
     f[F_HEALTH_STEP] = 1.0
     f[F_HEALTH_HAZARD] = 1.0
-    mean_size = math.exp(p[P_UC_SIZE_MU] + 0.5 * p[P_UC_SIZE_SIGMA] * p[P_UC_SIZE_SIGMA])
-    q = math.exp(-1.0 / p[P_UC_RAMP])
     size = acc.use_cases_done[i] * mean_size
     gap = 0.0
     for j in range(acc.use_case_age.shape[1]):
@@ -393,7 +394,7 @@ def init_existing(f, r, ist, ring, uring, seed, draw, i, acc, p, season, month_o
     # Back out the base level at as_of from observed usage: remove season, ramp and uplift.
     f[F_X] = (
         acc.log_usage[i]
-        - math.log(season[(month_of_year0 + 11) % 12])
+        - log_season
         - math.log(1.0 - f[F_RAMP_TAIL])
         - math.log1p(size - gap)
     )
@@ -609,21 +610,7 @@ def simulate_draw(
                 known += 1.0
                 yes += flags[i]
         covered_share[c] = yes / known if known > 0.0 else 0.0
-    for i in range(n_book):
-        s = acc.segment[i]
-        init_existing(fs[i], rs0[i], ist[i], ring0[:, i], uring0[:, i], seed, draw, i, acc,
-                      sp[s], season[s], month_of_year0, covered_share)  # fmt: skip
-    i = n_book
-    end = horizon
-    for t in range(horizon):
-        for s in range(n_seg):
-            for k in range(counts[t, s]):
-                init_new_logo(fs[i], rs0[i], ist[i], ring0[:, i], uring0[:, i], seed, draw, t, s,
-                              k, sp[s], mp[s, t], mean_ramp[s], out)  # fmt: skip
-                i += 1
-                end = max(end, t + cohort_months)
-
-    # ... and the live accounts' state by position, field major (kernels.passes).  Each segment
+    # The live accounts' state is kept by position, field major (kernels.passes).  Each segment
     # owns a block of positions (its book accounts, then its logos, in row order), so a pass over
     # one block reads the segment's values as scalars, and the month's sums, which are per
     # segment, still add in row order.
@@ -637,6 +624,34 @@ def simulate_draw(
         block[s + 1] += block[s]
     used = np.zeros(n_seg, dtype=np.int64)  # positions in use in each block ...
     dead = np.zeros(n_seg, dtype=np.int64)  # ... `dead` of them churned or left the window
+    # Book accounts start in play: their state goes straight to their positions; new logos are
+    # staged by row and take the next position of their block in their start month.
+    log_season = np.empty(n_seg)
+    mean_size = np.empty(n_seg)
+    for s in range(n_seg):
+        log_season[s] = math.log(season[s, (month_of_year0 + 11) % 12])
+        mean_size[s] = math.exp(
+            sp[s, P_UC_SIZE_MU] + 0.5 * sp[s, P_UC_SIZE_SIGMA] * sp[s, P_UC_SIZE_SIGMA]
+        )
+    for i in range(n_book):
+        s = acc.segment[i]
+        p = block[s] + used[s]
+        init_existing(st[:, p], rs[:, p], it[:, p], ring[:, p], uring[:, p], seed, draw, i, acc,
+                      sp[s], covered_share, log_season[s], mean_size[s], q[s])  # fmt: skip
+        it[J_ROW, p] = i
+        it[J_EXIST, p] = 1
+        it[J_ALIVE, p] = 1
+        used[s] += 1
+    i = n_book
+    end = horizon
+    for t in range(horizon):
+        for s in range(n_seg):
+            for k in range(counts[t, s]):
+                init_new_logo(fs[i], rs0[i], ist[i], ring0[:, i], uring0[:, i], seed, draw, t, s,
+                              k, sp[s], mp[s, t], mean_ramp[s], out)  # fmt: skip
+                i += 1
+                end = max(end, t + cohort_months)
+
     eps = scratch[0]
     ex = scratch[1]
     revenue = scratch[2]
@@ -657,11 +672,6 @@ def simulate_draw(
     csm_share = np.empty(n_seg)
     se_share = np.empty(n_seg)
     decline_factor = math.exp(DECLINE_THRESHOLD)
-    for i in range(n_book):
-        s = acc.segment[i]
-        add_position(fs, rs0, ist, ring0, uring0, i, block[s] + used[s], True, st, it, rs, ring,
-                     uring)  # fmt: skip
-        used[s] += 1
     next_row = n_book
     for t in range(end):
         m = min(t, horizon - 1)
