@@ -392,12 +392,7 @@ def init_existing(f, r, ist, ring, uring, seed, draw, i, acc, p, covered_share, 
     f[F_HIST_SIZE] = size
     f[F_HIST_RAMP] = gap
     # Back out the base level at as_of from observed usage: remove season, ramp and uplift.
-    f[F_X] = (
-        acc.log_usage[i]
-        - log_season
-        - math.log(1.0 - f[F_RAMP_TAIL])
-        - math.log1p(size - gap)
-    )
+    f[F_X] = acc.log_usage[i] - log_season - math.log(1.0 - f[F_RAMP_TAIL]) - math.log1p(size - gap)
     price = acc.price[i]
     cur = 0.0
     prev = 0.0
@@ -642,6 +637,7 @@ def simulate_draw(
         it[J_EXIST, p] = 1
         it[J_ALIVE, p] = 1
         used[s] += 1
+    n_book_pos = used.copy()  # positions of book accounts, first in each block
     i = n_book
     end = horizon
     for t in range(horizon):
@@ -706,17 +702,19 @@ def simulate_draw(
             if dead[s] * 8 > used[s]:
                 used[s] = compact(lo, lo + used[s], st, it, rs, ring, uring) - lo
                 dead[s] = 0
+                n_book_pos[s] = 0  # book positions come first in a block and keep their order
+                while n_book_pos[s] < used[s] and exist[lo + n_book_pos[s]] != 0:
+                    n_book_pos[s] += 1
             hi = lo + used[s]
             ps = sp[s]
             mps = mp[s, m]
-            churn_pass(t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM], st[F_CUM_HAZARD],
+            n_churn = churn_pass(t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM], st[F_CUM_HAZARD],
                        st[F_CHURN_RATE], st[F_THRESHOLD], st[F_HEALTH_HAZARD], st[F_U_CSM],
                        uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8],
                        uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8],
                        mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR], ps[P_DECLINE_HR],
-                       decline_factor, step, churned)  # fmt: skip
-            for p in range(lo, hi):
-                active[p] = 1 if (alive[p] != 0 and churned[p] == 0) else 0
+                       decline_factor, step, churned, active)  # fmt: skip
+            for p in range(lo, hi if n_churn > 0 else lo):
                 if churned[p] != 0:
                     if t < horizon:
                         if exist[p] != 0 and record:
@@ -728,17 +726,17 @@ def simulate_draw(
                     dead[s] += 1
 
             # Usage step: one normal from each stepping account's usage stream.
-            normal_pass(lo, hi, step, rs[R_USAGE], eps, slow)
-            normal_fixup(lo, hi, rs[R_USAGE], eps, slow)
+            if normal_pass(lo, hi, step, rs[R_USAGE], eps, slow) > 0:
+                normal_fixup(lo, hi, rs[R_USAGE], eps, slow)
             intensity_plain = ps[P_UC_RATE] * mps[M_USE_CASE_MULT]
             intensity_supported = intensity_plain * ps[P_SE_RATIO]
-            step_pass(lo, hi, step, exist, eps, st[F_X], st[F_DRIFT], st[F_RAMP_TAIL],
+            n_use_case = step_pass(lo, hi, step, exist, eps, st[F_X], st[F_DRIFT], st[F_RAMP_TAIL],
                       st[F_HEALTH], st[F_HEALTH_STEP], st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
                       st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE], st[F_UC_GAP],
                       mps[M_DRIFT_SHIFT], ps[P_VOLATILITY], ramp_step[s], q[s], decay[s],
                       decay_q[s], se_share[s], intensity_plain, intensity_supported,
                       use_case)  # fmt: skip
-            for p in range(lo, hi):
+            for p in range(lo, hi if n_use_case > 0 else lo):
                 if use_case[p] == 0:
                     continue  # rare: most account-months start no use case
                 supported = st[F_U_SE, p] < se_share[s]
@@ -764,7 +762,7 @@ def simulate_draw(
 
             exp_pass(lo, hi, st[F_X], ex)
             if t < horizon:
-                month_pass(t, lo, hi, active, exist, it[I_BORN], it[I_ZERO_GAP], it[I_TERM], ex,
+                n_skipped = month_pass(t, lo, hi, active, exist, it[I_BORN], it[I_ZERO_GAP], it[I_TERM], ex,
                            st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP],
                            st[F_UNHEALTHY_LEVEL], st[F_UNHEALTHY_RAMP], st[F_HIST_SIZE],
                            st[F_HIST_RAMP], st[F_PRICE], st[F_COMMIT], st[F_CONSUMED],
@@ -773,11 +771,11 @@ def simulate_draw(
                            season[s, slot], mps[M_PRICE_MULT], ps[P_RENEWAL_RATIO], skipped,
                            revenue, overage, leak, contrib_rows)  # fmt: skip
             else:
-                cohort_pass(t, lo, hi, active, it[I_ZERO_GAP], ex, st[F_RAMP_TAIL], st[F_HEALTH],
+                n_skipped = cohort_pass(t, lo, hi, active, it[I_ZERO_GAP], ex, st[F_RAMP_TAIL], st[F_HEALTH],
                             st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
                             st[F_UNHEALTHY_RAMP], st[F_PRICE], uring[t % 8], season[s, slot],
                             mps[M_PRICE_MULT], skipped, revenue)  # fmt: skip
-            for p in range(lo, hi):
+            for p in range(lo, hi if n_skipped > 0 else lo):
                 if skipped[p] != 0:  # the hurdle: draw the gap to the next skipped month
                     state, gap_zero = zero_month_gap(rs[R_ZERO, p], ps[P_ZERO_PROB])
                     rs[R_ZERO, p] = state
@@ -794,8 +792,8 @@ def simulate_draw(
         # A cohort's logos sit in segment blocks, each in (start month, k) order: segment by
         # segment is the row order (start month, segment, k) within every cohort cell.
         for s in range(n_seg):
-            for p in range(block[s], block[s] + used[s]):
-                if active[p] != 0 and exist[p] == 0:
+            for p in range(block[s] + n_book_pos[s], block[s] + used[s]):  # the logos
+                if active[p] != 0:
                     start = it[I_START, p]
                     if t - start < cohort_months:
                         cohort[start, t - start] += revenue[p]

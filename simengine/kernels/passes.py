@@ -74,8 +74,9 @@ def normal_pass(lo, hi, step, usage_state, eps, slow):
     ``eps[p]`` is the fast path's value and ``slow[p]`` is 1 where the candidate fell outside the
     layer's box (~1.2%): :func:`normal_fixup` then continues that stream exactly as
     :func:`simengine.kernels.rng.next_normal` would.  Non-stepping positions keep their state.
-    This is the one place the usage step draws its noise.
+    This is the one place the usage step draws its noise.  Returns the number of slow lanes.
     """
+    n_slow = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
         old = usage_state[p]
@@ -86,8 +87,11 @@ def normal_pass(lo, hi, step, usage_state, eps, slow):
         x = np.float64(rabs) * ZIG_W[idx]
         on = step[p] != 0
         eps[p] = -x if ((r >> _S8) & _ONE) == _ONE else x
-        slow[p] = 1 if (on and rabs >= ZIG_K[idx]) else 0
+        sl = 1 if (on and rabs >= ZIG_K[idx]) else 0
+        slow[p] = sl
+        n_slow += sl
         usage_state[p] = state if on else old
+    return n_slow
 
 
 @jit
@@ -112,12 +116,14 @@ def normal_fixup(lo, hi, usage_state, eps, slow):
 @pass_jit
 def churn_pass(t, lo, hi, alive, exist, start, data_from, cum_hazard, churn_rate, threshold,
                health_hazard, u_csm, u7, u6, u5, u4, u3, u2, hazard_mult, csm_share, covered_hr, decline_hr,
-               decline_factor, step, churn):  # fmt: skip
+               decline_factor, step, churn, active):  # fmt: skip
     """The boundary into month ``t``: ``step[p]`` (survives and takes a usage step) and
     ``churn[p]`` (churns at it, or fails onboarding in its start month) for every position.
 
     A new logo in its start month neither steps nor churns (unless it failed onboarding).
+    ``active[p]``: in play and not churned (it has a month).  Returns the number churned.
     """
+    n_churn = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
         live = alive[p] != 0
@@ -135,10 +141,14 @@ def churn_pass(t, lo, hi, alive, exist, start, data_from, cum_hazard, churn_rate
         hazard = hazard * decline_hr if declining else hazard
         cumulative = cum_hazard[p] + churn_rate[p] * hazard
         gone = stepping and cumulative > threshold[p]
-        churn[p] = 1 if (gone or failed) else 0
+        ch = 1 if (gone or failed) else 0
+        churn[p] = ch
+        n_churn += ch
+        active[p] = 1 if (live and not (gone or failed)) else 0
         keep = stepping and not gone
         step[p] = 1 if keep else 0
         cum_hazard[p] = cumulative if keep else cum_hazard[p]
+    return n_churn
 
 
 @pass_jit
@@ -148,7 +158,8 @@ def step_pass(lo, hi, step, exist, eps, x, drift, ramp_tail, health, health_step
               intensity_plain, intensity_supported, use_case):  # fmt: skip
     """The usage step of every stepping position; ``use_case[p]`` = 1 where a use case starts
     this month (the arrivals are then drawn by :func:`simengine.kernels.account.start_use_cases`
-    in a scalar pass, with the gap left as it was)."""
+    in a scalar pass, with the gap left as it was).  Returns how many start one."""
+    n_use_case = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
         on = step[p] != 0
@@ -162,8 +173,11 @@ def step_pass(lo, hi, step, exist, eps, x, drift, ramp_tail, health, health_step
         intensity = intensity_supported if u_se[p] < se_share else intensity_plain
         gap = uc_gap[p]
         starts = on and intensity >= gap
-        use_case[p] = 1 if starts else 0
+        uc = 1 if starts else 0
+        use_case[p] = uc
+        n_use_case += uc
         uc_gap[p] = gap - intensity if (on and not starts) else gap
+    return n_use_case
 
 
 @pass_jit
@@ -187,7 +201,9 @@ def month_pass(t, lo, hi, active, exist, born, zero_gap, term, ex, ramp_tail, he
     ``contrib`` is a tuple of the ``K_COUNT`` rows (separate arguments: they do not alias).
     ``skipped[p]`` = 1 where the month shows no usage (the hurdle): its next gap is drawn in a
     scalar pass.  ``revenue_out``, ``overage_out`` and ``leak_out`` feed the per-account record.
+    Returns the number of skipped months.
     """
+    n_skipped = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
         on = active[p] != 0
@@ -201,7 +217,9 @@ def month_pass(t, lo, hi, active, exist, born, zero_gap, term, ex, ramp_tail, he
         skip = gz == 0
         usage = 0.0 if skip else usage
         base = 0.0 if skip else base
-        skipped[p] = 1 if (on and skip) else 0
+        sk = 1 if (on and skip) else 0
+        skipped[p] = sk
+        n_skipped += sk
         zero_gap[p] = gz - 1 if (on and not skip) else gz
         unit = price[p] * price_mult
         revenue = usage * unit
@@ -247,13 +265,16 @@ def month_pass(t, lo, hi, active, exist, born, zero_gap, term, ex, ramp_tail, he
         contrib[K_TTM_BASE][p] = p12 if ttm else 0.0
         contrib[K_TTM_RETAINED][p] = c12 if ttm else 0.0
         contrib[K_TTM_RETAINED_CAPPED][p] = min(c12, p12) if ttm else 0.0
+    return n_skipped
 
 
 @pass_jit
 def cohort_pass(t, lo, hi, active, zero_gap, ex, ramp_tail, health, healthy_size,
                 healthy_ramp, unhealthy_level, unhealthy_ramp, price, u0, season_now,
                 price_mult, skipped, revenue_out):  # fmt: skip
-    """Past the horizon (cohort tracking) only usage (for the decline rule) and revenue count."""
+    """Past the horizon (cohort tracking) only usage (for the decline rule) and revenue count;
+    returns the number of skipped months."""
+    n_skipped = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
         on = active[p] != 0
@@ -262,7 +283,10 @@ def cohort_pass(t, lo, hi, active, zero_gap, ex, ramp_tail, health, healthy_size
         gz = zero_gap[p]
         skip = gz == 0
         usage = 0.0 if skip else usage
-        skipped[p] = 1 if (on and skip) else 0
+        sk = 1 if (on and skip) else 0
+        skipped[p] = sk
+        n_skipped += sk
         zero_gap[p] = gz - 1 if (on and not skip) else gz
         u0[p] = usage if on else u0[p]
         revenue_out[p] = usage * (price[p] * price_mult)
+    return n_skipped
