@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from simengine.kernels._jit import jit, pass_jit
+from simengine.kernels._jit import inline_jit, jit, pass_jit
 from simengine.kernels.rng import GOLDEN, ZIG_K, ZIG_W, _normal_slow, mix64, next_normal
 
 _M8 = np.uint64(0xFF)
@@ -65,6 +65,45 @@ K_COUNT = 15
 # Per-position flags of the month, ``flag[G_*, p]`` (int64 0/1: same lane width as the floats).
 G_STEP, G_CHURN, G_NORMAL_SLOW, G_USE_CASE, G_SKIPPED, G_ACTIVE = range(6)
 G_COUNT = 6
+
+# exp(x) for the passes: libm's exp is a call, which keeps a loop scalar; this one is plain
+# arithmetic, so LLVM vectorises it.  Cody & Waite's reduction x = k ln2 + r (|r| <= ln2 / 2,
+# fdlibm's two-part ln2, k ln2_hi exact), exp(r) by its Taylor polynomial to r**12 / 12! (the
+# next term is below 2e-16 relative), and 2**k as two table powers (so results that are
+# subnormal or overflow come out as 0 / inf / subnormal, not as garbage exponents).  Within a
+# few ulp of libm (tests/kernels/test_vexp.py); the reference's NumPy exp agrees to rtol 1e-9.
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_POW2_LO = -540
+POW2 = np.array([2.0**j for j in range(_POW2_LO, 516)])
+_INV_FACT = tuple(1.0 / math.factorial(j) for j in range(13))
+(_C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12) = _INV_FACT
+
+
+@inline_jit
+def vexp(x):
+    """``exp(x)`` in branch-free arithmetic (vectorisable); NaN in, NaN out."""
+    xc = min(max(x, -746.0), 710.0)
+    k = math.floor(xc * _LOG2E + 0.5)
+    kf = np.float64(k)
+    r = (xc - kf * _LN2_HI) - kf * _LN2_LO
+    p = _C12
+    p = p * r + _C11
+    p = p * r + _C10
+    p = p * r + _C9
+    p = p * r + _C8
+    p = p * r + _C7
+    p = p * r + _C6
+    p = p * r + _C5
+    p = p * r + _C4
+    p = p * r + _C3
+    p = p * r + _C2
+    p = p * r + _C1
+    p = p * r + _C0
+    k1 = k >> 1
+    y = (p * POW2[k1 - _POW2_LO]) * POW2[k - k1 - _POW2_LO]
+    return x if x != x else y
 
 
 @pass_jit
@@ -182,11 +221,10 @@ def step_pass(lo, hi, step, exist, eps, x, drift, ramp_tail, health, health_step
 
 @pass_jit
 def exp_pass(lo, hi, x, out):
-    """``out[p] = exp(x[p])``: the one transcendental of the common path, in its own loop so the
-    loops around it vectorise without a vector ``exp``."""
+    """``out[p] = exp(x[p])`` (:func:`vexp`): the one transcendental of the common path."""
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        out[p] = math.exp(x[p])
+        out[p] = vexp(x[p])
 
 
 @pass_jit
