@@ -63,8 +63,9 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
-from numba import prange
+from numba import get_thread_id, prange
 
 from simengine.kernels._jit import jit, pass_jit
 from simengine.kernels.layout import (
@@ -227,9 +228,9 @@ I_COUNT = 6
 # By position only (kernels.passes): the account's row, 1 for a book account, 1 while in play.
 J_ROW, J_EXIST, J_ALIVE = I_COUNT, I_COUNT + 1, I_COUNT + 2
 J_COUNT = I_COUNT + 3
-#: Draws that share one workspace in :func:`simulate_draws` (allocating one per draw costs page
-#: faults; a few blocks per thread keep the threads balanced).
-DRAW_BLOCK = 8
+#: Workspaces :func:`simulate_draws` sets up, one per worker thread (numba's thread count when
+#: the kernel was compiled; a thread beyond it allocates per draw).
+MAX_THREADS = numba.config.NUMBA_NUM_THREADS
 #: "Never": the zero-month gap of an account whose segment has zero_month_prob 0.
 NO_ZERO_MONTH = 1 << 62
 
@@ -949,10 +950,11 @@ def simulate_draws(seed, draw_start, book, params, capacity, month_of_year0, out
     # Without a per-account record, ``accounts`` is one empty row shared by every draw.
     step = 1 if outputs.accounts.shape[0] == outputs.out.shape[0] else 0
     n_draws = outputs.out.shape[0]
-    # Draws go in blocks of DRAW_BLOCK that share one workspace (sized for the book and the
-    # expected logos, grown if a draw needs more).  A draw reads nothing of the workspace it did
-    # not write itself, so neither the blocks nor the threads can change a result.
-    n_blocks = (n_draws + DRAW_BLOCK - 1) // DRAW_BLOCK
+    # One workspace per worker thread (sized for the book and the expected logos; a draw that
+    # needs more allocates its own), reused draw after draw: a fresh one per draw costs page
+    # faults, since glibc hands freed pages back to the system.  The arrays are np.empty /
+    # np.zeros, so a thread that never runs costs address space only.  A draw reads nothing of
+    # the workspace it did not write itself, so the threads cannot change a result.
     expected = 0.0
     if n_draws > 0:
         mp0 = params.month_params[0]
@@ -960,11 +962,12 @@ def simulate_draws(seed, draw_start, book, params, capacity, month_of_year0, out
             for t in range(mp0.shape[1]):
                 expected += mp0[s, t, M_NEW_LOGO_RATE] * mp0[s, t, M_NEW_LOGO_MULT]
     size = book.segment.shape[0] + int(1.25 * expected) + 16
-    for b in prange(n_blocks):
-        ws = workspace(size)
-        for j in range(b * n_draws // n_blocks, (b + 1) * n_draws // n_blocks):
-            ws = simulate_draw(
-                seed, draw_start + j, book, params.seg_params[j], params.month_params[j],
-                capacity.csm[j], capacity.se[j], month_of_year0, outputs.out[j],
-                outputs.cohort[j], outputs.coverage[j], outputs.accounts[j * step], ws,
-            )  # fmt: skip
+    pool = [workspace(size) for _ in range(MAX_THREADS)]
+    for j in prange(n_draws):
+        tid = get_thread_id()
+        ws = pool[tid] if tid < MAX_THREADS else workspace(size)
+        simulate_draw(
+            seed, draw_start + j, book, params.seg_params[j], params.month_params[j],
+            capacity.csm[j], capacity.se[j], month_of_year0, outputs.out[j], outputs.cohort[j],
+            outputs.coverage[j], outputs.accounts[j * step], ws,
+        )  # fmt: skip
