@@ -1,10 +1,11 @@
 """One month of one draw as passes over the live accounts, struct-of-arrays (issue 11, speed).
 
 :func:`simulate_draw <simengine.kernels.account.simulate_draw>` keeps the live accounts' state by
-*position* (``0 .. n_pos - 1``, in row order: the book, then the new logos by start month), field
-major: ``st[F_*, p]`` (the float fields of the old per-account record, same slots), ``it[I_*, p]``
-(integers), ``rs[R_*, p]`` (stream states), ``ring[u % 24, p]`` and ``uring[u % 8, p]``.  A month
-runs as a few passes over the positions:
+*position*, field major: ``st[F_*, p]`` (the float fields of the per-account record, same slots),
+``it[I_*, p]`` (integers), ``rs[R_*, p]`` (stream states), ``ring[u % 24, p]`` and
+``uring[u % 8, p]``.  Each segment owns a block of positions (its book accounts in row order, then
+its new logos by start month), so a pass runs over one block with the segment's values as scalars.
+A month runs, block by block, as a few passes:
 
 1. :func:`churn_pass`: the boundary into month ``t`` (hazard ratios, the decline rule, the
    cumulative hazard against the threshold) and failed onboarding;
@@ -13,18 +14,25 @@ runs as a few passes over the positions:
    :func:`normal_fixup` in a scalar second pass from the same stream: each account's normal is the
    same number :func:`simengine.kernels.rng.next_normal` returns;
 3. :func:`step_pass`: the level, ramp, health and use-case ramp updates and the use-case trigger;
-4. :func:`month_pass` (inside the horizon) or :func:`cohort_pass` (past it): usage, zero months,
-   revenue, commits, the trailing sums, and each account's contribution to the month's sums.
+4. :func:`exp_pass` (:func:`vexp`), then :func:`month_pass` (inside the horizon) or
+   :func:`cohort_pass` (past it): usage, zero months, revenue, commits, the trailing sums, and
+   each account's contribution to the month's sums.
 
 The common path of each pass is branch-free (selects, ``min``/``max``) over float64 / int64 lanes,
-so LLVM vectorises it (AVX-512 on the machine measured); the rare events (churn, a use case, a
-skipped month, a tail normal) are flagged per position and handled in scalar passes in position
-order.  Every pass computes lane by lane the same operations in the same order as the scalar
-kernel did, and the month's sums add the per-position contributions in position order, so the
-results are bitwise those of the one-account-at-a-time loop, at any thread count.
+so LLVM vectorises it (AVX-512 on the machine measured).  Two things make that happen: the passes
+are compiled with their array arguments ``noalias`` (:func:`simengine.kernels._jit.pass_jit`; the
+caller passes distinct arrays or distinct rows), and positions are unsigned (``np.uintp``), so
+numba's negative-index wraparound does not turn the index into a select LLVM cannot analyse.  The
+rare events (churn, a use case, a skipped month, a tail normal) are flagged and counted per
+position and handled in scalar passes in position order, only when the count is not zero.  Every
+pass computes lane by lane the same operations in the same order as the one-account-at-a-time loop
+did, and the month's sums add the per-position contributions in position order (a segment's
+block is its accounts in row order), so the results are those of that loop, bitwise except for
+:func:`vexp` (a few ulp from libm), at any thread count.
 
 Churned positions are not removed at once: their ``alive`` flag drops to 0 (they contribute
-nothing) and :func:`compact` squeezes them out when they exceed an eighth of the positions.
+nothing) and :func:`compact <simengine.kernels.account.compact>` squeezes them out when they
+exceed an eighth of the block.
 """
 
 from __future__ import annotations
