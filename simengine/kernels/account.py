@@ -246,7 +246,7 @@ def simulate_draw(
     started_by = np.empty(horizon + 1, dtype=np.int64)
     counts = draw_new_logos(seed, draw, mp, out, started_by)
     n = n_book + started_by[horizon]
-    # Every account's initial state by row (the init functions fill one row each) ...
+    # The draw's arrays (a workspace: see workspace); new logos are staged there by row.
     if n > ws[0].shape[0]:
         ws = workspace(n + n // 4)
     fs, ring0, uring0, rs0, ist, st, it, rs, ring, uring, flag, scratch, contrib = ws
