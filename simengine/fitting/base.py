@@ -251,8 +251,9 @@ class SharedParameters:
         Normal noise: the scale is ``usage_volatility``.  Student-t (``robust``): also defines
         ``usage_volatility`` = the noise SD.
 
-        The simulation kernel draws normal steps with SD ``usage_volatility``; a Student-t scale
-        is smaller than the SD by ``sqrt((nu - 2) / nu)``, so the kernel gets the SD.
+        The simulation kernel draws steps with SD ``usage_volatility``: normal, or Student-t with
+        ``usage_tail_nu`` degrees of freedom where a fit has one (a Student-t scale is smaller
+        than the SD by ``sqrt((nu - 2) / nu)``, so the kernel gets the SD and nu).
         """
         if not self.robust:
             if "usage_volatility" not in self._made:

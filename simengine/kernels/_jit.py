@@ -20,6 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numba
+from numba.core.cpu import CPUTargetOptions
+from numba.core.options import TargetOptions
 
 _POLICY: dict[str, Any] = {"cache": True, "error_model": "numpy", "fastmath": False, "nogil": True}
 
@@ -39,6 +41,20 @@ def inline_jit(fn: Callable) -> Callable:
     compiled caller at the IR level, so a tiny hot helper costs no call and its constants fold in.
     For the few helpers called once per account-month (the ziggurat's fast path)."""
     return numba.njit(inline="always", **_POLICY)(fn)
+
+
+# numba's compiler has a ``noalias`` flag (parfors sets it for its gufuncs) that marks every pointer
+# argument ``noalias``, but no decorator option maps to it: add the mapping once.
+if not hasattr(CPUTargetOptions, "noalias"):
+    CPUTargetOptions.noalias = TargetOptions.Mapping("noalias")
+
+
+def pass_jit(fn: Callable) -> Callable:
+    """Compile a pass over accounts (:mod:`simengine.kernels.passes`) with the package policy and
+    its array arguments declared ``noalias``, so LLVM vectorises the loop without runtime overlap
+    checks (which it gives up on past a few arrays).  The caller must pass arrays that do not
+    overlap (distinct rows of one array are fine)."""
+    return numba.njit(noalias=True, **_POLICY)(fn)
 
 
 def set_threads(threads: int) -> int:

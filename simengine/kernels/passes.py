@@ -1,0 +1,361 @@
+"""One month of one draw as passes over the live accounts, struct-of-arrays (issue 11, speed).
+
+:func:`simulate_draw <simengine.kernels.account.simulate_draw>` keeps the live accounts' state by
+*position*, field major: ``st[F_*, p]`` (the float fields of the per-account record, same slots),
+``it[I_*, p]`` (integers), ``rs[R_*, p]`` (stream states), ``ring[u % 24, p]`` and
+``uring[u % 8, p]``.  Each segment owns a block of positions (its book accounts in row order, then
+its new logos by start month), so a pass runs over one block with the segment's values as scalars.
+A month runs, block by block, as a few passes:
+
+1. :func:`churn_pass`: the boundary into month ``t`` (hazard ratios, the decline rule, the
+   cumulative hazard against the threshold) and failed onboarding;
+2. :func:`normal_pass`: the usage step's normal, the ziggurat's fast path for every stepping
+   account (branch-free, so it vectorises), the rare tail / wedge lanes finished by
+   :func:`normal_fixup` in a scalar second pass from the same stream: each account's normal is the
+   same number :func:`simengine.kernels.rng.next_normal` returns;
+3. :func:`step_pass`: the level, ramp, health and use-case ramp updates and the use-case trigger;
+4. :func:`exp_pass` (:func:`vexp`), then :func:`month_pass` (inside the horizon) or
+   :func:`cohort_pass` (past it): usage, zero months, revenue, commits, the trailing sums, and
+   each account's contribution to the month's sums.
+
+The common path of each pass is branch-free (selects, ``min``/``max``) over float64 / int64 lanes,
+so LLVM vectorises it (AVX-512 on the machine measured).  Two things make that happen: the passes
+are compiled with their array arguments ``noalias`` (:func:`simengine.kernels._jit.pass_jit`; the
+caller passes distinct arrays or distinct rows), and positions are unsigned (``np.uintp``), so
+numba's negative-index wraparound does not turn the index into a select LLVM cannot analyse.  The
+rare events (churn, a use case, a skipped month, a tail normal) are flagged and counted per
+position and handled in scalar passes in position order, only when the count is not zero.  Every
+pass computes lane by lane the same operations in the same order as the one-account-at-a-time loop
+did, and the month's sums add the per-position contributions in position order (a segment's
+block is its accounts in row order), so the results are those of that loop, bitwise except for
+:func:`vexp` (a few ulp from libm), at any thread count.
+
+Churned positions are not removed at once: their ``alive`` flag drops to 0 (they contribute
+nothing) and :func:`compact <simengine.kernels.account.compact>` squeezes them out when they
+exceed an eighth of the block.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simengine.kernels._jit import inline_jit, jit, pass_jit
+from simengine.kernels.rng import (
+    GOLDEN,
+    ZIG_K,
+    ZIG_W,
+    _normal_slow,
+    mix64,
+    next_normal,
+    next_student_t,
+)
+
+_M8 = np.uint64(0xFF)
+_S8 = np.uint64(8)
+_S9 = np.uint64(9)
+_ONE = np.uint64(1)
+_M52 = np.uint64((1 << 52) - 1)
+
+# Per-position contributions to the month's sums, ``contrib[K_*, p]`` (0 where none).
+(
+    K_REVENUE,
+    K_USAGE,
+    K_ACTIVE,
+    K_ZERO,
+    K_EXPANSION,
+    K_OVERAGE,
+    K_LEAK,
+    K_EXISTING_EXPANSION,
+    K_NEW_LOGO_REVENUE,
+    K_RETENTION_BASE,
+    K_RETAINED,
+    K_RETAINED_CAPPED,
+    K_TTM_BASE,
+    K_TTM_RETAINED,
+    K_TTM_RETAINED_CAPPED,
+) = range(15)
+K_COUNT = 15
+
+# Per-position flags of the month, ``flag[G_*, p]`` (int64 0/1: same lane width as the floats).
+G_STEP, G_CHURN, G_NORMAL_SLOW, G_USE_CASE, G_SKIPPED, G_ACTIVE = range(6)
+G_COUNT = 6
+
+# exp(x) for the passes: libm's exp is a call, which keeps a loop scalar; this one is plain
+# arithmetic, so LLVM vectorises it.  Cody & Waite's reduction x = k ln2 + r (|r| <= ln2 / 2,
+# fdlibm's two-part ln2, k ln2_hi exact), exp(r) by its Taylor polynomial to r**12 / 12! (the
+# next term is below 2e-16 relative), and 2**k as two table powers (so results that are
+# subnormal or overflow come out as 0 / inf / subnormal, not as garbage exponents).  Within a
+# few ulp of libm (tests/kernels/test_vexp.py); the reference's NumPy exp agrees to rtol 1e-9.
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_POW2_LO = -540
+POW2 = np.array([2.0**j for j in range(_POW2_LO, 516)])
+_INV_FACT = tuple(1.0 / math.factorial(j) for j in range(13))
+(_C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12) = _INV_FACT
+
+
+@inline_jit
+def vexp(x):
+    """``exp(x)`` in branch-free arithmetic (vectorisable); NaN in, NaN out."""
+    xc = min(max(x, -746.0), 710.0)
+    k = math.floor(xc * _LOG2E + 0.5)
+    kf = np.float64(k)
+    r = (xc - kf * _LN2_HI) - kf * _LN2_LO
+    p = _C12
+    p = p * r + _C11
+    p = p * r + _C10
+    p = p * r + _C9
+    p = p * r + _C8
+    p = p * r + _C7
+    p = p * r + _C6
+    p = p * r + _C5
+    p = p * r + _C4
+    p = p * r + _C3
+    p = p * r + _C2
+    p = p * r + _C1
+    p = p * r + _C0
+    k1 = k >> 1
+    y = (p * POW2[k1 - _POW2_LO]) * POW2[k - k1 - _POW2_LO]
+    return x if x != x else y
+
+
+@pass_jit
+def normal_pass(lo, hi, step, usage_state, eps, slow):
+    """The usage step's normal of every stepping position: the ziggurat's fast path, branch-free.
+
+    ``eps[p]`` is the fast path's value and ``slow[p]`` is 1 where the candidate fell outside the
+    layer's box (~1.2%): :func:`normal_fixup` then continues that stream exactly as
+    :func:`simengine.kernels.rng.next_normal` would.  Non-stepping positions keep their state.
+    This is the one place the usage step draws its noise.  Returns the number of slow lanes.
+    """
+    n_slow = 0
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        old = usage_state[p]
+        state = old + GOLDEN
+        r = mix64(state)
+        idx = np.intp(r & _M8)
+        rabs = (r >> _S9) & _M52
+        x = np.float64(rabs) * ZIG_W[idx]
+        on = step[p] != 0
+        eps[p] = -x if ((r >> _S8) & _ONE) == _ONE else x
+        sl = 1 if (on and rabs >= ZIG_K[idx]) else 0
+        slow[p] = sl
+        n_slow += sl
+        usage_state[p] = state if on else old
+    return n_slow
+
+
+@jit
+def normal_fixup(lo, hi, usage_state, eps, slow):
+    """Finish the rare normals of :func:`normal_pass` (tail or wedge) in position order."""
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        if slow[p] == 0:
+            continue
+        state = usage_state[p]
+        r = mix64(state)
+        idx = np.intp(r & _M8)
+        sign = ((r >> _S8) & _ONE) == _ONE
+        rabs = (r >> _S9) & _M52
+        state, z, done = _normal_slow(state, idx, np.float64(rabs) * ZIG_W[idx], sign)
+        if not done:
+            state, z = next_normal(state)
+        usage_state[p] = state
+        eps[p] = z
+
+
+@jit
+def student_t_pass(lo, hi, step, usage_state, eps, nu, scale):
+    """The usage step's noise where the usage fit found heavy tails: ``eps[p] = scale * t`` with
+    ``t`` a Student-t of ``nu`` degrees of freedom (:func:`simengine.kernels.rng.next_student_t`)
+    from each stepping position's usage stream, in position order.  Scalar: its gamma draw is a
+    rejection loop, and only segments with ``usage_tail_nu > 2`` come here."""
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)
+        if step[p] == 0:
+            continue
+        state, t = next_student_t(usage_state[p], nu)
+        usage_state[p] = state
+        eps[p] = t * scale
+
+
+@pass_jit
+def churn_pass(t, lo, hi, alive, exist, start, data_from, cum_hazard, churn_rate, threshold,
+               health_hazard, u_csm, u7, u6, u5, u4, u3, u2, hazard_mult, csm_share, covered_hr, decline_hr,
+               decline_factor, step, churn, active):  # fmt: skip
+    """The boundary into month ``t``: ``step[p]`` (survives and takes a usage step) and
+    ``churn[p]`` (churns at it, or fails onboarding in its start month) for every position.
+
+    A new logo in its start month neither steps nor churns (unless it failed onboarding).
+    ``active[p]``: in play and not churned (it has a month).  Returns the number churned.
+    """
+    n_churn = 0
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        live = alive[p] != 0
+        existing = exist[p] != 0
+        stepping = live and (existing or t > start[p])
+        failed = live and (not existing) and t == start[p] and threshold[p] < 0.0
+        hazard = hazard_mult * health_hazard[p]
+        hazard = hazard * covered_hr if u_csm[p] < csm_share else hazard
+        # The churn fit's decline rule on the account's own usage, lagged one month.
+        q1 = u4[p] + u3[p] + u2[p]
+        q0 = u7[p] + u6[p] + u5[p]
+        declining = (
+            decline_hr != 1.0 and t - 7 >= data_from[p] and q0 > 0.0 and q1 < decline_factor * q0
+        )
+        hazard = hazard * decline_hr if declining else hazard
+        cumulative = cum_hazard[p] + churn_rate[p] * hazard
+        gone = stepping and cumulative > threshold[p]
+        ch = 1 if (gone or failed) else 0
+        churn[p] = ch
+        n_churn += ch
+        active[p] = 1 if (live and not (gone or failed)) else 0
+        keep = stepping and not gone
+        step[p] = 1 if keep else 0
+        cum_hazard[p] = cumulative if keep else cum_hazard[p]
+    return n_churn
+
+
+@pass_jit
+def step_pass(lo, hi, step, exist, eps, x, drift, ramp_tail, health, health_step,
+              healthy_ramp, unhealthy_level, unhealthy_ramp, hist_ramp, u_se, uc_gap,
+              drift_shift, volatility, ramp_step, q, decay, decay_q, se_share,
+              intensity_plain, intensity_supported, use_case):  # fmt: skip
+    """The usage step of every stepping position; ``use_case[p]`` = 1 where a use case starts
+    this month (the arrivals are then drawn by :func:`simengine.kernels.account.start_use_cases`
+    in a scalar pass, with the gap left as it was).  Returns how many start one."""
+    n_use_case = 0
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        on = step[p] != 0
+        x[p] = (x[p] + ((drift[p] + drift_shift) + volatility * eps[p])) if on else x[p]
+        ramp_tail[p] = ramp_tail[p] * ramp_step if on else ramp_tail[p]
+        health[p] = health[p] * health_step[p] if on else health[p]
+        healthy_ramp[p] = healthy_ramp[p] * q if on else healthy_ramp[p]
+        unhealthy_level[p] = unhealthy_level[p] * decay if on else unhealthy_level[p]
+        unhealthy_ramp[p] = unhealthy_ramp[p] * decay_q if on else unhealthy_ramp[p]
+        hist_ramp[p] = hist_ramp[p] * q if (on and exist[p] != 0) else hist_ramp[p]
+        intensity = intensity_supported if u_se[p] < se_share else intensity_plain
+        gap = uc_gap[p]
+        starts = on and intensity >= gap
+        uc = 1 if starts else 0
+        use_case[p] = uc
+        n_use_case += uc
+        uc_gap[p] = gap - intensity if (on and not starts) else gap
+    return n_use_case
+
+
+@pass_jit
+def exp_pass(lo, hi, x, out):
+    """``out[p] = exp(x[p])`` (:func:`vexp`): the one transcendental of the common path."""
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        out[p] = vexp(x[p])
+
+
+@pass_jit
+def month_pass(t, lo, hi, active, exist, born, zero_gap, term, ex, ramp_tail, health,
+               healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_size,
+               hist_ramp, price, commit, consumed, cur12, prev12, last_revenue, ring_now, ring_ago, u0,
+               season_now, price_mult, renewal_ratio, skipped, revenue_out, overage_out,
+               leak_out, contrib):  # fmt: skip
+    """Usage, revenue, commits and the trailing sums of every active position in month ``t``
+    (inside the horizon), and its contributions to the month's sums (``contrib[K_*, p]``).
+
+    ``contrib`` is a tuple of the ``K_COUNT`` rows (separate arguments: they do not alias).
+    ``skipped[p]`` = 1 where the month shows no usage (the hurdle): its next gap is drawn in a
+    scalar pass.  ``revenue_out``, ``overage_out`` and ``leak_out`` feed the per-account record.
+    Returns the number of skipped months.
+    """
+    n_skipped = 0
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        on = active[p] != 0
+        existing = exist[p] != 0
+        expansion = healthy_size[p] - healthy_ramp[p] + unhealthy_level[p] - unhealthy_ramp[p]
+        # Expansion revenue counts the forecast's use cases only; past ones are in the level.
+        new_expansion = expansion - (hist_size[p] - hist_ramp[p])
+        base = ex[p] * season_now * (1.0 - ramp_tail[p]) * health[p]
+        usage = base * (1.0 + expansion)
+        gz = zero_gap[p]
+        skip = gz == 0
+        usage = 0.0 if skip else usage
+        base = 0.0 if skip else base
+        sk = 1 if (on and skip) else 0
+        skipped[p] = sk
+        n_skipped += sk
+        zero_gap[p] = gz - 1 if (on and not skip) else gz
+        unit = price[p] * price_mult
+        revenue = usage * unit
+        u0[p] = usage if on else u0[p]
+        # Commits: consumption against the annual commit, overage, leak and renewal at term end.
+        c = commit[p]
+        has = on and c > 0.0
+        before = consumed[p]
+        used = before + revenue
+        overage = used - max(before, c) if (has and used > c) else 0.0
+        tm = term[p] + 1
+        renew = has and tm == 12
+        leak = max(c - used, 0.0) if renew else 0.0
+        commit[p] = renewal_ratio * used if renew else c
+        consumed[p] = (0.0 if renew else used) if has else before
+        term[p] = (0 if renew else tm) if has else term[p]
+        # Trailing sums: revenue of months t - 12 and t - 24 leave them.
+        year_ago = ring_ago[p]
+        c12 = cur12[p] + revenue - year_ago
+        p12 = prev12[p] + year_ago - ring_now[p]
+        cur12[p] = c12 if on else cur12[p]
+        prev12[p] = p12 if on else prev12[p]
+        ring_now[p] = revenue if on else ring_now[p]
+        last_revenue[p] = revenue if on else last_revenue[p]
+        revenue_out[p] = revenue
+        overage_out[p] = overage
+        leak_out[p] = leak
+        expansion_revenue = base * new_expansion * unit
+        retained = on and year_ago > 0.0
+        ttm = on and t - 23 >= born[p]
+        contrib[K_REVENUE][p] = revenue if on else 0.0
+        contrib[K_USAGE][p] = usage if on else 0.0
+        contrib[K_ACTIVE][p] = 1.0 if on else 0.0
+        contrib[K_ZERO][p] = 1.0 if (on and skip) else 0.0
+        contrib[K_EXPANSION][p] = expansion_revenue if on else 0.0
+        contrib[K_OVERAGE][p] = overage
+        contrib[K_LEAK][p] = leak
+        contrib[K_EXISTING_EXPANSION][p] = expansion_revenue if (on and existing) else 0.0
+        contrib[K_NEW_LOGO_REVENUE][p] = revenue if (on and not existing) else 0.0
+        contrib[K_RETENTION_BASE][p] = year_ago if retained else 0.0
+        contrib[K_RETAINED][p] = revenue if retained else 0.0
+        contrib[K_RETAINED_CAPPED][p] = min(revenue, year_ago) if retained else 0.0
+        contrib[K_TTM_BASE][p] = p12 if ttm else 0.0
+        contrib[K_TTM_RETAINED][p] = c12 if ttm else 0.0
+        contrib[K_TTM_RETAINED_CAPPED][p] = min(c12, p12) if ttm else 0.0
+    return n_skipped
+
+
+@pass_jit
+def cohort_pass(t, lo, hi, active, zero_gap, ex, ramp_tail, health, healthy_size,
+                healthy_ramp, unhealthy_level, unhealthy_ramp, price, u0, season_now,
+                price_mult, skipped, revenue_out):  # fmt: skip
+    """Past the horizon (cohort tracking) only usage (for the decline rule) and revenue count;
+    returns the number of skipped months."""
+    n_skipped = 0
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        on = active[p] != 0
+        expansion = healthy_size[p] - healthy_ramp[p] + unhealthy_level[p] - unhealthy_ramp[p]
+        usage = ex[p] * season_now * (1.0 - ramp_tail[p]) * health[p] * (1.0 + expansion)
+        gz = zero_gap[p]
+        skip = gz == 0
+        usage = 0.0 if skip else usage
+        sk = 1 if (on and skip) else 0
+        skipped[p] = sk
+        n_skipped += sk
+        zero_gap[p] = gz - 1 if (on and not skip) else gz
+        u0[p] = usage if on else u0[p]
+        revenue_out[p] = usage * (price[p] * price_mult)
+    return n_skipped
