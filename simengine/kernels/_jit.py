@@ -20,8 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numba
-from numba.core.cpu import CPUTargetOptions
-from numba.core.options import TargetOptions
 
 _POLICY: dict[str, Any] = {"cache": True, "error_model": "numpy", "fastmath": False, "nogil": True}
 
@@ -43,10 +41,23 @@ def inline_jit(fn: Callable) -> Callable:
     return numba.njit(inline="always", **_POLICY)(fn)
 
 
-# numba's compiler has a ``noalias`` flag (parfors sets it for its gufuncs) that marks every pointer
-# argument ``noalias``, but no decorator option maps to it: add the mapping once.
-if not hasattr(CPUTargetOptions, "noalias"):
-    CPUTargetOptions.noalias = TargetOptions.Mapping("noalias")
+def _enable_noalias() -> bool:
+    """numba's compiler has a ``noalias`` flag (parfors sets it for its gufuncs) that marks every
+    pointer argument ``noalias``, but no decorator option maps to it: add the mapping once.  It is
+    numba's internal API, so a numba that moved it gets plain :func:`jit` passes (the same
+    results, unvectorised) instead of an import error."""
+    try:
+        from numba.core.cpu import CPUTargetOptions
+        from numba.core.options import TargetOptions
+
+        if not hasattr(CPUTargetOptions, "noalias"):
+            CPUTargetOptions.noalias = TargetOptions.Mapping("noalias")
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - other numba versions
+        return False
+    return True
+
+
+_NOALIAS = _enable_noalias()
 
 
 def pass_jit(fn: Callable) -> Callable:
@@ -54,6 +65,8 @@ def pass_jit(fn: Callable) -> Callable:
     its array arguments declared ``noalias``, so LLVM vectorises the loop without runtime overlap
     checks (which it gives up on past a few arrays).  The caller must pass arrays that do not
     overlap (distinct rows of one array are fine)."""
+    if not _NOALIAS:  # pragma: no cover - other numba versions
+        return numba.njit(**_POLICY)(fn)
     return numba.njit(noalias=True, **_POLICY)(fn)
 
 
