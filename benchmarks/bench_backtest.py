@@ -346,6 +346,12 @@ def main() -> None:
         default=0,
         help="N books, settings cycled, seeds 1000.. : pooled coverage and PIT (not the 5 targets)",
     )
+    parser.add_argument(
+        "--rows",
+        type=Path,
+        help="append each book's row to this JSON-lines file as it finishes; with no book to "
+        "run (--calibration 0 and --seeds none), print the tables of the rows in it",
+    )
     parser.add_argument("--memory-child", nargs=4, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -355,6 +361,12 @@ def main() -> None:
         args.accounts, args.draws, args.fit_draws = 300, 200, 200
     if args.memory:
         memory(20_000, 2_000, 36)
+        return
+    if args.rows is not None and args.seeds == [] and not args.calibration:
+        rows = [json.loads(line) for line in args.rows.read_text().splitlines() if line]
+        print_table(rows)
+        if len(rows) > 1:
+            calibration(rows)
         return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -370,6 +382,9 @@ def main() -> None:
                 continue
             rows.append(one_book(seed, label, synthetic, args, root))
             rows[-1]["setting"] = [lab for lab, _, _ in settings()].index(label)
+            if args.rows is not None:
+                with args.rows.open("a") as f:
+                    f.write(json.dumps(rows[-1], default=float) + "\n")
             print(f"  done seed {seed} in {rows[-1]['seconds']:.0f} s", file=sys.stderr, flush=True)
     fit = (
         f"{args.fit_draws} tune + {args.fit_draws} draws"
