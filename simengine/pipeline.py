@@ -21,11 +21,11 @@ from simengine.config import (
     ConfigError,
     RunFacts,
     check_live,
-    config_hash,
     config_yaml,
     currency_of,
 )
 from simengine.config.compose import attribute, default_config
+from simengine.config.hashing import yaml_hash
 from simengine.config.scenarios import ScenarioFile
 from simengine.kernels.layout import V_ACTIVE, Params
 from simengine.version import __version__
@@ -287,10 +287,11 @@ def simulate_config(
         progress=cfg.sim.progress,
         account_sink=accounts.add,
     )
+    resolved = config_yaml(cfg)
     attrs = {
         "seed": cfg.seed,
-        "config": config_yaml(cfg),
-        "config_hash": config_hash(cfg),
+        "config": resolved,
+        "config_hash": yaml_hash(resolved),
         "simengine_version": __version__,
         "data_hash": data_hash,
         "data_source": "; ".join(f"{k}={v}" for k, v in book.source.items()),

@@ -76,8 +76,8 @@ def _compose(
                 f"config key 'scenario' = {name!r}: no file {name}.yaml in "
                 f"{', '.join(str(d) for d in dirs)}"
             )
-        scenario = load_scenario(path)
-    register_configs(dirs)
+        scenario = _load_scenario(path)
+    _register(dirs)
     opened = open_segment_maps(overrides)
     with _own_hydra(), initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = hydra_compose(config_name="config", overrides=opened)
@@ -85,6 +85,43 @@ def _compose(
         if o.startswith("++"):
             check_schema_key(cfg, o[2:].split("=", 1)[0])
     return cfg, scenario
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=64)
+def _load_scenario_cached(stamp: tuple[str, int, int]) -> ScenarioFile:
+    return load_scenario(Path(stamp[0]))
+
+
+def _load_scenario(path: Path) -> ScenarioFile:
+    """:func:`load_scenario`, remembered by file and modification stamp (a sweep composes the
+    same scenario file once per job; an edited file is read again).  Treat it as read-only."""
+    return _load_scenario_cached(_stamp(Path(path)))
+
+
+#: What the last :func:`_register` put into Hydra's ConfigStore: the folders' scenario files with
+#: their stamps, and the ConfigStore's scenario table it made (``None`` before the first call).
+_REGISTERED: list = [None, None]
+
+
+def _register(dirs: Sequence[Path]) -> None:
+    """:func:`register_configs`, skipped when the same scenario files (same stamps) are still the
+    ones registered: checking and registering every scenario file costs ~0.15 s, once per job of
+    a sweep otherwise.  Any other registration since (another folder) replaces the ConfigStore's
+    scenario table, so the identity check below sees it and registers again."""
+    from hydra.core.config_store import ConfigStore
+
+    files = tuple(_stamp(p) for folder in dirs for p in sorted(Path(folder).glob("*.yaml")))
+    key = (tuple(str(d) for d in dirs), files)
+    table = ConfigStore.instance().repo.get("scenario")
+    if _REGISTERED[0] == key and _REGISTERED[1] is table and table is not None:
+        return
+    register_configs(dirs)
+    _REGISTERED[:] = [key, ConfigStore.instance().repo.get("scenario")]
 
 
 @contextlib.contextmanager
