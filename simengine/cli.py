@@ -236,15 +236,17 @@ def _run_task(cfg) -> None:
     from simengine.report.console import print_summary
 
     config = to_config(cfg)
-    from simengine.config import config_hash
+    from simengine.config import config_yaml
+    from simengine.config.hashing import yaml_hash
     from simengine.sweep import finished
 
     d = config.data
     inputs = (d.accounts, d.usage, d.use_cases, config.fit.posterior)
-    if finished(config_hash(config), _output_dir(), inputs):  # a resumed sweep: job done
+    resolved = config_yaml(config)  # hashed here and written into forecast.nc's attrs
+    if finished(yaml_hash(resolved), _output_dir(), inputs):  # a resumed sweep: job done
         print(f"skipped {_output_dir()}: it holds this config's outputs (same config hash)")
         return
-    ds = simulate_config(config)
+    ds = simulate_config(config, resolved=resolved)
     paths = write_run_outputs(ds, _output_dir())
     console = Console(stderr=False)
     print_summary(ds, console)
