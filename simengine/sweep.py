@@ -6,8 +6,12 @@ overrides (``staffing=ae_heavy``), so a planner compares scenarios in one datase
 random streams (same seed), so paired differences along ``scenario`` are common-random-number
 differences.
 
-- **Lazy merge.**  Each job's file is opened with dask-backed arrays and written to ``sweep.nc``
-  chunk by chunk, so the merge holds a few jobs' variables in memory, not every job.
+- **No copy.**  ``sweep.nc`` maps each numeric variable's ``[..., i]`` slice to job ``i``'s
+  ``forecast.nc`` (HDF5 virtual datasets, relative paths): the merge writes ~0.5 MB whatever the
+  number of jobs, in milliseconds a job, and holds no job's data in memory; readers (xarray with
+  h5netcdf, h5py) read through the mapping, lazily.  The sweep folder can move as a whole;
+  :func:`missing_sources` names job files gone since, and ``gather_sweep(..., copy=True)`` writes a
+  self-contained copy instead.  Jobs of different shapes take xarray's lazy outer join (a copy).
 - **Provenance.**  Each job's ``seed``, ``config_hash``, ``data_hash``, ``overrides``, ``job`` folder
   and resolved ``config`` (YAML) are coordinates along ``scenario``.
 - **Failure isolation.**  A job that raises is logged into its own ``run.log`` and recorded in
