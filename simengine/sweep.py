@@ -237,6 +237,9 @@ def _stacked_merge(
                     for key, value in _provenance(job, job_attrs).items():
                         prov[key].append(value)
                     for name, vdims, dtype in variables:
+                        mapped_later = not copy and _virtual(dtype, vdims)
+                        if i > 0 and mapped_later and name not in dim_names:
+                            continue  # nothing to read: the mapping points at this job's file
                         src = f[name]
                         if name in dim_names or "scenario" in vdims:
                             if i == 0:  # coordinates: the same in every job (checked above)
