@@ -239,3 +239,39 @@ def test_sweep_nc_maps_the_job_files_and_survives_a_move(tmp_path):
     assert missing_sources(moved / "sweep.nc") == [moved / "1" / "forecast.nc"]
     with pytest.raises(CompareError, match="is gone"):
         load_scenarios([moved])
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["staffing.budget=900000", "staffing.ae_per_se=2"],
+        ["staffing=se_heavy", "model.csm_hazard_ratio=0.7", "seed=5"],
+        ["scenario=downturn", "adjust.churn_hazard=1.3"],
+        ["market=rate", "market.new_logo_rate.smb=40"],
+        ["comp=consumption", "+model.override.smb.use_case_rate=2"],
+        ["sim.draws=abc"],
+        ["sim.drawz=5"],
+    ],
+)
+def test_a_job_composes_as_hydra_does(overrides):
+    """A sweep's jobs reuse the composition of their group choices and apply the other overrides
+    with Hydra's own function: the same config (YAML) or the same error as Hydra's full compose,
+    also when the reused composition was made for an earlier job."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from simengine.config.compose import CONFIG_DIR, _compose, _own_hydra, open_segment_maps
+
+    def outcome(compose):
+        try:
+            return OmegaConf.to_yaml(compose())
+        except Exception as exc:  # noqa: BLE001 - the error itself is what is compared
+            return f"{type(exc).__name__}: {exc}"
+
+    def full():
+        with _own_hydra(), initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return hydra_compose(config_name="config", overrides=open_segment_maps(overrides))
+
+    _compose(["seed=1"], ())  # an earlier job: the default groups' composition is reused
+    assert outcome(lambda: _compose(overrides, ())[0]) == outcome(full)
