@@ -9,8 +9,13 @@ scenarios linearly (jobs are independent and run back to back).  Figures printed
 2. The same sweep with ``hydra/launcher=joblib`` (``n_jobs`` = cores).
 3. One run of ``--dask-draws`` draws: one process vs split by draws over a ``LocalCluster`` of
    2 worker processes (and a check that both give the same bytes).
-4. Peak memory of merging ``--merge-jobs`` job folders (copies of one 1,000-draw ``forecast.nc``) in
-   a fresh process: maxrss growth and tracemalloc peak, against one job's and all jobs' sizes.
+4. Peak memory of merging ``--merge-jobs`` job folders (links to one 1,000-draw ``forecast.nc``) in
+   a fresh process: maxrss growth and tracemalloc peak, against one job's and all jobs' sizes; then
+   ``simengine.compare`` over the merged ``sweep.nc`` (time and peak memory of reading it back).
+5. Where a job's time goes (``--scenarios`` jobs of the basic launcher, run in one child process with
+   timers around each stage): CPU seconds per job of the main thread by stage (config composition,
+   the pre-check, Hydra's compose, the kernel, the dataset, each output file, the merge) and of the
+   whole process for the kernel (its numba threads).
 
 The sweep varies ``staffing.ae_per_se`` at ``staffing.budget=900000`` (same budget, other ratios).
 """
@@ -93,17 +98,95 @@ def _dask(draws: int) -> tuple[float, float, bool]:
 _MERGE_CHILD = """
 import json, resource, sys, time, tracemalloc
 from simengine.sweep import gather_sweep
+from simengine.compare import compare, load_scenarios
 import xarray, dask  # imported before the baseline: count the merge, not the imports
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 tracemalloc.start()
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 gather_sweep(sys.argv[1])
-seconds = time.perf_counter() - t0
+seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
 peak = tracemalloc.get_traced_memory()[1]
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "tracemalloc_mb": peak / 2**20, "rss_mb": rss / 1024,
-                  "rss_growth_mb": (rss - base) / 1024}))
+tracemalloc.reset_peak()
+t0 = time.perf_counter()
+table, _ = compare(load_scenarios([sys.argv[1]]))
+compare_seconds = time.perf_counter() - t0
+compare_peak = tracemalloc.get_traced_memory()[1]
+compare_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "cpu": cpu, "tracemalloc_mb": peak / 2**20,
+                  "rss_mb": rss / 1024, "rss_growth_mb": (rss - base) / 1024,
+                  "compare_seconds": compare_seconds, "compare_rows": len(table),
+                  "compare_tracemalloc_mb": compare_peak / 2**20,
+                  "compare_rss_mb": compare_rss / 1024}))
 """
+
+# Timers around each stage of a basic-launcher sweep, in one child process: main-thread CPU
+# (time.thread_time: the Python work of a stage) and process CPU (the kernel's numba threads too).
+_STAGES_CHILD = """
+import collections, contextlib, functools, importlib, io, json, sys, time
+T = collections.defaultdict(lambda: [0, 0.0, 0.0])
+def timed(key, f):
+    @functools.wraps(f)
+    def w(*a, **k):
+        c0, p0 = time.thread_time(), time.process_time()
+        try:
+            return f(*a, **k)
+        finally:
+            s = T[key]; s[0] += 1; s[1] += time.thread_time() - c0; s[2] += time.process_time() - p0
+    return w
+p0 = time.process_time()
+import simengine.cli
+STAGES = [("simengine.cli", "_precheck", "pre-check (all jobs, before Hydra)"),
+          ("simengine.config.compose", "compose_run", "  of which: compose a job"),
+          ("simengine.pipeline", "check_run", "check_run (pre-check and run)"),
+          ("simengine.engine", "run_kernel", "kernel (run_kernel)"),
+          ("simengine.api", "simulate_config", "simulate_config (kernel included)"),
+          ("simengine.results", "write_netcdf", "forecast.nc"),
+          ("simengine.report", "fan_chart", "fan_chart.png"),
+          ("simengine.report", "summary_table", "summary.csv table"),
+          ("simengine.accounts_forecast", "write_account_outputs", "accounts_forecast, signals"),
+          ("simengine.report.console", "print_summary", "console summary"),
+          ("simengine.accounts_forecast", "print_signals", "console signals"),
+          ("simengine.sweep", "gather_sweep", "merge (sweep.nc)")]
+for mod, attr, key in STAGES:
+    m = importlib.import_module(mod)
+    setattr(m, attr, timed(key, getattr(m, attr)))
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+ConfigLoaderImpl.load_sweep_config = timed("Hydra's compose of a job", ConfigLoaderImpl.load_sweep_config)
+args = json.loads(sys.argv[1])
+with contextlib.redirect_stdout(io.StringIO()):
+    simengine.cli.main(args)
+print(json.dumps({"total_cpu": time.process_time() - p0, "stages": {k: v for k, v in T.items()}}))
+"""
+
+
+def _stages(n: int, draws: int, out: Path) -> dict:
+    args = [
+        "run", "-m", f"sim.draws={draws}", "sim.progress=false", "staffing.budget=900000",
+        f"staffing.ae_per_se={_ratios(n)}", f"hydra.sweep.dir={out}",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", _STAGES_CHILD, json.dumps(args)],
+        capture_output=True, text=True, cwd=REPO,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-2000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _print_stages(r: dict, n: int) -> None:
+    stages = r["stages"]
+    print(
+        f"per-job CPU by stage ({n} jobs, one process; main thread / whole process, CPU-s a job):"
+    )
+    for key, (calls, thread, process) in stages.items():
+        print(f"  {key:38s} {calls:3d} calls  {thread / n:6.3f}  {process / n:6.3f}")
+    kernel = stages.get("kernel (run_kernel)", [0, 0.0, 0.0])[2]
+    rest = r["total_cpu"] - kernel
+    print(
+        f"  process CPU {r['total_cpu']:.1f} s: kernel {kernel / n:.2f} CPU-s a job, everything "
+        f"else {rest / n:.2f} CPU-s a job (start-up, imports and the posterior gate included)"
+    )
 
 
 def _merge_memory(source: Path, jobs: int, root: Path) -> dict:
@@ -131,7 +214,7 @@ def main() -> None:
     parser.add_argument("--dask-draws", type=int, default=2000)
     parser.add_argument("--merge-jobs", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="4 scenarios x 200 draws")
-    parser.add_argument("--skip", default="", help="comma list of basic,joblib,dask,memory")
+    parser.add_argument("--skip", default="", help="comma list of basic,joblib,dask,memory,stages")
     args = parser.parse_args()
     if args.quick:
         args.scenarios, args.draws, args.dask_draws, args.merge_jobs = 4, 200, 400, 8
@@ -173,10 +256,18 @@ def main() -> None:
             r = _merge_memory(source, args.merge_jobs, root)
             print(
                 f"merge of {args.merge_jobs} jobs ({r['job_mb']:.0f} MB each, "
-                f"{r['job_mb'] * args.merge_jobs:.0f} MB in all): {r['seconds']:.1f} s, "
-                f"peak tracemalloc {r['tracemalloc_mb']:.0f} MB, process maxrss {r['rss_mb']:.0f} MB "
-                f"(+{r['rss_growth_mb']:.0f} MB over the imports); sweep.nc {r['sweep_mb']:.0f} MB"
+                f"{r['job_mb'] * args.merge_jobs:.0f} MB in all): {r['seconds']:.2f} s "
+                f"({r['cpu']:.2f} CPU-s), peak tracemalloc {r['tracemalloc_mb']:.0f} MB, process "
+                f"maxrss {r['rss_mb']:.0f} MB (+{r['rss_growth_mb']:.0f} MB over the imports); "
+                f"sweep.nc {r['sweep_mb']:.1f} MB"
             )
+            print(
+                f"compare over that sweep.nc: {r['compare_seconds']:.1f} s, {r['compare_rows']} "
+                f"rows, peak tracemalloc {r['compare_tracemalloc_mb']:.0f} MB, process maxrss "
+                f"{r['compare_rss_mb']:.0f} MB"
+            )
+        if "stages" not in skip:
+            _print_stages(_stages(args.scenarios, args.draws, root / "stages"), args.scenarios)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ files written.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import sys
@@ -236,15 +237,17 @@ def _run_task(cfg) -> None:
     from simengine.report.console import print_summary
 
     config = to_config(cfg)
-    from simengine.config import config_hash
+    from simengine.config import config_yaml
+    from simengine.config.hashing import yaml_hash
     from simengine.sweep import finished
 
     d = config.data
     inputs = (d.accounts, d.usage, d.use_cases, config.fit.posterior)
-    if finished(config_hash(config), _output_dir(), inputs):  # a resumed sweep: job done
+    resolved = config_yaml(config)  # hashed here and written into forecast.nc's attrs
+    if finished(yaml_hash(resolved), _output_dir(), inputs):  # a resumed sweep: job done
         print(f"skipped {_output_dir()}: it holds this config's outputs (same config hash)")
         return
-    ds = simulate_config(config)
+    ds = simulate_config(config, resolved=resolved)
     paths = write_run_outputs(ds, _output_dir())
     console = Console(stderr=False)
     print_summary(ds, console)
@@ -358,5 +361,34 @@ def main(argv: list[str] | None = None) -> int:
     app = hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(
         _guarded(_TASKS[verb])
     )
-    app()
+    with _prechecked_sweep(multirun and not informational, overrides):
+        app()
     return 0
+
+
+#: Hydra keys a sweep may set without Hydra composing its jobs a second time (plain paths/names).
+_PLAIN_HYDRA_KEYS = ("hydra.sweep.dir=", "hydra.job.name=", "hydra.run.dir=")
+
+
+@contextlib.contextmanager
+def _prechecked_sweep(prechecked: bool, overrides: list[str]):
+    """Skip Hydra's second compose of every job of a sweep the pre-check composed already.
+
+    Hydra's sweeper composes each job once to validate the batch and the launcher composes it again
+    to run it (``Sweeper.validate_batch_is_legal``: ~0.15 CPU-s a job).  :func:`_precheck` has
+    composed, validated and checked every job before Hydra starts, so the validation pass only
+    repeats it.  Overrides of other ``hydra.*`` keys (a launcher's settings) are not pre-checked:
+    Hydra then validates as usual.
+    """
+    from hydra.plugins.sweeper import Sweeper
+
+    hydra_keys = [o for o in overrides if o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    if not prechecked or any(not o.startswith(_PLAIN_HYDRA_KEYS) for o in hydra_keys):
+        yield
+        return
+    validate = Sweeper.validate_batch_is_legal
+    Sweeper.validate_batch_is_legal = lambda self, batch: None
+    try:
+        yield
+    finally:
+        Sweeper.validate_batch_is_legal = validate

@@ -106,6 +106,14 @@ def _open_run(path: Path) -> tuple[xr.Dataset, dict[str, str]]:
 
 
 def _open_sweep(path: Path) -> xr.Dataset:
+    from simengine.sweep import missing_sources
+
+    gone = missing_sources(path)  # sweep.nc maps its numbers to the jobs' forecast.nc
+    if gone:
+        raise CompareError(
+            f"{path}: its job file {gone[0]} is gone ({len(gone)} missing); keep sweep.nc in its "
+            "sweep folder, or merge with simengine.sweep.gather_sweep(folder, copy=True)"
+        )
     ds = xr.open_dataset(path, engine="h5netcdf", chunks={})
     missing = [k for k in ("seed", "data_hash") if k not in ds.coords]
     if missing:

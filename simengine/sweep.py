@@ -6,8 +6,12 @@ overrides (``staffing=ae_heavy``), so a planner compares scenarios in one datase
 random streams (same seed), so paired differences along ``scenario`` are common-random-number
 differences.
 
-- **Lazy merge.**  Each job's file is opened with dask-backed arrays and written to ``sweep.nc``
-  chunk by chunk, so the merge holds a few jobs' variables in memory, not every job.
+- **No copy.**  ``sweep.nc`` maps each numeric variable's ``[..., i]`` slice to job ``i``'s
+  ``forecast.nc`` (HDF5 virtual datasets, relative paths): the merge writes ~0.5 MB whatever the
+  number of jobs, in milliseconds a job, and holds no job's data in memory; readers (xarray with
+  h5netcdf, h5py) read through the mapping, lazily.  The sweep folder can move as a whole;
+  :func:`missing_sources` names job files gone since, and ``gather_sweep(..., copy=True)`` writes a
+  self-contained copy instead.  Jobs of different shapes take xarray's lazy outer join (a copy).
 - **Provenance.**  Each job's ``seed``, ``config_hash``, ``data_hash``, ``overrides``, ``job`` folder
   and resolved ``config`` (YAML) are coordinates along ``scenario``.
 - **Failure isolation.**  A job that raises is logged into its own ``run.log`` and recorded in
@@ -23,6 +27,7 @@ differences.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -44,8 +49,10 @@ __all__ = [
     "gather_sweep",
     "job_dirs",
     "job_ok",
+    "missing_sources",
     "open_jobs",
     "register_resolvers",
+    "virtual_sources",
 ]
 
 #: File a failed job leaves in its folder: the exception's type and message.
@@ -163,12 +170,43 @@ def _schema(f) -> tuple:
     return dims, coords, variables
 
 
-def _copy_merge(jobs: list[Path], labels: list[str], attrs: dict, path: Path) -> bool:
-    """Write ``sweep.nc`` by copying each job's encoded variables into slice ``[..., i]``.
+def _fingerprint(f, dims: tuple) -> tuple:
+    """What two job files must share to be stacked, read through h5py (h5netcdf's dimension
+    bookkeeping costs ~0.1 s a file): every dataset's name, shape and dtype, and the values of
+    the dimensions' coordinates."""
+    shapes = tuple(sorted((k, v.shape, str(v.dtype)) for k, v in f.items()))
+    coords = tuple(f[n][...].tobytes() if f[n].dtype.kind != "O" else tuple(f[n][...].tolist())
+                   for n, _ in dims if n in f)  # fmt: skip
+    return shapes, coords
 
-    Only one job's variable is in memory at a time, and values, units and time encodings are
-    copied as stored.  Returns False (nothing written) when the jobs do not share dimensions,
-    coordinates and variables; :func:`open_jobs` (xarray, outer join) handles that case.
+
+def _attr(value):
+    """An HDF5 attribute as h5netcdf gives it: text as ``str``, a one-element array as a scalar."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return value.reshape(-1)[0].item()
+    return value
+
+
+def _virtual(dtype: str, vdims: tuple) -> bool:
+    """Arrays of numbers are mapped from the job files; text (variable-length strings) is copied."""
+    return np.dtype(dtype).kind in "biuf" and len(vdims) > 0
+
+
+def _stacked_merge(
+    jobs: list[Path], labels: list[str], attrs: dict, path: Path, copy: bool
+) -> bool:
+    """Write ``sweep.nc``: every job variable gains a last ``scenario`` dim.
+
+    By default (``copy=False``) each numeric variable is an HDF5 *virtual dataset*: slice
+    ``[..., i]`` is a mapping to the same variable in job ``i``'s ``forecast.nc`` (a path relative to
+    the sweep folder), so nothing is copied, the merge takes milliseconds a job and its memory is
+    flat; any HDF5 reader (h5py, h5netcdf, xarray) reads through the mapping.  Text variables
+    (the accounts' segments) are small and copied.  With ``copy=True`` every value is copied (a
+    self-contained file, one job's variable in memory at a time).  Values, units and time
+    encodings are kept as stored.  Returns False (nothing written) when the jobs do not share
+    dimensions, coordinates and variables; :func:`open_jobs` (xarray, outer join) handles that case.
     """
     import h5netcdf
     import h5py
@@ -176,49 +214,118 @@ def _copy_merge(jobs: list[Path], labels: list[str], attrs: dict, path: Path) ->
     from simengine.atomic import atomic_path
 
     with h5netcdf.File(jobs[0] / "forecast.nc", "r") as first:
-        schema = _schema(first)
-    for job in jobs[1:]:
-        with h5netcdf.File(job / "forecast.nc", "r") as f:
-            if _schema(f) != schema:
-                return False
-    dims, _, variables = schema
+        dims, _, variables = _schema(first)
+        var_attrs = {n: dict(first.variables[n].attrs) for n, _, _ in variables}
+    schemas = set()
+    for job in jobs:
+        with h5py.File(job / "forecast.nc", "r") as f:
+            schemas.add(_fingerprint(f, dims))
+    if len(schemas) > 1:
+        return False
     dim_names = {name for name, _ in dims}
     text = h5py.string_dtype()
-    with atomic_path(path) as tmp, h5netcdf.File(tmp, "w") as out:
-        out.dimensions = {**dict(dims), "scenario": len(jobs)}
-        out.create_variable("scenario", ("scenario",), dtype=text, data=np.asarray(labels, object))
-        prov = {k: [] for k in PROVENANCE}
-        for i, job in enumerate(jobs):
-            with h5netcdf.File(job / "forecast.nc", "r") as f:
-                for key, value in _provenance(job, f.attrs).items():
-                    prov[key].append(value)
-                for name, vdims, _ in variables:
-                    src = f.variables[name]
-                    if name in dim_names or "scenario" in vdims:
-                        if i == 0:  # coordinates: the same in every job (checked above)
-                            dtype = text if src.dtype == object else src.dtype
-                            var = out.create_variable(name, vdims, dtype=dtype, data=src[...])
-                            var.attrs.update(dict(src.attrs))
-                        continue
-                    if i == 0:
-                        var_attrs = dict(src.attrs)
-                        fill = var_attrs.pop("_FillValue", None)
-                        var = out.create_variable(
-                            name, (*vdims, "scenario"), dtype=src.dtype, fillvalue=fill,
-                            chunks=(*src.shape, 1),
-                        )  # fmt: skip
-                        var.attrs.update(var_attrs)
-                        var.attrs["coordinates"] = " ".join(PROVENANCE)
-                    out.variables[name][..., i] = src[...]
-        for key, values in prov.items():
-            dtype = np.int64 if key == "seed" else text
-            data = np.asarray(values, dtype=np.int64 if key == "seed" else object)
-            out.create_variable(key, ("scenario",), dtype=dtype, data=data)
-        out.attrs.update(attrs)
+    mapped: list[tuple[str, tuple, str, dict]] = []  # filled in after h5netcdf has closed the file
+    with atomic_path(path) as tmp:
+        with h5netcdf.File(tmp, "w") as out:
+            out.dimensions = {**dict(dims), "scenario": len(jobs)}
+            out.create_variable("scenario", ("scenario",), dtype=text,
+                                data=np.asarray(labels, object))  # fmt: skip
+            prov = {k: [] for k in PROVENANCE}
+            for i, job in enumerate(jobs):
+                with h5py.File(job / "forecast.nc", "r") as f:
+                    job_attrs = {k: _attr(v) for k, v in f.attrs.items()}
+                    for key, value in _provenance(job, job_attrs).items():
+                        prov[key].append(value)
+                    for name, vdims, dtype in variables:
+                        mapped_later = not copy and _virtual(dtype, vdims)
+                        if i > 0 and mapped_later and name not in dim_names:
+                            continue  # nothing to read: the mapping points at this job's file
+                        src = f[name]
+                        if name in dim_names or "scenario" in vdims:
+                            if i == 0:  # coordinates: the same in every job (checked above)
+                                is_text = h5py.check_string_dtype(src.dtype) is not None
+                                data = src.asstr()[...] if is_text else src[...]
+                                var = out.create_variable(name, vdims, data=data,
+                                                          dtype=text if is_text else src.dtype)  # fmt: skip
+                                var.attrs.update(var_attrs[name])
+                            continue
+                        if i == 0:
+                            v_attrs = dict(var_attrs[name])
+                            own = str(v_attrs.pop("coordinates", "")).split()
+                            v_attrs["coordinates"] = " ".join([*own, *PROVENANCE])
+                            if not copy and _virtual(dtype, vdims):
+                                mapped.append((name, (*vdims, "scenario"), dtype, v_attrs))
+                                continue
+                            fill = v_attrs.pop("_FillValue", None)
+                            is_text = h5py.check_string_dtype(src.dtype) is not None
+                            var = out.create_variable(
+                                name, (*vdims, "scenario"), dtype=text if is_text else src.dtype,
+                                fillvalue=fill, chunks=(*src.shape, 1) if src.shape else None,
+                            )  # fmt: skip
+                            var.attrs.update(v_attrs)
+                        if copy or not _virtual(dtype, vdims):
+                            is_text = h5py.check_string_dtype(src.dtype) is not None
+                            out.variables[name][..., i] = src.asstr()[...] if is_text else src[...]
+            for key, values in prov.items():
+                dtype = np.int64 if key == "seed" else text
+                data = np.asarray(values, dtype=np.int64 if key == "seed" else object)
+                out.create_variable(key, ("scenario",), dtype=dtype, data=data)
+            out.attrs.update(attrs)
+        if mapped:
+            sources = [os.path.relpath(job / "forecast.nc", path.parent) for job in jobs]
+            with h5py.File(tmp, "r+") as f:
+                for name, vdims, dtype, v_attrs in mapped:
+                    _map_variable(f, name, vdims, np.dtype(dtype), v_attrs, sources)
     return True
 
 
-def gather_sweep(sweep_dir: str | Path, current: bool = False) -> Path | None:
+def _map_variable(f, name: str, vdims: tuple, dtype: np.dtype, attrs: dict, sources: list[str]):
+    """Create ``name`` in the h5py file ``f`` as a virtual dataset over the jobs' ``sources``."""
+    import h5py
+
+    shape = tuple(f[d].shape[0] for d in vdims)
+    fill = attrs.pop("_FillValue", None)
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_layout(h5py.h5d.VIRTUAL)
+    dcpl.set_obj_track_times(False)  # no timestamps: the same sweep writes the same bytes
+    if fill is not None:  # a job file gone missing reads as the fill value (NaN), never as data
+        dcpl.set_fill_value(np.asarray([fill], dtype=dtype))
+    for i, source in enumerate(sources):
+        target = h5py.h5s.create_simple(shape)
+        target.select_hyperslab((0,) * (len(shape) - 1) + (i,), (*shape[:-1], 1))
+        dcpl.set_virtual(target, source.encode(), f"/{name}".encode(),
+                         h5py.h5s.create_simple(shape[:-1]))  # fmt: skip
+    space = h5py.h5s.create_simple(shape)
+    dsid = h5py.h5d.create(f.id, name.encode(), h5py.h5t.py_create(dtype, logical=1), space,
+                           dcpl=dcpl)  # fmt: skip
+    var = h5py.Dataset(dsid)
+    for axis, dim in enumerate(vdims):
+        var.dims[axis].attach_scale(f[dim])
+    if fill is not None:
+        var.attrs["_FillValue"] = np.asarray(fill, dtype=dtype)
+    for key, value in attrs.items():
+        var.attrs[key] = value
+
+
+def virtual_sources(path: str | Path) -> list[Path]:
+    """The job files ``sweep.nc`` at ``path`` maps its variables to (empty for a copied file)."""
+    import h5py
+
+    path = Path(path)
+    found: set[str] = set()
+    with h5py.File(path, "r") as f:
+        for obj in f.values():
+            if isinstance(obj, h5py.Dataset) and obj.is_virtual:
+                found.update(s.file_name for s in obj.virtual_sources())
+    return [path.parent / name for name in sorted(found)]
+
+
+def missing_sources(path: str | Path) -> list[Path]:
+    """The job files ``sweep.nc`` maps to that are gone (moved or deleted since the merge)."""
+    return [p for p in virtual_sources(path) if not p.is_file()]
+
+
+def gather_sweep(sweep_dir: str | Path, current: bool = False, copy: bool = False) -> Path | None:
     """Stack the jobs' ``forecast.nc`` under ``sweep_dir`` along ``scenario``; write ``sweep.nc``.
 
     Jobs without a ``forecast.nc`` (failed or unfinished) are left out of the data and named in the
@@ -227,6 +334,11 @@ def gather_sweep(sweep_dir: str | Path, current: bool = False) -> Path | None:
     With ``current``, only the jobs of the latest sweep into the folder count: those whose
     ``.hydra/overrides.yaml`` is not older than ``multirun.yaml`` (Hydra writes both at launch),
     so a rerun with fewer values does not merge an earlier run's extra jobs.
+
+    By default the numbers stay in the jobs' files and ``sweep.nc`` maps them (HDF5 virtual
+    datasets, see :func:`_stacked_merge`): moving the whole sweep folder keeps it readable, moving
+    ``sweep.nc`` alone does not (:func:`missing_sources` lists what it lost).  ``copy=True`` writes
+    a self-contained copy of every value instead.
 
     Returns
     -------
@@ -257,7 +369,7 @@ def gather_sweep(sweep_dir: str | Path, current: bool = False) -> Path | None:
         "failed_jobs": "; ".join(f"{lab} (job {j.name}): {_error(j)}" for j, lab in failed),
     }
     path = sweep_dir / "sweep.nc"
-    if not _copy_merge([j for j, _ in ok], [lab for _, lab in ok], attrs, path):
+    if not _stacked_merge([j for j, _ in ok], [lab for _, lab in ok], attrs, path, copy):
         # Jobs of different shapes (a sweep of sim.horizon_months): xarray's outer join, still
         # lazy: dask streams each (job, variable) chunk from its file into sweep.nc.
         sweep = open_jobs([j for j, _ in ok], [lab for _, lab in ok])

@@ -196,3 +196,82 @@ def test_finished_needs_all_files_the_same_hash_and_no_newer_input(tmp_path):
     later = (out / "forecast.nc").stat().st_mtime_ns + 10**9
     os.utime(data, ns=(later, later))  # the data edited after the run: run again
     assert not finished("abc", out, [data])
+
+
+def test_sweep_nc_maps_the_job_files_and_survives_a_move(tmp_path):
+    """sweep.nc copies no job's numbers (HDF5 virtual datasets over the jobs' forecast.nc): it
+    reads the jobs' values with their dtypes, is smaller than one job's file, is the same bytes
+    when merged again, still reads after the whole sweep folder moves, and compare refuses it once
+    a job file is gone; copy=True writes the same dataset self-contained."""
+    from simengine.api import simulate
+    from simengine.compare import CompareError, load_scenarios
+    from simengine.sweep import gather_sweep, missing_sources, virtual_sources
+
+    ds = simulate([*SMALL, "sim.draws=64"])
+    sweep = tmp_path / "sweep"
+    for i, ratio in enumerate((0.5, 1.0)):
+        job = sweep / str(i)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- model.csm_hazard_ratio={ratio}\n")
+        scaled = ds.assign(revenue=ds["revenue"] * (i + 1))  # tells the two jobs apart
+        scaled.to_netcdf(job / "forecast.nc", engine="h5netcdf")
+    path = gather_sweep(sweep)
+    first = path.read_bytes()
+    assert gather_sweep(sweep).read_bytes() == first
+    assert virtual_sources(path) == [sweep / "0" / "forecast.nc", sweep / "1" / "forecast.nc"]
+    assert path.stat().st_size < (sweep / "0" / "forecast.nc").stat().st_size
+
+    moved = tmp_path / "moved"
+    sweep.rename(moved)
+    with xr.open_dataset(moved / "sweep.nc", engine="h5netcdf") as merged:
+        got = merged["revenue"].sel(scenario="model.csm_hazard_ratio=1.0").values
+        np.testing.assert_array_equal(got, 2 * ds["revenue"].values)
+        assert merged["active_accounts"].dtype == ds["active_accounts"].dtype
+        assert merged["account_segment"].dims == ("account", "scenario")
+        virtual = merged.load()
+    copied = gather_sweep(moved, copy=True)
+    assert virtual_sources(copied) == []
+    with xr.open_dataset(copied, engine="h5netcdf") as self_contained:
+        xr.testing.assert_identical(self_contained.load(), virtual)
+
+    gather_sweep(moved)
+    (moved / "1" / "forecast.nc").unlink()
+    assert missing_sources(moved / "sweep.nc") == [moved / "1" / "forecast.nc"]
+    with pytest.raises(CompareError, match="is gone"):
+        load_scenarios([moved])
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["staffing.budget=900000", "staffing.ae_per_se=2"],
+        ["staffing=se_heavy", "model.csm_hazard_ratio=0.7", "seed=5"],
+        ["scenario=downturn", "adjust.churn_hazard=1.3"],
+        ["market=rate", "market.new_logo_rate.smb=40"],
+        ["comp=consumption", "+model.override.smb.use_case_rate=2"],
+        ["sim.draws=abc"],
+        ["sim.drawz=5"],
+    ],
+)
+def test_a_job_composes_as_hydra_does(overrides):
+    """A sweep's jobs reuse the composition of their group choices and apply the other overrides
+    with Hydra's own function: the same config (YAML) or the same error as Hydra's full compose,
+    also when the reused composition was made for an earlier job."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from simengine.config.compose import CONFIG_DIR, _compose, _own_hydra, open_segment_maps
+
+    def outcome(compose):
+        try:
+            return OmegaConf.to_yaml(compose())
+        except Exception as exc:  # noqa: BLE001 - the error itself is what is compared
+            return f"{type(exc).__name__}: {exc}"
+
+    def full():
+        with _own_hydra(), initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return hydra_compose(config_name="config", overrides=open_segment_maps(overrides))
+
+    _compose(["seed=1"], ())  # an earlier job: the default groups' composition is reused
+    assert outcome(lambda: _compose(overrides, ())[0]) == outcome(full)

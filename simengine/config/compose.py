@@ -9,6 +9,7 @@ Hydra's ``+`` syntax, composes and validates.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,15 +77,101 @@ def _compose(
                 f"config key 'scenario' = {name!r}: no file {name}.yaml in "
                 f"{', '.join(str(d) for d in dirs)}"
             )
-        scenario = load_scenario(path)
-    register_configs(dirs)
+        scenario = _load_scenario(path)
+    _register(dirs)
     opened = open_segment_maps(overrides)
-    with _own_hydra(), initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=opened)
+    cfg = _compose_values(opened)
+    if cfg is None:
+        with _own_hydra(), initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = hydra_compose(config_name="config", overrides=opened)
     for o in opened:
         if o.startswith("++"):
             check_schema_key(cfg, o[2:].split("=", 1)[0])
     return cfg, scenario
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=64)
+def _load_scenario_cached(stamp: tuple[str, int, int]) -> ScenarioFile:
+    return load_scenario(Path(stamp[0]))
+
+
+def _load_scenario(path: Path) -> ScenarioFile:
+    """:func:`load_scenario`, remembered by file and modification stamp (a sweep composes the
+    same scenario file once per job; an edited file is read again).  Treat it as read-only."""
+    return _load_scenario_cached(_stamp(Path(path)))
+
+
+#: What the last :func:`_register` put into Hydra's ConfigStore: the folders' scenario files with
+#: their stamps, and the ConfigStore's scenario table it made (``None`` before the first call).
+_REGISTERED: list = [None, None]
+
+
+def _register(dirs: Sequence[Path]) -> None:
+    """:func:`register_configs`, skipped when the same scenario files (same stamps) are still the
+    ones registered: checking and registering every scenario file costs ~0.15 s, once per job of
+    a sweep otherwise.  Any other registration since (another folder) replaces the ConfigStore's
+    scenario table, so the identity check below sees it and registers again."""
+    from hydra.core.config_store import ConfigStore
+
+    files = tuple(_stamp(p) for folder in dirs for p in sorted(Path(folder).glob("*.yaml")))
+    key = (tuple(str(d) for d in dirs), files)
+    table = ConfigStore.instance().repo.get("scenario")
+    if _REGISTERED[0] == key and _REGISTERED[1] is table and table is not None:
+        return
+    register_configs(dirs)
+    _REGISTERED[:] = [key, ConfigStore.instance().repo.get("scenario")]
+
+
+#: Composed configs by their group choices (see :func:`_compose_values`); a few entries.
+_BASES: dict[tuple, DictConfig] = {}
+
+
+def _compose_values(overrides: Sequence[str]) -> DictConfig | None:
+    """Compose as Hydra does, reusing the composition of the same group choices.
+
+    Hydra composes in two steps: the defaults list (which only group overrides such as
+    ``staffing=se_heavy`` or ``scenario=downturn`` change) is merged into a config, then every
+    other override is applied to it in order (``ConfigLoaderImpl._apply_overrides_to_config``,
+    after the root is set to struct mode).  The first step is ~90% of the ~0.1 s a compose costs,
+    and a sweep of values (``staffing.ae_per_se=1,2,...``) repeats it for every job; this
+    remembers it by the group overrides and the registered scenario files and runs only the
+    second step, with Hydra's own function.  Returns None (compose in full) for what it does not
+    cover: sweeps, ``hydra`` keys, dict values.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    stored = ConfigStore.instance().repo
+    groups, values = [], []
+    for o in parsed:
+        key = o.key_or_group
+        if o.is_sweep_override() or key.split("/")[0].split(".")[0] == "hydra":
+            return None
+        if isinstance(o.value(), dict):
+            return None
+        is_group = "." not in key and ((CONFIG_DIR / key).is_dir() or key in stored)
+        (groups if is_group else values).append(o)
+    table = stored.get("scenario")
+    key = (_REGISTERED[0], id(table), tuple(o.input_line for o in groups))
+    base = _BASES.get(key)
+    if base is None:
+        with _own_hydra(), initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            base = hydra_compose(config_name="config", overrides=[o.input_line for o in groups])
+        if len(_BASES) >= 8:
+            _BASES.clear()
+        _BASES[key] = base
+    cfg = copy.deepcopy(base)
+    ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+    return cfg
 
 
 @contextlib.contextmanager

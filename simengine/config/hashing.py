@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from simengine.config.schema import Config
 
-__all__ = ["config_hash", "config_yaml"]
+__all__ = ["config_hash", "config_yaml", "yaml_hash"]
 
 
 def config_yaml(cfg: Config) -> str:
@@ -18,4 +18,10 @@ def config_yaml(cfg: Config) -> str:
 
 def config_hash(cfg: Config) -> str:
     """SHA-256 (first 16 hex digits) of the resolved config YAML."""
-    return hashlib.sha256(config_yaml(cfg).encode()).hexdigest()[:16]
+    return yaml_hash(config_yaml(cfg))
+
+
+def yaml_hash(text: str) -> str:
+    """:func:`config_hash` of the config whose :func:`config_yaml` is ``text`` (one YAML dump,
+    ~40 ms, serves both attrs)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
