@@ -271,6 +271,14 @@ def _stacked_merge(
                 data = np.asarray(values, dtype=np.int64 if key == "seed" else object)
                 out.create_variable(key, ("scenario",), dtype=dtype, data=data)
             out.attrs.update(attrs)
+            if not copy:
+                # Said in the file itself: an analyst who copies sweep.nc alone would otherwise
+                # read fill values without knowing why.
+                out.attrs["storage"] = (
+                    "numeric variables map each job's forecast.nc (HDF5 virtual datasets, paths "
+                    "relative to this file): move the sweep folder as a whole, or write a "
+                    "self-contained file with simengine.sweep.gather_sweep(folder, copy=True)"
+                )
         if mapped:
             sources = [os.path.relpath(job / "forecast.nc", path.parent) for job in jobs]
             with h5py.File(tmp, "r+") as f:

@@ -229,9 +229,12 @@ def test_sweep_nc_maps_the_job_files_and_survives_a_move(tmp_path):
         assert merged["active_accounts"].dtype == ds["active_accounts"].dtype
         assert merged["account_segment"].dims == ("account", "scenario")
         virtual = merged.load()
+    # The mapped file says so (the one attribute the self-contained copy does not carry).
+    assert "copy=True" in virtual.attrs.pop("storage")
     copied = gather_sweep(moved, copy=True)
     assert virtual_sources(copied) == []
     with xr.open_dataset(copied, engine="h5netcdf") as self_contained:
+        assert "storage" not in self_contained.attrs
         xr.testing.assert_identical(self_contained.load(), virtual)
 
     gather_sweep(moved)
