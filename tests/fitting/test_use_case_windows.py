@@ -86,8 +86,8 @@ def test_drift_and_size_recovered_with_frequent_use_cases():
         draws = post[name].values.ravel()
         truth = float(getattr(synth.truth, name)[0])
         # |mean - truth| < 3 posterior SDs: a calibrated posterior fails this with probability
-        # 0.27% per parameter (~0.8% for the three); the seed is fixed, so the test is stable.  The
-        # SDs themselves are small (drift ~0.002 a month on 4,800 changes, size ~0.1 in log): an
-        # uplift left out of later windows (size taken relative to the base, not to 1 + E) puts
-        # size_mu ~log(1.3) ~ 0.26 too low, far outside 3 SDs.
+        # 0.27% per parameter (~0.8% for the three); the seed is fixed, so the test is stable.
+        # Later use cases' windows are ~60% of the window changes here: taking their size relative
+        # to the base instead of to 1 + E (E ~ 0.3 per earlier use case) would pull size_mu down by
+        # ~log(1.3) on those windows, and a drift that absorbed their ramps would sit high.
         assert abs(draws.mean() - truth) < 3.0 * draws.std(), (name, draws.mean(), draws.std())
