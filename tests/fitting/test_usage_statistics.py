@@ -124,9 +124,10 @@ def test_window_likelihood_matches_per_element_formula(point_seed):
     from simengine.fitting.expansion import ExpansionModel
 
     book = generate_book(n_accounts=300, seed=5).book
-    windows = ExpansionModel().prepare(book, 0)["windows"]
+    later = {"later_windows": True}
+    windows = ExpansionModel(later).prepare(book, 0)["windows"]
     assert windows["prev_mask"].any() and not windows["prev_mask"].all()  # both kinds of window
-    model, _ = build_joint_model(book, ["expansion"], 0)
+    model, _ = build_joint_model(book, ["expansion"], 0, {"expansion": later})
     rng = np.random.default_rng(point_seed)
     point = {k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
     names = [

@@ -1,4 +1,5 @@
-"""Every month after a new use case is read by a fit: later use cases get windows of their own.
+"""With ``later_windows`` every month after a new use case is read by a fit: later use cases get
+windows of their own.
 
 A book where use cases are frequent (0.12 a month, x1.6 with SE engagement) loses a third of its
 changes if only an account's first use case has a window (the usage fit leaves out the
@@ -58,6 +59,18 @@ def test_every_change_is_in_one_fit():
     assert (windows["prev_gap"][windows["prev_mask"]] >= 1).all()
 
 
+def test_later_windows_only_when_asked():
+    from simengine.fitting.expansion import ExpansionModel
+
+    book = _frequent_book(300, 7).book
+    first = ExpansionModel().prepare(book, 0)["windows"]
+    every = ExpansionModel({"later_windows": True}).prepare(book, 0)["windows"]
+    assert not first["prev_mask"].any()  # default: each account's first use case only
+    later = every["prev_mask"].any(axis=1)
+    assert later.any()
+    np.testing.assert_array_equal(every["change"][~later], first["change"])
+
+
 def test_windows_cut_at_the_next_use_case():
     book = _frequent_book(300, 7).book
     panel = usage_panel(book, 12)
@@ -80,7 +93,8 @@ def test_drift_and_size_recovered_with_frequent_use_cases():
 
     synth = _frequent_book(300, 7)
     cfg = FitConfig(models=["usage", "expansion"], draws=200, tune=200, chains=2)
-    tree = fit_book(synth.book, cfg, seed=1, progress=False)
+    later = {"expansion": {"later_windows": True}}
+    tree = fit_book(synth.book, cfg, seed=1, progress=False, model_configs=later)
     post = tree["posterior"]
     for name in ("usage_drift", "use_case_size_mu", "use_case_ramp_months"):
         draws = post[name].values.ravel()
