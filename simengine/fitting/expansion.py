@@ -333,8 +333,10 @@ def _first_windows_loglik(params: SharedParameters, w: dict[str, np.ndarray]):
     seg = w["segment"]
     scale, nu = params.usage_noise()
     n_seg = len(params.model.coords["segment"])
-    ramp = params.get("use_case_ramp_months")
+    # Variables are created in the order of the first-written form (size, then ramp): the
+    # sampler's parameter vector, hence a seeded fit, is unchanged.
     size_nodes, log_weight = _size_nodes(params)
+    ramp = params.get("use_case_ramp_months")
     size = size_nodes[:, :, None]  # (S, K, 1)
     lag = w["lag"].astype(np.float64)
     done = 1.0 - pt.exp(-(lag[None, :] + 1.0) / ramp[:, None])  # (S, W)
