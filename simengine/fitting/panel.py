@@ -55,6 +55,9 @@ class UsagePanel:
         Column of the first new (non-initial) use case, -1 if none.
     second_case : numpy.ndarray of int64, shape (n,)
         Column of the second new use case, -1 if none.
+    case_row, case_col : numpy.ndarray of int64, shape (n_cases,)
+        Every new use case of these accounts (row, start column; the column may be negative:
+        started before the panel's first month), sorted by row, then column.
     ramping : numpy.ndarray of bool, shape (n, width)
         A new use case started within the last ``settle_months`` months (inclusive).
     active : numpy.ndarray of bool, shape (n, width)
@@ -71,6 +74,8 @@ class UsagePanel:
     start: np.ndarray
     first_case: np.ndarray
     second_case: np.ndarray
+    case_row: np.ndarray
+    case_col: np.ndarray
     ramping: np.ndarray
     active: np.ndarray
     skipped: np.ndarray
@@ -189,6 +194,8 @@ def usage_panel(book: Book, settle_months: int, max_accounts: int = 0, seed: int
         start=accounts["start_month"].to_numpy(np.int64) - first,
         first_case=first_case,
         second_case=second_case,
+        case_row=case_row.astype(np.int64),
+        case_col=case_col,
         ramping=ramping,
         active=active,
         skipped=skipped,

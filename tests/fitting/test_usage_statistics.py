@@ -77,7 +77,8 @@ def test_sufficient_statistics_match_row_formula(point_seed):
 
 
 def _window_loglik(w, p):
-    """Reference: the window likelihood per (window, node, lag), as first written."""
+    """Reference: the window likelihood per (window, node, lag), as first written, with the
+    earlier use cases' uplift (each at its expected size, ramping) inside the log of later ones."""
     from scipy.special import logsumexp
 
     x, wts = np.polynomial.hermite.hermgauss(10)
@@ -89,15 +90,22 @@ def _window_loglik(w, p):
     def log_ramp(k, s):
         return np.log1p(-(1.0 - p["ramp_start"][s]) * np.exp(-k / p["ramp_months"][s]))
 
-    size = np.exp(
-        p["use_case_size_mu"][seg][:, None]
-        + np.sqrt(2.0) * p["use_case_size_sigma"][seg][:, None] * x
-    )
+    mu, sigma = p["use_case_size_mu"][seg], p["use_case_size_sigma"][seg]
+    size = np.exp(mu[:, None] + np.sqrt(2.0) * sigma[:, None] * x)
     ramp = p["use_case_ramp_months"][seg][:, None]
     lag = w["lag"][None, :]
     done, before = 1.0 - np.exp(-(lag + 1.0) / ramp), 1.0 - np.exp(-lag / ramp)
-    jump = np.log1p(size[:, :, None] * done[:, None, :]) - np.log1p(
-        size[:, :, None] * before[:, None, :]
+    uplift = np.zeros_like(done)
+    uplift_before = np.zeros_like(done)
+    for j in range(w["prev_gap"].shape[1]):
+        age = w["prev_gap"][:, j][:, None] + lag
+        on = w["prev_mask"][:, j][:, None]
+        uplift += on * (1.0 - np.exp(-(age + 1.0) / ramp))
+        uplift_before += on * (1.0 - np.exp(-age / ramp))
+    mean_size = np.exp(mu + 0.5 * sigma**2)[:, None]
+    uplift, uplift_before = mean_size * uplift, mean_size * uplift_before
+    jump = np.log1p(uplift[:, None, :] + size[:, :, None] * done[:, None, :]) - np.log1p(
+        uplift_before[:, None, :] + size[:, :, None] * before[:, None, :]
     )
     seg2 = np.broadcast_to(seg[:, None], w["month"].shape)
     base = (
@@ -116,8 +124,10 @@ def test_window_likelihood_matches_per_element_formula(point_seed):
     from simengine.fitting.expansion import ExpansionModel
 
     book = generate_book(n_accounts=300, seed=5).book
-    windows = ExpansionModel().prepare(book, 0)["windows"]
-    model, _ = build_joint_model(book, ["expansion"], 0)
+    later = {"later_windows": True}
+    windows = ExpansionModel(later).prepare(book, 0)["windows"]
+    assert windows["prev_mask"].any() and not windows["prev_mask"].all()  # both kinds of window
+    model, _ = build_joint_model(book, ["expansion"], 0, {"expansion": later})
     rng = np.random.default_rng(point_seed)
     point = {k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
     names = [
