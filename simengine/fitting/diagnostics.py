@@ -42,6 +42,20 @@ def _divergences(tree: xr.DataTree) -> int:
     return 0
 
 
+#: Posterior variables a fit may record as a constant (an estimate made outside the sampler, the
+#: same in every draw): such a variable has no mixing to judge, so the table leaves it out.  Only
+#: these names: any other variable constant over every chain is a stuck sampler and stays in.
+FIT_CONSTANTS = ("usage_tail_nu",)
+
+
+def _fixed(da: xr.DataArray) -> bool:
+    """Whether ``da`` is one of :data:`FIT_CONSTANTS` recorded as a constant."""
+    if da.name not in FIT_CONSTANTS:
+        return False
+    values = da.to_numpy()
+    return bool(values.size and np.all(values == values.flat[0]))
+
+
 def diagnostics_table(tree: xr.DataTree) -> pd.DataFrame:
     """One row per scalar element of every scalar, per-segment or per-month-of-year variable.
 
@@ -57,10 +71,11 @@ def diagnostics_table(tree: xr.DataTree) -> pd.DataFrame:
         ``season``), ``mean``, ``sd``, ``eti_5``,
         ``eti_95`` (equal-tailed 90% interval), ``r_hat`` (rank-normalised split R-hat),
         ``ess_bulk``, ``ess_tail`` (NaN with fewer than 2 chains x 4 draws, e.g. MAP), and
-        ``divergences`` (the fit's total, repeated on every row).
+        ``divergences`` (the fit's total, repeated on every row).  A fit's constants
+        (:data:`FIT_CONSTANTS` recorded the same in every draw) are left out.
     """
     post = tree["posterior"].to_dataset()
-    post = post[[n for n in post.data_vars if set(post[n].dims) <= _DIMS]]
+    post = post[[n for n in post.data_vars if set(post[n].dims) <= _DIMS and not _fixed(post[n])]]
     enough = post.sizes["chain"] >= 2 and post.sizes["draw"] >= 4
     if enough:
         from arviz_stats import ess, rhat

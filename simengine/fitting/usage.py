@@ -39,9 +39,9 @@ Heavy tails (``tails``, default ``auto``)
 The SD is not the whole step law: a t(3) step of the same SD is smaller most months and far larger
 in a few, so per-account intervals and the months an account spends in a fall differ.  When a
 likelihood-ratio test (:func:`heavy_tails`, size 5e-4) finds the clean changes heavy-tailed, the fit
-adds a Student-t likelihood of their residuals (:func:`tail_residuals`) with its own scale, which
-fits the shape ``usage_tail_nu``; the simulation then draws t(``usage_tail_nu``) steps with SD
-``usage_volatility``.  A test rather than always fitting ``nu``: a book with normal changes keeps
+records the test's maximum-likelihood shape ``usage_tail_nu`` of their residuals
+(:func:`tail_residuals`; a constant of the posterior, see :func:`_tail_shape`); the simulation
+then draws t(``usage_tail_nu``) steps with SD ``usage_volatility``.  A test rather than always fitting ``nu``: a book with normal changes keeps
 the same model, cost and posterior.  A test rather than the sample kurtosis: at ``nu <= 4`` the
 kurtosis has infinite variance (book 303 of the backtest, t(3) steps: LR 283, ML ``nu`` 3.2; the
 four normal books: LR <= 1.9).
@@ -96,8 +96,8 @@ class UsageModel(BookModel):
         and account_sd mixes slowly).  Default: normal noise with the account effects integrated
         out exactly from per-account sums, so no latent variable per account.
     tails : {"auto", "normal", "student_t"}, default "auto"
-        With normal noise: whether to fit the tail shape ``usage_tail_nu`` the simulation's steps
-        take (:func:`tail_residuals`, :func:`heavy_tails`).  ``auto``: only where a likelihood
+        With normal noise: whether to estimate the tail shape ``usage_tail_nu`` the simulation's
+        steps take (:func:`tail_residuals`, :func:`heavy_tails`).  ``auto``: only where a likelihood
         ratio test finds the clean changes heavy-tailed, so a book with normal changes keeps the
         same model and the same posterior.
     """
@@ -151,7 +151,7 @@ class UsageModel(BookModel):
         else:
             changes = _marginal_normal_loglik(params, data["stats"], scale, account_sd)
         if data["tails"] is not None:
-            changes = changes + _tail_loglik(params, data["tails"])
+            _tail_shape(params, data["tails"])
         initial = _initial_level_loglik(params, data["stats"])
         # The hurdle: each active month is skipped (zero / near zero) with zero_month_prob_s.
         zero = params.get("zero_month_prob")
@@ -437,20 +437,24 @@ def _tail_data(data: dict[str, Any], model_config: dict[str, Any]) -> dict[str, 
     if model_config["robust"] or tails == "normal":
         return None  # the robust likelihood fits nu itself
     residual, segment = tail_residuals(data)
-    if tails == "auto" and not heavy_tails(residual, segment)["heavy"]:
+    test = heavy_tails(residual, segment)
+    if tails == "auto" and not test["heavy"]:
         return None
-    return {"residual": residual, "segment": segment}
+    return {"residual": residual, "segment": segment, "nu": test["nu"]}
 
 
-def _tail_loglik(params: SharedParameters, tails: dict[str, Any]):
-    """Student-t log likelihood of :func:`tail_residuals`: the shape ``usage_tail_nu``.
+def _tail_shape(params: SharedParameters, tails: dict[str, Any]) -> None:
+    """``usage_tail_nu`` at its maximum-likelihood value (:func:`heavy_tails` on
+    :func:`tail_residuals`), recorded as a constant of the fit.
 
-    Its scale ``usage_noise_scale_s`` is its own (a nuisance here): ``usage_volatility`` stays the
-    normal likelihood's consistent SD of the steps, and the simulation draws t(nu) steps scaled to
-    that SD.  The residuals are the same changes the normal likelihood reads, used for the shape.
+    The shape is a nuisance of the step law, separable from every other parameter (a Student-t
+    likelihood of the residuals with a scale of its own shares nothing with the rest), so fixing
+    it at its maximum-likelihood value leaves the joint posterior exactly the normal model's.
+    Sampling it inside the joint model instead gave NUTS a second geometry to adapt to: in a
+    fresh-clone test run the t(5) user book's fit (2 x 500 draws) then failed its gate
+    (``account_sd`` R-hat 1.025, bulk ESS 150), for a parameter that barely moves a forecast
+    (benchmarks/backtest_results.txt: forcing t(3) steps moved book 303's bias from -4.4% to
+    -4.5%).  Its posterior SD (0.39 at nu = 3.4 on book 303) is therefore not propagated.
     """
-    nu = params.get("usage_tail_nu")
-    scale = params.get("usage_noise_scale")
-    return pm.logp(
-        pm.StudentT.dist(nu=nu, mu=0.0, sigma=scale[tails["segment"]]), tails["residual"]
-    ).sum()
+    with params.model:
+        pm.Deterministic("usage_tail_nu", pt.as_tensor_variable(np.float64(tails["nu"])))
