@@ -100,7 +100,9 @@ _INV_FACT = tuple(1.0 / math.factorial(j) for j in range(13))
 @inline_jit
 def vexp(x):
     """``exp(x)`` in branch-free arithmetic (vectorisable); NaN in, NaN out."""
-    xc = min(max(x, -746.0), 710.0)
+    # NaN is replaced before the clamp: min/max of a NaN may return it, and floor(NaN) as an
+    # integer is undefined, which indexed POW2 out of bounds (a segfault in the test suite).
+    xc = min(max(x if x == x else 0.0, -746.0), 710.0)
     k = math.floor(xc * _LOG2E + 0.5)
     kf = np.float64(k)
     r = (xc - kf * _LN2_HI) - kf * _LN2_LO
