@@ -41,8 +41,8 @@ in a few, so per-account intervals and the months an account spends in a fall di
 likelihood-ratio test (:func:`heavy_tails`, size 5e-4) finds the clean changes heavy-tailed, the fit
 records the test's maximum-likelihood shape ``usage_tail_nu`` of their residuals
 (:func:`tail_residuals`; a constant of the posterior, see :func:`_tail_shape`); the simulation
-then draws t(``usage_tail_nu``) steps with SD ``usage_volatility``.  A test rather than always fitting ``nu``: a book with normal changes keeps
-the same model, cost and posterior.  A test rather than the sample kurtosis: at ``nu <= 4`` the
+then draws t(``usage_tail_nu``) steps with SD ``usage_volatility``.  A test rather than always
+fitting ``nu``: a book with normal changes keeps the same model, cost and posterior.  A test rather than the sample kurtosis: at ``nu <= 4`` the
 kurtosis has infinite variance (book 303 of the backtest, t(3) steps: LR 283, ML ``nu`` 3.2; the
 four normal books: LR <= 1.9).
 
@@ -114,7 +114,7 @@ class UsageModel(BookModel):
         )
         data = usage_changes(panel)
         data["stats"] = change_statistics(data)
-        data["tails"] = _tail_data(data, self.model_config)
+        data["tail_nu"] = _tail_nu(data, self.model_config)
         n_seg = len(book.segments)
         data["zero_months"] = {
             "skipped": np.bincount(
@@ -150,8 +150,8 @@ class UsageModel(BookModel):
             ).sum()
         else:
             changes = _marginal_normal_loglik(params, data["stats"], scale, account_sd)
-        if data["tails"] is not None:
-            _tail_shape(params, data["tails"])
+        if data["tail_nu"] is not None:
+            _tail_shape(params, data["tail_nu"])
         initial = _initial_level_loglik(params, data["stats"])
         # The hurdle: each active month is skipped (zero / near zero) with zero_month_prob_s.
         zero = params.get("zero_month_prob")
@@ -429,8 +429,9 @@ def heavy_tails(residual: np.ndarray, segment: np.ndarray) -> dict[str, float]:
     }
 
 
-def _tail_data(data: dict[str, Any], model_config: dict[str, Any]) -> dict[str, Any] | None:
-    """Residuals for the tail-shape likelihood, or None: no ``usage_tail_nu`` in this fit."""
+def _tail_nu(data: dict[str, Any], model_config: dict[str, Any]) -> float | None:
+    """The tail shape ``usage_tail_nu`` this fit records (:func:`heavy_tails`' ML value), or None:
+    normal steps (a robust fit samples its own nu)."""
     tails = model_config.get("tails", "auto")
     if tails not in ("auto", "normal", "student_t"):
         raise ValueError(f"usage model config 'tails' = {tails!r}: auto, normal or student_t")
@@ -438,12 +439,12 @@ def _tail_data(data: dict[str, Any], model_config: dict[str, Any]) -> dict[str, 
         return None  # the robust likelihood fits nu itself
     residual, segment = tail_residuals(data)
     test = heavy_tails(residual, segment)
-    if tails == "auto" and not test["heavy"]:
-        return None
-    return {"residual": residual, "segment": segment, "nu": test["nu"]}
+    if (tails == "auto" and not test["heavy"]) or not np.isfinite(test["nu"]):
+        return None  # too few residuals to tell gives nu = inf: normal steps
+    return test["nu"]
 
 
-def _tail_shape(params: SharedParameters, tails: dict[str, Any]) -> None:
+def _tail_shape(params: SharedParameters, nu: float) -> None:
     """``usage_tail_nu`` at its maximum-likelihood value (:func:`heavy_tails` on
     :func:`tail_residuals`), recorded as a constant of the fit.
 
@@ -457,4 +458,4 @@ def _tail_shape(params: SharedParameters, tails: dict[str, Any]) -> None:
     -4.5%).  Its posterior SD (0.39 at nu = 3.4 on book 303) is therefore not propagated.
     """
     with params.model:
-        pm.Deterministic("usage_tail_nu", pt.as_tensor_variable(np.float64(tails["nu"])))
+        pm.Deterministic("usage_tail_nu", pt.as_tensor_variable(np.float64(nu)))
