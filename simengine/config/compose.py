@@ -145,8 +145,14 @@ def _compose_values(overrides: Sequence[str]) -> DictConfig | None:
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra.core.config_store import ConfigStore
+
+    try:  # Hydra's internal second step: a Hydra that moved it composes in full instead
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+        apply_overrides = ConfigLoaderImpl._apply_overrides_to_config
+    except (ImportError, AttributeError):  # pragma: no cover - other Hydra versions
+        return None
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides(list(overrides))
@@ -170,7 +176,7 @@ def _compose_values(overrides: Sequence[str]) -> DictConfig | None:
             _BASES.clear()
         _BASES[key] = base
     cfg = copy.deepcopy(base)
-    ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+    apply_overrides(values, cfg)
     return cfg
 
 
