@@ -146,6 +146,7 @@ def own_paths(forecast) -> dict:
         "own_cov_ok": float(((cov >= 0.75) & (cov <= 0.85)).mean()),
         "own_cov_one": float((cov == 1.0).mean()),
         "own_bias_ok": float((np.abs(bias) <= 3.0).mean()),
+        "own_cov80_mean": float(cov.mean()),
     }
 
 
@@ -166,12 +167,6 @@ def held_out_total(result) -> dict:
         "inside80": bool(q10 <= actual.sum() <= q90),
         "coverage50": float(((actual >= total["p25"]) & (actual <= total["p75"])).mean()),
         "coverage90": float(((actual >= total["p05"]) & (actual <= total["p95"])).mean()),
-        "own_cov80_mean": float(
-            (
-                (paths >= np.quantile(paths, 0.1, axis=0))
-                & (paths <= np.quantile(paths, 0.9, axis=0))
-            ).mean()
-        ),
     }
 
 
