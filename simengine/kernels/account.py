@@ -67,7 +67,7 @@ import numba
 import numpy as np
 from numba import get_thread_id, prange
 
-from simengine.kernels._jit import jit, pass_jit
+from simengine.kernels._jit import inline_jit, jit, pass_jit
 from simengine.kernels.layout import (
     A_LEAK_12M,
     A_OVERAGE_12M,
@@ -188,8 +188,10 @@ from simengine.kernels.state import (  # noqa: F401 (re-exported names)
     J_ALIVE,
     J_COUNT,
     J_EXIST,
+    J_GONE,
     J_ROW,
     NO_ZERO_MONTH,
+    NOT_GONE,
     R_USAGE,
     R_USE_CASE,
     R_ZERO,
@@ -248,10 +250,9 @@ def simulate_draw(
     started_by = np.empty(horizon + 1, dtype=np.int64)
     counts = draw_new_logos(seed, draw, mp, out, started_by)
     n = n_book + started_by[horizon]
-    # The draw's arrays (a workspace: see workspace); new logos are staged there by row.
-    if n > ws[0].shape[0]:
+    if n > ws[0].shape[1]:
         ws = workspace(n + n // 4)
-    fs, ring0, uring0, rs0, ist, st, it, rs, ring, uring, flag, scratch, contrib = ws
+    st, it, rs, ring, uring, flag, scratch, contrib = ws
     # The book's observed covered shares (CSM, SE) among accounts whose flag is known.
     covered_share = np.zeros(2)
     for c, flags in enumerate((acc.csm_covered, acc.se_engaged)):
@@ -262,22 +263,23 @@ def simulate_draw(
                 known += 1.0
                 yes += flags[i]
         covered_share[c] = yes / known if known > 0.0 else 0.0
-    # The live accounts' state is kept by position, field major (kernels.passes).  Each segment
-    # owns a block of positions (its book accounts, then its logos, in row order), so a pass over
-    # one block reads the segment's values as scalars, and the month's sums, which are per
-    # segment, still add in row order.
-    block = np.zeros(n_seg + 1, dtype=np.int64)
+    # Every account has one position for the whole draw, field major (kernels.passes).  Each
+    # segment owns the block ``block[s] .. block[s + 1] - 1``: its book accounts in row order,
+    # then its logos in (start month, k) order.  So a pass over one block reads the segment's
+    # values as scalars, the month's sums (per segment) still add in row order, and the accounts
+    # in play in month t are a range: the book and the logos started by t (``logos_by[t + 1, s]``)
+    # inside the horizon, past it the logos still inside their cohort window.  A churned position
+    # stays in its range with ``alive`` 0 and contributes +0.0: no compaction, no copies.
+    n_book_seg = np.zeros(n_seg, dtype=np.int64)
     for i in range(n_book):
-        block[acc.segment[i] + 1] += 1
+        n_book_seg[acc.segment[i]] += 1
+    logos_by = np.zeros((horizon + 1, n_seg), dtype=np.int64)
     for t in range(horizon):
         for s in range(n_seg):
-            block[s + 1] += counts[t, s]
+            logos_by[t + 1, s] = logos_by[t, s] + counts[t, s]
+    block = np.zeros(n_seg + 1, dtype=np.int64)
     for s in range(n_seg):
-        block[s + 1] += block[s]
-    used = np.zeros(n_seg, dtype=np.int64)  # positions in use in each block ...
-    dead = np.zeros(n_seg, dtype=np.int64)  # ... `dead` of them churned or left the window
-    # Book accounts start in play: their state goes straight to their positions; new logos are
-    # staged by row and take the next position of their block in their start month.
+        block[s + 1] = block[s] + n_book_seg[s] + logos_by[horizon, s]
     log_season = np.empty(n_seg)
     mean_size = np.empty(n_seg)
     for s in range(n_seg):
@@ -285,6 +287,7 @@ def simulate_draw(
         mean_size[s] = math.exp(
             sp[s, P_UC_SIZE_MU] + 0.5 * sp[s, P_UC_SIZE_SIGMA] * sp[s, P_UC_SIZE_SIGMA]
         )
+    used = np.zeros(n_seg, dtype=np.int64)
     for i in range(n_book):
         s = acc.segment[i]
         p = block[s] + used[s]
@@ -293,17 +296,24 @@ def simulate_draw(
         it[J_ROW, p] = i
         it[J_EXIST, p] = 1
         it[J_ALIVE, p] = 1
+        it[J_GONE, p] = NOT_GONE
         used[s] += 1
-    n_book_pos = used.copy()  # positions of book accounts, first in each block
     i = n_book
     end = horizon
     for t in range(horizon):
         for s in range(n_seg):
             for k in range(counts[t, s]):
-                init_new_logo(fs[i], rs0[i], ist[i], ring0[:, i], uring0[:, i], seed, draw, t, s,
-                              k, sp[s], mp[s, t], mean_ramp[s], out)  # fmt: skip
+                p = block[s] + used[s]
+                init_new_logo(st[:, p], rs[:, p], it[:, p], ring[:, p], uring[:, p], seed, draw,
+                              t, s, k, sp[s], mp[s, t], mean_ramp[s], out)  # fmt: skip
+                it[J_ROW, p] = i
+                it[J_EXIST, p] = 0
+                it[J_ALIVE, p] = 1
+                it[J_GONE, p] = NOT_GONE
+                used[s] += 1
                 i += 1
                 end = max(end, t + cohort_months)
+    dead = np.zeros(n_seg, dtype=np.int64)  # churned positions of each block (inside the horizon)
 
     eps = scratch[0]
     ex = scratch[1]
@@ -314,6 +324,7 @@ def simulate_draw(
                     contrib[6], contrib[7], contrib[8], contrib[9], contrib[10], contrib[11],
                     contrib[12], contrib[13], contrib[14])  # fmt: skip
     alive = it[J_ALIVE]
+    gone = it[J_GONE]
     exist = it[J_EXIST]
     step = flag[G_STEP]
     churned = flag[G_CHURN]
@@ -325,21 +336,14 @@ def simulate_draw(
     csm_share = np.empty(n_seg)
     se_share = np.empty(n_seg)
     decline_factor = math.exp(DECLINE_THRESHOLD)
-    next_row = n_book
     for t in range(end):
         m = min(t, horizon - 1)
         if t < horizon:
-            for s in range(n_seg):  # this month's new logos, rows in (segment, k) order
-                for _ in range(counts[t, s]):
-                    add_position(fs, rs0, ist, ring0, uring0, next_row, block[s] + used[s],
-                                 False, st, it, rs, ring, uring)  # fmt: skip
-                    used[s] += 1
-                    next_row += 1
             # Coverage of month t from this draw's own book at the start of the month: the
             # survivors of t - 1 and the logos starting in t.
             n_live = 0
             for s in range(n_seg):
-                n_live += used[s] - dead[s]
+                n_live += n_book_seg[s] + logos_by[t + 1, s] - dead[s]
             csm_ratio = cap_csm[t] / n_live if n_live > 0 else math.inf
             se_ratio = cap_se[t] / n_live if n_live > 0 else math.inf
             coverage[t, C_CSM] = min(1.0, csm_ratio)
@@ -349,20 +353,17 @@ def simulate_draw(
                 se_share[s] = min(mp[s, t, M_SE_COVERAGE], se_ratio)
         slot = (month_of_year0 + t) % 12
         for s in range(n_seg):
-            lo = block[s]
-            if t >= horizon:
-                # Cohort tracking only: logos still inside their cohort window.
-                for p in range(lo, lo + used[s]):
-                    if alive[p] != 0 and (exist[p] != 0 or t - it[I_START, p] >= cohort_months):
-                        alive[p] = 0
-                        dead[s] += 1
-            if dead[s] * 8 > used[s]:
-                used[s] = compact(lo, lo + used[s], st, it, rs, ring, uring) - lo
-                dead[s] = 0
-                n_book_pos[s] = 0  # book positions come first in a block and keep their order
-                while n_book_pos[s] < used[s] and exist[lo + n_book_pos[s]] != 0:
-                    n_book_pos[s] += 1
-            hi = lo + used[s]
+            logo0 = block[s] + n_book_seg[s]
+            if t < horizon:
+                lo = block[s]
+                hi = logo0 + logos_by[t + 1, s]
+            else:
+                # Cohort tracking only: the logos still inside their cohort window (start month
+                # > t - cohort_months), a suffix of the block's logos.
+                lo = logo0 + logos_by[max(t - cohort_months + 1, 0), s]
+                hi = block[s + 1]
+            if lo >= hi:
+                continue
             ps = sp[s]
             mps = mp[s, m]
             n_churn = churn_pass(t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM], st[F_CUM_HAZARD],
@@ -371,16 +372,19 @@ def simulate_draw(
                        uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8],
                        mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR], ps[P_DECLINE_HR],
                        decline_factor, step, churned, active)  # fmt: skip
-            for p in range(lo, hi if n_churn > 0 else lo):
-                if churned[p] != 0:
-                    if t < horizon:
-                        if exist[p] != 0 and record:
-                            record_account_churn(st[F_COMMIT, p], st[F_CONSUMED, p], t,
-                                                 acc_rec[it[J_ROW, p]])  # fmt: skip
-                        record_churn(st[F_LAST_REVENUE, p], st[F_COMMIT, p], st[F_CONSUMED, p],
-                                     ring[:, p], t, s, it[I_BORN, p], out)  # fmt: skip
-                    alive[p] = 0
-                    dead[s] += 1
+            p = lo
+            for _ in range(n_churn):
+                p = next_flag(churned, p, hi)
+                if t < horizon:
+                    if exist[p] != 0 and record:
+                        record_account_churn(st[F_COMMIT, p], st[F_CONSUMED, p], t,
+                                             acc_rec[it[J_ROW, p]])  # fmt: skip
+                    record_churn(st[F_LAST_REVENUE, p], st[F_COMMIT, p], st[F_CONSUMED, p], t, s,
+                                 out)  # fmt: skip
+                alive[p] = 0
+                gone[p] = t
+                dead[s] += 1
+                p += 1
 
             # Usage step: one normal from each stepping account's usage stream, or a Student-t
             # scaled to the same SD where the fit found heavy tails (usage_tail_nu > 2): then
@@ -401,9 +405,9 @@ def simulate_draw(
                       mps[M_DRIFT_SHIFT], volatility, ramp_step[s], q[s], decay[s],
                       decay_q[s], se_share[s], intensity_plain, intensity_supported,
                       use_case)  # fmt: skip
-            for p in range(lo, hi if n_use_case > 0 else lo):
-                if use_case[p] == 0:
-                    continue  # rare: most account-months start no use case
+            p = lo
+            for _ in range(n_use_case):  # rare: most account-months start no use case
+                p = next_flag(use_case, p, hi)
                 supported = st[F_U_SE, p] < se_share[s]
                 intensity = intensity_supported if supported else intensity_plain
                 unhealthy = (
@@ -424,10 +428,11 @@ def simulate_draw(
                     acc_rec[it[J_ROW, p], A_USE_CASES_12M] += (
                         out[t, s, V_NEW_USE_CASES] - cases_before
                     )
+                p += 1
 
             exp_pass(lo, hi, st[F_X], ex)
             if t < horizon:
-                n_skipped = month_pass(t, lo, hi, active, exist, it[I_BORN], it[I_ZERO_GAP], it[I_TERM], ex,
+                n_skipped = month_pass(t, lo, hi, active, gone, exist, it[I_BORN], it[I_ZERO_GAP], it[I_TERM], ex,
                            st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP],
                            st[F_UNHEALTHY_LEVEL], st[F_UNHEALTHY_RAMP], st[F_HIST_SIZE],
                            st[F_HIST_RAMP], st[F_PRICE], st[F_COMMIT], st[F_CONSUMED],
@@ -440,41 +445,41 @@ def simulate_draw(
                             st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
                             st[F_UNHEALTHY_RAMP], st[F_PRICE], uring[t % 8], season[s, slot],
                             mps[M_PRICE_MULT], skipped, revenue)  # fmt: skip
-            for p in range(lo, hi if n_skipped > 0 else lo):
-                if skipped[p] != 0:  # the hurdle: draw the gap to the next skipped month
-                    state, gap_zero = zero_month_gap(rs[R_ZERO, p], ps[P_ZERO_PROB])
-                    rs[R_ZERO, p] = state
-                    it[I_ZERO_GAP, p] = gap_zero
+            p = lo
+            for _ in range(n_skipped):  # the hurdle: draw the gap to the next skipped month
+                p = next_flag(skipped, p, hi)
+                state, gap_zero = zero_month_gap(rs[R_ZERO, p], ps[P_ZERO_PROB])
+                rs[R_ZERO, p] = state
+                it[I_ZERO_GAP, p] = gap_zero
+                p += 1
             if t < horizon:
                 if record and t < ACCOUNT_MONTHS:
-                    for p in range(lo, hi):
+                    for p in range(lo, logo0):  # the book's positions
                         if active[p] != 0 and exist[p] != 0:
                             rec = acc_rec[it[J_ROW, p]]
                             rec[A_REVENUE_12M] += revenue[p]
                             rec[A_OVERAGE_12M] += overage[p]
                             rec[A_LEAK_12M] += leak[p]
                 add_sums(lo, hi, contrib_rows, out[t, s])
-        # A cohort's logos sit in segment blocks, each in (start month, k) order: segment by
-        # segment is the row order (start month, segment, k) within every cohort cell.
-        for s in range(n_seg):
-            for p in range(block[s] + n_book_pos[s], block[s] + used[s]):  # the logos
-                if active[p] != 0:
-                    start = it[I_START, p]
-                    if t - start < cohort_months:
-                        cohort[start, t - start] += revenue[p]
+        # The cohort cells of month t: a segment's logos of one start month are one run of
+        # positions, summed where active; the segments add into a cell in order.
+        if cohort_months > 0:
+            for s in range(n_seg):
+                logo0 = block[s] + n_book_seg[s]
+                for t0 in range(max(t - cohort_months + 1, 0), min(t, horizon - 1) + 1):
+                    a = logo0 + logos_by[t0, s]
+                    b = logo0 + logos_by[t0 + 1, s]
+                    if b > a:
+                        cohort[t0, t - t0] += active_sum(a, b, active, revenue)
     return ws
 
 
 @jit
 def workspace(n):
-    """Arrays for one draw of up to ``n`` accounts, reused draw after draw (every slot a draw
-    reads it writes first): a fresh set per draw costs page faults, not arithmetic."""
+    """Arrays for one draw of up to ``n`` accounts (book and logos), reused draw after draw
+    (every slot a draw reads it writes first): a fresh set per draw costs page faults, not
+    arithmetic."""
     return (
-        np.empty((n, F_COUNT)),  # initial state by row
-        np.empty((RING_MONTHS, n)),
-        np.empty((8, n)),
-        np.empty((n, 3), dtype=np.uint64),
-        np.empty((n, I_COUNT), dtype=np.int64),
         np.empty((F_COUNT, n)),  # state by position
         np.empty((J_COUNT, n), dtype=np.int64),
         np.empty((3, n), dtype=np.uint64),
@@ -486,45 +491,43 @@ def workspace(n):
     )
 
 
-@jit
-def add_position(fs, rs0, ist, ring0, uring0, i, p, existing, st, it, rs, ring, uring):
-    """Copy row ``i``'s initial state into position ``p`` (field major)."""
-    for f in range(F_COUNT):
-        st[f, p] = fs[i, f]
-    for f in range(I_COUNT):
-        it[f, p] = ist[i, f]
-    it[J_ROW, p] = i
-    it[J_EXIST, p] = 1 if existing else 0
-    it[J_ALIVE, p] = 1
-    for f in range(3):
-        rs[f, p] = rs0[i, f]
-    for u in range(RING_MONTHS):
-        ring[u, p] = ring0[u, i]
-    for u in range(8):
-        uring[u, p] = uring0[u, i]
+@inline_jit
+def next_flag(flags, p, hi):
+    """The first position ``>= p`` (and ``< hi``) whose flag is set, eight at a time across the
+    (mostly) clear ones; the caller knows one is set."""
+    while p + 8 <= hi and (
+        flags[p] | flags[p + 1] | flags[p + 2] | flags[p + 3]
+        | flags[p + 4] | flags[p + 5] | flags[p + 6] | flags[p + 7]
+    ) == 0:  # fmt: skip
+        p += 8
+    while flags[p] == 0:
+        p += 1
+    return p
 
 
-@jit
-def compact(lo, hi, st, it, rs, ring, uring):
-    """Squeeze the dead positions of ``lo .. hi - 1`` out, keeping the live ones in order; return
-    the end of the live ones."""
-    kept = lo
-    for p in range(lo, hi):
-        if it[J_ALIVE, p] == 0:
-            continue
-        if kept != p:
-            for f in range(st.shape[0]):
-                st[f, kept] = st[f, p]
-            for f in range(it.shape[0]):
-                it[f, kept] = it[f, p]
-            for f in range(rs.shape[0]):
-                rs[f, kept] = rs[f, p]
-            for u in range(RING_MONTHS):
-                ring[u, kept] = ring[u, p]
-            for u in range(8):
-                uring[u, kept] = uring[u, p]
-        kept += 1
-    return kept
+@pass_jit
+def active_sum(lo, hi, active, values):
+    """Sum of ``values[p]`` over the active positions of ``lo .. hi - 1``: four partial sums
+    (positions ``p = lo + 4j + r`` into the ``r``-th), added ``(a0 + a1) + (a2 + a3)`` -- a fixed
+    order, so the result is reproducible, and four chains of additions overlap."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    n = hi - lo
+    k = 0
+    while k + 4 <= n:
+        p = np.uintp(lo + k)
+        a0 += values[p] if active[p] != 0 else 0.0
+        a1 += values[p + 1] if active[p + 1] != 0 else 0.0
+        a2 += values[p + 2] if active[p + 2] != 0 else 0.0
+        a3 += values[p + 3] if active[p + 3] != 0 else 0.0
+        k += 4
+    while k < n:
+        p = np.uintp(lo + k)
+        a0 += values[p] if active[p] != 0 else 0.0
+        k += 1
+    return (a0 + a1) + (a2 + a3)
 
 
 @pass_jit

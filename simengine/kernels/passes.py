@@ -261,7 +261,7 @@ def exp_pass(lo, hi, x, out):
 
 
 @pass_jit
-def month_pass(t, lo, hi, active, exist, born, zero_gap, term, ex, ramp_tail, health,
+def month_pass(t, lo, hi, active, gone, exist, born, zero_gap, term, ex, ramp_tail, health,
                healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_size,
                hist_ramp, price, commit, consumed, cur12, prev12, last_revenue, ring_now, ring_ago, u0,
                season_now, price_mult, renewal_ratio, skipped, revenue_out, overage_out,
@@ -273,11 +273,18 @@ def month_pass(t, lo, hi, active, exist, born, zero_gap, term, ex, ramp_tail, he
     ``skipped[p]`` = 1 where the month shows no usage (the hurdle): its next gap is drawn in a
     scalar pass.  ``revenue_out``, ``overage_out`` and ``leak_out`` feed the per-account record.
     Returns the number of skipped months.
+
+    An account that churned at the boundary into month ``c`` (``gone[p] = c``) is not active,
+    but in months ``c .. c + 11`` it still rolls its ring and trailing sums with no revenue: it
+    was a customer 12 months before, so it stays in the year-ago base and, if it had been one
+    for the whole base year, in the trailing-twelve-month base (numerators 0).
     """
     n_skipped = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
         on = active[p] != 0
+        since = t - gone[p]
+        rolling = on or (since >= 0 and since < 12)  # in play, or churned within 12 months
         existing = exist[p] != 0
         expansion = healthy_size[p] - healthy_ramp[p] + unhealthy_level[p] - unhealthy_ramp[p]
         # Expansion revenue counts the forecast's use cases only; past ones are in the level.
@@ -293,7 +300,7 @@ def month_pass(t, lo, hi, active, exist, born, zero_gap, term, ex, ramp_tail, he
         n_skipped += sk
         zero_gap[p] = gz - 1 if (on and not skip) else gz
         unit = price[p] * price_mult
-        revenue = usage * unit
+        revenue = usage * unit if on else 0.0
         u0[p] = usage if on else u0[p]
         # Commits: consumption against the annual commit, overage, leak and renewal at term end.
         c = commit[p]
@@ -311,16 +318,16 @@ def month_pass(t, lo, hi, active, exist, born, zero_gap, term, ex, ramp_tail, he
         year_ago = ring_ago[p]
         c12 = cur12[p] + revenue - year_ago
         p12 = prev12[p] + year_ago - ring_now[p]
-        cur12[p] = c12 if on else cur12[p]
-        prev12[p] = p12 if on else prev12[p]
-        ring_now[p] = revenue if on else ring_now[p]
+        cur12[p] = c12 if rolling else cur12[p]
+        prev12[p] = p12 if rolling else prev12[p]
+        ring_now[p] = revenue if rolling else ring_now[p]
         last_revenue[p] = revenue if on else last_revenue[p]
         revenue_out[p] = revenue
         overage_out[p] = overage
         leak_out[p] = leak
         expansion_revenue = base * new_expansion * unit
-        retained = on and year_ago > 0.0
-        ttm = on and t - 23 >= born[p]
+        retained = rolling and year_ago > 0.0
+        ttm = rolling and t - 23 >= born[p]
         contrib[K_REVENUE][p] = revenue if on else 0.0
         contrib[K_USAGE][p] = usage if on else 0.0
         contrib[K_ACTIVE][p] = 1.0 if on else 0.0

@@ -53,10 +53,6 @@ from simengine.kernels.layout import (
     V_LEAK,
     V_NEW_LOGOS,
     V_NEW_USE_CASES,
-    V_RETENTION_BASE,
-    V_TTM_BASE,
-    V_TTM_RETAINED,
-    V_TTM_RETAINED_CAPPED,
 )
 from simengine.kernels.rng import (
     PURPOSE_ACCOUNT,
@@ -113,9 +109,12 @@ R_USAGE, R_USE_CASE, R_ZERO = range(3)
 # I_ZERO_GAP: active months left before the next skipped month (the hurdle, geometric gaps).
 I_SEGMENT, I_START, I_TERM, I_BORN, I_DATA_FROM, I_ZERO_GAP = range(6)
 I_COUNT = 6
-# By position only (kernels.passes): the account's row, 1 for a book account, 1 while in play.
-J_ROW, J_EXIST, J_ALIVE = I_COUNT, I_COUNT + 1, I_COUNT + 2
-J_COUNT = I_COUNT + 3
+# By position only (kernels.passes): the account's row, 1 for a book account, 1 while in play,
+# and the month it churned in (NOT_GONE while it has not): for 12 months after its churn an
+# account stays in the year-ago and trailing-twelve-month bases (kernels.passes.month_pass).
+J_ROW, J_EXIST, J_ALIVE, J_GONE = I_COUNT, I_COUNT + 1, I_COUNT + 2, I_COUNT + 3
+J_COUNT = I_COUNT + 4
+NOT_GONE = 1 << 40
 #: "Never": the zero-month gap of an account whose segment has zero_month_prob 0.
 NO_ZERO_MONTH = 1 << 62
 
@@ -380,35 +379,18 @@ def start_use_cases(
 
 
 @jit
-def record_churn(last_revenue, commit, consumed, ring, t, s, born, out):
-    """An account churns at the boundary into month ``t`` (< horizon): churn, leak, NRR bases.
+def record_churn(last_revenue, commit, consumed, t, s, out):
+    """An account churns at the boundary into month ``t`` (< horizon): its churn and its leak.
 
-    For the 12 months ``u = t .. t + 11`` it was a customer 12 months before, so it stays in the
-    year-ago base (``retention_base``, numerator 0) and, if it was a customer all of ``u-23 ..
-    u-12``, in the trailing-twelve-month one (base = its revenue over ``u-23 .. u-12``, numerator =
-    over ``u-11 .. t-1``).  The ring holds months ``t-24 .. t-1``; ``last_revenue``, ``commit``
-    and ``consumed`` are the account's at the end of month ``t - 1``.
+    ``last_revenue``, ``commit`` and ``consumed`` are the account's at the end of month ``t - 1``.
+    It stays in the year-ago and trailing-twelve-month bases of months ``t .. t + 11`` (NRR's
+    denominators, numerators 0): :func:`simengine.kernels.passes.month_pass` carries it there
+    from its own ring, as for an account in play with no revenue.
     """
-    horizon = out.shape[0]
     out[t, s, V_CHURNED] += 1.0
     out[t, s, V_CHURNED_REVENUE] += last_revenue
     if commit > 0.0:
         out[t, s, V_LEAK] += max(commit - consumed, 0.0)
-    for u in range(t, min(t + HISTORY_MONTHS, horizon)):
-        year_ago = ring[(u - HISTORY_MONTHS) % RING_MONTHS]
-        if year_ago > 0.0:
-            out[u, s, V_RETENTION_BASE] += year_ago
-        if u - (RING_MONTHS - 1) < born:
-            continue  # not a customer for the whole base year
-        base = 0.0
-        for m in range(u - 23, u - 11):
-            base += ring[m % RING_MONTHS]
-        kept = 0.0
-        for m in range(u - 11, t):
-            kept += ring[m % RING_MONTHS]
-        out[u, s, V_TTM_BASE] += base
-        out[u, s, V_TTM_RETAINED] += kept
-        out[u, s, V_TTM_RETAINED_CAPPED] += min(kept, base)
 
 
 @jit
