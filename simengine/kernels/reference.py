@@ -627,7 +627,8 @@ class _Lanes:
 
     def _churn_bases(self, t, lanes):
         """Retention bases of lanes churning at the boundary into ``t`` for months ``t .. t + 11``
-        (``account.record_churn``); their ring holds months ``t - 24 .. t - 1``."""
+        (the kernel rolls them through ``passes.month_pass``); their ring holds months ``t - 24 ..
+        t - 1``."""
         js, born, ring = self.js[lanes], self.born[lanes], self.ring[lanes]
         for u in range(t, min(t + L.HISTORY_MONTHS, self.horizon)):
             was = u - (L.RING_MONTHS - 1) >= born
