@@ -314,6 +314,9 @@ def simulate_draw(
                 i += 1
                 end = max(end, t + cohort_months)
     dead = np.zeros(n_seg, dtype=np.int64)  # churned positions of each block (inside the horizon)
+    book_end = block[:n_seg] + n_book_seg  # end of each block's book positions (they compact)
+    win_lo = np.zeros(n_seg, dtype=np.int64)  # past the horizon: the logos in their window
+    win_hi = np.zeros(n_seg, dtype=np.int64)
 
     eps = scratch[0]
     ex = scratch[1]
@@ -354,123 +357,150 @@ def simulate_draw(
         slot = (month_of_year0 + t) % 12
         for s in range(n_seg):
             logo0 = block[s] + n_book_seg[s]
+            # Squeeze out positions that no longer count once they are an eighth of a range: in
+            # the horizon the book's (an account churned within 12 months still counts: see
+            # passes.month_pass), past it the logos' (whose window is a suffix of them).
             if t < horizon:
-                lo = block[s]
-                hi = logo0 + logos_by[t + 1, s]
+                size = book_end[s] - block[s]
+                if size > 0 and 8 * count_waste(t, block[s], book_end[s], alive, gone, 1) > size:
+                    book_end[s] = compact(t, block[s], book_end[s], 1, st, it, rs, ring, uring)
             else:
-                # Cohort tracking only: the logos still inside their cohort window (start month
-                # > t - cohort_months), a suffix of the block's logos.
-                lo = logo0 + logos_by[max(t - cohort_months + 1, 0), s]
-                hi = block[s + 1]
-            if lo >= hi:
-                continue
+                if t == horizon:
+                    win_lo[s] = logo0
+                    win_hi[s] = block[s + 1]
+                while win_lo[s] < win_hi[s] and it[I_START, win_lo[s]] <= t - cohort_months:
+                    win_lo[s] += 1  # left its cohort window
+                size = win_hi[s] - win_lo[s]
+                if size > 0 and 8 * count_waste(t, win_lo[s], win_hi[s], alive, gone, 0) > size:
+                    win_hi[s] = compact(t, win_lo[s], win_hi[s], 0, st, it, rs, ring, uring)
             ps = sp[s]
             mps = mp[s, m]
-            n_churn = churn_pass(t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM], st[F_CUM_HAZARD],
-                       st[F_CHURN_RATE], st[F_THRESHOLD], st[F_HEALTH_HAZARD], st[F_U_CSM],
-                       uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8],
-                       uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8],
-                       mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR], ps[P_DECLINE_HR],
-                       decline_factor, step, churned, active)  # fmt: skip
-            p = lo
-            for _ in range(n_churn):
-                p = next_flag(churned, p, hi)
+            for part in range(2):  # the book's positions, then the logos' in play
                 if t < horizon:
-                    if exist[p] != 0 and record:
-                        record_account_churn(st[F_COMMIT, p], st[F_CONSUMED, p], t,
-                                             acc_rec[it[J_ROW, p]])  # fmt: skip
-                    record_churn(st[F_LAST_REVENUE, p], st[F_COMMIT, p], st[F_CONSUMED, p], t, s,
-                                 out)  # fmt: skip
-                alive[p] = 0
-                gone[p] = t
-                dead[s] += 1
-                p += 1
-
-            # Usage step: one normal from each stepping account's usage stream, or a Student-t
-            # scaled to the same SD where the fit found heavy tails (usage_tail_nu > 2): then
-            # eps carries its scale and the step multiplies it by 1.
-            volatility = ps[P_VOLATILITY]
-            nu = ps[P_TAIL_NU]
-            if nu > 2.0:
-                student_t_pass(lo, hi, step, rs[R_USAGE], eps, nu,
-                               volatility * math.sqrt(1.0 - 2.0 / nu))  # fmt: skip
-                volatility = 1.0
-            elif normal_pass(lo, hi, step, rs[R_USAGE], eps, slow) > 0:
-                normal_fixup(lo, hi, rs[R_USAGE], eps, slow)
-            intensity_plain = ps[P_UC_RATE] * mps[M_USE_CASE_MULT]
-            intensity_supported = intensity_plain * ps[P_SE_RATIO]
-            n_use_case = step_pass(lo, hi, step, exist, eps, st[F_X], st[F_DRIFT], st[F_RAMP_TAIL],
-                      st[F_HEALTH], st[F_HEALTH_STEP], st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
-                      st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE], st[F_UC_GAP],
-                      mps[M_DRIFT_SHIFT], volatility, ramp_step[s], q[s], decay[s],
-                      decay_q[s], se_share[s], intensity_plain, intensity_supported,
-                      use_case)  # fmt: skip
-            p = lo
-            for _ in range(n_use_case):  # rare: most account-months start no use case
-                p = next_flag(use_case, p, hi)
-                supported = st[F_U_SE, p] < se_share[s]
-                intensity = intensity_supported if supported else intensity_plain
-                unhealthy = (
-                    mps[M_UC_UNHEALTHY_COVERED] if supported else mps[M_UC_UNHEALTHY_UNCOVERED]
-                )
-                cases_before = out[t, s, V_NEW_USE_CASES] if t < horizon else 0.0
-                (state, gap, intensity, st[F_HEALTHY_SIZE, p], st[F_HEALTHY_RAMP, p],
-                 st[F_UNHEALTHY_LEVEL, p], st[F_UNHEALTHY_RAMP, p]) = start_use_cases(
-                    rs[R_USE_CASE, p], st[F_UC_GAP, p], intensity, st[F_HEALTHY_SIZE, p],
-                    st[F_HEALTHY_RAMP, p], st[F_UNHEALTHY_LEVEL, p], st[F_UNHEALTHY_RAMP, p],
-                    ps, unhealthy, q[s], out, t, s,
-                )  # fmt: skip
-                rs[R_USE_CASE, p] = state
-                st[F_UC_GAP, p] = gap - intensity
-                if exist[p] != 0 and record and t < ACCOUNT_MONTHS:
-                    # start_use_cases counts into out[t, s] directly: the difference is this
-                    # account's (whole numbers, exact in float64).
-                    acc_rec[it[J_ROW, p], A_USE_CASES_12M] += (
-                        out[t, s, V_NEW_USE_CASES] - cases_before
+                    lo, hi = (
+                        (block[s], book_end[s])
+                        if part == 0
+                        else (logo0, logo0 + logos_by[t + 1, s])
                     )
-                p += 1
+                else:
+                    lo, hi = (win_lo[s], win_hi[s]) if part == 1 else (0, 0)
+                if lo >= hi:
+                    continue
+                n_churn = churn_pass(t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM], st[F_CUM_HAZARD],
+                         st[F_CHURN_RATE], st[F_THRESHOLD], st[F_HEALTH_HAZARD], st[F_U_CSM],
+                         uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8],
+                         uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8],
+                         mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR], ps[P_DECLINE_HR],
+                         decline_factor, step, churned, active)  # fmt: skip
+                p = lo
+                for _ in range(n_churn):
+                    p = next_flag(churned, p, hi)
+                    if t < horizon:
+                        if exist[p] != 0 and record:
+                            record_account_churn(st[F_COMMIT, p], st[F_CONSUMED, p], t,
+                                               acc_rec[it[J_ROW, p]])  # fmt: skip
+                        record_churn(st[F_LAST_REVENUE, p], st[F_COMMIT, p], st[F_CONSUMED, p], t, s,
+                                   out)  # fmt: skip
+                    alive[p] = 0
+                    gone[p] = t
+                    dead[s] += 1
+                    p += 1
 
-            exp_pass(lo, hi, st[F_X], ex)
-            if t < horizon:
-                n_skipped = month_pass(t, lo, hi, active, gone, exist, it[I_BORN], it[I_ZERO_GAP], it[I_TERM], ex,
-                           st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP],
-                           st[F_UNHEALTHY_LEVEL], st[F_UNHEALTHY_RAMP], st[F_HIST_SIZE],
-                           st[F_HIST_RAMP], st[F_PRICE], st[F_COMMIT], st[F_CONSUMED],
-                           st[F_CUR12], st[F_PREV12], st[F_LAST_REVENUE], ring[t % RING_MONTHS],
-                           ring[(t - HISTORY_MONTHS) % RING_MONTHS], uring[t % 8],
-                           season[s, slot], mps[M_PRICE_MULT], ps[P_RENEWAL_RATIO], skipped,
-                           revenue, overage, leak, contrib_rows)  # fmt: skip
-            else:
-                n_skipped = cohort_pass(t, lo, hi, active, it[I_ZERO_GAP], ex, st[F_RAMP_TAIL], st[F_HEALTH],
-                            st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
-                            st[F_UNHEALTHY_RAMP], st[F_PRICE], uring[t % 8], season[s, slot],
-                            mps[M_PRICE_MULT], skipped, revenue)  # fmt: skip
-            p = lo
-            for _ in range(n_skipped):  # the hurdle: draw the gap to the next skipped month
-                p = next_flag(skipped, p, hi)
-                state, gap_zero = zero_month_gap(rs[R_ZERO, p], ps[P_ZERO_PROB])
-                rs[R_ZERO, p] = state
-                it[I_ZERO_GAP, p] = gap_zero
-                p += 1
-            if t < horizon:
-                if record and t < ACCOUNT_MONTHS:
-                    for p in range(lo, logo0):  # the book's positions
-                        if active[p] != 0 and exist[p] != 0:
-                            rec = acc_rec[it[J_ROW, p]]
-                            rec[A_REVENUE_12M] += revenue[p]
-                            rec[A_OVERAGE_12M] += overage[p]
-                            rec[A_LEAK_12M] += leak[p]
-                add_sums(lo, hi, contrib_rows, out[t, s])
+                # Usage step: one normal from each stepping account's usage stream, or a Student-t
+                # scaled to the same SD where the fit found heavy tails (usage_tail_nu > 2): then
+                # eps carries its scale and the step multiplies it by 1.
+                volatility = ps[P_VOLATILITY]
+                nu = ps[P_TAIL_NU]
+                if nu > 2.0:
+                    student_t_pass(lo, hi, step, rs[R_USAGE], eps, nu,
+                                 volatility * math.sqrt(1.0 - 2.0 / nu))  # fmt: skip
+                    volatility = 1.0
+                elif normal_pass(lo, hi, step, rs[R_USAGE], eps, slow) > 0:
+                    normal_fixup(lo, hi, rs[R_USAGE], eps, slow)
+                intensity_plain = ps[P_UC_RATE] * mps[M_USE_CASE_MULT]
+                intensity_supported = intensity_plain * ps[P_SE_RATIO]
+                n_use_case = step_pass(lo, hi, step, exist, eps, st[F_X], st[F_DRIFT], st[F_RAMP_TAIL],
+                        st[F_HEALTH], st[F_HEALTH_STEP], st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
+                        st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE], st[F_UC_GAP],
+                        mps[M_DRIFT_SHIFT], volatility, ramp_step[s], q[s], decay[s],
+                        decay_q[s], se_share[s], intensity_plain, intensity_supported,
+                        use_case)  # fmt: skip
+                p = lo
+                for _ in range(n_use_case):  # rare: most account-months start no use case
+                    p = next_flag(use_case, p, hi)
+                    supported = st[F_U_SE, p] < se_share[s]
+                    intensity = intensity_supported if supported else intensity_plain
+                    unhealthy = (
+                        mps[M_UC_UNHEALTHY_COVERED] if supported else mps[M_UC_UNHEALTHY_UNCOVERED]
+                    )
+                    cases_before = out[t, s, V_NEW_USE_CASES] if t < horizon else 0.0
+                    (state, gap, intensity, st[F_HEALTHY_SIZE, p], st[F_HEALTHY_RAMP, p],
+                   st[F_UNHEALTHY_LEVEL, p], st[F_UNHEALTHY_RAMP, p]) = start_use_cases(
+                      rs[R_USE_CASE, p], st[F_UC_GAP, p], intensity, st[F_HEALTHY_SIZE, p],
+                      st[F_HEALTHY_RAMP, p], st[F_UNHEALTHY_LEVEL, p], st[F_UNHEALTHY_RAMP, p],
+                      ps, unhealthy, q[s], out, t, s,
+                  )  # fmt: skip
+                    rs[R_USE_CASE, p] = state
+                    st[F_UC_GAP, p] = gap - intensity
+                    if exist[p] != 0 and record and t < ACCOUNT_MONTHS:
+                        # start_use_cases counts into out[t, s] directly: the difference is this
+                        # account's (whole numbers, exact in float64).
+                        acc_rec[it[J_ROW, p], A_USE_CASES_12M] += (
+                            out[t, s, V_NEW_USE_CASES] - cases_before
+                        )
+                    p += 1
+
+                exp_pass(lo, hi, st[F_X], ex)
+                if t < horizon:
+                    n_skipped = month_pass(t, lo, hi, active, gone, exist, it[I_BORN], it[I_ZERO_GAP], it[I_TERM], ex,
+                             st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP],
+                             st[F_UNHEALTHY_LEVEL], st[F_UNHEALTHY_RAMP], st[F_HIST_SIZE],
+                             st[F_HIST_RAMP], st[F_PRICE], st[F_COMMIT], st[F_CONSUMED],
+                             st[F_CUR12], st[F_PREV12], st[F_LAST_REVENUE], ring[t % RING_MONTHS],
+                             ring[(t - HISTORY_MONTHS) % RING_MONTHS], uring[t % 8],
+                             season[s, slot], mps[M_PRICE_MULT], ps[P_RENEWAL_RATIO], skipped,
+                             revenue, overage, leak, contrib_rows)  # fmt: skip
+                else:
+                    n_skipped = cohort_pass(t, lo, hi, active, it[I_ZERO_GAP], ex, st[F_RAMP_TAIL], st[F_HEALTH],
+                              st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
+                              st[F_UNHEALTHY_RAMP], st[F_PRICE], uring[t % 8], season[s, slot],
+                              mps[M_PRICE_MULT], skipped, revenue)  # fmt: skip
+                p = lo
+                for _ in range(n_skipped):  # the hurdle: draw the gap to the next skipped month
+                    p = next_flag(skipped, p, hi)
+                    state, gap_zero = zero_month_gap(rs[R_ZERO, p], ps[P_ZERO_PROB])
+                    rs[R_ZERO, p] = state
+                    it[I_ZERO_GAP, p] = gap_zero
+                    p += 1
+                if t < horizon:
+                    if record and t < ACCOUNT_MONTHS and part == 0:
+                        for p in range(lo, hi):  # the book's positions
+                            if active[p] != 0 and exist[p] != 0:
+                                rec = acc_rec[it[J_ROW, p]]
+                                rec[A_REVENUE_12M] += revenue[p]
+                                rec[A_OVERAGE_12M] += overage[p]
+                                rec[A_LEAK_12M] += leak[p]
+                    add_sums(lo, hi, contrib_rows, out[t, s])
         # The cohort cells of month t: a segment's logos of one start month are one run of
         # positions, summed where active; the segments add into a cell in order.
         if cohort_months > 0:
             for s in range(n_seg):
-                logo0 = block[s] + n_book_seg[s]
-                for t0 in range(max(t - cohort_months + 1, 0), min(t, horizon - 1) + 1):
-                    a = logo0 + logos_by[t0, s]
-                    b = logo0 + logos_by[t0 + 1, s]
-                    if b > a:
+                if t < horizon:
+                    logo0 = block[s] + n_book_seg[s]
+                    for t0 in range(max(t - cohort_months + 1, 0), t + 1):
+                        a = logo0 + logos_by[t0, s]
+                        b = logo0 + logos_by[t0 + 1, s]
+                        if b > a:
+                            cohort[t0, t - t0] += active_sum(a, b, active, revenue)
+                else:
+                    a = win_lo[s]
+                    while a < win_hi[s]:
+                        t0 = it[I_START, a]
+                        b = a + 1
+                        while b < win_hi[s] and it[I_START, b] == t0:
+                            b += 1
                         cohort[t0, t - t0] += active_sum(a, b, active, revenue)
+                        a = b
     return ws
 
 
@@ -489,6 +519,43 @@ def workspace(n):
         np.empty((5, n)),  # normals, exp(x), revenue, overage, leak
         np.zeros((K_COUNT, n)),  # contributions to the month's sums
     )
+
+
+@pass_jit
+def count_waste(t, lo, hi, alive, gone, ghosts):
+    """Positions of ``lo .. hi - 1`` that no longer count in month ``t``: churned, and (with
+    ``ghosts``) more than 12 months ago."""
+    n = 0
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)
+        ghost = ghosts != 0 and t - gone[p] < 12
+        n += 1 if (alive[p] == 0 and not ghost) else 0
+    return n
+
+
+@jit
+def compact(t, lo, hi, ghosts, st, it, rs, ring, uring):
+    """Squeeze the positions of ``lo .. hi - 1`` that no longer count (:func:`count_waste`) out,
+    keeping the others in order; return the end of those kept."""
+    alive = it[J_ALIVE]
+    gone = it[J_GONE]
+    kept = lo
+    for p in range(lo, hi):
+        if alive[p] == 0 and not (ghosts != 0 and t - gone[p] < 12):
+            continue
+        if kept != p:
+            for f in range(st.shape[0]):
+                st[f, kept] = st[f, p]
+            for f in range(it.shape[0]):
+                it[f, kept] = it[f, p]
+            for f in range(rs.shape[0]):
+                rs[f, kept] = rs[f, p]
+            for u in range(RING_MONTHS):
+                ring[u, kept] = ring[u, p]
+            for u in range(8):
+                uring[u, kept] = uring[u, p]
+        kept += 1
+    return kept
 
 
 @inline_jit
