@@ -67,7 +67,7 @@ import numba
 import numpy as np
 from numba import get_thread_id, prange
 
-from simengine.kernels._jit import inline_jit, jit, pass_jit
+from simengine.kernels._jit import jit, pass_jit
 from simengine.kernels.layout import (
     A_LEAK_12M,
     A_OVERAGE_12M,
@@ -143,12 +143,12 @@ from simengine.kernels.passes import (
     K_TTM_RETAINED_CAPPED,
     K_USAGE,
     K_ZERO,
+    advance_fixup,
+    advance_pass,
     churn_pass,
     cohort_pass,
-    exp_pass,
     month_pass,
-    normal_fixup,
-    normal_pass,
+    next_flag,
     step_pass,
     student_t_pass,
 )
@@ -319,7 +319,6 @@ def simulate_draw(
     win_hi = np.zeros(n_seg, dtype=np.int64)
 
     eps = scratch[0]
-    ex = scratch[1]
     revenue = scratch[2]
     overage = scratch[3]
     leak = scratch[4]
@@ -386,12 +385,45 @@ def simulate_draw(
                     lo, hi = (win_lo[s], win_hi[s]) if part == 1 else (0, 0)
                 if lo >= hi:
                     continue
-                n_churn = churn_pass(t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM], st[F_CUM_HAZARD],
-                         st[F_CHURN_RATE], st[F_THRESHOLD], st[F_HEALTH_HAZARD], st[F_U_CSM],
-                         uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8],
-                         uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8],
-                         mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR], ps[P_DECLINE_HR],
-                         decline_factor, step, churned, active)  # fmt: skip
+                # The boundary and the usage step: a normal step in one pass (advance_pass), a
+                # Student-t one where the fit found heavy tails (usage_tail_nu > 2), scaled to the
+                # same SD, in three (the t's gamma draw is a rejection loop).
+                volatility = ps[P_VOLATILITY]
+                nu = ps[P_TAIL_NU]
+                intensity_plain = ps[P_UC_RATE] * mps[M_USE_CASE_MULT]
+                intensity_supported = intensity_plain * ps[P_SE_RATIO]
+                u7, u6, u5 = uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8]
+                u4, u3, u2 = uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8]
+                n_slow = 0
+                if nu > 2.0:
+                    n_churn = churn_pass(t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM],
+                                         st[F_CUM_HAZARD], st[F_CHURN_RATE], st[F_THRESHOLD],
+                                         st[F_HEALTH_HAZARD], st[F_U_CSM], u7, u6, u5, u4, u3, u2,
+                                         mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR],
+                                         ps[P_DECLINE_HR], decline_factor, step, churned,
+                                         active)  # fmt: skip
+                    student_t_pass(lo, hi, step, rs[R_USAGE], eps, nu,
+                                   volatility * math.sqrt(1.0 - 2.0 / nu))  # fmt: skip
+                    n_use_case = step_pass(lo, hi, step, exist, eps, st[F_X], st[F_DRIFT],
+                                           st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTH_STEP],
+                                           st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
+                                           st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE],
+                                           st[F_UC_GAP], mps[M_DRIFT_SHIFT], 1.0, ramp_step[s],
+                                           q[s], decay[s], decay_q[s], se_share[s],
+                                           intensity_plain, intensity_supported,
+                                           use_case)  # fmt: skip
+                else:
+                    n_churn, n_slow, n_use_case = advance_pass(
+                        t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM], st[F_CUM_HAZARD],
+                        st[F_CHURN_RATE], st[F_THRESHOLD], st[F_HEALTH_HAZARD], st[F_U_CSM], u7, u6,
+                        u5, u4, u3, u2, mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR],
+                        ps[P_DECLINE_HR], decline_factor, rs[R_USAGE], st[F_X], st[F_DRIFT],
+                        st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTH_STEP], st[F_HEALTHY_RAMP],
+                        st[F_UNHEALTHY_LEVEL], st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE],
+                        st[F_UC_GAP], mps[M_DRIFT_SHIFT], volatility, ramp_step[s], q[s], decay[s],
+                        decay_q[s], se_share[s], intensity_plain, intensity_supported, churned,
+                        active, slow, use_case,
+                    )  # fmt: skip
                 p = lo
                 for _ in range(n_churn):
                     p = next_flag(churned, p, hi)
@@ -406,25 +438,14 @@ def simulate_draw(
                     dead[s] += 1
                     p += 1
 
-                # Usage step: one normal from each stepping account's usage stream, or a Student-t
-                # scaled to the same SD where the fit found heavy tails (usage_tail_nu > 2): then
-                # eps carries its scale and the step multiplies it by 1.
-                volatility = ps[P_VOLATILITY]
-                nu = ps[P_TAIL_NU]
-                if nu > 2.0:
-                    student_t_pass(lo, hi, step, rs[R_USAGE], eps, nu,
-                                 volatility * math.sqrt(1.0 - 2.0 / nu))  # fmt: skip
-                    volatility = 1.0
-                elif normal_pass(lo, hi, step, rs[R_USAGE], eps, slow) > 0:
-                    normal_fixup(lo, hi, rs[R_USAGE], eps, slow)
-                intensity_plain = ps[P_UC_RATE] * mps[M_USE_CASE_MULT]
-                intensity_supported = intensity_plain * ps[P_SE_RATIO]
-                n_use_case = step_pass(lo, hi, step, exist, eps, st[F_X], st[F_DRIFT], st[F_RAMP_TAIL],
-                        st[F_HEALTH], st[F_HEALTH_STEP], st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
-                        st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE], st[F_UC_GAP],
-                        mps[M_DRIFT_SHIFT], volatility, ramp_step[s], q[s], decay[s],
-                        decay_q[s], se_share[s], intensity_plain, intensity_supported,
-                        use_case)  # fmt: skip
+                if n_slow > 0:
+                    n_use_case += advance_fixup(
+                        lo, hi, n_slow, slow, exist, rs[R_USAGE], st[F_X], st[F_DRIFT],
+                        st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTH_STEP], st[F_HEALTHY_RAMP],
+                        st[F_UNHEALTHY_LEVEL], st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE],
+                        st[F_UC_GAP], mps[M_DRIFT_SHIFT], volatility, ramp_step[s], q[s], decay[s],
+                        decay_q[s], se_share[s], intensity_plain, intensity_supported, use_case,
+                    )  # fmt: skip
                 p = lo
                 for _ in range(n_use_case):  # rare: most account-months start no use case
                     p = next_flag(use_case, p, hi)
@@ -450,9 +471,8 @@ def simulate_draw(
                         )
                     p += 1
 
-                exp_pass(lo, hi, st[F_X], ex)
                 if t < horizon:
-                    n_skipped = month_pass(t, lo, hi, active, gone, exist, it[I_BORN], it[I_ZERO_GAP], it[I_TERM], ex,
+                    n_skipped = month_pass(t, lo, hi, active, gone, exist, it[I_BORN], it[I_ZERO_GAP], it[I_TERM], st[F_X],
                              st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP],
                              st[F_UNHEALTHY_LEVEL], st[F_UNHEALTHY_RAMP], st[F_HIST_SIZE],
                              st[F_HIST_RAMP], st[F_PRICE], st[F_COMMIT], st[F_CONSUMED],
@@ -461,7 +481,7 @@ def simulate_draw(
                              season[s, slot], mps[M_PRICE_MULT], ps[P_RENEWAL_RATIO], skipped,
                              revenue, overage, leak, contrib_rows)  # fmt: skip
                 else:
-                    n_skipped = cohort_pass(t, lo, hi, active, it[I_ZERO_GAP], ex, st[F_RAMP_TAIL], st[F_HEALTH],
+                    n_skipped = cohort_pass(t, lo, hi, active, it[I_ZERO_GAP], st[F_X], st[F_RAMP_TAIL], st[F_HEALTH],
                               st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
                               st[F_UNHEALTHY_RAMP], st[F_PRICE], uring[t % 8], season[s, slot],
                               mps[M_PRICE_MULT], skipped, revenue)  # fmt: skip
@@ -516,7 +536,7 @@ def workspace(n):
         np.empty((RING_MONTHS, n)),
         np.empty((8, n)),
         np.zeros((G_COUNT, n), dtype=np.int64),  # the month's flags
-        np.empty((5, n)),  # normals, exp(x), revenue, overage, leak
+        np.empty((5, n)),  # normals (Student-t steps), -, revenue, overage, leak
         np.zeros((K_COUNT, n)),  # contributions to the month's sums
     )
 
@@ -556,20 +576,6 @@ def compact(t, lo, hi, ghosts, st, it, rs, ring, uring):
                 uring[u, kept] = uring[u, p]
         kept += 1
     return kept
-
-
-@inline_jit
-def next_flag(flags, p, hi):
-    """The first position ``>= p`` (and ``< hi``) whose flag is set, eight at a time across the
-    (mostly) clear ones; the caller knows one is set."""
-    while p + 8 <= hi and (
-        flags[p] | flags[p + 1] | flags[p + 2] | flags[p + 3]
-        | flags[p + 4] | flags[p + 5] | flags[p + 6] | flags[p + 7]
-    ) == 0:  # fmt: skip
-        p += 8
-    while flags[p] == 0:
-        p += 1
-    return p
 
 
 @pass_jit

@@ -185,6 +185,25 @@ def student_t_pass(lo, hi, step, usage_state, eps, nu, scale):
         eps[p] = t * scale
 
 
+@inline_jit
+def _churn_lane(t, live, existing, start, data_from, cum, rate, threshold, health_hazard, u_csm,
+                q0, q1, hazard_mult, csm_share, covered_hr, decline_hr, decline_factor):  # fmt: skip
+    """One position's boundary into month ``t``: ``(churns, active, steps, cumulative hazard)``
+    (:func:`churn_pass`).  ``q0``, ``q1``: its usage over months ``t-7 .. t-5`` and ``t-4 ..
+    t-2``."""
+    stepping = live and (existing or t > start)
+    failed = live and (not existing) and t == start and threshold < 0.0
+    hazard = hazard_mult * health_hazard
+    hazard = hazard * covered_hr if u_csm < csm_share else hazard
+    # The churn fit's decline rule on the account's own usage, lagged one month.
+    declining = decline_hr != 1.0 and t - 7 >= data_from and q0 > 0.0 and q1 < decline_factor * q0
+    hazard = hazard * decline_hr if declining else hazard
+    cumulative = cum + rate * hazard
+    gone = stepping and cumulative > threshold
+    keep = stepping and not gone
+    return (gone or failed), (live and not (gone or failed)), keep, (cumulative if keep else cum)
+
+
 @pass_jit
 def churn_pass(t, lo, hi, alive, exist, start, data_from, cum_hazard, churn_rate, threshold,
                health_hazard, u_csm, u7, u6, u5, u4, u3, u2, hazard_mult, csm_share, covered_hr, decline_hr,
@@ -198,29 +217,37 @@ def churn_pass(t, lo, hi, alive, exist, start, data_from, cum_hazard, churn_rate
     n_churn = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        live = alive[p] != 0
-        existing = exist[p] != 0
-        stepping = live and (existing or t > start[p])
-        failed = live and (not existing) and t == start[p] and threshold[p] < 0.0
-        hazard = hazard_mult * health_hazard[p]
-        hazard = hazard * covered_hr if u_csm[p] < csm_share else hazard
-        # The churn fit's decline rule on the account's own usage, lagged one month.
-        q1 = u4[p] + u3[p] + u2[p]
-        q0 = u7[p] + u6[p] + u5[p]
-        declining = (
-            decline_hr != 1.0 and t - 7 >= data_from[p] and q0 > 0.0 and q1 < decline_factor * q0
-        )
-        hazard = hazard * decline_hr if declining else hazard
-        cumulative = cum_hazard[p] + churn_rate[p] * hazard
-        gone = stepping and cumulative > threshold[p]
-        ch = 1 if (gone or failed) else 0
-        churn[p] = ch
-        n_churn += ch
-        active[p] = 1 if (live and not (gone or failed)) else 0
-        keep = stepping and not gone
+        ch, act, keep, cum = _churn_lane(
+            t, alive[p] != 0, exist[p] != 0, start[p], data_from[p], cum_hazard[p], churn_rate[p],
+            threshold[p], health_hazard[p], u_csm[p], u7[p] + u6[p] + u5[p], u4[p] + u3[p] + u2[p],
+            hazard_mult, csm_share, covered_hr, decline_hr, decline_factor,
+        )  # fmt: skip
+        churn[p] = 1 if ch else 0
+        n_churn += 1 if ch else 0
+        active[p] = 1 if act else 0
         step[p] = 1 if keep else 0
-        cum_hazard[p] = cumulative if keep else cum_hazard[p]
+        cum_hazard[p] = cum
     return n_churn
+
+
+@inline_jit
+def _step_lane(on, existing, e, x, drift, ramp_tail, health, health_step, healthy_ramp,
+               unhealthy_level, unhealthy_ramp, hist_ramp, u_se, gap, drift_shift, volatility,
+               ramp_step, q, decay, decay_q, se_share, intensity_plain, intensity_supported):  # fmt: skip
+    """One position's usage step (:func:`step_pass`): its new level, ramp, health and use-case
+    ramp values, whether a use case starts, and its use-case gap."""
+    x = (x + ((drift + drift_shift) + volatility * e)) if on else x
+    ramp_tail = ramp_tail * ramp_step if on else ramp_tail
+    health = health * health_step if on else health
+    healthy_ramp = healthy_ramp * q if on else healthy_ramp
+    unhealthy_level = unhealthy_level * decay if on else unhealthy_level
+    unhealthy_ramp = unhealthy_ramp * decay_q if on else unhealthy_ramp
+    hist_ramp = hist_ramp * q if (on and existing) else hist_ramp
+    intensity = intensity_supported if u_se < se_share else intensity_plain
+    starts = on and intensity >= gap
+    gap = gap - intensity if (on and not starts) else gap
+    return (x, ramp_tail, health, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_ramp, starts,
+            gap)  # fmt: skip
 
 
 @pass_jit
@@ -234,21 +261,119 @@ def step_pass(lo, hi, step, exist, eps, x, drift, ramp_tail, health, health_step
     n_use_case = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        on = step[p] != 0
-        x[p] = (x[p] + ((drift[p] + drift_shift) + volatility * eps[p])) if on else x[p]
-        ramp_tail[p] = ramp_tail[p] * ramp_step if on else ramp_tail[p]
-        health[p] = health[p] * health_step[p] if on else health[p]
-        healthy_ramp[p] = healthy_ramp[p] * q if on else healthy_ramp[p]
-        unhealthy_level[p] = unhealthy_level[p] * decay if on else unhealthy_level[p]
-        unhealthy_ramp[p] = unhealthy_ramp[p] * decay_q if on else unhealthy_ramp[p]
-        hist_ramp[p] = hist_ramp[p] * q if (on and exist[p] != 0) else hist_ramp[p]
-        intensity = intensity_supported if u_se[p] < se_share else intensity_plain
-        gap = uc_gap[p]
-        starts = on and intensity >= gap
-        uc = 1 if starts else 0
-        use_case[p] = uc
-        n_use_case += uc
-        uc_gap[p] = gap - intensity if (on and not starts) else gap
+        (x[p], ramp_tail[p], health[p], healthy_ramp[p], unhealthy_level[p], unhealthy_ramp[p],
+         hist_ramp[p], starts, uc_gap[p]) = _step_lane(
+            step[p] != 0, exist[p] != 0, eps[p], x[p], drift[p], ramp_tail[p], health[p],
+            health_step[p], healthy_ramp[p], unhealthy_level[p], unhealthy_ramp[p], hist_ramp[p],
+            u_se[p], uc_gap[p], drift_shift, volatility, ramp_step, q, decay, decay_q, se_share,
+            intensity_plain, intensity_supported,
+        )  # fmt: skip
+        use_case[p] = 1 if starts else 0
+        n_use_case += 1 if starts else 0
+    return n_use_case
+
+
+@pass_jit
+def advance_pass(t, lo, hi, alive, exist, start, data_from, cum_hazard, churn_rate, threshold,
+                 health_hazard, u_csm, u7, u6, u5, u4, u3, u2, hazard_mult, csm_share,
+                 covered_hr, decline_hr, decline_factor, usage_state, x, drift, ramp_tail, health,
+                 health_step, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_ramp, u_se,
+                 uc_gap, drift_shift, volatility, ramp_step, q, decay, decay_q, se_share,
+                 intensity_plain, intensity_supported, churn, active, slow, use_case):  # fmt: skip
+    """:func:`churn_pass`, :func:`normal_pass` and :func:`step_pass` in one pass (each
+    position's state is loaded and stored once): the boundary into month ``t`` and the usage
+    step with a normal, for a segment whose steps are normal.
+
+    A stepping position whose normal leaves the ziggurat's fast path (``slow[p]`` = 1, ~1.2%)
+    takes no step here (its state is kept as it was after the boundary): :func:`advance_fixup`
+    draws its exact normal and steps it.  Returns ``(churned, slow, use cases started)``, the
+    last not counting the slow positions'.
+    """
+    n_churn = 0
+    n_slow = 0
+    n_use_case = 0
+    for k in range(hi - lo):
+        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        existing = exist[p] != 0
+        ch, act, keep, cum = _churn_lane(
+            t, alive[p] != 0, existing, start[p], data_from[p], cum_hazard[p], churn_rate[p],
+            threshold[p], health_hazard[p], u_csm[p], u7[p] + u6[p] + u5[p], u4[p] + u3[p] + u2[p],
+            hazard_mult, csm_share, covered_hr, decline_hr, decline_factor,
+        )  # fmt: skip
+        churn[p] = 1 if ch else 0
+        n_churn += 1 if ch else 0
+        active[p] = 1 if act else 0
+        cum_hazard[p] = cum
+        # The ziggurat's fast path from the position's usage stream (see normal_pass).
+        old = usage_state[p]
+        state = old + GOLDEN
+        r = mix64(state)
+        idx = np.intp(r & _M8)
+        rabs = (r >> _S9) & _M52
+        xz = np.float64(rabs) * ZIG_W[idx]
+        e = -xz if ((r >> _S8) & _ONE) == _ONE else xz
+        sl = keep and rabs >= ZIG_K[idx]
+        slow[p] = 1 if sl else 0
+        n_slow += 1 if sl else 0
+        usage_state[p] = state if keep else old
+        on = keep and not sl
+        (x[p], ramp_tail[p], health[p], healthy_ramp[p], unhealthy_level[p], unhealthy_ramp[p],
+         hist_ramp[p], starts, uc_gap[p]) = _step_lane(
+            on, existing, e, x[p], drift[p], ramp_tail[p], health[p], health_step[p],
+            healthy_ramp[p], unhealthy_level[p], unhealthy_ramp[p], hist_ramp[p], u_se[p],
+            uc_gap[p], drift_shift, volatility, ramp_step, q, decay, decay_q, se_share,
+            intensity_plain, intensity_supported,
+        )  # fmt: skip
+        use_case[p] = 1 if starts else 0
+        n_use_case += 1 if starts else 0
+    return n_churn, n_slow, n_use_case
+
+
+@inline_jit
+def next_flag(flags, p, hi):
+    """The first position ``>= p`` (and ``< hi``) whose flag is set, eight at a time across the
+    (mostly) clear ones; the caller knows one is set."""
+    while p + 8 <= hi and (
+        flags[p] | flags[p + 1] | flags[p + 2] | flags[p + 3]
+        | flags[p + 4] | flags[p + 5] | flags[p + 6] | flags[p + 7]
+    ) == 0:  # fmt: skip
+        p += 8
+    while flags[p] == 0:
+        p += 1
+    return p
+
+
+@jit
+def advance_fixup(lo, hi, n_slow, slow, exist, usage_state, x, drift, ramp_tail, health,
+                  health_step, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_ramp, u_se,
+                  uc_gap, drift_shift, volatility, ramp_step, q, decay, decay_q, se_share,
+                  intensity_plain, intensity_supported, use_case):  # fmt: skip
+    """The ``n_slow`` slow positions of :func:`advance_pass`, in position order: the rest of
+    their normal (tail or wedge, exactly as :func:`simengine.kernels.rng.next_normal`), then
+    their step.  Returns how many of them start a use case."""
+    n_use_case = 0
+    p = lo
+    for _ in range(n_slow):
+        p = next_flag(slow, p, hi)
+        state = usage_state[p]
+        r = mix64(state)
+        idx = np.intp(r & _M8)
+        sign = ((r >> _S8) & _ONE) == _ONE
+        rabs = (r >> _S9) & _M52
+        state, z, done = _normal_slow(state, idx, np.float64(rabs) * ZIG_W[idx], sign)
+        if not done:
+            state, z = next_normal(state)
+        usage_state[p] = state
+        (x[p], ramp_tail[p], health[p], healthy_ramp[p], unhealthy_level[p], unhealthy_ramp[p],
+         hist_ramp[p], starts, uc_gap[p]) = _step_lane(
+            True, exist[p] != 0, z, x[p], drift[p], ramp_tail[p], health[p], health_step[p],
+            healthy_ramp[p], unhealthy_level[p], unhealthy_ramp[p], hist_ramp[p], u_se[p],
+            uc_gap[p], drift_shift, volatility, ramp_step, q, decay, decay_q, se_share,
+            intensity_plain, intensity_supported,
+        )  # fmt: skip
+        use_case[p] = 1 if starts else 0
+        n_use_case += 1 if starts else 0
+        p += 1
     return n_use_case
 
 
@@ -261,7 +386,7 @@ def exp_pass(lo, hi, x, out):
 
 
 @pass_jit
-def month_pass(t, lo, hi, active, gone, exist, born, zero_gap, term, ex, ramp_tail, health,
+def month_pass(t, lo, hi, active, gone, exist, born, zero_gap, term, x, ramp_tail, health,
                healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_size,
                hist_ramp, price, commit, consumed, cur12, prev12, last_revenue, ring_now, ring_ago, u0,
                season_now, price_mult, renewal_ratio, skipped, revenue_out, overage_out,
@@ -289,7 +414,7 @@ def month_pass(t, lo, hi, active, gone, exist, born, zero_gap, term, ex, ramp_ta
         expansion = healthy_size[p] - healthy_ramp[p] + unhealthy_level[p] - unhealthy_ramp[p]
         # Expansion revenue counts the forecast's use cases only; past ones are in the level.
         new_expansion = expansion - (hist_size[p] - hist_ramp[p])
-        base = ex[p] * season_now * (1.0 - ramp_tail[p]) * health[p]
+        base = vexp(x[p]) * season_now * (1.0 - ramp_tail[p]) * health[p]
         usage = base * (1.0 + expansion)
         gz = zero_gap[p]
         skip = gz == 0
@@ -347,7 +472,7 @@ def month_pass(t, lo, hi, active, gone, exist, born, zero_gap, term, ex, ramp_ta
 
 
 @pass_jit
-def cohort_pass(t, lo, hi, active, zero_gap, ex, ramp_tail, health, healthy_size,
+def cohort_pass(t, lo, hi, active, zero_gap, x, ramp_tail, health, healthy_size,
                 healthy_ramp, unhealthy_level, unhealthy_ramp, price, u0, season_now,
                 price_mult, skipped, revenue_out):  # fmt: skip
     """Past the horizon (cohort tracking) only usage (for the decline rule) and revenue count;
@@ -357,7 +482,7 @@ def cohort_pass(t, lo, hi, active, zero_gap, ex, ramp_tail, health, healthy_size
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
         on = active[p] != 0
         expansion = healthy_size[p] - healthy_ramp[p] + unhealthy_level[p] - unhealthy_ramp[p]
-        usage = ex[p] * season_now * (1.0 - ramp_tail[p]) * health[p] * (1.0 + expansion)
+        usage = vexp(x[p]) * season_now * (1.0 - ramp_tail[p]) * health[p] * (1.0 + expansion)
         gz = zero_gap[p]
         skip = gz == 0
         usage = 0.0 if skip else usage
