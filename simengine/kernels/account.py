@@ -143,12 +143,12 @@ from simengine.kernels.passes import (
     K_TTM_RETAINED_CAPPED,
     K_USAGE,
     K_ZERO,
-    advance_fixup,
-    advance_pass,
     churn_pass,
     cohort_pass,
     month_pass,
     next_flag,
+    normal_fixup,
+    normal_pass,
     step_pass,
     student_t_pass,
 )
@@ -394,36 +394,12 @@ def simulate_draw(
                 intensity_supported = intensity_plain * ps[P_SE_RATIO]
                 u7, u6, u5 = uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8]
                 u4, u3, u2 = uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8]
-                n_slow = 0
-                if nu > 2.0:
-                    n_churn = churn_pass(t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM],
-                                         st[F_CUM_HAZARD], st[F_CHURN_RATE], st[F_THRESHOLD],
-                                         st[F_HEALTH_HAZARD], st[F_U_CSM], u7, u6, u5, u4, u3, u2,
-                                         mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR],
-                                         ps[P_DECLINE_HR], decline_factor, step, churned,
-                                         active)  # fmt: skip
-                    student_t_pass(lo, hi, step, rs[R_USAGE], eps, nu,
-                                   volatility * math.sqrt(1.0 - 2.0 / nu))  # fmt: skip
-                    n_use_case = step_pass(lo, hi, step, exist, eps, st[F_X], st[F_DRIFT],
-                                           st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTH_STEP],
-                                           st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
-                                           st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE],
-                                           st[F_UC_GAP], mps[M_DRIFT_SHIFT], 1.0, ramp_step[s],
-                                           q[s], decay[s], decay_q[s], se_share[s],
-                                           intensity_plain, intensity_supported,
-                                           use_case)  # fmt: skip
-                else:
-                    n_churn, n_slow, n_use_case = advance_pass(
-                        t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM], st[F_CUM_HAZARD],
-                        st[F_CHURN_RATE], st[F_THRESHOLD], st[F_HEALTH_HAZARD], st[F_U_CSM], u7, u6,
-                        u5, u4, u3, u2, mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR],
-                        ps[P_DECLINE_HR], decline_factor, rs[R_USAGE], st[F_X], st[F_DRIFT],
-                        st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTH_STEP], st[F_HEALTHY_RAMP],
-                        st[F_UNHEALTHY_LEVEL], st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE],
-                        st[F_UC_GAP], mps[M_DRIFT_SHIFT], volatility, ramp_step[s], q[s], decay[s],
-                        decay_q[s], se_share[s], intensity_plain, intensity_supported, churned,
-                        active, slow, use_case,
-                    )  # fmt: skip
+                n_churn = churn_pass(t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM],
+                                     st[F_CUM_HAZARD], st[F_CHURN_RATE], st[F_THRESHOLD],
+                                     st[F_HEALTH_HAZARD], st[F_U_CSM], u7, u6, u5, u4, u3, u2,
+                                     mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR],
+                                     ps[P_DECLINE_HR], decline_factor, step, churned,
+                                     active)  # fmt: skip
                 p = lo
                 for _ in range(n_churn):
                     p = next_flag(churned, p, hi)
@@ -438,14 +414,23 @@ def simulate_draw(
                     dead[s] += 1
                     p += 1
 
-                if n_slow > 0:
-                    n_use_case += advance_fixup(
-                        lo, hi, n_slow, slow, exist, rs[R_USAGE], st[F_X], st[F_DRIFT],
-                        st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTH_STEP], st[F_HEALTHY_RAMP],
-                        st[F_UNHEALTHY_LEVEL], st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE],
-                        st[F_UC_GAP], mps[M_DRIFT_SHIFT], volatility, ramp_step[s], q[s], decay[s],
-                        decay_q[s], se_share[s], intensity_plain, intensity_supported, use_case,
-                    )  # fmt: skip
+                # The usage step's noise: a normal, or a Student-t scaled to the same SD where the
+                # fit found heavy tails (usage_tail_nu > 2; eps then carries the scale).
+                if nu > 2.0:
+                    student_t_pass(lo, hi, step, rs[R_USAGE], eps, nu,
+                                   volatility * math.sqrt(1.0 - 2.0 / nu))  # fmt: skip
+                    volatility = 1.0
+                else:
+                    n_slow = normal_pass(lo, hi, step, rs[R_USAGE], eps, slow)
+                    if n_slow > 0:
+                        normal_fixup(lo, hi, n_slow, rs[R_USAGE], eps, slow)
+                n_use_case = step_pass(lo, hi, step, exist, eps, st[F_X], st[F_DRIFT],
+                                       st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTH_STEP],
+                                       st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
+                                       st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE],
+                                       st[F_UC_GAP], mps[M_DRIFT_SHIFT], volatility, ramp_step[s],
+                                       q[s], decay[s], decay_q[s], se_share[s], intensity_plain,
+                                       intensity_supported, use_case)  # fmt: skip
                 p = lo
                 for _ in range(n_use_case):  # rare: most account-months start no use case
                     p = next_flag(use_case, p, hi)

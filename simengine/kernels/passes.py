@@ -124,6 +124,20 @@ def vexp(x):
     return x if x != x else y
 
 
+@inline_jit
+def next_flag(flags, p, hi):
+    """The first position ``>= p`` (and ``< hi``) whose flag is set, eight at a time across the
+    (mostly) clear ones; the caller knows one is set."""
+    while p + 8 <= hi and (
+        flags[p] | flags[p + 1] | flags[p + 2] | flags[p + 3]
+        | flags[p + 4] | flags[p + 5] | flags[p + 6] | flags[p + 7]
+    ) == 0:  # fmt: skip
+        p += 8
+    while flags[p] == 0:
+        p += 1
+    return p
+
+
 @pass_jit
 def normal_pass(lo, hi, step, usage_state, eps, slow):
     """The usage step's normal of every stepping position: the ziggurat's fast path, branch-free.
@@ -152,12 +166,12 @@ def normal_pass(lo, hi, step, usage_state, eps, slow):
 
 
 @jit
-def normal_fixup(lo, hi, usage_state, eps, slow):
-    """Finish the rare normals of :func:`normal_pass` (tail or wedge) in position order."""
-    for k in range(hi - lo):
-        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        if slow[p] == 0:
-            continue
+def normal_fixup(lo, hi, n_slow, usage_state, eps, slow):
+    """Finish the ``n_slow`` rare normals of :func:`normal_pass` (tail or wedge) in position
+    order."""
+    p = lo
+    for _ in range(n_slow):
+        p = next_flag(slow, p, hi)
         state = usage_state[p]
         r = mix64(state)
         idx = np.intp(r & _M8)
@@ -168,6 +182,7 @@ def normal_fixup(lo, hi, usage_state, eps, slow):
             state, z = next_normal(state)
         usage_state[p] = state
         eps[p] = z
+        p += 1
 
 
 @jit
@@ -270,110 +285,6 @@ def step_pass(lo, hi, step, exist, eps, x, drift, ramp_tail, health, health_step
         )  # fmt: skip
         use_case[p] = 1 if starts else 0
         n_use_case += 1 if starts else 0
-    return n_use_case
-
-
-@pass_jit
-def advance_pass(t, lo, hi, alive, exist, start, data_from, cum_hazard, churn_rate, threshold,
-                 health_hazard, u_csm, u7, u6, u5, u4, u3, u2, hazard_mult, csm_share,
-                 covered_hr, decline_hr, decline_factor, usage_state, x, drift, ramp_tail, health,
-                 health_step, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_ramp, u_se,
-                 uc_gap, drift_shift, volatility, ramp_step, q, decay, decay_q, se_share,
-                 intensity_plain, intensity_supported, churn, active, slow, use_case):  # fmt: skip
-    """:func:`churn_pass`, :func:`normal_pass` and :func:`step_pass` in one pass (each
-    position's state is loaded and stored once): the boundary into month ``t`` and the usage
-    step with a normal, for a segment whose steps are normal.
-
-    A stepping position whose normal leaves the ziggurat's fast path (``slow[p]`` = 1, ~1.2%)
-    takes no step here (its state is kept as it was after the boundary): :func:`advance_fixup`
-    draws its exact normal and steps it.  Returns ``(churned, slow, use cases started)``, the
-    last not counting the slow positions'.
-    """
-    n_churn = 0
-    n_slow = 0
-    n_use_case = 0
-    for k in range(hi - lo):
-        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        existing = exist[p] != 0
-        ch, act, keep, cum = _churn_lane(
-            t, alive[p] != 0, existing, start[p], data_from[p], cum_hazard[p], churn_rate[p],
-            threshold[p], health_hazard[p], u_csm[p], u7[p] + u6[p] + u5[p], u4[p] + u3[p] + u2[p],
-            hazard_mult, csm_share, covered_hr, decline_hr, decline_factor,
-        )  # fmt: skip
-        churn[p] = 1 if ch else 0
-        n_churn += 1 if ch else 0
-        active[p] = 1 if act else 0
-        cum_hazard[p] = cum
-        # The ziggurat's fast path from the position's usage stream (see normal_pass).
-        old = usage_state[p]
-        state = old + GOLDEN
-        r = mix64(state)
-        idx = np.intp(r & _M8)
-        rabs = (r >> _S9) & _M52
-        xz = np.float64(rabs) * ZIG_W[idx]
-        e = -xz if ((r >> _S8) & _ONE) == _ONE else xz
-        sl = keep and rabs >= ZIG_K[idx]
-        slow[p] = 1 if sl else 0
-        n_slow += 1 if sl else 0
-        usage_state[p] = state if keep else old
-        on = keep and not sl
-        (x[p], ramp_tail[p], health[p], healthy_ramp[p], unhealthy_level[p], unhealthy_ramp[p],
-         hist_ramp[p], starts, uc_gap[p]) = _step_lane(
-            on, existing, e, x[p], drift[p], ramp_tail[p], health[p], health_step[p],
-            healthy_ramp[p], unhealthy_level[p], unhealthy_ramp[p], hist_ramp[p], u_se[p],
-            uc_gap[p], drift_shift, volatility, ramp_step, q, decay, decay_q, se_share,
-            intensity_plain, intensity_supported,
-        )  # fmt: skip
-        use_case[p] = 1 if starts else 0
-        n_use_case += 1 if starts else 0
-    return n_churn, n_slow, n_use_case
-
-
-@inline_jit
-def next_flag(flags, p, hi):
-    """The first position ``>= p`` (and ``< hi``) whose flag is set, eight at a time across the
-    (mostly) clear ones; the caller knows one is set."""
-    while p + 8 <= hi and (
-        flags[p] | flags[p + 1] | flags[p + 2] | flags[p + 3]
-        | flags[p + 4] | flags[p + 5] | flags[p + 6] | flags[p + 7]
-    ) == 0:  # fmt: skip
-        p += 8
-    while flags[p] == 0:
-        p += 1
-    return p
-
-
-@jit
-def advance_fixup(lo, hi, n_slow, slow, exist, usage_state, x, drift, ramp_tail, health,
-                  health_step, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_ramp, u_se,
-                  uc_gap, drift_shift, volatility, ramp_step, q, decay, decay_q, se_share,
-                  intensity_plain, intensity_supported, use_case):  # fmt: skip
-    """The ``n_slow`` slow positions of :func:`advance_pass`, in position order: the rest of
-    their normal (tail or wedge, exactly as :func:`simengine.kernels.rng.next_normal`), then
-    their step.  Returns how many of them start a use case."""
-    n_use_case = 0
-    p = lo
-    for _ in range(n_slow):
-        p = next_flag(slow, p, hi)
-        state = usage_state[p]
-        r = mix64(state)
-        idx = np.intp(r & _M8)
-        sign = ((r >> _S8) & _ONE) == _ONE
-        rabs = (r >> _S9) & _M52
-        state, z, done = _normal_slow(state, idx, np.float64(rabs) * ZIG_W[idx], sign)
-        if not done:
-            state, z = next_normal(state)
-        usage_state[p] = state
-        (x[p], ramp_tail[p], health[p], healthy_ramp[p], unhealthy_level[p], unhealthy_ramp[p],
-         hist_ramp[p], starts, uc_gap[p]) = _step_lane(
-            True, exist[p] != 0, z, x[p], drift[p], ramp_tail[p], health[p], health_step[p],
-            healthy_ramp[p], unhealthy_level[p], unhealthy_ramp[p], hist_ramp[p], u_se[p],
-            uc_gap[p], drift_shift, volatility, ramp_step, q, decay, decay_q, se_share,
-            intensity_plain, intensity_supported,
-        )  # fmt: skip
-        use_case[p] = 1 if starts else 0
-        n_use_case += 1 if starts else 0
-        p += 1
     return n_use_case
 
 
