@@ -127,12 +127,9 @@ from simengine.kernels.passes import (
     G_SKIPPED,
     G_STEP,
     G_USE_CASE,
-    K_ACTIVE,
     K_COUNT,
-    K_EXISTING_EXPANSION,
     K_EXPANSION,
     K_LEAK,
-    K_NEW_LOGO_REVENUE,
     K_OVERAGE,
     K_RETAINED,
     K_RETAINED_CAPPED,
@@ -142,7 +139,6 @@ from simengine.kernels.passes import (
     K_TTM_RETAINED,
     K_TTM_RETAINED_CAPPED,
     K_USAGE,
-    K_ZERO,
     churn_pass,
     cohort_pass,
     month_pass,
@@ -323,8 +319,7 @@ def simulate_draw(
     overage = scratch[3]
     leak = scratch[4]
     contrib_rows = (contrib[0], contrib[1], contrib[2], contrib[3], contrib[4], contrib[5],
-                    contrib[6], contrib[7], contrib[8], contrib[9], contrib[10], contrib[11],
-                    contrib[12], contrib[13], contrib[14])  # fmt: skip
+                    contrib[6], contrib[7], contrib[8], contrib[9], contrib[10])  # fmt: skip
     alive = it[J_ALIVE]
     gone = it[J_GONE]
     exist = it[J_EXIST]
@@ -457,7 +452,7 @@ def simulate_draw(
                     p += 1
 
                 if t < horizon:
-                    n_skipped = month_pass(t, lo, hi, active, gone, exist, it[I_BORN], it[I_ZERO_GAP], it[I_TERM], st[F_X],
+                    n_skipped, n_active = month_pass(t, lo, hi, active, gone, it[I_BORN], it[I_ZERO_GAP], it[I_TERM], st[F_X],
                              st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP],
                              st[F_UNHEALTHY_LEVEL], st[F_UNHEALTHY_RAMP], st[F_HIST_SIZE],
                              st[F_HIST_RAMP], st[F_PRICE], st[F_COMMIT], st[F_CONSUMED],
@@ -485,7 +480,9 @@ def simulate_draw(
                                 rec[A_REVENUE_12M] += revenue[p]
                                 rec[A_OVERAGE_12M] += overage[p]
                                 rec[A_LEAK_12M] += leak[p]
-                    add_sums(lo, hi, contrib_rows, out[t, s])
+                    add_sums(lo, hi, contrib_rows, part == 0, out[t, s])
+                    out[t, s, V_ACTIVE] += n_active  # counts: whole numbers, exact in float64
+                    out[t, s, V_ZERO_MONTHS] += n_skipped
         # The cohort cells of month t: a segment's logos of one start month are one run of
         # positions, summed where active; the segments add into a cell in order.
         if cohort_months > 0:
@@ -589,13 +586,14 @@ def active_sum(lo, hi, active, values):
 
 
 @pass_jit
-def add_sums(lo, hi, contrib, out_ts):
-    """Add one segment's per-position contributions into its month's outputs ``out_ts``, in
-    position order (the row order of the one-account-at-a-time loop: bitwise the same sums).
+def add_sums(lo, hi, contrib, book, out_ts):
+    """Add one range's per-position contributions into its month's outputs ``out_ts``, in
+    position order; ``book``: the range is the segment's book positions (their expansion revenue
+    is the existing accounts'), else its logos' (their revenue is new-logo revenue).
 
     ``contrib`` is the tuple of rows.  Positions not active this month contribute +0.0, which
     leaves a sum that started at +0.0 unchanged, so every position is added without a branch;
-    fifteen scalar accumulators, so the fifteen chains of additions overlap.
+    eleven scalar accumulators, so the eleven chains of additions overlap.
     """
     a0 = 0.0
     a1 = 0.0
@@ -608,42 +606,34 @@ def add_sums(lo, hi, contrib, out_ts):
     a8 = 0.0
     a9 = 0.0
     a10 = 0.0
-    a11 = 0.0
-    a12 = 0.0
-    a13 = 0.0
-    a14 = 0.0
     for k in range(hi - lo):
         p = np.uintp(lo + k)
         a0 += contrib[K_REVENUE][p]
         a1 += contrib[K_USAGE][p]
-        a2 += contrib[K_ACTIVE][p]
-        a3 += contrib[K_ZERO][p]
-        a4 += contrib[K_EXPANSION][p]
-        a5 += contrib[K_OVERAGE][p]
-        a6 += contrib[K_LEAK][p]
-        a7 += contrib[K_EXISTING_EXPANSION][p]
-        a8 += contrib[K_NEW_LOGO_REVENUE][p]
-        a9 += contrib[K_RETENTION_BASE][p]
-        a10 += contrib[K_RETAINED][p]
-        a11 += contrib[K_RETAINED_CAPPED][p]
-        a12 += contrib[K_TTM_BASE][p]
-        a13 += contrib[K_TTM_RETAINED][p]
-        a14 += contrib[K_TTM_RETAINED_CAPPED][p]
+        a2 += contrib[K_EXPANSION][p]
+        a3 += contrib[K_OVERAGE][p]
+        a4 += contrib[K_LEAK][p]
+        a5 += contrib[K_RETENTION_BASE][p]
+        a6 += contrib[K_RETAINED][p]
+        a7 += contrib[K_RETAINED_CAPPED][p]
+        a8 += contrib[K_TTM_BASE][p]
+        a9 += contrib[K_TTM_RETAINED][p]
+        a10 += contrib[K_TTM_RETAINED_CAPPED][p]
     out_ts[V_REVENUE] += a0
     out_ts[V_USAGE] += a1
-    out_ts[V_ACTIVE] += a2
-    out_ts[V_ZERO_MONTHS] += a3
-    out_ts[V_EXPANSION_REVENUE] += a4
-    out_ts[V_OVERAGE] += a5
-    out_ts[V_LEAK] += a6
-    out_ts[V_EXISTING_EXPANSION_REVENUE] += a7
-    out_ts[V_NEW_LOGO_REVENUE] += a8
-    out_ts[V_RETENTION_BASE] += a9
-    out_ts[V_RETAINED] += a10
-    out_ts[V_RETAINED_CAPPED] += a11
-    out_ts[V_TTM_BASE] += a12
-    out_ts[V_TTM_RETAINED] += a13
-    out_ts[V_TTM_RETAINED_CAPPED] += a14
+    out_ts[V_EXPANSION_REVENUE] += a2
+    out_ts[V_OVERAGE] += a3
+    out_ts[V_LEAK] += a4
+    if book:
+        out_ts[V_EXISTING_EXPANSION_REVENUE] += a2
+    else:
+        out_ts[V_NEW_LOGO_REVENUE] += a0
+    out_ts[V_RETENTION_BASE] += a5
+    out_ts[V_RETAINED] += a6
+    out_ts[V_RETAINED_CAPPED] += a7
+    out_ts[V_TTM_BASE] += a8
+    out_ts[V_TTM_RETAINED] += a9
+    out_ts[V_TTM_RETAINED_CAPPED] += a10
 
 
 @jit(parallel=True)

@@ -58,25 +58,23 @@ _S9 = np.uint64(9)
 _ONE = np.uint64(1)
 _M52 = np.uint64((1 << 52) - 1)
 
-# Per-position contributions to the month's sums, ``contrib[K_*, p]`` (0 where none).
+# Per-position contributions to the month's sums, ``contrib[K_*, p]`` (0 where none).  The
+# month's active and zero-month counts are the pass's own counts, and its book-only and
+# logo-only sums come from running the book's and the logos' positions as separate ranges.
 (
     K_REVENUE,
     K_USAGE,
-    K_ACTIVE,
-    K_ZERO,
     K_EXPANSION,
     K_OVERAGE,
     K_LEAK,
-    K_EXISTING_EXPANSION,
-    K_NEW_LOGO_REVENUE,
     K_RETENTION_BASE,
     K_RETAINED,
     K_RETAINED_CAPPED,
     K_TTM_BASE,
     K_TTM_RETAINED,
     K_TTM_RETAINED_CAPPED,
-) = range(15)
-K_COUNT = 15
+) = range(11)
+K_COUNT = 11
 
 # Per-position flags of the month, ``flag[G_*, p]`` (int64 0/1: same lane width as the floats).
 G_STEP, G_CHURN, G_NORMAL_SLOW, G_USE_CASE, G_SKIPPED, G_ACTIVE = range(6)
@@ -297,7 +295,7 @@ def exp_pass(lo, hi, x, out):
 
 
 @pass_jit
-def month_pass(t, lo, hi, active, gone, exist, born, zero_gap, term, x, ramp_tail, health,
+def month_pass(t, lo, hi, active, gone, born, zero_gap, term, x, ramp_tail, health,
                healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_size,
                hist_ramp, price, commit, consumed, cur12, prev12, last_revenue, ring_now, ring_ago, u0,
                season_now, price_mult, renewal_ratio, skipped, revenue_out, overage_out,
@@ -308,7 +306,7 @@ def month_pass(t, lo, hi, active, gone, exist, born, zero_gap, term, x, ramp_tai
     ``contrib`` is a tuple of the ``K_COUNT`` rows (separate arguments: they do not alias).
     ``skipped[p]`` = 1 where the month shows no usage (the hurdle): its next gap is drawn in a
     scalar pass.  ``revenue_out``, ``overage_out`` and ``leak_out`` feed the per-account record.
-    Returns the number of skipped months.
+    Returns the numbers of skipped months and of active positions.
 
     An account that churned at the boundary into month ``c`` (``gone[p] = c``) is not active,
     but in months ``c .. c + 11`` it still rolls its ring and trailing sums with no revenue: it
@@ -316,12 +314,13 @@ def month_pass(t, lo, hi, active, gone, exist, born, zero_gap, term, x, ramp_tai
     for the whole base year, in the trailing-twelve-month base (numerators 0).
     """
     n_skipped = 0
+    n_active = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
         on = active[p] != 0
+        n_active += 1 if on else 0
         since = t - gone[p]
         rolling = on or (since >= 0 and since < 12)  # in play, or churned within 12 months
-        existing = exist[p] != 0
         expansion = healthy_size[p] - healthy_ramp[p] + unhealthy_level[p] - unhealthy_ramp[p]
         # Expansion revenue counts the forecast's use cases only; past ones are in the level.
         new_expansion = expansion - (hist_size[p] - hist_ramp[p])
@@ -352,8 +351,10 @@ def month_pass(t, lo, hi, active, gone, exist, born, zero_gap, term, x, ramp_tai
         term[p] = (0 if renew else tm) if has else term[p]
         # Trailing sums: revenue of months t - 12 and t - 24 leave them.
         year_ago = ring_ago[p]
-        c12 = cur12[p] + revenue - year_ago
-        p12 = prev12[p] + year_ago - ring_now[p]
+        # Running sums of revenues: rounding may leave -1e-12 where the months are all gone
+        # (an account 11 months after its churn), and a sum of revenues is not negative.
+        c12 = max(cur12[p] + revenue - year_ago, 0.0)
+        p12 = max(prev12[p] + year_ago - ring_now[p], 0.0)
         cur12[p] = c12 if rolling else cur12[p]
         prev12[p] = p12 if rolling else prev12[p]
         ring_now[p] = revenue if rolling else ring_now[p]
@@ -366,20 +367,16 @@ def month_pass(t, lo, hi, active, gone, exist, born, zero_gap, term, x, ramp_tai
         ttm = rolling and t - 23 >= born[p]
         contrib[K_REVENUE][p] = revenue if on else 0.0
         contrib[K_USAGE][p] = usage if on else 0.0
-        contrib[K_ACTIVE][p] = 1.0 if on else 0.0
-        contrib[K_ZERO][p] = 1.0 if (on and skip) else 0.0
         contrib[K_EXPANSION][p] = expansion_revenue if on else 0.0
         contrib[K_OVERAGE][p] = overage
         contrib[K_LEAK][p] = leak
-        contrib[K_EXISTING_EXPANSION][p] = expansion_revenue if (on and existing) else 0.0
-        contrib[K_NEW_LOGO_REVENUE][p] = revenue if (on and not existing) else 0.0
         contrib[K_RETENTION_BASE][p] = year_ago if retained else 0.0
         contrib[K_RETAINED][p] = revenue if retained else 0.0
         contrib[K_RETAINED_CAPPED][p] = min(revenue, year_ago) if retained else 0.0
         contrib[K_TTM_BASE][p] = p12 if ttm else 0.0
         contrib[K_TTM_RETAINED][p] = c12 if ttm else 0.0
         contrib[K_TTM_RETAINED_CAPPED][p] = min(c12, p12) if ttm else 0.0
-    return n_skipped
+    return n_skipped, n_active
 
 
 @pass_jit
