@@ -329,6 +329,10 @@ def simulate_draw(
     use_case = flag[G_USE_CASE]
     skipped = flag[G_SKIPPED]
     active = flag[G_ACTIVE]
+    churned_words = churned.view(np.uint64)
+    slow_words = slow.view(np.uint64)
+    use_case_words = use_case.view(np.uint64)
+    skipped_words = skipped.view(np.uint64)
 
     csm_share = np.empty(n_seg)
     se_share = np.empty(n_seg)
@@ -397,7 +401,7 @@ def simulate_draw(
                                      active)  # fmt: skip
                 p = lo
                 for _ in range(n_churn):
-                    p = next_flag(churned, p, hi)
+                    p = next_flag(churned_words, churned, p, hi)
                     if t < horizon:
                         if exist[p] != 0 and record:
                             record_account_churn(st[F_COMMIT, p], st[F_CONSUMED, p], t,
@@ -418,7 +422,7 @@ def simulate_draw(
                 else:
                     n_slow = normal_pass(lo, hi, step, rs[R_USAGE], eps, slow)
                     if n_slow > 0:
-                        normal_fixup(lo, hi, n_slow, rs[R_USAGE], eps, slow)
+                        normal_fixup(lo, hi, n_slow, rs[R_USAGE], eps, slow, slow_words)
                 n_use_case = step_pass(lo, hi, step, exist, eps, st[F_X], st[F_DRIFT],
                                        st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTH_STEP],
                                        st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
@@ -428,7 +432,7 @@ def simulate_draw(
                                        intensity_supported, use_case)  # fmt: skip
                 p = lo
                 for _ in range(n_use_case):  # rare: most account-months start no use case
-                    p = next_flag(use_case, p, hi)
+                    p = next_flag(use_case_words, use_case, p, hi)
                     supported = st[F_U_SE, p] < se_share[s]
                     intensity = intensity_supported if supported else intensity_plain
                     unhealthy = (
@@ -467,7 +471,7 @@ def simulate_draw(
                               mps[M_PRICE_MULT], skipped, revenue)  # fmt: skip
                 p = lo
                 for _ in range(n_skipped):  # the hurdle: draw the gap to the next skipped month
-                    p = next_flag(skipped, p, hi)
+                    p = next_flag(skipped_words, skipped, p, hi)
                     state, gap_zero = zero_month_gap(rs[R_ZERO, p], ps[P_ZERO_PROB])
                     rs[R_ZERO, p] = state
                     it[I_ZERO_GAP, p] = gap_zero
@@ -517,7 +521,7 @@ def workspace(n):
         np.empty((3, n), dtype=np.uint64),
         np.empty((RING_MONTHS, n)),
         np.empty((8, n)),
-        np.zeros((G_COUNT, n), dtype=np.int64),  # the month's flags
+        np.zeros((G_COUNT, (n + 7) // 8 * 8), dtype=np.uint8),  # the month's flags
         np.empty((5, n)),  # normals (Student-t steps), -, revenue, overage, leak
         np.zeros((K_COUNT, n)),  # contributions to the month's sums
     )

@@ -76,7 +76,9 @@ _M52 = np.uint64((1 << 52) - 1)
 ) = range(11)
 K_COUNT = 11
 
-# Per-position flags of the month, ``flag[G_*, p]`` (int64 0/1: same lane width as the floats).
+# Per-position flags of the month, ``flag[G_*, p]``: uint8 0/1, each row padded to a multiple of
+# 8 so that it reads as uint64 words (``row.view(np.uint64)``): :func:`next_flag` skips eight
+# clear flags with one load.
 G_STEP, G_CHURN, G_NORMAL_SLOW, G_USE_CASE, G_SKIPPED, G_ACTIVE = range(6)
 G_COUNT = 6
 
@@ -123,14 +125,21 @@ def vexp(x):
 
 
 @inline_jit
-def next_flag(flags, p, hi):
-    """The first position ``>= p`` (and ``< hi``) whose flag is set, eight at a time across the
-    (mostly) clear ones; the caller knows one is set."""
-    while p + 8 <= hi and (
-        flags[p] | flags[p + 1] | flags[p + 2] | flags[p + 3]
-        | flags[p + 4] | flags[p + 5] | flags[p + 6] | flags[p + 7]
-    ) == 0:  # fmt: skip
-        p += 8
+def next_flag(words, flags, p, hi):
+    """The first position ``>= p`` (and ``< hi``) whose flag is set; the caller knows one is.
+
+    ``words`` is ``flags.view(np.uint64)``: past the rest of ``p``'s word, whole words of eight
+    clear flags are skipped with one load each.  Flags beyond ``hi`` may be stale, but the set
+    one before ``hi`` stops the search first.
+    """
+    while (p & 7) != 0:
+        if flags[p] != 0:
+            return p
+        p += 1
+    w = p >> 3
+    while words[w] == 0:
+        w += 1
+    p = w << 3
     while flags[p] == 0:
         p += 1
     return p
@@ -164,12 +173,12 @@ def normal_pass(lo, hi, step, usage_state, eps, slow):
 
 
 @jit
-def normal_fixup(lo, hi, n_slow, usage_state, eps, slow):
+def normal_fixup(lo, hi, n_slow, usage_state, eps, slow, slow_words):
     """Finish the ``n_slow`` rare normals of :func:`normal_pass` (tail or wedge) in position
     order."""
     p = lo
     for _ in range(n_slow):
-        p = next_flag(slow, p, hi)
+        p = next_flag(slow_words, slow, p, hi)
         state = usage_state[p]
         r = mix64(state)
         idx = np.intp(r & _M8)
