@@ -216,13 +216,14 @@ def simulate_draw(
     """One draw: every account of the book and every new logo, months outer, accounts inner.
 
     Accounts are rows ``0 .. n_book - 1`` (book order) then the new logos by (start month,
-    segment, k).  The live accounts sit by position in one block per segment, in row order;
-    each month runs the passes of :mod:`simengine.kernels.passes` over each block (a fixed order,
-    so sums are bitwise reproducible), adds the month's sums into ``out[t]`` and marks the
-    accounts that churned.  ``out``, ``cohort`` and ``coverage`` (this draw's slices) are
-    filled in place, and ``acc_rec`` (book accounts x ``ACCOUNT_OUTPUTS``, or no rows: off) gets
-    each book account's first-12-month record.  ``ws`` is a :func:`workspace` (its contents on
-    entry do not matter); returns it, or a larger one if this draw needed more room.
+    segment, k).  Every account has a position in its segment's block, in row order, from the
+    start of the draw; each month runs the passes of :mod:`simengine.kernels.passes` over each
+    block's book range and logo range (a fixed order, so sums are reproducible), adds the
+    month's sums into ``out[t]`` and marks the accounts that churned.  ``out``, ``cohort`` and
+    ``coverage`` (this draw's slices) are filled in place, and ``acc_rec`` (book accounts x
+    ``ACCOUNT_OUTPUTS``, or no rows: off) gets each book account's first-12-month record.  ``ws``
+    is a :func:`workspace` (its contents on entry do not matter); returns it, or a larger one if
+    this draw needed more room.
     """
     horizon, n_seg = out.shape[0], out.shape[1]
     cohort_months = cohort.shape[1]

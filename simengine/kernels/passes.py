@@ -1,11 +1,12 @@
-"""One month of one draw as passes over the live accounts, struct-of-arrays (issue 11, speed).
+"""One month of one draw as passes over the accounts in play, struct-of-arrays (issue 11, speed).
 
-:func:`simulate_draw <simengine.kernels.account.simulate_draw>` keeps the live accounts' state by
+:func:`simulate_draw <simengine.kernels.account.simulate_draw>` keeps every account's state by
 *position*, field major: ``st[F_*, p]`` (the float fields of the per-account record, same slots),
 ``it[I_*, p]`` (integers), ``rs[R_*, p]`` (stream states), ``ring[u % 24, p]`` and
-``uring[u % 8, p]``.  Each segment owns a block of positions (its book accounts in row order, then
-its new logos by start month), so a pass runs over one block with the segment's values as scalars.
-A month runs, block by block, as a few passes:
+``uring[u % 8, p]``.  Each segment owns a block of positions: its book accounts in row order, then
+its new logos by start month, each initialised straight into its position.  A month runs over
+two ranges of each block, the book's positions and the logos' in play (past the horizon only the
+logos still inside their cohort window), with the segment's values as scalars, as a few passes:
 
 1. :func:`churn_pass`: the boundary into month ``t`` (hazard ratios, the decline rule, the
    cumulative hazard against the threshold) and failed onboarding;
@@ -14,25 +15,26 @@ A month runs, block by block, as a few passes:
    :func:`normal_fixup` in a scalar second pass from the same stream: each account's normal is the
    same number :func:`simengine.kernels.rng.next_normal` returns;
 3. :func:`step_pass`: the level, ramp, health and use-case ramp updates and the use-case trigger;
-4. :func:`exp_pass` (:func:`vexp`), then :func:`month_pass` (inside the horizon) or
-   :func:`cohort_pass` (past it): usage, zero months, revenue, commits, the trailing sums, and
-   each account's contribution to the month's sums.
+4. :func:`month_pass` (inside the horizon) or :func:`cohort_pass` (past it): ``exp`` of the level
+   (:func:`vexp`), usage, zero months, revenue, commits, the trailing sums, and each account's
+   contribution to the month's sums.
 
 The common path of each pass is branch-free (selects, ``min``/``max``) over float64 / int64 lanes,
 so LLVM vectorises it (AVX-512 on the machine measured).  Two things make that happen: the passes
 are compiled with their array arguments ``noalias`` (:func:`simengine.kernels._jit.pass_jit`; the
 caller passes distinct arrays or distinct rows), and positions are unsigned (``np.uintp``), so
 numba's negative-index wraparound does not turn the index into a select LLVM cannot analyse.  The
-rare events (churn, a use case, a skipped month, a tail normal) are flagged and counted per
-position and handled in scalar passes in position order, only when the count is not zero.  Every
-pass computes lane by lane the same operations in the same order as the one-account-at-a-time loop
-did, and the month's sums add the per-position contributions in position order (a segment's
-block is its accounts in row order), so the results are those of that loop, bitwise except for
-:func:`vexp` (a few ulp from libm), at any thread count.
+rare events (churn, a use case, a skipped month, a tail normal) are flagged (uint8) and counted
+per position and handled in scalar passes in position order (:func:`next_flag`), only when the
+count is not zero.  Sums add in a fixed order, so the results do not depend on the thread count.
+They agree with the NumPy reference (:mod:`simengine.kernels.reference`) to its tests' tolerance:
+:func:`vexp` is a few ulp from libm, and the 12-month sums run (:func:`month_pass`).
 
-Churned positions are not removed at once: their ``alive`` flag drops to 0 (they contribute
-nothing) and :func:`compact <simengine.kernels.account.compact>` squeezes them out when they
-exceed an eighth of the block.
+A churned position stays where it is with ``alive`` 0 (it contributes nothing) and, for the 12
+months after its churn, still rolls its ring and trailing sums, which keeps it in the NRR bases
+of those months; :func:`compact <simengine.kernels.account.compact>` squeezes out the positions
+that no longer count when they exceed an eighth of a range (the book's in the horizon, the
+logos' past it: a logo's position is fixed until the horizon).
 """
 
 from __future__ import annotations
