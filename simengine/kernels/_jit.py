@@ -16,12 +16,74 @@ everywhere (numba-stats keeps the same in its ``_util.py``):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numba
 
 _POLICY: dict[str, Any] = {"cache": True, "error_model": "numpy", "fastmath": False, "nogil": True}
+
+
+def _key_cache_on_every_kernel_source() -> bool:
+    """Make numba's disk cache of a function in this package's ``kernels`` folder stale when any
+    file of that folder changes, not only its own.
+
+    numba checks a cached function against its own source file, but the machine code of a
+    caller includes its callees': editing ``passes.py`` alone left ``account.py``'s cached kernel
+    running the old passes (a developer hazard: installs rewrite every file).  Two locators (the
+    in-tree ``__pycache__`` and ``NUMBA_CACHE_DIR`` ones) answer for this folder's files with a
+    hash of all of them.  numba's internal API: a numba that moved it keeps its own locators.
+    """
+    try:
+        from numba.core import caching, config
+    except ImportError:  # pragma: no cover - other numba versions
+        return False
+    folder = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    stamp = digest.digest()
+
+    def ours(py_file: str) -> bool:
+        try:
+            return Path(py_file).resolve().parent == folder
+        except OSError:  # pragma: no cover
+            return False
+
+    try:
+        user, in_tree = caching.UserProvidedCacheLocator, caching.InTreeCacheLocator
+        impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+        locators = impl._locator_classes
+    except AttributeError:  # pragma: no cover - other numba versions
+        return False
+
+    class KernelsUserProvided(user):
+        def get_source_stamp(self):
+            return stamp
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            return super().from_function(py_func, py_file) if ours(py_file) else None
+
+    class KernelsInTree(in_tree):
+        def get_source_stamp(self):
+            return stamp
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if config.CACHE_DIR or not ours(py_file):
+                return None  # NUMBA_CACHE_DIR set: KernelsUserProvided answers
+            return super().from_function(py_func, py_file)
+
+    if not any(getattr(c, "__name__", "") == "KernelsInTree" for c in locators):
+        locators[:0] = [KernelsUserProvided, KernelsInTree]
+    return True
+
+
+_KERNEL_CACHE_KEYED = _key_cache_on_every_kernel_source()
 
 
 def jit(fn: Callable | None = None, *, parallel: bool = False):
