@@ -67,7 +67,7 @@ import numba
 import numpy as np
 from numba import get_thread_id, prange
 
-from simengine.kernels._jit import jit, pass_jit
+from simengine.kernels._jit import inline_jit, jit, pass_jit
 from simengine.kernels.layout import (
     A_LEAK_12M,
     A_OVERAGE_12M,
@@ -494,20 +494,11 @@ def simulate_draw(
             for s in range(n_seg):
                 if t < horizon:
                     logo0 = block[s] + n_book_seg[s]
-                    for t0 in range(max(t - cohort_months + 1, 0), t + 1):
-                        a = logo0 + logos_by[t0, s]
-                        b = logo0 + logos_by[t0 + 1, s]
-                        if b > a:
-                            cohort[t0, t - t0] += active_sum(a, b, active, revenue)
+                    a = logo0 + logos_by[max(t - cohort_months + 1, 0), s]
+                    b = logo0 + logos_by[t + 1, s]
                 else:
-                    a = win_lo[s]
-                    while a < win_hi[s]:
-                        t0 = it[I_START, a]
-                        b = a + 1
-                        while b < win_hi[s] and it[I_START, b] == t0:
-                            b += 1
-                        cohort[t0, t - t0] += active_sum(a, b, active, revenue)
-                        a = b
+                    a, b = win_lo[s], win_hi[s]
+                cohort_sums(t, a, b, it[I_START], active, revenue, cohort)
     return ws
 
 
@@ -565,7 +556,22 @@ def compact(t, lo, hi, ghosts, st, it, rs, ring, uring):
     return kept
 
 
-@pass_jit
+@jit
+def cohort_sums(t, lo, hi, start, active, revenue, cohort):
+    """Add month ``t``'s revenue of the active logos in positions ``lo .. hi - 1`` (in start
+    month order) into their cohort cells ``cohort[start, t - start]``, one run of a start month
+    at a time."""
+    a = lo
+    while a < hi:
+        t0 = start[a]
+        b = a + 1
+        while b < hi and start[b] == t0:
+            b += 1
+        cohort[t0, t - t0] += active_sum(a, b, active, revenue)
+        a = b
+
+
+@inline_jit
 def active_sum(lo, hi, active, values):
     """Sum of ``values[p]`` over the active positions of ``lo .. hi - 1``: four partial sums
     (positions ``p = lo + 4j + r`` into the ``r``-th), added ``(a0 + a1) + (a2 + a3)`` -- a fixed
