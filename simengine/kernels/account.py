@@ -68,6 +68,12 @@ import numpy as np
 from numba import get_thread_id, prange
 
 from simengine.kernels._jit import jit, pass_jit
+from simengine.kernels.init import (
+    BookTemplate,
+    book_template,
+    init_book_block,
+    init_logo_block,
+)
 from simengine.kernels.layout import (
     A_LEAK_12M,
     A_OVERAGE_12M,
@@ -213,7 +219,8 @@ MAX_THREADS = numba.config.NUMBA_NUM_THREADS
 
 @jit
 def simulate_draw(
-    seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out, cohort, coverage, acc_rec, ws
+    seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out, cohort, coverage, acc_rec, ws,
+    tmpl,
 ):
     """One draw: every account of the book and every new logo, months outer, accounts inner.
 
@@ -224,7 +231,8 @@ def simulate_draw(
     accounts that churned.  ``out``, ``cohort`` and ``coverage`` (this draw's slices) are
     filled in place, and ``acc_rec`` (book accounts x ``ACCOUNT_OUTPUTS``, or no rows: off) gets
     each book account's first-12-month record.  ``ws`` is a :func:`workspace` (its contents on
-    entry do not matter); returns it, or a larger one if this draw needed more room.
+    entry do not matter); returns it, or a larger one if this draw needed more room.  ``tmpl``
+    is the book's :func:`simengine.kernels.init.book_template`.
     """
     horizon, n_seg = out.shape[0], out.shape[1]
     cohort_months = cohort.shape[1]
@@ -285,24 +293,18 @@ def simulate_draw(
         mean_size[s] = math.exp(
             sp[s, P_UC_SIZE_MU] + 0.5 * sp[s, P_UC_SIZE_SIGMA] * sp[s, P_UC_SIZE_SIGMA]
         )
-    for i in range(n_book):
-        s = acc.segment[i]
-        p = block[s] + used[s]
-        init_existing(st[:, p], rs[:, p], it[:, p], ring[:, p], uring[:, p], seed, draw, i, acc,
-                      sp[s], covered_share, log_season[s], mean_size[s], q[s])  # fmt: skip
-        it[J_ROW, p] = i
-        it[J_EXIST, p] = 1
-        it[J_ALIVE, p] = 1
-        used[s] += 1
+    for s in range(n_seg):  # kernels.init: the book's template, block by block
+        used[s] = init_book_block(tmpl, s, block[s], seed, draw, sp[s], log_season[s],
+                                  mean_size[s], q[s], st, it, rs, ring, uring) - block[s]  # fmt: skip
     n_book_pos = used.copy()  # positions of book accounts, first in each block
     i = n_book
     end = horizon
+    fs_t, ist_t, rs0_t = fs.T, ist.T, rs0.T  # staged by row: rows as positions, field major
     for t in range(horizon):
         for s in range(n_seg):
-            for k in range(counts[t, s]):
-                init_new_logo(fs[i], rs0[i], ist[i], ring0[:, i], uring0[:, i], seed, draw, t, s,
-                              k, sp[s], mp[s, t], mean_ramp[s], out)  # fmt: skip
-                i += 1
+            if counts[t, s] > 0:
+                i = init_logo_block(i, seed, draw, s, t, t + 1, counts[:, s], sp[s], mp[s],
+                                    mean_ramp[s], out, fs_t, ist_t, rs0_t, ring0, uring0)  # fmt: skip
                 end = max(end, t + cohort_months)
 
     eps = scratch[0]
@@ -627,11 +629,14 @@ def simulate_draws(seed, draw_start, book, params, capacity, month_of_year0, out
                 expected += mp0[s, t, M_NEW_LOGO_RATE] * mp0[s, t, M_NEW_LOGO_MULT]
     size = book.segment.shape[0] + int(1.25 * expected) + 16
     pool = [workspace(size) for _ in range(MAX_THREADS)]
+    # Shared, read-only.  Rebuilt by its class's name: prange's gufunc recreates a named tuple
+    # from the global its variable was made by, and finds none behind a function's result.
+    tmpl = BookTemplate(*book_template(book, params.seg_params.shape[1]))
     for j in prange(n_draws):
         tid = get_thread_id()
         ws = pool[tid] if tid < MAX_THREADS else workspace(size)
         simulate_draw(
             seed, draw_start + j, book, params.seg_params[j], params.month_params[j],
             capacity.csm[j], capacity.se[j], month_of_year0, outputs.out[j], outputs.cohort[j],
-            outputs.coverage[j], outputs.accounts[j * step], ws,
+            outputs.coverage[j], outputs.accounts[j * step], ws, tmpl,
         )  # fmt: skip

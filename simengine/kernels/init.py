@@ -109,7 +109,6 @@ from simengine.kernels.state import (
     F_UNHEALTHY_RAMP,
     F_X,
     I_BORN,
-    I_COUNT,
     I_DATA_FROM,
     I_SEGMENT,
     I_START,
@@ -127,10 +126,9 @@ from simengine.kernels.state import (
 from simengine.kernels.vmath import vlog, vlog1p
 
 # The float and integer rows of a book account that no draw changes: copied from the template.
-_BOOK_F = (F_HEALTH, F_HEALTH_STEP, F_HEALTH_HAZARD, F_UNHEALTHY_LEVEL, F_UNHEALTHY_RAMP, F_COMMIT,
-           F_CONSUMED, F_PRICE, F_LAST_REVENUE, F_CUR12, F_PREV12)  # fmt: skip
-_BOOK_I = (I_SEGMENT, I_START, I_TERM, I_BORN, I_DATA_FROM)
-_BOOK_J = (J_ROW, J_EXIST, J_ALIVE)
+# (Health 1, unhealthy use cases 0, the segment, start 0, J_EXIST and J_ALIVE 1 are filled in.)
+_BOOK_F = (F_COMMIT, F_CONSUMED, F_PRICE, F_LAST_REVENUE, F_CUR12, F_PREV12)
+_BOOK_I = (I_TERM, I_BORN, I_DATA_FROM)
 # _STAGING: between the scalar pass and the vector pass these slots hold raw draws --
 #   F_THRESHOLD u_churn (a logo that fails onboarding: -1), F_UC_GAP u_use_case,
 #   F_CHURN_RATE the alpha gamma's d*v, F_HEALTHY_SIZE its boost uniform (1: no boost),
@@ -153,7 +151,7 @@ class BookTemplate(NamedTuple):
     start : ndarray of int64, shape (segments + 1,)
     row : ndarray of int64, shape (accounts,)
     f, i : ndarray, shapes (F_COUNT, accounts) float64 and (J_COUNT, accounts) int64
-        The draw-independent fields (``_BOOK_F``, ``_BOOK_I``, ``_BOOK_J``); other rows 0.
+        The draw-independent fields (``_BOOK_F``, ``_BOOK_I`` and ``J_ROW``); other rows 0.
     ring, uring : ndarray of float64, shapes (RING_MONTHS, accounts) and (8, accounts)
         Revenue of months ``-24 .. -1`` (slot ``k``) and usage of the last 8 (slot ``u % 8``).
     tenure, declining, csm, se, change_count, change_sum, log_usage, use_cases_done : ndarray
@@ -252,19 +250,13 @@ def book_template(acc, n_seg):
         f[F_CUR12, c] = cur
         f[F_PREV12, c] = prev
         f[F_LAST_REVENUE, c] = ring[RING_MONTHS - 1, c]
-        f[F_HEALTH, c] = 1.0
-        f[F_HEALTH_STEP, c] = 1.0
-        f[F_HEALTH_HAZARD, c] = 1.0
         f[F_COMMIT, c] = acc.commit[i]
         f[F_CONSUMED, c] = acc.consumed[i]
         f[F_PRICE, c] = price
-        it[I_SEGMENT, c] = acc.segment[i]
         it[I_TERM, c] = acc.term_position[i]
         it[I_BORN, c] = -acc.tenure[i] - 1
         it[I_DATA_FROM, c] = acc.data_from[i]
         it[J_ROW, c] = i
-        it[J_EXIST, c] = 1
-        it[J_ALIVE, c] = 1
         for m in range(12):
             season_coef[m, c] = acc.season_coef[i, m]
         for j in range(width):
@@ -287,6 +279,20 @@ def book_template(acc, n_seg):
         acc.log_usage[row], acc.use_cases_done[row], season_coef, ramp_coef, ramp_tenure, age,
         tenure_lo, tenure_hi, age_hi, covered_share,
     )  # fmt: skip
+
+
+@pass_jit
+def _copy(lo, c0, n, dst, src):
+    """``dst[lo + k] = src[c0 + k]`` for ``k < n``."""
+    for k in range(n):
+        dst[np.uintp(lo + k)] = src[np.uintp(c0 + k)]
+
+
+@pass_jit
+def _fill(lo, n, dst, value):
+    """``dst[lo + k] = value`` for ``k < n``."""
+    for k in range(n):
+        dst[np.uintp(lo + k)] = value
 
 
 @inline_jit
@@ -373,17 +379,25 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
     hi = lo + n
     if n == 0:
         return hi
+    # The draw-independent fields: plain loops (numba's slice assignment copies ~10x slower).
     for f in _BOOK_F:
-        st[f, lo:hi] = tmpl.f[f, c0 : c0 + n]
+        _copy(lo, c0, n, st[f], tmpl.f[f])
+    for f in (F_HEALTH, F_HEALTH_STEP, F_HEALTH_HAZARD):
+        _fill(lo, n, st[f], 1.0)
+    for f in (F_UNHEALTHY_LEVEL, F_UNHEALTHY_RAMP):
+        _fill(lo, n, st[f], 0.0)
     for f in _BOOK_I:
-        it[f, lo:hi] = tmpl.i[f, c0 : c0 + n]
+        _copy(lo, c0, n, it[f], tmpl.i[f])
+    _fill(lo, n, it[I_SEGMENT], s)
+    _fill(lo, n, it[I_START], 0)
     if it.shape[0] >= J_COUNT:
-        for f in _BOOK_J:
-            it[f, lo:hi] = tmpl.i[f, c0 : c0 + n]
+        _copy(lo, c0, n, it[J_ROW], tmpl.i[J_ROW])
+        _fill(lo, n, it[J_EXIST], 1)
+        _fill(lo, n, it[J_ALIVE], 1)
     for u in range(RING_MONTHS):
-        ring[u, lo:hi] = tmpl.ring[u, c0 : c0 + n]
+        _copy(lo, c0, n, ring[u], tmpl.ring[u])
     for u in range(8):
-        uring[u, lo:hi] = tmpl.uring[u, c0 : c0 + n]
+        _copy(lo, c0, n, uring[u], tmpl.uring[u])
 
     # Tables by tenure (and ramp tenure), and q**(age + 1): exactly init_existing's libm values.
     t_lo = tmpl.tenure_lo[s]
@@ -433,44 +447,61 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
         st[F_CUM_HAZARD, pos] = _account_streams(key, p, rs, pos)
 
     mode, log1m_p = _zero_mode(p)
+    _churn_pass(lo, hi, st[F_THRESHOLD], st[F_UC_GAP], st[F_CHURN_RATE], st[F_HEALTHY_SIZE],
+                st[F_HEALTHY_RAMP], st[F_CUM_HAZARD], it[I_ZERO_GAP], 1.0 / alpha, mode,
+                log1m_p)  # fmt: skip
     _book_pass(
-        lo, hi, c0, st[F_X], st[F_DRIFT], st[F_RAMP_TAIL], st[F_THRESHOLD], st[F_UC_GAP],
-        st[F_CHURN_RATE], st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP], st[F_HIST_SIZE],
-        st[F_HIST_RAMP], st[F_CUM_HAZARD], st[F_U_CSM], st[F_U_SE], it[I_ZERO_GAP],
+        lo, hi, c0, st[F_X], st[F_DRIFT], st[F_RAMP_TAIL], st[F_HEALTHY_SIZE],
+        st[F_HEALTHY_RAMP], st[F_HIST_SIZE], st[F_HIST_RAMP], st[F_U_CSM], st[F_U_SE],
         tmpl.tenure, tmpl.change_count, tmpl.change_sum, tmpl.log_usage, tmpl.use_cases_done,
         tmpl.csm, tmpl.se, tmpl.season_coef, tmpl.ramp_coef, tmpl.ramp_tenure, tmpl.use_case_age,
         tail, log_ramp, ramp_term, q_power, t_lo, p[P_SEASON0 : P_SEASON0 + 12], p[P_DRIFT],
-        p[P_ACCOUNT_SD], p[P_VOLATILITY], 1.0 / alpha, mode, log1m_p,
-        tmpl.covered_share[0], tmpl.covered_share[1], log_season, mean_size,
+        p[P_ACCOUNT_SD], p[P_VOLATILITY], tmpl.covered_share[0], tmpl.covered_share[1],
+        log_season, mean_size,
     )  # fmt: skip
     return hi
 
 
 @pass_jit
-def _book_pass(lo, hi, c0, x, drift, ramp_tail, threshold, uc_gap, churn_rate, healthy_size,
-               healthy_ramp, hist_size, hist_ramp, cum_hazard, u_csm, u_se, zero_gap, tenure,
-               change_count, change_sum, log_usage, use_cases_done, csm, se, season_coef,
-               ramp_coef, ramp_tenure, use_case_age, tail, log_ramp, ramp_term, q_power, t_lo,
-               season, mu_drift, tau, volatility, inv_alpha, zero_mode, log1m_p, csm_share,
-               se_share, log_season, mean_size):  # fmt: skip
-    """The book block's vector pass: staged draws (``_STAGING``) to state, branch-free.
-
-    Operation for operation :func:`simengine.kernels.state.init_existing` (and its
-    ``account_effect``), with vlog / vlog1p / vexp for libm's log / log1p / exp and the tables
-    for the tenure terms.
-    """
-    var_noise = volatility * volatility
-    width = ramp_coef.shape[0]
+def _churn_pass(lo, hi, threshold, uc_gap, churn_rate, healthy_size, healthy_ramp, cum_hazard,
+                zero_gap, inv_alpha, zero_mode, log1m_p):  # fmt: skip
+    """Staged churn and gap draws (``_STAGING``) to state, books and logos alike: the churn
+    threshold (-1 stays: failed onboarding), the use-case gap, the churn rate and the
+    zero-month gap; clears the staging slots that are state fields of their own."""
     for k in range(hi - lo):
         pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        c = np.uintp(c0 + k)
-        threshold[pos] = -vlog(threshold[pos])
+        u = threshold[pos]
+        threshold[pos] = -1.0 if u < 0.0 else -vlog(u)
         uc_gap[pos] = -vlog(uc_gap[pos])
         churn_rate[pos] = _churn_rate(churn_rate[pos], healthy_size[pos], healthy_ramp[pos],
                                       inv_alpha)  # fmt: skip
+        healthy_size[pos] = 0.0
+        healthy_ramp[pos] = 0.0
         zero_gap[pos] = _zero_gap(cum_hazard[pos], zero_mode, log1m_p)
         cum_hazard[pos] = 0.0
-        # Coverage: observed flags rank the fixed uniforms (init_existing).
+
+
+@pass_jit
+def _book_pass(lo, hi, c0, x, drift, ramp_tail, healthy_size, healthy_ramp, hist_size,
+               hist_ramp, u_csm, u_se, tenure, change_count, change_sum, log_usage,
+               use_cases_done, csm, se, season_coef, ramp_coef, ramp_tenure, use_case_age, tail,
+               log_ramp, ramp_term, q_power, t_lo, season, mu_drift, tau, volatility, csm_share,
+               se_share, log_season, mean_size):  # fmt: skip
+    """The book block's vector passes after :func:`_churn_pass`: coverage, the account
+    effect, the past use cases and the level, operation for operation
+    :func:`simengine.kernels.state.init_existing` (and its ``account_effect``), with the
+    tables for the tenure terms and vlog1p for libm's log1p.
+
+    Each loop is innermost over positions (LLVM vectorises innermost loops only): the sums over
+    a runtime number of terms run term by term over the block, each lane adding its terms in
+    the scalar function's order.  ``x`` holds the effect's residual sum ``S1`` until the level
+    replaces it, ``hist_size`` / ``hist_ramp`` the use-case sums.
+    """
+    n = hi - lo
+    # Coverage: observed flags rank the fixed uniforms (init_existing).
+    for k in range(n):
+        pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        c = np.uintp(c0 + k)
         u = u_csm[pos]
         flag = csm[c]
         u_csm[pos] = u * csm_share if flag == 1.0 else (
@@ -479,31 +510,57 @@ def _book_pass(lo, hi, c0, x, drift, ramp_tail, threshold, uc_gap, churn_rate, h
         flag = se[c]
         u_se[pos] = u * se_share if flag == 1.0 else (
             se_share + u * (1.0 - se_share) if flag == 0.0 else u)  # fmt: skip
-        # The account effect from its conditional posterior (state.account_effect).
-        z = drift[pos]
-        n = change_count[c]
-        s1 = change_sum[c] - n * mu_drift
-        for m in range(12):
-            s1 -= season_coef[m, c] * season[m]
-        for j in range(width):
+    # The account effect from its conditional posterior (state.account_effect).
+    for k in range(n):
+        pos = np.uintp(lo + k)
+        c = np.uintp(c0 + k)
+        x[pos] = change_sum[c] - change_count[c] * mu_drift
+    for m in range(12):
+        effect = season[m]
+        for k in range(n):
+            pos = np.uintp(lo + k)
+            c = np.uintp(c0 + k)
+            x[pos] -= season_coef[m, c] * effect
+    for j in range(ramp_coef.shape[0]):
+        for k in range(n):
+            pos = np.uintp(lo + k)
+            c = np.uintp(c0 + k)
             coef = ramp_coef[j, c]
             term = coef * ramp_term[np.uintp(ramp_tenure[j, c] - t_lo)]
-            s1 -= term if coef != 0.0 else 0.0  # s1 - 0.0 is s1: a skipped term
-        shrink = 1.0 / (1.0 + var_noise / (n * tau * tau))
-        posterior = (s1 / n) * shrink + z * math.sqrt(var_noise / n * shrink)
-        drift[pos] = mu_drift + (tau * z if (n <= 0.0 or tau <= 0.0) else posterior)
-        # Past use cases, then the level backed out of the observed usage.
-        size = use_cases_done[c] * mean_size
-        gap = 0.0
-        for j in range(IN_FLIGHT):
+            x[pos] -= term if coef != 0.0 else 0.0  # s1 - 0.0 is s1: a skipped term
+    var_noise = volatility * volatility
+    for k in range(n):
+        pos = np.uintp(lo + k)
+        c = np.uintp(c0 + k)
+        z = drift[pos]
+        count = change_count[c]
+        s1 = x[pos]
+        shrink = 1.0 / (1.0 + var_noise / (count * tau * tau))
+        posterior = (s1 / count) * shrink + z * math.sqrt(var_noise / count * shrink)
+        drift[pos] = mu_drift + (tau * z if (count <= 0.0 or tau <= 0.0) else posterior)
+    # Past use cases, then the level backed out of the observed usage.
+    for k in range(n):
+        pos = np.uintp(lo + k)
+        c = np.uintp(c0 + k)
+        hist_size[pos] = use_cases_done[c] * mean_size
+        hist_ramp[pos] = 0.0
+    for j in range(IN_FLIGHT):
+        for k in range(n):
+            pos = np.uintp(lo + k)
+            c = np.uintp(c0 + k)
             age = use_case_age[j, c]
             flying = age >= 0
-            size = size + mean_size if flying else size
-            gap = gap + mean_size * q_power[np.uintp(max(age, 0))] if flying else gap
+            size = hist_size[pos]
+            gap = hist_ramp[pos]
+            hist_size[pos] = size + mean_size if flying else size
+            hist_ramp[pos] = gap + mean_size * q_power[np.uintp(max(age, 0))] if flying else gap
+    for k in range(n):
+        pos = np.uintp(lo + k)
+        c = np.uintp(c0 + k)
+        size = hist_size[pos]
+        gap = hist_ramp[pos]
         healthy_size[pos] = size
         healthy_ramp[pos] = gap
-        hist_size[pos] = size
-        hist_ramp[pos] = gap
         t_row = np.uintp(tenure[c] - t_lo)
         ramp_tail[pos] = tail[t_row]
         x[pos] = log_usage[c] - log_season - log_ramp[t_row] - vlog1p(size - gap)
@@ -574,18 +631,19 @@ def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st
             it[I_TERM, pos] = 0
             pos += 1
     hi = pos
+    n = hi - lo
     for f in (F_HIST_SIZE, F_HIST_RAMP, F_UNHEALTHY_LEVEL, F_UNHEALTHY_RAMP, F_CUR12, F_PREV12):
-        st[f, lo:hi] = 0.0
-    st[F_PRICE, lo:hi] = p[P_PRICE]
+        _fill(lo, n, st[f], 0.0)
+    _fill(lo, n, st[F_PRICE], p[P_PRICE])
     for u in range(RING_MONTHS):
-        ring[u, lo:hi] = 0.0
+        _fill(lo, n, ring[u], 0.0)
     for u in range(8):
-        uring[u, lo:hi] = 0.0
+        _fill(lo, n, uring[u], 0.0)
     mode, log1m_p = _zero_mode(p)
-    _logo_pass(lo, hi, st[F_X], st[F_THRESHOLD], st[F_UC_GAP], st[F_CHURN_RATE],
-               st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP], st[F_CUM_HAZARD], st[F_COMMIT],
-               st[F_CONSUMED], st[F_LAST_REVENUE], it[I_ZERO_GAP], 1.0 / alpha, mode,
-               log1m_p)  # fmt: skip
+    _churn_pass(lo, hi, st[F_THRESHOLD], st[F_UC_GAP], st[F_CHURN_RATE], st[F_HEALTHY_SIZE],
+                st[F_HEALTHY_RAMP], st[F_CUM_HAZARD], it[I_ZERO_GAP], 1.0 / alpha, mode,
+                log1m_p)  # fmt: skip
+    _bookings_pass(lo, hi, st[F_X], st[F_COMMIT], st[F_CONSUMED], st[F_LAST_REVENUE])
     # Bookings in (start month, k) order, as init_new_logo adds them.
     pos = lo
     for t in range(t0, t1):
@@ -597,23 +655,12 @@ def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st
 
 
 @pass_jit
-def _logo_pass(lo, hi, x, threshold, uc_gap, churn_rate, healthy_size, healthy_ramp,
-               cum_hazard, commit, consumed, last_revenue, zero_gap, inv_alpha, zero_mode,
-               log1m_p):  # fmt: skip
-    """The logo block's vector pass: staged draws (``_STAGING``) to state, branch-free; leaves
-    each logo's bookings in ``last_revenue`` for the caller to add in order."""
+def _bookings_pass(lo, hi, x, commit, consumed, last_revenue):
+    """Logos: commit factor x exp(x) is the commit (if signed) and, times the bookings factor,
+    the bookings, as :func:`simengine.kernels.state.init_new_logo`; the bookings are left in
+    ``last_revenue`` for the caller to add in order (``_STAGING``)."""
     for k in range(hi - lo):
         pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        u = threshold[pos]
-        threshold[pos] = -1.0 if u < 0.0 else -vlog(u)
-        uc_gap[pos] = -vlog(uc_gap[pos])
-        churn_rate[pos] = _churn_rate(churn_rate[pos], healthy_size[pos], healthy_ramp[pos],
-                                      inv_alpha)  # fmt: skip
-        healthy_size[pos] = 0.0
-        healthy_ramp[pos] = 0.0
-        zero_gap[pos] = _zero_gap(cum_hazard[pos], zero_mode, log1m_p)
-        cum_hazard[pos] = 0.0
-        # Bookings: commit factor x exp(x) (x mean ramp for pay as you go), as init_new_logo.
         amount = commit[pos] * vexp(x[pos])
         commit[pos] = amount if consumed[pos] != 0.0 else 0.0
         consumed[pos] = 0.0
