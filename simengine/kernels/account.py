@@ -299,12 +299,11 @@ def simulate_draw(
     n_book_pos = used.copy()  # positions of book accounts, first in each block
     i = n_book
     end = horizon
-    fs_t, ist_t, rs0_t = fs.T, ist.T, rs0.T  # staged by row: rows as positions, field major
     for t in range(horizon):
         for s in range(n_seg):
             if counts[t, s] > 0:
                 i = init_logo_block(i, seed, draw, s, t, t + 1, counts[:, s], sp[s], mp[s],
-                                    mean_ramp[s], out, fs_t, ist_t, rs0_t, ring0, uring0)  # fmt: skip
+                                    mean_ramp[s], out, fs, ist, rs0, ring0, uring0)  # fmt: skip
                 end = max(end, t + cohort_months)
 
     eps = scratch[0]
@@ -472,11 +471,11 @@ def workspace(n):
     """Arrays for one draw of up to ``n`` accounts, reused draw after draw (every slot a draw
     reads it writes first): a fresh set per draw costs page faults, not arithmetic."""
     return (
-        np.empty((n, F_COUNT)),  # initial state by row
+        np.empty((F_COUNT, n)),  # new logos' initial state by row, field major
         np.empty((RING_MONTHS, n)),
         np.empty((8, n)),
-        np.empty((n, 3), dtype=np.uint64),
-        np.empty((n, I_COUNT), dtype=np.int64),
+        np.empty((3, n), dtype=np.uint64),
+        np.empty((I_COUNT, n), dtype=np.int64),
         np.empty((F_COUNT, n)),  # state by position
         np.empty((J_COUNT, n), dtype=np.int64),
         np.empty((3, n), dtype=np.uint64),
@@ -492,14 +491,14 @@ def workspace(n):
 def add_position(fs, rs0, ist, ring0, uring0, i, p, existing, st, it, rs, ring, uring):
     """Copy row ``i``'s initial state into position ``p`` (field major)."""
     for f in range(F_COUNT):
-        st[f, p] = fs[i, f]
+        st[f, p] = fs[f, i]
     for f in range(I_COUNT):
-        it[f, p] = ist[i, f]
+        it[f, p] = ist[f, i]
     it[J_ROW, p] = i
     it[J_EXIST, p] = 1 if existing else 0
     it[J_ALIVE, p] = 1
     for f in range(3):
-        rs[f, p] = rs0[i, f]
+        rs[f, p] = rs0[f, i]
     for u in range(RING_MONTHS):
         ring[u, p] = ring0[u, i]
     for u in range(8):
