@@ -257,7 +257,7 @@ def simulate_draw(
     counts = draw_new_logos(seed, draw, mp, out, started_by)
     n = n_book + started_by[horizon]
     # The draw's arrays (a workspace: see workspace); new logos are staged there by row.
-    if n > ws[0].shape[0]:
+    if n > ws[0].shape[1]:  # fs is field major: positions are its columns
         ws = workspace(n + n // 4)
     fs, ring0, uring0, rs0, ist, st, it, rs, ring, uring, flag, scratch, contrib = ws
     # The book's observed covered shares (CSM, SE) among accounts whose flag is known.
