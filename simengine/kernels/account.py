@@ -297,13 +297,15 @@ def simulate_draw(
         used[s] = init_book_block(tmpl, s, block[s], seed, draw, sp[s], log_season[s],
                                   mean_size[s], q[s], st, it, rs, ring, uring) - block[s]  # fmt: skip
     n_book_pos = used.copy()  # positions of book accounts, first in each block
-    i = n_book
+    # New logos are staged at the positions they would take without churn: block by block,
+    # (start month, k) order (kernels.init), and move to their position in their start month.
+    for s in range(n_seg):
+        init_logo_block(block[s] + n_book_pos[s], seed, draw, s, 0, horizon, counts[:, s], sp[s],
+                        mp[s], mean_ramp[s], out, fs, ist, rs0, ring0, uring0)  # fmt: skip
     end = horizon
     for t in range(horizon):
         for s in range(n_seg):
             if counts[t, s] > 0:
-                i = init_logo_block(i, seed, draw, s, t, t + 1, counts[:, s], sp[s], mp[s],
-                                    mean_ramp[s], out, fs, ist, rs0, ring0, uring0)  # fmt: skip
                 end = max(end, t + cohort_months)
 
     eps = scratch[0]
@@ -326,16 +328,16 @@ def simulate_draw(
     csm_share = np.empty(n_seg)
     se_share = np.empty(n_seg)
     decline_factor = math.exp(DECLINE_THRESHOLD)
-    next_row = n_book
+    staged = n_book_pos.copy()  # each block's next staged logo
     for t in range(end):
         m = min(t, horizon - 1)
         if t < horizon:
             for s in range(n_seg):  # this month's new logos, rows in (segment, k) order
                 for _ in range(counts[t, s]):
-                    add_position(fs, rs0, ist, ring0, uring0, next_row, block[s] + used[s],
-                                 False, st, it, rs, ring, uring)  # fmt: skip
+                    add_position(fs, rs0, ist, ring0, uring0, block[s] + staged[s],
+                                 block[s] + used[s], False, st, it, rs, ring, uring)  # fmt: skip
                     used[s] += 1
-                    next_row += 1
+                    staged[s] += 1
             # Coverage of month t from this draw's own book at the start of the month: the
             # survivors of t - 1 and the logos starting in t.
             n_live = 0
