@@ -338,14 +338,6 @@ def _account_streams(key, p, rs, pos):
 
 
 @inline_jit
-def _churn_rate(ga_raw, ua, gb, inv_a):
-    """``-log1p(-theta)``, ``theta = ga / (ga + gb)``, ``ga = ga_raw * ua**(1/a)`` (``ua = 1``
-    gives exactly 1: ``vlog(1) = 0`` and ``vexp(0) = 1``)."""
-    ga = ga_raw * vexp(vlog(ua) * inv_a)
-    return -vlog1p(-(ga / (ga + gb)))
-
-
-@inline_jit
 def _zero_gap(u, mode, log1m_p):
     """:func:`simengine.kernels.state.zero_month_gap`'s gap from its uniform ``u``."""
     g = int(math.floor(min(vlog(u) / log1m_p, _NO_ZERO_F)))
@@ -446,10 +438,7 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
         st[F_HEALTHY_RAMP, pos] = gb
         st[F_CUM_HAZARD, pos] = _account_streams(key, p, rs, pos)
 
-    mode, log1m_p = _zero_mode(p)
-    _churn_pass(lo, hi, st[F_THRESHOLD], st[F_UC_GAP], st[F_CHURN_RATE], st[F_HEALTHY_SIZE],
-                st[F_HEALTHY_RAMP], st[F_CUM_HAZARD], it[I_ZERO_GAP], 1.0 / alpha, mode,
-                log1m_p)  # fmt: skip
+    _churn_and_gaps(lo, hi, p, st, it)
     _book_pass(
         lo, hi, c0, st[F_X], st[F_DRIFT], st[F_RAMP_TAIL], st[F_HEALTHY_SIZE],
         st[F_HEALTHY_RAMP], st[F_HIST_SIZE], st[F_HIST_RAMP], st[F_U_CSM], st[F_U_SE],
@@ -462,20 +451,44 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
     return hi
 
 
+@jit
+def _churn_and_gaps(lo, hi, p, st, it):
+    """Staged churn and gap draws (``_STAGING``) of positions ``lo .. hi - 1`` to state, books
+    and logos alike (:func:`_boost_pass` only where the segment's alpha is below 1)."""
+    alpha = p[P_CHURN_ALPHA]
+    if alpha < 1.0:
+        _boost_pass(lo, hi, st[F_CHURN_RATE], st[F_HEALTHY_SIZE], 1.0 / alpha)
+    else:
+        _fill(lo, hi - lo, st[F_HEALTHY_SIZE], 0.0)
+    mode, log1m_p = _zero_mode(p)
+    _churn_pass(lo, hi, st[F_THRESHOLD], st[F_UC_GAP], st[F_CHURN_RATE], st[F_HEALTHY_RAMP],
+                st[F_CUM_HAZARD], it[I_ZERO_GAP], mode, log1m_p)  # fmt: skip
+
+
 @pass_jit
-def _churn_pass(lo, hi, threshold, uc_gap, churn_rate, healthy_size, healthy_ramp, cum_hazard,
-                zero_gap, inv_alpha, zero_mode, log1m_p):  # fmt: skip
-    """Staged churn and gap draws (``_STAGING``) to state, books and logos alike: the churn
-    threshold (-1 stays: failed onboarding), the use-case gap, the churn rate and the
-    zero-month gap; clears the staging slots that are state fields of their own."""
+def _boost_pass(lo, hi, ga, ua, inv_alpha):
+    """The alpha gamma's boost: ``ga *= ua**(1/alpha)`` as ``exp(log(ua) / alpha)`` (vexp, vlog;
+    next_gamma's pow within a few ulp); clears the staged ``ua``."""
+    for k in range(hi - lo):
+        pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
+        ga[pos] = ga[pos] * vexp(vlog(ua[pos]) * inv_alpha)
+        ua[pos] = 0.0
+
+
+@pass_jit
+def _churn_pass(lo, hi, threshold, uc_gap, churn_rate, healthy_ramp, cum_hazard, zero_gap,
+                zero_mode, log1m_p):  # fmt: skip
+    """The churn threshold (-1 stays: failed onboarding), the use-case gap, the churn rate
+    ``-log1p(-theta)`` (``theta = ga / (ga + gb)``: the boosted alpha gamma in ``churn_rate``,
+    the beta gamma in ``healthy_ramp``) and the zero-month gap; clears the staging slots that
+    are state fields of their own."""
     for k in range(hi - lo):
         pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
         u = threshold[pos]
         threshold[pos] = -1.0 if u < 0.0 else -vlog(u)
         uc_gap[pos] = -vlog(uc_gap[pos])
-        churn_rate[pos] = _churn_rate(churn_rate[pos], healthy_size[pos], healthy_ramp[pos],
-                                      inv_alpha)  # fmt: skip
-        healthy_size[pos] = 0.0
+        ga = churn_rate[pos]
+        churn_rate[pos] = -vlog1p(-(ga / (ga + healthy_ramp[pos])))
         healthy_ramp[pos] = 0.0
         zero_gap[pos] = _zero_gap(cum_hazard[pos], zero_mode, log1m_p)
         cum_hazard[pos] = 0.0
@@ -639,10 +652,7 @@ def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st
         _fill(lo, n, ring[u], 0.0)
     for u in range(8):
         _fill(lo, n, uring[u], 0.0)
-    mode, log1m_p = _zero_mode(p)
-    _churn_pass(lo, hi, st[F_THRESHOLD], st[F_UC_GAP], st[F_CHURN_RATE], st[F_HEALTHY_SIZE],
-                st[F_HEALTHY_RAMP], st[F_CUM_HAZARD], it[I_ZERO_GAP], 1.0 / alpha, mode,
-                log1m_p)  # fmt: skip
+    _churn_and_gaps(lo, hi, p, st, it)
     _bookings_pass(lo, hi, st[F_X], st[F_COMMIT], st[F_CONSUMED], st[F_LAST_REVENUE])
     # Bookings in (start month, k) order, as init_new_logo adds them.
     pos = lo
