@@ -218,10 +218,8 @@ MAX_THREADS = numba.config.NUMBA_NUM_THREADS
 
 
 @jit
-def simulate_draw(
-    seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out, cohort, coverage, acc_rec, ws,
-    tmpl,
-):
+def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out, cohort, coverage,
+                  acc_rec, ws, tmpl):  # fmt: skip
     """One draw: every account of the book and every new logo, months outer, accounts inner.
 
     Accounts are rows ``0 .. n_book - 1`` (book order) then the new logos by (start month,

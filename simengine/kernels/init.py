@@ -5,7 +5,8 @@ segment's new logos, at consecutive positions of the field-major arrays the pass
 (``st[F_*, p]``, ``it[I_*, p]``, ``rs[R_*, p]``, ``ring[u, p]``, ``uring[u, p]``; see
 :mod:`simengine.kernels.passes`).  They give the state :func:`simengine.kernels.state.init_existing`
 and :func:`~simengine.kernels.state.init_new_logo` give one account at a time, with the same
-random streams and draws, at a quarter of the cost (issue 11, speed).  How:
+random streams and draws, at a third of the cost or less (issue 11, speed; measured in
+benchmarks/bench_init.py: ~4.9x for book accounts, ~3.5x for logos).  How:
 
 1. **A template of the book** (:func:`book_template`, once per kernel call): everything of a book
    account that no draw changes (revenue and usage rings, trailing sums, commit, price, term,
@@ -14,7 +15,8 @@ random streams and draws, at a quarter of the cost (issue 11, speed).  How:
 2. **A scalar pass** per block draws each account's stream values (the ziggurat normals, the
    uniforms, the churn rate's two gammas: rejection loops, so scalar) into the state slots, some
    of which stage raw draws until pass 3 (``_STAGING``).
-3. **A vector pass** (branch-free, ``pass_jit``, unsigned positions) turns them into the state:
+3. **Vector passes** (branch-free, ``pass_jit``, unsigned positions, each loop innermost over
+   positions, since LLVM vectorises innermost loops only) turn them into the state:
    the logs of the thresholds and gaps, ``-log1p(-theta)``, the gammas' ``U**(1/a)`` boost, the
    zero-month gap, ``exp`` of a logo's level (:func:`~simengine.kernels.vmath.vlog`,
    :func:`~simengine.kernels.vmath.vlog1p`, :func:`~simengine.kernels.passes.vexp`: a few ulp from
@@ -27,7 +29,8 @@ Interface for :func:`simengine.kernels.account.simulate_draw`: a segment ``s`` o
 ``block[s] .. block[s + 1] - 1``, first its book accounts in book-row order, then its new logos
 in (start month, k) order.  ``init_book_block(tmpl, s, block[s], ...)`` fills the first part and
 returns the next position; ``init_logo_block(lo, ..., t0, t1, ...)`` fills the logos of start
-months ``t0 .. t1 - 1`` from ``lo`` and returns the next position.  Book positions also get
+months ``t0 .. t1 - 1`` from ``lo`` and returns the next position (one call per segment with
+``t0, t1 = 0, horizon`` at ``lo = block[s] + book accounts of s``).  Book positions also get
 ``J_ROW`` (their book row), ``J_EXIST = 1`` and ``J_ALIVE = 1`` when ``it`` has those rows; a
 logo's ``J_*`` are the caller's.
 """
