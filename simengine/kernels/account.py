@@ -258,16 +258,6 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
     if n > ws[0].shape[1]:  # fs is field major: positions are its columns
         ws = workspace(n + n // 4)
     fs, ring0, uring0, rs0, ist, st, it, rs, ring, uring, flag, scratch, contrib = ws
-    # The book's observed covered shares (CSM, SE) among accounts whose flag is known.
-    covered_share = np.zeros(2)
-    for c, flags in enumerate((acc.csm_covered, acc.se_engaged)):
-        known = 0.0
-        yes = 0.0
-        for i in range(n_book):
-            if flags[i] >= 0.0:
-                known += 1.0
-                yes += flags[i]
-        covered_share[c] = yes / known if known > 0.0 else 0.0
     # The live accounts' state is kept by position, field major (kernels.passes).  Each segment
     # owns a block of positions (its book accounts, then its logos, in row order), so a pass over
     # one block reads the segment's values as scalars, and the month's sums, which are per

@@ -78,12 +78,13 @@ from simengine.kernels.rng import (
     PURPOSE_USAGE,
     PURPOSE_USE_CASE,
     PURPOSE_ZERO_MONTH,
+    account_key,
+    draw_key,
     gamma_dv,
     new_logo_account,
     next_normal,
     next_uniform,
     purpose_key,
-    stream_key,
 )
 from simengine.kernels.state import (
     F_CHURN_RATE,
@@ -415,10 +416,11 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
     da, ca = _gamma_constants(alpha)
     csm_hr = p[P_CSM_HR]
     h = p[P_DECLINE_HR]
+    dkey = draw_key(seed, draw)
     for k in range(n):
         pos = lo + k
         c = c0 + k
-        key = stream_key(seed, draw, tmpl.row[c], 0)
+        key = account_key(dkey, tmpl.row[c])
         state = purpose_key(key, PURPOSE_ACCOUNT)
         state, z_effect = next_normal(state)
         state, _ = next_normal(state)
@@ -602,13 +604,14 @@ def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st
     tail = (1.0 - p[P_RAMP_START]) * math.exp(-0 / p[P_RAMP_MONTHS])  # tenure 0
     health_step = math.exp(-p[P_UNHEALTHY_DECAY])
     drift_sd = p[P_ACCOUNT_SD]
+    dkey = draw_key(seed, draw)
     for t in range(t0, t1):
         mpt = mp[t]
         price = p[P_PRICE] * mpt[M_PRICE_MULT]
         commit_factor = p[P_COMMIT_MONTHS] * price
         payg_factor = 12.0 * price
         for k in range(counts[t]):
-            key = stream_key(seed, draw, new_logo_account(t, s, k), 0)
+            key = account_key(dkey, new_logo_account(t, s, k))
             state = purpose_key(key, PURPOSE_ACCOUNT)
             state, z_effect = next_normal(state)
             state, z_level = next_normal(state)

@@ -67,6 +67,20 @@ def stream_key(seed, draw, account, purpose):
 
 
 @jit
+def draw_key(seed, draw):
+    """The part of :func:`stream_key` that depends on ``(seed, draw)`` only: once per draw."""
+    k = mix64(np.uint64(seed) + GOLDEN)
+    return mix64(k ^ (np.uint64(draw) * GOLDEN))
+
+
+@jit
+def account_key(draw_k, account):
+    """``stream_key(seed, draw, account, 0)`` from ``draw_k = draw_key(seed, draw)``: two mixes,
+    not four (``purpose`` 0 mixes in nothing)."""
+    return mix64(mix64(np.uint64(draw_k) ^ (np.uint64(account) * _MIX1)))
+
+
+@jit
 def purpose_key(account_key, purpose):
     """Key of one purpose's stream from ``stream_key(seed, draw, account, 0)``: one mix, not four."""
     return mix64(account_key ^ (np.uint64(purpose) * _MIX2))

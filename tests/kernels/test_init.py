@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from simengine.kernels import layout as L
+from simengine.kernels import rng
 from simengine.kernels import state as S
 from simengine.kernels.init import book_template, init_book_block, init_logo_block
 
@@ -156,3 +157,10 @@ def test_template_lays_out_the_book_by_segment():
     sp = make_params(1, 2, 4)[0][0, 3]
     assert init_book_block(tmpl, 3, 1, SEED, 0, sp, 0.0, 1.0, 0.5, *block) == 1
     assert np.isnan(block[0]).all()
+
+
+def test_account_key_is_the_stream_key_of_purpose_0():
+    for seed, draw in ((SEED, 0), (np.uint64(2**63 + 5), 123_456)):
+        dk = np.uint64(rng.draw_key(seed, draw))  # numba hands a uint64 back as a Python int
+        for account in (0, 1, 1532, rng.new_logo_account(35, 2, 17), (1 << 40) + (1 << 36)):
+            assert rng.account_key(dk, account) == rng.stream_key(seed, draw, account, 0)
