@@ -254,7 +254,7 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
     started_by = np.empty(horizon + 1, dtype=np.int64)
     counts = draw_new_logos(seed, draw, mp, out, started_by)
     n = n_book + started_by[horizon]
-    # The draw's arrays (a workspace: see workspace); new logos are staged there by row.
+    # The draw's arrays (a workspace: see workspace); new logos are staged there (field major).
     if n > ws[0].shape[1]:  # fs is field major: positions are its columns
         ws = workspace(n + n // 4)
     fs, ring0, uring0, rs0, ist, st, it, rs, ring, uring, flag, scratch, contrib = ws
@@ -320,7 +320,7 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
     for t in range(end):
         m = min(t, horizon - 1)
         if t < horizon:
-            for s in range(n_seg):  # this month's new logos, rows in (segment, k) order
+            for s in range(n_seg):  # this month's new logos, in (segment, k) order
                 for _ in range(counts[t, s]):
                     add_position(fs, rs0, ist, ring0, uring0, block[s] + staged[s],
                                  block[s] + used[s], False, st, it, rs, ring, uring)  # fmt: skip
@@ -461,7 +461,7 @@ def workspace(n):
     """Arrays for one draw of up to ``n`` accounts, reused draw after draw (every slot a draw
     reads it writes first): a fresh set per draw costs page faults, not arithmetic."""
     return (
-        np.empty((F_COUNT, n)),  # new logos' initial state by row, field major
+        np.empty((F_COUNT, n)),  # new logos' initial state, staged field major
         np.empty((RING_MONTHS, n)),
         np.empty((8, n)),
         np.empty((3, n), dtype=np.uint64),
@@ -479,7 +479,7 @@ def workspace(n):
 
 @jit
 def add_position(fs, rs0, ist, ring0, uring0, i, p, existing, st, it, rs, ring, uring):
-    """Copy row ``i``'s initial state into position ``p`` (field major)."""
+    """Copy staged column ``i``'s initial state into position ``p`` (field major)."""
     for f in range(F_COUNT):
         st[f, p] = fs[f, i]
     for f in range(I_COUNT):
