@@ -68,6 +68,12 @@ import numpy as np
 from numba import get_thread_id, prange
 
 from simengine.kernels._jit import inline_jit, jit, pass_jit
+from simengine.kernels.init import (
+    BookTemplate,
+    book_template,
+    init_book_block,
+    init_logo_block,
+)
 from simengine.kernels.layout import (
     A_LEAK_12M,
     A_OVERAGE_12M,
@@ -210,9 +216,8 @@ MAX_THREADS = numba.config.NUMBA_NUM_THREADS
 
 
 @jit
-def simulate_draw(
-    seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out, cohort, coverage, acc_rec, ws
-):
+def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out, cohort, coverage,
+                  acc_rec, ws, tmpl):  # fmt: skip
     """One draw: every account of the book and every new logo, months outer, accounts inner.
 
     Accounts are rows ``0 .. n_book - 1`` (book order) then the new logos by (start month,
@@ -223,7 +228,8 @@ def simulate_draw(
     ``coverage`` (this draw's slices) are filled in place, and ``acc_rec`` (book accounts x
     ``ACCOUNT_OUTPUTS``, or no rows: off) gets each book account's first-12-month record.  ``ws``
     is a :func:`workspace` (its contents on entry do not matter); returns it, or a larger one if
-    this draw needed more room.
+    this draw needed more room.  ``tmpl`` is the book's
+    :func:`simengine.kernels.init.book_template`.
     """
     horizon, n_seg = out.shape[0], out.shape[1]
     cohort_months = cohort.shape[1]
@@ -250,23 +256,13 @@ def simulate_draw(
     if n > ws[0].shape[1]:
         ws = workspace(n + n // 4)
     st, it, rs, ring, uring, flag, scratch, contrib = ws
-    # The book's observed covered shares (CSM, SE) among accounts whose flag is known.
-    covered_share = np.zeros(2)
-    for c, flags in enumerate((acc.csm_covered, acc.se_engaged)):
-        known = 0.0
-        yes = 0.0
-        for i in range(n_book):
-            if flags[i] >= 0.0:
-                known += 1.0
-                yes += flags[i]
-        covered_share[c] = yes / known if known > 0.0 else 0.0
     # Every account has one position for the whole draw, field major (kernels.passes).  Each
     # segment owns the block ``block[s] .. block[s + 1] - 1``: its book accounts in row order,
     # then its logos in (start month, k) order.  So a pass over one block reads the segment's
     # values as scalars, the month's sums (per segment) still add in row order, and the accounts
     # in play in month t are a range: the book and the logos started by t (``logos_by[t + 1, s]``)
     # inside the horizon, past it the logos still inside their cohort window.  A churned position
-    # stays in its range with ``alive`` 0 and contributes +0.0: no compaction, no copies.
+    # stays in its range with ``alive`` 0 and contributes +0.0 (see compact below).
     n_book_seg = np.zeros(n_seg, dtype=np.int64)
     for i in range(n_book):
         n_book_seg[acc.segment[i]] += 1
@@ -284,31 +280,24 @@ def simulate_draw(
         mean_size[s] = math.exp(
             sp[s, P_UC_SIZE_MU] + 0.5 * sp[s, P_UC_SIZE_SIGMA] * sp[s, P_UC_SIZE_SIGMA]
         )
-    used = np.zeros(n_seg, dtype=np.int64)
-    for i in range(n_book):
-        s = acc.segment[i]
-        p = block[s] + used[s]
-        init_existing(st[:, p], rs[:, p], it[:, p], ring[:, p], uring[:, p], seed, draw, i, acc,
-                      sp[s], covered_share, log_season[s], mean_size[s], q[s])  # fmt: skip
-        it[J_ROW, p] = i
-        it[J_EXIST, p] = 1
-        it[J_ALIVE, p] = 1
-        it[J_GONE, p] = NOT_GONE
-        used[s] += 1
-    i = n_book
+    for s in range(n_seg):  # kernels.init: the book's template, block by block
+        init_book_block(tmpl, s, block[s], seed, draw, sp[s], log_season[s], mean_size[s], q[s],
+                        st, it, rs, ring, uring)  # fmt: skip
+    # The logos, straight into their positions: block by block, (start month, k) order.
+    for s in range(n_seg):
+        init_logo_block(block[s] + n_book_seg[s], seed, draw, s, 0, horizon, counts[:, s],
+                        sp[s], mp[s], mean_ramp[s], out, st, it, rs, ring, uring)  # fmt: skip
+    for s in range(n_seg):
+        for p in range(block[s], block[s + 1]):
+            it[J_GONE, p] = NOT_GONE
+        for p in range(block[s] + n_book_seg[s], block[s + 1]):
+            it[J_ROW, p] = -1  # a logo: no per-account record
+            it[J_EXIST, p] = 0
+            it[J_ALIVE, p] = 1
     end = horizon
     for t in range(horizon):
         for s in range(n_seg):
-            for k in range(counts[t, s]):
-                p = block[s] + used[s]
-                init_new_logo(st[:, p], rs[:, p], it[:, p], ring[:, p], uring[:, p], seed, draw,
-                              t, s, k, sp[s], mp[s, t], mean_ramp[s], out)  # fmt: skip
-                it[J_ROW, p] = i
-                it[J_EXIST, p] = 0
-                it[J_ALIVE, p] = 1
-                it[J_GONE, p] = NOT_GONE
-                used[s] += 1
-                i += 1
+            if counts[t, s] > 0:
                 end = max(end, t + cohort_months)
     dead = np.zeros(n_seg, dtype=np.int64)  # churned positions of each block (inside the horizon)
     book_end = block[:n_seg] + n_book_seg  # end of each block's book positions (they compact)
@@ -689,11 +678,14 @@ def simulate_draws(seed, draw_start, book, params, capacity, month_of_year0, out
                 expected += mp0[s, t, M_NEW_LOGO_RATE] * mp0[s, t, M_NEW_LOGO_MULT]
     size = book.segment.shape[0] + int(1.25 * expected) + 16
     pool = [workspace(size) for _ in range(MAX_THREADS)]
+    # Shared, read-only.  Rebuilt by its class's name: prange's gufunc recreates a named tuple
+    # from the global its variable was made by, and finds none behind a function's result.
+    tmpl = BookTemplate(*book_template(book, params.seg_params.shape[1]))
     for j in prange(n_draws):
         tid = get_thread_id()
         ws = pool[tid] if tid < MAX_THREADS else workspace(size)
         simulate_draw(
             seed, draw_start + j, book, params.seg_params[j], params.month_params[j],
             capacity.csm[j], capacity.se[j], month_of_year0, outputs.out[j], outputs.cohort[j],
-            outputs.coverage[j], outputs.accounts[j * step], ws,
+            outputs.coverage[j], outputs.accounts[j * step], ws, tmpl,
         )  # fmt: skip

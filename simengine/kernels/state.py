@@ -117,6 +117,7 @@ J_COUNT = I_COUNT + 4
 NOT_GONE = 1 << 40
 #: "Never": the zero-month gap of an account whose segment has zero_month_prob 0.
 NO_ZERO_MONTH = 1 << 62
+_NO_ZERO_F = float(NO_ZERO_MONTH)
 
 
 @jit
@@ -131,7 +132,8 @@ def zero_month_gap(state, p):
     state, u = next_uniform(state)
     if p >= 1.0:
         return state, 0
-    return state, int(min(math.floor(math.log(u) / math.log1p(-p)), NO_ZERO_MONTH))
+    # Clamped before the integer conversion: a gap past 2**62 (p below ~1e-17) would overflow it.
+    return state, int(math.floor(min(math.log(u) / math.log1p(-p), _NO_ZERO_F)))
 
 
 @jit
