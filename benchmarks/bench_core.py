@@ -99,6 +99,7 @@ def build_inputs(n_accounts, horizon, draws, seed=1):
         "usage_decline_hazard_ratio": 1.5,
         "zero_month_prob": 0.02,
         "onboarding_failure": 0.02,
+        "usage_tail_nu": 0.0,  # normal usage steps (the default book's fit finds no heavy tails)
     }
     values |= dict(zip(L.SEASON_PARAMS, L.harmonic_season(0.05, 0.0), strict=True))
     seg_params = np.empty((draws, n_seg, len(L.SEGMENT_PARAMS)))
