@@ -270,9 +270,21 @@ def created_at() -> str:
 
 
 def write_netcdf(ds: xr.Dataset | xr.DataTree, path: str | Path) -> Path:
-    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    A dataset goes through :func:`simengine.ncwrite.write_dataset` (the netCDF-4 layout
+    h5netcdf writes, ~0.1 CPU-s for a run's 73 variables instead of ~0.4); a tree, or a dataset
+    that writer does not lay out, through ``to_netcdf(engine="h5netcdf")``.
+    """
+    from simengine.ncwrite import Unsupported, write_dataset
+
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf")
+        try:
+            if not isinstance(ds, xr.Dataset):
+                raise Unsupported("not a Dataset")
+            write_dataset(ds, tmp)
+        except Unsupported:
+            ds.to_netcdf(tmp, engine="h5netcdf")
     return Path(path)
 
 
