@@ -378,7 +378,8 @@ def simulate_config(
         from simengine.gtm import costs
         from simengine.results import add_gtm
 
-        total = ds.sum("segment")
+        # Only the three totals costs() reads (a sum of the whole dataset costs ~0.04 s).
+        total = ds[["bookings", "new_logo_revenue", "existing_expansion_revenue"]].sum("segment")
         cost = costs(
             cfg.comp, cfg.staffing, staffing, total["bookings"].values,
             total["new_logo_revenue"].values, total["existing_expansion_revenue"].values,
