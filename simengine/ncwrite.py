@@ -23,7 +23,7 @@ made once:
 Only what the internal attributes' order differs from h5netcdf's (it deletes and re-creates some),
 and ``_NCProperties`` names this writer.  A dataset with anything else (groups, unlimited or
 unnamed-clash dimensions, multi-dimensional coordinate variables, compression or chunk
-encodings, enums, booleans) raises :class:`Unsupported` before the file is created; the caller
+encodings, enums, dask-backed data) raises :class:`Unsupported` before the file is created; the caller
 writes it with h5netcdf.  ``tests/test_ncwrite.py`` checks the layout object by object against
 h5netcdf's file and the read-back through xarray (h5netcdf, and netCDF4 where installed).
 """
@@ -85,6 +85,9 @@ def _plan(ds):
 
     if getattr(ds, "encoding", {}).get("unlimited_dims"):
         raise Unsupported("unlimited dimensions")
+    if any(v.chunks is not None for v in ds.variables.values()):
+        # Lazy (dask) data, e.g. a sweep merged by xarray: h5netcdf writes it chunk by chunk.
+        raise Unsupported("dask-backed variables")
     variables, attrs = _encoded(ds)
     dims: dict[str, tuple[int, int]] = {}
     for v in variables.values():
