@@ -68,6 +68,13 @@ def _encoded(ds):
     return _Encoder().encode(variables, attrs)
 
 
+def _attrs(attrs: dict) -> dict:
+    """Attributes as h5netcdf stores them; names xarray or netCDF-4 refuse go to their checks."""
+    if any(not isinstance(k, str) or not k or k in _RESERVED for k in attrs):
+        raise Unsupported("an attribute name xarray or netCDF-4 refuses")
+    return {k: _attr_value(a) for k, a in attrs.items()}
+
+
 def _attr_value(value):
     """An attribute as h5netcdf stores it (non-text scalars as one-element arrays)."""
     dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
@@ -97,7 +104,7 @@ def _plan(ds):
         raise Unsupported("an empty dimension (h5netcdf chunks those)")
     plan = []
     for name, v in variables.items():
-        if "/" in str(name) or not isinstance(name, str):
+        if not isinstance(name, str) or not name or "/" in name:
             raise Unsupported(f"variable name {name!r}")
         if name in dims and v.dims != (name,):
             raise Unsupported(f"{name!r}: a variable named like a dimension it does not index")
@@ -111,14 +118,10 @@ def _plan(ds):
             raise Unsupported(f"{name!r}: dtype {dtype}")
         v_attrs = dict(v.attrs)
         fill = v_attrs.pop("_FillValue", None)
-        if set(v_attrs) & _RESERVED or (fill is not None and dtype.kind not in "iuf"):
-            raise Unsupported(f"{name!r}: reserved attribute or text fill value")
-        plan.append(
-            (name, v, np.dtype(dtype), fill, {k: _attr_value(a) for k, a in v_attrs.items()})
-        )
-    if set(attrs) & _RESERVED:
-        raise Unsupported("reserved root attribute")
-    return dims, plan, {k: _attr_value(a) for k, a in attrs.items()}
+        if fill is not None and dtype.kind not in "iuf":
+            raise Unsupported(f"{name!r}: a text fill value")
+        plan.append((name, v, np.dtype(dtype), fill, _attrs(v_attrs)))
+    return dims, plan, _attrs(attrs)
 
 
 def write_dataset(ds, path: str | Path) -> Path:

@@ -175,8 +175,20 @@ def test_same_dataset_same_bytes(tmp_path):
         lambda ds: ds.assign(k=("draw", np.arange(5.0))),  # h5netcdf's _nc4_non_coord_ case
         lambda ds: ds.isel(account=slice(0, 0)),
         lambda ds: ds.chunk({"draw": 2}),  # a lazy sweep merge: written chunk by chunk
+        lambda ds: ds.assign_attrs({"": 1}),  # xarray's own checks refuse these three
+        lambda ds: ds.assign_attrs(k=None),
+        lambda ds: ds.assign_attrs(CLASS="x"),
     ],
-    ids=["compression", "unlimited", "name-clash", "empty-dimension", "dask"],
+    ids=[
+        "compression",
+        "unlimited",
+        "name-clash",
+        "empty-dimension",
+        "dask",
+        "attr-name",
+        "attr-none",
+        "attr-reserved",
+    ],  # fmt: skip
 )
 def test_other_layouts_go_to_h5netcdf(tmp_path, change):
     """What the writer does not lay out it refuses before creating the file; write_netcdf then
