@@ -20,12 +20,13 @@ made once:
 - ``_FillValue`` as a one-element array of the variable's type, user attributes in order
   (non-text scalars as one-element arrays), ``_NCProperties`` (``version=2``) last on the root.
 
-Only what the internal attributes' order differs from h5netcdf's (it deletes and re-creates some),
-and ``_NCProperties`` names this writer.  A dataset with anything else (groups, unlimited or
-unnamed-clash dimensions, multi-dimensional coordinate variables, compression or chunk
-encodings, enums, dask-backed data) raises :class:`Unsupported` before the file is created; the caller
-writes it with h5netcdf.  ``tests/test_ncwrite.py`` checks the layout object by object against
-h5netcdf's file and the read-back through xarray (h5netcdf, and netCDF4 where installed).
+Two things differ from h5netcdf's file: the order of the internal attributes (h5netcdf deletes
+and re-creates some; readers look them up by name) and ``_NCProperties``, which names this writer.
+A dataset with anything else (unlimited or empty dimensions, a variable named like a dimension
+it does not index, compression or chunk encodings, enums, dask-backed data, names or attributes
+xarray refuses) raises :class:`Unsupported` before the file is created, and the caller writes it
+with h5netcdf.  ``tests/test_ncwrite.py`` checks the layout object by object against h5netcdf's
+file, and the read-back through xarray (h5netcdf, and netCDF-C's netCDF4 engine where installed).
 """
 
 from __future__ import annotations
