@@ -15,7 +15,10 @@ scenarios linearly (jobs are independent and run back to back).  Figures printed
 5. Where a job's time goes (``--scenarios`` jobs of the basic launcher, run in one child process with
    timers around each stage): CPU seconds per job of the main thread by stage (config composition,
    the pre-check, Hydra's compose, the kernel, the dataset, each output file, the merge) and of the
-   whole process for the kernel (its numba threads).
+   whole process for the kernel (its numba threads); each stage's first call (imports, compiling,
+   the posterior gate, per-process caches) apart from the mean of the later ones; and the steady
+   process CPU a job costs outside the kernel (jobs 2..n: from one job's start to the next, kernel
+   excluded, plus its pre-check and its share of the merge), what a long sweep pays per job.
 
 The sweep varies ``staffing.ae_per_se`` at ``staffing.budget=900000`` (same budget, other ratios).
 """
@@ -121,18 +124,35 @@ print(json.dumps({"seconds": seconds, "cpu": cpu, "tracemalloc_mb": peak / 2**20
 """
 
 # Timers around each stage of a basic-launcher sweep, in one child process: main-thread CPU
-# (time.thread_time: the Python work of a stage) and process CPU (the kernel's numba threads too).
+# (time.thread_time: the Python work of a stage) and process CPU (the kernel's numba threads too),
+# per call, so the first call (imports, compilation, the posterior gate, per-process caches) and
+# the steady calls of later jobs are told apart.  Process-CPU marks at each job's start (the
+# pre-check's compose of it, Hydra's compose of it) and at the merge give the steady cost of a job
+# outside the kernel: what a long sweep pays per job.
 _STAGES_CHILD = """
 import collections, contextlib, functools, importlib, io, json, sys, time
-T = collections.defaultdict(lambda: [0, 0.0, 0.0])
-def timed(key, f):
+T = collections.defaultdict(list)
+MARKS = {"pre": [], "job": [], "in_pre": False}
+def timed(key, f, mark=None):
     @functools.wraps(f)
     def w(*a, **k):
         c0, p0 = time.thread_time(), time.process_time()
+        if mark == "job" or (mark == "pre" and MARKS["in_pre"]):
+            MARKS[mark].append(p0)
         try:
             return f(*a, **k)
         finally:
-            s = T[key]; s[0] += 1; s[1] += time.thread_time() - c0; s[2] += time.process_time() - p0
+            T[key].append((time.thread_time() - c0, time.process_time() - p0))
+    return w
+def precheck(f):
+    @functools.wraps(f)
+    def w(*a, **k):
+        MARKS["in_pre"] = True
+        try:
+            return f(*a, **k)
+        finally:
+            MARKS["in_pre"] = False
+            MARKS["pre"].append(time.process_time())
     return w
 p0 = time.process_time()
 import simengine.cli
@@ -150,13 +170,23 @@ STAGES = [("simengine.cli", "_precheck", "pre-check (all jobs, before Hydra)"),
           ("simengine.sweep", "gather_sweep", "merge (sweep.nc)")]
 for mod, attr, key in STAGES:
     m = importlib.import_module(mod)
-    setattr(m, attr, timed(key, getattr(m, attr)))
+    mark = "pre" if attr == "compose_run" else None
+    setattr(m, attr, timed(key, getattr(m, attr), mark))
+simengine.cli._precheck = precheck(simengine.cli._precheck)
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
-ConfigLoaderImpl.load_sweep_config = timed("Hydra's compose of a job", ConfigLoaderImpl.load_sweep_config)
+ConfigLoaderImpl.load_sweep_config = timed(
+    "Hydra's compose of a job", ConfigLoaderImpl.load_sweep_config, "job")
+import simengine.sweep
+gather = simengine.sweep.gather_sweep
+def gather_marked(*a, **k):
+    MARKS["job"].append(time.process_time())
+    return gather(*a, **k)
+simengine.sweep.gather_sweep = gather_marked
 args = json.loads(sys.argv[1])
 with contextlib.redirect_stdout(io.StringIO()):
     simengine.cli.main(args)
-print(json.dumps({"total_cpu": time.process_time() - p0, "stages": {k: v for k, v in T.items()}}))
+print(json.dumps({"total_cpu": time.process_time() - p0, "stages": dict(T),
+                  "marks": {k: MARKS[k] for k in ("pre", "job")}}))
 """
 
 
@@ -174,19 +204,43 @@ def _stages(n: int, draws: int, out: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _steady(marks: list[float]) -> float:
+    """Mean length of the intervals between marks after the first one (jobs 2..n)."""
+    gaps = np.diff(marks)[1:]
+    return float(gaps.mean()) if gaps.size else float("nan")
+
+
 def _print_stages(r: dict, n: int) -> None:
     stages = r["stages"]
     print(
-        f"per-job CPU by stage ({n} jobs, one process; main thread / whole process, CPU-s a job):"
+        f"CPU by stage ({n} jobs, one process; main thread / whole process, CPU-s): per job over "
+        "all calls, and the first call / the mean of the later ones"
     )
-    for key, (calls, thread, process) in stages.items():
-        print(f"  {key:38s} {calls:3d} calls  {thread / n:6.3f}  {process / n:6.3f}")
-    kernel = stages.get("kernel (run_kernel)", [0, 0.0, 0.0])[2]
-    rest = r["total_cpu"] - kernel
+    for key, calls in stages.items():
+        thread = [c[0] for c in calls]
+        process = [c[1] for c in calls]
+        later = f"{np.mean(thread[1:]):6.3f}" if len(calls) > 1 else "     -"
+        print(
+            f"  {key:38s} {len(calls):3d} calls  {sum(thread) / n:6.3f}  {sum(process) / n:6.3f}"
+            f"   first {thread[0]:6.3f}  later {later}"
+        )
+    kernel = [c[1] for c in stages.get("kernel (run_kernel)", [])]
+    rest = r["total_cpu"] - sum(kernel)
     print(
-        f"  process CPU {r['total_cpu']:.1f} s: kernel {kernel / n:.2f} CPU-s a job, everything "
-        f"else {rest / n:.2f} CPU-s a job (start-up, imports and the posterior gate included)"
+        f"  process CPU {r['total_cpu']:.1f} s: kernel {sum(kernel) / n:.2f} CPU-s a job, "
+        f"everything else {rest / n:.2f} CPU-s a job (start-up, imports and the posterior gate "
+        "included)"
     )
+    marks = r.get("marks", {})
+    if len(marks.get("job", [])) > 2 and len(kernel) == n:
+        pre = _steady(marks["pre"])
+        job = float(np.mean(np.diff(marks["job"])[1:] - np.asarray(kernel[1:])))
+        merge = sum(c[1] for c in stages.get("merge (sweep.nc)", [])) / n
+        print(
+            f"  steady job outside the kernel (process CPU, jobs 2..{n}): pre-check {pre:.3f} + "
+            f"job {job:.3f} (Hydra's compose to outputs, kernel excluded) + merge {merge:.3f} "
+            f"= {pre + job + merge:.3f} CPU-s a job; kernel {np.mean(kernel[1:]):.2f}"
+        )
 
 
 def _merge_memory(source: Path, jobs: int, root: Path) -> dict:

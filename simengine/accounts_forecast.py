@@ -363,9 +363,12 @@ class AccountForecast:
         The kernel's book at ``as_of`` (same accounts, same order as :func:`active_mask`).
     draws : int
         Draws the run simulates.
+    signals : pandas.DataFrame, optional
+        :meth:`book_signals` of ``book``, when the caller has it (it depends on the book alone,
+        so a sweep computes it once); computed here otherwise.
     """
 
-    def __init__(self, book, state, draws: int):
+    def __init__(self, book, state, draws: int, signals: pd.DataFrame | None = None):
         mask = active_mask(book)
         accounts = book.accounts[mask]
         self.account_ids = accounts["account_id"].to_numpy(dtype=object)
@@ -375,9 +378,17 @@ class AccountForecast:
         self.commit = np.asarray(state.commit, dtype=np.float64)
         revenue_last = state.hist_usage[:, -1] * state.price  # the as_of month at the run's price
         self.accumulator = AccountAccumulator(revenue_last, draws)
-        self.signals = usage_signals(
+        self.signals = self.book_signals(book) if signals is None else signals
+        if not self.signals.index.equals(pd.Index(self.account_ids)):
+            raise ValueError("signals are not those of the book's active accounts")
+
+    @staticmethod
+    def book_signals(book) -> pd.DataFrame:
+        """:func:`usage_signals` of ``book``'s accounts active at ``as_of`` (book order)."""
+        accounts = book.accounts[active_mask(book)]
+        return usage_signals(
             book.usage,
-            pd.Index(self.account_ids),
+            pd.Index(accounts["account_id"].to_numpy(dtype=object)),
             int(book.as_of),
             accounts["start_month"].to_numpy(np.int64),
         )

@@ -242,6 +242,20 @@ def test_fan_chart_history_cut_off_currency_title_and_legends(hostile_run, tmp_p
     for ax in (ax_rev, ax_ret):
         legend = ax.get_legend().get_window_extent(renderer)
         assert legend.x0 >= ax.get_window_extent(renderer).x1
+    # The fixed layout keeps every text on the canvas (a segment here is a long <img> tag) and
+    # the two axes apart: legends, tick labels, axis labels and titles.
+    page = fig.bbox
+    texts = [ax.get_legend() for ax in (ax_rev, ax_ret)]
+    texts += [ax.yaxis.label for ax in (ax_rev, ax_ret)]
+    for axis in (ax_ret.xaxis, ax_rev.yaxis, ax_ret.yaxis):  # the tick labels drawn
+        lo, hi = sorted(axis.get_view_interval())
+        locs, labels = axis.get_majorticklocs(), axis.get_ticklabels()
+        texts += [t for x, t in zip(locs, labels, strict=True) if lo <= x <= hi and t.get_text()]
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    title = ax_ret.title.get_window_extent(renderer)
+    assert title.y1 < ax_rev.get_window_extent(renderer).y0 and title.y0 > ax_ret.bbox.y1 - 1
 
 
 # ------------------------------------------------------------------------------------------------

@@ -85,6 +85,37 @@ def test_summary_by_year():
     assert table[table.metric == "arr"].year_end.tolist()[0] == "2027-12"
 
 
+def test_summary_rows_are_the_quantiles_of_each_series():
+    """Every segment's row holds the quantiles and mean of that segment's own draws, finite ones
+    only (a column with a NaN or an infinity takes the per-column path, the others the vectorised
+    one): checked against the series built with xarray, for flows summed over a year and for
+    values at the year's last month."""
+    rng = np.random.default_rng(5)
+    out = rng.lognormal(size=(50, 24, 3, len(OUTPUTS)))
+    months = pd.date_range("2027-01-01", periods=24, freq="MS")
+    ds = make_dataset(out, np.zeros((50, 24, 0)), months=months, segments=("a", "b", "c"), attrs={})
+    ds["nrr"].values[4, 11, 1] = np.nan
+    ds["arr"].values[7, 23, 2] = np.inf
+    table = summary_table(ds).set_index(["metric", "segment", "year"])
+    for year, months_of_year in ((1, slice(0, 12)), (2, slice(12, 24))):
+        part = ds.isel(month=months_of_year)
+        series = {
+            "revenue": part["revenue"].sum("month"),
+            "arr": part["arr"].isel(month=-1),
+            "nrr": part["nrr"].isel(month=-1),
+        }
+        for metric, da in series.items():
+            for seg in ("a", "b", "c"):
+                values = da.sel(segment=seg).values
+                values = values[np.isfinite(values)]
+                row = table.loc[(metric, seg, year)]
+                expected = [*np.quantile(values, (0.1, 0.5, 0.9)), values.mean()]
+                assert row[["p10", "p50", "p90", "mean"]].tolist() == expected
+    assert table.loc[("nrr", "b", 1), "p50"] == np.quantile(
+        np.delete(ds["nrr"].values[:, 11, 1], 4), 0.5
+    )  # the NaN draw is left out
+
+
 def test_partial_year_is_labelled():
     out = np.ones((5, 18, 1, len(OUTPUTS)))
     months = pd.date_range("2027-01-01", periods=18, freq="MS")

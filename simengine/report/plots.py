@@ -75,10 +75,22 @@ def scenario_label(attrs, default: str = "default scenario") -> str:
     return f"{name} (staffing={staffing})" if name else f"staffing={staffing}"
 
 
+def _quantile(samples: np.ndarray, q, axis: int = 0) -> np.ndarray:
+    """``numpy.nanquantile``; its NaN-aware path loops in Python over every column, so arrays
+    without NaN (the usual case) take ``numpy.quantile``, which gives the same values."""
+    if np.isnan(samples).any():
+        return np.nanquantile(samples, q, axis=axis)
+    return np.quantile(samples, q, axis=axis)
+
+
 def _fan(ax, x, samples: np.ndarray, color: str, label: str) -> None:
     """Draw P10-P90 and P25-P75 bands and the median of ``samples`` (draw, month)."""
-    for lo, hi, alpha in _BANDS:
-        q = np.nanquantile(samples, [lo, hi], axis=0)
+    quantiles = _quantile(
+        samples, [lo for lo, _, _ in _BANDS] + [hi for _, hi, _ in _BANDS] + [0.5]
+    )
+    n = len(_BANDS)
+    for i, (lo, hi, alpha) in enumerate(_BANDS):
+        q = (quantiles[i], quantiles[n + i])
         ax.fill_between(
             x,
             q[0],
@@ -88,7 +100,7 @@ def _fan(ax, x, samples: np.ndarray, color: str, label: str) -> None:
             linewidth=0,
             label=f"{label} P{round(lo * 100)}-P{round(hi * 100)}",
         )
-    ax.plot(x, np.nanmedian(samples, axis=0), color=color, linewidth=1.8, label=f"{label} P50")
+    ax.plot(x, quantiles[-1], color=color, linewidth=1.8, label=f"{label} P50")
 
 
 def _bridge(ax, x0, y0, x1, y1, color: str) -> None:
@@ -167,7 +179,7 @@ def fan_chart(
     currency = currency or ds.attrs.get("currency") or None
     x = ds["month"].values
     as_of = _as_of(ds)
-    fig = Figure(figsize=(11, 8), layout="constrained")
+    fig = Figure(figsize=(11, 8))
     ax_rev, ax_ret = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     palette = matplotlib.colormaps["tab10"]
     if "history_revenue" in ds:
@@ -180,14 +192,16 @@ def fan_chart(
         for i, seg in enumerate(ds["segment"].values):
             ax_rev.plot(hx, hist.sel(segment=seg).values, color=palette(i + 1), linewidth=1.0,
                         label=f"{seg}, observed")  # fmt: skip
-    total = ds["revenue"].sum("segment").transpose("draw", "month").values
+    revenue = ds["revenue"].transpose("draw", "month", "segment").values
+    total = revenue.sum(axis=2)
     _fan(ax_rev, x, total, "tab:blue", "all")
     if "history_revenue" in ds:  # join the last observed month to the first forecast P50
         _bridge(ax_rev, hx[-1], float(hist.isel(history_month=-1).sum()), x[0],
-                float(np.nanmedian(total[:, 0])), "tab:blue")  # fmt: skip
+                float(_quantile(total[:, 0], 0.5)), "tab:blue")  # fmt: skip
+    medians = _quantile(revenue, 0.5)  # (month, segment)
     for i, seg in enumerate(ds["segment"].values):
-        med = ds["revenue"].sel(segment=seg).median("draw").values
-        ax_rev.plot(x, med, color=palette(i + 1), linewidth=1.0, linestyle="--", label=f"{seg} P50")
+        ax_rev.plot(x, medians[:, i], color=palette(i + 1), linewidth=1.0, linestyle="--",
+                    label=f"{seg} P50")  # fmt: skip
     ax_rev.set_ylabel(unit_label("revenue per month", currency))
     ax_rev.yaxis.set_major_formatter(money_formatter(currency))
     ax_rev.set_ylim(bottom=0)
@@ -214,10 +228,48 @@ def fan_chart(
                      fontsize=10)  # fmt: skip
     outside_legend(ax_ret)
     ax_ret.grid(alpha=0.3)
+    _date_ticks(ax_ret, hx[0] if "history_revenue" in ds else x[0], x[-1])
     slant_dates(ax_ret)
+    _fixed_layout(fig, [ax_rev, ax_ret], height_ratios=(3, 2))
     if path is not None:
         save_figure(fig, path, dpi=110)
     return fig
+
+
+def _date_ticks(ax, first, last) -> None:
+    """Year ticks over three years or more, else every few months: what matplotlib's
+    ``AutoDateLocator`` picks for these spans, without its search at every draw."""
+    from matplotlib.dates import DateFormatter, MonthLocator, YearLocator
+
+    months = (pd.Timestamp(last) - pd.Timestamp(first)).days / 30.44
+    if months >= 36:
+        ax.xaxis.set_major_locator(YearLocator())
+        ax.xaxis.set_major_formatter(DateFormatter("%Y"))
+    else:
+        ax.xaxis.set_major_locator(MonthLocator(interval=max(1, round(months / 8))))
+        ax.xaxis.set_major_formatter(DateFormatter("%Y-%m"))
+
+
+def _fixed_layout(fig: Figure, axes, height_ratios, *, left=0.95, top=0.4, bottom=0.65, gap=0.5,
+                  pad=0.15) -> None:  # fmt: skip
+    """Stack ``axes`` with fixed margins in inches and a right margin the widest legend fits in.
+
+    Constrained layout measures every text of the figure in several passes (about a third of a
+    fan chart's CPU); here only the legends are measured.  The left margin holds a money axis's
+    tick labels and label, the bottom one slanted dates, ``gap`` an axes title.
+    """
+    FigureCanvasAgg(fig)
+    renderer = fig.canvas.get_renderer()
+    legends = [ax.get_legend() for ax in axes if ax.get_legend() is not None]
+    width = max((leg.get_window_extent(renderer).width for leg in legends), default=0.0)
+    w, h = fig.get_size_inches()
+    right = (width / fig.dpi + 0.01 * w + pad) / w
+    inner = h - top - bottom - gap * (len(axes) - 1)
+    fig.subplots_adjust(
+        left=left / w, right=1.0 - right, top=1.0 - top / h, bottom=bottom / h,
+        hspace=gap / (inner / len(axes)),
+    )  # fmt: skip
+    del height_ratios  # set on the gridspec already; hspace is relative to the mean height
 
 
 def scenario_fans(

@@ -50,6 +50,23 @@ def _row(metric, segment, year, end, n_months, values) -> dict | None:
     }
 
 
+def _rows(metric, segments, year, end, n_months, values: np.ndarray) -> list[dict]:
+    """:func:`_row` for every column of ``values`` (draws, columns): one ``numpy.quantile`` and one
+    mean for all columns when every value is finite (the same numbers: per column, quantiles are
+    order statistics, and the mean runs over a contiguous row like the 1-D one), else per column."""
+    values = np.asarray(values, dtype=float)
+    if not np.isfinite(values).all():
+        return [_row(metric, s, year, end, n_months, values[:, i]) for i, s in enumerate(segments)]
+    columns = np.ascontiguousarray(values.T)
+    q = np.quantile(columns, QUANTILES, axis=1)
+    mean = columns.mean(axis=1)
+    return [
+        {"metric": metric, "segment": s, "year": year, "year_end": end, "months": n_months,
+         "p10": q[0, i], "p50": q[1, i], "p90": q[2, i], "mean": float(mean[i])}
+        for i, s in enumerate(segments)
+    ]  # fmt: skip
+
+
 def summary_table(ds: xr.Dataset) -> pd.DataFrame:
     """P10/P50/P90 by forecast year, per segment and for all.
 
@@ -61,34 +78,40 @@ def summary_table(ds: xr.Dataset) -> pd.DataFrame:
     """
     rows = []
     segments = [str(s) for s in ds["segment"].values]
-    for year, months, n_months in _years(ds):
-        part = ds.isel(month=months)
-        last = part.isel(month=-1)
-        end = str(np.datetime_as_string(last["month"].values, unit="M"))
-        revenue = part["revenue"].sum("month")
+    gtm = "total_cost" in ds
+    # The arrays once (draw, month, segment): xarray's per-year selections cost more than the sums.
+    by_seg = {v: ds[v].transpose("draw", "month", "segment").values
+              for v in ("revenue", "arr", "nrr", "grr", *(("new_logos",) if gtm else ()))}  # fmt: skip
+    by_month = {v: ds[v].transpose("draw", "month").values
+                for v in ("nrr_total", "grr_total",
+                          *(("total_cost", "post_sales_share") if gtm else ()))}  # fmt: skip
+    months = ds["month"].values
+    for year, span, n_months in _years(ds):
+        end = str(np.datetime_as_string(months[span][-1], unit="M"))
+        last = span.stop - 1
+        revenue = _sum(by_seg["revenue"][:, span], 1)
+        arr = by_seg["arr"][:, last]
         by_segment = {
-            "arr": (last["arr"], last["arr"].sum("segment")),
-            "revenue": (revenue, revenue.sum("segment")),
-            "nrr": (last["nrr"], last["nrr_total"]),
-            "grr": (last["grr"], last["grr_total"]),
+            "arr": (arr, _sum(arr, 1)),
+            "revenue": (revenue, _sum(revenue, 1)),
+            "nrr": (by_seg["nrr"][:, last], by_month["nrr_total"][:, last]),
+            "grr": (by_seg["grr"][:, last], by_month["grr_total"][:, last]),
         }
-        if "total_cost" in ds:
-            logos = part["new_logos"].sum("month")
-            by_segment["new_logos"] = (logos, logos.sum("segment"))
+        if gtm:
+            logos = _sum(by_seg["new_logos"][:, span], 1)  # counts: exact in float64
+            by_segment["new_logos"] = (logos, _sum(logos, 1))
         for metric, (per_segment, total) in by_segment.items():
-            rows.append(_row(metric, "all", year, end, n_months, total.values))
-            rows += [
-                _row(metric, s, year, end, n_months, per_segment.sel(segment=s).values)
-                for s in segments
-            ]
-        if "total_cost" in ds:
-            cost = part["total_cost"].sum("month")
-            totals = {
-                "total_cost": cost,
-                "revenue_per_sm_dollar": revenue.sum("segment") / cost,
-                "post_sales_share": last["post_sales_share"],
-            }
-            rows += [_row(m, "all", year, end, n_months, da.values) for m, da in totals.items()]
+            rows.append(_row(metric, "all", year, end, n_months, total))
+            rows += _rows(metric, segments, year, end, n_months, per_segment)
+        if gtm:
+            cost = _sum(by_month["total_cost"][:, span], 1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                totals = {
+                    "total_cost": cost,
+                    "revenue_per_sm_dollar": _sum(revenue, 1) / cost,
+                    "post_sales_share": by_month["post_sales_share"][:, last],
+                }
+            rows += [_row(m, "all", year, end, n_months, v) for m, v in totals.items()]
     if "expansion_multiple" in ds:
         rows.append(
             _row(
@@ -103,3 +126,8 @@ def summary_table(ds: xr.Dataset) -> pd.DataFrame:
     table = pd.DataFrame([r for r in rows if r is not None])
     table["year"] = table["year"].astype("Int64")
     return table
+
+
+def _sum(a: np.ndarray, axis: int) -> np.ndarray:
+    """xarray's ``sum`` of floats (NaN skipped), on the array: the same values."""
+    return np.where(np.isnan(a), 0.0, a).sum(axis=axis)
