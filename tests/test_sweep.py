@@ -198,7 +198,7 @@ def test_finished_needs_all_files_the_same_hash_and_no_newer_input(tmp_path):
     assert not finished("abc", out, [data])
 
 
-def test_sweep_nc_maps_the_job_files_and_survives_a_move(tmp_path):
+def test_sweep_nc_maps_the_job_files_and_survives_a_move(tmp_path, monkeypatch):
     """sweep.nc copies no job's numbers (HDF5 virtual datasets over the jobs' forecast.nc): it
     reads the jobs' values with their dtypes, is smaller than one job's file, is the same bytes
     when merged again, still reads after the whole sweep folder moves, and compare refuses it once
@@ -229,6 +229,11 @@ def test_sweep_nc_maps_the_job_files_and_survives_a_move(tmp_path):
         assert merged["active_accounts"].dtype == ds["active_accounts"].dtype
         assert merged["account_segment"].dims == ("account", "scenario")
         virtual = merged.load()
+    # netCDF-C (the netCDF4 engine, as ncdump and R read it) follows the mapping too, from
+    # another working directory: the jobs' paths are relative to sweep.nc, not to the reader.
+    monkeypatch.chdir(tmp_path.parent)
+    with xr.open_dataset(moved / "sweep.nc", engine="netcdf4") as through_c:
+        xr.testing.assert_identical(through_c.load(), virtual)
     # The mapped file says so (the one attribute the self-contained copy does not carry).
     assert "copy=True" in virtual.attrs.pop("storage")
     copied = gather_sweep(moved, copy=True)
