@@ -305,9 +305,7 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
     win_hi = np.zeros(n_seg, dtype=np.int64)
 
     eps = scratch[0]
-    revenue = scratch[2]
-    overage = scratch[3]
-    leak = scratch[4]
+    revenue = scratch[2]  # past the horizon (cohort_pass)
     contrib_rows = (contrib[0], contrib[1], contrib[2], contrib[3], contrib[4], contrib[5],
                     contrib[6], contrib[7], contrib[8], contrib[9], contrib[10])  # fmt: skip
     alive = it[J_ALIVE]
@@ -453,7 +451,7 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                              st[F_CUR12], st[F_PREV12], st[F_LAST_REVENUE], ring[t % RING_MONTHS],
                              ring[(t - HISTORY_MONTHS) % RING_MONTHS], uring[t % 8],
                              season[s, slot], mps[M_PRICE_MULT], ps[P_RENEWAL_RATIO], skipped,
-                             revenue, overage, leak, contrib_rows)  # fmt: skip
+                             contrib_rows)  # fmt: skip
                 else:
                     n_skipped = cohort_pass(t, lo, hi, active, it[I_ZERO_GAP], st[F_X], st[F_RAMP_TAIL], st[F_HEALTH],
                               st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
@@ -471,9 +469,9 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                         for p in range(lo, hi):  # the book's positions
                             if active[p] != 0 and exist[p] != 0:
                                 rec = acc_rec[it[J_ROW, p]]
-                                rec[A_REVENUE_12M] += revenue[p]
-                                rec[A_OVERAGE_12M] += overage[p]
-                                rec[A_LEAK_12M] += leak[p]
+                                rec[A_REVENUE_12M] += contrib[K_REVENUE, p]
+                                rec[A_OVERAGE_12M] += contrib[K_OVERAGE, p]
+                                rec[A_LEAK_12M] += contrib[K_LEAK, p]
                     add_sums(lo, hi, contrib_rows, part == 0, out[t, s])
                     out[t, s, V_ACTIVE] += n_active  # counts: whole numbers, exact in float64
                     out[t, s, V_ZERO_MONTHS] += n_skipped
@@ -487,7 +485,9 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                     b = logo0 + logos_by[t + 1, s]
                 else:
                     a, b = win_lo[s], win_hi[s]
-                cohort_sums(t, a, b, it[I_START], active, revenue, cohort)
+                # Inside the horizon a logo's revenue is its contribution (0 where not active).
+                month_revenue = contrib[K_REVENUE] if t < horizon else revenue
+                cohort_sums(t, a, b, it[I_START], active, month_revenue, cohort)
     return ws
 
 
@@ -503,7 +503,7 @@ def workspace(n):
         np.empty((RING_MONTHS, n)),
         np.empty((8, n)),
         np.zeros((G_COUNT, (n + 7) // 8 * 8), dtype=np.uint8),  # the month's flags
-        np.empty((5, n)),  # normals (Student-t steps), -, revenue, overage, leak
+        np.empty((3, n)),  # normals (Student-t steps), -, revenue past the horizon
         np.zeros((K_COUNT, n)),  # contributions to the month's sums
     )
 

@@ -309,14 +309,14 @@ def exp_pass(lo, hi, x, out):
 def month_pass(t, lo, hi, active, gone, born, zero_gap, term, x, ramp_tail, health,
                healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_size,
                hist_ramp, price, commit, consumed, cur12, prev12, last_revenue, ring_now, ring_ago, u0,
-               season_now, price_mult, renewal_ratio, skipped, revenue_out, overage_out,
-               leak_out, contrib):  # fmt: skip
+               season_now, price_mult, renewal_ratio, skipped, contrib):  # fmt: skip
     """Usage, revenue, commits and the trailing sums of every active position in month ``t``
     (inside the horizon), and its contributions to the month's sums (``contrib[K_*, p]``).
 
     ``contrib`` is a tuple of the ``K_COUNT`` rows (separate arguments: they do not alias).
     ``skipped[p]`` = 1 where the month shows no usage (the hurdle): its next gap is drawn in a
-    scalar pass.  ``revenue_out``, ``overage_out`` and ``leak_out`` feed the per-account record.
+    scalar pass.  The contributions are also what the per-account record and the cohort cells
+    read (revenue, overage, leak: 0 where not active).
     Returns the numbers of skipped months and of active positions.
 
     An account that churned at the boundary into month ``c`` (``gone[p] = c``) is not active,
@@ -370,9 +370,6 @@ def month_pass(t, lo, hi, active, gone, born, zero_gap, term, x, ramp_tail, heal
         prev12[p] = p12 if rolling else prev12[p]
         ring_now[p] = revenue if rolling else ring_now[p]
         last_revenue[p] = revenue if on else last_revenue[p]
-        revenue_out[p] = revenue
-        overage_out[p] = overage
-        leak_out[p] = leak
         expansion_revenue = base * new_expansion * unit
         retained = rolling and year_ago > 0.0
         ttm = rolling and t - 23 >= born[p]
