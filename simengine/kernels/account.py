@@ -10,7 +10,7 @@ Model (DESIGN.md), for an account of segment ``s`` in horizon month ``t`` at ten
     revenue = U * price_i * price_multiplier[t]
 
 ``E`` is additive over a book account's past use cases and the simulated ones (``1 + E_hist +
-E_new``; :func:`init_existing`).  With probability ``zero_month_prob_s`` an active month shows no
+E_new``; :func:`~simengine.kernels.state.init_existing`).  With probability ``zero_month_prob_s`` an active month shows no
 usage (the usage fit's hurdle): usage and revenue are 0 that month and the level, ramp and use
 cases carry on.  The steps have SD ``usage_volatility``: normal, or Student-t with
 ``usage_tail_nu`` degrees of freedom (scaled to that SD) where the usage fit found heavy tails
@@ -25,7 +25,7 @@ account survives with probability ``(1 - theta_i) ** hr[t]``, ``hr`` the product
 force (CSM coverage, unhealthy onboarding, go-to-market multiplier, and
 ``usage_decline_hazard_ratio`` at a boundary the account's own simulated usage makes declining,
 by the churn fit's rule: see ``layout.DECLINE_THRESHOLD``).  A book account's ``n`` is its exposure
-``c (n - d + h d)`` (:func:`init_existing`).  A new logo fails onboarding with
+``c (n - d + h d)`` (:func:`~simengine.kernels.state.init_existing`).  A new logo fails onboarding with
 ``onboarding_failure_s``: it books its deal but churns in its start month without usage (the fit's
 same-month churn).  The churn month is sampled *exactly* by event time: with ``E ~ Exp(1)`` the account churns at the first boundary where the
 cumulative hazard ``sum hr * -log(1 - theta)`` exceeds ``E`` -- one uniform per account, and more
@@ -51,7 +51,7 @@ SE support that month.
 
 Commits: an account with annual commit ``C`` consumes against it; consumption beyond ``C`` in a term
 is overage, commit left at term end (or at churn) is leak, and the renewal commit is
-``renewal_ratio`` times the term's consumption.  Bookings of a new logo: see :func:`init_new_logo`.
+``renewal_ratio`` times the term's consumption.  Bookings of a new logo: see :func:`~simengine.kernels.state.init_new_logo`.
 
 Everything is aggregated per ``(month, segment)`` of the draw, so memory is ``draws x months x
 segments`` plus one draw's account state per thread.  New logos of months past the horizon are not
@@ -147,6 +147,7 @@ from simengine.kernels.passes import (
     K_USAGE,
     churn_pass,
     cohort_pass,
+    counts,
     month_pass,
     next_flag,
     normal_fixup,
@@ -154,7 +155,7 @@ from simengine.kernels.passes import (
     step_pass,
     student_t_pass,
 )
-from simengine.kernels.state import (  # noqa: F401 (re-exported names)
+from simengine.kernels.state import (
     F_CHURN_RATE,
     F_COMMIT,
     F_CONSUMED,
@@ -181,9 +182,7 @@ from simengine.kernels.state import (  # noqa: F401 (re-exported names)
     F_UNHEALTHY_RAMP,
     F_X,
     I_BORN,
-    I_COUNT,
     I_DATA_FROM,
-    I_SEGMENT,
     I_START,
     I_TERM,
     I_ZERO_GAP,
@@ -192,16 +191,11 @@ from simengine.kernels.state import (  # noqa: F401 (re-exported names)
     J_EXIST,
     J_GONE,
     J_ROW,
-    NO_ZERO_MONTH,
     NOT_GONE,
     R_USAGE,
     R_USE_CASE,
     R_ZERO,
-    account_effect,
     draw_new_logos,
-    init_account,
-    init_existing,
-    init_new_logo,
     mean_first_year_ramp,
     record_account_churn,
     record_churn,
@@ -510,13 +504,12 @@ def workspace(n):
 
 @pass_jit
 def count_waste(t, lo, hi, alive, gone, ghosts):
-    """Positions of ``lo .. hi - 1`` that no longer count in month ``t``: churned, and (with
-    ``ghosts``) more than 12 months ago."""
+    """Positions of ``lo .. hi - 1`` that no longer count in month ``t`` (:func:`counts
+    <simengine.kernels.passes.counts>`)."""
     n = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)
-        ghost = ghosts != 0 and t - gone[p] < 12
-        n += 1 if (alive[p] == 0 and not ghost) else 0
+        n += 0 if counts(t, alive[p] != 0, gone[p], ghosts != 0) else 1
     return n
 
 
@@ -528,7 +521,7 @@ def compact(t, lo, hi, ghosts, st, it, rs, ring, uring):
     gone = it[J_GONE]
     kept = lo
     for p in range(lo, hi):
-        if alive[p] == 0 and not (ghosts != 0 and t - gone[p] < 12):
+        if not counts(t, alive[p] != 0, gone[p], ghosts != 0):
             continue
         if kept != p:
             for f in range(st.shape[0]):

@@ -44,6 +44,7 @@ import math
 import numpy as np
 
 from simengine.kernels._jit import inline_jit, jit, pass_jit
+from simengine.kernels.layout import HISTORY_MONTHS
 from simengine.kernels.rng import (
     GOLDEN,
     ZIG_K,
@@ -124,6 +125,15 @@ def vexp(x):
     k1 = k >> 1
     y = (p * POW2[k1 - _POW2_LO]) * POW2[k - k1 - _POW2_LO]
     return x if x != x else y
+
+
+@inline_jit
+def counts(t, live, gone, ghosts):
+    """Whether a position still counts in month ``t``: in play, or (with ``ghosts``) churned at a
+    boundary ``gone`` within the last 12 months, so that :func:`month_pass` still rolls it into
+    that month's NRR bases."""
+    since = t - gone
+    return live or (ghosts and since >= 0 and since < HISTORY_MONTHS)
 
 
 @inline_jit
@@ -209,25 +219,6 @@ def student_t_pass(lo, hi, step, usage_state, eps, nu, scale):
         eps[p] = t * scale
 
 
-@inline_jit
-def _churn_lane(t, live, existing, start, data_from, cum, rate, threshold, health_hazard, u_csm,
-                q0, q1, hazard_mult, csm_share, covered_hr, decline_hr, decline_factor):  # fmt: skip
-    """One position's boundary into month ``t``: ``(churns, active, steps, cumulative hazard)``
-    (:func:`churn_pass`).  ``q0``, ``q1``: its usage over months ``t-7 .. t-5`` and ``t-4 ..
-    t-2``."""
-    stepping = live and (existing or t > start)
-    failed = live and (not existing) and t == start and threshold < 0.0
-    hazard = hazard_mult * health_hazard
-    hazard = hazard * covered_hr if u_csm < csm_share else hazard
-    # The churn fit's decline rule on the account's own usage, lagged one month.
-    declining = decline_hr != 1.0 and t - 7 >= data_from and q0 > 0.0 and q1 < decline_factor * q0
-    hazard = hazard * decline_hr if declining else hazard
-    cumulative = cum + rate * hazard
-    gone = stepping and cumulative > threshold
-    keep = stepping and not gone
-    return (gone or failed), (live and not (gone or failed)), keep, (cumulative if keep else cum)
-
-
 @pass_jit
 def churn_pass(t, lo, hi, alive, exist, start, data_from, cum_hazard, churn_rate, threshold,
                health_hazard, u_csm, u7, u6, u5, u4, u3, u2, hazard_mult, csm_share, covered_hr, decline_hr,
@@ -241,37 +232,29 @@ def churn_pass(t, lo, hi, alive, exist, start, data_from, cum_hazard, churn_rate
     n_churn = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        ch, act, keep, cum = _churn_lane(
-            t, alive[p] != 0, exist[p] != 0, start[p], data_from[p], cum_hazard[p], churn_rate[p],
-            threshold[p], health_hazard[p], u_csm[p], u7[p] + u6[p] + u5[p], u4[p] + u3[p] + u2[p],
-            hazard_mult, csm_share, covered_hr, decline_hr, decline_factor,
-        )  # fmt: skip
-        churn[p] = 1 if ch else 0
-        n_churn += 1 if ch else 0
-        active[p] = 1 if act else 0
+        live = alive[p] != 0
+        existing = exist[p] != 0
+        stepping = live and (existing or t > start[p])
+        failed = live and (not existing) and t == start[p] and threshold[p] < 0.0
+        hazard = hazard_mult * health_hazard[p]
+        hazard = hazard * covered_hr if u_csm[p] < csm_share else hazard
+        # The churn fit's decline rule on the account's own usage, lagged one month.
+        q1 = u4[p] + u3[p] + u2[p]
+        q0 = u7[p] + u6[p] + u5[p]
+        declining = (
+            decline_hr != 1.0 and t - 7 >= data_from[p] and q0 > 0.0 and q1 < decline_factor * q0
+        )
+        hazard = hazard * decline_hr if declining else hazard
+        cumulative = cum_hazard[p] + churn_rate[p] * hazard
+        gone = stepping and cumulative > threshold[p]
+        ch = 1 if (gone or failed) else 0
+        churn[p] = ch
+        n_churn += ch
+        active[p] = 1 if (live and not (gone or failed)) else 0
+        keep = stepping and not gone
         step[p] = 1 if keep else 0
-        cum_hazard[p] = cum
+        cum_hazard[p] = cumulative if keep else cum_hazard[p]
     return n_churn
-
-
-@inline_jit
-def _step_lane(on, existing, e, x, drift, ramp_tail, health, health_step, healthy_ramp,
-               unhealthy_level, unhealthy_ramp, hist_ramp, u_se, gap, drift_shift, volatility,
-               ramp_step, q, decay, decay_q, se_share, intensity_plain, intensity_supported):  # fmt: skip
-    """One position's usage step (:func:`step_pass`): its new level, ramp, health and use-case
-    ramp values, whether a use case starts, and its use-case gap."""
-    x = (x + ((drift + drift_shift) + volatility * e)) if on else x
-    ramp_tail = ramp_tail * ramp_step if on else ramp_tail
-    health = health * health_step if on else health
-    healthy_ramp = healthy_ramp * q if on else healthy_ramp
-    unhealthy_level = unhealthy_level * decay if on else unhealthy_level
-    unhealthy_ramp = unhealthy_ramp * decay_q if on else unhealthy_ramp
-    hist_ramp = hist_ramp * q if (on and existing) else hist_ramp
-    intensity = intensity_supported if u_se < se_share else intensity_plain
-    starts = on and intensity >= gap
-    gap = gap - intensity if (on and not starts) else gap
-    return (x, ramp_tail, health, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_ramp, starts,
-            gap)  # fmt: skip
 
 
 @pass_jit
@@ -285,15 +268,21 @@ def step_pass(lo, hi, step, exist, eps, x, drift, ramp_tail, health, health_step
     n_use_case = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        (x[p], ramp_tail[p], health[p], healthy_ramp[p], unhealthy_level[p], unhealthy_ramp[p],
-         hist_ramp[p], starts, uc_gap[p]) = _step_lane(
-            step[p] != 0, exist[p] != 0, eps[p], x[p], drift[p], ramp_tail[p], health[p],
-            health_step[p], healthy_ramp[p], unhealthy_level[p], unhealthy_ramp[p], hist_ramp[p],
-            u_se[p], uc_gap[p], drift_shift, volatility, ramp_step, q, decay, decay_q, se_share,
-            intensity_plain, intensity_supported,
-        )  # fmt: skip
-        use_case[p] = 1 if starts else 0
-        n_use_case += 1 if starts else 0
+        on = step[p] != 0
+        x[p] = (x[p] + ((drift[p] + drift_shift) + volatility * eps[p])) if on else x[p]
+        ramp_tail[p] = ramp_tail[p] * ramp_step if on else ramp_tail[p]
+        health[p] = health[p] * health_step[p] if on else health[p]
+        healthy_ramp[p] = healthy_ramp[p] * q if on else healthy_ramp[p]
+        unhealthy_level[p] = unhealthy_level[p] * decay if on else unhealthy_level[p]
+        unhealthy_ramp[p] = unhealthy_ramp[p] * decay_q if on else unhealthy_ramp[p]
+        hist_ramp[p] = hist_ramp[p] * q if (on and exist[p] != 0) else hist_ramp[p]
+        intensity = intensity_supported if u_se[p] < se_share else intensity_plain
+        gap = uc_gap[p]
+        starts = on and intensity >= gap
+        uc = 1 if starts else 0
+        use_case[p] = uc
+        n_use_case += uc
+        uc_gap[p] = gap - intensity if (on and not starts) else gap
     return n_use_case
 
 
@@ -330,8 +319,7 @@ def month_pass(t, lo, hi, active, gone, born, zero_gap, term, x, ramp_tail, heal
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
         on = active[p] != 0
         n_active += 1 if on else 0
-        since = t - gone[p]
-        rolling = on or (since >= 0 and since < 12)  # in play, or churned within 12 months
+        rolling = counts(t, on, gone[p], True)
         expansion = healthy_size[p] - healthy_ramp[p] + unhealthy_level[p] - unhealthy_ramp[p]
         # Expansion revenue counts the forecast's use cases only; past ones are in the level.
         new_expansion = expansion - (hist_size[p] - hist_ramp[p])
