@@ -337,13 +337,15 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
         slot = (month_of_year0 + t) % 12
         for s in range(n_seg):
             logo0 = block[s] + n_book_seg[s]
-            # Squeeze out positions that no longer count once they are an eighth of a range: in
-            # the horizon the book's (an account churned within 12 months still counts: see
-            # passes.month_pass), past it the logos' (whose window is a suffix of them).
+            # Squeeze out positions that no longer count: in the horizon the book's (an account
+            # churned within 12 months still counts: see passes.month_pass) once they are a
+            # sixteenth of its range, by filling each hole from its end (one move per hole);
+            # past the horizon the logos' (whose window is a suffix of them, in start order for
+            # the cohort cells) once they are an eighth, keeping their order.
             if t < horizon:
                 size = book_end[s] - block[s]
-                if size > 0 and 8 * count_waste(t, block[s], book_end[s], alive, gone, 1) > size:
-                    book_end[s] = compact(t, block[s], book_end[s], 1, st, it, rs, ring, uring)
+                if size > 0 and 16 * count_waste(t, block[s], book_end[s], alive, gone, 1) > size:
+                    book_end[s] = fill_holes(t, block[s], book_end[s], st, it, rs, ring, uring)
             else:
                 if t == horizon:
                     win_lo[s] = logo0
@@ -514,9 +516,52 @@ def count_waste(t, lo, hi, alive, gone, ghosts):
 
 
 @jit
+def fill_holes(t, lo, hi, st, it, rs, ring, uring):
+    """Squeeze the positions of ``lo .. hi - 1`` that no longer count (:func:`count_waste`, with
+    ghosts) out by moving the last ones that do into the first holes; return the new end.
+
+    One move per hole (:func:`compact` moves every position past the first hole), so the book
+    can be compacted often.  It reorders the range, which changes only the order the month's
+    sums add in: fixed by the draw, so still reproducible, and the book's accounts do not
+    depend on the logos'.
+    """
+    alive = it[J_ALIVE]
+    gone = it[J_GONE]
+    a = lo
+    b = hi - 1
+    while True:
+        while a <= b and counts(t, alive[a] != 0, gone[a], True):
+            a += 1
+        while b > a and not counts(t, alive[b] != 0, gone[b], True):
+            b -= 1
+        if a >= b:
+            return a
+        move(a, b, st, it, rs, ring, uring, True)
+        a += 1
+        b -= 1
+
+
+@inline_jit
+def move(to, p, st, it, rs, ring, uring, with_ring):
+    """Copy position ``p``'s state to position ``to`` (its revenue ring only ``with_ring``)."""
+    for f in range(st.shape[0]):
+        st[f, to] = st[f, p]
+    for f in range(it.shape[0]):
+        it[f, to] = it[f, p]
+    for f in range(rs.shape[0]):
+        rs[f, to] = rs[f, p]
+    if with_ring:
+        for u in range(RING_MONTHS):
+            ring[u, to] = ring[u, p]
+    for u in range(8):
+        uring[u, to] = uring[u, p]
+
+
+@jit
 def compact(t, lo, hi, ghosts, st, it, rs, ring, uring):
     """Squeeze the positions of ``lo .. hi - 1`` that no longer count (:func:`count_waste`) out,
-    keeping the others in order; return the end of those kept."""
+    keeping the others in order; return the end of those kept.  Without ``ghosts`` (the logos
+    past the horizon) the revenue ring stays behind: nothing reads it there."""
     alive = it[J_ALIVE]
     gone = it[J_GONE]
     kept = lo
@@ -524,16 +569,7 @@ def compact(t, lo, hi, ghosts, st, it, rs, ring, uring):
         if not counts(t, alive[p] != 0, gone[p], ghosts != 0):
             continue
         if kept != p:
-            for f in range(st.shape[0]):
-                st[f, kept] = st[f, p]
-            for f in range(it.shape[0]):
-                it[f, kept] = it[f, p]
-            for f in range(rs.shape[0]):
-                rs[f, kept] = rs[f, p]
-            for u in range(RING_MONTHS):
-                ring[u, kept] = ring[u, p]
-            for u in range(8):
-                uring[u, kept] = uring[u, p]
+            move(kept, p, st, it, rs, ring, uring, ghosts != 0)
         kept += 1
     return kept
 
