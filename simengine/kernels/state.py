@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from simengine.kernels._jit import jit
+from simengine.kernels._jit import inline_jit, jit
 from simengine.kernels.layout import (
     A_CHURN_MONTH,
     A_LEAK_12M,
@@ -120,7 +120,7 @@ NO_ZERO_MONTH = 1 << 62
 _NO_ZERO_F = float(NO_ZERO_MONTH)
 
 
-@jit
+@inline_jit
 def zero_month_gap(state, p):
     """Months with usage before the next skipped one: ``Geometric(p)`` on ``{0, 1, ...}``.
 
@@ -351,7 +351,7 @@ def init_new_logo(f, r, ist, ring, uring, seed, draw, t, s, k, p, mpt, mean_ramp
     out[t, s, V_BOOKINGS] += bookings
 
 
-@jit
+@inline_jit
 def start_use_cases(
     state, gap, intensity, healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp,
     p, unhealthy_share, q, out, t, segment,
@@ -380,7 +380,7 @@ def start_use_cases(
     return state, gap, intensity, healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp
 
 
-@jit
+@inline_jit
 def record_churn(last_revenue, commit, consumed, t, s, out):
     """An account churns at the boundary into month ``t`` (< horizon): its churn and its leak.
 
@@ -395,7 +395,7 @@ def record_churn(last_revenue, commit, consumed, t, s, out):
         out[t, s, V_LEAK] += max(commit - consumed, 0.0)
 
 
-@jit
+@inline_jit
 def record_account_churn(commit, consumed, t, rec):
     """Per-account record of a book account churning at the boundary into month ``t``."""
     rec[A_CHURN_MONTH] = t + 1.0
