@@ -297,6 +297,13 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
     book_end = block[:n_seg] + n_book_seg  # end of each block's book positions (they compact)
     win_lo = np.zeros(n_seg, dtype=np.int64)  # past the horizon: the logos in their window
     win_hi = np.zeros(n_seg, dtype=np.int64)
+    # runs[s, t0] .. runs[s, t0 + 1] - 1: the positions of segment s's logos that started in
+    # month t0 (their positions are fixed inside the horizon; past it run_bounds redoes them
+    # after each compaction of the window, which keeps start order).
+    runs = np.empty((n_seg, horizon + 1), dtype=np.int64)
+    for s in range(n_seg):
+        for t0 in range(horizon + 1):
+            runs[s, t0] = block[s] + n_book_seg[s] + logos_by[t0, s]
 
     eps = scratch[0]
     revenue = scratch[2]  # past the horizon (cohort_pass)
@@ -355,6 +362,7 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                 size = win_hi[s] - win_lo[s]
                 if size > 0 and 8 * count_waste(t, win_lo[s], win_hi[s], alive, gone, 0) > size:
                     win_hi[s] = compact(t, win_lo[s], win_hi[s], 0, st, it, rs, ring, uring)
+                    run_bounds(win_lo[s], win_hi[s], it[I_START], runs[s])
             ps = sp[s]
             mps = mp[s, m]
             for part in range(2):  # the book's positions, then the logos' in play
@@ -472,18 +480,15 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                     out[t, s, V_ACTIVE] += n_active  # counts: whole numbers, exact in float64
                     out[t, s, V_ZERO_MONTHS] += n_skipped
         # The cohort cells of month t: a segment's logos of one start month are one run of
-        # positions, summed where active; the segments add into a cell in order.
+        # positions (runs), summed where active; the segments add into a cell in order.
+        # Inside the horizon a logo's revenue is its contribution (0 where not active).
         if cohort_months > 0:
+            month_revenue = contrib[K_REVENUE] if t < horizon else revenue
             for s in range(n_seg):
-                if t < horizon:
-                    logo0 = block[s] + n_book_seg[s]
-                    a = logo0 + logos_by[max(t - cohort_months + 1, 0), s]
-                    b = logo0 + logos_by[t + 1, s]
-                else:
-                    a, b = win_lo[s], win_hi[s]
-                # Inside the horizon a logo's revenue is its contribution (0 where not active).
-                month_revenue = contrib[K_REVENUE] if t < horizon else revenue
-                cohort_sums(t, a, b, it[I_START], active, month_revenue, cohort)
+                for t0 in range(max(t - cohort_months + 1, 0), min(t + 1, horizon)):
+                    a, b = runs[s, t0], runs[s, t0 + 1]
+                    if a < b:
+                        cohort[t0, t - t0] += active_sum(a, b, active, month_revenue)
     return ws
 
 
@@ -575,18 +580,15 @@ def compact(t, lo, hi, ghosts, st, it, rs, ring, uring):
 
 
 @jit
-def cohort_sums(t, lo, hi, start, active, revenue, cohort):
-    """Add month ``t``'s revenue of the active logos in positions ``lo .. hi - 1`` (in start
-    month order) into their cohort cells ``cohort[start, t - start]``, one run of a start month
-    at a time."""
-    a = lo
-    while a < hi:
-        t0 = start[a]
-        b = a + 1
-        while b < hi and start[b] == t0:
-            b += 1
-        cohort[t0, t - t0] += active_sum(a, b, active, revenue)
-        a = b
+def run_bounds(lo, hi, start, runs):
+    """``runs[t0]``: the first position of ``lo .. hi - 1`` (in start month order) whose logo
+    started in month ``t0`` or later (``hi`` if none)."""
+    p = lo
+    for t0 in range(runs.shape[0] - 1):
+        while p < hi and start[p] < t0:
+            p += 1
+        runs[t0] = p
+    runs[runs.shape[0] - 1] = hi
 
 
 @inline_jit
