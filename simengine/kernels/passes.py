@@ -45,7 +45,6 @@ import numpy as np
 
 from simengine.kernels._jit import inline_jit, jit, pass_jit
 from simengine.kernels.layout import HISTORY_MONTHS
-from simengine.kernels.vmath import bits_f64
 from simengine.kernels.rng import (
     GOLDEN,
     ZIG_K,
@@ -55,6 +54,7 @@ from simengine.kernels.rng import (
     next_normal,
     next_student_t,
 )
+from simengine.kernels.vmath import bits_f64
 
 _M8 = np.uint64(0xFF)
 _S8 = np.uint64(8)
