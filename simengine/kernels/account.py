@@ -307,6 +307,7 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
 
     eps = scratch[0]
     revenue = scratch[2]  # past the horizon (cohort_pass)
+    lanes = np.empty(LANES)  # add_sums' scratch
     contrib_rows = (contrib[0], contrib[1], contrib[2], contrib[3], contrib[4], contrib[5],
                     contrib[6], contrib[7], contrib[8], contrib[9], contrib[10])  # fmt: skip
     alive = it[J_ALIVE]
@@ -476,7 +477,7 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                                 rec[A_REVENUE_12M] += contrib[K_REVENUE, p]
                                 rec[A_OVERAGE_12M] += contrib[K_OVERAGE, p]
                                 rec[A_LEAK_12M] += contrib[K_LEAK, p]
-                    add_sums(lo, hi, contrib_rows, part == 0, out[t, s])
+                    add_sums(lo, hi, contrib_rows, part == 0, out[t, s], lanes)
                     out[t, s, V_ACTIVE] += n_active  # counts: whole numbers, exact in float64
                     out[t, s, V_ZERO_MONTHS] += n_skipped
         # The cohort cells of month t: a segment's logos of one start month are one run of
@@ -616,55 +617,68 @@ def active_sum(lo, hi, active, values):
     return (a0 + a1) + (a2 + a3)
 
 
-@pass_jit
-def add_sums(lo, hi, contrib, book, out_ts):
-    """Add one range's per-position contributions into its month's outputs ``out_ts``, in
-    position order; ``book``: the range is the segment's book positions (their expansion revenue
-    is the existing accounts'), else its logos' (their revenue is new-logo revenue).
+#: Lanes of :func:`lane_sum`: position ``lo + j`` adds into lane ``j % LANES``.
+LANES = 64
 
-    ``contrib`` is the tuple of rows.  Positions not active this month contribute +0.0, which
-    leaves a sum that started at +0.0 unchanged, so every position is added without a branch;
-    eleven scalar accumulators, so the eleven chains of additions overlap.
+
+@pass_jit
+def lane_add(row, lo, hi, lanes):
+    """``lanes[j] += row[lo + j + LANES i]`` for every position of ``lo .. hi - 1``, lane by lane
+    in position order: an element-wise loop over the lanes, so LLVM vectorises it (a sum in one
+    accumulator is a chain of dependent additions it may not reorder)."""
+    n = hi - lo
+    k = 0
+    while k + LANES <= n:
+        base = np.uintp(lo + k)
+        for j in range(LANES):
+            lanes[np.uintp(j)] += row[base + np.uintp(j)]
+        k += LANES
+    base = np.uintp(lo + k)
+    for j in range(n - k):
+        lanes[np.uintp(j)] += row[base + np.uintp(j)]
+
+
+@jit
+def lane_sum(row, lo, hi, lanes):
+    """Sum of ``row[lo:hi]``: :func:`lane_add` into ``lanes`` (``LANES`` scratch values), then
+    the lanes folded in halves (lane ``j`` plus lane ``j + w`` for ``w`` = 32, 16, .., 1).  The
+    order is fixed by ``hi - lo`` alone, so the sum is reproducible on any machine."""
+    lanes[:] = 0.0
+    lane_add(row, lo, hi, lanes)
+    w = LANES // 2
+    while w > 0:
+        for j in range(w):
+            lanes[j] = lanes[j] + lanes[j + w]
+        w //= 2
+    return lanes[0]
+
+
+@jit
+def add_sums(lo, hi, contrib, book, out_ts, lanes):
+    """Add one range's per-position contributions into its month's outputs ``out_ts`` (each row
+    by :func:`lane_sum`); ``book``: the range is the segment's book positions (their expansion
+    revenue is the existing accounts'), else its logos' (their revenue is new-logo revenue).
+
+    Positions not active this month contribute +0.0, so every position is added without a
+    branch.
     """
-    a0 = 0.0
-    a1 = 0.0
-    a2 = 0.0
-    a3 = 0.0
-    a4 = 0.0
-    a5 = 0.0
-    a6 = 0.0
-    a7 = 0.0
-    a8 = 0.0
-    a9 = 0.0
-    a10 = 0.0
-    for k in range(hi - lo):
-        p = np.uintp(lo + k)
-        a0 += contrib[K_REVENUE][p]
-        a1 += contrib[K_USAGE][p]
-        a2 += contrib[K_EXPANSION][p]
-        a3 += contrib[K_OVERAGE][p]
-        a4 += contrib[K_LEAK][p]
-        a5 += contrib[K_RETENTION_BASE][p]
-        a6 += contrib[K_RETAINED][p]
-        a7 += contrib[K_RETAINED_CAPPED][p]
-        a8 += contrib[K_TTM_BASE][p]
-        a9 += contrib[K_TTM_RETAINED][p]
-        a10 += contrib[K_TTM_RETAINED_CAPPED][p]
-    out_ts[V_REVENUE] += a0
-    out_ts[V_USAGE] += a1
-    out_ts[V_EXPANSION_REVENUE] += a2
-    out_ts[V_OVERAGE] += a3
-    out_ts[V_LEAK] += a4
+    revenue = lane_sum(contrib[K_REVENUE], lo, hi, lanes)
+    expansion = lane_sum(contrib[K_EXPANSION], lo, hi, lanes)
+    out_ts[V_REVENUE] += revenue
+    out_ts[V_USAGE] += lane_sum(contrib[K_USAGE], lo, hi, lanes)
+    out_ts[V_EXPANSION_REVENUE] += expansion
+    out_ts[V_OVERAGE] += lane_sum(contrib[K_OVERAGE], lo, hi, lanes)
+    out_ts[V_LEAK] += lane_sum(contrib[K_LEAK], lo, hi, lanes)
     if book:
-        out_ts[V_EXISTING_EXPANSION_REVENUE] += a2
+        out_ts[V_EXISTING_EXPANSION_REVENUE] += expansion
     else:
-        out_ts[V_NEW_LOGO_REVENUE] += a0
-    out_ts[V_RETENTION_BASE] += a5
-    out_ts[V_RETAINED] += a6
-    out_ts[V_RETAINED_CAPPED] += a7
-    out_ts[V_TTM_BASE] += a8
-    out_ts[V_TTM_RETAINED] += a9
-    out_ts[V_TTM_RETAINED_CAPPED] += a10
+        out_ts[V_NEW_LOGO_REVENUE] += revenue
+    out_ts[V_RETENTION_BASE] += lane_sum(contrib[K_RETENTION_BASE], lo, hi, lanes)
+    out_ts[V_RETAINED] += lane_sum(contrib[K_RETAINED], lo, hi, lanes)
+    out_ts[V_RETAINED_CAPPED] += lane_sum(contrib[K_RETAINED_CAPPED], lo, hi, lanes)
+    out_ts[V_TTM_BASE] += lane_sum(contrib[K_TTM_BASE], lo, hi, lanes)
+    out_ts[V_TTM_RETAINED] += lane_sum(contrib[K_TTM_RETAINED], lo, hi, lanes)
+    out_ts[V_TTM_RETAINED_CAPPED] += lane_sum(contrib[K_TTM_RETAINED_CAPPED], lo, hi, lanes)
 
 
 @jit(parallel=True)
