@@ -32,9 +32,10 @@ They agree with the NumPy reference (:mod:`simengine.kernels.reference`) to its 
 
 A churned position stays where it is with ``alive`` 0 (it contributes nothing) and, for the 12
 months after its churn, still rolls its ring and trailing sums, which keeps it in the NRR bases
-of those months; :func:`compact <simengine.kernels.account.compact>` squeezes out the positions
-that no longer count when they exceed an eighth of a range (the book's in the horizon, the
-logos' past it: a logo's position is fixed until the horizon).
+of those months.  :mod:`simengine.kernels.ranges` squeezes out the positions that no longer
+count: the book's in the horizon once they are a sixteenth of its range (filling each hole from
+its end, which reorders the book's positions), the logos' past it once they are an eighth
+(keeping their start order; a logo's position is fixed until the horizon).
 """
 
 from __future__ import annotations
