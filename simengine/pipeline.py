@@ -59,11 +59,10 @@ def _gate(path: str, stamp: tuple[int, int], expected_hash: str, gate: tuple) ->
     return tuple(check_gate(_load_posterior(path, stamp, expected_hash), fit_cfg))
 
 
-# Books the jobs of one process share (a sweep's basic launcher, a notebook): book_hash and the
-# kernel's per-account arrays, keyed by the book object itself (the embedded book is cached and
-# read-only) or, for state, by the data hash, segments and prices.  Two entries: a sweep uses one.
+# Books the jobs of one process share (a sweep's basic launcher, a notebook): book_hash, keyed by
+# the book object itself (the embedded book is cached and read-only).  Two entries: a sweep uses
+# one.  What a run derives from a book is remembered by _derived below.
 _BOOK_HASHES: dict[int, tuple[object, str]] = {}
-_STATES: dict[tuple, object] = {}
 
 
 def _book_hash(book) -> str:
@@ -99,9 +98,10 @@ def _price_key(account_price) -> str:
     return repr(sorted(dict(account_price).items()))
 
 
-# What a run derives from its book alone (prices, observed history, usage signals), keyed by the
-# book's data hash (a content hash: safe for any book) and the derivation's other inputs.  A sweep's
-# jobs share them; callers treat the values as read-only.  Bounded: a few books' worth.
+# What a run derives from its book alone (the kernel's per-account arrays, prices, observed
+# history, usage signals), keyed by the book's data hash (a content hash: safe for any book) and
+# the derivation's other inputs.  A sweep's jobs share them; callers treat the values as
+# read-only.  Bounded: a few books' worth.
 _DERIVED: dict[tuple, object] = {}
 _DERIVED_MAX = 16
 
@@ -131,14 +131,8 @@ def _book_state(book, data_hash: str, segments: tuple[str, ...], account_price):
     only reads the arrays, so jobs on the same book share them)."""
     from simengine.engine import book_state
 
-    key = (data_hash, segments, _price_key(account_price))
-    state = _STATES.get(key)
-    if state is None:
-        state = book_state(book, segments, account_price)
-        if len(_STATES) >= 2:
-            _STATES.clear()
-        _STATES[key] = state
-    return state
+    key = (data_hash, "state", segments, _price_key(account_price))
+    return _derived(key, lambda: book_state(book, segments, account_price))
 
 
 def load_checked_posterior(cfg: Config, book, data_hash: str | None = None):

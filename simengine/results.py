@@ -154,7 +154,7 @@ DESCRIPTIONS = {
 _COUNTS = ("active_accounts", "new_logos", "churned_accounts", "new_use_cases")
 
 
-def _sum(a: np.ndarray, axis) -> np.ndarray:
+def nan_sum(a: np.ndarray, axis) -> np.ndarray:
     """xarray's ``sum`` of floats (NaN skipped: zeros in their place, then ``numpy.sum``),
     without the ~1 ms of xarray bookkeeping a call: the same values."""
     return np.where(np.isnan(a), 0.0, a).sum(axis=axis)
@@ -195,18 +195,18 @@ def make_dataset(
 
     by_month = ("draw", "month")
     with np.errstate(divide="ignore", invalid="ignore"):
-        ttm_base = _sum(v["ttm_base"], 2)
-        base = _sum(v["retention_base"], 2)
+        ttm_base = nan_sum(v["ttm_base"], 2)
+        base = nan_sum(v["retention_base"], 2)
         derived = {
             "arr": (dims, 12.0 * v["revenue"]),
             "nrr": (dims, v["ttm_retained"] / v["ttm_base"]),
             "grr": (dims, v["ttm_retained_capped"] / v["ttm_base"]),
-            "nrr_total": (by_month, _sum(v["ttm_retained"], 2) / ttm_base),
-            "grr_total": (by_month, _sum(v["ttm_retained_capped"], 2) / ttm_base),
+            "nrr_total": (by_month, nan_sum(v["ttm_retained"], 2) / ttm_base),
+            "grr_total": (by_month, nan_sum(v["ttm_retained_capped"], 2) / ttm_base),
             "nrr_monthly": (dims, v["retained_revenue"] / v["retention_base"]),
             "grr_monthly": (dims, v["retained_revenue_capped"] / v["retention_base"]),
-            "nrr_monthly_total": (by_month, _sum(v["retained_revenue"], 2) / base),
-            "grr_monthly_total": (by_month, _sum(v["retained_revenue_capped"], 2) / base),
+            "nrr_monthly_total": (by_month, nan_sum(v["retained_revenue"], 2) / base),
+            "grr_monthly_total": (by_month, nan_sum(v["retained_revenue_capped"], 2) / base),
         }
     ds = ds.assign(derived)
 
@@ -258,16 +258,16 @@ def add_gtm(ds: xr.Dataset, staffing, drivers, costs, coverage: np.ndarray) -> x
     roles = list(staffing.roles)
     ds = ds.assign_coords(role=roles)
     cost = np.asarray(costs.total_by_role)
-    total_cost = _sum(cost, 2)
+    total_cost = nan_sum(cost, 2)
     post_sales = [roles.index(r) for r in POST_SALES_ROLES]
     acquisition_roles = [roles.index(r) for r in ACQUISITION_ROLES]
     revenue = ds["revenue"].transpose("draw", "month", "segment").values
     new_logo = ds["new_logo_revenue"].transpose("draw", "month", "segment").values
     with np.errstate(divide="ignore", invalid="ignore"):
-        post_share = _sum(cost[..., post_sales], 2) / total_cost
-        per_dollar = _sum(revenue, 2) / total_cost
-        acquisition = _sum(cost[..., acquisition_roles], (1, 2))
-        payback = acquisition / _sum(new_logo, 2)[:, -1]
+        post_share = nan_sum(cost[..., post_sales], 2) / total_cost
+        per_dollar = nan_sum(revenue, 2) / total_cost
+        acquisition = nan_sum(cost[..., acquisition_roles], (1, 2))
+        payback = acquisition / nan_sum(new_logo, 2)[:, -1]
     new = {
         "headcount": (by_role, staffing.headcount),
         "ramped_capacity": (by_role, staffing.capacity),

@@ -90,11 +90,11 @@ G_COUNT = 6
 # exp(x) for the passes: libm's exp is a call, which keeps a loop scalar; this one is plain
 # arithmetic, so LLVM vectorises it.  Cody & Waite's reduction x = k ln2 + r (|r| <= ln2 / 2,
 # fdlibm's two-part ln2, k ln2_hi exact), exp(r) by its Taylor polynomial to r**12 / 12! (the
-# next term is below 2e-16 relative), and 2**k as two table powers (so results that are
-# subnormal or overflow come out as 0 / inf / subnormal, not as garbage exponents).  Each power
-# is built from its exponent bits (``k`` in [-539, 512] is a normal float's), not read from a
-# table: a vector table read is a gather, and the two were ~10% of a pass that calls vexp.  Within a
-# few ulp of libm (tests/kernels/test_vexp.py); the reference's NumPy exp agrees to rtol 1e-9.
+# next term is below 2e-16 relative), and 2**k as the product of two powers of two (so results
+# that are subnormal or overflow come out as 0 / inf / subnormal, not as garbage exponents), each
+# built from its exponent bits (``k`` in [-539, 512] is a normal float's): a table read in a
+# vectorised loop is a gather, and the two were ~10% of a pass that calls vexp.  Within a few ulp
+# of libm (tests/kernels/test_vexp.py); the reference's NumPy exp agrees to rtol 1e-9.
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
@@ -364,7 +364,7 @@ def month_pass(t, lo, hi, active, gone, born, zero_gap, term, x, ramp_tail, heal
         expansion_revenue = base * new_expansion * unit
         retained = rolling and year_ago > 0.0
         ttm = rolling and t - 23 >= born[p]
-        contrib[K_REVENUE][p] = revenue if on else 0.0
+        contrib[K_REVENUE][p] = revenue  # 0 where not active
         contrib[K_USAGE][p] = usage if on else 0.0
         contrib[K_EXPANSION][p] = expansion_revenue if on else 0.0
         contrib[K_OVERAGE][p] = overage

@@ -230,7 +230,7 @@ def fan_chart(
     ax_ret.grid(alpha=0.3)
     _date_ticks(ax_ret, hx[0] if "history_revenue" in ds else x[0], x[-1])
     slant_dates(ax_ret)
-    _fixed_layout(fig, [ax_rev, ax_ret], height_ratios=(3, 2))
+    _fixed_layout(fig, [ax_rev, ax_ret])
     if path is not None:
         save_figure(fig, path, dpi=110)
     return fig
@@ -250,13 +250,14 @@ def _date_ticks(ax, first, last) -> None:
         ax.xaxis.set_major_formatter(DateFormatter("%Y-%m"))
 
 
-def _fixed_layout(fig: Figure, axes, height_ratios, *, left=0.95, top=0.4, bottom=0.65, gap=0.5,
+def _fixed_layout(fig: Figure, axes, *, left=0.95, top=0.4, bottom=0.65, gap=0.5,
                   pad=0.15) -> None:  # fmt: skip
     """Stack ``axes`` with fixed margins in inches and a right margin the widest legend fits in.
 
     Constrained layout measures every text of the figure in several passes (about a third of a
     fan chart's CPU); here only the legends are measured.  The left margin holds a money axis's
-    tick labels and label, the bottom one slanted dates, ``gap`` an axes title.
+    tick labels and label, the bottom one slanted dates, ``gap`` an axes title.  The axes'
+    height ratios stay those of their gridspec (``hspace`` is relative to their mean height).
     """
     FigureCanvasAgg(fig)
     renderer = fig.canvas.get_renderer()
@@ -269,7 +270,6 @@ def _fixed_layout(fig: Figure, axes, height_ratios, *, left=0.95, top=0.4, botto
         left=left / w, right=1.0 - right, top=1.0 - top / h, bottom=bottom / h,
         hspace=gap / (inner / len(axes)),
     )  # fmt: skip
-    del height_ratios  # set on the gridspec already; hspace is relative to the mean height
 
 
 def scenario_fans(

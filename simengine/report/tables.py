@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from simengine.results import nan_sum
+
 __all__ = ["QUANTILES", "quantile_table", "summary_table"]
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -89,26 +91,26 @@ def summary_table(ds: xr.Dataset) -> pd.DataFrame:
     for year, span, n_months in _years(ds):
         end = str(np.datetime_as_string(months[span][-1], unit="M"))
         last = span.stop - 1
-        revenue = _sum(by_seg["revenue"][:, span], 1)
+        revenue = nan_sum(by_seg["revenue"][:, span], 1)
         arr = by_seg["arr"][:, last]
         by_segment = {
-            "arr": (arr, _sum(arr, 1)),
-            "revenue": (revenue, _sum(revenue, 1)),
+            "arr": (arr, nan_sum(arr, 1)),
+            "revenue": (revenue, nan_sum(revenue, 1)),
             "nrr": (by_seg["nrr"][:, last], by_month["nrr_total"][:, last]),
             "grr": (by_seg["grr"][:, last], by_month["grr_total"][:, last]),
         }
         if gtm:
-            logos = _sum(by_seg["new_logos"][:, span], 1)  # counts: exact in float64
-            by_segment["new_logos"] = (logos, _sum(logos, 1))
+            logos = nan_sum(by_seg["new_logos"][:, span], 1)  # counts: exact in float64
+            by_segment["new_logos"] = (logos, nan_sum(logos, 1))
         for metric, (per_segment, total) in by_segment.items():
             rows.append(_row(metric, "all", year, end, n_months, total))
             rows += _rows(metric, segments, year, end, n_months, per_segment)
         if gtm:
-            cost = _sum(by_month["total_cost"][:, span], 1)
+            cost = nan_sum(by_month["total_cost"][:, span], 1)
             with np.errstate(divide="ignore", invalid="ignore"):
                 totals = {
                     "total_cost": cost,
-                    "revenue_per_sm_dollar": _sum(revenue, 1) / cost,
+                    "revenue_per_sm_dollar": nan_sum(revenue, 1) / cost,
                     "post_sales_share": by_month["post_sales_share"][:, last],
                 }
             rows += [_row(m, "all", year, end, n_months, v) for m, v in totals.items()]
@@ -126,8 +128,3 @@ def summary_table(ds: xr.Dataset) -> pd.DataFrame:
     table = pd.DataFrame([r for r in rows if r is not None])
     table["year"] = table["year"].astype("Int64")
     return table
-
-
-def _sum(a: np.ndarray, axis: int) -> np.ndarray:
-    """xarray's ``sum`` of floats (NaN skipped), on the array: the same values."""
-    return np.where(np.isnan(a), 0.0, a).sum(axis=axis)
