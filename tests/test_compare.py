@@ -197,3 +197,36 @@ def test_staffing_budget_and_ratio_set_heads(small_overrides):
         load_config([*small_overrides, *keys])
     with pytest.raises(ConfigError, match="'staffing.budget' = 1000.0: too small"):
         load_config([*small_overrides, "staffing.budget=1000", "staffing.ae_per_se=3"])
+
+
+def test_narrow_terminal_tables_keep_whole_scenario_labels():
+    """At 80 columns (a pipe, a CI log) the labels fold instead of ending in an ellipsis, so the
+    rows of one metric stay told apart."""
+    import io
+
+    from rich.console import Console
+
+    from simengine.report.comparison import print_comparison, print_frontier_table
+
+    ds = _mix_sweep({(700000.0, 1.5): 0.0, (700000.0, 6.0): 5.0, (1100000.0, 1.5): 8.0})
+    long = [f"staffing.budget={b:.0f},staffing.ae_per_se={r:g}" for b, r in
+            zip(ds["staffing_budget"].values, ds["staffing_ae_per_se"].values, strict=True)]  # fmt: skip
+    ds = ds.assign_coords(scenario=long)
+    table, _ = compare(ds)
+    spec = FrontierSpec("revenue_p50", 1)
+    front = frontier(ds, spec)
+    for show in (
+        lambda c: print_comparison(table, long[0], c),
+        lambda c: print_frontier_table(front, spec, c),
+    ):
+        buf = io.StringIO()
+        show(Console(file=buf, width=80))
+        text = buf.getvalue()
+        assert "…" not in text
+        # The scenario column's pieces, read back down the table, hold every label whole.
+        rows = [line.split("┃" if "┃" in line else "│") for line in text.splitlines()]
+        header = next(r for r in rows if "scenario" in [c.strip() for c in r])
+        col = [c.strip() for c in header].index("scenario")
+        column = "".join(r[col].replace(" ", "") for r in rows if len(r) == len(header))
+        for label in long:
+            assert label in column

@@ -45,6 +45,22 @@ def fmt(metric: str, value: float) -> str:
     return f"{value:,.2f}"
 
 
+def _column(name: str, left: tuple[str, ...]) -> dict:
+    """A column's layout: text columns on the left; a scenario label (``staffing.budget=...``,
+    no spaces to wrap at) folds onto more lines in a narrow terminal instead of losing its end to
+    an ellipsis, which would leave the rows of one metric looking alike."""
+    return {
+        "justify": "left" if name in left else "right",
+        "overflow": "fold" if name == "scenario" else "ellipsis",
+    }
+
+
+def _label(scenario: str) -> str:
+    """A scenario label as shown in a table: a space after each override's comma, where a
+    narrow terminal may wrap it."""
+    return str(scenario).replace(",", ", ")
+
+
 def print_comparison(table: pd.DataFrame, baseline: str, console: Console | None = None) -> None:
     """Print the last forecast year (and whole-run metrics) of every scenario vs the baseline."""
     console = console or Console()
@@ -56,7 +72,7 @@ def print_comparison(table: pd.DataFrame, baseline: str, console: Console | None
         "comparison.csv)"
     )
     for col in ("metric", "scenario", "P10", "P50", "P90", "diff P50 [P10, P90]", "p_better"):
-        out.add_column(col, justify="left" if col in ("metric", "scenario") else "right")
+        out.add_column(col, **_column(col, ("metric", "scenario")))
     for metric, rows in part.groupby("metric", sort=False):
         for i, row in enumerate(rows.itertuples()):
             m = row.metric
@@ -67,7 +83,7 @@ def print_comparison(table: pd.DataFrame, baseline: str, console: Console | None
             )
             out.add_row(
                 LABELS.get(metric, metric) if i == 0 else "",
-                row.scenario,
+                _label(row.scenario),
                 fmt(m, row.p10),
                 fmt(m, row.p50),
                 fmt(m, row.p90),
@@ -167,7 +183,7 @@ def print_frontier_table(table: pd.DataFrame, spec, console: Console | None = No
         "(P(best): share of paired draws in which the mix is best at its budget)"
     )
     for col in ("budget / month", "AE per SE", "scenario", "objective", "P(best)", ""):
-        out.add_column(col, justify="left" if col in ("scenario", "") else "right")
+        out.add_column(col, **_column(col, ("scenario", "")))
     metric = "nrr" if spec.objective == "nrr" else "revenue"
     for budget, rows in table.groupby("budget", sort=True):
         for i, row in enumerate(rows.itertuples()):
@@ -177,7 +193,7 @@ def print_frontier_table(table: pd.DataFrame, spec, console: Console | None = No
                 else fmt(metric if spec.objective != "revenue_per_sm_dollar" else "x", row.value)
             )
             out.add_row(
-                _money(budget, 0) if i == 0 else "", f"{row.ae_per_se:g}", row.scenario, value,
+                _money(budget, 0) if i == 0 else "", f"{row.ae_per_se:g}", _label(row.scenario), value,
                 f"{row.p_best:.0%}", "[bold green]best[/bold green]" if row.best else "",
             )  # fmt: skip
         out.add_section()
