@@ -229,12 +229,14 @@ def _output_dir() -> Path:
 
 
 def _run_task(cfg) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
     from rich.console import Console
 
     from simengine.accounts_forecast import print_signals
     from simengine.api import simulate_config, write_run_outputs
     from simengine.config import to_config
-    from simengine.report.console import print_summary
+    from simengine.report.console import print_summary, sweep_job_line
 
     config = to_config(cfg)
     from simengine.config import config_yaml
@@ -250,6 +252,13 @@ def _run_task(cfg) -> None:
     ds = simulate_config(config, resolved=resolved)
     paths = write_run_outputs(ds, _output_dir())
     console = Console(stderr=False)
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        # A job of a sweep: one line (its tables are in summary.csv; the scenarios side by side
+        # come from `simengine compare`, which the sweep's last line names).
+        console.print(
+            f"  {sweep_job_line(ds)}; wrote {_output_dir()}/", highlight=False, soft_wrap=True
+        )
+        return
     print_summary(ds, console)
     print_signals(ds, console)
     console.print(

@@ -413,7 +413,7 @@ class SweepCallback(Callback):
         if path is None:
             print("simengine: error: no job of the sweep finished", file=sys.stderr)
             sys.exit(1)
-        print(f"wrote {path}")
+        print(f"wrote {path}\ncompare the scenarios: simengine compare {config.hydra.sweep.dir}")
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             n_failed, failed = int(ds.attrs.get("n_failed", 0)), ds.attrs.get("failed_jobs", "")
         if n_failed:

@@ -283,3 +283,27 @@ def test_a_job_composes_as_hydra_does(overrides):
 
     _compose(["seed=1"], ())  # an earlier job: the default groups' composition is reused
     assert outcome(lambda: _compose(overrides, ())[0]) == outcome(full)
+
+
+def test_a_sweep_prints_a_line_a_job_and_names_compare(cli, tmp_path):
+    """Each job prints one line of key figures (the last full year: a 30-month horizon shows
+    year 2) instead of the summary tables, and the sweep ends by naming `simengine compare`;
+    a single run still prints its table."""
+    from simengine.report.console import sweep_job_line
+
+    sweep = tmp_path / "sweep"
+    proc = cli(
+        "run", "-m", *SMALL, "sim.horizon_months=30", "model.csm_hazard_ratio=0.5,1.0",
+        f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("  year ")]
+    assert len(lines) == 2 and "Forecast from" not in proc.stdout
+    for job, line in zip(("0", "1"), lines, strict=True):
+        with xr.open_dataset(sweep / job / "forecast.nc", engine="h5netcdf") as ds:
+            assert line == f"  {sweep_job_line(ds)}; wrote {sweep / job}/"
+        assert line.startswith("  year 2 to ") and "revenue P50 " in line and "NRR " in line
+    assert f"compare the scenarios: simengine compare {sweep}" in proc.stdout
+    single = cli("run", *SMALL, f"hydra.run.dir={tmp_path / 'one'}")
+    assert "Forecast from" in single.stdout
+    assert not any(line.startswith("  year ") for line in single.stdout.splitlines())

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from simengine.report.tables import summary_table
 
-__all__ = ["print_fit_summary", "print_summary"]
+__all__ = ["print_fit_summary", "print_summary", "sweep_job_line"]
 
 
 _FORMATS = {
@@ -66,6 +66,33 @@ def print_summary(ds: xr.Dataset, console: Console | None = None) -> None:
             _LABELS[row.metric], year, fmt.format(row.p10), fmt.format(row.p50), fmt.format(row.p90)
         )
     console.print(out)
+
+
+def sweep_job_line(ds: xr.Dataset) -> str:
+    """One line of a sweep job's key figures (all segments, its last full forecast year): revenue
+    P50 (P10, P90), and the P50s of NRR, new logos and go-to-market cost where the run has them.
+
+    A sweep prints this for each job instead of :func:`print_summary`'s table: fifty tables
+    scroll past unread, and the scenarios are compared side by side by ``simengine compare``.
+    """
+    from simengine.report.plots import _money
+
+    table = summary_table(ds)
+    table = table[(table["segment"] == "all") & table["year"].notna()]
+    full = table[table["months"] == 12]  # a partial last year's flows would read low
+    table = full if len(full) else table
+    last = table[table["year"] == table["year"].max()].set_index("metric")
+    row = last.loc["revenue"]
+    months = "" if row["months"] == 12 else f", {int(row['months'])} mo"
+    parts = [
+        f"revenue P50 {_money(row['p50'])} (P10 {_money(row['p10'])}, P90 {_money(row['p90'])})",
+        f"NRR {last.loc['nrr', 'p50']:.1%}",
+    ]
+    if "new_logos" in last.index:
+        parts.append(f"new logos {last.loc['new_logos', 'p50']:,.0f}")
+    if "total_cost" in last.index:
+        parts.append(f"GTM cost {_money(last.loc['total_cost', 'p50'])}")
+    return f"year {int(row['year'])} to {row['year_end']}{months}: " + ", ".join(parts)
 
 
 def print_fit_summary(tree, diagnostics, gate_failures: list[str], console: Console | None = None):
