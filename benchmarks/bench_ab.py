@@ -60,19 +60,12 @@ def export_revision(rev: str) -> Path:
 
 
 def capture_inputs(draws: int, path: Path) -> None:
-    """The default book's kernel arguments for ``draws`` draws, pickled to ``path``."""
-    import simengine.engine as engine
-    from simengine.api import compose_run, simulate_config
+    """The default book's kernel arguments for ``draws`` draws (this tree's package), pickled to
+    ``path``."""
+    from bench_core import default_book_kernel_inputs
 
-    captured = {}
-
-    def kernel(*args, **kwargs):
-        captured["args"], captured["kwargs"] = args, kwargs
-        return engine.run_kernel(*args, **kwargs)
-
-    cfg, scenario = compose_run(["sim.progress=false", f"sim.draws={draws}", "sim.threads=1"])
-    simulate_config(cfg, scenario=scenario, kernel=kernel)
-    path.write_bytes(pickle.dumps(captured))
+    args, kwargs = default_book_kernel_inputs(draws, "sim.threads=1")
+    path.write_bytes(pickle.dumps({"args": args, "kwargs": kwargs}))
 
 
 def child(inputs: Path, old_dir: Path, old_first: bool, draws: int, rounds: int, threads: int):
@@ -81,7 +74,7 @@ def child(inputs: Path, old_dir: Path, old_first: bool, draws: int, rounds: int,
 
     import numpy as np
 
-    sys.path.insert(0, str(old_dir))
+    sys.path[:0] = [str(REPO), str(old_dir)]  # this tree's simengine, whatever is installed
     order = (OLD, "simengine") if old_first else ("simengine", OLD)
     engines = {name: importlib.import_module(f"{name}.engine") for name in order}
     layout = importlib.import_module("simengine.kernels.layout")
@@ -138,6 +131,7 @@ def main(argv=None) -> None:
         child(Path(inputs), Path(old_dir), old_first == "1", args.draws, args.rounds, args.threads)
         return
     old_dir = export_revision(args.rev)
+    sys.path.insert(0, str(REPO))  # the working tree's simengine, whatever is installed
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "inputs.pkl"
         capture_inputs(4 * args.draws, inputs)

@@ -32,7 +32,7 @@ import time
 
 import numba
 import numpy as np
-from bench_core import run_numpy_floor
+from bench_core import default_book_kernel_inputs, run_numpy_floor
 from numba import prange
 
 from simengine.kernels import layout as L
@@ -53,25 +53,9 @@ BOOK_INIT = (2, 4)
 LOGO_INIT = (2, 7)
 
 
-def capture_inputs(draws: int):
-    """The default book's kernel inputs as ``simulate()`` builds them, and its result."""
-    from simengine.api import compose_run, simulate_config
-    from simengine.engine import run_kernel
-
-    seen = {}
-
-    def capture(state, params, capacity, **kwargs):
-        seen.update(state=state, params=params, capacity=capacity, kwargs=kwargs)
-        return run_kernel(state, params, capacity, **kwargs)
-
-    cfg, scenario = compose_run(["sim.progress=false", f"sim.draws={draws}"])
-    simulate_config(cfg, scenario=scenario, kernel=capture)
-    return seen
-
-
-def count_work(seen: dict, draws: int) -> dict:
+def count_work(args: tuple, kw: dict, draws: int) -> dict:
     """The random numbers the model draws in ``draws`` of the captured run (NumPy reference)."""
-    state, params, capacity, kw = seen["state"], seen["params"], seen["capacity"], seen["kwargs"]
+    state, params, capacity = args
     horizon = params.month_params.shape[2]
     n_seg = params.month_params.shape[1]
     cohort_months = kw["cohort_months"]
@@ -80,10 +64,7 @@ def count_work(seen: dict, draws: int) -> dict:
 
     def counting(self, t):  # the lanes with a boundary into t that survive it take a step
         month(self, t)
-        lo = 0 if t < self.horizon else (
-            self.n_existing + np.searchsorted(self.new_start, t - self.cohort.shape[2], "right")
-        )  # fmt: skip
-        mid = self.n_existing + np.searchsorted(self.new_start, t, side="left")
+        lo, mid, _ = self.bounds(t)
         steps["inside" if t < self.horizon else "past"] += int(self.alive[lo:mid].sum())
 
     outputs = L.Outputs(
@@ -104,17 +85,16 @@ def count_work(seen: dict, draws: int) -> dict:
     out = outputs.out
     book = state.accounts.segment.shape[0]
     logos = out[..., L.V_NEW_LOGOS].sum() / draws
-    normals = (steps["inside"] + steps["past"]) / draws + book * BOOK_INIT[0] + logos * LOGO_INIT[0]
-    uniforms = book * BOOK_INIT[1] + logos * LOGO_INIT[1]
+    usage_steps = (steps["inside"] + steps["past"]) / draws
     return {
         "account_months": out[..., L.V_ACTIVE].sum() / draws,
         "book": book,
         "logos": logos,
         "steps_inside": steps["inside"] / draws,
         "steps_past": steps["past"] / draws,
-        "normals": normals,
-        "uniforms": uniforms,
-        "usage_steps": (steps["inside"] + steps["past"]) / draws,
+        "usage_steps": usage_steps,
+        "normals": usage_steps + book * BOOK_INIT[0] + logos * LOGO_INIT[0],
+        "uniforms": book * BOOK_INIT[1] + logos * LOGO_INIT[1],
     }
 
 
@@ -190,14 +170,14 @@ def _model_floor_seconds(
     return time.perf_counter() - t0
 
 
-def _kernel_seconds(seen: dict) -> float:
+def _kernel_seconds(args: tuple, kwargs: dict, threads: int) -> float:
     from simengine.engine import run_kernel
 
-    t0 = time.perf_counter()
-    kwargs = seen["kwargs"] | {"threads": seen["threads"]}
+    kwargs = kwargs | {"threads": threads}
     if kwargs.get("account_sink") is not None:  # the per-account record on, its folding not timed
-        kwargs = kwargs | {"account_sink": lambda record: None}
-    run_kernel(seen["state"], seen["params"], seen["capacity"], **kwargs)
+        kwargs["account_sink"] = lambda record: None
+    t0 = time.perf_counter()
+    run_kernel(*args, **kwargs)
     return time.perf_counter() - t0
 
 
@@ -210,13 +190,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
 
-    seen = capture_inputs(args.draws)
-    seen["threads"] = args.threads
-    work = count_work(seen, args.count_draws)
+    inputs, kwargs = default_book_kernel_inputs(args.draws)
+    work = count_work(inputs, kwargs, args.count_draws)
     months = work["account_months"]
     print(
-        f"default book, {args.draws:,} draws x {seen['params'].month_params.shape[2]} months, "
-        f"{args.threads} thread(s), cohort_months={seen['kwargs']['cohort_months']}; counted on "
+        f"default book, {args.draws:,} draws x {inputs[1].month_params.shape[2]} months, "
+        f"{args.threads} thread(s), cohort_months={kwargs['cohort_months']}; counted on "
         f"{args.count_draws} draws (NumPy reference):\n"
         f"  per draw: {months:,.0f} account-months inside the horizon (the floor's unit), "
         f"{work['book']:,} book accounts, {work['logos']:,.0f} new logos\n"
@@ -240,7 +219,9 @@ def main(argv=None) -> None:
         "... and exp of each usage step": lambda: _model_floor_seconds(
             args.draws, n_normal, n_uniform, n_exp, args.threads
         ),
-        "the kernel (run_kernel, this run's inputs)": lambda: _kernel_seconds(seen),
+        "the kernel (run_kernel, this run's inputs)": lambda: _kernel_seconds(
+            inputs, kwargs, args.threads
+        ),
     }
     # Rounds alternate the rows (a shared machine drifts); each row keeps its best.
     best = dict.fromkeys(rows, np.inf)

@@ -183,6 +183,24 @@ def compile_times():
     return first, second, floor_first
 
 
+def default_book_kernel_inputs(draws: int, *overrides: str) -> tuple[tuple, dict]:
+    """The kernel's arguments ``(args, kwargs)`` for the default book, as ``simulate()`` builds
+    them (``draws`` draws, progress off, then ``overrides``); the kernel runs once to hand them
+    over."""
+    from simengine.api import compose_run, simulate_config
+    from simengine.engine import run_kernel
+
+    captured = {}
+
+    def kernel(*args, **kwargs):
+        captured["args"], captured["kwargs"] = args, kwargs
+        return run_kernel(*args, **kwargs)
+
+    cfg, scenario = compose_run(["sim.progress=false", f"sim.draws={draws}", *overrides])
+    simulate_config(cfg, scenario=scenario, kernel=kernel)
+    return captured["args"], captured["kwargs"]
+
+
 def end_to_end(draws: int, threads: int, repeat: int) -> None:
     """``simengine.simulate()`` of the default book (go-to-market and cohort tracking at their
     defaults: on), the kernel alone within it, and the numpy floor for the same account-months."""

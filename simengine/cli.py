@@ -256,7 +256,9 @@ def _run_task(cfg) -> None:
         # A job of a sweep: one line (its tables are in summary.csv; the scenarios side by side
         # come from `simengine compare`, which the sweep's last line names).
         console.print(
-            f"  {sweep_job_line(ds)}; wrote {_output_dir()}/", highlight=False, soft_wrap=True
+            f"  {sweep_job_line(ds)}; wrote {paths['forecast'].parent}/",
+            highlight=False,
+            soft_wrap=True,
         )
         return
     print_summary(ds, console)

@@ -350,7 +350,7 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                     win_lo[s] += 1  # left its cohort window
                 size = win_hi[s] - win_lo[s]
                 if size > 0 and 8 * count_waste(t, win_lo[s], win_hi[s], alive, gone, 0) > size:
-                    win_hi[s] = compact(t, win_lo[s], win_hi[s], 0, st, it, rs, ring, uring)
+                    win_hi[s] = compact(t, win_lo[s], win_hi[s], st, it, rs, ring, uring)
                     run_bounds(win_lo[s], win_hi[s], it[I_START], runs[s])
             ps = sp[s]
             mps = mp[s, m]

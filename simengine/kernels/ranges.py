@@ -102,18 +102,18 @@ def move(to, p, st, it, rs, ring, uring, with_ring):
 
 
 @jit
-def compact(t, lo, hi, ghosts, st, it, rs, ring, uring):
-    """Squeeze the positions of ``lo .. hi - 1`` that no longer count (:func:`count_waste`) out,
-    keeping the others in order; return the end of those kept.  Without ``ghosts`` (the logos
-    past the horizon) the revenue ring stays behind: nothing reads it there."""
+def compact(t, lo, hi, st, it, rs, ring, uring):
+    """Squeeze the positions of the logos' window ``lo .. hi - 1`` past the horizon that no longer
+    count (:func:`count_waste` without ghosts: churned) out, keeping the others in order; return
+    the end of those kept.  The revenue ring stays behind: nothing reads it past the horizon."""
     alive = it[J_ALIVE]
     gone = it[J_GONE]
     kept = lo
     for p in range(lo, hi):
-        if not counts(t, alive[p] != 0, gone[p], ghosts != 0):
+        if not counts(t, alive[p] != 0, gone[p], False):
             continue
         if kept != p:
-            move(kept, p, st, it, rs, ring, uring, ghosts != 0)
+            move(kept, p, st, it, rs, ring, uring, False)
         kept += 1
     return kept
 

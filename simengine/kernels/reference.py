@@ -459,14 +459,25 @@ class _Lanes:
             sums = np.bincount(flat, values, minlength=n_draws * horizon * n_seg)
             self.out[..., variable] += sums.reshape(n_draws, horizon, n_seg)
 
+    def bounds(self, t):
+        """``(lo, mid, hi)``: the lanes in play in month ``t`` are ``lo .. hi - 1`` (past the
+        horizon, the logos still in their cohort window), those with a boundary into ``t``
+        (which take a usage step if they survive it) ``lo .. mid - 1``."""
+        n_ex, new_start = self.n_existing, self.new_start
+        lo = (
+            0
+            if t < self.horizon
+            else n_ex + np.searchsorted(new_start, t - self.cohort.shape[2], side="right")
+        )
+        mid = n_ex + np.searchsorted(new_start, t, side="left")
+        hi = n_ex + np.searchsorted(new_start, t, side="right")
+        return lo, mid, hi
+
     def month(self, t):
         """Advance every lane in play in month ``t`` by one month and add it into the outputs."""
         horizon = self.horizon
         n_ex, cm = self.n_existing, self.cohort.shape[2]
-        new_start = self.new_start
-        lo = 0 if t < horizon else n_ex + np.searchsorted(new_start, t - cm, side="right")
-        mid = n_ex + np.searchsorted(new_start, t, side="left")  # lanes with a boundary into t
-        hi = n_ex + np.searchsorted(new_start, t, side="right")  # lanes started by t
+        lo, mid, hi = self.bounds(t)
         m = min(t, horizon - 1)
         step, play = slice(lo, mid), slice(lo, hi)
 

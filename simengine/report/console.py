@@ -75,7 +75,7 @@ def sweep_job_line(ds: xr.Dataset) -> str:
     A sweep prints this for each job instead of :func:`print_summary`'s table: fifty tables
     scroll past unread, and the scenarios are compared side by side by ``simengine compare``.
     """
-    from simengine.report.plots import _money
+    from simengine.report.comparison import fmt  # the compare table's formats
 
     table = summary_table(ds)
     table = table[(table["segment"] == "all") & table["year"].notna()]
@@ -84,14 +84,12 @@ def sweep_job_line(ds: xr.Dataset) -> str:
     last = table[table["year"] == table["year"].max()].set_index("metric")
     row = last.loc["revenue"]
     months = "" if row["months"] == 12 else f", {int(row['months'])} mo"
-    parts = [
-        f"revenue P50 {_money(row['p50'])} (P10 {_money(row['p10'])}, P90 {_money(row['p90'])})",
-        f"NRR {last.loc['nrr', 'p50']:.1%}",
+    money = [fmt("revenue", row[q]) for q in ("p50", "p10", "p90")]
+    parts = [f"revenue P50 {money[0]} (P10 {money[1]}, P90 {money[2]})"]
+    names = {"nrr": "NRR", "new_logos": "new logos", "total_cost": "GTM cost"}
+    parts += [
+        f"{name} {fmt(m, last.loc[m, 'p50'])}" for m, name in names.items() if m in last.index
     ]
-    if "new_logos" in last.index:
-        parts.append(f"new logos {last.loc['new_logos', 'p50']:,.0f}")
-    if "total_cost" in last.index:
-        parts.append(f"GTM cost {_money(last.loc['total_cost', 'p50'])}")
     return f"year {int(row['year'])} to {row['year_end']}{months}: " + ", ".join(parts)
 
 

@@ -77,7 +77,7 @@ def test_compact_keeps_order_and_leaves_the_ring_without_ghosts():
     st, it, rs, ring, uring = _state(n, 4)
     ring_before = ring.copy()
     keep = np.flatnonzero(_counting(t, it, lo, hi, False)) + lo
-    end = compact(t, lo, hi, 0, st, it, rs, ring, uring)
+    end = compact(t, lo, hi, st, it, rs, ring, uring)
     assert end == lo + keep.size
     np.testing.assert_array_equal(st[0, lo:end], keep)  # in order
     np.testing.assert_array_equal(ring, ring_before)  # past the horizon nothing reads it
