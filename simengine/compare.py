@@ -23,6 +23,8 @@ Keys: ``compare.baseline=LABEL`` (default: the first scenario), ``compare.out=DI
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +40,11 @@ __all__ = [
     "CompareError",
     "compare",
     "config_currency",
+    "display_labels",
     "load_scenarios",
     "metric_draws",
     "p_better",
+    "resolve_baseline",
     "scenario_currency",
     "scenario_data",
 ]
@@ -281,6 +285,73 @@ def _q(values: np.ndarray) -> tuple[float, float, float]:
     return tuple(float(v) for v in np.quantile(finite, (0.1, 0.5, 0.9)))
 
 
+# ----------------------------------------------------------------------------------------------
+# Labels
+
+_KEY = re.compile(r"[A-Za-z_][\w.]*=")
+
+
+def _overrides(label: str) -> list[str] | None:
+    """A sweep label's ``key=value`` items (a comma inside a value stays in it), or None when the
+    label is not such a list (a run folder's name, a job number)."""
+    items: list[str] = []
+    for piece in label.split(","):
+        if _KEY.match(piece):
+            items.append(piece)
+        elif items:
+            items[-1] += "," + piece
+        else:
+            return None
+    return items or None
+
+
+def display_labels(labels: Sequence[str]) -> dict[str, str]:
+    """How tables and plots show each scenario label: the dotted prefix that every override's key
+    shares dropped, and a space after each override's comma (where a narrow table may wrap).
+
+    ``staffing.ae_per_se=3,staffing.budget=600000`` shows as ``ae_per_se=3, budget=600000``.
+    Labels that are not override lists, or that would no longer differ, show whole;
+    ``comparison.csv`` always keeps the full labels, and :func:`resolve_baseline` takes either.
+    """
+    parsed = [_overrides(str(label)) for label in labels]
+    prefix = ""
+    if parsed and all(parsed):
+        keys = [item.split("=", 1)[0] for items in parsed for item in items]
+        first = keys[0].split(".")[:-1]
+        common = 0
+        while common < len(first) and all(
+            k.split(".")[:-1][: common + 1] == first[: common + 1] for k in keys
+        ):
+            common += 1
+        prefix = ".".join(first[:common]) + "." if common else ""
+    shown = {}
+    for label, items in zip(labels, parsed, strict=True):
+        if items is None:
+            shown[str(label)] = str(label)
+        else:
+            shown[str(label)] = ", ".join(item.removeprefix(prefix) for item in items)
+    if len(set(shown.values())) < len(shown):
+        return {str(label): str(label).replace(",", ", ") for label in labels}
+    return shown
+
+
+def resolve_baseline(labels: Sequence[str], baseline: str | None) -> str:
+    """The scenario ``compare.baseline`` names: the first when None, else a full label or one as
+    tables show it (:func:`display_labels`; spaces ignored)."""
+    labels = [str(label) for label in labels]
+    if baseline is None:
+        return labels[0]
+    if baseline in labels:
+        return baseline
+    wanted = str(baseline).replace(" ", "")
+    for label, shown in display_labels(labels).items():
+        if shown.replace(" ", "") == wanted:
+            return label
+    raise CompareError(
+        f"config key 'compare.baseline' = {baseline!r}: no such scenario; scenarios: {labels}"
+    )
+
+
 def compare(ds: xr.Dataset, baseline: str | None = None) -> tuple[pd.DataFrame, list[str]]:
     """The comparison table (columns :data:`COLUMNS`) of every scenario against ``baseline``.
 
@@ -288,11 +359,7 @@ def compare(ds: xr.Dataset, baseline: str | None = None) -> tuple[pd.DataFrame, 
     compared with the baseline draw by draw.
     """
     labels = [str(s) for s in ds["scenario"].values]
-    baseline = labels[0] if baseline is None else baseline
-    if baseline not in labels:
-        raise CompareError(
-            f"config key 'compare.baseline' = {baseline!r}: no such scenario; scenarios: {labels}"
-        )
+    baseline = resolve_baseline(labels, baseline)
     base, notes = metric_draws(scenario_data(ds, baseline))
     rows = []
     for label in labels:

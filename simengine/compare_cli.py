@@ -12,7 +12,14 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from simengine.compare import KEYS, CompareError, compare, load_scenarios, scenario_currency
+from simengine.compare import (
+    KEYS,
+    CompareError,
+    compare,
+    load_scenarios,
+    resolve_baseline,
+    scenario_currency,
+)
 
 __all__ = ["main", "parse_args", "run"]
 
@@ -75,7 +82,7 @@ def run(args: list[str]) -> Path:
     out = _out_dir(keys)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic_text(table.to_csv(index=False, float_format="%.6g"), out / "comparison.csv")
-    baseline = keys.get("baseline", str(ds["scenario"].values[0]))
+    baseline = resolve_baseline(ds["scenario"].values, keys.get("baseline"))
     currency = scenario_currency(ds)
     comparison_plot(table, baseline, out / "comparison.png", currency=currency)
     written = ["comparison.csv", "comparison.png"]

@@ -201,7 +201,8 @@ def test_staffing_budget_and_ratio_set_heads(small_overrides):
 
 def test_narrow_terminal_tables_keep_whole_scenario_labels():
     """At 80 columns (a pipe, a CI log) the labels fold instead of ending in an ellipsis, so the
-    rows of one metric stay told apart."""
+    rows of one metric stay told apart; they show without the keys' shared ``staffing.``, which
+    the title names."""
     import io
 
     from rich.console import Console
@@ -215,6 +216,8 @@ def test_narrow_terminal_tables_keep_whole_scenario_labels():
     table, _ = compare(ds)
     spec = FrontierSpec("revenue_p50", 1)
     front = frontier(ds, spec)
+    shown = [label.replace("staffing.", "") for label in long]
+    texts = []
     for show in (
         lambda c: print_comparison(table, long[0], c),
         lambda c: print_frontier_table(front, spec, c),
@@ -222,11 +225,66 @@ def test_narrow_terminal_tables_keep_whole_scenario_labels():
         buf = io.StringIO()
         show(Console(file=buf, width=80))
         text = buf.getvalue()
+        texts.append(text)
         assert "…" not in text
         # The scenario column's pieces, read back down the table, hold every label whole.
         rows = [line.split("┃" if "┃" in line else "│") for line in text.splitlines()]
         header = next(r for r in rows if "scenario" in [c.strip() for c in r])
         col = [c.strip() for c in header].index("scenario")
         column = "".join(r[col].replace(" ", "") for r in rows if len(r) == len(header))
-        for label in long:
+        for label in shown:
             assert label in column
+    assert "labels without the keys' shared 'staffing.'" in " ".join(texts[0].split())
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        # One group's keys: its prefix goes, a space follows each comma.
+        (["staffing.budget=6e5,staffing.ae_per_se=3", "staffing.budget=9e5,staffing.ae_per_se=3"],
+         ["budget=6e5, ae_per_se=3", "budget=9e5, ae_per_se=3"]),
+        # A deeper shared prefix goes whole.
+        (["gtm.ramp.months=3", "gtm.ramp.months=6"], ["months=3", "months=6"]),
+        # Keys of different groups share nothing: the labels stay, spaced.
+        (["scenario=baseline,staffing.budget=1", "scenario=downturn,staffing.budget=1"],
+         ["scenario=baseline, staffing.budget=1", "scenario=downturn, staffing.budget=1"]),
+        # A comma inside a value stays in its override.
+        (["staffing.mix=[1,2]", "staffing.mix=[3,4]"], ["mix=[1,2]", "mix=[3,4]"]),
+        # Run folder names and job numbers are no override lists.
+        (["run1", "run2"], ["run1", "run2"]),
+        # Stripping would make two labels alike (a.x / b.x): nothing is stripped.
+        (["a.x=1", "b.x=1"], ["a.x=1", "b.x=1"]),
+    ],
+)  # fmt: skip
+def test_display_labels(labels, expected):
+    from simengine.compare import display_labels
+
+    assert list(display_labels(labels).values()) == expected
+
+
+def test_baseline_by_its_shown_label_and_p_better_on_the_plot():
+    """``compare.baseline`` takes a label as the tables show it; the plot writes each scenario's
+    P(better) beside its paired difference, as the table has it."""
+    from simengine.compare import CompareError, resolve_baseline
+    from simengine.report.comparison import comparison_plot
+
+    ds = _mix_sweep({(700000.0, 1.5): 0.0, (700000.0, 6.0): 5.0, (1100000.0, 1.5): 8.0})
+    long = [f"staffing.budget={b:.0f},staffing.ae_per_se={r:g}" for b, r in
+            zip(ds["staffing_budget"].values, ds["staffing_ae_per_se"].values, strict=True)]  # fmt: skip
+    ds = ds.assign_coords(scenario=long)
+    assert resolve_baseline(long, "budget=700000, ae_per_se=6") == long[1]
+    assert resolve_baseline(long, long[2]) == long[2]
+    assert resolve_baseline(long, None) == long[0]
+    with pytest.raises(CompareError, match="no such scenario"):
+        resolve_baseline(long, "budget=1, ae_per_se=6")
+    table, _ = compare(ds, "budget=700000, ae_per_se=6")
+    assert (table.loc[table["scenario"] == long[1], "diff_p50"] == 0).all()
+
+    fig = comparison_plot(table, long[1])
+    last = table[table["year"] == table["year"].max()]
+    texts = [[t.get_text() for t in ax.texts] for ax in fig.axes[1::2]]
+    revenue = last[last["metric"] == "revenue"].set_index("scenario")["p_better"]
+    expected = ["-" if s == long[1] else f"{revenue[s]:.0%}" for s in long]
+    assert texts[0][1:] == expected  # after the column's "P(better)" heading
+    assert any("70000" in label.get_text() for label in fig.axes[0].get_yticklabels())
+    assert not any("staffing." in label.get_text() for label in fig.axes[0].get_yticklabels())

@@ -105,27 +105,16 @@ def _job_dataset(folder: Path, ds: xr.Dataset, label: str) -> xr.Dataset:
 
 
 def _comparison_section(ds, currency, baseline: str | None) -> tuple[Section, str]:
-    from simengine.compare import compare
-    from simengine.report.comparison import LABELS, comparison_plot, fmt
+    from simengine.compare import compare, display_labels, resolve_baseline
+    from simengine.report.comparison import comparison_plot, comparison_rows
 
     table_, notes = compare(ds, baseline)
-    baseline = baseline or str(ds["scenario"].values[0])
-    last = table_["year"].max()
-    part = table_[(table_["year"] == last) | table_["year"].isna()]
-    rows = []
-    for metric, group in part.groupby("metric", sort=False):
-        for i, r in enumerate(group.itertuples()):
-            diff = (
-                "baseline"
-                if r.scenario == baseline
-                else f"{fmt(metric, r.diff_p50)} [{fmt(metric, r.diff_p10)}, {fmt(metric, r.diff_p90)}]"
-            )
-            rows.append([LABELS.get(metric, metric) if i == 0 else "", r.scenario, fmt(metric, r.p10),
-                         fmt(metric, r.p50), fmt(metric, r.p90), diff,
-                         "-" if r.scenario == baseline else f"{r.p_better:.0%}"])  # fmt: skip
+    baseline = resolve_baseline(ds["scenario"].values, baseline)
+    last, rows = comparison_rows(table_, baseline)
+    shown = display_labels(list(dict.fromkeys(table_["scenario"])))
     blocks = [
         text(
-            f"Every scenario against the baseline {baseline!r}, draw by draw: the scenarios share "
+            f"Every scenario against the baseline {shown[baseline]!r}, draw by draw: the scenarios share "
             "seed and data, so draw d of one and draw d of the other saw the same random streams "
             "and their difference is the scenario's effect. p_better: share of paired draws in "
             "which the scenario is better (ties count one half).",
@@ -146,14 +135,16 @@ def _comparison_section(ds, currency, baseline: str | None) -> tuple[Section, st
 
 def _frontier_section(ds, currency) -> Section | None:
     from simengine import frontier
+    from simengine.compare import display_labels
     from simengine.report.comparison import _money, frontier_figure
 
     spec = frontier.spec_from_keys({}, ds)
     if spec is None:
         return None
     front = frontier.frontier(ds, spec)
+    shown = display_labels(list(dict.fromkeys(front["scenario"])))
     rows = [
-        [_money(r.budget), f"{r.ae_per_se:g}", r.scenario,
+        [_money(r.budget), f"{r.ae_per_se:g}", shown[r.scenario],
          f"{r.value:.0%}" if spec.objective == "p_revenue_target" else _money(r.value),
          f"{r.p_best:.0%}", "best" if r.best else ""]
         for r in front.itertuples()

@@ -10,11 +10,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from simengine.compare import display_labels
 from simengine.report.plots import _money, money_formatter, save_figure, unit_label
 
-__all__ = ["LABELS", "comparison_plot", "fmt", "print_comparison"]
+__all__ = ["LABELS", "comparison_plot", "comparison_rows", "fmt", "print_comparison"]
 
 LABELS = {
     "revenue": "Revenue (year)",
@@ -46,51 +48,68 @@ def fmt(metric: str, value: float) -> str:
 
 
 def _column(name: str, left: tuple[str, ...]) -> dict:
-    """A column's layout: text columns on the left; a scenario label (``staffing.budget=...``,
-    no spaces to wrap at) folds onto more lines in a narrow terminal instead of losing its end to
-    an ellipsis, which would leave the rows of one metric looking alike."""
+    """A column's layout: text columns on the left; a scenario label folds onto more lines in a
+    very narrow terminal instead of losing its end to an ellipsis, which would leave the rows of
+    one metric looking alike."""
     return {
         "justify": "left" if name in left else "right",
         "overflow": "fold" if name == "scenario" else "ellipsis",
     }
 
 
-def _label(scenario: str) -> str:
-    """A scenario label as shown in a table: a space after each override's comma, where a
-    narrow terminal may wrap it."""
-    return str(scenario).replace(",", ", ")
+def _shared_prefix_note(shown: dict[str, str]) -> str:
+    """Says which key prefix :func:`display_labels` dropped, if it dropped one."""
+    for full, label in shown.items():
+        head = full.split("=", 1)[0]
+        tail = label.split("=", 1)[0]
+        if head != tail and head.endswith(tail):
+            return f"; labels without the keys' shared '{head[: -len(tail)]}'"
+    return ""
+
+
+def comparison_rows(table: pd.DataFrame, baseline: str) -> tuple[int, list[list[str]]]:
+    """The last forecast year's rows (and the whole-run metrics') of a comparison table, as the
+    console and the HTML report show them: metric (on its first row), scenario (as
+    :func:`display_labels` shows it), P10, P50, P90, the paired difference to ``baseline``
+    (P50 [P10, P90]) and ``p_better``.  Returns the year and the rows."""
+    last = table["year"].max()
+    part = table[(table["year"] == last) | table["year"].isna()]
+    shown = display_labels(list(dict.fromkeys(table["scenario"])))
+    rows = []
+    for metric, group in part.groupby("metric", sort=False):
+        for i, r in enumerate(group.itertuples()):
+            base = r.scenario == baseline
+            diff = (
+                "baseline"
+                if base
+                else f"{fmt(metric, r.diff_p50)} [{fmt(metric, r.diff_p10)}, {fmt(metric, r.diff_p90)}]"
+            )
+            rows.append([LABELS.get(metric, metric) if i == 0 else "", shown[r.scenario],
+                         fmt(metric, r.p10), fmt(metric, r.p50), fmt(metric, r.p90), diff,
+                         "-" if base else f"{r.p_better:.0%}"])  # fmt: skip
+    return last, rows
 
 
 def print_comparison(table: pd.DataFrame, baseline: str, console: Console | None = None) -> None:
     """Print the last forecast year (and whole-run metrics) of every scenario vs the baseline."""
     console = console or Console()
-    last = table["year"].max()
-    part = table[(table["year"] == last) | table["year"].isna()]
+    last, rows = comparison_rows(table, baseline)
+    shown = display_labels(list(dict.fromkeys(table["scenario"])))
     out = Table(
-        title=f"Scenarios vs {baseline!r}, forecast year {last} (paired by draw; "
+        title=f"Scenarios vs {shown[baseline]!r}, forecast year {last} (paired by draw; "
         "p_better: share of draws where the scenario is better, ties count 1/2; all years in "
-        "comparison.csv)"
+        f"comparison.csv{_shared_prefix_note(shown)})"
     )
-    for col in ("metric", "scenario", "P10", "P50", "P90", "diff P50 [P10, P90]", "p_better"):
-        out.add_column(col, **_column(col, ("metric", "scenario")))
-    for metric, rows in part.groupby("metric", sort=False):
-        for i, row in enumerate(rows.itertuples()):
-            m = row.metric
-            diff = (
-                "baseline"
-                if row.scenario == baseline
-                else f"{fmt(m, row.diff_p50)} [{fmt(m, row.diff_p10)}, {fmt(m, row.diff_p90)}]"
-            )
-            out.add_row(
-                LABELS.get(metric, metric) if i == 0 else "",
-                _label(row.scenario),
-                fmt(m, row.p10),
-                fmt(m, row.p50),
-                fmt(m, row.p90),
-                diff,
-                "-" if row.scenario == baseline else f"{row.p_better:.0%}",
-            )
-        out.add_section()
+    # Each metric heads its rows (rather than a column of its own), so the scenario labels get
+    # the width: a planner reads them down the table.
+    for col in ("scenario", "P10", "P50", "P90", "diff P50 [P10, P90]", "p_better"):
+        out.add_column(col, **_column(col, ("scenario",)))
+    for metric, *row in rows:
+        if metric:
+            if out.row_count:
+                out.add_section()
+            out.add_row(f"[bold]{escape(metric)}[/bold]", *[""] * (len(row) - 1))
+        out.add_row(escape(row[0]), *row[1:])
     console.print(out)
 
 
@@ -117,6 +136,7 @@ def comparison_plot(
     """
     metrics = [m for m in LABELS if m in set(table["metric"])]
     scenarios = list(dict.fromkeys(table["scenario"]))
+    shown = display_labels(scenarios)
     years = sorted(table["year"].dropna().unique().tolist())
     keys = [*years, None]
     height = max(1.6, 0.32 * len(scenarios) + 0.8)
@@ -152,21 +172,34 @@ def comparison_plot(
                 )  # fmt: skip
                 handles[label] = h
         ax_diff.axvline(0.0, color="black", linewidth=0.8)
+        # The planner's question beside each difference: P(better) of the last year drawn.
+        last = part[part["year"] == years[-1]] if years and part["year"].notna().any() else part
+        p_of = dict(zip(last["scenario"], last["p_better"], strict=True))
+        when = "whole run" if last["year"].isna().all() else f"year {years[-1]}"
+        ax_diff.annotate(f"P(better)\n{when}", xy=(1.0, 1.0), xycoords="axes fraction",
+                         xytext=(4, 2), textcoords="offset points", fontsize=7, va="bottom")  # fmt: skip
+        for y, label in zip(y_pos, scenarios, strict=True):
+            p = p_of.get(label)
+            text = "-" if label == baseline or p is None or not np.isfinite(p) else f"{p:.0%}"
+            ax_diff.annotate(text, xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                             textcoords="offset points", fontsize=8, va="center")  # fmt: skip
         unit = f" ({currency or 'currency'})" if metric in _CURRENCY else ""
         ax_val.set_title(f"{LABELS[metric]}{unit}: P10-P90, dot P50", fontsize=9, loc="left")
-        ax_diff.set_title(f"paired difference to {baseline!r}", fontsize=9, loc="left")
+        ax_diff.set_title(f"paired difference to {shown[baseline]!r}", fontsize=9, loc="left")
         for ax in (ax_val, ax_diff):
             _axis_format(ax, metric, currency)
             ax.grid(alpha=0.3, axis="x")
             ax.tick_params(labelsize=8)
-        ax_val.set_yticks(y_pos, scenarios, fontsize=8)
+        ax_val.set_yticks(y_pos, [shown[x] for x in scenarios], fontsize=8)
         ax_val.invert_yaxis() if row == 0 else None
     fig.legend(
         list(handles.values()), list(handles.keys()), loc="center left",
         bbox_to_anchor=(1.0, 0.5), fontsize=8, title="forecast year",
     )  # fmt: skip
     fig.suptitle(
-        title or f"{len(scenarios)} scenarios against {baseline!r}, paired by draw",
+        title
+        or f"{len(scenarios)} scenarios against {shown[baseline]!r}, paired by draw"
+        f"{_shared_prefix_note(shown)}",
         x=0.01, horizontalalignment="left", fontsize=11,
     )  # fmt: skip
     if path is not None:
@@ -182,6 +215,7 @@ def print_frontier_table(table: pd.DataFrame, spec, console: Console | None = No
         title=f"Staffing frontier: {spec.objective}{target}, year {spec.year} "
         "(P(best): share of paired draws in which the mix is best at its budget)"
     )
+    shown = display_labels(list(dict.fromkeys(table["scenario"])))
     for col in ("budget / month", "AE per SE", "scenario", "objective", "P(best)", ""):
         out.add_column(col, **_column(col, ("scenario", "")))
     metric = "nrr" if spec.objective == "nrr" else "revenue"
@@ -193,7 +227,7 @@ def print_frontier_table(table: pd.DataFrame, spec, console: Console | None = No
                 else fmt(metric if spec.objective != "revenue_per_sm_dollar" else "x", row.value)
             )
             out.add_row(
-                _money(budget, 0) if i == 0 else "", f"{row.ae_per_se:g}", _label(row.scenario), value,
+                _money(budget, 0) if i == 0 else "", f"{row.ae_per_se:g}", escape(shown[row.scenario]), value,
                 f"{row.p_best:.0%}", "[bold green]best[/bold green]" if row.best else "",
             )  # fmt: skip
         out.add_section()
