@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import os
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -228,6 +230,66 @@ def _output_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+#: ``"<jobs>:<start time>"`` of the sweep being run, for each job's progress (an environment
+#: variable, so the joblib launcher's worker processes see it too).
+SWEEP_PROGRESS_ENV = "SIMENGINE_SWEEP_PROGRESS"
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+#: (job number, time) of the first job this process finished in the sweep being run.
+_first_done: list[tuple[int, float]] = []
+
+
+def sweep_progress(job_num: int, now: float | None = None) -> str:
+    """``[k/N, elapsed, ~left]`` as job ``job_num`` (0-based) of the sweep being run finishes.
+
+    The time left is the pace since the first job this process finished (that first job pays for
+    imports, the kernel's compile or cache load and the posterior gate, so it would overstate
+    the rest) times the jobs still to come; job numbers advance with every worker, so a parallel
+    launcher's pace counts all of them.  The first job shows no estimate.  ``[job k]`` outside a
+    sweep run from the CLI."""
+    spec = os.environ.get(SWEEP_PROGRESS_ENV, "")
+    total, _, start = spec.partition(":")
+    k = job_num + 1
+    try:
+        total_n, start_t = int(total), float(start)
+    except ValueError:
+        return f"[job {k}]"
+    now = time.time() if now is None else now
+    head = f"[{k}/{total_n}, {_duration(max(0.0, now - start_t))}"
+    if not _first_done or _first_done[0][0] >= k:
+        _first_done[:] = [(k, now)]
+        return head + "]"
+    k0, t0 = _first_done[0]
+    if k >= total_n:
+        return head + "]"
+    return head + f", ~{_duration((now - t0) / (k - k0) * (total_n - k))} left]"
+
+
+@contextlib.contextmanager
+def _sweep_clock(multirun: bool, overrides: list[str]):
+    """Set :data:`SWEEP_PROGRESS_ENV` for the jobs of a sweep while it runs."""
+    if not multirun:
+        yield
+        return
+    jobs = len(_job_overrides(overrides, True))
+    os.environ[SWEEP_PROGRESS_ENV] = f"{jobs}:{time.time()}"
+    _first_done.clear()
+    try:
+        yield
+    finally:
+        os.environ.pop(SWEEP_PROGRESS_ENV, None)
+
+
 def _run_task(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -246,17 +308,23 @@ def _run_task(cfg) -> None:
     d = config.data
     inputs = (d.accounts, d.usage, d.use_cases, config.fit.posterior)
     resolved = config_yaml(config)  # hashed here and written into forecast.nc's attrs
+    hydra = HydraConfig.get()
+    sweep = hydra.mode == RunMode.MULTIRUN
     if finished(yaml_hash(resolved), _output_dir(), inputs):  # a resumed sweep: job done
-        print(f"skipped {_output_dir()}: it holds this config's outputs (same config hash)")
+        progress = f"{sweep_progress(hydra.job.num)} " if sweep else ""
+        print(
+            f"{progress}skipped {_output_dir()}: it holds this config's outputs (same config hash)"
+        )
         return
     ds = simulate_config(config, resolved=resolved)
     paths = write_run_outputs(ds, _output_dir())
     console = Console(stderr=False)
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
+    if sweep:
         # A job of a sweep: one line (its tables are in summary.csv; the scenarios side by side
         # come from `simengine compare`, which the sweep's last line names).
         console.print(
-            f"  {sweep_job_line(ds)}; wrote {paths['forecast'].parent}/",
+            f"  {sweep_progress(hydra.job.num)} {sweep_job_line(ds)}; "
+            f"wrote {paths['forecast'].parent}/",
             highlight=False,
             soft_wrap=True,
         )
@@ -372,7 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     app = hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(
         _guarded(_TASKS[verb])
     )
-    with _prechecked_sweep(multirun and not informational, overrides):
+    with (
+        _prechecked_sweep(multirun and not informational, overrides),
+        _sweep_clock(multirun and not informational, overrides),
+    ):
         app()
     return 0
 

@@ -286,9 +286,11 @@ def test_a_job_composes_as_hydra_does(overrides):
 
 
 def test_a_sweep_prints_a_line_a_job_and_names_compare(cli, tmp_path):
-    """Each job prints one line of key figures (the last full year: a 30-month horizon shows
-    year 2) instead of the summary tables, and the sweep ends by naming `simengine compare`;
-    a single run still prints its table."""
+    """Each job prints one line: its place in the sweep, then key figures (the last full year: a
+    30-month horizon shows year 2) instead of the summary tables, and the sweep ends by naming
+    `simengine compare`; a single run still prints its table."""
+    import re
+
     from simengine.report.console import sweep_job_line
 
     sweep = tmp_path / "sweep"
@@ -297,13 +299,41 @@ def test_a_sweep_prints_a_line_a_job_and_names_compare(cli, tmp_path):
         f"hydra.sweep.dir={sweep}",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("  year ")]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("  [")]
     assert len(lines) == 2 and "Forecast from" not in proc.stdout
-    for job, line in zip(("0", "1"), lines, strict=True):
+    for k, job, line in zip((1, 2), ("0", "1"), lines, strict=True):
+        # k of 2 jobs and the sweep's time so far; neither the first nor the last job guesses
+        # the time left (the first pays for the start-up, after the last nothing is left).
+        progress = re.match(rf"  \[{k}/2, (\d+m)?\d+s\] ", line)
+        assert progress, line
         with xr.open_dataset(sweep / job / "forecast.nc", engine="h5netcdf") as ds:
-            assert line == f"  {sweep_job_line(ds)}; wrote {sweep / job}/"
-        assert line.startswith("  year 2 to ") and "revenue P50 " in line and "NRR " in line
+            assert line[progress.end() :] == f"{sweep_job_line(ds)}; wrote {sweep / job}/"
+        assert line[progress.end() :].startswith("year 2 to ") and "NRR " in line
     assert f"compare the scenarios: simengine compare {sweep}" in proc.stdout
+    again = cli(
+        "run", "-m", *SMALL, "sim.horizon_months=30", "model.csm_hazard_ratio=0.5,1.0",
+        f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    skipped = [line for line in again.stdout.splitlines() if "skipped " in line]  # resumed
+    assert [re.match(r"\[(\d)/2, \S+ skipped ", line)[1] for line in skipped] == ["1", "2"]
     single = cli("run", *SMALL, f"hydra.run.dir={tmp_path / 'one'}")
     assert "Forecast from" in single.stdout
-    assert not any(line.startswith("  year ") for line in single.stdout.splitlines())
+    assert not any(line.startswith("  [") for line in single.stdout.splitlines())
+
+
+def test_sweep_progress_estimates_from_the_pace_after_the_first_job(monkeypatch):
+    """The time left is the pace since the first finished job (which pays for start-up) times the
+    jobs to come; job numbers count every worker's jobs."""
+    from simengine import cli
+
+    monkeypatch.setattr(cli, "_first_done", [])
+    monkeypatch.delenv(cli.SWEEP_PROGRESS_ENV, raising=False)
+    assert cli.sweep_progress(4) == "[job 5]"  # not a sweep run from the CLI
+    monkeypatch.setenv(cli.SWEEP_PROGRESS_ENV, "10:1000")
+    assert cli.sweep_progress(0, now=1065.0) == "[1/10, 1m05s]"  # 65 s of start-up: no guess
+    # Two jobs in 10 s since the first: 5 s a job, 7 jobs to come.
+    assert cli.sweep_progress(2, now=1075.0) == "[3/10, 1m15s, ~35s left]"
+    # A parallel launcher: job 6 done 20 s after job 1 -> 4 s a job, 4 to come.
+    assert cli.sweep_progress(5, now=1085.0) == "[6/10, 1m25s, ~16s left]"
+    assert cli.sweep_progress(9, now=1101.0) == "[10/10, 1m41s]"
+    assert cli._duration(3 * 3600 + 125) == "3h02m"
