@@ -290,6 +290,32 @@ def _sweep_clock(multirun: bool, overrides: list[str]):
         os.environ.pop(SWEEP_PROGRESS_ENV, None)
 
 
+class _SweepConsole(logging.Filter):
+    """Keeps simengine's INFO records (kernel timings) off the console in a sweep: each job's
+    one line says what it did, and ``run.log`` in its folder still has them all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not record.name.startswith("simengine")
+
+
+@contextlib.contextmanager
+def _quiet_console(on: bool):
+    """:class:`_SweepConsole` on the root logger's console handlers while a sweep's job runs."""
+    handlers = [
+        h
+        for h in logging.getLogger().handlers
+        if on and isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    quiet = _SweepConsole()
+    for h in handlers:
+        h.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(quiet)
+
+
 def _run_task(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -316,8 +342,9 @@ def _run_task(cfg) -> None:
             f"{progress}skipped {_output_dir()}: it holds this config's outputs (same config hash)"
         )
         return
-    ds = simulate_config(config, resolved=resolved)
-    paths = write_run_outputs(ds, _output_dir())
+    with _quiet_console(sweep):
+        ds = simulate_config(config, resolved=resolved)
+        paths = write_run_outputs(ds, _output_dir())
     console = Console(stderr=False)
     if sweep:
         # A job of a sweep: one line (its tables are in summary.csv; the scenarios side by side

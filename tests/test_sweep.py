@@ -287,8 +287,8 @@ def test_a_job_composes_as_hydra_does(overrides):
 
 def test_a_sweep_prints_a_line_a_job_and_names_compare(cli, tmp_path):
     """Each job prints one line: its place in the sweep, then key figures (the last full year: a
-    30-month horizon shows year 2) instead of the summary tables, and the sweep ends by naming
-    `simengine compare`; a single run still prints its table."""
+    30-month horizon shows year 2) instead of the summary tables and the kernel's log lines, and
+    the sweep ends by naming `simengine compare`; a single run still prints its table."""
     import re
 
     from simengine.report.console import sweep_job_line
@@ -310,6 +310,9 @@ def test_a_sweep_prints_a_line_a_job_and_names_compare(cli, tmp_path):
             assert line[progress.end() :] == f"{sweep_job_line(ds)}; wrote {sweep / job}/"
         assert line[progress.end() :].startswith("year 2 to ") and "NRR " in line
     assert f"compare the scenarios: simengine compare {sweep}" in proc.stdout
+    # The kernel's INFO timings stay in each job's run.log, off the sweep's console.
+    assert "simulated " not in proc.stdout + proc.stderr
+    assert all("simulated " in (sweep / job / "run.log").read_text() for job in ("0", "1"))
     again = cli(
         "run", "-m", *SMALL, "sim.horizon_months=30", "model.csm_hazard_ratio=0.5,1.0",
         f"hydra.sweep.dir={sweep}",
@@ -317,7 +320,7 @@ def test_a_sweep_prints_a_line_a_job_and_names_compare(cli, tmp_path):
     skipped = [line for line in again.stdout.splitlines() if "skipped " in line]  # resumed
     assert [re.match(r"\[(\d)/2, \S+ skipped ", line)[1] for line in skipped] == ["1", "2"]
     single = cli("run", *SMALL, f"hydra.run.dir={tmp_path / 'one'}")
-    assert "Forecast from" in single.stdout
+    assert "Forecast from" in single.stdout and "simulated " in single.stdout + single.stderr
     assert not any(line.startswith("  [") for line in single.stdout.splitlines())
 
 
