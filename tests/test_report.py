@@ -167,6 +167,21 @@ def test_sweep_report_compares_and_draws_the_frontier(mix_sweep):
 
 
 @pytest.mark.slow
+def test_sweep_report_baseline_as_the_tables_show_it(mix_sweep, tmp_path):
+    """``--baseline`` takes a scenario as the comparison table shows it (without the keys'
+    shared ``staffing.``) as well as its full label."""
+    out = tmp_path / "report.html"
+    proc = run_cli("report", str(mix_sweep), "--baseline", "ae_per_se=6, budget=900000",
+                   "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert _headings(out.read_text())[0] == (
+        "Headline of the baseline staffing.ae_per_se=6,staffing.budget=900000: P10 / P50 / P90"
+    )
+    proc = run_cli("report", str(mix_sweep), "--baseline", "ae_per_se=7", "--out", str(out))
+    assert proc.returncode == 2 and "no such scenario" in proc.stderr
+
+
+@pytest.mark.slow
 def test_backtest_report_shows_scores_chart_and_fit(backtest_dir):
     page = (backtest_dir / "report.html").read_text()
     _self_contained(page)

@@ -172,7 +172,7 @@ def _frontier_section(ds, currency) -> Section | None:
 
 
 def _sweep_report(folder: Path, currency: str | None, baseline: str | None):
-    from simengine.compare import CompareError, scenario_currency
+    from simengine.compare import CompareError, resolve_baseline, scenario_currency
 
     try:
         ds = _sweep_data(folder)
@@ -180,8 +180,13 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None):
         raise ReportError(f"{folder}: {exc}") from None
     currency = currency or scenario_currency(ds)
     labels = [str(s) for s in ds["scenario"].values]
-    if baseline is not None and baseline not in labels:
-        raise ReportError(f"--baseline {baseline!r}: no such scenario; scenarios: {labels}")
+    if baseline is not None:  # a full label, or one as the tables show it
+        try:
+            baseline = resolve_baseline(labels, baseline)
+        except CompareError:
+            raise ReportError(
+                f"--baseline {baseline!r}: no such scenario; scenarios: {labels}"
+            ) from None
     sections = []
     if len(labels) >= 2:
         comparison, baseline = _comparison_section(ds, currency, baseline)
