@@ -47,6 +47,7 @@ __all__ = [
     "resolve_baseline",
     "scenario_currency",
     "scenario_data",
+    "scenario_metrics",
 ]
 
 #: Columns of comparison.csv (the contract).
@@ -79,6 +80,18 @@ _NEEDED = (
 def scenario_data(ds: xr.Dataset, label: str) -> xr.Dataset:
     """One scenario's variables that the metrics read, loaded."""
     return ds[[v for v in _NEEDED if v in ds]].sel(scenario=label).load()
+
+
+def scenario_metrics(ds: xr.Dataset, label: str, cache: dict | None = None):
+    """:func:`metric_draws` of one scenario, kept in ``cache`` (label -> result) when one is
+    given, so the comparison and the frontier read each scenario's files once.  A cache holds
+    per-draw metrics only (~25 series of ``draws`` values a scenario), not the forecasts."""
+    if cache is not None and label in cache:
+        return cache[label]
+    result = metric_draws(scenario_data(ds, label))
+    if cache is not None:
+        cache[label] = result
+    return result
 
 
 class CompareError(ValueError):
@@ -352,18 +365,20 @@ def resolve_baseline(labels: Sequence[str], baseline: str | None) -> str:
     )
 
 
-def compare(ds: xr.Dataset, baseline: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+def compare(
+    ds: xr.Dataset, baseline: str | None = None, cache: dict | None = None
+) -> tuple[pd.DataFrame, list[str]]:
     """The comparison table (columns :data:`COLUMNS`) of every scenario against ``baseline``.
 
-    Scenarios are loaded one at a time (a sweep stays lazy), reduced to per-draw metrics, and
-    compared with the baseline draw by draw.
+    Scenarios are loaded one at a time (a sweep stays lazy), reduced to per-draw metrics (kept in
+    ``cache``, see :func:`scenario_metrics`), and compared with the baseline draw by draw.
     """
     labels = [str(s) for s in ds["scenario"].values]
     baseline = resolve_baseline(labels, baseline)
-    base, notes = metric_draws(scenario_data(ds, baseline))
+    base, notes = scenario_metrics(ds, baseline, cache)
     rows = []
     for label in labels:
-        values, _ = metric_draws(scenario_data(ds, label))
+        values, _ = scenario_metrics(ds, label, cache)
         for metric in METRICS:
             for (name, year), v in values.items():
                 if name != metric:

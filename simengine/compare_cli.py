@@ -76,8 +76,9 @@ def run(args: list[str]) -> Path:
     if ds.sizes["scenario"] < 2:
         raise CompareError("compare needs at least two scenarios")
     spec = frontier.spec_from_keys(keys, ds)  # validates the frontier keys before any output
-    table, notes = compare(ds, keys.get("baseline"))
-    front = frontier.frontier(ds, spec) if spec is not None else None
+    metrics: dict = {}  # each scenario's per-draw metrics, read once for both
+    table, notes = compare(ds, keys.get("baseline"), metrics)
+    front = frontier.frontier(ds, spec, metrics) if spec is not None else None
 
     out = _out_dir(keys)
     out.mkdir(parents=True, exist_ok=True)

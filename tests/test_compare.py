@@ -288,3 +288,25 @@ def test_baseline_by_its_shown_label_and_p_better_on_the_plot():
     assert texts[0][1:] == expected  # after the column's "P(better)" heading
     assert any("70000" in label.get_text() for label in fig.axes[0].get_yticklabels())
     assert not any("staffing." in label.get_text() for label in fig.axes[0].get_yticklabels())
+
+
+def test_compare_and_frontier_read_each_scenario_once(monkeypatch):
+    """With a shared cache the comparison and the frontier read each scenario's data once (a
+    50-job sweep read every job's files twice), and give the same tables as without one."""
+    import simengine.compare as compare_module
+
+    ds = _mix_sweep({(700000.0, 1.5): 0.0, (700000.0, 6.0): 5.0, (1100000.0, 1.5): 8.0})
+    spec = FrontierSpec("revenue_p50", 1)
+    table, _ = compare(ds)
+    front = frontier(ds, spec)
+    reads = []
+    real = compare_module.scenario_data
+    monkeypatch.setattr(
+        compare_module, "scenario_data", lambda d, label: reads.append(label) or real(d, label)
+    )
+    cache: dict = {}
+    cached_table, _ = compare(ds, None, cache)
+    cached_front = frontier(ds, spec, cache)
+    assert sorted(reads) == sorted(str(s) for s in ds["scenario"].values)
+    pd.testing.assert_frame_equal(cached_table, table)
+    pd.testing.assert_frame_equal(cached_front, front)

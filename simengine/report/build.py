@@ -104,11 +104,11 @@ def _job_dataset(folder: Path, ds: xr.Dataset, label: str) -> xr.Dataset:
     return one.drop_vars([c for c in one.coords if c not in one.dims]).assign_attrs(attrs)
 
 
-def _comparison_section(ds, currency, baseline: str | None) -> tuple[Section, str]:
+def _comparison_section(ds, currency, baseline: str | None, metrics: dict) -> tuple[Section, str]:
     from simengine.compare import compare, display_labels, resolve_baseline
     from simengine.report.comparison import comparison_plot, comparison_rows
 
-    table_, notes = compare(ds, baseline)
+    table_, notes = compare(ds, baseline, metrics)
     baseline = resolve_baseline(ds["scenario"].values, baseline)
     last, rows = comparison_rows(table_, baseline)
     shown = display_labels(list(dict.fromkeys(table_["scenario"])))
@@ -133,7 +133,7 @@ def _comparison_section(ds, currency, baseline: str | None) -> tuple[Section, st
     return Section("Scenario comparison", "comparison", blocks), baseline
 
 
-def _frontier_section(ds, currency) -> Section | None:
+def _frontier_section(ds, currency, metrics: dict) -> Section | None:
     from simengine import frontier
     from simengine.compare import display_labels
     from simengine.report.comparison import _money, frontier_figure
@@ -141,7 +141,7 @@ def _frontier_section(ds, currency) -> Section | None:
     spec = frontier.spec_from_keys({}, ds)
     if spec is None:
         return None
-    front = frontier.frontier(ds, spec)
+    front = frontier.frontier(ds, spec, metrics)
     shown = display_labels(list(dict.fromkeys(front["scenario"])))
     rows = [
         [_money(r.budget), f"{r.ae_per_se:g}", shown[r.scenario],
@@ -189,9 +189,10 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None):
             ) from None
     sections = []
     if len(labels) >= 2:
-        comparison, baseline = _comparison_section(ds, currency, baseline)
+        metrics: dict = {}  # each scenario's per-draw metrics, read once for both sections
+        comparison, baseline = _comparison_section(ds, currency, baseline, metrics)
         sections.append(comparison)
-        front = _frontier_section(ds, currency)
+        front = _frontier_section(ds, currency, metrics)
         if front is not None:
             sections.append(front)
     baseline = baseline or labels[0]
