@@ -218,9 +218,14 @@ def test_narrow_terminal_tables_keep_whole_scenario_labels():
     front = frontier(ds, spec)
     shown = [label.replace("staffing.", "") for label in long]
     texts = []
-    for show in (
-        lambda c: print_comparison(table, long[0], c),
-        lambda c: print_frontier_table(front, spec, c),
+    # The frontier's table shows what its labels add to the budget and ratio columns: here a
+    # scenario's name.
+    named = [f"scenario=plan{i},{label}" for i, label in enumerate(long)]
+    front_named = front.assign(scenario=front["scenario"].map(dict(zip(long, named, strict=True))))
+    shown_named = [f"scenario=plan{i}" for i in range(len(long))]
+    for show, labels in (
+        (lambda c: print_comparison(table, long[0], c), shown),
+        (lambda c: print_frontier_table(front_named, spec, c), shown_named),
     ):
         buf = io.StringIO()
         show(Console(file=buf, width=80))
@@ -232,9 +237,15 @@ def test_narrow_terminal_tables_keep_whole_scenario_labels():
         header = next(r for r in rows if "scenario" in [c.strip() for c in r])
         col = [c.strip() for c in header].index("scenario")
         column = "".join(r[col].replace(" ", "") for r in rows if len(r) == len(header))
-        for label in shown:
+        for label in labels:
             assert label in column
     assert "labels without the keys' shared 'staffing.'" in " ".join(texts[0].split())
+    # Labels that only repeat the budget and the ratio: no scenario column at all.
+    buf = io.StringIO()
+    print_frontier_table(front, spec, Console(file=buf, width=80))
+    header = next(line for line in buf.getvalue().splitlines() if "AE per SE" in line)
+    assert "scenario" not in header and "revenue P50" in header
+    assert "ae_per_se=" not in buf.getvalue() and "…" not in buf.getvalue()
 
 
 @pytest.mark.parametrize(

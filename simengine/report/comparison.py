@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from simengine.compare import display_labels
+from simengine.compare import _overrides, display_labels
 from simengine.report.plots import _money, money_formatter, save_figure, unit_label
 
 __all__ = ["LABELS", "comparison_plot", "comparison_rows", "fmt", "print_comparison"]
@@ -207,6 +207,26 @@ def comparison_plot(
     return fig
 
 
+#: The frontier's own keys: its table shows them as columns.
+_MIX_KEYS = ("staffing.budget", "staffing.ae_per_se")
+
+
+def _beyond_the_mix(labels: list[str]) -> dict[str, str]:
+    """What each frontier scenario's label says besides its budget and AE:SE ratio (the table's
+    columns): the other overrides, as :func:`~simengine.compare.display_labels` shows them, or
+    the whole label when it is not a list of overrides."""
+    rest = {}
+    for label in labels:
+        items = _overrides(label)
+        rest[label] = (
+            label
+            if items is None
+            else ",".join(i for i in items if i.split("=", 1)[0] not in _MIX_KEYS)
+        )
+    shown = display_labels([r for r in rest.values() if r])
+    return {label: shown.get(r, r) for label, r in rest.items()}
+
+
 def print_frontier_table(table: pd.DataFrame, spec, console: Console | None = None) -> None:
     """Print every mix per budget: the objective, P(best), and which is best."""
     console = console or Console()
@@ -215,8 +235,13 @@ def print_frontier_table(table: pd.DataFrame, spec, console: Console | None = No
         title=f"Staffing frontier: {spec.objective}{target}, year {spec.year} "
         "(P(best): share of paired draws in which the mix is best at its budget)"
     )
-    shown = display_labels(list(dict.fromkeys(table["scenario"])))
-    for col in ("budget / month", "AE per SE", "scenario", "objective", "P(best)", ""):
+    shown = _beyond_the_mix(list(dict.fromkeys(table["scenario"])))
+    heading = {"revenue_p50": "revenue P50", "p_revenue_target": "P(revenue >= target)",
+               "nrr": "NRR P50", "revenue_per_sm_dollar": "revenue per GTM $"}  # fmt: skip
+    columns = ["budget / month", "AE per SE", "scenario", heading[spec.objective], "P(best)", ""]
+    if not any(shown.values()):  # the labels only repeat the budget and the ratio
+        columns.remove("scenario")
+    for col in columns:
         out.add_column(col, **_column(col, ("scenario", "")))
     metric = "nrr" if spec.objective == "nrr" else "revenue"
     for budget, rows in table.groupby("budget", sort=True):
@@ -226,10 +251,13 @@ def print_frontier_table(table: pd.DataFrame, spec, console: Console | None = No
                 if spec.objective == "p_revenue_target"
                 else fmt(metric if spec.objective != "revenue_per_sm_dollar" else "x", row.value)
             )
-            out.add_row(
-                _money(budget, 0) if i == 0 else "", f"{row.ae_per_se:g}", escape(shown[row.scenario]), value,
-                f"{row.p_best:.0%}", "[bold green]best[/bold green]" if row.best else "",
-            )  # fmt: skip
+            cells = [
+                _money(budget, 0) if i == 0 else "", f"{row.ae_per_se:g}", escape(shown[row.scenario]),
+                value, f"{row.p_best:.0%}", "[bold green]best[/bold green]" if row.best else "",
+            ]  # fmt: skip
+            if "scenario" not in columns:
+                del cells[2]
+            out.add_row(*cells)
         out.add_section()
     console.print(out)
 
