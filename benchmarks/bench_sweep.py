@@ -5,7 +5,9 @@ months each); ``--scenarios 10`` or ``--quick`` scale it down, and the printout 
 scenarios linearly (jobs are independent and run back to back).  Figures printed:
 
 1. ``simengine run -m`` with the basic launcher: wall time of the whole command (start-up,
-   pre-check of every job, the jobs, and the merge into ``sweep.nc``), and of the merge alone.
+   pre-check of every job, the jobs, and the merge into ``sweep.nc``), and of the merge alone;
+   then the planner's next command, ``simengine compare`` on that sweep folder (comparison and
+   frontier tables, CSVs and plots), wall time and peak memory.
 2. The same sweep with ``hydra/launcher=joblib`` (``n_jobs`` = cores).
 3. One run of ``--dask-draws`` draws: one process vs split by draws over a ``LocalCluster`` of
    2 worker processes (and a check that both give the same bytes).
@@ -261,6 +263,27 @@ def _merge_memory(source: Path, jobs: int, root: Path) -> dict:
     return result
 
 
+#: Runs ``python -m simengine ARGS`` and prints the process's own maxrss (KB) to stderr at exit.
+_WITH_MAXRSS = (
+    "import atexit, resource, runpy, sys; atexit.register(lambda: print('maxrss', "
+    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)); "
+    "sys.argv = ['simengine', *sys.argv[1:]]; runpy.run_module('simengine', run_name='__main__')"
+)
+
+
+def _compare_cli(sweep: Path, out: Path) -> tuple[float, float]:
+    """Wall seconds and maxrss (MB) of ``simengine compare`` on a sweep folder, in its own
+    process."""
+    cmd = [sys.executable, "-c", _WITH_MAXRSS, "compare", str(sweep), f"compare.out={out}"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    rss = [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("maxrss ")]
+    return seconds, float(rss[-1]) / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", type=int, default=50)
@@ -285,6 +308,11 @@ def main() -> None:
                 f" -> 50 scenarios ~ {s * scale:.0f} s; CPU {cpu:.1f} s "
                 f"({cpu / args.scenarios:.2f} CPU-s/job -> 50 scenarios on 2 idle cores "
                 f"~ {cpu * scale / 2:.0f} s)"
+            )
+            c, rss = _compare_cli(root / "basic", root / "compare")
+            print(
+                f"simengine compare on that sweep ({args.scenarios} scenarios: tables, CSVs, "
+                f"comparison and frontier plots): {c:.1f} s, maxrss {rss:.0f} MB"
             )
         if "joblib" not in skip:
             n_jobs = os.cpu_count() or 2
