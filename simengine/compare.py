@@ -318,15 +318,24 @@ def _overrides(label: str) -> list[str] | None:
     return items or None
 
 
-def display_labels(labels: Sequence[str]) -> dict[str, str]:
+def display_labels(labels: Sequence[str], drop: Sequence[str] = ()) -> dict[str, str]:
     """How tables and plots show each scenario label: the dotted prefix that every override's key
     shares dropped, and a space after each override's comma (where a narrow table may wrap).
 
     ``staffing.ae_per_se=3,staffing.budget=600000`` shows as ``ae_per_se=3, budget=600000``.
     Labels that are not override lists, or that would no longer differ, show whole;
     ``comparison.csv`` always keeps the full labels, and :func:`resolve_baseline` takes either.
+    ``drop``: keys whose overrides a table shows in columns of their own (the frontier's budget
+    and ratio); a label of nothing else shows as ``""``.
     """
     parsed = [_overrides(str(label)) for label in labels]
+    if drop:
+        parsed = [
+            None if items is None else [i for i in items if i.split("=", 1)[0] not in drop]
+            for items in parsed
+        ]
+        if all(items == [] for items in parsed):
+            return {str(label): "" for label in labels}
     prefix = ""
     if parsed and all(parsed):
         keys = [item.split("=", 1)[0] for items in parsed for item in items]
@@ -343,7 +352,7 @@ def display_labels(labels: Sequence[str]) -> dict[str, str]:
             shown[str(label)] = str(label)
         else:
             shown[str(label)] = ", ".join(item.removeprefix(prefix) for item in items)
-    if len(set(shown.values())) < len(shown):
+    if not drop and len(set(shown.values())) < len(shown):
         return {str(label): str(label).replace(",", ", ") for label in labels}
     return shown
 

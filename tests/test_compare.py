@@ -273,6 +273,18 @@ def test_display_labels(labels, expected):
     assert list(display_labels(labels).values()) == expected
 
 
+def test_display_labels_without_the_frontiers_columns():
+    """The frontier's table shows budget and ratio in columns: a label shows what else it says."""
+    from simengine.compare import display_labels
+
+    mix = ("staffing.budget", "staffing.ae_per_se")
+    plain = ["staffing.ae_per_se=2,staffing.budget=6e5", "staffing.ae_per_se=4,staffing.budget=6e5"]
+    assert list(display_labels(plain, drop=mix).values()) == ["", ""]
+    named = [f"scenario={s},{label}" for s, label in zip(("up", "down"), plain, strict=True)]
+    assert list(display_labels(named, drop=mix).values()) == ["scenario=up", "scenario=down"]
+    assert list(display_labels(["run1", "run2"], drop=mix).values()) == ["run1", "run2"]
+
+
 def test_baseline_by_its_shown_label_and_p_better_on_the_plot():
     """``compare.baseline`` takes a label as the tables show it; the plot writes each scenario's
     P(better) beside its paired difference, as the table has it."""

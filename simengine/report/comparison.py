@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from simengine.compare import _overrides, display_labels
+from simengine.compare import display_labels
 from simengine.report.plots import _money, money_formatter, save_figure, unit_label
 
 __all__ = ["LABELS", "comparison_plot", "comparison_rows", "fmt", "print_comparison"]
@@ -211,22 +211,6 @@ def comparison_plot(
 _MIX_KEYS = ("staffing.budget", "staffing.ae_per_se")
 
 
-def _beyond_the_mix(labels: list[str]) -> dict[str, str]:
-    """What each frontier scenario's label says besides its budget and AE:SE ratio (the table's
-    columns): the other overrides, as :func:`~simengine.compare.display_labels` shows them, or
-    the whole label when it is not a list of overrides."""
-    rest = {}
-    for label in labels:
-        items = _overrides(label)
-        rest[label] = (
-            label
-            if items is None
-            else ",".join(i for i in items if i.split("=", 1)[0] not in _MIX_KEYS)
-        )
-    shown = display_labels([r for r in rest.values() if r])
-    return {label: shown.get(r, r) for label, r in rest.items()}
-
-
 def print_frontier_table(table: pd.DataFrame, spec, console: Console | None = None) -> None:
     """Print every mix per budget: the objective, P(best), and which is best."""
     console = console or Console()
@@ -235,7 +219,8 @@ def print_frontier_table(table: pd.DataFrame, spec, console: Console | None = No
         title=f"Staffing frontier: {spec.objective}{target}, year {spec.year} "
         "(P(best): share of paired draws in which the mix is best at its budget)"
     )
-    shown = _beyond_the_mix(list(dict.fromkeys(table["scenario"])))
+    # What a label says besides the budget and ratio columns (nothing, for a plain mix sweep).
+    shown = display_labels(list(dict.fromkeys(table["scenario"])), drop=_MIX_KEYS)
     heading = {"revenue_p50": "revenue P50", "p_revenue_target": "P(revenue >= target)",
                "nrr": "NRR P50", "revenue_per_sm_dollar": "revenue per GTM $"}  # fmt: skip
     columns = ["budget / month", "AE per SE", "scenario", heading[spec.objective], "P(best)", ""]
