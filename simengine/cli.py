@@ -291,11 +291,12 @@ def _sweep_clock(multirun: bool, overrides: list[str]):
 
 
 class _SweepConsole(logging.Filter):
-    """Keeps simengine's INFO records (kernel timings) off the console in a sweep: each job's
-    one line says what it did, and ``run.log`` in its folder still has them all."""
+    """Keeps INFO records (simengine's kernel timings, a worker's first import of ArviZ) off the
+    console in a sweep's job: its one line says what it did, and ``run.log`` in its folder still
+    has them all.  Warnings, errors and Hydra's own lines pass."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING or not record.name.startswith("simengine")
+        return record.levelno >= logging.WARNING or record.name.startswith("hydra")
 
 
 @contextlib.contextmanager
@@ -319,6 +320,14 @@ def _quiet_console(on: bool):
 def _run_task(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+
+    sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    with _quiet_console(sweep):
+        _run_job(cfg, sweep)
+
+
+def _run_job(cfg, sweep: bool) -> None:
+    from hydra.core.hydra_config import HydraConfig
     from rich.console import Console
 
     from simengine.accounts_forecast import print_signals
@@ -335,16 +344,14 @@ def _run_task(cfg) -> None:
     inputs = (d.accounts, d.usage, d.use_cases, config.fit.posterior)
     resolved = config_yaml(config)  # hashed here and written into forecast.nc's attrs
     hydra = HydraConfig.get()
-    sweep = hydra.mode == RunMode.MULTIRUN
     if finished(yaml_hash(resolved), _output_dir(), inputs):  # a resumed sweep: job done
         progress = f"{sweep_progress(hydra.job.num)} " if sweep else ""
         print(
             f"{progress}skipped {_output_dir()}: it holds this config's outputs (same config hash)"
         )
         return
-    with _quiet_console(sweep):
-        ds = simulate_config(config, resolved=resolved)
-        paths = write_run_outputs(ds, _output_dir())
+    ds = simulate_config(config, resolved=resolved)
+    paths = write_run_outputs(ds, _output_dir())
     console = Console(stderr=False)
     if sweep:
         # A job of a sweep: one line (its tables are in summary.csv; the scenarios side by side

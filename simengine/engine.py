@@ -445,10 +445,11 @@ def run_kernel(
     out = outputs.out
     simulated = float(out[..., V_ACTIVE].sum())
     log.info(
-        "simulated %d draws x %d months on %d threads in %.2f s (%.1f M account-months/s)",
+        "simulated %d draws x %d months on %d thread%s in %.2f s (%.1f M account-months/s)",
         draws,
         horizon,
         n_threads,
+        "" if n_threads == 1 else "s",
         run_seconds,
         simulated / max(run_seconds, 1e-9) / 1e6,
     )

@@ -124,6 +124,32 @@ def test_joblib_launcher_sweep_matches_the_in_process_run(cli, tmp_path):
         ]
         got = ds["revenue"].sel(scenario="model.csm_hazard_ratio=1.0").values
     np.testing.assert_array_equal(got, ref["revenue"].values)
+    # The workers' console: one line a job with its place in the sweep, and no INFO records;
+    # those stay in the job's run.log.
+    assert sorted(line[:7] for line in proc.stdout.splitlines() if line.startswith("  [")) == [
+        "  [1/2,", "  [2/2,",
+    ]  # fmt: skip
+    assert "[INFO]" not in proc.stdout + proc.stderr
+    assert "[simengine.engine][INFO]" in (sweep / "0" / "run.log").read_text()
+
+
+def test_a_sweep_jobs_console_passes_warnings_and_hydra_only():
+    """In a sweep's job the console drops INFO records of every library (simengine's kernel
+    timings, a joblib worker's first import of ArviZ), not Hydra's lines nor any warning."""
+    import logging
+
+    from simengine.cli import _SweepConsole
+
+    def record(name, level):
+        return logging.LogRecord(name, level, __file__, 1, "message", None, None)
+
+    keep = _SweepConsole().filter
+    assert not keep(record("simengine.engine", logging.INFO))
+    assert not keep(record("arviz", logging.INFO))
+    assert keep(record("hydra.core.utils", logging.INFO))
+    assert keep(record("arviz", logging.WARNING)) and keep(
+        record("simengine.pipeline", logging.ERROR)
+    )
 
 
 @pytest.mark.slow
