@@ -265,7 +265,10 @@ def sweep_progress(job_num: int, now: float | None = None) -> str:
     except ValueError:
         return f"[job {k}]"
     now = time.time() if now is None else now
-    head = f"[{k}/{total_n}, {_duration(max(0.0, now - start_t))}"
+    elapsed = _duration(max(0.0, now - start_t))
+    if k > total_n:  # more jobs than the command line lists (a sweep set up in a config file)
+        return f"[job {k}, {elapsed}]"
+    head = f"[{k}/{total_n}, {elapsed}"
     if not _first_done or _first_done[0][0] >= k:
         _first_done[:] = [(k, now)]
         return head + "]"

@@ -365,4 +365,6 @@ def test_sweep_progress_estimates_from_the_pace_after_the_first_job(monkeypatch)
     # A parallel launcher: job 6 done 20 s after job 1 -> 4 s a job, 4 to come.
     assert cli.sweep_progress(5, now=1085.0) == "[6/10, 1m25s, ~16s left]"
     assert cli.sweep_progress(9, now=1101.0) == "[10/10, 1m41s]"
+    # More jobs than the command line listed (a sweep set up in a config file): no total.
+    assert cli.sweep_progress(10, now=1102.0) == "[job 11, 1m42s]"
     assert cli._duration(3 * 3600 + 125) == "3h02m"
