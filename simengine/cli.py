@@ -324,13 +324,13 @@ def _run_task(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    hydra = HydraConfig.get()
+    sweep = hydra.mode == RunMode.MULTIRUN
     with _quiet_console(sweep):
-        _run_job(cfg, sweep)
+        _run_job(cfg, hydra, sweep)
 
 
-def _run_job(cfg, sweep: bool) -> None:
-    from hydra.core.hydra_config import HydraConfig
+def _run_job(cfg, hydra, sweep: bool) -> None:
     from rich.console import Console
 
     from simengine.accounts_forecast import print_signals
@@ -346,7 +346,6 @@ def _run_job(cfg, sweep: bool) -> None:
     d = config.data
     inputs = (d.accounts, d.usage, d.use_cases, config.fit.posterior)
     resolved = config_yaml(config)  # hashed here and written into forecast.nc's attrs
-    hydra = HydraConfig.get()
     if finished(yaml_hash(resolved), _output_dir(), inputs):  # a resumed sweep: job done
         progress = f"{sweep_progress(hydra.job.num)} " if sweep else ""
         print(

@@ -41,6 +41,7 @@ __all__ = [
     "compare",
     "config_currency",
     "display_labels",
+    "dropped_prefix",
     "load_scenarios",
     "metric_draws",
     "p_better",
@@ -185,11 +186,9 @@ def load_scenarios(paths: list[str | Path]) -> xr.Dataset:
 
 def config_currency(config_yaml: str) -> str | None:
     """The currency label of a run from its resolved config YAML (see ``currency_of``)."""
-    import yaml
+    from simengine.config import DataConfig, config_section, currency_of
 
-    from simengine.config import DataConfig, currency_of
-
-    data = (yaml.safe_load(config_yaml or "") or {}).get("data") or {}
+    data = config_section(config_yaml, "data")
     return currency_of(DataConfig(accounts=data.get("accounts"), currency=data.get("currency")))
 
 
@@ -318,16 +317,8 @@ def _overrides(label: str) -> list[str] | None:
     return items or None
 
 
-def display_labels(labels: Sequence[str], drop: Sequence[str] = ()) -> dict[str, str]:
-    """How tables and plots show each scenario label: the dotted prefix that every override's key
-    shares dropped, and a space after each override's comma (where a narrow table may wrap).
-
-    ``staffing.ae_per_se=3,staffing.budget=600000`` shows as ``ae_per_se=3, budget=600000``.
-    Labels that are not override lists, or that would no longer differ, show whole;
-    ``comparison.csv`` always keeps the full labels, and :func:`resolve_baseline` takes either.
-    ``drop``: keys whose overrides a table shows in columns of their own (the frontier's budget
-    and ratio); a label of nothing else shows as ``""``.
-    """
+def _shown(labels: Sequence[str], drop: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """The key prefix :func:`display_labels` drops (``""``: none) and the labels as shown."""
     parsed = [_overrides(str(label)) for label in labels]
     if drop:
         parsed = [
@@ -335,7 +326,7 @@ def display_labels(labels: Sequence[str], drop: Sequence[str] = ()) -> dict[str,
             for items in parsed
         ]
         if all(items == [] for items in parsed):
-            return {str(label): "" for label in labels}
+            return "", {str(label): "" for label in labels}
     prefix = ""
     if parsed and all(parsed):
         keys = [item.split("=", 1)[0] for items in parsed for item in items]
@@ -353,8 +344,27 @@ def display_labels(labels: Sequence[str], drop: Sequence[str] = ()) -> dict[str,
         else:
             shown[str(label)] = ", ".join(item.removeprefix(prefix) for item in items)
     if not drop and len(set(shown.values())) < len(shown):
-        return {str(label): str(label).replace(",", ", ") for label in labels}
-    return shown
+        return "", {str(label): str(label).replace(",", ", ") for label in labels}
+    return prefix, shown
+
+
+def display_labels(labels: Sequence[str], drop: Sequence[str] = ()) -> dict[str, str]:
+    """How tables and plots show each scenario label: the dotted prefix that every override's key
+    shares dropped (:func:`dropped_prefix`), and a space after each override's comma (where a
+    narrow table may wrap).
+
+    ``staffing.ae_per_se=3,staffing.budget=600000`` shows as ``ae_per_se=3, budget=600000``.
+    Labels that are not override lists, or that would no longer differ, show whole;
+    ``comparison.csv`` always keeps the full labels, and :func:`resolve_baseline` takes either.
+    ``drop``: keys whose overrides a table shows in columns of their own (the frontier's budget
+    and ratio); a label of nothing else shows as ``""``.
+    """
+    return _shown(labels, drop)[1]
+
+
+def dropped_prefix(labels: Sequence[str]) -> str:
+    """The key prefix (``staffing.``) :func:`display_labels` drops from ``labels``; ``""``: none."""
+    return _shown(labels, ())[0]
 
 
 def resolve_baseline(labels: Sequence[str], baseline: str | None) -> str:

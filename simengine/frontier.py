@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xarray as xr
-import yaml
 
 from simengine.compare import CompareError, scenario_metrics
+from simengine.config import config_section
 
 __all__ = ["OBJECTIVES", "FrontierSpec", "frontier", "mixes", "spec_from_keys"]
 
@@ -52,9 +52,6 @@ class FrontierSpec:
     target: float | None = None
 
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def mixes(ds: xr.Dataset) -> pd.DataFrame | None:
     """``budget`` and ``ae_per_se`` per scenario (from coordinates or each job's config), or None.
 
@@ -68,8 +65,7 @@ def mixes(ds: xr.Dataset) -> pd.DataFrame | None:
     elif "config" in ds.coords:
         budget, ratio = [], []
         for text in ds["config"].values:
-            # The resolved config: plain YAML (libyaml's loader: ~1 ms a job, OmegaConf ~20).
-            staffing = (yaml.load(str(text) or "{}", Loader=_LOADER) or {}).get("staffing") or {}
+            staffing = config_section(str(text), "staffing")
             budget.append(staffing.get("budget"))
             ratio.append(staffing.get("ae_per_se"))
         if any(v is None for v in [*budget, *ratio]):

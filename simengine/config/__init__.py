@@ -6,7 +6,7 @@ Config`` keeps working.  The core never sees a ``DictConfig``: :func:`to_config`
 config into these plain dataclasses at the entry point.
 """
 
-from simengine.config.hashing import config_hash, config_yaml
+from simengine.config.hashing import config_hash, config_section, config_yaml
 from simengine.config.live import RunFacts, check_live
 from simengine.config.scenarios import (
     CONFIG_DIR,
@@ -72,6 +72,7 @@ __all__ = [
     "SynthConfig",
     "check_live",
     "config_hash",
+    "config_section",
     "config_yaml",
     "currency_of",
     "load_scenario",

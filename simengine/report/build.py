@@ -105,13 +105,12 @@ def _job_dataset(folder: Path, ds: xr.Dataset, label: str) -> xr.Dataset:
 
 
 def _comparison_section(ds, currency, baseline: str | None, metrics: dict) -> tuple[Section, str]:
-    from simengine.compare import compare, display_labels, resolve_baseline
+    from simengine.compare import compare, resolve_baseline
     from simengine.report.comparison import comparison_plot, comparison_rows
 
     table_, notes = compare(ds, baseline, metrics)
     baseline = resolve_baseline(ds["scenario"].values, baseline)
-    last, rows = comparison_rows(table_, baseline)
-    shown = display_labels(list(dict.fromkeys(table_["scenario"])))
+    last, rows, shown = comparison_rows(table_, baseline)
     blocks = [
         text(
             f"Every scenario against the baseline {shown[baseline]!r}, draw by draw: the scenarios share "

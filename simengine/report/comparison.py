@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from simengine.compare import display_labels
+from simengine.compare import display_labels, dropped_prefix
 from simengine.report.plots import _money, money_formatter, save_figure, unit_label
 
 __all__ = ["LABELS", "comparison_plot", "comparison_rows", "fmt", "print_comparison"]
@@ -57,21 +57,19 @@ def _column(name: str, left: tuple[str, ...]) -> dict:
     }
 
 
-def _shared_prefix_note(shown: dict[str, str]) -> str:
+def _shared_prefix_note(scenarios: list[str]) -> str:
     """Says which key prefix :func:`display_labels` dropped, if it dropped one."""
-    for full, label in shown.items():
-        head = full.split("=", 1)[0]
-        tail = label.split("=", 1)[0]
-        if head != tail and head.endswith(tail):
-            return f"; labels without the keys' shared '{head[: -len(tail)]}'"
-    return ""
+    prefix = dropped_prefix(scenarios)
+    return f"; labels without the keys' shared '{prefix}'" if prefix else ""
 
 
-def comparison_rows(table: pd.DataFrame, baseline: str) -> tuple[int, list[list[str]]]:
+def comparison_rows(
+    table: pd.DataFrame, baseline: str
+) -> tuple[int, list[list[str]], dict[str, str]]:
     """The last forecast year's rows (and the whole-run metrics') of a comparison table, as the
     console and the HTML report show them: metric (on its first row), scenario (as
     :func:`display_labels` shows it), P10, P50, P90, the paired difference to ``baseline``
-    (P50 [P10, P90]) and ``p_better``.  Returns the year and the rows."""
+    (P50 [P10, P90]) and ``p_better``.  Returns the year, the rows and the shown labels."""
     last = table["year"].max()
     part = table[(table["year"] == last) | table["year"].isna()]
     shown = display_labels(list(dict.fromkeys(table["scenario"])))
@@ -87,18 +85,17 @@ def comparison_rows(table: pd.DataFrame, baseline: str) -> tuple[int, list[list[
             rows.append([LABELS.get(metric, metric) if i == 0 else "", shown[r.scenario],
                          fmt(metric, r.p10), fmt(metric, r.p50), fmt(metric, r.p90), diff,
                          "-" if base else f"{r.p_better:.0%}"])  # fmt: skip
-    return last, rows
+    return last, rows, shown
 
 
 def print_comparison(table: pd.DataFrame, baseline: str, console: Console | None = None) -> None:
     """Print the last forecast year (and whole-run metrics) of every scenario vs the baseline."""
     console = console or Console()
-    last, rows = comparison_rows(table, baseline)
-    shown = display_labels(list(dict.fromkeys(table["scenario"])))
+    last, rows, shown = comparison_rows(table, baseline)
     out = Table(
         title=f"Scenarios vs {shown[baseline]!r}, forecast year {last} (paired by draw; "
         "p_better: share of draws where the scenario is better, ties count 1/2; all years in "
-        f"comparison.csv{_shared_prefix_note(shown)})"
+        f"comparison.csv{_shared_prefix_note(list(shown))})"
     )
     # Each metric heads its rows (rather than a column of its own), so the scenario labels get
     # the width: a planner reads them down the table.
@@ -199,7 +196,7 @@ def comparison_plot(
     fig.suptitle(
         title
         or f"{len(scenarios)} scenarios against {shown[baseline]!r}, paired by draw"
-        f"{_shared_prefix_note(shown)}",
+        f"{_shared_prefix_note(scenarios)}",
         x=0.01, horizontalalignment="left", fontsize=11,
     )  # fmt: skip
     if path is not None:

@@ -221,10 +221,10 @@ def _fit_config(config_yaml: str):
     """The run's ``fit`` settings (its gate thresholds), from the resolved config YAML."""
     from dataclasses import fields
 
-    from simengine.config import FitConfig
+    from simengine.config import FitConfig, config_section
 
     try:
-        fit = (yaml.safe_load(config_yaml) or {}).get("fit") or {}
+        fit = config_section(config_yaml, "fit")
     except yaml.YAMLError:
         fit = {}
     names = {f.name for f in fields(FitConfig)}
