@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ __all__ = [
     "LOWER_IS_BETTER",
     "METRICS",
     "CompareError",
+    "Grid",
     "compare",
     "config_currency",
     "display_labels",
@@ -49,6 +51,7 @@ __all__ = [
     "scenario_currency",
     "scenario_data",
     "scenario_metrics",
+    "sweep_grid",
 ]
 
 #: Columns of comparison.csv (the contract).
@@ -365,6 +368,59 @@ def display_labels(labels: Sequence[str], drop: Sequence[str] = ()) -> dict[str,
 def dropped_prefix(labels: Sequence[str]) -> str:
     """The key prefix (``staffing.``) :func:`display_labels` drops from ``labels``; ``""``: none."""
     return _shown(labels, ())[0]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Scenarios laid out on the two keys a sweep varied: ``cells[label] = (row, column)`` into
+    ``rows`` (values of ``row_key``) and ``columns`` (values of ``column_key``), both as the
+    labels write them; ``fixed``: the overrides every label shares (``key=value``)."""
+
+    row_key: str
+    column_key: str
+    rows: list[str]
+    columns: list[str]
+    cells: dict[str, tuple[int, int]]
+    fixed: list[str]
+
+
+def _ordered(values: list[str]) -> list[str]:
+    """Distinct values in numeric order when all are numbers, else in order of appearance."""
+    distinct = list(dict.fromkeys(values))
+    try:
+        return sorted(distinct, key=float)
+    except ValueError:
+        return distinct
+
+
+def sweep_grid(labels: Sequence[str]) -> Grid | None:
+    """The grid of a sweep over two keys (``staffing.budget`` x ``staffing.ae_per_se``, say), or
+    None when the labels are not one: not override lists, not the same keys in each, more or
+    fewer than two keys that vary, or fewer than two values of either.  The key with fewer
+    values gives the rows (the first varied key on a tie); cells may be missing (a failed job)."""
+    parsed = [_overrides(str(label)) for label in labels]
+    if not parsed or not all(parsed):
+        return None
+    settings = [dict(item.split("=", 1) for item in items) for items in parsed]
+    keys = list(settings[0])
+    if any(
+        set(s) != set(keys) or len(s) != len(items)  # other keys, or a key set twice
+        for s, items in zip(settings, parsed, strict=True)
+    ):
+        return None
+    varied = [k for k in keys if len({s[k] for s in settings}) > 1]
+    if len(varied) != 2:
+        return None
+    values = {k: _ordered([s[k] for s in settings]) for k in varied}
+    row_key, column_key = sorted(varied, key=lambda k: len(values[k]))  # stable on a tie
+    if len(values[row_key]) < 2:
+        return None
+    cells = {
+        str(label): (values[row_key].index(s[row_key]), values[column_key].index(s[column_key]))
+        for label, s in zip(labels, settings, strict=True)
+    }
+    fixed = [f"{k}={settings[0][k]}" for k in keys if k not in varied]
+    return Grid(row_key, column_key, values[row_key], values[column_key], cells, fixed)
 
 
 def resolve_baseline(labels: Sequence[str], baseline: str | None) -> str:

@@ -19,6 +19,7 @@ from simengine.compare import (
     load_scenarios,
     resolve_baseline,
     scenario_currency,
+    sweep_grid,
 )
 
 __all__ = ["main", "parse_args", "run"]
@@ -64,6 +65,7 @@ def run(args: list[str]) -> Path:
 
     from simengine import frontier
     from simengine.report.comparison import (
+        comparison_grid,
         comparison_plot,
         frontier_figure,
         print_comparison,
@@ -87,6 +89,10 @@ def run(args: list[str]) -> Path:
     currency = scenario_currency(ds)
     comparison_plot(table, baseline, out / "comparison.png", currency=currency)
     written = ["comparison.csv", "comparison.png"]
+    grid = sweep_grid(list(ds["scenario"].values))
+    if grid is not None:  # a sweep over two keys: one heatmap a metric, on one screen
+        comparison_grid(table, baseline, grid, out / "comparison_grid.png", currency=currency)
+        written.append("comparison_grid.png")
     if front is not None:
         write_atomic_text(front.to_csv(index=False, float_format="%.6g"), out / "frontier.csv")
         frontier_figure(front, spec, out / "frontier.png", currency=currency)
@@ -94,7 +100,7 @@ def run(args: list[str]) -> Path:
     console = Console()
     print_comparison(table, baseline, console)
     if front is not None:
-        print_frontier_table(front, spec, console)
+        print_frontier_table(front, spec, console, currency)
     for note in notes:
         console.print(f"note: {note}")
     console.print(f"[bold]wrote[/bold] {out}/ ({', '.join(written)})")

@@ -26,8 +26,9 @@ def test_compare_a_four_job_mix_sweep_through_the_cli(cli, tmp_path):
     out = tmp_path / "cmp"
     proc = cli("compare", str(sweep), f"compare.out={out}")
     assert proc.returncode == 0, proc.stderr
-    for name in ("comparison.png", "frontier.png"):
+    for name in ("comparison.png", "comparison_grid.png", "frontier.png"):
         assert (out / name).read_bytes()[:8] == PNG
+    assert "comparison_grid.png" in proc.stdout  # the "wrote" line names it
     table = pd.read_csv(out / "comparison.csv")
     assert tuple(table.columns) == COLUMNS
     scenarios = list(dict.fromkeys(table["scenario"]))
@@ -333,3 +334,87 @@ def test_compare_and_frontier_read_each_scenario_once(monkeypatch):
     assert sorted(reads) == sorted(str(s) for s in ds["scenario"].values)
     pd.testing.assert_frame_equal(cached_table, table)
     pd.testing.assert_frame_equal(cached_front, front)
+
+
+_MIX = ("staffing.ae_per_se={r},staffing.budget={b}", (1.5, 3, 6), (700000, 1100000))
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        # Budgets (fewer values) give the rows, in numeric order whatever the labels' order.
+        ([_MIX[0].format(r=r, b=b) for r in _MIX[1] for b in _MIX[2][::-1]],
+         ("staffing.budget", "staffing.ae_per_se", ["700000", "1100000"], ["1.5", "3", "6"], [])),
+        # A key every label sets alike is a fixed setting; words keep their order of appearance.
+        ([f"scenario=base,plan={p},region={g}" for p in ("se_heavy", "ae_heavy") for g in "WE"],
+         ("plan", "region", ["se_heavy", "ae_heavy"], ["W", "E"], ["scenario=base"])),
+        # A missing cell (a failed job) leaves a grid.
+        (["a=1,b=1", "a=1,b=2", "a=2,b=1"], ("a", "b", ["1", "2"], ["1", "2"], [])),
+        # Not grids: run names, one varied key, three varied keys, other keys, a key set twice.
+        (["run1", "run2", "run3", "run4"], None),
+        (["a=1", "a=2", "a=3", "a=4"], None),
+        (["a=1,b=1,c=1", "a=2,b=2,c=1", "a=1,b=1,c=2", "a=2,b=2,c=2"], None),
+        (["a=1,b=1", "a=2,b=1", "a=1,c=2", "a=2,c=2"], None),
+        (["a=1,a=2,b=1", "a=2,b=2", "a=1,b=2", "a=2,b=1"], None),
+    ],
+)  # fmt: skip
+def test_sweep_grid(labels, expected):
+    from simengine.compare import sweep_grid
+
+    grid = sweep_grid(labels)
+    if expected is None:
+        assert grid is None
+        return
+    assert (grid.row_key, grid.column_key, grid.rows, grid.columns, grid.fixed) == expected
+    for label in labels:  # each label sits at its own values
+        items = dict(item.split("=") for item in label.split(","))
+        i, j = grid.cells[label]
+        assert (grid.rows[i], grid.columns[j]) == (items[grid.row_key], items[grid.column_key])
+
+
+def test_comparison_grid_cells_say_what_the_table_says():
+    """Each heatmap cell is its scenario's paired difference (P50) and p_better, coloured by
+    p_better; the baseline's cell says so, a missing job's cell stays empty (masked); and a
+    5 x 10 sweep fits a screen where a row per scenario and metric does not."""
+    from simengine.compare import sweep_grid
+    from simengine.report.comparison import comparison_grid, comparison_plot
+
+    effects = {(b, r): r - b / 1e5 for b in (700000.0, 1100000.0) for r in (1.5, 3.0, 6.0)}
+    del effects[(1100000.0, 6.0)]  # a failed job
+    ds = _mix_sweep(effects)
+    long = [_MIX[0].format(r=f"{r:g}", b=f"{b:.0f}") for b, r in effects]
+    ds = ds.assign_coords(scenario=long)
+    baseline = long[1]
+    table, _ = compare(ds, baseline)
+    grid = sweep_grid(long)
+    fig = comparison_grid(table, baseline, grid)
+    ax = fig.axes[0]
+    assert ax.get_title(loc="left") == "Revenue (year) (currency), year 1"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["700K", "1.1M"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1.5", "3", "6"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("ae_per_se", "budget")
+    revenue = table[(table["metric"] == "revenue") & (table["year"] == 1)].set_index("scenario")
+    cells = {
+        (round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts
+    }
+    assert len(cells) == 5 and (1, 2) not in cells
+    for label in long:
+        i, j = grid.cells[label]
+        row = revenue.loc[label]
+        if label == baseline:
+            assert cells[i, j] == "baseline"
+        else:
+            diff = row["diff_p50"]
+            sign = "+" if diff > 0 else ""
+            assert cells[i, j] == f"{sign}{diff:,.0f}\n{row['p_better']:.0%}"
+    colours = ax.images[0].get_array()
+    assert colours.mask[1, 2] and not colours.mask[0, 0]
+    assert colours[grid.cells[long[0]]] == revenue.loc[long[0], "p_better"]
+
+    big = _mix_sweep({(b, r): 0.0 for b in range(5) for r in range(10)}, draws=50)
+    labels = [_MIX[0].format(r=r, b=b) for b in range(5) for r in range(10)]
+    big = big.assign_coords(scenario=labels)
+    table, _ = compare(big)
+    grid_h = comparison_grid(table, labels[0], sweep_grid(labels)).get_size_inches()[1]
+    strip_h = comparison_plot(table, labels[0]).get_size_inches()[1]
+    assert grid_h < 10 and strip_h > 3 * grid_h

@@ -158,10 +158,15 @@ def test_sweep_report_compares_and_draws_the_frontier(mix_sweep):
         "Headline of the baseline staffing.ae_per_se=1.5,staffing.budget=500000: P10 / P50 / P90",
         "Scenario comparison", "Staffing frontier", "Fan charts with history",
     ]  # fmt: skip
-    # Comparison and frontier plots, one overlay of all scenarios and one fan per scenario.
-    assert page.count('<img src="data:image/png;base64,') == 2 + 1 + 4
+    # Comparison (the two swept keys' heatmaps, then a row a scenario) and frontier plots, one
+    # overlay of all scenarios and one fan per scenario.
+    assert page.count('<img src="data:image/png;base64,') == 3 + 1 + 4
+    assert 'alt="Scenario comparison on the two swept keys"' in page
     frontier = page.split('<section id="frontier">')[1].split("</section>")[0]
     assert frontier.count('<td class="">best</td>') == 2  # one best mix per budget
+    # As on the console: the objective heads its column, and no scenario column repeats the
+    # budget and ratio columns beside it.
+    assert ">revenue P50</th>" in frontier and ">scenario</th>" not in frontier
     for job in ("0", "1", "2", "3"):
         assert f'<td class="">{job}</td>' in page  # the provenance table names every job
 

@@ -105,8 +105,8 @@ def _job_dataset(folder: Path, ds: xr.Dataset, label: str) -> xr.Dataset:
 
 
 def _comparison_section(ds, currency, baseline: str | None, metrics: dict) -> tuple[Section, str]:
-    from simengine.compare import compare, resolve_baseline
-    from simengine.report.comparison import comparison_plot, comparison_rows
+    from simengine.compare import compare, resolve_baseline, sweep_grid
+    from simengine.report.comparison import comparison_grid, comparison_plot, comparison_rows
 
     table_, notes = compare(ds, baseline, metrics)
     baseline = resolve_baseline(ds["scenario"].values, baseline)
@@ -129,42 +129,28 @@ def _comparison_section(ds, currency, baseline: str | None, metrics: dict) -> tu
         figure(comparison_plot(table_, baseline, currency=currency),
                alt="Scenario comparison: intervals and paired differences", dpi=80),
     ]  # fmt: skip
+    grid = sweep_grid(list(ds["scenario"].values))
+    if grid is not None:  # a sweep over two keys: the heatmaps read it at a glance
+        blocks.insert(2, figure(comparison_grid(table_, baseline, grid, currency=currency),
+                                alt="Scenario comparison on the two swept keys", dpi=80))  # fmt: skip
     return Section("Scenario comparison", "comparison", blocks), baseline
 
 
 def _frontier_section(ds, currency, metrics: dict) -> Section | None:
     from simengine import frontier
-    from simengine.compare import display_labels
-    from simengine.report.comparison import _money, frontier_figure
+    from simengine.report.comparison import frontier_figure, frontier_rows
 
     spec = frontier.spec_from_keys({}, ds)
     if spec is None:
         return None
     front = frontier.frontier(ds, spec, metrics)
-    shown = display_labels(list(dict.fromkeys(front["scenario"])))
-    rows = [
-        [_money(r.budget), f"{r.ae_per_se:g}", shown[r.scenario],
-         f"{r.value:.0%}" if spec.objective == "p_revenue_target" else _money(r.value),
-         f"{r.p_best:.0%}", "best" if r.best else ""]
-        for r in front.itertuples()
-    ]  # fmt: skip
+    columns, rows = frontier_rows(front, spec, currency)
     blocks = [
         text(
             f"Which AE:SE mix is best at each budget for {spec.objective} in forecast year "
             f"{spec.year}, and in what share of the paired draws it is best (P(best))."
         ),
-        table(
-            [
-                f"budget / month ({currency or 'currency'})",
-                "AE per SE",
-                "scenario",
-                "objective",
-                "P(best)",
-                "",
-            ],
-            rows,
-            numeric=[True, True, False, True, True, False],
-        ),  # fmt: skip
+        table(columns, rows, numeric=[c not in ("scenario", "") for c in columns]),
         figure(frontier_figure(front, spec, currency=currency), alt="Staffing frontier", dpi=80),
     ]
     return Section("Staffing frontier", "frontier", blocks)

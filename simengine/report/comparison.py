@@ -13,10 +13,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from simengine.compare import display_labels, dropped_prefix
+from simengine.compare import Grid, display_labels, dropped_prefix
 from simengine.report.plots import _money, money_formatter, save_figure, unit_label
 
-__all__ = ["LABELS", "comparison_plot", "comparison_rows", "fmt", "print_comparison"]
+__all__ = [
+    "LABELS",
+    "comparison_grid",
+    "comparison_plot",
+    "comparison_rows",
+    "fmt",
+    "frontier_figure",
+    "frontier_rows",
+    "print_comparison",
+    "print_frontier_table",
+]
 
 LABELS = {
     "revenue": "Revenue (year)",
@@ -204,43 +214,145 @@ def comparison_plot(
     return fig
 
 
+def _signed(metric: str, value: float) -> str:
+    """A difference as :func:`fmt` writes it, with its sign (``+1.2M``, ``-0.8%``)."""
+    text = fmt(metric, value)
+    return f"+{text}" if np.isfinite(value) and value > 0 else text
+
+
+def _ticks(values: list[str]) -> list[str]:
+    """A key's values as tick labels: large numbers (budgets) as ``500K``/``1.1M``."""
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        return values
+    return [_money(x) for x in numbers] if min(map(abs, numbers)) >= 1e4 else values
+
+
+def comparison_grid(
+    table: pd.DataFrame,
+    baseline: str,
+    grid: Grid,
+    path: str | Path | None = None,
+    *,
+    currency: str | None = None,
+):
+    """A sweep over two keys as one heatmap per metric: rows and columns are the keys' values,
+    each cell coloured by ``p_better`` against ``baseline`` and labelled with its paired
+    difference (P50) and ``p_better``, for the last forecast year (whole-run metrics: the run).
+
+    It reads a 5 x 10 sweep on one screen where :func:`comparison_plot` needs a row per
+    scenario and metric.  Cells with no scenario (a failed job) stay grey.  Returns the Figure;
+    writes a PNG when ``path`` is given.
+    """
+    metrics = [m for m in LABELS if m in set(table["metric"])]
+    last = table["year"].max()
+    prefix = dropped_prefix(list(grid.cells))
+    n_rows, n_cols = len(grid.rows), len(grid.columns)
+    panel_w, panel_h = 0.62 * n_cols + 1.5, 0.4 * n_rows + 1.1
+    per_line = max(1, min(3, int(16 // panel_w), len(metrics)))
+    lines = -(-len(metrics) // per_line)
+    fig = Figure(figsize=(panel_w * per_line + 1.0, panel_h * lines + 0.8), layout="constrained")
+    axes = fig.subplots(lines, per_line, squeeze=False).ravel()
+    cmap = matplotlib.colormaps.get_cmap("RdBu").with_extremes(bad="0.88")
+    image = None
+    for ax, metric in zip(axes, metrics, strict=False):
+        part = table[table["metric"] == metric]
+        when = part[part["year"] == last] if part["year"].notna().any() else part
+        p = np.full((n_rows, n_cols), np.nan)
+        diff = np.full((n_rows, n_cols), np.nan)
+        for r in when.itertuples():
+            i, j = grid.cells[r.scenario]
+            p[i, j], diff[i, j] = r.p_better, r.diff_p50
+        image = ax.imshow(np.ma.masked_invalid(p), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+        for r in when.itertuples():
+            i, j = grid.cells[r.scenario]
+            if r.scenario == baseline:
+                text, dark = "baseline", False
+            else:
+                share = "-" if not np.isfinite(p[i, j]) else f"{p[i, j]:.0%}"
+                text, dark = f"{_signed(metric, diff[i, j])}\n{share}", abs(p[i, j] - 0.5) > 0.3
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")  # fmt: skip
+        ax.set_xticks(range(n_cols), _ticks(grid.columns), fontsize=8)
+        ax.set_yticks(range(n_rows), _ticks(grid.rows), fontsize=8)
+        ax.set_xlabel(grid.column_key.removeprefix(prefix), fontsize=8)
+        ax.set_ylabel(grid.row_key.removeprefix(prefix), fontsize=8)
+        unit = f" ({currency or 'currency'})" if metric in _CURRENCY else ""
+        year = "whole run" if part["year"].isna().all() else f"year {last}"
+        ax.set_title(f"{LABELS[metric]}{unit}, {year}", fontsize=9, loc="left")
+        ax.tick_params(length=0)
+    for ax in axes[len(metrics) :]:
+        ax.set_axis_off()
+    if image is not None:
+        bar = fig.colorbar(image, ax=axes[: len(metrics)].tolist(), shrink=0.5, aspect=30)
+        bar.set_label("P(better than the baseline), share of paired draws", fontsize=8)
+        bar.ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    fixed = f"; all with {', '.join(grid.fixed)}" if grid.fixed else ""
+    fig.suptitle(
+        f"{len(grid.cells)} scenarios against {display_labels(list(grid.cells))[baseline]!r}, "
+        f"paired by draw: each cell the paired difference (P50) and P(better){fixed}",
+        x=0.01, horizontalalignment="left", fontsize=10,
+    )  # fmt: skip
+    if path is not None:
+        save_figure(fig, path, dpi=100, bbox_inches="tight")
+    return fig
+
+
 #: The frontier's own keys: its table shows them as columns.
 _MIX_KEYS = ("staffing.budget", "staffing.ae_per_se")
 
 
-def print_frontier_table(table: pd.DataFrame, spec, console: Console | None = None) -> None:
-    """Print every mix per budget: the objective, P(best), and which is best."""
+def frontier_rows(
+    table: pd.DataFrame, spec, currency: str | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """The frontier's table as the console and the HTML report show it: columns and rows (budget,
+    AE per SE, what a label says besides those two, the objective, P(best), ``best``).  The
+    scenario column goes when the labels say nothing else (a plain mix sweep)."""
+    shown = display_labels(list(dict.fromkeys(table["scenario"])), drop=_MIX_KEYS)
+    heading = {"revenue_p50": "revenue P50", "p_revenue_target": "P(revenue >= target)",
+               "nrr": "NRR P50", "revenue_per_sm_dollar": "revenue per GTM $"}  # fmt: skip
+    columns = [f"budget / month ({currency or 'currency'})", "AE per SE", "scenario",
+               heading[spec.objective], "P(best)", ""]  # fmt: skip
+    metric = "nrr" if spec.objective == "nrr" else "revenue"
+    rows = []
+    for budget, group in table.groupby("budget", sort=True):
+        for row in group.itertuples():
+            value = (
+                f"{row.value:.0%}"
+                if spec.objective == "p_revenue_target"
+                else fmt(metric if spec.objective != "revenue_per_sm_dollar" else "x", row.value)
+            )
+            rows.append([_money(budget, 0), f"{row.ae_per_se:g}", shown[row.scenario], value,
+                         f"{row.p_best:.0%}", "best" if row.best else ""])  # fmt: skip
+    if not any(shown.values()):  # the labels only repeat the budget and the ratio
+        del columns[2]
+        for row in rows:
+            del row[2]
+    return columns, rows
+
+
+def print_frontier_table(
+    table: pd.DataFrame, spec, console: Console | None = None, currency: str | None = None
+) -> None:
+    """Print every mix per budget (:func:`frontier_rows`), one block of rows a budget."""
     console = console or Console()
     target = f" >= {_money(spec.target, 0)}" if spec.target is not None else ""
     out = Table(
         title=f"Staffing frontier: {spec.objective}{target}, year {spec.year} "
         "(P(best): share of paired draws in which the mix is best at its budget)"
     )
-    # What a label says besides the budget and ratio columns (nothing, for a plain mix sweep).
-    shown = display_labels(list(dict.fromkeys(table["scenario"])), drop=_MIX_KEYS)
-    heading = {"revenue_p50": "revenue P50", "p_revenue_target": "P(revenue >= target)",
-               "nrr": "NRR P50", "revenue_per_sm_dollar": "revenue per GTM $"}  # fmt: skip
-    columns = ["budget / month", "AE per SE", "scenario", heading[spec.objective], "P(best)", ""]
-    if not any(shown.values()):  # the labels only repeat the budget and the ratio
-        columns.remove("scenario")
+    columns, rows = frontier_rows(table, spec, currency)
     for col in columns:
         out.add_column(col, **_column(col, ("scenario", "")))
-    metric = "nrr" if spec.objective == "nrr" else "revenue"
-    for budget, rows in table.groupby("budget", sort=True):
-        for i, row in enumerate(rows.itertuples()):
-            value = (
-                f"{row.value:.0%}"
-                if spec.objective == "p_revenue_target"
-                else fmt(metric if spec.objective != "revenue_per_sm_dollar" else "x", row.value)
-            )
-            cells = [
-                _money(budget, 0) if i == 0 else "", f"{row.ae_per_se:g}", escape(shown[row.scenario]),
-                value, f"{row.p_best:.0%}", "[bold green]best[/bold green]" if row.best else "",
-            ]  # fmt: skip
-            if "scenario" not in columns:
-                del cells[2]
-            out.add_row(*cells)
-        out.add_section()
+    for i, row in enumerate(rows):
+        first = i == 0 or row[0] != rows[i - 1][0]
+        if first and i > 0:
+            out.add_section()
+        cells = [escape(c) for c in row]
+        cells[0] = cells[0] if first else ""
+        cells[-1] = "[bold green]best[/bold green]" if row[-1] else ""
+        out.add_row(*cells)
     console.print(out)
 
 
