@@ -2,7 +2,8 @@
 
 Loads the scenarios (:mod:`simengine.compare`), pairs them against the baseline, adds the staffing
 frontier on a mix sweep (:mod:`simengine.frontier`), writes ``comparison.csv``/``.png`` (and
-``frontier.csv``/``.png``) and prints the tables.  See :mod:`simengine.compare` for the metrics,
+``comparison_grid.png`` for a sweep over two keys, ``frontier.csv``/``.png`` for a mix sweep) and
+prints the tables.  See :mod:`simengine.compare` for the metrics,
 the direction of each and the tie rule.
 """
 
