@@ -389,7 +389,7 @@ def test_comparison_grid_cells_say_what_the_table_says():
     grid = sweep_grid(long)
     fig = comparison_grid(table, baseline, grid)
     ax = fig.axes[0]
-    assert ax.get_title(loc="left") == "Revenue (year) (currency), year 1"
+    assert ax.get_title(loc="left") == "Revenue (year) (currency)\nyear 1"
     assert [t.get_text() for t in ax.get_yticklabels()] == ["700K", "1.1M"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1.5", "3", "6"]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("ae_per_se", "budget")

@@ -24,7 +24,7 @@ SMALL = {
         "N_ACCOUNTS": 150, "HISTORY_MONTHS": 24, "FIT_DRAWS": 100, "FIT_TUNE": 100, "CHAINS": 2,
     },
     "02_scenarios_and_frontier": {
-        "DRAWS": 30, "SCENARIOS": ["baseline", "downturn"], "BUDGETS": [600000],
+        "DRAWS": 30, "SCENARIOS": ["baseline", "downturn"], "BUDGETS": [600000, 900000],
         "AE_PER_SE": [2, 4], "EXTRA": [*SMALL_BOOK, "sim.horizon_months=24"],
     },
     "03_account_drilldown": {"DRAWS": 100, "EXTRA": [*SMALL_BOOK, "sim.horizon_months=15"]},

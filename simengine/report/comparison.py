@@ -249,7 +249,8 @@ def comparison_grid(
     last = table["year"].max()
     prefix = dropped_prefix(list(grid.cells))
     n_rows, n_cols = len(grid.rows), len(grid.columns)
-    panel_w, panel_h = 0.62 * n_cols + 1.5, 0.4 * n_rows + 1.1
+    # Wide enough for the cells' text and the longest title ("GTM cost (year, lower is better)").
+    panel_w, panel_h = max(0.62 * n_cols, 2.8) + 1.5, 0.4 * n_rows + 1.3
     per_line = max(1, min(3, int(16 // panel_w), len(metrics)))
     lines = -(-len(metrics) // per_line)
     fig = Figure(figsize=(panel_w * per_line + 1.0, panel_h * lines + 0.8), layout="constrained")
@@ -280,7 +281,7 @@ def comparison_grid(
         ax.set_ylabel(grid.row_key.removeprefix(prefix), fontsize=8)
         unit = f" ({currency or 'currency'})" if metric in _CURRENCY else ""
         year = "whole run" if part["year"].isna().all() else f"year {last}"
-        ax.set_title(f"{LABELS[metric]}{unit}, {year}", fontsize=9, loc="left")
+        ax.set_title(f"{LABELS[metric]}{unit}\n{year}", fontsize=9, loc="left")
         ax.tick_params(length=0)
     for ax in axes[len(metrics) :]:
         ax.set_axis_off()
