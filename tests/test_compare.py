@@ -418,3 +418,21 @@ def test_comparison_grid_cells_say_what_the_table_says():
     grid_h = comparison_grid(table, labels[0], sweep_grid(labels)).get_size_inches()[1]
     strip_h = comparison_plot(table, labels[0]).get_size_inches()[1]
     assert grid_h < 10 and strip_h > 3 * grid_h
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "text"),
+    [
+        ("revenue", 1_534_000.0, "1.5M"),
+        ("nrr", 1.1234, "112.3%"),
+        # A paired difference of NRR under a tenth of a point keeps its sign and size.
+        ("nrr", -0.0004, "-0.04%"),
+        ("grr", 0.0123, "1.2%"),
+        ("new_logos", 1234.4, "1,234"),
+        ("cac_payback_months", float("nan"), "-"),
+    ],
+)
+def test_fmt_per_metric(metric, value, text):
+    from simengine.report.comparison import fmt
+
+    assert fmt(metric, value) == text

@@ -51,7 +51,8 @@ def fmt(metric: str, value: float) -> str:
     if metric in _CURRENCY:
         return _money(value, 0)
     if metric in _RATIO:
-        return f"{value:.1%}"
+        # A difference of NRR or GRR is often under a tenth of a point: two decimals there.
+        return f"{value:.2%}" if abs(value) < 0.01 else f"{value:.1%}"
     if metric == "new_logos":
         return f"{value:,.0f}"
     return f"{value:,.2f}"
@@ -203,12 +204,16 @@ def comparison_plot(
         list(handles.values()), list(handles.keys()), loc="center left",
         bbox_to_anchor=(1.0, 0.5), fontsize=8, title="forecast year",
     )  # fmt: skip
-    fig.suptitle(
-        title
-        or f"{len(scenarios)} scenarios against {shown[baseline]!r}, paired by draw"
-        f"{_shared_prefix_note(scenarios)}",
-        x=0.01, horizontalalignment="left", fontsize=11,
-    )  # fmt: skip
+    title = title or (
+        f"{len(scenarios)} scenarios against {shown[baseline]!r}, paired by draw"
+        f"{_shared_prefix_note(scenarios)}"
+    )
+    return _finish(fig, title, path, fontsize=11)
+
+
+def _finish(fig, title: str, path: str | Path | None, fontsize: float):
+    """Title a comparison figure at its top left; write it as a PNG when ``path`` is given."""
+    fig.suptitle(title, x=0.01, horizontalalignment="left", fontsize=fontsize)
     if path is not None:
         save_figure(fig, path, dpi=100, bbox_inches="tight")
     return fig
@@ -290,14 +295,11 @@ def comparison_grid(
         bar.set_label("P(better than the baseline), share of paired draws", fontsize=8)
         bar.ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     fixed = f"; all with {', '.join(grid.fixed)}" if grid.fixed else ""
-    fig.suptitle(
+    title = (
         f"{len(grid.cells)} scenarios against {display_labels(list(grid.cells))[baseline]!r}, "
-        f"paired by draw: each cell the paired difference (P50) and P(better){fixed}",
-        x=0.01, horizontalalignment="left", fontsize=10,
-    )  # fmt: skip
-    if path is not None:
-        save_figure(fig, path, dpi=100, bbox_inches="tight")
-    return fig
+        f"paired by draw: each cell the paired difference (P50) and P(better){fixed}"
+    )
+    return _finish(fig, title, path, fontsize=10)
 
 
 #: The frontier's own keys: its table shows them as columns.
