@@ -100,24 +100,40 @@ def _dask(draws: int) -> tuple[float, float, bool]:
     return single, distributed, same
 
 
-_MERGE_CHILD = """
-import json, resource, sys, time, tracemalloc
+#: ``peak_kb()``: the peak resident memory (KB) of this process's own address space: Linux's
+#: ``VmHWM``.  ``ru_maxrss`` would not do in a child: Linux carries it across ``execve``, so a
+#: child started by a parent holding 870 MB (after the Dask run) reads 870 MB from its first line.
+_PEAK_KB = """
+import resource
+def peak_kb():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
+_MERGE_CHILD = _PEAK_KB + """
+import json, sys, time, tracemalloc
 from simengine.sweep import gather_sweep
 from simengine.compare import compare, load_scenarios
 import xarray, dask  # imported before the baseline: count the merge, not the imports
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_kb()
 tracemalloc.start()
 t0, c0 = time.perf_counter(), time.process_time()
 gather_sweep(sys.argv[1])
 seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
 peak = tracemalloc.get_traced_memory()[1]
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss = peak_kb()
 tracemalloc.reset_peak()
 t0 = time.perf_counter()
 table, _ = compare(load_scenarios([sys.argv[1]]))
 compare_seconds = time.perf_counter() - t0
 compare_peak = tracemalloc.get_traced_memory()[1]
-compare_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+compare_rss = peak_kb()
 print(json.dumps({"seconds": seconds, "cpu": cpu, "tracemalloc_mb": peak / 2**20,
                   "rss_mb": rss / 1024, "rss_growth_mb": (rss - base) / 1024,
                   "compare_seconds": compare_seconds, "compare_rows": len(table),
@@ -263,12 +279,14 @@ def _merge_memory(source: Path, jobs: int, root: Path) -> dict:
     return result
 
 
-#: Runs ``python -m simengine ARGS`` and prints the process's own maxrss (KB) to stderr at exit.
-_WITH_MAXRSS = (
-    "import atexit, resource, runpy, sys; atexit.register(lambda: print('maxrss', "
-    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)); "
-    "sys.argv = ['simengine', *sys.argv[1:]]; runpy.run_module('simengine', run_name='__main__')"
-)
+#: Runs ``python -m simengine ARGS`` and prints the process's own peak memory (KB) to stderr at
+#: exit.
+_WITH_MAXRSS = _PEAK_KB + """
+import atexit, runpy, sys
+atexit.register(lambda: print("maxrss", peak_kb(), file=sys.stderr))
+sys.argv = ["simengine", *sys.argv[1:]]
+runpy.run_module("simengine", run_name="__main__")
+"""
 
 
 def _compare_cli(sweep: Path, out: Path) -> tuple[float, float]:
