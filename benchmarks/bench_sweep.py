@@ -116,7 +116,9 @@ def peak_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 """
 
-_MERGE_CHILD = _PEAK_KB + """
+_MERGE_CHILD = (
+    _PEAK_KB
+    + """
 import json, sys, time, tracemalloc
 from simengine.sweep import gather_sweep
 from simengine.compare import compare, load_scenarios
@@ -140,6 +142,7 @@ print(json.dumps({"seconds": seconds, "cpu": cpu, "tracemalloc_mb": peak / 2**20
                   "compare_tracemalloc_mb": compare_peak / 2**20,
                   "compare_rss_mb": compare_rss / 1024}))
 """
+)
 
 # Timers around each stage of a basic-launcher sweep, in one child process: main-thread CPU
 # (time.thread_time: the Python work of a stage) and process CPU (the kernel's numba threads too),
@@ -281,12 +284,15 @@ def _merge_memory(source: Path, jobs: int, root: Path) -> dict:
 
 #: Runs ``python -m simengine ARGS`` and prints the process's own peak memory (KB) to stderr at
 #: exit.
-_WITH_MAXRSS = _PEAK_KB + """
+_WITH_MAXRSS = (
+    _PEAK_KB
+    + """
 import atexit, runpy, sys
 atexit.register(lambda: print("maxrss", peak_kb(), file=sys.stderr))
 sys.argv = ["simengine", *sys.argv[1:]]
 runpy.run_module("simengine", run_name="__main__")
 """
+)
 
 
 def _compare_cli(sweep: Path, out: Path) -> tuple[float, float]:
