@@ -13,6 +13,11 @@ Draws where either value is not finite (an NRR with no base, a CAC payback with 
 left out of that metric's figures.  **Direction.**  Higher is better except for go-to-market cost
 (``total_cost``) and CAC payback (``cac_payback_months``), where lower is better.
 
+Writes ``comparison.csv`` (every scenario, metric and year), ``comparison.png`` (each scenario's
+interval and paired difference), ``comparison_grid.png`` when the scenarios vary in two keys (one
+heatmap a metric: paired difference and ``p_better`` per cell) and, for a staffing-mix sweep,
+``frontier.csv``/``frontier.png``; prints the last forecast year's table.
+
 Runs are paired only when they share ``seed``, the input data hash and the number of draws;
 otherwise their streams are not common and ``compare`` refuses (exit 2, one line).
 
