@@ -305,11 +305,12 @@ class _SweepConsole(logging.Filter):
 @contextlib.contextmanager
 def _quiet_console(on: bool):
     """:class:`_SweepConsole` on the root logger's console handlers while a sweep's job runs."""
-    handlers = [
+    consoles = [
         h
         for h in logging.getLogger().handlers
-        if on and isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
     ]
+    handlers = consoles if on else []
     quiet = _SweepConsole()
     for h in handlers:
         h.addFilter(quiet)

@@ -400,8 +400,8 @@ def _ordered(values: list[str]) -> list[str]:
 
 def sweep_grid(labels: Sequence[str]) -> Grid | None:
     """The grid of a sweep over two keys (``staffing.budget`` x ``staffing.ae_per_se``, say), or
-    None when the labels are not one: not override lists, not the same keys in each, more or
-    fewer than two keys that vary, or fewer than two values of either.  The key with fewer
+    None when the labels are not one: not override lists, not the same keys in each, or more or
+    fewer than two keys that vary.  The key with fewer
     values gives the rows (the first varied key on a tie); cells may be missing (a failed job)."""
     parsed = [_overrides(str(label)) for label in labels]
     if not parsed or not all(parsed):
@@ -418,8 +418,6 @@ def sweep_grid(labels: Sequence[str]) -> Grid | None:
         return None
     values = {k: _ordered([s[k] for s in settings]) for k in varied}
     row_key, column_key = sorted(varied, key=lambda k: len(values[k]))  # stable on a tie
-    if len(values[row_key]) < 2:
-        return None
     cells = {
         str(label): (values[row_key].index(s[row_key]), values[column_key].index(s[column_key]))
         for label, s in zip(labels, settings, strict=True)

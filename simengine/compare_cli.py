@@ -79,14 +79,14 @@ def run(args: list[str]) -> Path:
     if ds.sizes["scenario"] < 2:
         raise CompareError("compare needs at least two scenarios")
     spec = frontier.spec_from_keys(keys, ds)  # validates the frontier keys before any output
+    baseline = resolve_baseline(ds["scenario"].values, keys.get("baseline"))
     metrics: dict = {}  # each scenario's per-draw metrics, read once for both
-    table, notes = compare(ds, keys.get("baseline"), metrics)
+    table, notes = compare(ds, baseline, metrics)
     front = frontier.frontier(ds, spec, metrics) if spec is not None else None
 
     out = _out_dir(keys)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic_text(table.to_csv(index=False, float_format="%.6g"), out / "comparison.csv")
-    baseline = resolve_baseline(ds["scenario"].values, keys.get("baseline"))
     currency = scenario_currency(ds)
     comparison_plot(table, baseline, out / "comparison.png", currency=currency)
     written = ["comparison.csv", "comparison.png"]

@@ -104,12 +104,11 @@ def _job_dataset(folder: Path, ds: xr.Dataset, label: str) -> xr.Dataset:
     return one.drop_vars([c for c in one.coords if c not in one.dims]).assign_attrs(attrs)
 
 
-def _comparison_section(ds, currency, baseline: str | None, metrics: dict) -> tuple[Section, str]:
-    from simengine.compare import compare, resolve_baseline, sweep_grid
+def _comparison_section(ds, currency, baseline: str, metrics: dict) -> Section:
+    from simengine.compare import compare, sweep_grid
     from simengine.report.comparison import comparison_grid, comparison_plot, comparison_rows
 
     table_, notes = compare(ds, baseline, metrics)
-    baseline = resolve_baseline(ds["scenario"].values, baseline)
     last, rows, shown = comparison_rows(table_, baseline)
     blocks = [
         text(
@@ -133,7 +132,7 @@ def _comparison_section(ds, currency, baseline: str | None, metrics: dict) -> tu
     if grid is not None:  # a sweep over two keys: the heatmaps read it at a glance
         blocks.insert(2, figure(comparison_grid(table_, baseline, grid, currency=currency),
                                 alt="Scenario comparison on the two swept keys", dpi=80))  # fmt: skip
-    return Section("Scenario comparison", "comparison", blocks), baseline
+    return Section("Scenario comparison", "comparison", blocks)
 
 
 def _frontier_section(ds, currency, metrics: dict) -> Section | None:
@@ -165,22 +164,19 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None):
         raise ReportError(f"{folder}: {exc}") from None
     currency = currency or scenario_currency(ds)
     labels = [str(s) for s in ds["scenario"].values]
-    if baseline is not None:  # a full label, or one as the tables show it
-        try:
-            baseline = resolve_baseline(labels, baseline)
-        except CompareError:
-            raise ReportError(
-                f"--baseline {baseline!r}: no such scenario; scenarios: {labels}"
-            ) from None
+    try:  # the first scenario, a full label, or one as the tables show it
+        baseline = resolve_baseline(labels, baseline)
+    except CompareError:
+        raise ReportError(
+            f"--baseline {baseline!r}: no such scenario; scenarios: {labels}"
+        ) from None
     sections = []
     if len(labels) >= 2:
         metrics: dict = {}  # each scenario's per-draw metrics, read once for both sections
-        comparison, baseline = _comparison_section(ds, currency, baseline, metrics)
-        sections.append(comparison)
+        sections.append(_comparison_section(ds, currency, baseline, metrics))
         front = _frontier_section(ds, currency, metrics)
         if front is not None:
             sections.append(front)
-    baseline = baseline or labels[0]
     base = _job_dataset(folder, ds, baseline)
     headline = sec.headline_section(base, currency)
     headline.title = f"Headline of the baseline {baseline}: P10 / P50 / P90"

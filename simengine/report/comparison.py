@@ -181,9 +181,8 @@ def comparison_plot(
                 handles[label] = h
         ax_diff.axvline(0.0, color="black", linewidth=0.8)
         # The planner's question beside each difference: P(better) of the last year drawn.
-        last = part[part["year"] == years[-1]] if years and part["year"].notna().any() else part
+        last, when = _last_year(part, table["year"].max())
         p_of = dict(zip(last["scenario"], last["p_better"], strict=True))
-        when = "whole run" if last["year"].isna().all() else f"year {years[-1]}"
         ax_diff.annotate(f"P(better)\n{when}", xy=(1.0, 1.0), xycoords="axes fraction",
                          xytext=(4, 2), textcoords="offset points", fontsize=7, va="bottom")  # fmt: skip
         for y, label in zip(y_pos, scenarios, strict=True):
@@ -191,8 +190,8 @@ def comparison_plot(
             text = "-" if label == baseline or p is None or not np.isfinite(p) else f"{p:.0%}"
             ax_diff.annotate(text, xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
                              textcoords="offset points", fontsize=8, va="center")  # fmt: skip
-        unit = f" ({currency or 'currency'})" if metric in _CURRENCY else ""
-        ax_val.set_title(f"{LABELS[metric]}{unit}: P10-P90, dot P50", fontsize=9, loc="left")
+        ax_val.set_title(f"{_metric_title(metric, currency)}: P10-P90, dot P50", fontsize=9,
+                         loc="left")  # fmt: skip
         ax_diff.set_title(f"paired difference to {shown[baseline]!r}", fontsize=9, loc="left")
         for ax in (ax_val, ax_diff):
             _axis_format(ax, metric, currency)
@@ -217,6 +216,19 @@ def _finish(fig, title: str, path: str | Path | None, fontsize: float):
     if path is not None:
         save_figure(fig, path, dpi=100, bbox_inches="tight")
     return fig
+
+
+def _metric_title(metric: str, currency: str | None) -> str:
+    """A metric's name on a plot, with the currency of money metrics."""
+    return unit_label(LABELS[metric], currency) if metric in _CURRENCY else LABELS[metric]
+
+
+def _last_year(part: pd.DataFrame, last) -> tuple[pd.DataFrame, str]:
+    """One metric's rows of forecast year ``last``, or its whole-run rows (a metric without
+    years), and which they are."""
+    if part["year"].notna().any():
+        return part[part["year"] == last], f"year {last}"
+    return part, "whole run"
 
 
 def _signed(metric: str, value: float) -> str:
@@ -263,30 +275,24 @@ def comparison_grid(
     cmap = matplotlib.colormaps.get_cmap("RdBu").with_extremes(bad="0.88")
     image = None
     for ax, metric in zip(axes, metrics, strict=False):
-        part = table[table["metric"] == metric]
-        when = part[part["year"] == last] if part["year"].notna().any() else part
+        when, year = _last_year(table[table["metric"] == metric], last)
         p = np.full((n_rows, n_cols), np.nan)
-        diff = np.full((n_rows, n_cols), np.nan)
         for r in when.itertuples():
             i, j = grid.cells[r.scenario]
-            p[i, j], diff[i, j] = r.p_better, r.diff_p50
-        image = ax.imshow(np.ma.masked_invalid(p), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
-        for r in when.itertuples():
-            i, j = grid.cells[r.scenario]
+            p[i, j] = r.p_better
             if r.scenario == baseline:
                 text, dark = "baseline", False
             else:
-                share = "-" if not np.isfinite(p[i, j]) else f"{p[i, j]:.0%}"
-                text, dark = f"{_signed(metric, diff[i, j])}\n{share}", abs(p[i, j] - 0.5) > 0.3
+                share = "-" if not np.isfinite(r.p_better) else f"{r.p_better:.0%}"
+                text, dark = f"{_signed(metric, r.diff_p50)}\n{share}", abs(r.p_better - 0.5) > 0.3
             ax.text(j, i, text, ha="center", va="center", fontsize=7,
                     color="white" if dark else "black")  # fmt: skip
+        image = ax.imshow(np.ma.masked_invalid(p), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(n_cols), _ticks(grid.columns), fontsize=8)
         ax.set_yticks(range(n_rows), _ticks(grid.rows), fontsize=8)
         ax.set_xlabel(grid.column_key.removeprefix(prefix), fontsize=8)
         ax.set_ylabel(grid.row_key.removeprefix(prefix), fontsize=8)
-        unit = f" ({currency or 'currency'})" if metric in _CURRENCY else ""
-        year = "whole run" if part["year"].isna().all() else f"year {last}"
-        ax.set_title(f"{LABELS[metric]}{unit}\n{year}", fontsize=9, loc="left")
+        ax.set_title(f"{_metric_title(metric, currency)}\n{year}", fontsize=9, loc="left")
         ax.tick_params(length=0)
     for ax in axes[len(metrics) :]:
         ax.set_axis_off()
