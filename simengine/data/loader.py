@@ -10,6 +10,7 @@ aside for scoring, never fitted.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
@@ -26,6 +27,20 @@ __all__ = ["book_from_config", "cut_off", "default_as_of", "load_book", "read_ta
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
+
+log = logging.getLogger(__name__)
+
+#: Optional columns whose blank cells mean "missing", and what a blank reads as.  A blank commit
+#: is no commit (0); a blank revenue is a row without a billed amount (its price comes from the
+#: account's other rows, :mod:`simengine.prices`); a blank flag is not recorded as covered /
+#: engaged / supported (false).  ``contract_start_month`` is handled by :meth:`_Checker.month`.
+BLANK_MEANS: dict[str, object] = {
+    "commit_annual": 0.0,
+    "revenue": np.nan,
+    "csm_covered": False,
+    "se_engaged": False,
+    "se_supported": False,
+}
 
 
 def read_table(path: str | PathLike[str], table: str) -> pd.DataFrame:
@@ -113,8 +128,22 @@ class _Checker:
         )
         return numbers, missing
 
+    def blanks(self, column: str, missing: np.ndarray) -> np.ndarray:
+        """Refuse blank cells of a required column; log how many an optional one has."""
+        if column not in BLANK_MEANS:
+            self.fail_first(column, missing, lambda i: "missing value")
+        elif missing.any():
+            log.info(
+                "%s: %d blank %s cell(s) read as missing (%s)",
+                self.path.name,
+                int(missing.sum()),
+                column,
+                BLANK_MEANS[column],
+            )
+        return missing
+
     def number(self, column: str) -> np.ndarray:
-        """Finite numbers >= 0."""
+        """Finite numbers >= 0; blank cells of an optional column read as :data:`BLANK_MEANS`."""
         series = self.frame[column]
         if pd.api.types.is_bool_dtype(series.dtype) or not pd.api.types.is_numeric_dtype(
             series.dtype
@@ -123,37 +152,36 @@ class _Checker:
             missing = (text == "").to_numpy()
             values = pd.to_numeric(text.where(~missing, "0"), errors="coerce")
             values = values.to_numpy(dtype=np.float64)
-            self.fail_first(column, missing, lambda i: "missing value")
+            self.blanks(column, missing)
             self.fail_first(
                 column,
-                np.isnan(values) & ~_spelled_nan(text),
+                np.isnan(values) & ~_spelled_nan(text) & ~missing,
                 lambda i: f"not a number: {self.raw(column, i)!r}",
             )
         else:
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-            self.fail_first(column, series.isna().to_numpy(), lambda i: "missing value")
+            missing = self.blanks(column, series.isna().to_numpy())
         self.fail_first(
-            column, ~np.isfinite(values), lambda i: f"must be finite, got {self.raw(column, i)!r}"
+            column,
+            ~np.isfinite(values) & ~missing,
+            lambda i: f"must be finite, got {self.raw(column, i)!r}",
         )
         self.fail_first(column, values < 0, lambda i: f"must be >= 0, got {values[i]:g}")
+        if missing.any():
+            values = np.where(missing, BLANK_MEANS[column], values)
         return values
 
     def boolean(self, column: str) -> np.ndarray:
         """true/false, 1/0 or yes/no (any case), or a boolean column."""
         series = self.frame[column]
-        self.fail_first(column, series.isna().to_numpy(), lambda i: "missing value")
-        if pd.api.types.is_bool_dtype(series.dtype):
+        if pd.api.types.is_bool_dtype(series.dtype) and not series.isna().any():
             return series.to_numpy(dtype=bool)
-        text = series.astype(str).str.strip().str.lower()
+        text = series.astype(object).where(series.notna(), "").astype(str).str.strip().str.lower()
         if pd.api.types.is_numeric_dtype(series.dtype):
             text = text.str.removesuffix(".0")  # a Parquet column of 0.0 / 1.0
+        missing = self.blanks(column, (text == "").to_numpy())
         truth = text.isin(_TRUE).to_numpy()
-        known = truth | text.isin(_FALSE).to_numpy()
-        self.fail_first(
-            column,
-            (text == "").to_numpy(),
-            lambda i: "missing value",
-        )
+        known = truth | text.isin(_FALSE).to_numpy() | missing
         self.fail_first(
             column,
             ~known,

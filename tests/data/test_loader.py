@@ -180,3 +180,43 @@ def test_bad_input_names_file_column_and_row(tmp_path, case: BadCase):
         assert f"row {row}:" in message
     else:
         assert "row " not in message
+
+
+def test_blank_optional_values_mean_missing(tmp_path, caplog):
+    """A company's export leaves optional cells blank (no commit, no contract, a flag not
+    recorded, a row not billed): the book loads, each blank reads as documented in BLANK_MEANS,
+    and the log says how many there were.  A blank in a required column still refuses."""
+    (tmp_path / "accounts.csv").write_text(
+        "account_id,segment,start_month,churn_month,commit_annual,contract_start_month,"
+        "csm_covered,se_engaged\n"
+        "A1,team,2024-01-01,,12000,2024-01-01,true,false\n"
+        "A2,team,2024-02-01,,,,,\n"
+        "A3,self_serve,2024-03-01,2024-09,,, ,yes\n"
+    )
+    (tmp_path / "usage.csv").write_text(
+        "account_id,month,usage,revenue\n"
+        "A1,2024-01,100,12.0\nA1,2024-02,110,\nA2,2024-02,50,6.0\nA3,2024-03,10,\n"
+    )
+    (tmp_path / "use_cases.csv").write_text(
+        "account_id,use_case_id,start_month,se_supported\nA1,U1,2024-02,\nA2,U2,2024-02,true\n"
+    )
+    with caplog.at_level("INFO", logger="simengine.data.loader"):
+        book = load_book(
+            tmp_path / "accounts.csv", tmp_path / "usage.csv", tmp_path / "use_cases.csv"
+        )
+    acc = book.accounts.set_index("account_id")
+    assert acc["commit_annual"].tolist() == [12000.0, 0.0, 0.0]
+    assert acc["contract_start_month"].isna().tolist() == [False, True, True]
+    assert acc["csm_covered"].tolist() == [True, False, False]
+    assert acc["se_engaged"].tolist() == [False, False, True]
+    revenue = book.usage.set_index(["account_id", "month"])["revenue"]
+    assert revenue.isna().sum() == 2 and revenue.notna().sum() == 2
+    assert book.use_cases.set_index("use_case_id")["se_supported"].tolist() == [False, True]
+    assert "2 blank commit_annual cell(s)" in caplog.text
+    # The same book hashes the same when read again (blanks are not a source of nondeterminism).
+    again = load_book(tmp_path / "accounts.csv", tmp_path / "usage.csv", tmp_path / "use_cases.csv")
+    assert book_hash(again) == book_hash(book)
+    # A required column keeps refusing a blank.
+    (tmp_path / "usage.csv").write_text("account_id,month,usage\nA1,2024-01,\n")
+    with pytest.raises(DataError, match="usage.*missing value"):
+        load_book(tmp_path / "accounts.csv", tmp_path / "usage.csv")
