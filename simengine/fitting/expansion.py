@@ -227,7 +227,8 @@ def _arrival_loglik(params: SharedParameters, arrivals: pd.DataFrame):
     known = se >= 0
     s_k, se_k = seg[known], se[known]
     mean = segment_rate[s_k] * pt.switch(se_k == 1, ratio, 1.0) * exposure[known]
-    loglik = pt.sum(counts[known] * pt.log(mean) - mean)
+    seen = counts[known] > 0  # a flag's row may have no exposure left (log 0)
+    loglik = pt.sum(counts[known][seen] * pt.log(mean[np.flatnonzero(seen)])) - pt.sum(mean)
     revealed = arrivals["revealed"].to_numpy().astype(np.float64)[known]
     log_share = pt.switch(se_k == 1, pt.log(share[s_k]), pt.log1p(-share[s_k]))
     loglik = loglik + pt.sum(revealed * log_share)
