@@ -3,8 +3,10 @@
 Arrivals
 --------
 New use cases (those starting after the account's start month; ``uc0`` is the initial one) arrive
-``Poisson(use_case_rate_s * se_use_case_ratio^se)`` per active month after the start month.  Counts
-and exposure months are summed per (segment, SE flag): the likelihood is exact and tiny.
+``Poisson(use_case_rate_s * se_use_case_ratio^se)`` per active month after the start month, ``se``
+an attribute of the account (as the simulation treats it: an SE-supported account adopts at the
+ratio times the rate).  Counts and exposure months are summed per (segment, SE flag): the
+likelihood is exact and tiny.
 
 *Exposure* runs over the months the use-case table covers: from ``max(start + 1, cover)`` to
 churn or ``as_of``, where ``cover`` is the later of the observation window's start and the first
@@ -12,12 +14,27 @@ month in the use-case table.  For an account that started before ``cover``, a fi
 case starting at ``cover`` is not a new arrival (it is what the account already ran when the table
 begins); see :func:`simengine.fitting.panel.new_use_cases`.
 
-*The SE flag must not be endogenous.*  "Any of its use cases is ``se_supported``" is not: an
-account with more use cases has more chances to be flagged, so the flag follows the outcome it is
-meant to explain (a ratio of ~2 on a book with no effect at all).  The flag used is
-``accounts.se_engaged`` (an account attribute) when present, else the ``se_supported`` flag of the
-account's **first recorded** use case, which is set before any of the arrivals it is compared
-with; without either there is no ratio.
+*The SE flag must not depend on the outcome.*  The flag is ``accounts.se_engaged`` (an account
+attribute) when present, else the ``se_supported`` flag of the account's first recorded use case.
+Where every account has an initial use case that flag is known before any arrival.  Where the
+table lists adoptions only, an account's first use case is itself an arrival: an account without
+one has no flag, and reading "no use case" as "not SE-supported" makes the SE accounts exactly
+those with at least one arrival (a ratio of ~2-4 on books with no SE effect at all).  So the
+flag of an account that has not revealed it is latent: such an account's months enter as the
+mixture ``pi_s Poisson(0 | rate ratio T) + (1 - pi_s) Poisson(0 | rate T)``, and the flags of
+the accounts that revealed theirs inside the exposure (first use case at or after its first
+month) are ``Bernoulli(pi_s)``, ``pi_s = se_supported_share`` per segment (``Beta(1, 1)``: the
+revealed flags, hundreds of them, pin it).  The model is the generative one under both readings
+of the flag: an account attribute that scales the rate (the flag reveals the type), and a flag
+drawn per use case with no effect (ratio 1, ``pi_s`` the flag's share).  An account with a use
+case before the exposure starts has its flag known and is conditioned on it (no ``pi_s`` term).
+Only approximate: an account that predates ``cover`` without a recorded use case has survived
+``start .. cover`` without one, which under a real effect makes it a little less likely SE than
+``pi_s`` says.  Without unrevealed accounts (an ``se_engaged`` column, or an initial use case
+everywhere) there is no mixture and no ``se_supported_share``.
+
+The SE flag does not enter the size of a use case: the simulation has no SE term there (a book
+where SE support makes use cases larger reads as a wider size distribution).
 
 Size and ramp
 -------------
@@ -102,16 +119,8 @@ class ExpansionModel(BookModel):
 
     def add_to_model(self, params: SharedParameters, data: dict[str, Any]) -> None:
         model = params.model
-        arrivals = data["arrivals"]
-        rate = params.get("use_case_rate")[arrivals["segment"].to_numpy()]
-        if arrivals["se"].any():
-            ratio = params.get("se_use_case_ratio")
-            rate = rate * pt.switch(arrivals["se"].to_numpy().astype(bool), ratio, 1.0)
-        mean = rate * arrivals["exposure"].to_numpy().astype(np.float64)
-        counts = arrivals["count"].to_numpy().astype(np.float64)
-        # Poisson log likelihood of summed counts; the count! term does not depend on parameters.
         with model:
-            pm.Potential("use_case_arrival_loglik", pt.sum(counts * pt.log(mean) - mean))
+            pm.Potential("use_case_arrival_loglik", _arrival_loglik(params, data["arrivals"]))
         if data["windows"] is not None:
             with model:
                 pm.Potential("use_case_size_loglik", _size_loglik(params, data["windows"]))
@@ -141,41 +150,93 @@ def arrival_counts(book: Book) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        int64 columns ``segment`` (index into ``book.segments``), ``se`` (0/1), ``count``,
-        ``exposure`` (active months after the start month that the use-case table covers, up to
-        ``as_of``).
+        int64 columns ``segment`` (index into ``book.segments``), ``se`` (1, 0, or -1: not known,
+        the account has no recorded use case), ``count``, ``exposure`` (active months after the
+        start month that the use-case table covers, up to ``as_of``), ``accounts`` and
+        ``revealed`` (of those accounts, the ones whose first use case starts inside their
+        exposure: their flag is an outcome, Bernoulli(``se_supported_share``)).  One row per
+        (segment, se) for known flags; one per (segment, exposure) for unknown ones, whose
+        likelihood is not a function of summed exposure.
     """
     accounts = book.accounts
+    ids = accounts["account_id"]
     cover = use_case_cover(book)
     start = accounts["start_month"].to_numpy(np.int64)
     end = accounts["churn_month"].fillna(book.as_of + 1).to_numpy(dtype=np.int64)
     end = np.minimum(end, book.as_of + 1)
-    exposure = np.maximum(end - np.maximum(start + 1, cover), 0)
-    count = (
-        new_use_cases(book)
-        .groupby("account_id")
-        .size()
-        .reindex(accounts["account_id"], fill_value=0)
-        .to_numpy(np.int64)
-    )
-    ordered = book.use_cases.sort_values(
-        ["account_id", "start_month", "use_case_id"], kind="stable"
-    )
-    rank = ordered.groupby("account_id").cumcount().to_numpy()
+    first_exposed = np.maximum(start + 1, cover)
+    exposure = np.maximum(end - first_exposed, 0)
+    new = new_use_cases(book)
+    row = pd.Index(ids).get_indexer(new["account_id"])
+    count = np.bincount(row[row >= 0], minlength=len(accounts)).astype(np.int64)
+    cases = book.use_cases[book.use_cases["start_month"] <= book.as_of]
+    ordered = cases.sort_values(["account_id", "start_month", "use_case_id"], kind="stable")
+    first = ordered.groupby("account_id", sort=False).head(1).set_index("account_id")
+    first_start = first["start_month"].reindex(ids).to_numpy(dtype=np.float64)
+    revealed = np.isfinite(first_start) & (np.nan_to_num(first_start) >= first_exposed)
     if "se_engaged" in accounts.columns:
-        se = accounts["se_engaged"].to_numpy(dtype=bool)
+        se = accounts["se_engaged"].to_numpy(dtype=bool).astype(np.int64)
+        revealed[:] = False  # an account attribute: no flag is an outcome
     else:
-        first_flag = ordered.loc[rank == 0].set_index("account_id")["se_supported"]
-        se = first_flag.reindex(accounts["account_id"], fill_value=False).to_numpy(dtype=bool)
+        flag = first["se_supported"].reindex(ids, fill_value=False).to_numpy(dtype=bool)
+        se = np.where(np.isfinite(first_start), flag.astype(np.int64), -1)
     frame = pd.DataFrame(
         {
             "segment": segment_index(accounts["segment"], book.segments),
-            "se": se.astype(np.int64),
+            "se": se,
             "count": count,
             "exposure": exposure,
+            "accounts": np.ones(len(accounts), dtype=np.int64),
+            "revealed": revealed.astype(np.int64),
         }
     )
-    return frame.groupby(["segment", "se"], as_index=False)[["count", "exposure"]].sum()
+    columns = ["count", "exposure", "accounts", "revealed"]
+    known = frame[frame["se"] >= 0].groupby(["segment", "se"], as_index=False)[columns].sum()
+    # An account without a use case and without exposure tells nothing.
+    unknown = frame[(frame["se"] < 0) & (frame["exposure"] > 0)]
+    unknown = unknown.groupby(["segment", "se", "exposure"], as_index=False)[
+        ["count", "accounts", "revealed"]
+    ].sum()[["segment", "se", *columns]]
+    return pd.concat([known, unknown], ignore_index=True).astype(np.int64)
+
+
+def _arrival_loglik(params: SharedParameters, arrivals: pd.DataFrame):
+    """Poisson log likelihood of the arrivals (the ``count!`` term dropped: no parameters).
+
+    Known flags: summed counts and exposure per (segment, flag).  Unknown flags (no use case yet):
+    a two-point mixture over the flag, ``se_supported_share`` its weight, with the revealed flags'
+    Bernoulli terms; without any SE flag in the book the unknown months are plain months.
+    """
+    seg = arrivals["segment"].to_numpy()
+    se = arrivals["se"].to_numpy()
+    counts = arrivals["count"].to_numpy().astype(np.float64)
+    exposure = arrivals["exposure"].to_numpy().astype(np.float64)
+    segment_rate = params.get("use_case_rate")
+    flagged = bool((se == 1).any())
+    if not flagged or not (se < 0).any():
+        # No unrevealed flag (or no SE flag at all, and no ratio): every month is a plain
+        # Poisson month of its flag.
+        rate = segment_rate[seg]
+        if flagged:
+            rate = rate * pt.switch(se == 1, params.get("se_use_case_ratio"), 1.0)
+        mean = rate * exposure
+        return pt.sum(counts * pt.log(mean) - mean)
+    ratio = params.get("se_use_case_ratio")
+    with params.model:
+        share = pm.Beta("se_supported_share", 1.0, 1.0, dims="segment")
+    known = se >= 0
+    s_k, se_k = seg[known], se[known]
+    mean = segment_rate[s_k] * pt.switch(se_k == 1, ratio, 1.0) * exposure[known]
+    seen = counts[known] > 0  # a flag's row may have no exposure left (log 0)
+    loglik = pt.sum(counts[known][seen] * pt.log(mean[np.flatnonzero(seen)])) - pt.sum(mean)
+    revealed = arrivals["revealed"].to_numpy().astype(np.float64)[known]
+    log_share = pt.switch(se_k == 1, pt.log(share[s_k]), pt.log1p(-share[s_k]))
+    loglik = loglik + pt.sum(revealed * log_share)
+    s_u, t_u = seg[~known], exposure[~known]
+    n_u = arrivals["accounts"].to_numpy().astype(np.float64)[~known]
+    zero_supported = pt.log(share[s_u]) - segment_rate[s_u] * ratio * t_u
+    zero_plain = pt.log1p(-share[s_u]) - segment_rate[s_u] * t_u
+    return loglik + pt.sum(n_u * pt.logaddexp(zero_supported, zero_plain))
 
 
 def use_case_windows(panel, settle_months: int) -> dict[str, np.ndarray]:
