@@ -382,6 +382,8 @@ def observation_window(book: Book) -> ObservationWindow:
         start=int(book.window_start),
         set_by="detected" if book.observed_from is None else "data.observed_from",
         first_usage_month=first,
-        churned_before_usage=int(((start < first) & (churn <= first)).sum()) if len(book.usage) else 0,
+        churned_before_usage=int(((start < first) & (churn <= first)).sum())
+        if len(book.usage)
+        else 0,
         truncated={seg: int(((segment == seg) & (entry > 0)).sum()) for seg in book.segments},
     )
