@@ -8,6 +8,7 @@ Python refuse the same configs with the same one-line message.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import warnings
@@ -160,7 +161,6 @@ def fit_cache_path(cfg: Config, data_hash: str) -> Path:
     (``fit.models``, ``method``, ``draws``, ``tune``, ``chains``, ...; not the gate's thresholds).
     Another setting or another book is another fit; the same ones reuse it.
     """
-    import dataclasses
     import hashlib
     import json
 
@@ -312,7 +312,6 @@ def check_run(
     from simengine.prices import account_prices
 
     segments = tuple(book.segments)
-    tree, path, embedded, problems = load_checked_posterior(cfg, book, data_hash, fit_missing)
     known = _known_hash(book, data_hash)
     unit_price = dict(cfg.market.unit_price)
     if known is None:
@@ -325,11 +324,18 @@ def check_run(
         first_month=int(book.as_of) + 1,
         last_month=int(book.as_of) + cfg.sim.horizon_months,
         data_priced=prices.data_priced,
-        fitted=_fitted(tree, segments),
+        fitted={},
         use_cases=book.has_use_cases,
     )
+    reference = default_config(cfg.market.new_logos)
     try:
-        check_live(cfg, default_config(cfg.market.new_logos), facts)
+        if cfg.fit.posterior is None and cfg.data.accounts is not None:
+            # A user's book may be fitted next (minutes): first refuse what no fit can make
+            # live (a fitted parameter only adds refusals), so a typo costs no fit.
+            check_live(cfg, reference, facts)
+        tree, path, embedded, problems = load_checked_posterior(cfg, book, data_hash, fit_missing)
+        facts = dataclasses.replace(facts, fitted=_fitted(tree, segments))
+        check_live(cfg, reference, facts)
     except ConfigError as exc:
         raise attribute(exc, scenario) from None
     return CheckedRun(tree, path, embedded, problems, prices, segments)
