@@ -207,7 +207,9 @@ def _own_fit(cfg: Config, book, data_hash: str) -> str:
     return str(path)
 
 
-def load_checked_posterior(cfg: Config, book, data_hash: str | None = None, fit_missing=True):
+def load_checked_posterior(
+    cfg: Config, book, data_hash: str | None = None, fit_missing: bool = True
+):
     """The posterior a run of ``cfg`` on ``book`` uses, checked: ``(tree, path, embedded, problems)``.
 
     ``fit.posterior`` must match the book's data hash and pass the diagnostics gate (unless
