@@ -141,22 +141,23 @@ def _precheck(verb: str, overrides: list[str], multirun: bool, dirs: list[str]) 
 
 @contextlib.contextmanager
 def _console_log():
-    """simengine's INFO lines on stderr while the pre-check runs (Hydra's logging is not set up
-    yet): the fit a run makes of a user's book takes minutes and names its cached posterior."""
-    logger = logging.getLogger("simengine")
-    if logging.getLogger().handlers or logger.handlers:
+    """The lines of the fit a run makes of a user's book on stderr while the pre-check runs
+    (Hydra's logging is not set up yet; the fit takes minutes and names its cached posterior)."""
+    from simengine.pipeline import fit_log
+
+    if logging.getLogger().handlers:
         yield
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    level = fit_log.level
+    fit_log.addHandler(handler)
+    fit_log.setLevel(logging.INFO)
     try:
         yield
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+        fit_log.removeHandler(handler)
+        fit_log.setLevel(level)
 
 
 def _check_backtest(verb: str, cfg, book) -> None:

@@ -32,6 +32,8 @@ from simengine.kernels.layout import V_ACTIVE, Params
 from simengine.version import __version__
 
 log = logging.getLogger("simengine")
+#: The fit ``run`` makes of a user's book (minutes): the CLI shows these lines while it pre-checks.
+fit_log = logging.getLogger("simengine.own_fit")
 
 __all__ = [
     "ASSUMPTIONS",
@@ -192,7 +194,7 @@ def _own_fit(cfg: Config, book, data_hash: str) -> str:
     from simengine.config import config_yaml
     from simengine.fitting import fit_book, save_posterior, write_diagnostics
 
-    log.info(
+    fit_log.info(
         "no fit.posterior: fitting this book (fit.models=%s, %d x %d draws); the posterior is "
         "cached at %s and reused next time",
         list(cfg.fit.models) or "auto", cfg.fit.chains, cfg.fit.draws, path,
@@ -203,7 +205,7 @@ def _own_fit(cfg: Config, book, data_hash: str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_diagnostics(tree, path.parent / "diagnostics.csv")
     save_posterior(tree, path)
-    log.info("wrote the fit of this book: %s", path)
+    fit_log.info("wrote the fit of this book: %s", path)
     return str(path)
 
 
