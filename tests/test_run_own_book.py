@@ -86,3 +86,14 @@ def test_example_assumptions_only_when_asked(book_args):
         assert "fit.posterior=none" in ds.attrs["parameters"]
         title = fan_chart(ds).axes[0].get_title(loc="left")
     assert "of the example company (fit.posterior=none), NOT fitted to this book" in title
+
+
+def test_a_bad_key_is_refused_before_any_fit(book_args):
+    folder, data = book_args
+    cache, out = folder / "typo_fits", folder / "typo"
+    proc = run_cli("run", *data, *RUN, *FIT, "adjust.from_month=2020-01",
+                   f"fit.cache_dir={cache}", f"hydra.run.dir={out}")  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "adjust.from_month" in lines[0], proc.stderr
+    assert not cache.exists() and not out.exists()  # no fit, no run folder
