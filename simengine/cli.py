@@ -125,7 +125,7 @@ def _precheck(verb: str, overrides: list[str], multirun: bool, dirs: list[str]) 
             cfg.data.synthetic.n_accounts,
             cfg.data.synthetic.seed,
         )
-        if cfg.fit.posterior is not None and not Path(cfg.fit.posterior).is_file():
+        if cfg.fit.posterior not in (None, "none") and not Path(cfg.fit.posterior).is_file():
             raise UserError(f"config key 'fit.posterior' = {cfg.fit.posterior!r}: no such file")
         if data_key not in books:
             books[data_key] = book_from_config(cfg.data, need_usage=verb != "fit")
@@ -134,8 +134,30 @@ def _precheck(verb: str, overrides: list[str], multirun: bool, dirs: list[str]) 
 
             resolve_models(cfg.fit.models, books[data_key])
         if verb == "run":  # posterior gate, dead keys, months and prices, before any output
-            check_run(cfg, books[data_key], scenario)
+            with _console_log():  # a user's book without a posterior is fitted here: say so
+                check_run(cfg, books[data_key], scenario)
         _check_backtest(verb, cfg, books[data_key])
+
+
+@contextlib.contextmanager
+def _console_log():
+    """The lines of the fit a run makes of a user's book on stderr while the pre-check runs
+    (Hydra's logging is not set up yet; the fit takes minutes and names its cached posterior)."""
+    from simengine.pipeline import fit_log
+
+    if logging.getLogger().handlers:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    level = fit_log.level
+    fit_log.addHandler(handler)
+    fit_log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        fit_log.removeHandler(handler)
+        fit_log.setLevel(level)
 
 
 def _check_backtest(verb: str, cfg, book) -> None:
@@ -157,7 +179,7 @@ def _check_backtest(verb: str, cfg, book) -> None:
         # prices) on the cut book, before the fit: a refusal then writes nothing.
         split = split_book(book, cfg.backtest.holdout_months, cfg.market.unit_price)
         check_run(installed_base_config(cfg, cfg.fit.posterior, cfg.backtest.holdout_months),
-                  split.book)  # fmt: skip
+                  split.book, fit_missing=False)  # fmt: skip
     elif cfg.backtest != BacktestConfig():
         raise UserError(
             f"config key 'backtest.holdout_months' = {cfg.backtest.holdout_months!r}: only "

@@ -8,6 +8,7 @@ Python refuse the same configs with the same one-line message.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import warnings
@@ -31,8 +32,17 @@ from simengine.kernels.layout import V_ACTIVE, Params
 from simengine.version import __version__
 
 log = logging.getLogger("simengine")
+#: The fit ``run`` makes of a user's book (minutes): the CLI shows these lines while it pre-checks.
+fit_log = logging.getLogger("simengine.own_fit")
 
-__all__ = ["CheckedRun", "check_run", "load_checked_posterior", "simulate_config"]
+__all__ = [
+    "ASSUMPTIONS",
+    "CheckedRun",
+    "check_run",
+    "fit_cache_path",
+    "load_checked_posterior",
+    "simulate_config",
+]
 
 
 @functools.lru_cache(maxsize=4)
@@ -135,20 +145,95 @@ def _book_state(book, data_hash: str, segments: tuple[str, ...], account_price):
     return _derived(key, lambda: book_state(book, segments, account_price))
 
 
-def load_checked_posterior(cfg: Config, book, data_hash: str | None = None):
+#: ``fit.posterior`` value that asks for the example company's assumptions instead of a fit.
+ASSUMPTIONS = "none"
+
+#: ``fit.*`` keys that do not change the posterior a fit writes (where it goes, whether ``run``
+#: may fit, the gate that accepts or refuses it): left out of the cache key.
+_NOT_FIT_SETTINGS = frozenset(
+    {"posterior", "auto", "cache_dir", "allow_bad", "max_rhat", "min_ess_bulk", "max_divergences"}
+)
+
+
+def fit_cache_path(cfg: Config, data_hash: str) -> Path:
+    """Where ``run`` keeps its fit of a user's book: ``fit.cache_dir/<key>/posterior.nc``.
+
+    The key hashes what the posterior depends on: the book's data hash (``as_of`` and
+    ``data.observed_from`` included), ``seed``, the package version and the fit settings
+    (``fit.models``, ``method``, ``draws``, ``tune``, ``chains``, ...; not the gate's thresholds).
+    Another setting or another book is another fit; the same ones reuse it.
+    """
+    import hashlib
+    import json
+
+    settings = {k: v for k, v in dataclasses.asdict(cfg.fit).items() if k not in _NOT_FIT_SETTINGS}
+    key = json.dumps(
+        {"data": data_hash, "seed": int(cfg.seed), "version": __version__, "fit": settings},
+        sort_keys=True,
+        default=str,
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return Path(cfg.fit.cache_dir).expanduser() / digest / "posterior.nc"
+
+
+def _own_fit(cfg: Config, book, data_hash: str) -> str:
+    """The posterior of a user's book run without ``fit.posterior``: the cached fit, else a new
+    fit written to the cache (:func:`fit_cache_path`); ConfigError when ``fit.auto`` is off."""
+    path = fit_cache_path(cfg, data_hash)
+    if path.is_file():
+        log.info("reusing the cached fit of this book: %s (no fit needed)", path)
+        return str(path)
+    if not cfg.fit.auto:
+        raise ConfigError(
+            f"config key 'fit.auto' = False: data.accounts = {cfg.data.accounts!r} has no "
+            "posterior (no fit.posterior, no cached fit); fit it first (simengine fit "
+            "data.accounts=... data.usage=..., then fit.posterior=<run folder>/posterior.nc), "
+            "let run fit it (fit.auto=true), or simulate the example company's assumptions "
+            "(fit.posterior=none)"
+        )
+    from simengine.config import config_yaml
+    from simengine.fitting import fit_book, save_posterior, write_diagnostics
+
+    fit_log.info(
+        "no fit.posterior: fitting this book (fit.models=%s, %d x %d draws); the posterior is "
+        "cached at %s and reused next time",
+        list(cfg.fit.models) or "auto", cfg.fit.chains, cfg.fit.draws, path,
+    )  # fmt: skip
+    tree = fit_book(
+        book, cfg.fit, cfg.seed, config_yaml=config_yaml(cfg), progress=cfg.sim.progress
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_diagnostics(tree, path.parent / "diagnostics.csv")
+    save_posterior(tree, path)
+    fit_log.info("wrote the fit of this book: %s", path)
+    return str(path)
+
+
+def load_checked_posterior(
+    cfg: Config, book, data_hash: str | None = None, fit_missing: bool = True
+):
     """The posterior a run of ``cfg`` on ``book`` uses, checked: ``(tree, path, embedded, problems)``.
 
     ``fit.posterior`` must match the book's data hash and pass the diagnostics gate (unless
     ``fit.allow_bad``); otherwise :class:`PosteriorError` / :class:`ConfigError` says why in one
-    line.  Without ``fit.posterior`` the embedded default book uses the shipped posterior; any
-    other book, or another synthetic book, has none (``tree`` is None).
+    line.  Without ``fit.posterior`` the embedded default book uses the shipped posterior (another
+    synthetic book has none: ``tree`` is None) and a user's book (``data.accounts``) its own fit,
+    cached (:func:`fit_cache_path`; fitted now unless ``fit_missing`` is False, which then returns
+    no tree, or ``fit.auto`` is off, which refuses).  ``fit.posterior=none`` uses no posterior:
+    the config's assumptions.
     """
     from simengine.fitting.default import DEFAULT_POSTERIOR
 
     path = cfg.fit.posterior
-    embedded = False
+    embedded = own = False
+    if path == ASSUMPTIONS:
+        return None, None, False, []
     if path is None and cfg.data.accounts is None and DEFAULT_POSTERIOR.exists():
         path, embedded = str(DEFAULT_POSTERIOR), True
+    if path is None and cfg.data.accounts is not None:
+        if not fit_missing:
+            return None, None, False, []
+        path, own = _own_fit(cfg, book, data_hash or _book_hash(book)), True
     if path is None:
         return None, None, False, []
 
@@ -169,6 +254,13 @@ def load_checked_posterior(cfg: Config, book, data_hash: str | None = None):
     gate = (cfg.fit.max_rhat, cfg.fit.min_ess_bulk, cfg.fit.max_divergences)
     problems = list(_gate(str(path), stamp, expected, gate))
     if problems and not cfg.fit.allow_bad:
+        if own:
+            raise ConfigError(
+                f"config key 'fit.draws' = {cfg.fit.draws}: the fit of this book ({path}) fails "
+                f"the diagnostics gate ({'; '.join(problems)}); refit with more draws or chains "
+                "(fit.draws=..., fit.chains=...: another setting is another fit), or pass "
+                "fit.allow_bad=true to use it anyway"
+            )
         raise ConfigError(
             f"config key 'fit.posterior' = {path!r}: posterior fails the diagnostics gate "
             f"({'; '.join(problems)}); refit, or pass fit.allow_bad=true to use it anyway"
@@ -210,13 +302,20 @@ def _fitted(tree, segments: tuple[str, ...]) -> dict[str, frozenset[str]]:
 
 
 def check_run(
-    cfg: Config, book, scenario: ScenarioFile | None = None, data_hash: str | None = None
+    cfg: Config,
+    book,
+    scenario: ScenarioFile | None = None,
+    data_hash: str | None = None,
+    fit_missing: bool = True,
 ) -> CheckedRun:
-    """Refuse ``cfg`` on ``book`` before any work: posterior gate, dead keys, months, prices."""
+    """Refuse ``cfg`` on ``book`` before any work: posterior gate, dead keys, months, prices.
+
+    ``fit_missing``: fit a user's book that has no posterior (:func:`load_checked_posterior`);
+    False checks the rest as if it had none (the backtest's pre-check: the backtest fits its own).
+    """
     from simengine.prices import account_prices
 
     segments = tuple(book.segments)
-    tree, path, embedded, problems = load_checked_posterior(cfg, book, data_hash)
     known = _known_hash(book, data_hash)
     unit_price = dict(cfg.market.unit_price)
     if known is None:
@@ -229,11 +328,18 @@ def check_run(
         first_month=int(book.as_of) + 1,
         last_month=int(book.as_of) + cfg.sim.horizon_months,
         data_priced=prices.data_priced,
-        fitted=_fitted(tree, segments),
+        fitted={},
         use_cases=book.has_use_cases,
     )
+    reference = default_config(cfg.market.new_logos)
     try:
-        check_live(cfg, default_config(cfg.market.new_logos), facts)
+        if cfg.fit.posterior is None and cfg.data.accounts is not None:
+            # A user's book may be fitted next (minutes): first refuse what no fit can make
+            # live (a fitted parameter only adds refusals), so a typo costs no fit.
+            check_live(cfg, reference, facts)
+        tree, path, embedded, problems = load_checked_posterior(cfg, book, data_hash, fit_missing)
+        facts = dataclasses.replace(facts, fitted=_fitted(tree, segments))
+        check_live(cfg, reference, facts)
     except ConfigError as exc:
         raise attribute(exc, scenario) from None
     return CheckedRun(tree, path, embedded, problems, prices, segments)
@@ -242,14 +348,29 @@ def check_run(
 def _posterior_draws(cfg: Config, checked: CheckedRun):
     """Joint posterior draws for the run, or None; plus provenance attrs."""
     if checked.tree is None:
-        return None, (), {"parameters": "assumptions (config defaults, not fitted)"}
+        if cfg.fit.posterior == ASSUMPTIONS and cfg.data.accounts is not None:
+            # Asked for: the example company's assumptions on a book of the user's own.
+            what = (
+                "assumptions of the example company (fit.posterior=none; not fitted to this book)"
+            )
+        else:
+            what = "assumptions (config defaults, not fitted)"
+        return None, (), {"parameters": what}
     from simengine.fitting import posterior_draws
 
     present = [s for s in checked.segments if s in _posterior_segments(checked.tree)]
     draws = posterior_draws(checked.tree, cfg.sim.draws, cfg.seed, present)
     tree = checked.tree
+    own = cfg.fit.posterior is None and cfg.data.accounts is not None
+    note = (
+        " (embedded default)"
+        if checked.embedded
+        else " (run's cached fit of this book)"
+        if own
+        else ""
+    )
     attrs = {
-        "parameters": "fitted posterior" + (" (embedded default)" if checked.embedded else ""),
+        "parameters": "fitted posterior" + note,
         "posterior": str(checked.path),
         "posterior_data_hash": str(tree.attrs.get("data_hash", "")),
         "posterior_created_at": str(tree.attrs.get("created_at", "")),

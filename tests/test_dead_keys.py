@@ -39,6 +39,8 @@ NO_NUMBERS = {
     "data.as_of",
     "data.currency",  # a label on charts and tables (tests/test_report.py)
     "fit.posterior",
+    "fit.auto",  # whether `run` fits a user's book (the embedded book has its posterior)
+    "fit.cache_dir",  # where those fits are kept
     "fit.models",  # `simengine fit` settings: they change the posterior a fit writes, not a run
     "fit.method",
     "fit.draws",

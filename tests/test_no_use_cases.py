@@ -14,7 +14,14 @@ from simengine.data import load_book
 from simengine.data.synth import generate_book
 from simengine.data.writer import write_book
 
-QUIET = ["sim.draws=20", "sim.horizon_months=12", "sim.progress=false", "market=rate"]
+#: fit.posterior=none: these tests are about the config's assumptions on a book without use cases.
+QUIET = [
+    "sim.draws=20",
+    "sim.horizon_months=12",
+    "sim.progress=false",
+    "market=rate",
+    "fit.posterior=none",
+]
 
 
 @pytest.fixture(scope="module")

@@ -98,7 +98,14 @@ class DataConfig:
 class FitConfig:
     """PyMC fitting settings, and the posterior a run simulates from."""
 
+    # A posterior.nc to simulate from.  Unset: the embedded book uses its shipped posterior and a
+    # book of your own is fitted by `run` (cached, see `auto`); "none": the example company's
+    # assumptions (model.segments), recorded as such on every output.
     posterior: str | None = None
+    # `run` on your own book without fit.posterior fits it once and caches the posterior under
+    # cache_dir/<data hash + fit settings>/; false: use a cached fit if there is one, else exit 2.
+    auto: bool = True
+    cache_dir: str = "outputs/.fits"
     # Subset of [usage, churn, expansion]; empty (the default): what the data supports (churn
     # always, usage with a usage table, expansion with a use_cases table too).
     models: list[str] = field(default_factory=list)

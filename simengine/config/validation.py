@@ -152,6 +152,7 @@ def _validate_fit(cfg: Config) -> None:
     )
     for key in ("draws", "tune", "chains"):
         _check(getattr(cfg.fit, key) >= 1, f"fit.{key}", getattr(cfg.fit, key), "must be >= 1")
+    _check(bool(str(cfg.fit.cache_dir).strip()), "fit.cache_dir", cfg.fit.cache_dir, "is empty")
     _check(
         0 < cfg.fit.target_accept < 1,
         "fit.target_accept",

@@ -4,7 +4,13 @@ Months are int64 month numbers ``year * 12 + (month - 1)`` everywhere inside the
 (:mod:`simengine.data.months`); files carry ``YYYY-MM``.
 """
 
-from simengine.data.book import Book, book_hash, observed_lifetimes
+from simengine.data.book import (
+    Book,
+    ObservationWindow,
+    book_hash,
+    observation_window,
+    observed_lifetimes,
+)
 from simengine.data.errors import DataError
 from simengine.data.loader import book_from_config, load_book
 from simengine.data.months import format_month, month_number
@@ -21,6 +27,7 @@ __all__ = [
     "DEFAULT_TRUTH",
     "Book",
     "DataError",
+    "ObservationWindow",
     "SynthTruth",
     "SyntheticBook",
     "book_from_config",
@@ -30,6 +37,7 @@ __all__ = [
     "generate_book",
     "load_book",
     "month_number",
+    "observation_window",
     "observed_lifetimes",
     "write_book",
 ]

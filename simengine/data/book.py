@@ -22,9 +22,15 @@ __all__ = [
     "USAGE_COLUMNS",
     "USE_CASE_COLUMNS",
     "Book",
+    "ObservationWindow",
     "book_hash",
+    "observation_window",
     "observed_lifetimes",
 ]
+
+#: Export shapes :attr:`Book.export_shape` tells apart.
+FULL_EXPORT = "full"
+SURVIVORS_EXPORT = "survivors-only"
 
 # Column -> in-memory dtype, in the fixed order the Book keeps (and hashes) them.
 ACCOUNT_COLUMNS: dict[str, str] = {
@@ -115,9 +121,10 @@ class Book:
     source : dict of str to str
         Where each table came from: a path, or ``"synthetic(seed=..., n_accounts=...)"``.
     observed_from : int, optional
-        First month of the observation window (``data.observed_from``).  ``None`` means the
-        default, :attr:`window_start`'s rule: the first usage month (the first start month of a
-        book without usage).  Accounts that started before it are left-truncated.
+        First month of the churn observation window (``data.observed_from``).  ``None`` means
+        the default, which depends on the :attr:`export_shape`: the first start month of a full
+        export, the first usage month of a survivors-only one (:attr:`default_window_start`).
+        Accounts that started before it and were still customers in it are left-truncated.
     future_accounts, future_usage, future_use_cases : pandas.DataFrame, optional
         What an explicit earlier ``as_of`` cut off, kept for scoring a backtest and never read by
         the fit or the simulation's starting state: the original rows of accounts that started
@@ -147,16 +154,54 @@ class Book:
         return tuple(sorted(self.accounts["segment"].unique().tolist()))
 
     @property
-    def default_window_start(self) -> int:
-        """The first usage month; without usage rows, the first start month."""
+    def first_usage_month(self) -> int:
+        """The first month with a usage row; without usage rows, the first start month."""
         if len(self.usage):
             return int(self.usage["month"].min())
         return int(self.accounts["start_month"].min())
 
     @property
+    def export_shape(self) -> str:
+        """Which export the accounts table is, detected from the data: ``"full"`` or
+        ``"survivors-only"``.
+
+        A *full* export lists every account ever acquired, including those that churned before
+        the first usage month (they have no usage rows); a *survivors-only* export lists only the
+        accounts still customers in the first usage month (and those that started later).  The
+        book is survivors-only when some accounts started before the first usage month and none of
+        them had churned by then; otherwise it is full (a book without usage rows, or one whose
+        accounts all start inside the usage window, truncates nobody either way).
+        """
+        first = self.first_usage_month
+        start = self.accounts["start_month"].to_numpy(np.int64)
+        before = start < first
+        if not len(self.usage) or not before.any():
+            return FULL_EXPORT
+        churn = self.accounts["churn_month"].to_numpy(np.float64, na_value=np.inf)
+        return FULL_EXPORT if (before & (churn <= first)).any() else SURVIVORS_EXPORT
+
+    @property
+    def default_window_start(self) -> int:
+        """The churn observation window's start without ``observed_from``: the first start month of
+        a full export (every account is seen from its start; nobody is truncated), the first
+        usage month of a survivors-only one (the accounts that predate it are left-truncated)."""
+        if self.export_shape == FULL_EXPORT:
+            return int(self.accounts["start_month"].min())
+        return self.first_usage_month
+
+    @property
     def window_start(self) -> int:
-        """First month of the observation window: ``observed_from``, else the default rule."""
+        """First month of the churn observation window: ``observed_from``, else the default rule.
+
+        The churn likelihood and the new-logo counts read it; the usage and use-case models read
+        :attr:`usage_window_start`."""
         return self.default_window_start if self.observed_from is None else int(self.observed_from)
+
+    @property
+    def usage_window_start(self) -> int:
+        """First month the usage models read: the later of the first usage month and
+        :attr:`window_start` (months before the first usage row have no usage to read)."""
+        return max(self.window_start, self.first_usage_month)
 
     @property
     def has_use_cases(self) -> bool:
@@ -214,7 +259,8 @@ def book_hash(book: Book) -> str:
         64 hex digits.  Equal for the same data read from CSV or Parquet: rows are sorted by key,
         columns are in schema order, floats are written with 12 significant digits, months as
         month numbers.  ``source`` and the ``future_*`` tables do not take part; ``observed_from``
-        does when it differs from the default (the first usage month).
+        does when it differs from the default (:attr:`Book.default_window_start`, a function of
+        the data).
     """
     digest = hashlib.sha256()
     digest.update(f"as_of={int(book.as_of)}\n".encode())
@@ -266,4 +312,78 @@ def observed_lifetimes(book: Book) -> pd.DataFrame:
             "churned": churned,
             "entry": np.where(truncated, np.minimum(window, book.as_of) - start, 0),
         }
+    )
+
+
+@dataclass(frozen=True)
+class ObservationWindow:
+    """How a book's churn history is observed: the export shape and the window it implies.
+
+    Attributes
+    ----------
+    shape : {"full", "survivors-only"}
+        :attr:`Book.export_shape`, as detected from the data.
+    start : int
+        :attr:`Book.window_start` (month number).
+    set_by : {"detected", "data.observed_from"}
+        Whether ``data.observed_from`` set the window (it overrides the detected shape's default).
+    first_usage_month : int
+    churned_before_usage : int
+        Accounts that started and churned before the first usage month (the mark of a full
+        export).
+    truncated : dict of str to int
+        Left-truncated accounts per segment: started before the window and still customers in it.
+    """
+
+    shape: str
+    start: int
+    set_by: str
+    first_usage_month: int
+    churned_before_usage: int
+    truncated: dict[str, int]
+
+    def line(self) -> str:
+        """The decision in one line, for the log and the fit's console summary."""
+        from simengine.data.months import format_month
+
+        truncated = ", ".join(f"{seg} {n}" for seg, n in self.truncated.items())
+        how = (
+            "set by data.observed_from"
+            if self.set_by != "detected"
+            else ("first start month" if self.shape == FULL_EXPORT else "first usage month")
+        )
+        return (
+            f"export shape: {self.shape} ({self.churned_before_usage} accounts churned before the "
+            f"first usage month {format_month(self.first_usage_month)}); churn window from "
+            f"{format_month(self.start)} ({how}); left-truncated accounts: {truncated}"
+        )
+
+    def attrs(self) -> dict[str, str | int]:
+        """Provenance attrs for a posterior (and its ``observed_data``)."""
+        return {
+            "export_shape": self.shape,
+            "observed_from": int(self.start),
+            "observed_from_set_by": self.set_by,
+            "truncated_accounts": ", ".join(f"{s}={n}" for s, n in self.truncated.items()),
+            "observation_window": self.line(),
+        }
+
+
+def observation_window(book: Book) -> ObservationWindow:
+    """The book's export shape, churn window and left-truncated accounts per segment."""
+    accounts = book.accounts
+    first = book.first_usage_month
+    start = accounts["start_month"].to_numpy(np.int64)
+    churn = accounts["churn_month"].to_numpy(np.float64, na_value=np.inf)
+    entry = observed_lifetimes(book)["entry"].to_numpy()
+    segment = accounts["segment"].to_numpy()
+    return ObservationWindow(
+        shape=book.export_shape,
+        start=int(book.window_start),
+        set_by="detected" if book.observed_from is None else "data.observed_from",
+        first_usage_month=first,
+        churned_before_usage=int(((start < first) & (churn <= first)).sum())
+        if len(book.usage)
+        else 0,
+        truncated={seg: int(((segment == seg) & (entry > 0)).sum()) for seg in book.segments},
     )

@@ -193,6 +193,9 @@ class SynthOptions:
         Simulate this many months before the exported window and export survivors only: accounts
         that churned before the window are left out, usage before it is dropped, and a
         pre-window account's use-case record is its initial use case dated at the window start.
+    full_export : bool
+        With ``pre_window_months``: export a *full* accounts table instead, every account ever
+        acquired, those that churned before the window included (no usage or use-case rows).
     se_flags_random : bool
         ``se_supported`` of every use case after the first drawn at random with ``se_share``
         (not copied from the account), and no ``se_engaged`` column: SE support with no link to
@@ -212,6 +215,7 @@ class SynthOptions:
     near_zero_share: float = 0.0
     near_zero_level: float = 0.001
     pre_window_months: int = 0
+    full_export: bool = False
     se_flags_random: bool = False
     churn_after_last: bool = False
     onboarding_failure: float = 0.0
@@ -425,8 +429,9 @@ def generate_book(
         )
         accounts["contract_start_month"] = pd.arrays.IntegerArray(first_month + start, ~has_commit)
 
-    if window_col:
-        # Survivors-only: the accounts still customers in the window's first month, or later.
+    # The accounts still customers in the window's first month, or later.
+    in_window = ids[end > window_col]
+    if window_col and not opt.full_export:
         accounts = accounts[end > window_col].reset_index(drop=True)
     failed_ids = ids[churned & (end == start)]
     row_account, row_month = np.nonzero(active)
@@ -475,7 +480,7 @@ def generate_book(
         if opt.onboarding_failure > 0 or window_col:
             # Only accounts in the export, and no use case of a failed onboarding.
             case_table = case_table[
-                case_table["account_id"].isin(accounts["account_id"])
+                case_table["account_id"].isin(in_window)
                 & ~case_table["account_id"].isin(failed_ids)
             ]
         case_table = canonical_table(case_table, "use_cases")

@@ -38,7 +38,11 @@ the log density noisy out there and let a chain wander off to ``churn_beta`` ~ 4
 ``entry`` boundaries: its likelihood is conditioned on that, ``S(t) / S(entry)`` for a censored
 account and ``P(T = t) / S(entry)`` for a churn (exact for the sBG; ``S`` of the effective
 exposure with covariates).  Dropping the division biases mean churn down on survivors-only
-exports, because the long tenures of the survivors are low-theta accounts.
+exports, because the long tenures of the survivors are low-theta accounts.  The window depends on
+the export's shape (:attr:`~simengine.data.Book.export_shape`): a full export (accounts that churned
+before the first usage month are listed, without usage rows) is seen from its first start month and
+truncates nobody; conditioning its survivors as well would count the pre-window months twice (the
+survivors conditioned on them, the early churners as complete lifetimes) and bias churn up.
 
 **Failed onboarding.**  ``churn_month == start_month`` (never a customer past the start month) is
 a separate event with probability ``onboarding_failure_s`` per account that starts inside the

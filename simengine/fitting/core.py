@@ -12,7 +12,7 @@ import pymc as pm
 import xarray as xr
 
 from simengine.config import FitConfig
-from simengine.data import Book, book_hash
+from simengine.data import Book, book_hash, observation_window
 from simengine.fitting.base import MONTHS_OF_YEAR, BookModel, SharedParameters
 from simengine.fitting.churn import ChurnModel
 from simengine.fitting.expansion import ExpansionModel
@@ -127,6 +127,8 @@ def fit_book(
             "max_accounts": fit_cfg.max_usage_accounts
         }
     models = resolve_models(list(fit_cfg.models), book)
+    window = observation_window(book)
+    log.info("%s", window.line())
     model, observed = build_joint_model(book, models, seed, configs, priors)
     result = sample_model(model, fit_cfg, seed, kept_variables(model), progress=progress)
     log.info(
@@ -140,10 +142,7 @@ def fit_book(
         {name: (dim, np.asarray(values)) for name, (dim, values) in observed.items()},
         coords={"segment": list(book.segments)},
     )
-    observed_ds.attrs = {
-        "as_of": int(book.as_of),
-        "observed_from": int(book.window_start),
-    }
+    observed_ds.attrs = {"as_of": int(book.as_of), **window.attrs()}
     tree = xr.DataTree.from_dict(
         {
             "posterior": result.tree["posterior"].to_dataset(),
@@ -164,7 +163,7 @@ def fit_book(
         # simulation switches off the separate use-case process (growth is all in the drift).
         "models": ",".join(models),
         "has_use_cases": int(book.has_use_cases),
-        "observed_from": int(book.window_start),
+        **window.attrs(),
         "segments": ",".join(book.segments),
         "compile_seconds": float(result.compile_seconds),
         "sampling_seconds": float(result.sampling_seconds),

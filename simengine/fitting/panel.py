@@ -87,11 +87,11 @@ class UsagePanel:
 
 
 def use_case_cover(book: Book) -> int:
-    """First month the use-case table covers: the later of the observation window's start and the
-    table's first start month."""
+    """First month the use-case table covers: the later of the usage window's start
+    (:attr:`~simengine.data.Book.usage_window_start`) and the table's first start month."""
     cases = book.use_cases
     first = int(cases["start_month"].min()) if cases is not None and len(cases) else 0
-    return max(int(book.window_start), first)
+    return max(int(book.usage_window_start), first)
 
 
 def new_use_cases(book: Book) -> pd.DataFrame:
@@ -165,7 +165,10 @@ def usage_panel(book: Book, settle_months: int, max_accounts: int = 0, seed: int
         :, None
     ]  # first month without the customer
     active = (
-        (grid >= start_month) & (grid < end_month) & (grid >= book.window_start) & has_rows[:, None]
+        (grid >= start_month)
+        & (grid < end_month)
+        & (grid >= book.usage_window_start)
+        & has_rows[:, None]
     )
     skipped = active & ~np.isfinite(log_usage)
 

@@ -102,6 +102,8 @@ def print_fit_summary(tree, diagnostics, gate_failures: list[str], console: Cons
         f"compile {float(a.get('compile_seconds', 0)):.1f} s, "
         f"sampling {float(a.get('sampling_seconds', 0)):.1f} s"
     )
+    if a.get("observation_window"):  # export shape, churn window, left-truncated accounts
+        console.print(str(a["observation_window"]), highlight=False)
     public = diagnostics[~diagnostics["parameter"].str.contains(r"_(?:pop|raw|log)$")]
     out = Table(title="posterior (5% / mean / 95%, R-hat, bulk ESS)")
     for col in ("parameter", "segment", "5%", "mean", "95%", "R-hat", "ESS"):

@@ -27,6 +27,7 @@ __all__ = [
     "fan_chart",
     "scenario_fans",
     "money_formatter",
+    "example_assumptions_note",
     "parameter_source",
     "save_figure",
     "scenario_label",
@@ -62,6 +63,14 @@ def unit_label(what: str, currency: str | None = None) -> str:
 def parameter_source(attrs) -> str:
     """``"fitted"`` when the run drew its parameters from a posterior, else ``"assumptions"``."""
     return "fitted" if str(attrs.get("parameters", "")).startswith("fitted") else "assumptions"
+
+
+def example_assumptions_note(attrs) -> str:
+    """Title suffix of a run on a user's book that simulated the example company's assumptions
+    (``fit.posterior=none``), so no chart of it passes for a forecast of that book; else ``""``."""
+    if "example company" in str(attrs.get("parameters", "")):
+        return " of the example company (fit.posterior=none), NOT fitted to this book"
+    return ""
 
 
 def scenario_label(attrs, default: str = "default scenario") -> str:
@@ -210,7 +219,7 @@ def fan_chart(
     ax_rev.set_title(
         title
         or f"{scenario}: revenue from {as_of:%Y-%m}, {ds.sizes['draw']:,} draws, "
-        f"{source} parameters (bands P10-P90, P25-P75)",
+        f"{source} parameters{example_assumptions_note(ds.attrs)} (bands P10-P90, P25-P75)",
         loc="left",
         fontsize=11,
     )
@@ -325,6 +334,8 @@ def scenario_fans(
     _mark_cut_off(ax, as_of, label=True)
     sources = {parameter_source(ds.attrs) for _, ds in items}
     source = sources.pop() if len(sources) == 1 else "mixed"
+    notes = {example_assumptions_note(ds.attrs) for _, ds in items}
+    source += notes.pop() if len(notes) == 1 else " (some of the example company)"
     ax.set_title(
         title or f"Revenue per month by scenario from {as_of:%Y-%m}, {source} parameters",
         loc="left",
