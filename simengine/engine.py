@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from simengine.bookstats import ChurnRules, declining_at
 from simengine.kernels._jit import set_threads
 from simengine.kernels.account import simulate_draws
 from simengine.kernels.layout import (
@@ -82,7 +83,9 @@ class BookState:
         raise AttributeError(name)
 
 
-def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> BookState:
+def book_state(
+    book, segments: tuple[str, ...], account_price: pd.Series, rules: ChurnRules | None = None
+) -> BookState:
     """Flatten ``book`` into kernel arrays.
 
     Parameters
@@ -94,7 +97,11 @@ def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> Boo
         Unit price per usage unit, indexed by ``account_id`` (or a mapping segment -> price);
         every account of the book needs a finite, non-negative price.  It prices the account's history (NRR/GRR base, commit
         consumption) and its simulated usage.
+    rules : simengine.bookstats.ChurnRules, optional
+        The churn rules the fit used (:meth:`ChurnRules.from_attrs` of the posterior); default:
+        ``ChurnRules()`` (a run without a posterior).
     """
+    rules = ChurnRules() if rules is None else rules
     as_of = int(book.as_of)
     accounts = book.accounts.set_index("account_id")
     churn = accounts["churn_month"]
@@ -168,7 +175,7 @@ def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> Boo
 
     first_usage = int(book.usage["month"].min()) if len(book.usage) else as_of
     data_from = np.maximum(np.maximum(start, first_usage), book.window_start) - (as_of + 1)
-    history = account_history(book, active)
+    history = account_history(book, active, rules)
     acc = Accounts(
         segment=seg_all[active],
         tenure=(as_of - start).astype(np.int64),
@@ -221,17 +228,19 @@ def _churned_ttm(
     return out
 
 
-def account_history(book, active: np.ndarray) -> dict[str, np.ndarray]:
+def account_history(
+    book, active: np.ndarray, rules: ChurnRules | None = None
+) -> dict[str, np.ndarray]:
     """What each active account's own history says, for the kernel (:class:`Accounts` fields).
 
-    ``declining`` (survived boundaries that were declining, :func:`fitting.churn.declining_at`),
+    ``declining`` (survived boundaries that were declining, :func:`bookstats.declining_at` at
+    ``rules.decline_threshold``; default ``ChurnRules()``),
     the usage fit's per-account sufficient statistics (``change_count``, ``change_sum``,
     ``season_coef``, ``ramp_tenure``, ``ramp_coef``: :func:`fitting.usage.change_statistics` on
     the same panel and settle rule the fit uses), and the account's use cases (arrivals of
     :func:`fitting.panel.new_use_cases`): ``use_cases_done`` and ``use_case_age`` of up to
     ``IN_FLIGHT`` that started within ``IN_FLIGHT_MONTHS`` of ``as_of``.
     """
-    from simengine.fitting.churn import ChurnModel, declining_at
     from simengine.fitting.panel import new_use_cases, usage_panel
     from simengine.fitting.usage import UsageModel, change_statistics, usage_changes
 
@@ -241,7 +250,7 @@ def account_history(book, active: np.ndarray) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     declining = np.zeros(n)
     if len(book.usage):
-        threshold = ChurnModel.default_model_config()["decline_threshold"]
+        threshold = (ChurnRules() if rules is None else rules).decline_threshold
         decline, first = declining_at(book, threshold)
         declining = decline[active, : as_of - first + 1].sum(axis=1).astype(float)
     out["declining"] = declining

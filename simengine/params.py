@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from simengine.bookstats import ChurnRules
 from simengine.config.live import use_cases_on
 from simengine.config.schema import (
     ADJUSTMENTS,
@@ -86,6 +87,9 @@ _FIT_ONLY: dict[str, float] = {
     # 0: normal usage steps; the usage fit sets it when the data's changes are heavy-tailed.
     "usage_tail_nu": 0.0,
 }
+
+#: Kernel parameters that are churn-rule parameters (the fit's record, never a config key).
+_RULES = ("decline_threshold",)
 
 #: Monthly slot of each adjustment, and whether it multiplies (True) or adds (False).
 ADJUST_SLOTS = {
@@ -213,6 +217,7 @@ def build_parameters(
     new_logo_price: Mapping[str, float] | None = None,
     first_month: int | None = None,
     use_cases: bool = True,
+    rules: ChurnRules | None = None,
 ) -> Parameters:
     """Assemble the kernel's parameter arrays for ``cfg.sim.draws`` draws.
 
@@ -235,7 +240,11 @@ def build_parameters(
         Whether the book has a use-case table.  Without one the book's growth is all in its
         fitted drift, so a separate use-case process would count expansion twice (issue 8): the
         use-case rate is 0 unless ``model.override.<segment>.use_case_rate`` asks for it.
+    rules : simengine.bookstats.ChurnRules, optional
+        The churn rules the posterior was fitted with (its ``decline_threshold`` fills
+        ``P_DECLINE_THRESHOLD``); default ``ChurnRules()``.
     """
+    rules = ChurnRules() if rules is None else rules
     n, horizon, n_seg = cfg.sim.draws, cfg.sim.horizon_months, len(segments)
     seg_params = np.empty((n, n_seg, len(SEGMENT_PARAMS)))
     default_segments = tuple(s for s in segments if s not in cfg.model.segments)
@@ -251,6 +260,9 @@ def build_parameters(
         seg_params[:, s_idx, P_SEASON0 : P_SEASON0 + 12] = season[:, s_idx]
         for p_idx, name in enumerate(SEGMENT_PARAMS):
             if name in SEASON_PARAMS:
+                continue
+            if name in _RULES:
+                seg_params[:, s_idx, p_idx] = getattr(rules, name)
                 continue
             if name == "unit_price":
                 if new_logo_price is not None:

@@ -49,15 +49,10 @@ window; the others enter the sBG.  The simulation applies it to new logos.
 :data:`simengine.fitting.base.PRIORS`): the posterior of ``kappa`` follows the data where they
 inform it and its prior where they do not, instead of a ridge to infinity in (alpha, beta).
 
-**Usage-decline covariate** (the definition the simulation uses too).  ``u[m]`` is an account's
-usage in month ``m``, 0 for a month without a row or with usage 0 while it is a customer.  The
-boundary into month ``b`` (churn decision after month ``b - 1``) is *declining* when
-
-    Q1 = u[b-4] + u[b-3] + u[b-2]  <  exp(decline_threshold) * Q0,   Q0 = u[b-7] + u[b-6] + u[b-5]
-
-with ``Q0 > 0`` and all six months at or after the account's start and the first usage month.
-Month ``b - 1`` is left out (a lag of one month): the last month before a churn is often partial
-and would put the effect before its cause.  Zeros count as the drop they are.
+**Usage-decline covariate.**  Which boundaries are declining is
+:func:`simengine.bookstats.declining_at` (the rule and its parameters live in
+:mod:`simengine.bookstats.churn_rules`, the one definition the simulation reads too); the fit
+records the parameters it used in the posterior's attrs (:meth:`ChurnModel.rules`).
 """
 
 from __future__ import annotations
@@ -67,6 +62,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simengine.bookstats import ChurnRules, declining_at
 from simengine.data import Book, observed_lifetimes
 from simengine.fitting._lazy import pm, pt
 from simengine.fitting.base import BookModel, SharedParameters, segment_index
@@ -89,16 +85,27 @@ class ChurnModel(BookModel):
         Estimate ``csm_hazard_ratio`` when the accounts table has ``csm_covered``.
     use_usage_trend : bool, default True
         Estimate ``usage_decline_hazard_ratio`` when usage is present.
-    decline_threshold : float, default -0.20
-        Log ratio of the two quarters below which a boundary counts as "declining" (module doc;
-        -0.20: a fall of ~18% quarter on quarter, ~2 SD of the quarter ratio at 6%/month noise).
+    decline_threshold : float, default ``ChurnRules().decline_threshold``
+        Log ratio of the two quarters below which a boundary counts as "declining"
+        (:class:`simengine.bookstats.ChurnRules`).
     """
 
     name = "churn"
 
     @staticmethod
     def default_model_config() -> dict[str, Any]:
-        return {"use_coverage": True, "use_usage_trend": True, "decline_threshold": -0.20}
+        return {
+            "use_coverage": True,
+            "use_usage_trend": True,
+            "decline_threshold": ChurnRules().decline_threshold,
+        }
+
+    @classmethod
+    def rules(cls, model_config: dict[str, Any] | None = None) -> ChurnRules:
+        """The rule parameters a fit with ``model_config`` (overrides of the defaults) uses: what
+        the posterior records, so the simulation applies the same rules."""
+        config = cls.default_model_config() | dict(model_config or {})
+        return ChurnRules(decline_threshold=float(config["decline_threshold"]))
 
     def prepare(self, book: Book, seed: int) -> dict[str, Any]:
         return churn_cells(
@@ -158,7 +165,7 @@ def churn_cells(
     book: Book,
     use_coverage: bool = True,
     use_usage_trend: bool = True,
-    decline_threshold: float = -0.20,
+    decline_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Aggregate observed lifetimes to counts of identical likelihood cells.
 
@@ -168,8 +175,8 @@ def churn_cells(
     use_coverage, use_usage_trend : bool
         Whether to carry the CSM flag / count declining-usage boundaries (each only if the book has
         the column / usage rows).
-    decline_threshold : float
-        See :class:`ChurnModel`.
+    decline_threshold : float, optional
+        See :class:`ChurnModel`; default ``ChurnRules().decline_threshold``.
 
     Returns
     -------
@@ -208,6 +215,8 @@ def churn_cells(
     has_trend = bool(use_usage_trend and len(book.usage) > 0)
     declining = np.zeros(len(periods), dtype=np.int64)
     last_declining = np.zeros(len(periods), dtype=np.int64)
+    if decline_threshold is None:
+        decline_threshold = ChurnRules().decline_threshold
     if has_trend:
         declining, last_declining = _declining_boundaries(
             book, periods, churned, entry, decline_threshold
@@ -231,35 +240,6 @@ def churn_cells(
         "has_trend": has_trend,
         "onboarding": onboarding,
     }
-
-
-def declining_at(book: Book, threshold: float) -> tuple[np.ndarray, int]:
-    """``decline[i, c]``: the boundary into month ``first + c`` is declining for account ``i``.
-
-    The definition is in the module docstring (quarter on quarter, lagged one month, zeros
-    counted).  Returns the (n_accounts, width) boolean array in ``book.accounts`` order and
-    ``first``, the month number of column 0 (the first usage month).
-    """
-    accounts = book.accounts
-    ids = accounts["account_id"].to_numpy()
-    position = pd.Series(np.arange(len(ids)), index=ids)
-    usage = book.usage
-    first = int(usage["month"].min())
-    width = int(book.as_of - first + 2)
-    u = np.zeros((len(ids), width + 1))
-    rows = position.loc[usage["account_id"].to_numpy()].to_numpy()
-    cols = usage["month"].to_numpy(np.int64) - first
-    u[rows, cols] = np.maximum(usage["usage"].to_numpy(), 0.0)
-    # Quarter sums ending at column c: q[c] = u[c-2] + u[c-1] + u[c].
-    csum = np.concatenate([np.zeros((len(ids), 1)), np.cumsum(u, axis=1)], axis=1)
-    start = accounts["start_month"].to_numpy(np.int64) - first
-    decline = np.zeros((len(ids), width), dtype=bool)
-    b = np.arange(7, width)
-    q1 = csum[:, b - 1] - csum[:, b - 4]  # u[b-4] + u[b-3] + u[b-2]
-    q0 = csum[:, b - 4] - csum[:, b - 7]  # u[b-7] + u[b-6] + u[b-5]
-    covered = (b - 7)[None, :] >= np.maximum(start, 0)[:, None]
-    decline[:, b] = covered & (q0 > 0) & (q1 < np.exp(threshold) * q0)
-    return decline, first
 
 
 def _declining_boundaries(

@@ -24,7 +24,8 @@ already survived ``n`` boundaries (the sBG posterior of its own rate), and at ea
 account survives with probability ``(1 - theta_i) ** hr[t]``, ``hr`` the product of hazard ratios in
 force (CSM coverage, unhealthy onboarding, go-to-market multiplier, and
 ``usage_decline_hazard_ratio`` at a boundary the account's own simulated usage makes declining,
-by the churn fit's rule: see ``layout.DECLINE_THRESHOLD``).  A book account's ``n`` is its exposure
+by the churn fit's rule, :mod:`simengine.bookstats.churn_rules`, at the threshold the fit recorded:
+``P_DECLINE_THRESHOLD``).  A book account's ``n`` is its exposure
 ``c (n - d + h d)`` (:func:`~simengine.kernels.state.init_existing`).  A new logo fails onboarding with
 ``onboarding_failure_s``: it books its deal but churns in its start month without usage (the fit's
 same-month churn).  The churn month is sampled *exactly* by event time: with ``E ~ Exp(1)`` the account churns at the first boundary where the
@@ -82,7 +83,6 @@ from simengine.kernels.layout import (
     ACCOUNT_MONTHS,
     C_CSM,
     C_SE,
-    DECLINE_THRESHOLD,
     HISTORY_MONTHS,
     M_CSM_COVERAGE,
     M_DRIFT_SHIFT,
@@ -96,6 +96,7 @@ from simengine.kernels.layout import (
     M_USE_CASE_MULT,
     P_CSM_HR,
     P_DECLINE_HR,
+    P_DECLINE_THRESHOLD,
     P_RAMP_MONTHS,
     P_RENEWAL_RATIO,
     P_SE_RATIO,
@@ -314,7 +315,6 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
 
     csm_share = np.empty(n_seg)
     se_share = np.empty(n_seg)
-    decline_factor = math.exp(DECLINE_THRESHOLD)
     for t in range(end):
         m = min(t, horizon - 1)
         if t < horizon:
@@ -378,7 +378,7 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                                      st[F_CUM_HAZARD], st[F_CHURN_RATE], st[F_THRESHOLD],
                                      st[F_HEALTH_HAZARD], st[F_U_CSM], u7, u6, u5, u4, u3, u2,
                                      mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR],
-                                     ps[P_DECLINE_HR], decline_factor, step, churned,
+                                     ps[P_DECLINE_HR], math.exp(ps[P_DECLINE_THRESHOLD]), step, churned,
                                      active)  # fmt: skip
                 p = lo
                 for _ in range(n_churn):

@@ -47,6 +47,9 @@ SEGMENT_PARAMS: tuple[str, ...] = (
     "zero_month_prob",  # chance an active month shows no usage (the usage fit's hurdle)
     "onboarding_failure",  # chance a new logo churns at its first boundary (failed onboarding)
     "usage_tail_nu",  # Student-t usage steps with this many degrees of freedom; 0: normal steps
+    # The usage-decline rule's threshold, log quarter ratio (simengine.bookstats.ChurnRules, as the
+    # churn fit recorded it): one value for every draw and segment.
+    "decline_threshold",
     *SEASON_PARAMS,  # log seasonal effect of each month of year, January first (sum to zero)
 )
 (
@@ -76,6 +79,7 @@ SEGMENT_PARAMS: tuple[str, ...] = (
     P_ZERO_PROB,
     P_ONBOARDING_FAILURE,
     P_TAIL_NU,
+    P_DECLINE_THRESHOLD,
 ) = range(len(SEGMENT_PARAMS) - len(SEASON_PARAMS))
 #: ``seg_params[..., P_SEASON0 + m]``: log seasonal effect of month of year ``m`` (January = 0).
 P_SEASON0 = SEGMENT_PARAMS.index("season_0")
@@ -185,10 +189,6 @@ IN_FLIGHT = 8
 #: A use case older than this (months) at ``as_of`` has finished its ramp (``q**37 < 1e-5`` at the
 #: prior's 3-month ramp).
 IN_FLIGHT_MONTHS = 36
-#: The usage-decline rule of :mod:`simengine.fitting.churn` (its ``decline_threshold`` default): a
-#: boundary into ``t`` is declining when ``u[t-4] + u[t-3] + u[t-2] < exp(-0.20) (u[t-7] + u[t-6] +
-#: u[t-5])``, the earlier quarter positive, all six months at or after the account's data start.
-DECLINE_THRESHOLD = -0.20
 
 
 class Accounts(NamedTuple):

@@ -367,6 +367,7 @@ class _Lanes:
         self.churn_threshold = -np.log(u_churn)
         self.churn_threshold[~ex & (u_fail < p[:, L.P_ONBOARDING_FAILURE])] = -1.0
         self.decline_hr = h.copy()
+        self.decline_threshold = p[:, L.P_DECLINE_THRESHOLD].copy()
         self.zero_prob = p[:, L.P_ZERO_PROB].copy()
         self.born = cat([-tenure[a_i] - 1, nl_t])
         self.data_from = cat([book.data_from[a_i], nl_t])
@@ -502,7 +503,7 @@ class _Lanes:
             (self.decline_hr[step] != 1.0)
             & (t - 7 >= self.data_from[step])
             & (q0 > 0.0)
-            & (q1 < math.exp(L.DECLINE_THRESHOLD) * q0)
+            & (q1 < np.exp(self.decline_threshold[step]) * q0)
         )
         hazard[declining] *= self.decline_hr[step][declining]
         self.cumulative_hazard[step] += self.churn_per_boundary[step] * hazard

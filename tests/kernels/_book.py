@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from simengine.bookstats import ChurnRules
 from simengine.kernels import layout as L
 
 #: Segment parameters near ``config.SegmentAssumptions`` defaults, with a little life in every
@@ -37,6 +38,7 @@ DEFAULT_SEGMENT = {
     "zero_month_prob": 0.02,
     "onboarding_failure": 0.03,
     "usage_tail_nu": 0.0,
+    "decline_threshold": ChurnRules().decline_threshold,
 }
 DEFAULT_MONTH = {
     "new_logo_rate": 5.0,
