@@ -34,6 +34,7 @@ SEGMENT = {
     "commit_share": 0.3, "commit_months": 10.0, "renewal_ratio": 0.9,
     "usage_decline_hazard_ratio": 1.5, "zero_month_prob": 0.02, "onboarding_failure": 0.03,
     "decline_threshold": ChurnRules().decline_threshold,
+    "anniversary_hazard_ratio": 1.5,
 }  # fmt: skip
 
 

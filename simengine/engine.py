@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simengine.bookstats import ChurnRules, declining_at
+from simengine.bookstats import ChurnRules, anniversary_anchor, declining_at, is_anniversary
 from simengine.kernels._jit import set_threads
 from simengine.kernels.account import simulate_draws
 from simengine.kernels.layout import (
@@ -234,7 +234,9 @@ def account_history(
     """What each active account's own history says, for the kernel (:class:`Accounts` fields).
 
     ``declining`` (survived boundaries that were declining, :func:`bookstats.declining_at` at
-    ``rules.decline_threshold``; default ``ChurnRules()``),
+    ``rules.decline_threshold``; default ``ChurnRules()``), the contract anniversaries
+    (``contract_from``, ``anniversaries``, ``declining_anniversaries``:
+    :mod:`simengine.bookstats.churn_rules`),
     the usage fit's per-account sufficient statistics (``change_count``, ``change_sum``,
     ``season_coef``, ``ramp_tenure``, ``ramp_coef``: :func:`fitting.usage.change_statistics` on
     the same panel and settle rule the fit uses), and the account's use cases (arrivals of
@@ -248,12 +250,26 @@ def account_history(
     n = active.size
     ids = book.accounts["account_id"].to_numpy()
     out: dict[str, np.ndarray] = {}
+    rules = ChurnRules() if rules is None else rules
+    # Contract anniversaries: the anchor, and the anniversary boundaries survived since the start
+    # (boundaries start + 1 .. as_of), as the churn fit counts them.
+    anchor = anniversary_anchor(book.accounts)[active]
+    start = book.accounts["start_month"].to_numpy(np.int64)[active]
+    term = rules.anniversary_months
+    out["contract_from"] = anchor - (as_of + 1)
+    out["anniversaries"] = (
+        np.maximum((as_of - anchor) // term, 0) - np.maximum((start - anchor) // term, 0)
+    ).astype(float)
     declining = np.zeros(n)
+    both = np.zeros(n)
     if len(book.usage):
-        threshold = (ChurnRules() if rules is None else rules).decline_threshold
-        decline, first = declining_at(book, threshold)
-        declining = decline[active, : as_of - first + 1].sum(axis=1).astype(float)
+        decline, first = declining_at(book, rules.decline_threshold)
+        decline = decline[active, : as_of - first + 1]
+        declining = decline.sum(axis=1).astype(float)
+        month = first + np.arange(decline.shape[1])
+        both = (decline & is_anniversary(month[None, :], anchor[:, None], term)).sum(axis=1)
     out["declining"] = declining
+    out["declining_anniversaries"] = both.astype(float)
 
     out["change_count"] = np.zeros(n)
     out["change_sum"] = np.zeros(n)

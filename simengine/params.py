@@ -82,6 +82,7 @@ _MODEL_WIDE = tuple(
 #: Kernel parameters only a fit sets (no config key): their neutral value without a posterior.
 _FIT_ONLY: dict[str, float] = {
     "usage_decline_hazard_ratio": 1.0,
+    "anniversary_hazard_ratio": 1.0,
     "zero_month_prob": 0.0,
     "onboarding_failure": 0.0,
     # 0: normal usage steps; the usage fit sets it when the data's changes are heavy-tailed.

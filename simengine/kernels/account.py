@@ -94,6 +94,7 @@ from simengine.kernels.layout import (
     M_UC_UNHEALTHY_COVERED,
     M_UC_UNHEALTHY_UNCOVERED,
     M_USE_CASE_MULT,
+    P_ANNIVERSARY_HR,
     P_CSM_HR,
     P_DECLINE_HR,
     P_DECLINE_THRESHOLD,
@@ -170,6 +171,7 @@ from simengine.kernels.state import (
     F_UNHEALTHY_RAMP,
     F_X,
     I_BORN,
+    I_CONTRACT,
     I_DATA_FROM,
     I_START,
     I_TERM,
@@ -375,10 +377,11 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                 u7, u6, u5 = uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8]
                 u4, u3, u2 = uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8]
                 n_churn = churn_pass(t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM],
-                                     st[F_CUM_HAZARD], st[F_CHURN_RATE], st[F_THRESHOLD],
+                                     it[I_CONTRACT], st[F_CUM_HAZARD], st[F_CHURN_RATE], st[F_THRESHOLD],
                                      st[F_HEALTH_HAZARD], st[F_U_CSM], u7, u6, u5, u4, u3, u2,
                                      mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR],
-                                     ps[P_DECLINE_HR], math.exp(ps[P_DECLINE_THRESHOLD]), step, churned,
+                                     ps[P_DECLINE_HR], math.exp(ps[P_DECLINE_THRESHOLD]),
+                                     ps[P_ANNIVERSARY_HR], step, churned,
                                      active)  # fmt: skip
                 p = lo
                 for _ in range(n_churn):

@@ -26,6 +26,9 @@ def _falling_book(n: int = 60) -> L.Accounts:
         log_usage=np.log(hist[:, -1]),
         csm_covered=np.full(n, -1.0),
         declining=np.zeros(n),
+        contract_from=np.full(n, -31, dtype=np.int64),  # anniversaries at months 5, 17, ...
+        anniversaries=np.full(n, 2.0),  # survived before as_of: those at -19 and -7
+        declining_anniversaries=np.zeros(n),
     )
 
 
@@ -49,6 +52,35 @@ def test_kernel_applies_the_threshold_it_is_given(fn):
         churned[threshold] = out[:, 0, 0, L.OUTPUTS.index("churned_accounts")].sum()
     assert churned[-0.20] > 180
     assert churned[-0.50] < 30
+
+
+@pytest.mark.parametrize("fn", [simulate_draws, simulate_draws_reference])
+def test_kernel_churns_at_contract_anniversaries(fn):
+    # Segment 0's contracts started 10 months before horizon month 0 (anniversary at the boundary
+    # into month 2), segment 1's 9 months before (month 3); usage flat (no decline).  With an
+    # anniversary hazard ratio of 1,000, ~90% of an anniversary's accounts churn at it (test
+    # above: P(survive) ~ 0.1), ~1% elsewhere: 30 accounts x 4 draws a segment, > 80 of 120 is
+    # 5.9 SD below the expected 108, < 20 far above the expected ~1.3.
+    book = _falling_book()
+    n = book.segment.size
+    segment = (np.arange(n) % 2).astype(np.int64)
+    book = book._replace(
+        segment=segment,
+        hist_usage=np.full((n, L.RING_MONTHS), 100.0),
+        log_usage=np.full(n, np.log(100.0)),
+        contract_from=np.where(segment == 0, -10, -9).astype(np.int64),
+        anniversaries=np.zeros(n),  # contracts younger than a year: none survived yet
+    )
+    sp, mp = make_params(
+        4, 5, n_segments=2, jitter=0.0,
+        segment={"anniversary_hazard_ratio": 1000.0, "churn_alpha": 1.0, "churn_beta": 80.0,
+                 "csm_hazard_ratio": 1.0},
+        month={"new_logo_rate": 0.0},
+    )  # fmt: skip
+    out, _ = run(fn, 5, sp, mp, book)
+    churned = out[..., L.OUTPUTS.index("churned_accounts")].sum(axis=0)  # (month, segment)
+    assert churned[2, 0] > 80 and churned[3, 1] > 80
+    assert churned[3, 0] < 20 and churned[2, 1] < 20
 
 
 def test_rules_round_trip_and_refuse_what_the_kernel_cannot_simulate():
