@@ -219,6 +219,7 @@ def build_parameters(
     first_month: int | None = None,
     use_cases: bool = True,
     rules: ChurnRules | None = None,
+    neutral: Sequence[str] = (),
 ) -> Parameters:
     """Assemble the kernel's parameter arrays for ``cfg.sim.draws`` draws.
 
@@ -244,6 +245,10 @@ def build_parameters(
     rules : simengine.bookstats.ChurnRules, optional
         The churn rules the posterior was fitted with (its ``decline_threshold`` fills
         ``P_DECLINE_THRESHOLD``); default ``ChurnRules()``.
+    neutral : sequence of str
+        Hazard ratios to hold at 1 (no effect) unless ``model.override`` sets them: effects the
+        fit could not estimate and that its fitted rates already contain (the caller decides,
+        :func:`simengine.pipeline.assumed_effects`).
     """
     rules = ChurnRules() if rules is None else rules
     n, horizon, n_seg = cfg.sim.draws, cfg.sim.horizon_months, len(segments)
@@ -280,6 +285,9 @@ def build_parameters(
                 seg_params[:, s_idx, p_idx] = values
                 continue
             values = None
+            if name in neutral:
+                seg_params[:, s_idx, p_idx] = 1.0
+                continue
             if posterior is not None and name in posterior:
                 arr = np.asarray(posterior[name], dtype=float)
                 if arr.ndim == 1:

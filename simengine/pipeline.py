@@ -260,6 +260,17 @@ def _posterior_draws(cfg: Config, checked: CheckedRun):
     return draws, tuple(present), attrs
 
 
+def assumed_effects(cfg: Config, posterior) -> tuple[str, ...]:
+    """Churn hazard ratios held at 1 for this run: ``csm_hazard_ratio`` when the posterior's
+    churn rates were fitted on a book without ``csm_covered`` (so they are the book's churn at its
+    own coverage, whatever it was: an assumed coverage effect on top would count coverage twice
+    and bias every account's churn down) and the config does not set the ratio itself."""
+    if posterior is None or "churn_alpha" not in posterior or "csm_hazard_ratio" in posterior:
+        return ()
+    default = default_config(cfg.market.new_logos).model.csm_hazard_ratio
+    return ("csm_hazard_ratio",) if cfg.model.csm_hazard_ratio == default else ()
+
+
 def churn_rules(checked: CheckedRun):
     """The churn rules the run simulates: those the posterior records (the fit's), the defaults
     without a posterior (:class:`simengine.bookstats.ChurnRules`)."""
@@ -303,6 +314,7 @@ def simulate_config(
     segments = checked.segments
     posterior, post_segments, fit_attrs = _posterior_draws(cfg, checked)
     rules = churn_rules(checked)
+    neutral = assumed_effects(cfg, posterior)
     first = int(book.as_of) + 1
     params = build_parameters(
         cfg,
@@ -313,6 +325,7 @@ def simulate_config(
         first_month=first,
         use_cases=book.has_use_cases,
         rules=rules,
+        neutral=neutral,
     )
     for note in params.notes:
         warnings.warn(note, stacklevel=2)
@@ -366,6 +379,7 @@ def simulate_config(
         "overrides": "; ".join(f"{k} = {v}" for k, v in params.overrides.items()),
         **fit_attrs,
         **rules.to_attrs(),
+        "neutral_effects": ", ".join(neutral) or "none",
     }
     if scenario is not None:
         attrs["scenario_file"] = str(scenario.path)
