@@ -25,8 +25,10 @@ account survives with probability ``(1 - theta_i) ** hr[t]``, ``hr`` the product
 force (CSM coverage, unhealthy onboarding, go-to-market multiplier, and
 ``usage_decline_hazard_ratio`` at a boundary the account's own simulated usage makes declining,
 by the churn fit's rule, :mod:`simengine.bookstats.churn_rules`, at the threshold the fit recorded:
-``P_DECLINE_THRESHOLD``).  A book account's ``n`` is its exposure
-``c (n - d + h d)`` (:func:`~simengine.kernels.state.init_existing`).  A new logo fails onboarding with
+``P_DECLINE_THRESHOLD``; ``anniversary_hazard_ratio_s`` at the account's contract anniversaries,
+``I_CONTRACT``).  A book account's ``n`` is its exposure
+``c (n + (h - 1) d + (g - 1) a + (h - 1)(g - 1) b)`` (``d`` declining, ``a`` anniversary, ``b``
+both; :func:`~simengine.kernels.state.init_existing`).  A new logo fails onboarding with
 ``onboarding_failure_s``: it books its deal but churns in its start month without usage (the fit's
 same-month churn).  The churn month is sampled *exactly* by event time: with ``E ~ Exp(1)`` the account churns at the first boundary where the
 cumulative hazard ``sum hr * -log(1 - theta)`` exceeds ``E`` -- one uniform per account, and more
