@@ -33,6 +33,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from simengine.bookstats import ChurnRules
 from simengine.config import ModelConfig, SegmentAssumptions
 from simengine.kernels import layout as L
 from simengine.kernels._jit import jit
@@ -100,6 +101,8 @@ def build_inputs(n_accounts, horizon, draws, seed=1):
         "zero_month_prob": 0.02,
         "onboarding_failure": 0.02,
         "usage_tail_nu": 0.0,  # normal usage steps (the default book's fit finds no heavy tails)
+        "decline_threshold": ChurnRules().decline_threshold,
+        "anniversary_hazard_ratio": 1.5,
     }
     values |= dict(zip(L.SEASON_PARAMS, L.harmonic_season(0.05, 0.0), strict=True))
     seg_params = np.empty((draws, n_seg, len(L.SEGMENT_PARAMS)))
@@ -133,6 +136,7 @@ def build_inputs(n_accounts, horizon, draws, seed=1):
         csm_covered=(rng.uniform(size=n_accounts) < 0.4).astype(float),
         change_count=np.minimum(tenure, 36).astype(float),
         change_sum=np.minimum(tenure, 36) * rng.normal(0.01, 0.01, n_accounts),
+        contract_from=-tenure - 1, anniversaries=(tenure // 12).astype(float),
     )  # fmt: skip
     capacity = L.Capacity(
         np.full((draws, horizon), 0.4 * n_accounts), np.full((draws, horizon), 0.3 * n_accounts)

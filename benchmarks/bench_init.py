@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from simengine.bookstats import ChurnRules
 from simengine.kernels import layout as L
 from simengine.kernels import state as S
 from simengine.kernels._jit import jit
@@ -32,6 +33,8 @@ SEGMENT = {
     "unhealthy_plateau": 0.6, "unhealthy_decay": 0.02, "unhealthy_hazard_ratio": 1.5,
     "commit_share": 0.3, "commit_months": 10.0, "renewal_ratio": 0.9,
     "usage_decline_hazard_ratio": 1.5, "zero_month_prob": 0.02, "onboarding_failure": 0.03,
+    "decline_threshold": ChurnRules().decline_threshold,
+    "anniversary_hazard_ratio": 1.5,
 }  # fmt: skip
 
 

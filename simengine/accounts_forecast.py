@@ -285,54 +285,62 @@ DROP_THRESHOLD = -0.25
 SPIKE_THRESHOLD = 0.50
 SIGNAL_COLUMNS = (
     "signal", "rank", "account_id", "segment", "value", "value_name", "probability",
-    "probability_name", "revenue_last", "usage_trend", "usage_yoy",
+    "probability_name", "revenue_last", "revenue_at_risk_12m", "usage_trend", "usage_yoy",
 )  # fmt: skip
+#: Accounts listed per signal unless ``signals.top`` says otherwise.
+SIGNALS_TOP = 10
 
 
-def signals_table(table: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+def signals_table(table: pd.DataFrame, top: int = SIGNALS_TOP) -> pd.DataFrame:
     """``signals.csv``: the accounts to look at, ``top`` per signal, each with its probability.
 
-    Signals (``value`` / ``probability``):
+    Signals (``value`` / ``probability``; ranked by):
 
-    - ``churn_risk``: revenue at risk = ``p_churn_12m`` x 12 x ``revenue_last`` / ``p_churn_12m``;
-    - ``leak``: ``expected_leak_12m`` / ``p_leak_12m`` (accounts with a commit);
-    - ``overage``: ``expected_overage_12m`` / ``p_overage_12m``;
-    - ``expansion``: expected growth, ``revenue_next12_mean`` - 12 x ``revenue_last`` /
-      ``p_growth_12m``;
+    - ``churn_risk``: revenue at risk, ``p_churn_12m`` x 12 x ``revenue_last`` / ``p_churn_12m``;
+      ranked by the probability (then the revenue at risk): the accounts most likely to leave;
+    - ``leak``: ``expected_leak_12m`` / ``p_leak_12m`` (accounts with a commit); by probability;
+    - ``overage``: ``expected_overage_12m`` / ``p_overage_12m``; by probability;
+    - ``expansion``: median growth, ``revenue_next12_p50`` - 12 x ``revenue_last`` /
+      ``p_growth_12m``, accounts whose median grows; by probability, then median growth (a mean
+      over draws is not used: one heavy-tailed draw can own it);
     - ``usage_drop``: ``usage_trend`` <= -25% (and ``usage_yoy`` <= -25% where known), ranked by
-      revenue x size of the drop / ``p_churn_12m``;
+      revenue x size of the drop (observed) / ``p_churn_12m``;
     - ``usage_spike``: ``usage_trend`` >= +50% (and ``usage_yoy`` >= +50% where known) /
       ``p_growth_12m`` (whether the higher level carries into the next 12 months).
 
-    Rows are ranked within each signal (rank 1 first); accounts with nothing to report (no
-    commit, zero value, no flag) are left out.
+    Every row carries ``revenue_at_risk_12m``.  Rows are ranked within each signal (rank 1
+    first; ties by value, then account id); accounts with nothing to report (no commit, zero
+    value, no flag) are left out.
     """
-    t = table
+    t = table.assign(revenue_at_risk_12m=table["p_churn_12m"] * 12.0 * table["revenue_last"])
     trend, yoy = t["usage_trend"], t["usage_yoy"]
     drop = (trend <= DROP_THRESHOLD) & (yoy.isna() | (yoy <= DROP_THRESHOLD))
     spike = (trend >= SPIKE_THRESHOLD) & (yoy.isna() | (yoy >= SPIKE_THRESHOLD))
+    median_growth = t["revenue_next12_p50"] - 12.0 * t["revenue_last"]
+    by_probability = "probability"
     specs = {
-        "churn_risk": (
-            t["p_churn_12m"] * 12.0 * t["revenue_last"], "revenue_at_risk_12m",
-            "p_churn_12m", None, t["p_churn_12m"] > 0,
-        ),
-        "leak": (t["expected_leak_12m"], "expected_leak_12m", "p_leak_12m", None,
+        "churn_risk": (t["revenue_at_risk_12m"], "revenue_at_risk_12m", "p_churn_12m",
+                       by_probability, t["p_churn_12m"] > 0),
+        "leak": (t["expected_leak_12m"], "expected_leak_12m", "p_leak_12m", by_probability,
                  t["expected_leak_12m"] > 0),
-        "overage": (t["expected_overage_12m"], "expected_overage_12m", "p_overage_12m", None,
-                    t["expected_overage_12m"] > 0),
-        "expansion": (
-            t["revenue_next12_mean"] - 12.0 * t["revenue_last"], "expected_growth_12m",
-            "p_growth_12m", None, t["revenue_next12_mean"] > 12.0 * t["revenue_last"],
-        ),
+        "overage": (t["expected_overage_12m"], "expected_overage_12m", "p_overage_12m",
+                    by_probability, t["expected_overage_12m"] > 0),
+        "expansion": (median_growth, "median_growth_12m", "p_growth_12m", by_probability,
+                      median_growth > 0),
         "usage_drop": (trend, "usage_trend", "p_churn_12m", -trend * t["revenue_last"], drop),
         "usage_spike": (trend, "usage_trend", "p_growth_12m", trend * t["revenue_last"], spike),
     }  # fmt: skip
     frames = []
     for signal, (value, value_name, prob_name, rank_by, keep) in specs.items():
         keep = keep.fillna(False).to_numpy(bool)
-        order_key = (value if rank_by is None else rank_by)[keep]
-        rows = t[keep].assign(value=value[keep], _key=order_key)
-        rows = rows.sort_values(["_key", "account_id"], ascending=[False, True]).head(top)
+        if isinstance(rank_by, str):  # by probability, then value
+            keys = [t[prob_name][keep], value[keep]]
+        else:
+            keys = [rank_by[keep], value[keep]]
+        rows = t[keep].assign(value=value[keep], _key=keys[0], _key2=keys[1])
+        rows = rows.sort_values(
+            ["_key", "_key2", "account_id"], ascending=[False, False, True]
+        ).head(top)
         frames.append(
             pd.DataFrame(
                 {
@@ -345,6 +353,7 @@ def signals_table(table: pd.DataFrame, top: int = 10) -> pd.DataFrame:
                     "probability": rows[prob_name].to_numpy(float),
                     "probability_name": prob_name,
                     "revenue_last": rows["revenue_last"].to_numpy(float),
+                    "revenue_at_risk_12m": rows["revenue_at_risk_12m"].to_numpy(float),
                     "usage_trend": rows["usage_trend"].to_numpy(float),
                     "usage_yoy": rows["usage_yoy"].to_numpy(float),
                 }
@@ -454,8 +463,9 @@ def accounts_frame(ds) -> pd.DataFrame:
     return frame
 
 
-def write_account_outputs(ds, out_dir) -> dict:
-    """Write ``accounts_forecast.csv``, ``accounts_forecast.parquet`` and ``signals.csv``.
+def write_account_outputs(ds, out_dir, top: int = SIGNALS_TOP) -> dict:
+    """Write ``accounts_forecast.csv``, ``accounts_forecast.parquet`` and ``signals.csv`` (the
+    first ``top`` accounts of each signal: ``signals.top``).
 
     Returns ``{name: path}``; nothing when ``ds`` has no per-account forecast.
     """
@@ -474,7 +484,7 @@ def write_account_outputs(ds, out_dir) -> dict:
         ("accounts_forecast_parquet", "accounts_forecast.parquet",
          lambda f, p: f.to_parquet(p, index=False)),
         ("signals", "signals.csv",
-         lambda f, p: signals_table(f).to_csv(p, index=False, float_format="%.6g")),
+         lambda f, p: signals_table(f, top).to_csv(p, index=False, float_format="%.6g")),
     ):  # fmt: skip
         with atomic_path(out_dir / name) as tmp:
             write(table, tmp)
@@ -482,8 +492,9 @@ def write_account_outputs(ds, out_dir) -> dict:
     return paths
 
 
-def print_signals(ds, console=None, top: int = 3) -> None:
-    """A short rich table: the first ``top`` accounts of every signal, with their probability."""
+def print_signals(ds, console=None, top: int = 3, written: int = SIGNALS_TOP) -> None:
+    """A short rich table: the first ``top`` accounts of every signal, with their probability
+    (``written``: how many ``signals.csv`` holds, for the title)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -491,7 +502,7 @@ def print_signals(ds, console=None, top: int = 3) -> None:
         return
     console = console or Console()
     signals = signals_table(accounts_frame(ds), top=top)
-    table = Table(title="Account signals (signals.csv has the top 10 of each)",
+    table = Table(title=f"Account signals (signals.csv has the top {written} of each)",
                   title_justify="left")  # fmt: skip
     for column, justify in (("signal", "left"), ("account", "left"), ("segment", "left"),
                             ("value", "right"), ("probability", "right")):  # fmt: skip

@@ -53,8 +53,11 @@ def simulate(overrides: Sequence[str] = (), scenarios: Sequence[str | Path] = ()
     return simulate_config(cfg, scenario=scenario)
 
 
-def write_run_outputs(ds: xr.Dataset, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``forecast.nc``, ``summary.csv`` and ``fan_chart.png`` into ``out_dir`` (each atomic)."""
+def write_run_outputs(
+    ds: xr.Dataset, out_dir: str | Path, signals_top: int = 10
+) -> dict[str, Path]:
+    """Write ``forecast.nc``, ``summary.csv``, ``fan_chart.png`` and the per-account files
+    (``signals.csv`` with ``signals_top`` accounts a signal) into ``out_dir`` (each atomic)."""
     from simengine.report import fan_chart, summary_table
     from simengine.results import write_atomic_text, write_netcdf
 
@@ -71,7 +74,7 @@ def write_run_outputs(ds: xr.Dataset, out_dir: str | Path) -> dict[str, Path]:
     paths["fan_chart"] = out_dir / "fan_chart.png"
     from simengine.accounts_forecast import write_account_outputs
 
-    paths |= write_account_outputs(ds, out_dir)
+    paths |= write_account_outputs(ds, out_dir, signals_top)
     return paths
 
 

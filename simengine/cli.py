@@ -376,7 +376,7 @@ def _run_job(cfg, hydra, sweep: bool) -> None:
         )
         return
     ds = simulate_config(config, resolved=resolved)
-    paths = write_run_outputs(ds, _output_dir())
+    paths = write_run_outputs(ds, _output_dir(), config.signals.top)
     console = Console(stderr=False)
     if sweep:
         # A job of a sweep: one line (its tables are in summary.csv; the scenarios side by side
@@ -389,7 +389,7 @@ def _run_job(cfg, hydra, sweep: bool) -> None:
         )
         return
     print_summary(ds, console)
-    print_signals(ds, console)
+    print_signals(ds, console, written=config.signals.top)
     console.print(
         f"[bold]wrote[/bold] {paths['forecast'].parent}/ "
         f"({', '.join(p.name for p in paths.values())})"

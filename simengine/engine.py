@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from simengine.bookstats import ChurnRules, anniversary_anchor, declining_at, is_anniversary
 from simengine.kernels._jit import set_threads
 from simengine.kernels.account import simulate_draws
 from simengine.kernels.layout import (
@@ -82,7 +83,9 @@ class BookState:
         raise AttributeError(name)
 
 
-def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> BookState:
+def book_state(
+    book, segments: tuple[str, ...], account_price: pd.Series, rules: ChurnRules | None = None
+) -> BookState:
     """Flatten ``book`` into kernel arrays.
 
     Parameters
@@ -94,7 +97,11 @@ def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> Boo
         Unit price per usage unit, indexed by ``account_id`` (or a mapping segment -> price);
         every account of the book needs a finite, non-negative price.  It prices the account's history (NRR/GRR base, commit
         consumption) and its simulated usage.
+    rules : simengine.bookstats.ChurnRules, optional
+        The churn rules the fit used (:meth:`ChurnRules.from_attrs` of the posterior); default:
+        ``ChurnRules()`` (a run without a posterior).
     """
+    rules = ChurnRules() if rules is None else rules
     as_of = int(book.as_of)
     accounts = book.accounts.set_index("account_id")
     churn = accounts["churn_month"]
@@ -168,7 +175,7 @@ def book_state(book, segments: tuple[str, ...], account_price: pd.Series) -> Boo
 
     first_usage = int(book.usage["month"].min()) if len(book.usage) else as_of
     data_from = np.maximum(np.maximum(start, first_usage), book.window_start) - (as_of + 1)
-    history = account_history(book, active)
+    history = account_history(book, active, rules)
     acc = Accounts(
         segment=seg_all[active],
         tenure=(as_of - start).astype(np.int64),
@@ -221,17 +228,21 @@ def _churned_ttm(
     return out
 
 
-def account_history(book, active: np.ndarray) -> dict[str, np.ndarray]:
+def account_history(
+    book, active: np.ndarray, rules: ChurnRules | None = None
+) -> dict[str, np.ndarray]:
     """What each active account's own history says, for the kernel (:class:`Accounts` fields).
 
-    ``declining`` (survived boundaries that were declining, :func:`fitting.churn.declining_at`),
+    ``declining`` (survived boundaries that were declining, :func:`bookstats.declining_at` at
+    ``rules.decline_threshold``; default ``ChurnRules()``), the contract anniversaries
+    (``contract_from``, ``anniversaries``, ``declining_anniversaries``:
+    :mod:`simengine.bookstats.churn_rules`),
     the usage fit's per-account sufficient statistics (``change_count``, ``change_sum``,
     ``season_coef``, ``ramp_tenure``, ``ramp_coef``: :func:`fitting.usage.change_statistics` on
     the same panel and settle rule the fit uses), and the account's use cases (arrivals of
     :func:`fitting.panel.new_use_cases`): ``use_cases_done`` and ``use_case_age`` of up to
     ``IN_FLIGHT`` that started within ``IN_FLIGHT_MONTHS`` of ``as_of``.
     """
-    from simengine.fitting.churn import ChurnModel, declining_at
     from simengine.fitting.panel import new_use_cases, usage_panel
     from simengine.fitting.usage import UsageModel, change_statistics, usage_changes
 
@@ -239,12 +250,26 @@ def account_history(book, active: np.ndarray) -> dict[str, np.ndarray]:
     n = active.size
     ids = book.accounts["account_id"].to_numpy()
     out: dict[str, np.ndarray] = {}
+    rules = ChurnRules() if rules is None else rules
+    # Contract anniversaries: the anchor, and the anniversary boundaries survived since the start
+    # (boundaries start + 1 .. as_of), as the churn fit counts them.
+    anchor = anniversary_anchor(book.accounts)[active]
+    start = book.accounts["start_month"].to_numpy(np.int64)[active]
+    term = rules.anniversary_months
+    out["contract_from"] = anchor - (as_of + 1)
+    out["anniversaries"] = (
+        np.maximum((as_of - anchor) // term, 0) - np.maximum((start - anchor) // term, 0)
+    ).astype(float)
     declining = np.zeros(n)
+    both = np.zeros(n)
     if len(book.usage):
-        threshold = ChurnModel.default_model_config()["decline_threshold"]
-        decline, first = declining_at(book, threshold)
-        declining = decline[active, : as_of - first + 1].sum(axis=1).astype(float)
+        decline, first = declining_at(book, rules.decline_threshold)
+        decline = decline[active, : as_of - first + 1]
+        declining = decline.sum(axis=1).astype(float)
+        month = first + np.arange(decline.shape[1])
+        both = (decline & is_anniversary(month[None, :], anchor[:, None], term)).sum(axis=1)
     out["declining"] = declining
+    out["declining_anniversaries"] = both.astype(float)
 
     out["change_count"] = np.zeros(n)
     out["change_sum"] = np.zeros(n)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from simengine.bookstats import ChurnRules
 from simengine.config.live import use_cases_on
 from simengine.config.schema import (
     ADJUSTMENTS,
@@ -81,11 +82,15 @@ _MODEL_WIDE = tuple(
 #: Kernel parameters only a fit sets (no config key): their neutral value without a posterior.
 _FIT_ONLY: dict[str, float] = {
     "usage_decline_hazard_ratio": 1.0,
+    "anniversary_hazard_ratio": 1.0,
     "zero_month_prob": 0.0,
     "onboarding_failure": 0.0,
     # 0: normal usage steps; the usage fit sets it when the data's changes are heavy-tailed.
     "usage_tail_nu": 0.0,
 }
+
+#: Kernel parameters that are churn-rule parameters (the fit's record, never a config key).
+_RULES = ("decline_threshold",)
 
 #: Monthly slot of each adjustment, and whether it multiplies (True) or adds (False).
 ADJUST_SLOTS = {
@@ -213,6 +218,8 @@ def build_parameters(
     new_logo_price: Mapping[str, float] | None = None,
     first_month: int | None = None,
     use_cases: bool = True,
+    rules: ChurnRules | None = None,
+    neutral: Sequence[str] = (),
 ) -> Parameters:
     """Assemble the kernel's parameter arrays for ``cfg.sim.draws`` draws.
 
@@ -235,7 +242,15 @@ def build_parameters(
         Whether the book has a use-case table.  Without one the book's growth is all in its
         fitted drift, so a separate use-case process would count expansion twice (issue 8): the
         use-case rate is 0 unless ``model.override.<segment>.use_case_rate`` asks for it.
+    rules : simengine.bookstats.ChurnRules, optional
+        The churn rules the posterior was fitted with (its ``decline_threshold`` fills
+        ``P_DECLINE_THRESHOLD``); default ``ChurnRules()``.
+    neutral : sequence of str
+        Hazard ratios to hold at 1 (no effect) unless ``model.override`` sets them: effects the
+        fit could not estimate and that its fitted rates already contain (the caller decides,
+        :func:`simengine.pipeline.assumed_effects`).
     """
+    rules = ChurnRules() if rules is None else rules
     n, horizon, n_seg = cfg.sim.draws, cfg.sim.horizon_months, len(segments)
     seg_params = np.empty((n, n_seg, len(SEGMENT_PARAMS)))
     default_segments = tuple(s for s in segments if s not in cfg.model.segments)
@@ -252,6 +267,9 @@ def build_parameters(
         for p_idx, name in enumerate(SEGMENT_PARAMS):
             if name in SEASON_PARAMS:
                 continue
+            if name in _RULES:
+                seg_params[:, s_idx, p_idx] = getattr(rules, name)
+                continue
             if name == "unit_price":
                 if new_logo_price is not None:
                     price = new_logo_price[seg]
@@ -267,6 +285,9 @@ def build_parameters(
                 seg_params[:, s_idx, p_idx] = values
                 continue
             values = None
+            if name in neutral:
+                seg_params[:, s_idx, p_idx] = 1.0
+                continue
             if posterior is not None and name in posterior:
                 arr = np.asarray(posterior[name], dtype=float)
                 if arr.ndim == 1:

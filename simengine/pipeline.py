@@ -136,13 +136,13 @@ def _known_hash(book, data_hash: str | None) -> str | None:
     return None
 
 
-def _book_state(book, data_hash: str, segments: tuple[str, ...], account_price):
-    """:func:`engine.book_state`, cached by data hash, segments and the prices' bytes (the kernel
-    only reads the arrays, so jobs on the same book share them)."""
+def _book_state(book, data_hash: str, segments: tuple[str, ...], account_price, rules=None):
+    """:func:`engine.book_state`, cached by data hash, segments, the prices' bytes and the churn
+    rules (the kernel only reads the arrays, so jobs on the same book share them)."""
     from simengine.engine import book_state
 
-    key = (data_hash, "state", segments, _price_key(account_price))
-    return _derived(key, lambda: book_state(book, segments, account_price))
+    key = (data_hash, "state", segments, _price_key(account_price), rules)
+    return _derived(key, lambda: book_state(book, segments, account_price, rules))
 
 
 #: ``fit.posterior`` value that asks for the example company's assumptions instead of a fit.
@@ -381,6 +381,31 @@ def _posterior_draws(cfg: Config, checked: CheckedRun):
     return draws, tuple(present), attrs
 
 
+def assumed_effects(cfg: Config, posterior) -> tuple[str, ...]:
+    """Churn hazard ratios held at 1 for this run: ``csm_hazard_ratio`` when the posterior's
+    churn rates were fitted on a book without ``csm_covered`` (so they are the book's churn at its
+    own coverage, whatever it was: an assumed coverage effect on top would count coverage twice
+    and bias every account's churn down) and the config does not set the ratio itself."""
+    if posterior is None or "churn_alpha" not in posterior or "csm_hazard_ratio" in posterior:
+        return ()
+    default = default_config(cfg.market.new_logos).model.csm_hazard_ratio
+    return ("csm_hazard_ratio",) if cfg.model.csm_hazard_ratio == default else ()
+
+
+def churn_rules(checked: CheckedRun):
+    """The churn rules the run simulates: those the posterior records (the fit's), the defaults
+    without a posterior (:class:`simengine.bookstats.ChurnRules`)."""
+    from simengine.bookstats import ChurnRules
+
+    if checked.tree is None:
+        return ChurnRules()
+    attrs = dict(checked.tree["posterior"].attrs) | dict(checked.tree.attrs)
+    try:
+        return ChurnRules.from_attrs(attrs)
+    except ValueError as exc:
+        raise ConfigError(f"config key 'fit.posterior' = {checked.path!r}: {exc}") from None
+
+
 def simulate_config(
     cfg: Config,
     book=None,
@@ -409,6 +434,8 @@ def simulate_config(
     checked = check_run(cfg, book, scenario, data_hash)
     segments = checked.segments
     posterior, post_segments, fit_attrs = _posterior_draws(cfg, checked)
+    rules = churn_rules(checked)
+    neutral = assumed_effects(cfg, posterior)
     first = int(book.as_of) + 1
     params = build_parameters(
         cfg,
@@ -418,12 +445,14 @@ def simulate_config(
         new_logo_price=checked.prices.new_logo,
         first_month=first,
         use_cases=book.has_use_cases,
+        rules=rules,
+        neutral=neutral,
     )
     for note in params.notes:
         warnings.warn(note, stacklevel=2)
     for key, value in params.overrides.items():
         log.warning("%s = %s replaces the fitted or assumed value", key, value)
-    state = _book_state(book, data_hash, segments, checked.prices.account)
+    state = _book_state(book, data_hash, segments, checked.prices.account, rules)
     staffing = drivers = None
     if cfg.market.new_logos == "capacity":
         from simengine.gtm import apply_drivers, simulate_plan
@@ -470,6 +499,8 @@ def simulate_config(
         ),
         "overrides": "; ".join(f"{k} = {v}" for k, v in params.overrides.items()),
         **fit_attrs,
+        **rules.to_attrs(),
+        "neutral_effects": ", ".join(neutral) or "none",
     }
     if scenario is not None:
         attrs["scenario_file"] = str(scenario.path)

@@ -142,7 +142,7 @@ def test_histogram_quantiles_within_the_stated_resolution():
 
 @pytest.mark.slow
 def test_run_writes_one_row_per_active_account(cli, tmp_path, small_overrides):
-    result = cli("run", *small_overrides, f"hydra.run.dir={tmp_path}")
+    result = cli("run", *small_overrides, "signals.top=3", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(tmp_path / "accounts_forecast.csv", dtype={"account_id": str})
     parquet = pd.read_parquet(tmp_path / "accounts_forecast.parquet")
@@ -167,7 +167,60 @@ def test_run_writes_one_row_per_active_account(cli, tmp_path, small_overrides):
     assert set(signals["signal"]) <= {"churn_risk", "leak", "overage", "expansion", "usage_drop",
                                       "usage_spike"}  # fmt: skip
     assert signals["probability"].between(0, 1).all()
-    assert "Account signals" in result.stdout
+    # signals.top = 3: three accounts a signal (churn risk lists every account with p > 0).
+    assert signals.groupby("signal").size().max() == 3
+    assert (signals["signal"] == "churn_risk").sum() == 3
+    assert "top 3 of each" in result.stdout
+
+
+def _signal_table() -> pd.DataFrame:
+    """Four accounts: a small one likely to churn and a large one unlikely to (more revenue at
+    risk); a small one that grows in most draws and a large one whose mean growth comes from a
+    few huge draws (its median falls)."""
+    return pd.DataFrame(
+        {
+            "account_id": ["small_risky", "big_safe", "small_grower", "big_lottery"],
+            "segment": "team",
+            "revenue_last": [81.0, 90_000.0, 81.0, 90_000.0],
+            "revenue_next12_p50": [900.0, 1_100_000.0, 1_200.0, 1_000_000.0],
+            "revenue_next12_mean": [900.0, 1_100_000.0, 1_250.0, 9_000_000.0],
+            "p_churn_12m": [0.60, 0.05, 0.20, 0.10],
+            "p_growth_12m": [0.10, 0.55, 0.90, 0.15],
+            "usage_trend": [0.0, 0.0, 0.0, 0.0],
+            "usage_yoy": [np.nan] * 4,
+            "expected_leak_12m": np.nan,
+            "p_leak_12m": np.nan,
+            "expected_overage_12m": np.nan,
+            "p_overage_12m": np.nan,
+        }
+    )
+
+
+def test_signals_rank_by_probability_with_revenue_at_risk_beside():
+    from simengine.accounts_forecast import signals_table
+
+    signals = signals_table(_signal_table())
+    churn = signals[signals["signal"] == "churn_risk"]
+    # The most likely to leave first, though the big account has 20x the revenue at risk.
+    assert churn["account_id"].tolist()[:2] == ["small_risky", "small_grower"]
+    assert churn["probability"].is_monotonic_decreasing
+    risk = dict(zip(churn["account_id"], churn["revenue_at_risk_12m"], strict=True))
+    assert risk["small_risky"] == pytest.approx(0.60 * 12 * 81.0)
+    expansion = signals[signals["signal"] == "expansion"]
+    # Growth by probability and median: the mean's 9M (a few draws) does not list big_lottery,
+    # whose median falls; small_grower (p 0.9) comes before big_safe (p 0.55).
+    assert expansion["account_id"].tolist() == ["small_grower", "big_safe"]
+    assert (expansion["value_name"] == "median_growth_12m").all()
+    assert signals_table(_signal_table(), top=1).groupby("signal").size().max() == 1
+
+
+def test_signals_top_is_validated():
+    from simengine.api import load_config
+    from simengine.config import ConfigError
+
+    assert load_config([]).signals.top == 10
+    with pytest.raises(ConfigError, match="signals.top"):
+        load_config(["signals.top=0"])
 
 
 def test_accounts_frame_round_trips_through_the_dataset(small_cfg):

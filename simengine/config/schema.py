@@ -340,6 +340,14 @@ class RateMarket(MarketConfig):
 
 
 @dataclass
+class SignalsConfig:
+    """``signals.csv``: the accounts to look at."""
+
+    # Accounts listed per signal (churn risk, leak, overage, expansion, usage drop and spike).
+    top: int = 10
+
+
+@dataclass
 class BacktestConfig:
     """``simengine backtest``: fit up to ``as_of`` - ``holdout_months``, score the held-out months."""
 
@@ -361,6 +369,7 @@ class Config:
     comp: CompConfig = field(default_factory=CompConfig)
     effects: EffectsConfig = field(default_factory=EffectsConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
 
 
 def currency_of(data: DataConfig) -> str | None:

@@ -110,6 +110,7 @@ def validate(cfg: Config) -> None:
     _check(holdout >= 1, "backtest.holdout_months", holdout, "must be >= 1")
     _check(s.threads >= 0, "sim.threads", s.threads, "must be >= 0")
     _check(0 <= s.cohort_months <= 240, "sim.cohort_months", s.cohort_months, "must be in [0, 240]")
+    _check(cfg.signals.top >= 1, "signals.top", cfg.signals.top, "must be >= 1")
     syn = cfg.data.synthetic
     _check(syn.n_accounts >= 1, "data.synthetic.n_accounts", syn.n_accounts, "must be >= 1")
     _check(

@@ -147,6 +147,10 @@ PRIORS: dict[str, SegmentPrior | LearnedSegmentPrior | IndependentSegmentPrior |
     # ZeroSumNormal(SEASON_SD); season_cos / season_sin are its first harmonic (deterministic).
     "csm_hazard_ratio": ScalarPrior(0.0, 0.5, "exp"),
     "usage_decline_hazard_ratio": ScalarPrior(0.0, 0.5, "exp"),
+    # Churn at a contract anniversary, per segment and independently (annual renewals drive churn
+    # in some segments and not in others): log HR ~ N(0, 1), 90% between 0.19 and 5.2, so a
+    # renewal month that triples churn is inside and a segment without renewals can sit at 1.
+    "anniversary_hazard_ratio": IndependentSegmentPrior(0.0, 1.0, "exp"),
     "se_use_case_ratio": ScalarPrior(0.0, 0.5, "exp"),
 }
 

@@ -4,7 +4,8 @@ Account ``i`` of segment ``s`` churns at each month boundary after its start wit
 ``theta_i * c_i * h_it`` where ``theta_i ~ Beta(churn_alpha_s, churn_beta_s)``, ``c_i`` is
 ``csm_hazard_ratio`` for CSM-covered accounts (else 1) and ``h_it`` is
 ``usage_decline_hazard_ratio`` at boundaries where log usage fell by more than
-``decline_threshold`` over the three months before (else 1).  Observed periods follow the data
+``decline_threshold`` over the three months before (else 1), times
+``anniversary_hazard_ratio_s`` at the account's contract anniversaries (else 1).  Observed periods follow the data
 contract: ``churn_month - start_month`` boundaries for a churned account (the last one a churn),
 ``as_of - start_month`` survived boundaries for an active one (censored).
 
@@ -53,15 +54,18 @@ window; the others enter the sBG.  The simulation applies it to new logos.
 :data:`simengine.fitting.base.PRIORS`): the posterior of ``kappa`` follows the data where they
 inform it and its prior where they do not, instead of a ridge to infinity in (alpha, beta).
 
-**Usage-decline covariate** (the definition the simulation uses too).  ``u[m]`` is an account's
-usage in month ``m``, 0 for a month without a row or with usage 0 while it is a customer.  The
-boundary into month ``b`` (churn decision after month ``b - 1``) is *declining* when
+**Contract anniversaries.**  A boundary 12, 24, ... months after the account's contract start
+(``contract_start_month``, else ``start_month``: :mod:`simengine.bookstats.churn_rules`) carries
+the per-segment ``anniversary_hazard_ratio``; where annual renewals do not drive churn it comes
+out near 1.  With both covariates a survived boundary adds ``h_d^d h_a^a`` to the effective
+exposure, counted from the four kinds of boundaries (neither, declining, anniversary, both).
+Anniversaries before the window are known from the dates alone, so the left-truncation term
+carries them too.
 
-    Q1 = u[b-4] + u[b-3] + u[b-2]  <  exp(decline_threshold) * Q0,   Q0 = u[b-7] + u[b-6] + u[b-5]
-
-with ``Q0 > 0`` and all six months at or after the account's start and the first usage month.
-Month ``b - 1`` is left out (a lag of one month): the last month before a churn is often partial
-and would put the effect before its cause.  Zeros count as the drop they are.
+**Usage-decline covariate.**  Which boundaries are declining is
+:func:`simengine.bookstats.declining_at` (the rule and its parameters live in
+:mod:`simengine.bookstats.churn_rules`, the one definition the simulation reads too); the fit
+records the parameters it used in the posterior's attrs (:meth:`ChurnModel.rules`).
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simengine.bookstats import ChurnRules, anniversary_anchor, declining_at, is_anniversary
 from simengine.data import Book, observed_lifetimes
 from simengine.fitting._lazy import pm, pt
 from simengine.fitting.base import BookModel, SharedParameters, segment_index
@@ -93,16 +98,30 @@ class ChurnModel(BookModel):
         Estimate ``csm_hazard_ratio`` when the accounts table has ``csm_covered``.
     use_usage_trend : bool, default True
         Estimate ``usage_decline_hazard_ratio`` when usage is present.
-    decline_threshold : float, default -0.20
-        Log ratio of the two quarters below which a boundary counts as "declining" (module doc;
-        -0.20: a fall of ~18% quarter on quarter, ~2 SD of the quarter ratio at 6%/month noise).
+    use_anniversary : bool, default True
+        Estimate ``anniversary_hazard_ratio`` per segment (when the book has anniversaries).
+    decline_threshold : float, default ``ChurnRules().decline_threshold``
+        Log ratio of the two quarters below which a boundary counts as "declining"
+        (:class:`simengine.bookstats.ChurnRules`).
     """
 
     name = "churn"
 
     @staticmethod
     def default_model_config() -> dict[str, Any]:
-        return {"use_coverage": True, "use_usage_trend": True, "decline_threshold": -0.20}
+        return {
+            "use_coverage": True,
+            "use_usage_trend": True,
+            "use_anniversary": True,
+            "decline_threshold": ChurnRules().decline_threshold,
+        }
+
+    @classmethod
+    def rules(cls, model_config: dict[str, Any] | None = None) -> ChurnRules:
+        """The rule parameters a fit with ``model_config`` (overrides of the defaults) uses: what
+        the posterior records, so the simulation applies the same rules."""
+        config = cls.default_model_config() | dict(model_config or {})
+        return ChurnRules(decline_threshold=float(config["decline_threshold"]))
 
     def prepare(self, book: Book, seed: int) -> dict[str, Any]:
         return churn_cells(
@@ -110,6 +129,7 @@ class ChurnModel(BookModel):
             use_coverage=self.model_config["use_coverage"],
             use_usage_trend=self.model_config["use_usage_trend"],
             decline_threshold=self.model_config["decline_threshold"],
+            use_anniversary=self.model_config["use_anniversary"],
         )
 
     def add_to_model(self, params: SharedParameters, data: dict[str, Any]) -> None:
@@ -123,7 +143,8 @@ class ChurnModel(BookModel):
         cells = data["cells"]
         csm_hr = params.get("csm_hazard_ratio") if data["has_coverage"] else None
         decline_hr = params.get("usage_decline_hazard_ratio") if data["has_trend"] else None
-        loglik = sbg_log_likelihood(alpha, beta, cells, csm_hr, decline_hr)
+        anniversary_hr = params.get("anniversary_hazard_ratio") if data["has_anniversary"] else None
+        loglik = sbg_log_likelihood(alpha, beta, cells, csm_hr, decline_hr, anniversary_hr)
         failure = params.get("onboarding_failure")
         onboard = data["onboarding"]
         onboard_loglik = pt.sum(
@@ -162,7 +183,8 @@ def churn_cells(
     book: Book,
     use_coverage: bool = True,
     use_usage_trend: bool = True,
-    decline_threshold: float = -0.20,
+    decline_threshold: float | None = None,
+    use_anniversary: bool = True,
 ) -> dict[str, Any]:
     """Aggregate observed lifetimes to counts of identical likelihood cells.
 
@@ -172,8 +194,10 @@ def churn_cells(
     use_coverage, use_usage_trend : bool
         Whether to carry the CSM flag / count declining-usage boundaries (each only if the book has
         the column / usage rows).
-    decline_threshold : float
-        See :class:`ChurnModel`.
+    decline_threshold : float, optional
+        See :class:`ChurnModel`; default ``ChurnRules().decline_threshold``.
+    use_anniversary : bool
+        Whether to count contract-anniversary boundaries.
 
     Returns
     -------
@@ -182,7 +206,10 @@ def churn_cells(
         ``periods`` (boundaries observed, >= 1), ``churned`` (0/1), ``entry`` (boundaries survived
         before the window, conditioned on), ``csm`` (0/1), ``declining`` (survived boundaries in
         the window that were declining), ``last_declining`` (0/1: the churn boundary was
-        declining), ``count``; ``has_coverage``, ``has_trend`` (bool); ``onboarding``: per
+        declining), ``anniversary`` / ``last_anniversary`` (the same for contract anniversaries),
+        ``both`` (survived in-window boundaries that were declining and an anniversary),
+        ``entry_anniversary`` (anniversaries among the ``entry`` boundaries), ``count``;
+        ``has_coverage``, ``has_trend``, ``has_anniversary`` (bool); ``onboarding``: per
         segment ``failed`` (same-month churns) and ``entered`` (accounts that started inside the
         window), float64 arrays.
     """
@@ -212,11 +239,24 @@ def churn_cells(
     has_trend = bool(use_usage_trend and len(book.usage) > 0)
     declining = np.zeros(len(periods), dtype=np.int64)
     last_declining = np.zeros(len(periods), dtype=np.int64)
+    if decline_threshold is None:
+        decline_threshold = ChurnRules().decline_threshold
+    both = np.zeros(len(periods), dtype=np.int64)
     if has_trend:
-        declining, last_declining = _declining_boundaries(
-            book, periods, churned, entry, decline_threshold
-        )
+        decline_at, first = declining_at(book, decline_threshold)
+        declining, last_declining = _window_counts(decline_at, first, book, periods, churned, entry)
         has_trend = bool(declining.any() or last_declining.any())
+    anniversary, last_anniversary, entry_anniversary = _anniversary_boundaries(
+        book, periods, churned, entry
+    )
+    has_anniversary = bool(use_anniversary and (anniversary.any() or last_anniversary.any()))
+    if not has_anniversary:
+        anniversary[:] = last_anniversary[:] = entry_anniversary[:] = 0
+    elif has_trend:
+        anchor = anniversary_anchor(book.accounts)
+        month = first + np.arange(decline_at.shape[1])
+        both_at = decline_at & is_anniversary(month[None, :], anchor[:, None])
+        both, _ = _window_counts(both_at, first, book, periods, churned, entry)
     frame = pd.DataFrame(
         {
             "segment": segment,
@@ -226,6 +266,10 @@ def churn_cells(
             "csm": csm.astype(np.int64),
             "declining": declining,
             "last_declining": last_declining,
+            "anniversary": anniversary,
+            "last_anniversary": last_anniversary,
+            "entry_anniversary": entry_anniversary,
+            "both": both,
         }
     )[keep]
     cells = frame.groupby(list(frame.columns), sort=True).size().rename("count").reset_index()
@@ -233,59 +277,54 @@ def churn_cells(
         "cells": cells.astype(np.int64),
         "has_coverage": has_coverage,
         "has_trend": has_trend,
+        "has_anniversary": has_anniversary,
         "onboarding": onboarding,
     }
 
 
-def declining_at(book: Book, threshold: float) -> tuple[np.ndarray, int]:
-    """``decline[i, c]``: the boundary into month ``first + c`` is declining for account ``i``.
-
-    The definition is in the module docstring (quarter on quarter, lagged one month, zeros
-    counted).  Returns the (n_accounts, width) boolean array in ``book.accounts`` order and
-    ``first``, the month number of column 0 (the first usage month).
-    """
-    accounts = book.accounts
-    ids = accounts["account_id"].to_numpy()
-    position = pd.Series(np.arange(len(ids)), index=ids)
-    usage = book.usage
-    first = int(usage["month"].min())
-    width = int(book.as_of - first + 2)
-    u = np.zeros((len(ids), width + 1))
-    rows = position.loc[usage["account_id"].to_numpy()].to_numpy()
-    cols = usage["month"].to_numpy(np.int64) - first
-    u[rows, cols] = np.maximum(usage["usage"].to_numpy(), 0.0)
-    # Quarter sums ending at column c: q[c] = u[c-2] + u[c-1] + u[c].
-    csum = np.concatenate([np.zeros((len(ids), 1)), np.cumsum(u, axis=1)], axis=1)
-    start = accounts["start_month"].to_numpy(np.int64) - first
-    decline = np.zeros((len(ids), width), dtype=bool)
-    b = np.arange(7, width)
-    q1 = csum[:, b - 1] - csum[:, b - 4]  # u[b-4] + u[b-3] + u[b-2]
-    q0 = csum[:, b - 4] - csum[:, b - 7]  # u[b-7] + u[b-6] + u[b-5]
-    covered = (b - 7)[None, :] >= np.maximum(start, 0)[:, None]
-    decline[:, b] = covered & (q0 > 0) & (q1 < np.exp(threshold) * q0)
-    return decline, first
-
-
-def _declining_boundaries(
-    book: Book, periods: np.ndarray, churned: np.ndarray, entry: np.ndarray, threshold: float
+def _window_counts(
+    flags: np.ndarray,
+    first: int,
+    book: Book,
+    periods: np.ndarray,
+    churned: np.ndarray,
+    entry: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per account: survived in-window boundaries that were declining (:func:`declining_at`), and
-    whether the churn boundary was."""
-    accounts = book.accounts
-    decline_at, first = declining_at(book, threshold)
-    n, width = decline_at.shape
-    cumulative = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(decline_at, axis=1)], axis=1)
-    start = accounts["start_month"].to_numpy(np.int64) - first
+    """Per account: survived in-window boundaries flagged in ``flags`` (n_accounts, width; column
+    ``c`` the boundary into month ``first + c``, :func:`declining_at`'s layout), and whether the
+    churn boundary was flagged."""
+    n, width = flags.shape
+    cumulative = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(flags, axis=1)], axis=1)
+    start = book.accounts["start_month"].to_numpy(np.int64) - first
     survived = periods - churned.astype(np.int64)  # boundaries start+1 .. start+survived
     lo = np.clip(start + entry + 1, 0, width)
     hi = np.clip(start + survived + 1, 0, width)
     row = np.arange(n)
-    declining = np.maximum(cumulative[row, hi] - cumulative[row, lo], 0)
+    counted = np.maximum(cumulative[row, hi] - cumulative[row, lo], 0)
     churn_col = start + periods
     valid = churned & (churn_col >= 0) & (churn_col < width)
     last = np.zeros(n, dtype=np.int64)
-    last[valid] = decline_at[row[valid], churn_col[valid]]
-    return declining.astype(np.int64), last
+    last[valid] = flags[row[valid], churn_col[valid]]
+    return counted.astype(np.int64), last
+
+
+def _anniversary_boundaries(
+    book: Book, periods: np.ndarray, churned: np.ndarray, entry: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per account: anniversaries among the survived in-window boundaries, whether the churn
+    boundary was one, and anniversaries among the ``entry`` boundaries before the window."""
+    anchor = anniversary_anchor(book.accounts)
+    start = book.accounts["start_month"].to_numpy(np.int64)
+    term = ChurnRules().anniversary_months
+
+    def up_to(month):  # anniversaries at boundaries <= month (they fall at anchor + term k, k >= 1)
+        return np.maximum((month - anchor) // term, 0)
+
+    survived = periods - churned.astype(np.int64)
+    window = up_to(start + survived) - up_to(start + entry)
+    before = up_to(start + entry) - up_to(start)
+    last = (churned & is_anniversary(start + periods, anchor, term)).astype(np.int64)
+    return window.astype(np.int64), last, before.astype(np.int64)
 
 
 def lgamma_ratio(x, a):
@@ -310,7 +349,9 @@ def lgamma_ratio(x, a):
     return pt.switch(big, stirling, direct)
 
 
-def sbg_log_likelihood(alpha, beta, cells: pd.DataFrame, csm_hr=None, decline_hr=None):
+def sbg_log_likelihood(
+    alpha, beta, cells: pd.DataFrame, csm_hr=None, decline_hr=None, anniversary_hr=None
+):
     """Total log likelihood of churn cells under the (covariate-extended) sBG.
 
     Parameters
@@ -321,6 +362,8 @@ def sbg_log_likelihood(alpha, beta, cells: pd.DataFrame, csm_hr=None, decline_hr
         From :func:`churn_cells`.
     csm_hr, decline_hr : tensor scalar, optional
         Hazard ratios; ``None`` leaves that covariate out.
+    anniversary_hr : tensor, shape (n_segments,), optional
+        Hazard ratio at a contract anniversary per segment; ``None`` leaves it out.
 
     Returns
     -------
@@ -343,19 +386,27 @@ def sbg_log_likelihood(alpha, beta, cells: pd.DataFrame, csm_hr=None, decline_hr
     entry = cells["entry"].to_numpy() if "entry" in cells.columns else np.zeros_like(periods)
     # Left truncation: condition on surviving the boundaries before the window.
     exact = pt.switch(churned, log_churn, log_surv[seg, periods]) - log_surv[seg, entry]
-    if csm_hr is not None or decline_hr is not None:
-        plain = (
-            (cells["csm"].to_numpy() == 0)
-            & (cells["declining"].to_numpy() == 0)
-            & (cells["last_declining"].to_numpy() == 0)
+    if csm_hr is not None or decline_hr is not None or anniversary_hr is not None:
+        plain = (cells["csm"].to_numpy() == 0) & (_column(cells, "declining") == 0)
+        plain &= _column(cells, "last_declining") == 0
+        if anniversary_hr is not None:
+            for name in ("anniversary", "last_anniversary", "entry_anniversary"):
+                plain &= _column(cells, name) == 0
+        covariate = _covariate_log_likelihood(
+            alpha, beta, cells, csm_hr, decline_hr, anniversary_hr
         )
-        exact = pt.switch(
-            plain, exact, _covariate_log_likelihood(alpha, beta, cells, csm_hr, decline_hr)
-        )
+        exact = pt.switch(plain, exact, covariate)
     return pt.sum(count * exact)
 
 
-def _covariate_log_likelihood(alpha, beta, cells, csm_hr, decline_hr):
+def _column(cells: pd.DataFrame, name: str) -> np.ndarray:
+    """``cells[name]`` as float64, zeros where the cells do not carry that count."""
+    if name in cells.columns:
+        return cells[name].to_numpy().astype(np.float64)
+    return np.zeros(len(cells))
+
+
+def _covariate_log_likelihood(alpha, beta, cells, csm_hr, decline_hr, anniversary_hr=None):
     """Per-cell log likelihood with hazard ratios, to first order in theta (see module doc)."""
     seg = cells["segment"].to_numpy()
     churned = cells["churned"].to_numpy().astype(np.float64)
@@ -370,14 +421,29 @@ def _covariate_log_likelihood(alpha, beta, cells, csm_hr, decline_hr):
         if "entry" in cells.columns
         else np.zeros(len(cells))
     )
-    # (1 - c theta)^n ~ (1 - theta)^(c n): survival over "effective" base-hazard boundaries
-    exposure = c * (survived - declining + h * declining)
+    g = 1.0 if anniversary_hr is None else anniversary_hr[seg]
+    anniv = _column(cells, "anniversary")
+    both = _column(cells, "both")
+    last_anniv = _column(cells, "last_anniversary")
+    entry_anniv = _column(cells, "entry_anniversary")
+    # (1 - c theta)^n ~ (1 - theta)^(c n): survival over "effective" base-hazard boundaries;
+    # a boundary counts h^declining g^anniversary of them (the anniversaries before the window
+    # too: survival from the start, divided below by survival to the window).
+    exposure = c * (
+        survived
+        + (h - 1.0) * declining
+        + (g - 1.0) * (anniv + entry_anniv)
+        + (h - 1.0) * (g - 1.0) * both
+    )
     a, b = alpha[seg], beta[seg]
     # log B(a, b + e) - log B(a, b) = [lgamma(b + e) - lgamma(b)] - [lgamma(a + b + e) - ...]
     log_surv = lgamma_ratio(b, exposure) - lgamma_ratio(a + b, exposure)
     # log B(a + 1, b + e) - log B(a, b) = log S(e) + log(a / (a + b + e))
     log_churn = log_surv + pt.log(a / (a + b + exposure)) + pt.log(c) + last_decl * pt.log(h)
-    # Left truncation: the pre-window boundaries carry the CSM ratio, no decline (no usage there).
-    pre = c * entry
+    if anniversary_hr is not None:
+        log_churn = log_churn + last_anniv * pt.log(g)
+    # Left truncation: the pre-window boundaries carry the CSM ratio and their anniversaries, no
+    # decline (no usage there).
+    pre = c * (entry + (g - 1.0) * entry_anniv)
     log_entry = lgamma_ratio(b, pre) - lgamma_ratio(a + b, pre)
     return pt.switch(churned > 0, log_churn, log_surv) - log_entry

@@ -172,6 +172,9 @@ def fit_book(
         "chains": int(fit_cfg.chains),
         "parameters": "fitted" if fit_cfg.method == "nuts" else f"approximate ({fit_cfg.method})",
     }
+    if "churn" in models:
+        # The churn rules' parameters (decline threshold, ...): the simulation reads them here.
+        attrs |= ChurnModel.rules(configs.get("churn")).to_attrs()
     tree.attrs = dict(attrs)
     tree["posterior"].attrs = tree["posterior"].attrs | attrs
     return tree

@@ -15,7 +15,7 @@ PARAMETER_NAMES = (
     "use_case_rate", "use_case_size_mu", "use_case_size_sigma", "use_case_ramp_months",
     "ramp_start", "ramp_months", "initial_log_usage_mu", "initial_log_usage_sd",
     "season_cos", "season_sin", "csm_hazard_ratio", "se_use_case_ratio",
-    "usage_decline_hazard_ratio", "usage_tail_nu",
+    "usage_decline_hazard_ratio", "usage_tail_nu", "anniversary_hazard_ratio",
     "zero_month_prob", "onboarding_failure", "season",
 )  # fmt: skip
 

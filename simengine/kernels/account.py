@@ -24,8 +24,11 @@ already survived ``n`` boundaries (the sBG posterior of its own rate), and at ea
 account survives with probability ``(1 - theta_i) ** hr[t]``, ``hr`` the product of hazard ratios in
 force (CSM coverage, unhealthy onboarding, go-to-market multiplier, and
 ``usage_decline_hazard_ratio`` at a boundary the account's own simulated usage makes declining,
-by the churn fit's rule: see ``layout.DECLINE_THRESHOLD``).  A book account's ``n`` is its exposure
-``c (n - d + h d)`` (:func:`~simengine.kernels.state.init_existing`).  A new logo fails onboarding with
+by the churn fit's rule, :mod:`simengine.bookstats.churn_rules`, at the threshold the fit recorded:
+``P_DECLINE_THRESHOLD``; ``anniversary_hazard_ratio_s`` at the account's contract anniversaries,
+``I_CONTRACT``).  A book account's ``n`` is its exposure
+``c (n + (h - 1) d + (g - 1) a + (h - 1)(g - 1) b)`` (``d`` declining, ``a`` anniversary, ``b``
+both; :func:`~simengine.kernels.state.init_existing`).  A new logo fails onboarding with
 ``onboarding_failure_s``: it books its deal but churns in its start month without usage (the fit's
 same-month churn).  The churn month is sampled *exactly* by event time: with ``E ~ Exp(1)`` the account churns at the first boundary where the
 cumulative hazard ``sum hr * -log(1 - theta)`` exceeds ``E`` -- one uniform per account, and more
@@ -82,7 +85,6 @@ from simengine.kernels.layout import (
     ACCOUNT_MONTHS,
     C_CSM,
     C_SE,
-    DECLINE_THRESHOLD,
     HISTORY_MONTHS,
     M_CSM_COVERAGE,
     M_DRIFT_SHIFT,
@@ -94,8 +96,10 @@ from simengine.kernels.layout import (
     M_UC_UNHEALTHY_COVERED,
     M_UC_UNHEALTHY_UNCOVERED,
     M_USE_CASE_MULT,
+    P_ANNIVERSARY_HR,
     P_CSM_HR,
     P_DECLINE_HR,
+    P_DECLINE_THRESHOLD,
     P_RAMP_MONTHS,
     P_RENEWAL_RATIO,
     P_SE_RATIO,
@@ -169,6 +173,7 @@ from simengine.kernels.state import (
     F_UNHEALTHY_RAMP,
     F_X,
     I_BORN,
+    I_CONTRACT,
     I_DATA_FROM,
     I_START,
     I_TERM,
@@ -314,7 +319,6 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
 
     csm_share = np.empty(n_seg)
     se_share = np.empty(n_seg)
-    decline_factor = math.exp(DECLINE_THRESHOLD)
     for t in range(end):
         m = min(t, horizon - 1)
         if t < horizon:
@@ -375,10 +379,11 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                 u7, u6, u5 = uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8]
                 u4, u3, u2 = uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8]
                 n_churn = churn_pass(t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM],
-                                     st[F_CUM_HAZARD], st[F_CHURN_RATE], st[F_THRESHOLD],
+                                     it[I_CONTRACT], st[F_CUM_HAZARD], st[F_CHURN_RATE], st[F_THRESHOLD],
                                      st[F_HEALTH_HAZARD], st[F_U_CSM], u7, u6, u5, u4, u3, u2,
                                      mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR],
-                                     ps[P_DECLINE_HR], decline_factor, step, churned,
+                                     ps[P_DECLINE_HR], math.exp(ps[P_DECLINE_THRESHOLD]),
+                                     ps[P_ANNIVERSARY_HR], step, churned,
                                      active)  # fmt: skip
                 p = lo
                 for _ in range(n_churn):

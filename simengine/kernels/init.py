@@ -49,6 +49,7 @@ from simengine.kernels.layout import (
     M_PRICE_MULT,
     M_UNHEALTHY_SHARE,
     P_ACCOUNT_SD,
+    P_ANNIVERSARY_HR,
     P_CHURN_ALPHA,
     P_CHURN_BETA,
     P_COMMIT_MONTHS,
@@ -113,6 +114,7 @@ from simengine.kernels.state import (
     F_UNHEALTHY_RAMP,
     F_X,
     I_BORN,
+    I_CONTRACT,
     I_DATA_FROM,
     I_SEGMENT,
     I_START,
@@ -132,7 +134,7 @@ from simengine.kernels.vmath import vlog, vlog1p
 # The float and integer rows of a book account that no draw changes: copied from the template.
 # (Health 1, unhealthy use cases 0, the segment, start 0, J_EXIST and J_ALIVE 1 are filled in.)
 _BOOK_F = (F_COMMIT, F_CONSUMED, F_PRICE, F_LAST_REVENUE, F_CUR12, F_PREV12)
-_BOOK_I = (I_TERM, I_BORN, I_DATA_FROM)
+_BOOK_I = (I_TERM, I_BORN, I_DATA_FROM, I_CONTRACT)
 # _STAGING: between the scalar pass and the vector pass these slots hold raw draws --
 #   F_THRESHOLD u_churn (a logo that fails onboarding: -1), F_UC_GAP u_use_case,
 #   F_CHURN_RATE the alpha gamma's d*v, F_HEALTHY_SIZE its boost uniform (1: no boost),
@@ -158,7 +160,8 @@ class BookTemplate(NamedTuple):
         The draw-independent fields (``_BOOK_F``, ``_BOOK_I`` and ``J_ROW``); other rows 0.
     ring, uring : ndarray of float64, shapes (RING_MONTHS, accounts) and (8, accounts)
         Revenue of months ``-24 .. -1`` (slot ``k``) and usage of the last 8 (slot ``u % 8``).
-    tenure, declining, csm, se, change_count, change_sum, log_usage, use_cases_done : ndarray
+    tenure, declining, anniversaries, declining_anniversaries, csm, se, change_count, change_sum,
+    log_usage, use_cases_done : ndarray
         The accounts' :class:`simengine.kernels.layout.Accounts` fields by column.
     season_coef, ramp_coef, ramp_tenure, use_case_age : ndarray, shapes (12 | width | IN_FLIGHT,
         accounts)
@@ -179,6 +182,8 @@ class BookTemplate(NamedTuple):
     uring: np.ndarray
     tenure: np.ndarray
     declining: np.ndarray
+    anniversaries: np.ndarray
+    declining_anniversaries: np.ndarray
     csm: np.ndarray
     se: np.ndarray
     change_count: np.ndarray
@@ -260,6 +265,7 @@ def book_template(acc, n_seg):
         it[I_TERM, c] = acc.term_position[i]
         it[I_BORN, c] = -acc.tenure[i] - 1
         it[I_DATA_FROM, c] = acc.data_from[i]
+        it[I_CONTRACT, c] = acc.contract_from[i]
         it[J_ROW, c] = i
         for m in range(12):
             season_coef[m, c] = acc.season_coef[i, m]
@@ -279,7 +285,7 @@ def book_template(acc, n_seg):
         covered_share[k] = yes / known if known > 0.0 else 0.0
     return BookTemplate(
         start, row, f, it, ring, uring, acc.tenure[row], acc.declining[row],
-        acc.csm_covered[row], acc.se_engaged[row], acc.change_count[row], acc.change_sum[row],
+        acc.anniversaries[row], acc.declining_anniversaries[row], acc.csm_covered[row], acc.se_engaged[row], acc.change_count[row], acc.change_sum[row],
         acc.log_usage[row], acc.use_cases_done[row], season_coef, ramp_coef, ramp_tenure, age,
         tenure_lo, tenure_hi, age_hi, covered_share,
     )  # fmt: skip
@@ -416,6 +422,7 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
     da, ca = _gamma_constants(alpha)
     csm_hr = p[P_CSM_HR]
     h = p[P_DECLINE_HR]
+    g = p[P_ANNIVERSARY_HR]
     dkey = draw_key(seed, draw)
     for k in range(n):
         pos = lo + k
@@ -429,8 +436,14 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
         state, u_csm = next_uniform(state)
         _, u_se = next_uniform(state)
         cov = csm_hr if tmpl.csm[c] == 1.0 else 1.0
+        # The churn fit's effective exposure: each survived boundary counts h^declining
+        # g^anniversary base-hazard boundaries.
         declining = tmpl.declining[c]
-        b = p[P_CHURN_BETA] + cov * (tmpl.tenure[c] - declining + h * declining)
+        anniv = tmpl.anniversaries[c]
+        both = tmpl.declining_anniversaries[c]
+        exposure = tmpl.tenure[c] + (h - 1.0) * declining + (g - 1.0) * anniv
+        exposure += (h - 1.0) * (g - 1.0) * both
+        b = p[P_CHURN_BETA] + cov * exposure
         db, cb = _gamma_constants(b)
         ua, ga, gb = _churn_draws(key, da, ca, alpha < 1.0, b, db, cb)
         st[F_DRIFT, pos] = z_effect
@@ -647,6 +660,7 @@ def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st
             it[I_START, pos] = t
             it[I_BORN, pos] = t
             it[I_DATA_FROM, pos] = t
+            it[I_CONTRACT, pos] = t
             it[I_TERM, pos] = 0
             pos += 1
     hi = pos

@@ -47,6 +47,10 @@ SEGMENT_PARAMS: tuple[str, ...] = (
     "zero_month_prob",  # chance an active month shows no usage (the usage fit's hurdle)
     "onboarding_failure",  # chance a new logo churns at its first boundary (failed onboarding)
     "usage_tail_nu",  # Student-t usage steps with this many degrees of freedom; 0: normal steps
+    # The usage-decline rule's threshold, log quarter ratio (simengine.bookstats.ChurnRules, as the
+    # churn fit recorded it): one value for every draw and segment.
+    "decline_threshold",
+    "anniversary_hazard_ratio",  # churn hazard ratio at a contract anniversary (fitting/churn.py)
     *SEASON_PARAMS,  # log seasonal effect of each month of year, January first (sum to zero)
 )
 (
@@ -76,6 +80,8 @@ SEGMENT_PARAMS: tuple[str, ...] = (
     P_ZERO_PROB,
     P_ONBOARDING_FAILURE,
     P_TAIL_NU,
+    P_DECLINE_THRESHOLD,
+    P_ANNIVERSARY_HR,
 ) = range(len(SEGMENT_PARAMS) - len(SEASON_PARAMS))
 #: ``seg_params[..., P_SEASON0 + m]``: log seasonal effect of month of year ``m`` (January = 0).
 P_SEASON0 = SEGMENT_PARAMS.index("season_0")
@@ -185,10 +191,6 @@ IN_FLIGHT = 8
 #: A use case older than this (months) at ``as_of`` has finished its ramp (``q**37 < 1e-5`` at the
 #: prior's 3-month ramp).
 IN_FLIGHT_MONTHS = 36
-#: The usage-decline rule of :mod:`simengine.fitting.churn` (its ``decline_threshold`` default): a
-#: boundary into ``t`` is declining when ``u[t-4] + u[t-3] + u[t-2] < exp(-0.20) (u[t-7] + u[t-6] +
-#: u[t-5])``, the earlier quarter positive, all six months at or after the account's data start.
-DECLINE_THRESHOLD = -0.20
 
 
 class Accounts(NamedTuple):
@@ -221,6 +223,12 @@ class Accounts(NamedTuple):
         Use cases (arrivals) that finished their ramp by ``as_of``.
     use_case_age : ndarray of int64, shape (accounts, IN_FLIGHT)
         Age at ``as_of`` (months since start) of each in-flight use case; -1 pads.
+    contract_from : ndarray of int64, shape (accounts,)
+        Month the account's contract anniversaries count from (``contract_start_month``, else
+        ``start_month``; :mod:`simengine.bookstats.churn_rules`), in horizon months.
+    anniversaries, declining_anniversaries : ndarray of float64, shape (accounts,)
+        Anniversary boundaries the account survived since its start, and those of them in the
+        window that were declining too (the churn fit's exposure terms).
     """
 
     segment: np.ndarray
@@ -242,6 +250,9 @@ class Accounts(NamedTuple):
     ramp_coef: np.ndarray
     use_cases_done: np.ndarray
     use_case_age: np.ndarray
+    contract_from: np.ndarray
+    anniversaries: np.ndarray
+    declining_anniversaries: np.ndarray
 
 
 def empty_accounts(n: int = 0, ramp_width: int = 1) -> Accounts:
@@ -256,6 +267,8 @@ def empty_accounts(n: int = 0, ramp_width: int = 1) -> Accounts:
         change_sum=zf.copy(), season_coef=np.zeros((n, 12)),
         ramp_tenure=np.zeros((n, ramp_width), dtype=np.int64), ramp_coef=np.zeros((n, ramp_width)),
         use_cases_done=zf.copy(), use_case_age=np.full((n, IN_FLIGHT), -1, dtype=np.int64),
+        contract_from=np.full(n, -1, dtype=np.int64), anniversaries=zf.copy(),
+        declining_anniversaries=zf.copy(),
     )  # fmt: skip
 
 

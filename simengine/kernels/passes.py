@@ -223,13 +223,17 @@ def student_t_pass(lo, hi, step, usage_state, eps, nu, scale):
 
 
 @pass_jit
-def churn_pass(t, lo, hi, alive, exist, start, data_from, cum_hazard, churn_rate, threshold,
-               health_hazard, u_csm, u7, u6, u5, u4, u3, u2, hazard_mult, csm_share, covered_hr, decline_hr,
-               decline_factor, step, churn, active):  # fmt: skip
+def churn_pass(t, lo, hi, alive, exist, start, data_from, contract, cum_hazard, churn_rate,
+               threshold, health_hazard, u_csm, u7, u6, u5, u4, u3, u2, hazard_mult, csm_share,
+               covered_hr, decline_hr, decline_factor, anniversary_hr, step, churn,
+               active):  # fmt: skip
     """The boundary into month ``t``: ``step[p]`` (survives and takes a usage step) and
     ``churn[p]`` (churns at it, or fails onboarding in its start month) for every position.
 
-    A new logo in its start month neither steps nor churns (unless it failed onboarding).
+    The hazard ratios in force: CSM coverage, the usage-decline rule on the account's own usage
+    (lagged one month) and the contract anniversary, ``t - contract[p]`` a positive multiple of 12
+    (:mod:`simengine.bookstats.churn_rules`).  A new logo in its start month neither steps nor
+    churns (unless it failed onboarding).
     ``active[p]``: in play and not churned (it has a month).  Returns the number churned.
     """
     n_churn = 0
@@ -248,6 +252,9 @@ def churn_pass(t, lo, hi, alive, exist, start, data_from, cum_hazard, churn_rate
             decline_hr != 1.0 and t - 7 >= data_from[p] and q0 > 0.0 and q1 < decline_factor * q0
         )
         hazard = hazard * decline_hr if declining else hazard
+        since = t - contract[p]
+        anniversary = since > 0 and since % 12 == 0
+        hazard = hazard * anniversary_hr if anniversary else hazard
         cumulative = cum_hazard[p] + churn_rate[p] * hazard
         gone = stepping and cumulative > threshold[p]
         ch = 1 if (gone or failed) else 0

@@ -356,8 +356,13 @@ class _Lanes:
             cat([book.csm_covered[a_i], np.zeros(nl_d.size)]) == 1.0, p[:, L.P_CSM_HR], 1.0
         )
         h = p[:, L.P_DECLINE_HR]
+        g = p[:, L.P_ANNIVERSARY_HR]
         declining = cat([book.declining[a_i], np.zeros(nl_d.size)])
-        exposure = c * (survived - declining + h * declining)
+        anniv = cat([book.anniversaries[a_i], np.zeros(nl_d.size)])
+        both = cat([book.declining_anniversaries[a_i], np.zeros(nl_d.size)])
+        exposure = c * (
+            survived + (h - 1.0) * declining + (g - 1.0) * anniv + (h - 1.0) * (g - 1.0) * both
+        )
         _, theta = next_beta(
             purpose_key(account_key, PURPOSE_CHURN),
             p[:, L.P_CHURN_ALPHA],
@@ -367,6 +372,9 @@ class _Lanes:
         self.churn_threshold = -np.log(u_churn)
         self.churn_threshold[~ex & (u_fail < p[:, L.P_ONBOARDING_FAILURE])] = -1.0
         self.decline_hr = h.copy()
+        self.decline_threshold = p[:, L.P_DECLINE_THRESHOLD].copy()
+        self.anniversary_hr = g.copy()
+        self.contract = cat([book.contract_from[a_i], nl_t])
         self.zero_prob = p[:, L.P_ZERO_PROB].copy()
         self.born = cat([-tenure[a_i] - 1, nl_t])
         self.data_from = cat([book.data_from[a_i], nl_t])
@@ -502,9 +510,12 @@ class _Lanes:
             (self.decline_hr[step] != 1.0)
             & (t - 7 >= self.data_from[step])
             & (q0 > 0.0)
-            & (q1 < math.exp(L.DECLINE_THRESHOLD) * q0)
+            & (q1 < np.exp(self.decline_threshold[step]) * q0)
         )
         hazard[declining] *= self.decline_hr[step][declining]
+        since = t - self.contract[step]
+        anniversary = (since > 0) & (since % 12 == 0)
+        hazard[anniversary] *= self.anniversary_hr[step][anniversary]
         self.cumulative_hazard[step] += self.churn_per_boundary[step] * hazard
         churning = lo + np.flatnonzero(
             self.alive[step] & (self.cumulative_hazard[step] > self.churn_threshold[step])

@@ -25,6 +25,7 @@ from simengine.kernels.layout import (
     M_PRICE_MULT,
     M_UNHEALTHY_SHARE,
     P_ACCOUNT_SD,
+    P_ANNIVERSARY_HR,
     P_CHURN_ALPHA,
     P_CHURN_BETA,
     P_COMMIT_MONTHS,
@@ -107,8 +108,10 @@ R_USAGE, R_USE_CASE, R_ZERO = range(3)
 # I_START: start month of a new logo (0 for book accounts); I_BORN: start month of every account
 # in horizon months (negative for book accounts); I_DATA_FROM: first month with usage data.
 # I_ZERO_GAP: active months left before the next skipped month (the hurdle, geometric gaps).
-I_SEGMENT, I_START, I_TERM, I_BORN, I_DATA_FROM, I_ZERO_GAP = range(6)
-I_COUNT = 6
+# I_CONTRACT: the month the account's contract anniversaries count from, in horizon months
+# (simengine.bookstats.churn_rules; a new logo's start month).
+I_SEGMENT, I_START, I_TERM, I_BORN, I_DATA_FROM, I_ZERO_GAP, I_CONTRACT = range(7)
+I_COUNT = 7
 # By position only (kernels.passes): the account's row, 1 for a book account, 1 while in play,
 # and the month it churned in (NOT_GONE while it has not): for 12 months after its churn an
 # account stays in the year-ago and trailing-twelve-month bases (kernels.passes.month_pass).
@@ -254,7 +257,9 @@ def init_existing(f, r, ist, ring, uring, seed, draw, i, acc, p, covered_share, 
     tenure = acc.tenure[i]
     c = p[P_CSM_HR] if acc.csm_covered[i] == 1.0 else 1.0
     h = p[P_DECLINE_HR]
-    exposure = c * (tenure - acc.declining[i] + h * acc.declining[i])
+    g = p[P_ANNIVERSARY_HR]
+    d, a, both = acc.declining[i], acc.anniversaries[i], acc.declining_anniversaries[i]
+    exposure = c * (tenure + (h - 1.0) * d + (g - 1.0) * a + (h - 1.0) * (g - 1.0) * both)
     z_effect, _, _, _, _ = init_account(f, r, ist, seed, draw, i, acc.segment[i], 0, tenure,
                                         exposure, p)  # fmt: skip
     f[F_DRIFT] = p[P_DRIFT] + account_effect(p, acc, i, z_effect)
@@ -297,6 +302,7 @@ def init_existing(f, r, ist, ring, uring, seed, draw, i, acc, p, covered_share, 
     f[F_LAST_REVENUE] = ring[RING_MONTHS - 1]
     ist[I_BORN] = -tenure - 1
     ist[I_DATA_FROM] = acc.data_from[i]
+    ist[I_CONTRACT] = acc.contract_from[i]
     f[F_COMMIT] = acc.commit[i]
     f[F_CONSUMED] = acc.consumed[i]
     f[F_PRICE] = acc.price[i]
@@ -324,6 +330,7 @@ def init_new_logo(f, r, ist, ring, uring, seed, draw, t, s, k, p, mpt, mean_ramp
         f[F_THRESHOLD] = -1.0
     ist[I_BORN] = t
     ist[I_DATA_FROM] = t
+    ist[I_CONTRACT] = t
     unhealthy = u_health < mpt[M_UNHEALTHY_SHARE]
     f[F_HEALTH] = p[P_UNHEALTHY_PLATEAU] if unhealthy else 1.0
     f[F_HEALTH_STEP] = math.exp(-p[P_UNHEALTHY_DECAY]) if unhealthy else 1.0

@@ -256,3 +256,57 @@ def test_decline_covariate_counts_zeros_and_skips_the_last_month():
     # third of the quarter lost (ratio 2/3 < exp(-0.2) = 0.82).  Boundary 107 does not see it
     # (month 106 is its b-1, lagged out); boundary 111 has it in the earlier quarter (a rise).
     assert declining == {108, 109, 110}
+
+
+def test_anniversary_cells_count_from_the_contract_start():
+    # Account 0 started in month 100 without a contract date: anniversaries at the boundaries
+    # into 112, 124, ...; it churned at 124 (an anniversary) after surviving 112.  Account 1
+    # started at 100 with a contract from 105: anniversaries at 117 and 129 (as_of 130).
+    # Account 2 started at 80, before the window (from 100): 92 was an anniversary before it
+    # (conditioned on), 104, 116 and 128 inside.
+    book = _book(
+        [100, 100, 80],
+        [124, pd.NA, pd.NA],
+        as_of=130,
+        contract_start_month=pd.array([pd.NA, 105, pd.NA], dtype="Int64"),
+    )
+    book = Book(book.accounts, book.usage, None, as_of=130, source={}, observed_from=100)
+    data = churn_cells(book)
+    assert data["has_anniversary"]
+    cells = data["cells"].set_index(["periods", "churned"])
+    got = cells[["entry", "anniversary", "last_anniversary", "entry_anniversary"]]
+    assert got.loc[(24, 1)].tolist() == [0, 1, 1, 0]
+    assert got.loc[(30, 0)].tolist() == [0, 2, 0, 0]
+    assert got.loc[(50, 0)].tolist() == [20, 3, 0, 1]
+    assert not churn_cells(book, use_anniversary=False)["has_anniversary"]
+
+
+def test_anniversary_hazard_ratio_first_order_is_close_to_numerical_integral():
+    from scipy.integrate import quad
+
+    # 30 survived boundaries, 2 of them anniversaries at hazard ratio g (and 3 before the
+    # window for the truncated cell); then a churn at an anniversary.
+    a, b = 1.0, 80.0
+    for g, churned, entry in [(3.0, 0, 0), (3.0, 1, 0), (0.5, 1, 0), (3.0, 0, 24)]:
+        cells = pd.DataFrame(
+            {"segment": [0], "periods": [30 + churned + entry], "churned": [churned],
+             "entry": [entry], "csm": [0], "declining": [0], "last_declining": [0],
+             "anniversary": [2], "last_anniversary": [churned], "both": [0],
+             "entry_anniversary": [2 if entry else 0], "count": [1]}
+        )  # fmt: skip
+        got = sbg_log_likelihood(
+            pt.as_tensor([a]), pt.as_tensor([b]), cells, anniversary_hr=pt.as_tensor([g])
+        ).eval()
+
+        def density(th, n, k, churn, g=g):
+            return stats.beta.pdf(th, a, b) * (1 - th) ** n * (1 - g * th) ** k * (g * th) ** churn
+
+        before = 2 if entry else 0  # anniversaries among the entry boundaries
+        plain = 30 - 2 + entry - before  # survived boundaries that were not anniversaries
+        exact = np.log(quad(density, 0, 1, args=(plain, 2 + before, churned),
+                            points=[a / (a + b)], limit=200)[0])  # fmt: skip
+        if entry:
+            exact -= np.log(quad(density, 0, 1, args=(entry - before, before, 0), limit=200)[0])
+        # First order in theta (module doc): error ~ k g |1 - g| theta^2 / 2 per anniversary
+        # boundary, plus the churn term's; 5e-3 as for the CSM ratio above.
+        assert abs(got - exact) < 5e-3, (g, churned, entry, got, exact)

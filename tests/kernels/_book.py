@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from simengine.bookstats import ChurnRules
 from simengine.kernels import layout as L
 
 #: Segment parameters near ``config.SegmentAssumptions`` defaults, with a little life in every
@@ -37,6 +38,8 @@ DEFAULT_SEGMENT = {
     "zero_month_prob": 0.02,
     "onboarding_failure": 0.03,
     "usage_tail_nu": 0.0,
+    "decline_threshold": ChurnRules().decline_threshold,
+    "anniversary_hazard_ratio": 1.0,  # neutral: the closed forms assume no anniversaries
 }
 DEFAULT_MONTH = {
     "new_logo_rate": 5.0,
@@ -82,6 +85,11 @@ def make_book(n_accounts: int = 40, n_segments: int = 3, seed: int = 1) -> Book:
     age[::3, 0] = rng.integers(0, 6, len(age[::3]))  # every third account has a use case ramping
     age[::6, 1] = 2
     flags = rng.integers(-1, 2, (2, n_accounts)).astype(float)  # covered, not, or unknown
+    # Contract anniversaries count from the start, or for every third account from a contract
+    # signed up to 11 months after it.
+    contract_from = -tenure - 1 + np.where(np.arange(n_accounts) % 3 == 2, tenure % 12, 0)
+    anniversaries = np.maximum((-1 - contract_from) // 12, 0).astype(float)
+    declining = rng.integers(0, 3, n_accounts).astype(float) * (tenure > 8)
     return Book(
         segment=segment.astype(np.int64),
         tenure=tenure.astype(np.int64),
@@ -94,7 +102,7 @@ def make_book(n_accounts: int = 40, n_segments: int = 3, seed: int = 1) -> Book:
         data_from=-np.minimum(tenure, 30).astype(np.int64) - 1,
         csm_covered=flags[0],
         se_engaged=flags[1],
-        declining=rng.integers(0, 3, n_accounts).astype(float) * (tenure > 8),
+        declining=declining,
         change_count=n_changes,
         change_sum=n_changes * rng.normal(0.007, 0.01, n_accounts),
         season_coef=season_coef,
@@ -102,6 +110,9 @@ def make_book(n_accounts: int = 40, n_segments: int = 3, seed: int = 1) -> Book:
         ramp_coef=ramp_coef,
         use_cases_done=rng.integers(0, 3, n_accounts).astype(float),
         use_case_age=age,
+        contract_from=contract_from.astype(np.int64),
+        anniversaries=anniversaries,
+        declining_anniversaries=np.minimum(declining, anniversaries) * (tenure % 2),
     )
 
 

@@ -49,6 +49,17 @@ CASES = {
     "no_use_cases": (40, 18, 8, 12, 5, {"use_case_rate": 0.0}, {}, None),
     "alpha_below_one": (40, 24, 8, 12, 7, {"churn_alpha": 0.35, "churn_beta": 6.0}, {}, None),
     "horizon_1": (40, 1, 8, 6, 2, {}, {"new_logo_rate": 9.0}, (5.0, 5.0)),
+    # Contract anniversaries (book and new logos) and a decline threshold away from the default.
+    "anniversaries": (
+        40,
+        30,
+        8,
+        12,
+        4,
+        {"anniversary_hazard_ratio": 3.0, "decline_threshold": -0.1},
+        {},
+        None,
+    ),  # fmt: skip
     "heavy_churn_commits": (
         30,
         30,
