@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MONTHS_OF_YEAR",
     "PRIORS",
+    "SEASON_SD",
+    "SEASON_SEGMENT_SD",
     "BookModel",
     "IndependentSegmentPrior",
     "LearnedSegmentPrior",
@@ -143,8 +145,9 @@ PRIORS: dict[str, SegmentPrior | LearnedSegmentPrior | IndependentSegmentPrior |
     "use_case_size_mu": SegmentPrior(-1.5, 1.0, 0.5),
     "use_case_size_sigma": SegmentPrior(np.log(0.5), 0.6, 0.3, "exp"),
     "use_case_ramp_months": SegmentPrior(np.log(3.0), 0.7, 0.3, "exp"),
-    # The monthly seasonal profile ``season`` (12 log effects summing to zero) is
-    # ZeroSumNormal(SEASON_SD); season_cos / season_sin are its first harmonic (deterministic).
+    # The monthly seasonal profile ``season`` (segment x 12 log effects, each segment's summing to
+    # zero) is a population profile plus segment deviations: SharedParameters.season,
+    # SEASON_SD and SEASON_SEGMENT_SD; season_cos / season_sin are each segment's first harmonic.
     "csm_hazard_ratio": ScalarPrior(0.0, 0.5, "exp"),
     "usage_decline_hazard_ratio": ScalarPrior(0.0, 0.5, "exp"),
     "se_use_case_ratio": ScalarPrior(0.0, 0.5, "exp"),
@@ -154,6 +157,13 @@ PRIORS: dict[str, SegmentPrior | LearnedSegmentPrior | IndependentSegmentPrior |
 #: consumption business, budget flushes) are well inside; the shrinkage keeps months with little
 #: data near zero.
 SEASON_SD = 0.1
+
+#: Prior scale of how far a segment's monthly profile departs from the population's:
+#: ``season_segment_sd ~ HalfNormal(SEASON_SEGMENT_SD)``.  Segments of one business can dip in
+#: different months (a self-serve December against a sales-led summer, ~10-15% each), so the
+#: prior median (~0.034) lets such a departure through while three segments' 33 deviations pull
+#: the scale down to ~0 where the segments share one profile.
+SEASON_SEGMENT_SD = 0.05
 
 #: Coordinate of the monthly seasonal profile ``season`` (January first).
 MONTHS_OF_YEAR = [
@@ -291,25 +301,50 @@ class SharedParameters:
         return pt.log1p(-(1.0 - start)[:, None] * pt.exp(-k[None, :] / months[:, None]))
 
     def season(self) -> pt.TensorVariable:
-        """The monthly seasonal profile: 12 log effects (January first) that sum to zero.
+        """The monthly seasonal profile of every segment: (segment, 12) log effects, January
+        first, each segment's summing to zero.
 
-        ``season`` ~ ZeroSumNormal(:data:`SEASON_SD`) over dim ``month_of_year``.  Its first
-        harmonic is kept as ``season_cos`` / ``season_sin`` (``(2/12) sum_m s_m cos(2 pi m / 12)``
-        and the same with sin): the single-harmonic parameters the simulation read before the
-        profile existed, now the best one-harmonic approximation of it.
+        Partially pooled over segments: a population profile ``season_population`` ~
+        ZeroSumNormal(:data:`SEASON_SD`) over ``month_of_year``, plus segment deviations
+        ``season_segment_sd * season_segment_z`` with ``season_segment_z`` ~ ZeroSumNormal(1)
+        over (segment, month_of_year) (zero-sum over both, so the population is the segments'
+        mean profile and not a second copy of it) and a learned scale ``season_segment_sd`` ~
+        HalfNormal(:data:`SEASON_SEGMENT_SD`).  Non-centred: a segment with few accounts
+        barely informs its deviation, and the centred form then has a funnel in the scale.  A
+        book with one segment has the population profile alone.
+
+        Each segment's first harmonic is kept as ``season_cos`` / ``season_sin`` over
+        ``segment`` (``(2/12) sum_m s_m cos(2 pi m / 12)`` and the same with sin): the
+        single-harmonic parameters the simulation read before the profile existed, now the best
+        one-harmonic approximation of it.
         """
         if "season" not in self._made:
             angle = 2.0 * np.pi * np.arange(12) / 12.0
+            n_seg = len(self.model.coords["segment"])
             with self.model:
-                profile = pm.ZeroSumNormal("season", sigma=SEASON_SD, dims="month_of_year")
-                pm.Deterministic("season_cos", pt.sum(profile * np.cos(angle)) / 6.0)
-                pm.Deterministic("season_sin", pt.sum(profile * np.sin(angle)) / 6.0)
+                population = pm.ZeroSumNormal(
+                    "season_population", sigma=SEASON_SD, dims="month_of_year"
+                )
+                profile = pt.broadcast_to(population[None, :], (n_seg, 12))
+                if n_seg > 1:
+                    scale = pm.HalfNormal("season_segment_sd", SEASON_SEGMENT_SD)
+                    z = pm.ZeroSumNormal(
+                        "season_segment_z",
+                        sigma=1.0,
+                        dims=("segment", "month_of_year"),
+                        n_zerosum_axes=2,
+                    )
+                    profile = profile + scale * z
+                profile = pm.Deterministic("season", profile, dims=("segment", "month_of_year"))
+                pm.Deterministic("season_cos", pt.dot(profile, np.cos(angle)) / 6.0, dims="segment")
+                pm.Deterministic("season_sin", pt.dot(profile, np.sin(angle)) / 6.0, dims="segment")
             self._made["season"] = profile
         return self._made["season"]
 
-    def log_season(self, months: np.ndarray) -> pt.TensorVariable:
-        """``log season(t)`` for month numbers ``t`` (January has ``t % 12 == 0``)."""
-        return self.season()[np.asarray(months, dtype=np.int64) % 12]
+    def log_season(self, months: np.ndarray, segment: np.ndarray) -> pt.TensorVariable:
+        """``log season_s(t)`` for month numbers ``t`` (January has ``t % 12 == 0``) of rows of
+        segment ``s`` (``segment`` broadcasts against ``months``)."""
+        return self.season()[segment, np.asarray(months, dtype=np.int64) % 12]
 
 
 class BookModel:
