@@ -312,7 +312,7 @@ def season_table(book, tree: xr.DataTree, min_tenure: int = 6) -> pd.DataFrame:
     """Each segment's fitted monthly profile against the one its data shows.
 
     The data's profile of a segment: its mean log usage change into each calendar month, minus
-    the segment's mean change (drift and ramps), accumulated over the year and centred, from
+    the mean of the 12 (drift and ramps), accumulated over the year and centred, from
     accounts past ``min_tenure`` months (the onboarding ramp is not in the profile): an estimate
     of the same 12 log effects, fitted nothing.
 
@@ -339,6 +339,9 @@ def season_table(book, tree: xr.DataTree, min_tenure: int = 6) -> pd.DataFrame:
         count = np.bincount(moy, minlength=12)
         step = np.bincount(moy, weights=change, minlength=12) / np.maximum(count, 1)
         step = np.where(count > 0, step, np.nan)
+        # The 12 steps of a profile sum to zero over a year; months seen a different number of
+        # times (a window of 30 months) leave a remainder that would accumulate into a trend.
+        step -= np.nanmean(step) if (count > 0).any() else 0.0
         sq = np.bincount(moy, weights=change**2, minlength=12) / np.maximum(count, 1)
         se = np.sqrt(np.maximum(sq - np.nan_to_num(step) ** 2, 0.0) / np.maximum(count, 1))
         profile = np.cumsum(np.nan_to_num(step))
