@@ -164,8 +164,10 @@ def segment_assumptions(cfg: Config, segment: str) -> SegmentAssumptions:
 def _season_profile(cfg, segments, posterior, posterior_segments, fitted, overrides) -> np.ndarray:
     """``(draws, segments, 12)`` log seasonal effects the kernel reads (January first).
 
-    The posterior's 12-effect ``season`` (model-wide) where it has one and no
-    ``model.override`` of ``season_cos``/``season_sin`` applies; else the single harmonic
+    The posterior's 12-effect ``season`` where it has one for the segment and no
+    ``model.override`` of ``season_cos``/``season_sin`` applies: a profile per segment
+    (``(draws, posterior segments, 12)``), or a model-wide one (``(draws, 12)``, fits made before
+    the profile was per segment) that every segment takes.  Else the single harmonic
     ``season_cos`` / ``season_sin`` (override, posterior or config, in that order) as 12 effects.
     """
     n = cfg.sim.draws
@@ -175,27 +177,43 @@ def _season_profile(cfg, segments, posterior, posterior_segments, fitted, overri
         profile = np.asarray(posterior["season"], dtype=float)
     for s_idx, seg in enumerate(segments):
         found = [_override_for(cfg, seg, name) for name in ("season_cos", "season_sin")]
-        if profile is not None and found == [None, None]:
+        own = _segment_slice(profile, seg, posterior_segments, 2)
+        if own is not None and found == [None, None]:
             fitted.add("season")
-            out[:, s_idx] = profile
+            out[:, s_idx] = own
             continue
         sa = segment_assumptions(cfg, seg)
         coef = []
         for name, override in zip(("season_cos", "season_sin"), found, strict=True):
             arr = None if posterior is None else posterior.get(name)
+            arr = _segment_slice(arr, seg, posterior_segments, 1)
             if override is not None:
                 key, spec = override
                 overrides[key] = str(spec)
                 coef.append(draw_param(spec, assumption_stream(cfg.seed, "override", name, seg), n))
-            elif arr is not None and np.ndim(arr) == 1:
+            elif arr is not None:
                 fitted.add(name)
-                coef.append(np.asarray(arr, dtype=float))
+                coef.append(arr)
             else:
                 spec = getattr(cfg.model, name) if name in _MODEL_WIDE else getattr(sa, name)
                 key_seg = "*" if name in _MODEL_WIDE else seg
                 coef.append(draw_param(spec, assumption_stream(cfg.seed, name, key_seg), n))
         out[:, s_idx] = harmonic_season(*coef)
     return out
+
+
+def _segment_slice(values, segment: str, posterior_segments, ndim: int) -> np.ndarray | None:
+    """Segment ``segment``'s draws of a posterior variable whose per-draw value has ``ndim - 1``
+    dims when model-wide (``(draws, ...)``, the same for every segment) or one more when per
+    segment (``(draws, posterior segments, ...)``); None where the posterior has none for it."""
+    if values is None:
+        return None
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim == ndim:
+        return arr
+    if arr.ndim == ndim + 1 and segment in posterior_segments:
+        return arr[:, list(posterior_segments).index(segment)]
+    return None
 
 
 def _override_for(cfg: Config, segment: str, name: str) -> tuple[str, object] | None:

@@ -18,6 +18,7 @@ from simengine.kernels.layout import (
     M_USE_CASE_MULT,
     MONTH_PARAMS,
     SEGMENT_PARAMS,
+    harmonic_season,
 )
 from simengine.params import build_parameters, draw_param, param_mean, validate_param
 
@@ -188,6 +189,51 @@ def test_posterior_values_replace_assumptions(small_cfg):
     assert np.allclose(params.seg_params[:, :, january], 0.1)  # cos(0) = 1, season_sin 0
     assert set(params.fitted) == {"churn_alpha", "season_cos"}
     assert params.posterior_segments_missing == ("other",)
+
+
+def test_a_season_per_segment_goes_to_its_segment_and_a_model_wide_one_to_all(small_cfg):
+    """A fit with a profile per segment hands each segment its own 12 effects (a segment the
+    posterior lacks keeps the config's harmonic); an older fit's model-wide profile, e.g. the
+    shipped default posterior's, goes to every segment."""
+    d = small_cfg.sim.draws
+    rng = np.random.default_rng(3)
+    per_segment = rng.normal(0.0, 0.1, (d, 2, 12))
+    season = SEGMENT_PARAMS.index("season_0")
+    params = build_parameters(
+        small_cfg,
+        ("smb", "mid_market", "other"),
+        {"season": per_segment, "season_cos": per_segment[..., 0]},
+        ("mid_market", "smb"),
+    )
+    got = params.seg_params[..., season : season + 12]
+    np.testing.assert_array_equal(got[:, 0], per_segment[:, 1])  # smb: posterior's second
+    np.testing.assert_array_equal(got[:, 1], per_segment[:, 0])
+    # "other" is not in the posterior: the config's harmonic (plain numbers here)
+    harmonic = harmonic_season(small_cfg.model.season_cos, small_cfg.model.season_sin)
+    np.testing.assert_allclose(got[:, 2], np.broadcast_to(harmonic, (d, 12)))
+    assert "season" in params.fitted
+    model_wide = rng.normal(0.0, 0.1, (d, 12))
+    params = build_parameters(small_cfg, ("smb", "mid_market"), {"season": model_wide}, ("smb",))
+    got = params.seg_params[..., season : season + 12]
+    np.testing.assert_array_equal(got, np.repeat(model_wide[:, None], 2, axis=1))
+
+
+def test_the_shipped_model_wide_season_still_loads(small_cfg):
+    """``season`` over ``month_of_year`` alone (fits before the profile was per segment)."""
+    from simengine.fitting import DEFAULT_POSTERIOR, load_posterior, posterior_draws
+
+    tree = load_posterior(DEFAULT_POSTERIOR)
+    segments = tuple(str(s) for s in tree["posterior"]["segment"].values)
+    draws = posterior_draws(tree, small_cfg.sim.draws, 0, segments)
+    if draws["season"].ndim == 3:
+        pytest.skip("the shipped posterior has been refitted with a season per segment")
+    assert draws["season"].shape == (small_cfg.sim.draws, 12)
+    params = build_parameters(small_cfg, segments, draws, segments)
+    season = SEGMENT_PARAMS.index("season_0")
+    for k in range(len(segments)):
+        np.testing.assert_array_equal(
+            params.seg_params[:, k, season : season + 12], draws["season"]
+        )
 
 
 def test_a_fitted_unnamed_segment_names_only_what_the_default_supplies(small_cfg):

@@ -30,3 +30,32 @@ def test_every_stored_draw_is_used_evenly_and_by_seed():
     # Up to the stored number the draws are the first of the same permutation.
     first = posterior_draws(tree, 300, seed=3, segments=[])["usage_drift"].astype(int)
     np.testing.assert_array_equal(first, out[:300])
+
+
+def test_a_season_per_segment_keeps_its_segment_and_its_draw():
+    """``season`` over (segment, month_of_year) comes out (draws, run segments, 12), in the run's
+    segment order and from the same joint draw as every other parameter; the diagnostics table
+    labels its elements segment:month."""
+    from simengine.fitting.diagnostics import diagnostics_table
+
+    chains, draws, segments = 2, 20, ["enterprise", "smb", "team"]
+    flat = np.arange(chains * draws, dtype=float).reshape(chains, draws)
+    season = flat[..., None, None] + np.arange(3)[:, None] * 1000 + np.arange(12) / 100
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    post = xr.Dataset(
+        {
+            "usage_drift": (("chain", "draw"), flat),
+            "season": (("chain", "draw", "segment", "month_of_year"), season),
+        },
+        coords={"segment": segments, "month_of_year": months},
+    )
+    tree = xr.DataTree.from_dict({"posterior": post})
+    out = posterior_draws(tree, 30, seed=1, segments=["team", "enterprise"])
+    assert out["season"].shape == (30, 2, 12)
+    expected = (
+        out["usage_drift"][:, None, None] + np.array([2000, 0])[:, None] + np.arange(12) / 100
+    )
+    np.testing.assert_array_equal(out["season"], expected)
+    table = diagnostics_table(tree)
+    labels = table.loc[table["parameter"] == "season", "segment"].tolist()
+    assert len(labels) == 36 and labels[0] == "enterprise:Jan" and labels[-1] == "team:Dec"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from simengine.backtest.forecasts import NormalForecast, SampleForecast
 from simengine.report.diagnostics import coverage_by_level, kaplan_meier, pit_values
@@ -55,3 +56,49 @@ def test_coverage_and_pit_of_a_calibrated_forecast(kind):
     )
     # (expected: 2 Phi(z_level / 2) - 1, e.g. 0.49 at 80%; far outside the 0.045 noise above 20%)
     assert (narrow["f"].to_numpy()[levels >= 0.2] < levels[levels >= 0.2] - 0.08).all()
+
+
+def _season_tree(season: np.ndarray, segments) -> xr.DataTree:
+    """A posterior of 1 chain x n draws holding ``season`` (draws, [segments,] 12)."""
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    dims = ("chain", "draw", *(("segment",) if season.ndim == 3 else ()), "month_of_year")
+    post = xr.Dataset(
+        {"season": (dims, season[None])},
+        coords={"segment": list(segments), "month_of_year": months},
+    )
+    return xr.DataTree.from_dict({"posterior": post})
+
+
+def test_season_table_shows_each_segments_profile_against_its_data(tmp_path):
+    """The data's profile per segment recovers each segment's own season; the fitted columns are
+    the segment's own posterior profile, or the model-wide one in every segment (older fits)."""
+    from simengine.data.synth import SynthOptions, generate_book
+    from simengine.report.diagnostics import season_table, seasonality_check
+
+    summer = [-0.15 if m in (6, 7) else 0.0 for m in range(12)]
+    december = [-0.10 if m == 11 else 0.0 for m in range(12)]
+    profiles = np.array([summer, summer, december])
+    book = generate_book(
+        n_accounts=1500, history_months=36, seed=3, coverage=False, commits=False,
+        use_cases=False, options=SynthOptions(season_profile=tuple(map(tuple, profiles))),
+    ).book  # fmt: skip
+    truth = profiles - profiles.mean(axis=1, keepdims=True)
+    segments = list(book.segments)
+    rng = np.random.default_rng(0)
+    fitted = truth[None] + rng.normal(0.0, 0.01, (50, 3, 12))
+    table = season_table(book, _season_tree(fitted, segments))
+    assert len(table) == 36
+    for k, seg in enumerate(segments):
+        t = table[table["segment"] == seg]
+        # Each month's mean step from >= 1,500 changes of SD <= 0.08 (x sqrt 2 across a month):
+        # SE <= 0.003, accumulated over up to 11 steps ~0.01; 0.025 allows the account effects.
+        np.testing.assert_allclose(t["data"], truth[k], atol=0.025)
+        np.testing.assert_allclose(t["fitted_p50"], np.median(fitted[:, k], axis=0))
+    assert table.loc[table["segment"] == "smb", "data"].idxmin() % 12 == 11
+    model_wide = fitted[:, 2]
+    table = season_table(book, _season_tree(model_wide, segments))
+    for seg in segments:
+        t = table[table["segment"] == seg]
+        np.testing.assert_allclose(t["fitted_p50"], np.median(model_wide, axis=0))
+    seasonality_check(book, _season_tree(fitted, segments), tmp_path / "season.png")
+    assert (tmp_path / "season.png").stat().st_size > 0

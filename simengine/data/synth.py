@@ -180,9 +180,10 @@ class SynthOptions:
     noise_nu : float, optional
         Student-t usage steps with this many degrees of freedom (> 2), scaled so their SD is
         ``usage_volatility``; None: normal steps.
-    season_profile : sequence of 12 float, optional
+    season_profile : sequence of 12 float, or one such sequence per segment, optional
         Monthly log seasonal effects (January first, summing to zero), replacing the harmonic
-        ``season_cos`` / ``season_sin`` (e.g. a December peak).
+        ``season_cos`` / ``season_sin`` (e.g. a December peak); one profile per segment (in
+        ``truth.segments`` order) gives segments their own seasons.
     zero_month_prob : float
         Probability that an active account's month (after its start month) is skipped.
     near_zero_share : float
@@ -210,7 +211,7 @@ class SynthOptions:
 
     segment_shares: tuple[float, ...] | None = None
     noise_nu: float | None = None
-    season_profile: tuple[float, ...] | None = None
+    season_profile: tuple[float, ...] | tuple[tuple[float, ...], ...] | None = None
     zero_month_prob: float = 0.0
     near_zero_share: float = 0.0
     near_zero_level: float = 0.001
@@ -393,7 +394,15 @@ def generate_book(
     if opt.season_profile is None:
         season = season_factor(calendar, truth.season_cos, truth.season_sin)[None, :]
     else:
-        season = np.exp(np.asarray(opt.season_profile, dtype=np.float64)[calendar % 12])[None, :]
+        profile = np.asarray(opt.season_profile, dtype=np.float64)
+        if profile.shape not in ((12,), (len(shares), 12)):
+            raise ValueError(
+                f"season_profile: 12 effects or one row of 12 per segment; got {profile.shape}"
+            )
+        if profile.ndim == 1:
+            season = np.exp(profile[calendar % 12])[None, :]
+        else:
+            season = np.exp(profile[segment][:, calendar % 12])
     usage = np.exp(log_usage) * season * ramp * (1.0 + expansion)
     if opt.zero_month_prob > 0:
         # Skipped months: 0, or a tiny share of the level; the latent level carries on.

@@ -31,8 +31,8 @@ COLUMNS = [
 ]
 
 
-#: Dims of the variables tabled: scalars, per-segment, and the monthly seasonal profile (whose
-#: month label goes into the ``segment`` column).
+#: Dims of the variables tabled: scalars, per-segment, and the monthly seasonal profile (its
+#: labels go into the ``segment`` column: "Dec" model-wide, "team:Dec" per segment).
 _DIMS = {"chain", "draw", "segment", "month_of_year"}
 
 
@@ -67,8 +67,8 @@ def diagnostics_table(tree: xr.DataTree) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``parameter``, ``segment`` ("" for scalars; the month, e.g. "Dec", for
-        ``season``), ``mean``, ``sd``, ``eti_5``,
+        Columns ``parameter``, ``segment`` ("" for scalars; segment and month, e.g.
+        "team:Dec", for ``season``), ``mean``, ``sd``, ``eti_5``,
         ``eti_95`` (equal-tailed 90% interval), ``r_hat`` (rank-normalised split R-hat),
         ``ess_bulk``, ``ess_tail`` (NaN with fewer than 2 chains x 4 draws, e.g. MAP), and
         ``divergences`` (the fit's total, repeated on every row).  A fit's constants
@@ -88,10 +88,9 @@ def diagnostics_table(tree: xr.DataTree) -> pd.DataFrame:
     for name in post.data_vars:
         da = post[name]
         extra = [d for d in da.dims if d not in ("chain", "draw")]
-        dim = extra[0] if extra else None
-        segs = [str(s) for s in da[dim].values] if dim else [""]
-        for i, seg in enumerate(segs):
-            sel = {dim: i} if dim else {}
+        for index in np.ndindex(*(da.sizes[d] for d in extra)):
+            sel = dict(zip(extra, index, strict=True))
+            seg = ":".join(str(da[d].values[i]) for d, i in sel.items())
             values = da.isel(sel).to_numpy().ravel()
             row = {
                 "parameter": name,

@@ -42,7 +42,8 @@ def posterior_draws(
     -------
     dict of numpy.ndarray
         Per-segment parameters: shape (n_draws, len(segments)); scalars: (n_draws,); ``season``
-        (the monthly profile, January first): (n_draws, 12).  Only names in
+        (the monthly profile, January first): (n_draws, len(segments), 12) from a fit with a
+        profile per segment, (n_draws, 12) from one with a model-wide profile.  Only names in
         :data:`PARAMETER_NAMES` that the posterior holds.
 
     Raises
@@ -74,9 +75,10 @@ def posterior_draws(
         da = post[name]
         extra = [d for d in da.dims if d not in ("chain", "draw")]
         values = da.transpose("chain", "draw", *extra).to_numpy()[chain, draw]
-        if extra == ["segment"]:
+        if extra and extra[0] == "segment":
             values = values[:, seg_index]
-        elif extra and extra != ["month_of_year"]:
+            extra = extra[1:]
+        if extra and extra != ["month_of_year"]:
             continue
         out[name] = np.ascontiguousarray(values, dtype=np.float64)
     return out

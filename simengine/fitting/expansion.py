@@ -336,8 +336,8 @@ def _usage_terms(params: SharedParameters, w: dict[str, np.ndarray]):
     seg2 = np.broadcast_to(seg[:, None], w["month"].shape)
     return (
         params.get("usage_drift")[seg][:, None]
-        + params.log_season(w["month"])
-        - params.log_season(w["month"] - 1)
+        + params.log_season(w["month"], seg2)
+        - params.log_season(w["month"] - 1, seg2)
         + log_ramp[seg2, w["tenure"]]
         - log_ramp[seg2, w["tenure"] - 1]
     )

@@ -6,7 +6,7 @@ What is fitted, and from which data
 * **Month-on-month changes** ``d = log U[t] - log U[t-1]`` of every account-month after the start
   month, except months within ``settle_months`` after a new use case started ("ramping": the
   expansion model reads those).  Given the use-case term is flat, the generative model says
-  exactly ``d = usage_drift_s + b_i + Δ log season(t) + Δ log ramp(k) + sigma_s eps``,
+  exactly ``d = usage_drift_s + b_i + Δ log season_s(t) + Δ log ramp(k) + sigma_s eps``,
   ``b_i ~ N(0, account_sd_s)``.  By default ``eps`` is normal and ``b_i`` is integrated out
   exactly from per-account sums (no latent variable per account), and the likelihood is computed
   from sufficient statistics (:func:`change_statistics`): per (segment, month, tenure) cell and per
@@ -48,8 +48,10 @@ four normal books: LR <= 1.9).
 
 Seasonality
 -----------
-``season`` is a monthly profile, 12 log effects summing to zero (``DESIGN.md``: a single harmonic
-cannot hold a December peak); ``season_cos``/``season_sin`` are its first harmonic.
+``season`` is a monthly profile per segment, 12 log effects summing to zero (``DESIGN.md``: a
+single harmonic cannot hold a December peak), partially pooled over segments
+(:meth:`~simengine.fitting.base.SharedParameters.season`): segments of one book may dip in
+different months; ``season_cos``/``season_sin`` are each segment's first harmonic.
 
 Known bias
 ----------
@@ -136,8 +138,8 @@ class UsageModel(BookModel):
         if robust:
             expected = (
                 drift[seg]
-                + params.log_season(data["month"])
-                - params.log_season(data["month"] - 1)
+                + params.log_season(data["month"], seg)
+                - params.log_season(data["month"] - 1, seg)
                 + params.log_ramp(data["tenure"], seg)
                 - params.log_ramp(data["tenure"] - 1, seg)
             )
@@ -196,13 +198,13 @@ def _marginal_normal_loglik(params: SharedParameters, stats: dict, sigma, tau):
     cells = stats["cells"]
     acc = stats["accounts"]
     log_ramp = params.log_ramp_table(stats["max_tenure"])  # (S, K + 1)
-    season = params.season()
+    season = params.season()  # (S, 12)
     drift = params.get("usage_drift")
     cs = cells["segment"]
     expected = (
         drift[cs]
-        + season[cells["moy"]]
-        - season[cells["prev_moy"]]
+        + season[cs, cells["moy"]]
+        - season[cs, cells["prev_moy"]]
         + log_ramp[cs, cells["tenure"]]
         - log_ramp[cs, cells["tenure"] - 1]
     )
@@ -213,7 +215,9 @@ def _marginal_normal_loglik(params: SharedParameters, stats: dict, sigma, tau):
     s = acc["segment"]
     n = acc["count"]
     ramp_sum = pt.sum(acc["ramp_coef"] * log_ramp[s[:, None], acc["ramp_tenure"]], axis=1)
-    s1 = acc["sum"] - n * drift[s] - pt.dot(acc["season_coef"], season) - ramp_sum
+    # Each account's net season counts dot its own segment's profile.
+    season_sum = pt.sum(acc["season_coef"] * season[s], axis=1)
+    s1 = acc["sum"] - n * drift[s] - season_sum - ramp_sum
     between = (tau**2)[s]
     total = var[s] + n * between
     shared = pt.sum(between * s1**2 / (total * var[s]))
@@ -227,7 +231,7 @@ def _initial_level_loglik(params: SharedParameters, stats: dict):
     s = init["segment"]
     mean = (
         params.get("initial_log_usage_mu")[s]
-        + params.season()[init["moy"]]
+        + params.season()[s, init["moy"]]
         + pt.log(params.get("ramp_start"))[s]
     )
     sd = params.get("initial_log_usage_sd")[s]

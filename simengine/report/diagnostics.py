@@ -13,7 +13,7 @@ own exposure (same accounts, same months, same censoring), one replicate per pos
   a geometric lifetime after a failed-onboarding coin (``onboarding_failure_s``), censored at the
   account's observed exposure.  ``usage_decline_hazard_ratio`` is left out (it needs simulated
   usage paths), so a replicate slightly under-churns where usage declines;
-- usage: month-over-month log changes ``drift_s + b_i + Δ season + Δ log ramp(k) + sigma_s eps``
+- usage: month-over-month log changes ``drift_s + b_i + Δ season_s + Δ log ramp(k) + sigma_s eps``
   on the panel cells the usage model fits (skipped months and use-case ramps left out).
 """
 
@@ -40,6 +40,8 @@ __all__ = [
     "paired_differences",
     "pit_values",
     "segment_hierarchy",
+    "season_by_segment",
+    "season_table",
     "seasonality_check",
     "survival_check",
     "usage_change_check",
@@ -229,7 +231,7 @@ def _replicate_changes(cells: pd.DataFrame, post: xr.Dataset, j: int, segments, 
     n_accounts = int(cells["account"].max()) + 1
     account_effect = rng.standard_normal(n_accounts)[cells["account"].to_numpy()]
     moy = cells["month"].to_numpy() % 12
-    season = post["season"].values[j] if "season" in post else np.zeros(12)
+    season = season_by_segment(post, segments)[j]  # (segments, 12)
     tenure = cells["tenure"].to_numpy()
     ramp = _log_ramp(tenure, value["ramp_start"][seg], value["ramp_months"][seg]) - _log_ramp(
         np.maximum(tenure - 1, 0), value["ramp_start"][seg], value["ramp_months"][seg]
@@ -243,7 +245,7 @@ def _replicate_changes(cells: pd.DataFrame, post: xr.Dataset, j: int, segments, 
     return (
         value["usage_drift"][seg]
         + value["account_sd"][seg] * account_effect
-        + season[moy] - season[(moy - 1) % 12]
+        + season[seg, moy] - season[seg, (moy - 1) % 12]
         + ramp
         + value["usage_volatility"][seg] * noise
     )  # fmt: skip
@@ -289,42 +291,127 @@ def usage_change_check(
     return _finish(fig, path)
 
 
-def seasonality_check(book, tree: xr.DataTree, path: str | Path | None = None) -> Figure:
-    """The fitted monthly profile (P5-P95, P50) against the one the data shows.
+def season_by_segment(post: xr.Dataset, segments) -> np.ndarray:
+    """(samples, segments, 12) log seasonal effects of a posterior stacked on ``sample``.
 
-    The data's profile: mean log usage change into each calendar month, minus the overall mean
-    change (drift and ramps), accumulated over the year and centred: an estimate of the same 12
-    log effects, with its ±2 standard errors.
+    A fit with a profile per segment gives each segment its own; a fit with one model-wide
+    profile gives it to every segment; a posterior without ``season`` gives zeros.
+    """
+    n = post.sizes["sample"]
+    if "season" not in post:
+        return np.zeros((n, len(segments), 12))
+    da = post["season"]
+    if "segment" in da.dims:
+        da = da.sel(segment=list(segments)).transpose("sample", "segment", "month_of_year")
+        return da.values
+    values = da.transpose("sample", ...).values
+    return np.repeat(values[:, None, :], len(segments), axis=1)
+
+
+def season_table(book, tree: xr.DataTree, min_tenure: int = 6) -> pd.DataFrame:
+    """Each segment's fitted monthly profile against the one its data shows.
+
+    The data's profile of a segment: its mean log usage change into each calendar month, minus
+    the mean of the 12 (drift and ramps), accumulated over the year and centred, from
+    accounts past ``min_tenure`` months (the onboarding ramp is not in the profile): an estimate
+    of the same 12 log effects, fitted nothing.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (``segment``, ``month`` 0-11, January first): ``month_name``, ``fitted_p5``,
+        ``fitted_p50``, ``fitted_p95`` (the posterior's profile), ``data`` (the data's profile),
+        ``fitted_step_p5``, ``fitted_step_p50``, ``fitted_step_p95`` and ``data_step``,
+        ``data_step_se`` (the step into the month from the month before: what the data see
+        directly), ``changes`` (changes into the month).
     """
     cells = usage_changes(book)
-    cells = cells[cells["tenure"] > 6]  # past the onboarding ramp, which the profile does not hold
-    moy = cells["month"].to_numpy() % 12
-    change = cells["change"].to_numpy() - cells["change"].mean()
-    step = np.array([change[moy == m].mean() if (moy == m).any() else np.nan for m in range(12)])
-    se = np.array([change[moy == m].std() / np.sqrt(max((moy == m).sum(), 1)) for m in range(12)])
-    profile = np.cumsum(np.nan_to_num(step))
-    profile -= profile.mean()
-    season = tree["posterior"]["season"].stack(sample=("chain", "draw")).transpose("sample", ...)
-    lo, mid, hi = np.quantile(season.values, [0.05, 0.5, 0.95], axis=0)
+    cells = cells[cells["tenure"] > min_tenure]
+    segments = list(book.segments)
+    post = tree["posterior"].to_dataset().stack(sample=("chain", "draw")).transpose("sample", ...)
+    season = season_by_segment(post, segments)
     names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    rows = []
+    for k, seg in enumerate(segments):
+        part = cells[cells["segment"].to_numpy() == k]
+        moy = part["month"].to_numpy() % 12
+        change = part["change"].to_numpy() - (part["change"].mean() if len(part) else 0.0)
+        count = np.bincount(moy, minlength=12)
+        step = np.bincount(moy, weights=change, minlength=12) / np.maximum(count, 1)
+        step = np.where(count > 0, step, np.nan)
+        # The 12 steps of a profile sum to zero over a year; months seen a different number of
+        # times (a window of 30 months) leave a remainder that would accumulate into a trend.
+        step -= np.nanmean(step) if (count > 0).any() else 0.0
+        sq = np.bincount(moy, weights=change**2, minlength=12) / np.maximum(count, 1)
+        se = np.sqrt(np.maximum(sq - np.nan_to_num(step) ** 2, 0.0) / np.maximum(count, 1))
+        profile = np.cumsum(np.nan_to_num(step))
+        profile -= profile.mean()
+        fitted = np.quantile(season[:, k], [0.05, 0.5, 0.95], axis=0)
+        fitted_step = np.quantile(
+            season[:, k] - np.roll(season[:, k], 1, axis=1), [0.05, 0.5, 0.95], axis=0
+        )
+        for m in range(12):
+            rows.append(
+                {
+                    "segment": seg,
+                    "month": m,
+                    "month_name": names[m],
+                    "fitted_p5": fitted[0, m],
+                    "fitted_p50": fitted[1, m],
+                    "fitted_p95": fitted[2, m],
+                    "data": profile[m],
+                    "fitted_step_p5": fitted_step[0, m],
+                    "fitted_step_p50": fitted_step[1, m],
+                    "fitted_step_p95": fitted_step[2, m],
+                    "data_step": step[m],
+                    "data_step_se": se[m],
+                    "changes": int(count[m]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def seasonality_check(book, tree: xr.DataTree, path: str | Path | None = None) -> Figure:
+    """Each segment's fitted monthly profile (P5-P95, P50) against the one its data shows.
+
+    Top row: the profile (log effects, January first), fitted against the data's accumulated
+    steps (:func:`season_table`).  Bottom row: the step into each month, which the data see
+    directly, with ±2 standard errors.  One column per segment: segments of one book may dip in
+    different months, and a model-wide profile shows here as the same band in every column.
+    """
+    table = season_table(book, tree)
+    segments = list(book.segments)
     x = np.arange(12)
-    fig = Figure(figsize=(10, 3.8))
-    ax_p, ax_s = fig.subplots(1, 2)
-    ax_p.fill_between(x, lo, hi, color="tab:blue", alpha=0.3, linewidth=0, label="fitted P5-P95")
-    ax_p.plot(x, mid, color="tab:blue", label="fitted P50")
-    ax_p.plot(x, profile, "o--", color="black", label="data (accumulated steps)")
-    ax_p.set_title("Seasonal profile: log effect by calendar month", fontsize=10)
-    post_step = season.values - np.roll(season.values, 1, axis=1)
-    slo, smid, shi = np.quantile(post_step, [0.05, 0.5, 0.95], axis=0)
-    ax_s.fill_between(x, slo, shi, color="tab:blue", alpha=0.3, linewidth=0, label="fitted P5-P95")
-    ax_s.plot(x, smid, color="tab:blue", label="fitted P50")
-    ax_s.errorbar(x, step, yerr=2 * se, fmt="o", color="black", ms=3, capsize=2, label="data ±2 SE")
-    ax_s.set_title("Step into each month (what the data sees directly)", fontsize=10)
-    for ax in (ax_p, ax_s):
-        ax.axhline(0.0, color="grey", linewidth=0.8)
-        ax.set_xticks(x, names, fontsize=8)
-        ax.grid(alpha=0.3)
-    outside_legend(ax_s)
+    fig = Figure(figsize=(4.0 * len(segments) + 1.5, 6.4))
+    axes = fig.subplots(2, len(segments), squeeze=False, sharey="row")
+    for k, seg in enumerate(segments):
+        t = table[table["segment"] == seg]
+        ax_p, ax_s = axes[0, k], axes[1, k]
+        colour = _PALETTE(k)
+        ax_p.fill_between(x, t["fitted_p5"], t["fitted_p95"], color=colour, alpha=0.3,
+                          linewidth=0, label="fitted P5-P95")  # fmt: skip
+        ax_p.plot(x, t["fitted_p50"], color=colour, label="fitted P50")
+        ax_p.plot(x, t["data"], "o--", color="black", ms=3, label="data (accumulated steps)")
+        dip = int(np.argmin(t["fitted_p50"].to_numpy()))
+        ax_p.set_title(
+            f"{seg}: profile (fitted dip {t['month_name'].iloc[dip]} "
+            f"{np.expm1(t['fitted_p50'].iloc[dip]):+.0%})",
+            fontsize=9,
+        )
+        ax_s.fill_between(x, t["fitted_step_p5"], t["fitted_step_p95"], color=colour,
+                          alpha=0.3, linewidth=0, label="fitted P5-P95")  # fmt: skip
+        ax_s.plot(x, t["fitted_step_p50"], color=colour, label="fitted P50")
+        ax_s.errorbar(x, t["data_step"], yerr=2 * t["data_step_se"], fmt="o", color="black",
+                      ms=3, capsize=2, label="data ±2 SE")  # fmt: skip
+        ax_s.set_title(f"{seg}: step into each month", fontsize=9)
+        for ax in (ax_p, ax_s):
+            ax.axhline(0.0, color="grey", linewidth=0.8)
+            ax.set_xticks(x, t["month_name"], fontsize=7)
+            ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("log seasonal effect")
+    axes[1, 0].set_ylabel("log step from the month before")
+    outside_legend(axes[1, -1])
+    fig.suptitle("Seasonal profile per segment: fitted vs the data", fontsize=11)
     return _finish(fig, path)
 
 

@@ -15,8 +15,8 @@ def _row_loglik(data, p):
     """Reference: per account-month residuals, account effects integrated out per account."""
     seg, acc = data["segment"], data["account"]
 
-    def season(m):
-        return p["season"][np.asarray(m) % 12]
+    def season(m, s):
+        return p["season"][s, np.asarray(m) % 12]
 
     def log_ramp(k, s):
         return np.log1p(-(1.0 - p["ramp_start"][s]) * np.exp(-k / p["ramp_months"][s]))
@@ -24,8 +24,8 @@ def _row_loglik(data, p):
     month, tenure = data["month"], data["tenure"]
     expected = (
         p["usage_drift"][seg]
-        + season(month)
-        - season(month - 1)
+        + season(month, seg)
+        - season(month - 1, seg)
         + log_ramp(tenure, seg)
         - log_ramp(tenure - 1, seg)
     )
@@ -42,7 +42,7 @@ def _row_loglik(data, p):
     changes = -0.5 * np.sum(quad + logdet + count * np.log(2.0 * np.pi))
 
     s = data["init_segment"]
-    level = data["init_log_usage"] - season(data["init_month"]) - np.log(p["ramp_start"][s])
+    level = data["init_log_usage"] - season(data["init_month"], s) - np.log(p["ramp_start"][s])
     mu, sd = p["initial_log_usage_mu"][s], p["initial_log_usage_sd"][s]
     initial = np.sum(-0.5 * ((level - mu) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2.0 * np.pi))
     return changes, initial
@@ -84,8 +84,8 @@ def _window_loglik(w, p):
     x, wts = np.polynomial.hermite.hermgauss(10)
     seg = w["segment"]
 
-    def season(m):
-        return p["season"][np.asarray(m) % 12]
+    def season(m, s):
+        return p["season"][s, np.asarray(m) % 12]
 
     def log_ramp(k, s):
         return np.log1p(-(1.0 - p["ramp_start"][s]) * np.exp(-k / p["ramp_months"][s]))
@@ -109,7 +109,7 @@ def _window_loglik(w, p):
     )
     seg2 = np.broadcast_to(seg[:, None], w["month"].shape)
     base = (
-        p["usage_drift"][seg][:, None] + season(w["month"]) - season(w["month"] - 1)
+        p["usage_drift"][seg][:, None] + season(w["month"], seg2) - season(w["month"] - 1, seg2)
         + log_ramp(w["tenure"], seg2) - log_ramp(w["tenure"] - 1, seg2)
     )  # fmt: skip
     resid = w["change"][:, None, :] - base[:, None, :] - jump
