@@ -398,6 +398,9 @@ def _fit_task(cfg) -> None:
     console = Console()
     failures = check_gate(tree, config.fit)
     print_fit_summary(tree, diagnostics_table(tree), failures, console)
+    restarts = int(tree.attrs.get("sampler_restarts", 0))
+    if restarts:
+        console.print(f"NUTS restarted {restarts} time(s) after a stuck chain (see the log)")
     console.print(f"[bold]wrote[/bold] {out}/ (posterior.nc, diagnostics.csv)")
     if failures and config.fit.method == "nuts" and not config.fit.allow_bad:
         # The posterior is written (attrs gate=failed) so it can be inspected; the exit code
