@@ -2,7 +2,7 @@
 
 ``python benchmarks/bench_baselines.py /work/books/eu31_s05 [more book folders] [--holdout 12]``
 cuts each book ``--holdout`` months before its last month (as ``simengine backtest`` does), runs
-every baseline of :data:`simengine.backtest.BASELINES` on the installed base's history and prints
+every baseline of :data:`simengine.backtest.BASELINES` (or ``--baselines NAME...``) on the installed base's history and prints
 per book and baseline: seconds, ``crps_pct``, ``bias_pct``, ``coverage80`` against what the
 installed base billed.  Rows ``raw:seasonal_naive`` / ``raw:naive_last`` are the same methods on
 the raw total (the sum of the installed base's revenue, which grows when one of its accounts
@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("books", nargs="+", type=Path)
     parser.add_argument("--holdout", type=int, default=12)
     parser.add_argument("--paths", type=int, default=1000)
+    parser.add_argument("--baselines", nargs="+", default=list(BASELINES), choices=list(BASELINES))
     args = parser.parse_args()
     for folder in args.books:
         tables = {t: folder / f"{t}.csv" for t in ("accounts", "usage", "use_cases")}
@@ -38,7 +39,8 @@ def main() -> None:
         t0 = time.perf_counter()
         total = like_for_like(split.history)
         rows = [("like_for_like history", time.perf_counter() - t0, None)]
-        for name, make in BASELINES.items():
+        for name in args.baselines:
+            make = BASELINES[name]
             t0 = time.perf_counter()
             forecast = make(split.history, total, args.holdout, args.paths, 1)
             rows.append((name, time.perf_counter() - t0, forecast))
