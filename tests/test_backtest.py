@@ -239,7 +239,10 @@ def test_theta_extends_half_the_trend():
     y = 100.0 + 2.0 * np.arange(12)
     f = theta(y, 3)
     np.testing.assert_allclose(f.mean, y[-1] + np.array([1.0, 2.0, 3.0]), atol=0.05)
-    assert np.all(np.diff(f.sd) > 0)  # the h-step SD grows with h
+    # A straight line leaves no one-step error (SD 0); with noise the h-step SD grows with h.
+    np.testing.assert_allclose(f.sd, 0.0, atol=1e-9)
+    noisy = theta(y + np.where(np.arange(12) % 2, 0.5, -0.5), 3)
+    assert noisy.sd[0] > 0 and np.all(np.diff(noisy.sd) > 0)
 
 
 def test_ets_total_is_flat_on_a_flat_series_and_repeats_by_seed():
