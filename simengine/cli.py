@@ -396,20 +396,43 @@ def _run_job(cfg, hydra, sweep: bool) -> None:
     )
 
 
+#: Exit code of ``simengine fit`` when the posterior fails the diagnostics gate (or NUTS stays
+#: stuck): distinct from 2 (bad input, nothing written), since the posterior is written.
+GATE_FAILED = 3
+
+
 def _fit_task(cfg) -> None:
     from rich.console import Console
 
     from simengine.api import run_fit
     from simengine.config import to_config
     from simengine.fitting import check_gate, diagnostics_table
+    from simengine.fitting.sampling import STUCK_ADVICE, StuckSamplerError
     from simengine.report.console import print_fit_summary
 
     config = to_config(cfg)
     out = _output_dir()
-    tree = run_fit(config, out)
+    try:
+        tree = run_fit(config, out)
+    except StuckSamplerError as exc:
+        print(f"simengine: fit failed: {exc}", file=sys.stderr)
+        sys.exit(GATE_FAILED)
     console = Console()
-    print_fit_summary(tree, diagnostics_table(tree), check_gate(tree, config.fit), console)
+    failures = check_gate(tree, config.fit)
+    print_fit_summary(tree, diagnostics_table(tree), failures, console)
+    restarts = int(tree.attrs.get("sampler_restarts", 0))
+    if restarts:
+        console.print(f"NUTS restarted {restarts} time(s) after a stuck chain (see the log)")
     console.print(f"[bold]wrote[/bold] {out}/ (posterior.nc, diagnostics.csv)")
+    if failures and config.fit.method == "nuts" and not config.fit.allow_bad:
+        # The posterior is written (attrs gate=failed) so it can be inspected; the exit code
+        # tells a script not to use it.  A MAP/ADVI fit was asked for as an approximation, and
+        # fit.allow_bad=true accepts a failing posterior: both exit 0.
+        print(
+            f"simengine: fit failed its gate ({'; '.join(failures)}); {STUCK_ADVICE}",
+            file=sys.stderr,
+        )
+        sys.exit(GATE_FAILED)
 
 
 def _backtest_task(cfg) -> None:

@@ -7,12 +7,18 @@ import pandas as pd
 import pytest
 
 from simengine.backtest import (
+    DEFAULT_BASELINES,
     NormalForecast,
     SampleForecast,
+    baseline_forecasts,
+    ets_total,
+    like_for_like,
     naive_last,
+    rw_drift,
     score,
     seasonal_naive,
     split_book,
+    theta,
 )
 from simengine.backtest.scores import quantile_columns
 from simengine.data.months import format_month
@@ -30,6 +36,8 @@ BACKTEST_SMALL = [
     "fit.chains=1",
     "fit.allow_bad=true",
     "backtest.holdout_months=6",
+    # A selection, in the order the scores file keeps (per-account ETS opted in).
+    "backtest.baselines=[rw_drift,naive_last,ets_accounts]",
 ]
 
 
@@ -64,7 +72,7 @@ def test_backtest_cli_end_to_end(cli, tmp_path):
         assert got["actual"].iloc[0] == pytest.approx(hand, rel=1e-6)  # CSV keeps 6 digits
 
     scores = pd.read_csv(tmp_path / "backtest_scores.csv")
-    assert list(scores["method"]) == ["simengine", "naive_last", "seasonal_naive", "ets"]
+    assert list(scores["method"]) == ["simengine", "rw_drift", "naive_last", "ets_accounts"]
     assert list(scores.columns) == [
         "method", "coverage50", "coverage80", "coverage90", "crps_pct", "bias_pct", "mape_total"
     ]  # fmt: skip
@@ -190,3 +198,78 @@ def test_installed_base_keeps_the_coverage_its_flags_show(tmp_path):
     csm, se = observed_coverage(state)
     assert csm == pytest.approx(covered.mean())
     assert 0.0 < se < 1.0
+
+
+def test_like_for_like_chains_the_same_accounts():
+    # B starts in month 1: the raw total jumps 10 -> 16; like for like, the level before month 1
+    # follows A alone (10 -> 11, +10%), and month 1 -> 2 follows A and B (16 -> 18).
+    history = np.array([[10.0, 11.0, 12.0], [0.0, 5.0, 6.0]])
+    np.testing.assert_allclose(like_for_like(history), [18 * 16 / 18 * 10 / 11, 16.0, 18.0])
+    # A fixed set of accounts: the plain total.
+    fixed = np.array([[3.0, 4.0, 5.0], [1.0, 1.0, 2.0]])
+    np.testing.assert_allclose(like_for_like(fixed), fixed.sum(axis=0))
+
+
+def test_rw_drift_by_hand():
+    y = np.array([10.0, 12.0, 11.0, 15.0])
+    f = rw_drift(y, 3)
+    h = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(f.mean, 15.0 + h * 5.0 / 3.0)
+    # differences 2, -1, 4 around their mean 5/3: squares sum to 114/9, over 3 - 1
+    sigma = np.sqrt(114.0 / 9.0 / 2.0)
+    np.testing.assert_allclose(f.sd, sigma * np.sqrt(h * (1.0 + h / 3.0)))
+
+
+def test_seasonal_naive_takes_the_same_accounts_a_year_earlier():
+    # 14 months: A bills 100 every month but 130 in month 2 (a season); B starts in month 8 at 50.
+    a = np.full(14, 100.0)
+    a[2] = 130.0
+    b = np.where(np.arange(14) >= 8, 50.0, 0.0)
+    forecasts = baseline_forecasts(np.vstack([a, b]), 2, 10, 1, ["seasonal_naive", "naive_last"])
+    # Month 14 copies month 2 of the like-for-like level: A's +30% on today's 150 -> 195; month 15
+    # copies month 3 (level 150).  The raw total a year earlier (130, 100) forgot B.
+    np.testing.assert_allclose(forecasts["seasonal_naive"].mean, [195.0, 150.0])
+    np.testing.assert_allclose(forecasts["naive_last"].mean, [150.0, 150.0])
+
+
+def test_theta_extends_half_the_trend():
+    # A straight line: SES tracks it (alpha -> 1) and theta = 2 adds half the OLS slope a month,
+    # so the forecast is y[T] + h * slope / 2 (statsmodels' ThetaModel, Hyndman & Billah 2003).
+    # 0.05: alpha stops just short of 1 in the optimiser, (1 - alpha)^T / alpha is ~0.
+    y = 100.0 + 2.0 * np.arange(12)
+    f = theta(y, 3)
+    np.testing.assert_allclose(f.mean, y[-1] + np.array([1.0, 2.0, 3.0]), atol=0.05)
+    # A straight line leaves no one-step error (SD 0); with noise the h-step SD grows with h.
+    np.testing.assert_allclose(f.sd, 0.0, atol=1e-9)
+    noisy = theta(y + np.where(np.arange(12) % 2, 0.5, -0.5), 3)
+    assert noisy.sd[0] > 0 and np.all(np.diff(noisy.sd) > 0)
+
+
+def test_ets_total_is_flat_on_a_flat_series_and_repeats_by_seed():
+    flat = ets_total(np.full(12, 7.0), 4, n_paths=50, seed=3)
+    np.testing.assert_allclose(flat.samples, 7.0)
+    y = 100.0 + np.sin(np.arange(30)) * 5.0 + np.arange(30)
+    one, two = ets_total(y, 6, 100, seed=3), ets_total(y, 6, 100, seed=3)
+    np.testing.assert_array_equal(one.samples, two.samples)
+    assert one.samples.shape == (100, 6)
+
+
+def test_default_baselines_are_the_cheap_ones():
+    from simengine.config import Config
+
+    assert list(Config().backtest.baselines) == list(DEFAULT_BASELINES)
+    assert "ets_accounts" not in DEFAULT_BASELINES
+    history = np.abs(np.random.default_rng(0).normal(100.0, 10.0, (5, 30)))
+    assert list(baseline_forecasts(history, 6, 20, 1)) == list(DEFAULT_BASELINES)
+
+
+def test_backtest_refuses_an_unknown_baseline(cli, tmp_path):
+    result = cli(
+        "backtest", "data.synthetic.n_accounts=50", "data.synthetic.history_months=12",
+        "backtest.holdout_months=3", "backtest.baselines=[naive_last,arima]",
+        f"hydra.run.dir={tmp_path}",
+    )  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "backtest.baselines" in lines[0] and "arima" in lines[0]
+    assert not list(tmp_path.glob("*.csv"))

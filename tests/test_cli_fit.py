@@ -127,3 +127,21 @@ def test_fit_without_use_cases_chooses_usage_and_churn(tmp_path, cli):
         assert tree.attrs["models"] == "usage,churn"
         assert tree.attrs["has_use_cases"] == 0
         assert "use_case_rate" not in tree["posterior"].data_vars
+
+
+def test_fit_failing_its_gate_exits_3_and_marks_the_posterior(cli, tmp_path):
+    # 2 x 30 draws: bulk ESS is capped near 60 log10(60) ~ 107 by the estimator, far below the
+    # gate's 400, so the gate fails on every seed.
+    data = _book_files(tmp_path / "book", seed=5)
+    out = tmp_path / "fit"
+    proc = cli(
+        "fit", *data, "fit.models=[churn]", "fit.draws=30", "fit.tune=30", "sim.progress=false",
+        f"hydra.run.dir={out}",
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert "fit failed its gate" in proc.stderr and "try:" in proc.stderr
+    # Written for inspection, and marked: `run` refuses it by the same gate.
+    with xr.open_datatree(out / "posterior.nc", engine="h5netcdf") as tree:
+        assert tree.attrs["gate"] == "failed"
+        assert "bulk ESS" in tree.attrs["gate_failures"]
+        assert int(tree.attrs["sampler_restarts"]) == 0

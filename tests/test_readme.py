@@ -23,7 +23,7 @@ README = REPO / "README.md"
 #: Appended to each verb: small and fast, the same code path.
 SMALL = {
     "run": ["sim.draws=24", "sim.progress=false"],
-    "fit": ["fit.draws=60", "fit.tune=60", "sim.progress=false"],
+    "fit": ["fit.draws=60", "fit.tune=60", "fit.allow_bad=true", "sim.progress=false"],
     "backtest": [
         "sim.draws=24", "fit.draws=60", "fit.tune=60", "fit.allow_bad=true", "sim.progress=false",
     ],
@@ -49,7 +49,8 @@ def commands(text: str) -> list[str]:
 
 def sized(command: str) -> str:
     """``command`` with the small sizes of its verb appended (fit.allow_bad for a short fit's
-    posterior: its chains are too short for the gate, which is what the gate is for)."""
+    posterior: its chains are too short for the gate, which is what the gate is for; without it
+    ``simengine fit`` would exit 3)."""
     words = command.split()
     if words[0] != "simengine" or len(words) < 2 or words[1] not in SMALL:
         return command

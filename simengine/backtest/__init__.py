@@ -7,11 +7,18 @@
 """
 
 from simengine.backtest.forecasts import (
+    BASELINES,
+    DEFAULT_BASELINES,
     NormalForecast,
     SampleForecast,
+    baseline_forecasts,
     ets_paths,
+    ets_total,
+    like_for_like,
     naive_last,
+    rw_drift,
     seasonal_naive,
+    theta,
 )
 from simengine.backtest.run import (
     BACKTEST_FILES,
@@ -27,6 +34,8 @@ from simengine.backtest.split import Split, check_holdout, split_book
 
 __all__ = [
     "BACKTEST_FILES",
+    "BASELINES",
+    "DEFAULT_BASELINES",
     "QUANTILES",
     "SCORE_COLUMNS",
     "BacktestResult",
@@ -34,15 +43,20 @@ __all__ = [
     "SampleForecast",
     "Split",
     "backtest_table",
+    "baseline_forecasts",
     "check_holdout",
     "installed_base_config",
     "ets_paths",
+    "ets_total",
+    "like_for_like",
     "naive_last",
     "observed_coverage",
     "run_backtest",
+    "rw_drift",
     "score",
     "score_table",
     "seasonal_naive",
     "split_book",
     "status_quo_kernel",
+    "theta",
 ]

@@ -5,15 +5,17 @@ cut-off is ``holdout_months`` earlier.  The PyMC models are fitted on the book a
 cut-off (:func:`simengine.backtest.split.split_book`), the engine simulates the **installed base**
 (the accounts active at the cut-off, no new logos, each keeping the coverage its flags show:
 :func:`status_quo_kernel`) over the held-out months from that posterior,
-and the forecast is scored against what those same accounts actually billed, beside three
-baselines fitted to the same accounts' history: ``naive_last``, ``seasonal_naive`` and ``ets``
-(statsmodels' ETS per account, summed; see :func:`simengine.backtest.forecasts.ets_paths`).
+and the forecast is scored against what those same accounts actually billed, beside the baselines
+``backtest.baselines`` names, fitted to the same accounts' like-for-like history
+(:mod:`simengine.backtest.forecasts`): by default ``naive_last``, ``seasonal_naive``, ``rw_drift``,
+``theta`` and ``ets`` (statsmodels), and on request ``ets_accounts`` (one ETS per account, summed).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from simengine.backtest.forecasts import (
-    SampleForecast,
-    ets_paths,
-    naive_last,
-    seasonal_naive,
-)
+from simengine.backtest.forecasts import SampleForecast, baseline_forecasts
 from simengine.backtest.scores import QUANTILES, quantile_columns, score_table
 from simengine.backtest.split import Split, split_book
 
@@ -200,7 +197,7 @@ def run_backtest(cfg, out_dir: str | Path) -> BacktestResult:
     cfg : simengine.config.Config
         Validated; ``backtest.holdout_months`` months are held out.  ``fit.*`` fits the cut book
         (or ``fit.posterior`` names a posterior fitted on it); ``sim.draws`` draws are simulated and
-        the ETS baseline simulates as many paths.
+        the ETS baselines simulate as many paths; ``backtest.baselines`` names the baselines.
     out_dir : str or os.PathLike
         Receives ``backtest.csv``, ``backtest_scores.csv``, ``backtest.png``, and the fit's
         ``posterior.nc`` and ``diagnostics.csv``.
@@ -232,16 +229,14 @@ def run_backtest(cfg, out_dir: str | Path) -> BacktestResult:
     )
     forecast.attrs["backtest_cut_off"] = split.holdout_months[0]
 
-    history_total = split.history.sum(axis=0)
     actual_total = split.actual.sum(axis=0)
     total_draws = forecast["revenue"].sum("segment").transpose("draw", "month").values
-    ets, _ = ets_paths(split.history, holdout, int(cfg.sim.draws), cfg.seed)
-    forecasts = {
-        "simengine": SampleForecast(total_draws),
-        "naive_last": naive_last(history_total, holdout),
-        "seasonal_naive": seasonal_naive(history_total, holdout),
-        "ets": ets,
-    }
+    t0 = time.perf_counter()
+    baselines = baseline_forecasts(
+        split.history, holdout, int(cfg.sim.draws), cfg.seed, cfg.backtest.baselines
+    )
+    log.info("baselines %s in %.1f s", ", ".join(cfg.backtest.baselines), time.perf_counter() - t0)
+    forecasts = {"simengine": SampleForecast(total_draws), **baselines}
     table = backtest_table(split, forecast)
     scores = score_table(forecasts, actual_total)
     write_atomic_text(table.to_csv(index=False, float_format="%.6g"), out_dir / "backtest.csv")

@@ -352,6 +352,11 @@ class BacktestConfig:
     """``simengine backtest``: fit up to ``as_of`` - ``holdout_months``, score the held-out months."""
 
     holdout_months: int = 12
+    # Baselines scored beside simengine (simengine.backtest.forecasts.BASELINES): the cheap ones on
+    # the like-for-like total by default; "ets_accounts" (one ETS per account) is opt-in.
+    baselines: list[str] = field(
+        default_factory=lambda: ["naive_last", "seasonal_naive", "rw_drift", "theta", "ets"]
+    )
 
 
 @dataclass

@@ -108,6 +108,13 @@ def validate(cfg: Config) -> None:
     _check(s.chunk_draws >= 0, "sim.chunk_draws", s.chunk_draws, "must be >= 0")
     holdout = cfg.backtest.holdout_months
     _check(holdout >= 1, "backtest.holdout_months", holdout, "must be >= 1")
+    from simengine.backtest.forecasts import BASELINES  # numpy only at import
+
+    known = tuple(BASELINES)
+    baselines = list(cfg.backtest.baselines)
+    unknown = [b for b in baselines if b not in known]
+    _check(not unknown, "backtest.baselines", baselines, f"unknown {unknown}; known: {list(known)}")
+    _check(len(set(baselines)) == len(baselines), "backtest.baselines", baselines, "repeats a name")
     _check(s.threads >= 0, "sim.threads", s.threads, "must be >= 0")
     _check(0 <= s.cohort_months <= 240, "sim.cohort_months", s.cohort_months, "must be in [0, 240]")
     _check(cfg.signals.top >= 1, "signals.top", cfg.signals.top, "must be >= 1")

@@ -436,8 +436,12 @@ def _covariate_log_likelihood(alpha, beta, cells, csm_hr, decline_hr, anniversar
         + (h - 1.0) * (g - 1.0) * both
     )
     a, b = alpha[seg], beta[seg]
-    # log B(a, b + e) - log B(a, b) = [lgamma(b + e) - lgamma(b)] - [lgamma(a + b + e) - ...]
-    log_surv = lgamma_ratio(b, exposure) - lgamma_ratio(a + b, exposure)
+    # log B(a, b + e) - log B(a, b) = [lgamma(b) - lgamma(a + b)] - [lgamma(b + e) - lgamma(a +
+    # b + e)]: grouped by shift a (small) rather than by shift e, so nothing of size e log e
+    # cancels.  Grouped by e, the two ~e log e terms cancel in float64 once e passes ~1e15 (a
+    # hazard ratio ~1e18): the likelihood went flat and its value jumped there, a spurious
+    # corner where a NUTS chain got stuck with step size ~1e-7 (issue 22).
+    log_surv = lgamma_ratio(b, a) - lgamma_ratio(b + exposure, a)
     # log B(a + 1, b + e) - log B(a, b) = log S(e) + log(a / (a + b + e))
     log_churn = log_surv + pt.log(a / (a + b + exposure)) + pt.log(c) + last_decl * pt.log(h)
     if anniversary_hr is not None:
@@ -445,5 +449,5 @@ def _covariate_log_likelihood(alpha, beta, cells, csm_hr, decline_hr, anniversar
     # Left truncation: the pre-window boundaries carry the CSM ratio and their anniversaries, no
     # decline (no usage there).
     pre = c * (entry + (g - 1.0) * entry_anniv)
-    log_entry = lgamma_ratio(b, pre) - lgamma_ratio(a + b, pre)
+    log_entry = lgamma_ratio(b, a) - lgamma_ratio(b + pre, a)
     return pt.switch(churned > 0, log_churn, log_surv) - log_entry

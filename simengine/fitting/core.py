@@ -15,6 +15,7 @@ from simengine.config import FitConfig
 from simengine.data import Book, book_hash, observation_window
 from simengine.fitting.base import MONTHS_OF_YEAR, BookModel, SharedParameters
 from simengine.fitting.churn import ChurnModel
+from simengine.fitting.diagnostics import check_gate
 from simengine.fitting.expansion import ExpansionModel
 from simengine.fitting.sampling import sample_model
 from simengine.fitting.select import resolve_models
@@ -171,10 +172,21 @@ def fit_book(
         "tune": int(fit_cfg.tune),
         "chains": int(fit_cfg.chains),
         "parameters": "fitted" if fit_cfg.method == "nuts" else f"approximate ({fit_cfg.method})",
+        # NUTS runs abandoned because a chain got stuck (fitting.sampling.stuck_chains), and why.
+        "sampler_restarts": len(result.restarts),
+        "sampler_restart_reasons": json.dumps(result.restarts),
     }
     if "churn" in models:
         # The churn rules' parameters (decline threshold, ...): the simulation reads them here.
         attrs |= ChurnModel.rules(configs.get("churn")).to_attrs()
+    tree.attrs = dict(attrs)
+    # The gate's verdict travels with the file: a failing posterior is still written (to inspect)
+    # but says so, and `simengine run` refuses it (fit.allow_bad=true overrides).
+    failures = check_gate(tree, fit_cfg)
+    attrs["gate"] = (
+        "not applicable" if fit_cfg.method != "nuts" else "failed" if failures else "passed"
+    )
+    attrs["gate_failures"] = "; ".join(failures)
     tree.attrs = dict(attrs)
     tree["posterior"].attrs = tree["posterior"].attrs | attrs
     return tree

@@ -22,6 +22,9 @@ _BASELINE_STYLE = {
     "naive_last": ("tab:gray", ":"),
     "seasonal_naive": ("tab:brown", "-."),
     "ets": ("tab:purple", "--"),
+    "rw_drift": ("tab:olive", ":"),
+    "theta": ("tab:cyan", "-."),
+    "ets_accounts": ("tab:pink", "--"),
 }
 
 
