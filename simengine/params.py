@@ -83,8 +83,9 @@ _FIT_ONLY: dict[str, float] = {
     "usage_decline_hazard_ratio": 1.0,
     "zero_month_prob": 0.0,
     "onboarding_failure": 0.0,
-    # 0: normal usage steps; the usage fit sets it when the data's changes are heavy-tailed.
-    "usage_tail_nu": 0.0,
+    # Weight 0: normal usage steps; the usage fit sets the mixture when the changes are heavy-tailed.
+    "usage_tail_weight": 0.0,
+    "usage_tail_ratio": 1.0,
 }
 
 #: Monthly slot of each adjustment, and whether it multiplies (True) or adds (False).

@@ -46,7 +46,8 @@ SEGMENT_PARAMS: tuple[str, ...] = (
     "usage_decline_hazard_ratio",  # churn hazard ratio at a declining boundary (fitting/churn.py)
     "zero_month_prob",  # chance an active month shows no usage (the usage fit's hurdle)
     "onboarding_failure",  # chance a new logo churns at its first boundary (failed onboarding)
-    "usage_tail_nu",  # Student-t usage steps with this many degrees of freedom; 0: normal steps
+    "usage_tail_weight",  # usage steps: weight of the wide normal of the mixture; 0: normal steps
+    "usage_tail_ratio",  # usage steps: SD of the wide normal over the narrow one's (>= 1)
     *SEASON_PARAMS,  # log seasonal effect of each month of year, January first (sum to zero)
 )
 (
@@ -75,7 +76,8 @@ SEGMENT_PARAMS: tuple[str, ...] = (
     P_DECLINE_HR,
     P_ZERO_PROB,
     P_ONBOARDING_FAILURE,
-    P_TAIL_NU,
+    P_TAIL_WEIGHT,
+    P_TAIL_RATIO,
 ) = range(len(SEGMENT_PARAMS) - len(SEASON_PARAMS))
 #: ``seg_params[..., P_SEASON0 + m]``: log seasonal effect of month of year ``m`` (January = 0).
 P_SEASON0 = SEGMENT_PARAMS.index("season_0")

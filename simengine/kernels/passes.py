@@ -53,7 +53,7 @@ from simengine.kernels.rng import (
     _normal_slow,
     mix64,
     next_normal,
-    next_student_t,
+    next_uniform,
 )
 from simengine.kernels.vmath import bits_f64
 
@@ -208,18 +208,19 @@ def normal_fixup(lo, hi, n_slow, usage_state, eps, slow, slow_words):
 
 
 @jit
-def student_t_pass(lo, hi, step, usage_state, eps, nu, scale):
-    """The usage step's noise where the usage fit found heavy tails: ``eps[p] = scale * t`` with
-    ``t`` a Student-t of ``nu`` degrees of freedom (:func:`simengine.kernels.rng.next_student_t`)
-    from each stepping position's usage stream, in position order.  Scalar: its gamma draw is a
-    rejection loop, and only segments with ``usage_tail_nu > 2`` come here."""
+def mixture_pass(lo, hi, step, usage_state, eps, weight, narrow, wide):
+    """The usage step's noise where the usage fit found heavy tails: each stepping position's unit
+    normal ``eps[p]`` (from :func:`normal_pass`) scaled to the wide component's SD ``wide`` with
+    probability ``weight``, else to ``narrow`` (:mod:`simengine.fitting.tails`), the choice by one
+    uniform drawn after the normal from the position's usage stream, in position order.  Only
+    segments with ``usage_tail_weight > 0`` come here."""
     for k in range(hi - lo):
         p = np.uintp(lo + k)
         if step[p] == 0:
             continue
-        state, t = next_student_t(usage_state[p], nu)
+        state, u = next_uniform(usage_state[p])
         usage_state[p] = state
-        eps[p] = t * scale
+        eps[p] = eps[p] * (wide if u < weight else narrow)
 
 
 @pass_jit

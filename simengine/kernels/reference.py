@@ -166,14 +166,6 @@ def next_gamma(state, shape):
     return state, result
 
 
-def next_student_t(state, nu):
-    """Student-t draws with ``nu`` degrees of freedom per lane: a normal, then Gamma(nu / 2)."""
-    state, z = next_normal(state)
-    half = 0.5 * np.asarray(nu, dtype=np.float64)
-    state, g = next_gamma(state, half)
-    return state, z * np.sqrt(half / g)
-
-
 def next_beta(state, a, b):
     """Beta(a, b) as G_a / (G_a + G_b), both gammas from the same stream."""
     state, ga = next_gamma(state, a)
@@ -348,7 +340,8 @@ class _Lanes:
                 np.where(f == 0.0, share + u[:n_ex] * (1.0 - share), u[:n_ex]),
             )
         self.volatility = p[:, L.P_VOLATILITY].copy()
-        self.tail_nu = p[:, L.P_TAIL_NU].copy()
+        self.tail_weight = p[:, L.P_TAIL_WEIGHT].copy()
+        self.tail_ratio = p[:, L.P_TAIL_RATIO].copy()
         self.price = cat([price[a_i], seg_params[nl_d, nl_s, L.P_PRICE]])
 
         survived = np.where(ex, cat([tenure[a_i], np.zeros(nl_d.size, np.int64)]), 0)
@@ -529,17 +522,20 @@ class _Lanes:
                     book &= left
                     self._record(L.A_LEAK_12M, churning[book], leak[book])
 
-        # Usage step: one ziggurat normal per lane from its usage stream, or a Student-t of the
-        # same SD on lanes whose segment has usage_tail_nu > 2.
-        nu = self.tail_nu[step]
-        heavy = nu > 2.0
+        # Usage step: one ziggurat normal per lane from its usage stream; on lanes whose segment
+        # has usage_tail_weight > 0, then a uniform that picks the mixture's wide or narrow SD.
+        w = self.tail_weight[step]
+        heavy = w > 0.0
         state = self.usage_state[step]
-        state, eps = next_normal(state)
-        eps = eps * self.volatility[step]
+        state, z = next_normal(state)
+        eps = z * self.volatility[step]
         if heavy.any():
-            st_t, t_draw = next_student_t(self.usage_state[step][heavy], nu[heavy])
-            state[heavy] = st_t
-            eps[heavy] = t_draw * (self.volatility[step][heavy] * np.sqrt(1.0 - 2.0 / nu[heavy]))
+            st_u, u = next_uniform(state[heavy])
+            state[heavy] = st_u
+            k = self.tail_ratio[step][heavy]
+            wh = w[heavy]
+            narrow = self.volatility[step][heavy] / np.sqrt(1.0 - wh + wh * k * k)
+            eps[heavy] = z[heavy] * np.where(u < wh, k * narrow, narrow)
         self.usage_state[step] = state
         self.x[step] += (self.drift[step] + mp[:, L.M_DRIFT_SHIFT]) + eps
         self.ramp_tail[step] *= self.ramp_step[step]

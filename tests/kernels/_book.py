@@ -36,7 +36,8 @@ DEFAULT_SEGMENT = {
     "usage_decline_hazard_ratio": 1.5,
     "zero_month_prob": 0.02,
     "onboarding_failure": 0.03,
-    "usage_tail_nu": 0.0,
+    "usage_tail_weight": 0.0,
+    "usage_tail_ratio": 1.0,
 }
 DEFAULT_MONTH = {
     "new_logo_rate": 5.0,
