@@ -45,7 +45,7 @@ def _divergences(tree: xr.DataTree) -> int:
 #: Posterior variables a fit may record as a constant (an estimate made outside the sampler, the
 #: same in every draw): such a variable has no mixing to judge, so the table leaves it out.  Only
 #: these names: any other variable constant over every chain is a stuck sampler and stays in.
-FIT_CONSTANTS = ("usage_tail_nu",)
+FIT_CONSTANTS = ("usage_tail_nu", "usage_tail_weight", "usage_tail_ratio")
 
 
 def _fixed(da: xr.DataArray) -> bool:

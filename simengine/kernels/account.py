@@ -127,12 +127,12 @@ from simengine.kernels.passes import (
     K_REVENUE,
     churn_pass,
     cohort_pass,
+    mixture_pass,
     month_pass,
     next_flag,
     normal_fixup,
     normal_pass,
     step_pass,
-    mixture_pass,
 )
 from simengine.kernels.ranges import (
     LANES,

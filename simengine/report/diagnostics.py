@@ -28,6 +28,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from simengine.fitting.tails import mixture_from_student_t, mixture_scales
 from simengine.report.plots import _money, outside_legend, save_figure
 
 __all__ = [
@@ -64,6 +65,16 @@ def _posterior_pick(tree: xr.DataTree, n: int, seed: int) -> xr.Dataset:
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xD1A6]))
     take = rng.choice(post.sizes["sample"], size=min(n, post.sizes["sample"]), replace=False)
     return post.isel(sample=np.sort(take))
+
+
+def _tail_law(post: xr.Dataset, j: int) -> tuple[float, float]:
+    """Draw ``j``'s step law ``(weight, ratio)``: the mixture, or the one closest to an older
+    posterior's t(``usage_tail_nu``); ``(0, 1)``: normal steps."""
+    if "usage_tail_weight" in post:
+        return float(post["usage_tail_weight"].values[j]), float(post["usage_tail_ratio"].values[j])
+    if "usage_tail_nu" in post:
+        return mixture_from_student_t(float(post["usage_tail_nu"].values[j]))
+    return 0.0, 1.0
 
 
 def _segment_values(post: xr.Dataset, name: str, segments) -> np.ndarray:
@@ -235,11 +246,12 @@ def _replicate_changes(cells: pd.DataFrame, post: xr.Dataset, j: int, segments, 
         np.maximum(tenure - 1, 0), value["ramp_start"][seg], value["ramp_months"][seg]
     )
     ramp = np.where(tenure >= 1, ramp, 0.0)
-    if "usage_tail_nu" in post:
-        nu = float(post["usage_tail_nu"].values[j])
-        noise = rng.standard_t(nu, len(cells)) * np.sqrt((nu - 2.0) / nu)
-    else:
-        noise = rng.standard_normal(len(cells))
+    weight, ratio = _tail_law(post, j)
+    noise = rng.standard_normal(len(cells))
+    if weight > 0.0:
+        # The simulation's step law: a normal scale mixture of unit SD (fitting/tails.py).
+        narrow, wide = mixture_scales(weight, ratio, 1.0)
+        noise = noise * np.where(rng.random(len(cells)) < weight, wide, narrow)
     return (
         value["usage_drift"][seg]
         + value["account_sd"][seg] * account_effect
