@@ -229,13 +229,13 @@ def _marginal_normal_loglik(params: SharedParameters, stats: dict, sigma, tau):
 
 
 def _initial_level_loglik(params: SharedParameters, stats: dict):
-    """``log U[start] - log season - log ramp_start ~ N(mu_s, sd_s)`` from (segment, month) cells."""
+    """``log U[start] - log season - log ramp(0) ~ N(mu_s, sd_s)`` from (segment, month) cells."""
     init = stats["init_cells"]
     s = init["segment"]
     mean = (
         params.get("initial_log_usage_mu")[s]
         + params.season()[init["moy"]]
-        + pt.log(params.get("ramp_start"))[s]
+        + params.log_ramp_table(0)[s, 0]
     )
     sd = params.get("initial_log_usage_sd")[s]
     quad = init["sum_sq"] - 2.0 * mean * init["sum"] + init["count"] * mean**2
