@@ -16,7 +16,7 @@ PARAMETER_NAMES = (
     "ramp_start", "ramp_months", "initial_log_usage_mu", "initial_log_usage_sd",
     "season_cos", "season_sin", "csm_hazard_ratio", "se_use_case_ratio",
     "usage_decline_hazard_ratio", "usage_tail_nu", "usage_tail_weight", "usage_tail_ratio",
-    "zero_month_prob", "onboarding_failure", "season",
+    "zero_month_prob", "onboarding_failure", "season", "ramp_log",
 )  # fmt: skip
 
 
@@ -42,7 +42,8 @@ def posterior_draws(
     -------
     dict of numpy.ndarray
         Per-segment parameters: shape (n_draws, len(segments)); scalars: (n_draws,); ``season``
-        (the monthly profile, January first): (n_draws, 12).  Only names in
+        (the monthly profile, January first): (n_draws, 12); ``ramp_log`` (the onboarding
+        curve, tenure 0..K): (n_draws, len(segments), K + 1).  Only names in
         :data:`PARAMETER_NAMES` that the posterior holds; a posterior with ``usage_tail_nu`` and no
         mixture also gets ``usage_tail_weight`` / ``usage_tail_ratio`` from it.
 
@@ -77,6 +78,8 @@ def posterior_draws(
         values = da.transpose("chain", "draw", *extra).to_numpy()[chain, draw]
         if extra == ["segment"]:
             values = values[:, seg_index]
+        elif extra == ["segment", "ramp_tenure"]:  # the onboarding curve by tenure
+            values = values[:, seg_index, :]
         elif extra and extra != ["month_of_year"]:
             continue
         out[name] = np.ascontiguousarray(values, dtype=np.float64)

@@ -16,10 +16,11 @@ What is fitted, and from which data
   months bend the estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is
   then the noise SD, and the kernel draws the normal mixture closest to t(``usage_tail_nu``)
   (:func:`simengine.fitting.tails.mixture_from_student_t`) scaled to it.  The onboarding ramp enters through
-  ``Δ log ramp(k)`` at tenures 1, 2, ...: the shape of early-tenure growth (month 1 vs
-  3 vs 6, the day-30/90/180 checkpoints) identifies ``ramp_start``
-  and ``ramp_months`` separately from the drift.
-* **First-month level**: ``log U[start] - log season - log ramp_start``
+  ``Δ log ramp(k) = ramp_increment_s[k]`` at tenures 1 .. 12 and 0 after
+  (:meth:`SharedParameters.log_ramp_table`): a monotone curve with a free step per month of the
+  first year (month 1 vs 3 vs 6, the day-30/90/180 checkpoints), so a logistic or exponential
+  onboarding alike is the ramp's, and the drift is what accounts past their first year do.
+* **First-month level**: ``log U[start] - log season - log ramp(0)``
   ``~ Normal(initial_log_usage_mu_s,
   initial_log_usage_sd_s)`` for accounts whose start month is in the data.
 

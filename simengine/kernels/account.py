@@ -4,7 +4,7 @@ Model (DESIGN.md), for an account of segment ``s`` in horizon month ``t`` at ten
 
     x[t]   = x[t-1] + (g_s + b_i + shift[t]) + sigma_s * eps[t]   b_i ~ N(0, tau_s), eps ~ N(0, 1)
     U[t]   = exp(x[t]) * season(t) * ramp(k) * health(k) * (1 + E[t])
-    ramp   = 1 - (1 - ramp_start_s) * exp(-k / ramp_months_s)
+    ramp   = exp(ramp_log_s[k]) for k < RAMP_TABLE_MONTHS, else 1 (the usage fit's onboarding curve)
     season = exp(season_m)       m = month of year, the fit's 12-effect profile (January first)
     E[t]   = sum over use cases j of  m_j * (1 - q**(t - a_j + 1)) * health_j(t - a_j),  q = exp(-1/r_s)
     revenue = U * price_i * price_multiplier[t]
@@ -96,7 +96,6 @@ from simengine.kernels.layout import (
     M_USE_CASE_MULT,
     P_CSM_HR,
     P_DECLINE_HR,
-    P_RAMP_MONTHS,
     P_RENEWAL_RATIO,
     P_SE_RATIO,
     P_TAIL_RATIO,
@@ -108,6 +107,7 @@ from simengine.kernels.layout import (
     P_UNHEALTHY_DECAY,
     P_VOLATILITY,
     P_ZERO_PROB,
+    RAMP_TABLE_MONTHS,
     RING_MONTHS,
     V_ACTIVE,
     V_NEW_USE_CASES,
@@ -185,6 +185,7 @@ from simengine.kernels.state import (
     R_ZERO,
     draw_new_logos,
     mean_first_year_ramp,
+    ramp_tail_at,
     record_account_churn,
     record_churn,
     season_table,
@@ -219,14 +220,15 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
     record = acc_rec.shape[0] > 0
 
     season = np.empty((n_seg, 12))
-    ramp_step = np.empty(n_seg)
+    ramp_tails = np.zeros((n_seg, RAMP_TABLE_MONTHS + 1))  # 1 - ramp(k); 0 from the table's end
     q = np.empty(n_seg)
     decay = np.empty(n_seg)
     decay_q = np.empty(n_seg)
     mean_ramp = np.empty(n_seg)
     for s in range(n_seg):
         season_table(sp[s], season[s])
-        ramp_step[s] = math.exp(-1.0 / sp[s, P_RAMP_MONTHS])
+        for k in range(RAMP_TABLE_MONTHS):
+            ramp_tails[s, k] = ramp_tail_at(sp[s], k)
         q[s] = math.exp(-1.0 / sp[s, P_UC_RAMP])
         decay[s] = math.exp(-sp[s, P_UNHEALTHY_DECAY])
         decay_q[s] = decay[s] * q[s]
@@ -406,11 +408,11 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                     mixture_pass(lo, hi, step, rs[R_USAGE], eps, tail_weight, narrow,
                                  ratio * narrow)  # fmt: skip
                     volatility = 1.0
-                n_use_case = step_pass(lo, hi, step, exist, eps, st[F_X], st[F_DRIFT],
+                n_use_case = step_pass(t, lo, hi, step, exist, it[I_BORN], eps, st[F_X], st[F_DRIFT],
                                        st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTH_STEP],
                                        st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
                                        st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE],
-                                       st[F_UC_GAP], mps[M_DRIFT_SHIFT], volatility, ramp_step[s],
+                                       st[F_UC_GAP], mps[M_DRIFT_SHIFT], volatility, ramp_tails[s],
                                        q[s], decay[s], decay_q[s], se_share[s], intensity_plain,
                                        intensity_supported, use_case)  # fmt: skip
                 p = lo

@@ -245,15 +245,22 @@ def account_effects(p, book, a_i, z):
     n = book.change_count[a_i]
     s1 = book.change_sum[a_i] - n * p[:, L.P_DRIFT]
     s1 -= np.sum(book.season_coef[a_i] * p[:, L.P_SEASON0 : L.P_SEASON0 + 12], axis=1)
-    tail0 = (1.0 - p[:, L.P_RAMP_START])[:, None]
     coef = book.ramp_coef[a_i]
-    log_ramp = np.log1p(-tail0 * np.exp(-book.ramp_tenure[a_i] / p[:, L.P_RAMP_MONTHS, None]))
+    log_ramp = _log_ramp(p, book.ramp_tenure[a_i])
     s1 -= np.sum(np.where(coef != 0.0, coef * log_ramp, 0.0), axis=1)
     var_noise = p[:, L.P_VOLATILITY] * p[:, L.P_VOLATILITY]
     with np.errstate(divide="ignore", invalid="ignore"):  # lanes with n = 0 are replaced below
         shrink = 1.0 / (1.0 + var_noise / (n * tau * tau))
         posterior = (s1 / n) * shrink + z * np.sqrt(var_noise / n * shrink)
     return np.where((n <= 0.0) | (tau <= 0.0), tau * z, posterior)
+
+
+def _log_ramp(p, tenure):
+    """``log ramp(k)`` per lane from the table ``p[:, P_RAMP0 + k]`` (0 from RAMP_TABLE_MONTHS)."""
+    table = np.concatenate([p[:, L.P_RAMP0 : L.P_RAMP0 + L.RAMP_TABLE_MONTHS],
+                            np.zeros((p.shape[0], 1))], axis=1)  # fmt: skip
+    k = np.minimum(tenure, L.RAMP_TABLE_MONTHS)
+    return np.take_along_axis(table, np.broadcast_to(k, (p.shape[0], k.shape[-1])), axis=1)
 
 
 class _Lanes:
@@ -366,9 +373,9 @@ class _Lanes:
         self.cumulative_hazard = np.zeros(n)
         self.csm_hr, self.se_ratio = p[:, L.P_CSM_HR].copy(), p[:, L.P_SE_RATIO].copy()
 
-        self.ramp_step = np.exp(-1.0 / p[:, L.P_RAMP_MONTHS])
-        # (1 - ramp_start) * exp(-k / ramp_months) at tenure k; existing accounts start at as_of.
-        self.ramp_tail = (1.0 - p[:, L.P_RAMP_START]) * np.exp(-survived / p[:, L.P_RAMP_MONTHS])
+        # 1 - ramp(k) by tenure k from the table (0 past it); existing accounts start at as_of.
+        self.ramp_tails = -np.expm1(_log_ramp(p, np.arange(L.RAMP_TABLE_MONTHS + 1)[None, :]))
+        self.ramp_tail = self.ramp_tails[np.arange(n), np.minimum(survived, L.RAMP_TABLE_MONTHS)]
 
         first_month = self.month_rows[self.month_base + np.minimum(start, horizon - 1)]
         unhealthy = ~ex & (u_health < first_month[:, L.M_UNHEALTHY_SHARE])
@@ -408,8 +415,8 @@ class _Lanes:
         start_price = p[:, L.P_PRICE] * first_month[:, L.M_PRICE_MULT]
         ramp_sum = np.zeros(n)
         for k in range(12):
-            ramp_sum += np.exp(-k / p[:, L.P_RAMP_MONTHS])
-        mean_ramp = 1.0 - (1.0 - p[:, L.P_RAMP_START]) * ramp_sum / 12.0
+            ramp_sum += self.ramp_tails[:, k]
+        mean_ramp = 1.0 - ramp_sum / 12.0
         signs = u_commit < p[:, L.P_COMMIT_SHARE]
         new_commit = np.where(signs, p[:, L.P_COMMIT_MONTHS] * start_price * np.exp(x_new), 0.0)
         bookings = np.where(signs, new_commit, 12.0 * start_price * np.exp(x_new) * mean_ramp)
@@ -538,7 +545,10 @@ class _Lanes:
             eps[heavy] = z[heavy] * np.where(u < wh, k * narrow, narrow)
         self.usage_state[step] = state
         self.x[step] += (self.drift[step] + mp[:, L.M_DRIFT_SHIFT]) + eps
-        self.ramp_tail[step] *= self.ramp_step[step]
+        tenure = np.minimum(t - self.born[step], L.RAMP_TABLE_MONTHS)
+        self.ramp_tail[step] = np.take_along_axis(self.ramp_tails[step], tenure[:, None], axis=1)[
+            :, 0
+        ]
         self.health[step] *= self.health_step[step]
         self.healthy_ramp_gap[step] *= self.q[step]
         self.hist_ramp_gap[step] *= self.q[step]
