@@ -33,7 +33,9 @@ COLUMNS = [
 
 #: Dims of the variables tabled: scalars, per-segment, and the monthly seasonal profile (whose
 #: month label goes into the ``segment`` column).
-_DIMS = {"chain", "draw", "segment", "month_of_year"}
+#: Dims a judged variable may have (``ramp_month``: the onboarding curve's increments, one row
+#: per segment and month of tenure; its cumulative ``ramp_log`` is a deterministic of them).
+_DIMS = {"chain", "draw", "segment", "month_of_year", "ramp_month"}
 
 
 def _divergences(tree: xr.DataTree) -> int:
@@ -88,10 +90,9 @@ def diagnostics_table(tree: xr.DataTree) -> pd.DataFrame:
     for name in post.data_vars:
         da = post[name]
         extra = [d for d in da.dims if d not in ("chain", "draw")]
-        dim = extra[0] if extra else None
-        segs = [str(s) for s in da[dim].values] if dim else [""]
-        for i, seg in enumerate(segs):
-            sel = {dim: i} if dim else {}
+        for index in np.ndindex(*(da.sizes[d] for d in extra)):
+            sel = dict(zip(extra, index, strict=True))
+            seg = " ".join(str(da[d].values[i]) for d, i in sel.items())  # e.g. "team 3"
             values = da.isel(sel).to_numpy().ravel()
             row = {
                 "parameter": name,
