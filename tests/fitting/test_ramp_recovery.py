@@ -32,14 +32,14 @@ def _ramp_length(log_ramp: np.ndarray) -> np.ndarray:
 @pytest.mark.slow
 def test_logistic_ramp_and_drift_are_recovered():
     """2,000 accounts (24 months before a 36-month window, t(5) steps, use cases), usage and
-    expansion fitted jointly (NUTS, 1 x 150 draws; ~3 min here).
+    expansion fitted jointly (NUTS, 1 x 200 draws; 3-5 min here).
 
     Tolerances, from the posterior SDs at this size (drift ~0.001, use-case rate ~6% relative,
     ramp_start ~1.5% relative, ramp length +-0.4 months): drift within 0.003 of the truth (the
     two-parameter ramp put it 0.025 below), ramp length within 1.5 months of the truth's 5 (it
     was 68-90), ramp_start within 15%, use-case rate within 30%.  The trade-off: the drift's
     posterior correlation with the ramp's last six monthly increments (what a longer ramp would
-    take from the drift) and with the use-case rate stays small (|r| < 0.5 and < 0.35; at 150
+    take from the drift) and with the use-case rate stays small (|r| < 0.5 and < 0.35; at 200
     draws a correlation's SE is ~0.08).
     """
     truth = dataclasses.replace(
@@ -47,7 +47,7 @@ def test_logistic_ramp_and_drift_are_recovered():
     )
     options = SynthOptions(noise_nu=5.0, logistic_ramp=(MIDPOINT, WIDTH), pre_window_months=24)
     book = generate_book(2000, 36, "2026-10", 7, truth=truth, options=options).book
-    cfg = FitConfig(models=["usage", "expansion"], draws=150, tune=150, chains=1)
+    cfg = FitConfig(models=["usage", "expansion"], draws=200, tune=200, chains=1)
     post = fit_book(book, cfg, 0, progress=False)["posterior"]
     n_seg = len(book.segments)
 
