@@ -53,9 +53,15 @@ from simengine.kernels.layout import (
     M_USE_CASE_MULT,
     MONTH_DEFAULTS,
     MONTH_PARAMS,
+    P_RAMP0,
+    P_RAMP_MONTHS,
+    P_RAMP_START,
     P_SEASON0,
+    RAMP_PARAMS,
+    RAMP_TABLE_MONTHS,
     SEASON_PARAMS,
     SEGMENT_PARAMS,
+    exponential_ramp_table,
     harmonic_season,
 )
 
@@ -85,8 +91,11 @@ _FIT_ONLY: dict[str, float] = {
     "anniversary_hazard_ratio": 1.0,
     "zero_month_prob": 0.0,
     "onboarding_failure": 0.0,
-    # 0: normal usage steps; the usage fit sets it when the data's changes are heavy-tailed.
-    "usage_tail_nu": 0.0,
+    # Weight 0: normal usage steps; the usage fit sets the mixture when the changes are heavy-tailed.
+    "usage_tail_weight": 0.0,
+    "usage_tail_ratio": 1.0,
+    # The onboarding ramp's table: filled after the other parameters (_ramp_table).
+    **dict.fromkeys(RAMP_PARAMS, 0.0),
 }
 
 #: Kernel parameters that are churn-rule parameters (the fit's record, never a config key).
@@ -324,6 +333,8 @@ def build_parameters(
                 values = draw_param(spec, assumption_stream(cfg.seed, name, key_seg), n)
             seg_params[:, s_idx, p_idx] = values
 
+    _ramp_table(cfg, segments, posterior, posterior_segments, seg_params, fitted)
+
     off = [s for s in segments if not use_cases_on(cfg, use_cases, s)]
     for seg in off:
         seg_params[:, list(segments).index(seg), SEGMENT_PARAMS.index("use_case_rate")] = 0.0
@@ -361,6 +372,28 @@ def build_parameters(
         notes=notes,
         use_cases_off=tuple(off),
     )
+
+
+def _ramp_table(cfg, segments, posterior, posterior_segments, seg_params, fitted) -> None:
+    """The onboarding ramp's table ``ramp_log_k`` (``log ramp(k)``) of every draw and segment,
+    in place: the posterior's fitted curve ``ramp_log`` (draws, segments, tenure 0..K; 0 past K)
+    where it has one for the segment and no ``model.override`` sets ``ramp_start`` or
+    ``ramp_months``; else the exponential approach of that draw's ``ramp_start`` and
+    ``ramp_months`` (config assumptions, or a posterior written before the fitted curve)."""
+    fitted_table = None if posterior is None else posterior.get("ramp_log")
+    for s_idx, seg in enumerate(segments):
+        overridden = any(_override_for(cfg, seg, n) for n in ("ramp_start", "ramp_months"))
+        block = seg_params[:, s_idx, P_RAMP0 : P_RAMP0 + RAMP_TABLE_MONTHS]
+        if fitted_table is not None and seg in posterior_segments and not overridden:
+            table = np.asarray(fitted_table, dtype=float)[:, list(posterior_segments).index(seg)]
+            width = min(table.shape[1], RAMP_TABLE_MONTHS)
+            block[:] = 0.0
+            block[:, :width] = table[:, :width]
+            fitted.add("ramp_log")
+        else:
+            block[:] = exponential_ramp_table(
+                seg_params[:, s_idx, P_RAMP_START], seg_params[:, s_idx, P_RAMP_MONTHS]
+            )
 
 
 def _fill_rate_mode(cfg: Config, segments: Sequence[str], month_params: np.ndarray) -> None:

@@ -19,6 +19,7 @@ from simengine.data import Book, book_hash, default_book, load_book, write_book
 from simengine.engine import book_state, month_of_year, run_kernel
 from simengine.kernels.layout import (
     M_NEW_LOGO_RATE,
+    RAMP_PARAMS,
     SEASON_PARAMS,
     SEGMENT_PARAMS,
     V_USAGE,
@@ -41,7 +42,7 @@ def _first_month_ratio(book: Book) -> float:
     # its in-flight use cases' ramp (all fitted values).
     sp = params.seg_params
     for name, value in (("usage_drift", 0.0), ("account_sd", 0.0), ("usage_volatility", 0.0),
-                        ("ramp_start", 1.0), *((n, 0.0) for n in SEASON_PARAMS)):  # fmt: skip
+                        *((n, 0.0) for n in (*SEASON_PARAMS, *RAMP_PARAMS))):  # fmt: skip
         sp[..., SEGMENT_PARAMS.index(name)] = value
     price = book.accounts.set_index("account_id")["segment"].map(lambda s: 1.0)
     state = book_state(book, segments, price)

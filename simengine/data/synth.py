@@ -207,6 +207,11 @@ class SynthOptions:
     onboarding_failure : float
         Probability that a new account churns in its start month (``churn_month == start_month``,
         no usage).
+    logistic_ramp : (float, float), optional
+        ``(midpoint, width)`` months: the onboarding ramp is the logistic
+        ``1 / (1 + exp(-(k - midpoint) / width))`` of tenure ``k`` (slow, then fast, then done),
+        replacing ``1 - (1 - ramp_start) exp(-k / ramp_months)``; ``(2.5, 0.8)`` starts at 4% and
+        is 99% done by month 6.
     """
 
     segment_shares: tuple[float, ...] | None = None
@@ -220,6 +225,7 @@ class SynthOptions:
     se_flags_random: bool = False
     churn_after_last: bool = False
     onboarding_failure: float = 0.0
+    logistic_ramp: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -390,7 +396,11 @@ def generate_book(
         expansion[:, j] = started_total - unramped
 
     tenure = np.maximum(grid - start[:, None], 0)
-    ramp = 1.0 - (1.0 - p["ramp_start"][:, None]) * np.exp(-tenure / p["ramp_months"][:, None])
+    if opt.logistic_ramp is None:
+        ramp = 1.0 - (1.0 - p["ramp_start"][:, None]) * np.exp(-tenure / p["ramp_months"][:, None])
+    else:
+        midpoint, width = (float(v) for v in opt.logistic_ramp)
+        ramp = 1.0 / (1.0 + np.exp(-(tenure - midpoint) / width))
     if opt.season_profile is None:
         season = season_factor(calendar, truth.season_cos, truth.season_sin)[None, :]
     else:

@@ -38,6 +38,7 @@ __all__ = [
     "PRIORS",
     "SEASON_SD",
     "SEASON_SEGMENT_SD",
+    "RAMP_FIT_MONTHS",
     "BookModel",
     "IndependentSegmentPrior",
     "LearnedSegmentPrior",
@@ -114,8 +115,11 @@ PRIORS: dict[str, SegmentPrior | LearnedSegmentPrior | IndependentSegmentPrior |
     # Student-t scale of monthly log-usage changes (log scale): 1%-50% a month
     "usage_noise_scale": SegmentPrior(np.log(0.06), 1.0, 0.5, "exp"),
     "account_sd": SegmentPrior(np.log(0.005), 1.0, 0.5, "exp"),
-    "ramp_start": SegmentPrior(-0.5, 1.2, 0.5, "sigmoid"),
-    "ramp_months": SegmentPrior(np.log(3.0), 0.7, 0.3, "exp"),
+    # The onboarding ramp: log increments over the first RAMP_FIT_MONTHS months of tenure
+    # (SharedParameters.log_ramp_table), log-normal per (segment, month) around a population value
+    # per month: median 3% a month, 90% between 0.1% and 80% (a logistic onboarding climbs ~100%
+    # in each of its first months, a settled account ~0).
+    "ramp_increment": SegmentPrior(np.log(0.03), 2.0, 0.5, "exp"),
     "initial_log_usage_mu": SegmentPrior(8.0, 4.0, 2.0),
     "initial_log_usage_sd": SegmentPrior(0.0, 1.0, 0.5, "exp"),
     # Churn, parameterised by the mean of theta ~ Beta(alpha, beta) and its concentration
@@ -156,6 +160,12 @@ PRIORS: dict[str, SegmentPrior | LearnedSegmentPrior | IndependentSegmentPrior |
     "anniversary_hazard_ratio": IndependentSegmentPrior(0.0, 1.0, "exp"),
     "se_use_case_ratio": ScalarPrior(0.0, 0.5, "exp"),
 }
+
+#: Months of tenure the onboarding ramp spans: usage is ``exp(log_ramp(k))`` of its plateau at
+#: tenure ``k``, ``log_ramp`` non-decreasing and 0 from this month on.  Onboarding is the first
+#: months of an account's life (the seeds' day 1/30/90/180 checkpoints); a year holds it with room
+#: to spare, and the drift is then what accounts past their first year do.
+RAMP_FIT_MONTHS = 12
 
 #: Prior SD of each month's log seasonal effect: swings of up to ~+-20% (a December peak of a
 #: consumption business, budget flushes) are well inside; the shrinkage keeps months with little
@@ -227,6 +237,9 @@ class SharedParameters:
             return self._made[name]
         if name == "usage_tail_nu":
             return self._made.setdefault(name, self._tail_nu())
+        if name == "ramp_start":
+            self.log_ramp_table(0)
+            return self._made[name]
         prior = self.priors[name]
         link = _LINKS[prior.link]
         with self.model:
@@ -298,19 +311,51 @@ class SharedParameters:
 
     def log_ramp(self, tenure: np.ndarray, segment: np.ndarray) -> pt.TensorVariable:
         """``log ramp(k)`` of the onboarding curve at tenure ``k`` for rows of segment ``s``."""
-        start = self.get("ramp_start")[segment]
-        months = self.get("ramp_months")[segment]
-        return pt.log1p(-(1.0 - start) * pt.exp(-np.asarray(tenure, dtype=np.float64) / months))
+        k = np.minimum(np.asarray(tenure, dtype=np.int64), RAMP_FIT_MONTHS)
+        return self.log_ramp_table(RAMP_FIT_MONTHS)[segment, k]
 
     def log_ramp_table(self, max_tenure: int) -> pt.TensorVariable:
         """``log ramp_s(k)`` for every segment and tenure ``k = 0 .. max_tenure``: (S, K + 1).
 
+        The onboarding ramp is a monotone curve over the first :data:`RAMP_FIT_MONTHS` months:
+        ``log ramp_s(k) = -sum_{j > k} ramp_increment_s[j]`` (``j <= RAMP_FIT_MONTHS``), so it
+        rises by ``ramp_increment_s[k]`` from tenure ``k - 1`` to ``k`` and is 0 (the plateau)
+        from month ``RAMP_FIT_MONTHS`` on.  A shape per month rather than a two-parameter curve:
+        an exponential approach ``1 - (1 - start) exp(-k / months)`` cannot follow a logistic
+        onboarding (slow, fast, done by month ~6) and stretched to 35-90 months, its tail taking
+        the drift's place.  The drift is then identified by accounts past their first year.
+        Recorded: ``ramp_increment`` (segment, ``ramp_month`` 1..K), ``ramp_log`` (segment,
+        ``ramp_tenure`` 0..K: what the simulation reads) and ``ramp_start = exp(log_ramp(0))``.
         Likelihoods gather from this small table instead of evaluating the curve per data row.
         """
-        start = self.get("ramp_start")
-        months = self.get("ramp_months")
-        k = np.arange(max_tenure + 1, dtype=np.float64)
-        return pt.log1p(-(1.0 - start)[:, None] * pt.exp(-k[None, :] / months[:, None]))
+        if "ramp_log" not in self._made:
+            months = RAMP_FIT_MONTHS
+            if "ramp_month" not in self.model.coords:
+                self.model.add_coord("ramp_month", np.arange(1, months + 1))
+                self.model.add_coord("ramp_tenure", np.arange(months + 1))
+            prior = self.priors["ramp_increment"]
+            with self.model:
+                pop = pm.Normal("ramp_increment_pop", prior.pop_mu, prior.pop_sd, dims="ramp_month")
+                raw = pm.Normal(
+                    "ramp_increment_raw", pop[None, :], prior.segment_sd,
+                    dims=("segment", "ramp_month"),
+                )  # fmt: skip
+                increment = pm.Deterministic(
+                    "ramp_increment", pt.exp(raw), dims=("segment", "ramp_month")
+                )
+                # rest[:, k] = sum of the increments of months k + 1 .. K (k = 0 .. K - 1)
+                rest = pt.cumsum(increment[:, ::-1], axis=1)[:, ::-1]
+                table = pt.concatenate([-rest, pt.zeros((rest.shape[0], 1))], axis=1)
+                table = pm.Deterministic("ramp_log", table, dims=("segment", "ramp_tenure"))
+                self._made["ramp_start"] = pm.Deterministic(
+                    "ramp_start", pt.exp(table[:, 0]), dims="segment"
+                )
+            self._made["ramp_log"] = table
+        table = self._made["ramp_log"]
+        if max_tenure <= RAMP_FIT_MONTHS:
+            return table[:, : max_tenure + 1]
+        pad = pt.zeros((table.shape[0], max_tenure - RAMP_FIT_MONTHS))
+        return pt.concatenate([table, pad], axis=1)
 
     def season(self) -> pt.TensorVariable:
         """The monthly seasonal profile of every segment: (segment, 12) log effects, January

@@ -80,7 +80,7 @@ def kept_variables(model: pm.Model) -> list[str]:
     keep = []
     for var in [*model.free_RVs, *model.deterministics]:
         dims = model.named_vars_to_dims.get(var.name, ())
-        if set(dims) <= {"segment", "month_of_year"}:
+        if set(dims) <= {"segment", "month_of_year", "ramp_month", "ramp_tenure"}:
             keep.append(var.name)
     return keep
 

@@ -31,9 +31,11 @@ COLUMNS = [
 ]
 
 
-#: Dims of the variables tabled: scalars, per-segment, and the monthly seasonal profile (its
-#: labels go into the ``segment`` column: "Dec" model-wide, "team:Dec" per segment).
-_DIMS = {"chain", "draw", "segment", "month_of_year"}
+#: Dims of the variables tabled: scalars, per-segment, the monthly seasonal profile (its labels go
+#: into the ``segment`` column: "Dec" model-wide, "team:Dec" per segment) and the onboarding
+#: curve's increments (``ramp_month``: one row per segment and month of tenure, "team:3"; its
+#: cumulative ``ramp_log`` is a deterministic of them).
+_DIMS = {"chain", "draw", "segment", "month_of_year", "ramp_month"}
 
 
 def _divergences(tree: xr.DataTree) -> int:
@@ -45,7 +47,7 @@ def _divergences(tree: xr.DataTree) -> int:
 #: Posterior variables a fit may record as a constant (an estimate made outside the sampler, the
 #: same in every draw): such a variable has no mixing to judge, so the table leaves it out.  Only
 #: these names: any other variable constant over every chain is a stuck sampler and stays in.
-FIT_CONSTANTS = ("usage_tail_nu",)
+FIT_CONSTANTS = ("usage_tail_nu", "usage_tail_weight", "usage_tail_ratio")
 
 
 def _fixed(da: xr.DataArray) -> bool:

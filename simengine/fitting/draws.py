@@ -15,8 +15,8 @@ PARAMETER_NAMES = (
     "use_case_rate", "use_case_size_mu", "use_case_size_sigma", "use_case_ramp_months",
     "ramp_start", "ramp_months", "initial_log_usage_mu", "initial_log_usage_sd",
     "season_cos", "season_sin", "csm_hazard_ratio", "se_use_case_ratio",
-    "usage_decline_hazard_ratio", "usage_tail_nu", "anniversary_hazard_ratio",
-    "zero_month_prob", "onboarding_failure", "season",
+    "usage_decline_hazard_ratio", "usage_tail_nu", "usage_tail_weight", "usage_tail_ratio",
+    "anniversary_hazard_ratio", "zero_month_prob", "onboarding_failure", "season", "ramp_log",
 )  # fmt: skip
 
 
@@ -43,8 +43,10 @@ def posterior_draws(
     dict of numpy.ndarray
         Per-segment parameters: shape (n_draws, len(segments)); scalars: (n_draws,); ``season``
         (the monthly profile, January first): (n_draws, len(segments), 12) from a fit with a
-        profile per segment, (n_draws, 12) from one with a model-wide profile.  Only names in
-        :data:`PARAMETER_NAMES` that the posterior holds.
+        profile per segment, (n_draws, 12) from one with a model-wide profile; ``ramp_log`` (the
+        onboarding curve, tenure 0..K): (n_draws, len(segments), K + 1).  Only names in
+        :data:`PARAMETER_NAMES` that the posterior holds; a posterior with ``usage_tail_nu`` and no
+        mixture also gets ``usage_tail_weight`` / ``usage_tail_ratio`` from it.
 
     Raises
     ------
@@ -78,7 +80,26 @@ def posterior_draws(
         if extra and extra[0] == "segment":
             values = values[:, seg_index]
             extra = extra[1:]
-        if extra and extra != ["month_of_year"]:
+        if extra and extra not in (["month_of_year"], ["ramp_tenure"]):
             continue
         out[name] = np.ascontiguousarray(values, dtype=np.float64)
+    _tail_law_from_nu(out)
     return out
+
+
+def _tail_law_from_nu(out: dict[str, np.ndarray]) -> None:
+    """A posterior with a Student-t shape ``usage_tail_nu`` (written before the mixture law, or a
+    robust fit's sampled ``nu``) and no mixture: each draw's ``nu`` as the mixture closest to
+    t(nu) (:func:`~simengine.fitting.tails.mixture_from_student_t`), in place.  ``nu = 0`` (or
+    <= 2) stays normal steps."""
+    if "usage_tail_nu" not in out or "usage_tail_weight" in out:
+        return
+    from simengine.fitting.tails import mixture_from_student_t
+
+    nu = out["usage_tail_nu"]
+    # A sampled nu has a value per draw: to 0.01 (t laws that close differ by < 1e-3 in CDF),
+    # so the fits are few.
+    unique, inverse = np.unique(np.round(nu, 2), return_inverse=True)
+    laws = np.array([mixture_from_student_t(float(v)) for v in unique]).reshape(-1, 2)
+    out["usage_tail_weight"] = np.ascontiguousarray(laws[inverse.ravel(), 0].reshape(nu.shape))
+    out["usage_tail_ratio"] = np.ascontiguousarray(laws[inverse.ravel(), 1].reshape(nu.shape))

@@ -14,11 +14,13 @@ What is fitted, and from which data
   per account-month while sampling, so a gradient costs ~10x less than the row-by-row form.  With ``robust=True`` the noise
   is Student-t (scale ``usage_noise_scale_s``, ``usage_tail_nu`` degrees of freedom; a few wild
   months bend the estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is
-  then the noise SD, and the kernel draws t(``usage_tail_nu``) steps scaled to it.  The onboarding ramp enters through
-  ``Δ log ramp(k)`` at tenures 1, 2, ...: the shape of early-tenure growth (month 1 vs
-  3 vs 6, the day-30/90/180 checkpoints) identifies ``ramp_start``
-  and ``ramp_months`` separately from the drift.
-* **First-month level**: ``log U[start] - log season - log ramp_start``
+  then the noise SD, and the kernel draws the normal mixture closest to t(``usage_tail_nu``)
+  (:func:`simengine.fitting.tails.mixture_from_student_t`) scaled to it.  The onboarding ramp enters through
+  ``Δ log ramp(k) = ramp_increment_s[k]`` at tenures 1 .. 12 and 0 after
+  (:meth:`SharedParameters.log_ramp_table`): a monotone curve with a free step per month of the
+  first year (month 1 vs 3 vs 6, the day-30/90/180 checkpoints), so a logistic or exponential
+  onboarding alike is the ramp's, and the drift is what accounts past their first year do.
+* **First-month level**: ``log U[start] - log season - log ramp(0)``
   ``~ Normal(initial_log_usage_mu_s,
   initial_log_usage_sd_s)`` for accounts whose start month is in the data.
 
@@ -36,15 +38,19 @@ step SD.
 
 Heavy tails (``tails``, default ``auto``)
 -----------------------------------------
-The SD is not the whole step law: a t(3) step of the same SD is smaller most months and far larger
-in a few, so per-account intervals and the months an account spends in a fall differ.  When a
-likelihood-ratio test (:func:`heavy_tails`, size 5e-4) finds the clean changes heavy-tailed, the fit
-records the test's maximum-likelihood shape ``usage_tail_nu`` of their residuals
-(:func:`tail_residuals`; a constant of the posterior, see :func:`_tail_shape`); the simulation
-then draws t(``usage_tail_nu``) steps with SD ``usage_volatility``.  A test rather than always
-fitting ``nu``: a book with normal changes keeps the same model, cost and posterior.  A test rather than the sample kurtosis: at ``nu <= 4`` the
-kurtosis has infinite variance (book 303 of the backtest, t(3) steps: LR 283, ML ``nu`` 3.2; the
-four normal books: LR <= 1.9).
+The SD is not the whole step law: a heavy-tailed step of the same SD is smaller most months and
+far larger in a few, so per-account intervals and the months an account spends in a fall differ.
+When a likelihood-ratio test (:func:`heavy_tails`, Student-t against normal, size 5e-4) finds the
+clean changes heavy-tailed, the fit records a two-component normal scale mixture fitted by
+maximum likelihood to the same standardised residuals (:func:`tail_residuals`): the wide
+component's weight ``usage_tail_weight`` and SD ratio ``usage_tail_ratio`` (constants of the
+posterior, see :func:`_tail_shape`); the simulation draws mixture steps with SD
+``usage_volatility``.  Not the Student-t itself: ``E[exp(step)]`` of a t is infinite, so a long
+walk over millions of account-months owns the mean (:mod:`simengine.fitting.tails` says why the
+mixture).  A test rather than always fitting the tail: a book with normal changes keeps the same
+model, cost and posterior.  A test rather than the sample kurtosis: at ``nu <= 4`` the kurtosis
+has infinite variance (book 303 of the backtest, t(3) steps: LR 283; the four normal books:
+LR <= 1.9).
 
 Seasonality
 -----------
@@ -72,6 +78,7 @@ from simengine.data import Book
 from simengine.fitting._lazy import pm, pt
 from simengine.fitting.base import BookModel, SharedParameters
 from simengine.fitting.panel import usage_panel
+from simengine.fitting.tails import TAIL_PARAMETERS, fit_scale_mixture
 
 __all__ = ["UsageModel", "change_statistics", "heavy_tails", "tail_residuals", "usage_changes"]
 
@@ -97,11 +104,12 @@ class UsageModel(BookModel):
         Student-t noise with a latent effect per account (robust to outlying months, ~10x slower
         and account_sd mixes slowly).  Default: normal noise with the account effects integrated
         out exactly from per-account sums, so no latent variable per account.
-    tails : {"auto", "normal", "student_t"}, default "auto"
-        With normal noise: whether to estimate the tail shape ``usage_tail_nu`` the simulation's
-        steps take (:func:`tail_residuals`, :func:`heavy_tails`).  ``auto``: only where a likelihood
-        ratio test finds the clean changes heavy-tailed, so a book with normal changes keeps the
-        same model and the same posterior.
+    tails : {"auto", "normal", "mixture"}, default "auto"
+        With normal noise: whether to estimate the tail shape (``usage_tail_weight``,
+        ``usage_tail_ratio``) the simulation's steps take (:func:`tail_residuals`,
+        :func:`heavy_tails`).  ``auto``: only where a likelihood ratio test finds the clean
+        changes heavy-tailed, so a book with normal changes keeps the same model and the same
+        posterior; ``mixture`` (or its old name ``student_t``): always.
     """
 
     name = "usage"
@@ -116,7 +124,7 @@ class UsageModel(BookModel):
         )
         data = usage_changes(panel)
         data["stats"] = change_statistics(data)
-        data["tail_nu"] = _tail_nu(data, self.model_config)
+        data["tail_law"] = _tail_law(data, self.model_config)
         n_seg = len(book.segments)
         data["zero_months"] = {
             "skipped": np.bincount(
@@ -152,8 +160,8 @@ class UsageModel(BookModel):
             ).sum()
         else:
             changes = _marginal_normal_loglik(params, data["stats"], scale, account_sd)
-        if data["tail_nu"] is not None:
-            _tail_shape(params, data["tail_nu"])
+        if data["tail_law"] is not None:
+            _tail_shape(params, data["tail_law"])
         initial = _initial_level_loglik(params, data["stats"])
         # The hurdle: each active month is skipped (zero / near zero) with zero_month_prob_s.
         zero = params.get("zero_month_prob")
@@ -226,13 +234,13 @@ def _marginal_normal_loglik(params: SharedParameters, stats: dict, sigma, tau):
 
 
 def _initial_level_loglik(params: SharedParameters, stats: dict):
-    """``log U[start] - log season - log ramp_start ~ N(mu_s, sd_s)`` from (segment, month) cells."""
+    """``log U[start] - log season - log ramp(0) ~ N(mu_s, sd_s)`` from (segment, month) cells."""
     init = stats["init_cells"]
     s = init["segment"]
     mean = (
         params.get("initial_log_usage_mu")[s]
         + params.season()[s, init["moy"]]
-        + pt.log(params.get("ramp_start"))[s]
+        + params.log_ramp_table(0)[s, 0]
     )
     sd = params.get("initial_log_usage_sd")[s]
     quad = init["sum_sq"] - 2.0 * mean * init["sum"] + init["count"] * mean**2
@@ -405,7 +413,7 @@ def heavy_tails(residual: np.ndarray, segment: np.ndarray) -> dict[str, float]:
     -------
     dict
         ``heavy`` (``lr > TAIL_LR_CRITICAL``), ``lr`` (``2 (ll_t - ll_normal)``), ``nu`` (the ML
-        degrees of freedom), ``excess_kurtosis``, ``n``.
+        degrees of freedom), ``excess_kurtosis``, ``n``, ``z`` (the standardised residuals).
     """
     from scipy import optimize, stats
 
@@ -416,7 +424,9 @@ def heavy_tails(residual: np.ndarray, segment: np.ndarray) -> dict[str, float]:
         z[segment == s] = r / (mad if mad > 0 else (r.std() or 1.0))
     n = z.size
     if n < 50:  # too few to tell tails apart: keep the plain model
-        return {"heavy": False, "lr": 0.0, "nu": np.inf, "excess_kurtosis": np.nan, "n": n}
+        return {
+            "heavy": False, "lr": 0.0, "nu": np.inf, "excess_kurtosis": np.nan, "n": n, "z": z,
+        }  # fmt: skip
     ll_normal = float(stats.norm.logpdf(z, scale=z.std()).sum())
 
     def negative(theta):
@@ -430,36 +440,43 @@ def heavy_tails(residual: np.ndarray, segment: np.ndarray) -> dict[str, float]:
         "nu": float(2.0 + np.exp(best.x[0])),
         "excess_kurtosis": float(stats.kurtosis(z)),
         "n": n,
+        "z": z,
     }
 
 
-def _tail_nu(data: dict[str, Any], model_config: dict[str, Any]) -> float | None:
-    """The tail shape ``usage_tail_nu`` this fit records (:func:`heavy_tails`' ML value), or None:
-    normal steps (a robust fit samples its own nu)."""
+def _tail_law(data: dict[str, Any], model_config: dict[str, Any]) -> tuple[float, float] | None:
+    """The step law's tail ``(usage_tail_weight, usage_tail_ratio)`` this fit records, or None
+    (normal steps; a robust fit samples its own ``nu``, which the draws turn into a mixture).
+
+    :func:`heavy_tails` decides (a calibrated test of size 5e-4 against normal changes); where it
+    finds heavy tails, the two-component normal scale mixture of
+    :mod:`simengine.fitting.tails` is fitted by maximum likelihood to the same standardised
+    residuals: a law whose ``E[exp(step)]`` is finite and whose body and tail are the data's.
+    """
     tails = model_config.get("tails", "auto")
-    if tails not in ("auto", "normal", "student_t"):
-        raise ValueError(f"usage model config 'tails' = {tails!r}: auto, normal or student_t")
+    if tails not in ("auto", "normal", "student_t", "mixture"):
+        raise ValueError(f"usage model config 'tails' = {tails!r}: auto, normal or mixture")
     if model_config["robust"] or tails == "normal":
         return None  # the robust likelihood fits nu itself
     residual, segment = tail_residuals(data)
     test = heavy_tails(residual, segment)
-    if (tails == "auto" and not test["heavy"]) or not np.isfinite(test["nu"]):
-        return None  # too few residuals to tell gives nu = inf: normal steps
-    return test["nu"]
+    if (tails == "auto" and not test["heavy"]) or test["n"] < 50:
+        return None  # too few residuals to tell: normal steps
+    weight, ratio = fit_scale_mixture(test["z"])
+    return (weight, ratio) if weight > 0.0 else None
 
 
-def _tail_shape(params: SharedParameters, nu: float) -> None:
-    """``usage_tail_nu`` at its maximum-likelihood value (:func:`heavy_tails` on
-    :func:`tail_residuals`), recorded as a constant of the fit.
+def _tail_shape(params: SharedParameters, law: tuple[float, float]) -> None:
+    """``usage_tail_weight`` and ``usage_tail_ratio`` at their maximum-likelihood values
+    (:func:`_tail_law`), recorded as constants of the fit.
 
-    The shape is a nuisance of the step law, separable from every other parameter (a Student-t
-    likelihood of the residuals with a scale of its own shares nothing with the rest), so fixing
+    The shape is a nuisance of the step law, separable from every other parameter (a likelihood
+    of the standardised residuals with a scale of its own shares nothing with the rest), so fixing
     it at its maximum-likelihood value leaves the joint posterior exactly the normal model's.
-    Sampling it inside the joint model instead gave NUTS a second geometry to adapt to: in a
-    fresh-clone test run the t(5) user book's fit (2 x 500 draws) then failed its gate
-    (``account_sd`` R-hat 1.025, bulk ESS 150), for a parameter that barely moves a forecast
-    (benchmarks/backtest_results.txt: forcing t(3) steps moved book 303's bias from -4.4% to
-    -4.5%).  Its posterior SD (0.39 at nu = 3.4 on book 303) is therefore not propagated.
+    Sampling a tail shape inside the joint model instead gave NUTS a second geometry to adapt to
+    (with a Student-t shape, a t(5) user book's fit failed its gate on ``account_sd``) for a
+    parameter that barely moves a forecast's centre.  Its uncertainty is therefore not propagated.
     """
     with params.model:
-        pm.Deterministic("usage_tail_nu", pt.as_tensor_variable(np.float64(nu)))
+        for name, value in zip(TAIL_PARAMETERS, law, strict=True):
+            pm.Deterministic(name, pt.as_tensor_variable(np.float64(value)))

@@ -4,7 +4,7 @@ Model (DESIGN.md), for an account of segment ``s`` in horizon month ``t`` at ten
 
     x[t]   = x[t-1] + (g_s + b_i + shift[t]) + sigma_s * eps[t]   b_i ~ N(0, tau_s), eps ~ N(0, 1)
     U[t]   = exp(x[t]) * season(t) * ramp(k) * health(k) * (1 + E[t])
-    ramp   = 1 - (1 - ramp_start_s) * exp(-k / ramp_months_s)
+    ramp   = exp(ramp_log_s[k]) for k < RAMP_TABLE_MONTHS, else 1 (the usage fit's onboarding curve)
     season = exp(season_m)       m = month of year, the fit's 12-effect profile (January first)
     E[t]   = sum over use cases j of  m_j * (1 - q**(t - a_j + 1)) * health_j(t - a_j),  q = exp(-1/r_s)
     revenue = U * price_i * price_multiplier[t]
@@ -12,9 +12,9 @@ Model (DESIGN.md), for an account of segment ``s`` in horizon month ``t`` at ten
 ``E`` is additive over a book account's past use cases and the simulated ones (``1 + E_hist +
 E_new``; :func:`~simengine.kernels.state.init_existing`).  With probability ``zero_month_prob_s`` an active month shows no
 usage (the usage fit's hurdle): usage and revenue are 0 that month and the level, ramp and use
-cases carry on.  The steps have SD ``usage_volatility``: normal, or Student-t with
-``usage_tail_nu`` degrees of freedom (scaled to that SD) where the usage fit found heavy tails
-(``usage_tail_nu > 2``; 0 = normal).
+cases carry on.  The steps have SD ``usage_volatility``: normal, or where the usage fit found
+heavy tails a two-component normal scale mixture of that SD (weight ``usage_tail_weight`` of the
+wide normal, SD ratio ``usage_tail_ratio``; weight 0 = normal; :mod:`simengine.fitting.tails`).
 
 ``price_i`` is the account's own unit price (book accounts) or the segment's (new logos); ``shift``
 is the month's ``drift_shift``.
@@ -100,10 +100,10 @@ from simengine.kernels.layout import (
     P_CSM_HR,
     P_DECLINE_HR,
     P_DECLINE_THRESHOLD,
-    P_RAMP_MONTHS,
     P_RENEWAL_RATIO,
     P_SE_RATIO,
-    P_TAIL_NU,
+    P_TAIL_RATIO,
+    P_TAIL_WEIGHT,
     P_UC_RAMP,
     P_UC_RATE,
     P_UC_SIZE_MU,
@@ -111,6 +111,7 @@ from simengine.kernels.layout import (
     P_UNHEALTHY_DECAY,
     P_VOLATILITY,
     P_ZERO_PROB,
+    RAMP_TABLE_MONTHS,
     RING_MONTHS,
     V_ACTIVE,
     V_NEW_USE_CASES,
@@ -130,12 +131,12 @@ from simengine.kernels.passes import (
     K_REVENUE,
     churn_pass,
     cohort_pass,
+    mixture_pass,
     month_pass,
     next_flag,
     normal_fixup,
     normal_pass,
     step_pass,
-    student_t_pass,
 )
 from simengine.kernels.ranges import (
     LANES,
@@ -189,6 +190,7 @@ from simengine.kernels.state import (
     R_ZERO,
     draw_new_logos,
     mean_first_year_ramp,
+    ramp_tail_at,
     record_account_churn,
     record_churn,
     season_table,
@@ -223,14 +225,15 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
     record = acc_rec.shape[0] > 0
 
     season = np.empty((n_seg, 12))
-    ramp_step = np.empty(n_seg)
+    ramp_tails = np.zeros((n_seg, RAMP_TABLE_MONTHS + 1))  # 1 - ramp(k); 0 from the table's end
     q = np.empty(n_seg)
     decay = np.empty(n_seg)
     decay_q = np.empty(n_seg)
     mean_ramp = np.empty(n_seg)
     for s in range(n_seg):
         season_table(sp[s], season[s])
-        ramp_step[s] = math.exp(-1.0 / sp[s, P_RAMP_MONTHS])
+        for k in range(RAMP_TABLE_MONTHS):
+            ramp_tails[s, k] = ramp_tail_at(sp[s], k)
         q[s] = math.exp(-1.0 / sp[s, P_UC_RAMP])
         decay[s] = math.exp(-sp[s, P_UNHEALTHY_DECAY])
         decay_q[s] = decay[s] * q[s]
@@ -369,11 +372,10 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                     lo, hi = (win_lo[s], win_hi[s]) if part == 1 else (0, 0)
                 if lo >= hi:
                     continue
-                # The boundary and the usage step: a normal step in one pass (advance_pass), a
-                # Student-t one where the fit found heavy tails (usage_tail_nu > 2), scaled to the
-                # same SD, in three (the t's gamma draw is a rejection loop).
+                # The boundary and the usage step: a normal step, or a normal scale mixture of the
+                # same SD where the fit found heavy tails (usage_tail_weight > 0).
                 volatility = ps[P_VOLATILITY]
-                nu = ps[P_TAIL_NU]
+                tail_weight = ps[P_TAIL_WEIGHT]
                 intensity_plain = ps[P_UC_RATE] * mps[M_USE_CASE_MULT]
                 intensity_supported = intensity_plain * ps[P_SE_RATIO]
                 u7, u6, u5 = uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8]
@@ -399,21 +401,23 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
                     dead[s] += 1
                     p += 1
 
-                # The usage step's noise: a normal, or a Student-t scaled to the same SD where the
-                # fit found heavy tails (usage_tail_nu > 2; eps then carries the scale).
-                if nu > 2.0:
-                    student_t_pass(lo, hi, step, rs[R_USAGE], eps, nu,
-                                   volatility * math.sqrt(1.0 - 2.0 / nu))  # fmt: skip
+                # The usage step's noise: a unit normal, scaled by the mixture's component SDs
+                # where the fit found heavy tails (usage_tail_weight > 0; eps then carries the
+                # scale, narrow = SD / sqrt(1 - w + w k^2)).
+                n_slow = normal_pass(lo, hi, step, rs[R_USAGE], eps, slow)
+                if n_slow > 0:
+                    normal_fixup(lo, hi, n_slow, rs[R_USAGE], eps, slow, slow_words)
+                if tail_weight > 0.0:
+                    ratio = ps[P_TAIL_RATIO]
+                    narrow = volatility / math.sqrt(1.0 - tail_weight + tail_weight * ratio * ratio)
+                    mixture_pass(lo, hi, step, rs[R_USAGE], eps, tail_weight, narrow,
+                                 ratio * narrow)  # fmt: skip
                     volatility = 1.0
-                else:
-                    n_slow = normal_pass(lo, hi, step, rs[R_USAGE], eps, slow)
-                    if n_slow > 0:
-                        normal_fixup(lo, hi, n_slow, rs[R_USAGE], eps, slow, slow_words)
-                n_use_case = step_pass(lo, hi, step, exist, eps, st[F_X], st[F_DRIFT],
+                n_use_case = step_pass(t, lo, hi, step, exist, it[I_BORN], eps, st[F_X], st[F_DRIFT],
                                        st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTH_STEP],
                                        st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
                                        st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE],
-                                       st[F_UC_GAP], mps[M_DRIFT_SHIFT], volatility, ramp_step[s],
+                                       st[F_UC_GAP], mps[M_DRIFT_SHIFT], volatility, ramp_tails[s],
                                        q[s], decay[s], decay_q[s], se_share[s], intensity_plain,
                                        intensity_supported, use_case)  # fmt: skip
                 p = lo
@@ -498,7 +502,7 @@ def workspace(n):
         np.empty((RING_MONTHS, n)),
         np.empty((8, n)),
         np.zeros((G_COUNT, (n + 7) // 8 * 8), dtype=np.uint8),  # the month's flags
-        np.empty((3, n)),  # normals (Student-t steps), -, revenue past the horizon
+        np.empty((3, n)),  # normals (usage steps), -, revenue past the horizon
         np.zeros((K_COUNT, n)),  # contributions to the month's sums
     )
 

@@ -61,8 +61,6 @@ from simengine.kernels.layout import (
     P_INIT_SD,
     P_ONBOARDING_FAILURE,
     P_PRICE,
-    P_RAMP_MONTHS,
-    P_RAMP_START,
     P_SEASON0,
     P_UNHEALTHY_DECAY,
     P_UNHEALTHY_HR,
@@ -128,6 +126,8 @@ from simengine.kernels.state import (
     R_USAGE,
     R_USE_CASE,
     R_ZERO,
+    log_ramp_at,
+    ramp_tail_at,
 )
 from simengine.kernels.vmath import vlog, vlog1p
 
@@ -404,15 +404,14 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
     # Tables by tenure (and ramp tenure), and q**(age + 1): exactly init_existing's libm values.
     t_lo = tmpl.tenure_lo[s]
     n_t = tmpl.tenure_hi[s] - t_lo
-    tail0 = 1.0 - p[P_RAMP_START]
     tail = np.empty(n_t)
     log_ramp = np.empty(n_t)
     ramp_term = np.empty(n_t)
     for j in range(n_t):
         tenure = t_lo + j
-        tail[j] = tail0 * math.exp(-tenure / p[P_RAMP_MONTHS])
+        tail[j] = ramp_tail_at(p, tenure)
         log_ramp[j] = math.log(1.0 - tail[j])
-        ramp_term[j] = math.log1p(-tail0 * math.exp(-tenure / p[P_RAMP_MONTHS]))
+        ramp_term[j] = log_ramp_at(p, tenure)
     q_power = np.empty(tmpl.age_hi[s])
     for a in range(tmpl.age_hi[s]):
         q_power[a] = q ** (a + 1)
@@ -614,7 +613,7 @@ def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st
     beta = p[P_CHURN_BETA] + 0.0  # exposure 0, as init_new_logo
     da, ca = _gamma_constants(alpha)
     db, cb = _gamma_constants(beta)
-    tail = (1.0 - p[P_RAMP_START]) * math.exp(-0 / p[P_RAMP_MONTHS])  # tenure 0
+    tail = ramp_tail_at(p, 0)  # tenure 0
     health_step = math.exp(-p[P_UNHEALTHY_DECAY])
     drift_sd = p[P_ACCOUNT_SD]
     dkey = draw_key(seed, draw)

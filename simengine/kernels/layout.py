@@ -19,6 +19,14 @@ import numpy as np
 #: The monthly seasonal profile: 12 log effects (``season`` of the usage fit, January first).
 SEASON_PARAMS: tuple[str, ...] = tuple(f"season_{m}" for m in range(12))
 
+#: Months of tenure the onboarding ramp's table covers: ``ramp_log_k`` is ``log ramp(k)`` for
+#: ``k < RAMP_TABLE_MONTHS``; the ramp is 1 (the plateau) from then on.  The usage fit's ramp is 0
+#: past its own months (12); a two-parameter ramp ``1 - (1 - ramp_start) exp(-k / ramp_months)``
+#: (config assumptions, posteriors written before the table) is cut at 36 months, where its
+#: remaining shortfall is below 1e-5 at ramp_months = 3 and 0.2% at 6.
+RAMP_TABLE_MONTHS = 36
+RAMP_PARAMS: tuple[str, ...] = tuple(f"ramp_log_{k}" for k in range(RAMP_TABLE_MONTHS))
+
 #: Per-draw, per-segment parameters: ``seg_params[draw, segment, P_*]``.
 SEGMENT_PARAMS: tuple[str, ...] = (
     "usage_drift",
@@ -46,12 +54,14 @@ SEGMENT_PARAMS: tuple[str, ...] = (
     "usage_decline_hazard_ratio",  # churn hazard ratio at a declining boundary (fitting/churn.py)
     "zero_month_prob",  # chance an active month shows no usage (the usage fit's hurdle)
     "onboarding_failure",  # chance a new logo churns at its first boundary (failed onboarding)
-    "usage_tail_nu",  # Student-t usage steps with this many degrees of freedom; 0: normal steps
+    "usage_tail_weight",  # usage steps: weight of the wide normal of the mixture; 0: normal steps
+    "usage_tail_ratio",  # usage steps: SD of the wide normal over the narrow one's (>= 1)
     # The usage-decline rule's threshold, log quarter ratio (simengine.bookstats.ChurnRules, as the
     # churn fit recorded it): one value for every draw and segment.
     "decline_threshold",
     "anniversary_hazard_ratio",  # churn hazard ratio at a contract anniversary (fitting/churn.py)
     *SEASON_PARAMS,  # log seasonal effect of each month of year, January first (sum to zero)
+    *RAMP_PARAMS,  # log of the onboarding ramp at tenure 0 .. RAMP_TABLE_MONTHS - 1 (<= 0)
 )
 (
     P_DRIFT,
@@ -79,12 +89,17 @@ SEGMENT_PARAMS: tuple[str, ...] = (
     P_DECLINE_HR,
     P_ZERO_PROB,
     P_ONBOARDING_FAILURE,
-    P_TAIL_NU,
+    P_TAIL_WEIGHT,
+    P_TAIL_RATIO,
     P_DECLINE_THRESHOLD,
     P_ANNIVERSARY_HR,
-) = range(len(SEGMENT_PARAMS) - len(SEASON_PARAMS))
+) = range(len(SEGMENT_PARAMS) - len(SEASON_PARAMS) - len(RAMP_PARAMS))
 #: ``seg_params[..., P_SEASON0 + m]``: log seasonal effect of month of year ``m`` (January = 0).
 P_SEASON0 = SEGMENT_PARAMS.index("season_0")
+#: ``seg_params[..., P_RAMP0 + k]``: ``log ramp(k)`` at tenure ``k < RAMP_TABLE_MONTHS``.  The
+#: kernel reads the ramp only here; ``ramp_start`` / ``ramp_months`` are what the table is built
+#: from where no fitted table exists (:func:`exponential_ramp_table`).
+P_RAMP0 = SEGMENT_PARAMS.index("ramp_log_0")
 
 #: Per-draw, per-month, per-segment drivers (what the go-to-market model sets):
 #: ``month_params[draw, segment, month, M_*]`` (segment before month so one account reads a
@@ -338,6 +353,14 @@ def harmonic_season(season_cos, season_sin) -> np.ndarray:
     c = np.asarray(season_cos, dtype=float)[..., None]
     s = np.asarray(season_sin, dtype=float)[..., None]
     return c * np.cos(angle) + s * np.sin(angle)
+
+
+def exponential_ramp_table(ramp_start, ramp_months) -> np.ndarray:
+    """``log ramp(k)`` of ``ramp(k) = 1 - (1 - ramp_start) exp(-k / ramp_months)`` at
+    ``k = 0 .. RAMP_TABLE_MONTHS - 1``; shape ``(..., RAMP_TABLE_MONTHS)`` for array arguments."""
+    k = np.arange(RAMP_TABLE_MONTHS, dtype=np.float64)
+    tail0 = 1.0 - np.asarray(ramp_start, dtype=float)[..., None]
+    return np.log1p(-tail0 * np.exp(-k / np.asarray(ramp_months, dtype=float)[..., None]))
 
 
 def unlimited_capacity(draws: int, horizon: int) -> Capacity:

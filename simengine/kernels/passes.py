@@ -53,7 +53,7 @@ from simengine.kernels.rng import (
     _normal_slow,
     mix64,
     next_normal,
-    next_student_t,
+    next_uniform,
 )
 from simengine.kernels.vmath import bits_f64
 
@@ -208,18 +208,19 @@ def normal_fixup(lo, hi, n_slow, usage_state, eps, slow, slow_words):
 
 
 @jit
-def student_t_pass(lo, hi, step, usage_state, eps, nu, scale):
-    """The usage step's noise where the usage fit found heavy tails: ``eps[p] = scale * t`` with
-    ``t`` a Student-t of ``nu`` degrees of freedom (:func:`simengine.kernels.rng.next_student_t`)
-    from each stepping position's usage stream, in position order.  Scalar: its gamma draw is a
-    rejection loop, and only segments with ``usage_tail_nu > 2`` come here."""
+def mixture_pass(lo, hi, step, usage_state, eps, weight, narrow, wide):
+    """The usage step's noise where the usage fit found heavy tails: each stepping position's unit
+    normal ``eps[p]`` (from :func:`normal_pass`) scaled to the wide component's SD ``wide`` with
+    probability ``weight``, else to ``narrow`` (:mod:`simengine.fitting.tails`), the choice by one
+    uniform drawn after the normal from the position's usage stream, in position order.  Only
+    segments with ``usage_tail_weight > 0`` come here."""
     for k in range(hi - lo):
         p = np.uintp(lo + k)
         if step[p] == 0:
             continue
-        state, t = next_student_t(usage_state[p], nu)
+        state, u = next_uniform(usage_state[p])
         usage_state[p] = state
-        eps[p] = t * scale
+        eps[p] = eps[p] * (wide if u < weight else narrow)
 
 
 @pass_jit
@@ -268,19 +269,23 @@ def churn_pass(t, lo, hi, alive, exist, start, data_from, contract, cum_hazard, 
 
 
 @pass_jit
-def step_pass(lo, hi, step, exist, eps, x, drift, ramp_tail, health, health_step,
+def step_pass(t, lo, hi, step, exist, born, eps, x, drift, ramp_tail, health, health_step,
               healthy_ramp, unhealthy_level, unhealthy_ramp, hist_ramp, u_se, uc_gap,
-              drift_shift, volatility, ramp_step, q, decay, decay_q, se_share,
+              drift_shift, volatility, ramp_tails, q, decay, decay_q, se_share,
               intensity_plain, intensity_supported, use_case):  # fmt: skip
-    """The usage step of every stepping position; ``use_case[p]`` = 1 where a use case starts
-    this month (the arrivals are then drawn by :func:`simengine.kernels.account.start_use_cases`
-    in a scalar pass, with the gap left as it was).  Returns how many start one."""
+    """The usage step of every stepping position into month ``t``; ``use_case[p]`` = 1 where a
+    use case starts this month (the arrivals are then drawn by
+    :func:`simengine.kernels.account.start_use_cases` in a scalar pass, with the gap left as it
+    was).  The ramp's remaining share is the segment's table at the tenure ``t - born[p]``
+    (``ramp_tails``: ``1 - ramp(k)`` for ``k = 0 .. RAMP_TABLE_MONTHS``, the last 0).  Returns how
+    many start one."""
+    last = ramp_tails.shape[0] - 1
     n_use_case = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
         on = step[p] != 0
         x[p] = (x[p] + ((drift[p] + drift_shift) + volatility * eps[p])) if on else x[p]
-        ramp_tail[p] = ramp_tail[p] * ramp_step if on else ramp_tail[p]
+        ramp_tail[p] = ramp_tails[min(t - born[p], last)] if on else ramp_tail[p]
         health[p] = health[p] * health_step[p] if on else health[p]
         healthy_ramp[p] = healthy_ramp[p] * q if on else healthy_ramp[p]
         unhealthy_level[p] = unhealthy_level[p] * decay if on else unhealthy_level[p]

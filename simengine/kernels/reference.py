@@ -166,14 +166,6 @@ def next_gamma(state, shape):
     return state, result
 
 
-def next_student_t(state, nu):
-    """Student-t draws with ``nu`` degrees of freedom per lane: a normal, then Gamma(nu / 2)."""
-    state, z = next_normal(state)
-    half = 0.5 * np.asarray(nu, dtype=np.float64)
-    state, g = next_gamma(state, half)
-    return state, z * np.sqrt(half / g)
-
-
 def next_beta(state, a, b):
     """Beta(a, b) as G_a / (G_a + G_b), both gammas from the same stream."""
     state, ga = next_gamma(state, a)
@@ -253,15 +245,22 @@ def account_effects(p, book, a_i, z):
     n = book.change_count[a_i]
     s1 = book.change_sum[a_i] - n * p[:, L.P_DRIFT]
     s1 -= np.sum(book.season_coef[a_i] * p[:, L.P_SEASON0 : L.P_SEASON0 + 12], axis=1)
-    tail0 = (1.0 - p[:, L.P_RAMP_START])[:, None]
     coef = book.ramp_coef[a_i]
-    log_ramp = np.log1p(-tail0 * np.exp(-book.ramp_tenure[a_i] / p[:, L.P_RAMP_MONTHS, None]))
+    log_ramp = _log_ramp(p, book.ramp_tenure[a_i])
     s1 -= np.sum(np.where(coef != 0.0, coef * log_ramp, 0.0), axis=1)
     var_noise = p[:, L.P_VOLATILITY] * p[:, L.P_VOLATILITY]
     with np.errstate(divide="ignore", invalid="ignore"):  # lanes with n = 0 are replaced below
         shrink = 1.0 / (1.0 + var_noise / (n * tau * tau))
         posterior = (s1 / n) * shrink + z * np.sqrt(var_noise / n * shrink)
     return np.where((n <= 0.0) | (tau <= 0.0), tau * z, posterior)
+
+
+def _log_ramp(p, tenure):
+    """``log ramp(k)`` per lane from the table ``p[:, P_RAMP0 + k]`` (0 from RAMP_TABLE_MONTHS)."""
+    table = np.concatenate([p[:, L.P_RAMP0 : L.P_RAMP0 + L.RAMP_TABLE_MONTHS],
+                            np.zeros((p.shape[0], 1))], axis=1)  # fmt: skip
+    k = np.minimum(tenure, L.RAMP_TABLE_MONTHS)
+    return np.take_along_axis(table, np.broadcast_to(k, (p.shape[0], k.shape[-1])), axis=1)
 
 
 class _Lanes:
@@ -348,7 +347,8 @@ class _Lanes:
                 np.where(f == 0.0, share + u[:n_ex] * (1.0 - share), u[:n_ex]),
             )
         self.volatility = p[:, L.P_VOLATILITY].copy()
-        self.tail_nu = p[:, L.P_TAIL_NU].copy()
+        self.tail_weight = p[:, L.P_TAIL_WEIGHT].copy()
+        self.tail_ratio = p[:, L.P_TAIL_RATIO].copy()
         self.price = cat([price[a_i], seg_params[nl_d, nl_s, L.P_PRICE]])
 
         survived = np.where(ex, cat([tenure[a_i], np.zeros(nl_d.size, np.int64)]), 0)
@@ -381,9 +381,9 @@ class _Lanes:
         self.cumulative_hazard = np.zeros(n)
         self.csm_hr, self.se_ratio = p[:, L.P_CSM_HR].copy(), p[:, L.P_SE_RATIO].copy()
 
-        self.ramp_step = np.exp(-1.0 / p[:, L.P_RAMP_MONTHS])
-        # (1 - ramp_start) * exp(-k / ramp_months) at tenure k; existing accounts start at as_of.
-        self.ramp_tail = (1.0 - p[:, L.P_RAMP_START]) * np.exp(-survived / p[:, L.P_RAMP_MONTHS])
+        # 1 - ramp(k) by tenure k from the table (0 past it); existing accounts start at as_of.
+        self.ramp_tails = -np.expm1(_log_ramp(p, np.arange(L.RAMP_TABLE_MONTHS + 1)[None, :]))
+        self.ramp_tail = self.ramp_tails[np.arange(n), np.minimum(survived, L.RAMP_TABLE_MONTHS)]
 
         first_month = self.month_rows[self.month_base + np.minimum(start, horizon - 1)]
         unhealthy = ~ex & (u_health < first_month[:, L.M_UNHEALTHY_SHARE])
@@ -423,8 +423,8 @@ class _Lanes:
         start_price = p[:, L.P_PRICE] * first_month[:, L.M_PRICE_MULT]
         ramp_sum = np.zeros(n)
         for k in range(12):
-            ramp_sum += np.exp(-k / p[:, L.P_RAMP_MONTHS])
-        mean_ramp = 1.0 - (1.0 - p[:, L.P_RAMP_START]) * ramp_sum / 12.0
+            ramp_sum += self.ramp_tails[:, k]
+        mean_ramp = 1.0 - ramp_sum / 12.0
         signs = u_commit < p[:, L.P_COMMIT_SHARE]
         new_commit = np.where(signs, p[:, L.P_COMMIT_MONTHS] * start_price * np.exp(x_new), 0.0)
         bookings = np.where(signs, new_commit, 12.0 * start_price * np.exp(x_new) * mean_ramp)
@@ -540,20 +540,26 @@ class _Lanes:
                     book &= left
                     self._record(L.A_LEAK_12M, churning[book], leak[book])
 
-        # Usage step: one ziggurat normal per lane from its usage stream, or a Student-t of the
-        # same SD on lanes whose segment has usage_tail_nu > 2.
-        nu = self.tail_nu[step]
-        heavy = nu > 2.0
+        # Usage step: one ziggurat normal per lane from its usage stream; on lanes whose segment
+        # has usage_tail_weight > 0, then a uniform that picks the mixture's wide or narrow SD.
+        w = self.tail_weight[step]
+        heavy = w > 0.0
         state = self.usage_state[step]
-        state, eps = next_normal(state)
-        eps = eps * self.volatility[step]
+        state, z = next_normal(state)
+        eps = z * self.volatility[step]
         if heavy.any():
-            st_t, t_draw = next_student_t(self.usage_state[step][heavy], nu[heavy])
-            state[heavy] = st_t
-            eps[heavy] = t_draw * (self.volatility[step][heavy] * np.sqrt(1.0 - 2.0 / nu[heavy]))
+            st_u, u = next_uniform(state[heavy])
+            state[heavy] = st_u
+            k = self.tail_ratio[step][heavy]
+            wh = w[heavy]
+            narrow = self.volatility[step][heavy] / np.sqrt(1.0 - wh + wh * k * k)
+            eps[heavy] = z[heavy] * np.where(u < wh, k * narrow, narrow)
         self.usage_state[step] = state
         self.x[step] += (self.drift[step] + mp[:, L.M_DRIFT_SHIFT]) + eps
-        self.ramp_tail[step] *= self.ramp_step[step]
+        tenure = np.minimum(t - self.born[step], L.RAMP_TABLE_MONTHS)
+        self.ramp_tail[step] = np.take_along_axis(self.ramp_tails[step], tenure[:, None], axis=1)[
+            :, 0
+        ]
         self.health[step] *= self.health_step[step]
         self.healthy_ramp_gap[step] *= self.q[step]
         self.hist_ramp_gap[step] *= self.q[step]

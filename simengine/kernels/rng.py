@@ -238,20 +238,6 @@ def next_gamma(state, shape):
 
 
 @jit
-def next_student_t(state, nu):
-    """Student-t with ``nu`` degrees of freedom (not scaled to unit SD): ``(state, t)``.
-
-    ``t = z / sqrt(g / (nu / 2))`` with ``z`` a ziggurat normal and ``g ~ Gamma(nu / 2, 1)``
-    (so ``2 g`` is chi-square with ``nu`` degrees of freedom), drawn in that order from the one
-    stream.  Any ``nu > 0``; its SD ``sqrt(nu / (nu - 2))`` exists for ``nu > 2``.
-    """
-    state, z = next_normal(state)
-    half = 0.5 * nu
-    state, g = next_gamma(state, half)
-    return state, z * math.sqrt(half / g)
-
-
-@jit
 def next_beta(state, a, b):
     """Beta(a, b) as G_a / (G_a + G_b)."""
     state, ga = next_gamma(state, a)

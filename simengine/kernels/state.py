@@ -37,8 +37,7 @@ from simengine.kernels.layout import (
     P_INIT_SD,
     P_ONBOARDING_FAILURE,
     P_PRICE,
-    P_RAMP_MONTHS,
-    P_RAMP_START,
+    P_RAMP0,
     P_SEASON0,
     P_UC_SIZE_MU,
     P_UC_SIZE_SIGMA,
@@ -47,6 +46,7 @@ from simengine.kernels.layout import (
     P_UNHEALTHY_PLATEAU,
     P_VOLATILITY,
     P_ZERO_PROB,
+    RAMP_TABLE_MONTHS,
     RING_MONTHS,
     V_BOOKINGS,
     V_CHURNED,
@@ -77,7 +77,7 @@ from simengine.kernels.rng import (
 (
     F_X,  # log-usage level (season, ramp and health removed)
     F_DRIFT,  # g_s + b_i
-    F_RAMP_TAIL,  # (1 - ramp_start) * exp(-tenure / ramp_months)
+    F_RAMP_TAIL,  # 1 - ramp(tenure) (ramp_tail_at)
     F_HEALTH,  # health multiplier of the account's own consumption
     F_HEALTH_STEP,  # its monthly decay (1: healthy)
     F_HEALTH_HAZARD,  # unhealthy hazard ratio (1: healthy)
@@ -166,11 +166,10 @@ def account_effect(p, acc, i, z):
     s1 = acc.change_sum[i] - n * p[P_DRIFT]
     for m in range(12):
         s1 -= acc.season_coef[i, m] * p[P_SEASON0 + m]
-    tail0 = 1.0 - p[P_RAMP_START]
     for j in range(acc.ramp_coef.shape[1]):
         c = acc.ramp_coef[i, j]
         if c != 0.0:
-            s1 -= c * math.log1p(-tail0 * math.exp(-acc.ramp_tenure[i, j] / p[P_RAMP_MONTHS]))
+            s1 -= c * log_ramp_at(p, acc.ramp_tenure[i, j])
     var_noise = p[P_VOLATILITY] * p[P_VOLATILITY]
     # mean = (S1 / n) * shrink and var = (sigma^2 / n) * shrink, shrink = 1 / (1 + sigma^2 / (n tau^2)):
     # the same posterior as ``precision = n / sigma^2 + 1 / tau^2`` without dividing by sigma^2, which
@@ -181,12 +180,27 @@ def account_effect(p, acc, i, z):
 
 
 @jit
+def log_ramp_at(p, k):
+    """``log ramp(k)`` of the onboarding ramp at tenure ``k`` from the table ``p[P_RAMP0 + k]``;
+    0 (the plateau) from ``RAMP_TABLE_MONTHS`` on."""
+    if k >= RAMP_TABLE_MONTHS:
+        return 0.0
+    return p[P_RAMP0 + k]
+
+
+@jit
+def ramp_tail_at(p, k):
+    """``1 - ramp(k)``: the share of the plateau still to come at tenure ``k``."""
+    return -math.expm1(log_ramp_at(p, k))
+
+
+@jit
 def mean_first_year_ramp(p):
     """``(1/12) sum_{k=0}^{11} ramp(k)``: a new logo's mean ramp over its first 12 months."""
     tail = 0.0
     for k in range(12):
-        tail += math.exp(-k / p[P_RAMP_MONTHS])
-    return 1.0 - (1.0 - p[P_RAMP_START]) * tail / 12.0
+        tail += ramp_tail_at(p, k)
+    return 1.0 - tail / 12.0
 
 
 @jit
@@ -216,7 +230,7 @@ def init_account(f, r, ist, seed, draw, account, segment, start, survived, expos
     f[F_U_CSM] = u_csm
     f[F_U_SE] = u_se
     f[F_UC_GAP] = -math.log(u_use_case)
-    f[F_RAMP_TAIL] = (1.0 - p[P_RAMP_START]) * math.exp(-survived / p[P_RAMP_MONTHS])
+    f[F_RAMP_TAIL] = ramp_tail_at(p, survived)
     f[F_HEALTHY_SIZE] = 0.0
     f[F_HEALTHY_RAMP] = 0.0
     f[F_HIST_SIZE] = 0.0

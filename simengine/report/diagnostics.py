@@ -28,6 +28,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from simengine.fitting.tails import mixture_from_student_t, mixture_scales
 from simengine.report.plots import _money, outside_legend, save_figure
 
 __all__ = [
@@ -66,6 +67,16 @@ def _posterior_pick(tree: xr.DataTree, n: int, seed: int) -> xr.Dataset:
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xD1A6]))
     take = rng.choice(post.sizes["sample"], size=min(n, post.sizes["sample"]), replace=False)
     return post.isel(sample=np.sort(take))
+
+
+def _tail_law(post: xr.Dataset, j: int) -> tuple[float, float]:
+    """Draw ``j``'s step law ``(weight, ratio)``: the mixture, or the one closest to an older
+    posterior's t(``usage_tail_nu``); ``(0, 1)``: normal steps."""
+    if "usage_tail_weight" in post:
+        return float(post["usage_tail_weight"].values[j]), float(post["usage_tail_ratio"].values[j])
+    if "usage_tail_nu" in post:
+        return mixture_from_student_t(float(post["usage_tail_nu"].values[j]))
+    return 0.0, 1.0
 
 
 def _segment_values(post: xr.Dataset, name: str, segments) -> np.ndarray:
@@ -218,30 +229,42 @@ def usage_changes(book, settle_months: int = 12) -> pd.DataFrame:
     )
 
 
-def _log_ramp(tenure, start, months):
-    return np.log1p(-(1.0 - start) * np.exp(-np.asarray(tenure, float) / months))
+def _log_ramp_table(post: xr.Dataset, j: int, segments, max_tenure: int) -> np.ndarray:
+    """Draw ``j``'s ``log ramp_s(k)``, (segments, max_tenure + 1): the fitted curve ``ramp_log``
+    (0 past its months), or the exponential approach of an older posterior's ramp_start and
+    ramp_months."""
+    k = np.arange(max_tenure + 1)
+    if "ramp_log" in post:
+        table = post["ramp_log"].sel(segment=list(segments)).values[j]  # (S, K + 1)
+        out = np.zeros((len(segments), max_tenure + 1))
+        width = min(table.shape[1], max_tenure + 1)
+        out[:, :width] = table[:, :width]
+        return out
+    start = _segment_values(post, "ramp_start", segments)[j][:, None]
+    months = _segment_values(post, "ramp_months", segments)[j][:, None]
+    return np.log1p(-(1.0 - start) * np.exp(-k[None, :] / months))
 
 
 def _replicate_changes(cells: pd.DataFrame, post: xr.Dataset, j: int, segments, rng) -> np.ndarray:
     seg = cells["segment"].to_numpy()
     value = {
         n: _segment_values(post, n, segments)[j]
-        for n in ("usage_drift", "usage_volatility", "account_sd", "ramp_start", "ramp_months")
+        for n in ("usage_drift", "usage_volatility", "account_sd")
     }
     n_accounts = int(cells["account"].max()) + 1
     account_effect = rng.standard_normal(n_accounts)[cells["account"].to_numpy()]
     moy = cells["month"].to_numpy() % 12
     season = season_by_segment(post, segments)[j]  # (segments, 12)
     tenure = cells["tenure"].to_numpy()
-    ramp = _log_ramp(tenure, value["ramp_start"][seg], value["ramp_months"][seg]) - _log_ramp(
-        np.maximum(tenure - 1, 0), value["ramp_start"][seg], value["ramp_months"][seg]
-    )
+    table = _log_ramp_table(post, j, segments, int(tenure.max()) if len(tenure) else 1)
+    ramp = table[seg, np.maximum(tenure, 0)] - table[seg, np.maximum(tenure - 1, 0)]
     ramp = np.where(tenure >= 1, ramp, 0.0)
-    if "usage_tail_nu" in post:
-        nu = float(post["usage_tail_nu"].values[j])
-        noise = rng.standard_t(nu, len(cells)) * np.sqrt((nu - 2.0) / nu)
-    else:
-        noise = rng.standard_normal(len(cells))
+    weight, ratio = _tail_law(post, j)
+    noise = rng.standard_normal(len(cells))
+    if weight > 0.0:
+        # The simulation's step law: a normal scale mixture of unit SD (fitting/tails.py).
+        narrow, wide = mixture_scales(weight, ratio, 1.0)
+        noise = noise * np.where(rng.random(len(cells)) < weight, wide, narrow)
     return (
         value["usage_drift"][seg]
         + value["account_sd"][seg] * account_effect

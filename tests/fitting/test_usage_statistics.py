@@ -19,7 +19,8 @@ def _row_loglik(data, p):
         return p["season"][s, np.asarray(m) % 12]
 
     def log_ramp(k, s):
-        return np.log1p(-(1.0 - p["ramp_start"][s]) * np.exp(-k / p["ramp_months"][s]))
+        table = p["ramp_log"]
+        return table[s, np.minimum(k, table.shape[1] - 1)]
 
     month, tenure = data["month"], data["tenure"]
     expected = (
@@ -42,7 +43,7 @@ def _row_loglik(data, p):
     changes = -0.5 * np.sum(quad + logdet + count * np.log(2.0 * np.pi))
 
     s = data["init_segment"]
-    level = data["init_log_usage"] - season(data["init_month"], s) - np.log(p["ramp_start"][s])
+    level = data["init_log_usage"] - season(data["init_month"], s) - p["ramp_log"][s, 0]
     mu, sd = p["initial_log_usage_mu"][s], p["initial_log_usage_sd"][s]
     initial = np.sum(-0.5 * ((level - mu) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2.0 * np.pi))
     return changes, initial
@@ -58,7 +59,7 @@ def test_sufficient_statistics_match_row_formula(point_seed):
     rng = np.random.default_rng(point_seed)
     point = {k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
     names = [
-        "usage_drift", "usage_volatility", "account_sd", "ramp_start", "ramp_months",
+        "usage_drift", "usage_volatility", "account_sd", "ramp_log",
         "initial_log_usage_mu", "initial_log_usage_sd", "season",
     ]  # fmt: skip
     wanted = [model[n] for n in names]
@@ -88,7 +89,8 @@ def _window_loglik(w, p):
         return p["season"][s, np.asarray(m) % 12]
 
     def log_ramp(k, s):
-        return np.log1p(-(1.0 - p["ramp_start"][s]) * np.exp(-k / p["ramp_months"][s]))
+        table = p["ramp_log"]
+        return table[s, np.minimum(k, table.shape[1] - 1)]
 
     mu, sigma = p["use_case_size_mu"][seg], p["use_case_size_sigma"][seg]
     size = np.exp(mu[:, None] + np.sqrt(2.0) * sigma[:, None] * x)
@@ -131,7 +133,7 @@ def test_window_likelihood_matches_per_element_formula(point_seed):
     rng = np.random.default_rng(point_seed)
     point = {k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
     names = [
-        "usage_drift", "usage_volatility", "ramp_start", "ramp_months", "season",
+        "usage_drift", "usage_volatility", "ramp_log", "season",
         "use_case_size_mu", "use_case_size_sigma", "use_case_ramp_months",
     ]  # fmt: skip
     wanted = [model[n] for n in names] + [model["use_case_size_loglik"]]

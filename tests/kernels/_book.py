@@ -37,7 +37,8 @@ DEFAULT_SEGMENT = {
     "usage_decline_hazard_ratio": 1.5,
     "zero_month_prob": 0.02,
     "onboarding_failure": 0.03,
-    "usage_tail_nu": 0.0,
+    "usage_tail_weight": 0.0,
+    "usage_tail_ratio": 1.0,
     "decline_threshold": ChurnRules().decline_threshold,
     "anniversary_hazard_ratio": 1.0,  # neutral: the closed forms assume no anniversaries
 }
@@ -140,10 +141,18 @@ def make_params(
         np.broadcast_to(seg_values["season_cos"], (draws, n_segments)),
         np.broadcast_to(seg_values["season_sin"], (draws, n_segments)),
     )
+    # ramp_start / ramp_months (the exponential approach) stand for the ramp's table unless the
+    # overrides give ramp_log_0 .. themselves.
+    ramp = L.exponential_ramp_table(
+        np.broadcast_to(seg_values["ramp_start"], (draws, n_segments)),
+        np.broadcast_to(seg_values["ramp_months"], (draws, n_segments)),
+    )
     seg_params = np.empty((draws, n_segments, len(L.SEGMENT_PARAMS)))
     for i, name in enumerate(L.SEGMENT_PARAMS):
         if name in L.SEASON_PARAMS and name not in seg_values:
             seg_params[..., i] = profile[..., L.SEASON_PARAMS.index(name)]
+        elif name in L.RAMP_PARAMS and name not in seg_values:
+            seg_params[..., i] = ramp[..., L.RAMP_PARAMS.index(name)]
         else:
             seg_params[..., i] = seg_values[name]
     month_values = DEFAULT_MONTH | (month or {})

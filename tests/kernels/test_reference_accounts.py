@@ -127,7 +127,8 @@ def _hand_path(book, sp, month_params, month_of_year0):
 
     With no volatility, no account effect, no churn, no new use cases and no zero months, the
     level grows by ``g + shift[t]`` a month from the ``x`` that backs out season, ramp and past
-    use cases at ``as_of``; the ramp tail and the past use cases' ramp gap shrink geometrically.
+    use cases at ``as_of``; the ramp follows its table by tenure and the past use cases' ramp gap
+    shrinks geometrically.
     """
     n = book.segment.size
     rev = np.zeros((n, 12))
@@ -135,8 +136,12 @@ def _hand_path(book, sp, month_params, month_of_year0):
         p = sp[book.segment[i]]
         mp = month_params[book.segment[i]]
         season = np.exp(p[L.P_SEASON0 : L.P_SEASON0 + 12])
-        tail0 = 1.0 - p[L.P_RAMP_START]
-        tail = tail0 * math.exp(-book.tenure[i] / p[L.P_RAMP_MONTHS])
+        table = np.r_[p[L.P_RAMP0 : L.P_RAMP0 + L.RAMP_TABLE_MONTHS], 0.0]  # log ramp(k)
+
+        def ramp_at(k, table=table):
+            return math.exp(table[min(k, L.RAMP_TABLE_MONTHS)])
+
+        tail = 1.0 - ramp_at(book.tenure[i])
         mean_size = math.exp(p[L.P_UC_SIZE_MU] + 0.5 * p[L.P_UC_SIZE_SIGMA] ** 2)
         q = math.exp(-1.0 / p[L.P_UC_RAMP])
         ages = book.use_case_age[i][book.use_case_age[i] >= 0]
@@ -150,7 +155,7 @@ def _hand_path(book, sp, month_params, month_of_year0):
         )
         for t in range(12):
             x = x0 + (t + 1) * p[L.P_DRIFT] + mp[: t + 1, L.M_DRIFT_SHIFT].sum()
-            ramp = 1.0 - tail * math.exp(-(t + 1) / p[L.P_RAMP_MONTHS])
+            ramp = ramp_at(book.tenure[i] + t + 1)
             usage = math.exp(x) * season[(month_of_year0 + t) % 12] * ramp
             usage *= 1.0 + size - gap * q ** (t + 1)
             rev[i, t] = usage * book.price[i] * mp[t, L.M_PRICE_MULT]
