@@ -46,6 +46,17 @@ def thin_posterior(tree: xr.DataTree, n_draws: int = SHIPPED_DRAWS) -> xr.DataTr
     return out
 
 
+def _without_raw_twins(tree: xr.DataTree) -> xr.DataTree:
+    """Drop each sampler-scale ``<name>_raw`` whose transformed ``<name>`` is kept beside it: the
+    simulation reads the transformed values only, and the shipped file stays under 2 MB now that
+    the season and the onboarding curve are per segment and month."""
+    post = tree["posterior"].to_dataset()
+    twins = [v for v in post.data_vars if v.endswith("_raw") and v.removesuffix("_raw") in post]
+    out = tree.copy()
+    out["posterior"] = xr.DataTree(post.drop_vars(twins))
+    return out
+
+
 def build_default_posterior(path: str | Path | None = None, progress: bool = True) -> Path:
     """Fit the embedded default book with the default FitConfig and write the thinned posterior.
 
@@ -72,7 +83,7 @@ def build_default_posterior(path: str | Path | None = None, progress: bool = Tru
         config_yaml="# default FitConfig on the embedded default book\n",
     )
     full = tree
-    tree = thin_posterior(tree)
+    tree = thin_posterior(_without_raw_twins(tree))
     from simengine.fitting.diagnostics import diagnostics_table
 
     # The gate figures of the full fit, kept so the thinned file still documents convergence.
