@@ -40,8 +40,8 @@ SEGS = {  # name: (new logos / month at 2021-01, monthly logo growth, base hazar
     "team": (10.0, 0.012, 0.009, 0.010, 0.10, np.log(9000.0), 0.035, 0.30),
     "enterprise": (1.6, 0.008, 0.003, 0.012, 0.07, np.log(90000.0), 0.070, 0.60),
 }
-START = (2021, 1)          # company history starts
-EXPORT_FROM = (2023, 1)    # export window
+START = (2021, 1)  # company history starts
+EXPORT_FROM = (2023, 1)  # export window
 EXPORT_TO = (2025, 12)
 TRUTH_TO = (2026, 12)
 
@@ -84,10 +84,17 @@ def _oracle(seg, t0, t_end, x0, b_i, level, ucs0, hist0, haz, drift, sd, uc_rate
                 x += b_i + sd * ORNG.standard_t(4) / np.sqrt(2.0)
                 if ORNG.random() < uc_rate:
                     se = ORNG.random() < se_share
-                    ucs.append((t, float(ORNG.lognormal(np.log(0.25), 0.5) * (1.5 if se else 1.0)), se))
+                    ucs.append(
+                        (t, float(ORNG.lognormal(np.log(0.25), 0.5) * (1.5 if se else 1.0)), se)
+                    )
                 ramp = -1.2 * np.exp(-age / 2.5)
                 uplift = sum(s * min(1.0, (t - s0 + 1) / 6.0) for s0, s, _ in ucs)
-                hist.append(float(np.exp(level + ramp + x + season(seg, (START[1] - 1 + t) % 12 + 1)) * (1.0 + uplift)))
+                hist.append(
+                    float(
+                        np.exp(level + ramp + x + season(seg, (START[1] - 1 + t) % 12 + 1))
+                        * (1.0 + uplift)
+                    )
+                )
             h = haz
             if seg != "self_serve" and age > 0 and age % 12 == 11:
                 h *= 3.0
@@ -134,9 +141,13 @@ def main(out: Path, seed: int, scale: float = 1.0) -> None:
                         x += b_i + sd * rng.standard_t(4) / np.sqrt(2.0)
                     if rng.random() < uc_rate:
                         se = rng.random() < se_share
-                        ucs.append((t, float(rng.lognormal(np.log(0.25), 0.5) * (1.5 if se else 1.0)), se))
+                        ucs.append(
+                            (t, float(rng.lognormal(np.log(0.25), 0.5) * (1.5 if se else 1.0)), se)
+                        )
                     uplift = sum(s * min(1.0, (t - s0 + 1) / 6.0) for s0, s, _ in ucs)
-                    u = np.exp(level + ramp + x + season(seg, (START[1] - 1 + t) % 12 + 1)) * (1.0 + uplift)
+                    u = np.exp(level + ramp + x + season(seg, (START[1] - 1 + t) % 12 + 1)) * (
+                        1.0 + uplift
+                    )
                     u = float(np.round(u, 1))
                     hist.append(u)
                     rev = float(np.round(u * price(u, t), 2))
@@ -150,7 +161,27 @@ def main(out: Path, seed: int, scale: float = 1.0) -> None:
                         else:
                             truth_new[k] += rev
                     if t == exp_to and t0 <= exp_to:
-                        oracle.append((a, seg, _oracle(seg, t0, t, x, b_i, level, list(ucs), list(hist), haz, drift, sd, uc_rate, se_share)))
+                        oracle.append(
+                            (
+                                a,
+                                seg,
+                                _oracle(
+                                    seg,
+                                    t0,
+                                    t,
+                                    x,
+                                    b_i,
+                                    level,
+                                    list(ucs),
+                                    list(hist),
+                                    haz,
+                                    drift,
+                                    sd,
+                                    uc_rate,
+                                    se_share,
+                                ),
+                            )
+                        )
                     h = haz
                     if seg != "self_serve" and age > 0 and age % 12 == 11:
                         h *= 3.0
@@ -166,19 +197,39 @@ def main(out: Path, seed: int, scale: float = 1.0) -> None:
                 if t0 > exp_to:
                     continue  # a future logo: only in the truth
                 if churn is None or churn > exp_to:
-                    r26 = sum(v * price(v, exp_to + 1 + k) for k, v in enumerate(hist[exp_to + 1 - t0:]))
+                    r26 = sum(
+                        v * price(v, exp_to + 1 + k) for k, v in enumerate(hist[exp_to + 1 - t0 :])
+                    )
                     truth_acc.append((a, seg, f"{r26:.2f}", "1" if churn is not None else "0"))
-                acc_rows.append((a, seg, mname(t0), mname(churn) if churn is not None and churn <= exp_to else "",
-                                 "" if commit is None else f"{commit:.0f}",
-                                 "" if commit is None else mname(t0)))
+                acc_rows.append(
+                    (
+                        a,
+                        seg,
+                        mname(t0),
+                        mname(churn) if churn is not None and churn <= exp_to else "",
+                        "" if commit is None else f"{commit:.0f}",
+                        "" if commit is None else mname(t0),
+                    )
+                )
                 for j, (s0, _size, se) in enumerate(ucs):
                     if exp_from <= s0 <= exp_to or (s0 < exp_from):
                         if s0 <= exp_to:
-                            uc_rows.append((a, f"{a}-U{j+1}", mname(s0), "true" if se else "false"))
+                            uc_rows.append(
+                                (a, f"{a}-U{j + 1}", mname(s0), "true" if se else "false")
+                            )
     out.mkdir(parents=True, exist_ok=True)
     with (out / "accounts.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["account_id", "segment", "start_month", "churn_month", "commit_annual", "contract_start_month"])
+        w.writerow(
+            [
+                "account_id",
+                "segment",
+                "start_month",
+                "churn_month",
+                "commit_annual",
+                "contract_start_month",
+            ]
+        )
         w.writerows(acc_rows)
     with (out / "usage.csv").open("w", newline="") as f:
         w = csv.writer(f)
@@ -192,8 +243,14 @@ def main(out: Path, seed: int, scale: float = 1.0) -> None:
         w = csv.writer(f)
         w.writerow(["month", "installed_base_revenue", "new_logo_revenue", "total_revenue"])
         for k in range(12):
-            w.writerow([mname(exp_to + 1 + k, day=False), f"{truth_base[k]:.2f}", f"{truth_new[k]:.2f}",
-                        f"{truth_base[k] + truth_new[k]:.2f}"])
+            w.writerow(
+                [
+                    mname(exp_to + 1 + k, day=False),
+                    f"{truth_base[k]:.2f}",
+                    f"{truth_new[k]:.2f}",
+                    f"{truth_base[k] + truth_new[k]:.2f}",
+                ]
+            )
     with (out / "truth_accounts_2026.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["account_id", "segment", "revenue_2026", "churned_2026"])
@@ -204,8 +261,10 @@ def main(out: Path, seed: int, scale: float = 1.0) -> None:
         for a, s, (p12, p13) in oracle:
             cm = churn_month_of.get(a)
             w.writerow([a, s, p12, p13, "" if cm is None else mname(cm, day=False)])
-    print(f"{len(acc_rows)} accounts, {len(use_rows)} usage rows, {len(uc_rows)} use cases; "
-          f"2026 base {truth_base.sum():.0f} new {truth_new.sum():.0f}")
+    print(
+        f"{len(acc_rows)} accounts, {len(use_rows)} usage rows, {len(uc_rows)} use cases; "
+        f"2026 base {truth_base.sum():.0f} new {truth_new.sum():.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -333,7 +333,10 @@ def build_parameters(
                 values = draw_param(spec, assumption_stream(cfg.seed, name, key_seg), n)
             seg_params[:, s_idx, p_idx] = values
 
-    _ramp_table(cfg, segments, posterior, posterior_segments, seg_params, fitted)
+    curved = _ramp_table(cfg, segments, posterior, posterior_segments, seg_params, fitted)
+    if set(default_segments) <= curved:
+        # Their onboarding ramp is the fitted curve: ramp_start / ramp_months are not read.
+        from_default -= {"ramp_start", "ramp_months"}
 
     off = [s for s in segments if not use_cases_on(cfg, use_cases, s)]
     for seg in off:
@@ -374,12 +377,14 @@ def build_parameters(
     )
 
 
-def _ramp_table(cfg, segments, posterior, posterior_segments, seg_params, fitted) -> None:
+def _ramp_table(cfg, segments, posterior, posterior_segments, seg_params, fitted) -> set[str]:
     """The onboarding ramp's table ``ramp_log_k`` (``log ramp(k)``) of every draw and segment,
     in place: the posterior's fitted curve ``ramp_log`` (draws, segments, tenure 0..K; 0 past K)
     where it has one for the segment and no ``model.override`` sets ``ramp_start`` or
     ``ramp_months``; else the exponential approach of that draw's ``ramp_start`` and
-    ``ramp_months`` (config assumptions, or a posterior written before the fitted curve)."""
+    ``ramp_months`` (config assumptions, or a posterior written before the fitted curve).
+    Returns the segments that take the fitted curve."""
+    curved = set()
     fitted_table = None if posterior is None else posterior.get("ramp_log")
     for s_idx, seg in enumerate(segments):
         overridden = any(_override_for(cfg, seg, n) for n in ("ramp_start", "ramp_months"))
@@ -390,10 +395,12 @@ def _ramp_table(cfg, segments, posterior, posterior_segments, seg_params, fitted
             block[:] = 0.0
             block[:, :width] = table[:, :width]
             fitted.add("ramp_log")
+            curved.add(seg)
         else:
             block[:] = exponential_ramp_table(
                 seg_params[:, s_idx, P_RAMP_START], seg_params[:, s_idx, P_RAMP_MONTHS]
             )
+    return curved
 
 
 def _fill_rate_mode(cfg: Config, segments: Sequence[str], month_params: np.ndarray) -> None:

@@ -298,6 +298,10 @@ def _fitted(tree, segments: tuple[str, ...]) -> dict[str, frozenset[str]]:
         if name in post.data_vars:
             per_segment = "segment" in post[name].dims
             out[name] = frozenset(s for s in segments if not per_segment or s in in_post)
+    if "ramp_log" in out:
+        # The fitted onboarding curve replaces the two-parameter ramp it was built from.
+        for name in ("ramp_start", "ramp_months"):
+            out[name] = out.get(name, frozenset()) | out["ramp_log"]
     return out
 
 

@@ -45,7 +45,8 @@ def test_parameter_recovery(n_accounts):
     rows = table[table["parameter"].isin(list(truth))]
     true = np.array(
         [
-            truth[p][segments.index(s)] if s else truth[p]
+            # A scalar truth (e.g. the model-wide season's harmonic) holds for every segment.
+            truth[p][segments.index(s)] if s and np.ndim(truth[p]) else truth[p]
             for p, s in zip(rows["parameter"], rows["segment"], strict=True)
         ]
     )

@@ -55,13 +55,20 @@ def test_a_healthy_run_is_not_restarted():
 
 def test_every_run_stuck_restarts_then_says_what_to_try(monkeypatch):
     # A floor no step size reaches: every chain of every run is "stuck" once judged.  The watch
-    # must cancel each run, restart MAX_RESTARTS times and then refuse with advice.  Long chains
-    # (20,000 tune) so that each run is still warming up when the watch looks (every 0.2 s).
+    # must cancel each run and restart MAX_RESTARTS times.  The last run is judged while it warms
+    # up (nothing to keep: refused with advice) or, on a machine fast enough to finish warming up
+    # between two looks, at its draws (kept for inspection, every restart recorded): which of the
+    # two depends on the clock, so both are checked for the same restarts.
     monkeypatch.setattr(sampling, "STUCK_STEP_SIZE", 1e9)
     monkeypatch.setattr(sampling, "STUCK_MIN_DRAWS", 1)
     monkeypatch.setattr(sampling, "WATCH_SECONDS", 0.2)
     cfg = FitConfig(draws=20_000, tune=20_000, chains=2)
-    with pytest.raises(StuckSamplerError, match="try: another seed") as info:
-        sample_model(_normal_model(), cfg, seed=1, var_names=["mu"], progress=False)
-    assert len(info.value.reasons) == MAX_RESTARTS + 1
-    assert "step size" in info.value.reasons[0]
+    try:
+        result = sample_model(_normal_model(), cfg, seed=1, var_names=["mu"], progress=False)
+    except StuckSamplerError as err:
+        assert "try: another seed" in str(err)
+        reasons = err.reasons
+    else:
+        reasons = result.restarts
+    assert len(reasons) == MAX_RESTARTS + 1
+    assert all("step size" in why for why in reasons)
