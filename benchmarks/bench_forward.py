@@ -155,6 +155,14 @@ def one_book(seed: int, args, root: Path) -> dict:
     # Short fits (--fit-draws) are for trying the script: their ESS may miss the gate.
     allow = ["fit.allow_bad=true"] if args.fit_draws else []
     row = {"seed": seed}
+    if args.backtest_only:
+        bt_dir = root / f"backtest{seed}"
+        row["backtest_s"] = simengine(
+            "backtest", *data, *fit, *allow, "backtest.holdout_months=12",
+            f"sim.draws={args.draws}", "sim.progress=false", f"seed={args.fit_seed}",
+            f"hydra.run.dir={bt_dir}", cwd=root,
+        )  # fmt: skip
+        return row | score_backtest(bt_dir)
     row["fit_s"] = simengine(
         "fit", *data, *fit, f"seed={args.fit_seed}", f"hydra.run.dir={fit_dir}", cwd=root
     )
@@ -233,6 +241,13 @@ def print_rows(rows: list[dict]) -> None:
         if vals:
             print(f"  churn AUC within {seg}: median {np.median(vals):.2f}")
     if "bt_crps" in rows[0]:
+        print_backtest(rows)
+
+
+def print_backtest(rows: list[dict]) -> None:
+    """The backtests' pooled calibration and CRPS against the best baseline, book by book."""
+    n = len(rows)
+    if n:
         print("\nbacktest (12 months held out of each export):")
         for level in (50, 80, 90):
             v = np.array([r[f"bt_coverage{level}"] for r in rows])
@@ -257,11 +272,15 @@ def main() -> None:
     parser.add_argument("--fit-seed", type=int, default=1)
     parser.add_argument("--generator", type=Path, help="a book generator like eu_saas_book.py")
     parser.add_argument("--backtest", action="store_true", help="also the pooled backtest")
+    parser.add_argument(
+        "--backtest-only", action="store_true", help="only the backtest (its pooled table)"
+    )
     parser.add_argument("--keep", type=Path, help="keep the books and run folders here")
     parser.add_argument("--rows", type=Path, help="append each book's row here (JSON lines)")
     args = parser.parse_args()
     if args.rows is not None and not args.seeds:
-        print_rows([json.loads(line) for line in args.rows.read_text().splitlines() if line])
+        rows = [json.loads(line) for line in args.rows.read_text().splitlines() if line]
+        print_rows(rows) if "truth" in rows[0] else print_backtest(rows)
         return
     args.generator = generator(args.generator)
     os.environ.setdefault("SIMENGINE_PROGRESS", "0")
@@ -284,7 +303,9 @@ def main() -> None:
         f"\n{len(rows)} books of {args.generator.name} at scale {args.scale}; fit then 12 months"
         f" forward, {args.draws} draws\n"
     )
-    if rows:
+    if rows and args.backtest_only:
+        print_backtest(rows)
+    elif rows:
         print_rows(rows)
 
 
