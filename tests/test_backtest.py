@@ -273,3 +273,13 @@ def test_backtest_refuses_an_unknown_baseline(cli, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "backtest.baselines" in lines[0] and "arima" in lines[0]
     assert not list(tmp_path.glob("*.csv"))
+
+
+def test_the_config_knows_every_baseline_the_backtest_implements():
+    """config.validation checks backtest.baselines against the schema's list of names (config
+    stays below backtest): that list is exactly the implemented baselines, in order."""
+    from simengine.backtest.forecasts import BASELINES, DEFAULT_BASELINES
+    from simengine.config.schema import BACKTEST_BASELINES
+
+    assert tuple(BASELINES) == BACKTEST_BASELINES
+    assert set(DEFAULT_BASELINES) < set(BASELINES)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simengine.config.schema import DEFAULT_BACKTEST_BASELINES
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -318,7 +320,7 @@ BASELINES = {
 }
 
 #: The cheap ones (all on the like-for-like total); ``ets_accounts`` is opt-in.
-DEFAULT_BASELINES = ("naive_last", "seasonal_naive", "rw_drift", "theta", "ets")
+DEFAULT_BASELINES = DEFAULT_BACKTEST_BASELINES
 
 
 def baseline_forecasts(

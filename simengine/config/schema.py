@@ -347,16 +347,20 @@ class SignalsConfig:
     top: int = 10
 
 
+#: Baselines ``simengine backtest`` knows (simengine.backtest.forecasts.BASELINES implements them,
+#: in this order); the cheap ones on the like-for-like total are the default, ``ets_accounts`` (one
+#: ETS per account) is opt-in.
+BACKTEST_BASELINES = ("naive_last", "seasonal_naive", "rw_drift", "theta", "ets", "ets_accounts")
+DEFAULT_BACKTEST_BASELINES = BACKTEST_BASELINES[:-1]
+
+
 @dataclass
 class BacktestConfig:
     """``simengine backtest``: fit up to ``as_of`` - ``holdout_months``, score the held-out months."""
 
     holdout_months: int = 12
-    # Baselines scored beside simengine (simengine.backtest.forecasts.BASELINES): the cheap ones on
-    # the like-for-like total by default; "ets_accounts" (one ETS per account) is opt-in.
-    baselines: list[str] = field(
-        default_factory=lambda: ["naive_last", "seasonal_naive", "rw_drift", "theta", "ets"]
-    )
+    # Baselines scored beside simengine: names of BACKTEST_BASELINES.
+    baselines: list[str] = field(default_factory=lambda: list(DEFAULT_BACKTEST_BASELINES))
 
 
 @dataclass

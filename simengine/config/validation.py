@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from simengine.config.schema import (
     ADJUSTMENTS,
+    BACKTEST_BASELINES,
     ROLES,
     CapacityMarket,
     Config,
@@ -108,9 +109,7 @@ def validate(cfg: Config) -> None:
     _check(s.chunk_draws >= 0, "sim.chunk_draws", s.chunk_draws, "must be >= 0")
     holdout = cfg.backtest.holdout_months
     _check(holdout >= 1, "backtest.holdout_months", holdout, "must be >= 1")
-    from simengine.backtest.forecasts import BASELINES  # numpy only at import
-
-    known = tuple(BASELINES)
+    known = BACKTEST_BASELINES
     baselines = list(cfg.backtest.baselines)
     unknown = [b for b in baselines if b not in known]
     _check(not unknown, "backtest.baselines", baselines, f"unknown {unknown}; known: {list(known)}")
