@@ -81,18 +81,14 @@ def write_run_outputs(
 def run_fit(cfg: Config, out_dir: str | Path | None = None):
     """Fit the configured models to the configured book; write outputs when ``out_dir`` is given."""
     from simengine.data import book_from_config
-    from simengine.fitting import fit_book, save_posterior, write_diagnostics
+    from simengine.fitting import fit_book, fit_to_folder
 
     book = book_from_config(cfg.data)
-    tree = fit_book(
+    if out_dir is not None:
+        return fit_to_folder(cfg, book, out_dir)
+    return fit_book(
         book, cfg.fit, cfg.seed, config_yaml=config_yaml(cfg), progress=cfg.sim.progress
     )
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_diagnostics(tree, out_dir / "diagnostics.csv")
-        save_posterior(tree, out_dir / "posterior.nc")
-    return tree
 
 
 def fit(overrides: Sequence[str] = (), scenarios: Sequence[str | Path] = ()):

@@ -191,20 +191,14 @@ def _own_fit(cfg: Config, book, data_hash: str) -> str:
             "let run fit it (fit.auto=true), or simulate the example company's assumptions "
             "(fit.posterior=none)"
         )
-    from simengine.config import config_yaml
-    from simengine.fitting import fit_book, save_posterior, write_diagnostics
+    from simengine.fitting import fit_to_folder
 
     fit_log.info(
         "no fit.posterior: fitting this book (fit.models=%s, %d x %d draws); the posterior is "
         "cached at %s and reused next time",
         list(cfg.fit.models) or "auto", cfg.fit.chains, cfg.fit.draws, path,
     )  # fmt: skip
-    tree = fit_book(
-        book, cfg.fit, cfg.seed, config_yaml=config_yaml(cfg), progress=cfg.sim.progress
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_diagnostics(tree, path.parent / "diagnostics.csv")
-    save_posterior(tree, path)
+    fit_to_folder(cfg, book, path.parent)
     fit_log.info("wrote the fit of this book: %s", path)
     return str(path)
 

@@ -177,16 +177,10 @@ def _fit(cfg, split: Split, out_dir: Path) -> str:
     """Fit the cut book (or check the given ``fit.posterior``); return the posterior's path."""
     if cfg.fit.posterior is not None:
         return str(cfg.fit.posterior)  # simulate_config checks its data hash against the cut book
-    from simengine.config import config_yaml
-    from simengine.fitting import fit_book, save_posterior, write_diagnostics
+    from simengine.fitting import fit_to_folder
 
-    tree = fit_book(
-        split.book, cfg.fit, cfg.seed, config_yaml=config_yaml(cfg), progress=cfg.sim.progress
-    )
-    write_diagnostics(tree, out_dir / "diagnostics.csv")
-    path = out_dir / "posterior.nc"
-    save_posterior(tree, path)
-    return str(path)
+    fit_to_folder(cfg, split.book, out_dir)
+    return str(out_dir / "posterior.nc")
 
 
 def run_backtest(cfg, out_dir: str | Path) -> BacktestResult:

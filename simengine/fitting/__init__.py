@@ -29,6 +29,7 @@ __all__ = [
     "check_gate",
     "diagnostics_table",
     "fit_book",
+    "fit_to_folder",
     "load_posterior",
     "posterior_draws",
     "resolve_models",
@@ -60,3 +61,21 @@ def fit_book(
         model_configs=model_configs,
         priors=priors,
     )
+
+
+def fit_to_folder(cfg, book: Book, out_dir) -> xr.DataTree:
+    """Fit ``book`` with a run config's ``fit`` settings and ``seed``, and write
+    ``diagnostics.csv`` and ``posterior.nc`` into ``out_dir`` (created): what ``simengine fit``,
+    a backtest's fit and ``run``'s own fit of a user's book all do."""
+    from pathlib import Path
+
+    from simengine.config import config_yaml
+
+    tree = fit_book(
+        book, cfg.fit, cfg.seed, config_yaml=config_yaml(cfg), progress=cfg.sim.progress
+    )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_diagnostics(tree, out_dir / "diagnostics.csv")
+    save_posterior(tree, out_dir / "posterior.nc")
+    return tree
