@@ -84,9 +84,16 @@ def _one_line(exc: BaseException) -> str:
         text = lines[0] if lines else type(e).__name__
         return text.split(" Config search path:")[0].rstrip(".")
 
+    from simengine.config.messages import from_omegaconf
+
+    if not isinstance(exc, ConfigError):  # Hydra's and OmegaConf's words name internal classes
+        better = from_omegaconf(exc)
+        if better is not None:
+            return first(better)
     text = first(exc)
-    if exc.__cause__ is not None and str(exc.__cause__).strip():
-        text = f"{text}: {first(exc.__cause__)}"
+    cause = exc.__cause__
+    if cause is not None and str(cause).strip() and first(cause) not in text:  # once
+        text = f"{text}: {first(cause)}"
     return text
 
 
