@@ -452,9 +452,7 @@ def _apply_adjust(
             if spec is not None:
                 key = f"adjust.segments.{seg}.{name}"
                 value = split_value(spec, key)
-                values = draw_param(
-                    value.spec, assumption_stream(cfg.seed, "adjust", name, seg), n
-                )
+                values = draw_param(value.spec, assumption_stream(cfg.seed, "adjust", name, seg), n)
             else:
                 key, value = f"adjust.{name}", global_value
                 if global_values is None:
