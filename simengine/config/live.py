@@ -309,7 +309,10 @@ def _check_adjust(cfg: Config, facts: RunFacts) -> None:
     if default is not None and all(
         value.start is not None or value.spec == _NEUTRAL[name] for _, name, value in values
     ):
-        raise _dead("adjust.from_month", "no adjustment without a from: of its own is set")
+        raise _dead(
+            "adjust.from_month",
+            "no adjustment is set that takes it (a value with its own from: does not)",
+        )
 
 
 def _check_prices(cfg: Config, reference: Config, facts: RunFacts) -> None:

@@ -13,7 +13,7 @@ import difflib
 import re
 from collections.abc import Iterable
 
-from simengine.config.schema import ConfigError
+from simengine.config.schema import ADJUSTMENTS, ConfigError
 
 __all__ = ["closest", "from_omegaconf", "unknown_key", "unknown_name"]
 
@@ -57,6 +57,7 @@ def _fields(schema: object) -> list[str] | None:
 
 
 _TYPES = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false"}
+_ADJUST_PART = re.compile(r"(adjust\.(?:segments\.[^.]+\.)?(\w+))\.(\w+)")
 _OVERRIDE = re.compile(r"(?:Could not override|Error merging override)\s+'?[+~]*([^'=\s]+)")
 
 
@@ -104,6 +105,17 @@ def from_omegaconf(exc: BaseException) -> ConfigError | None:
             if full_key.rpartition(".")[2] != key:
                 full_key = f"{full_key}.{key}" if full_key else key
             return unknown_key(full_key, fields)
+        if isinstance(err, ConfigKeyError | ConfigAttributeError) and full_key:
+            value = _ADJUST_PART.fullmatch(full_key)
+            if value is not None and value.group(2) in ADJUSTMENTS:
+                return ConfigError(
+                    f"config key '{full_key}': {value.group(1)} is one value; write its window "
+                    f"with it: {value.group(1)}='{{value: 1.1, from: YYYY-MM, until: YYYY-MM}}'"
+                )
+            parent = getattr(err, "parent_node", None)
+            keys = list(parent.keys()) if hasattr(parent, "keys") else []
+            if keys:
+                return unknown_key(full_key, [str(k) for k in keys])
         if isinstance(err, ValidationError):
             text = str(err).splitlines()[0] if str(err) else ""
             key = override or full_key
