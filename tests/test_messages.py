@@ -82,6 +82,11 @@ CASES = {
         "config key 'adjust.segments.smb.prize' = 1.1: unknown adjustment 'prize'; did you "
         "mean 'price'?",
     ),
+    "segment-from-month": (
+        ["adjust.segments.smb.from_month=2027-01"],
+        "a segment's values carry their own window, e.g. "
+        "adjust.segments.smb.churn_hazard='{value: 1.3, from: 2027-01}'",
+    ),
     "override-parameter": (
         ["model.override.smb.usage_drfit=0.1"],
         "unknown parameter 'usage_drfit'; did you mean 'usage_drift'?",

@@ -204,6 +204,11 @@ def _validate_adjust(cfg: Config) -> None:
             )
         for name, spec in entries.items():
             key = f"adjust.segments.{seg}.{name}"
+            if name == "from_month":
+                raise ConfigError(
+                    f"config key '{key}' = {spec!r}: a segment's values carry their own window, "
+                    f"e.g. adjust.segments.{seg}.churn_hazard='{{value: 1.3, from: {spec}}}'"
+                )
             if name not in ADJUSTMENTS:
                 raise unknown_name(key, spec, name, "adjustment", ADJUSTMENTS)
             _validate_adjust_value(spec, key, name)
