@@ -104,7 +104,8 @@ def test_an_adjustment_from_april_changes_nothing_before_april():
         return ds[name].isel(month=slice(k, None)).sum(("month", "segment")).values
 
     # Paired by draw: under no effect a draw is as likely to go up as down, so P(>= 29 of 32
-    # draws in the stated direction) ~ 1.3e-6 (binomial, p = 1/2).  Measured: 32 of 32 for both.
+    # draws in the stated direction) ~ 1.3e-6 (binomial, p = 1/2).  Measured: churn up in 31 of
+    # 32 draws (mean 18.4 -> 23.6), new logos down in 32 of 32 (71.6 -> 35.8).
     assert np.mean(after(moved, "churned_accounts") > after(base, "churned_accounts")) > 0.9
     assert np.mean(after(moved, "new_logos") < after(base, "new_logos")) > 0.9
     assert float(moved["revenue"].isel(month=-1).sum()) < float(
