@@ -32,7 +32,8 @@ VERBS = {
     "backtest": "fit up to as_of - backtest.holdout_months, forecast the installed base, score; "
     "writes backtest.csv, backtest_scores.csv, backtest.png",
     "report": "one self-contained report.html for a run, sweep or backtest folder "
-    "(simengine report PATH [--currency CODE] [--baseline SCENARIO] [--out FILE])",
+    "(simengine report PATH [--currency CODE] [--baseline SCENARIO] [--out FILE | "
+    "hydra.run.dir=DIR])",
 }
 
 USAGE = (
@@ -84,9 +85,16 @@ def _one_line(exc: BaseException) -> str:
         text = lines[0] if lines else type(e).__name__
         return text.split(" Config search path:")[0].rstrip(".")
 
+    from simengine.config.messages import from_omegaconf
+
+    if not isinstance(exc, ConfigError):  # Hydra's and OmegaConf's words name internal classes
+        better = from_omegaconf(exc)
+        if better is not None:
+            return first(better)
     text = first(exc)
-    if exc.__cause__ is not None and str(exc.__cause__).strip():
-        text = f"{text}: {first(exc.__cause__)}"
+    cause = exc.__cause__
+    if cause is not None and str(cause).strip() and first(cause) not in text:  # once
+        text = f"{text}: {first(cause)}"
     return text
 
 
@@ -244,6 +252,26 @@ def _take_scenario_dirs(args: list[str]) -> tuple[list[str], list[str]]:
         else:
             rest.append(arg)
     return rest, dirs
+
+
+def _report_args(args: list[str]) -> list[str]:
+    """``simengine report`` takes ``hydra.run.dir=DIR`` as every verb does: ``--out
+    DIR/report.html``.  Other ``hydra.*`` keys are refused in one line saying where it writes."""
+    out = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not (sep and key.lstrip("+~").startswith("hydra.")):
+            out.append(arg)
+        elif key == "hydra.run.dir" and value:
+            out += ["--out", str(Path(value).expanduser() / "report.html")]
+        else:
+            raise UserError(
+                f"{key}: report reads hydra.run.dir=DIR only (writes DIR/report.html); default "
+                "PATH/report.html, or --out FILE"
+            )
+    if sum(a == "--out" or a.startswith("--out=") for a in out) > 1:
+        raise UserError("report: hydra.run.dir and --out both name the output; give one")
+    return out
 
 
 def _output_dir() -> Path:
@@ -492,6 +520,11 @@ def main(argv: list[str] | None = None) -> int:
     if verb == "report":
         from simengine.report.build import main as report_main
 
+        try:
+            rest = _report_args(rest)
+        except UserError as exc:
+            print(f"simengine: error: {exc}", file=sys.stderr)
+            return 2
         return report_main(rest)
     flags, overrides = _split_flags(rest)
     multirun = "-m" in flags or "--multirun" in flags

@@ -22,6 +22,7 @@ from simengine.compare import (
     scenario_currency,
     sweep_grid,
 )
+from simengine.config.messages import unknown_key
 
 __all__ = ["main", "parse_args", "run"]
 
@@ -30,12 +31,28 @@ def parse_args(args: list[str]) -> tuple[list[str], dict[str, str]]:
     """Split ``PATH...`` from ``compare.KEY=VALUE``; refuse unknown keys and flags."""
     paths, keys = [], {}
     for arg in args:
-        if arg.startswith("compare.") and "=" in arg:
+        if arg.startswith("hydra.") and "=" in arg:
+            key, value = arg.split("=", 1)
+            if key != "hydra.run.dir":
+                raise CompareError(
+                    f"{key}: compare reads hydra.run.dir=DIR only (its output folder, as "
+                    "compare.out=DIR); default outputs/compare/<date>_<time>_<id>"
+                )
+            if "out" in keys and keys["out"] != value:
+                raise CompareError(
+                    f"hydra.run.dir={value} and compare.out={keys['out']}: two output folders; "
+                    "give one"
+                )
+            keys["out"] = value
+        elif arg.startswith("compare.") and "=" in arg:
             key, value = arg.split("=", 1)
             name = key.removeprefix("compare.")
             if name not in KEYS:
+                raise CompareError(str(unknown_key(key, KEYS)))
+            if name == "out" and keys.get("out", value) != value:
                 raise CompareError(
-                    f"config key {key!r}: unknown; keys: {', '.join('compare.' + k for k in KEYS)}"
+                    f"hydra.run.dir={keys['out']} and compare.out={value}: two output folders; "
+                    "give one"
                 )
             keys[name] = value
         elif arg.startswith("-"):
@@ -43,7 +60,10 @@ def parse_args(args: list[str]) -> tuple[list[str], dict[str, str]]:
                 f"{arg}: unknown flag; usage: simengine compare PATH... [compare.KEY=VALUE]"
             )
         elif "=" in arg and not Path(arg).exists():
-            raise CompareError(f"{arg!r}: not a compare.* key nor a path")
+            raise CompareError(
+                f"{arg!r}: not a path, nor a key compare reads "
+                f"({', '.join('compare.' + k for k in KEYS)}, hydra.run.dir)"
+            )
         else:
             paths.append(arg)
     if not paths:

@@ -12,7 +12,8 @@ How a scenario meets the posterior (README "Scenarios"): a parameter comes from,
 2. the posterior, where it fits the parameter for the segment;
 3. ``model.segments.<segment>`` (or ``default``) / ``model.<name>``, plain assumptions;
 
-and then ``adjust.*`` moves every draw, whatever its source, from ``adjust.from_month`` on:
+and then ``adjust.*`` moves every draw, whatever its source, over each value's window (its own
+``from``/``until``, else ``adjust.from_month`` on; :mod:`simengine.config.windows`):
 ``churn_hazard``, ``use_case_rate``, ``new_logos`` and ``price`` multiply the monthly slots
 ``M_HAZARD_MULT``, ``M_USE_CASE_MULT``, ``M_NEW_LOGO_MULT``, ``M_PRICE_MULT``; ``usage_growth`` is
 added to ``M_DRIFT_SHIFT``.
@@ -38,7 +39,7 @@ from simengine.config.schema import (
     SegmentAssumptions,
 )
 from simengine.config.specs import DISTRIBUTIONS, param_mean, validate_param
-from simengine.config.validation import month_of
+from simengine.config.windows import parse_when, split_value
 from simengine.kernels.layout import (
     M_CSM_COVERAGE,
     M_DRIFT_SHIFT,
@@ -264,7 +265,8 @@ def build_parameters(
         Unit price a new logo of each segment pays (:func:`simengine.prices.account_prices`);
         default: ``market.unit_price``.
     first_month : int, optional
-        Month number of the first forecast month; needed when ``adjust.from_month`` is set.
+        Month number of the first forecast month; needed when ``adjust.from_month`` or an adjust
+        window names a month ``YYYY-MM`` (``+N`` needs none).
     use_cases : bool
         Whether the book has a use-case table.  Without one the book's growth is all in its
         fitted drift, so a separate use-case process would count expansion twice (issue 8): the
@@ -430,36 +432,36 @@ def _fill_rate_mode(cfg: Config, segments: Sequence[str], month_params: np.ndarr
 def _apply_adjust(
     cfg: Config, segments: Sequence[str], month_params: np.ndarray, first_month: int | None
 ) -> None:
-    """Multiply (or shift) the monthly slots by each adjustment from ``adjust.from_month`` on.
+    """Multiply (or shift) the monthly slots by each adjustment over its window.
 
-    A global adjustment is drawn once per draw for every segment (stream ``adjust/NAME/*``: a
-    downturn hits every segment in the same draw together); a per-segment one from its own stream.
+    A value's window is its own ``from``/``until`` or, without one, ``adjust.from_month`` to the
+    end of the horizon (:mod:`simengine.config.windows`).  A global adjustment is drawn once per
+    draw for every segment (stream ``adjust/NAME/*``: a downturn hits every segment in the same
+    draw together); a per-segment one from its own stream.  The streams do not depend on the
+    window, so moving a window leaves the drawn values (common random numbers) as they were.
     """
     a = cfg.adjust
     n, horizon = month_params.shape[0], month_params.shape[2]
-    start = 0
-    if a.from_month is not None:
-        if first_month is None:
-            raise ConfigError("adjust.from_month needs the book's first forecast month")
-        start = month_of(a.from_month) - first_month
-        if not 0 <= start < horizon:
-            raise ConfigError(
-                f"config key 'adjust.from_month' = {a.from_month!r}: outside the forecast"
-            )
+    default = None if a.from_month is None else parse_when(a.from_month, "adjust.from_month")
     for name in ADJUSTMENTS:
         slot, multiplies = ADJUST_SLOTS[name]
         global_values = None
+        global_value = split_value(getattr(a, name), f"adjust.{name}")
         for s_idx, seg in enumerate(segments):
             spec = a.segments.get(seg, {}).get(name)
             if spec is not None:
-                values = draw_param(spec, assumption_stream(cfg.seed, "adjust", name, seg), n)
+                key = f"adjust.segments.{seg}.{name}"
+                value = split_value(spec, key)
+                values = draw_param(value.spec, assumption_stream(cfg.seed, "adjust", name, seg), n)
             else:
+                key, value = f"adjust.{name}", global_value
                 if global_values is None:
                     global_values = draw_param(
-                        getattr(a, name), assumption_stream(cfg.seed, "adjust", name, "*"), n
+                        value.spec, assumption_stream(cfg.seed, "adjust", name, "*"), n
                     )
                 values = global_values
-            block = month_params[:, s_idx, start:, slot]
+            start, stop = value.span(default, first_month, horizon, key)
+            block = month_params[:, s_idx, start:stop, slot]
             if multiplies:
                 block *= values[:, None]
             else:

@@ -82,8 +82,8 @@ def test_identical_scenarios_differ_by_exactly_zero(cli, tmp_path):
     assert (other["p_better"] == 0.5).all()
     ds.close()
 
-    out = tmp_path / "cmp"
-    proc = cli("compare", *map(str, dirs), "compare.baseline=run1", f"compare.out={out}")
+    out = tmp_path / "cmp"  # hydra.run.dir=, as every verb takes it (same as compare.out=)
+    proc = cli("compare", *map(str, dirs), "compare.baseline=run1", f"hydra.run.dir={out}")
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(out / "comparison.csv")
     assert (table["diff_p50"] == 0).all() and (table["p_better"] == 0.5).all()

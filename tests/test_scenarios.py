@@ -108,9 +108,11 @@ def test_downturn_lowers_revenue_nrr_and_logos_and_raises_churn(paired):
 
 def test_price_increase_is_exactly_8_percent_from_its_month(paired):
     """Behaviour does not depend on price: usage, churn and logos are identical in every draw,
-    and revenue is exactly 1.08x from 2027-05 on (KERNEL BRANCH: M_PRICE_MULT)."""
+    and revenue is exactly 1.08x from the fifth forecast month on (``from: +4``; KERNEL BRANCH:
+    M_PRICE_MULT), inside the first forecast year."""
     base, up = paired["baseline"], paired["price_increase"]
-    k = list(base["month"].dt.strftime("%Y-%m").values).index("2027-05")
+    k = 4
+    assert str(base["month"].dt.strftime("%Y-%m").values[k]) == "2027-03"  # embedded: to 2026-10
     for name in ("usage", "active_accounts", "new_logos", "churned_accounts"):
         np.testing.assert_array_equal(up[name].values, base[name].values, err_msg=name)
     rev_b, rev_u = base["revenue"].values, up["revenue"].values  # (draw, month, segment)

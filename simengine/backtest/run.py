@@ -78,20 +78,22 @@ class BacktestResult:
 def installed_base_config(cfg, posterior: str | None, horizon: int):
     """``cfg`` for a forecast of the installed base alone: no new logos, ``horizon`` months.
 
-    New logos are switched off with ``adjust.new_logos = 0`` (and in every
-    ``adjust.segments`` entry): the backtest scores the accounts active at the cut-off, so logos
+    New logos are switched off with ``adjust.new_logos = 0`` from the first forecast month (and in
+    every ``adjust.segments`` entry): the backtest scores the accounts active at the cut-off, so logos
     won after it are part of neither the forecast nor the actuals.  Every other key, including a
     scenario's other adjustments, acts as in ``simengine run``.
     """
+    # Over the whole horizon, whatever adjust.from_month says (a window of its own).
+    off = {"value": 0.0, "from": 0}
     segments = {
-        name: {**entries, "new_logos": 0.0} if "new_logos" in entries else dict(entries)
+        name: {**entries, "new_logos": off} if "new_logos" in entries else dict(entries)
         for name, entries in cfg.adjust.segments.items()
     }
     return dataclasses.replace(
         cfg,
         fit=dataclasses.replace(cfg.fit, posterior=None if posterior is None else str(posterior)),
         sim=dataclasses.replace(cfg.sim, horizon_months=int(horizon)),
-        adjust=dataclasses.replace(cfg.adjust, new_logos=0.0, segments=segments),
+        adjust=dataclasses.replace(cfg.adjust, new_logos=off, segments=segments),
     )
 
 

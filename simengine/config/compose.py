@@ -14,8 +14,11 @@ import functools
 from collections.abc import Sequence
 from pathlib import Path
 
+from hydra.errors import HydraException
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
+from simengine.config.messages import closest, from_omegaconf, unknown_key
 from simengine.config.scenarios import (
     CONFIG_DIR,
     ScenarioFile,
@@ -28,7 +31,14 @@ from simengine.config.scenarios import (
 from simengine.config.schema import Config, ConfigError
 from simengine.config.validation import to_config
 
-__all__ = ["compose", "compose_run", "default_config", "load_config", "open_segment_maps"]
+__all__ = [
+    "compose",
+    "compose_run",
+    "default_config",
+    "load_config",
+    "missing_scenario",
+    "open_segment_maps",
+]
 
 #: Maps keyed by segment (or role): an override may add a key to them without Hydra's `+`.
 SEGMENT_MAPS = (
@@ -73,21 +83,42 @@ def _compose(
     if name is not None:
         path = find_scenario(name, dirs)
         if path is None:
-            raise ConfigError(
-                f"config key 'scenario' = {name!r}: no file {name}.yaml in "
-                f"{', '.join(str(d) for d in dirs)}"
-            )
+            raise missing_scenario(name, dirs)
         scenario = _load_scenario(path)
     _register(dirs)
     opened = open_segment_maps(overrides)
-    cfg = _compose_values(opened)
-    if cfg is None:
-        with _own_hydra(), initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = hydra_compose(config_name="config", overrides=opened)
+    try:
+        cfg = _compose_values(opened)
+        if cfg is None:
+            with (
+                _own_hydra(),
+                initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"),
+            ):
+                cfg = hydra_compose(config_name="config", overrides=opened)
+    except (HydraException, OmegaConfBaseException) as exc:
+        better = from_omegaconf(exc)
+        if better is None:
+            raise
+        raise better from None
     for o in opened:
-        if o.startswith("++"):
-            check_schema_key(cfg, o[2:].split("=", 1)[0])
+        key = o.split("=", 1)[0]
+        if o.startswith("+") and not key.lstrip("+").startswith(("hydra.", "hydra/")):
+            # `+key=value` / `++key=value` add keys even inside a structured node.
+            check_schema_key(cfg, key.lstrip("+"))
     return cfg, scenario
+
+
+def missing_scenario(name: str, dirs: Sequence[Path]) -> ConfigError:
+    """``scenario=NAME`` with no ``NAME.yaml``: the folders searched, close names, ``--scenarios``."""
+    names = sorted({p.stem for d in dirs for p in Path(d).glob("*.yaml")})
+    near = closest(name, names)
+    hint = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ""
+    return ConfigError(
+        f"config key 'scenario' = {name!r}: no file {name}.yaml in "
+        f"{', '.join(str(d) for d in dirs)}; {hint}(scenarios: {', '.join(names)}); "
+        f"for a file in a folder of your own add --scenarios DIR "
+        f"(simengine run --scenarios DIR scenario={name})"
+    )
 
 
 def _stamp(path: Path) -> tuple[str, int, int]:
@@ -209,17 +240,16 @@ def check_schema_key(cfg: DictConfig, key: str) -> None:
     from omegaconf import OmegaConf
 
     node: object = cfg
+    done: list[str] = []
     for part in key.split("."):
         if not isinstance(node, DictConfig):
             return
         schema = OmegaConf.get_type(node)
-        if dataclasses.is_dataclass(schema) and part not in {
-            f.name for f in dataclasses.fields(schema)
-        }:
-            raise ConfigError(
-                f"config key '{key}': {part!r} is not a key of {schema.__name__} "
-                f"({', '.join(f.name for f in dataclasses.fields(schema))})"
-            )
+        if dataclasses.is_dataclass(schema):
+            fields = [f.name for f in dataclasses.fields(schema)]
+            if part not in fields:
+                raise unknown_key(".".join(done + [part]), fields)
+        done.append(part)
         node = node._get_node(part)
 
 

@@ -18,7 +18,9 @@ and the posterior, so :func:`check_live` takes them as plain facts (:class:`RunF
   adoption);
 - a pay-plan quota the plan's weights switch off (``consumption_quota`` with
   ``bookings_weight = 1``, ``bookings_quota`` with 0, every pay key with ``variable_share = 0``);
-- ``adjust.from_month`` with every adjustment neutral, or outside the forecast.
+- ``adjust.from_month`` with every adjustment neutral or carrying its own ``from``, or outside the
+  forecast; an adjust value's own window (``from``/``until``) outside the forecast, ending before
+  it starts, or on a neutral value.
 
 Rate-only and capacity-only keys need no check here: each market schema holds only its own keys.
 """
@@ -38,7 +40,7 @@ from simengine.config.schema import (
     ConfigError,
     RateMarket,
 )
-from simengine.config.validation import month_of
+from simengine.config.windows import AdjustValue, parse_when, split_value
 
 __all__ = ["RunFacts", "check_live"]
 
@@ -273,40 +275,44 @@ def use_cases_on(cfg: Config, has_table: bool, seg: str) -> bool:
     return "use_case_rate" in found
 
 
+def _adjust_values(cfg: Config) -> list[tuple[str, str, AdjustValue]]:
+    """``(key, name, value)`` of every adjust value, global then per segment."""
+    a = cfg.adjust
+    out = [(f"adjust.{n}", n, split_value(getattr(a, n), f"adjust.{n}")) for n in ADJUSTMENTS]
+    for seg, entries in a.segments.items():
+        for n, spec in entries.items():
+            key = f"adjust.segments.{seg}.{n}"
+            out.append((key, n, split_value(spec, key)))
+    return out
+
+
 def _check_adjust(cfg: Config, facts: RunFacts) -> None:
     a = cfg.adjust
+    values = _adjust_values(cfg)
     if not any(use_cases_on(cfg, facts.use_cases, s) for s in facts.segments):
-        asked = [("adjust.use_case_rate", a.use_case_rate)] + [
-            (f"adjust.segments.{seg}.use_case_rate", entry["use_case_rate"])
-            for seg, entry in a.segments.items()
-            if "use_case_rate" in entry
-        ]
-        for key, spec in asked:
-            if spec != _NEUTRAL["use_case_rate"]:
+        for key, name, value in values:
+            if name == "use_case_rate" and value.spec != _NEUTRAL[name]:
                 raise _dead(
                     key,
                     "the book has no use_cases table, so the use-case process is off; "
                     "model.override.<segment>.use_case_rate turns it on",
                 )
-    if a.from_month is None:
-        return
-    month = month_of(a.from_month)
-    if month is None:  # validate() refuses this first; kept for direct callers
-        raise ConfigError(f"config key 'adjust.from_month' = {a.from_month!r}: expected YYYY-MM")
-    if not facts.first_month <= month <= facts.last_month:
-        raise ConfigError(
-            f"config key 'adjust.from_month' = {a.from_month!r}: outside the forecast "
-            f"({_fmt(facts.first_month)} .. {_fmt(facts.last_month)})"
+    default = None if a.from_month is None else parse_when(a.from_month, "adjust.from_month")
+    horizon = facts.last_month - facts.first_month + 1
+    if default is not None:  # the default window itself, even if no value uses it
+        AdjustValue(1.0).span(default, facts.first_month, horizon, "adjust.from_month")
+    for key, name, value in values:
+        value.span(default, facts.first_month, horizon, key)
+        if value.windowed and value.spec == _NEUTRAL[name]:
+            which = "from" if value.start is not None else "until"
+            raise _dead(f"{key}.{which}", f"the value is neutral ({_NEUTRAL[name]})")
+    if default is not None and all(
+        value.start is not None or value.spec == _NEUTRAL[name] for _, name, value in values
+    ):
+        raise _dead(
+            "adjust.from_month",
+            "no adjustment is set that takes it (a value with its own from: does not)",
         )
-    pairs = [(getattr(a, n), _NEUTRAL[n]) for n in ADJUSTMENTS] + [
-        (spec, _NEUTRAL[n]) for entries in a.segments.values() for n, spec in entries.items()
-    ]
-    if all(spec == neutral for spec, neutral in pairs):
-        raise _dead("adjust.from_month", "no adjustment is set")
-
-
-def _fmt(month: int) -> str:
-    return f"{month // 12:04d}-{month % 12 + 1:02d}"
 
 
 def _check_prices(cfg: Config, reference: Config, facts: RunFacts) -> None:

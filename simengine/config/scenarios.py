@@ -19,6 +19,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from simengine.config.messages import closest, from_omegaconf
 from simengine.config.schema import CapacityMarket, Config, ConfigError, RateMarket
 
 __all__ = [
@@ -138,7 +139,7 @@ def load_scenario(path: Path) -> ScenarioFile:
         raw = OmegaConf.load(path)
     except Exception as exc:  # noqa: BLE001 - YAML errors of every kind are the same user error
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"scenario file '{path}': not valid YAML ({first})") from exc
+        raise ConfigError(f"scenario file '{path}': not valid YAML ({first})") from None
     if not isinstance(raw, DictConfig):
         raise ConfigError(f"scenario file '{path}': expected a mapping of config keys")
     groups: dict[str, str] = {}
@@ -162,8 +163,9 @@ def load_scenario(path: Path) -> ScenarioFile:
     try:
         OmegaConf.merge(schema, body)
     except Exception as exc:  # noqa: BLE001 - OmegaConf's errors name the key in their first line
-        first = str(exc).splitlines()[0]
-        raise ConfigError(f"scenario file '{path}': {first}") from exc
+        better = from_omegaconf(exc)
+        first = str(better) if better is not None else str(exc).splitlines()[0]
+        raise ConfigError(f"scenario file '{path}': {first}") from None
     return ScenarioFile(path, body, groups)
 
 
@@ -179,9 +181,11 @@ def _defaults(node: object, path: Path) -> dict[str, str]:
             if str(key).startswith("override ") and group in SCENARIO_GROUPS:
                 options = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
                 if str(value) not in options:
+                    near = closest(str(value), options)
+                    hint = f"did you mean {' or '.join(map(repr, near))}? " if near else ""
                     raise ConfigError(
                         f"scenario file '{path}': defaults 'override /{group}: {value}': "
-                        f"no such option; options: {', '.join(options)}"
+                        f"no such option; {hint}(options: {', '.join(options)})"
                     )
                 groups[group] = str(value)
                 continue

@@ -13,6 +13,7 @@ import re
 
 from omegaconf import DictConfig, OmegaConf
 
+from simengine.config.messages import unknown_name
 from simengine.config.schema import (
     ADJUSTMENTS,
     BACKTEST_BASELINES,
@@ -26,8 +27,17 @@ from simengine.config.schema import (
     SegmentAssumptions,
 )
 from simengine.config.specs import validate_param
+from simengine.config.windows import month_of, parse_when, split_value
 
-__all__ = ["ADJUST_KINDS", "MODEL_KINDS", "OVERRIDABLE", "SEGMENT_KINDS", "to_config", "validate"]
+__all__ = [
+    "ADJUST_KINDS",
+    "MODEL_KINDS",
+    "OVERRIDABLE",
+    "SEGMENT_KINDS",
+    "month_of",
+    "to_config",
+    "validate",
+]
 
 # What range each parameter must lie in; see specs.validate_param.
 SEGMENT_KINDS = {
@@ -63,14 +73,6 @@ ADJUST_KINDS = {
 OVERRIDABLE = tuple(f.name for f in dataclasses.fields(SegmentAssumptions)) + tuple(
     f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("segments", "override")
 )
-
-
-def month_of(text: object) -> int | None:
-    """Month number ``year * 12 + month - 1`` of ``"YYYY-MM"``, or None if it is not one."""
-    match = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", str(text))
-    if match is None or not 1 <= int(match.group(2)) <= 12:
-        return None
-    return int(match.group(1)) * 12 + int(match.group(2)) - 1
 
 
 def _kind(name: str) -> str:
@@ -185,19 +187,15 @@ def _validate_model(cfg: Config) -> None:
             )
         for name, spec in entries.items():
             key = f"model.override.{seg}.{name}"
-            _check(
-                name in OVERRIDABLE,
-                key,
-                spec,
-                f"unknown parameter {name!r}; parameters: {', '.join(OVERRIDABLE)}",
-            )
+            if name not in OVERRIDABLE:
+                raise unknown_name(key, spec, name, "parameter", OVERRIDABLE)
             validate_param(spec, key, kind=_kind(name))
 
 
 def _validate_adjust(cfg: Config) -> None:
     a = cfg.adjust
     for name in ADJUSTMENTS:
-        validate_param(getattr(a, name), f"adjust.{name}", kind=ADJUST_KINDS[name])
+        _validate_adjust_value(getattr(a, name), f"adjust.{name}", name)
     for seg, entries in a.segments.items():
         if not isinstance(entries, dict):
             raise ConfigError(
@@ -206,20 +204,22 @@ def _validate_adjust(cfg: Config) -> None:
             )
         for name, spec in entries.items():
             key = f"adjust.segments.{seg}.{name}"
-            _check(
-                name in ADJUSTMENTS,
-                key,
-                spec,
-                f"unknown adjustment {name!r}; adjustments: {', '.join(ADJUSTMENTS)}",
-            )
-            validate_param(spec, key, kind=ADJUST_KINDS[name])
+            if name == "from_month":
+                raise ConfigError(
+                    f"config key '{key}' = {spec!r}: a segment's values carry their own window, "
+                    f"e.g. adjust.segments.{seg}.churn_hazard='{{value: 1.3, from: {spec}}}'"
+                )
+            if name not in ADJUSTMENTS:
+                raise unknown_name(key, spec, name, "adjustment", ADJUSTMENTS)
+            _validate_adjust_value(spec, key, name)
     if a.from_month is not None:
-        _check(
-            month_of(a.from_month) is not None,
-            "adjust.from_month",
-            a.from_month,
-            "expected a month YYYY-MM",
-        )
+        parse_when(a.from_month, "adjust.from_month")
+
+
+def _validate_adjust_value(spec: object, key: str, name: str) -> None:
+    """A number or ``{dist: ...}``, either with an optional window (:mod:`.windows`)."""
+    value = split_value(spec, key)
+    validate_param(value.spec, key, kind=ADJUST_KINDS[name])
 
 
 def _validate_market(cfg: Config) -> None:
