@@ -409,6 +409,7 @@ def churn_rules(checked: CheckedRun):
 DEFAULT_SCENARIO = "default"
 
 
+@functools.lru_cache(maxsize=1)
 def _config_defaults() -> dict[str, str | None]:
     """The group choices ``configs/config.yaml``'s defaults list makes, in its order."""
     import yaml
@@ -459,7 +460,9 @@ def choice_attrs(choices: dict[str, str | None]) -> dict[str, str]:
     """``scenario`` (its name, :data:`DEFAULT_SCENARIO` when none) and ``config_groups`` (every
     other group's option, ``"market=capacity, staffing=balanced, comp=hybrid"``) for attrs."""
     name = choices.get("scenario") or DEFAULT_SCENARIO
-    groups = ", ".join(f"{k}={v}" for k, v in choices.items() if k != "scenario" and v)
+    order = list(_config_defaults())  # the defaults list's order, whoever composed them
+    keys = sorted(choices, key=lambda k: order.index(k) if k in order else len(order))
+    groups = ", ".join(f"{k}={choices[k]}" for k in keys if k != "scenario" and choices[k])
     return {"scenario": str(name), "config_groups": groups}
 
 

@@ -111,9 +111,10 @@ def _comparison_section(ds, currency, baseline: str, metrics: dict) -> Section:
     names = scenario_names(ds)
     table_, notes = compare(ds, baseline, metrics)
     last, rows, shown = comparison_rows(table_, baseline)
+    ran = f"Scenario{'s' if len(names) > 1 else ''} run: {', '.join(names)}. " if names else ""
     blocks = [
         text(
-            f"Every scenario against the baseline {shown[baseline]!r}, draw by draw: the scenarios share "
+            f"{ran}Every scenario against the baseline {shown[baseline]!r}, draw by draw: the scenarios share "
             "seed and data, so draw d of one and draw d of the other saw the same random streams "
             "and their difference is the scenario's effect. p_better: share of paired draws in "
             "which the scenario is better (ties count one half).",

@@ -485,7 +485,11 @@ def frontier_figure(
     width = 0.8 / max(1, len(budgets))
     ratios = sorted(table["ae_per_se"].unique())
     x_of = {r: i for i, r in enumerate(ratios)}
-    money = money_formatter(currency)
+    ticks = money_formatter(currency)
+
+    def money(value: float) -> str:  # "$" would start mathtext in a label: escape it
+        return ticks(value).replace("$", r"\$")
+
     for k, budget in enumerate(budgets):
         rows = table[table["budget"] == budget].sort_values("ae_per_se")
         x = np.array([x_of[r] for r in rows["ae_per_se"]], dtype=float)
