@@ -433,7 +433,7 @@ def group_choices(overrides=(), scenario: ScenarioFile | None = None) -> dict[st
     defaults, then the scenario file's own picks, then the overrides' group choices (the command
     line wins over a scenario file).  For runs composed outside a Hydra app (the Python API),
     which has no ``hydra.runtime.choices`` to read."""
-    choices = _config_defaults()
+    choices = dict(_config_defaults())  # a copy: the cached one stays as read
     if scenario is not None:
         choices.update(scenario.groups)
         choices["scenario"] = scenario.path.stem
