@@ -518,9 +518,14 @@ def test_frontier_marks_ties_with_the_best_and_each_mixs_real_cost():
 
     columns, rows = frontier_rows(front.reset_index(), spec, "EUR")
     marks = {(r[0], r[1]): r[-1] for r in rows}
-    assert marks[("375K", "1.5")] == marks[("375K", "3")] == "tied best"
+    best_375 = front.loc[front["best"] & (front["budget"] == 375000)].index[0]
+    other = "b=375000,r=3" if best_375.endswith("1.5") else "b=375000,r=1.5"
+    beats = front.loc[other, "p_best_beats"]
+    assert 0.4 < beats < 0.6  # the same plan: a coin flip
+    assert marks[("375K", best_375.rsplit("=", 1)[1])] == "tied best"
+    assert marks[("375K", other.rsplit("=", 1)[1])] == f"tied best ({beats:.0%})"
     assert marks[("375K", "6")] == "" and marks[("700K", "3")] == "best"
-    cost = columns.index("real cost / month")
+    cost = columns.index("real cost")
     # 375K / (1.5 x 20K + 18K) = 7.8 SEs -> 8 and 11.7 AEs -> 12: 12 x 20K + 8 x 18K = 384K.
     assert rows[0][cost] == "384K"
 

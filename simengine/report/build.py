@@ -156,7 +156,7 @@ def _frontier_section(ds, currency, metrics: dict) -> Section | None:
             "it ('tied best'): the data cannot tell them apart. Each mix rounds its heads to "
             "whole people: its real cost a month is what was simulated, not exactly the budget."
         ),
-        table(columns, rows, numeric=[c not in ("scenario", "", "AE / SE heads") for c in columns]),
+        table(columns, rows, numeric=[c not in ("scenario", "") for c in columns]),
         figure(
             frontier_figure(front, spec, currency=currency, names=scenario_names(ds)),
             alt="Staffing frontier",

@@ -390,25 +390,26 @@ def _mark(group: pd.DataFrame) -> dict[str, str]:
     }
 
 
-def _heads(row) -> str:
-    ae, se = getattr(row, "ae_heads", np.nan), getattr(row, "se_heads", np.nan)
-    return f"{ae:.0f} / {se:.0f}" if np.isfinite(ae) and np.isfinite(se) else "-"
+def _real_cost(row) -> str:
+    """A mix's real monthly cost (of the heads it rounds to; frontier.csv has the heads)."""
+    cost = getattr(row, "cost_month", np.nan)
+    return _money(cost, 0) if np.isfinite(cost) else "-"
 
 
 def frontier_rows(
     table: pd.DataFrame, spec, currency: str | None = None
 ) -> tuple[list[str], list[list[str]]]:
     """The frontier's table as the console and the HTML report show it: columns and rows (budget,
-    AE per SE, the AE and SE heads the mix rounds to and their real monthly cost, what a label
-    says besides budget and ratio, the objective, P(best), P(best beats it) and the mark: ``best``
-    or, when the data cannot tell mixes apart, ``tied best`` on each).  The scenario column goes
-    when the labels say nothing else (a plain mix sweep)."""
+    AE per SE, the mix's real monthly cost (of the heads it rounds to), what a label says
+    besides budget and ratio, the objective, P(best) and the mark: ``best``, or ``tied best``
+    on each mix the data cannot tell from the best, with the share of paired draws the best
+    beats it in).  The scenario column goes when the labels say nothing else (a plain mix
+    sweep)."""
     shown = display_labels(list(dict.fromkeys(table["scenario"])), drop=_MIX_KEYS)
     heading = {"revenue_p50": "revenue P50", "p_revenue_target": "P(revenue >= target)",
                "nrr": "NRR P50", "revenue_per_sm_dollar": "revenue per GTM $"}  # fmt: skip
-    columns = [f"budget / month ({currency or 'currency'})", "AE per SE", "AE / SE heads",
-               "real cost / month", "scenario", heading[spec.objective], "P(best)",
-               "P(best beats it)", ""]  # fmt: skip
+    columns = [f"budget / month ({currency or 'currency'})", "AE per SE", "real cost",
+               "scenario", heading[spec.objective], "P(best)", ""]  # fmt: skip
     metric = "nrr" if spec.objective == "nrr" else "revenue"
     rows = []
     for budget, group in table.groupby("budget", sort=True):
@@ -419,16 +420,16 @@ def frontier_rows(
                 if spec.objective == "p_revenue_target"
                 else fmt(metric if spec.objective != "revenue_per_sm_dollar" else "x", row.value)
             )
-            cost = getattr(row, "cost_month", np.nan)
+            mark = marks[row.scenario]
             beats = getattr(row, "p_best_beats", np.nan)
-            rows.append([_money(budget, 0), f"{row.ae_per_se:g}", _heads(row),
-                         _money(cost, 0) if np.isfinite(cost) else "-", shown[row.scenario], value,
-                         f"{row.p_best:.0%}", "-" if row.best or not np.isfinite(beats)
-                         else f"{beats:.0%}", marks[row.scenario]])  # fmt: skip
+            if mark == "tied best" and not row.best and np.isfinite(beats):
+                mark += f" ({beats:.0%})"  # the share of draws the best beats it in
+            rows.append([_money(budget, 0), f"{row.ae_per_se:g}", _real_cost(row),
+                         shown[row.scenario], value, f"{row.p_best:.0%}", mark])  # fmt: skip
     if not any(shown.values()):  # the labels only repeat the budget and the ratio
-        del columns[4]
+        del columns[3]
         for row in rows:
-            del row[4]
+            del row[3]
     return columns, rows
 
 
@@ -447,8 +448,8 @@ def print_frontier_table(
     out = Table(
         title=f"{scenario_title(list(names))}Staffing frontier: {spec.objective}{target}, year "
         f"{spec.year} (P(best): share of paired draws in which the mix is best at its budget; "
-        f"tied: the best beats it in fewer than {TIE_P:.0%} of them; real cost: the AE and SE "
-        "heads the mix rounds to, as simulated)"
+        f"tied best (n%): the best beats it in n% < {TIE_P:.0%} of them; real cost: of the AE "
+        "and SE heads the mix rounds to, as simulated)"
     )
     columns, rows = frontier_rows(table, spec, currency)
     for col in columns:
