@@ -601,3 +601,31 @@ def test_drivers_are_paired_differences_with_sensible_signs(tmp_path):
     print_drivers(rate_table, "a", Console(file=buf))
     assert buf.getvalue() == ""
     ds.close()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["scenario=post_sales_shift"],  # the file picks staffing=balanced itself
+        ["scenario=post_sales_shift", "staffing=se_heavy"],  # the command line wins
+        ["market=rate", "comp=bookings", "scenario=downturn"],
+    ],
+)
+def test_group_choices_of_the_api_are_hydras(overrides):
+    """``simengine.simulate`` (no Hydra app running) records the group choices Hydra itself
+    composes for the same overrides, so a notebook's forecast.nc says what the CLI's would."""
+    from hydra import compose, initialize_config_dir
+
+    from simengine.config import CONFIG_DIR, register_configs, scenario_dirs
+    from simengine.config.compose import compose_run
+    from simengine.pipeline import choice_attrs, group_choices
+
+    _, scenario = compose_run(overrides)
+    ours = group_choices(overrides, scenario)
+    register_configs(scenario_dirs([]))
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    hydras = {k: v for k, v in cfg.hydra.runtime.choices.items() if not k.startswith("hydra")}
+    assert ours == hydras
+    assert choice_attrs(ours)["scenario"] == (hydras["scenario"] or "default")
