@@ -16,7 +16,7 @@ import xarray as xr
 
 from simengine.config import Config, config_yaml
 from simengine.config.compose import compose, compose_run, load_config
-from simengine.pipeline import check_run, load_checked_posterior, simulate_config
+from simengine.pipeline import check_run, group_choices, load_checked_posterior, simulate_config
 
 log = logging.getLogger("simengine")
 
@@ -50,7 +50,7 @@ def simulate(overrides: Sequence[str] = (), scenarios: Sequence[str | Path] = ()
     >>> ds["revenue"].sum("segment").quantile([0.1, 0.5, 0.9], "draw")  # doctest: +SKIP
     """
     cfg, scenario = compose_run(overrides, scenarios)
-    return simulate_config(cfg, scenario=scenario)
+    return simulate_config(cfg, scenario=scenario, choices=group_choices(overrides, scenario))
 
 
 def write_run_outputs(

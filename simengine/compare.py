@@ -13,6 +13,17 @@ Draws where either value is not finite (an NRR with no base, a CAC payback with 
 left out of that metric's figures.  **Direction.**  Higher is better except for go-to-market cost
 (``total_cost``) and CAC payback (``cac_payback_months``), where lower is better.
 
+**Why a plan wins.**  Runs with the go-to-market model (``market=capacity``) also compare its
+drivers (:data:`DRIVERS`), per forecast year and paired the same way, so a planner sees *why* one
+plan beats another: ``deals`` (deals worked in the year), ``deal_coverage`` (share of them with SE
+support), ``win_rate`` (share of them won), ``unhealthy_share`` (share of the year's expected new
+logos that start unhealthy), ``csm_coverage`` and ``se_coverage`` (share of the year's active
+account-months a CSM, an SE/adoption specialist covers), ``ae_attainment`` (the AEs' year's
+production over their year's quota: monthly attainment weighted by ramped AE capacity) and
+``variable_pay`` (the year's variable pay).  Shares are weighted by what they are shares of, not
+averaged over months.  For a driver ``p_better`` is P(higher), except ``unhealthy_share`` and
+``variable_pay`` (P(lower)).  Runs with ``market=rate`` have no drivers: their rows are absent.
+
 Writes ``comparison.csv`` (every scenario, metric and year), ``comparison.png`` (each scenario's
 interval and paired difference), ``comparison_grid.png`` when the scenarios vary in two keys (one
 heatmap a metric: paired difference and ``p_better`` per cell) and, for a staffing-mix sweep,
@@ -41,6 +52,7 @@ from simengine.sweep import PROVENANCE, _labels, job_dirs, job_ok, open_jobs
 
 __all__ = [
     "COLUMNS",
+    "DRIVERS",
     "LOWER_IS_BETTER",
     "METRICS",
     "CompareError",
@@ -48,12 +60,14 @@ __all__ = [
     "compare",
     "config_currency",
     "display_labels",
+    "driver_draws",
     "dropped_prefix",
     "load_scenarios",
     "metric_draws",
     "p_better",
     "resolve_baseline",
     "scenario_currency",
+    "scenario_names",
     "scenario_data",
     "scenario_metrics",
     "sweep_grid",
@@ -76,13 +90,20 @@ METRICS = (
     "expansion_multiple",
     "cac_payback_months",
 )
-#: Metrics where a lower value is better.
-LOWER_IS_BETTER = frozenset({"total_cost", "cac_payback_months"})
+#: Go-to-market drivers compared like the metrics (go-to-market runs only), in order.
+DRIVERS = (
+    "deals", "deal_coverage", "win_rate", "unhealthy_share", "csm_coverage", "se_coverage",
+    "ae_attainment", "variable_pay",
+)  # fmt: skip
+#: Metrics and drivers where a lower value is better.
+LOWER_IS_BETTER = frozenset({"total_cost", "cac_payback_months", "unhealthy_share", "variable_pay"})
 KEYS = ("baseline", "out", "objective", "year", "target")
 #: Variables the metrics read: a scenario loads only these (not its cohort table).
 _NEEDED = (
     "revenue", "arr", "nrr_total", "grr_total", "new_logos", "total_cost", "cost_of_revenue",
-    "expansion_multiple", "cac_payback_months",
+    "expansion_multiple", "cac_payback_months", "active_accounts", "deals", "deal_coverage",
+    "win_rate", "unhealthy_share", "csm_coverage", "se_coverage", "ae_attainment",
+    "ramped_capacity", "variable_cost",
 )  # fmt: skip
 
 
@@ -127,6 +148,7 @@ def _open_run(path: Path) -> tuple[xr.Dataset, dict[str, str]]:
         "config_hash": str(attrs.get("config_hash", "")),
         "data_hash": str(attrs.get("data_hash", "")),
         "config": str(attrs.get("config", "")),
+        "scenario_name": str(attrs.get("scenario", "")),
     }
     return ds.drop_attrs(deep=False), {**prov, "_label": _run_label(attrs, path.parent)}
 
@@ -180,6 +202,13 @@ def load_scenarios(paths: list[str | Path]) -> xr.Dataset:
         for (ds, prov), name in zip(runs, names, strict=True):
             coords = {k: ("scenario", [prov[k]]) for k in PROVENANCE}
             parts.append(ds.expand_dims(scenario=[name]).assign_coords(coords))
+    # A sweep.nc written before runs recorded their scenario's name has no scenario_name.
+    parts = [
+        p
+        if "scenario_name" in p.coords
+        else p.assign_coords(scenario_name=("scenario", [""] * p.sizes["scenario"]))
+        for p in parts
+    ]
     if len(parts) == 1:
         merged = parts[0]
     else:
@@ -205,6 +234,16 @@ def scenario_currency(ds: xr.Dataset) -> str | None:
     if "config" not in ds.coords:
         return None
     return config_currency(str(ds["config"].values[0]))
+
+
+def scenario_names(ds: xr.Dataset) -> list[str]:
+    """The distinct scenario names (each run's ``scenario`` attr: the scenario file it ran,
+    ``default`` when none) of the compared runs, in order; empty for runs written before runs
+    recorded it."""
+    if "scenario_name" not in ds.coords:
+        return []
+    names = [str(v) for v in np.atleast_1d(ds["scenario_name"].values)]
+    return [n for n in dict.fromkeys(names) if n and n != "nan"]
 
 
 def _check_pairable(ds: xr.Dataset) -> None:
@@ -282,7 +321,67 @@ def metric_draws(ds: xr.Dataset) -> tuple[dict[tuple[str, int | None], np.ndarra
             out[name, None] = ds[name].values
         else:
             notes.append(f"{name}: left out, not in the forecast")
+    if "deals" in ds:
+        for year, months in _year_slices(ds.sizes["month"]):
+            for name, values in driver_draws(ds.isel(month=months)).items():
+                out[name, year] = values
     return {k: np.asarray(v, dtype=float) for k, v in out.items()}, notes
+
+
+def _by_month(da: xr.DataArray) -> np.ndarray:
+    """A ``(draw, month)`` array of ``da``, other dims summed."""
+    other = [d for d in da.dims if d not in ("draw", "month")]
+    return (da.sum(other) if other else da).transpose("draw", "month").values.astype(float)
+
+
+def _weighted(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per draw, the mean of ``values`` (draw, month) over months weighted by ``weights``; NaN
+    for a draw whose weights sum to 0 (no deals, no accounts: the share is not defined)."""
+    total = weights.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, (values * weights).sum(axis=1) / total, np.nan)
+
+
+def driver_draws(part: xr.Dataset) -> dict[str, np.ndarray]:
+    """The go-to-market drivers (:data:`DRIVERS`) of one scenario over the months of ``part``,
+    per draw: flows summed, shares weighted by what they are shares of (module doc).
+
+    Parameters
+    ----------
+    part : xarray.Dataset
+        One scenario's forecast over some months (dims ``draw, month[, segment, role]``), with
+        the go-to-market variables (``deals``, ``deal_coverage``, ...).
+
+    Returns
+    -------
+    dict
+        ``driver -> ndarray (draws,)``; drivers whose variables are missing are left out.
+    """
+    out: dict[str, np.ndarray] = {}
+    deals = _by_month(part["deals"])
+    out["deals"] = deals.sum(axis=1)
+    if "deal_coverage" in part:
+        out["deal_coverage"] = _weighted(_by_month(part["deal_coverage"]), deals)
+    if "win_rate" in part:
+        win = _by_month(part["win_rate"])
+        out["win_rate"] = _weighted(win, deals)
+        if "unhealthy_share" in part:  # a share of the starts: weighted by the expected wins
+            out["unhealthy_share"] = _weighted(_by_month(part["unhealthy_share"]), deals * win)
+    if "active_accounts" in part:
+        active = _by_month(part["active_accounts"])
+        for name in ("csm_coverage", "se_coverage"):
+            if name in part:
+                out[name] = _weighted(_by_month(part[name]), active)
+    if "ae_attainment" in part:
+        capacity = part.get("ramped_capacity")
+        if capacity is not None and "ae" in capacity["role"].values:
+            weights = _by_month(capacity.sel(role="ae"))
+        else:
+            weights = np.ones_like(_by_month(part["ae_attainment"]))
+        out["ae_attainment"] = _weighted(_by_month(part["ae_attainment"]), weights)
+    if "variable_cost" in part:
+        out["variable_pay"] = _by_month(part["variable_cost"]).sum(axis=1)
+    return out
 
 
 def p_better(scenario: np.ndarray, baseline: np.ndarray, lower_is_better: bool = False) -> float:
@@ -457,7 +556,7 @@ def compare(
     rows = []
     for label in labels:
         values, _ = scenario_metrics(ds, label, cache)
-        for metric in METRICS:
+        for metric in (*METRICS, *DRIVERS):
             for (name, year), v in values.items():
                 if name != metric:
                     continue

@@ -20,6 +20,7 @@ from simengine.compare import (
     load_scenarios,
     resolve_baseline,
     scenario_currency,
+    scenario_names,
     sweep_grid,
 )
 from simengine.config.messages import unknown_key
@@ -90,6 +91,7 @@ def run(args: list[str]) -> Path:
         comparison_plot,
         frontier_figure,
         print_comparison,
+        print_drivers,
         print_frontier_table,
     )
     from simengine.results import write_atomic_text
@@ -108,20 +110,24 @@ def run(args: list[str]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_atomic_text(table.to_csv(index=False, float_format="%.6g"), out / "comparison.csv")
     currency = scenario_currency(ds)
-    comparison_plot(table, baseline, out / "comparison.png", currency=currency)
+    names = scenario_names(ds)  # each chart's and table's title opens with them
+    comparison_plot(table, baseline, out / "comparison.png", currency=currency, names=names)
     written = ["comparison.csv", "comparison.png"]
     grid = sweep_grid(list(ds["scenario"].values))
     if grid is not None:  # a sweep over two keys: one heatmap a metric, on one screen
-        comparison_grid(table, baseline, grid, out / "comparison_grid.png", currency=currency)
+        comparison_grid(
+            table, baseline, grid, out / "comparison_grid.png", currency=currency, names=names
+        )
         written.append("comparison_grid.png")
     if front is not None:
         write_atomic_text(front.to_csv(index=False, float_format="%.6g"), out / "frontier.csv")
-        frontier_figure(front, spec, out / "frontier.png", currency=currency)
+        frontier_figure(front, spec, out / "frontier.png", currency=currency, names=names)
         written += ["frontier.csv", "frontier.png"]
     console = Console()
-    print_comparison(table, baseline, console)
+    print_comparison(table, baseline, console, names)
+    print_drivers(table, baseline, console, names)  # nothing for market=rate runs
     if front is not None:
-        print_frontier_table(front, spec, console, currency)
+        print_frontier_table(front, spec, console, currency, names)
     for note in notes:
         console.print(f"note: {note}")
     console.print(f"[bold]wrote[/bold] {out}/ ({', '.join(written)})")

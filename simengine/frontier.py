@@ -16,6 +16,18 @@ Over a sweep of ``staffing.budget`` x ``staffing.ae_per_se`` (see :mod:`simengin
   draws and random streams) in which the mix has the highest per-draw metric at its budget
   (revenue for the two revenue objectives, NRR, revenue per GTM dollar); a tie among ``k`` mixes
   gives each ``1/k``.  The ``p_best`` of one budget's mixes sum to 1.
+- ``p_best_beats``: the share of paired draws in which the ``best`` mix beats this one on the
+  objective's per-draw score (the metric; for ``p_revenue_target`` whether revenue reaches the
+  target), ties counting one half (:func:`simengine.compare.p_better`): 0.5 for the best itself.
+- ``tied_with_best``: ``p_best_beats`` < :data:`TIE_P` (0.6): the data cannot tell this mix from
+  the best (a 0.04% difference the best wins in 48% of the draws is a tie, not a winner).  Every
+  budget has at least one (the best itself); tables and the plot mark them all alike.
+- ``ae_heads``, ``se_heads``, ``cost_month``: the AE and SE heads in seat when the horizon starts,
+  as simulated (the mix rounds heads to whole people), and their monthly fully loaded cost: what
+  the mix really costs, which is not exactly its ``budget`` (NaN when the scenarios carry no
+  resolved config).
+- ``gtm_cost_month_p50``: P50 over draws of the simulated monthly go-to-market cost (every role,
+  salaries and variable pay, hires and attrition) averaged over forecast year ``year``.
 
 ``p_best`` is the planner's uncertainty: a mix that is best on the median but in only 40% of the
 futures is a weaker choice than one best in 90% of them.
@@ -29,10 +41,22 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from simengine.compare import CompareError, scenario_metrics
+from simengine.compare import CompareError, p_better, scenario_metrics
 from simengine.config import config_section
 
-__all__ = ["OBJECTIVES", "FrontierSpec", "frontier", "mixes", "spec_from_keys"]
+__all__ = [
+    "OBJECTIVES",
+    "TIE_P",
+    "FrontierSpec",
+    "frontier",
+    "mix_heads",
+    "mixes",
+    "spec_from_keys",
+]
+
+#: A mix is tied with its budget's best when the best beats it in fewer than this share of the
+#: paired draws (``p_best_beats``): 0.6 is "no better than a coin flip, give or take".
+TIE_P = 0.6
 
 #: Objective -> (per-draw metric, statistic over draws).
 OBJECTIVES = {
@@ -80,6 +104,27 @@ def mixes(ds: xr.Dataset) -> pd.DataFrame | None:
         }
     )
     return table
+
+
+def mix_heads(ds: xr.Dataset) -> pd.DataFrame:
+    """AE and SE heads in seat at the start and their monthly cost, per scenario, read from each
+    scenario's resolved ``config`` (the heads :mod:`simengine.config.staffing_mix` rounded, which
+    the run simulated); NaN where a scenario carries no config or the plan has no such role."""
+    labels = [str(s) for s in ds["scenario"].values]
+    texts = [str(t) for t in ds["config"].values] if "config" in ds.coords else [""] * len(labels)
+    rows = []
+    for label, text in zip(labels, texts, strict=True):
+        roles = (config_section(text, "staffing") if text else {}).get("roles") or {}
+        heads = {}
+        for role in ("ae", "se"):
+            rc = roles.get(role) or {}
+            heads[role] = (
+                float(rc.get("headcount", np.nan)),
+                float(rc.get("cost_per_month", np.nan)),
+            )
+        cost = sum(n * c for n, c in heads.values())
+        rows.append((label, heads["ae"][0], heads["se"][0], cost))
+    return pd.DataFrame(rows, columns=["scenario", "ae_heads", "se_heads", "cost_month"])
 
 
 def spec_from_keys(keys: dict[str, str], ds: xr.Dataset) -> FrontierSpec | None:
@@ -131,20 +176,34 @@ def _statistic(values: np.ndarray, spec: FrontierSpec) -> float:
     return float(np.median(finite))
 
 
+def _score(values: np.ndarray, spec: FrontierSpec) -> np.ndarray:
+    """The per-draw score whose paired comparison decides a tie: the metric, or for
+    ``p_revenue_target`` whether the draw reaches the target (1/0; NaN stays NaN)."""
+    if OBJECTIVES[spec.objective][1] != "p_target":
+        return values
+    return np.where(np.isfinite(values), (values >= spec.target).astype(float), np.nan)
+
+
 def frontier(ds: xr.Dataset, spec: FrontierSpec, cache: dict | None = None) -> pd.DataFrame:
     """One row per scenario: ``budget, ae_per_se, scenario, objective, year, value, p10, p50, p90,
-    p_best, best``, sorted by budget then ratio.  ``cache``: per-draw metrics the comparison
-    computed (:func:`simengine.compare.scenario_metrics`)."""
+    p_best, best, p_best_beats, tied_with_best, ae_heads, se_heads, cost_month,
+    gtm_cost_month_p50`` (module doc), sorted by budget then ratio.  ``cache``: per-draw metrics
+    the comparison computed (:func:`simengine.compare.scenario_metrics`)."""
     mix = mixes(ds)
     if mix is None:
         raise CompareError("the frontier needs staffing.budget and staffing.ae_per_se per scenario")
+    heads = mix_heads(ds).set_index("scenario")
     metric = OBJECTIVES[spec.objective][0]
-    per_draw = {}
+    per_draw, gtm_cost = {}, {}
     for label in mix["scenario"]:
         values, _ = scenario_metrics(ds, label, cache)
         if (metric, spec.year) not in values:
             raise CompareError(f"compare.objective={spec.objective}: the forecast has no {metric}")
         per_draw[label] = values[metric, spec.year]
+        cost = values.get(("total_cost", spec.year))
+        months = min(12 * spec.year, ds.sizes["month"]) - 12 * (spec.year - 1)
+        finite = cost[np.isfinite(cost)] / months if cost is not None else np.empty(0)
+        gtm_cost[label] = float(np.median(finite)) if finite.size else float("nan")
     rows = []
     for budget, group in mix.groupby("budget", sort=True):
         group = group.sort_values("ae_per_se")
@@ -158,9 +217,12 @@ def frontier(ds: xr.Dataset, spec: FrontierSpec, cache: dict | None = None) -> p
         p_best = share / max(1, counted.sum())
         values = [_statistic(v, spec) for v in stack]
         best = int(np.nanargmax(values)) if np.isfinite(values).any() else -1
+        scores = [_score(v, spec) for v in stack]
+        beats = [p_better(scores[best], v) if best >= 0 else np.nan for v in scores]
         for i, row in enumerate(group.itertuples()):
             finite = stack[i][np.isfinite(stack[i])]
             q = np.quantile(finite, (0.1, 0.5, 0.9)) if finite.size else (np.nan,) * 3
+            own = heads.loc[row.scenario]
             rows.append(
                 {
                     "budget": budget,
@@ -174,6 +236,13 @@ def frontier(ds: xr.Dataset, spec: FrontierSpec, cache: dict | None = None) -> p
                     "p90": q[2],
                     "p_best": float(p_best[i]),
                     "best": i == best,
+                    "p_best_beats": beats[i],
+                    # NaN (no finite pair) is no evidence of a difference: tied.
+                    "tied_with_best": not beats[i] >= TIE_P,
+                    "ae_heads": own["ae_heads"],
+                    "se_heads": own["se_heads"],
+                    "cost_month": own["cost_month"],
+                    "gtm_cost_month_p50": gtm_cost[row.scenario],
                 }
             )
     return pd.DataFrame(rows)

@@ -40,6 +40,7 @@ __all__ = [
     "CheckedRun",
     "check_run",
     "fit_cache_path",
+    "group_choices",
     "load_checked_posterior",
     "simulate_config",
 ]
@@ -404,17 +405,83 @@ def churn_rules(checked: CheckedRun):
         raise ConfigError(f"config key 'fit.posterior' = {checked.path!r}: {exc}") from None
 
 
+#: The name a run without ``scenario=NAME`` records as its scenario.
+DEFAULT_SCENARIO = "default"
+
+
+@functools.lru_cache(maxsize=1)
+def _config_defaults() -> dict[str, str | None]:
+    """The group choices ``configs/config.yaml``'s defaults list makes, in its order."""
+    import yaml
+
+    from simengine.config import CONFIG_DIR
+
+    with open(CONFIG_DIR / "config.yaml", encoding="utf-8") as f:
+        defaults = yaml.safe_load(f).get("defaults", [])
+    return {
+        str(k): (None if v is None else str(v))
+        for entry in defaults
+        if isinstance(entry, dict)
+        for k, v in entry.items()
+        if not str(k).startswith(("hydra", "override"))
+    }
+
+
+def group_choices(overrides=(), scenario: ScenarioFile | None = None) -> dict[str, str | None]:
+    """The config-group options a composition picks (``{"market": "capacity", "staffing":
+    "balanced", ..., "scenario": None}``), as Hydra resolves them: ``configs/config.yaml``'s
+    defaults, then the scenario file's own picks, then the overrides' group choices (the command
+    line wins over a scenario file).  For runs composed outside a Hydra app (the Python API),
+    which has no ``hydra.runtime.choices`` to read."""
+    choices = dict(_config_defaults())  # a copy: the cached one stays as read
+    if scenario is not None:
+        choices.update(scenario.groups)
+        choices["scenario"] = scenario.path.stem
+    for o in overrides:
+        key, sep, value = str(o).partition("=")
+        key = key.lstrip("+~")
+        if sep and key in choices and "." not in key:
+            choices[key] = None if value.strip() in ("", "null") else value.strip()
+    return choices
+
+
+def _run_choices(scenario: ScenarioFile | None) -> dict[str, str | None]:
+    """The group choices of the running Hydra job (``simengine run``, each job of a sweep), else
+    those :func:`group_choices` infers from the scenario file alone."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        runtime = HydraConfig.get().runtime.choices
+        return {str(k): v for k, v in runtime.items() if not str(k).startswith("hydra")}
+    return group_choices((), scenario)
+
+
+def choice_attrs(choices: dict[str, str | None]) -> dict[str, str]:
+    """``scenario`` (its name, :data:`DEFAULT_SCENARIO` when none) and ``config_groups`` (every
+    other group's option, ``"market=capacity, staffing=balanced, comp=hybrid"``) for attrs."""
+    name = choices.get("scenario") or DEFAULT_SCENARIO
+    order = list(_config_defaults())  # the defaults list's order, whoever composed them
+    keys = sorted(choices, key=lambda k: order.index(k) if k in order else len(order))
+    groups = ", ".join(f"{k}={choices[k]}" for k in keys if k != "scenario" and choices[k])
+    return {"scenario": str(name), "config_groups": groups}
+
+
 def simulate_config(
     cfg: Config,
     book=None,
     scenario: ScenarioFile | None = None,
     kernel=None,
     resolved: str | None = None,
+    choices: dict[str, str | None] | None = None,
 ) -> xr.Dataset:
     """Run the scenario ``cfg`` (already validated) and return the forecast dataset.
 
     ``resolved`` is ``config_yaml(cfg)`` when the caller has it already (``simengine run`` hashes
     it to decide whether a sweep's job is done): the YAML dump costs 0.05-0.2 s a job.
+
+    ``choices``: the config-group options the run composed (:func:`group_choices`); None reads
+    them from the running Hydra job, or from ``scenario`` alone.  They become the attrs
+    ``scenario`` (its name, ``"default"`` when none) and ``config_groups``.
 
     ``kernel`` replaces :func:`simengine.engine.run_kernel` (same signature and result), e.g.
     :func:`simengine.distributed.run_kernel_distributed` to spread the draws over Dask workers.
@@ -499,6 +566,7 @@ def simulate_config(
         **fit_attrs,
         **rules.to_attrs(),
         "neutral_effects": ", ".join(neutral) or "none",
+        **choice_attrs(_run_choices(scenario) if choices is None else choices),
     }
     if scenario is not None:
         attrs["scenario_file"] = str(scenario.path)

@@ -57,8 +57,9 @@ __all__ = [
 
 #: File a failed job leaves in its folder: the exception's type and message.
 ERROR_FILE = "error.txt"
-#: Per-job provenance kept as coordinates along ``scenario`` in ``sweep.nc``.
-PROVENANCE = ("job", "overrides", "seed", "config_hash", "data_hash", "config")
+#: Per-job provenance kept as coordinates along ``scenario`` in ``sweep.nc``; ``scenario_name`` is
+#: the job's ``scenario`` attr (the scenario file it ran, ``default`` when none).
+PROVENANCE = ("job", "overrides", "seed", "config_hash", "data_hash", "config", "scenario_name")
 #: Files a finished ``simengine run`` job holds (forecast.nc carries the config hash).
 _RUN_FILES = ("forecast.nc", "summary.csv", "fan_chart.png")
 
@@ -159,6 +160,7 @@ def _provenance(job: Path, attrs) -> dict:
         "overrides": " ".join(f"{k}={v}" for k, v in over.items()),
         "seed": int(attrs.get("seed", -1)),
         **{k: str(attrs.get(k, "")) for k in ("config_hash", "data_hash", "config")},
+        "scenario_name": str(attrs.get("scenario", "")),
     }
 
 

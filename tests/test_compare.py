@@ -20,12 +20,18 @@ def test_compare_a_four_job_mix_sweep_through_the_cli(cli, tmp_path):
     sweep = tmp_path / "sweep"
     proc = cli(
         "run", "-m", *SMALL, "sim.horizon_months=24", "staffing.budget=500000,900000",
-        "staffing.ae_per_se=1.5,6", f"hydra.sweep.dir={sweep}",
+        "staffing.ae_per_se=1.5,6", "scenario=downturn", f"hydra.sweep.dir={sweep}",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    # Each job records the scenario it ran and its group choices (from Hydra's own choices).
+    with xr.open_dataset(sweep / "0" / "forecast.nc", engine="h5netcdf") as job:
+        assert job.attrs["scenario"] == "downturn"
+        assert "market=capacity" in job.attrs["config_groups"]
     out = tmp_path / "cmp"
     proc = cli("compare", str(sweep), f"compare.out={out}")
     assert proc.returncode == 0, proc.stderr
+    assert "Scenario downturn: Scenarios vs" in " ".join(proc.stdout.split())
+    assert "Why: go-to-market drivers" in " ".join(proc.stdout.split())
     for name in ("comparison.png", "comparison_grid.png", "frontier.png"):
         assert (out / name).read_bytes()[:8] == PNG
     assert "comparison_grid.png" in proc.stdout  # the "wrote" line names it
@@ -33,9 +39,10 @@ def test_compare_a_four_job_mix_sweep_through_the_cli(cli, tmp_path):
     assert tuple(table.columns) == COLUMNS
     scenarios = list(dict.fromkeys(table["scenario"]))
     assert len(scenarios) == 4 and scenarios[0] == "staffing.ae_per_se=1.5,staffing.budget=500000"
-    # Two forecast years of revenue, ARR, NRR, GRR, new logos, cost, revenue per $; two whole-run
-    # metrics; no gross margin (no cost of revenue: the output says so).
-    assert len(table) == 4 * (7 * 2 + 2)
+    # Two forecast years of revenue, ARR, NRR, GRR, new logos, cost, revenue per $ and of the 8
+    # go-to-market drivers; two whole-run metrics; no gross margin (no cost of revenue: the
+    # output says so).
+    assert len(table) == 4 * ((7 + 8) * 2 + 2)
     assert "gross_margin" not in set(table["metric"]) and "no cost of revenue" in proc.stdout
     base = table[table["scenario"] == scenarios[0]]
     assert (base[["diff_p10", "diff_p50", "diff_p90"]] == 0).all().all()
@@ -47,6 +54,17 @@ def test_compare_a_four_job_mix_sweep_through_the_cli(cli, tmp_path):
     assert sorted(front["budget"].unique()) == [500000, 900000]
     assert front.groupby("budget")["best"].sum().tolist() == [1, 1]
     np.testing.assert_allclose(front.groupby("budget")["p_best"].sum(), 1.0)
+    assert front.loc[front["best"], "tied_with_best"].all()
+    # The real cost is the rounded heads the jobs simulated, not the budget asked for.
+    from simengine.api import load_config
+    from simengine.config.staffing_mix import mix_headcount
+
+    roles = load_config(SMALL).staffing.roles
+    cost_ae, cost_se = roles["ae"].cost_per_month, roles["se"].cost_per_month
+    for row in front.itertuples():
+        ae, se = mix_headcount(row.budget, row.ae_per_se, cost_ae, cost_se)
+        assert (row.ae_heads, row.se_heads) == (ae, se)
+        assert row.cost_month == ae * cost_ae + se * cost_se
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +76,23 @@ def one_run(tmp_path_factory):
     proc = run_cli("run", *SMALL, f"hydra.run.dir={run}")
     assert proc.returncode == 0, proc.stderr
     return run
+
+
+def test_a_run_records_its_scenario_and_group_choices(one_run):
+    """``simengine run`` without ``scenario=``: forecast.nc says ``default`` and the groups the
+    config's defaults list picked (read from the written file)."""
+    import yaml
+
+    from simengine.config import CONFIG_DIR
+
+    with xr.open_dataset(one_run / "forecast.nc", engine="h5netcdf") as ds:
+        attrs = dict(ds.attrs)
+    assert attrs["scenario"] == "default"
+    groups = dict(item.split("=") for item in attrs["config_groups"].split(", "))
+    defaults = yaml.safe_load((CONFIG_DIR / "config.yaml").read_text())["defaults"]
+    picked = {k: v for entry in defaults if isinstance(entry, dict) for k, v in entry.items()}
+    for group in ("market", "staffing", "comp"):
+        assert groups[group] == picked[group]
 
 
 def _run_pair(cli, tmp_path, seeds):
@@ -436,3 +471,161 @@ def test_fmt_per_metric(metric, value, text):
     from simengine.report.comparison import fmt
 
     assert fmt(metric, value) == text
+
+
+def _staffing_yaml(budget: float, ratio: float) -> str:
+    """A resolved config's staffing section: the heads a mix rounds to (cost 20K / 18K a head)."""
+    from simengine.config.staffing_mix import mix_headcount
+
+    ae, se = mix_headcount(budget, ratio, 20000.0, 18000.0)
+    return (
+        f"staffing:\n  budget: {budget}\n  ae_per_se: {ratio}\n  roles:\n"
+        f"    ae: {{headcount: {ae}, cost_per_month: 20000.0}}\n"
+        f"    se: {{headcount: {se}, cost_per_month: 18000.0}}\n"
+    )
+
+
+def test_frontier_marks_ties_with_the_best_and_each_mixs_real_cost():
+    """At budget 375K, ratios 1.5 and 3 are the same plan up to noise: whichever is best on the
+    median, the other is tied with it (P(best beats it) ~ 0.5, 400 draws: SE of a share ~0.025,
+    so 0.6 is 4 SE away), while ratio 6 is 5/month worse (60 a year, ~12 SD of the paired yearly
+    difference sqrt(12 x 2) ~ 4.9) and never tied.  At 700K ratio 3 wins by that margin: best
+    alone.  Each mix's real cost is its rounded heads', not the budget; the table and the plot
+    mark every tied mix alike."""
+    from simengine.config.staffing_mix import mix_headcount
+    from simengine.report.comparison import frontier_figure, frontier_rows
+
+    effects = {(375000.0, 1.5): 0.0, (375000.0, 3.0): 0.0, (375000.0, 6.0): -5.0,
+               (700000.0, 1.5): 0.0, (700000.0, 3.0): 5.0}  # fmt: skip
+    ds = _mix_sweep(effects)
+    configs = [_staffing_yaml(b, r) for b, r in effects]
+    ds = ds.assign_coords(config=("scenario", configs), scenario_name=("scenario", ["fy27"] * 5))
+    spec = FrontierSpec("revenue_p50", 1)
+    front = frontier(ds, spec).set_index("scenario")
+    tied = front[front["tied_with_best"]].index.tolist()
+    assert tied == ["b=375000,r=1.5", "b=375000,r=3", "b=700000,r=3"]
+    best = front[front["best"]]
+    assert (best["p_best_beats"] == 0.5).all()  # the best against itself: all ties
+    assert front.loc["b=375000,r=6", "p_best_beats"] == 1.0
+    assert front.loc["b=700000,r=1.5", "p_best_beats"] == 1.0
+    for (budget, ratio), label in zip(effects, front.index, strict=True):
+        ae, se = mix_headcount(budget, ratio, 20000.0, 18000.0)
+        row = front.loc[label]
+        assert (row["ae_heads"], row["se_heads"]) == (ae, se)
+        assert row["cost_month"] == ae * 20000 + se * 18000
+    # 375K does not buy whole heads at any of these ratios: the real costs differ from it.
+    assert (front.loc[front["budget"] == 375000, "cost_month"] != 375000).all()
+
+    columns, rows = frontier_rows(front.reset_index(), spec, "EUR")
+    marks = {(r[0], r[1]): r[-1] for r in rows}
+    best_375 = front.loc[front["best"] & (front["budget"] == 375000)].index[0]
+    other = "b=375000,r=3" if best_375.endswith("1.5") else "b=375000,r=1.5"
+    beats = front.loc[other, "p_best_beats"]
+    assert 0.4 < beats < 0.6  # the same plan: a coin flip
+    assert marks[("375K", best_375.rsplit("=", 1)[1])] == "tied best"
+    assert marks[("375K", other.rsplit("=", 1)[1])] == f"tied best ({beats:.0%})"
+    assert marks[("375K", "6")] == "" and marks[("700K", "3")] == "best"
+    cost = columns.index("real cost")
+    # 375K / (1.5 x 20K + 18K) = 7.8 SEs -> 8 and 11.7 AEs -> 12: 12 x 20K + 8 x 18K = 384K.
+    assert rows[0][cost] == "384K"
+
+    fig = frontier_figure(front.reset_index(), spec, currency="EUR", names=["fy27"])
+    ax = fig.axes[0]
+    assert ax.get_title().startswith("Scenario fy27: Staffing frontier, year 1")
+    rings = [c for c in ax.collections if c.get_facecolors().size == 0]  # hollow markers
+    assert sum(len(c.get_offsets()) for c in rings) == 3  # every tied mix, not one star
+    labels = {t.get_text() for t in ax.texts}
+    assert {f"€{c / 1e3:.0f}K" for c in front["cost_month"]} <= labels
+
+
+def test_drivers_are_paired_differences_with_sensible_signs(tmp_path):
+    """SE-heavy against AE-heavy hires (the embedded book at 2,000 accounts so coverage of the
+    base does not saturate; 16 draws, common random numbers): fewer deals worked, more of them
+    covered by an SE, a higher win rate, fewer unhealthy starts and more of the base covered.
+    Every draw sees the same assumption draws, so these signs hold draw by draw (P10/P90 of the
+    paired difference), except the win rate, whose sign flips in a draw where the uncovered win
+    ratio (LogNormal(-0.36, 0.15)) exceeds 1 (P ~ 1%): its median difference is asserted.  The
+    runs record scenario and group choices, read back from the written files, and the charts'
+    titles name the scenario."""
+    import simengine
+    from simengine.compare import DRIVERS, scenario_names
+    from simengine.report.comparison import comparison_plot, print_drivers
+    from simengine.report.sections import drivers_section
+    from simengine.results import write_netcdf
+
+    small = [*SMALL, "data.synthetic.n_accounts=2000"]
+    dirs = []
+    for plan in ("ae_heavy", "se_heavy"):
+        ds = simengine.simulate([*small, f"staffing={plan}", "scenario=downturn"])
+        (tmp_path / plan).mkdir()
+        write_netcdf(ds, tmp_path / plan / "forecast.nc")
+        dirs.append(tmp_path / plan)
+    with xr.open_dataset(dirs[1] / "forecast.nc", engine="h5netcdf") as written:
+        assert written.attrs["scenario"] == "downturn"
+        groups = dict(g.split("=") for g in written.attrs["config_groups"].split(", "))
+        assert groups["staffing"] == "se_heavy" and groups["market"] == "capacity"
+    ds = load_scenarios(dirs)
+    assert list(ds["scenario"].values) == ["staffing=ae_heavy", "staffing=se_heavy"]
+    assert scenario_names(ds) == ["downturn"]
+    table, _ = compare(ds, "staffing=ae_heavy")
+    se = table[(table["scenario"] == "staffing=se_heavy") & (table["year"] == 1)]
+    se = se.set_index("metric")
+    assert set(DRIVERS) <= set(se.index)
+    assert se.loc["deals", "diff_p90"] < 0
+    for driver in ("deal_coverage", "se_coverage"):
+        assert se.loc[driver, "diff_p10"] > 0 and se.loc[driver, "p_better"] == 1.0
+    assert se.loc["unhealthy_share", "diff_p90"] < 0
+    assert se.loc["unhealthy_share", "p_better"] == 1.0  # lower is better
+    assert se.loc["win_rate", "diff_p50"] > 0
+    assert se.loc["se_coverage", "p50"] < 1.0  # not saturated: the comparison says something
+    base = table[table["scenario"] == "staffing=ae_heavy"]
+    assert (base[["diff_p10", "diff_p50", "diff_p90"]] == 0).all().all()
+
+    fig = comparison_plot(table, "staffing=ae_heavy", names=scenario_names(ds))
+    assert fig.get_suptitle().startswith("Scenario downturn: 2 scenarios against")
+    section = drivers_section(table, "staffing=ae_heavy", "USD", scenario_names(ds))
+    assert section is not None and section.anchor == "drivers"
+
+    # A market=rate run has no go-to-market model: no driver rows, no section, no table printed.
+    import io
+
+    from rich.console import Console
+
+    rate = simengine.simulate([*SMALL, "market=rate"])
+    assert rate.attrs["scenario"] == "default" and "market=rate" in rate.attrs["config_groups"]
+    pair = xr.concat([rate.expand_dims(scenario=[s]) for s in ("a", "b")], "scenario")
+    rate_table, _ = compare(pair)
+    assert not rate_table["metric"].isin(DRIVERS).any() and len(rate_table) > 0
+    assert drivers_section(rate_table, "a") is None
+    buf = io.StringIO()
+    print_drivers(rate_table, "a", Console(file=buf))
+    assert buf.getvalue() == ""
+    ds.close()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["scenario=post_sales_shift"],  # the file picks staffing=balanced itself
+        ["scenario=post_sales_shift", "staffing=se_heavy"],  # the command line wins
+        ["market=rate", "comp=bookings", "scenario=downturn"],
+    ],
+)
+def test_group_choices_of_the_api_are_hydras(overrides):
+    """``simengine.simulate`` (no Hydra app running) records the group choices Hydra itself
+    composes for the same overrides, so a notebook's forecast.nc says what the CLI's would."""
+    from hydra import compose, initialize_config_dir
+
+    from simengine.config import CONFIG_DIR, register_configs, scenario_dirs
+    from simengine.config.compose import compose_run
+    from simengine.pipeline import choice_attrs, group_choices
+
+    _, scenario = compose_run(overrides)
+    ours = group_choices(overrides, scenario)
+    register_configs(scenario_dirs([]))
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    hydras = {k: v for k, v in cfg.hydra.runtime.choices.items() if not k.startswith("hydra")}
+    assert ours == hydras
+    assert choice_attrs(ours)["scenario"] == (hydras["scenario"] or "default")

@@ -158,16 +158,22 @@ def test_sweep_report_compares_and_draws_the_frontier(mix_sweep):
     page = (mix_sweep / "report.html").read_text()
     _self_contained(page)
     heads = _headings(page)
-    assert heads[:4] == [
+    assert heads[:5] == [
         "Headline of the baseline staffing.ae_per_se=1.5,staffing.budget=500000: P10 / P50 / P90",
-        "Scenario comparison", "Staffing frontier", "Fan charts with history",
+        "Scenario comparison", "Why: the go-to-market drivers", "Staffing frontier",
+        "Fan charts with history",
     ]  # fmt: skip
-    # Comparison (the two swept keys' heatmaps, then a row a scenario) and frontier plots, one
-    # overlay of all scenarios and one fan per scenario.
-    assert page.count('<img src="data:image/png;base64,') == 3 + 1 + 4
+    # Comparison (the two swept keys' heatmaps, then a row a scenario), drivers and frontier
+    # plots, one overlay of all scenarios and one fan per scenario.
+    assert page.count('<img src="data:image/png;base64,') == 4 + 1 + 4
     assert 'alt="Scenario comparison on the two swept keys"' in page
+    assert "Scenario run: default." in page  # the runs' scenario name
+    why = page.split('<section id="drivers">')[1].split("</section>")[0]
+    assert ">Deal coverage (share of deals with an SE)</td>" in why
     frontier = page.split('<section id="frontier">')[1].split("</section>")[0]
-    assert frontier.count('<td class="">best</td>') == 2  # one best mix per budget
+    # Each of the two budgets: one best mix, or both its mixes tied and marked alike.
+    alone, tied = frontier.count('<td class="">best</td>'), frontier.count(">tied best")
+    assert alone + tied // 2 == 2 and tied % 2 == 0
     # As on the console: the objective heads its column, and no scenario column repeats the
     # budget and ratio columns beside it.
     assert ">revenue P50</th>" in frontier and ">scenario</th>" not in frontier

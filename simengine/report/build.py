@@ -105,14 +105,16 @@ def _job_dataset(folder: Path, ds: xr.Dataset, label: str) -> xr.Dataset:
 
 
 def _comparison_section(ds, currency, baseline: str, metrics: dict) -> Section:
-    from simengine.compare import compare, sweep_grid
+    from simengine.compare import compare, scenario_names, sweep_grid
     from simengine.report.comparison import comparison_grid, comparison_plot, comparison_rows
 
+    names = scenario_names(ds)
     table_, notes = compare(ds, baseline, metrics)
     last, rows, shown = comparison_rows(table_, baseline)
+    ran = f"Scenario{'s' if len(names) > 1 else ''} run: {', '.join(names)}. " if names else ""
     blocks = [
         text(
-            f"Every scenario against the baseline {shown[baseline]!r}, draw by draw: the scenarios share "
+            f"{ran}Every scenario against the baseline {shown[baseline]!r}, draw by draw: the scenarios share "
             "seed and data, so draw d of one and draw d of the other saw the same random streams "
             "and their difference is the scenario's effect. p_better: share of paired draws in "
             "which the scenario is better (ties count one half).",
@@ -125,18 +127,20 @@ def _comparison_section(ds, currency, baseline: str, metrics: dict) -> Section:
             f"in {currency or 'currency'}",
             numeric=[False, False, True, True, True, True, True],
         ),
-        figure(comparison_plot(table_, baseline, currency=currency),
+        figure(comparison_plot(table_, baseline, currency=currency, names=names),
                alt="Scenario comparison: intervals and paired differences", dpi=80),
     ]  # fmt: skip
     grid = sweep_grid(list(ds["scenario"].values))
     if grid is not None:  # a sweep over two keys: the heatmaps read it at a glance
-        blocks.insert(2, figure(comparison_grid(table_, baseline, grid, currency=currency),
+        blocks.insert(2, figure(comparison_grid(table_, baseline, grid, currency=currency,
+                                                names=names),
                                 alt="Scenario comparison on the two swept keys", dpi=80))  # fmt: skip
     return Section("Scenario comparison", "comparison", blocks)
 
 
 def _frontier_section(ds, currency, metrics: dict) -> Section | None:
     from simengine import frontier
+    from simengine.compare import scenario_names
     from simengine.report.comparison import frontier_figure, frontier_rows
 
     spec = frontier.spec_from_keys({}, ds)
@@ -147,10 +151,17 @@ def _frontier_section(ds, currency, metrics: dict) -> Section | None:
     blocks = [
         text(
             f"Which AE:SE mix is best at each budget for {spec.objective} in forecast year "
-            f"{spec.year}, and in what share of the paired draws it is best (P(best))."
+            f"{spec.year}, and in what share of the paired draws it is best (P(best)). Mixes "
+            f"the best beats in fewer than {frontier.TIE_P:.0%} of the paired draws are tied with "
+            "it ('tied best'): the data cannot tell them apart. Each mix rounds its heads to "
+            "whole people: its real cost a month is what was simulated, not exactly the budget."
         ),
         table(columns, rows, numeric=[c not in ("scenario", "") for c in columns]),
-        figure(frontier_figure(front, spec, currency=currency), alt="Staffing frontier", dpi=80),
+        figure(
+            frontier_figure(front, spec, currency=currency, names=scenario_names(ds)),
+            alt="Staffing frontier",
+            dpi=80,
+        ),  # fmt: skip
     ]
     return Section("Staffing frontier", "frontier", blocks)
 
@@ -174,6 +185,13 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None):
     if len(labels) >= 2:
         metrics: dict = {}  # each scenario's per-draw metrics, read once for both sections
         sections.append(_comparison_section(ds, currency, baseline, metrics))
+        from simengine.compare import compare, scenario_names
+
+        why = sec.drivers_section(  # absent for market=rate runs (no go-to-market model)
+            compare(ds, baseline, metrics)[0], baseline, currency, scenario_names(ds)
+        )
+        if why is not None:
+            sections.append(why)
         front = _frontier_section(ds, currency, metrics)
         if front is not None:
             sections.append(front)

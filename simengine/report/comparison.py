@@ -13,10 +13,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from simengine.compare import Grid, display_labels, dropped_prefix
+from simengine.compare import DRIVERS, METRICS, Grid, display_labels, dropped_prefix
 from simengine.report.plots import _money, money_formatter, save_figure, unit_label
 
 __all__ = [
+    "DRIVER_LABELS",
     "LABELS",
     "comparison_grid",
     "comparison_plot",
@@ -25,7 +26,9 @@ __all__ = [
     "frontier_figure",
     "frontier_rows",
     "print_comparison",
+    "print_drivers",
     "print_frontier_table",
+    "scenario_title",
 ]
 
 LABELS = {
@@ -40,8 +43,22 @@ LABELS = {
     "expansion_multiple": "Expansion multiple (5-yr)",
     "cac_payback_months": "CAC payback, months (lower is better)",
 }
-_CURRENCY = {"revenue", "arr", "total_cost"}
-_RATIO = {"nrr", "grr", "gross_margin"}
+#: The go-to-market drivers (:data:`simengine.compare.DRIVERS`): why a plan wins.
+DRIVER_LABELS = {
+    "deals": "Deals worked (year)",
+    "deal_coverage": "Deal coverage (share of deals with an SE)",
+    "win_rate": "Win rate (share of deals won)",
+    "unhealthy_share": "Unhealthy starts (share, lower is better)",
+    "csm_coverage": "CSM coverage of the base",
+    "se_coverage": "SE/adoption coverage of the base",
+    "ae_attainment": "AE attainment (year's production / quota)",
+    "variable_pay": "Variable pay (year, lower is better)",
+}
+_CURRENCY = {"revenue", "arr", "total_cost", "variable_pay"}
+_RATIO = {
+    "nrr", "grr", "gross_margin", "deal_coverage", "win_rate", "unhealthy_share", "csm_coverage",
+    "se_coverage", "ae_attainment",
+}  # fmt: skip
 
 
 def fmt(metric: str, value: float) -> str:
@@ -53,7 +70,7 @@ def fmt(metric: str, value: float) -> str:
     if metric in _RATIO:
         # A difference of NRR or GRR is often under a tenth of a point: two decimals there.
         return f"{value:.2%}" if abs(value) < 0.01 else f"{value:.1%}"
-    if metric == "new_logos":
+    if metric in ("new_logos", "deals"):
         return f"{value:,.0f}"
     return f"{value:,.2f}"
 
@@ -68,6 +85,17 @@ def _column(name: str, left: tuple[str, ...]) -> dict:
     }
 
 
+def scenario_title(names: list[str]) -> str:
+    """The scenario names of compared runs as a chart title's opening (``"Scenario downturn: "``,
+    ``"Default scenario: "``, ``"Scenarios baseline, downturn: "``); ``""`` for runs that
+    recorded none (:func:`simengine.compare.scenario_names`)."""
+    if not names:
+        return ""
+    if len(names) == 1:
+        return "Default scenario: " if names[0] == "default" else f"Scenario {names[0]}: "
+    return f"Scenarios {', '.join(names)}: "
+
+
 def _shared_prefix_note(scenarios: list[str]) -> str:
     """Says which key prefix :func:`display_labels` dropped, if it dropped one."""
     prefix = dropped_prefix(scenarios)
@@ -75,14 +103,16 @@ def _shared_prefix_note(scenarios: list[str]) -> str:
 
 
 def comparison_rows(
-    table: pd.DataFrame, baseline: str
+    table: pd.DataFrame, baseline: str, metrics: tuple[str, ...] = METRICS
 ) -> tuple[int, list[list[str]], dict[str, str]]:
     """The last forecast year's rows (and the whole-run metrics') of a comparison table, as the
     console and the HTML report show them: metric (on its first row), scenario (as
     :func:`display_labels` shows it), P10, P50, P90, the paired difference to ``baseline``
-    (P50 [P10, P90]) and ``p_better``.  Returns the year, the rows and the shown labels."""
+    (P50 [P10, P90]) and ``p_better``.  ``metrics``: which rows (the outcomes by default;
+    :data:`~simengine.compare.DRIVERS` for the go-to-market drivers; none when the table has
+    none of them).  Returns the year, the rows and the shown labels."""
     last = table["year"].max()
-    part = table[(table["year"] == last) | table["year"].isna()]
+    part = table[((table["year"] == last) | table["year"].isna()) & table["metric"].isin(metrics)]
     shown = display_labels(list(dict.fromkeys(table["scenario"])))
     rows = []
     for metric, group in part.groupby("metric", sort=False):
@@ -93,19 +123,33 @@ def comparison_rows(
                 if base
                 else f"{fmt(metric, r.diff_p50)} [{fmt(metric, r.diff_p10)}, {fmt(metric, r.diff_p90)}]"
             )
-            rows.append([LABELS.get(metric, metric) if i == 0 else "", shown[r.scenario],
+            rows.append([_LABEL.get(metric, metric) if i == 0 else "", shown[r.scenario],
                          fmt(metric, r.p10), fmt(metric, r.p50), fmt(metric, r.p90), diff,
                          "-" if base else f"{r.p_better:.0%}"])  # fmt: skip
     return last, rows, shown
 
 
-def print_comparison(table: pd.DataFrame, baseline: str, console: Console | None = None) -> None:
-    """Print the last forecast year (and whole-run metrics) of every scenario vs the baseline."""
+def print_comparison(
+    table: pd.DataFrame,
+    baseline: str,
+    console: Console | None = None,
+    names: list[str] = (),
+    metrics: tuple[str, ...] = METRICS,
+) -> None:
+    """Print the last forecast year (and whole-run metrics) of every scenario vs the baseline.
+
+    ``names``: the runs' scenario names (:func:`scenario_title`); ``metrics``: the outcomes, or
+    the go-to-market drivers (:func:`print_drivers`).
+    """
     console = console or Console()
-    last, rows, shown = comparison_rows(table, baseline)
+    last, rows, shown = comparison_rows(table, baseline, metrics)
+    if not rows:
+        return
+    what = "Why: go-to-market drivers" if metrics == DRIVERS else "Scenarios"
     out = Table(
-        title=f"Scenarios vs {shown[baseline]!r}, forecast year {last} (paired by draw; "
-        "p_better: share of draws where the scenario is better, ties count 1/2; all years in "
+        title=f"{scenario_title(list(names))}{what} vs {shown[baseline]!r}, forecast year {last} "
+        "(paired by draw; p_better: share of draws where the scenario is better"
+        f"{_DRIVER_DIRECTION if metrics == DRIVERS else ''}, ties count 1/2; all years in "
         f"comparison.csv{_shared_prefix_note(list(shown))})"
     )
     # Each metric heads its rows (rather than a column of its own), so the scenario labels get
@@ -119,6 +163,18 @@ def print_comparison(table: pd.DataFrame, baseline: str, console: Console | None
             out.add_row(f"[bold]{escape(metric)}[/bold]", *[""] * (len(row) - 1))
         out.add_row(escape(row[0]), *row[1:])
     console.print(out)
+
+
+#: What p_better means for a driver (a driver is an explanation, not a goal).
+_DRIVER_DIRECTION = ", for a driver higher (lower for unhealthy starts and variable pay)"
+
+
+def print_drivers(
+    table: pd.DataFrame, baseline: str, console: Console | None = None, names: list[str] = ()
+) -> None:
+    """Print the go-to-market drivers of every scenario vs the baseline (why a plan wins); prints
+    nothing when the runs have none (``market=rate``)."""
+    print_comparison(table, baseline, console, names, DRIVERS)
 
 
 def _axis_format(ax, metric: str, currency: str | None = None) -> None:
@@ -135,14 +191,18 @@ def comparison_plot(
     *,
     currency: str | None = None,
     title: str | None = None,
+    names: list[str] = (),
+    metrics: tuple[str, ...] = METRICS,
 ):
     """Per metric: each scenario's P10-P90 (dot at P50) and its paired difference to ``baseline``.
 
     One row per metric, years as colours offset vertically; the legend sits outside the data, at
     the right of the figure.  Money metrics carry ``currency`` (a neutral "currency" otherwise).
+    ``names``: the runs' scenario names, which open the title (:func:`scenario_title`);
+    ``metrics``: the outcomes, or :data:`~simengine.compare.DRIVERS` for the drivers' chart.
     Returns the Figure; writes a PNG when ``path`` is given.
     """
-    metrics = [m for m in LABELS if m in set(table["metric"])]
+    metrics = [m for m in metrics if m in set(table["metric"])]
     scenarios = list(dict.fromkeys(table["scenario"]))
     shown = display_labels(scenarios)
     years = sorted(table["year"].dropna().unique().tolist())
@@ -203,9 +263,10 @@ def comparison_plot(
         list(handles.values()), list(handles.keys()), loc="center left",
         bbox_to_anchor=(1.0, 0.5), fontsize=8, title="forecast year",
     )  # fmt: skip
+    what = "go-to-market drivers of " if metrics and metrics[0] in DRIVERS else ""
     title = title or (
-        f"{len(scenarios)} scenarios against {shown[baseline]!r}, paired by draw"
-        f"{_shared_prefix_note(scenarios)}"
+        f"{scenario_title(list(names))}{what}{len(scenarios)} scenarios against "
+        f"{shown[baseline]!r}, paired by draw{_shared_prefix_note(scenarios)}"
     )
     return _finish(fig, title, path, fontsize=11)
 
@@ -218,9 +279,13 @@ def _finish(fig, title: str, path: str | Path | None, fontsize: float):
     return fig
 
 
+#: Every compared metric's label: outcomes and drivers.
+_LABEL = {**LABELS, **DRIVER_LABELS}
+
+
 def _metric_title(metric: str, currency: str | None) -> str:
     """A metric's name on a plot, with the currency of money metrics."""
-    return unit_label(LABELS[metric], currency) if metric in _CURRENCY else LABELS[metric]
+    return unit_label(_LABEL[metric], currency) if metric in _CURRENCY else _LABEL[metric]
 
 
 def _last_year(part: pd.DataFrame, last) -> tuple[pd.DataFrame, str]:
@@ -253,6 +318,7 @@ def comparison_grid(
     path: str | Path | None = None,
     *,
     currency: str | None = None,
+    names: list[str] = (),
 ):
     """A sweep over two keys as one heatmap per metric: rows and columns are the keys' values,
     each cell coloured by ``p_better`` against ``baseline`` and labelled with its paired
@@ -302,7 +368,8 @@ def comparison_grid(
         bar.ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     fixed = f"; all with {', '.join(grid.fixed)}" if grid.fixed else ""
     title = (
-        f"{len(grid.cells)} scenarios against {display_labels(list(grid.cells))[baseline]!r}, "
+        f"{scenario_title(list(names))}{len(grid.cells)} scenarios against "
+        f"{display_labels(list(grid.cells))[baseline]!r}, "
         f"paired by draw: each cell the paired difference (P50) and P(better){fixed}"
     )
     return _finish(fig, title, path, fontsize=10)
@@ -312,44 +379,77 @@ def comparison_grid(
 _MIX_KEYS = ("staffing.budget", "staffing.ae_per_se")
 
 
+def _mark(group: pd.DataFrame) -> dict[str, str]:
+    """Per scenario of one budget: ``best`` when the best mix stands alone, ``tied best`` on every
+    mix tied with it (:data:`simengine.frontier.TIE_P`) when there are several, else ``""``."""
+    tied = group["tied_with_best"] if "tied_with_best" in group else group["best"]
+    several = int(tied.sum()) > 1
+    return {
+        r.scenario: ("tied best" if several else "best") if t else ""
+        for r, t in zip(group.itertuples(), tied, strict=True)
+    }
+
+
+def _real_cost(row) -> str:
+    """A mix's real monthly cost (of the heads it rounds to; frontier.csv has the heads)."""
+    cost = getattr(row, "cost_month", np.nan)
+    return _money(cost, 0) if np.isfinite(cost) else "-"
+
+
 def frontier_rows(
     table: pd.DataFrame, spec, currency: str | None = None
 ) -> tuple[list[str], list[list[str]]]:
     """The frontier's table as the console and the HTML report show it: columns and rows (budget,
-    AE per SE, what a label says besides those two, the objective, P(best), ``best``).  The
-    scenario column goes when the labels say nothing else (a plain mix sweep)."""
+    AE per SE, the mix's real monthly cost (of the heads it rounds to), what a label says
+    besides budget and ratio, the objective, P(best) and the mark: ``best``, or ``tied best``
+    on each mix the data cannot tell from the best, with the share of paired draws the best
+    beats it in).  The scenario column goes when the labels say nothing else (a plain mix
+    sweep)."""
     shown = display_labels(list(dict.fromkeys(table["scenario"])), drop=_MIX_KEYS)
     heading = {"revenue_p50": "revenue P50", "p_revenue_target": "P(revenue >= target)",
                "nrr": "NRR P50", "revenue_per_sm_dollar": "revenue per GTM $"}  # fmt: skip
-    columns = [f"budget / month ({currency or 'currency'})", "AE per SE", "scenario",
-               heading[spec.objective], "P(best)", ""]  # fmt: skip
+    columns = [f"budget / month ({currency or 'currency'})", "AE per SE", "real cost",
+               "scenario", heading[spec.objective], "P(best)", ""]  # fmt: skip
     metric = "nrr" if spec.objective == "nrr" else "revenue"
     rows = []
     for budget, group in table.groupby("budget", sort=True):
+        marks = _mark(group)
         for row in group.itertuples():
             value = (
                 f"{row.value:.0%}"
                 if spec.objective == "p_revenue_target"
                 else fmt(metric if spec.objective != "revenue_per_sm_dollar" else "x", row.value)
             )
-            rows.append([_money(budget, 0), f"{row.ae_per_se:g}", shown[row.scenario], value,
-                         f"{row.p_best:.0%}", "best" if row.best else ""])  # fmt: skip
+            mark = marks[row.scenario]
+            beats = getattr(row, "p_best_beats", np.nan)
+            if mark == "tied best" and not row.best and np.isfinite(beats):
+                mark += f" ({beats:.0%})"  # the share of draws the best beats it in
+            rows.append([_money(budget, 0), f"{row.ae_per_se:g}", _real_cost(row),
+                         shown[row.scenario], value, f"{row.p_best:.0%}", mark])  # fmt: skip
     if not any(shown.values()):  # the labels only repeat the budget and the ratio
-        del columns[2]
+        del columns[3]
         for row in rows:
-            del row[2]
+            del row[3]
     return columns, rows
 
 
 def print_frontier_table(
-    table: pd.DataFrame, spec, console: Console | None = None, currency: str | None = None
+    table: pd.DataFrame,
+    spec,
+    console: Console | None = None,
+    currency: str | None = None,
+    names: list[str] = (),
 ) -> None:
     """Print every mix per budget (:func:`frontier_rows`), one block of rows a budget."""
+    from simengine.frontier import TIE_P
+
     console = console or Console()
     target = f" >= {_money(spec.target, 0)}" if spec.target is not None else ""
     out = Table(
-        title=f"Staffing frontier: {spec.objective}{target}, year {spec.year} "
-        "(P(best): share of paired draws in which the mix is best at its budget)"
+        title=f"{scenario_title(list(names))}Staffing frontier: {spec.objective}{target}, year "
+        f"{spec.year} (P(best): share of paired draws in which the mix is best at its budget; "
+        f"tied best (n%): the best beats it in n% < {TIE_P:.0%} of them; real cost: of the AE "
+        "and SE heads the mix rounds to, as simulated)"
     )
     columns, rows = frontier_rows(table, spec, currency)
     for col in columns:
@@ -360,16 +460,25 @@ def print_frontier_table(
             out.add_section()
         cells = [escape(c) for c in row]
         cells[0] = cells[0] if first else ""
-        cells[-1] = "[bold green]best[/bold green]" if row[-1] else ""
+        cells[-1] = f"[bold green]{row[-1]}[/bold green]" if row[-1] else ""
         out.add_row(*cells)
     console.print(out)
 
 
 def frontier_figure(
-    table: pd.DataFrame, spec, path: str | Path | None = None, *, currency: str | None = None
+    table: pd.DataFrame,
+    spec,
+    path: str | Path | None = None,
+    *,
+    currency: str | None = None,
+    names: list[str] = (),
 ):
     """Top: the objective against AE per SE, one line per budget (P10-P90 of the metric shaded
-    for median objectives), best mix ringed.  Bottom: P(best) per mix, bars grouped by budget."""
+    for median objectives), the best mix and every mix tied with it ringed alike, each point
+    labelled with the mix's real monthly cost (the heads it rounds to).  Bottom: P(best) per mix,
+    bars grouped by budget.  ``names`` (the runs' scenario names) open the title."""
+    from simengine.frontier import TIE_P
+
     fig = Figure(figsize=(10, 7.5), layout="constrained")
     ax_val, ax_p = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     palette = matplotlib.colormaps.get_cmap("tab10")
@@ -377,19 +486,34 @@ def frontier_figure(
     width = 0.8 / max(1, len(budgets))
     ratios = sorted(table["ae_per_se"].unique())
     x_of = {r: i for i, r in enumerate(ratios)}
+    ticks = money_formatter(currency)
+
+    def money(value: float) -> str:  # "$" would start mathtext in a label: escape it
+        return ticks(value).replace("$", r"\$")
+
     for k, budget in enumerate(budgets):
         rows = table[table["budget"] == budget].sort_values("ae_per_se")
         x = np.array([x_of[r] for r in rows["ae_per_se"]], dtype=float)
         color = palette(k % 10)
         label = f"budget {_money(budget, 0)} {currency or 'currency'}/month"
+        costs = (
+            rows["cost_month"].to_numpy(float) if "cost_month" in rows else np.full(len(x), np.nan)
+        )
+        if np.isfinite(costs).any():
+            label += f" (mixes cost {money(np.nanmin(costs))}-{money(np.nanmax(costs))})"
         if spec.objective != "p_revenue_target":
             ax_val.fill_between(x, rows["p10"], rows["p90"], color=color, alpha=0.15, linewidth=0)
         ax_val.plot(x, rows["value"], "o-", color=color, label=label)
-        best = rows[rows["best"]]
+        tied = rows[rows["tied_with_best"] if "tied_with_best" in rows else rows["best"]]
         ax_val.scatter(
-            [x_of[r] for r in best["ae_per_se"]], best["value"], s=160, facecolors="none",
+            [x_of[r] for r in tied["ae_per_se"]], tied["value"], s=160, facecolors="none",
             edgecolors=color, linewidths=2,
         )  # fmt: skip
+        for xi, value, cost in zip(x, rows["value"], costs, strict=True):
+            if np.isfinite(cost) and np.isfinite(value):
+                ax_val.annotate(money(cost), xy=(xi, value), xytext=(0, -14),
+                                textcoords="offset points", ha="center", fontsize=7,
+                                color=color)  # fmt: skip
         ax_p.bar(x + (k - (len(budgets) - 1) / 2) * width, rows["p_best"], width, color=color)
     ax_val.set_ylabel(
         {
@@ -404,7 +528,12 @@ def frontier_figure(
         ax_val.set_ylabel(unit_label(ax_val.get_ylabel(), currency))
     elif spec.objective in ("p_revenue_target", "nrr"):
         ax_val.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax_val.set_title(f"Staffing frontier, year {spec.year}: ringed = best mix per budget")
+    ax_val.set_title(
+        f"{scenario_title(list(names))}Staffing frontier, year {spec.year}\nringed: the best mix "
+        f"per budget and every mix tied with it (the best beats it in < {TIE_P:.0%} of paired "
+        "draws); under each point: its real cost a month",
+        fontsize=10,
+    )
     ax_val.grid(alpha=0.3)
     ax_p.set_ylabel("P(best at its budget)")
     ax_p.yaxis.set_major_formatter(PercentFormatter(1.0))

@@ -27,6 +27,7 @@ from simengine.report.tables import summary_table
 
 __all__ = [
     "diagnostics_section",
+    "drivers_section",
     "fan_section",
     "headline_section",
     "provenance_section",
@@ -37,7 +38,8 @@ __all__ = [
 PROVENANCE_KEYS = (
     "seed", "config_hash", "data_hash", "simengine_version", "created_at", "as_of", "data_source",
     "parameters", "posterior", "posterior_method", "posterior_created_at", "posterior_data_hash",
-    "posterior_gate", "scenario_file", "market", "staffing", "comp", "prices", "fitted_parameters",
+    "posterior_gate", "scenario", "config_groups", "scenario_file", "market", "staffing", "comp",
+    "prices", "fitted_parameters",
     "default_segments", "use_case_process", "overrides", "notes", "account_months",
     "existing_accounts",
 )  # fmt: skip
@@ -329,6 +331,51 @@ def diagnostics_section(
         blocks.append(text(f"The run recorded: {attrs['posterior_gate']}", tone="warn"))
     blocks += _diagnostics_tables(diag, fit_cfg)
     return Section(title, anchor, blocks)
+
+
+def drivers_section(
+    comparison: pd.DataFrame,
+    baseline: str,
+    currency: str | None = None,
+    names: list[str] = (),
+) -> Section | None:
+    """Why a plan wins: the go-to-market drivers of every scenario (deals worked, deal coverage,
+    win rate, unhealthy starts, CSM/SE coverage of the base, AE attainment, variable pay) and
+    their paired differences to ``baseline``, as a table and a chart.
+
+    ``comparison`` is :func:`simengine.compare.compare`'s table.  None when it has no drivers
+    (runs with ``market=rate`` have no go-to-market model): the report then has no such section.
+    """
+    from simengine.compare import DRIVERS
+    from simengine.report.comparison import comparison_plot, comparison_rows
+
+    if not comparison["metric"].isin(DRIVERS).any():
+        return None
+    last, rows, shown = comparison_rows(comparison, baseline, DRIVERS)
+    blocks = [
+        text(
+            f"Why the plans differ: what the go-to-market model did in each scenario, paired draw "
+            f"by draw against {shown[baseline]!r} like the outcomes above. Deals worked and "
+            "variable pay are summed over the year; deal coverage and win rate are shares of the "
+            "year's deals, unhealthy starts a share of its expected new logos, CSM and SE "
+            "coverage shares of its active account-months, AE attainment the year's production "
+            "over quota. p_better here is the share of draws in which the driver is higher "
+            "(lower for unhealthy starts and variable pay)."
+        ),
+        table(
+            ["driver", "scenario", "P10", "P50", "P90", "difference P50 [P10, P90]", "p_better"],
+            rows,
+            caption=f"Forecast year {last}; money in {currency or 'currency'}",
+            numeric=[False, False, True, True, True, True, True],
+        ),
+        figure(
+            comparison_plot(comparison, baseline, currency=currency, names=list(names),
+                            metrics=DRIVERS),
+            alt="Go-to-market drivers: intervals and paired differences",
+            dpi=80,
+        ),
+    ]  # fmt: skip
+    return Section("Why: the go-to-market drivers", "drivers", blocks)
 
 
 def provenance_section(attrs: dict, extra: list[tuple[str, object]] = ()) -> Section:
