@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,15 +16,18 @@ from simengine.config import FitConfig
 from simengine.data import Book, book_hash, observation_window
 from simengine.fitting.base import MONTHS_OF_YEAR, BookModel, SharedParameters
 from simengine.fitting.churn import ChurnModel
-from simengine.fitting.diagnostics import check_gate
+from simengine.fitting.diagnostics import check_gate, longer_run_helps
 from simengine.fitting.expansion import ExpansionModel
-from simengine.fitting.sampling import sample_model
+from simengine.fitting.sampling import MAX_RESTARTS, restart_seed, sample_model
 from simengine.fitting.select import resolve_models
 from simengine.fitting.usage import UsageModel
 
 __all__ = ["MODELS", "build_joint_model", "fit_book", "kept_variables", "package_version"]
 
 log = logging.getLogger(__name__)
+
+#: A fit just outside the gate is sampled once more with this many times the draws.
+LONGER_RUN_FACTOR = 2
 
 #: Model name (as in ``fit.models``) -> class.
 MODELS: dict[str, type[BookModel]] = {
@@ -131,7 +135,32 @@ def fit_book(
     window = observation_window(book)
     log.info("%s", window.line())
     model, observed = build_joint_model(book, models, seed, configs, priors)
-    result = sample_model(model, fit_cfg, seed, kept_variables(model), progress=progress)
+    kept = kept_variables(model)
+    result = sample_model(model, fit_cfg, seed, kept, progress=progress)
+    # A fit just outside the gate (R-hat a hair above it, ESS just short; no divergences, no
+    # stuck chain) gets one run with twice the draws on the same compiled model before it is
+    # called failed: what a careful user would do by hand.
+    first_failures = check_gate(result.tree, fit_cfg) if fit_cfg.method == "nuts" else []
+    if first_failures and longer_run_helps(result.tree, fit_cfg, result.restarts):
+        first = result
+        fit_cfg = replace(fit_cfg, draws=LONGER_RUN_FACTOR * fit_cfg.draws)
+        log.warning(
+            "the fit is just outside the gate (%s): sampling once more with %d draws a chain",
+            "; ".join(first_failures),
+            fit_cfg.draws,
+        )
+        result = sample_model(
+            model,
+            fit_cfg,
+            restart_seed(seed, MAX_RESTARTS + 1),
+            kept,
+            progress=progress,
+            compiled=first.compiled,
+        )
+        result.compile_seconds = first.compile_seconds
+        result.sampling_seconds += first.sampling_seconds
+    else:
+        first_failures = []
     log.info(
         "fit %s with %s: compile %.1f s, sampling %.1f s",
         ",".join(models),
@@ -175,6 +204,8 @@ def fit_book(
         # NUTS runs abandoned because a chain got stuck (fitting.sampling.stuck_chains), and why.
         "sampler_restarts": len(result.restarts),
         "sampler_restart_reasons": json.dumps(result.restarts),
+        # Why the first run was replaced by one with twice the draws ("" when it was not).
+        "gate_longer_run": "; ".join(first_failures),
     }
     if "churn" in models:
         # The churn rules' parameters (decline threshold, ...): the simulation reads them here.

@@ -15,7 +15,7 @@ from simengine.atomic import atomic_path
 if TYPE_CHECKING:
     from simengine.config import FitConfig
 
-__all__ = ["check_gate", "diagnostics_table", "write_diagnostics"]
+__all__ = ["check_gate", "diagnostics_table", "longer_run_helps", "write_diagnostics"]
 
 COLUMNS = [
     "parameter",
@@ -188,3 +188,26 @@ def check_gate(tree: xr.DataTree, fit_cfg: FitConfig) -> list[str]:
     if divergences > fit_cfg.max_divergences:
         failures.append(f"{divergences} divergent transitions (allowed: {fit_cfg.max_divergences})")
     return failures
+
+
+#: The worst R-hat a longer run is tried for.  Just above the gate's 1.01, chains that agree on
+#: the posterior can still read apart on one of ~130 parameters by chance (split R-hat of two
+#: chains is noisy; on the shared book one fit in ten failed at 1.011 on one ramp increment);
+#: twice the draws settles that.  Above 1.05 the chains found different places, and more draws
+#: of the same runs would only repeat it.
+LONGER_RUN_MAX_RHAT = 1.05
+
+
+def longer_run_helps(tree: xr.DataTree, fit_cfg: FitConfig, restarts: list[str]) -> bool:
+    """Whether a NUTS fit that failed the gate is one a run with more draws can settle.
+
+    Yes when its only trouble is mixing that is just short (every R-hat <= 1.05, or a bulk ESS
+    below ``min_ess_bulk``), with no divergences and no chain restarted for being stuck:
+    divergences and stuck chains are geometry, which more draws do not cure.
+    """
+    if fit_cfg.method != "nuts" or restarts:
+        return False
+    if _divergences(tree) > fit_cfg.max_divergences:
+        return False
+    r_hat = diagnostics_table(tree)["r_hat"]
+    return bool((r_hat.fillna(np.inf) <= LONGER_RUN_MAX_RHAT).all())

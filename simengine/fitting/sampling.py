@@ -57,12 +57,15 @@ class SampleResult:
         compile_seconds: float,
         sampling_seconds: float,
         restarts: list[str] | None = None,
+        compiled=None,
     ):
         self.tree = tree
         self.compile_seconds = compile_seconds
         self.sampling_seconds = sampling_seconds
         #: Why each abandoned NUTS run was abandoned (one entry per restart).
         self.restarts = list(restarts or [])
+        #: The compiled NUTS model (None for MAP/ADVI), to sample again without compiling.
+        self.compiled = compiled
 
 
 #: A chain is *stuck* when its step size has collapsed next to another chain's: below this
@@ -302,7 +305,7 @@ def sample_model(
                 "sample_stats": tree["sample_stats"].to_dataset(),
             }
         )
-        return SampleResult(tree, t1 - t0, t2 - t1, restarts)
+        return SampleResult(tree, t1 - t0, t2 - t1, restarts, compiled)
     if fit_cfg.method == "map":
         t0 = time.perf_counter()
         with model:
