@@ -12,6 +12,7 @@ data.  Charts meant to sit side by side take shared limits (:func:`shared_limits
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -92,7 +93,9 @@ def _quantile(samples: np.ndarray, q, axis: int = 0) -> np.ndarray:
     """``numpy.nanquantile``; its NaN-aware path loops in Python over every column, so arrays
     without NaN (the usual case) take ``numpy.quantile``, which gives the same values."""
     if np.isnan(samples).any():
-        return np.nanquantile(samples, q, axis=axis)
+        with warnings.catch_warnings():  # a ratio undefined in every draw stays NaN: a gap
+            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+            return np.nanquantile(samples, q, axis=axis)
     return np.quantile(samples, q, axis=axis)
 
 
@@ -193,7 +196,8 @@ def shared_limits(datasets, history_months: int | None = HISTORY_MONTHS) -> dict
             top = max(top, float(np.nanmax(hist.values)))
         for name in ("nrr_total", "grr_total"):
             band = _quantile(ds[name].transpose("draw", "month").values, [0.1, 0.9])
-            low, high = min(low, float(np.nanmin(band))), max(high, float(np.nanmax(band)))
+            if np.isfinite(band).any():
+                low, high = min(low, float(np.nanmin(band))), max(high, float(np.nanmax(band)))
         observed = _observed_retention(ds, history_months)
         if observed is not None:
             both = np.concatenate(list(observed[1].values()))

@@ -20,6 +20,7 @@ from simengine.report.html import Section, facts, figure, pre, table, text
 from simengine.report.plots import (
     _calendar_years,
     _money,
+    _quantile,
     fan_chart,
     parameter_source,
     retention_chart,
@@ -223,8 +224,7 @@ def retention_section(ds: xr.Dataset, name: str | None = None) -> Section:
                     ds[f"history_{metric}"].sel(segment=seg))  # fmt: skip
                 row += [_pct(float(hist.values[i]), decimals=1) for i in picks]
             draws = ds[f"{metric}_total"] if seg is None else ds[metric].sel(segment=seg)
-            q = np.nanquantile(draws.transpose("draw", "month").values[:, ends], [0.1, 0.5, 0.9],
-                               axis=0)  # fmt: skip
+            q = _quantile(draws.transpose("draw", "month").values[:, ends], [0.1, 0.5, 0.9])
             row += [f"{_pct(q[1, j], decimals=1)} [{_pct(q[0, j], decimals=1)}, "
                     f"{_pct(q[2, j], decimals=1)}]" for j in range(len(ends))]  # fmt: skip
             rows.append(row)
