@@ -565,3 +565,32 @@ def test_run_report_sections_hold_segments_retention_signals_and_assumptions(hos
         assert key in assumptions, key
     # The config is shown once, under the assumptions.
     assert page.count("Resolved config (YAML)") == 1
+
+
+def test_account_charts_carry_the_currency():
+    """The drill-down and the commit burn-down put the currency on every money axis and title;
+    on a book without a revenue column the account's unit price turns its usage into revenue,
+    so history and the simulated months share one money axis."""
+    import dataclasses
+
+    from simengine.data.synth import generate_book
+    from simengine.kernels.layout import A_CHURN_MONTH, ACCOUNT_OUTPUTS
+    from simengine.report.diagnostics import account_drilldown, commit_burndown
+
+    book = generate_book(n_accounts=80, history_months=24, seed=5).book
+    acc = book.accounts
+    account = str(
+        acc.loc[(acc["commit_annual"] > 0) & acc["churn_month"].isna(), "account_id"].iloc[0]
+    )
+    record = np.abs(np.random.default_rng(0).normal(1000.0, 100.0, (50, len(ACCOUNT_OUTPUTS))))
+    record[:, A_CHURN_MONTH] = 0.0  # nobody churns: the survival panel is flat
+    bare = dataclasses.replace(book, usage=book.usage.drop(columns="revenue"))
+    drill = account_drilldown(bare, account, record, currency="EUR", price=0.5)
+    for fig in (drill, account_drilldown(book, account, record, currency="EUR"),
+                commit_burndown(bare, account, currency="EUR", price=0.5)):  # fmt: skip
+        texts = _texts(fig)
+        assert not [t for t in texts if "$" in t]
+        assert fig.axes[0].get_ylabel().endswith("(EUR)"), fig.axes[0].get_ylabel()
+        assert any(t.get_text().startswith("€") for t in fig.axes[0].get_yticklabels())
+    assert len(drill.axes) == 4  # no second (usage) axis: the history is priced
+    assert "EUR" in drill.axes[1].get_title() and "EUR" in drill.axes[3].get_title()
