@@ -489,7 +489,7 @@ def simulate_config(
     from simengine.accounts_forecast import AccountForecast
     from simengine.data import book_from_config, format_month
     from simengine.engine import month_of_year, month_starts, run_kernel
-    from simengine.history import HISTORY_VARIABLE, observed_revenue
+    from simengine.history import HISTORY_VARIABLE, observed_retention, observed_revenue
     from simengine.params import build_parameters
     from simengine.results import make_dataset
 
@@ -586,6 +586,11 @@ def simulate_config(
         lambda: observed_revenue(book, checked.prices.account, segments),
     )
     ds[HISTORY_VARIABLE] = history.copy(deep=True)  # the dataset is the caller's to change
+    retention = _derived(
+        (data_hash, "history_retention", segments, _price_key(checked.prices.account)),
+        lambda: observed_retention(book, checked.prices.account, segments),
+    )
+    ds = ds.merge(retention.copy(deep=True), combine_attrs="override")
     if staffing is not None:
         from simengine.gtm import costs
         from simengine.results import add_gtm

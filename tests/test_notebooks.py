@@ -1,6 +1,10 @@
 """Every notebook runs top to bottom in a real Jupyter kernel (nbclient + ipykernel), with small
 parameters injected after its ``parameters`` cell, as papermill does; any cell error fails the test.
 
+Each takes the user's settings (an ``OVERRIDES`` list, ``SEED``, ``OUT_DIR``): the tests pass
+``data.currency=EUR`` and check that the notebook says EUR, that its files land in ``OUT_DIR``
+(never in the data folder) and that its texts name the interval its tables show.
+
 The kernel is this interpreter's: a kernel spec pointing at ``sys.executable`` is written into a
 temporary folder, so the test never picks up some other ``python3`` kernel installed on the machine.
 """
@@ -17,20 +21,24 @@ nbclient = pytest.importorskip("nbclient", reason="the `notebooks` extra is not 
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SMALL_BOOK = ["data.synthetic.n_accounts=300", "data.synthetic.history_months=24"]
+EUR = "data.currency=EUR"
 
 #: Parameters that make each notebook take seconds, not minutes (the defaults are for people).
 SMALL = {
     "01_fit_and_diagnose": {
         "N_ACCOUNTS": 150, "HISTORY_MONTHS": 24, "FIT_DRAWS": 100, "FIT_TUNE": 100, "CHAINS": 2,
+        "OVERRIDES": [EUR],
     },
     "02_scenarios_and_frontier": {
         "DRAWS": 30, "SCENARIOS": ["baseline", "downturn"], "BUDGETS": [600000, 900000],
-        "AE_PER_SE": [2, 4], "EXTRA": [*SMALL_BOOK, "sim.horizon_months=24"],
+        "AE_PER_SE": [2, 4], "OVERRIDES": [*SMALL_BOOK, "sim.horizon_months=24", EUR],
     },
-    "03_account_drilldown": {"DRAWS": 100, "EXTRA": [*SMALL_BOOK, "sim.horizon_months=15"]},
+    "03_account_drilldown": {
+        "DRAWS": 100, "OVERRIDES": [*SMALL_BOOK, "sim.horizon_months=15", EUR],
+    },
     "04_backtest": {
         "N_ACCOUNTS": 150, "HISTORY_MONTHS": 24, "HOLDOUT": 6, "DRAWS": 100, "FIT_DRAWS": 100,
-        "FIT_TUNE": 100, "EXTRA": ["fit.chains=1", "fit.allow_bad=true"],
+        "FIT_TUNE": 100, "OVERRIDES": ["fit.chains=1", "fit.allow_bad=true", EUR],
     },
 }  # fmt: skip
 
@@ -96,7 +104,10 @@ def test_notebooks_are_stripped_and_parameterised():
         nbformat.validate(nb)
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert not any(c.outputs or c.execution_count for c in code), f"{path.name}: strip outputs"
-        parameters_cell(nb)
+        source = nb.cells[parameters_cell(nb)].source
+        # The user's settings: overrides, a seed (1 converges on the shared book), an output folder.
+        for name in ("OVERRIDES = []", "SEED = 1", 'OUT_DIR = "outputs/'):
+            assert name in source, (path.name, name)
         # Prose for its reader, not just code: every notebook opens with a markdown cell.
         assert nb.cells[0].cell_type == "markdown", path.name
 
@@ -118,3 +129,20 @@ def test_notebook_runs_in_a_kernel(path: Path, kernel_name, tmp_path, monkeypatc
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
     ]
     assert not errors
+    # data.currency reached the notebook: it says what money is in.
+    printed = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    )
+    assert "EUR" in printed, path.name
+    out_dir = tmp_path / "outputs"
+    assert out_dir.is_dir() and any(out_dir.rglob("*")), f"{path.name}: nothing in OUT_DIR"
+    if path.stem == "01_fit_and_diagnose":
+        # The posterior goes into OUT_DIR, not into the data folder it was fitted on.
+        fit_dir = out_dir / "01_fit"
+        assert (fit_dir / "posterior.nc").is_file() and (fit_dir / "diagnostics.csv").is_file()
+        assert not list((fit_dir / "synthetic_book").glob("posterior*"))
+        # The text names the interval az.summary shows.
+        summary = next(c for c in nb.cells if "az.summary(" in c.source)
+        shown = "".join(str(o.get("data", {})) for o in summary.outputs)
+        prose = "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        assert "eti90_lb" in shown and "eti90" in prose and "94%" not in prose

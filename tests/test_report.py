@@ -109,8 +109,9 @@ def test_run_report_is_self_contained_and_escapes_user_text(hostile_run):
     page = (run / "report.html").read_text()
     _self_contained(page)
     assert _headings(page) == [
-        "Headline: P10 / P50 / P90", "Fan chart with history", "Per-account signals",
-        "Diagnostics of the fit", "Config and provenance",
+        "Headline: P10 / P50 / P90", "Fan chart with history", "Revenue by segment",
+        "NRR and GRR", "Per-account signals", "Assumptions", "Diagnostics of the fit",
+        "Config and provenance",
     ]  # fmt: skip
     # The hostile ids and segment are in the page, as text only.
     assert SCRIPT not in page and "<img src=x" not in page
@@ -131,7 +132,8 @@ def test_run_report_is_self_contained_and_escapes_user_text(hostile_run):
     # A book the embedded posterior was not fitted to: the parameters are assumptions, said so.
     assert attrs["parameters"].startswith("assumptions")
     assert "no posterior to diagnose" in page
-    assert page.count('<img src="data:image/png;base64,') == 1
+    # The fan, the segment split and NRR/GRR.
+    assert page.count('<img src="data:image/png;base64,') == 3
 
 
 def test_history_in_the_forecast_is_the_books_revenue(hostile_run):
@@ -368,3 +370,233 @@ def test_currency_label_follows_data_currency(hostile_run, tmp_path, cli):
     assert proc.returncode == 2 and "data.currency" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (out / "forecast.nc").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# Charts for a deck: currency, points, observed retention, shared scales, scenario names
+
+
+def _texts(fig) -> list[str]:
+    """Every text a figure draws: titles, axis labels, tick labels, annotations, legend."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()  # tick labels of a FuncFormatter exist once drawn
+    out = [fig._suptitle.get_text()] if fig._suptitle is not None else []
+    for ax in fig.axes:
+        out += [ax.get_title(loc=loc) for loc in ("left", "center", "right")]
+        out += [ax.get_xlabel(), ax.get_ylabel()]
+        out += [t.get_text() for t in [*ax.get_xticklabels(), *ax.get_yticklabels(), *ax.texts]]
+        if ax.get_legend() is not None:
+            out += [t.get_text() for t in ax.get_legend().get_texts()]
+    for legend in fig.legends:
+        out += [t.get_text() for t in legend.get_texts()]
+    return [t for t in out if t]
+
+
+def _titles(fig) -> list[str]:
+    """A chart's titles: its figure title, else every axes title (a panel may be cut out)."""
+    if fig._suptitle is not None:
+        return [fig._suptitle.get_text()]
+    return [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
+
+
+@pytest.fixture(scope="module")
+def eur_forecast(hostile_run) -> xr.Dataset:
+    """The hostile run's forecast as a EUR book of a named scenario."""
+    run, _ = hostile_run
+    with xr.open_dataset(run / "forecast.nc", engine="h5netcdf") as ds:
+        ds = ds.load()
+    return ds.assign_attrs(currency="EUR", scenario="fy26_cautious")
+
+
+def test_deck_charts_say_the_currency_and_the_scenario(eur_forecast):
+    """On a EUR book every money axis says EUR (and ticks carry the euro sign), no text anywhere
+    says ``$``, and every title names the scenario."""
+    from simengine.report.plots import fan_chart, retention_chart, scenario_fans, segment_chart
+
+    ds = eur_forecast
+    figures = {
+        "fan": fan_chart(ds),
+        "segments": segment_chart(ds),
+        "retention": retention_chart(ds),
+        "scenarios": scenario_fans([("fy26_cautious", ds), ("fy26_bold", ds)]),
+    }
+    for kind, fig in figures.items():
+        texts = _texts(fig)
+        assert not [t for t in texts if "$" in t], (kind, [t for t in texts if "$" in t])
+        assert all("fy26_cautious" in t for t in _titles(fig)), (kind, _titles(fig))
+        if kind != "retention":  # the retention chart shows ratios only
+            money = fig.axes[0]
+            assert "(EUR)" in money.get_ylabel(), (kind, money.get_ylabel())
+            assert any(t.get_text().startswith("€") for t in money.get_yticklabels()), kind
+    # Both panels of the fan have their own title, each naming the scenario.
+    assert len(_titles(figures["fan"])) == 2
+
+
+def test_differences_of_ratios_are_points(eur_forecast):
+    """NRR/GRR differences are percentage points in the table rows and on the difference axis;
+    values stay percent; "Revenue per GTM $" is gone."""
+    from simengine.report.comparison import comparison_plot, comparison_rows, fmt_diff
+
+    assert fmt_diff("nrr", 0.012) == "+1.2 pp" and fmt_diff("grr", -0.0004) == "-0.04 pp"
+    assert fmt_diff("revenue", 1.5e6) == "1.5M"
+    rows = []
+    for name, shift in (("base", 0.0), ("bold", 0.015)):
+        for metric, value in (("revenue", 3e7), ("nrr", 1.2), ("revenue_per_sm_dollar", 2.5)):
+            diff = shift * (1e8 if metric == "revenue" else 1.0)
+            rows.append(dict(scenario=name, metric=metric, year=1, p10=value * 0.9, p50=value,
+                             p90=value * 1.1, diff_p10=diff - 0.01 * bool(diff), diff_p50=diff,
+                             diff_p90=diff + 0.01 * bool(diff), p_better=0.5 + 40 * shift))  # fmt: skip
+    table = pd.DataFrame(rows)
+    _, shown, _ = comparison_rows(table, "base")
+    bold_nrr = [r for r in shown if r[1] == "bold" and "pp" in r[5]]
+    assert len(bold_nrr) == 1 and bold_nrr[0][5] == "+1.5 pp [+0.5 pp, +2.5 pp]", shown
+    assert "%" in bold_nrr[0][3]  # the value itself: percent
+    fig = comparison_plot(table, "base", currency="EUR")
+    texts = _texts(fig)
+    assert not [t for t in texts if "$" in t]
+    assert "Revenue per EUR of GTM cost: P10-P90, dot P50" in texts
+    assert "Revenue (year) (EUR): P10-P90, dot P50" in texts
+    # The NRR row's difference axis (second column) ticks in points, its value axis in percent.
+    row = [m for m in ("revenue", "nrr", "revenue_per_sm_dollar")].index("nrr")
+    ax_val, ax_diff = fig.axes[2 * row], fig.axes[2 * row + 1]
+    assert ax_diff.get_title(loc="left").endswith("(pp)")
+    ticks = [t.get_text() for t in ax_diff.get_xticklabels() if t.get_text()]
+    assert ticks and all(t == "0" or t.endswith(" pp") for t in ticks), ticks
+    assert all(t.get_text().endswith("%") for t in ax_val.get_xticklabels() if t.get_text())
+
+
+def test_fans_side_by_side_share_their_scales(eur_forecast, monkeypatch):
+    """Per-scenario fans of one report get one y-range per panel, wide enough for the larger."""
+    from simengine.report import sections
+    from simengine.report.plots import _quantile, fan_chart
+
+    small = eur_forecast
+    big = small.assign(revenue=small["revenue"] * 3.0, nrr_total=small["nrr_total"] + 0.2)
+    drawn = []
+
+    def spy(ds, *args, **kwargs):
+        drawn.append(fan_chart(ds, *args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(sections, "fan_chart", spy)
+    sections.fan_section([("small", small), ("big", big)], "EUR")
+    assert len(drawn) == 2
+    (rev_a, ret_a), (rev_b, ret_b) = (fig.axes for fig in drawn)
+    assert rev_a.get_ylim() == rev_b.get_ylim() and ret_a.get_ylim() == ret_b.get_ylim()
+    p90 = _quantile(big["revenue"].sum("segment").transpose("draw", "month").values, 0.9)
+    assert rev_a.get_ylim()[1] >= p90.max()
+    nrr90 = _quantile(big["nrr_total"].transpose("draw", "month").values, 0.9)
+    assert ret_a.get_ylim()[1] >= nrr90.max()
+    # One fan alone keeps its own scale.
+    drawn.clear()
+    sections.fan_section([("small", small)], "EUR")
+    assert drawn[0].axes[0].get_ylim()[1] < rev_a.get_ylim()[1]
+
+
+def test_observed_retention_is_the_definition_account_by_account():
+    """history_nrr/grr equal a direct loop over accounts and months of the definition in
+    simengine.results (cohort: started by t-23, still a customer in t-12), on a survivors-only
+    export whose window starts after some accounts did; months without a full observed base
+    year are NaN."""
+    from simengine.data.synth import SynthOptions, generate_book
+    from simengine.history import observed_retention
+    from simengine.prices import account_prices, row_revenue
+
+    book = generate_book(n_accounts=90, history_months=34, seed=7,
+                         options=SynthOptions(pre_window_months=12)).book  # fmt: skip
+    assert book.export_shape == "survivors-only"
+    segments = book.segments
+    price = account_prices(book, {"default": 1.0}).account
+    got = observed_retention(book, price, segments)
+    revenue = dict(zip(zip(book.usage["account_id"], book.usage["month"], strict=True),
+                       row_revenue(book.usage, price), strict=True))  # fmt: skip
+    first = int(book.usage["month"].min())
+    months = range(first, int(book.as_of) + 1)
+    assert got.sizes["history_month"] == len(months)
+    for i, t in enumerate(months):
+        sums = {seg: np.zeros(3) for seg in segments}
+        for a in book.accounts.itertuples():
+            churn = np.inf if pd.isna(a.churn_month) else a.churn_month
+            if a.start_month <= t - 23 and churn > t - 12:
+                base = sum(revenue.get((a.account_id, m), 0.0) for m in range(t - 23, t - 11))
+                now = sum(revenue.get((a.account_id, m), 0.0) for m in range(t - 11, t + 1))
+                sums[a.segment] += (base, now, min(base, now))
+        pooled = sum(sums.values())
+        if t - 23 < book.usage_window_start:
+            assert np.isnan(got["history_nrr_total"].values[i])
+            continue
+        # The same sums in another order: float64 round-off only.
+        np.testing.assert_allclose(got["history_nrr_total"].values[i], pooled[1] / pooled[0],
+                                   rtol=1e-12)  # fmt: skip
+        np.testing.assert_allclose(got["history_grr_total"].values[i], pooled[2] / pooled[0],
+                                   rtol=1e-12)  # fmt: skip
+        for seg in segments:
+            want = sums[seg][1] / sums[seg][0] if sums[seg][0] else np.nan
+            np.testing.assert_allclose(got["history_nrr"].sel(segment=seg).values[i], want,
+                                       rtol=1e-12)  # fmt: skip
+    assert np.isfinite(got["history_nrr_total"].values[-1])  # 34 months hold a base year
+
+
+def test_scenario_name_falls_back_to_the_run_folder(tmp_path):
+    """Without the forecast's ``scenario`` attr, the ``scenario=`` the run was started with."""
+    from simengine.report.sections import scenario_name
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text(
+        "- sim.draws=10\n- scenario=fy26_cautious\n"
+    )
+    assert scenario_name({}, tmp_path) == "fy26_cautious"
+    assert scenario_name({"scenario": "downturn"}, tmp_path) == "downturn"
+    assert scenario_name({}, tmp_path / "nowhere") == "default scenario"
+
+
+def test_run_report_sections_hold_segments_retention_signals_and_assumptions(hostile_run):
+    run, _ = hostile_run
+    page = (run / "report.html").read_text()
+
+    def section(anchor: str) -> str:
+        return page.split(f'<section id="{anchor}">')[1].split("</section>")[0]
+
+    segments = section("segments")
+    assert "observed" in segments and "share" in segments and "(EUR)" in segments
+    retention = section("retention")
+    assert "NRR" in retention and "GRR" in retention and "P50 [P10, P90]" in retention
+    assert "observed" in retention  # the as_of month holds a full base year of this book
+    signals = section("signals")
+    assert "EUR (revenue_at_risk_12m)" in signals and "revenue last month (EUR)" in signals
+    assumptions = section("assumptions")
+    for key in ("adjust.churn_hazard", "fit.posterior=none", "Resolved config (YAML)",
+                "horizon (months)"):  # fmt: skip
+        assert key in assumptions, key
+    # The config is shown once, under the assumptions.
+    assert page.count("Resolved config (YAML)") == 1
+
+
+def test_account_charts_carry_the_currency():
+    """The drill-down and the commit burn-down put the currency on every money axis and title;
+    on a book without a revenue column the account's unit price turns its usage into revenue,
+    so history and the simulated months share one money axis."""
+    import dataclasses
+
+    from simengine.data.synth import generate_book
+    from simengine.kernels.layout import A_CHURN_MONTH, ACCOUNT_OUTPUTS
+    from simengine.report.diagnostics import account_drilldown, commit_burndown
+
+    book = generate_book(n_accounts=80, history_months=24, seed=5).book
+    acc = book.accounts
+    account = str(
+        acc.loc[(acc["commit_annual"] > 0) & acc["churn_month"].isna(), "account_id"].iloc[0]
+    )
+    record = np.abs(np.random.default_rng(0).normal(1000.0, 100.0, (50, len(ACCOUNT_OUTPUTS))))
+    record[:, A_CHURN_MONTH] = 0.0  # nobody churns: the survival panel is flat
+    bare = dataclasses.replace(book, usage=book.usage.drop(columns="revenue"))
+    drill = account_drilldown(bare, account, record, currency="EUR", price=0.5)
+    for fig in (drill, account_drilldown(book, account, record, currency="EUR"),
+                commit_burndown(bare, account, currency="EUR", price=0.5)):  # fmt: skip
+        texts = _texts(fig)
+        assert not [t for t in texts if "$" in t]
+        assert fig.axes[0].get_ylabel().endswith("(EUR)"), fig.axes[0].get_ylabel()
+        assert any(t.get_text().startswith("€") for t in fig.axes[0].get_yticklabels())
+    assert len(drill.axes) == 4  # no second (usage) axis: the history is priced
+    assert "EUR" in drill.axes[1].get_title() and "EUR" in drill.axes[3].get_title()

@@ -5,8 +5,12 @@ or a backtest folder (``backtest_scores.csv``); a file inside one names its fold
 written into PATH as ``report.html`` (``--out FILE`` elsewhere), atomically: a bad PATH writes
 nothing and exits 2 with one line on stderr.
 
-``--currency CODE`` names the currency on money axes and tables (the data carry none; without it
-they say "currency").
+``--currency CODE`` names the currency on money axes and tables (default: the run's
+``data.currency``, recorded in ``forecast.nc``; without either they say "currency").
+
+A run's report: the headline table, the fan chart, revenue by segment, NRR and GRR (observed and
+forecast), the account signals, the assumptions (the resolved config), the fit's diagnostics and
+the provenance.
 """
 
 from __future__ import annotations
@@ -76,9 +80,12 @@ def _run_report(folder: Path, currency: str | None) -> tuple[str, str, list[Sect
     sections = [
         sec.headline_section(ds, currency),
         sec.fan_section([(name, ds)], currency),
-        sec.signals_section(_read_csv(folder / "signals.csv"), accounts),
+        sec.segment_section(ds, currency, name),
+        sec.retention_section(ds, name),
+        sec.signals_section(_read_csv(folder / "signals.csv"), accounts, currency=currency),
+        sec.assumptions_section(attrs, folder),
         sec.diagnostics_section(attrs, folder),
-        sec.provenance_section(attrs, [("run folder", folder)]),
+        sec.provenance_section(attrs, [("run folder", folder)], config=False),
     ]
     subtitle = (
         f"Run {folder.name}: {name}, forecast from {attrs.get('as_of', '?')}, "
@@ -206,7 +213,7 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None):
     sections.append(fan)
     job = folder / str(ds["job"].sel(scenario=baseline).values)
     signals = sec.signals_section(_read_csv(job / "signals.csv"),
-                                  _read_csv(job / "accounts_forecast.csv"))  # fmt: skip
+                                  _read_csv(job / "accounts_forecast.csv"), currency=currency)  # fmt: skip
     signals.title = f"Per-account signals (baseline {baseline})"
     sections.append(signals)
     sections.append(sec.diagnostics_section(dict(base.attrs), job))
@@ -284,7 +291,8 @@ def _backtest_report(folder: Path, currency: str | None):
         sections[0].blocks.append(text(
             f"backtest_accounts.csv scores {len(accounts):,} accounts one by one."))  # fmt: skip
     sections.append(sec.signals_section(_read_csv(folder / "signals.csv"),
-                                        _read_csv(folder / "accounts_forecast.csv")))  # fmt: skip
+                                        _read_csv(folder / "accounts_forecast.csv"),
+                                        currency=currency))  # fmt: skip
     sections.append(sec.diagnostics_section(attrs, folder, folder / "diagnostics.csv"))
     sections.append(sec.provenance_section(attrs, [("backtest folder", folder)]))
     subtitle = f"Backtest {folder.name}" + (f": held-out months from {cut}" if cut else "")

@@ -8,7 +8,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -23,6 +23,7 @@ __all__ = [
     "comparison_plot",
     "comparison_rows",
     "fmt",
+    "fmt_diff",
     "frontier_figure",
     "frontier_rows",
     "print_comparison",
@@ -38,7 +39,7 @@ LABELS = {
     "grr": "GRR (trailing 12m)",
     "new_logos": "New logos (year)",
     "total_cost": "GTM cost (year, lower is better)",
-    "revenue_per_sm_dollar": "Revenue per GTM $",
+    "revenue_per_sm_dollar": "Revenue per unit of GTM cost",
     "gross_margin": "Gross margin",
     "expansion_multiple": "Expansion multiple (5-yr)",
     "cac_payback_months": "CAC payback, months (lower is better)",
@@ -73,6 +74,21 @@ def fmt(metric: str, value: float) -> str:
     if metric in ("new_logos", "deals"):
         return f"{value:,.0f}"
     return f"{value:,.2f}"
+
+
+def fmt_diff(metric: str, value: float) -> str:
+    """A paired difference as :func:`fmt` writes it, except that differences of ratios (NRR,
+    GRR, margin) are percentage points (``+1.2 pp``), not percent: 95% against 94% is one point,
+    while "+1%" would read as 1% of 94%."""
+    if metric in _RATIO and np.isfinite(value):
+        points = 100.0 * value
+        return f"{points:+.2f} pp" if abs(points) < 0.1 else f"{points:+.1f} pp"
+    return fmt(metric, value)
+
+
+def points_formatter() -> FuncFormatter:
+    """Tick labels of a difference of ratios in percentage points (``+2 pp``, ``-0.5 pp``)."""
+    return FuncFormatter(lambda v, pos=None: f"{round(100.0 * v, 2):+g} pp" if v else "0")
 
 
 def _column(name: str, left: tuple[str, ...]) -> dict:
@@ -121,7 +137,8 @@ def comparison_rows(
             diff = (
                 "baseline"
                 if base
-                else f"{fmt(metric, r.diff_p50)} [{fmt(metric, r.diff_p10)}, {fmt(metric, r.diff_p90)}]"
+                else f"{fmt_diff(metric, r.diff_p50)} [{fmt_diff(metric, r.diff_p10)}, "
+                f"{fmt_diff(metric, r.diff_p90)}]"
             )
             rows.append([_LABEL.get(metric, metric) if i == 0 else "", shown[r.scenario],
                          fmt(metric, r.p10), fmt(metric, r.p50), fmt(metric, r.p90), diff,
@@ -177,11 +194,11 @@ def print_drivers(
     print_comparison(table, baseline, console, names, DRIVERS)
 
 
-def _axis_format(ax, metric: str, currency: str | None = None) -> None:
+def _axis_format(ax, metric: str, currency: str | None = None, diff: bool = False) -> None:
     if metric in _CURRENCY:
         ax.xaxis.set_major_formatter(money_formatter(currency))
     elif metric in _RATIO:
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.xaxis.set_major_formatter(points_formatter() if diff else PercentFormatter(1.0))
 
 
 def comparison_plot(
@@ -252,9 +269,11 @@ def comparison_plot(
                              textcoords="offset points", fontsize=8, va="center")  # fmt: skip
         ax_val.set_title(f"{_metric_title(metric, currency)}: P10-P90, dot P50", fontsize=9,
                          loc="left")  # fmt: skip
-        ax_diff.set_title(f"paired difference to {shown[baseline]!r}", fontsize=9, loc="left")
+        unit = " (pp)" if metric in _RATIO else ""
+        ax_diff.set_title(f"paired difference to {shown[baseline]!r}{unit}", fontsize=9,
+                          loc="left")  # fmt: skip
         for ax in (ax_val, ax_diff):
-            _axis_format(ax, metric, currency)
+            _axis_format(ax, metric, currency, diff=ax is ax_diff)
             ax.grid(alpha=0.3, axis="x")
             ax.tick_params(labelsize=8)
         ax_val.set_yticks(y_pos, [shown[x] for x in scenarios], fontsize=8)
@@ -285,6 +304,8 @@ _LABEL = {**LABELS, **DRIVER_LABELS}
 
 def _metric_title(metric: str, currency: str | None) -> str:
     """A metric's name on a plot, with the currency of money metrics."""
+    if metric == "revenue_per_sm_dollar" and currency:
+        return f"Revenue per {currency} of GTM cost"
     return unit_label(_LABEL[metric], currency) if metric in _CURRENCY else _LABEL[metric]
 
 
@@ -297,8 +318,8 @@ def _last_year(part: pd.DataFrame, last) -> tuple[pd.DataFrame, str]:
 
 
 def _signed(metric: str, value: float) -> str:
-    """A difference as :func:`fmt` writes it, with its sign (``+1.2M``, ``-0.8%``)."""
-    text = fmt(metric, value)
+    """A difference as :func:`fmt_diff` writes it, with its sign (``+1.2M``, ``-0.8 pp``)."""
+    text = fmt_diff(metric, value)
     return f"+{text}" if np.isfinite(value) and value > 0 else text
 
 
@@ -407,7 +428,8 @@ def frontier_rows(
     sweep)."""
     shown = display_labels(list(dict.fromkeys(table["scenario"])), drop=_MIX_KEYS)
     heading = {"revenue_p50": "revenue P50", "p_revenue_target": "P(revenue >= target)",
-               "nrr": "NRR P50", "revenue_per_sm_dollar": "revenue per GTM $"}  # fmt: skip
+               "nrr": "NRR P50",
+               "revenue_per_sm_dollar": f"revenue per {currency or 'unit'} of GTM cost"}  # fmt: skip
     columns = [f"budget / month ({currency or 'currency'})", "AE per SE", "real cost",
                "scenario", heading[spec.objective], "P(best)", ""]  # fmt: skip
     metric = "nrr" if spec.objective == "nrr" else "revenue"
@@ -520,7 +542,8 @@ def frontier_figure(
             "revenue_p50": "revenue in year (P50; band P10-P90)",
             "p_revenue_target": f"P(revenue >= {_money(spec.target or 0, 0)})",
             "nrr": "NRR at year end (P50; band P10-P90)",
-            "revenue_per_sm_dollar": "revenue per GTM $ (P50; band P10-P90)",
+            "revenue_per_sm_dollar": f"revenue per {currency or 'unit'} of GTM cost "
+            "(P50; band P10-P90)",
         }[spec.objective]
     )
     if spec.objective == "revenue_p50":

@@ -30,7 +30,7 @@ _LABELS = {
     "grr": "GRR (trailing 12m)",
     "new_logos": "New logos (year)",
     "total_cost": "GTM cost (year)",
-    "revenue_per_sm_dollar": "Revenue per GTM $",
+    "revenue_per_sm_dollar": "Revenue per unit of GTM cost",
     "post_sales_share": "Post-sales share",
     "expansion_multiple": "Expansion multiple",
 }

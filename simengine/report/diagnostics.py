@@ -29,7 +29,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from simengine.fitting.tails import mixture_from_student_t, mixture_scales
-from simengine.report.plots import _money, outside_legend, save_figure
+from simengine.report.plots import (
+    _money,
+    money_formatter,
+    outside_legend,
+    save_figure,
+    unit_label,
+)
 
 __all__ = [
     "account_drilldown",
@@ -510,13 +516,20 @@ def segment_hierarchy(book, tree: xr.DataTree, path: str | Path | None = None) -
 
 
 def paired_differences(
-    ds: xr.Dataset, baseline: str, year: int = 1, path: str | Path | None = None
+    ds: xr.Dataset,
+    baseline: str,
+    year: int = 1,
+    path: str | Path | None = None,
+    *,
+    currency: str | None = None,
 ) -> Figure:
     """Per scenario: the distribution of (its revenue in forecast ``year`` − the baseline's), draw
     by draw, with P(beats baseline) (ties count one half) in the legend.
 
-    ``ds`` has a ``scenario`` dim (``sweep.nc`` or :func:`simengine.compare.load_scenarios`).
+    ``ds`` has a ``scenario`` dim (``sweep.nc`` or :func:`simengine.compare.load_scenarios`);
+    ``currency`` names the money axis (default: the dataset's ``currency`` attr).
     """
+    currency = currency or ds.attrs.get("currency") or None
     months = slice(12 * (year - 1), 12 * year)
     revenue = ds["revenue"].isel(month=months).sum(("month", "segment")).load()
     base = revenue.sel(scenario=baseline)
@@ -533,9 +546,11 @@ def paired_differences(
     ax.axvline(0.0, color="black", linewidth=0.8)
     ax.set_yticks(range(len(others)), others, fontsize=8)
     ax.invert_yaxis()
-    ax.xaxis.set_major_formatter(FuncFormatter(_money))
-    ax.set_xlabel(f"revenue in forecast year {year} minus {baseline!r}, same draw")
-    ax.set_title(f"Paired differences to {baseline!r} (common random numbers)", fontsize=10)
+    ax.xaxis.set_major_formatter(money_formatter(currency))
+    ax.set_xlabel(unit_label(f"revenue in forecast year {year} minus {baseline!r}, same draw",
+                             currency))  # fmt: skip
+    ax.set_title(f"{', '.join(others)} against {baseline!r}: paired differences of revenue "
+                 "(common random numbers)", fontsize=10)  # fmt: skip
     ax.grid(alpha=0.3, axis="x")
     return _finish(fig, path)
 
@@ -582,8 +597,29 @@ def account_records(cfg, account_ids, book=None):
     return ds, {a: stacked[:, k] for k, a in enumerate(account_ids)}
 
 
+def _account_revenue(usage: pd.DataFrame, price: float | None) -> tuple[np.ndarray, bool]:
+    """An account's monthly revenue: the data's ``revenue``, usage x ``price`` where it has none;
+    its usage (and ``False``) when neither is there."""
+    given = (
+        usage["revenue"].to_numpy(float)
+        if "revenue" in usage.columns
+        else np.full(len(usage), np.nan)
+    )
+    if price is not None:
+        return np.where(np.isfinite(given), given, usage["usage"].to_numpy(float) * price), True
+    if "revenue" in usage.columns and np.isfinite(given).all():
+        return given, True
+    return usage["usage"].to_numpy(float), False
+
+
 def account_drilldown(
-    book, account_id: str, record: np.ndarray, path: str | Path | None = None
+    book,
+    account_id: str,
+    record: np.ndarray,
+    path: str | Path | None = None,
+    *,
+    currency: str | None = None,
+    price: float | None = None,
 ) -> Figure:
     """One account: its revenue history, its simulated next 12 months, churn timing, commit.
 
@@ -594,18 +630,27 @@ def account_drilldown(
     record : numpy.ndarray, shape (draws, len(ACCOUNT_OUTPUTS))
         The kernel's per-account record of this account, one row per draw
         (:data:`simengine.kernels.layout.ACCOUNT_OUTPUTS`).
+    path : str or os.PathLike, optional
+        Write a PNG there.
+    currency : str, optional
+        Currency code on every money axis and title (``"currency"`` when not given).
+    price : float, optional
+        The account's unit price: prices usage months without a ``revenue`` value, so the
+        history is revenue like the simulated months beside it (without it, and without a
+        ``revenue`` column, the history is usage on its own axis).
     """
     from simengine.kernels.layout import A_CHURN_MONTH, A_LEAK_12M, A_OVERAGE_12M, A_REVENUE_12M
 
     acc = book.accounts.set_index("account_id").loc[account_id]
     usage = book.usage[book.usage["account_id"] == account_id].sort_values("month")
-    col = "revenue" if "revenue" in usage.columns else "usage"
+    history, is_revenue = _account_revenue(usage, price)
     months = pd.PeriodIndex.from_ordinals(usage["month"].to_numpy() - (1970 * 12), freq="M")
-    history = usage[col].to_numpy(float)
     fig = Figure(figsize=(12, 7.5))
     grid = fig.add_gridspec(2, 3)
     ax_h = fig.add_subplot(grid[0, :])
-    ax_h.plot(months.to_timestamp(), history, color="black", marker="o", ms=2.5, label="history")
+    ax_u = ax_h if is_revenue else ax_h.twinx()  # usage is not money: its own axis
+    ax_u.plot(months.to_timestamp(), history, color="black", marker="o", ms=2.5,
+              label="history" if is_revenue else "usage history (right axis)")  # fmt: skip
     rev12 = record[:, A_REVENUE_12M]
     q = np.quantile(rev12, [0.1, 0.5, 0.9]) / 12.0
     end = (months[-1] + 12).to_timestamp()
@@ -614,8 +659,11 @@ def account_drilldown(
                       label="next 12 months, mean per month: P10-P90")  # fmt: skip
     ax_h.plot([start, end], [q[1]] * 2, color="tab:blue", label="P50")
     ax_h.axvline(months[-1].to_timestamp(), color="grey", linestyle=":", label="as of")
-    ax_h.yaxis.set_major_formatter(FuncFormatter(_money))
-    ax_h.set_ylabel(f"{col} per month")
+    ax_h.yaxis.set_major_formatter(money_formatter(currency))
+    ax_h.set_ylabel(unit_label("revenue per month", currency))
+    if not is_revenue:
+        ax_u.yaxis.set_major_formatter(FuncFormatter(_money))
+        ax_u.set_ylabel("usage per month (units)")
     ax_h.set_title(
         f"{account_id} ({acc['segment']}): history and the simulated next 12 months "
         f"({len(record):,} draws)", fontsize=10,
@@ -625,9 +673,10 @@ def account_drilldown(
 
     ax_r = fig.add_subplot(grid[1, 0])
     ax_r.hist(rev12, bins=40, color="tab:blue", alpha=0.7)
-    ax_r.axvline(12 * history[-1], color="black", linestyle="--", label="12 x last month")
-    ax_r.xaxis.set_major_formatter(FuncFormatter(_money))
-    ax_r.set_title("revenue over the next 12 months", fontsize=9)
+    if is_revenue:
+        ax_r.axvline(12 * history[-1], color="black", linestyle="--", label="12 x last month")
+    ax_r.xaxis.set_major_formatter(money_formatter(currency))
+    ax_r.set_title(unit_label("revenue over the next 12 months", currency), fontsize=9)
     ax_r.legend(fontsize=8)
 
     ax_c = fig.add_subplot(grid[1, 1])
@@ -649,9 +698,9 @@ def account_drilldown(
         net = over - leak
         ax_k.hist(net, bins=40, color="tab:purple", alpha=0.7)
         ax_k.axvline(0.0, color="black", linewidth=0.8)
-        ax_k.xaxis.set_major_formatter(FuncFormatter(_money))
+        ax_k.xaxis.set_major_formatter(money_formatter(currency))
         ax_k.set_title(
-            f"commit {_money(commit, 0)}/yr: overage − leak, 12m\n"
+            f"commit {_money(commit, 0)} {currency or 'currency'}/yr: overage − leak, 12m\n"
             f"P(overage) {np.mean(over > 0):.0%}, P(leak) {np.mean(leak > 0):.0%}", fontsize=9,
         )  # fmt: skip
     else:
@@ -660,18 +709,32 @@ def account_drilldown(
     return _finish(fig, path)
 
 
-def commit_burndown(book, account_id: str, path: str | Path | None = None) -> Figure:
-    """The account's current commit term: commit left against a straight-line pace."""
+def commit_burndown(
+    book,
+    account_id: str,
+    path: str | Path | None = None,
+    *,
+    currency: str | None = None,
+    price: float | None = None,
+) -> Figure:
+    """The account's current commit term: commit left against a straight-line pace.
+
+    ``currency`` names the money axis; ``price`` prices usage months without a ``revenue`` value
+    (the commit is money, so what burns it down must be too).
+    """
     acc = book.accounts.set_index("account_id").loc[account_id]
     commit = float(acc.get("commit_annual", 0.0) or 0.0)
     if commit <= 0:
         raise ValueError(f"account {account_id!r} has no annual commit")
     start = int(acc["contract_start_month"])
     term_start = start + 12 * ((int(book.as_of) - start) // 12)
-    usage = book.usage[(book.usage["account_id"] == account_id)].set_index("month")
-    col = "revenue" if "revenue" in usage.columns else "usage"
+    usage = book.usage[(book.usage["account_id"] == account_id)]
+    revenue, _ = _account_revenue(usage, price)
     months = np.arange(term_start, int(book.as_of) + 1)
-    spent = usage[col].reindex(months).fillna(0.0).cumsum().to_numpy()
+    spent = (
+        pd.Series(revenue, index=usage["month"].to_numpy()).groupby(level=0).sum()
+        .reindex(months).fillna(0.0).cumsum().to_numpy()
+    )  # fmt: skip
     fig = Figure(figsize=(7, 3.8))
     ax = fig.subplots()
     k = np.arange(len(months))
@@ -679,11 +742,13 @@ def commit_burndown(book, account_id: str, path: str | Path | None = None) -> Fi
     ax.plot([0, 12], [commit, 0.0], "--", color="grey", label="even pace")
     ax.axhline(0.0, color="tab:red", linewidth=0.8)
     ax.set_xlim(0, 12)
-    ax.yaxis.set_major_formatter(FuncFormatter(_money))
+    ax.yaxis.set_major_formatter(money_formatter(currency))
+    ax.set_ylabel(unit_label("commit left", currency))
     ax.set_xlabel("month of the contract year")
     ax.set_title(
-        f"{account_id}: commit burn-down, term from month {k.size} of 12 so far", fontsize=10
-    )
+        f"{account_id}: commit burn-down of {_money(commit, 0)} {currency or 'currency'} a year, "
+        f"{k.size} of 12 months of the term so far", fontsize=10,
+    )  # fmt: skip
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _finish(fig, path)

@@ -1,5 +1,6 @@
-"""The sections of ``report.html``: headline, fans, signals, fit diagnostics, provenance, and for a
-sweep the comparison and the staffing frontier, for a backtest its scores.
+"""The sections of ``report.html``: headline, fans, the segment split, NRR/GRR, signals, the
+assumptions, fit diagnostics, provenance, and for a sweep the comparison and the staffing frontier,
+for a backtest its scores.
 
 Each function takes what a run, sweep or backtest folder holds (datasets, tables, attrs) and returns
 a :class:`simengine.report.html.Section`; none writes a file.
@@ -17,20 +18,28 @@ import yaml
 from simengine.report.console import _FORMATS, _LABELS, _ORDER
 from simengine.report.html import Section, facts, figure, pre, table, text
 from simengine.report.plots import (
+    _calendar_years,
     _money,
+    _quantile,
     fan_chart,
     parameter_source,
+    retention_chart,
     scenario_fans,
     scenario_label,
+    segment_chart,
+    shared_limits,
 )
 from simengine.report.tables import summary_table
 
 __all__ = [
+    "assumptions_section",
     "diagnostics_section",
     "drivers_section",
     "fan_section",
     "headline_section",
     "provenance_section",
+    "retention_section",
+    "segment_section",
     "signals_section",
 ]
 
@@ -122,8 +131,10 @@ _FAN_CAPTION = (
 def fan_section(
     items: list[tuple[str, xr.Dataset]], currency: str | None = None, anchor: str = "fans"
 ) -> Section:
-    """One fan chart (history and forecast) per ``(scenario, dataset)``."""
+    """One fan chart (history and forecast) per ``(scenario, dataset)``; several share their
+    y-scales (:func:`simengine.report.plots.shared_limits`), so the fans side by side compare."""
     blocks = []
+    limits = shared_limits([ds for _, ds in items]) if len(items) > 1 else {}
     if not any("history_revenue" in ds for _, ds in items):
         blocks.append(
             text(
@@ -139,11 +150,11 @@ def fan_section(
                 alt="Total revenue of every scenario on one axis",
                 dpi=90,
                 caption="Each scenario's P50 (line) and P10-P90 (band) after the observed history; "
-                "each scenario's own fan chart follows. " + _FAN_CAPTION,
+                "each scenario's own fan chart follows, all on the same scales. " + _FAN_CAPTION,
             )
         )
     for name, ds in items:
-        fig = fan_chart(ds, currency=currency, scenario=name)
+        fig = fan_chart(ds, currency=currency, scenario=name, **limits)
         blocks.append(
             figure(
                 fig,
@@ -157,11 +168,163 @@ def fan_section(
     return Section(title, anchor, blocks)
 
 
+def segment_section(
+    ds: xr.Dataset, currency: str | None = None, name: str | None = None
+) -> Section:
+    """Revenue by segment and calendar year: the chart (:func:`segment_chart`) and a table of each
+    segment's P50 and share per year, observed years first."""
+    unit = currency or "currency"
+    years = _calendar_years(ds, history_years=2)
+    segments = [str(x) for x in ds["segment"].values]
+    columns = ["segment"]
+    for label, forecast, observed, _ in years:
+        kind = "observed" if not forecast else ("observed + P50" if observed else "P50")
+        columns += [f"{label} {kind}", "share"]
+    rows = []
+    for k, seg in enumerate([*segments, "all"]):
+        row = [seg]
+        for *_, values in years:
+            p50 = np.median(values, axis=0)
+            if seg == "all":
+                row += [_money(float(np.median(values.sum(axis=1)))), ""]
+            else:
+                row += [_money(float(p50[k])), f"{p50[k] / max(p50.sum(), 1e-12):.0%}"]
+        rows.append(row)
+    blocks = [
+        figure(segment_chart(ds, currency=currency, scenario=name),
+               alt=f"Revenue by segment and calendar year for {name}", dpi=90),
+        table(columns, rows, numeric=[False] + [True] * (len(columns) - 1),
+              caption=f"Revenue per calendar year ({unit}): observed years as the data hold them, "
+              "forecast years the P50 of each segment and of the total (P50s do not add up to "
+              "the total's P50); share: of the segments' P50s"),
+    ]  # fmt: skip
+    return Section("Revenue by segment", "segments", blocks)
+
+
+def retention_section(ds: xr.Dataset, name: str | None = None) -> Section:
+    """NRR and GRR by segment, observed and forecast: the chart (:func:`retention_chart`) and a
+    table of the observed ratios a year before ``as_of`` and at it, then the forecast's P50
+    [P10, P90] at the end of each forecast year."""
+    ends = list(range(11, ds.sizes["month"], 12))
+    if not ends or ends[-1] != ds.sizes["month"] - 1:
+        ends.append(ds.sizes["month"] - 1)
+    months = pd.DatetimeIndex(ds["month"].values)
+    observed = "history_nrr" in ds
+    columns = ["metric", "segment"]
+    if observed:
+        hist_months = pd.DatetimeIndex(ds["history_month"].values)
+        picks = [i for i in (len(hist_months) - 13, len(hist_months) - 1) if i >= 0]
+        columns += [f"{hist_months[i]:%Y-%m} observed" for i in picks]
+    columns += [f"{months[i]:%Y-%m} P50 [P10, P90]" for i in ends]
+    rows = []
+    for metric in ("nrr", "grr"):
+        for seg in [None, *[str(x) for x in ds["segment"].values]]:
+            label = metric.upper() if seg is None else ""
+            row = [label, "all" if seg is None else seg]
+            if observed:
+                hist = ds[f"history_{metric}_total"] if seg is None else (
+                    ds[f"history_{metric}"].sel(segment=seg))  # fmt: skip
+                row += [_pct(float(hist.values[i]), decimals=1) for i in picks]
+            draws = ds[f"{metric}_total"] if seg is None else ds[metric].sel(segment=seg)
+            q = _quantile(draws.transpose("draw", "month").values[:, ends], [0.1, 0.5, 0.9])
+            row += [f"{_pct(q[1, j], decimals=1)} [{_pct(q[0, j], decimals=1)}, "
+                    f"{_pct(q[2, j], decimals=1)}]" for j in range(len(ends))]  # fmt: skip
+            rows.append(row)
+    blocks = [
+        figure(retention_chart(ds, scenario=name),
+               alt=f"NRR and GRR by segment, observed and forecast, for {name}", dpi=90),
+        table(columns, rows, numeric=[False, False] + [True] * (len(columns) - 2),
+              caption="Trailing-twelve-month NRR and GRR: revenue of the accounts that were "
+              "customers a year before, over their revenue in the year before that (GRR caps "
+              "each account at its base). Observed from the data's revenue; the forecast values "
+              "the months before as_of at today's prices, so a price change in the last two "
+              "years shows as a step at as_of."),
+    ]  # fmt: skip
+    if not observed:
+        blocks.insert(1, text("This forecast was written before runs kept the observed NRR/GRR "
+                              "(history_nrr): the chart shows the forecast months only.",
+                              tone="warn"))  # fmt: skip
+    return Section("NRR and GRR", "retention", blocks)
+
+
+def _flatten(value, prefix: str) -> list[tuple[str, str]]:
+    """``[("adjust.churn_hazard", "1.0"), ...]``: the leaves of a nested config section."""
+    if isinstance(value, dict) and value:
+        return [pair for k, v in value.items() for pair in _flatten(v, f"{prefix}.{k}")]
+    if isinstance(value, dict):
+        return [(prefix, "{}")]
+    return [(prefix, "null" if value is None else str(value))]
+
+
+def folder_overrides(folder: Path | None) -> list[str]:
+    """The overrides a run was started with (``.hydra/overrides.yaml`` of its folder), or ``[]``."""
+    path = None if folder is None else folder / ".hydra" / "overrides.yaml"
+    if path is None or not path.is_file():
+        return []
+    try:
+        found = yaml.safe_load(path.read_text()) or []
+    except yaml.YAMLError:
+        return []
+    return [str(x) for x in found] if isinstance(found, list) else []
+
+
+def assumptions_section(attrs: dict, folder: Path | None = None) -> Section:
+    """What the forecast assumed, in the words of its config: scenario, parameters, data window,
+    horizon and draws, new-logo market and staffing, every ``adjust`` value, the overrides typed,
+    and the whole resolved config."""
+    config = str(attrs.get("config", ""))
+    try:
+        tree = yaml.safe_load(config) or {}
+    except yaml.YAMLError:
+        tree = {}
+    tree = tree if isinstance(tree, dict) else {}
+    data, sim = tree.get("data") or {}, tree.get("sim") or {}
+    staffing = tree.get("staffing") or {}
+    pairs = [
+        ("scenario", scenario_name(attrs, folder)),
+        ("parameters", attrs.get("parameters")),
+        ("posterior", attrs.get("posterior")),
+        ("data", attrs.get("data_source")),
+        ("forecast from (as_of)", attrs.get("as_of")),
+        ("observation window from (data.observed_from)", data.get("observed_from") or "default"),
+        ("currency", attrs.get("currency") or data.get("currency") or "not given"),
+        ("horizon (months)", sim.get("horizon_months")),
+        ("draws", sim.get("draws")),
+        ("seed", attrs.get("seed", tree.get("seed"))),
+        ("new logos (market)", attrs.get("market")),
+        ("staffing plan", attrs.get("staffing") or staffing.get("name")),
+        ("comp plan", attrs.get("comp")),
+        ("prices", attrs.get("prices")),
+        ("fitted parameters replaced", attrs.get("overrides")),
+    ]
+    blocks = [facts(pairs)]
+    adjust = _flatten(tree.get("adjust") or {}, "adjust")
+    if adjust:
+        blocks.append(
+            text(
+                "Scenario adjustments (adjust.*) as the run applied them: a multiplier "
+                "of 1.0 or an addition of 0.0 leaves the fitted parameter as it is."
+            )
+        )
+        blocks.append(table(["key", "value"], adjust))
+    typed = folder_overrides(folder)
+    if typed:
+        blocks.append(table(["override"], [[o] for o in typed],
+                            caption="Overrides the run was started with"))  # fmt: skip
+    if config:
+        blocks.append(pre(config, summary="Resolved config (YAML): every setting of the run"))
+    return Section("Assumptions", "assumptions", blocks)
+
+
 def signals_section(
-    signals: pd.DataFrame | None, accounts: pd.DataFrame | None, top: int = 5
+    signals: pd.DataFrame | None,
+    accounts: pd.DataFrame | None,
+    top: int = 5,
+    currency: str | None = None,
 ) -> Section:
     """The first ``top`` accounts of every signal (``signals.csv``) and the largest accounts'
-    12-month forecast (``accounts_forecast.csv``)."""
+    12-month forecast (``accounts_forecast.csv``); money in ``currency``."""
+    unit = currency or "currency"
     blocks = []
     if signals is None or signals.empty:
         blocks.append(text("No per-account forecast in this folder (signals.csv is missing)."))
@@ -172,7 +335,8 @@ def signals_section(
             if row.value_name == "usage_trend":
                 value = f"{_pct(row.value, signed=True)} usage"
             else:
-                value = f"{row.value:,.0f} ({row.value_name})"
+                money = row.value_name.startswith(("revenue", "expected_", "median_growth"))
+                value = f"{row.value:,.0f}{' ' + unit if money else ''} ({row.value_name})"
             rows.append([row.signal, row.account_id, row.segment, value,
                          f"{row.probability:.0%} {row.probability_name}"])  # fmt: skip
         blocks.append(
@@ -191,8 +355,8 @@ def signals_section(
                 [
                     "account",
                     "segment",
-                    "revenue last month",
-                    "next 12m P10",
+                    f"revenue last month ({unit})",
+                    f"next 12m P10 ({unit})",
                     "P50",
                     "P90",
                     "P(churn 12m)",
@@ -378,22 +542,32 @@ def drivers_section(
     return Section("Why: the go-to-market drivers", "drivers", blocks)
 
 
-def provenance_section(attrs: dict, extra: list[tuple[str, object]] = ()) -> Section:
-    """Seed, config hash, data hash, version and the rest of the provenance; the resolved config."""
+def provenance_section(
+    attrs: dict, extra: list[tuple[str, object]] = (), config: bool = True
+) -> Section:
+    """Seed, config hash, data hash, version and the rest of the provenance; the resolved config
+    unless ``config`` is False (a run report shows it under :func:`assumptions_section`)."""
     keys = [k for k in PROVENANCE_KEYS if k in attrs]
     keys += sorted(k for k in attrs if k not in PROVENANCE_KEYS and k != "config")
     blocks = [facts([*extra, *((k, attrs[k]) for k in keys)])]
-    if attrs.get("config"):
+    if config and attrs.get("config"):
         blocks.append(pre(str(attrs["config"]), summary="Resolved config (YAML)"))
     return Section("Config and provenance", "provenance", blocks)
 
 
-def scenario_name(attrs: dict, folder: Path) -> str:
-    """A run's scenario label (``default scenario`` when it named none)."""
-    return scenario_label(attrs) or folder.name
+def scenario_name(attrs: dict, folder: Path | None = None) -> str:
+    """A run's scenario label: the forecast's ``scenario`` attr, its scenario file, else the
+    ``scenario=`` override its run folder was started with (``.hydra/overrides.yaml``); ``default
+    scenario`` when it named none."""
+    if not attrs.get("scenario") and not attrs.get("scenario_file"):
+        chosen = [o.split("=", 1)[1] for o in folder_overrides(folder)
+                  if o.split("=", 1)[0].lstrip("+~") == "scenario" and "=" in o]  # fmt: skip
+        if chosen and chosen[-1] not in ("", "null"):
+            attrs = {**attrs, "scenario": chosen[-1]}
+    return scenario_label(attrs)
 
 
-def _pct(value: float, signed: bool = False) -> str:
+def _pct(value: float, signed: bool = False, decimals: int = 0) -> str:
     if not np.isfinite(value):
         return "-"
-    return f"{value:+.0%}" if signed else f"{value:.0%}"
+    return f"{value:+.{decimals}%}" if signed else f"{value:.{decimals}%}"
