@@ -60,7 +60,7 @@ ERROR_FILE = "error.txt"
 #: Per-job provenance kept as coordinates along ``scenario`` in ``sweep.nc``.
 PROVENANCE = ("job", "overrides", "seed", "config_hash", "data_hash", "config")
 #: Files a finished ``simengine run`` job holds (forecast.nc carries the config hash).
-_RUN_FILES = ("forecast.nc", "summary.csv", "fan_chart.png")
+_RUN_FILES = ("forecast.nc", "summary.csv", "summary.xlsx", "fan_chart.png")
 
 
 def register_resolvers() -> None:
