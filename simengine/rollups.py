@@ -33,7 +33,6 @@ years have 12 months.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,9 +88,13 @@ def fiscal_year_start(ds: xr.Dataset) -> int:
     return int(ds.attrs.get("fiscal_year_start", 1) or 1)
 
 
-def forecast_first_month(ds: xr.Dataset) -> int:
-    """Month number of the forecast's first month."""
-    stamp = pd.Timestamp(ds["month"].values[0])
+def forecast_first_month(ds: xr.Dataset) -> int | None:
+    """Month number of the forecast's first month; None when the ``month`` axis holds no dates
+    (a hand-built dataset), whose years are then runs of 12 months."""
+    values = ds["month"].values
+    if not np.issubdtype(values.dtype, np.datetime64):
+        return None
+    stamp = pd.Timestamp(values[0])
     return stamp.year * 12 + stamp.month - 1
 
 
@@ -126,8 +129,7 @@ def _series(ds: xr.Dataset) -> _Series:
     segments = [str(s) for s in ds["segment"].values]
     arr = {v: ds[v].transpose("draw", "month", "segment").values.astype(float)
            for v in ("revenue", "new_logo_revenue", "new_logos", "churned_accounts",
-                     "active_accounts", "ttm_base", "ttm_retained", "ttm_retained_capped")
-           if v in ds}  # fmt: skip
+                     "active_accounts")}  # fmt: skip
     forecast = {
         "revenue": _with_total(arr["revenue"]),
         "new_logo_revenue": _with_total(arr["new_logo_revenue"]),
@@ -136,11 +138,12 @@ def _series(ds: xr.Dataset) -> _Series:
         "active_accounts": _with_total(arr["active_accounts"]),
     }
     forecast["installed_base_revenue"] = forecast["revenue"] - forecast["new_logo_revenue"]
-    forecast["arr"] = 12.0 * forecast["revenue"]
-    if "ttm_base" in arr:
-        base = _with_total(np.nan_to_num(arr["ttm_base"]))
-        forecast["nrr"] = _ratio(_with_total(np.nan_to_num(arr["ttm_retained"])), base)
-        forecast["grr"] = _ratio(_with_total(np.nan_to_num(arr["ttm_retained_capped"])), base)
+    forecast["arr"] = _with_total(ds["arr"].transpose("draw", "month", "segment").values)
+    for name in ("nrr", "grr"):  # the dataset's own ratios: per segment, and pooled (``_total``)
+        if name in ds and f"{name}_total" in ds:
+            per_segment = ds[name].transpose("draw", "month", "segment").values.astype(float)
+            total = ds[f"{name}_total"].transpose("draw", "month").values.astype(float)
+            forecast[name] = np.concatenate([total[..., None], per_segment], axis=2)
     totals = {v: ds[v].transpose("draw", "month").values.astype(float)
               for v in ("total_cost", "post_sales_share") if v in ds}  # fmt: skip
 
@@ -259,18 +262,22 @@ def _actual_year_values(
 
 def _quantiles(values: np.ndarray) -> tuple[np.ndarray, ...]:
     """P10, P50, P90 and mean over axis 0 of ``values`` (draws, n), non-finite values skipped (a
-    column with none finite gives NaN)."""
+    column with none finite gives NaN).  A column's figures are those of ``numpy.quantile`` and
+    ``mean`` over its finite draws, whichever path computes them."""
     columns = np.ascontiguousarray(values.T)  # one draw vector a row: numpy partitions rows fast
-    finite = np.isfinite(columns)
-    if finite.all():
-        q = np.quantile(columns, (0.1, 0.5, 0.9), axis=1)
-        return q[0], q[1], q[2], columns.mean(axis=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: its row is left out
-        columns = np.where(finite, columns, np.nan)
-        q = np.nanquantile(columns, (0.1, 0.5, 0.9), axis=1)
-        mean = np.nanmean(columns, axis=1)
-    return q[0], q[1], q[2], mean
+    n = columns.shape[0]
+    out = np.full((4, n), np.nan)
+    clean = np.isfinite(columns).all(axis=1)
+    if clean.any():
+        part = columns[clean]
+        out[:3, clean] = np.quantile(part, (0.1, 0.5, 0.9), axis=1)
+        out[3, clean] = part.mean(axis=1)
+    for i in np.flatnonzero(~clean):
+        finite = columns[i][np.isfinite(columns[i])]
+        if finite.size:
+            out[:3, i] = np.quantile(finite, (0.1, 0.5, 0.9))
+            out[3, i] = finite.mean()
+    return out[0], out[1], out[2], out[3]
 
 
 def rollup_table(
@@ -278,8 +285,8 @@ def rollup_table(
 ) -> pd.DataFrame:
     """The rollup rows of ``kind`` (``year``: ``summary.csv``; ``quarter``, ``month``).
 
-    Columns :data:`ROLLUP_COLUMNS`; values rounded to cents (money, counts) or six decimals
-    (ratios).  ``year`` rows end with the last actual fiscal year's rows and the whole-run rows
+    Columns :data:`ROLLUP_COLUMNS`, values unrounded (:func:`rollup_tables` rounds them for the
+    files).  ``year`` rows end with the last actual fiscal year's rows and the whole-run rows
     (``expansion_multiple``).  ``series``: the run's arrays when the caller has them already.
     """
     start = fiscal_year_start(ds)
@@ -343,7 +350,7 @@ def rollup_table(
                              "currency": currency})  # fmt: skip
     table = pd.DataFrame(rows, columns=list(ROLLUP_COLUMNS))
     table["year"] = table["year"].astype("Int64")
-    return _rounded(table)
+    return table
 
 
 def _prior_rows(p, months: int, prior: dict, columns: list[str], currency: str) -> list[dict]:
@@ -389,6 +396,11 @@ def _rounded(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def rollup_tables(ds: xr.Dataset, currency: str | None = None) -> dict[str, pd.DataFrame]:
-    """:func:`rollup_table` for ``year``, ``quarter`` and ``month``."""
+    """:func:`rollup_table` for ``year``, ``quarter`` and ``month``, as the files hold them: money
+    and counts rounded to cents, ratios to six decimals (so the CSVs and the workbook's cells
+    hold the same numbers)."""
     series = _series(ds)
-    return {kind: rollup_table(ds, kind, currency, series) for kind in ("year", "quarter", "month")}
+    return {
+        kind: _rounded(rollup_table(ds, kind, currency, series))
+        for kind in ("year", "quarter", "month")
+    }

@@ -33,9 +33,13 @@ def test_compare_a_four_job_mix_sweep_through_the_cli(cli, tmp_path):
     assert tuple(table.columns) == COLUMNS
     scenarios = list(dict.fromkeys(table["scenario"]))
     assert len(scenarios) == 4 and scenarios[0] == "staffing.ae_per_se=1.5,staffing.budget=500000"
-    # Two forecast years of revenue, ARR, NRR, GRR, new logos, cost, revenue per $; two whole-run
-    # metrics; no gross margin (no cost of revenue: the output says so).
-    assert len(table) == 4 * (7 * 2 + 2)
+    # Three fiscal years (forecast 2026-11 to 2028-10: FY2026 with the book's Jan-Oct, FY2027,
+    # FY2028's first ten months) of revenue, ARR, NRR, GRR, new logos, cost, revenue per $; two
+    # whole-run metrics; no gross margin (no cost of revenue: the output says so).
+    assert len(table) == 4 * (7 * 3 + 2)
+    assert table.drop_duplicates("year").dropna(subset=["year"])[
+        ["year", "fiscal_year", "months"]
+    ].values.tolist() == [[1, "FY2026", 12], [2, "FY2027", 12], [3, "FY2028", 10]]
     assert "gross_margin" not in set(table["metric"]) and "no cost of revenue" in proc.stdout
     base = table[table["scenario"] == scenarios[0]]
     assert (base[["diff_p10", "diff_p50", "diff_p90"]] == 0).all().all()
