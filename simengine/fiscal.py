@@ -22,6 +22,7 @@ from dataclasses import dataclass
 __all__ = [
     "KINDS",
     "Period",
+    "actual_periods",
     "YearChoice",
     "fiscal_year",
     "fiscal_year_first_month",
@@ -202,6 +203,32 @@ def last_actual_year(first_month: int, start: int = 1) -> Period:
         stop=0,
         actual=tuple(range(first, first + 12)),
     )
+
+
+def actual_periods(first_month: int, start: int = 1, kind: str = "quarter") -> list[Period]:
+    """The quarters or months of the forecast's first fiscal year that end before the forecast
+    starts (wholly actual), in order; ``year_index`` 1 (they belong to the first fiscal year)."""
+    start = _check_start(start)
+    step = _LENGTH[kind]
+    fy = fiscal_year(int(first_month), start)
+    out = []
+    first = fiscal_year_first_month(fy, start)
+    while first + step - 1 < int(first_month):
+        out.append(
+            Period(
+                kind=kind,
+                label=_label(kind, fy, first, start),
+                fiscal_year=fy,
+                year_index=1,
+                first=first,
+                last=first + step - 1,
+                start=0,
+                stop=0,
+                actual=tuple(range(first, first + step)),
+            )
+        )
+        first += step
+    return out
 
 
 @dataclass(frozen=True)

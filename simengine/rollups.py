@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from simengine.fiscal import Period, last_actual_year, periods
+from simengine.fiscal import Period, actual_periods, last_actual_year, periods
 
 __all__ = [
     "ROLLUP_COLUMNS",
@@ -240,24 +240,21 @@ def period_draws(
     return found, values, s.columns, actual_months
 
 
-def _actual_year_values(
-    ds: xr.Dataset, start: int, s: _Series
-) -> tuple[Period, int, dict[str, np.ndarray]]:
-    """The last fiscal year before the forecast, the months of it the book observed, and its
-    observed metrics per column (NaN where unknown)."""
-    p = last_actual_year(forecast_first_month(ds), start)
+def _actual_values(s: _Series, p: Period) -> tuple[int, dict[str, np.ndarray]]:
+    """A period wholly before the forecast: the months of it the book observed, and its observed
+    metrics per column (flows summed, stocks at the period's last month; NaN where unknown)."""
     rows = _history_rows(s, p.actual)
     out: dict[str, np.ndarray] = {}
     if rows.size == 0:
-        return p, 0, out
+        return 0, out
     for name in _FLOWS:
         if name in s.history:
             out[name] = s.history[name][rows].sum(axis=0)
-    if rows[-1] == p.last - s.history_months[0]:  # stocks at the year's own last month
+    if rows[-1] == p.last - s.history_months[0]:  # stocks at the period's own last month
         for name in _STOCKS:
             if name in s.history:
                 out[name] = s.history[name][rows[-1]]
-    return p, int(rows.size), out
+    return int(rows.size), out
 
 
 def _quantiles(values: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -298,7 +295,8 @@ def rollup_table(
                 for p in periods(first, ds.sizes["month"], start)}  # fmt: skip
     prior_period, prior_months, prior = None, 0, {}
     if kind == "year":
-        prior_period, prior_months, prior = _actual_year_values(ds, start, s)
+        prior_period = last_actual_year(first, start)
+        prior_months, prior = _actual_values(s, prior_period)
     months = np.array([p.forecast_months for p in found]) + actual_months
     full = months == np.array([p.length for p in found])
     stats: dict[str, tuple[np.ndarray, ...]] = {}
@@ -317,6 +315,11 @@ def rollup_table(
         stats[metric] = (*(x.reshape(n_periods, n_cols) for x in q),
                          *(g.reshape(n_periods, n_cols) for g in growth))  # fmt: skip
     rows: list[dict] = []
+    # The quarters or months of the first fiscal year before the forecast: the book's, so that
+    # the year's quarters and months add up to it.
+    for p in actual_periods(first, start, kind) if kind != "year" else ():
+        n, values_p = _actual_values(s, p)
+        rows += _actual_rows(p, n, values_p, columns, currency, year_end[1])
     for j, p in enumerate(found):
         n_actual = int(actual_months[j])
         base = {
@@ -335,7 +338,9 @@ def rollup_table(
                                  "growth_p10": g10[j, c], "growth_p50": g50[j, c],
                                  "growth_p90": g90[j, c], "unit": UNIT[metric]})  # fmt: skip
     if kind == "year":
-        rows += _prior_rows(prior_period, prior_months, prior, columns, currency)
+        rows += _actual_rows(
+            prior_period, prior_months, prior, columns, currency, prior_period.last_label
+        )
         if "expansion_multiple" in ds:
             v = ds["expansion_multiple"].values.astype(float)[:, None]
             p10, p50, p90, mean = _quantiles(v)
@@ -353,24 +358,29 @@ def rollup_table(
     return table
 
 
-def _prior_rows(p, months: int, prior: dict, columns: list[str], currency: str) -> list[dict]:
-    """The last actual fiscal year's rows: one value, as P10 = P50 = P90 = mean."""
+def _actual_rows(
+    p: Period, months: int, values: dict, columns: list[str], currency: str, year_end: str
+) -> list[dict]:
+    """The rows of a period wholly before the forecast: one observed value, as P10 = P50 = P90 =
+    mean, ``source`` actual."""
     rows = []
+    if not months:
+        return rows
     for metric in (*_FLOWS, *_STOCKS):
-        if metric not in prior:
+        if metric not in values:
             continue
         for c, seg in enumerate(columns):
-            value = float(prior[metric][c])
+            value = float(values[metric][c])
             if not np.isfinite(value):
                 continue
-            rows.append({"metric": metric, "segment": seg, "year": 0, "year_end": p.last_label,
-                         "months": months, "p10": value, "p50": value, "p90": value,
-                         "mean": value, "period_type": "year", "period": p.label,
-                         "fiscal_year": p.label, "period_start": _fmt(p.last - months + 1),
-                         "period_end": p.last_label, "actual_months": months,
-                         "forecast_months": 0, "source": "actual", "growth_p10": np.nan,
-                         "growth_p50": np.nan, "growth_p90": np.nan, "unit": UNIT[metric],
-                         "currency": currency})  # fmt: skip
+            rows.append({"metric": metric, "segment": seg, "year": p.year_index,
+                         "year_end": year_end, "months": months, "p10": value, "p50": value,
+                         "p90": value, "mean": value, "period_type": p.kind, "period": p.label,
+                         "fiscal_year": f"FY{p.fiscal_year}",
+                         "period_start": _fmt(p.last - months + 1), "period_end": p.last_label,
+                         "actual_months": months, "forecast_months": 0, "source": "actual",
+                         "growth_p10": np.nan, "growth_p50": np.nan, "growth_p90": np.nan,
+                         "unit": UNIT[metric], "currency": currency})  # fmt: skip
     return rows
 
 
