@@ -512,12 +512,17 @@ def segment_hierarchy(book, tree: xr.DataTree, path: str | Path | None = None) -
 def paired_differences(
     ds: xr.Dataset, baseline: str, year: int = 1, path: str | Path | None = None
 ) -> Figure:
-    """Per scenario: the distribution of (its revenue in forecast ``year`` − the baseline's), draw
+    """Per scenario: the distribution of (its revenue in fiscal ``year`` − the baseline's), draw
     by draw, with P(beats baseline) (ties count one half) in the legend.
 
-    ``ds`` has a ``scenario`` dim (``sweep.nc`` or :func:`simengine.compare.load_scenarios`).
+    ``ds`` has a ``scenario`` dim (``sweep.nc`` or :func:`simengine.compare.load_scenarios`);
+    ``year`` is the fiscal year's index as ``comparison.csv`` has it (1 = the forecast's first;
+    its months before the forecast are the book's, the same in every scenario, so they cancel).
     """
-    months = slice(12 * (year - 1), 12 * year)
+    from simengine.compare import fiscal_years
+
+    period = {p.year_index: p for p in fiscal_years(ds)}[int(year)]
+    months = slice(period.start, period.stop)
     revenue = ds["revenue"].isel(month=months).sum(("month", "segment")).load()
     base = revenue.sel(scenario=baseline)
     others = [str(s) for s in ds["scenario"].values if str(s) != baseline]
@@ -534,7 +539,7 @@ def paired_differences(
     ax.set_yticks(range(len(others)), others, fontsize=8)
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(FuncFormatter(_money))
-    ax.set_xlabel(f"revenue in forecast year {year} minus {baseline!r}, same draw")
+    ax.set_xlabel(f"revenue in {period.label} minus {baseline!r}, same draw")
     ax.set_title(f"Paired differences to {baseline!r} (common random numbers)", fontsize=10)
     ax.grid(alpha=0.3, axis="x")
     return _finish(fig, path)
