@@ -149,8 +149,9 @@ def _frontier_section(ds, currency, metrics: dict) -> Section | None:
     columns, rows = frontier_rows(front, spec, currency)
     blocks = [
         text(
-            f"Which AE:SE mix is best at each budget for {spec.objective} in forecast year "
-            f"{spec.year}, and in what share of the paired draws it is best (P(best))."
+            f"Which AE:SE mix is best at each budget for {spec.objective} in "
+            f"{spec.year_label or spec.year}, and in what share of the paired draws it is best "
+            "(P(best))."
         ),
         table(columns, rows, numeric=[c not in ("scenario", "") for c in columns]),
         figure(frontier_figure(front, spec, currency=currency), alt="Staffing frontier", dpi=80),

@@ -89,7 +89,8 @@ def headline_table(ds: xr.Dataset, segment: str = "all", caption: str = "", fold
 
 
 def headline_section(ds: xr.Dataset, currency: str | None = None) -> Section:
-    """The P10/P50/P90 table by forecast year, all segments, then one folded table per segment."""
+    """The P10/P50/P90 table by fiscal year (the last actual one first), all segments, then one
+    folded table per segment."""
     unit = currency or "currency"
     source = parameter_source(ds.attrs)
     blocks = [
