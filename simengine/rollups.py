@@ -81,6 +81,8 @@ UNIT = {
 _DECIMALS = {"money": 2, "count": 2, "ratio": 6, "multiple": 6}
 _FLOWS = ("revenue", "installed_base_revenue", "new_logo_revenue", "new_logos", "churned_accounts")
 _STOCKS = ("arr", "nrr", "grr", "active_accounts")
+#: Flows the book has no actuals of: their rows count the forecast months only.
+_FORECAST_ONLY = frozenset({"total_cost", "revenue_per_sm_dollar"})
 
 
 def fiscal_year_start(ds: xr.Dataset) -> int:
@@ -297,19 +299,23 @@ def rollup_table(
     if kind == "year":
         prior_period = last_actual_year(first, start)
         prior_months, prior = _actual_values(s, prior_period)
-    months = np.array([p.forecast_months for p in found]) + actual_months
-    full = months == np.array([p.length for p in found])
+    forecast_months = np.array([p.forecast_months for p in found])
+    months = forecast_months + actual_months
+    length = np.array([p.length for p in found])
     stats: dict[str, tuple[np.ndarray, ...]] = {}
     for metric, v in values.items():
         draws, n_periods, n_cols = v.shape
         q = _quantiles(v.reshape(draws, -1))
         growth = np.full((3, n_periods * n_cols), np.nan)
+        # Go-to-market cost has no actuals: its rows cover the forecast months only.
+        covered = forecast_months if metric in _FORECAST_ONLY else months
         if kind == "year" and UNIT[metric] in ("money", "count"):
+            full = covered == length
             previous = np.full_like(v, np.nan)
             previous[:, 1:] = v[:, :-1]
             if prior_months == 12 and metric in prior:
                 previous[:, 0] = prior[metric][:n_cols]
-            ok = full & np.concatenate([[prior_months == 12], full[:-1]])
+            ok = full & np.concatenate([[prior_months == 12 and metric in prior], full[:-1]])
             previous[:, ~ok] = np.nan
             growth = np.stack(_quantiles((_ratio(v, previous) - 1.0).reshape(draws, -1))[:3])
         stats[metric] = (*(x.reshape(n_periods, n_cols) for x in q),
@@ -331,9 +337,13 @@ def rollup_table(
         }  # fmt: skip
         for metric, (p10, p50, p90, mean, g10, g50, g90) in stats.items():
             cols = columns if p50.shape[1] == len(columns) else ["all"]
+            own = base
+            if metric in _FORECAST_ONLY and n_actual:
+                own = {**base, "months": p.forecast_months, "actual_months": 0,
+                       "period_start": _fmt(first + p.start)}  # fmt: skip
             for c, seg in enumerate(cols):
                 if np.isfinite(p50[j, c]):
-                    rows.append({**base, "metric": metric, "segment": seg, "p10": p10[j, c],
+                    rows.append({**own, "metric": metric, "segment": seg, "p10": p10[j, c],
                                  "p50": p50[j, c], "p90": p90[j, c], "mean": mean[j, c],
                                  "growth_p10": g10[j, c], "growth_p50": g50[j, c],
                                  "growth_p90": g90[j, c], "unit": UNIT[metric]})  # fmt: skip

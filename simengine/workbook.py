@@ -57,9 +57,17 @@ def money_format(currency: str | None, decimals: int = 0) -> str:
     return f'"{label}" {digits}'
 
 
-def plain_csv(frame: pd.DataFrame) -> str:
-    """``frame`` as CSV with every float a plain decimal (``79287212.34``, never ``7.93e+07``)."""
-    return frame.to_csv(index=False, float_format=_plain)
+def plain_csv(frame: pd.DataFrame, significant: int | None = None) -> str:
+    """``frame`` as CSV with every float a plain decimal (``79287212.34``, never ``7.93e+07``):
+    each value's shortest exact form, or rounded to ``significant`` digits (``1234570``)."""
+    if significant is None:
+        return frame.to_csv(index=False, float_format=_plain)
+    return frame.to_csv(
+        index=False,
+        float_format=lambda v: np.format_float_positional(
+            v, precision=significant, unique=False, fractional=False, trim="-"
+        ),
+    )
 
 
 def _plain(value: float) -> str:
@@ -270,7 +278,12 @@ def _summary_sheet(wb, year: pd.DataFrame, attrs: dict, currency: str | None) ->
             if not any((seg, metric, y.year) in f_index for y in fys):
                 continue
             unit = units[UNIT.get(metric, "multiple")]
-            values: list = [_label(metric), seg]
+            # A row that covers fewer months than its year (cost: the forecast months only).
+            short = [f"{y.period}: {f.months} mo" for y in fys
+                     if (f := f_index.get((seg, metric, y.year))) is not None
+                     and f.months != y.months]  # fmt: skip
+            label = _label(metric) + (f" [{', '.join(short)}]" if short else "")
+            values: list = [label, seg]
             formats: list = [None, None]
             if len(actual):
                 a = a_index.get((seg, metric))
