@@ -214,9 +214,11 @@ def test_finished_needs_all_files_the_same_hash_and_no_newer_input(tmp_path):
     data = tmp_path / "usage.csv"
     data.write_text("x\n")
     os.utime(data, ns=(1, 1))  # older than the run
-    assert not finished("abc", out)  # summary.csv and fan_chart.png missing: unfinished
+    assert not finished("abc", out)  # summary.csv, .xlsx and fan_chart.png missing: unfinished
     (out / "summary.csv").write_text("")
     (out / "fan_chart.png").write_bytes(b"")
+    assert not finished("abc", out)  # a job written before the workbook: unfinished
+    (out / "summary.xlsx").write_bytes(b"")
     assert finished("abc", out, [data, None])
     assert not finished("abd", out)  # another config
     later = (out / "forecast.nc").stat().st_mtime_ns + 10**9
