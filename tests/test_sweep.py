@@ -314,8 +314,9 @@ def test_a_job_composes_as_hydra_does(overrides):
 
 
 def test_a_sweep_prints_a_line_a_job_and_names_compare(cli, tmp_path):
-    """Each job prints one line: its place in the sweep, then key figures (the last full year: a
-    30-month horizon shows year 2) instead of the summary tables and the kernel's log lines, and
+    """Each job prints one line: its place in the sweep, then key figures (the last full fiscal
+    year: a 30-month horizon from 2026-11 ends in FY2029's April, so FY2028) instead of the summary
+    tables and the kernel's log lines, and
     the sweep ends by naming `simengine compare`; a single run still prints its table."""
     import re
 
@@ -336,7 +337,7 @@ def test_a_sweep_prints_a_line_a_job_and_names_compare(cli, tmp_path):
         assert progress, line
         with xr.open_dataset(sweep / job / "forecast.nc", engine="h5netcdf") as ds:
             assert line[progress.end() :] == f"{sweep_job_line(ds)}; wrote {sweep / job}/"
-        assert line[progress.end() :].startswith("year 2 to ") and "NRR " in line
+        assert line[progress.end() :].startswith("FY2028 to 2028-12: ") and "NRR " in line
     assert f"compare the scenarios: simengine compare {sweep}" in proc.stdout
     # The kernel's INFO timings stay in each job's run.log, off the sweep's console.
     assert "simulated " not in proc.stdout + proc.stderr
