@@ -472,19 +472,21 @@ def write_account_outputs(ds, out_dir, top: int = SIGNALS_TOP) -> dict:
     from pathlib import Path
 
     from simengine.atomic import atomic_path
+    from simengine.workbook import plain_csv
 
     if "account" not in ds.dims:
         return {}
     out_dir = Path(out_dir)
     table = accounts_frame(ds)
     paths = {}
+    # CSVs: six significant digits, as plain decimals (1234570, never 1.23457e+06).
     for key, name, write in (
         ("accounts_forecast", "accounts_forecast.csv",
-         lambda f, p: f.to_csv(p, index=False, float_format="%.6g")),
+         lambda f, p: p.write_text(plain_csv(f, significant=6))),
         ("accounts_forecast_parquet", "accounts_forecast.parquet",
          lambda f, p: f.to_parquet(p, index=False)),
         ("signals", "signals.csv",
-         lambda f, p: signals_table(f, top).to_csv(p, index=False, float_format="%.6g")),
+         lambda f, p: p.write_text(plain_csv(signals_table(f, top), significant=6))),
     ):  # fmt: skip
         with atomic_path(out_dir / name) as tmp:
             write(table, tmp)

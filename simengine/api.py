@@ -54,28 +54,55 @@ def simulate(overrides: Sequence[str] = (), scenarios: Sequence[str | Path] = ()
 
 
 def write_run_outputs(
-    ds: xr.Dataset, out_dir: str | Path, signals_top: int = 10
+    ds: xr.Dataset,
+    out_dir: str | Path,
+    signals_top: int = 10,
+    overrides: Sequence[str] | None = None,
 ) -> dict[str, Path]:
-    """Write ``forecast.nc``, ``summary.csv``, ``fan_chart.png`` and the per-account files
-    (``signals.csv`` with ``signals_top`` accounts a signal) into ``out_dir`` (each atomic)."""
-    from simengine.report import fan_chart, summary_table
+    """Write a run's files into ``out_dir`` (each atomic): ``forecast.nc``, ``summary.csv`` (fiscal
+    years), ``summary_quarterly.csv``, ``summary_monthly.csv``, ``summary.xlsx``,
+    ``fan_chart.png`` and the per-account files (``signals.csv`` with ``signals_top`` accounts a
+    signal).
+
+    ``overrides``: the command line's overrides, listed on the workbook's Assumptions sheet;
+    default: those Hydra recorded in ``out_dir/.hydra/overrides.yaml``, if any.
+    """
+    from simengine.accounts_forecast import accounts_frame, signals_table, write_account_outputs
+    from simengine.report import fan_chart
     from simengine.results import write_atomic_text, write_netcdf
+    from simengine.rollups import rollup_tables
+    from simengine.workbook import plain_csv, run_workbook, save_workbook
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = summary_table(ds)
-    paths = {
-        "forecast": write_netcdf(ds, out_dir / "forecast.nc"),
-        "summary": write_atomic_text(
-            summary.to_csv(index=False, float_format="%.6g"), out_dir / "summary.csv"
-        ),
-    }
+    tables = rollup_tables(ds)
+    paths = {"forecast": write_netcdf(ds, out_dir / "forecast.nc")}
+    for kind, name in (("year", "summary"), ("quarter", "summary_quarterly"),
+                       ("month", "summary_monthly")):  # fmt: skip
+        paths[name] = write_atomic_text(plain_csv(tables[kind]), out_dir / f"{name}.csv")
     fan_chart(ds, out_dir / "fan_chart.png")
     paths["fan_chart"] = out_dir / "fan_chart.png"
-    from simengine.accounts_forecast import write_account_outputs
-
     paths |= write_account_outputs(ds, out_dir, signals_top)
+    accounts = signals = None
+    if "account" in ds.dims:
+        accounts = accounts_frame(ds)
+        signals = signals_table(accounts, signals_top)
+    if overrides is None:
+        overrides = _recorded_overrides(out_dir)
+    book = run_workbook(ds, tables, accounts, signals, overrides)
+    paths["workbook"] = save_workbook(book, out_dir / "summary.xlsx", ds.attrs.get("created_at"))
     return paths
+
+
+def _recorded_overrides(out_dir: Path) -> list[str]:
+    """The overrides Hydra recorded for the run in ``out_dir`` (empty outside a Hydra run)."""
+    import yaml
+
+    path = out_dir / ".hydra" / "overrides.yaml"
+    try:
+        return [str(o) for o in yaml.safe_load(path.read_text()) or []]
+    except (OSError, yaml.YAMLError):
+        return []
 
 
 def run_fit(cfg: Config, out_dir: str | Path | None = None):

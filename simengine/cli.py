@@ -25,14 +25,15 @@ __all__ = ["main"]
 log = logging.getLogger("simengine")
 
 VERBS = {
-    "run": "simulate one scenario (-m sweeps); writes forecast.nc, summary.csv, fan_chart.png, "
-    "accounts_forecast.csv/.parquet, signals.csv",
+    "run": "simulate one scenario (-m sweeps); writes forecast.nc, summary.csv (+ quarterly, "
+    "monthly), summary.xlsx, fan_chart.png, accounts_forecast.csv/.parquet, signals.csv",
     "fit": "fit the PyMC models to the configured data; writes posterior.nc, diagnostics.csv",
-    "compare": "compare runs or a sweep, paired by draw; writes comparison.csv, comparison.png",
+    "compare": "compare runs or a sweep, paired by draw; writes comparison.csv, comparison.xlsx, "
+    "comparison.png",
     "backtest": "fit up to as_of - backtest.holdout_months, forecast the installed base, score; "
     "writes backtest.csv, backtest_scores.csv, backtest.png",
     "report": "one self-contained report.html for a run, sweep or backtest folder "
-    "(simengine report PATH [--currency CODE] [--baseline SCENARIO] [--out FILE | "
+    "(simengine report PATH [--currency CODE] [--baseline SCENARIO] [--year FY] [--out FILE | "
     "hydra.run.dir=DIR])",
 }
 

@@ -27,14 +27,23 @@ averaged over months.  For a driver ``p_better`` is P(higher), except ``unhealth
 Writes ``comparison.csv`` (every scenario, metric and year), ``comparison.png`` (each scenario's
 interval and paired difference), ``comparison_grid.png`` when the scenarios vary in two keys (one
 heatmap a metric: paired difference and ``p_better`` per cell) and, for a staffing-mix sweep,
-``frontier.csv``/``frontier.png``; prints the last forecast year's table.
+``frontier.csv``/``frontier.png``, and ``comparison.xlsx`` (:mod:`simengine.workbook`); prints
+the first full and the last fiscal year's table.
 
 Runs are paired only when they share ``seed``, the input data hash and the number of draws;
 otherwise their streams are not common and ``compare`` refuses (exit 2, one line).
 
+**Years** are fiscal years (``data.fiscal_year_start``, :mod:`simengine.fiscal`): ``year`` is the
+index (1 = the forecast's first fiscal year), ``fiscal_year`` the label (``FY2026``, named by the
+calendar year it ends in), ``months`` the months it covers.  A fiscal year the forecast starts
+inside counts its earlier months from the book (the same in every scenario).
+
 Keys: ``compare.baseline=LABEL`` (default: the first scenario), ``compare.out=DIR`` (default
-``outputs/compare/<timestamp>_<token>/``), and for a staffing-mix sweep the frontier's
-``compare.objective``, ``compare.year`` and ``compare.target`` (see :mod:`simengine.frontier`).
+``outputs/compare/<timestamp>_<token>/``), ``compare.year`` (a fiscal year as index or label,
+``FY2026``, or ``all``: the years comparison.csv/.xlsx, the printed table and the chart hold;
+default every year in the files and the first full and the last year on screen), and for a
+staffing-mix sweep the frontier's ``compare.objective`` and ``compare.target`` (see
+:mod:`simengine.frontier`; its year is ``compare.year`` when that names one).
 """
 
 from __future__ import annotations
@@ -62,20 +71,27 @@ __all__ = [
     "display_labels",
     "driver_draws",
     "dropped_prefix",
+    "fiscal_start",
+    "fiscal_years",
     "load_scenarios",
     "metric_draws",
     "p_better",
+    "parse_years",
     "resolve_baseline",
     "scenario_currency",
     "scenario_names",
     "scenario_data",
     "scenario_metrics",
+    "select_years",
+    "shown_years",
     "sweep_grid",
+    "year_names",
 ]
 
 #: Columns of comparison.csv (the contract).
 COLUMNS = (
-    "scenario", "metric", "year", "p10", "p50", "p90", "diff_p10", "diff_p50", "diff_p90", "p_better",
+    "scenario", "metric", "year", "fiscal_year", "months", "p10", "p50", "p90", "diff_p10",
+    "diff_p50", "diff_p90", "p_better",
 )  # fmt: skip
 #: Metrics compared, in order (names as in summary.csv).
 METRICS = (
@@ -103,7 +119,7 @@ _NEEDED = (
     "revenue", "arr", "nrr_total", "grr_total", "new_logos", "total_cost", "cost_of_revenue",
     "expansion_multiple", "cac_payback_months", "active_accounts", "deals", "deal_coverage",
     "win_rate", "unhealthy_share", "csm_coverage", "se_coverage", "ae_attainment",
-    "ramped_capacity", "variable_cost",
+    "ramped_capacity", "variable_cost", "history_revenue", "history_new_logos",
 )  # fmt: skip
 
 
@@ -272,18 +288,84 @@ def _check_pairable(ds: xr.Dataset) -> None:
 # Metrics per draw
 
 
-def _year_slices(n_months: int) -> list[tuple[int, slice]]:
-    return [
-        (y + 1, slice(12 * y, min(12 * y + 12, n_months))) for y in range((n_months + 11) // 12)
-    ]
+def fiscal_start(ds: xr.Dataset) -> int:
+    """``data.fiscal_year_start`` of the run(s) in ``ds``: its attr, else each scenario's resolved
+    config (they must agree), else 1.  Raises :class:`CompareError` when scenarios disagree."""
+    if "fiscal_year_start" in ds.attrs:
+        return int(ds.attrs["fiscal_year_start"])
+    if "config" not in ds.coords:
+        return 1
+    from simengine.config import config_section
+
+    texts = np.atleast_1d(ds["config"].values)
+    starts = {int(config_section(str(t), "data").get("fiscal_year_start") or 1) for t in texts}
+    if len(starts) > 1:
+        raise CompareError(
+            f"config key 'data.fiscal_year_start' differs between the scenarios ({sorted(starts)}): "
+            "their fiscal years are not the same periods; compare runs of one fiscal calendar"
+        )
+    return starts.pop() if starts else 1
+
+
+def fiscal_years(ds: xr.Dataset) -> list:
+    """The forecast's fiscal years (:class:`simengine.fiscal.Period`, ``year_index`` 1, 2, ...);
+    runs of 12 months named ``year 1``, ``year 2`` when the month axis holds no dates."""
+    from simengine.fiscal import Period, periods
+    from simengine.rollups import forecast_first_month
+
+    first, n = forecast_first_month(ds), ds.sizes["month"]
+    if first is None:
+        return [
+            Period("year", f"year {y}", y, y, 12 * (y - 1), 12 * y - 1, 12 * (y - 1),
+                   min(12 * y, n), ())
+            for y in range(1, (n + 11) // 12 + 1)
+        ]  # fmt: skip
+    return periods(first, n, fiscal_start(ds), "year")
+
+
+def _year_slices(
+    n_months: int, first_month: int | None = None, start: int = 1
+) -> list[tuple[int, slice]]:
+    """``(year, slice of forecast months)`` per forecast year: fiscal years when the forecast's
+    ``first_month`` is given (the first may start before the forecast), else runs of 12 months."""
+    if first_month is None:
+        return [
+            (y + 1, slice(12 * y, min(12 * y + 12, n_months))) for y in range((n_months + 11) // 12)
+        ]
+    from simengine.fiscal import periods
+
+    return [(p.year_index, slice(p.start, p.stop)) for p in periods(first_month, n_months, start)]
+
+
+def _actual_sums(ds: xr.Dataset) -> dict[str, dict[int, float]]:
+    """Per fiscal year, the book's revenue and new logos in the months before the forecast (the
+    part of a fiscal year the forecast starts inside): the same in every scenario."""
+    from simengine.rollups import _month_numbers
+
+    out: dict[str, dict[int, float]] = {}
+    if "history_revenue" not in ds:
+        return out
+    months = _month_numbers(ds["history_month"].values)
+    for p in fiscal_years(ds):
+        if not p.actual:
+            continue
+        rows = np.flatnonzero(np.isin(months, p.actual))
+        for name, var in (("revenue", "history_revenue"), ("new_logos", "history_new_logos")):
+            if var in ds:
+                total = ds[var].isel(history_month=rows).values.sum()
+                out.setdefault(name, {})[p.year_index] = float(total)
+    return out
 
 
 def metric_draws(ds: xr.Dataset) -> tuple[dict[tuple[str, int | None], np.ndarray], list[str]]:
     """Per-draw values of every metric, keyed by ``(metric, year)``; ``year`` None: whole run.
 
-    ``ds`` holds one scenario (dims ``draw, month, segment[, role]``), loaded or lazy.  Flows are
-    summed over the forecast year, stocks (ARR, NRR, GRR) taken at the year's last month.  Returns
-    the values and notes on metrics left out (and why).
+    ``ds`` holds one scenario (dims ``draw, month, segment[, role]``), loaded or lazy.  Years are
+    the forecast's fiscal years (:func:`fiscal_years`; ``year`` 1 is the first).  Flows are
+    summed over the fiscal year, revenue and new logos with the book's months before the forecast
+    when the forecast starts inside the year (the same in every scenario, so differences are
+    unchanged); go-to-market cost covers the forecast months.  Stocks (ARR, NRR, GRR) are taken at
+    the year's last forecast month.  Returns the values and notes on metrics left out (and why).
 
     Returns
     -------
@@ -291,18 +373,24 @@ def metric_draws(ds: xr.Dataset) -> tuple[dict[tuple[str, int | None], np.ndarra
         ``(metric, year) -> ndarray (draws,)``.
     notes : list of str
     """
+    from simengine.rollups import forecast_first_month
+
     notes = []
     out: dict[tuple[str, int | None], np.ndarray] = {}
-    for year, months in _year_slices(ds.sizes["month"]):
+    actual = _actual_sums(ds)
+    slices = _year_slices(ds.sizes["month"], forecast_first_month(ds), fiscal_start(ds))
+    for year, months in slices:
         part = ds.isel(month=months)
         last = part.isel(month=-1)
         revenue = part["revenue"].sum(("month", "segment")).values
+        revenue = revenue + actual.get("revenue", {}).get(year, 0.0)
         out["revenue", year] = revenue
         out["arr", year] = last["arr"].sum("segment").values
         out["nrr", year] = last["nrr_total"].values
         out["grr", year] = last["grr_total"].values
         if "new_logos" in ds:
-            out["new_logos", year] = part["new_logos"].sum(("month", "segment")).values
+            logos = part["new_logos"].sum(("month", "segment")).values
+            out["new_logos", year] = logos + actual.get("new_logos", {}).get(year, 0.0)
         if "total_cost" in ds:
             cost = part["total_cost"].sum("month").values
             out["total_cost", year] = cost
@@ -543,14 +631,18 @@ def resolve_baseline(labels: Sequence[str], baseline: str | None) -> str:
 
 
 def compare(
-    ds: xr.Dataset, baseline: str | None = None, cache: dict | None = None
+    ds: xr.Dataset, baseline: str | None = None, cache: dict | None = None, years=None
 ) -> tuple[pd.DataFrame, list[str]]:
     """The comparison table (columns :data:`COLUMNS`) of every scenario against ``baseline``.
 
     Scenarios are loaded one at a time (a sweep stays lazy), reduced to per-draw metrics (kept in
     ``cache``, see :func:`scenario_metrics`), and compared with the baseline draw by draw.
+    ``year`` is the fiscal year's index (1 = the forecast's first), ``fiscal_year`` its label
+    (``FY2026``), ``months`` the months it covers.  ``years``: a :class:`simengine.fiscal.YearChoice`
+    (``compare.year``) keeping only those years' rows (and the whole-run ones); default every year.
     """
     labels = [str(s) for s in ds["scenario"].values]
+    names = year_names(ds)
     baseline = resolve_baseline(labels, baseline)
     base, notes = scenario_metrics(ds, baseline, cache)
     rows = []
@@ -565,9 +657,61 @@ def compare(
                     continue
                 ok = np.isfinite(v) & np.isfinite(b)
                 diff = np.where(ok, v - b, np.nan)
+                fy, months = names.get(year, ("", ds.sizes["month"]))
                 rows.append(
-                    (label, name, year, *_q(v), *_q(diff), p_better(v, b, name in LOWER_IS_BETTER))
-                )
+                    (label, name, year, fy, months, *_q(v), *_q(diff),
+                     p_better(v, b, name in LOWER_IS_BETTER))
+                )  # fmt: skip
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["year"] = table["year"].astype("Int64")
+    if years is not None:
+        table = select_years(table, years)
     return table, notes
+
+
+def year_names(ds: xr.Dataset) -> dict[int, tuple[str, int]]:
+    """Fiscal-year index -> (label, months it covers: forecast months plus the book's months
+    before the forecast where the history has them)."""
+    from simengine.rollups import _month_numbers
+
+    observed = set()
+    if "history_month" in ds.coords:
+        observed = set(_month_numbers(ds["history_month"].values).tolist())
+    return {
+        p.year_index: (p.label, p.forecast_months + len(observed.intersection(p.actual)))
+        for p in fiscal_years(ds)
+    }
+
+
+def parse_years(value: str | None, ds: xr.Dataset):
+    """``compare.year`` as a :class:`simengine.fiscal.YearChoice` (None when not given): a
+    fiscal-year index, a label (``FY2026``, ``FY26``) or ``all``."""
+    from simengine.fiscal import parse_year
+
+    if value is None:
+        return None
+    labels = [label for _, (label, _) in sorted(year_names(ds).items())]
+    try:
+        return parse_year(value, labels)
+    except ValueError as exc:
+        raise CompareError(str(exc)) from None
+
+
+def shown_years(table: pd.DataFrame, choice=None) -> list[int]:
+    """The fiscal years a comparison's tables and charts show: those ``compare.year`` chose, else
+    the first full year (12 months) and the last (one year when they are the same)."""
+    years = table.dropna(subset=["year"]).drop_duplicates("year")
+    if choice is not None:
+        return [int(y) for y in years["year"] if int(y) in choice]
+    if years.empty:
+        return []
+    full = years[years["months"] == 12]
+    first = int(full["year"].min()) if len(full) else int(years["year"].min())
+    last = int(years["year"].max())
+    return sorted({first, last})
+
+
+def select_years(table: pd.DataFrame, choice) -> pd.DataFrame:
+    """The rows of the chosen fiscal years and the whole-run rows (``year`` empty)."""
+    keep = [pd.isna(y) or int(y) in choice for y in table["year"]]
+    return table[np.asarray(keep, dtype=bool)].reset_index(drop=True)

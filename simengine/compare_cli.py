@@ -18,9 +18,11 @@ from simengine.compare import (
     CompareError,
     compare,
     load_scenarios,
+    parse_years,
     resolve_baseline,
     scenario_currency,
     scenario_names,
+    shown_years,
     sweep_grid,
 )
 from simengine.config.messages import unknown_key
@@ -94,25 +96,32 @@ def run(args: list[str]) -> Path:
         print_drivers,
         print_frontier_table,
     )
-    from simengine.results import write_atomic_text
+    from simengine.results import created_at, write_atomic_text
+    from simengine.workbook import comparison_workbook, plain_csv, save_workbook
 
     paths, keys = parse_args(args)
     ds = load_scenarios(paths)
     if ds.sizes["scenario"] < 2:
         raise CompareError("compare needs at least two scenarios")
+    years = parse_years(keys.get("year"), ds)  # compare.year: a fiscal year, or all
     spec = frontier.spec_from_keys(keys, ds)  # validates the frontier keys before any output
     baseline = resolve_baseline(ds["scenario"].values, keys.get("baseline"))
     metrics: dict = {}  # each scenario's per-draw metrics, read once for both
-    table, notes = compare(ds, baseline, metrics)
+    table, notes = compare(ds, baseline, metrics, years=years)
     front = frontier.frontier(ds, spec, metrics) if spec is not None else None
 
     out = _out_dir(keys)
     out.mkdir(parents=True, exist_ok=True)
-    write_atomic_text(table.to_csv(index=False, float_format="%.6g"), out / "comparison.csv")
+    write_atomic_text(plain_csv(table), out / "comparison.csv")
     currency = scenario_currency(ds)
     names = scenario_names(ds)  # each chart's and table's title opens with them
     comparison_plot(table, baseline, out / "comparison.png", currency=currency, names=names)
     written = ["comparison.csv", "comparison.png"]
+    book = comparison_workbook(
+        table, _scenario_table(ds), _settings(paths, keys, baseline, currency), currency, front
+    )
+    save_workbook(book, out / "comparison.xlsx", created_at())
+    written.append("comparison.xlsx")
     grid = sweep_grid(list(ds["scenario"].values))
     if grid is not None:  # a sweep over two keys: one heatmap a metric, on one screen
         comparison_grid(
@@ -120,12 +129,13 @@ def run(args: list[str]) -> Path:
         )
         written.append("comparison_grid.png")
     if front is not None:
-        write_atomic_text(front.to_csv(index=False, float_format="%.6g"), out / "frontier.csv")
+        write_atomic_text(plain_csv(front), out / "frontier.csv")
         frontier_figure(front, spec, out / "frontier.png", currency=currency, names=names)
         written += ["frontier.csv", "frontier.png"]
     console = Console()
-    print_comparison(table, baseline, console, names)
-    print_drivers(table, baseline, console, names)  # nothing for market=rate runs
+    shown = shown_years(table, years)
+    print_comparison(table, baseline, console, names, years=shown)
+    print_drivers(table, baseline, console, names, years=shown)  # nothing for market=rate runs
     if front is not None:
         print_frontier_table(front, spec, console, currency, names)
     for note in notes:
@@ -133,6 +143,25 @@ def run(args: list[str]) -> Path:
     console.print(f"[bold]wrote[/bold] {out}/ ({', '.join(written)})")
     ds.close()
     return out
+
+
+def _scenario_table(ds):
+    """One row per scenario: its label and provenance (comparison.xlsx's Scenarios sheet)."""
+    import pandas as pd
+
+    table = pd.DataFrame({"scenario": [str(s) for s in ds["scenario"].values]})
+    for key in ("job", "seed", "config_hash", "data_hash"):
+        if key in ds.coords:
+            table[key] = [str(v) for v in ds[key].values]
+    return table
+
+
+def _settings(paths, keys: dict[str, str], baseline: str, currency) -> list[tuple[str, str]]:
+    """What the comparison was asked: paths, baseline, currency, ``compare.*`` keys."""
+    rows = [("compared", ", ".join(map(str, paths))), ("baseline", baseline)]
+    rows.append(("currency", currency or "(not recorded)"))
+    rows += [(f"compare.{k}", v) for k, v in sorted(keys.items()) if k != "baseline"]
+    return rows
 
 
 def main(args: list[str]) -> int:

@@ -3,8 +3,8 @@
 Over a sweep of ``staffing.budget`` x ``staffing.ae_per_se`` (see :mod:`simengine.config.staffing_mix`),
 ``simengine compare`` also writes ``frontier.csv`` and ``frontier.png``.  For each budget and mix:
 
-- ``value``: the objective (``compare.objective``) at forecast year ``compare.year`` (default the
-  last year):
+- ``value``: the objective (``compare.objective``) at fiscal year ``compare.year`` (an index or a
+  label such as ``FY2027``; default, or ``all``: the last full fiscal year):
 
   - ``revenue_p50`` (default): P50 of the year's revenue;
   - ``p_revenue_target``: P(year's revenue >= ``compare.target``);
@@ -74,6 +74,8 @@ class FrontierSpec:
     objective: str = "revenue_p50"
     year: int | None = None
     target: float | None = None
+    #: The year's fiscal label (``FY2027``), for titles.
+    year_label: str = ""
 
 
 def mixes(ds: xr.Dataset) -> pd.DataFrame | None:
@@ -133,7 +135,8 @@ def spec_from_keys(keys: dict[str, str], ds: xr.Dataset) -> FrontierSpec | None:
     Raises :class:`CompareError` for frontier keys on a sweep that is not a staffing-mix sweep (a
     key that would change nothing), an unknown objective, or a target missing or not wanted.
     """
-    given = {k: keys[k] for k in ("objective", "year", "target") if k in keys}
+    # compare.year also picks the comparison's years, so only these two are the frontier's alone.
+    given = {k: keys[k] for k in ("objective", "target") if k in keys}
     mix = mixes(ds)
     if mix is None or mix["ae_per_se"].nunique() < 2:
         if given:
@@ -149,22 +152,32 @@ def spec_from_keys(keys: dict[str, str], ds: xr.Dataset) -> FrontierSpec | None:
             f"config key 'compare.objective' = {objective!r}: unknown; objectives: "
             f"{', '.join(OBJECTIVES)}"
         )
-    n_years = (ds.sizes["month"] + 11) // 12
+    year = _frontier_year(keys.get("year"), ds)
     try:
-        year = int(given["year"]) if "year" in given else n_years
         target = float(given["target"]) if "target" in given else None
     except ValueError as exc:
-        raise CompareError(f"compare.year / compare.target: {exc}") from None
-    if not 1 <= year <= n_years:
-        raise CompareError(
-            f"config key 'compare.year' = {year}: the forecast has years 1-{n_years}"
-        )
+        raise CompareError(f"compare.target: {exc}") from None
     if (objective == "p_revenue_target") != (target is not None):
         raise CompareError(
             f"config key 'compare.target' = {target!r}: needed by, and only by, "
             "compare.objective=p_revenue_target"
         )
-    return FrontierSpec(objective, year, target)
+    from simengine.compare import year_names
+
+    return FrontierSpec(objective, year, target, year_names(ds).get(year, ("", 0))[0])
+
+
+def _frontier_year(value: str | None, ds: xr.Dataset) -> int:
+    """The fiscal year the frontier ranks: ``compare.year`` when it names one, else (unset, or
+    ``all``) the last full fiscal year (12 months), else the last."""
+    from simengine.compare import parse_years, year_names
+
+    choice = parse_years(value, ds)
+    if choice is not None and not choice.every:
+        return choice.indices[0]
+    names = year_names(ds)
+    full = [y for y, (_, months) in names.items() if months == 12]
+    return max(full) if full else max(names)
 
 
 def _statistic(values: np.ndarray, spec: FrontierSpec) -> float:

@@ -487,6 +487,7 @@ def simulate_config(
     :func:`simengine.distributed.run_kernel_distributed` to spread the draws over Dask workers.
     """
     from simengine.accounts_forecast import AccountForecast
+    from simengine.actuals import observed_actuals
     from simengine.data import book_from_config, format_month
     from simengine.engine import month_of_year, month_starts, run_kernel
     from simengine.history import HISTORY_VARIABLE, observed_retention, observed_revenue
@@ -555,6 +556,7 @@ def simulate_config(
         "default_segments": ", ".join(params.default_segments),
         "market": cfg.market.new_logos,
         "currency": currency_of(cfg.data) or "",
+        "fiscal_year_start": int(cfg.data.fiscal_year_start),
         "prices": checked.prices.source,
         "use_case_process": (
             f"off for {', '.join(params.use_cases_off)} (no use_cases table; "
@@ -591,6 +593,12 @@ def simulate_config(
         lambda: observed_retention(book, checked.prices.account, segments),
     )
     ds = ds.merge(retention.copy(deep=True), combine_attrs="override")
+    # The book's own counts and retention before as_of: the rollups' actuals (simengine.actuals).
+    actuals = _derived(
+        (data_hash, "actuals", segments, _price_key(checked.prices.account)),
+        lambda: observed_actuals(book, checked.prices.account, segments),
+    )
+    ds = ds.merge(actuals.copy(deep=True), combine_attrs="drop_conflicts")
     if staffing is not None:
         from simengine.gtm import costs
         from simengine.results import add_gtm

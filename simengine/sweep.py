@@ -61,7 +61,7 @@ ERROR_FILE = "error.txt"
 #: the job's ``scenario`` attr (the scenario file it ran, ``default`` when none).
 PROVENANCE = ("job", "overrides", "seed", "config_hash", "data_hash", "config", "scenario_name")
 #: Files a finished ``simengine run`` job holds (forecast.nc carries the config hash).
-_RUN_FILES = ("forecast.nc", "summary.csv", "fan_chart.png")
+_RUN_FILES = ("forecast.nc", "summary.csv", "summary.xlsx", "fan_chart.png")
 
 
 def register_resolvers() -> None:

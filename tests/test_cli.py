@@ -43,7 +43,13 @@ def test_run_writes_the_three_files(cli, tmp_path):
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns[:3]) == ["metric", "segment", "year"]
     assert {"p10", "p50", "p90"} <= set(summary.columns)
-    assert set(summary["year"].dropna()) == {1, 2, 3}
+    # Fiscal years (January): FY2026 (the book's Jan-Oct and 2 forecast months), FY2027, FY2028
+    # (11 months); 0 is FY2025, the last actual year.
+    assert set(summary["year"].dropna()) == {0, 1, 2, 3}
+    assert set(summary["period"].dropna()) == {"FY2025", "FY2026", "FY2027", "FY2028"}
+    for name in ("summary_quarterly.csv", "summary_monthly.csv", "summary.xlsx"):
+        assert (out / name).is_file(), name
+    assert "e+" not in (out / "summary.csv").read_text()  # plain decimals
     assert {"new_logos", "total_cost", "post_sales_share", "expansion_multiple"} <= set(
         summary["metric"]
     )
@@ -51,7 +57,8 @@ def test_run_writes_the_three_files(cli, tmp_path):
 
 
 def test_same_seed_same_bytes_at_any_thread_count(cli, tmp_path, monkeypatch):
-    """forecast.nc is byte-identical at 1 and 2 numba threads (SOURCE_DATE_EPOCH pins created_at)."""
+    """forecast.nc and summary.xlsx are byte-identical at 1 and 2 numba threads (SOURCE_DATE_EPOCH
+    pins created_at)."""
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
     files = []
     for threads in ("1", "2"):
@@ -61,7 +68,7 @@ def test_same_seed_same_bytes_at_any_thread_count(cli, tmp_path, monkeypatch):
         assert proc.returncode == 0, proc.stderr
         unit = "thread" if threads == "1" else "threads"
         assert f"on {threads} {unit} in" in proc.stdout + proc.stderr
-        files.append((out / "forecast.nc").read_bytes())
+        files.append([(out / n).read_bytes() for n in ("forecast.nc", "summary.xlsx")])
     assert files[0] == files[1]
 
 
@@ -102,6 +109,7 @@ def test_same_seed_same_bytes_at_any_thread_count(cli, tmp_path, monkeypatch):
         ("comp.variable_share=1.2", "comp.variable_share' = 1.2"),
         ("effects.win_rate={dist:normal,mu:0.2,sigma:0.1}", "effects.win_rate"),
         ("staffing=nope", "staffing/nope"),
+        ("data.fiscal_year_start=13", "data.fiscal_year_start' = 13: must be a month 1-12"),
     ],
 )
 def test_bad_config_exits_2_with_one_line(cli, tmp_path, override, fragment):

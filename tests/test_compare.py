@@ -39,10 +39,14 @@ def test_compare_a_four_job_mix_sweep_through_the_cli(cli, tmp_path):
     assert tuple(table.columns) == COLUMNS
     scenarios = list(dict.fromkeys(table["scenario"]))
     assert len(scenarios) == 4 and scenarios[0] == "staffing.ae_per_se=1.5,staffing.budget=500000"
-    # Two forecast years of revenue, ARR, NRR, GRR, new logos, cost, revenue per $ and of the 8
-    # go-to-market drivers; two whole-run metrics; no gross margin (no cost of revenue: the
+    # Three fiscal years (forecast 2026-11 to 2028-10: FY2026 with the book's Jan-Oct, FY2027,
+    # FY2028's first ten months) of revenue, ARR, NRR, GRR, new logos, cost, revenue per $ and of
+    # the 8 go-to-market drivers; two whole-run metrics; no gross margin (no cost of revenue: the
     # output says so).
-    assert len(table) == 4 * ((7 + 8) * 2 + 2)
+    assert len(table) == 4 * ((7 + 8) * 3 + 2)
+    assert table.drop_duplicates("year").dropna(subset=["year"])[
+        ["year", "fiscal_year", "months"]
+    ].values.tolist() == [[1, "FY2026", 12], [2, "FY2027", 12], [3, "FY2028", 10]]
     assert "gross_margin" not in set(table["metric"]) and "no cost of revenue" in proc.stdout
     base = table[table["scenario"] == scenarios[0]]
     assert (base[["diff_p10", "diff_p50", "diff_p90"]] == 0).all().all()
@@ -65,6 +69,22 @@ def test_compare_a_four_job_mix_sweep_through_the_cli(cli, tmp_path):
         ae, se = mix_headcount(row.budget, row.ae_per_se, cost_ae, cost_se)
         assert (row.ae_heads, row.se_heads) == (ae, se)
         assert row.cost_month == ae * cost_ae + se * cost_se
+    # comparison.xlsx: the CSV's rows as numbers, money in the book's currency.
+    from openpyxl import load_workbook
+
+    wb = load_workbook(out / "comparison.xlsx")
+    assert wb.sheetnames == ["Comparison", "Scenarios", "Frontier", "Assumptions"]
+    sheet = pd.read_excel(out / "comparison.xlsx", sheet_name="Comparison")
+    pd.testing.assert_frame_equal(sheet, table, check_dtype=False)
+    first = wb["Comparison"]["G2"]  # p50 of the first row: revenue, FY2026
+    assert first.value == table.loc[0, "p50"] and first.number_format == "[$USD] #,##0.00"
+    # compare.year=FY2027: that year's rows (and the whole-run ones) only.
+    one = tmp_path / "cmp1"
+    proc = cli("compare", str(sweep), "compare.year=FY2027", f"compare.out={one}")
+    assert proc.returncode == 0, proc.stderr
+    part = pd.read_csv(one / "comparison.csv")
+    assert set(part["fiscal_year"].dropna()) == {"FY2027"} and part["year"].isna().sum() == 8
+    assert set(pd.read_csv(one / "frontier.csv")["year"]) == {2}  # the frontier ranks FY2027
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +160,7 @@ def test_runs_with_different_seeds_are_refused(cli, tmp_path):
         (["compare.baselin=x"], "compare.baselin"),
         (["compare.baseline=nope"], "compare.baseline' = 'nope'"),
         (["compare.objective=nrr"], "compare.objective"),  # not a mix sweep: would change nothing
+        (["compare.year=FY1999"], "compare.year' = 'FY1999': not a forecast year"),
         (["--frobnicate"], "--frobnicate"),
     ],
 )
@@ -629,3 +650,58 @@ def test_group_choices_of_the_api_are_hydras(overrides):
     hydras = {k: v for k, v in cfg.hydra.runtime.choices.items() if not k.startswith("hydra")}
     assert ours == hydras
     assert choice_attrs(ours)["scenario"] == (hydras["scenario"] or "default")
+
+
+def _dated_pair(start: int = 4) -> xr.Dataset:
+    """Two scenarios over 24 forecast months from 2026-07, April fiscal years: FY2027 (Apr 2026 -
+    Mar 2027) holds 9 forecast months, FY2028 12, FY2029 3; scenario ``b`` adds 1 a month."""
+    rng = np.random.default_rng(1)
+    draws, months = 50, 24
+    base = rng.normal(100.0, 10.0, size=(draws, months, 1))
+    revenue = np.stack([base, base + 1.0], axis=-1)
+    dims = ("draw", "month", "segment", "scenario")
+    ones = np.ones((draws, months, 2))
+    return xr.Dataset(
+        {
+            "revenue": (dims, revenue),
+            "arr": (dims, 12 * revenue),
+            "nrr_total": (("draw", "month", "scenario"), ones),
+            "grr_total": (("draw", "month", "scenario"), ones),
+        },
+        coords={
+            "scenario": ["a", "b"],
+            "segment": ["s"],
+            "month": pd.date_range("2026-07-01", periods=months, freq="MS"),
+            "config": ("scenario", [f"data:\n  fiscal_year_start: {start}\n"] * 2),
+        },
+    )
+
+
+def test_compare_years_are_fiscal_years_and_compare_year_picks_them():
+    """comparison rows carry the fiscal year's index, label and months; compare.year keeps one
+    year (by index or label) or all; the tables show the first full year and the last."""
+    from simengine.compare import CompareError, parse_years, shown_years
+    from simengine.report.comparison import comparison_rows
+
+    ds = _dated_pair()
+    table, _ = compare(ds, "a")
+    years = table.drop_duplicates("year")[["year", "fiscal_year", "months"]].values.tolist()
+    assert years == [[1, "FY2027", 9], [2, "FY2028", 12], [3, "FY2029", 3]]
+    revenue = table[(table["metric"] == "revenue") & (table["scenario"] == "b")].set_index("year")
+    # Paired: b - a is exactly 1 a month, so 9, 12 and 3 over the three fiscal years.
+    assert revenue["diff_p50"].tolist() == pytest.approx([9.0, 12.0, 3.0])
+    a_year1 = ds["revenue"].sel(scenario="a").isel(month=slice(0, 9)).sum(("month", "segment"))
+    assert table.iloc[0]["p50"] == pytest.approx(float(np.quantile(a_year1, 0.5)))
+    for value, kept in (("1", {1}), ("FY2028", {2}), ("fy29", {3}), ("all", {1, 2, 3})):
+        part, _ = compare(ds, "a", years=parse_years(value, ds))
+        assert set(part["year"].dropna()) == kept, value
+    assert shown_years(table) == [2, 3]  # the first full year, and the last
+    when, rows, _ = comparison_rows(table, "a")
+    assert when == "FY2028 and FY2029 (3 mo)"
+    assert rows[0][0] == "Revenue (year), FY2028"
+    with pytest.raises(CompareError, match="compare.year' = 'FY2030'.*1 = FY2027"):
+        parse_years("FY2030", ds)
+    mixed = ds.assign_coords(config=("scenario", ["data:\n  fiscal_year_start: 1\n",
+                                                  "data:\n  fiscal_year_start: 4\n"]))  # fmt: skip
+    with pytest.raises(CompareError, match="data.fiscal_year_start' differs"):
+        compare(mixed, "a")

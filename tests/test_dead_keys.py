@@ -38,6 +38,7 @@ NO_NUMBERS = {
     "data.use_cases",
     "data.as_of",
     "data.currency",  # a label on charts and tables (tests/test_report.py)
+    "data.fiscal_year_start",  # how tables, CSVs and workbooks cut years (tests/test_rollups.py)
     "fit.posterior",
     "fit.auto",  # whether `run` fits a user's book (the embedded book has its posterior)
     "fit.cache_dir",  # where those fits are kept

@@ -73,7 +73,10 @@ def test_summary_by_year():
     months = pd.date_range("2027-01-01", periods=24, freq="MS")
     ds = make_dataset(out, np.zeros((200, 24, 0)), months=months, segments=("a", "b"), attrs={})
     table = summary_table(ds)
-    assert set(table["metric"]) == {"arr", "revenue", "nrr", "grr"}
+    assert set(table["metric"]) == {
+        "arr", "revenue", "installed_base_revenue", "new_logo_revenue", "nrr", "grr",
+        "active_accounts", "new_logos", "churned_accounts",
+    }  # fmt: skip
     assert set(table["segment"]) == {"all", "a", "b"}
     assert set(table["year"]) == {1, 2}
     row = table[(table.metric == "revenue") & (table.segment == "all") & (table.year == 1)].iloc[0]

@@ -214,9 +214,11 @@ def test_finished_needs_all_files_the_same_hash_and_no_newer_input(tmp_path):
     data = tmp_path / "usage.csv"
     data.write_text("x\n")
     os.utime(data, ns=(1, 1))  # older than the run
-    assert not finished("abc", out)  # summary.csv and fan_chart.png missing: unfinished
+    assert not finished("abc", out)  # summary.csv, .xlsx and fan_chart.png missing: unfinished
     (out / "summary.csv").write_text("")
     (out / "fan_chart.png").write_bytes(b"")
+    assert not finished("abc", out)  # a job written before the workbook: unfinished
+    (out / "summary.xlsx").write_bytes(b"")
     assert finished("abc", out, [data, None])
     assert not finished("abd", out)  # another config
     later = (out / "forecast.nc").stat().st_mtime_ns + 10**9
@@ -312,8 +314,9 @@ def test_a_job_composes_as_hydra_does(overrides):
 
 
 def test_a_sweep_prints_a_line_a_job_and_names_compare(cli, tmp_path):
-    """Each job prints one line: its place in the sweep, then key figures (the last full year: a
-    30-month horizon shows year 2) instead of the summary tables and the kernel's log lines, and
+    """Each job prints one line: its place in the sweep, then key figures (the last full fiscal
+    year: a 30-month horizon from 2026-11 ends in FY2029's April, so FY2028) instead of the summary
+    tables and the kernel's log lines, and
     the sweep ends by naming `simengine compare`; a single run still prints its table."""
     import re
 
@@ -334,7 +337,7 @@ def test_a_sweep_prints_a_line_a_job_and_names_compare(cli, tmp_path):
         assert progress, line
         with xr.open_dataset(sweep / job / "forecast.nc", engine="h5netcdf") as ds:
             assert line[progress.end() :] == f"{sweep_job_line(ds)}; wrote {sweep / job}/"
-        assert line[progress.end() :].startswith("year 2 to ") and "NRR " in line
+        assert line[progress.end() :].startswith("FY2028 to 2028-12: ") and "NRR " in line
     assert f"compare the scenarios: simengine compare {sweep}" in proc.stdout
     # The kernel's INFO timings stay in each job's run.log, off the sweep's console.
     assert "simulated " not in proc.stdout + proc.stderr

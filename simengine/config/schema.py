@@ -91,6 +91,10 @@ class DataConfig:
     # axes and tables, recorded in forecast.nc's ``currency`` attr.  Default: USD for the
     # embedded/synthetic book (calibrated in dollars), a neutral "currency" for your own tables.
     currency: str | None = None
+    # First calendar month (1-12) of the fiscal year: tables, CSVs, workbooks and charts name the
+    # forecast's years FY<year>, a fiscal year named by the calendar year in which it ends (with 2,
+    # FY2026 is February 2025 to January 2026).  Default 1: fiscal years are calendar years.
+    fiscal_year_start: int = 1
     synthetic: SynthConfig = field(default_factory=SynthConfig)
 
 

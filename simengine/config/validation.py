@@ -134,6 +134,13 @@ def validate(cfg: Config) -> None:
         currency,
         "must be a short label such as USD or EUR (1-8 characters, no spaces)",
     )
+    fy_start = cfg.data.fiscal_year_start
+    _check(
+        1 <= fy_start <= 12,
+        "data.fiscal_year_start",
+        fy_start,
+        "must be a month 1-12 (the first calendar month of the fiscal year)",
+    )
     _check(
         cfg.data.usage is None or cfg.data.accounts is not None,
         "data.usage",

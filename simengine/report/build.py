@@ -6,7 +6,9 @@ written into PATH as ``report.html`` (``--out FILE`` elsewhere), atomically: a b
 nothing and exits 2 with one line on stderr.
 
 ``--currency CODE`` names the currency on money axes and tables (default: the run's
-``data.currency``, recorded in ``forecast.nc``; without either they say "currency").
+``data.currency``, recorded in ``forecast.nc``; without either they say "currency").  ``--year FY``
+(or ``compare.year=FY``) picks the fiscal years a sweep's comparison shows: an index, a label such
+as ``FY2026``, or ``all``; default the first full fiscal year and the last.
 
 A run's report: the headline table, the fan chart, revenue by segment, NRR and GRR (observed and
 forecast), the account signals, the assumptions (the resolved config), the fit's diagnostics and
@@ -111,13 +113,14 @@ def _job_dataset(folder: Path, ds: xr.Dataset, label: str) -> xr.Dataset:
     return one.drop_vars([c for c in one.coords if c not in one.dims]).assign_attrs(attrs)
 
 
-def _comparison_section(ds, currency, baseline: str, metrics: dict) -> Section:
-    from simengine.compare import compare, scenario_names, sweep_grid
+def _comparison_section(ds, currency, baseline: str, metrics: dict, year=None) -> Section:
+    from simengine.compare import compare, parse_years, scenario_names, shown_years, sweep_grid
     from simengine.report.comparison import comparison_grid, comparison_plot, comparison_rows
 
     names = scenario_names(ds)
     table_, notes = compare(ds, baseline, metrics)
-    last, rows, shown = comparison_rows(table_, baseline)
+    years = shown_years(table_, parse_years(year, ds))  # default: first full year and the last
+    last, rows, shown = comparison_rows(table_, baseline, years)
     ran = f"Scenario{'s' if len(names) > 1 else ''} run: {', '.join(names)}. " if names else ""
     blocks = [
         text(
@@ -130,7 +133,7 @@ def _comparison_section(ds, currency, baseline: str, metrics: dict) -> Section:
         table(
             ["metric", "scenario", "P10", "P50", "P90", "difference P50 [P10, P90]", "p_better"],
             rows,
-            caption=f"Forecast year {last} (stocks at the year's end, flows over the year); money "
+            caption=f"{last} (fiscal years; stocks at the year's end, flows over the year); money "
             f"in {currency or 'currency'}",
             numeric=[False, False, True, True, True, True, True],
         ),
@@ -157,11 +160,12 @@ def _frontier_section(ds, currency, metrics: dict) -> Section | None:
     columns, rows = frontier_rows(front, spec, currency)
     blocks = [
         text(
-            f"Which AE:SE mix is best at each budget for {spec.objective} in forecast year "
-            f"{spec.year}, and in what share of the paired draws it is best (P(best)). Mixes "
-            f"the best beats in fewer than {frontier.TIE_P:.0%} of the paired draws are tied with "
-            "it ('tied best'): the data cannot tell them apart. Each mix rounds its heads to "
-            "whole people: its real cost a month is what was simulated, not exactly the budget."
+            f"Which AE:SE mix is best at each budget for {spec.objective} in "
+            f"{spec.year_label or spec.year}, and in what share of the paired draws it is best "
+            f"(P(best)). Mixes the best beats in fewer than {frontier.TIE_P:.0%} of the paired "
+            "draws are tied with it ('tied best'): the data cannot tell them apart. Each mix "
+            "rounds its heads to whole people: its real cost a month is what was simulated, not "
+            "exactly the budget."
         ),
         table(columns, rows, numeric=[c not in ("scenario", "") for c in columns]),
         figure(
@@ -173,7 +177,7 @@ def _frontier_section(ds, currency, metrics: dict) -> Section | None:
     return Section("Staffing frontier", "frontier", blocks)
 
 
-def _sweep_report(folder: Path, currency: str | None, baseline: str | None):
+def _sweep_report(folder: Path, currency: str | None, baseline: str | None, year=None):
     from simengine.compare import CompareError, resolve_baseline, scenario_currency
 
     try:
@@ -191,11 +195,16 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None):
     sections = []
     if len(labels) >= 2:
         metrics: dict = {}  # each scenario's per-draw metrics, read once for both sections
-        sections.append(_comparison_section(ds, currency, baseline, metrics))
-        from simengine.compare import compare, scenario_names
+        from simengine.compare import compare, parse_years, scenario_names, shown_years
 
+        try:
+            sections.append(_comparison_section(ds, currency, baseline, metrics, year))
+            table_ = compare(ds, baseline, metrics)[0]
+            years = shown_years(table_, parse_years(year, ds))
+        except CompareError as exc:
+            raise ReportError(str(exc)) from None
         why = sec.drivers_section(  # absent for market=rate runs (no go-to-market model)
-            compare(ds, baseline, metrics)[0], baseline, currency, scenario_names(ds)
+            table_, baseline, currency, scenario_names(ds), years
         )
         if why is not None:
             sections.append(why)
@@ -323,6 +332,7 @@ def build_report(
     out: str | Path | None = None,
     currency: str | None = None,
     baseline: str | None = None,
+    year: str | None = None,
 ) -> Path:
     """Write ``report.html`` for the run, sweep or backtest at ``path``; return its path.
 
@@ -336,6 +346,9 @@ def build_report(
         Currency code shown on money axes and tables.
     baseline : str, optional
         A sweep's baseline scenario (default: its first).
+    year : str, optional
+        ``compare.year`` of a sweep's comparison: a fiscal year (index or label, ``FY2026``) or
+        ``all``; default the first full fiscal year and the last.
     """
     from simengine.results import created_at, write_atomic_text
 
@@ -343,7 +356,7 @@ def build_report(
     if kind == "run":
         title, subtitle, sections, _ = _run_report(folder, currency)
     elif kind == "sweep":
-        title, subtitle, sections, _ = _sweep_report(folder, currency, baseline)
+        title, subtitle, sections, _ = _sweep_report(folder, currency, baseline, year)
     else:
         title, subtitle, sections, _ = _backtest_report(folder, currency)
     html = render(title, subtitle, sections, created_at=created_at())
@@ -356,14 +369,16 @@ def _parse(args: list[str]) -> tuple[str, dict[str, str]]:
     it = iter(args)
     for arg in it:
         key, _, value = arg.partition("=")
-        if key in (*_FLAGS, "--baseline"):
+        if key == "compare.year":  # the comparison's years, as simengine compare takes them
+            opts["year"] = value
+        elif key in (*_FLAGS, "--baseline", "--year"):
             value = value or next(it, None)
             if not value:
                 raise ReportError(f"{key} needs a value")
             opts[key[2:]] = value
         elif arg.startswith("-"):
             raise ReportError(f"unknown option {arg!r}; options: --out FILE, --currency CODE, "
-                              "--baseline SCENARIO")  # fmt: skip
+                              "--baseline SCENARIO, --year FY (or compare.year=FY)")  # fmt: skip
         else:
             paths.append(arg)
     if len(paths) != 1:
@@ -378,7 +393,9 @@ def main(args: list[str]) -> int:
         return 0
     try:
         path, opts = _parse(args)
-        written = build_report(path, opts.get("out"), opts.get("currency"), opts.get("baseline"))
+        written = build_report(
+            path, opts.get("out"), opts.get("currency"), opts.get("baseline"), opts.get("year")
+        )
     except (ReportError, OSError) as exc:
         print(f"simengine: error: {exc}", file=sys.stderr)
         return 2

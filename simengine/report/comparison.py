@@ -22,6 +22,7 @@ __all__ = [
     "comparison_grid",
     "comparison_plot",
     "comparison_rows",
+    "year_label",
     "fmt",
     "fmt_diff",
     "frontier_figure",
@@ -118,32 +119,60 @@ def _shared_prefix_note(scenarios: list[str]) -> str:
     return f"; labels without the keys' shared '{prefix}'" if prefix else ""
 
 
+def year_label(table: pd.DataFrame, year) -> str:
+    """A comparison year as tables and charts name it: its fiscal-year label (``FY2026``, with
+    the months it covers when not 12), ``whole run`` for None."""
+    if year is None or pd.isna(year):
+        return "whole run"
+    hit = table[table["year"] == year]
+    if "fiscal_year" not in table or hit.empty:
+        return f"year {int(year)}"
+    r = hit.iloc[0]
+    months = int(r["months"]) if "months" in hit and pd.notna(r["months"]) else 12
+    return str(r["fiscal_year"]) + ("" if months == 12 else f" ({months} mo)")
+
+
 def comparison_rows(
-    table: pd.DataFrame, baseline: str, metrics: tuple[str, ...] = METRICS
-) -> tuple[int, list[list[str]], dict[str, str]]:
-    """The last forecast year's rows (and the whole-run metrics') of a comparison table, as the
-    console and the HTML report show them: metric (on its first row), scenario (as
+    table: pd.DataFrame, baseline: str, years=None, metrics: tuple[str, ...] = METRICS
+) -> tuple[str, list[list[str]], dict[str, str]]:
+    """The rows of the fiscal years ``years`` (default :func:`simengine.compare.shown_years`: the
+    first full year and the last) and of the whole-run metrics of a comparison table, as the
+    console and the HTML report show them: metric and year (on its first row), scenario (as
     :func:`display_labels` shows it), P10, P50, P90, the paired difference to ``baseline``
     (P50 [P10, P90]) and ``p_better``.  ``metrics``: which rows (the outcomes by default;
     :data:`~simengine.compare.DRIVERS` for the go-to-market drivers; none when the table has
-    none of them).  Returns the year, the rows and the shown labels."""
-    last = table["year"].max()
-    part = table[((table["year"] == last) | table["year"].isna()) & table["metric"].isin(metrics)]
+    none of them).  Returns the years' names, the rows and the shown labels."""
+    from simengine.compare import shown_years
+
+    years = shown_years(table) if years is None else list(years)
     shown = display_labels(list(dict.fromkeys(table["scenario"])))
+    chosen = table[table["metric"].isin(metrics)]
+    blocks = [(y, chosen[chosen["year"] == y]) for y in years]
+    blocks.append((None, chosen[chosen["year"].isna()]))
     rows = []
-    for metric, group in part.groupby("metric", sort=False):
-        for i, r in enumerate(group.itertuples()):
-            base = r.scenario == baseline
-            diff = (
-                "baseline"
-                if base
-                else f"{fmt_diff(metric, r.diff_p50)} [{fmt_diff(metric, r.diff_p10)}, "
-                f"{fmt_diff(metric, r.diff_p90)}]"
-            )
-            rows.append([_LABEL.get(metric, metric) if i == 0 else "", shown[r.scenario],
-                         fmt(metric, r.p10), fmt(metric, r.p50), fmt(metric, r.p90), diff,
-                         "-" if base else f"{r.p_better:.0%}"])  # fmt: skip
-    return last, rows, shown
+    for year, part in blocks:
+        named = len(years) > 1 and year is not None
+        for metric, group in part.groupby("metric", sort=False):
+            title = _LABEL.get(metric, metric) + (f", {year_label(table, year)}" if named else "")
+            rows += _metric_rows(metric, title, group, baseline, shown)
+    return " and ".join(year_label(table, y) for y in years) or "whole run", rows, shown
+
+
+def _metric_rows(metric, title, group, baseline, shown) -> list[list[str]]:
+    """One metric's rows of :func:`comparison_rows`, ``title`` on the first."""
+    rows = []
+    for i, r in enumerate(group.itertuples()):
+        base = r.scenario == baseline
+        diff = (
+            "baseline"
+            if base
+            else f"{fmt_diff(metric, r.diff_p50)} [{fmt_diff(metric, r.diff_p10)}, "
+            f"{fmt_diff(metric, r.diff_p90)}]"
+        )
+        rows.append([title if i == 0 else "", shown[r.scenario],
+                     fmt(metric, r.p10), fmt(metric, r.p50), fmt(metric, r.p90), diff,
+                     "-" if base else f"{r.p_better:.0%}"])  # fmt: skip
+    return rows
 
 
 def print_comparison(
@@ -152,22 +181,24 @@ def print_comparison(
     console: Console | None = None,
     names: list[str] = (),
     metrics: tuple[str, ...] = METRICS,
+    years=None,
 ) -> None:
-    """Print the last forecast year (and whole-run metrics) of every scenario vs the baseline.
+    """Print fiscal years ``years`` (default the first full and the last) and the whole-run
+    metrics of every scenario vs the baseline.
 
     ``names``: the runs' scenario names (:func:`scenario_title`); ``metrics``: the outcomes, or
     the go-to-market drivers (:func:`print_drivers`).
     """
     console = console or Console()
-    last, rows, shown = comparison_rows(table, baseline, metrics)
+    when, rows, shown = comparison_rows(table, baseline, years, metrics)
     if not rows:
         return
     what = "Why: go-to-market drivers" if metrics == DRIVERS else "Scenarios"
     out = Table(
-        title=f"{scenario_title(list(names))}{what} vs {shown[baseline]!r}, forecast year {last} "
+        title=f"{scenario_title(list(names))}{what} vs {shown[baseline]!r}, {when} "
         "(paired by draw; p_better: share of draws where the scenario is better"
-        f"{_DRIVER_DIRECTION if metrics == DRIVERS else ''}, ties count 1/2; all years in "
-        f"comparison.csv{_shared_prefix_note(list(shown))})"
+        f"{_DRIVER_DIRECTION if metrics == DRIVERS else ''}, ties count 1/2; every year in "
+        f"comparison.csv and comparison.xlsx{_shared_prefix_note(list(shown))})"
     )
     # Each metric heads its rows (rather than a column of its own), so the scenario labels get
     # the width: a planner reads them down the table.
@@ -187,11 +218,15 @@ _DRIVER_DIRECTION = ", for a driver higher (lower for unhealthy starts and varia
 
 
 def print_drivers(
-    table: pd.DataFrame, baseline: str, console: Console | None = None, names: list[str] = ()
+    table: pd.DataFrame,
+    baseline: str,
+    console: Console | None = None,
+    names: list[str] = (),
+    years=None,
 ) -> None:
     """Print the go-to-market drivers of every scenario vs the baseline (why a plan wins); prints
     nothing when the runs have none (``market=rate``)."""
-    print_comparison(table, baseline, console, names, DRIVERS)
+    print_comparison(table, baseline, console, names, DRIVERS, years)
 
 
 def _axis_format(ax, metric: str, currency: str | None = None, diff: bool = False) -> None:
@@ -242,7 +277,7 @@ def comparison_plot(
                 continue
             sel = sel.set_index("scenario").reindex(scenarios)
             offset = (k - (len(keys) - 1) / 2) * step
-            label = "whole run" if year is None else f"year {year}"
+            label = year_label(table, year)
             for ax, lo, mid, hi in (
                 (ax_val, "p10", "p50", "p90"),
                 (ax_diff, "diff_p10", "diff_p50", "diff_p90"),
@@ -280,7 +315,7 @@ def comparison_plot(
         ax_val.invert_yaxis() if row == 0 else None
     fig.legend(
         list(handles.values()), list(handles.keys()), loc="center left",
-        bbox_to_anchor=(1.0, 0.5), fontsize=8, title="forecast year",
+        bbox_to_anchor=(1.0, 0.5), fontsize=8, title="fiscal year",
     )  # fmt: skip
     what = "go-to-market drivers of " if metrics and metrics[0] in DRIVERS else ""
     title = title or (
@@ -313,7 +348,7 @@ def _last_year(part: pd.DataFrame, last) -> tuple[pd.DataFrame, str]:
     """One metric's rows of forecast year ``last``, or its whole-run rows (a metric without
     years), and which they are."""
     if part["year"].notna().any():
-        return part[part["year"] == last], f"year {last}"
+        return part[part["year"] == last], year_label(part, last)
     return part, "whole run"
 
 
@@ -468,10 +503,10 @@ def print_frontier_table(
     console = console or Console()
     target = f" >= {_money(spec.target, 0)}" if spec.target is not None else ""
     out = Table(
-        title=f"{scenario_title(list(names))}Staffing frontier: {spec.objective}{target}, year "
-        f"{spec.year} (P(best): share of paired draws in which the mix is best at its budget; "
-        f"tied best (n%): the best beats it in n% < {TIE_P:.0%} of them; real cost: of the AE "
-        "and SE heads the mix rounds to, as simulated)"
+        title=f"{scenario_title(list(names))}Staffing frontier: {spec.objective}{target}, "
+        f"{spec.year_label or spec.year} (P(best): share of paired draws in which the mix is best "
+        f"at its budget; tied best (n%): the best beats it in n% < {TIE_P:.0%} of them; real cost: "
+        "of the AE and SE heads the mix rounds to, as simulated)"
     )
     columns, rows = frontier_rows(table, spec, currency)
     for col in columns:
@@ -552,9 +587,9 @@ def frontier_figure(
     elif spec.objective in ("p_revenue_target", "nrr"):
         ax_val.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax_val.set_title(
-        f"{scenario_title(list(names))}Staffing frontier, year {spec.year}\nringed: the best mix "
-        f"per budget and every mix tied with it (the best beats it in < {TIE_P:.0%} of paired "
-        "draws); under each point: its real cost a month",
+        f"{scenario_title(list(names))}Staffing frontier, {spec.year_label or spec.year}\nringed: "
+        f"the best mix per budget and every mix tied with it (the best beats it in < {TIE_P:.0%} "
+        "of paired draws); under each point: its real cost a month",
         fontsize=10,
     )
     ax_val.grid(alpha=0.3)

@@ -34,19 +34,49 @@ _LABELS = {
     "post_sales_share": "Post-sales share",
     "expansion_multiple": "Expansion multiple",
 }
-_ORDER = {name: i for i, name in enumerate(_LABELS)}
+#: The rollups' further metrics (simengine.rollups): report tables and the workbook show them;
+#: the terminal table keeps to the metrics above.
+_TERMINAL = frozenset(_LABELS)
+_FORMATS |= {
+    "installed_base_revenue": "{:,.0f}",
+    "new_logo_revenue": "{:,.0f}",
+    "active_accounts": "{:,.0f}",
+    "churned_accounts": "{:,.0f}",
+}
+_LABELS |= {
+    "installed_base_revenue": "Installed base revenue (year)",
+    "new_logo_revenue": "New-logo revenue (year)",
+    "active_accounts": "Customers (year end)",
+    "churned_accounts": "Churned accounts (year)",
+}
+_ORDER = {
+    name: i
+    for i, name in enumerate(dict.fromkeys((
+        "arr", "revenue", "installed_base_revenue", "new_logo_revenue", "nrr", "grr",
+        "active_accounts", "new_logos", "churned_accounts", *_LABELS,
+    )))
+}  # fmt: skip
+
+
+def year_label(row) -> str:
+    """How a summary row names its fiscal year: ``FY2026``, ``FY2025 actual``, with the months
+    it covers when not 12 (``FY2029, 10 mo``); ``all`` for a whole-run row."""
+    if pd.isna(row.year):
+        return "all"
+    name = str(row.period) + (" actual" if row.source == "actual" else "")
+    return name + ("" if row.months == 12 else f", {row.months} mo")
 
 
 def print_summary(ds: xr.Dataset, console: Console | None = None) -> None:
-    """Print the P10/P50/P90 summary (all segments) by forecast year."""
+    """Print the P10/P50/P90 summary (all segments) by fiscal year, the last actual one first."""
     console = console or Console()
     table = summary_table(ds)
-    table = table[table["segment"] == "all"]
+    table = table[(table["segment"] == "all") & table["metric"].isin(_TERMINAL)]
     out = Table(
         title=f"Forecast from {ds.attrs.get('as_of', '?')}: {ds.sizes['draw']} draws, "
         f"parameters: {ds.attrs.get('parameters', '?')}"
     )
-    for col in ("metric", "year", "P10", "P50", "P90"):
+    for col in ("metric", "fiscal year", "P10", "P50", "P90"):
         out.add_column(col, justify="left" if col == "metric" else "right")
     table = table.sort_values(
         ["year", "metric"],
@@ -56,14 +86,12 @@ def print_summary(ds: xr.Dataset, console: Console | None = None) -> None:
     )
     for row in table.itertuples():
         fmt = _FORMATS[row.metric]
-        if pd.isna(row.year):
-            year = "all"
-        else:
-            year = f"{row.year} ({row.year_end})" + (
-                "" if row.months == 12 else f", {row.months} mo"
-            )
         out.add_row(
-            _LABELS[row.metric], year, fmt.format(row.p10), fmt.format(row.p50), fmt.format(row.p90)
+            _LABELS[row.metric],
+            year_label(row),
+            fmt.format(row.p10),
+            fmt.format(row.p50),
+            fmt.format(row.p90),
         )
     console.print(out)
 
@@ -78,7 +106,7 @@ def sweep_job_line(ds: xr.Dataset) -> str:
     from simengine.report.comparison import fmt  # the compare table's formats
 
     table = summary_table(ds)
-    table = table[(table["segment"] == "all") & table["year"].notna()]
+    table = table[(table["segment"] == "all") & (table["year"] > 0).fillna(False)]
     full = table[table["months"] == 12]  # a partial last year's flows would read low
     table = full if len(full) else table
     last = table[table["year"] == table["year"].max()].set_index("metric")
@@ -90,7 +118,7 @@ def sweep_job_line(ds: xr.Dataset) -> str:
     parts += [
         f"{name} {fmt(m, last.loc[m, 'p50'])}" for m, name in names.items() if m in last.index
     ]
-    return f"year {int(row['year'])} to {row['year_end']}{months}: " + ", ".join(parts)
+    return f"{row['period']} to {row['year_end']}{months}: " + ", ".join(parts)
 
 
 def print_fit_summary(tree, diagnostics, gate_failures: list[str], console: Console | None = None):

@@ -523,14 +523,19 @@ def paired_differences(
     *,
     currency: str | None = None,
 ) -> Figure:
-    """Per scenario: the distribution of (its revenue in forecast ``year`` − the baseline's), draw
+    """Per scenario: the distribution of (its revenue in fiscal ``year`` − the baseline's), draw
     by draw, with P(beats baseline) (ties count one half) in the legend.
 
     ``ds`` has a ``scenario`` dim (``sweep.nc`` or :func:`simengine.compare.load_scenarios`);
+    ``year`` is the fiscal year's index as ``comparison.csv`` has it (1 = the forecast's first;
+    its months before the forecast are the book's, the same in every scenario, so they cancel).
     ``currency`` names the money axis (default: the dataset's ``currency`` attr).
     """
+    from simengine.compare import fiscal_years
+
     currency = currency or ds.attrs.get("currency") or None
-    months = slice(12 * (year - 1), 12 * year)
+    period = {p.year_index: p for p in fiscal_years(ds)}[int(year)]
+    months = slice(period.start, period.stop)
     revenue = ds["revenue"].isel(month=months).sum(("month", "segment")).load()
     base = revenue.sel(scenario=baseline)
     others = [str(s) for s in ds["scenario"].values if str(s) != baseline]
@@ -547,8 +552,7 @@ def paired_differences(
     ax.set_yticks(range(len(others)), others, fontsize=8)
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(money_formatter(currency))
-    ax.set_xlabel(unit_label(f"revenue in forecast year {year} minus {baseline!r}, same draw",
-                             currency))  # fmt: skip
+    ax.set_xlabel(unit_label(f"revenue in {period.label} minus {baseline!r}, same draw", currency))
     ax.set_title(f"{', '.join(others)} against {baseline!r}: paired differences of revenue "
                  "(common random numbers)", fontsize=10)  # fmt: skip
     ax.grid(alpha=0.3, axis="x")

@@ -54,7 +54,7 @@ PROVENANCE_KEYS = (
 )  # fmt: skip
 
 
-_MONEY = {"arr", "revenue", "total_cost"}
+_MONEY = {"arr", "revenue", "installed_base_revenue", "new_logo_revenue", "total_cost"}
 
 
 def _cell(metric: str, value: float) -> str:
@@ -65,24 +65,29 @@ def _cell(metric: str, value: float) -> str:
 
 
 def headline_table(ds: xr.Dataset, segment: str = "all", caption: str = "", fold: str = "") -> dict:
-    """One row per metric, P10 / P50 / P90 of each forecast year side by side (summary.csv has
-    the unrounded figures); whole-run metrics (the expansion multiple) fill the first year's."""
+    """One row per metric: the last actual fiscal year, then P10 / P50 / P90 of each forecast
+    fiscal year side by side (summary.csv has the figures to the cent); whole-run metrics (the
+    expansion multiple) fill the first forecast year's."""
     summary = summary_table(ds)
     part = summary[summary["segment"] == segment]
-    years = part["year"].dropna().unique().tolist()
-    ends = {int(r.year): (r.year_end, r.months) for r in part.dropna(subset=["year"]).itertuples()}
+    actual = part[part["source"] == "actual"]
+    part = part[part["source"] != "actual"]
+    years = part.dropna(subset=["year"]).drop_duplicates("year")
     columns = ["metric"]
-    for y in years:
-        end, months = ends[int(y)]
-        span = "" if months == 12 else f", {months} mo"
-        columns += [f"Y{y} ({end}{span}) P10", "P50", "P90"]
+    if len(actual):
+        columns.append(f"{actual['period'].iloc[0]} actual")
+    for r in years.itertuples():
+        span = "" if r.months == 12 else f", {r.months} mo"
+        columns += [f"{r.period} ({r.year_end}{span}) P10", "P50", "P90"]
     rows = []
     for metric in sorted(part["metric"].unique(), key=lambda m: _ORDER[m]):
         rows_m = part[part["metric"] == metric]
-        label = _LABELS[metric] + (" (whole run)" if rows_m["year"].isna().all() else "")
-        row = [label]
-        for i, y in enumerate(years):
-            whole = rows_m["year"].isna().all()
+        whole = rows_m["year"].isna().all()
+        row = [_LABELS[metric] + (" (whole run)" if whole else "")]
+        if len(actual):
+            hit = actual[actual["metric"] == metric]
+            row.append(_cell(metric, hit["p50"].iloc[0]) if len(hit) else "")
+        for i, y in enumerate(years["year"]):
             hit = rows_m if whole else rows_m[rows_m["year"].eq(y).fillna(False)]
             if hit.empty or (whole and i > 0):
                 row += ["", "", ""]
@@ -95,15 +100,18 @@ def headline_table(ds: xr.Dataset, segment: str = "all", caption: str = "", fold
 
 
 def headline_section(ds: xr.Dataset, currency: str | None = None) -> Section:
-    """The P10/P50/P90 table by forecast year, all segments, then one folded table per segment."""
+    """The P10/P50/P90 table by fiscal year (the last actual one first), all segments, then one
+    folded table per segment."""
     unit = currency or "currency"
     source = parameter_source(ds.attrs)
     blocks = [
         text(
             f"Forecast from {ds.attrs.get('as_of', '?')} over {ds.sizes['month']} months, "
             f"{ds.sizes['draw']:,} draws; parameters: {ds.attrs.get('parameters', source)}. "
-            f"Money in {unit} (K thousands, M millions); ARR, NRR and GRR at the year's last "
-            "month, flows summed over the year; summary.csv has every figure unrounded.",
+            f"Money in {unit} (K thousands, M millions); fiscal years named by the calendar year "
+            "they end in; ARR, NRR, GRR and customers at the year's last month, flows summed over "
+            "the year (a year the forecast starts inside adds its earlier months from the book); "
+            "summary.csv and summary.xlsx have every figure, by quarter and month too.",
         ),
         headline_table(ds, caption="All segments"),
     ]
@@ -502,6 +510,7 @@ def drivers_section(
     baseline: str,
     currency: str | None = None,
     names: list[str] = (),
+    years=None,
 ) -> Section | None:
     """Why a plan wins: the go-to-market drivers of every scenario (deals worked, deal coverage,
     win rate, unhealthy starts, CSM/SE coverage of the base, AE attainment, variable pay) and
@@ -515,7 +524,7 @@ def drivers_section(
 
     if not comparison["metric"].isin(DRIVERS).any():
         return None
-    last, rows, shown = comparison_rows(comparison, baseline, DRIVERS)
+    last, rows, shown = comparison_rows(comparison, baseline, years, DRIVERS)
     blocks = [
         text(
             f"Why the plans differ: what the go-to-market model did in each scenario, paired draw "
@@ -529,7 +538,7 @@ def drivers_section(
         table(
             ["driver", "scenario", "P10", "P50", "P90", "difference P50 [P10, P90]", "p_better"],
             rows,
-            caption=f"Forecast year {last}; money in {currency or 'currency'}",
+            caption=f"{last}; money in {currency or 'currency'}",
             numeric=[False, False, True, True, True, True, True],
         ),
         figure(
