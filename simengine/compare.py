@@ -409,8 +409,8 @@ def metric_draws(ds: xr.Dataset) -> tuple[dict[tuple[str, int | None], np.ndarra
             out[name, None] = ds[name].values
         else:
             notes.append(f"{name}: left out, not in the forecast")
-    if "deals" in ds:
-        for year, months in _year_slices(ds.sizes["month"]):
+    if "deals" in ds:  # over the forecast months of the same fiscal years
+        for year, months in slices:
             for name, values in driver_draws(ds.isel(month=months)).items():
                 out[name, year] = values
     return {k: np.asarray(v, dtype=float) for k, v in out.items()}, notes
@@ -705,7 +705,8 @@ def shown_years(table: pd.DataFrame, choice=None) -> list[int]:
         return [int(y) for y in years["year"] if int(y) in choice]
     if years.empty:
         return []
-    full = years[years["months"] == 12]
+    # A table without ``months`` (written before fiscal years) has whole 12-month years.
+    full = years[years["months"] == 12] if "months" in years else years
     first = int(full["year"].min()) if len(full) else int(years["year"].min())
     last = int(years["year"].max())
     return sorted({first, last})

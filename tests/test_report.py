@@ -171,7 +171,7 @@ def test_sweep_report_compares_and_draws_the_frontier(mix_sweep):
     assert 'alt="Scenario comparison on the two swept keys"' in page
     assert "Scenario run: default." in page  # the runs' scenario name
     why = page.split('<section id="drivers">')[1].split("</section>")[0]
-    assert ">Deal coverage (share of deals with an SE)</td>" in why
+    assert ">Deal coverage (share of deals with an SE)" in why  # with the year when two are shown
     frontier = page.split('<section id="frontier">')[1].split("</section>")[0]
     # Each of the two budgets: one best mix, or both its mixes tied and marked alike.
     alone, tied = frontier.count('<td class="">best</td>'), frontier.count(">tied best")

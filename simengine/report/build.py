@@ -161,7 +161,7 @@ def _frontier_section(ds, currency, metrics: dict) -> Section | None:
     blocks = [
         text(
             f"Which AE:SE mix is best at each budget for {spec.objective} in "
-            f"{spec.year_label or spec.year}, and in what share of the paired draws it is best "
+            f"{spec.year_label or 'year ' + str(spec.year)}, and in what share of the paired draws it is best "
             f"(P(best)). Mixes the best beats in fewer than {frontier.TIE_P:.0%} of the paired "
             "draws are tied with it ('tied best'): the data cannot tell them apart. Each mix "
             "rounds its heads to whole people: its real cost a month is what was simulated, not "

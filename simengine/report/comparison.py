@@ -504,7 +504,7 @@ def print_frontier_table(
     target = f" >= {_money(spec.target, 0)}" if spec.target is not None else ""
     out = Table(
         title=f"{scenario_title(list(names))}Staffing frontier: {spec.objective}{target}, "
-        f"{spec.year_label or spec.year} (P(best): share of paired draws in which the mix is best "
+        f"{spec.year_label or 'year ' + str(spec.year)} (P(best): share of paired draws in which the mix is best "
         f"at its budget; tied best (n%): the best beats it in n% < {TIE_P:.0%} of them; real cost: "
         "of the AE and SE heads the mix rounds to, as simulated)"
     )
@@ -587,7 +587,7 @@ def frontier_figure(
     elif spec.objective in ("p_revenue_target", "nrr"):
         ax_val.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax_val.set_title(
-        f"{scenario_title(list(names))}Staffing frontier, {spec.year_label or spec.year}\nringed: "
+        f"{scenario_title(list(names))}Staffing frontier, {spec.year_label or 'year ' + str(spec.year)}\nringed: "
         f"the best mix per budget and every mix tied with it (the best beats it in < {TIE_P:.0%} "
         "of paired draws); under each point: its real cost a month",
         fontsize=10,
