@@ -26,9 +26,18 @@ from the book (``history_*`` variables of ``forecast.nc``, :mod:`simengine.actua
 "actuals plus forecast" for the current year.  ``actual_months`` and ``forecast_months`` say how
 many of each a row holds; go-to-market cost has no actuals (its rows count forecast months only).
 The last fiscal year that ended before the forecast is a row of its own (``source`` ``actual``,
-``year`` 0, P10 = P50 = P90 = the observed value).  ``growth_p10/_p50/_p90`` (fiscal years only) are
-the quantiles of each draw's change on the fiscal year before, for money and counts, where both
-years have 12 months.
+``year`` 0, P10 = P50 = P90 = the observed value), and so are the quarters and months of the
+first fiscal year that end before the forecast (``year`` 1), so a year's quarters and months add
+up to it.  Actual NRR and GRR use the data's revenue (prices as billed), where the forecast's
+first-year base prices each account's history at its current price.  ``growth_p10/_p50/_p90``
+(fiscal years only) are the quantiles of each draw's change on the fiscal year before, for money
+and counts, where both years are covered in full.
+
+**Files.**  ``summary.csv`` keeps one row per metric, segment and fiscal year (plus the whole-run
+rows), as its readers have always filtered it; quarters and months go to ``summary_quarterly.csv``
+and ``summary_monthly.csv`` with the same columns (``period_type`` tells them apart, so the three
+concatenate into one long table) rather than into it, where a reader summing a metric's rows by
+year would count each year three times.
 """
 
 from __future__ import annotations
