@@ -10,7 +10,8 @@ and ``p_better``, the share of paired draws in which the scenario beats the base
 **Tie rule.**  A draw where scenario and baseline are equal counts one half toward ``p_better``
 (so identical scenarios, and the baseline itself, get exactly 0.5: no evidence either way).
 Draws where either value is not finite (an NRR with no base, a CAC payback with no logo won) are
-left out of that metric's figures.  **Direction.**  Higher is better except for go-to-market cost
+left out of that metric's figures.  ``mcse_p_better`` and ``mcse_diff_p50`` are the Monte Carlo
+standard errors of ``p_better`` and ``diff_p50`` over the paired draws (:mod:`simengine.mcse`).  **Direction.**  Higher is better except for go-to-market cost
 (``total_cost``) and CAC payback (``cac_payback_months``), where lower is better.
 
 Writes ``comparison.csv`` (every scenario, metric and year), ``comparison.png`` (each scenario's
@@ -19,7 +20,8 @@ heatmap a metric: paired difference and ``p_better`` per cell) and, for a staffi
 ``frontier.csv``/``frontier.png``; prints the last forecast year's table.
 
 Runs are paired only when they share ``seed``, the input data hash and the number of draws;
-otherwise their streams are not common and ``compare`` refuses (exit 2, one line).
+otherwise their streams are not common and ``compare`` refuses (exit 2, one line).  Runs of
+``sim.draws=auto`` may differ in draws: they pair on the draws they share.
 
 Keys: ``compare.baseline=LABEL`` (default: the first scenario), ``compare.out=DIR`` (default
 ``outputs/compare/<timestamp>_<token>/``), and for a staffing-mix sweep the frontier's
@@ -37,6 +39,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from simengine.mcse import better_scores, quantile_mcse, share_mcse
 from simengine.sweep import PROVENANCE, _labels, job_dirs, job_ok, open_jobs
 
 __all__ = [
@@ -62,6 +65,7 @@ __all__ = [
 #: Columns of comparison.csv (the contract).
 COLUMNS = (
     "scenario", "metric", "year", "p10", "p50", "p90", "diff_p10", "diff_p50", "diff_p90", "p_better",
+    "mcse_p_better", "mcse_diff_p50",
 )  # fmt: skip
 #: Metrics compared, in order (names as in summary.csv).
 METRICS = (
@@ -219,14 +223,27 @@ def _check_pairable(ds: xr.Dataset) -> None:
                 f"({values[0]} vs {values[i]}), so their random streams are not common"
             )
     # An outer join pads a shorter run's draws with NaN: a draw missing from one scenario.
+    # Runs of sim.draws=auto stop at different draws by design and pair on the draws they share
+    # (streams are keyed by absolute draw: a run's first n draws are those of any longer run).
     revenue = ds["revenue"].sum(("month", "segment"), skipna=False)
     lengths = revenue.notnull().sum("draw").values
-    if len(set(lengths.tolist())) > 1:
+    if len(set(lengths.tolist())) > 1 and not _all_auto(ds):
         i = int(np.argmax(lengths != lengths[0]))
         raise CompareError(
             f"cannot pair {labels[0]!r} and {labels[i]!r}: draws differ "
             f"({lengths[0]} vs {lengths[i]}), so their random streams are not common"
         )
+
+
+def _all_auto(ds: xr.Dataset) -> bool:
+    """True when every scenario was run with ``sim.draws=auto`` (its resolved config says so)."""
+    from simengine.config import config_section
+
+    if "config" not in ds.coords:
+        return False
+    return all(
+        str(config_section(str(text), "sim").get("draws")) == "auto" for text in ds["config"].values
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -282,7 +299,11 @@ def metric_draws(ds: xr.Dataset) -> tuple[dict[tuple[str, int | None], np.ndarra
             out[name, None] = ds[name].values
         else:
             notes.append(f"{name}: left out, not in the forecast")
-    return {k: np.asarray(v, dtype=float) for k, v in out.items()}, notes
+    # A draw the scenario does not have (sim.draws=auto: a sweep's scenarios stop at different
+    # draws and the stacked sweep pads the shorter ones with NaN) is missing, not a sum of 0.
+    absent = ds["revenue"].isnull().all(("month", "segment")).values
+    out = {k: np.where(absent, np.nan, np.asarray(v, dtype=float)) for k, v in out.items()}
+    return out, notes
 
 
 def p_better(scenario: np.ndarray, baseline: np.ndarray, lower_is_better: bool = False) -> float:
@@ -466,9 +487,10 @@ def compare(
                     continue
                 ok = np.isfinite(v) & np.isfinite(b)
                 diff = np.where(ok, v - b, np.nan)
-                rows.append(
-                    (label, name, year, *_q(v), *_q(diff), p_better(v, b, name in LOWER_IS_BETTER))
-                )
+                lower = name in LOWER_IS_BETTER
+                # Monte Carlo standard errors over the paired draws (simengine.mcse).
+                mcse = (share_mcse(better_scores(v, b, lower)), quantile_mcse(diff))
+                rows.append((label, name, year, *_q(v), *_q(diff), p_better(v, b, lower), *mcse))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["year"] = table["year"].astype("Int64")
     return table, notes

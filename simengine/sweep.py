@@ -354,16 +354,7 @@ def gather_sweep(sweep_dir: str | Path, current: bool = False, copy: bool = Fals
         ``sweep.nc``, or None when no job produced a forecast.
     """
     sweep_dir = Path(sweep_dir)
-    jobs = job_dirs(sweep_dir)
-    started = sweep_dir / "multirun.yaml"
-    if current and started.is_file():
-        t0 = started.stat().st_mtime_ns
-        jobs = [
-            j
-            for j in jobs
-            if (j / ".hydra" / "overrides.yaml").is_file()
-            and (j / ".hydra" / "overrides.yaml").stat().st_mtime_ns >= t0
-        ]
+    jobs = _current_jobs(sweep_dir) if current else job_dirs(sweep_dir)
     if not jobs:
         return None
     labels = _labels(jobs)
@@ -388,6 +379,22 @@ def gather_sweep(sweep_dir: str | Path, current: bool = False, copy: bool = Fals
     return path
 
 
+def _current_jobs(sweep_dir: Path) -> list[Path]:
+    """The job folders of the latest sweep into ``sweep_dir``: those whose
+    ``.hydra/overrides.yaml`` is not older than ``multirun.yaml`` (Hydra writes both at launch)."""
+    jobs = job_dirs(sweep_dir)
+    started = sweep_dir / "multirun.yaml"
+    if not started.is_file():
+        return jobs
+    t0 = started.stat().st_mtime_ns
+    return [
+        j
+        for j in jobs
+        if (j / ".hydra" / "overrides.yaml").is_file()
+        and (j / ".hydra" / "overrides.yaml").stat().st_mtime_ns >= t0
+    ]
+
+
 class SweepCallback(Callback):
     """Isolates failed jobs and writes ``sweep.nc`` into the sweep folder when a multirun ends."""
 
@@ -409,6 +416,10 @@ class SweepCallback(Callback):
         job_return.status = JobStatus.COMPLETED
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        from simengine.auto_draws import settle_sweep
+
+        # sim.draws=auto: the undecided jobs draw on before the jobs are stacked.
+        settle_sweep(config.hydra.sweep.dir, _current_jobs(Path(config.hydra.sweep.dir)))
         path = gather_sweep(config.hydra.sweep.dir, current=True)
         if path is None:
             print("simengine: error: no job of the sweep finished", file=sys.stderr)
