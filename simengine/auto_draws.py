@@ -32,7 +32,7 @@ identical scenarios stop at once; a close call (``p_better`` near 0.5) needs abo
 
 **How a sweep does it** (``simengine run -m ... sim.draws=auto``): Hydra runs every job as usual
 with its first block, and each job writes all its outputs plus, in ``.auto/`` in its folder, its
-config and its per-account accumulator.  When the jobs are done, the sweep's callback
+per-account accumulator.  When the jobs are done, the sweep's callback
 (:class:`simengine.sweep.SweepCallback`) settles them in the main process before it stacks
 ``sweep.nc`` (:func:`settle_sweep`): it reads every job's per-draw metric from its ``forecast.nc``,
 computes the MCSEs, and for the undecided jobs simulates only the next draws and rewrites that
@@ -40,9 +40,10 @@ job's outputs with all its draws (``forecast.nc``, ``summary.csv``, the charts a
 files: each job folder always holds a complete run); then again until every comparison is settled
 or at ``sim.max_draws``.  It writes ``auto_draws.csv`` in the sweep folder (per scenario: draws,
 statistic, its value and MCSE, why it stopped) and prints it.  Each job's ``forecast.nc`` says its
-rule in attr ``draws_rule``; its draws are its ``draw`` dim.  The accumulators are deleted at the
-end; a job without one (a resumed sweep) that must draw more is simulated again from draw 0 (the
-same numbers, more time).
+rule in attr ``draws_rule``; its draws are its ``draw`` dim.  A job is continued with the config
+its ``forecast.nc`` records (:func:`config_from_yaml`).  The accumulators are deleted at the end; a
+job without one (a resumed sweep) that must draw more is simulated again from draw 0 (the same
+numbers, more time).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,7 @@ __all__ = [
     "AUTO",
     "STATE_DIR",
     "append_draws",
+    "config_from_yaml",
     "first_block",
     "is_auto",
     "next_draws",
@@ -77,7 +79,6 @@ __all__ = [
 AUTO = "auto"
 #: A sweep job's folder for what the settling needs: its config and per-account accumulator.
 STATE_DIR = ".auto"
-_CONFIG = "config.pkl"
 _ACCOUNTS = "accounts.npz"
 
 
@@ -155,7 +156,7 @@ def _revenue_last_year(ds: xr.Dataset) -> np.ndarray:
     """Per-draw revenue of the last forecast year, as ``simengine compare`` computes it."""
     from simengine.compare import metric_draws
 
-    values, _ = metric_draws(ds[[v for v in ("revenue", "arr", "nrr_total", "grr_total")]])
+    values, _ = metric_draws(ds[["revenue", "arr", "nrr_total", "grr_total"]])
     keys = [k for k in values if k[0] == "revenue" and k[1] is not None]
     return values[max(keys, key=lambda k: k[1])]
 
@@ -210,7 +211,7 @@ def simulate_auto(cfg, book=None, scenario=None, kernel=None, resolved=None) -> 
 
 def first_block(cfg, out_dir: str | Path, resolved: str | None = None) -> xr.Dataset:
     """A sweep job's first ``sim.block_draws`` draws; keeps what :func:`settle_sweep` needs to
-    continue it in ``out_dir/.auto/`` (its config, its per-account accumulator)."""
+    continue it in ``out_dir/.auto/`` (its per-account accumulator)."""
     from simengine.config import config_yaml
     from simengine.pipeline import simulate_block
 
@@ -218,25 +219,44 @@ def first_block(cfg, out_dir: str | Path, resolved: str | None = None) -> xr.Dat
     n = min(cfg.sim.block_draws, cfg.sim.max_draws)
     ds, acc = simulate_block(_with_draws(cfg, n), resolved=resolved)
     ds.attrs["draws_rule"] = _rule_text(cfg, "the sweep's comparison (auto_draws.csv)")
-    _save_state(Path(out_dir), cfg, acc)
+    _save_state(Path(out_dir), acc)
     return ds
 
 
-def _save_state(job: Path, cfg, acc) -> None:
+def _save_state(job: Path, acc) -> None:
     from simengine.atomic import atomic_path
 
     folder = job / STATE_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / _CONFIG) as tmp:
-        tmp.write_bytes(pickle.dumps(cfg))
     with atomic_path(folder / _ACCOUNTS) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **acc.state())
 
 
-def _load_config(job: Path):
-    with open(job / STATE_DIR / _CONFIG, "rb") as f:
-        return pickle.load(f)  # noqa: S301 - written by this sweep's own jobs
+def _job_config(job: Path) -> str:
+    """The resolved config YAML a job's ``forecast.nc`` records (attr ``config``)."""
+    import h5py
+
+    from simengine.sweep import _attr
+
+    with h5py.File(job / "forecast.nc", "r") as f:
+        return str(_attr(f.attrs.get("config", "")))
+
+
+def config_from_yaml(text: str):
+    """The :class:`~simengine.config.Config` whose resolved YAML (``config_yaml``) is ``text``:
+    how :func:`settle_sweep` continues a job with the config it ran (the YAML holds every key;
+    ``market.new_logos`` picks the market's schema)."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    from simengine.config import to_config
+    from simengine.config.schema import CapacityMarket, Config, RateMarket
+
+    raw = yaml.safe_load(text) or {}
+    market = RateMarket() if (raw.get("market") or {}).get("new_logos") == "rate" else None
+    base = OmegaConf.structured(Config(market=market or CapacityMarket()))
+    return to_config(OmegaConf.merge(base, OmegaConf.create(raw)))
 
 
 def _load_accumulator(job: Path, draws: int):
@@ -279,7 +299,7 @@ def _extend_job(job: Path, cfg, target: int, books: dict) -> None:
         ds = append_draws(old, block)
     ds.attrs["draws_rule"] = attrs.get("draws_rule", "")
     write_run_outputs(ds, job, cfg.signals.top)
-    _save_state(job, cfg, acc)
+    _save_state(job, acc)
 
 
 def _stored_draws(path: Path, block: xr.Dataset) -> xr.Dataset | None:
@@ -419,16 +439,18 @@ def settle_sweep(sweep_dir: str | Path, jobs: list[Path] | None = None) -> pd.Da
     are left out; jobs without ``sim.draws=auto`` stay as they are.  Writes ``auto_draws.csv``
     into ``sweep_dir`` and returns it; None when no job is an auto one.
     """
+    from simengine.config import config_section
     from simengine.results import write_atomic_text
     from simengine.sweep import _labels, job_dirs, job_ok
 
     sweep_dir = Path(sweep_dir)
     jobs = [j for j in (job_dirs(sweep_dir) if jobs is None else jobs) if job_ok(j)]
-    auto = [j for j in jobs if (j / STATE_DIR / _CONFIG).is_file()]
+    texts = {j: _job_config(j) for j in jobs}
+    auto = [j for j in jobs if str(config_section(texts[j], "sim").get("draws")) == AUTO]
     if not auto:
         return None
     labels = dict(zip(auto, _labels(auto), strict=True))
-    configs = {labels[j]: _load_config(j) for j in auto}
+    configs = {labels[j]: config_from_yaml(texts[j]) for j in auto}
     folder = {labels[j]: j for j in auto}
     sim = configs[labels[auto[0]]].sim
     groups = _groups(list(labels.values()), configs)
@@ -451,8 +473,8 @@ def settle_sweep(sweep_dir: str | Path, jobs: list[Path] | None = None) -> pd.Da
             values[label] = _last_year_values(folder[label])
     table.insert(1, "job", [folder[label].name for label in table["scenario"]])
     write_atomic_text(table.to_csv(index=False, float_format="%.6g"), sweep_dir / "auto_draws.csv")
-    for job in auto:  # the accumulators are large; the config stays (a rerun recognises the job)
-        (job / STATE_DIR / _ACCOUNTS).unlink(missing_ok=True)
+    for job in auto:  # the accumulators are large (draws x accounts)
+        shutil.rmtree(job / STATE_DIR, ignore_errors=True)
     _print_settled(table, sim)
     return table
 
