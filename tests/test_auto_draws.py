@@ -171,3 +171,21 @@ def test_the_auto_keys_are_checked():
         load_config(["sim.draws=many"])
     with pytest.raises(ConfigError, match="'sim.max_draws' = 100: must be >= sim.block_draws"):
         load_config(["sim.draws=auto", "sim.max_draws=100"])
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["sim.draws=auto", "staffing.budget=900000", "staffing.ae_per_se=3"],
+        ["sim.draws=auto", "market=rate", TIE],
+        ["sim.draws=auto", "scenario=downturn", "model.override.smb.churn_alpha=2.0"],
+    ],
+)
+def test_a_job_continues_with_the_config_its_forecast_records(overrides):
+    """The settling rebuilds each job's config from the resolved YAML in its forecast.nc."""
+    from simengine.api import load_config
+    from simengine.auto_draws import config_from_yaml
+    from simengine.config import config_yaml
+
+    cfg = load_config(overrides)
+    assert config_from_yaml(config_yaml(cfg)) == cfg
