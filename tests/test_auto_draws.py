@@ -89,6 +89,7 @@ def test_a_sweep_stops_on_a_clear_difference_and_draws_on_a_tie_to_the_maximum(c
     auto_draws.csv agree, and the extended job's forecast is the fixed 60-draw run's."""
     from simengine.api import load_config, simulate_config
     from simengine.compare import compare, load_scenarios
+    from simengine.sweep import gather_sweep
 
     small = [o for o in SMALL if not o.startswith("sim.draws")]
     sweep = tmp_path / "sweep"
@@ -112,7 +113,16 @@ def test_a_sweep_stops_on_a_clear_difference_and_draws_on_a_tie_to_the_maximum(c
         assert revenue.loc[row["scenario"], "p_better"] == pytest.approx(row["value"], rel=1e-5)
         assert revenue.loc[row["scenario"], "mcse_p_better"] == pytest.approx(row["mcse"], rel=1e-5)
     assert {"mcse_p_better", "mcse_diff_p50"} <= set(table.columns)
+    # sweep.nc maps the jobs (virtual datasets): job 1's draws 20-59 read as missing, counts too,
+    # as in the self-contained copy.
+    mapped = ds[["revenue", "new_logos"]].load()
     ds.close()
+    for name in ("revenue", "new_logos"):
+        assert mapped[name].isel(scenario=1, draw=slice(20, None)).isnull().all()
+        assert mapped[name].isel(scenario=1, draw=slice(0, 20)).notnull().all()
+    gather_sweep(sweep, copy=True)
+    with xr.open_dataset(sweep / "sweep.nc", engine="h5netcdf") as copied:
+        assert copied[["revenue", "new_logos"]].load().equals(mapped)
     with xr.open_dataset(sweep / "2" / "forecast.nc", engine="h5netcdf") as job:
         fixed = simulate_config(load_config([*small, "sim.draws=60", TIE]))
         _same(job.load(), fixed)
