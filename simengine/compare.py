@@ -10,9 +10,10 @@ and ``p_better``, the share of paired draws in which the scenario beats the base
 **Tie rule.**  A draw where scenario and baseline are equal counts one half toward ``p_better``
 (so identical scenarios, and the baseline itself, get exactly 0.5: no evidence either way).
 Draws where either value is not finite (an NRR with no base, a CAC payback with no logo won) are
-left out of that metric's figures.  ``mcse_p_better`` and ``mcse_diff_p50`` are the Monte Carlo
-standard errors of ``p_better`` and ``diff_p50`` over the paired draws (:mod:`simengine.mcse`).  **Direction.**  Higher is better except for go-to-market cost
+left out of that metric's figures.  **Direction.**  Higher is better except for go-to-market cost
 (``total_cost``) and CAC payback (``cac_payback_months``), where lower is better.
+``mcse_p_better`` and ``mcse_diff_p50`` are the Monte Carlo standard errors of ``p_better`` and
+``diff_p50`` over the paired draws (:mod:`simengine.mcse`).
 
 Writes ``comparison.csv`` (every scenario, metric and year), ``comparison.png`` (each scenario's
 interval and paired difference), ``comparison_grid.png`` when the scenarios vary in two keys (one
