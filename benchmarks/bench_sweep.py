@@ -334,7 +334,7 @@ def _frontier_sweep(budgets: str, ratios: str, draws: list[str], out: Path) -> t
 
 def _p_best(sweep: Path, precision: float):
     """Per mix: draws, ``p_best`` and its MCSE (as ``sim.draws=auto`` computes them), best mix."""
-    from simengine.auto_draws import plan_sweep
+    from simengine.auto_sweep import plan_sweep
     from simengine.compare import load_scenarios, metric_draws, scenario_data
     from simengine.frontier import frontier, mixes, spec_from_keys
 

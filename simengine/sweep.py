@@ -462,7 +462,7 @@ class SweepCallback(Callback):
         job_return.status = JobStatus.COMPLETED
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        from simengine.auto_draws import settle_sweep
+        from simengine.auto_sweep import settle_sweep
 
         # sim.draws=auto: the undecided jobs draw on before the jobs are stacked.
         settle_sweep(config.hydra.sweep.dir, _current_jobs(Path(config.hydra.sweep.dir)))

@@ -13,7 +13,8 @@ import pytest
 import xarray as xr
 
 from simengine.accounts_forecast import AccountAccumulator
-from simengine.auto_draws import next_draws, plan_sweep
+from simengine.auto_draws import next_draws
+from simengine.auto_sweep import plan_sweep
 from simengine.kernels import layout as L
 from simengine.mcse import better_scores, quantile_mcse, share_mcse
 from tests.conftest import SMALL
@@ -194,7 +195,7 @@ def test_the_auto_keys_are_checked():
 def test_a_job_continues_with_the_config_its_forecast_records(overrides):
     """The settling rebuilds each job's config from the resolved YAML in its forecast.nc."""
     from simengine.api import load_config
-    from simengine.auto_draws import config_from_yaml
+    from simengine.auto_sweep import config_from_yaml
     from simengine.config import config_yaml
 
     cfg = load_config(overrides)

@@ -53,7 +53,7 @@ class SimConfig:
 
     # A number of draws, or "auto": blocks of `block_draws` until the Monte Carlo standard error
     # of the comparison asked for is at most `precision`, up to `max_draws`
-    # (simengine/auto_draws.py says which comparison and how).
+    # (simengine/auto_draws.py and auto_sweep.py say which comparison and how).
     draws: Any = 1000
     precision: float = 0.02
     max_draws: int = 4000
