@@ -273,12 +273,13 @@ def settle_sweep(sweep_dir: str | Path, jobs: list[Path] | None = None) -> pd.Da
     from simengine.sweep import _labels, job_dirs, job_ok
 
     sweep_dir = Path(sweep_dir)
-    jobs = [j for j in (job_dirs(sweep_dir) if jobs is None else jobs) if job_ok(j)]
+    jobs = job_dirs(sweep_dir) if jobs is None else list(jobs)
+    labels = dict(zip(jobs, _labels(jobs), strict=True)) if jobs else {}  # as sweep.nc's
+    jobs = [j for j in jobs if job_ok(j)]
     texts = {j: _job_config(j) for j in jobs}
     auto = [j for j in jobs if str(config_section(texts[j], "sim").get("draws")) == AUTO]
     if not auto:
         return None
-    labels = dict(zip(auto, _labels(auto), strict=True))
     configs = {labels[j]: config_from_yaml(texts[j]) for j in auto}
     folder = {labels[j]: j for j in auto}
     sim = configs[labels[auto[0]]].sim
