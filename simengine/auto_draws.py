@@ -50,7 +50,7 @@ __all__ = [
 
 #: The value of ``sim.draws`` that asks for blocks until the comparison is sure.
 AUTO = "auto"
-#: A sweep job's folder for what the settling needs: its config and per-account accumulator.
+#: A sweep job's folder for what the settling needs: its per-account accumulator.
 STATE_DIR = ".auto"
 _ACCOUNTS = "accounts.npz"
 
