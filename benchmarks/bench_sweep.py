@@ -22,7 +22,17 @@ scenarios linearly (jobs are independent and run back to back).  Figures printed
    process CPU a job costs outside the kernel (jobs 2..n: from one job's start to the next, kernel
    excluded, plus its pre-check and its share of the merge), what a long sweep pays per job.
 
-The sweep varies ``staffing.ae_per_se`` at ``staffing.budget=900000`` (same budget, other ratios).
+6. ``sim.draws=auto`` on the staffing frontier (``--budgets`` x ``--ratios``: 5 budgets x 10
+   ratios by default) answered with MCSE(``p_best``) <= ``--precision`` (0.02), against the fixed
+   ``--draws`` (1,000) sweep of the same scenarios in the same run: wall and CPU time of each, the
+   draws the auto sweep took, and whether the answers agree within the MCSE (every mix's
+   ``p_best``, and each budget's best mix).  The auto sweep's draws are the first draws of the
+   fixed sweep's (streams keyed by absolute draw), so their ``p_best`` differ by the MCSE of the
+   draws the auto sweep did not take: ``z = (p_auto - p_fixed) / sqrt(mcse_auto**2 -
+   mcse_fixed**2)``.  ``--frontier-only`` runs this section alone.
+
+The sweeps of 1-5 vary ``staffing.ae_per_se`` at ``staffing.budget=900000`` (same budget, other
+ratios).
 """
 
 from __future__ import annotations
@@ -308,6 +318,83 @@ def _compare_cli(sweep: Path, out: Path) -> tuple[float, float]:
     return seconds, float(rss[-1]) / 1024
 
 
+def _frontier_sweep(budgets: str, ratios: str, draws: list[str], out: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of ``simengine run -m`` over ``budgets`` x ``ratios``."""
+    cmd = [
+        sys.executable, "-m", "simengine", "run", "-m", *draws, "sim.progress=false",
+        f"staffing.budget={budgets}", f"staffing.ae_per_se={ratios}", f"hydra.sweep.dir={out}",
+    ]  # fmt: skip
+    t0, c0 = time.perf_counter(), _children_cpu()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    seconds, cpu = time.perf_counter() - t0, _children_cpu() - c0
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-2000:])
+    return seconds, cpu
+
+
+def _p_best(sweep: Path, precision: float):
+    """Per mix: draws, ``p_best`` and its MCSE (as ``sim.draws=auto`` computes them), best mix."""
+    from simengine.auto_sweep import plan_sweep
+    from simengine.compare import load_scenarios, metric_draws, scenario_data
+    from simengine.frontier import frontier, mixes, spec_from_keys
+
+    ds = load_scenarios([sweep])
+    mix = mixes(ds)
+    values = {}
+    for label in mix["scenario"]:
+        per_draw, _ = metric_draws(scenario_data(ds, label))
+        last = max(y for m, y in per_draw if m == "revenue" and y is not None)
+        v = per_draw["revenue", last]
+        values[label] = v[np.isfinite(v)]
+    groups = [list(g["scenario"]) for _, g in mix.groupby("budget", sort=True)]
+    _, table = plan_sweep(values, groups, precision, 1, 10**9)
+    front = frontier(ds, spec_from_keys({}, ds))
+    ds.close()
+    table = table.merge(front[["scenario", "budget", "ae_per_se", "best"]], on="scenario")
+    columns = ["scenario", "budget", "ae_per_se", "draws", "value", "mcse", "best"]
+    return table[columns].rename(columns={"value": "p_best"})
+
+
+def _frontier_auto(args, root: Path) -> None:
+    budgets, ratios = args.budgets, args.ratios
+    n = len(budgets.split(",")) * len(ratios.split(","))
+    auto_args = ["sim.draws=auto", f"sim.precision={args.precision}",
+                 f"sim.block_draws={args.block_draws}", f"sim.max_draws={args.max_draws}"]  # fmt: skip
+    print(f"frontier: {budgets} x {ratios} ({n} scenarios), 36 months, default book; load "
+          f"{os.getloadavg()[0]:.1f}")  # fmt: skip
+    fixed_s, fixed_cpu = _frontier_sweep(budgets, ratios, [f"sim.draws={args.draws}"],
+                                         root / "fixed")  # fmt: skip
+    auto_s, auto_cpu = _frontier_sweep(budgets, ratios, auto_args, root / "auto")
+    fixed = _p_best(root / "fixed", args.precision)
+    auto = _p_best(root / "auto", args.precision)
+    both = auto.merge(fixed, on=["scenario", "budget", "ae_per_se"], suffixes=("_auto", "_fixed"))
+    gap = np.sqrt(np.maximum(both["mcse_auto"] ** 2 - both["mcse_fixed"] ** 2, 1e-12))
+    z = (both["p_best_auto"] - both["p_best_fixed"]) / gap
+    same_best = (both[both["best_auto"]]["scenario"].tolist()
+                 == both[both["best_fixed"]]["scenario"].tolist())  # fmt: skip
+    print(
+        f"fixed {args.draws} draws: {fixed_s:.1f} s wall, {fixed_cpu:.1f} CPU-s; auto "
+        f"(MCSE(p_best) <= {args.precision:g}, blocks of {args.block_draws}, at most "
+        f"{args.max_draws}): {auto_s:.1f} s wall, {auto_cpu:.1f} CPU-s; auto/fixed wall "
+        f"{auto_s / fixed_s:.2f}; load after {os.getloadavg()[0]:.1f}"
+    )
+    draws = auto.groupby("budget")["draws"].first()
+    print(
+        f"auto draws per budget: {', '.join(f'{b:g}: {d}' for b, d in draws.items())} "
+        f"({auto['draws'].sum():,} draws in all vs {args.draws * n:,}); largest MCSE(p_best) "
+        f"auto {auto['mcse'].max():.4f}, fixed {fixed['mcse'].max():.4f}"
+    )
+    print(
+        f"same answers: best mix (P50) at every budget the same: {same_best}; "
+        f"|p_best auto - fixed| max {np.abs(both['p_best_auto'] - both['p_best_fixed']).max():.4f}"
+        f", |z| max {np.abs(z).max():.2f} (z over the MCSE of the draws auto did not take; "
+        f"|z| > 3 in {int((np.abs(z) > 3).sum())} of {n})"
+    )
+    with_p = both[["budget", "ae_per_se", "draws_auto", "p_best_auto", "mcse_auto",
+                   "p_best_fixed", "mcse_fixed", "best_auto", "best_fixed"]]  # fmt: skip
+    print(with_p.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", type=int, default=50)
@@ -315,8 +402,18 @@ def main() -> None:
     parser.add_argument("--dask-draws", type=int, default=2000)
     parser.add_argument("--merge-jobs", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="4 scenarios x 200 draws")
-    parser.add_argument("--skip", default="", help="comma list of basic,joblib,dask,memory,stages")
+    parser.add_argument(
+        "--skip", default="", help="comma list of basic,joblib,dask,memory,stages,frontier"
+    )
+    parser.add_argument("--budgets", default="600000,750000,900000,1050000,1200000")
+    parser.add_argument("--ratios", default=_ratios(10))
+    parser.add_argument("--precision", type=float, default=0.02)
+    parser.add_argument("--block-draws", type=int, default=200)
+    parser.add_argument("--max-draws", type=int, default=4000)
+    parser.add_argument("--frontier-only", action="store_true", help="section 6 alone")
     args = parser.parse_args()
+    if args.frontier_only:
+        args.skip = "basic,joblib,dask,memory,stages"
     if args.quick:
         args.scenarios, args.draws, args.dask_draws, args.merge_jobs = 4, 200, 400, 8
     skip = set(args.skip.split(","))
@@ -374,6 +471,8 @@ def main() -> None:
             )
         if "stages" not in skip:
             _print_stages(_stages(args.scenarios, args.draws, root / "stages"), args.scenarios)
+        if "frontier" not in skip:
+            _frontier_auto(args, root)
 
 
 if __name__ == "__main__":

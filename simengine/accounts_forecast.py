@@ -103,6 +103,7 @@ class AccountAccumulator:
         n = self.revenue_last.size
         self.n_accounts = n
         self.draws = int(draws)
+        self.exact_limit = int(exact_limit)
         self.seen = 0
         self.sum_revenue = np.zeros(n)
         self.n_churn_3m = np.zeros(n)
@@ -123,6 +124,70 @@ class AccountAccumulator:
             # Column 0 is the underflow bin (zero included), the last one the overflow bin.
             self.hist = np.zeros((n, HIST_BINS + 2), dtype=np.int32)
             self.scale = np.where(self.revenue_last > 0, 12.0 * self.revenue_last, 1.0)
+
+    #: Per-account arrays a continued run needs (:meth:`state`), besides ``values``/``hist``.
+    _SUMS = ("sum_revenue", "n_churn_3m", "n_churn_12m", "n_growth", "n_overage", "sum_overage",
+             "n_leak", "sum_leak", "sum_use_cases", "n_use_case")  # fmt: skip
+
+    def grow(self, draws: int) -> None:
+        """Make room for ``draws`` draws in total (``sim.draws=auto`` adds blocks to a run).
+
+        The result is the accumulator a run of ``draws`` draws would hold after the same draws:
+        sums are folded draw by draw in draw order whatever the blocks; when ``draws x accounts``
+        passes ``exact_limit`` the exact values kept so far are binned, which gives the counts
+        binning them draw by draw would have given.
+        """
+        draws = int(draws)
+        if draws < self.seen:
+            raise ValueError(f"{self.seen} draws added already; cannot shrink to {draws}")
+        self.draws = draws
+        if not self.exact:
+            return
+        if draws * self.n_accounts > self.exact_limit:
+            seen = self.values[: self.seen]
+            self.exact, self.values = False, None
+            self.hist = np.zeros((self.n_accounts, HIST_BINS + 2), dtype=np.int32)
+            self.scale = np.where(self.revenue_last > 0, 12.0 * self.revenue_last, 1.0)
+            for a in range(0, self.n_accounts, _HIST_BLOCK):
+                b = min(a + _HIST_BLOCK, self.n_accounts)
+                self.hist[a:b] += self._bin_counts(seen[:, a:b], self.scale[a:b])
+        elif self.values.shape[0] < draws:
+            values = np.empty((draws, self.n_accounts))
+            values[: self.seen] = self.values[: self.seen]
+            self.values = values
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything a later block needs to continue this accumulator (:meth:`from_state`)."""
+        out = {name: getattr(self, name) for name in self._SUMS}
+        out["revenue_last"] = self.revenue_last
+        out["seen"] = np.asarray(self.seen)
+        if self.exact:
+            out["values"] = self.values[: self.seen]
+        else:
+            out["hist"] = self.hist
+        return out
+
+    @classmethod
+    def from_state(
+        cls, state: dict[str, np.ndarray], draws: int, exact_limit: int = EXACT_LIMIT
+    ) -> AccountAccumulator:
+        """The accumulator :meth:`state` saved, with room for ``draws`` draws in total."""
+        seen = int(state["seen"])
+        acc = cls(state["revenue_last"], seen, exact_limit)
+        if acc.exact != ("values" in state):  # saved in the other mode: rebuild that mode
+            acc.exact = "values" in state
+            acc.values = np.empty((seen, acc.n_accounts)) if acc.exact else None
+            if not acc.exact:
+                acc.scale = np.where(acc.revenue_last > 0, 12.0 * acc.revenue_last, 1.0)
+        for name in cls._SUMS:
+            getattr(acc, name)[...] = state[name]
+        if acc.exact:
+            acc.values[:seen] = state["values"]
+        else:
+            acc.hist = np.array(state["hist"], dtype=np.int32)
+        acc.seen = seen
+        acc.grow(draws)
+        return acc
 
     @property
     def nbytes(self) -> int:
@@ -375,9 +440,19 @@ class AccountForecast:
     signals : pandas.DataFrame, optional
         :meth:`book_signals` of ``book``, when the caller has it (it depends on the book alone,
         so a sweep computes it once); computed here otherwise.
+    accumulator : AccountAccumulator, optional
+        An accumulator holding the run's first draws, to continue (``sim.draws=auto``): it is
+        grown to ``draws`` and the next draws are folded into it.
     """
 
-    def __init__(self, book, state, draws: int, signals: pd.DataFrame | None = None):
+    def __init__(
+        self,
+        book,
+        state,
+        draws: int,
+        signals: pd.DataFrame | None = None,
+        accumulator: AccountAccumulator | None = None,
+    ):
         mask = active_mask(book)
         accounts = book.accounts[mask]
         self.account_ids = accounts["account_id"].to_numpy(dtype=object)
@@ -386,7 +461,13 @@ class AccountForecast:
             raise ValueError("book and state disagree on the active accounts")
         self.commit = np.asarray(state.commit, dtype=np.float64)
         revenue_last = state.hist_usage[:, -1] * state.price  # the as_of month at the run's price
-        self.accumulator = AccountAccumulator(revenue_last, draws)
+        if accumulator is None:
+            accumulator = AccountAccumulator(revenue_last, draws)
+        elif accumulator.n_accounts != state.n_accounts:
+            raise ValueError("the accumulator to continue holds other accounts")
+        else:
+            accumulator.grow(draws)
+        self.accumulator = accumulator
         self.signals = self.book_signals(book) if signals is None else signals
         if not self.signals.index.equals(pd.Index(self.account_ids)):
             raise ValueError("signals are not those of the book's active accounts")

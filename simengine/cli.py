@@ -173,6 +173,10 @@ def _check_backtest(verb: str, cfg, book) -> None:
     """``backtest.*`` acts in ``simengine backtest`` only; there, the book must hold the holdout."""
     from simengine.config import BacktestConfig
 
+    if verb == "backtest" and cfg.sim.draws == "auto":
+        raise UserError(
+            "config key 'sim.draws' = 'auto': simengine backtest scores a fixed number of draws"
+        )
     if verb == "backtest":  # a holdout the book cannot support: exit 2 before any output
         from simengine.backtest import check_holdout  # the backtest extra: only for this verb
 
@@ -404,7 +408,12 @@ def _run_job(cfg, hydra, sweep: bool) -> None:
             f"{progress}skipped {_output_dir()}: it holds this config's outputs (same config hash)"
         )
         return
-    ds = simulate_config(config, resolved=resolved)
+    if sweep and config.sim.draws == "auto":  # a first block; the sweep's end draws on
+        from simengine.auto_draws import first_block
+
+        ds = first_block(config, _output_dir(), resolved=resolved)
+    else:
+        ds = simulate_config(config, resolved=resolved)
     paths = write_run_outputs(ds, _output_dir(), config.signals.top)
     console = Console(stderr=False)
     if sweep:

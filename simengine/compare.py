@@ -12,6 +12,8 @@ and ``p_better``, the share of paired draws in which the scenario beats the base
 Draws where either value is not finite (an NRR with no base, a CAC payback with no logo won) are
 left out of that metric's figures.  **Direction.**  Higher is better except for go-to-market cost
 (``total_cost``) and CAC payback (``cac_payback_months``), where lower is better.
+``mcse_p_better`` and ``mcse_diff_p50`` are the Monte Carlo standard errors of ``p_better`` and
+``diff_p50`` over the paired draws (:mod:`simengine.mcse`).
 
 **Why a plan wins.**  Runs with the go-to-market model (``market=capacity``) also compare its
 drivers (:data:`DRIVERS`), per forecast year and paired the same way, so a planner sees *why* one
@@ -31,7 +33,8 @@ heatmap a metric: paired difference and ``p_better`` per cell) and, for a staffi
 the first full and the last fiscal year's table.
 
 Runs are paired only when they share ``seed``, the input data hash and the number of draws;
-otherwise their streams are not common and ``compare`` refuses (exit 2, one line).
+otherwise their streams are not common and ``compare`` refuses (exit 2, one line).  Runs of
+``sim.draws=auto`` may differ in draws: they pair on the draws they share.
 
 **Years** are fiscal years (``data.fiscal_year_start``, :mod:`simengine.fiscal`): ``year`` is the
 index (1 = the forecast's first fiscal year), ``fiscal_year`` the label (``FY2026``, named by the
@@ -57,6 +60,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from simengine.mcse import better_scores, quantile_mcse, share_mcse
 from simengine.sweep import PROVENANCE, _labels, job_dirs, job_ok, open_jobs
 
 __all__ = [
@@ -91,7 +95,7 @@ __all__ = [
 #: Columns of comparison.csv (the contract).
 COLUMNS = (
     "scenario", "metric", "year", "fiscal_year", "months", "p10", "p50", "p90", "diff_p10",
-    "diff_p50", "diff_p90", "p_better",
+    "diff_p50", "diff_p90", "p_better", "mcse_p_better", "mcse_diff_p50",
 )  # fmt: skip
 #: Metrics compared, in order (names as in summary.csv).
 METRICS = (
@@ -274,14 +278,27 @@ def _check_pairable(ds: xr.Dataset) -> None:
                 f"({values[0]} vs {values[i]}), so their random streams are not common"
             )
     # An outer join pads a shorter run's draws with NaN: a draw missing from one scenario.
+    # Runs of sim.draws=auto stop at different draws by design and pair on the draws they share
+    # (streams are keyed by absolute draw: a run's first n draws are those of any longer run).
     revenue = ds["revenue"].sum(("month", "segment"), skipna=False)
     lengths = revenue.notnull().sum("draw").values
-    if len(set(lengths.tolist())) > 1:
+    if len(set(lengths.tolist())) > 1 and not _all_auto(ds):
         i = int(np.argmax(lengths != lengths[0]))
         raise CompareError(
             f"cannot pair {labels[0]!r} and {labels[i]!r}: draws differ "
             f"({lengths[0]} vs {lengths[i]}), so their random streams are not common"
         )
+
+
+def _all_auto(ds: xr.Dataset) -> bool:
+    """True when every scenario was run with ``sim.draws=auto`` (its resolved config says so)."""
+    from simengine.config import config_section
+
+    if "config" not in ds.coords:
+        return False
+    return all(
+        str(config_section(str(text), "sim").get("draws")) == "auto" for text in ds["config"].values
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -413,7 +430,11 @@ def metric_draws(ds: xr.Dataset) -> tuple[dict[tuple[str, int | None], np.ndarra
         for year, months in slices:
             for name, values in driver_draws(ds.isel(month=months)).items():
                 out[name, year] = values
-    return {k: np.asarray(v, dtype=float) for k, v in out.items()}, notes
+    # A draw the scenario does not have (sim.draws=auto: a sweep's scenarios stop at different
+    # draws and the stacked sweep pads the shorter ones with NaN) is missing, not a sum of 0.
+    absent = ds["revenue"].isnull().all(("month", "segment")).values
+    out = {k: np.where(absent, np.nan, np.asarray(v, dtype=float)) for k, v in out.items()}
+    return out, notes
 
 
 def _by_month(da: xr.DataArray) -> np.ndarray:
@@ -658,10 +679,11 @@ def compare(
                 ok = np.isfinite(v) & np.isfinite(b)
                 diff = np.where(ok, v - b, np.nan)
                 fy, months = names.get(year, ("", ds.sizes["month"]))
-                rows.append(
-                    (label, name, year, fy, months, *_q(v), *_q(diff),
-                     p_better(v, b, name in LOWER_IS_BETTER))
-                )  # fmt: skip
+                lower = name in LOWER_IS_BETTER
+                # Monte Carlo standard errors over the paired draws (simengine.mcse).
+                mcse = (share_mcse(better_scores(v, b, lower)), quantile_mcse(diff))
+                rows.append((label, name, year, fy, months, *_q(v), *_q(diff),
+                             p_better(v, b, lower), *mcse))  # fmt: skip
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["year"] = table["year"].astype("Int64")
     if years is not None:

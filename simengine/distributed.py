@@ -66,6 +66,7 @@ def run_kernel_distributed(state, params, capacity=None, *, client, chunks=None,
     size = math.ceil(draws / max(1, min(chunks, draws)))
     bounds = [(a, min(a + size, draws)) for a in range(0, draws, size)]
     account_sink = kwargs.pop("account_sink", None)
+    offset = kwargs.pop("draw_start", 0)  # a block of a longer run (sim.draws=auto)
     kwargs = {**kwargs, "progress": False, "record_accounts": account_sink is not None}
     state_f = client.scatter(state, broadcast=True)
     futures = [
@@ -74,7 +75,7 @@ def run_kernel_distributed(state, params, capacity=None, *, client, chunks=None,
             state_f,
             Params(*(x[a:b] for x in params)),
             Capacity(*(x[a:b] for x in capacity)),
-            a,
+            offset + a,
             pure=False,
             **kwargs,
         )

@@ -42,6 +42,7 @@ __all__ = [
     "fit_cache_path",
     "group_choices",
     "load_checked_posterior",
+    "simulate_block",
     "simulate_config",
 ]
 
@@ -485,6 +486,55 @@ def simulate_config(
 
     ``kernel`` replaces :func:`simengine.engine.run_kernel` (same signature and result), e.g.
     :func:`simengine.distributed.run_kernel_distributed` to spread the draws over Dask workers.
+
+    With ``sim.draws=auto`` the run draws blocks until its rule is met
+    (:func:`simengine.auto_draws.simulate_auto`).
+    """
+    from simengine.auto_draws import is_auto, simulate_auto
+
+    if is_auto(cfg):
+        return simulate_auto(cfg, book, scenario, kernel, resolved, choices=choices)
+    return simulate_block(cfg, book, scenario, kernel, resolved, choices=choices)[0]
+
+
+def _later_draws(obj, start: int, draws: int):
+    """``obj`` (a dataclass whose arrays over draws have the draw first) with draws ``start ..
+    draws - 1`` only: the parameters, staffing paths and drivers of a block of draws."""
+    import numpy as np
+
+    if start == 0:
+        return obj
+    later = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == draws:
+            later[f.name] = value[start:]
+    return dataclasses.replace(obj, **later)
+
+
+def simulate_block(
+    cfg: Config,
+    book=None,
+    scenario: ScenarioFile | None = None,
+    kernel=None,
+    resolved: str | None = None,
+    *,
+    draws_from: int = 0,
+    accumulator=None,
+    choices: dict[str, str | None] | None = None,
+):
+    """Draws ``draws_from .. cfg.sim.draws - 1`` of the run ``cfg``: ``(dataset, accumulator)``.
+
+    Every random stream is keyed by absolute draw (posterior draws are a seeded permutation's
+    first ``cfg.sim.draws``, assumption draws the first values of their own streams, the kernel's
+    streams keyed by draw), so the block's draws are bitwise draws ``draws_from ..`` of a run of
+    ``cfg.sim.draws`` draws.  Parameters, staffing and drivers are drawn for all draws and the
+    block's taken (cheap next to the kernel).  The dataset's ``draw`` coordinate counts from
+    ``draws_from``; its per-account forecast (dim ``account``) comes from ``accumulator`` (a
+    :class:`simengine.accounts_forecast.AccountAccumulator` holding draws ``0 .. draws_from -
+    1``, continued here; a new one when None) and covers every draw so far; its attr
+    ``account_months`` counts the block's draws only.  :func:`simulate_config` is the block
+    ``0 .. sim.draws - 1``; ``choices`` as there.
     """
     from simengine.accounts_forecast import AccountForecast
     from simengine.actuals import observed_actuals
@@ -514,6 +564,9 @@ def simulate_config(
         rules=rules,
         neutral=neutral,
     )
+    n_draws = cfg.sim.draws
+    if not 0 <= draws_from < n_draws:
+        raise ValueError(f"draws_from = {draws_from}: the run has {n_draws} draws")
     for note in params.notes:
         warnings.warn(note, stacklevel=2)
     for key, value in params.overrides.items():
@@ -527,12 +580,18 @@ def simulate_config(
         drivers = apply_drivers(
             cfg, params, staffing, book, current=default_config(cfg.market.new_logos).staffing
         )
+    if draws_from:
+        params = _later_draws(params, draws_from, n_draws)
+        if staffing is not None:
+            staffing = _later_draws(staffing, draws_from, n_draws)
+            drivers = _later_draws(drivers, draws_from, n_draws)
     signals = _derived((data_hash, "usage_signals"), lambda: AccountForecast.book_signals(book))
-    accounts = AccountForecast(book, state, cfg.sim.draws, signals=signals)
+    accounts = AccountForecast(book, state, n_draws, signals=signals, accumulator=accumulator)
     out, cohort, coverage, _ = (kernel or run_kernel)(
         state,
         Params(params.seg_params, params.month_params),
         drivers.capacity if drivers is not None else None,
+        draw_start=draws_from,
         seed=cfg.seed,
         month_of_year0=month_of_year(first),
         cohort_months=cfg.sim.cohort_months,
@@ -581,6 +640,8 @@ def simulate_config(
         segments=segments,
         attrs=attrs,
     )
+    if draws_from:
+        ds = ds.assign_coords(draw=ds["draw"].copy(data=ds["draw"].values + draws_from))
     ds = ds.merge(accounts.to_dataset(), combine_attrs="override")
     # The months the forecast continues, for charts that show history and forecast on one axis.
     history = _derived(
@@ -611,4 +672,4 @@ def simulate_config(
         )  # fmt: skip
         ds = add_gtm(ds, staffing, drivers, cost, coverage)
         ds.attrs.update(staffing=cfg.staffing.name, comp=cfg.comp.plan)
-    return ds
+    return ds, accounts.accumulator

@@ -172,13 +172,19 @@ def _schema(f) -> tuple:
     return dims, coords, variables
 
 
-def _fingerprint(f, dims: tuple) -> tuple:
+def _fingerprint(f, dims: tuple, draw_axes: dict[str, int]) -> tuple:
     """What two job files must share to be stacked, read through h5py (h5netcdf's dimension
     bookkeeping costs ~0.1 s a file): every dataset's name, shape and dtype, and the values of
-    the dimensions' coordinates."""
-    shapes = tuple(sorted((k, v.shape, str(v.dtype)) for k, v in f.items()))
+    the dimensions' coordinates, but for the number of draws (``draw_axes``: each variable's
+    ``draw`` axis), which :func:`_stacked_merge` checks apart."""
+
+    def shape(name: str, shape: tuple) -> tuple:
+        axis = 0 if name == "draw" else draw_axes.get(name)
+        return shape if axis is None else (*shape[:axis], -1, *shape[axis + 1 :])
+
+    shapes = tuple(sorted((k, shape(k, v.shape), str(v.dtype)) for k, v in f.items()))
     coords = tuple(f[n][...].tobytes() if f[n].dtype.kind != "O" else tuple(f[n][...].tolist())
-                   for n, _ in dims if n in f)  # fmt: skip
+                   for n, _ in dims if n in f and n != "draw")  # fmt: skip
     return shapes, coords
 
 
@@ -209,6 +215,12 @@ def _stacked_merge(
     self-contained file, one job's variable in memory at a time).  Values, units and time
     encodings are kept as stored.  Returns False (nothing written) when the jobs do not share
     dimensions, coordinates and variables; :func:`open_jobs` (xarray, outer join) handles that case.
+
+    Jobs may differ in their number of draws when each job's ``draw`` coordinate is the start of
+    the longest one's (``sim.draws=auto``: scenarios stop at different draws, every draw keyed
+    by its absolute index): ``draw`` is then the longest job's, and a shorter job's missing draws
+    read as missing (NaN; integer counts carry a ``_FillValue`` that xarray reads as NaN), as
+    xarray's outer join would give.
     """
     import h5netcdf
     import h5py
@@ -218,12 +230,21 @@ def _stacked_merge(
     with h5netcdf.File(jobs[0] / "forecast.nc", "r") as first:
         dims, _, variables = _schema(first)
         var_attrs = {n: dict(first.variables[n].attrs) for n, _, _ in variables}
-    schemas = set()
+    draw_axes = {n: vd.index("draw") for n, vd, _ in variables if "draw" in vd and n != "draw"}
+    schemas, draw_coords = set(), []
     for job in jobs:
         with h5py.File(job / "forecast.nc", "r") as f:
-            schemas.add(_fingerprint(f, dims))
+            schemas.add(_fingerprint(f, dims, draw_axes))
+            draw_coords.append(f["draw"][...] if "draw" in f else None)
     if len(schemas) > 1:
         return False
+    lengths = [0 if d is None else d.shape[0] for d in draw_coords]
+    longest = draw_coords[int(np.argmax(lengths))]
+    if longest is not None:
+        if any(not np.array_equal(d, longest[: d.shape[0]]) for d in draw_coords):
+            return False
+        dims = tuple((n, longest.shape[0] if n == "draw" else size) for n, size in dims)
+    ragged = len(set(lengths)) > 1
     dim_names = {name for name, _ in dims}
     text = h5py.string_dtype()
     mapped: list[tuple[str, tuple, str, dict]] = []  # filled in after h5netcdf has closed the file
@@ -247,6 +268,8 @@ def _stacked_merge(
                             if i == 0:  # coordinates: the same in every job (checked above)
                                 is_text = h5py.check_string_dtype(src.dtype) is not None
                                 data = src.asstr()[...] if is_text else src[...]
+                                if name == "draw":  # the longest job's draws
+                                    data = longest
                                 var = out.create_variable(name, vdims, data=data,
                                                           dtype=text if is_text else src.dtype)  # fmt: skip
                                 var.attrs.update(var_attrs[name])
@@ -255,6 +278,8 @@ def _stacked_merge(
                             v_attrs = dict(var_attrs[name])
                             own = str(v_attrs.pop("coordinates", "")).split()
                             v_attrs["coordinates"] = " ".join([*own, *PROVENANCE])
+                            if ragged and name in draw_axes and "_FillValue" not in v_attrs:
+                                v_attrs["_FillValue"] = _missing(np.dtype(dtype))
                             if not copy and _virtual(dtype, vdims):
                                 mapped.append((name, (*vdims, "scenario"), dtype, v_attrs))
                                 continue
@@ -267,7 +292,11 @@ def _stacked_merge(
                             var.attrs.update(v_attrs)
                         if copy or not _virtual(dtype, vdims):
                             is_text = h5py.check_string_dtype(src.dtype) is not None
-                            out.variables[name][..., i] = src.asstr()[...] if is_text else src[...]
+                            where = [slice(None)] * len(vdims)
+                            if name in draw_axes:  # a shorter job fills its first draws
+                                where[draw_axes[name]] = slice(0, lengths[i])
+                            data = src.asstr()[...] if is_text else src[...]
+                            out.variables[name][(*where, i)] = data
             for key, values in prov.items():
                 dtype = np.int64 if key == "seed" else text
                 data = np.asarray(values, dtype=np.int64 if key == "seed" else object)
@@ -285,15 +314,29 @@ def _stacked_merge(
             sources = [os.path.relpath(job / "forecast.nc", path.parent) for job in jobs]
             with h5py.File(tmp, "r+") as f:
                 for name, vdims, dtype, v_attrs in mapped:
-                    _map_variable(f, name, vdims, np.dtype(dtype), v_attrs, sources)
+                    counts = lengths if name in draw_axes else None
+                    _map_variable(f, name, vdims, np.dtype(dtype), v_attrs, sources, counts)
     return True
 
 
-def _map_variable(f, name: str, vdims: tuple, dtype: np.dtype, attrs: dict, sources: list[str]):
-    """Create ``name`` in the h5py file ``f`` as a virtual dataset over the jobs' ``sources``."""
+def _missing(dtype: np.dtype):
+    """The fill value a shorter job's missing draws read as: NaN, or an integer sentinel that
+    xarray's decoding (``_FillValue``) turns into NaN."""
+    return np.asarray(np.nan if dtype.kind == "f" else np.iinfo(dtype).min, dtype=dtype)
+
+
+def _map_variable(
+    f, name: str, vdims: tuple, dtype: np.dtype, attrs: dict, sources: list[str],
+    draws: list[int] | None = None,
+):  # fmt: skip
+    """Create ``name`` in the h5py file ``f`` as a virtual dataset over the jobs' ``sources``.
+
+    ``draws``: each source's number of draws when the variable has a ``draw`` dim (a source
+    fills its first draws; the rest reads as the fill value)."""
     import h5py
 
     shape = tuple(f[d].shape[0] for d in vdims)
+    axis = vdims.index("draw") if draws is not None else None
     fill = attrs.pop("_FillValue", None)
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_layout(h5py.h5d.VIRTUAL)
@@ -301,10 +344,13 @@ def _map_variable(f, name: str, vdims: tuple, dtype: np.dtype, attrs: dict, sour
     if fill is not None:  # a job file gone missing reads as the fill value (NaN), never as data
         dcpl.set_fill_value(np.asarray([fill], dtype=dtype))
     for i, source in enumerate(sources):
+        own = list(shape[:-1])
+        if axis is not None:
+            own[axis] = draws[i]
         target = h5py.h5s.create_simple(shape)
-        target.select_hyperslab((0,) * (len(shape) - 1) + (i,), (*shape[:-1], 1))
+        target.select_hyperslab((0,) * (len(shape) - 1) + (i,), (*own, 1))
         dcpl.set_virtual(target, source.encode(), f"/{name}".encode(),
-                         h5py.h5s.create_simple(shape[:-1]))  # fmt: skip
+                         h5py.h5s.create_simple(tuple(own)))  # fmt: skip
     space = h5py.h5s.create_simple(shape)
     dsid = h5py.h5d.create(f.id, name.encode(), h5py.h5t.py_create(dtype, logical=1), space,
                            dcpl=dcpl)  # fmt: skip
@@ -356,16 +402,7 @@ def gather_sweep(sweep_dir: str | Path, current: bool = False, copy: bool = Fals
         ``sweep.nc``, or None when no job produced a forecast.
     """
     sweep_dir = Path(sweep_dir)
-    jobs = job_dirs(sweep_dir)
-    started = sweep_dir / "multirun.yaml"
-    if current and started.is_file():
-        t0 = started.stat().st_mtime_ns
-        jobs = [
-            j
-            for j in jobs
-            if (j / ".hydra" / "overrides.yaml").is_file()
-            and (j / ".hydra" / "overrides.yaml").stat().st_mtime_ns >= t0
-        ]
+    jobs = _current_jobs(sweep_dir) if current else job_dirs(sweep_dir)
     if not jobs:
         return None
     labels = _labels(jobs)
@@ -390,6 +427,22 @@ def gather_sweep(sweep_dir: str | Path, current: bool = False, copy: bool = Fals
     return path
 
 
+def _current_jobs(sweep_dir: Path) -> list[Path]:
+    """The job folders of the latest sweep into ``sweep_dir``: those whose
+    ``.hydra/overrides.yaml`` is not older than ``multirun.yaml`` (Hydra writes both at launch)."""
+    jobs = job_dirs(sweep_dir)
+    started = sweep_dir / "multirun.yaml"
+    if not started.is_file():
+        return jobs
+    t0 = started.stat().st_mtime_ns
+    return [
+        j
+        for j in jobs
+        if (j / ".hydra" / "overrides.yaml").is_file()
+        and (j / ".hydra" / "overrides.yaml").stat().st_mtime_ns >= t0
+    ]
+
+
 class SweepCallback(Callback):
     """Isolates failed jobs and writes ``sweep.nc`` into the sweep folder when a multirun ends."""
 
@@ -411,6 +464,10 @@ class SweepCallback(Callback):
         job_return.status = JobStatus.COMPLETED
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        from simengine.auto_sweep import settle_sweep
+
+        # sim.draws=auto: the undecided jobs draw on before the jobs are stacked.
+        settle_sweep(config.hydra.sweep.dir, _current_jobs(Path(config.hydra.sweep.dir)))
         path = gather_sweep(config.hydra.sweep.dir, current=True)
         if path is None:
             print("simengine: error: no job of the sweep finished", file=sys.stderr)

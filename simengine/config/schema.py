@@ -51,7 +51,13 @@ class ConfigError(ValueError):
 class SimConfig:
     """Monte Carlo settings."""
 
-    draws: int = 1000
+    # A number of draws, or "auto": blocks of `block_draws` until the Monte Carlo standard error
+    # of the comparison asked for is at most `precision`, up to `max_draws`
+    # (simengine/auto_draws.py and auto_sweep.py say which comparison and how).
+    draws: Any = 1000
+    precision: float = 0.02
+    max_draws: int = 4000
+    block_draws: int = 200
     horizon_months: int = 36
     # Draws per kernel call; progress is reported between chunks.  0 picks a size automatically.
     # Results do not depend on it (random streams are keyed by draw and account, not by chunk).

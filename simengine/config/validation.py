@@ -25,6 +25,7 @@ from simengine.config.schema import (
     ModelConfig,
     RateMarket,
     SegmentAssumptions,
+    SimConfig,
 )
 from simengine.config.specs import validate_param
 from simengine.config.windows import month_of, parse_when, split_value
@@ -101,11 +102,30 @@ def _check(ok: bool, key: str, value: object, why: str) -> None:
         raise ConfigError(f"config key '{key}' = {value!r}: {why}")
 
 
+def _check_draws(s) -> None:
+    """``sim.draws``: a whole number >= 1 or ``auto``; the auto keys only with ``auto``."""
+    auto = s.draws == "auto"
+    number = isinstance(s.draws, int) and not isinstance(s.draws, bool)
+    _check(auto or number, "sim.draws", s.draws, "must be a whole number >= 1 or auto")
+    if not auto:
+        _check(s.draws >= 1, "sim.draws", s.draws, "must be >= 1")
+        defaults = SimConfig()
+        for key in ("precision", "max_draws", "block_draws"):
+            value = getattr(s, key)
+            _check(value == getattr(defaults, key), f"sim.{key}", value,
+                   "only sim.draws=auto reads it")  # fmt: skip
+        return
+    _check(0 < s.precision < 0.5, "sim.precision", s.precision, "must be in (0, 0.5)")
+    _check(s.block_draws >= 10, "sim.block_draws", s.block_draws, "must be >= 10")
+    _check(s.max_draws >= s.block_draws, "sim.max_draws", s.max_draws,
+           f"must be >= sim.block_draws ({s.block_draws})")  # fmt: skip
+
+
 def validate(cfg: Config) -> None:
     """Check ranges and consistency; raise :class:`ConfigError` naming the key and the value."""
     _check(cfg.seed >= 0, "seed", cfg.seed, "must be >= 0")
     s = cfg.sim
-    _check(s.draws >= 1, "sim.draws", s.draws, "must be >= 1")
+    _check_draws(s)
     _check(s.horizon_months >= 1, "sim.horizon_months", s.horizon_months, "must be >= 1")
     _check(s.horizon_months <= 600, "sim.horizon_months", s.horizon_months, "must be <= 600")
     _check(s.chunk_draws >= 0, "sim.chunk_draws", s.chunk_draws, "must be >= 0")

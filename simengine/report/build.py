@@ -228,11 +228,15 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None, year
     sections.append(sec.diagnostics_section(dict(base.attrs), job))
     prov = sec.provenance_section(dict(base.attrs), [("sweep folder", folder),
                                                      ("baseline", baseline)])  # fmt: skip
+    from simengine.auto_sweep import draws_taken
+
+    taken = draws_taken(ds)  # sim.draws=auto: each scenario stops at its own number of draws
     prov.blocks.insert(0, table(
-        ["scenario", "job", "overrides", "seed", "config hash", "data hash"],
-        [[label, *(str(ds[k].sel(scenario=label).values) for k in
+        ["scenario", "draws", "job", "overrides", "seed", "config hash", "data hash"],
+        [[label, f"{taken[label]:,}", *(str(ds[k].sel(scenario=label).values) for k in
                    ("job", "overrides", "seed", "config_hash", "data_hash"))] for label in labels],
-        caption="Scenarios of the sweep (the config below is the baseline's)",
+        caption="Scenarios of the sweep and the draws each took (the config below is the "
+        "baseline's)",
     ))  # fmt: skip
     sections.append(prov)
     n_fail = int(ds.attrs.get("n_failed", 0) or 0)
@@ -244,9 +248,11 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None, year
                 tone="warn",
             ),
         )
+    low, high = min(taken.values()), max(taken.values())
+    draws = f"{high:,} draws each" if low == high else f"{low:,}-{high:,} draws (sim.draws=auto)"
     subtitle = (
         f"Sweep {folder.name}: {len(labels)} scenarios, baseline {baseline}, forecast from "
-        f"{base.attrs.get('as_of', '?')}, {ds.sizes['draw']:,} draws each, "
+        f"{base.attrs.get('as_of', '?')}, {draws}, "
         f"{sec.parameter_source(base.attrs)} parameters"
     )
     ds.close()
