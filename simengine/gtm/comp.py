@@ -10,8 +10,13 @@ Variable pay is measured on the plan's base each month:
   were customers at ``as_of``.  (``expansion_revenue`` counts new logos' use cases too, which
   ``new_logo_revenue`` already holds, so it is not added.)
 
+Only sales-led segments count (``company.channels``): self-serve sign-ups are nobody's bookings.
+
 Attainment ``a = w * bookings / (bookings_quota * C) + (1 - w) * consumption / (consumption_quota * C)``
-with ``w = bookings_weight`` and ``C`` the ramped AE capacity.  Payout at target is
+with ``w = bookings_weight`` and ``C`` the ramped AE capacity.  **Quotas** left unset are today's
+production (:func:`calibrate_quotas`): the base today's team would produce in the first forecast
+year per ramped AE-month of today's team, so today's team held attains 100% over that year and a
+plan's attainment reads against today's.  Payout at target is
 ``variable_share x cost_per_month`` per ramped AE-month; the payout factor is ``a`` up to 100% and
 ``1 + accelerator x (min(a, attainment_cap) - 1)`` above.  Cost = fully loaded salaries of every role
 (headcount x ``cost_per_month``) + AE variable pay.
@@ -21,12 +26,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import dataclasses
+
 import numpy as np
 
 from simengine.config import CompConfig, StaffingConfig
 from simengine.gtm.staffing import StaffingResult
 
-__all__ = ["Costs", "costs", "payout_factor", "plan_base"]
+__all__ = ["Costs", "calibrate_quotas", "costs", "payout_factor", "plan_base"]
+
+#: Months of the first forecast year: the quotas' calibration window.
+QUOTA_MONTHS = 12
 
 
 @dataclass
@@ -98,3 +108,47 @@ def costs(
         bookings_base=bookings_base,
         consumption_base=consumption_base,
     )
+
+
+def calibrate_quotas(
+    comp: CompConfig,
+    drivers,
+    bookings: np.ndarray,
+    new_logo_revenue: np.ndarray,
+    existing_expansion_revenue: np.ndarray,
+) -> CompConfig:
+    """``comp`` with each unset quota set to today's production per ramped AE-month.
+
+    Today's production is estimated from the plan's own (draws, horizon) sales-led totals: its new
+    logos scaled back by the plan's expected logos over today's (``drivers.logo_ratio``; for the
+    revenue of cohorts, the ratio accumulated over the months they started in), the installed
+    base's expansion as it is.  The quota is that production summed over the first forecast year
+    and every draw, over today's team's ramped AE capacity summed alike
+    (``drivers.reference``).  For a plan equal to today every ratio is exactly 1, so today's team
+    attains 100% over the year.  Quotas set in the config are kept.
+    """
+    if comp.bookings_quota is not None and comp.consumption_quota is not None:
+        return comp
+    months = min(QUOTA_MONTHS, bookings.shape[1])
+    ratio = drivers.logo_ratio
+    if ratio is None:  # not calibrated to the book: the plan's own production is today's
+        ratio = np.ones_like(bookings)
+        cumulative = ratio
+    else:
+        expected = drivers.today_sales_logos
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cumulative = np.cumsum(expected * ratio, axis=1) / np.cumsum(expected, axis=1)
+        cumulative = np.where(np.isfinite(cumulative) & (cumulative > 0), cumulative, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        today_bookings = np.where(ratio > 0, bookings / ratio, 0.0)
+        today_revenue = np.where(cumulative > 0, new_logo_revenue / cumulative, 0.0)
+    base_b, base_c = plan_base(today_bookings, today_revenue, existing_expansion_revenue)
+    reference = drivers.reference
+    ae_months = reference.capacity[:, :months, reference.role("ae")].sum()
+    found = {}
+    for name, base in (("bookings_quota", base_b), ("consumption_quota", base_c)):
+        produced = float(base[:, :months].sum())
+        if getattr(comp, name) is None:
+            # No AE or no production: any positive quota gives attainment 0 (nothing is paid).
+            found[name] = produced / ae_months if ae_months > 0 and produced > 0 else 1.0
+    return dataclasses.replace(comp, **found)
