@@ -557,11 +557,10 @@ def simulate_config(
     )
     ds[HISTORY_VARIABLE] = history.copy(deep=True)  # the dataset is the caller's to change
     if staffing is not None:
-        from simengine.gtm import costs
-        from simengine.results import add_gtm
-
         from simengine.config.company import sales_led
+        from simengine.gtm import costs
         from simengine.gtm.comp import calibrate_quotas
+        from simengine.results import add_gtm
 
         # Only the three totals costs() reads, of the sales-led segments (self-serve sign-ups are
         # nobody's bookings); a sum of the whole dataset costs ~0.04 s.

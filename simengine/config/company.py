@@ -262,7 +262,8 @@ def check_company_live(cfg: Config, segments: tuple[str, ...]) -> None:
         return
     led = [s for s, on in zip(segments, sales_led(cfg.company, segments), strict=True) if on]
     deals = sum(
-        _team_role(cfg.company, r).headcount * param_mean(_team_role(cfg.company, r).deals_per_month)
+        _team_role(cfg.company, r).headcount
+        * param_mean(_team_role(cfg.company, r).deals_per_month)
         for r in ("ae", "partner")
     )
     if led and deals <= 0:

@@ -71,7 +71,7 @@ def apply_mix(staffing: StaffingConfig, company: CompanyConfig | None = None) ->
         return staffing
     if ratio is None:
         raise ConfigError(
-            f"config key 'staffing.ae_per_se' = None: staffing.budget needs it (they set AE and "
+            "config key 'staffing.ae_per_se' = None: staffing.budget needs it (they set AE and "
             "SE heads together)"
         )
     company = company if company is not None else CompanyConfig()

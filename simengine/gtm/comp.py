@@ -24,9 +24,8 @@ plan's attainment reads against today's.  Payout at target is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
