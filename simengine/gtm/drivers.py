@@ -181,7 +181,7 @@ def _effective_heads(plan: StaffingResult, today: StaffingResult, heads: dict[st
         return c
     r = today.capacity[:, :, today.role(role)]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(r > 0, h * c / r, np.where(c > 0, c, h))
+        return np.where(r > 0, h * (c / r), np.where(c > 0, c, h))  # c / r == 1: exactly h
 
 
 class _Team:
@@ -265,7 +265,8 @@ def apply_drivers(
     new_logos = deals * win_rate
     now_deals = now.deals()
     now_coverage = now.deal_coverage(now_deals)
-    now_logos = now_deals * win * (now_coverage + (1.0 - now_coverage) * uncovered)  # (draws, 1)
+    # The same operations in the same order as the plan's, so a plan equal to today gives 1.
+    now_logos = now_deals * (win * (now_coverage + (1.0 - now_coverage) * uncovered))  # (draws, 1)
 
     unhealthy_cov = _draw(cfg, e.unhealthy_covered, "effects.unhealthy_covered")[:, None]
     unhealthy_unc = _draw(cfg, e.unhealthy_uncovered, "effects.unhealthy_uncovered")[:, None]

@@ -32,6 +32,15 @@ class StaffingResult:
         return self.roles.index(name)
 
 
+def _resolved(staffing: StaffingConfig) -> StaffingConfig:
+    """``staffing`` with values it leaves unset taken from an empty company (no heads, the
+    schema's defaults): a plan resolved against today's team passes through unchanged."""
+    from simengine.config.company import resolve_plan
+    from simengine.config.schema import CompanyConfig
+
+    return resolve_plan(staffing, CompanyConfig())
+
+
 def plan_seats(
     staffing: StaffingConfig, horizon: int, today: StaffingConfig | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -42,6 +51,7 @@ def plan_seats(
     cannot have more ramped people tomorrow than today).  The hires of quarter ``q`` open in month
     ``3q`` (quarters starting past the horizon are dropped).
     """
+    staffing = _resolved(staffing)
     role_idx, opens, ramped = [], [], []
     for r, name in enumerate(ROLES):
         rc = staffing.roles.get(name)
@@ -80,6 +90,7 @@ def simulate_plan(
     draws, and paths, as they were; today's team (``today``, see :func:`plan_seats`) simulated the
     same way shares its seats' paths with every plan that keeps them.
     """
+    staffing = _resolved(staffing)
     n_roles = len(ROLES)
     attrition = np.zeros((draws, n_roles))
     lag = np.zeros(n_roles, dtype=np.int64)
