@@ -35,6 +35,7 @@ from simengine.config.schema import (
     ConfigError,
     RateMarket,
     RoleConfig,
+    TEAM_DEFAULTS,
     StaffingConfig,
     TeamRole,
 )
@@ -43,6 +44,7 @@ from simengine.config.specs import validate_param
 __all__ = [
     "GTM_SECTIONS",
     "describe_hint",
+    "complete_company",
     "example_company",
     "fill_company",
     "no_company",
@@ -54,6 +56,8 @@ __all__ = [
 
 log = logging.getLogger("simengine")
 
+#: Today's share of SE time on new deals when ``company.se_deal_time`` is not given.
+SE_DEAL_TIME = 0.6
 #: Sections that only act through the go-to-market model.
 GTM_SECTIONS = ("staffing", "comp", "effects")
 
@@ -77,7 +81,9 @@ def _example() -> CompanyConfig:
     node = OmegaConf.merge(
         OmegaConf.structured(CompanyConfig), OmegaConf.load(CONFIG_DIR / "company" / "example.yaml")
     )
-    return OmegaConf.to_object(node)
+    company = OmegaConf.to_object(node)
+    company.team = _as_team(company.team)
+    return company
 
 
 def example_company() -> CompanyConfig:
@@ -85,15 +91,59 @@ def example_company() -> CompanyConfig:
     return copy.deepcopy(_example())
 
 
+def _as_team(team: Mapping[str, object]) -> dict[str, TeamRole]:
+    """``company.team`` as :class:`TeamRole` values; a key TeamRole does not have is refused."""
+    names = [f.name for f in dataclasses.fields(TeamRole)]
+    out = {}
+    for role, entry in team.items():
+        if isinstance(entry, TeamRole):
+            out[role] = entry
+            continue
+        if not isinstance(entry, Mapping):
+            raise ConfigError(
+                f"config key 'company.team.{role}' = {entry!r}: expected a mapping of "
+                f"{', '.join(names)}"
+            )
+        for key in entry:
+            if key not in names:
+                raise ConfigError(
+                    f"config key 'company.team.{role}.{key}': {key!r} is not a key of a team "
+                    f"role ({', '.join(names)})"
+                )
+        out[role] = TeamRole(**dict(entry))
+    return out
+
+
 def fill_company(cfg: Config) -> None:
-    """Give the embedded default book its example company when no ``company.team`` is set."""
-    if cfg.data.accounts is None and not cfg.company.team:
-        example = example_company()
-        if cfg.company.channels:
-            example.channels = dict(cfg.company.channels)
-        if cfg.company.se_deal_time != CompanyConfig().se_deal_time:
-            example.se_deal_time = cfg.company.se_deal_time
-        cfg.company = example
+    """Give the embedded default book its example company: ``company.*`` values given (a role's
+    ``attrition``, say) change the example's, whatever is not given stays the example's."""
+    cfg.company.team = _as_team(cfg.company.team)
+    if cfg.data.accounts is not None:
+        return
+    example = example_company()
+    given = cfg.company
+    for role, mine in given.team.items():
+        base = example.team.get(role) or TeamRole()
+        for f in dataclasses.fields(TeamRole):
+            value = getattr(mine, f.name)
+            if value is not None:
+                setattr(base, f.name, value)
+        example.team[role] = base
+    example.channels = {**example.channels, **given.channels}
+    if given.se_deal_time is not None:
+        example.se_deal_time = given.se_deal_time
+    cfg.company = example
+
+
+def complete_company(cfg: Config) -> None:
+    """Fill what a described team leaves unset with :data:`TEAM_DEFAULTS` (after the checks of
+    :func:`validate_company`, which refuse a role with heads but no cost, deals or accounts)."""
+    for t in cfg.company.team.values():
+        for name, default in TEAM_DEFAULTS.items():
+            if getattr(t, name) is None:
+                setattr(t, name, default)
+    if cfg.company.se_deal_time is None:
+        cfg.company.se_deal_time = SE_DEAL_TIME
 
 
 def _leaves(obj: object, prefix: str) -> dict[str, object]:
@@ -161,8 +211,10 @@ def no_company(cfg: Config) -> Config:
 
 
 def _team_role(company: CompanyConfig, role: str) -> TeamRole:
-    found = company.team.get(role)
-    return found if found is not None else TeamRole()
+    """Today's ``role``, unset values at :data:`TEAM_DEFAULTS` (no heads if not named)."""
+    found = company.team.get(role) or TeamRole()
+    values = {f.name: getattr(found, f.name) for f in dataclasses.fields(TeamRole)}
+    return TeamRole(**{k: TEAM_DEFAULTS[k] if v is None else v for k, v in values.items()})
 
 
 def resolve_plan(staffing: StaffingConfig, company: CompanyConfig) -> StaffingConfig:
@@ -182,7 +234,9 @@ def resolve_plan(staffing: StaffingConfig, company: CompanyConfig) -> StaffingCo
             else:
                 values[f.name] = mine if mine is not None else getattr(today, f.name)
         roles[role] = RoleConfig(**values)
-    se_time = staffing.se_deal_time if staffing.se_deal_time is not None else company.se_deal_time
+    se_time = staffing.se_deal_time
+    if se_time is None:
+        se_time = company.se_deal_time if company.se_deal_time is not None else SE_DEAL_TIME
     return StaffingConfig(
         name=staffing.name,
         roles=roles,
@@ -208,31 +262,46 @@ def _check(ok: bool, key: str, value: object, why: str) -> None:
 
 
 def validate_company(cfg: Config) -> None:
-    """Ranges of ``company.*``, and keys a role cannot use (deals of a CSM, accounts of an AE)."""
+    """Ranges of ``company.*``, what a role with heads must say, and keys a role cannot use."""
     company = cfg.company
     for role, t in company.team.items():
         key = f"company.team.{role}"
         _check(role in ROLES, key, role, f"unknown role; roles: {list(ROLES)}")
-        _check(t.headcount >= 0, f"{key}.headcount", t.headcount, "must be >= 0")
-        _check(t.cost_per_month >= 0, f"{key}.cost_per_month", t.cost_per_month, "must be >= 0")
-        _check(t.ramp_months >= 1, f"{key}.ramp_months", t.ramp_months, "must be >= 1")
-        _check(
-            t.backfill_lag_months >= 0,
-            f"{key}.backfill_lag_months",
-            t.backfill_lag_months,
-            "must be >= 0",
+        heads = t.headcount or 0
+        needs = ["cost_per_month"]
+        needs += ["deals_per_month"] if role in DEAL_ROLES else []
+        needs += ["accounts_covered"] if role in COVERAGE_ROLES else []
+        for name in needs:
+            _check(
+                heads == 0 or getattr(t, name) is not None,
+                f"{key}.{name}",
+                None,
+                f"today's {heads} {role} need it (every plan is measured against today's team)",
+            )
+        checks = (
+            ("headcount", lambda v: v >= 0, "must be >= 0"),
+            ("cost_per_month", lambda v: v >= 0, "must be >= 0"),
+            ("ramp_months", lambda v: v >= 1, "must be >= 1"),
+            ("backfill_lag_months", lambda v: v >= 0, "must be >= 0"),
         )
-        validate_param(t.attrition, f"{key}.attrition", kind="probability")
-        validate_param(t.deals_per_month, f"{key}.deals_per_month", kind="nonneg")
-        validate_param(t.accounts_covered, f"{key}.accounts_covered", kind="nonneg")
+        for name, ok, why in checks:
+            value = getattr(t, name)
+            _check(value is None or ok(value), f"{key}.{name}", value, why)
+        for name, kind in (
+            ("attrition", "probability"),
+            ("deals_per_month", "nonneg"),
+            ("accounts_covered", "nonneg"),
+        ):
+            if getattr(t, name) is not None:
+                validate_param(getattr(t, name), f"{key}.{name}", kind=kind)
         _check(
-            role in DEAL_ROLES or t.deals_per_month == 0,
+            role in DEAL_ROLES or t.deals_per_month in (None, 0),
             f"{key}.deals_per_month",
             t.deals_per_month,
             f"role '{role}' works no deals",
         )
         _check(
-            role in COVERAGE_ROLES or t.accounts_covered == 0,
+            role in COVERAGE_ROLES or t.accounts_covered in (None, 0),
             f"{key}.accounts_covered",
             t.accounts_covered,
             f"role '{role}' covers no installed accounts",
@@ -244,7 +313,8 @@ def validate_company(cfg: Config) -> None:
             channel,
             f"must be one of {', '.join(CHANNELS)}",
         )
-    validate_param(company.se_deal_time, "company.se_deal_time", kind="probability")
+    if company.se_deal_time is not None:
+        validate_param(company.se_deal_time, "company.se_deal_time", kind="probability")
 
 
 def check_company_live(cfg: Config, segments: tuple[str, ...]) -> None:

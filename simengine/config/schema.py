@@ -39,6 +39,7 @@ __all__ = [
     "SimConfig",
     "StaffingConfig",
     "SynthConfig",
+    "TEAM_DEFAULTS",
     "TeamRole",
 ]
 
@@ -241,19 +242,32 @@ class TeamRole:
     """
 
     # People in seat today (fully ramped).
-    headcount: int = 0
+    headcount: int | None = None
     # Fully loaded cost per head per month (salary, benefits, tools; variable pay is added by comp).
-    cost_per_month: float = 0.0
+    cost_per_month: float | None = None
     # Deals worked (AE, partner) or supported (SE) per ramped head per month (deal roles only).
-    deals_per_month: Param = 0.0
+    deals_per_month: Param = None
     # Installed accounts one ramped head covers (SE with its base time, CSM, adoption only).
-    accounts_covered: Param = 0.0
-    # Months from hire to full productivity (linear ramp).
-    ramp_months: float = 3.0
-    # Monthly probability a person leaves (a number or a distribution).
-    attrition: Param = 0.02
-    # Months a seat stays empty after someone leaves before the backfill starts.
-    backfill_lag_months: int = 2
+    accounts_covered: Param = None
+    # Months from hire to full productivity (linear ramp); unset: 3.
+    ramp_months: float | None = None
+    # Monthly probability a person leaves (a number or a distribution); unset: 0.02.
+    attrition: Param = None
+    # Months a seat stays empty after someone leaves before the backfill starts; unset: 2.
+    backfill_lag_months: int | None = None
+
+
+#: What an unset ``company.team.<role>`` value is once the team is described (a role with heads
+#: must give its cost and its deals or accounts itself: :func:`simengine.config.company.validate_company`).
+TEAM_DEFAULTS = {
+    "headcount": 0,
+    "cost_per_month": 0.0,
+    "deals_per_month": 0.0,
+    "accounts_covered": 0.0,
+    "ramp_months": 3.0,
+    "attrition": 0.02,
+    "backfill_lag_months": 2,
+}
 
 
 #: How a segment's new logos arrive: sold by the sales team, or product-led sign-ups.
@@ -269,13 +283,15 @@ class CompanyConfig:
     its company in ``configs/company/example.yaml``.
     """
 
-    # Today's team by role (ae, se, csm, adoption, partner); a role not named has no heads.
-    team: dict[str, TeamRole] = field(default_factory=dict)
+    # Today's team by role (ae, se, csm, adoption, partner): TeamRole values (YAML and overrides
+    # give mappings of its keys, checked when the config is built); a role not named has no heads.
+    team: dict[str, Any] = field(default_factory=dict)
     # Channel per segment: sales_led (new logos scale with the sales team's capacity) or
     # self_serve (product-led sign-ups: the fitted trend whatever the team); default sales_led.
     channels: dict[str, str] = field(default_factory=dict)
     # Share of today's SE time on new deals; the rest supports the installed base's use cases.
-    se_deal_time: Param = 0.6
+    # Unset: 0.6.
+    se_deal_time: Param = None
 
 
 @dataclass

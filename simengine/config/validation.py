@@ -87,11 +87,17 @@ def to_config(cfg: DictConfig | Config) -> Config:
         obj = cfg
     if type(obj.market) is MarketConfig:  # composed without a market option: capacity
         obj.market = CapacityMarket(**vars(obj.market))
-    from simengine.config.company import fill_company, no_company, validate_company
+    from simengine.config.company import (
+        complete_company,
+        fill_company,
+        no_company,
+        validate_company,
+    )
     from simengine.config.staffing_mix import apply_mix  # staffing.budget / staffing.ae_per_se
 
     fill_company(obj)  # the embedded book's example company
-    validate_company(obj)
+    validate_company(obj)  # before unset values take their defaults
+    complete_company(obj)
     obj = no_company(obj)  # a book of your own without company.team: market=rate
     if obj.market.new_logos == "capacity":
         obj.staffing = apply_mix(obj.staffing, obj.company)
@@ -143,6 +149,9 @@ def validate(cfg: Config) -> None:
         cfg.data.usage,
         "needs data.accounts too",
     )
+    from simengine.config.company import validate_company
+
+    validate_company(cfg)
     _validate_fit(cfg)
     _validate_model(cfg)
     _validate_adjust(cfg)
@@ -310,6 +319,9 @@ def _validate_gtm(cfg: Config) -> None:
         )
     if cfg.staffing.se_deal_time is not None:
         validate_param(cfg.staffing.se_deal_time, "staffing.se_deal_time", kind="probability")
+    from simengine.config.staffing_mix import apply_mix
+
+    apply_mix(cfg.staffing, cfg.company)  # the heads agree with budget and ratio (else refused)
 
     c = cfg.comp
     _check(
