@@ -178,8 +178,18 @@ def _check_every_leaf(base_overrides, prefixes, book):
 def test_default_config_has_no_dead_key(book):
     _check_every_leaf(
         BUSY,
-        ("seed", "sim", "data", "model", "adjust", "market", "company", "staffing", "comp",
-         "effects"),  # fmt: skip
+        (
+            "seed",
+            "sim",
+            "data",
+            "model",
+            "adjust",
+            "market",
+            "company",
+            "staffing",
+            "comp",
+            "effects",
+        ),  # fmt: skip
         book,
     )
 

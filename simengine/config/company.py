@@ -220,8 +220,13 @@ def _team_role(company: CompanyConfig, role: str) -> TeamRole:
 def resolve_plan(staffing: StaffingConfig, company: CompanyConfig) -> StaffingConfig:
     """The plan with every unset value taken from today's team (a new, concrete plan).
 
+    ``staffing.budget`` / ``staffing.ae_per_se`` set the AE and SE heads first
+    (:func:`simengine.config.staffing_mix.apply_mix`, which refuses a headcount they contradict).
     Every role of :data:`ROLES` is present; a role today's team does not name has no heads.
     """
+    from simengine.config.staffing_mix import apply_mix
+
+    staffing = apply_mix(staffing, company)
     roles = {}
     for role in ROLES:
         today = _team_role(company, role)
@@ -237,13 +242,8 @@ def resolve_plan(staffing: StaffingConfig, company: CompanyConfig) -> StaffingCo
     se_time = staffing.se_deal_time
     if se_time is None:
         se_time = company.se_deal_time if company.se_deal_time is not None else SE_DEAL_TIME
-    return StaffingConfig(
-        name=staffing.name,
-        roles=roles,
-        se_deal_time=se_time,
-        budget=staffing.budget,
-        ae_per_se=staffing.ae_per_se,
-    )
+    # The mix is in the heads now: a resolved plan resolves to itself.
+    return StaffingConfig(name=staffing.name, roles=roles, se_deal_time=se_time)
 
 
 def today_plan(company: CompanyConfig) -> StaffingConfig:

@@ -93,14 +93,11 @@ def to_config(cfg: DictConfig | Config) -> Config:
         no_company,
         validate_company,
     )
-    from simengine.config.staffing_mix import apply_mix  # staffing.budget / staffing.ae_per_se
 
     fill_company(obj)  # the embedded book's example company
     validate_company(obj)  # before unset values take their defaults
     complete_company(obj)
     obj = no_company(obj)  # a book of your own without company.team: market=rate
-    if obj.market.new_logos == "capacity":
-        obj.staffing = apply_mix(obj.staffing, obj.company)
     validate(obj)
     return obj
 
@@ -304,7 +301,7 @@ def _validate_gtm(cfg: Config) -> None:
                 validate_param(getattr(rc, name), f"{key}.{name}", kind=kind)
     from simengine.config.company import resolve_plan
 
-    plan = resolve_plan(cfg.staffing, cfg.company)
+    plan = resolve_plan(cfg.staffing, cfg.company)  # refuses heads the budget and ratio contradict
     for role, rc in plan.roles.items():
         where = (
             f"staffing.roles.{role}.ramp_months"
@@ -319,9 +316,6 @@ def _validate_gtm(cfg: Config) -> None:
         )
     if cfg.staffing.se_deal_time is not None:
         validate_param(cfg.staffing.se_deal_time, "staffing.se_deal_time", kind="probability")
-    from simengine.config.staffing_mix import apply_mix
-
-    apply_mix(cfg.staffing, cfg.company)  # the heads agree with budget and ratio (else refused)
 
     c = cfg.comp
     _check(

@@ -54,7 +54,9 @@ def test_todays_team_reproduces_todays_rate():
 
     hiring = load_config(["sim.draws=40", "sim.horizon_months=24", "staffing=balanced"])
     plan = resolve_plan(hiring.staffing, hiring.company)
-    grown = simulate_plan(plan, hiring.sim.draws, hiring.sim.horizon_months, hiring.seed, today=today)
+    grown = simulate_plan(
+        plan, hiring.sim.draws, hiring.sim.horizon_months, hiring.seed, today=today
+    )
     apply_drivers(hiring, params, grown, book)
     rate = params.month_params[..., M_NEW_LOGO_RATE]
     ratio = rate / fitted
