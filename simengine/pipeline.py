@@ -569,18 +569,23 @@ def simulate_config(
         total = parts.sel(segment=sold).sum("segment")
         base = [total[k].transpose("draw", "month").values
                 for k in ("bookings", "new_logo_revenue", "existing_expansion_revenue")]  # fmt: skip
-        comp = calibrate_quotas(cfg.comp, drivers, *base)
-        cost = costs(comp, plan, staffing, *base)
+        quotas = calibrate_quotas(cfg.comp, drivers, *base)
+        cost = costs(cfg.comp, plan, staffing, *base, quotas=quotas)
         ds = add_gtm(ds, staffing, drivers, cost, coverage)
         ds.attrs.update(
             staffing=cfg.staffing.name,
             comp=cfg.comp.plan,
-            bookings_quota=float(comp.bookings_quota),
-            consumption_quota=float(comp.consumption_quota),
+            # Per ramped AE-month, by forecast year (the first year's also as a number).
+            bookings_quota=quotas.by_year("bookings")[0],
+            consumption_quota=quotas.by_year("consumption")[0],
+            quotas_by_year="bookings "
+            + ", ".join(repr(q) for q in quotas.by_year("bookings"))
+            + "; consumption "
+            + ", ".join(repr(q) for q in quotas.by_year("consumption")),
             quotas=(
-                "config"
-                if cfg.comp.bookings_quota is not None and cfg.comp.consumption_quota is not None
-                else "today's team at today's production attains 100% in the first forecast year"
+                "today's production: today's team held attains 100% each forecast year"
+                if quotas.calibrated
+                else "config"
             ),
         )
     return ds

@@ -156,9 +156,16 @@ def _check_every_leaf(base_overrides, prefixes, book):
         value = _get(base_cfg, key)
         parts = key.split(".")
         if value is None and parts[:2] == ["staffing", "roles"]:
-            # A plan's unset value is today's: set it to another value than today's.
+            # A plan's unset value is today's: set it to half of today's (a plan's change is a
+            # decision, not a nudge: se_heavy's SEs cover every deal, and one deal more an SE
+            # changes nothing, half of them does).
             value = getattr(base_cfg.company.team.get(parts[2]), parts[3], None)
-        new_value = _changed(value)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 1:
+                new_value = value // 2 if isinstance(value, int) else value / 2
+            else:
+                new_value = _changed(value)
+        else:
+            new_value = _changed(value)
         if new_value is None:
             continue
         cfg = copy.deepcopy(base_cfg)
