@@ -199,6 +199,9 @@ def no_company(cfg: Config) -> Config:
     if cfg.data.accounts is None or cfg.company.team:
         return cfg
     found = _set_gtm_key(cfg)
+    if found is None and cfg.company.channels:
+        seg, channel = next(iter(cfg.company.channels.items()))
+        found = f"company.channels.{seg}", channel
     if found is not None:
         key, value = found
         raise ConfigError(

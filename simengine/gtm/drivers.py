@@ -44,7 +44,10 @@ plan) and on ``H`` with today's (today):
   * where it does not, the fitted rates already hold today's coverage, whatever it was: no account
     is marked covered, and the churn hazard and the use-case rate are multiplied by
     ``f(plan share) / f(today's share)``, ``f(s) = 1 + s x (ratio - 1)`` with the shares of ``N``
-    and the hazard ratio ``csm_hazard_ratio`` (use-case ratio ``se_use_case_ratio``);
+    and the hazard ratio ``csm_hazard_ratio`` (use-case ratio ``se_use_case_ratio``); a new use
+    case is unhealthy only with the chance the plan's lost SE support adds,
+    ``max(0, (today's share - plan share) x (unhealthy_uncovered - unhealthy_covered))``
+    (the fitted use cases hold today's unhealthy ones; a plan cannot make them healthier);
 - the plan's ``commit_multiplier`` scales sales-led initial commits, ``market.deal_size_multiplier``
   the new logos' plateau usage.
 
@@ -354,11 +357,12 @@ def _coverage(params, plan, today, coverage: TodayCoverage, uc_covered, uc_uncov
             factor = (1.0 + mine_share * (ratio - 1.0)) / (1.0 + now_share * (ratio - 1.0))
         mp[..., mult_slot] *= np.where(np.isfinite(factor), factor, 1.0)
         mp[..., slot] = 0.0  # no account is marked covered: the multiplier carries the effect
-        if slot == M_SE_COVERAGE:  # use cases all take the plan's average unhealthy chance
-            s = np.minimum(1.0, mine / n)
-            mp[..., M_UC_UNHEALTHY_UNCOVERED] = np.clip(
-                s * uc_covered + (1.0 - s) * uc_uncovered, 0.0, 1.0
-            )[:, None, :]
+        if slot == M_SE_COVERAGE:
+            # The fitted use cases hold today's share of unhealthy ones: a plan adds the
+            # unhealthy chance its lost SE support costs, never takes away what the fit holds.
+            s, s0 = np.minimum(1.0, mine / n), np.minimum(1.0, now / n)
+            extra = (s0 - s) * (uc_uncovered - uc_covered)
+            mp[..., M_UC_UNHEALTHY_UNCOVERED] = np.clip(extra, 0.0, 1.0)[:, None, :]
         out.append(mine)
     return out[0], out[1]
 

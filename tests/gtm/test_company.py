@@ -45,18 +45,38 @@ def own_book(tmp_path_factory):
     return [f"data.{name}={path}" for name, path in paths.items()] + ["fit.posterior=none"]
 
 
-def test_doubled_description_leaves_the_status_quo_unchanged(today):
+def _doubled(overrides: list[str]) -> list[str]:
+    out = []
+    for o in overrides:
+        key, value = o.split("=")
+        out.append(f"{key}={2 * int(value)}" if key.endswith(".headcount") else o)
+    return out
+
+
+@pytest.mark.parametrize("book", ["embedded", "own"])
+def test_doubled_description_leaves_the_status_quo_unchanged(today, own_book, book):
     """The same company described at twice the scale (today's team doubled, the plan today's):
     every plan value is a ratio to today's, so the forecast is bitwise the same; only the cost
-    of the bigger team differs (about twice: salaries of twice the heads)."""
-    doubled = simengine.simulate([*SMALL, *DOUBLED])
-    for name in ("revenue", "new_logos", "churned_accounts", "nrr", "unhealthy_share",
-                 "csm_coverage", "se_coverage", "deal_coverage", "win_rate"):  # fmt: skip
-        np.testing.assert_array_equal(doubled[name].values, today[name].values, err_msg=name)
-    ratio = float(doubled["salary_cost"].sum() / today["salary_cost"].sum())
-    # Twice the seats, each with its own attrition path: 16 draws x 62 seats x 15 months leave
-    # the ratio within ~1% of 2.
-    assert ratio == pytest.approx(2.0, rel=0.03)
+    of the bigger team differs (about twice: salaries of twice the heads).  The embedded book
+    flags who is covered (coverage scaled from the book's shares); the user's book does not
+    (coverage effects as multipliers on the change from today's)."""
+    if book == "embedded":
+        base, doubled = today, simengine.simulate([*SMALL, *DOUBLED])
+    else:
+        base = simengine.simulate([*SMALL, *own_book, *OWN_TEAM])
+        doubled = simengine.simulate([*SMALL, *own_book, *_doubled(OWN_TEAM)])
+    same = ["revenue", "new_logos", "churned_accounts", "nrr", "unhealthy_share",
+            "deal_coverage", "win_rate"]  # fmt: skip
+    if book == "embedded":
+        same += ["csm_coverage", "se_coverage"]  # the book's shares, scaled by plan / today
+    else:  # the reported shares are the described team's capacity over the book: larger
+        assert np.all(doubled["csm_coverage"].values >= base["csm_coverage"].values)
+    for name in same:
+        np.testing.assert_array_equal(doubled[name].values, base[name].values, err_msg=name)
+    ratio = float(doubled["salary_cost"].sum() / base["salary_cost"].sum())
+    # Twice the seats, each with its own attrition path: 16 draws x 15 months x 22-62 seats
+    # leave the ratio within ~2% of 2.
+    assert ratio == pytest.approx(2.0, rel=0.05)
 
 
 def test_todays_team_reproduces_the_fitted_trend():
