@@ -7,8 +7,8 @@ reference every plan is measured against (simengine.gtm.drivers).
 
 Whose company:
 
-- the embedded default book (no ``data.accounts``) is the example company's: with no
-  ``company.team`` given, :func:`fill_company` reads ``configs/company/example.yaml``;
+- the embedded default book (no ``data.accounts``) is the example company's
+  (``configs/company/example.yaml``, :func:`fill_company`); ``company.*`` values given change it;
 - a book of your own has no company until you describe it (overrides, a scenario file, or
   ``company=example`` to borrow the example's on purpose).  Without one, :func:`no_company` turns a
   run into ``market=rate`` (new logos continue the book's fitted history) and refuses every staffing,
@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import logging
 from collections.abc import Mapping
 
 from simengine.config.schema import (
@@ -43,8 +42,9 @@ from simengine.config.specs import validate_param
 
 __all__ = [
     "GTM_SECTIONS",
-    "describe_hint",
+    "check_company_live",
     "complete_company",
+    "describe_hint",
     "example_company",
     "fill_company",
     "no_company",
@@ -53,8 +53,6 @@ __all__ = [
     "today_plan",
     "validate_company",
 ]
-
-log = logging.getLogger("simengine")
 
 #: Today's share of SE time on new deals when ``company.se_deal_time`` is not given.
 SE_DEAL_TIME = 0.6
