@@ -114,3 +114,49 @@ def _laplace(counts: np.ndarray, tau: np.ndarray, trend: bool) -> tuple[np.ndarr
         cov[1, :] = cov[:, 1] = 0.0
         cov[1, 1] = 1e-300  # positive for the Cholesky; the slope stays 0
     return theta, cov
+
+
+def apply_rate_history(cfg, params, book, coverage) -> tuple[str, ...]:
+    """``market=rate``: fill what the config leaves to the book itself; returns those segments.
+
+    A segment without ``market.new_logo_rate.<segment>`` (or ``default``) continues the book's
+    fitted new-logo process (rate and trend per draw, the stream the capacity model uses), and an
+    unset ``market.csm_coverage`` / ``market.se_coverage`` is today's covered share of the book
+    (``coverage``: :class:`simengine.gtm.drivers.TodayCoverage`; 0 where the book does not say).
+
+    Raises
+    ------
+    ConfigError
+        A segment to continue without a start in the book's observation window.
+    """
+    from simengine.config import ConfigError
+    from simengine.kernels.layout import M_CSM_COVERAGE, M_NEW_LOGO_RATE, M_SE_COVERAGE
+    from simengine.params import assumption_stream
+
+    market = cfg.market
+    mp = params.month_params
+    draws, horizon = mp.shape[0], mp.shape[2]
+    for slot, name, share in (
+        (M_CSM_COVERAGE, "csm_coverage", coverage.csm),
+        (M_SE_COVERAGE, "se_coverage", coverage.se),
+    ):
+        if getattr(market, name) is None:
+            mp[..., slot] = share if share is not None else 0.0
+    segments = tuple(params.segments)
+    own = tuple(s for s in segments if s not in market.new_logo_rate
+                and "default" not in market.new_logo_rate)  # fmt: skip
+    if not own:
+        return own
+    fit = fit_new_logos(book, segments)
+    empty = [s for k, s in enumerate(segments) if s in own and (fit is None or fit.starts[k] == 0)]
+    if empty:
+        raise ConfigError(
+            f"config key 'market.new_logo_rate.{empty[0]}': the book has no start of segment "
+            f"{empty[0]!r} in its observation window to continue; set market.new_logo_rate."
+            f"{empty[0]} (new logos a month)"
+        )
+    fitted = fit.draw_rates(assumption_stream(cfg.seed, "gtm", "new_logo_process"), draws, horizon)
+    for k, seg in enumerate(segments):
+        if seg in own:
+            mp[:, k, :, M_NEW_LOGO_RATE] = fitted[:, k, :]
+    return own

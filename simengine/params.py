@@ -406,7 +406,11 @@ def _ramp_table(cfg, segments, posterior, posterior_segments, seg_params, fitted
 
 
 def _fill_rate_mode(cfg: Config, segments: Sequence[str], month_params: np.ndarray) -> None:
-    """``market=rate``: fixed new-logo rates per segment and fixed coverage shares."""
+    """``market=rate``: fixed new-logo rates per segment and fixed coverage shares.
+
+    What the config leaves unset (a segment without a rate and no ``default``, a coverage of None)
+    is the book's own and is filled by :func:`simengine.newlogos.apply_rate_history`.
+    """
     market = cfg.market
     n = month_params.shape[0]
     shared = {
@@ -420,11 +424,13 @@ def _fill_rate_mode(cfg: Config, segments: Sequence[str], month_params: np.ndarr
     shared_values = {
         slot: draw_param(getattr(market, name), assumption_stream(cfg.seed, name, "*"), n)
         for slot, name in shared.items()
+        if getattr(market, name) is not None
     }
     for s_idx, seg in enumerate(segments):
-        spec = market.new_logo_rate.get(seg, market.new_logo_rate["default"])
-        rate = draw_param(spec, assumption_stream(cfg.seed, "new_logo_rate", seg), n)
-        month_params[:, s_idx, :, M_NEW_LOGO_RATE] = rate[:, None]
+        spec = market.new_logo_rate.get(seg, market.new_logo_rate.get("default"))
+        if spec is not None:
+            rate = draw_param(spec, assumption_stream(cfg.seed, "new_logo_rate", seg), n)
+            month_params[:, s_idx, :, M_NEW_LOGO_RATE] = rate[:, None]
         for slot, values in shared_values.items():
             month_params[:, s_idx, :, slot] = values[:, None]
 

@@ -25,6 +25,7 @@ from simengine.config import (
     config_yaml,
     currency_of,
 )
+from simengine.config.company import check_company_live
 from simengine.config.compose import attribute, default_config
 from simengine.config.hashing import yaml_hash
 from simengine.config.scenarios import ScenarioFile
@@ -337,6 +338,7 @@ def check_run(
             # A user's book may be fitted next (minutes): first refuse what no fit can make
             # live (a fitted parameter only adds refusals), so a typo costs no fit.
             check_live(cfg, reference, facts)
+        check_company_live(cfg, segments)
         tree, path, embedded, problems = load_checked_posterior(cfg, book, data_hash, fit_missing)
         facts = dataclasses.replace(facts, fitted=_fitted(tree, segments))
         check_live(cfg, reference, facts)
@@ -388,8 +390,24 @@ def assumed_effects(cfg: Config, posterior) -> tuple[str, ...]:
     and bias every account's churn down) and the config does not set the ratio itself."""
     if posterior is None or "churn_alpha" not in posterior or "csm_hazard_ratio" in posterior:
         return ()
+    if cfg.market.new_logos == "capacity":
+        # The go-to-market model acts on the change from today's coverage (gtm.drivers), which the
+        # fitted rates already hold: the ratio moves only what changes, so nothing is counted twice.
+        return ()
     default = default_config(cfg.market.new_logos).model.csm_hazard_ratio
     return ("csm_hazard_ratio",) if cfg.model.csm_hazard_ratio == default else ()
+
+
+def _company_attr(cfg: Config) -> str:
+    """Whose team the run's plans are relative to, in words (the ``company`` attr)."""
+    team = cfg.company.team
+    if not team:
+        return "not described (market=rate: new logos continue the book's fitted history)"
+    heads = ", ".join(f"{t.headcount} {r}" for r, t in team.items() if t.headcount)
+    whose = "example company" if cfg.data.accounts is None else "company.team"
+    self_serve = [s for s, c in cfg.company.channels.items() if c == "self_serve"]
+    tail = f"; self-serve segments: {', '.join(self_serve)}" if self_serve else ""
+    return f"{whose}: {heads or 'no heads'}{tail}"
 
 
 def churn_rules(checked: CheckedRun):
@@ -573,13 +591,30 @@ def simulate_block(
         log.warning("%s = %s replaces the fitted or assumed value", key, value)
     state = _book_state(book, data_hash, segments, checked.prices.account, rules)
     staffing = drivers = None
+    from simengine.gtm.drivers import today_coverage
+
+    coverage_today = today_coverage(state, checked.tree, segments)
+    own_history: tuple[str, ...] = ()
     if cfg.market.new_logos == "capacity":
+        from simengine.config.company import resolve_plan, today_plan
         from simengine.gtm import apply_drivers, simulate_plan
 
-        staffing = simulate_plan(cfg.staffing, cfg.sim.draws, cfg.sim.horizon_months, cfg.seed)
-        drivers = apply_drivers(
-            cfg, params, staffing, book, current=default_config(cfg.market.new_logos).staffing
-        )
+        today = today_plan(cfg.company)
+        plan = resolve_plan(cfg.staffing, cfg.company)
+        draws, horizon = cfg.sim.draws, cfg.sim.horizon_months
+        staffing = simulate_plan(plan, draws, horizon, cfg.seed, today=today)
+        reference = simulate_plan(today, draws, horizon, cfg.seed)
+        drivers = apply_drivers(cfg, params, staffing, book, reference, coverage_today)
+    else:
+        from simengine.newlogos import apply_rate_history
+
+        own_history = apply_rate_history(cfg, params, book, coverage_today)
+        if cfg.data.accounts is not None and not cfg.company.team:
+            log.info(
+                "no company.team: new logos continue this book's fitted history (market=rate), "
+                "no go-to-market outputs; describe today's team (company.team.<role>.headcount, "
+                "...) to plan staffing"
+            )
     if draws_from:
         params = _later_draws(params, draws_from, n_draws)
         if staffing is not None:
@@ -633,6 +668,9 @@ def simulate_block(
         attrs["scenario_file"] = str(scenario.path)
     if params.notes:
         attrs["notes"] = " | ".join(params.notes)
+    attrs["company"] = _company_attr(cfg)
+    if own_history:
+        attrs["new_logo_process"] = f"fitted history of the book for {', '.join(own_history)}"
     ds = make_dataset(
         out,
         cohort,
@@ -661,15 +699,35 @@ def simulate_block(
     )
     ds = ds.merge(actuals.copy(deep=True), combine_attrs="drop_conflicts")
     if staffing is not None:
+        from simengine.config.company import sales_led
         from simengine.gtm import costs
+        from simengine.gtm.comp import calibrate_quotas
         from simengine.results import add_gtm
 
-        # Only the three totals costs() reads (a sum of the whole dataset costs ~0.04 s).
-        total = ds[["bookings", "new_logo_revenue", "existing_expansion_revenue"]].sum("segment")
-        cost = costs(
-            cfg.comp, cfg.staffing, staffing, total["bookings"].values,
-            total["new_logo_revenue"].values, total["existing_expansion_revenue"].values,
-        )  # fmt: skip
+        # Only the three totals costs() reads, of the sales-led segments (self-serve sign-ups are
+        # nobody's bookings); a sum of the whole dataset costs ~0.04 s.
+        sold = [s for s, led in zip(segments, sales_led(cfg.company, segments), strict=True) if led]
+        parts = ds[["bookings", "new_logo_revenue", "existing_expansion_revenue"]]
+        total = parts.sel(segment=sold).sum("segment")
+        base = [total[k].transpose("draw", "month").values
+                for k in ("bookings", "new_logo_revenue", "existing_expansion_revenue")]  # fmt: skip
+        quotas = calibrate_quotas(cfg.comp, drivers, *base)
+        cost = costs(cfg.comp, plan, staffing, *base, quotas=quotas)
         ds = add_gtm(ds, staffing, drivers, cost, coverage)
-        ds.attrs.update(staffing=cfg.staffing.name, comp=cfg.comp.plan)
+        ds.attrs.update(
+            staffing=cfg.staffing.name,
+            comp=cfg.comp.plan,
+            # Per ramped AE-month, by forecast year (the first year's also as a number).
+            bookings_quota=quotas.by_year("bookings")[0],
+            consumption_quota=quotas.by_year("consumption")[0],
+            quotas_by_year="bookings "
+            + ", ".join(repr(q) for q in quotas.by_year("bookings"))
+            + "; consumption "
+            + ", ".join(repr(q) for q in quotas.by_year("consumption")),
+            quotas=(
+                "today's production: today's team held attains 100% each forecast year"
+                if quotas.calibrated
+                else "config"
+            ),
+        )
     return ds, accounts.accumulator

@@ -238,20 +238,28 @@ def test_frontier_picks_the_known_best_mix():
 def test_staffing_budget_and_ratio_set_heads(small_overrides):
     from simengine.api import load_config
     from simengine.config import ConfigError
+    from simengine.config.company import resolve_plan
 
-    keys = ["staffing.budget=900000"]
-    a = load_config([*small_overrides, *keys, "staffing.ae_per_se=1.5"]).staffing.roles
-    b = load_config([*small_overrides, *keys, "staffing.ae_per_se=6"]).staffing.roles
+    def roles(*overrides):
+        cfg = load_config([*small_overrides, *overrides])
+        return resolve_plan(cfg.staffing, cfg.company).roles
+
+    keys = ["staffing.budget=900000", "staffing=balanced"]
+    a = roles(*keys, "staffing.ae_per_se=1.5")
+    b = roles(*keys, "staffing.ae_per_se=6")
     # ae_per_se x SEs = AEs (to the nearest head); both cost the budget to within one head.
     assert (a["ae"].headcount, a["se"].headcount) == (28, 19)
     assert (b["ae"].headcount, b["se"].headcount) == (39, 7)
-    for roles in (a, b):
-        cost = sum(roles[r].headcount * roles[r].cost_per_month for r in ("ae", "se"))
+    for plan in (a, b):
+        cost = sum(plan[r].headcount * plan[r].cost_per_month for r in ("ae", "se"))
         assert abs(cost - 900000) <= 20000
     # balanced hires 2 AEs a quarter for 36 AEs; 39/36 of 24 hires rounds to 26.
     assert sum(b["ae"].hires_per_quarter) == 26
     with pytest.raises(ConfigError, match="staffing.ae_per_se"):
-        load_config([*small_overrides, *keys])
+        load_config([*small_overrides, "staffing.budget=900000"])
+    # Alone, the ratio re-mixes today's AE and SE budget (36 x 20,000 + 12 x 18,000).
+    c = roles("staffing.ae_per_se=6")
+    assert (c["ae"].headcount, c["se"].headcount) == (41, 7)
     with pytest.raises(ConfigError, match="'staffing.budget' = 1000.0: too small"):
         load_config([*small_overrides, "staffing.budget=1000", "staffing.ae_per_se=3"])
 

@@ -25,8 +25,22 @@ pytestmark = pytest.mark.slow
 TINY = ["sim.draws=3", "sim.horizon_months=13", "sim.progress=false", "sim.cohort_months=24"]
 #: In 13 months x 3 draws two adoption specialists at 2%/month lose nobody in ~20% of runs, so
 #: their ramp and backfill would act only by chance: capacity-mode runs raise every role's
-#: attrition to 30%/month, so leavers (and the backfills that ramp) occur in every draw.
-BUSY = [f"staffing.roles.{role}.attrition=0.3" for role in ("ae", "se", "csm", "adoption")]
+#: attrition to 30%/month today (the plan keeps it), so leavers (and the backfills that ramp) occur
+#: in every draw, in today's team and in the plan.
+BUSY = [f"company.team.{role}.attrition=0.3" for role in ("ae", "se", "csm", "adoption")]
+
+#: Facts about today's company that the composed run does not use, by design: a company is
+#: described once and every plan reads what it needs (refusing these would refuse the status quo
+#: of a company described for other plans).  Every other company key must act.
+UNUSED_FACTS = (
+    "company.team.partner.",  # no partner heads today, none in the plan
+    # The embedded book flags who is covered (csm_covered, se_engaged): today's coverage is the
+    # book's share and a plan scales it by its capacity over today's, where today's per-head
+    # coverage cancels while the plan keeps today's team.
+    "company.team.se.accounts_covered",
+    "company.team.csm.accounts_covered",
+    "company.team.adoption.accounts_covered",
+)
 
 #: Keys that by design change no number of a run.
 NO_NUMBERS = {
@@ -138,9 +152,21 @@ def _check_every_leaf(base_overrides, prefixes, book):
     base = simulate_config(base_cfg, book)
     dead = []
     for key in _leaves(base_cfg):
-        if not key.startswith(prefixes) or key in NO_NUMBERS:
+        if key.split(".")[0] not in prefixes or key in NO_NUMBERS or key.startswith(UNUSED_FACTS):
             continue
-        new_value = _changed(_get(base_cfg, key))
+        value = _get(base_cfg, key)
+        parts = key.split(".")
+        if value is None and parts[:2] == ["staffing", "roles"]:
+            # A plan's unset value is today's: set it to half of today's (a plan's change is a
+            # decision, not a nudge: se_heavy's SEs cover every deal, and one deal more an SE
+            # changes nothing, half of them does).
+            value = getattr(base_cfg.company.team.get(parts[2]), parts[3], None)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 1:
+                new_value = value // 2 if isinstance(value, int) else value / 2
+            else:
+                new_value = _changed(value)
+        else:
+            new_value = _changed(value)
         if new_value is None:
             continue
         cfg = copy.deepcopy(base_cfg)
@@ -160,7 +186,18 @@ def _check_every_leaf(base_overrides, prefixes, book):
 def test_default_config_has_no_dead_key(book):
     _check_every_leaf(
         BUSY,
-        ("seed", "sim", "data", "model", "adjust", "market", "staffing", "comp", "effects"),
+        (
+            "seed",
+            "sim",
+            "data",
+            "model",
+            "adjust",
+            "market",
+            "company",
+            "staffing",
+            "comp",
+            "effects",
+        ),  # fmt: skip
         book,
     )
 

@@ -76,7 +76,7 @@ def test_fixed_number_is_repeated():
 
 
 def test_arrays_have_kernel_shapes(small_overrides):
-    cfg = load_config([*small_overrides, "market=rate"])
+    cfg = load_config([*small_overrides, "market=rate", "market.new_logo_rate.smb=30"])
     params = build_parameters(cfg, ("enterprise", "mid_market", "smb"))
     d, h = cfg.sim.draws, cfg.sim.horizon_months
     assert params.seg_params.shape == (d, 3, len(SEGMENT_PARAMS))
@@ -84,6 +84,8 @@ def test_arrays_have_kernel_shapes(small_overrides):
     assert params.fitted == ()
     smb = params.month_params[:, 2, :, M_NEW_LOGO_RATE]
     assert np.all(smb == cfg.market.new_logo_rate["smb"])
+    # Segments without a rate continue the book's fitted process: the pipeline fills them.
+    assert np.all(params.month_params[:, :2, :, M_NEW_LOGO_RATE] == 0.0)
     # No adjustment: every multiplier 1, the drift shift 0.
     for slot in (M_HAZARD_MULT, M_USE_CASE_MULT, M_NEW_LOGO_MULT, M_PRICE_MULT):
         assert np.all(params.month_params[..., slot] == 1.0)

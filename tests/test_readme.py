@@ -36,11 +36,22 @@ def shell_blocks(text: str) -> list[str]:
 
 
 def commands(text: str) -> list[str]:
-    """Shell commands of the README, one per logical line (comments and prompts stripped)."""
+    """Shell commands of the README, one per logical line (comments and prompts stripped); a
+    here-document (``cat > FILE <<'EOF'`` ... ``EOF``) stays one command with its lines as written."""
     out = []
     for block in shell_blocks(text):
         joined = re.sub(r"\\\n\s*", " ", block)
-        for line in joined.splitlines():
+        lines = iter(joined.splitlines())
+        for line in lines:
+            here = re.search(r"<<\s*'?(\w+)'?\s*$", line)
+            if here:
+                body = []
+                for next_line in lines:
+                    if next_line.strip() == here.group(1):
+                        break
+                    body.append(next_line)
+                out.append("\n".join([line, *body, here.group(1)]))
+                continue
             line = re.sub(r"(^|\s)#.*$", "", line.removeprefix("$ ")).strip()
             if line:
                 out.append(line)
@@ -129,7 +140,8 @@ def test_readme_commands_run(tmp_path):
         "multirun/fy27/sweep.nc", "multirun/fy27/0/forecast.nc", "multirun/fy27/1/signals.csv",
         "outputs/fy27_compare/comparison.csv", "outputs/mix/frontier.csv",
         "outputs/mix/frontier.png", "fits/mybook/posterior.nc", "outputs/mybook/forecast.nc",
-        "multirun/fy27/report.html", "outputs/mybook/report.html",
+        "multirun/fy27/report.html", "outputs/mybook/report.html", "plans/our_team.yaml",
+        "multirun/hires/sweep.nc", "outputs/hires/comparison.csv", "outputs/our_mix/frontier.csv",
     ]  # fmt: skip
     missing = [p for p in promised if not (tmp_path / p).is_file()]
     assert not missing, f"README promises files its commands did not write: {missing}"

@@ -48,6 +48,8 @@ SEGMENT_MAPS = (
     "market.unit_price.",
     "market.new_logo_mix.",
     "market.new_logo_rate.",
+    "company.team.",  # today's team: roles, and the segments' channels
+    "company.channels.",
 )
 
 

@@ -369,8 +369,12 @@ def _check_comp(cfg: Config, reference: Config) -> None:
 
 
 def _check_roles(cfg: Config, reference: Config) -> None:
+    from simengine.config.company import resolve_plan  # unset plan values are today's
+
+    plan = resolve_plan(cfg.staffing, cfg.company)
     for role, rc in cfg.staffing.roles.items():
         base = f"staffing.roles.{role}"
+        rc = plan.roles.get(role, rc)
         if role not in DEAL_ROLES and _is_set(cfg, reference, f"{base}.deals_per_month"):
             raise _dead(f"{base}.deals_per_month", f"role '{role}' works no deals")
         if role not in COVERAGE_ROLES and _is_set(cfg, reference, f"{base}.accounts_covered"):

@@ -22,6 +22,8 @@ __all__ = [
     "ROLES",
     "AdjustConfig",
     "CapacityMarket",
+    "CHANNELS",
+    "CompanyConfig",
     "CompConfig",
     "Config",
     "ConfigError",
@@ -37,6 +39,8 @@ __all__ = [
     "SimConfig",
     "StaffingConfig",
     "SynthConfig",
+    "TEAM_DEFAULTS",
+    "TeamRole",
 ]
 
 #: A number, or a distribution spec ``{dist: NAME, **params}`` drawn once per simulation draw.
@@ -238,25 +242,92 @@ COVERAGE_ROLES = ("se", "csm", "adoption")
 
 
 @dataclass
-class RoleConfig:
-    """One go-to-market role: headcount plan, ramp, attrition, cost and capacity."""
+class TeamRole:
+    """One role of today's team (``company.team.<role>``): the facts every plan is relative to.
 
-    # Heads in seat before the horizon starts (fully ramped).
-    headcount: int = 0
+    Per-head productivity (``deals_per_month``, ``accounts_covered``) matters through ratios: the
+    book's fitted new-logo rate is what today's team wins, so a plan moves it by its capacity over
+    today's; ramp, attrition and backfill describe how today's seats turn over, and apply to today's
+    reference exactly as to a plan that keeps them.
+    """
+
+    # People in seat today (fully ramped).
+    headcount: int | None = None
+    # Fully loaded cost per head per month (salary, benefits, tools; variable pay is added by comp).
+    cost_per_month: float | None = None
+    # Deals worked (AE, partner) or supported (SE) per ramped head per month (deal roles only).
+    deals_per_month: Param = None
+    # Installed accounts one ramped head covers (SE with its base time, CSM, adoption only).
+    accounts_covered: Param = None
+    # Months from hire to full productivity (linear ramp); unset: 3.
+    ramp_months: float | None = None
+    # Monthly probability a person leaves (a number or a distribution); unset: 0.02.
+    attrition: Param = None
+    # Months a seat stays empty after someone leaves before the backfill starts; unset: 2.
+    backfill_lag_months: int | None = None
+
+
+#: What an unset ``company.team.<role>`` value is once the team is described (a role with heads
+#: must give its cost and its deals or accounts itself: :func:`simengine.config.company.validate_company`).
+TEAM_DEFAULTS = {
+    "headcount": 0,
+    "cost_per_month": 0.0,
+    "deals_per_month": 0.0,
+    "accounts_covered": 0.0,
+    "ramp_months": 3.0,
+    "attrition": 0.02,
+    "backfill_lag_months": 2,
+}
+
+
+#: How a segment's new logos arrive: sold by the sales team, or product-led sign-ups.
+CHANNELS = ("sales_led", "self_serve")
+
+
+@dataclass
+class CompanyConfig:
+    """The company as it is today (``company.*``), described once; every plan is relative to it.
+
+    An empty ``team`` on a book of your own means "not described": the run continues the book's
+    fitted history (``market=rate``) and refuses staffing and comp keys.  The embedded book ships
+    its company in ``configs/company/example.yaml``.
+    """
+
+    # Today's team by role (ae, se, csm, adoption, partner): TeamRole values (YAML and overrides
+    # give mappings of its keys, checked when the config is built); a role not named has no heads.
+    team: dict[str, Any] = field(default_factory=dict)
+    # Channel per segment: sales_led (new logos scale with the sales team's capacity) or
+    # self_serve (product-led sign-ups: the fitted trend whatever the team); default sales_led.
+    channels: dict[str, str] = field(default_factory=dict)
+    # Share of today's SE time on new deals; the rest supports the installed base's use cases.
+    # Unset: 0.6.
+    se_deal_time: Param = None
+
+
+@dataclass
+class RoleConfig:
+    """One role of a plan (``staffing.roles.<role>``): unset values are today's (``company.team``).
+
+    A plan is a change from today's team: ``headcount`` unset keeps today's heads, and heads above
+    today's are hired at the start of the horizon (they ramp); ``hires_per_quarter`` adds hires.
+    """
+
+    # Heads at the start of the horizon; None: today's (company.team.<role>.headcount).
+    headcount: int | None = None
     # Hires in each quarter of the horizon (first month of the quarter); later quarters: backfill only.
     hires_per_quarter: list[int] = field(default_factory=list)
-    # Months from hire to full productivity (linear ramp).
-    ramp_months: float = 3.0
-    # Monthly probability a person leaves (a number or a distribution).
-    attrition: Param = 0.02
-    # Months a seat stays empty after someone leaves before the backfill starts.
-    backfill_lag_months: int = 2
-    # Fully loaded cost per head per month (salary, benefits, tools; variable pay is added by comp).
-    cost_per_month: float = 15000.0
-    # Deals worked (AE, partner) or supported (SE) per ramped head per month (deal roles only).
-    deals_per_month: Param = 0.0
-    # Installed accounts one ramped head covers (SE with its base time, CSM, adoption only).
-    accounts_covered: Param = 0.0
+    # Months from hire to full productivity (linear ramp); None: today's.
+    ramp_months: float | None = None
+    # Monthly probability a person leaves (a number or a distribution); None: today's.
+    attrition: Param = None
+    # Months a seat stays empty after someone leaves before the backfill starts; None: today's.
+    backfill_lag_months: int | None = None
+    # Fully loaded cost per head per month; None: today's.
+    cost_per_month: float | None = None
+    # Deals worked (AE, partner) or supported (SE) per ramped head per month; None: today's.
+    deals_per_month: Param = None
+    # Installed accounts one ramped head covers (SE, CSM, adoption); None: today's.
+    accounts_covered: Param = None
 
 
 def _default_roles() -> dict[str, RoleConfig]:
@@ -265,14 +336,18 @@ def _default_roles() -> dict[str, RoleConfig]:
 
 @dataclass
 class StaffingConfig:
-    """Headcount per role (``staffing.roles.<ae|se|csm|adoption|partner>``); capacity mode only."""
+    """A plan relative to today's team (``staffing.roles.<ae|se|csm|adoption|partner>``).
 
-    name: str = "custom"
+    ``staffing=today`` (the default) sets nothing: today's team held, attrition backfilled, no hires.
+    """
+
+    name: str = "today"
     roles: dict[str, RoleConfig] = field(default_factory=_default_roles)
-    # Share of SE time on new deals; the rest supports the installed base's use cases.
-    se_deal_time: Param = 0.6
-    # Monthly cost of the AE and SE seats at the start, and AEs per SE: set together, they replace
-    # the AE/SE heads and scale their hires (simengine.config.staffing_mix), for "same budget, other ratio".
+    # Share of SE time on new deals; None: today's (company.se_deal_time).
+    se_deal_time: Param = None
+    # Monthly cost of the AE and SE seats at the start, and AEs per SE: they replace the AE/SE heads
+    # and scale their hires (simengine.config.staffing_mix), for "same budget, other ratio".  With
+    # ae_per_se alone, the budget is today's AE and SE seats.
     budget: float | None = None
     ae_per_se: float | None = None
 
@@ -288,9 +363,10 @@ class CompConfig:
     # accounts.  bookings = 1, consumption = 0.
     bookings_weight: float = 0.5
     # Quota per ramped AE-month: bookings (currency) and new consumption revenue (currency/month
-    # added by the AE's logos and their expansion) at 100% attainment.
-    bookings_quota: float = 60000.0
-    consumption_quota: float = 8000.0
+    # added by the AE's logos and their expansion) at 100% attainment.  None: set so that today's
+    # team at today's production attains 100% over the first forecast year (simengine.gtm.comp).
+    bookings_quota: float | None = None
+    consumption_quota: float | None = None
     # Payout slope above 100% attainment, and the attainment at which payout stops rising.
     accelerator: float = 1.5
     attainment_cap: float = 3.0
@@ -340,12 +416,14 @@ class RateMarket(MarketConfig):
     """``market=rate``: a fixed new-logo rate per segment and fixed coverage shares (no staffing)."""
 
     new_logos: str = "rate"
-    # New logos per month (Poisson mean) by segment; `default` for segments not named.
-    new_logo_rate: dict[str, Any] = field(default_factory=lambda: {"default": 5.0})
+    # New logos per month (Poisson mean) by segment; `default` for segments not named.  A segment
+    # with neither continues the book's fitted new-logo process (simengine.newlogos).
+    new_logo_rate: dict[str, Any] = field(default_factory=dict)
     # Share of accounts a CSM covers, share an SE / adoption specialist supports, and the chance a
-    # new logo or use case starts unhealthy.
-    csm_coverage: Param = 0.0
-    se_coverage: Param = 0.0
+    # new logo or use case starts unhealthy.  None: the book's own share (its csm_covered /
+    # se_engaged flags, or the fitted SE-supported share), 0 where it has none.
+    csm_coverage: Param = None
+    se_coverage: Param = None
     unhealthy_share: Param = 0.0
 
 
@@ -384,6 +462,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     adjust: AdjustConfig = field(default_factory=AdjustConfig)
     market: MarketConfig = field(default_factory=MarketConfig)
+    company: CompanyConfig = field(default_factory=CompanyConfig)
     staffing: StaffingConfig = field(default_factory=StaffingConfig)
     comp: CompConfig = field(default_factory=CompConfig)
     effects: EffectsConfig = field(default_factory=EffectsConfig)

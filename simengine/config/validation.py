@@ -90,9 +90,17 @@ def to_config(cfg: DictConfig | Config) -> Config:
         obj = cfg
     if type(obj.market) is MarketConfig:  # composed without a market option: capacity
         obj.market = CapacityMarket(**vars(obj.market))
-    from simengine.config.staffing_mix import apply_mix  # staffing.budget / staffing.ae_per_se
+    from simengine.config.company import (
+        complete_company,
+        fill_company,
+        no_company,
+        validate_company,
+    )
 
-    obj.staffing = apply_mix(obj.staffing)
+    fill_company(obj)  # the embedded book's example company
+    validate_company(obj)  # before unset values take their defaults
+    complete_company(obj)
+    obj = no_company(obj)  # a book of your own without company.team: market=rate
     validate(obj)
     return obj
 
@@ -167,6 +175,9 @@ def validate(cfg: Config) -> None:
         cfg.data.usage,
         "needs data.accounts too",
     )
+    from simengine.config.company import validate_company
+
+    validate_company(cfg)
     _validate_fit(cfg)
     _validate_model(cfg)
     _validate_adjust(cfg)
@@ -278,16 +289,11 @@ def _validate_market(cfg: Config) -> None:
             )
         validate_param(m.deal_size_multiplier, "market.deal_size_multiplier", kind="positive")
     else:
-        _check(
-            "default" in m.new_logo_rate,
-            "market.new_logo_rate",
-            dict(m.new_logo_rate),
-            "needs a 'default' entry",
-        )
         for seg, spec in m.new_logo_rate.items():
             validate_param(spec, f"market.new_logo_rate.{seg}", kind="nonneg")
         for name in ("csm_coverage", "se_coverage", "unhealthy_share"):
-            validate_param(getattr(m, name), f"market.{name}", kind="probability")
+            if getattr(m, name) is not None:  # None: the book's own share
+                validate_param(getattr(m, name), f"market.{name}", kind="probability")
 
 
 def _validate_gtm(cfg: Config) -> None:
@@ -295,28 +301,48 @@ def _validate_gtm(cfg: Config) -> None:
     for role in roles:
         _check(role in ROLES, f"staffing.roles.{role}", role, f"unknown role; roles: {list(ROLES)}")
     for role, rc in roles.items():
-        key = f"staffing.roles.{role}"
-        _check(rc.headcount >= 0, f"{key}.headcount", rc.headcount, "must be >= 0")
+        key = f"staffing.roles.{role}"  # None: today's value (company.team), checked there
+        if rc.headcount is not None:
+            _check(rc.headcount >= 0, f"{key}.headcount", rc.headcount, "must be >= 0")
         for q, hires in enumerate(rc.hires_per_quarter):
             _check(hires >= 0, f"{key}.hires_per_quarter[{q}]", hires, "must be >= 0")
-        _check(rc.ramp_months >= 1, f"{key}.ramp_months", rc.ramp_months, "must be >= 1")
+        if rc.ramp_months is not None:
+            _check(rc.ramp_months >= 1, f"{key}.ramp_months", rc.ramp_months, "must be >= 1")
+        if rc.backfill_lag_months is not None:
+            _check(
+                rc.backfill_lag_months >= 0,
+                f"{key}.backfill_lag_months",
+                rc.backfill_lag_months,
+                "must be >= 0",
+            )
+        if rc.cost_per_month is not None:
+            _check(
+                rc.cost_per_month >= 0, f"{key}.cost_per_month", rc.cost_per_month, "must be >= 0"
+            )
+        for name, kind in (
+            ("attrition", "probability"),
+            ("deals_per_month", "nonneg"),
+            ("accounts_covered", "nonneg"),
+        ):
+            if getattr(rc, name) is not None:
+                validate_param(getattr(rc, name), f"{key}.{name}", kind=kind)
+    from simengine.config.company import resolve_plan
+
+    plan = resolve_plan(cfg.staffing, cfg.company)  # refuses heads the budget and ratio contradict
+    for role, rc in plan.roles.items():
+        where = (
+            f"staffing.roles.{role}.ramp_months"
+            if roles.get(role) is not None and roles[role].ramp_months is not None
+            else f"company.team.{role}.ramp_months"
+        )
         _check(
             rc.ramp_months <= cfg.sim.horizon_months,
-            f"{key}.ramp_months",
+            where,
             rc.ramp_months,
             f"is longer than the horizon (sim.horizon_months = {cfg.sim.horizon_months})",
         )
-        _check(
-            rc.backfill_lag_months >= 0,
-            f"{key}.backfill_lag_months",
-            rc.backfill_lag_months,
-            "must be >= 0",
-        )
-        _check(rc.cost_per_month >= 0, f"{key}.cost_per_month", rc.cost_per_month, "must be >= 0")
-        validate_param(rc.attrition, f"{key}.attrition", kind="probability")
-        validate_param(rc.deals_per_month, f"{key}.deals_per_month", kind="nonneg")
-        validate_param(rc.accounts_covered, f"{key}.accounts_covered", kind="nonneg")
-    validate_param(cfg.staffing.se_deal_time, "staffing.se_deal_time", kind="probability")
+    if cfg.staffing.se_deal_time is not None:
+        validate_param(cfg.staffing.se_deal_time, "staffing.se_deal_time", kind="probability")
 
     c = cfg.comp
     _check(
@@ -329,8 +355,9 @@ def _validate_gtm(cfg: Config) -> None:
     _check(
         0 <= c.bookings_weight <= 1, "comp.bookings_weight", c.bookings_weight, "must be in [0, 1]"
     )
-    _check(c.bookings_quota > 0, "comp.bookings_quota", c.bookings_quota, "must be > 0")
-    _check(c.consumption_quota > 0, "comp.consumption_quota", c.consumption_quota, "must be > 0")
+    for name in ("bookings_quota", "consumption_quota"):  # None: calibrated to today's team
+        quota = getattr(c, name)
+        _check(quota is None or quota > 0, f"comp.{name}", quota, "must be > 0")
     _check(c.accelerator >= 0, "comp.accelerator", c.accelerator, "must be >= 0")
     _check(c.attainment_cap >= 1, "comp.attainment_cap", c.attainment_cap, "must be >= 1")
     for name in ("deal_volume", "unhealthy_multiplier", "commit_multiplier"):

@@ -32,20 +32,38 @@ class StaffingResult:
         return self.roles.index(name)
 
 
-def plan_seats(staffing: StaffingConfig, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _resolved(staffing: StaffingConfig) -> StaffingConfig:
+    """``staffing`` with values it leaves unset taken from an empty company (no heads, the
+    schema's defaults): a plan resolved against today's team passes through unchanged."""
+    from simengine.config.company import resolve_plan
+    from simengine.config.schema import CompanyConfig
+
+    return resolve_plan(staffing, CompanyConfig())
+
+
+def plan_seats(
+    staffing: StaffingConfig, horizon: int, today: StaffingConfig | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seat arrays ``(role, open_month, ramped_at_open)`` of a plan, roles in ``ROLES`` order.
 
-    Starting heads have open month -1 (in seat, ramped, when the horizon starts); the hires of
-    quarter ``q`` open in month ``3q`` (quarters starting past the horizon are dropped).
+    Starting heads have open month -1 (in seat when the horizon starts): ramped up to today's
+    heads (``today``; None: all of them), the rest hired at the start, ramping from month 0 (a plan
+    cannot have more ramped people tomorrow than today).  The hires of quarter ``q`` open in month
+    ``3q`` (quarters starting past the horizon are dropped).
     """
+    staffing = _resolved(staffing)
     role_idx, opens, ramped = [], [], []
     for r, name in enumerate(ROLES):
         rc = staffing.roles.get(name)
         if rc is None:
             continue
+        now = rc.headcount
+        if today is not None:
+            found = today.roles.get(name)
+            now = min(rc.headcount, found.headcount if found is not None else 0)
         role_idx += [r] * rc.headcount
         opens += [-1] * rc.headcount
-        ramped += [True] * rc.headcount
+        ramped += [True] * now + [False] * (rc.headcount - now)
         for q, hires in enumerate(rc.hires_per_quarter):
             if 3 * q < horizon:
                 role_idx += [r] * hires
@@ -58,13 +76,21 @@ def plan_seats(staffing: StaffingConfig, horizon: int) -> tuple[np.ndarray, np.n
     )
 
 
-def simulate_plan(staffing: StaffingConfig, draws: int, horizon: int, seed: int) -> StaffingResult:
-    """Simulate the staffing plan for every draw.
+def simulate_plan(
+    staffing: StaffingConfig,
+    draws: int,
+    horizon: int,
+    seed: int,
+    today: StaffingConfig | None = None,
+) -> StaffingResult:
+    """Simulate the staffing plan (resolved: every value set) for every draw.
 
     Attrition is drawn once per draw from ``staffing.roles.<role>.attrition`` (number or
     distribution), from a stream keyed by role, so changing one role's plan leaves the others'
-    draws, and paths, as they were.
+    draws, and paths, as they were; today's team (``today``, see :func:`plan_seats`) simulated the
+    same way shares its seats' paths with every plan that keeps them.
     """
+    staffing = _resolved(staffing)
     n_roles = len(ROLES)
     attrition = np.zeros((draws, n_roles))
     lag = np.zeros(n_roles, dtype=np.int64)
@@ -80,7 +106,7 @@ def simulate_plan(staffing: StaffingConfig, draws: int, horizon: int, seed: int)
         lag[r] = rc.backfill_lag_months
         ramp[r] = rc.ramp_months
         cost[r] = rc.cost_per_month
-    role_idx, opens, ramped = plan_seats(staffing, horizon)
+    role_idx, opens, ramped = plan_seats(staffing, horizon, today)
     headcount = np.zeros((draws, horizon, n_roles))
     capacity = np.zeros((draws, horizon, n_roles))
     # Starting heads are in seat in month 0 (they may leave at its end); their seats keep month -1

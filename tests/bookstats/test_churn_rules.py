@@ -141,18 +141,22 @@ def test_a_fit_with_a_non_default_threshold_simulates_that_threshold(tmp_path):
 
 def test_a_coverage_effect_the_fit_could_not_see_is_not_applied_on_top_of_its_rates():
     # A churn fit on a book without csm_covered: its rates already hold the book's own coverage,
-    # so the run holds csm_hazard_ratio at 1 unless the config sets it (or overrides it).
+    # so a run with fixed coverage shares (market=rate) holds csm_hazard_ratio at 1 unless the
+    # config sets it (or overrides it).  The go-to-market model (market=capacity) applies the
+    # ratio only to the change from today's coverage (simengine.gtm.drivers): nothing to hold.
     from simengine import pipeline
     from simengine.api import load_config
     from simengine.params import build_parameters
 
     blind = {"churn_alpha": np.ones((4, 1)), "churn_beta": np.full((4, 1), 80.0)}
     seeing = blind | {"csm_hazard_ratio": np.full(4, 0.8)}
-    cfg = load_config(["sim.draws=4", "sim.horizon_months=12"])
+    cfg = load_config(["sim.draws=4", "sim.horizon_months=12", "market=rate"])
     assert pipeline.assumed_effects(cfg, blind) == ("csm_hazard_ratio",)
     assert pipeline.assumed_effects(cfg, seeing) == ()
     assert pipeline.assumed_effects(cfg, None) == ()
-    assert pipeline.assumed_effects(load_config(["model.csm_hazard_ratio=0.5"]), blind) == ()
+    rate_set = load_config(["model.csm_hazard_ratio=0.5", "market=rate"])
+    assert pipeline.assumed_effects(rate_set, blind) == ()
+    assert pipeline.assumed_effects(load_config(["sim.draws=4"]), blind) == ()  # capacity
     slot = L.SEGMENT_PARAMS.index("csm_hazard_ratio")
     params = build_parameters(cfg, ("smb",), blind, ("smb",), neutral=("csm_hazard_ratio",))
     assert np.all(params.seg_params[..., slot] == 1.0)

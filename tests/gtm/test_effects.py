@@ -16,8 +16,8 @@ def base():
 
 
 def test_more_aes_never_fewer_new_logos(base):
-    # More AEs by hiring: new logos are the book's fitted rate x plan / today's team (the plan's
-    # starting heads), so a plan changes them through its hires; starting heads define today.
+    # More AEs by hiring: new logos are the book's fitted rate x plan / today's team
+    # (company.team, held), so a plan changes them through its hires.
     more = simengine.simulate([*SMALL, "staffing.roles.ae.hires_per_quarter=[6,6,6,6,6]"])
     assert np.all(more["ramped_capacity"].sel(role="ae") >= base["ramped_capacity"].sel(role="ae"))
     assert np.all(more["new_logos"].values >= base["new_logos"].values)
@@ -28,13 +28,12 @@ def test_more_csms_never_raise_churn(base):
     """Coverage moves with each draw's own book, so a bigger team need not cover a superset of
     accounts in every month (the accounts it keeps dilute it).  What holds exactly: in month 0 both
     runs have the same book, so more capacity gives at least the share; and a team that covers
-    every account in every month (share 1, as 40 CSMs x 50 accounts do for this ~150-account book)
-    raises no account's hazard, so cumulative churn is never higher, draw by draw, month by month.
+    every account in every month (share 1, as 100 CSMs do for this ~150-account book: today's 12
+    cover its flagged share, and heads above today's ramp from month 0) raises no account's hazard,
+    so cumulative churn is never higher, draw by draw, month by month.
     """
-    # New logos continue this ~150-account book (~6 a month), so the default 12 CSMs x 50
-    # accounts cover it all; a base of 2 CSMs binds.
-    base = simengine.simulate([*SMALL, "staffing.roles.csm.headcount=2"])
-    more = simengine.simulate([*SMALL, "staffing.roles.csm.headcount=40"])
+    base = simengine.simulate([*SMALL, "staffing.roles.csm.headcount=2"])  # a base that binds
+    more = simengine.simulate([*SMALL, "staffing.roles.csm.headcount=100"])
     first = {"month": 0}
     assert np.all(
         more["csm_coverage"].isel(first).values >= base["csm_coverage"].isel(first).values
@@ -85,9 +84,10 @@ def test_cost_identities(base):
         base["cost"], base["salary_cost"] + base["variable_cost"], rtol=1e-12
     )
     from simengine.api import load_config
+    from simengine.config.company import resolve_plan
 
     cfg = load_config(SMALL)
-    for role, rc in cfg.staffing.roles.items():
+    for role, rc in resolve_plan(cfg.staffing, cfg.company).roles.items():
         np.testing.assert_allclose(
             base["salary_cost"].sel(role=role), base["headcount"].sel(role=role) * rc.cost_per_month
         )
@@ -98,16 +98,24 @@ def test_cost_identities(base):
 
 @pytest.mark.parametrize("plan", ["bookings", "consumption"])
 def test_variable_pay_follows_the_plans_base(plan):
-    """bookings: payout from bookings / quota; consumption: from the month's consumption increase."""
+    """bookings: payout from bookings / quota; consumption: from the month's consumption increase
+    (quotas calibrated to today's team, recorded in attrs)."""
     ds = simengine.simulate([*SMALL, f"comp={plan}"])
     from simengine.api import load_config
 
     cfg = load_config([*SMALL, f"comp={plan}"])
     total = ds.sum("segment")
     ae_cap = ds["ramped_capacity"].sel(role="ae").values
+    # The quotas of each forecast year (today's production), month by month.
+    by_year = dict(part.split(" ", 1) for part in ds.attrs["quotas_by_year"].split("; "))
+    months = np.arange(ds.sizes["month"]) // 12
+
+    def quotas(name):
+        return np.array([float(q) for q in by_year[name].split(", ")])[months]
+
     if plan == "bookings":
         base = total["bookings"].values
-        quota = cfg.comp.bookings_quota
+        quota = quotas("bookings")
     else:
         # New logos' revenue (their own use cases included) + use cases of the book's accounts:
         # new logos' expansion is not counted twice.
@@ -115,12 +123,12 @@ def test_variable_pay_follows_the_plans_base(plan):
         base = np.maximum(
             growth - np.concatenate([np.zeros_like(growth[:, :1]), growth[:, :-1]], axis=1), 0
         )
-        quota = cfg.comp.consumption_quota
+        quota = quotas("consumption")
     attainment = base / (quota * ae_cap)
     np.testing.assert_allclose(ds["ae_attainment"].values, attainment, rtol=1e-12)
     expected = (
         cfg.comp.variable_share
-        * cfg.staffing.roles["ae"].cost_per_month
+        * cfg.company.team["ae"].cost_per_month  # the plan keeps today's AE cost
         * ae_cap
         * payout_factor(attainment, cfg.comp.accelerator, cfg.comp.attainment_cap)
     )

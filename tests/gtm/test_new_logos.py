@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from simengine.api import load_config
+from simengine.config.company import resolve_plan, today_plan
 from simengine.data import default_book
 from simengine.gtm import apply_drivers, simulate_plan
 from simengine.kernels.layout import M_NEW_LOGO_RATE
@@ -33,29 +34,33 @@ def test_fitted_rate_reproduces_the_books_start_rate():
 
 
 def test_todays_team_reproduces_todays_rate():
-    """A plan that keeps today's team (its starting heads, ramped, every month) gets the fitted
-    rate exactly; the default plan, which hires, gets more logos than today, by the same factor
-    in every segment."""
+    """Today's team held (staffing=today, attrition and backfill included, the same seat streams
+    as the reference) gets the fitted rate exactly, in every draw and month; a plan that hires
+    gets more logos than today, by the same factor in every segment."""
     cfg = load_config(["sim.draws=40", "sim.horizon_months=24"])
     book = default_book()
     segments = tuple(book.segments)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         params = build_parameters(cfg, segments)
-    plan = simulate_plan(cfg.staffing, cfg.sim.draws, cfg.sim.horizon_months, cfg.seed)
-    heads = np.array([cfg.staffing.roles[r].headcount if r in cfg.staffing.roles else 0
-                      for r in plan.roles], dtype=float)  # fmt: skip
-    today = dataclasses.replace(plan, capacity=np.broadcast_to(heads, plan.capacity.shape).copy())
+    today = today_plan(cfg.company)
+    held = simulate_plan(today, cfg.sim.draws, cfg.sim.horizon_months, cfg.seed, today=today)
+    assert held.capacity[..., held.role("ae")].min() < 36  # attrition acts on today's team too
     fitted = fit_new_logos(book, segments).draw_rates(
         assumption_stream(cfg.seed, "gtm", "new_logo_process"), cfg.sim.draws, 24
     )
-    assert apply_drivers(cfg, params, today, book).calibrated
-    np.testing.assert_allclose(params.month_params[..., M_NEW_LOGO_RATE], fitted, rtol=1e-12)
+    assert apply_drivers(cfg, params, held, book).calibrated
+    np.testing.assert_array_equal(params.month_params[..., M_NEW_LOGO_RATE], fitted)
 
-    apply_drivers(cfg, params, plan, book)
+    hiring = load_config(["sim.draws=40", "sim.horizon_months=24", "staffing=balanced"])
+    plan = resolve_plan(hiring.staffing, hiring.company)
+    grown = simulate_plan(
+        plan, hiring.sim.draws, hiring.sim.horizon_months, hiring.seed, today=today
+    )
+    apply_drivers(hiring, params, grown, book)
     rate = params.month_params[..., M_NEW_LOGO_RATE]
     ratio = rate / fitted
-    assert ratio[:, :, -1].mean() > 1.0  # the default plan hires AEs
+    assert ratio[:, :, -1].mean() > 1.0  # the plan hires AEs
     # The ratio is the same for every segment (one team sells to all of them).
     np.testing.assert_allclose(ratio[:, 0], ratio[:, 1], rtol=1e-12)
 
