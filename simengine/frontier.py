@@ -117,16 +117,31 @@ def mix_heads(ds: xr.Dataset) -> pd.DataFrame:
     rows = []
     for label, text in zip(labels, texts, strict=True):
         roles = (config_section(text, "staffing") if text else {}).get("roles") or {}
+        team = (config_section(text, "company") if text else {}).get("team") or {}
         heads = {}
         for role in ("ae", "se"):
-            rc = roles.get(role) or {}
+            rc, today = roles.get(role) or {}, team.get(role) or {}
+            count, cost = rc.get("headcount"), rc.get("cost_per_month")
+            if count is None:  # the plan is resolved against today's team: its heads in seat
+                count = _heads_at_start(ds, label, role)
+            if cost is None:  # a plan's unset cost is today's
+                cost = today.get("cost_per_month")
             heads[role] = (
-                float(rc.get("headcount", np.nan)),
-                float(rc.get("cost_per_month", np.nan)),
+                np.nan if count is None else float(count),
+                np.nan if cost is None else float(cost),
             )
         cost = sum(n * c for n, c in heads.values())
         rows.append((label, heads["ae"][0], heads["se"][0], cost))
     return pd.DataFrame(rows, columns=["scenario", "ae_heads", "se_heads", "cost_month"])
+
+
+def _heads_at_start(ds: xr.Dataset, label: str, role: str) -> float | None:
+    """A scenario's heads of ``role`` in seat in the first forecast month (median over draws:
+    attrition may already have taken one in a few), from its ``headcount``; None without it."""
+    if "headcount" not in ds or role not in ds["role"].values:
+        return None
+    heads = ds["headcount"].sel(scenario=label, role=role).isel(month=0)
+    return float(heads.median("draw"))
 
 
 def spec_from_keys(keys: dict[str, str], ds: xr.Dataset) -> FrontierSpec | None:

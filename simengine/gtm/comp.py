@@ -132,6 +132,18 @@ class Quotas:
         return [float(values[m]) for m in range(0, values.shape[0], QUOTA_MONTHS)]
 
 
+#: Outputs that read the quotas.  The quotas are calibrated on the run's own simulated production
+#: (every draw, the whole year: :func:`calibrate_quotas`), so these are the outputs that are not
+#: draw-local: a run of other draws (``sim.draws=auto``'s blocks) or a scenario that moves
+#: production later in a year (an ``adjust`` window from April) recalibrates them for every
+#: draw and month of that year.  Known limitation: a quota set from expectations before the year
+#: would be neither.
+QUOTA_DEPENDENT = (
+    "variable_cost", "cost", "total_cost", "post_sales_share", "revenue_per_sm_dollar",
+    "cac_payback_months", "ae_attainment",
+)  # fmt: skip
+
+
 def calibrate_quotas(
     comp: CompConfig,
     drivers,
