@@ -141,7 +141,7 @@ def _heads_at_start(ds: xr.Dataset, label: str, role: str) -> float | None:
     if "headcount" not in ds or role not in ds["role"].values:
         return None
     heads = ds["headcount"].sel(scenario=label, role=role).isel(month=0)
-    return float(heads.median("draw"))
+    return float(np.nanmedian(np.asarray(heads.values, dtype=float)))
 
 
 def spec_from_keys(keys: dict[str, str], ds: xr.Dataset) -> FrontierSpec | None:

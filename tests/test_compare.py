@@ -63,8 +63,8 @@ def test_compare_a_four_job_mix_sweep_through_the_cli(cli, tmp_path):
     from simengine.api import load_config
     from simengine.config.staffing_mix import mix_headcount
 
-    roles = load_config(SMALL).staffing.roles
-    cost_ae, cost_se = roles["ae"].cost_per_month, roles["se"].cost_per_month
+    team = load_config(SMALL).company.team  # a plan's unset costs are today's team's
+    cost_ae, cost_se = team["ae"].cost_per_month, team["se"].cost_per_month
     for row in front.itertuples():
         ae, se = mix_headcount(row.budget, row.ae_per_se, cost_ae, cost_se)
         assert (row.ae_heads, row.se_heads) == (ae, se)
