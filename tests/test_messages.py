@@ -97,7 +97,10 @@ CASES = {
         "'usage_drift'?",
     ),
     "section": (["sim=3"], "config key 'sim' is a section, not a value"),
-    "type": (["sim.draws=abc"], "config key 'sim.draws' = 'abc': must be a whole number >= 1 or auto"),
+    "type": (
+        ["sim.draws=abc"],
+        "config key 'sim.draws' = 'abc': must be a whole number >= 1 or auto",
+    ),
     "group-option": (
         ["staffing=se_heavvy"],
         "config group 'staffing' has no option 'se_heavvy' (no file staffing/se_heavvy.yaml); "
