@@ -553,7 +553,7 @@ def write_account_outputs(ds, out_dir, top: int = SIGNALS_TOP) -> dict:
     from pathlib import Path
 
     from simengine.atomic import atomic_path
-    from simengine.workbook import plain_csv
+    from simengine.csvtext import plain_csv
 
     if "account" not in ds.dims:
         return {}

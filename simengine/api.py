@@ -14,9 +14,10 @@ from pathlib import Path
 
 import xarray as xr
 
+from simengine.auto_draws import simulate_run as simulate_config
 from simengine.config import Config, config_yaml
 from simengine.config.compose import compose, compose_run, load_config
-from simengine.pipeline import check_run, group_choices, load_checked_posterior, simulate_config
+from simengine.pipeline import check_run, group_choices, load_checked_posterior
 
 log = logging.getLogger("simengine")
 
@@ -68,10 +69,11 @@ def write_run_outputs(
     default: those Hydra recorded in ``out_dir/.hydra/overrides.yaml``, if any.
     """
     from simengine.accounts_forecast import accounts_frame, signals_table, write_account_outputs
+    from simengine.csvtext import plain_csv
     from simengine.report import fan_chart
     from simengine.results import write_atomic_text, write_netcdf
     from simengine.rollups import rollup_tables
-    from simengine.workbook import plain_csv, run_workbook, save_workbook
+    from simengine.workbook import run_workbook, save_workbook
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

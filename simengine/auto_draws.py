@@ -43,6 +43,7 @@ __all__ = [
     "first_block",
     "is_auto",
     "last_year_revenue",
+    "simulate_run",
     "load_accumulator",
     "next_draws",
     "simulate_auto",
@@ -139,6 +140,18 @@ def _relative_p50_mcse(values: np.ndarray) -> float:
         return float("nan")
     p50 = abs(float(np.median(finite)))
     return quantile_mcse(finite) / p50 if p50 > 0 else float("inf")
+
+
+def simulate_run(
+    cfg, book=None, scenario=None, kernel=None, resolved=None, choices=None
+) -> xr.Dataset:
+    """Run ``cfg``: :func:`simulate_auto` when it asks for ``sim.draws=auto``, else
+    :func:`simengine.pipeline.simulate_config` (the same arguments)."""
+    from simengine.pipeline import simulate_config
+
+    if is_auto(cfg):
+        return simulate_auto(cfg, book, scenario, kernel, resolved, choices=choices)
+    return simulate_config(cfg, book, scenario, kernel, resolved, choices=choices)
 
 
 def simulate_auto(

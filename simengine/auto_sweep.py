@@ -20,7 +20,7 @@ at 0.02) and stops at ``sim.max_draws`` if that is fewer.
 **How** (``simengine run -m ... sim.draws=auto``): Hydra runs every job as usual with its first
 block (:func:`simengine.auto_draws.first_block`), and each job writes all its outputs plus, in
 ``.auto/`` in its folder, its per-account accumulator.  When the jobs are done, the sweep's
-callback (:class:`simengine.sweep.SweepCallback`) settles them in the main process before it stacks
+callback (:class:`simengine.sweep_callback.SweepCallback`) settles them in the main process before it stacks
 ``sweep.nc`` (:func:`settle_sweep`): it reads every job's per-draw metric from its ``forecast.nc``,
 computes the MCSEs, and for the undecided jobs simulates only the next draws and rewrites that
 job's outputs with all its draws (``forecast.nc``, ``summary.csv``, the charts and per-account

@@ -88,6 +88,7 @@ def run(args: list[str]) -> Path:
     from rich.console import Console
 
     from simengine import frontier
+    from simengine.csvtext import plain_csv
     from simengine.report.comparison import (
         comparison_grid,
         comparison_plot,
@@ -97,7 +98,7 @@ def run(args: list[str]) -> Path:
         print_frontier_table,
     )
     from simengine.results import created_at, write_atomic_text
-    from simengine.workbook import comparison_workbook, plain_csv, save_workbook
+    from simengine.workbook import comparison_workbook, save_workbook
 
     paths, keys = parse_args(args)
     ds = load_scenarios(paths)

@@ -505,13 +505,9 @@ def simulate_config(
     ``kernel`` replaces :func:`simengine.engine.run_kernel` (same signature and result), e.g.
     :func:`simengine.distributed.run_kernel_distributed` to spread the draws over Dask workers.
 
-    With ``sim.draws=auto`` the run draws blocks until its rule is met
-    (:func:`simengine.auto_draws.simulate_auto`).
+    A fixed number of draws; ``sim.draws=auto`` is :func:`simengine.auto_draws.simulate_run`'s
+    (which calls this module's :func:`simulate_block`, so the dependency runs one way).
     """
-    from simengine.auto_draws import is_auto, simulate_auto
-
-    if is_auto(cfg):
-        return simulate_auto(cfg, book, scenario, kernel, resolved, choices=choices)
     return simulate_block(cfg, book, scenario, kernel, resolved, choices=choices)[0]
 
 

@@ -60,6 +60,35 @@ __all__ = [
     "rollup_tables",
 ]
 
+#: How summary tables (terminal, report, workbook) name each metric, and the order they show them.
+METRIC_LABELS = {
+    "arr": "ARR (year end)",
+    "revenue": "Revenue (year)",
+    "nrr": "NRR (trailing 12m)",
+    "grr": "GRR (trailing 12m)",
+    "new_logos": "New logos (year)",
+    "total_cost": "GTM cost (year)",
+    "revenue_per_sm_dollar": "Revenue per unit of GTM cost",
+    "post_sales_share": "Post-sales share",
+    "expansion_multiple": "Expansion multiple",
+}
+#: The metrics the terminal's summary table shows (the rollups' further ones below are for the
+#: report tables and the workbook).
+TERMINAL_METRICS = frozenset(METRIC_LABELS)
+METRIC_LABELS |= {
+    "installed_base_revenue": "Installed base revenue (year)",
+    "new_logo_revenue": "New-logo revenue (year)",
+    "active_accounts": "Customers (year end)",
+    "churned_accounts": "Churned accounts (year)",
+}
+METRIC_ORDER = {
+    name: i
+    for i, name in enumerate(dict.fromkeys((
+        "arr", "revenue", "installed_base_revenue", "new_logo_revenue", "nrr", "grr",
+        "active_accounts", "new_logos", "churned_accounts", *METRIC_LABELS,
+    )))
+}  # fmt: skip
+
 #: Columns of summary.csv, summary_quarterly.csv and summary_monthly.csv, in order.  The first nine
 #: are summary.csv's original columns (``year``: the fiscal year's index, 1 for the forecast's
 #: first; ``year_end``: its last month in the forecast; ``months``: months it covers, actual and

@@ -32,7 +32,6 @@ import pandas as pd
 __all__ = [
     "comparison_workbook",
     "money_format",
-    "plain_csv",
     "run_workbook",
     "save_workbook",
 ]
@@ -55,23 +54,6 @@ def money_format(currency: str | None, decimals: int = 0) -> str:
         return f"[${currency.upper()}] {digits}"
     label = currency.replace('"', "")
     return f'"{label}" {digits}'
-
-
-def plain_csv(frame: pd.DataFrame, significant: int | None = None) -> str:
-    """``frame`` as CSV with every float a plain decimal (``79287212.34``, never ``7.93e+07``):
-    each value's shortest exact form, or rounded to ``significant`` digits (``1234570``)."""
-    if significant is None:
-        return frame.to_csv(index=False, float_format=_plain)
-    return frame.to_csv(
-        index=False,
-        float_format=lambda v: np.format_float_positional(
-            v, precision=significant, unique=False, fractional=False, trim="-"
-        ),
-    )
-
-
-def _plain(value: float) -> str:
-    return np.format_float_positional(value, trim="-")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -226,16 +208,16 @@ _MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", 
 
 
 def _order(metric: str) -> int:
-    from simengine.report.console import _ORDER
+    from simengine.rollups import METRIC_ORDER
 
-    return _ORDER.get(metric, len(_ORDER))
+    return METRIC_ORDER.get(metric, len(METRIC_ORDER))
 
 
 def _label(metric: str, period: str = "year") -> str:
     """The metric's name as tables show it, for a fiscal year or (``period``) a quarter or month."""
-    from simengine.report.console import _LABELS
+    from simengine.rollups import METRIC_LABELS
 
-    label = _LABELS.get(metric, metric)
+    label = METRIC_LABELS.get(metric, metric)
     if period != "year":
         label = label.replace("(year end)", "(period end)").replace(" (year)", "")
     return label

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simengine.report.tables import summary_table
+from simengine.rollups import METRIC_LABELS, METRIC_ORDER, TERMINAL_METRICS
 
 __all__ = ["print_fit_summary", "print_summary", "sweep_job_line"]
 
@@ -23,39 +24,17 @@ _FORMATS = {
     "post_sales_share": "{:.1%}",
     "expansion_multiple": "{:.2f}",
 }
-_LABELS = {
-    "arr": "ARR (year end)",
-    "revenue": "Revenue (year)",
-    "nrr": "NRR (trailing 12m)",
-    "grr": "GRR (trailing 12m)",
-    "new_logos": "New logos (year)",
-    "total_cost": "GTM cost (year)",
-    "revenue_per_sm_dollar": "Revenue per unit of GTM cost",
-    "post_sales_share": "Post-sales share",
-    "expansion_multiple": "Expansion multiple",
-}
+_LABELS = METRIC_LABELS
 #: The rollups' further metrics (simengine.rollups): report tables and the workbook show them;
-#: the terminal table keeps to the metrics above.
-_TERMINAL = frozenset(_LABELS)
+#: the terminal table keeps to the metrics it always showed.
+_TERMINAL = TERMINAL_METRICS
 _FORMATS |= {
     "installed_base_revenue": "{:,.0f}",
     "new_logo_revenue": "{:,.0f}",
     "active_accounts": "{:,.0f}",
     "churned_accounts": "{:,.0f}",
 }
-_LABELS |= {
-    "installed_base_revenue": "Installed base revenue (year)",
-    "new_logo_revenue": "New-logo revenue (year)",
-    "active_accounts": "Customers (year end)",
-    "churned_accounts": "Churned accounts (year)",
-}
-_ORDER = {
-    name: i
-    for i, name in enumerate(dict.fromkeys((
-        "arr", "revenue", "installed_base_revenue", "new_logo_revenue", "nrr", "grr",
-        "active_accounts", "new_logos", "churned_accounts", *_LABELS,
-    )))
-}  # fmt: skip
+_ORDER = METRIC_ORDER
 
 
 def year_label(row) -> str:
