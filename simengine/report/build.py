@@ -270,7 +270,7 @@ def _backtest_report(folder: Path, currency: str | None):
         text(
             "The engine fitted on the history up to the cut-off, forecast the installed base "
             "(accounts active at the cut-off) over the held-out months, and was scored against "
-            "what happened, beside three baselines. Coverage: share of held-out months whose "
+            "what happened, beside the baselines (backtest.baselines). Coverage: share of held-out months whose "
             "actual lies inside the central interval (nominal 0.5 / 0.8 / 0.9); CRPS, bias and "
             "MAPE in % of actual revenue (lower is better; bias: positive = over-forecast)."
         ),
