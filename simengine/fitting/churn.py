@@ -76,9 +76,10 @@ import numpy as np
 import pandas as pd
 
 from simengine.bookstats import ChurnRules, anniversary_anchor, declining_at, is_anniversary
+from simengine.bookstats.panel import segment_index
 from simengine.data import Book, observed_lifetimes
 from simengine.fitting._lazy import pm, pt
-from simengine.fitting.base import BookModel, SharedParameters, segment_index
+from simengine.fitting.base import BookModel, SharedParameters
 
 __all__ = [
     "ChurnModel",

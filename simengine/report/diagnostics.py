@@ -214,7 +214,7 @@ def usage_changes(book, settle_months: int = 12) -> pd.DataFrame:
         ``account`` (panel row), ``segment`` (index into ``book.segments``), ``month`` (month
         number of the later month), ``tenure`` (months since start of the later month), ``change``.
     """
-    from simengine.fitting.panel import usage_panel
+    from simengine.bookstats.panel import usage_panel
 
     panel = usage_panel(book, settle_months)
     lu = panel.log_usage

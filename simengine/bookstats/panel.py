@@ -23,14 +23,21 @@ level changes are not mistaken for skips, and the fit keeps its fast marginal-no
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from simengine.data import Book
-from simengine.fitting.base import segment_index
 
-__all__ = ["DIP_RATIO", "UsagePanel", "new_use_cases", "usage_panel", "use_case_cover"]
+__all__ = [
+    "DIP_RATIO",
+    "UsagePanel",
+    "new_use_cases",
+    "segment_index",
+    "usage_panel",
+    "use_case_cover",
+]
 
 #: A month with usage below 1/DIP_RATIO of both neighbouring months with usage is a skipped month.
 DIP_RATIO = 5.0
@@ -84,6 +91,12 @@ class UsagePanel:
     def months(self) -> np.ndarray:
         """Month number of each column, shape (width,)."""
         return self.first_month + np.arange(self.log_usage.shape[1], dtype=np.int64)
+
+
+def segment_index(values: Any, segments: tuple[str, ...]) -> np.ndarray:
+    """Positions of ``values`` in ``segments`` (int64)."""
+    lookup = {s: i for i, s in enumerate(segments)}
+    return np.array([lookup[v] for v in values], dtype=np.int64)
 
 
 def use_case_cover(book: Book) -> int:
