@@ -352,9 +352,9 @@ class SharedParameters:
         profile alone.
 
         Each segment's first harmonic is kept as ``season_cos`` / ``season_sin`` over
-        ``segment`` (``(2/12) sum_m s_m cos(2 pi m / 12)`` and the same with sin): the
-        single-harmonic parameters the simulation read before the profile existed, now the best
-        one-harmonic approximation of it.
+        ``segment`` (``(2/12) sum_m s_m cos(2 pi m / 12)`` and the same with sin): the best
+        one-harmonic approximation of the profile, in the terms a ``model.override`` of the
+        season uses.
         """
         if "season" not in self._made:
             angle = 2.0 * np.pi * np.arange(12) / 12.0

@@ -88,8 +88,8 @@ def posterior_draws(
 
 
 def _tail_law_from_nu(out: dict[str, np.ndarray]) -> None:
-    """A posterior with a Student-t shape ``usage_tail_nu`` (written before the mixture law, or a
-    robust fit's sampled ``nu``) and no mixture: each draw's ``nu`` as the mixture closest to
+    """A posterior with a Student-t shape ``usage_tail_nu`` (a Student-t step law, or a robust
+    fit's sampled ``nu``) and no mixture: each draw's ``nu`` as the mixture closest to
     t(nu) (:func:`~simengine.fitting.tails.mixture_from_student_t`), in place.  ``nu = 0`` (or
     <= 2) stays normal steps."""
     if "usage_tail_nu" not in out or "usage_tail_weight" in out:

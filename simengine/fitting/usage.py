@@ -9,13 +9,15 @@ What is fitted, and from which data
   exactly ``d = usage_drift_s + b_i + Δ log season_s(t) + Δ log ramp(k) + sigma_s eps``,
   ``b_i ~ N(0, account_sd_s)``.  By default ``eps`` is normal and ``b_i`` is integrated out
   exactly from per-account sums (no latent variable per account), and the likelihood is computed
-  from sufficient statistics (:func:`change_statistics`): per (segment, month, tenure) cell and per
-  account, with the onboarding curve evaluated on a small (segment, tenure) table.  Nothing runs
-  per account-month while sampling, so a gradient costs ~10x less than the row-by-row form.  With ``robust=True`` the noise
-  is Student-t (scale ``usage_noise_scale_s``, ``usage_tail_nu`` degrees of freedom; a few wild
-  months bend the estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is
-  then the noise SD, and the kernel draws the normal mixture closest to t(``usage_tail_nu``)
-  (:func:`simengine.fitting.tails.mixture_from_student_t`) scaled to it.  The onboarding ramp enters through
+  from sufficient statistics (:func:`~simengine.bookstats.changes.change_statistics`): per
+  (segment, month, tenure) cell and per account, with the onboarding curve evaluated on a small
+  (segment, tenure) table.  Nothing runs per account-month while sampling, so a gradient costs
+  ~10x less than the row-by-row form.  With ``robust=True`` the noise is Student-t (scale
+  ``usage_noise_scale_s``, ``usage_tail_nu`` degrees of freedom; a few wild months bend the
+  estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is then the noise
+  SD, and the kernel draws the normal mixture closest to t(``usage_tail_nu``)
+  (:func:`simengine.fitting.tails.mixture_from_student_t`) scaled to it.  The onboarding ramp
+  enters through
   ``Δ log ramp(k) = ramp_increment_s[k]`` at tenures 1 .. 12 and 0 after
   (:meth:`SharedParameters.log_ramp_table`): a monotone curve with a free step per month of the
   first year (month 1 vs 3 vs 6, the day-30/90/180 checkpoints), so a logistic or exponential
@@ -27,12 +29,12 @@ What is fitted, and from which data
 Zero and near-zero months (the hurdle)
 --------------------------------------
 Usage is two-part: each active month is *skipped* (no usage, usage 0, or a dip far below both
-neighbouring months; rule and reasons in :mod:`simengine.fitting.panel`) with probability
+neighbouring months; rule and reasons in :mod:`simengine.bookstats.panel`) with probability
 ``zero_month_prob_s`` (binomial likelihood from per-segment counts), and otherwise shows the
 log-level process above.  Skipped months leave the changes around them out, so the drift and
 volatility are those of the level, and the simulation draws a skipped month with
-``zero_month_prob`` on top of a level that carries on.  This is the observation-noise choice of
-issue 8 rather than Student-t steps: the marginal normal likelihood stays exact and fast, and with
+``zero_month_prob`` on top of a level that carries on.  Skipped months are observation noise
+rather than Student-t steps: the marginal normal likelihood stays exact and fast, and with
 heavy-tailed (e.g. Student-t) steps its ``usage_volatility`` is still a consistent estimate of the
 step SD.
 
@@ -110,7 +112,7 @@ class UsageModel(BookModel):
         ``usage_tail_ratio``) the simulation's steps take (:func:`tail_residuals`,
         :func:`heavy_tails`).  ``auto``: only where a likelihood ratio test finds the clean
         changes heavy-tailed, so a book with normal changes keeps the same model and the same
-        posterior; ``mixture`` (or its old name ``student_t``): always.
+        posterior; ``mixture`` (``student_t`` is the same): always.
     """
 
     name = "usage"
@@ -202,7 +204,8 @@ def _marginal_normal_loglik(params: SharedParameters, stats: dict, sigma, tau):
 
     An account's ``n`` residuals ``r = d - e`` are ``N(0, sigma^2 I + tau^2 J)``; the density needs
     only ``(n, S1 = sum r, S2 = sum r^2)`` per account.  Both are taken from sufficient statistics
-    (see :func:`change_statistics`), so no operation runs per account-month:
+    (see :func:`~simengine.bookstats.changes.change_statistics`), so no operation runs per
+    account-month:
 
     * ``sum_i S2_i / sigma_s^2`` from cells of equal (segment, month, tenure), where ``e`` is one
       value: ``sum r^2 = sum d^2 - 2 e sum d + n e^2``;
