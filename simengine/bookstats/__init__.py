@@ -18,10 +18,13 @@ What lives here
     simulation) and which month boundaries of each account they mark.
 :mod:`~simengine.bookstats.shapes`
     The shapes of the seasonal profile (months of the year) and the onboarding ramp (tenures).
+:mod:`~simengine.bookstats.tails`
+    The usage step law's tails (a two-component normal scale mixture): fitted by the usage fit,
+    read from a posterior by the simulation, drawn by the kernel.
 :mod:`~simengine.bookstats.models`
     The model names (``fit.models``), read by the config's validation and by the fit.
 
-The fit (:mod:`simengine.fitting`) turns these statistics into likelihoods; the simulation's
+The fit (the ``fitting`` package) turns these statistics into likelihoods; the simulation's
 set-up (:func:`simengine.engine.account_history`, :mod:`simengine.params`) turns the same
 statistics and the posterior into the kernel's arrays.  Neither reaches into the other.
 
@@ -44,6 +47,13 @@ exposure counts in ``fitting/churn.py``; the parameter name in ``fitting/draws.p
 (``PARAMETER_NAMES``) and ``params.py``; each account's history count in
 ``engine.account_history``; the month-by-month rule in the kernel (``kernels/passes.py``,
 ``churn_pass``, and its index in ``kernels/layout.py``), tested against this module's rule.
+
+*A new step law* for usage (another shape of the month-on-month step): the law, its parameter
+names and its closed forms in :mod:`~simengine.bookstats.tails` (``TAIL_PARAMETERS``); its
+estimate in ``fitting/usage.py`` (``_tail_law``, ``_tail_shape``); the names in
+``fitting/draws.py`` (``PARAMETER_NAMES``) and their defaults in ``params.py``; the draw in the
+kernel (``kernels/passes.py``, ``mixture_pass``; the parameter's index in ``kernels/layout.py``),
+tested against the closed forms here (``tests/kernels/test_step_law.py``).
 """
 
 from simengine.bookstats.churn_rules import (

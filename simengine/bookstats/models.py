@@ -1,8 +1,8 @@
 """The names of the models a book is fitted with, in the order they are built.
 
-The one list: ``fit.models`` is checked against it (:mod:`simengine.config.validation`), the fit
-builds its models in this order (:data:`simengine.fitting.core.MODELS`) and lists them so in the
-posterior's ``models`` attr (:func:`simengine.fitting.select.resolve_models`).
+The one list: ``fit.models`` is checked against it (``config/validation.py``), the fit builds its
+models in this order (``MODELS`` in ``fitting/core.py``) and lists them so in the posterior's
+``models`` attr (``resolve_models`` in ``fitting/select.py``).
 """
 
 __all__ = ["MODEL_NAMES"]

@@ -1,6 +1,7 @@
-"""Account x month panels of log usage, the common input of the usage and expansion models.
+"""Account x month panels of log usage, the common input of the usage and expansion fits and of
+the simulation's set-up (each account's change statistics), and the book's new use cases.
 
-NumPy only.  Month-on-month changes of log usage are where the usage model's parameters show
+NumPy and pandas only.  Month-on-month changes of log usage are where the usage model's parameters show
 cleanly: ``d[t] = log U[t] - log U[t-1] = g_s + b_i + sigma_s * eps + Δ log season + Δ log ramp(k)
 + Δ log(1 + E[t])``.  The last term is the use-case expansion; months within ``settle_months`` after
 a new use case starts are "ramping" and left to the expansion model.

@@ -16,7 +16,7 @@ What is fitted, and from which data
   ``usage_noise_scale_s``, ``usage_tail_nu`` degrees of freedom; a few wild months bend the
   estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is then the noise
   SD, and the kernel draws the normal mixture closest to t(``usage_tail_nu``)
-  (:func:`simengine.fitting.tails.mixture_from_student_t`) scaled to it.  The onboarding ramp
+  (:func:`simengine.bookstats.tails.mixture_from_student_t`) scaled to it.  The onboarding ramp
   enters through
   ``Δ log ramp(k) = ramp_increment_s[k]`` at tenures 1 .. 12 and 0 after
   (:meth:`SharedParameters.log_ramp_table`): a monotone curve with a free step per month of the
@@ -48,7 +48,7 @@ maximum likelihood to the same standardised residuals (:func:`tail_residuals`): 
 component's weight ``usage_tail_weight`` and SD ratio ``usage_tail_ratio`` (constants of the
 posterior, see :func:`_tail_shape`); the simulation draws mixture steps with SD
 ``usage_volatility``.  Not the Student-t itself: ``E[exp(step)]`` of a t is infinite, so a long
-walk over millions of account-months owns the mean (:mod:`simengine.fitting.tails` says why the
+walk over millions of account-months owns the mean (:mod:`simengine.bookstats.tails` says why the
 mixture).  A test rather than always fitting the tail: a book with normal changes keeps the same
 model, cost and posterior.  A test rather than the sample kurtosis: at ``nu <= 4`` the kurtosis
 has infinite variance (book 303 of the backtest, t(3) steps: LR 283; the four normal books:
@@ -78,10 +78,10 @@ import numpy as np
 
 from simengine.bookstats.changes import SETTLE_MONTHS, change_statistics, usage_changes
 from simengine.bookstats.panel import usage_panel
+from simengine.bookstats.tails import TAIL_PARAMETERS, fit_scale_mixture
 from simengine.data import Book
 from simengine.fitting._lazy import pm, pt
 from simengine.fitting.base import BookModel, SharedParameters
-from simengine.fitting.tails import TAIL_PARAMETERS, fit_scale_mixture
 
 __all__ = ["UsageModel", "heavy_tails", "tail_residuals"]
 
@@ -330,7 +330,7 @@ def _tail_law(data: dict[str, Any], model_config: dict[str, Any]) -> tuple[float
 
     :func:`heavy_tails` decides (a calibrated test of size 5e-4 against normal changes); where it
     finds heavy tails, the two-component normal scale mixture of
-    :mod:`simengine.fitting.tails` is fitted by maximum likelihood to the same standardised
+    :mod:`simengine.bookstats.tails` is fitted by maximum likelihood to the same standardised
     residuals: a law whose ``E[exp(step)]`` is finite and whose body and tail are the data's.
     """
     tails = model_config.get("tails", "auto")

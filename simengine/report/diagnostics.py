@@ -28,7 +28,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from simengine.fitting.tails import mixture_from_student_t, mixture_scales
+from simengine.bookstats.tails import mixture_from_student_t, mixture_scales
 from simengine.report.plots import (
     _money,
     money_formatter,
@@ -268,7 +268,7 @@ def _replicate_changes(cells: pd.DataFrame, post: xr.Dataset, j: int, segments, 
     weight, ratio = _tail_law(post, j)
     noise = rng.standard_normal(len(cells))
     if weight > 0.0:
-        # The simulation's step law: a normal scale mixture of unit SD (fitting/tails.py).
+        # The simulation's step law: a normal scale mixture of unit SD (bookstats/tails.py).
         narrow, wide = mixture_scales(weight, ratio, 1.0)
         noise = noise * np.where(rng.random(len(cells)) < weight, wide, narrow)
     return (
