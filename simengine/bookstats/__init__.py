@@ -30,14 +30,16 @@ statistics and the posterior into the kernel's arrays.  Neither reaches into the
 
 How a change to the model is added
 ----------------------------------
-*Per-segment seasonality of another shape* (e.g. a profile per segment and tenure band, or
-fewer effects than 12): the shape in :mod:`~simengine.bookstats.shapes`; the per-account counts
-the likelihood and the kernel evaluate it with in :func:`~simengine.bookstats.changes.change_statistics`
+*Per-segment seasonality of another shape* (the profile is per segment already; e.g. a profile
+per segment and tenure band, or fewer effects than 12): the shape in
+:mod:`~simengine.bookstats.shapes`; the per-account counts the likelihood and the kernel's
+account effects evaluate it with in :func:`~simengine.bookstats.changes.change_statistics`
 (``season_coef``, today one count per month of the year); the PyMC prior and the likelihood's
 use in ``fitting/base.py`` (``SharedParameters.season``) and ``fitting/usage.py``; the posterior
 variable's dims in ``fitting/draws.py`` (``posterior_draws`` keeps ``month_of_year``); the
-kernel's table in ``params.py`` (``_season_profile``) and the kernel's use of it
-(``kernels/layout.py``, ``kernels/passes.py``).
+kernel's table in ``params.py`` (``_season_profile``) and the kernel's use of it (its slots in
+``kernels/layout.py``, the account effects in ``kernels/init.py``, the monthly factor in the
+usage step).
 
 *A new churn rule* (a covariate that multiplies the churn hazard at some month boundaries): the
 rule and its parameters in :mod:`~simengine.bookstats.churn_rules` (a function marking the
