@@ -187,7 +187,9 @@ def validate(cfg: Config) -> None:
 
 
 def _validate_fit(cfg: Config) -> None:
-    known = {"usage", "churn", "expansion"}
+    from simengine.bookstats.models import MODEL_NAMES
+
+    known = set(MODEL_NAMES)
     models = list(cfg.fit.models)
     for m in models:
         _check(m in known, "fit.models", models, f"unknown model {m!r}; known: {sorted(known)}")

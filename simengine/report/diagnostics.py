@@ -28,7 +28,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from simengine.fitting.tails import mixture_from_student_t, mixture_scales
+from simengine.bookstats.tails import mixture_from_student_t, mixture_scales
 from simengine.report.plots import (
     _money,
     money_formatter,
@@ -214,7 +214,7 @@ def usage_changes(book, settle_months: int = 12) -> pd.DataFrame:
         ``account`` (panel row), ``segment`` (index into ``book.segments``), ``month`` (month
         number of the later month), ``tenure`` (months since start of the later month), ``change``.
     """
-    from simengine.fitting.panel import usage_panel
+    from simengine.bookstats.panel import usage_panel
 
     panel = usage_panel(book, settle_months)
     lu = panel.log_usage
@@ -268,7 +268,7 @@ def _replicate_changes(cells: pd.DataFrame, post: xr.Dataset, j: int, segments, 
     weight, ratio = _tail_law(post, j)
     noise = rng.standard_normal(len(cells))
     if weight > 0.0:
-        # The simulation's step law: a normal scale mixture of unit SD (fitting/tails.py).
+        # The simulation's step law: a normal scale mixture of unit SD (bookstats/tails.py).
         narrow, wide = mixture_scales(weight, ratio, 1.0)
         noise = noise * np.where(rng.random(len(cells)) < weight, wide, narrow)
     return (
