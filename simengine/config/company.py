@@ -38,7 +38,7 @@ from simengine.config.schema import (
     StaffingConfig,
     TeamRole,
 )
-from simengine.config.specs import validate_param
+from simengine.config.validation import check_fields
 
 __all__ = [
     "GTM_SECTIONS",
@@ -279,22 +279,7 @@ def validate_company(cfg: Config) -> None:
                 None,
                 f"today's {heads} {role} need it (every plan is measured against today's team)",
             )
-        checks = (
-            ("headcount", lambda v: v >= 0, "must be >= 0"),
-            ("cost_per_month", lambda v: v >= 0, "must be >= 0"),
-            ("ramp_months", lambda v: v >= 1, "must be >= 1"),
-            ("backfill_lag_months", lambda v: v >= 0, "must be >= 0"),
-        )
-        for name, ok, why in checks:
-            value = getattr(t, name)
-            _check(value is None or ok(value), f"{key}.{name}", value, why)
-        for name, kind in (
-            ("attrition", "probability"),
-            ("deals_per_month", "nonneg"),
-            ("accounts_covered", "nonneg"),
-        ):
-            if getattr(t, name) is not None:
-                validate_param(getattr(t, name), f"{key}.{name}", kind=kind)
+        check_fields(t, key)
         _check(
             role in DEAL_ROLES or t.deals_per_month in (None, 0),
             f"{key}.deals_per_month",
@@ -314,8 +299,7 @@ def validate_company(cfg: Config) -> None:
             channel,
             f"must be one of {', '.join(CHANNELS)}",
         )
-    if company.se_deal_time is not None:
-        validate_param(company.se_deal_time, "company.se_deal_time", kind="probability")
+    check_fields(company, "company")
 
 
 def check_company_live(cfg: Config, segments: tuple[str, ...]) -> None:
