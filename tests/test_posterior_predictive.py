@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from simengine.api import load_config
-from simengine.data.synth import SynthOptions, generate_book
+from simengine.data.synth import generate_book
+from simengine.data.synth_truth import SynthOptions
 from simengine.engine import BookState, run_kernel
 from simengine.fitting import fit_book, posterior_draws
 from simengine.fitting.panel import new_use_cases, usage_panel

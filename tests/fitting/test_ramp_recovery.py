@@ -13,7 +13,8 @@ import pytest
 pytest.importorskip("pymc")
 
 from simengine.config import FitConfig  # noqa: E402
-from simengine.data.synth import DEFAULT_TRUTH, SynthOptions, generate_book  # noqa: E402
+from simengine.data.synth import generate_book  # noqa: E402
+from simengine.data.synth_truth import DEFAULT_TRUTH, SynthOptions  # noqa: E402
 from simengine.fitting import fit_book  # noqa: E402
 from simengine.fitting.base import RAMP_FIT_MONTHS  # noqa: E402
 

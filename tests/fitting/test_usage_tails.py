@@ -9,7 +9,8 @@ import pytest
 
 pytest.importorskip("pymc")
 
-from simengine.data.synth import SynthOptions, generate_book  # noqa: E402
+from simengine.data.synth import generate_book  # noqa: E402
+from simengine.data.synth_truth import SynthOptions  # noqa: E402
 from simengine.fitting.core import build_joint_model  # noqa: E402
 from simengine.fitting.panel import usage_panel  # noqa: E402
 from simengine.fitting.tails import (  # noqa: E402

@@ -14,7 +14,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from simengine.data.synth import DEFAULT_TRUTH, SynthOptions, generate_book
+from simengine.data.synth import generate_book
+from simengine.data.synth_truth import DEFAULT_TRUTH, SynthOptions
 from simengine.fitting.expansion import use_case_windows
 from simengine.fitting.panel import usage_panel
 from simengine.fitting.usage import usage_changes
