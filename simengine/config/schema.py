@@ -146,7 +146,7 @@ class FitConfig:
     method: str = bounded("nuts", one_of(("nuts", "map", "advi"), "must be one of nuts, map, advi"))
     # 2,000 draws a chain: the slowest-mixing parameter (account_sd, bulk ESS ~450-700 in 2 x 1,000
     # draws on the default book) then clears the gate's R-hat <= 1.01 and ESS >= 400 with margin
-    # on every seed (issue 8: one seed in three failed at 1,000 with R-hat 1.0101).
+    # on every seed (at 1,000, one seed in three fails the gate with R-hat ~1.0101).
     draws: int = bounded(2000, ge(1))
     tune: int = bounded(1000, ge(1))
     chains: int = bounded(2, ge(1))
