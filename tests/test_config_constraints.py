@@ -14,7 +14,7 @@ from simengine.config.schema import (
     RoleConfig,
     SimConfig,
 )
-from simengine.config.validation import check_fields
+from simengine.config.specs import check_fields
 
 
 def _schema_classes() -> list[type]:

@@ -38,7 +38,7 @@ from simengine.config.schema import (
     StaffingConfig,
     TeamRole,
 )
-from simengine.config.validation import check_fields
+from simengine.config.specs import check_fields
 
 __all__ = [
     "GTM_SECTIONS",

@@ -1,8 +1,8 @@
-"""Constraints declared beside each config field; :mod:`simengine.config.validation` reads them.
+"""Constraints declared beside each config field, read by one walker of the config checks.
 
 A field of the schema carries its range in ``dataclasses.field(metadata=...)``, so the range is
-read where the key is defined and one walker (:func:`simengine.config.validation.check_fields`)
-checks every key:
+read where the key is defined and one walker (:func:`simengine.config.specs.check_fields`) checks
+every key:
 
 - ``checks``: :class:`Check` values the value itself must pass, in order (``sim.horizon_months``:
   ``ge(1), le(600)``);

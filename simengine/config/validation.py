@@ -3,7 +3,7 @@
 :func:`validate` needs nothing but the config: ranges, types of distribution specs, names of
 override parameters.  Each key's range is declared beside its field in
 :mod:`simengine.config.schema` (:mod:`simengine.config.constraints`) and checked by
-:func:`check_fields`; what compares one key with another is code here.  Checks that need the book
+:func:`simengine.config.specs.check_fields`; what compares one key with another is code here.  Checks that need the book
 (segment names, prices, fitted parameters, the first forecast month) are in
 :mod:`simengine.config.live`.
 """
@@ -14,7 +14,7 @@ import dataclasses
 
 from omegaconf import DictConfig, OmegaConf
 
-from simengine.config.constraints import is_optional, kind_of
+from simengine.config.constraints import kind_of
 from simengine.config.messages import unknown_name
 from simengine.config.schema import (
     ADJUSTMENTS,
@@ -30,12 +30,11 @@ from simengine.config.schema import (
     SegmentAssumptions,
     SimConfig,
 )
-from simengine.config.specs import validate_param
+from simengine.config.specs import check_fields, validate_param
 from simengine.config.windows import month_of, parse_when, split_value
 
 __all__ = [
     "OVERRIDABLE",
-    "check_fields",
     "month_of",
     "to_config",
     "validate",
@@ -81,36 +80,6 @@ def to_config(cfg: DictConfig | Config) -> Config:
 def _check(ok: bool, key: str, value: object, why: str) -> None:
     if not ok:
         raise ConfigError(f"config key '{key}' = {value!r}: {why}")
-
-
-def check_fields(obj: object, prefix: str) -> None:
-    """Check every field of the schema dataclass ``obj`` against the constraints in its metadata.
-
-    ``prefix`` is the key of ``obj`` (``sim``, ``staffing.roles.ae``; empty for the root).  Fields
-    without constraints are skipped; nested sections are checked by their own call.
-    """
-    for f in dataclasses.fields(obj):
-        meta = f.metadata
-        if not meta:
-            continue
-        key = f"{prefix}.{f.name}" if prefix else f.name
-        value = getattr(obj, f.name)
-        if value is None and is_optional(f):
-            continue
-        for c in meta.get("checks", ()):
-            _check(c.ok(value), key, value, c.why)
-        if "kind" in meta:
-            validate_param(value, key, kind=meta["kind"])
-        if meta.get("each") or "each_kind" in meta:
-            if isinstance(value, dict):
-                entries = [(f"{key}.{k}", v) for k, v in value.items()]
-            else:
-                entries = [(f"{key}[{i}]", v) for i, v in enumerate(value)]
-            for where, v in entries:
-                for c in meta.get("each", ()):
-                    _check(c.ok(v), where, v, c.why)
-                if "each_kind" in meta:
-                    validate_param(v, where, kind=meta["each_kind"])
 
 
 def _check_draws(s) -> None:
