@@ -1,18 +1,17 @@
-"""Range checks of a composed config, and the conversion to plain dataclasses.
+"""Range checks of a composed config (:func:`validate`).
 
 :func:`validate` needs nothing but the config: ranges, types of distribution specs, names of
 override parameters.  Each key's range is declared beside its field in
 :mod:`simengine.config.schema` (:mod:`simengine.config.constraints`) and checked by
-:func:`simengine.config.specs.check_fields`; what compares one key with another is code here.  Checks that need the book
-(segment names, prices, fitted parameters, the first forecast month) are in
-:mod:`simengine.config.live`.
+:func:`simengine.config.specs.check_fields`; what compares one key with another is code here.
+Checks that need the book (segment names, prices, fitted parameters, the first forecast month) are
+in :mod:`simengine.config.live`; :func:`simengine.config.compose.to_config` turns a composed
+config into these dataclasses and calls :func:`validate`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-
-from omegaconf import DictConfig, OmegaConf
 
 from simengine.config.constraints import kind_of
 from simengine.config.messages import unknown_name
@@ -24,7 +23,6 @@ from simengine.config.schema import (
     CapacityMarket,
     Config,
     ConfigError,
-    MarketConfig,
     ModelConfig,
     RateMarket,
     SegmentAssumptions,
@@ -36,7 +34,6 @@ from simengine.config.windows import month_of, parse_when, split_value
 __all__ = [
     "OVERRIDABLE",
     "month_of",
-    "to_config",
     "validate",
 ]
 
@@ -50,31 +47,6 @@ def _kind(name: str) -> str:
     """The range of the model parameter ``name`` (a field of SegmentAssumptions or ModelConfig)."""
     cls = SegmentAssumptions if name in SegmentAssumptions.__dataclass_fields__ else ModelConfig
     return kind_of(cls, name)
-
-
-def to_config(cfg: DictConfig | Config) -> Config:
-    """Turn a composed ``DictConfig`` into plain dataclasses and validate it."""
-    if isinstance(cfg, DictConfig):
-        obj = OmegaConf.to_object(cfg)
-        if not isinstance(obj, Config):  # composed without the schema
-            obj = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), cfg))
-    else:
-        obj = cfg
-    if type(obj.market) is MarketConfig:  # composed without a market option: capacity
-        obj.market = CapacityMarket(**vars(obj.market))
-    from simengine.config.company import (
-        complete_company,
-        fill_company,
-        no_company,
-        validate_company,
-    )
-
-    fill_company(obj)  # the embedded book's example company
-    validate_company(obj)  # before unset values take their defaults
-    complete_company(obj)
-    obj = no_company(obj)  # a book of your own without company.team: market=rate
-    validate(obj)
-    return obj
 
 
 def _check(ok: bool, key: str, value: object, why: str) -> None:
