@@ -187,7 +187,7 @@ def precheck(f):
     return w
 p0 = time.process_time()
 import simengine.cli
-STAGES = [("simengine.cli", "_precheck", "pre-check (all jobs, before Hydra)"),
+STAGES = [("simengine.cli", "precheck", "pre-check (all jobs, before Hydra)"),
           ("simengine.config.compose", "compose_run", "  of which: compose a job"),
           ("simengine.pipeline", "check_run", "check_run (pre-check and run)"),
           ("simengine.engine", "run_kernel", "kernel (run_kernel)"),
@@ -203,7 +203,7 @@ for mod, attr, key in STAGES:
     m = importlib.import_module(mod)
     mark = "pre" if attr == "compose_run" else None
     setattr(m, attr, timed(key, getattr(m, attr), mark))
-simengine.cli._precheck = precheck(simengine.cli._precheck)
+simengine.cli.precheck = precheck(simengine.cli.precheck)
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 ConfigLoaderImpl.load_sweep_config = timed(
     "Hydra's compose of a job", ConfigLoaderImpl.load_sweep_config, "job")

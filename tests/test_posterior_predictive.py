@@ -22,7 +22,8 @@ import pytest
 
 from simengine.api import load_config
 from simengine.bookstats.panel import new_use_cases, usage_panel
-from simengine.data.synth import SynthOptions, generate_book
+from simengine.data.synth import generate_book
+from simengine.data.synth_truth import SynthOptions
 from simengine.engine import BookState, run_kernel
 from simengine.fitting import fit_book, posterior_draws
 from simengine.kernels import layout as L

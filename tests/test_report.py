@@ -499,7 +499,8 @@ def test_observed_retention_is_the_definition_account_by_account():
     simengine.results (cohort: started by t-23, still a customer in t-12), on a survivors-only
     export whose window starts after some accounts did; months without a full observed base
     year are NaN."""
-    from simengine.data.synth import SynthOptions, generate_book
+    from simengine.data.synth import generate_book
+    from simengine.data.synth_truth import SynthOptions
     from simengine.history import observed_retention
     from simengine.prices import account_prices, row_revenue
 

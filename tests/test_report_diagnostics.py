@@ -72,7 +72,8 @@ def _season_tree(season: np.ndarray, segments) -> xr.DataTree:
 def test_season_table_shows_each_segments_profile_against_its_data(tmp_path):
     """The data's profile per segment recovers each segment's own season; the fitted columns are
     the segment's own posterior profile, or the model-wide one in every segment (older fits)."""
-    from simengine.data.synth import SynthOptions, generate_book
+    from simengine.data.synth import generate_book
+    from simengine.data.synth_truth import SynthOptions
     from simengine.report.diagnostics import season_table, seasonality_check
 
     summer = [-0.15 if m in (6, 7) else 0.0 for m in range(12)]

@@ -16,7 +16,8 @@ from simengine.bookstats.tails import (  # noqa: E402
     mixture_moments,
     mixture_scales,
 )
-from simengine.data.synth import SynthOptions, generate_book  # noqa: E402
+from simengine.data.synth import generate_book  # noqa: E402
+from simengine.data.synth_truth import SynthOptions  # noqa: E402
 from simengine.fitting.core import build_joint_model  # noqa: E402
 from simengine.fitting.usage import (  # noqa: E402
     TAIL_LR_CRITICAL,

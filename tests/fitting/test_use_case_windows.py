@@ -16,7 +16,8 @@ import pytest
 
 from simengine.bookstats.changes import usage_changes
 from simengine.bookstats.panel import usage_panel
-from simengine.data.synth import DEFAULT_TRUTH, SynthOptions, generate_book
+from simengine.data.synth import generate_book
+from simengine.data.synth_truth import DEFAULT_TRUTH, SynthOptions
 from simengine.fitting.expansion import use_case_windows
 
 _PER_SEGMENT = (
