@@ -412,7 +412,8 @@ def eur_forecast(hostile_run) -> xr.Dataset:
 def test_deck_charts_say_the_currency_and_the_scenario(eur_forecast):
     """On a EUR book every money axis says EUR (and ticks carry the euro sign), no text anywhere
     says ``$``, and every title names the scenario."""
-    from simengine.report.plots import fan_chart, retention_chart, scenario_fans, segment_chart
+    from simengine.report.plots import fan_chart, scenario_fans
+    from simengine.report.segments import retention_chart, segment_chart
 
     ds = eur_forecast
     figures = {
@@ -469,7 +470,8 @@ def test_differences_of_ratios_are_points(eur_forecast):
 def test_fans_side_by_side_share_their_scales(eur_forecast, monkeypatch):
     """Per-scenario fans of one report get one y-range per panel, wide enough for the larger."""
     from simengine.report import sections
-    from simengine.report.plots import _quantile, fan_chart
+    from simengine.report.figures import _quantile
+    from simengine.report.plots import fan_chart
 
     small = eur_forecast
     big = small.assign(revenue=small["revenue"] * 3.0, nrr_total=small["nrr_total"] + 0.2)

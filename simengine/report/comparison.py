@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from simengine.compare import DRIVERS, METRICS, Grid, display_labels, dropped_prefix
-from simengine.report.plots import _money, money_formatter, save_figure, unit_label
+from simengine.report.figures import _money, money_formatter, save_figure, unit_label
 
 __all__ = [
     "DRIVER_LABELS",

@@ -2,7 +2,7 @@
 
 Each function takes a book, a posterior ``DataTree`` or forecast outputs, draws on a plain
 ``matplotlib.figure.Figure`` (no pyplot, no backend switch) and returns it; ``path`` writes a PNG
-through :func:`simengine.report.plots.save_figure`.  The numbers behind every chart come from small
+through :func:`simengine.report.figures.save_figure`.  The numbers behind every chart come from small
 functions beside it (:func:`kaplan_meier`, :func:`usage_changes`, :func:`pit_values`,
 :func:`coverage_by_level`), so a notebook can print what a chart shows.
 
@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from simengine.fitting.tails import mixture_from_student_t, mixture_scales
-from simengine.report.plots import (
+from simengine.report.figures import (
     _money,
     money_formatter,
     outside_legend,

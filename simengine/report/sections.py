@@ -16,19 +16,10 @@ import xarray as xr
 import yaml
 
 from simengine.report.console import _FORMATS, _LABELS, _ORDER
+from simengine.report.figures import _money, _quantile, parameter_source, scenario_label
 from simengine.report.html import Section, facts, figure, pre, table, text
-from simengine.report.plots import (
-    _calendar_years,
-    _money,
-    _quantile,
-    fan_chart,
-    parameter_source,
-    retention_chart,
-    scenario_fans,
-    scenario_label,
-    segment_chart,
-    shared_limits,
-)
+from simengine.report.plots import fan_chart, scenario_fans, shared_limits
+from simengine.report.segments import _calendar_years, retention_chart, segment_chart
 from simengine.report.tables import summary_table
 
 __all__ = [
