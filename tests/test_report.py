@@ -583,7 +583,7 @@ def test_account_charts_carry_the_currency():
 
     from simengine.data.synth import generate_book
     from simengine.kernels.layout import A_CHURN_MONTH, ACCOUNT_OUTPUTS
-    from simengine.report.diagnostics import account_drilldown, commit_burndown
+    from simengine.report.drilldown import account_drilldown, commit_burndown
 
     book = generate_book(n_accounts=80, history_months=24, seed=5).book
     acc = book.accounts
