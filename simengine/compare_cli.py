@@ -89,14 +89,8 @@ def run(args: list[str]) -> Path:
 
     from simengine import frontier
     from simengine.csvtext import plain_csv
-    from simengine.report.comparison import (
-        comparison_grid,
-        comparison_plot,
-        frontier_figure,
-        print_comparison,
-        print_drivers,
-        print_frontier_table,
-    )
+    from simengine.report.comparison import print_comparison, print_drivers, print_frontier_table
+    from simengine.report.comparison_charts import comparison_grid, comparison_plot, frontier_figure
     from simengine.results import created_at, write_atomic_text
     from simengine.workbook import comparison_workbook, save_workbook
 

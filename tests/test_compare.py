@@ -354,7 +354,7 @@ def test_baseline_by_its_shown_label_and_p_better_on_the_plot():
     """``compare.baseline`` takes a label as the tables show it; the plot writes each scenario's
     P(better) beside its paired difference, as the table has it."""
     from simengine.compare import CompareError, resolve_baseline
-    from simengine.report.comparison import comparison_plot
+    from simengine.report.comparison_charts import comparison_plot
 
     ds = _mix_sweep({(700000.0, 1.5): 0.0, (700000.0, 6.0): 5.0, (1100000.0, 1.5): 8.0})
     long = [f"staffing.budget={b:.0f},staffing.ae_per_se={r:g}" for b, r in
@@ -441,7 +441,7 @@ def test_comparison_grid_cells_say_what_the_table_says():
     p_better; the baseline's cell says so, a missing job's cell stays empty (masked); and a
     5 x 10 sweep fits a screen where a row per scenario and metric does not."""
     from simengine.compare import sweep_grid
-    from simengine.report.comparison import comparison_grid, comparison_plot
+    from simengine.report.comparison_charts import comparison_grid, comparison_plot
 
     effects = {(b, r): r - b / 1e5 for b in (700000.0, 1100000.0) for r in (1.5, 3.0, 6.0)}
     del effects[(1100000.0, 6.0)]  # a failed job
@@ -522,7 +522,8 @@ def test_frontier_marks_ties_with_the_best_and_each_mixs_real_cost():
     alone.  Each mix's real cost is its rounded heads', not the budget; the table and the plot
     mark every tied mix alike."""
     from simengine.config.staffing_mix import mix_headcount
-    from simengine.report.comparison import frontier_figure, frontier_rows
+    from simengine.report.comparison import frontier_rows
+    from simengine.report.comparison_charts import frontier_figure
 
     effects = {(375000.0, 1.5): 0.0, (375000.0, 3.0): 0.0, (375000.0, 6.0): -5.0,
                (700000.0, 1.5): 0.0, (700000.0, 3.0): 5.0}  # fmt: skip
@@ -578,7 +579,8 @@ def test_drivers_are_paired_differences_with_sensible_signs(tmp_path):
     titles name the scenario."""
     import simengine
     from simengine.compare import DRIVERS, scenario_names
-    from simengine.report.comparison import comparison_plot, print_drivers
+    from simengine.report.comparison import print_drivers
+    from simengine.report.comparison_charts import comparison_plot
     from simengine.report.sections import drivers_section
     from simengine.results import write_netcdf
 

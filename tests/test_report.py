@@ -437,7 +437,8 @@ def test_deck_charts_say_the_currency_and_the_scenario(eur_forecast):
 def test_differences_of_ratios_are_points(eur_forecast):
     """NRR/GRR differences are percentage points in the table rows and on the difference axis;
     values stay percent; "Revenue per GTM $" is gone."""
-    from simengine.report.comparison import comparison_plot, comparison_rows, fmt_diff
+    from simengine.report.comparison import comparison_rows, fmt_diff
+    from simengine.report.comparison_charts import comparison_plot
 
     assert fmt_diff("nrr", 0.012) == "+1.2 pp" and fmt_diff("grr", -0.0004) == "-0.04 pp"
     assert fmt_diff("revenue", 1.5e6) == "1.5M"

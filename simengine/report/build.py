@@ -115,7 +115,8 @@ def _job_dataset(folder: Path, ds: xr.Dataset, label: str) -> xr.Dataset:
 
 def _comparison_section(ds, currency, baseline: str, metrics: dict, year=None) -> Section:
     from simengine.compare import compare, parse_years, scenario_names, shown_years, sweep_grid
-    from simengine.report.comparison import comparison_grid, comparison_plot, comparison_rows
+    from simengine.report.comparison import comparison_rows
+    from simengine.report.comparison_charts import comparison_grid, comparison_plot
 
     names = scenario_names(ds)
     table_, notes = compare(ds, baseline, metrics)
@@ -151,7 +152,8 @@ def _comparison_section(ds, currency, baseline: str, metrics: dict, year=None) -
 def _frontier_section(ds, currency, metrics: dict) -> Section | None:
     from simengine import frontier
     from simengine.compare import scenario_names
-    from simengine.report.comparison import frontier_figure, frontier_rows
+    from simengine.report.comparison import frontier_rows
+    from simengine.report.comparison_charts import frontier_figure
 
     spec = frontier.spec_from_keys({}, ds)
     if spec is None:

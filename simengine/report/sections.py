@@ -511,7 +511,8 @@ def drivers_section(
     (runs with ``market=rate`` have no go-to-market model): the report then has no such section.
     """
     from simengine.compare import DRIVERS
-    from simengine.report.comparison import comparison_plot, comparison_rows
+    from simengine.report.comparison import comparison_rows
+    from simengine.report.comparison_charts import comparison_plot
 
     if not comparison["metric"].isin(DRIVERS).any():
         return None
