@@ -543,7 +543,7 @@ def test_observed_retention_is_the_definition_account_by_account():
 
 def test_scenario_name_falls_back_to_the_run_folder(tmp_path):
     """Without the forecast's ``scenario`` attr, the ``scenario=`` the run was started with."""
-    from simengine.report.sections import scenario_name
+    from simengine.report.run_record import scenario_name
 
     (tmp_path / ".hydra").mkdir()
     (tmp_path / ".hydra" / "overrides.yaml").write_text(

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
+from simengine.report import run_record as rec
 from simengine.report import sections as sec
 from simengine.report.html import Section, figure, render, table, text
 
@@ -77,7 +78,7 @@ def _run_report(folder: Path, currency: str | None) -> tuple[str, str, list[Sect
     ds = _open(folder / "forecast.nc")
     attrs = dict(ds.attrs)
     currency = currency or attrs.get("currency") or None
-    name = sec.scenario_name(attrs, folder)
+    name = rec.scenario_name(attrs, folder)
     accounts = _read_csv(folder / "accounts_forecast.csv")
     sections = [
         sec.headline_section(ds, currency),
@@ -85,9 +86,9 @@ def _run_report(folder: Path, currency: str | None) -> tuple[str, str, list[Sect
         sec.segment_section(ds, currency, name),
         sec.retention_section(ds, name),
         sec.signals_section(_read_csv(folder / "signals.csv"), accounts, currency=currency),
-        sec.assumptions_section(attrs, folder),
-        sec.diagnostics_section(attrs, folder),
-        sec.provenance_section(attrs, [("run folder", folder)], config=False),
+        rec.assumptions_section(attrs, folder),
+        rec.diagnostics_section(attrs, folder),
+        rec.provenance_section(attrs, [("run folder", folder)], config=False),
     ]
     subtitle = (
         f"Run {folder.name}: {name}, forecast from {attrs.get('as_of', '?')}, "
@@ -227,8 +228,8 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None, year
                                   _read_csv(job / "accounts_forecast.csv"), currency=currency)  # fmt: skip
     signals.title = f"Per-account signals (baseline {baseline})"
     sections.append(signals)
-    sections.append(sec.diagnostics_section(dict(base.attrs), job))
-    prov = sec.provenance_section(dict(base.attrs), [("sweep folder", folder),
+    sections.append(rec.diagnostics_section(dict(base.attrs), job))
+    prov = rec.provenance_section(dict(base.attrs), [("sweep folder", folder),
                                                      ("baseline", baseline)])  # fmt: skip
     from simengine.auto_sweep import draws_taken
 
@@ -310,8 +311,8 @@ def _backtest_report(folder: Path, currency: str | None):
     sections.append(sec.signals_section(_read_csv(folder / "signals.csv"),
                                         _read_csv(folder / "accounts_forecast.csv"),
                                         currency=currency))  # fmt: skip
-    sections.append(sec.diagnostics_section(attrs, folder, folder / "diagnostics.csv"))
-    sections.append(sec.provenance_section(attrs, [("backtest folder", folder)]))
+    sections.append(rec.diagnostics_section(attrs, folder, folder / "diagnostics.csv"))
+    sections.append(rec.provenance_section(attrs, [("backtest folder", folder)]))
     subtitle = f"Backtest {folder.name}" + (f": held-out months from {cut}" if cut else "")
     return f"simengine report: backtest {folder.name}", subtitle, sections, ""
 
