@@ -98,7 +98,7 @@ def _run_report(folder: Path, currency: str | None) -> tuple[str, str, list[Sect
 
 
 def _sweep_data(folder: Path) -> xr.Dataset:
-    from simengine.compare import load_scenarios
+    from simengine.compare.runs import load_scenarios
 
     return load_scenarios([folder])
 
@@ -115,7 +115,10 @@ def _job_dataset(folder: Path, ds: xr.Dataset, label: str) -> xr.Dataset:
 
 
 def _comparison_section(ds, currency, baseline: str, metrics: dict, year=None) -> Section:
-    from simengine.compare import compare, parse_years, scenario_names, shown_years, sweep_grid
+    from simengine.compare.labels import sweep_grid
+    from simengine.compare.metrics import parse_years
+    from simengine.compare.paired import compare, shown_years
+    from simengine.compare.runs import scenario_names
     from simengine.report.comparison import comparison_rows
     from simengine.report.comparison_charts import comparison_grid, comparison_plot
 
@@ -152,7 +155,7 @@ def _comparison_section(ds, currency, baseline: str, metrics: dict, year=None) -
 
 def _frontier_section(ds, currency, metrics: dict) -> Section | None:
     from simengine import frontier
-    from simengine.compare import scenario_names
+    from simengine.compare.runs import scenario_names
     from simengine.report.comparison import frontier_rows
     from simengine.report.comparison_charts import frontier_figure
 
@@ -181,7 +184,8 @@ def _frontier_section(ds, currency, metrics: dict) -> Section | None:
 
 
 def _sweep_report(folder: Path, currency: str | None, baseline: str | None, year=None):
-    from simengine.compare import CompareError, resolve_baseline, scenario_currency
+    from simengine.compare.labels import resolve_baseline
+    from simengine.compare.runs import CompareError, scenario_currency
 
     try:
         ds = _sweep_data(folder)
@@ -198,7 +202,9 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None, year
     sections = []
     if len(labels) >= 2:
         metrics: dict = {}  # each scenario's per-draw metrics, read once for both sections
-        from simengine.compare import compare, parse_years, scenario_names, shown_years
+        from simengine.compare.metrics import parse_years
+        from simengine.compare.paired import compare, shown_years
+        from simengine.compare.runs import scenario_names
 
         try:
             sections.append(_comparison_section(ds, currency, baseline, metrics, year))
@@ -263,7 +269,7 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None, year
 
 
 def _backtest_report(folder: Path, currency: str | None):
-    from simengine.compare import config_currency
+    from simengine.compare.runs import config_currency
 
     attrs = _backtest_attrs(folder)
     currency = currency or config_currency(attrs.get("config", ""))

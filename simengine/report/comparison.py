@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from simengine.compare import DRIVERS, METRICS, display_labels, dropped_prefix
+from simengine.compare.labels import display_labels, dropped_prefix
+from simengine.compare.metrics import DRIVERS, METRICS
 from simengine.report.figures import _money
 
 __all__ = [
@@ -42,7 +43,7 @@ LABELS = {
     "expansion_multiple": "Expansion multiple (5-yr)",
     "cac_payback_months": "CAC payback, months (lower is better)",
 }
-#: The go-to-market drivers (:data:`simengine.compare.DRIVERS`): why a plan wins.
+#: The go-to-market drivers (:data:`simengine.compare.metrics.DRIVERS`): why a plan wins.
 DRIVER_LABELS = {
     "deals": "Deals worked (year)",
     "deal_coverage": "Deal coverage (share of deals with an SE)",
@@ -97,7 +98,7 @@ def _column(name: str, left: tuple[str, ...]) -> dict:
 def scenario_title(names: list[str]) -> str:
     """The scenario names of compared runs as a chart title's opening (``"Scenario downturn: "``,
     ``"Default scenario: "``, ``"Scenarios baseline, downturn: "``); ``""`` for runs that
-    recorded none (:func:`simengine.compare.scenario_names`)."""
+    recorded none (:func:`simengine.compare.runs.scenario_names`)."""
     if not names:
         return ""
     if len(names) == 1:
@@ -127,14 +128,14 @@ def year_label(table: pd.DataFrame, year) -> str:
 def comparison_rows(
     table: pd.DataFrame, baseline: str, years=None, metrics: tuple[str, ...] = METRICS
 ) -> tuple[str, list[list[str]], dict[str, str]]:
-    """The rows of the fiscal years ``years`` (default :func:`simengine.compare.shown_years`: the
+    """The rows of the fiscal years ``years`` (default :func:`simengine.compare.paired.shown_years`: the
     first full year and the last) and of the whole-run metrics of a comparison table, as the
     console and the HTML report show them: metric and year (on its first row), scenario (as
     :func:`display_labels` shows it), P10, P50, P90, the paired difference to ``baseline``
     (P50 [P10, P90]) and ``p_better``.  ``metrics``: which rows (the outcomes by default;
-    :data:`~simengine.compare.DRIVERS` for the go-to-market drivers; none when the table has
+    :data:`~simengine.compare.metrics.DRIVERS` for the go-to-market drivers; none when the table has
     none of them).  Returns the years' names, the rows and the shown labels."""
-    from simengine.compare import shown_years
+    from simengine.compare.paired import shown_years
 
     years = shown_years(table) if years is None else list(years)
     shown = display_labels(list(dict.fromkeys(table["scenario"])))

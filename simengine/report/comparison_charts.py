@@ -15,7 +15,8 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from simengine.compare import DRIVERS, METRICS, Grid, display_labels, dropped_prefix
+from simengine.compare.labels import Grid, display_labels, dropped_prefix
+from simengine.compare.metrics import DRIVERS, METRICS
 from simengine.report.comparison import (
     _CURRENCY,
     _LABEL,
@@ -72,7 +73,7 @@ def comparison_plot(
     One row per metric, years as colours offset vertically; the legend sits outside the data, at
     the right of the figure.  Money metrics carry ``currency`` (a neutral "currency" otherwise).
     ``names``: the runs' scenario names, which open the title (:func:`scenario_title`);
-    ``metrics``: the outcomes, or :data:`~simengine.compare.DRIVERS` for the drivers' chart.
+    ``metrics``: the outcomes, or :data:`~simengine.compare.metrics.DRIVERS` for the drivers' chart.
     Returns the Figure; writes a PNG when ``path`` is given.
     """
     metrics = [m for m in metrics if m in set(table["metric"])]
@@ -347,7 +348,7 @@ def paired_differences(
     its months before the forecast are the book's, the same in every scenario, so they cancel).
     ``currency`` names the money axis (default: the dataset's ``currency`` attr).
     """
-    from simengine.compare import fiscal_years
+    from simengine.compare.metrics import fiscal_years
 
     currency = currency or ds.attrs.get("currency") or None
     period = {p.year_index: p for p in fiscal_years(ds)}[int(year)]

@@ -311,7 +311,7 @@ def drivers_section(
     ``comparison`` is :func:`simengine.compare.compare`'s table.  None when it has no drivers
     (runs with ``market=rate`` have no go-to-market model): the report then has no such section.
     """
-    from simengine.compare import DRIVERS
+    from simengine.compare.metrics import DRIVERS
     from simengine.report.comparison import comparison_rows
     from simengine.report.comparison_charts import comparison_plot
 
