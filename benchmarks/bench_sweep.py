@@ -131,7 +131,8 @@ _MERGE_CHILD = (
     + """
 import json, sys, time, tracemalloc
 from simengine.sweep import gather_sweep
-from simengine.compare import compare, load_scenarios
+from simengine.compare.paired import compare
+from simengine.compare.runs import load_scenarios
 import xarray, dask  # imported before the baseline: count the merge, not the imports
 base = peak_kb()
 tracemalloc.start()
@@ -335,7 +336,8 @@ def _frontier_sweep(budgets: str, ratios: str, draws: list[str], out: Path) -> t
 def _p_best(sweep: Path, precision: float):
     """Per mix: draws, ``p_best`` and its MCSE (as ``sim.draws=auto`` computes them), best mix."""
     from simengine.auto_sweep import plan_sweep
-    from simengine.compare import load_scenarios, metric_draws, scenario_data
+    from simengine.compare.metrics import metric_draws, scenario_data
+    from simengine.compare.runs import load_scenarios
     from simengine.frontier import frontier, mixes, spec_from_keys
 
     ds = load_scenarios([sweep])

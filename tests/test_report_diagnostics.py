@@ -7,7 +7,8 @@ import pytest
 import xarray as xr
 
 from simengine.backtest.forecasts import NormalForecast, SampleForecast
-from simengine.report.diagnostics import coverage_by_level, kaplan_meier, pit_values
+from simengine.report.calibration import coverage_by_level, pit_values
+from simengine.report.diagnostics import kaplan_meier
 
 
 def test_kaplan_meier_recovers_geometric_survival_under_censoring_and_truncation():

@@ -232,7 +232,7 @@ def test_sweep_nc_maps_the_job_files_and_survives_a_move(tmp_path, monkeypatch):
     when merged again, still reads after the whole sweep folder moves, and compare refuses it once
     a job file is gone; copy=True writes the same dataset self-contained."""
     from simengine.api import simulate
-    from simengine.compare import CompareError, load_scenarios
+    from simengine.compare.runs import CompareError, load_scenarios
     from simengine.sweep import gather_sweep, missing_sources, virtual_sources
 
     ds = simulate([*SMALL, "sim.draws=64"])
