@@ -17,7 +17,9 @@ import xarray as xr
 from simengine.auto_draws import simulate_run as simulate_config
 from simengine.config import Config, config_yaml
 from simengine.config.compose import compose, compose_run, load_config
-from simengine.pipeline import check_run, group_choices, load_checked_posterior
+from simengine.pipeline import check_run
+from simengine.run_attrs import group_choices
+from simengine.run_posterior import load_checked_posterior
 
 log = logging.getLogger("simengine")
 
