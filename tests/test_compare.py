@@ -653,7 +653,7 @@ def test_group_choices_of_the_api_are_hydras(overrides):
 
     from simengine.config import CONFIG_DIR, register_configs, scenario_dirs
     from simengine.config.compose import compose_run
-    from simengine.pipeline import choice_attrs, group_choices
+    from simengine.run_attrs import choice_attrs, group_choices
 
     _, scenario = compose_run(overrides)
     ours = group_choices(overrides, scenario)

@@ -42,6 +42,10 @@ def test_a_failed_job_leaves_the_others_merged_and_named(cli, tmp_path):
         assert ds["revenue"].dims == ("draw", "month", "segment", "scenario")
         with xr.open_dataset(sweep / "2" / "forecast.nc", engine="h5netcdf") as job:
             assert job["revenue"].equals(ds["revenue"].isel(scenario=1, drop=True))
+        # A sweep's job draws no chart and keeps no per-cohort cells (report and compare draw
+        # from the forecasts); the metric made of those cells is kept.
+        assert "cohort_revenue" not in ds and "expansion_multiple" in ds
+    assert (sweep / "2" / "summary.xlsx").is_file() and not (sweep / "2" / "fan_chart.png").exists()
 
 
 def test_rerunning_a_sweep_skips_finished_jobs(cli, tmp_path):
@@ -214,9 +218,8 @@ def test_finished_needs_all_files_the_same_hash_and_no_newer_input(tmp_path):
     data = tmp_path / "usage.csv"
     data.write_text("x\n")
     os.utime(data, ns=(1, 1))  # older than the run
-    assert not finished("abc", out)  # summary.csv, .xlsx and fan_chart.png missing: unfinished
+    assert not finished("abc", out)  # summary.csv and .xlsx missing: unfinished
     (out / "summary.csv").write_text("")
-    (out / "fan_chart.png").write_bytes(b"")
     assert not finished("abc", out)  # a job written before the workbook: unfinished
     (out / "summary.xlsx").write_bytes(b"")
     assert finished("abc", out, [data, None])
