@@ -4,7 +4,7 @@ Issue 11 asks for the kernel at >= 0.3x (``simulate()`` at >= 0.2x) a loop that 
 per in-horizon account-month with numpy's ``Generator`` (``bench_core.py --e2e``).  The model must
 draw more random numbers than that, and this bench counts and times them on the default book:
 
-1. **Counts**, from the NumPy reference (``kernels.reference``, which draws the same numbers as
+1. **Counts**, from the NumPy reference (``tests/kernels/oracle.py``, which draws the same numbers as
    the kernel) on the same draws: the usage normals of every account-month that takes a step
    (book accounts and new logos inside the horizon; with cohort tracking on, also the logos
    followed past it, which the floor's account-months do not count), and the draws every account
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import _repo  # noqa: F401  (the repository root on sys.path: the tests' oracles)
 import numba
 import numpy as np
 from bench_core import default_book_kernel_inputs, run_numpy_floor
@@ -38,7 +39,6 @@ from numba import prange
 from simengine.kernels import layout as L
 from simengine.kernels._jit import jit
 from simengine.kernels.passes import normal_fixup, normal_pass, vexp
-from simengine.kernels.reference import _Lanes, simulate_draws_reference
 from simengine.kernels.rng import (
     PURPOSE_ACCOUNT,
     PURPOSE_USAGE,
@@ -46,6 +46,7 @@ from simengine.kernels.rng import (
     purpose_key,
     stream_key,
 )
+from tests.kernels.oracle import _Lanes, simulate_draws_reference
 
 #: Draws each account makes when a draw starts (kernels/init.py: init_book_block and
 #: init_logo_block, the PURPOSE_ACCOUNT stream): normals, uniforms.

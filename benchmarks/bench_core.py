@@ -29,6 +29,7 @@ import time
 import tracemalloc
 from dataclasses import fields
 
+import _repo  # noqa: F401  (the repository root on sys.path: the tests' oracles)
 import numba
 import numpy as np
 from numba import prange
@@ -38,8 +39,8 @@ from simengine.config import ModelConfig, SegmentAssumptions
 from simengine.kernels import layout as L
 from simengine.kernels._jit import jit
 from simengine.kernels.account import simulate_draws
-from simengine.kernels.reference import simulate_draws_reference
 from simengine.kernels.rng import PURPOSE_USAGE, next_normal, purpose_key, stream_key
+from tests.kernels.oracle import simulate_draws_reference
 
 SIZES = [(2_000, 36, 500), (10_000, 60, 200), (2_000, 120, 500)]
 QUICK_SIZES = [(500, 24, 64), (2_000, 36, 32), (500, 72, 64)]

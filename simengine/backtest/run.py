@@ -101,7 +101,7 @@ def observed_coverage(state) -> tuple[float, float]:
     """Shares of the book's accounts with ``csm_covered`` / ``se_engaged`` set, among known flags.
 
     The same sums, in the same floating point, as the kernel's ``covered_share``: a simulated
-    share equal to it covers exactly the accounts observed covered (``init_existing``).
+    share equal to it covers exactly the accounts observed covered (``kernels.init.init_book_block``).
     """
     shares = []
     for flags in (state.accounts.csm_covered, state.accounts.se_engaged):

@@ -10,7 +10,7 @@ Model (DESIGN.md), for an account of segment ``s`` in horizon month ``t`` at ten
     revenue = U * price_i * price_multiplier[t]
 
 ``E`` is additive over a book account's past use cases and the simulated ones (``1 + E_hist +
-E_new``; :func:`~simengine.kernels.state.init_existing`).  With probability ``zero_month_prob_s`` an active month shows no
+E_new``; :func:`~simengine.kernels.init.init_book_block`).  With probability ``zero_month_prob_s`` an active month shows no
 usage (the usage fit's hurdle): usage and revenue are 0 that month and the level, ramp and use
 cases carry on.  The steps have SD ``usage_volatility``: normal, or where the usage fit found
 heavy tails a two-component normal scale mixture of that SD (weight ``usage_tail_weight`` of the
@@ -28,7 +28,7 @@ by the churn fit's rule, :mod:`simengine.bookstats.churn_rules`, at the threshol
 ``P_DECLINE_THRESHOLD``; ``anniversary_hazard_ratio_s`` at the account's contract anniversaries,
 ``I_CONTRACT``).  A book account's ``n`` is its exposure
 ``c (n + (h - 1) d + (g - 1) a + (h - 1)(g - 1) b)`` (``d`` declining, ``a`` anniversary, ``b``
-both; :func:`~simengine.kernels.state.init_existing`).  A new logo fails onboarding with
+both; :func:`~simengine.kernels.init.init_book_block`).  A new logo fails onboarding with
 ``onboarding_failure_s``: it books its deal but churns in its start month without usage (the fit's
 same-month churn).  The churn month is sampled *exactly* by event time: with ``E ~ Exp(1)`` the account churns at the first boundary where the
 cumulative hazard ``sum hr * -log(1 - theta)`` exceeds ``E`` -- one uniform per account, and more
@@ -54,7 +54,7 @@ SE support that month.
 
 Commits: an account with annual commit ``C`` consumes against it; consumption beyond ``C`` in a term
 is overage, commit left at term end (or at churn) is leak, and the renewal commit is
-``renewal_ratio`` times the term's consumption.  Bookings of a new logo: see :func:`~simengine.kernels.state.init_new_logo`.
+``renewal_ratio`` times the term's consumption.  Bookings of a new logo: see :func:`~simengine.kernels.init.init_logo_block`.
 
 Everything is aggregated per ``(month, segment)`` of the draw, so memory is ``draws x months x
 segments`` plus one draw's account state per thread.  New logos of months past the horizon are not

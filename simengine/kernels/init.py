@@ -3,10 +3,9 @@
 :func:`init_book_block` fills one segment's book accounts and :func:`init_logo_block` a run of a
 segment's new logos, at consecutive positions of the field-major arrays the passes read
 (``st[F_*, p]``, ``it[I_*, p]``, ``rs[R_*, p]``, ``ring[u, p]``, ``uring[u, p]``; see
-:mod:`simengine.kernels.passes`).  They give the state :func:`simengine.kernels.state.init_existing`
-and :func:`~simengine.kernels.state.init_new_logo` give one account at a time, with the same
-random streams and draws, at a third of the cost or less (issue 11, speed; measured in
-benchmarks/bench_init.py: ~4.9x for book accounts, ~3.5x for logos).  How:
+:mod:`simengine.kernels.passes`).  This is the kernel's one account set-up; the tests hold it to
+a one-account-at-a-time oracle (``tests/kernels/setup_oracle.py``: same streams, same draws),
+which costs 3-5x more (benchmarks/bench_init.py).  Blocks are fast because:
 
 1. **A template of the book** (:func:`book_template`, once per kernel call): everything of a book
    account that no draw changes (revenue and usage rings, trailing sums, commit, price, term,
@@ -368,10 +367,24 @@ def _zero_mode(p):
 
 @jit
 def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it, rs, ring, uring):
-    """Segment ``s``'s book accounts at positions ``lo ..``: their state at ``as_of``.
+    """Segment ``s``'s book accounts at positions ``lo ..``: their state at ``as_of``, each
+    continuing its own history.
 
-    The state :func:`simengine.kernels.state.init_existing` gives each (same streams, same
-    draws; its transcendentals within a few ulp).  ``tmpl`` is the :func:`book_template`; ``p``
+    - ``b_i`` from its conditional posterior given its clean changes (:func:`_book_pass`);
+    - ``theta_i ~ Beta(alpha, beta + e_i)``, ``e_i = c_i (n + (h - 1) d + (g - 1) a + (h - 1)(g - 1) b)``:
+      ``n`` boundaries survived, ``d`` of them declining (hazard ratio ``h``), ``a`` anniversaries
+      (``g``), ``b`` both; ``c_i`` the CSM hazard ratio if its observed ``csm_covered`` flag is
+      set (first order, as the churn fit);
+    - coverage: an account observed covered gets its fixed uniform in ``[0, p)``, one observed
+      uncovered in ``[p, 1)``, ``p`` the book's observed covered share.  A simulated share of
+      exactly ``p`` therefore covers exactly the observed accounts; a larger share keeps them
+      and covers others, a smaller one keeps a random subset of them.  Unknown flags (-1) keep
+      a plain uniform (the same for SE support and ``se_engaged``);
+    - use cases: finished ones add their expected size ``exp(mu + sigma^2 / 2)`` to the uplift
+      ``E``, in-flight ones also their remaining ramp, and usage is ``base x (1 + E_hist +
+      E_new)``: the level ``x`` backs out ``1 + E_hist`` at ``as_of``, with season and ramp.
+
+    ``tmpl`` is the :func:`book_template`; ``p``
     the segment's parameter vector; ``log_season`` (log season multiplier of the ``as_of``
     month), ``mean_size`` (expected use-case size) and ``q`` (the use-case ramp's monthly factor)
     the segment's, once per draw.  Returns the position after the block.
@@ -401,7 +414,7 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
     for u in range(8):
         _copy(lo, c0, n, uring[u], tmpl.uring[u])
 
-    # Tables by tenure (and ramp tenure), and q**(age + 1): exactly init_existing's libm values.
+    # Tables by tenure (and ramp tenure), and q**(age + 1), with libm.
     t_lo = tmpl.tenure_lo[s]
     n_t = tmpl.tenure_hi[s] - t_lo
     tail = np.empty(n_t)
@@ -518,9 +531,16 @@ def _book_pass(lo, hi, c0, x, drift, ramp_tail, healthy_size, healthy_ramp, hist
                log_ramp, ramp_term, q_power, t_lo, season, mu_drift, tau, volatility, csm_share,
                se_share, log_season, mean_size):  # fmt: skip
     """The book block's vector passes after :func:`_churn_pass`: coverage, the account
-    effect, the past use cases and the level, operation for operation
-    :func:`simengine.kernels.state.init_existing` (and its ``account_effect``), with the
-    tables for the tenure terms and vlog1p for libm's log1p.
+    effect, the past use cases and the level (:func:`init_book_block`), with the tables for the
+    tenure terms and vlog1p for libm's log1p.
+
+    The account effect: the usage fit integrates ``b_i ~ N(0, tau^2)`` out of the account's
+    ``n`` clean changes with residual sum ``S1 = sum d - n g - season terms - ramp terms``
+    (:mod:`simengine.fitting.usage`); given the draw's ``g``, ``sigma``, ``tau``, season and
+    ramp, ``b_i | history ~ N((S1 / n) shrink, (sigma^2 / n) shrink)`` with ``shrink = 1 / (1 +
+    sigma^2 / (n tau^2))``: the posterior of precision ``n / sigma^2 + 1 / tau^2`` without
+    dividing by ``sigma^2``, which overflows for a subnormal ``sigma^2``.  ``sigma = 0`` pins
+    ``b_i`` to the history; no history (``n = 0``) or ``tau = 0`` gives ``tau z``.
 
     Each loop is innermost over positions (LLVM vectorises innermost loops only): the sums over
     a runtime number of terms run term by term over the block, each lane adding its terms in
@@ -528,7 +548,7 @@ def _book_pass(lo, hi, c0, x, drift, ramp_tail, healthy_size, healthy_ramp, hist
     replaces it, ``hist_size`` / ``hist_ramp`` the use-case sums.
     """
     n = hi - lo
-    # Coverage: observed flags rank the fixed uniforms (init_existing).
+    # Coverage: observed flags rank the fixed uniforms (init_book_block).
     for k in range(n):
         pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
         c = np.uintp(c0 + k)
@@ -540,7 +560,7 @@ def _book_pass(lo, hi, c0, x, drift, ramp_tail, healthy_size, healthy_ramp, hist
         flag = se[c]
         u_se[pos] = u * se_share if flag == 1.0 else (
             se_share + u * (1.0 - se_share) if flag == 0.0 else u)  # fmt: skip
-    # The account effect from its conditional posterior (state.account_effect).
+    # The account effect from its conditional posterior.
     for k in range(n):
         pos = np.uintp(lo + k)
         c = np.uintp(c0 + k)
@@ -602,15 +622,21 @@ def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st
     """Segment ``s``'s new logos of start months ``t0 .. t1 - 1`` at positions ``lo ..``, in
     (start month, k) order; books them into ``out[t, s]``.  Returns the position after them.
 
-    The state :func:`simengine.kernels.state.init_new_logo` gives each (same streams and draws;
-    its transcendentals within a few ulp), and the same bookings added in the same order.
+    Bookings: a logo that signs a commit (with probability ``commit_share``) books its commit,
+    ``commit_months x P x L`` (``commit_months`` already scaled by the comp plan's
+    ``commit_multiplier``); a pay-as-you-go logo books its **expected first-year consumption**,
+    ``12 x P x L x (1/12) sum_{k=0}^{11} ramp(k)``, ignoring churn, growth, season, use cases and
+    health.  Here ``P`` = segment unit price x the start month's ``price_multiplier`` and ``L`` =
+    ``exp(x0)``, the logo's plateau monthly usage (its drawn starting level).  A logo that fails
+    onboarding (the churn fit's same-month churn) signs, so its booking stands, but never uses
+    the product and churns in its start month (threshold -1).
     ``counts[t]`` is the segment's number of logos starting in month ``t``; ``p`` its parameter
     vector, ``mp`` its month parameters (months x ``M_*``), ``mean_ramp`` its
     :func:`~simengine.kernels.state.mean_first_year_ramp`.
     """
     pos = lo
     alpha = p[P_CHURN_ALPHA]
-    beta = p[P_CHURN_BETA] + 0.0  # exposure 0, as init_new_logo
+    beta = p[P_CHURN_BETA] + 0.0  # exposure 0: a new logo has survived no boundary
     da, ca = _gamma_constants(alpha)
     db, cb = _gamma_constants(beta)
     tail = ramp_tail_at(p, 0)  # tenure 0
@@ -673,7 +699,7 @@ def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st
         _fill(lo, n, uring[u], 0.0)
     _churn_and_gaps(lo, hi, p, st, it)
     _bookings_pass(lo, hi, st[F_X], st[F_COMMIT], st[F_CONSUMED], st[F_LAST_REVENUE])
-    # Bookings in (start month, k) order, as init_new_logo adds them.
+    # Bookings in (start month, k) order: a fixed order of additions.
     pos = lo
     for t in range(t0, t1):
         for _ in range(counts[t]):
@@ -686,7 +712,7 @@ def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st
 @pass_jit
 def _bookings_pass(lo, hi, x, commit, consumed, last_revenue):
     """Logos: commit factor x exp(x) is the commit (if signed) and, times the bookings factor,
-    the bookings, as :func:`simengine.kernels.state.init_new_logo`; the bookings are left in
+    the bookings (:func:`init_logo_block`); the bookings are left in
     ``last_revenue`` for the caller to add in order (``_STAGING``)."""
     for k in range(hi - lo):
         pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine

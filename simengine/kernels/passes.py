@@ -27,7 +27,7 @@ numba's negative-index wraparound does not turn the index into a select LLVM can
 rare events (churn, a use case, a skipped month, a tail normal) are flagged (uint8) and counted
 per position and handled in scalar passes in position order (:func:`next_flag`), only when the
 count is not zero.  Sums add in a fixed order, so the results do not depend on the thread count.
-They agree with the NumPy reference (:mod:`simengine.kernels.reference`) to its tests' tolerance:
+They agree with the NumPy oracle (``tests/kernels/oracle.py``) to its tests' tolerance:
 :func:`vexp` is a few ulp from libm, and the 12-month sums run (:func:`month_pass`).
 
 A churned position stays where it is with ``alive`` 0 (it contributes nothing) and, for the 12

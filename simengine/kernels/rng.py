@@ -12,7 +12,7 @@ millions of objects for one run; numpy offers no keyed stream that can be create
 SplitMix64 with a 64-bit key is the usual answer (it passes BigCrush) and is a dozen lines.
 
 Every function here works on scalars and returns the advanced state with the value, so kernels keep
-a stream's state in a local variable.  :mod:`simengine.kernels.reference` has a vectorised NumPy port
+a stream's state in a local variable.  The NumPy oracle (``tests/kernels/oracle.py``) has a vectorised port
 used to check the kernels bit for bit.
 """
 

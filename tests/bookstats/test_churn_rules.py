@@ -9,8 +9,8 @@ import pytest
 from simengine.bookstats import ChurnRules
 from simengine.kernels import layout as L
 from simengine.kernels.account import simulate_draws
-from simengine.kernels.reference import simulate_draws_reference
 from tests.kernels._book import make_book, make_params, run
+from tests.kernels.oracle import simulate_draws_reference
 
 
 def _falling_book(n: int = 60) -> L.Accounts:

@@ -12,9 +12,9 @@ import pytest
 
 from simengine.kernels import layout as L
 from simengine.kernels.account import simulate_draws
-from simengine.kernels.reference import simulate_draws_reference
 
 from ._book import make_book, make_params, run
+from .oracle import simulate_draws_reference
 
 DRAWS, HORIZON = 24, 36
 BOOK = make_book(200)

@@ -10,9 +10,9 @@ import pytest
 
 from simengine.kernels import layout as L
 from simengine.kernels.account import simulate_draws
-from simengine.kernels.reference import simulate_draws_reference
 
 from ._book import make_params, run
+from .oracle import simulate_draws_reference
 from .test_closed_forms import CALM, QUIET, flat_book
 
 G, SIGMA, TAU = 0.005, 0.05, 0.02

@@ -16,9 +16,9 @@ import pytest
 
 from simengine.kernels import layout as L
 from simengine.kernels.account import simulate_draws
-from simengine.kernels.reference import simulate_draws_reference
 
 from ._book import make_params, run
+from .oracle import simulate_draws_reference
 
 HORIZON, CHURN, PRICE = 18, 4, 2.0
 HIST_A = np.array([0, 0, 0, 300, 290, 280, 270, 260, 250, 240, 230, 220], float)

@@ -1,5 +1,5 @@
-"""The block initialisation (kernels.init) against the one-account-at-a-time functions of
-kernels.state: same streams, same integers, the same floats up to the vectorised logs and exps."""
+"""The block initialisation (kernels.init) against the one-account-at-a-time oracle
+(tests/kernels/setup_oracle.py): same streams, same integers, the same floats up to the vectorised logs and exps."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from simengine.kernels import rng
 from simengine.kernels import state as S
 from simengine.kernels.init import book_template, init_book_block, init_logo_block
 
+from . import setup_oracle as O
 from ._book import make_book, make_params
 
 # Fields the block functions compute with vlog / vlog1p / vexp instead of libm: a few ulp each
@@ -94,7 +95,7 @@ def test_book_block_matches_init_existing(case):
                 np.empty((8, n)),
             )
             for k, i in enumerate(rows[s]):
-                S.init_existing(
+                O.init_existing(
                     scalar[0][:, k], scalar[2][:, k], scalar[1][:, k], scalar[3][:, k],
                     scalar[4][:, k], SEED, draw, i, book, sp, tmpl.covered_share, log_season,
                     mean_size, q,
@@ -135,7 +136,7 @@ def test_logo_block_matches_init_new_logo(case):
             j = 0
             for t in range(horizon):
                 for k in range(counts[t, s]):
-                    S.init_new_logo(
+                    O.init_new_logo(
                         scalar[0][:, j], scalar[2][:, j], scalar[1][:, j], scalar[3][:, j],
                         scalar[4][:, j], SEED, draw, t, s, k, sp, mp[t], mean_ramp, out_scalar,
                     )  # fmt: skip

@@ -124,7 +124,7 @@ def test_subnormal_volatility_gives_finite_paths():
     """Hypothesis found sigma = 6.3e-162: sigma^2 is subnormal, and the account effect's posterior
     written as ``precision = n / sigma^2 + ...`` gave inf / inf = NaN revenue.  The shrinkage form
     is finite for every sigma >= 0; the kernel and the reference must both stay finite."""
-    from simengine.kernels.reference import simulate_draws_reference
+    from .oracle import simulate_draws_reference
 
     s = {
         "seed": 0, "horizon": 3, "cohort_months": 0,

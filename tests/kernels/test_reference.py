@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from simengine.kernels import layout as L
-from simengine.kernels import reference as ref
 from simengine.kernels import rng
 from simengine.kernels.account import simulate_draws
-from simengine.kernels.reference import simulate_draws_reference
 
+from . import oracle as ref
 from ._book import make_book, make_params, run
+from .oracle import simulate_draws_reference
 
 # name: (accounts, horizon, draws, cohort_months, month_of_year0, segment and month overrides,
 #        capacity (csm, se) or None for unlimited)

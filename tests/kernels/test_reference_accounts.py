@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from simengine.kernels import layout as L
-from simengine.kernels import reference as ref
 from simengine.kernels.account import simulate_draws
-from simengine.kernels.reference import simulate_draws_reference
 
+from . import oracle as ref
 from ._book import make_book, make_params, zeros_out
+from .oracle import simulate_draws_reference
 
 
 def run_record(fn, seed, seg_params, month_params, book, *, capacity=None, month_of_year0=3):

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from simengine.kernels import reference as ref
 from simengine.kernels import rng
+
+from . import oracle as ref
 
 MASK = (1 << 64) - 1
 

@@ -13,9 +13,9 @@ from scipy import stats
 from simengine.bookstats.tails import mixture_moments, mixture_scales
 from simengine.kernels import layout as L
 from simengine.kernels.account import simulate_draws
-from simengine.kernels.reference import simulate_draws_reference
 
 from ._book import make_book, make_params, run
+from .oracle import simulate_draws_reference
 from .test_closed_forms import CALM, QUIET, flat_book
 from .test_rng import P_MIN
 

@@ -11,10 +11,10 @@ import pytest
 from numba import prange
 from scipy import stats
 
-from simengine.kernels import reference as ref
 from simengine.kernels import rng
 from simengine.kernels._jit import jit
 
+from . import oracle as ref
 from .test_rng import MASK, unmix64
 
 PER_STREAM = 10_000

@@ -1,4 +1,7 @@
-"""NumPy reference of the Monte Carlo core (:func:`simengine.kernels.account.simulate_draws`).
+"""The test oracle of the Monte Carlo core (:func:`simengine.kernels.account.simulate_draws`), in NumPy.
+
+Nothing in ``simengine`` imports it: the kernel is the model's one implementation, and this is
+the second, independent one the tests and benchmarks hold it to.
 
 It exists for two reasons:
 
