@@ -21,8 +21,6 @@ What lives here
 :mod:`~simengine.bookstats.tails`
     The usage step law's tails (a two-component normal scale mixture): fitted by the usage fit,
     read from a posterior by the simulation, drawn by the kernel.
-:mod:`~simengine.bookstats.models`
-    The model names (``fit.models``), read by the config's validation and by the fit.
 
 The fit (the ``fitting`` package) turns these statistics into likelihoods; the simulation's
 set-up (:func:`simengine.engine.account_history`, :mod:`simengine.params`) turns the same

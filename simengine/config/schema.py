@@ -31,6 +31,7 @@ __all__ = [
     "currency_of",
     "ACQUISITION_ROLES",
     "POST_SALES_ROLES",
+    "MODEL_NAMES",
     "ROLES",
     "AdjustConfig",
     "CapacityMarket",
@@ -126,6 +127,12 @@ class DataConfig:
         1, within(1, 12, why="must be a month 1-12 (the first calendar month of the fiscal year)")
     )
     synthetic: SynthConfig = field(default_factory=SynthConfig)
+
+
+#: The models a book is fitted with (``fit.models``), in the order the fit builds them and lists
+#: them in the posterior's ``models`` attr.  The one list: config validation checks ``fit.models``
+#: against it and the fit (``fitting.core.MODELS``, ``fitting.select``) reads it.
+MODEL_NAMES = ("usage", "churn", "expansion")
 
 
 @dataclass

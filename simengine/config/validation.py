@@ -104,7 +104,7 @@ def validate(cfg: Config) -> None:
 
 
 def _validate_fit(cfg: Config) -> None:
-    from simengine.bookstats.models import MODEL_NAMES
+    from simengine.config.schema import MODEL_NAMES
 
     known = set(MODEL_NAMES)
     models = list(cfg.fit.models)

@@ -12,9 +12,9 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from simengine.bookstats.models import MODEL_NAMES
 from simengine.bookstats.shapes import MONTHS_OF_YEAR
 from simengine.config import FitConfig
+from simengine.config.schema import MODEL_NAMES
 from simengine.data import Book, book_hash, observation_window
 from simengine.fitting.base import BookModel, SharedParameters
 from simengine.fitting.churn import ChurnModel
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 LONGER_RUN_FACTOR = 2
 
 #: Model name (as in ``fit.models``) -> class, in the build order of
-#: :data:`~simengine.bookstats.models.MODEL_NAMES`.
+#: :data:`~simengine.config.schema.MODEL_NAMES`.
 MODELS: dict[str, type[BookModel]] = {
     name: {m.name: m for m in (UsageModel, ChurnModel, ExpansionModel)}[name]
     for name in MODEL_NAMES

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from simengine.bookstats.models import MODEL_NAMES
+from simengine.config.schema import MODEL_NAMES
 from simengine.data.errors import DataError
 
 if TYPE_CHECKING:

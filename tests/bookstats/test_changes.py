@@ -109,8 +109,8 @@ def test_the_simulation_set_up_does_not_import_the_fit():
 def test_config_and_fit_read_one_list_of_model_names(small_cfg):
     from dataclasses import replace
 
-    from simengine.bookstats.models import MODEL_NAMES
     from simengine.config import ConfigError
+    from simengine.config.schema import MODEL_NAMES
     from simengine.config.validation import validate
     from simengine.fitting.select import resolve_models
 
