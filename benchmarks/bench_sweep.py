@@ -63,6 +63,16 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds of ``cmd`` (run in the repo) and the CPU seconds of its processes."""
+    t0, c0 = time.perf_counter(), _children_cpu()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    seconds, cpu = time.perf_counter() - t0, _children_cpu() - c0
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-2000:])
+    return seconds, cpu
+
+
 def _sweep(n: int, draws: int, out: Path, launcher: list[str]) -> tuple[float, float]:
     """Wall seconds of the whole ``simengine run -m`` command and the CPU seconds of its processes."""
     cmd = [
@@ -70,12 +80,7 @@ def _sweep(n: int, draws: int, out: Path, launcher: list[str]) -> tuple[float, f
         "staffing.budget=900000", f"staffing.ae_per_se={_ratios(n)}", *launcher,
         f"hydra.sweep.dir={out}",
     ]  # fmt: skip
-    t0, c0 = time.perf_counter(), _children_cpu()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    seconds, cpu = time.perf_counter() - t0, _children_cpu() - c0
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-2000:])
-    return seconds, cpu
+    return _timed(cmd)
 
 
 def _merge_seconds(sweep: Path) -> float:
@@ -325,12 +330,7 @@ def _frontier_sweep(budgets: str, ratios: str, draws: list[str], out: Path) -> t
         sys.executable, "-m", "simengine", "run", "-m", *draws, "sim.progress=false",
         f"staffing.budget={budgets}", f"staffing.ae_per_se={ratios}", f"hydra.sweep.dir={out}",
     ]  # fmt: skip
-    t0, c0 = time.perf_counter(), _children_cpu()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    seconds, cpu = time.perf_counter() - t0, _children_cpu() - c0
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-2000:])
-    return seconds, cpu
+    return _timed(cmd)
 
 
 def _p_best(sweep: Path, precision: float):
