@@ -99,11 +99,11 @@ def write_run_outputs(
 
         fan_chart(ds, out_dir / "fan_chart.png")
         paths["fan_chart"] = out_dir / "fan_chart.png"
-    paths |= write_account_outputs(ds, out_dir, signals_top)
     accounts = signals = None
     if "account" in ds.dims:
         accounts = accounts_frame(ds)
         signals = signals_table(accounts, signals_top)
+    paths |= write_account_outputs(ds, out_dir, signals_top, accounts, signals)
     if overrides is None:
         overrides = _recorded_overrides(out_dir)
     book = run_workbook(ds, tables, accounts, signals, overrides)
