@@ -28,6 +28,9 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from simengine.bookstats import changes
+from simengine.bookstats.changes import SETTLE_MONTHS
+from simengine.bookstats.panel import usage_panel
 from simengine.bookstats.tails import mixture_from_student_t, mixture_scales
 from simengine.report.figures import finish_figure, outside_legend
 
@@ -185,33 +188,22 @@ def survival_check(
 # --- usage changes and seasonality ---------------------------------------------------------------
 
 
-def usage_changes(book, settle_months: int = 12) -> pd.DataFrame:
-    """The month-over-month log usage changes the usage model fits, one row per cell.
+def usage_changes(book, settle_months: int = SETTLE_MONTHS) -> pd.DataFrame:
+    """The month-over-month log usage changes the usage model fits, one row per change.
+
+    The changes are :func:`simengine.bookstats.changes.usage_changes`' (the fit's own cells, so
+    the check compares the replicates with exactly what was fitted), as a table.
 
     Returns
     -------
     pandas.DataFrame
-        ``account`` (panel row), ``segment`` (index into ``book.segments``), ``month`` (month
-        number of the later month), ``tenure`` (months since start of the later month), ``change``.
+        ``account`` (index into the accounts with changes), ``segment`` (index into
+        ``book.segments``), ``month`` (month number of the later month), ``tenure`` (months since
+        start of the later month), ``change``.
     """
-    from simengine.bookstats.panel import usage_panel
-
-    panel = usage_panel(book, settle_months)
-    lu = panel.log_usage
-    ok = (
-        np.isfinite(lu[:, 1:]) & np.isfinite(lu[:, :-1]) & panel.active[:, 1:]
-        & panel.active[:, :-1] & ~panel.ramping[:, 1:]
-    )  # fmt: skip
-    rows, cols = np.nonzero(ok)
-    cols = cols + 1
+    cells = changes.usage_changes(usage_panel(book, settle_months))
     return pd.DataFrame(
-        {
-            "account": rows,
-            "segment": panel.segment[rows],
-            "month": panel.months[cols],
-            "tenure": cols - panel.start[rows],
-            "change": lu[rows, cols] - lu[rows, cols - 1],
-        }
+        {name: cells[name] for name in ("account", "segment", "month", "tenure", "change")}
     )
 
 
