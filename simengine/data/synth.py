@@ -28,7 +28,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -151,186 +151,41 @@ def generate_book(
             f"{len(shares)} with shares {shares}"
         )
     last = int(as_of) if isinstance(as_of, int | np.integer) else month_number(as_of)
-    n = int(n_accounts)
-    window = int(history_months)
     # The simulated span: the exported window, plus the months before it of a survivors-only
     # export.
-    horizon = window + int(opt.pre_window_months)
-    calendar = last - horizon + 1 + np.arange(horizon, dtype=np.int64)  # (horizon,)
-    grid = np.arange(horizon)[None, :]  # month index in the window, broadcast over accounts
-
-    segment = _stream(seed, "segment").choice(len(shares), size=n, p=np.asarray(shares))
-    start = _stream(seed, "start_month").integers(0, horizon, size=n)
-    p = {name: getattr(truth, name)[segment] for name in PER_SEGMENT}  # per-account values
-
-    effects = _stream(seed, "account_effects")
-    account_drift = p["account_sd"] * effects.standard_normal(n)
-    churn_theta = effects.beta(p["churn_alpha"], p["churn_beta"])
-    initial_x = p["initial_log_usage_mu"] + p["initial_log_usage_sd"] * effects.standard_normal(n)
-    flags = _stream(seed, "coverage").random((2, n))
-    csm_covered = (flags[0] < truth.csm_share) & coverage
-    se_engaged = (flags[1] < truth.se_share) & coverage
-
-    # Churn at the boundary after window month j (start <= j < last window month).
-    hazard = np.minimum(
-        churn_theta * np.where(csm_covered, truth.csm_hazard_ratio, 1.0), MAX_CHURN_HAZARD
+    horizon = int(history_months) + int(opt.pre_window_months)
+    span = _Span(
+        calendar=last - horizon + 1 + np.arange(horizon, dtype=np.int64),
+        grid=np.arange(horizon)[None, :],
+        window_col=horizon - int(history_months),
     )
-    # The boundary after the last month is at risk only with churn_after_last (churn_month
-    # as_of + 1, the export convention).
-    at_risk = (grid >= start[:, None]) & (grid < horizon - (0 if opt.churn_after_last else 1))
-    churns = at_risk & (_stream(seed, "churn").random((n, horizon)) < hazard[:, None])
-    churned = churns.any(axis=1)
-    end = np.where(churned, churns.argmax(axis=1) + 1, horizon)  # first window month not a customer
-    if opt.onboarding_failure > 0:
-        failed = _stream(seed, "onboarding").random(n) < opt.onboarding_failure
-        churned = churned | failed
-        end = np.where(failed, start, end)
-    active = (grid >= start[:, None]) & (grid < end[:, None])
-
-    # Log-usage random walk: cumulative sum of the monthly steps after the start month.
-    if opt.noise_nu is None:
-        noise = _stream(seed, "usage_noise").standard_normal((n, horizon))
-    else:
-        nu = float(opt.noise_nu)
-        noise = _stream(seed, "usage_noise_t").standard_t(nu, (n, horizon))
-        noise *= np.sqrt((nu - 2.0) / nu)  # unit SD, so usage_volatility stays the step SD
-    steps = (p["usage_drift"] + account_drift)[:, None] + p["usage_volatility"][:, None] * noise
-    log_usage = initial_x[:, None] + np.cumsum(np.where(grid > start[:, None], steps, 0.0), axis=1)
-
-    # New use cases: Poisson counts per account-month after the start, sizes in row-major order.
-    rate = p["use_case_rate"] * np.where(se_engaged, truth.se_use_case_ratio, 1.0)
-    counts = _stream(seed, "use_case_count").poisson(rate[:, None], size=(n, horizon))
-    counts = np.where(active & (grid > start[:, None]) & use_cases, counts, 0)
-    case_cell = np.repeat(np.arange(n * horizon), counts.ravel())  # one entry per new use case
-    case_account = case_cell // horizon
-    sizes = np.exp(
-        p["use_case_size_mu"][case_account]
-        + p["use_case_size_sigma"][case_account]
-        * _stream(seed, "use_case_size").standard_normal(len(case_cell))
+    acc = _draw_accounts(seed, int(n_accounts), truth, shares, horizon, coverage)
+    life = _lifetimes(seed, acc, truth, opt, span)
+    log_usage = _log_usage(seed, acc, opt, span)
+    cases = _new_use_cases(seed, acc, truth, life.active & use_cases, span)
+    usage = (
+        np.exp(log_usage)
+        * _season(acc, truth, opt, span, len(shares))
+        * _ramp(acc, opt, span)
+        * (1.0 + _expansion(cases.new_size, acc.p["use_case_ramp_months"]))
     )
-    new_size = np.bincount(case_cell, weights=sizes, minlength=n * horizon).reshape(n, horizon)
-
-    # E[t] = S[t] - R[t]: S sums the plateaus started so far, R their unramped remainder, which
-    # decays by exp(-1/ramp) a month (R[t] = exp(-1/r) * (R[t-1] + M[t])).
-    decay = np.exp(-1.0 / p["use_case_ramp_months"])
-    expansion = np.empty((n, horizon))
-    started_total = np.zeros(n)
-    unramped = np.zeros(n)
-    for j in range(horizon):
-        started_total += new_size[:, j]
-        unramped = decay * (unramped + new_size[:, j])
-        expansion[:, j] = started_total - unramped
-
-    tenure = np.maximum(grid - start[:, None], 0)
-    if opt.logistic_ramp is None:
-        ramp = 1.0 - (1.0 - p["ramp_start"][:, None]) * np.exp(-tenure / p["ramp_months"][:, None])
-    else:
-        midpoint, width = (float(v) for v in opt.logistic_ramp)
-        ramp = 1.0 / (1.0 + np.exp(-(tenure - midpoint) / width))
-    if opt.season_profile is None:
-        season = season_factor(calendar, truth.season_cos, truth.season_sin)[None, :]
-    else:
-        profile = np.asarray(opt.season_profile, dtype=np.float64)
-        if profile.shape not in ((12,), (len(shares), 12)):
-            raise ValueError(
-                f"season_profile: 12 effects or one row of 12 per segment; got {profile.shape}"
-            )
-        if profile.ndim == 1:
-            season = np.exp(profile[calendar % 12])[None, :]
-        else:
-            season = np.exp(profile[segment][:, calendar % 12])
-    usage = np.exp(log_usage) * season * ramp * (1.0 + expansion)
     if opt.zero_month_prob > 0:
         # Skipped months: 0, or a tiny share of the level; the latent level carries on.
-        draws = _stream(seed, "zero_months").random((2, n, horizon))
-        skip = (draws[0] < opt.zero_month_prob) & (grid > start[:, None])
+        draws = _stream(seed, "zero_months").random((2, *usage.shape))
+        skip = (draws[0] < opt.zero_month_prob) & (span.grid > acc.start[:, None])
         tiny = draws[1] < opt.near_zero_share
         usage = np.where(skip, np.where(tiny, usage * opt.near_zero_level, 0.0), usage)
 
-    ids = _account_ids(n)
-    segment_names = np.array(truth.segments, dtype=object)[segment]
-    first_month = calendar[0]
-    window_col = horizon - window  # column of the exported window's first month
-    if window_col:
-        # Survivors-only export: what the window shows.
-        active = active & (grid >= window_col)
-    accounts = pd.DataFrame(
-        {
-            "account_id": ids,
-            "segment": segment_names,
-            "start_month": first_month + start,
-            "churn_month": pd.arrays.IntegerArray(first_month + end, ~churned),
-        }
-    )
-    if coverage:
-        accounts["csm_covered"] = csm_covered
-        if not opt.se_flags_random:
-            accounts["se_engaged"] = se_engaged
-    if commits:
-        has_commit = _stream(seed, "commit").random(n) < truth.commit_share
-        plateau_revenue = np.exp(initial_x) * p["unit_price"]
-        accounts["commit_annual"] = np.where(
-            has_commit, np.round(COMMIT_MONTHS * plateau_revenue), 0.0
-        )
-        accounts["contract_start_month"] = pd.arrays.IntegerArray(first_month + start, ~has_commit)
-
-    # The accounts still customers in the window's first month, or later.
-    in_window = ids[end > window_col]
-    if window_col and not opt.full_export:
-        accounts = accounts[end > window_col].reset_index(drop=True)
-    failed_ids = ids[churned & (end == start)]
-    row_account, row_month = np.nonzero(active)
-    usage_rows = np.round(usage[row_account, row_month], 4)
-    usage_table = pd.DataFrame(
-        {
-            "account_id": ids[row_account],
-            "month": calendar[row_month],
-            "usage": usage_rows,
-            "revenue": np.round(usage_rows * p["unit_price"][row_account], 4),
-        }
+    ids = _account_ids(acc.segment.size)
+    accounts = _accounts_table(seed, ids, acc, life, truth, span, coverage, commits, opt)
+    usage_table = _usage_table(ids, usage, acc, life, span)
+    case_table = (
+        _use_case_table(seed, ids, acc, life, cases, truth, span, opt) if use_cases else None
     )
 
-    case_table = None
-    if use_cases:
-        # Ids count up per account in arrival order: uc0 is the initial use case.
-        first_of_account = np.searchsorted(case_account, case_account, side="left")
-        rank = np.arange(len(case_account)) - first_of_account + 1
-        case_flags = se_engaged[case_account]
-        if opt.se_flags_random:
-            case_flags = _stream(seed, "se_flags").random(len(case_account)) < truth.se_share
-        case_table = pd.DataFrame(
-            {
-                "account_id": np.concatenate([ids, ids[case_account]]),
-                "use_case_id": np.concatenate(
-                    [
-                        np.full(n, "uc0", dtype=object),
-                        np.char.add("uc", rank.astype(str)).astype(object),
-                    ]
-                ),
-                "start_month": np.concatenate([first_month + start, calendar[case_cell % horizon]]),
-                "se_supported": np.concatenate([se_engaged, case_flags]),
-            }
-        )
-        if window_col:
-            # A pre-window survivor's record is its initial use case, dated at the window start.
-            window_first = first_month + window_col
-            initial = case_table["use_case_id"].to_numpy() == "uc0"
-            case_table.loc[initial, "start_month"] = np.maximum(
-                case_table.loc[initial, "start_month"], window_first
-            )
-            case_start = case_table["start_month"].to_numpy()
-            case_table = case_table[
-                (case_start >= window_first) & (initial | (case_start > window_first))
-            ]
-        if opt.onboarding_failure > 0 or window_col:
-            # Only accounts in the export, and no use case of a failed onboarding.
-            case_table = case_table[
-                case_table["account_id"].isin(in_window)
-                & ~case_table["account_id"].isin(failed_ids)
-            ]
-        case_table = canonical_table(case_table, "use_cases")
-
-    source = f"synthetic(seed={seed}, n_accounts={n}, history_months={window})"
+    source = (
+        f"synthetic(seed={seed}, n_accounts={acc.segment.size}, history_months={history_months})"
+    )
     if opt != SynthOptions():
         source += f" with {opt}"
     book = Book(
@@ -341,6 +196,257 @@ def generate_book(
         source={"accounts": source, "usage": source} | ({"use_cases": source} if use_cases else {}),
     )
     return SyntheticBook(book=book, truth=truth, options=opt)
+
+
+class _Span(NamedTuple):
+    """The simulated months: ``calendar`` (month numbers, (horizon,)), ``grid`` (their index,
+    (1, horizon), broadcast over accounts) and ``window_col`` (index of the exported window's
+    first month: > 0 for a survivors-only export)."""
+
+    calendar: np.ndarray
+    grid: np.ndarray
+    window_col: int
+
+
+class _Draws(NamedTuple):
+    """Each account's segment, start (index into the span), per-segment truth ``p`` (name ->
+    per-account values), own drift, churn rate, first log usage and coverage flags."""
+
+    segment: np.ndarray
+    start: np.ndarray
+    p: dict[str, np.ndarray]
+    drift: np.ndarray
+    churn_theta: np.ndarray
+    initial_x: np.ndarray
+    csm_covered: np.ndarray
+    se_engaged: np.ndarray
+
+
+class _Lifetimes(NamedTuple):
+    """``end`` (first span month not a customer), ``churned`` and ``active`` (n, horizon)."""
+
+    end: np.ndarray
+    churned: np.ndarray
+    active: np.ndarray
+
+
+class _UseCases(NamedTuple):
+    """New use cases: the account-month cell of each (row-major over (n, horizon)), its account,
+    and the plateau sizes started per account-month, (n, horizon)."""
+
+    cell: np.ndarray
+    account: np.ndarray
+    new_size: np.ndarray
+
+
+def _draw_accounts(seed, n, truth, shares, horizon, coverage) -> _Draws:
+    segment = _stream(seed, "segment").choice(len(shares), size=n, p=np.asarray(shares))
+    start = _stream(seed, "start_month").integers(0, horizon, size=n)
+    p = {name: getattr(truth, name)[segment] for name in PER_SEGMENT}  # per-account values
+    effects = _stream(seed, "account_effects")
+    drift = p["account_sd"] * effects.standard_normal(n)
+    churn_theta = effects.beta(p["churn_alpha"], p["churn_beta"])
+    initial_x = p["initial_log_usage_mu"] + p["initial_log_usage_sd"] * effects.standard_normal(n)
+    flags = _stream(seed, "coverage").random((2, n))
+    return _Draws(
+        segment=segment,
+        start=start,
+        p=p,
+        drift=drift,
+        churn_theta=churn_theta,
+        initial_x=initial_x,
+        csm_covered=(flags[0] < truth.csm_share) & coverage,
+        se_engaged=(flags[1] < truth.se_share) & coverage,
+    )
+
+
+def _lifetimes(seed, acc: _Draws, truth, opt, span: _Span) -> _Lifetimes:
+    """Churn at the boundary after span month j (start <= j < the last month)."""
+    grid, horizon = span.grid, span.calendar.size
+    hazard = np.minimum(
+        acc.churn_theta * np.where(acc.csm_covered, truth.csm_hazard_ratio, 1.0),
+        MAX_CHURN_HAZARD,
+    )
+    # The boundary after the last month is at risk only with churn_after_last (churn_month
+    # as_of + 1, the export convention).
+    at_risk = (grid >= acc.start[:, None]) & (grid < horizon - (0 if opt.churn_after_last else 1))
+    churns = at_risk & (_stream(seed, "churn").random(at_risk.shape) < hazard[:, None])
+    churned = churns.any(axis=1)
+    end = np.where(churned, churns.argmax(axis=1) + 1, horizon)  # first month not a customer
+    if opt.onboarding_failure > 0:
+        failed = _stream(seed, "onboarding").random(acc.start.size) < opt.onboarding_failure
+        churned = churned | failed
+        end = np.where(failed, acc.start, end)
+    active = (grid >= acc.start[:, None]) & (grid < end[:, None])
+    return _Lifetimes(end=end, churned=churned, active=active)
+
+
+def _log_usage(seed, acc: _Draws, opt, span: _Span) -> np.ndarray:
+    """The log-usage random walk: cumulative sum of the monthly steps after the start month."""
+    shape = (acc.start.size, span.calendar.size)
+    if opt.noise_nu is None:
+        noise = _stream(seed, "usage_noise").standard_normal(shape)
+    else:
+        nu = float(opt.noise_nu)
+        noise = _stream(seed, "usage_noise_t").standard_t(nu, shape)
+        noise *= np.sqrt((nu - 2.0) / nu)  # unit SD, so usage_volatility stays the step SD
+    p = acc.p
+    steps = (p["usage_drift"] + acc.drift)[:, None] + p["usage_volatility"][:, None] * noise
+    after_start = span.grid > acc.start[:, None]
+    return acc.initial_x[:, None] + np.cumsum(np.where(after_start, steps, 0.0), axis=1)
+
+
+def _new_use_cases(seed, acc: _Draws, truth, active: np.ndarray, span: _Span) -> _UseCases:
+    """Poisson counts per active account-month after the start, sizes in row-major order."""
+    n, horizon = active.shape
+    p = acc.p
+    rate = p["use_case_rate"] * np.where(acc.se_engaged, truth.se_use_case_ratio, 1.0)
+    counts = _stream(seed, "use_case_count").poisson(rate[:, None], size=(n, horizon))
+    counts = np.where(active & (span.grid > acc.start[:, None]), counts, 0)
+    cell = np.repeat(np.arange(n * horizon), counts.ravel())  # one entry per new use case
+    account = cell // horizon
+    sizes = np.exp(
+        p["use_case_size_mu"][account]
+        + p["use_case_size_sigma"][account]
+        * _stream(seed, "use_case_size").standard_normal(len(cell))
+    )
+    new_size = np.bincount(cell, weights=sizes, minlength=n * horizon).reshape(n, horizon)
+    return _UseCases(cell=cell, account=account, new_size=new_size)
+
+
+def _expansion(new_size: np.ndarray, ramp_months: np.ndarray) -> np.ndarray:
+    """``E[t] = S[t] - R[t]``: S sums the plateaus started so far, R their unramped remainder,
+    which decays by ``exp(-1/ramp)`` a month (``R[t] = exp(-1/r) * (R[t-1] + M[t])``)."""
+    n, horizon = new_size.shape
+    decay = np.exp(-1.0 / ramp_months)
+    expansion = np.empty((n, horizon))
+    started_total = np.zeros(n)
+    unramped = np.zeros(n)
+    for j in range(horizon):
+        started_total += new_size[:, j]
+        unramped = decay * (unramped + new_size[:, j])
+        expansion[:, j] = started_total - unramped
+    return expansion
+
+
+def _ramp(acc: _Draws, opt, span: _Span) -> np.ndarray:
+    """The onboarding ramp by tenure: exponential approach, or ``opt.logistic_ramp``."""
+    tenure = np.maximum(span.grid - acc.start[:, None], 0)
+    if opt.logistic_ramp is None:
+        p = acc.p
+        return 1.0 - (1.0 - p["ramp_start"][:, None]) * np.exp(-tenure / p["ramp_months"][:, None])
+    midpoint, width = (float(v) for v in opt.logistic_ramp)
+    return 1.0 / (1.0 + np.exp(-(tenure - midpoint) / width))
+
+
+def _season(acc: _Draws, truth, opt, span: _Span, n_segments: int) -> np.ndarray:
+    """The seasonal factor: the truth's two Fourier terms, or ``opt.season_profile`` (12 effects,
+    or a row of 12 per segment)."""
+    if opt.season_profile is None:
+        return season_factor(span.calendar, truth.season_cos, truth.season_sin)[None, :]
+    profile = np.asarray(opt.season_profile, dtype=np.float64)
+    if profile.shape not in ((12,), (n_segments, 12)):
+        raise ValueError(
+            f"season_profile: 12 effects or one row of 12 per segment; got {profile.shape}"
+        )
+    if profile.ndim == 1:
+        return np.exp(profile[span.calendar % 12])[None, :]
+    return np.exp(profile[acc.segment][:, span.calendar % 12])
+
+
+def _exported(life: _Lifetimes, span: _Span) -> np.ndarray:
+    """Account-months the export shows: active, and inside the window."""
+    if span.window_col:
+        return life.active & (span.grid >= span.window_col)
+    return life.active
+
+
+def _accounts_table(seed, ids, acc, life, truth, span, coverage, commits, opt) -> pd.DataFrame:
+    first_month = span.calendar[0]
+    accounts = pd.DataFrame(
+        {
+            "account_id": ids,
+            "segment": np.array(truth.segments, dtype=object)[acc.segment],
+            "start_month": first_month + acc.start,
+            "churn_month": pd.arrays.IntegerArray(first_month + life.end, ~life.churned),
+        }
+    )
+    if coverage:
+        accounts["csm_covered"] = acc.csm_covered
+        if not opt.se_flags_random:
+            accounts["se_engaged"] = acc.se_engaged
+    if commits:
+        has_commit = _stream(seed, "commit").random(ids.size) < truth.commit_share
+        plateau_revenue = np.exp(acc.initial_x) * acc.p["unit_price"]
+        accounts["commit_annual"] = np.where(
+            has_commit, np.round(COMMIT_MONTHS * plateau_revenue), 0.0
+        )
+        accounts["contract_start_month"] = pd.arrays.IntegerArray(
+            first_month + acc.start, ~has_commit
+        )
+    if span.window_col and not opt.full_export:
+        # Survivors-only export: the accounts still customers in the window's first month.
+        accounts = accounts[life.end > span.window_col].reset_index(drop=True)
+    return accounts
+
+
+def _usage_table(ids, usage, acc, life, span) -> pd.DataFrame:
+    row_account, row_month = np.nonzero(_exported(life, span))
+    usage_rows = np.round(usage[row_account, row_month], 4)
+    return pd.DataFrame(
+        {
+            "account_id": ids[row_account],
+            "month": span.calendar[row_month],
+            "usage": usage_rows,
+            "revenue": np.round(usage_rows * acc.p["unit_price"][row_account], 4),
+        }
+    )
+
+
+def _use_case_table(seed, ids, acc, life, cases, truth, span, opt) -> pd.DataFrame:
+    """Each account's initial use case (``uc0``) and its new ones; ids count up per account in
+    arrival order."""
+    n, horizon = ids.size, span.calendar.size
+    first_month = span.calendar[0]
+    first_of_account = np.searchsorted(cases.account, cases.account, side="left")
+    rank = np.arange(len(cases.account)) - first_of_account + 1
+    case_flags = acc.se_engaged[cases.account]
+    if opt.se_flags_random:
+        case_flags = _stream(seed, "se_flags").random(len(cases.account)) < truth.se_share
+    case_table = pd.DataFrame(
+        {
+            "account_id": np.concatenate([ids, ids[cases.account]]),
+            "use_case_id": np.concatenate(
+                [
+                    np.full(n, "uc0", dtype=object),
+                    np.char.add("uc", rank.astype(str)).astype(object),
+                ]
+            ),
+            "start_month": np.concatenate(
+                [first_month + acc.start, span.calendar[cases.cell % horizon]]
+            ),
+            "se_supported": np.concatenate([acc.se_engaged, case_flags]),
+        }
+    )
+    if span.window_col:
+        # A pre-window survivor's record is its initial use case, dated at the window start.
+        window_first = first_month + span.window_col
+        initial = case_table["use_case_id"].to_numpy() == "uc0"
+        case_table.loc[initial, "start_month"] = np.maximum(
+            case_table.loc[initial, "start_month"], window_first
+        )
+        case_start = case_table["start_month"].to_numpy()
+        case_table = case_table[
+            (case_start >= window_first) & (initial | (case_start > window_first))
+        ]
+    if opt.onboarding_failure > 0 or span.window_col:
+        # Only accounts in the export, and no use case of a failed onboarding.
+        in_window = ids[life.end > span.window_col]
+        failed_ids = ids[life.churned & (life.end == acc.start)]
+        case_table = case_table[
+            case_table["account_id"].isin(in_window) & ~case_table["account_id"].isin(failed_ids)
+        ]
+    return canonical_table(case_table, "use_cases")
 
 
 def default_book(cfg: SynthConfig | None = None) -> Book:
