@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from simengine.bookstats import ChurnRules, anniversary_anchor, declining_at, is_anniversary
-from simengine.bookstats.changes import SETTLE_MONTHS, account_statistics
+from simengine.bookstats.changes import UsageRules, account_statistics
 from simengine.bookstats.panel import new_use_cases, usage_panel
 from simengine.kernels._jit import set_threads
 from simengine.kernels.account import simulate_draws
@@ -86,7 +86,11 @@ class BookState:
 
 
 def book_state(
-    book, segments: tuple[str, ...], account_price: pd.Series, rules: ChurnRules | None = None
+    book,
+    segments: tuple[str, ...],
+    account_price: pd.Series,
+    rules: ChurnRules | None = None,
+    usage_rules: UsageRules | None = None,
 ) -> BookState:
     """Flatten ``book`` into kernel arrays.
 
@@ -102,6 +106,9 @@ def book_state(
     rules : simengine.bookstats.ChurnRules, optional
         The churn rules the fit used (:meth:`ChurnRules.from_attrs` of the posterior); default:
         ``ChurnRules()`` (a run without a posterior).
+    usage_rules : simengine.bookstats.changes.UsageRules, optional
+        Which account-months the usage fit read as changes (:meth:`UsageRules.from_attrs` of the
+        posterior); default ``UsageRules()``.
     """
     rules = ChurnRules() if rules is None else rules
     as_of = int(book.as_of)
@@ -177,7 +184,7 @@ def book_state(
 
     first_usage = int(book.usage["month"].min()) if len(book.usage) else as_of
     data_from = np.maximum(np.maximum(start, first_usage), book.window_start) - (as_of + 1)
-    history = account_history(book, active, rules)
+    history = account_history(book, active, rules, usage_rules)
     acc = Accounts(
         segment=seg_all[active],
         tenure=(as_of - start).astype(np.int64),
@@ -231,7 +238,10 @@ def _churned_ttm(
 
 
 def account_history(
-    book, active: np.ndarray, rules: ChurnRules | None = None
+    book,
+    active: np.ndarray,
+    rules: ChurnRules | None = None,
+    usage_rules: UsageRules | None = None,
 ) -> dict[str, np.ndarray]:
     """What each active account's own history says, for the kernel (:class:`Accounts` fields).
 
@@ -241,7 +251,7 @@ def account_history(
     :mod:`simengine.bookstats.churn_rules`),
     the usage fit's per-account sufficient statistics (``change_count``, ``change_sum``,
     ``season_coef``, ``ramp_tenure``, ``ramp_coef``: :func:`bookstats.changes.account_statistics`
-    on the same panel and settle rule the fit uses), and the account's use cases (arrivals of
+    on the same panel and settle rule the fit used: ``usage_rules``, default ``UsageRules()``), and the account's use cases (arrivals of
     :func:`bookstats.panel.new_use_cases`): ``use_cases_done`` and ``use_case_age`` of up to
     ``IN_FLIGHT`` that started within ``IN_FLIGHT_MONTHS`` of ``as_of``.
     """
@@ -270,9 +280,10 @@ def account_history(
     out["declining"] = declining
     out["declining_anniversaries"] = both.astype(float)
 
-    # The usage fit's per-account statistics, on its panel and default settle rule; the panel's
-    # rows are book.accounts' rows (no sampling here).
-    stats = account_statistics(usage_panel(book, SETTLE_MONTHS))
+    # The usage fit's per-account statistics, on its panel and settle rule; the panel's rows are
+    # book.accounts' rows (no sampling here).
+    settle = (UsageRules() if usage_rules is None else usage_rules).settle_months
+    stats = account_statistics(usage_panel(book, settle))
     out["change_count"] = stats["count"][active]
     out["change_sum"] = stats["sum"][active]
     for name in ("season_coef", "ramp_tenure", "ramp_coef"):

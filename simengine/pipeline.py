@@ -179,6 +179,20 @@ def assumed_effects(cfg: Config, posterior) -> tuple[str, ...]:
     return ("csm_hazard_ratio",) if cfg.model.csm_hazard_ratio == default else ()
 
 
+def usage_rules(checked: CheckedRun):
+    """The usage-change rule the run's set-up applies: the one the posterior records (the fit's),
+    the default without a posterior (:class:`simengine.bookstats.changes.UsageRules`)."""
+    from simengine.bookstats.changes import UsageRules
+
+    if checked.tree is None:
+        return UsageRules()
+    attrs = dict(checked.tree["posterior"].attrs) | dict(checked.tree.attrs)
+    try:
+        return UsageRules.from_attrs(attrs)
+    except ValueError as exc:
+        raise ConfigError(f"config key 'fit.posterior' = {checked.path!r}: {exc}") from None
+
+
 def churn_rules(checked: CheckedRun):
     """The churn rules the run simulates: those the posterior records (the fit's), the defaults
     without a posterior (:class:`simengine.bookstats.ChurnRules`)."""
@@ -272,6 +286,7 @@ def simulate_block(
     segments = checked.segments
     posterior, post_segments, fit_attrs = _posterior_draws(cfg, checked)
     rules = churn_rules(checked)
+    change_rules = usage_rules(checked)
     neutral = assumed_effects(cfg, posterior)
     first = int(book.as_of) + 1
     params = build_parameters(
@@ -292,7 +307,7 @@ def simulate_block(
         warnings.warn(note, stacklevel=2)
     for key, value in params.overrides.items():
         log.warning("%s = %s replaces the fitted or assumed value", key, value)
-    state = book_state_of(book, data_hash, segments, checked.prices.account, rules)
+    state = book_state_of(book, data_hash, segments, checked.prices.account, rules, change_rules)
     gtm = _new_logo_plan(cfg, params, book, state, checked)
     if draws_from:
         params = _later_draws(params, draws_from, n_draws)
@@ -323,6 +338,7 @@ def simulate_block(
         prices_source=checked.prices.source,
         fit_attrs=fit_attrs,
         rules=rules,
+        usage_rules=change_rules,
         neutral=neutral,
         choices=choices,
         scenario=scenario,

@@ -31,6 +31,7 @@ def run_attrs(
     prices_source: str,
     fit_attrs: dict,
     rules,
+    usage_rules,
     neutral: tuple[str, ...],
     choices: dict[str, str | None] | None,
     scenario: ScenarioFile | None,
@@ -54,6 +55,8 @@ def run_attrs(
         The posterior's provenance (``parameters``, ``posterior``, ...).
     rules : simengine.bookstats.ChurnRules
         The churn rules simulated (their own attrs).
+    usage_rules : simengine.bookstats.changes.UsageRules
+        The usage-change rule each account's own statistics were read with (its own attr).
     neutral : tuple of str
         Effects held neutral (``neutral_effects``).
     choices : dict or None
@@ -90,6 +93,7 @@ def run_attrs(
         "overrides": "; ".join(f"{k} = {v}" for k, v in params.overrides.items()),
         **fit_attrs,
         **rules.to_attrs(),
+        **usage_rules.to_attrs(),
         "neutral_effects": ", ".join(neutral) or "none",
         **choice_attrs(_run_choices(scenario) if choices is None else choices),
     }

@@ -113,10 +113,12 @@ def known_hash(book, data_hash: str | None) -> str | None:
     return None
 
 
-def book_state_of(book, data_hash: str, segments: tuple[str, ...], account_price, rules=None):
+def book_state_of(
+    book, data_hash: str, segments: tuple[str, ...], account_price, rules=None, usage_rules=None
+):
     """:func:`engine.book_state`, cached by data hash, segments, the prices' bytes and the churn
-    rules (the kernel only reads the arrays, so jobs on the same book share them)."""
+    and usage rules (the kernel only reads the arrays, so jobs on the same book share them)."""
     from simengine.engine import book_state
 
-    key = (data_hash, "state", segments, price_key(account_price), rules)
-    return derived(key, lambda: book_state(book, segments, account_price, rules))
+    key = (data_hash, "state", segments, price_key(account_price), rules, usage_rules)
+    return derived(key, lambda: book_state(book, segments, account_price, rules, usage_rules))

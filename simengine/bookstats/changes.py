@@ -15,6 +15,8 @@ profile of :data:`~simengine.bookstats.shapes.MONTHS_OF_YEAR` months and any ram
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,7 @@ from simengine.bookstats.panel import UsagePanel
 
 __all__ = [
     "SETTLE_MONTHS",
+    "UsageRules",
     "account_statistics",
     "change_mask",
     "changed_rows",
@@ -33,6 +36,45 @@ __all__ = [
 #: Default months after a new use case starts during which its ramp still moves usage (left out of
 #: the changes): 12 = 4 ramp time constants of 3 months.
 SETTLE_MONTHS = 12
+
+#: The posterior attr that carries the settle rule (:class:`UsageRules`).
+_SETTLE_ATTR = "usage_rule_settle_months"
+
+
+@dataclass(frozen=True)
+class UsageRules:
+    """Which account-months are usage changes: the rule the usage fit used, which the
+    simulation's set-up must apply to the same book (each account's own statistics).
+
+    Attributes
+    ----------
+    settle_months : int
+        Months after a new use case starts that are not changes (:data:`SETTLE_MONTHS`).
+    """
+
+    settle_months: int = SETTLE_MONTHS
+
+    def to_attrs(self) -> dict[str, object]:
+        """``{usage_rule_settle_months: value}`` for a posterior's attrs."""
+        return {_SETTLE_ATTR: int(self.settle_months)}
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, object] | None) -> UsageRules:
+        """The rule a posterior was fitted with; the default for a posterior that predates the
+        record (it was fitted with it) or for no posterior.
+
+        Raises
+        ------
+        ValueError
+            The recorded value is not a whole number of months >= 1.
+        """
+        raw = (attrs or {}).get(_SETTLE_ATTR)
+        if raw is None:
+            return cls()
+        value = raw.item() if hasattr(raw, "item") else raw
+        if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
+            raise ValueError(f"posterior attr {_SETTLE_ATTR} = {value!r}: expected months >= 1")
+        return cls(settle_months=int(value))
 
 
 def change_mask(panel: UsagePanel) -> tuple[np.ndarray, np.ndarray]:

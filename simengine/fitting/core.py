@@ -212,6 +212,9 @@ def fit_book(
     if "churn" in models:
         # The churn rules' parameters (decline threshold, ...): the simulation reads them here.
         attrs |= ChurnModel.rules(configs.get("churn")).to_attrs()
+    if "usage" in models:
+        # Which account-months are changes (the settle rule): the set-up reads it here.
+        attrs |= UsageModel.rules(configs.get("usage")).to_attrs()
     tree.attrs = dict(attrs)
     # The gate's verdict travels with the file: a failing posterior is still written (to inspect)
     # but says so, and `simengine run` refuses it (fit.allow_bad=true overrides).

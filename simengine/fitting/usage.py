@@ -76,7 +76,12 @@ from typing import Any
 
 import numpy as np
 
-from simengine.bookstats.changes import SETTLE_MONTHS, change_statistics, usage_changes
+from simengine.bookstats.changes import (
+    SETTLE_MONTHS,
+    UsageRules,
+    change_statistics,
+    usage_changes,
+)
 from simengine.bookstats.panel import usage_panel
 from simengine.bookstats.tails import TAIL_PARAMETERS, fit_scale_mixture
 from simengine.data import Book
@@ -125,6 +130,13 @@ class UsageModel(BookModel):
             "robust": False,
             "tails": "auto",
         }
+
+    @classmethod
+    def rules(cls, model_config: dict[str, Any] | None = None) -> UsageRules:
+        """The change rule a fit with ``model_config`` (overrides of the defaults) uses: what the
+        posterior records, so the simulation's set-up reads each account's changes the same way."""
+        config = cls.default_model_config() | dict(model_config or {})
+        return UsageRules(settle_months=int(config["settle_months"]))
 
     def prepare(self, book: Book, seed: int) -> dict[str, Any]:
         panel = usage_panel(

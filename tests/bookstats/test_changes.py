@@ -119,3 +119,53 @@ def test_config_and_fit_read_one_list_of_model_names(small_cfg):
         validate(replace(small_cfg, fit=replace(small_cfg.fit, models=["usage", "growth"])))
     book = generate_book(n_accounts=50, seed=1).book
     assert resolve_models(list(reversed(MODEL_NAMES)), book) == list(MODEL_NAMES)
+
+
+def test_usage_rules_round_trip_and_refuse_a_non_month():
+    from simengine.bookstats.changes import UsageRules
+    from simengine.fitting.usage import UsageModel
+
+    rules = UsageModel.rules({"settle_months": 6})
+    assert rules == UsageRules(settle_months=6)
+    assert UsageRules.from_attrs(rules.to_attrs()) == rules
+    assert UsageRules.from_attrs(None) == UsageRules(SETTLE_MONTHS)  # no posterior
+    assert UsageRules.from_attrs({"seed": 1}) == UsageRules(
+        SETTLE_MONTHS
+    )  # fitted before the record
+    for bad in (0, 2.5, "x"):
+        with pytest.raises((ValueError, TypeError)):
+            UsageRules.from_attrs({"usage_rule_settle_months": bad})
+
+
+def test_a_run_reads_each_accounts_changes_with_the_settle_rule_its_posterior_records(tmp_path):
+    """The embedded book's posterior, recording ``settle_months = 3`` (as a fit with
+    ``model_configs={"usage": {"settle_months": 3}}`` does, ``fitting.core``): the run's set-up gives every account
+    the statistics of the changes at 3 months, which differ from the default 12's on a book with
+    use cases, and the forecast says which rule it applied."""
+    from simengine import pipeline, run_cache
+    from simengine.api import load_config
+    from simengine.bookstats.changes import UsageRules
+    from simengine.data import book_from_config
+    from simengine.fitting.default import DEFAULT_POSTERIOR
+    from simengine.fitting.io import load_posterior, save_posterior
+
+    tree = load_posterior(DEFAULT_POSTERIOR)
+    tree.attrs = dict(tree.attrs) | UsageRules(settle_months=3).to_attrs()
+    post = save_posterior(tree, tmp_path / "posterior.nc")
+    cfg = load_config([f"fit.posterior={post}", "fit.allow_bad=true", "sim.draws=4",
+                       "sim.horizon_months=3", "sim.progress=false", "market=rate"])  # fmt: skip
+    book = book_from_config(cfg.data, need_usage=True)
+    checked = pipeline.check_run(cfg, book)
+    rules = pipeline.usage_rules(checked)
+    assert rules == UsageRules(settle_months=3)
+    state = run_cache.book_state_of(
+        book, run_cache.book_hash_of(book), checked.segments, checked.prices.account,
+        pipeline.churn_rules(checked), rules,
+    )  # fmt: skip
+    active = np.flatnonzero(book.accounts["churn_month"].isna().to_numpy())
+    expected = account_statistics(usage_panel(book, 3))["count"][active]
+    np.testing.assert_array_equal(state.change_count, expected)
+    default = account_statistics(usage_panel(book, SETTLE_MONTHS))["count"][active]
+    assert expected.sum() > default.sum()  # fewer ramping months left out at 3 than at 12
+    ds = pipeline.simulate_config(cfg, book=book)
+    assert ds.attrs["usage_rule_settle_months"] == 3

@@ -96,6 +96,8 @@ def test_drift_and_size_recovered_with_frequent_use_cases():
     cfg = FitConfig(models=["usage", "expansion"], draws=200, tune=200, chains=2)
     later = {"expansion": {"later_windows": True}}
     tree = fit_book(synth.book, cfg, seed=1, progress=False, model_configs=later)
+    # The settle rule the usage fit used travels with the posterior (the run's set-up reads it).
+    assert tree.attrs["usage_rule_settle_months"] == 12
     post = tree["posterior"]
     for name in ("usage_drift", "use_case_size_mu", "use_case_ramp_months"):
         draws = post[name].values.ravel()
