@@ -17,21 +17,27 @@ A statistic that is exactly 0.5 on a tie in every draw is exact (MCSE 0), so ide
 stop at once; a close call (``p_better`` near 0.5) needs about ``0.25 / precision**2`` draws (625
 at 0.02) and stops at ``sim.max_draws`` if that is fewer.
 
-**How** (``simengine run -m ... sim.draws=auto``): Hydra runs every job as usual with its first
-block (:func:`simengine.auto_draws.first_block`), and each job writes all its outputs plus, in
-``.auto/`` in its folder, its per-account accumulator.  When the jobs are done, the sweep's
-callback (:class:`simengine.sweep_callback.SweepCallback`) settles them in the main process before it stacks
-``sweep.nc`` (:func:`settle_sweep`): it reads every job's per-draw metric from its ``forecast.nc``,
-computes the MCSEs, and for the undecided jobs simulates only the next draws and rewrites that
-job's outputs with all its draws (``forecast.nc``, ``summary.csv``, the charts and per-account
-files: each job folder always holds a complete run); then again until every comparison is settled
-or at ``sim.max_draws``.  It writes ``auto_draws.csv`` in the sweep folder (per scenario: draws,
+**How** (``simengine run -m ... sim.draws=auto``): Hydra runs every job with its first block
+(:func:`simengine.auto_draws.first_block`), which keeps its draws in ``.auto/`` in its folder (the
+dataset, pickled, and its per-account accumulator) and writes no outputs yet.  When the jobs are
+done, the sweep's callback (:class:`simengine.sweep_callback.SweepCallback`) settles them in the
+main process before it stacks ``sweep.nc`` (:func:`settle_sweep`): from every job's per-draw
+metric (the last forecast year's revenue, read from the kept dataset) it computes the MCSEs; the
+undecided jobs simulate only their next draws (the book loaded once for all of them), appended to
+the kept ones; then again until every comparison is settled or at ``sim.max_draws``.  Each job's
+outputs (``forecast.nc``, ``summary.csv``, ``summary.xlsx``, the per-account files: each job
+folder holds a complete run) are written **once**, as soon as its draws are final -- by two
+worker processes when there are several (the outputs are single-threaded Python, ~1 CPU-s a job,
+so they run beside the kernel of the jobs still drawing): a job settled at its first block writes
+bytewise a fixed run's outputs of that many draws (an extended one differs only where quotas
+calibrated on a run's draws enter: :data:`simengine.gtm.comp.QUOTA_DEPENDENT`).  It writes ``auto_draws.csv`` in the sweep folder (per scenario: draws,
 statistic, its value and MCSE, why it stopped) and prints it.  Each job's ``forecast.nc`` says its
 rule in attr ``draws_rule``; its draws are its ``draw`` dim.  A job is continued with the config
-its ``forecast.nc`` records (:func:`config_from_yaml`).  The accumulators are deleted at the end; a
-job without one (a resumed sweep) that must draw more is simulated again from draw 0 (the same
-numbers, more time).  ``sweep.nc`` stacks jobs of different draw counts (a shorter one's missing
-draws read as NaN) and ``simengine compare`` pairs them on the draws they share.
+its dataset records (:func:`config_from_yaml`).  ``.auto/`` is deleted at the end; a job of an
+earlier run of the sweep (outputs written, nothing kept) that must draw more is simulated again
+from draw 0 (the same numbers, more time).  ``sweep.nc`` stacks jobs of different draw counts
+(a shorter one's missing draws read as NaN) and ``simengine compare`` pairs them on the draws
+they share.
 """
 
 from __future__ import annotations
@@ -132,11 +138,18 @@ def _write_job(job: str, top: int) -> str:
     return job
 
 
+def _import_writer() -> None:
+    """A worker's imports for :func:`_write_job`, ahead of its first job."""
+    import simengine.api
+    import simengine.workbook  # noqa: F401
+
+
 class _Writer:
-    """Writes settled jobs' outputs: in worker processes when the sweep has several jobs to
-    write (a job's outputs are ~1.7 CPU-s of single-threaded Python, the workbook half of it,
-    so they use the core the settling's Python leaves idle, while the kernel draws on for the
-    jobs still undecided), else in this process.  The bytes are the same either way."""
+    """Writes settled jobs' outputs: in two worker processes when the sweep has four jobs or
+    more to write (a job's outputs are ~1 CPU-s of single-threaded Python, three quarters of
+    it the workbook, so they run beside the settling's Python and the kernel of the jobs still
+    undecided), else in this process (a worker's start costs ~2 CPU-s).  The bytes are the same
+    either way."""
 
     def __init__(self, n_jobs: int) -> None:
         import os
@@ -144,19 +157,21 @@ class _Writer:
         self.workers = min(2, os.cpu_count() or 1) if n_jobs >= 4 else 0
         self.pool = None
         self.pending = []
-
-    def submit(self, job: Path, top: int) -> None:
-        if not self.workers:
-            _write_job(str(job), top)
-            return
-        if self.pool is None:
+        if self.workers:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            # spawn: the parent holds numba's thread pools, which a fork does not carry safely
+            # spawn: the parent holds numba's thread pools, which a fork does not carry safely.
+            # The workers start now: their imports (~2 CPU-s) overlap the first extensions.
             self.pool = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn")
             )
+            self.pending = [self.pool.submit(_import_writer) for _ in range(self.workers)]
+
+    def submit(self, job: Path, top: int) -> None:
+        if self.pool is None:
+            _write_job(str(job), top)
+            return
         self.pending.append(self.pool.submit(_write_job, str(job), top))
 
     def wait(self) -> None:
