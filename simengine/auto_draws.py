@@ -57,7 +57,8 @@ AUTO = "auto"
 #: A sweep job's folder for what the settling needs: its per-account accumulator.
 STATE_DIR = ".auto"
 _ACCOUNTS = "accounts.npz"
-_RUN = "run.pkl"
+_RUN = "run.npz"
+_RUN_HEADER = "run.json"
 
 
 def is_auto(cfg) -> bool:
@@ -223,36 +224,72 @@ def first_block(cfg, out_dir: str | Path, resolved: str | None = None) -> xr.Dat
 def save_run(job: Path, ds: xr.Dataset, acc) -> None:
     """Keep a sweep job's draws so far in ``job/.auto/``: the dataset without the cohort cells
     (as a sweep job's ``forecast.nc`` holds it; :func:`simengine.results.without_cohort_cells`)
-    pickled -- the exact arrays, dtypes and attrs, written and read in ~0.01 s, where a
-    ``forecast.nc`` round trip costs ~0.2 s and may decode otherwise -- and its accumulator."""
-    import pickle
+    and its accumulator.
+
+    The dataset is kept as plain arrays (``.npz``, read back without pickle: a sweep folder is
+    data a colleague may resume, and reading it must never run code) and a JSON header of dims,
+    coordinates and attrs: exact arrays, dtypes and attrs, written and read in a few ms, where a
+    ``forecast.nc`` round trip costs ~0.2 s a job."""
+    import json
 
     from simengine.atomic import atomic_path
     from simengine.results import without_cohort_cells
 
+    ds = without_cohort_cells(ds)
+    header = {"attrs": _plain(ds.attrs), "coords": list(ds.coords), "variables": {}}
+    arrays = {}
+    for k, (name, var) in enumerate(ds.variables.items()):
+        values = var.values
+        kind = "object" if values.dtype == object else ""
+        arrays[f"v{k}"] = values.astype(str) if kind else values
+        header["variables"][name] = {
+            "key": f"v{k}",
+            "dims": list(var.dims),
+            "attrs": _plain(var.attrs),
+            "object": bool(kind),
+        }
     folder = job / STATE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / _RUN) as tmp:
         with open(tmp, "wb") as f:
-            pickle.dump(without_cohort_cells(ds), f, protocol=pickle.HIGHEST_PROTOCOL)
+            np.savez(f, **arrays)
+    with atomic_path(folder / _RUN_HEADER) as tmp:
+        Path(tmp).write_text(json.dumps(header))
     _save_state(job, acc)
+
+
+def _plain(attrs) -> dict:
+    """Attrs as JSON values (numpy scalars as their Python value)."""
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in attrs.items()}
 
 
 def load_run(job: Path):
     """``(dataset, accumulator)`` :func:`save_run` kept in ``job``; None when there is none."""
-    import pickle
+    import json
 
-    path = job / STATE_DIR / _RUN
-    if not path.is_file():
+    folder = job / STATE_DIR
+    if not has_run(job):
         return None
-    with open(path, "rb") as f:
-        ds = pickle.load(f)
+    header = json.loads((folder / _RUN_HEADER).read_text())
+    coords = set(header["coords"])
+    ds = xr.Dataset(attrs=header["attrs"])
+    with np.load(folder / _RUN, allow_pickle=False) as saved:
+        for name, spec in header["variables"].items():  # in the kept dataset's order
+            values = saved[spec["key"]]
+            if spec["object"]:
+                values = values.astype(object)
+            var = xr.Variable(spec["dims"], values, attrs=spec["attrs"])
+            if name in coords:
+                ds.coords[name] = var
+            else:
+                ds[name] = var
     return ds, load_accumulator(job, ds.sizes["draw"])
 
 
 def has_run(job: Path) -> bool:
     """True when ``job`` holds draws :func:`save_run` kept (a first block not yet settled)."""
-    return (job / STATE_DIR / _RUN).is_file()
+    folder = job / STATE_DIR
+    return (folder / _RUN).is_file() and (folder / _RUN_HEADER).is_file()
 
 
 def _save_state(job: Path, acc) -> None:
