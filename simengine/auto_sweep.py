@@ -18,9 +18,9 @@ stop at once; a close call (``p_better`` near 0.5) needs about ``0.25 / precisio
 at 0.02) and stops at ``sim.max_draws`` if that is fewer.
 
 **How** (``simengine run -m ... sim.draws=auto``): Hydra runs every job with its first block
-(:func:`simengine.auto_draws.first_block`), which keeps its draws in ``.auto/`` in its folder (the
-dataset as plain arrays and JSON, and its per-account accumulator) and writes no outputs yet.  When the jobs are
-done, the sweep's callback (:class:`simengine.sweep_callback.SweepCallback`) settles them in the
+(:func:`simengine.auto_draws.first_block`), which keeps its draws in ``.auto/`` in its folder
+(the dataset as plain arrays and JSON, and its per-account accumulator) and writes no outputs
+yet.  When the jobs are done, the sweep's callback (:class:`simengine.sweep_callback.SweepCallback`) settles them in the
 main process before it stacks ``sweep.nc`` (:func:`settle_sweep`): from every job's per-draw
 metric (the last forecast year's revenue, read from the kept dataset) it computes the MCSEs; the
 undecided jobs simulate only their next draws (the book loaded once for all of them), appended to
