@@ -380,6 +380,10 @@ def _frontier_auto(args, root: Path) -> None:
         f"{args.max_draws}): {auto_s:.1f} s wall, {auto_cpu:.1f} CPU-s; auto/fixed wall "
         f"{auto_s / fixed_s:.2f}; load after {os.getloadavg()[0]:.1f}"
     )
+    print(
+        f"on 2 idle cores (CPU-s / 2, both cores kept busy): fixed ~{fixed_cpu / 2:.0f} s, auto "
+        f"~{auto_cpu / 2:.0f} s (target < 60 s)"
+    )
     draws = auto.groupby("budget")["draws"].first()
     print(
         f"auto draws per budget: {', '.join(f'{b:g}: {d}' for b, d in draws.items())} "

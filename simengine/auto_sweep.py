@@ -17,21 +17,27 @@ A statistic that is exactly 0.5 on a tie in every draw is exact (MCSE 0), so ide
 stop at once; a close call (``p_better`` near 0.5) needs about ``0.25 / precision**2`` draws (625
 at 0.02) and stops at ``sim.max_draws`` if that is fewer.
 
-**How** (``simengine run -m ... sim.draws=auto``): Hydra runs every job as usual with its first
-block (:func:`simengine.auto_draws.first_block`), and each job writes all its outputs plus, in
-``.auto/`` in its folder, its per-account accumulator.  When the jobs are done, the sweep's
-callback (:class:`simengine.sweep_callback.SweepCallback`) settles them in the main process before it stacks
-``sweep.nc`` (:func:`settle_sweep`): it reads every job's per-draw metric from its ``forecast.nc``,
-computes the MCSEs, and for the undecided jobs simulates only the next draws and rewrites that
-job's outputs with all its draws (``forecast.nc``, ``summary.csv``, the charts and per-account
-files: each job folder always holds a complete run); then again until every comparison is settled
-or at ``sim.max_draws``.  It writes ``auto_draws.csv`` in the sweep folder (per scenario: draws,
+**How** (``simengine run -m ... sim.draws=auto``): Hydra runs every job with its first block
+(:func:`simengine.auto_draws.first_block`), which keeps its draws in ``.auto/`` in its folder
+(the dataset as plain arrays and JSON, and its per-account accumulator) and writes no outputs
+yet.  When the jobs are done, the sweep's callback (:class:`simengine.sweep_callback.SweepCallback`) settles them in the
+main process before it stacks ``sweep.nc`` (:func:`settle_sweep`): from every job's per-draw
+metric (the last forecast year's revenue, read from the kept dataset) it computes the MCSEs; the
+undecided jobs simulate only their next draws (the book loaded once for all of them), appended to
+the kept ones; then again until every comparison is settled or at ``sim.max_draws``.  Each job's
+outputs (``forecast.nc``, ``summary.csv``, ``summary.xlsx``, the per-account files: each job
+folder holds a complete run) are written **once**, as soon as its draws are final -- by two
+worker processes when there are several (the outputs are single-threaded Python, ~1 CPU-s a job,
+so they run beside the kernel of the jobs still drawing): a job settled at its first block writes
+bytewise a fixed run's outputs of that many draws (an extended one differs only where quotas
+calibrated on a run's draws enter: :data:`simengine.gtm.comp.QUOTA_DEPENDENT`).  It writes ``auto_draws.csv`` in the sweep folder (per scenario: draws,
 statistic, its value and MCSE, why it stopped) and prints it.  Each job's ``forecast.nc`` says its
 rule in attr ``draws_rule``; its draws are its ``draw`` dim.  A job is continued with the config
-its ``forecast.nc`` records (:func:`config_from_yaml`).  The accumulators are deleted at the end; a
-job without one (a resumed sweep) that must draw more is simulated again from draw 0 (the same
-numbers, more time).  ``sweep.nc`` stacks jobs of different draw counts (a shorter one's missing
-draws read as NaN) and ``simengine compare`` pairs them on the draws they share.
+its dataset records (:func:`config_from_yaml`).  ``.auto/`` is deleted at the end; a job of an
+earlier run of the sweep (outputs written, nothing kept) that must draw more is simulated again
+from draw 0 (the same numbers, more time).  ``sweep.nc`` stacks jobs of different draw counts
+(a shorter one's missing draws read as NaN) and ``simengine compare`` pairs them on the draws
+they share.
 """
 
 from __future__ import annotations
@@ -48,12 +54,13 @@ from simengine.auto_draws import (
     AUTO,
     STATE_DIR,
     _relative_p50_mcse,
-    _save_state,
     _with_draws,
     append_draws,
+    has_run,
     last_year_revenue,
-    load_accumulator,
+    load_run,
     next_draws,
+    save_run,
 )
 from simengine.mcse import better_scores, quantile_mcse, share_mcse
 
@@ -86,75 +93,96 @@ def config_from_yaml(text: str):
     return to_config(OmegaConf.merge(base, OmegaConf.create(raw)))
 
 
-def _extend_job(job: Path, cfg, target: int, books: dict) -> None:
-    """Simulate job ``job``'s draws up to ``target`` and rewrite its outputs with all of them."""
-    import h5py
-
-    from simengine.api import write_run_outputs
+def _extend_job(job: Path, cfg, text: str, attrs: dict, target: int, books: dict) -> np.ndarray:
+    """Simulate job ``job``'s draws up to ``target`` and keep them all in ``job/.auto/``
+    (:func:`simengine.auto_draws.save_run`); its per-draw decision metric.  ``text`` is the
+    job's resolved config, ``attrs`` the attrs it adds to the run's (its rule, the scenario's
+    name and config groups, which Hydra composed)."""
     from simengine.data import book_from_config
     from simengine.pipeline import simulate_block
     from simengine.results import without_cohort_cells
-    from simengine.sweep import _attr
 
     key = repr(dataclasses.asdict(cfg.data))
     if key not in books:
         books[key] = book_from_config(cfg.data, need_usage=True)
     book = books[key]
-    path = job / "forecast.nc"
-    with h5py.File(path, "r") as f:
-        n = int(f["draw"].shape[0])
-        attrs = {k: _attr(v) for k, v in f.attrs.items()}
-    acc = load_accumulator(job, n)
-    if acc is None or acc.seen != n:  # no accumulator (a resumed sweep): all draws again
-        ds, acc = simulate_block(_with_draws(cfg, target), book, resolved=attrs["config"])
+    kept = load_run(job)
+    if kept is None or kept[1] is None or kept[1].seen != kept[0].sizes["draw"]:
+        # no draws kept (a job finished by an earlier sweep): all draws again
+        ds, acc = simulate_block(_with_draws(cfg, target), book, resolved=text)
     else:
-        block, acc = simulate_block(_with_draws(cfg, target), book, resolved=attrs["config"],
-                                    draws_from=n, accumulator=acc)  # fmt: skip
-        block = without_cohort_cells(block)  # as the job's forecast.nc holds it
-        old = _stored_draws(path, block)
-        if old is None:  # stored otherwise than plainly: xarray decodes it
-            with xr.open_dataset(path, engine="h5netcdf") as opened:
-                old = opened.load()
-        ds = append_draws(old, block)
-    ds.attrs["draws_rule"] = attrs.get("draws_rule", "")
-    for key in ("scenario", "config_groups"):  # the job's own, which Hydra composed
-        if key in attrs:
-            ds.attrs[key] = attrs[key]
-    write_run_outputs(ds, job, cfg.signals.top, sweep_job=True)
-    _save_state(job, acc)
+        old, acc = kept
+        block, acc = simulate_block(_with_draws(cfg, target), book, resolved=text,
+                                    draws_from=old.sizes["draw"], accumulator=acc)  # fmt: skip
+        ds = append_draws(old, without_cohort_cells(block))
+    ds.attrs.update(attrs)
+    save_run(job, ds, acc)
+    return _metric(ds)
 
 
-def _stored_draws(path: Path, block: xr.Dataset) -> xr.Dataset | None:
-    """The variables over ``draw`` of a job's ``forecast.nc``, read with h5py (xarray's open
-    spends ~0.9 s a file in h5netcdf's dimension bookkeeping), as the dims and dtypes of
-    ``block``'s; with the file's attrs.  None when a variable is stored otherwise than as its
-    values (scaled, or an integer with a fill value): xarray must decode it."""
-    import h5py
+def _metric(ds: xr.Dataset) -> np.ndarray:
+    """A run's per-draw decision metric: the last forecast year's revenue."""
+    return last_year_revenue(ds["revenue"].transpose("draw", "month", "segment").values)
 
-    from simengine.sweep import _attr
 
-    data = {}
-    with h5py.File(path, "r") as f:
-        for name, var in block.data_vars.items():
-            if "draw" not in var.dims:
-                continue
-            src = f.get(name)
-            axis = var.dims.index("draw")
-            plain = (
-                src is not None
-                and src.dtype == var.dtype
-                and src.ndim == var.ndim
-                and src.shape[:axis] + src.shape[axis + 1 :]
-                == var.shape[:axis] + var.shape[axis + 1 :]
-                and not any(k in src.attrs for k in ("scale_factor", "add_offset"))
-                and (var.dtype.kind == "f" or "_FillValue" not in src.attrs)
+#: The attrs a sweep job's dataset carries beside the run's own (kept across its extensions).
+_JOB_ATTRS = ("draws_rule", "scenario", "config_groups")
+
+
+def _write_job(job: str, top: int) -> str:
+    """Write the outputs of a settled job from the draws kept in it (in a worker process too)."""
+    from simengine.api import write_run_outputs
+
+    ds, _ = load_run(Path(job))
+    write_run_outputs(ds, job, top, sweep_job=True)
+    return job
+
+
+def _import_writer() -> None:
+    """A worker's imports for :func:`_write_job`, ahead of its first job."""
+    import simengine.api
+    import simengine.workbook  # noqa: F401
+
+
+class _Writer:
+    """Writes settled jobs' outputs: in two worker processes when the sweep has four jobs or
+    more to write (a job's outputs are ~1 CPU-s of single-threaded Python, three quarters of
+    it the workbook, so they run beside the settling's Python and the kernel of the jobs still
+    undecided), else in this process (a worker's start costs ~2 CPU-s).  The bytes are the same
+    either way."""
+
+    def __init__(self, n_jobs: int) -> None:
+        import os
+
+        self.workers = min(2, os.cpu_count() or 1) if n_jobs >= 4 else 0
+        self.pool = None
+        self.pending = []
+        if self.workers:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: the parent holds numba's thread pools, which a fork does not carry safely.
+            # The workers start now: their imports (~2 CPU-s) overlap the first extensions.
+            self.pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn")
             )
-            if not plain:
-                return None
-            data[name] = (var.dims, src[...])
-        draw = f["draw"][...]
-        attrs = {k: _attr(v) for k, v in f.attrs.items()}
-    return xr.Dataset(data, coords={"draw": draw}, attrs=attrs)
+            self.pending = [self.pool.submit(_import_writer) for _ in range(self.workers)]
+
+    def submit(self, job: Path, top: int) -> None:
+        if self.pool is None:
+            _write_job(str(job), top)
+            return
+        self.pending.append(self.pool.submit(_write_job, str(job), top))
+
+    def wait(self) -> None:
+        if self.pool is None:
+            return
+        try:
+            for future in self.pending:
+                future.result()
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
 
 
 def _last_year_values(job: Path) -> np.ndarray:
@@ -267,7 +295,8 @@ def _groups(labels: list[str], configs: dict) -> list[list[str]] | None:
 
 
 def settle_sweep(sweep_dir: str | Path, jobs: list[Path] | None = None) -> pd.DataFrame | None:
-    """Draw further blocks for a ``sim.draws=auto`` sweep's undecided jobs (module doc).
+    """Draw further blocks for a ``sim.draws=auto`` sweep's undecided jobs, then write each job's
+    outputs once (module doc).
 
     ``jobs``: the sweep's job folders (default: every one under ``sweep_dir``).  Jobs that failed
     are left out; jobs without ``sim.draws=auto`` stay as they are.  Writes ``auto_draws.csv``
@@ -275,43 +304,79 @@ def settle_sweep(sweep_dir: str | Path, jobs: list[Path] | None = None) -> pd.Da
     """
     from simengine.config import config_section
     from simengine.results import write_atomic_text
-    from simengine.sweep import _labels, job_dirs, job_ok
+    from simengine.sweep import ERROR_FILE, _attr, _labels, job_dirs, job_ok
 
     sweep_dir = Path(sweep_dir)
     jobs = job_dirs(sweep_dir) if jobs is None else list(jobs)
     labels = dict(zip(jobs, _labels(jobs), strict=True)) if jobs else {}  # as sweep.nc's
-    jobs = [j for j in jobs if job_ok(j)]
-    texts = {j: _job_config(j) for j in jobs}
+    kept = {j for j in jobs if has_run(j) and not (j / ERROR_FILE).is_file()}
+    jobs = [j for j in jobs if j in kept or job_ok(j)]
+    texts, attrs, values = {}, {}, {}
+    for j in jobs:
+        if j in kept:
+            ds, _ = load_run(j)
+            texts[j], attrs[j], values[j] = str(ds.attrs.get("config", "")), ds.attrs, _metric(ds)
+        else:
+            texts[j] = _job_config(j)
     auto = [j for j in jobs if str(config_section(texts[j], "sim").get("draws")) == AUTO]
     if not auto:
         return None
+    for j in auto:
+        if j not in kept:  # finished by an earlier run of the sweep: its forecast.nc
+            values[j] = _last_year_values(j)
+            attrs[j] = _forecast_attrs(j, _attr)
     configs = {labels[j]: config_from_yaml(texts[j]) for j in auto}
     folder = {labels[j]: j for j in auto}
+    job_attrs = {labels[j]: {k: attrs[j][k] for k in _JOB_ATTRS if k in attrs[j]} for j in auto}
+    values = {labels[j]: values[j] for j in auto}
     sim = configs[labels[auto[0]]].sim
     groups = _groups(list(labels.values()), configs)
-    values = {label: _last_year_values(job) for label, job in folder.items()}
     books: dict = {}
+    to_write = {labels[j] for j in kept if j in auto}
+    writer = _Writer(len(to_write))
     step = 0
-    while True:
-        targets, table = plan_sweep(values, groups, sim.precision, sim.block_draws, sim.max_draws)
-        grow = {label: t for label, t in targets.items() if t > len(values[label])}
-        if not grow:
-            break
-        step += 1
-        print(
-            f"sim.draws=auto, step {step}: {len(grow)} of {len(values)} scenarios draw on "
-            f"(to {min(grow.values())}-{max(grow.values())} draws)",
-            flush=True,
-        )
-        for label, target in grow.items():
-            _extend_job(folder[label], configs[label], target, books)
-            values[label] = _last_year_values(folder[label])
+    try:
+        while True:
+            targets, table = plan_sweep(
+                values, groups, sim.precision, sim.block_draws, sim.max_draws
+            )
+            grow = {label: t for label, t in targets.items() if t > len(values[label])}
+            # A settled scenario's draws are final (its statistic reads draws it has; a budget's
+            # mixes settle together), but the baseline's: it draws as far as the furthest.
+            final = set(table.loc[table["stopped"] != "", "scenario"])
+            if grow and groups is None and len(values) > 1:
+                final.discard(next(iter(values)))
+            for label in sorted(to_write & final, key=list(folder).index):
+                writer.submit(folder[label], configs[label].signals.top)  # written once
+                to_write.discard(label)
+            if not grow:
+                break
+            step += 1
+            print(
+                f"sim.draws=auto, step {step}: {len(grow)} of {len(values)} scenarios draw on "
+                f"(to {min(grow.values())}-{max(grow.values())} draws)",
+                flush=True,
+            )
+            for label, target in grow.items():
+                values[label] = _extend_job(folder[label], configs[label], texts[folder[label]],
+                                            job_attrs[label], target, books)  # fmt: skip
+                to_write.add(label)
+    finally:
+        writer.wait()
     table.insert(1, "job", [folder[label].name for label in table["scenario"]])
     write_atomic_text(table.to_csv(index=False, float_format="%.6g"), sweep_dir / "auto_draws.csv")
-    for job in auto:  # the accumulators are large (draws x accounts)
+    for job in auto:  # the kept draws and accumulators are large (draws x accounts)
         shutil.rmtree(job / STATE_DIR, ignore_errors=True)
     _print_settled(table, sim)
     return table
+
+
+def _forecast_attrs(job: Path, _attr) -> dict:
+    """The attrs of a job's ``forecast.nc`` (read with h5py)."""
+    import h5py
+
+    with h5py.File(job / "forecast.nc", "r") as f:
+        return {k: _attr(v) for k, v in f.attrs.items()}
 
 
 def _print_settled(table: pd.DataFrame, sim) -> None:

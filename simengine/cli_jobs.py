@@ -148,14 +148,22 @@ def _run_job(cfg, hydra, sweep: bool) -> None:
             f"{progress}skipped {_output_dir()}: it holds this config's outputs (same config hash)"
         )
         return
-    if sweep and config.sim.draws == "auto":  # a first block; the sweep's end draws on
+    console = Console(stderr=False)
+    if sweep and config.sim.draws == "auto":
+        # A first block, kept for the sweep's end, which draws on where undecided and then
+        # writes the job's outputs once (simengine.auto_sweep).
         from simengine.auto_draws import first_block
 
         ds = first_block(config, _output_dir(), resolved=resolved)
-    else:
-        ds = simulate_config(config, resolved=resolved)
+        console.print(
+            f"  {sweep_progress(hydra.job.num)} {sweep_job_line(ds)}; first "
+            f"{ds.sizes['draw']} draws (outputs in {_output_dir()}/ once the sweep settles)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    ds = simulate_config(config, resolved=resolved)
     paths = write_run_outputs(ds, _output_dir(), config.signals.top)
-    console = Console(stderr=False)
     if sweep:
         # A job of a sweep: one line (its tables are in summary.csv; the scenarios side by side
         # come from `simengine compare`, which the sweep's last line names).

@@ -92,7 +92,8 @@ def test_a_sweep_stops_on_a_clear_difference_and_draws_on_a_tie_to_the_maximum(c
     tie's MCSE is > 0.05 for any p_better in (0.19, 0.81) at 60 draws (its sd is 0.065 there:
     4.8 sd of room; at 20 draws, > 0.05 unless all 20 fall on one side, chance 2**-19), so it
     stops at the maximum, and the baseline draws as far.  The stacked sweep, comparison.csv and
-    auto_draws.csv agree, and the extended job's forecast is the fixed 60-draw run's."""
+    auto_draws.csv agree, the extended job's forecast is the fixed 60-draw run's, and the
+    settled clear job's files are a fixed 20-draw sweep job's."""
     from simengine.api import load_config, simulate_config
     from simengine.compare import compare, load_scenarios
     from simengine.results import without_cohort_cells
@@ -133,7 +134,29 @@ def test_a_sweep_stops_on_a_clear_difference_and_draws_on_a_tie_to_the_maximum(c
     with xr.open_dataset(sweep / "2" / "forecast.nc", engine="h5netcdf") as job:
         fixed = simulate_config(load_config([*small, "sim.draws=60", TIE]))
         _same(job.load(), without_cohort_cells(fixed))  # a sweep's job keeps no cohort cells
-    assert not list(sweep.glob("*/.auto/accounts.npz"))  # the accumulators are cleaned up
+    assert not list(sweep.glob("*/.auto/*"))  # the kept draws and accumulators are cleaned up
+
+    # Outputs are written once, when a job is settled, from the draws it kept: the clear
+    # scenario (settled at its first block) writes the files of a fixed 20-draw sweep's job,
+    # byte for byte (tables, per-account files) and forecast.nc's variables bitwise (its attrs
+    # record the config, which differs in sim.draws).
+    assert "once the sweep settles" in proc.stdout  # the jobs wrote nothing before it
+    fixed = tmp_path / "fixed"
+    proc = cli("run", "-m", *small, "sim.draws=20", "adjust.price=1.0,1.05",
+               f"hydra.sweep.dir={fixed}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    names = ["summary.csv", "summary_quarterly.csv", "summary_monthly.csv",
+             "accounts_forecast.csv", "signals.csv"]  # fmt: skip
+    for name in names:
+        assert (sweep / "1" / name).read_bytes() == (fixed / "1" / name).read_bytes(), name
+    assert all((sweep / job / "summary.xlsx").is_file() for job in "012")
+    with (
+        xr.open_dataset(sweep / "1" / "forecast.nc", engine="h5netcdf") as a,
+        xr.open_dataset(fixed / "1" / "forecast.nc", engine="h5netcdf") as b,
+    ):
+        assert list(a.variables) == list(b.variables)
+        for name in b.variables:
+            assert a[name].values.tobytes() == b[name].values.tobytes(), name
 
 
 def test_share_mcse_is_laplace_for_wins_and_zero_for_exact_ties():
@@ -206,3 +229,37 @@ def test_a_job_continues_with_the_config_its_forecast_records(overrides):
 
     cfg = load_config(overrides)
     assert config_from_yaml(config_yaml(cfg)) == cfg
+
+
+def test_kept_draws_are_plain_data_and_workers_write_the_same_bytes(tmp_path):
+    """A job's kept draws (``.auto/``) are arrays and JSON, read back without pickle, identical
+    to the dataset kept; four settled jobs written by the two worker processes (a sweep of four
+    jobs or more) give the same files, byte for byte, as the same jobs written in this process."""
+    from simengine.api import load_config
+    from simengine.auto_draws import load_run, save_run
+    from simengine.auto_sweep import _Writer
+    from simengine.pipeline import simulate_block
+    from simengine.results import without_cohort_cells
+
+    ds, acc = simulate_block(load_config(SMALL))
+    kept = without_cohort_cells(ds)
+    jobs = {mode: [tmp_path / mode / str(k) for k in range(4)] for mode in ("here", "workers")}
+    for job in (j for js in jobs.values() for j in js):
+        save_run(job, ds, acc)
+    back, _ = load_run(jobs["here"][0])  # np.load(allow_pickle=False) of every array
+    assert back.identical(kept) and list(back.variables) == list(kept.variables)
+
+    for mode, n_jobs in (("here", 1), ("workers", 4)):
+        writer = _Writer(n_jobs)
+        assert bool(writer.workers) == (mode == "workers")
+        for job in jobs[mode]:
+            writer.submit(job, top=5)
+        writer.wait()
+    for here, there in zip(jobs["here"], jobs["workers"], strict=True):
+        for name in ("summary.csv", "accounts_forecast.csv", "signals.csv"):
+            assert (here / name).read_bytes() == (there / name).read_bytes(), name
+        with (
+            xr.open_dataset(here / "forecast.nc") as a,
+            xr.open_dataset(there / "forecast.nc") as b,
+        ):
+            assert a.identical(b)
