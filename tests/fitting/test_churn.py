@@ -149,8 +149,8 @@ def test_simulation_based_calibration_of_churn():
         # PyMC's own NUTS here: the C code is cached across these same-shaped models, while nutpie
         # would re-jit each one (~12 s); the likelihood is the one fit_book samples.
         # 2 chains x (200 tune + 150 draws): 300 draws, thinned by 3 to the 99 ranked; 200 tuning
-        # steps adapt this 7-parameter posterior (tree depth ~3.4, 0-1 divergences a sim).  Most
-        # of a sim's ~4 s of CPU is compiling the model, not sampling it.
+        # steps adapt this 7-parameter posterior (tree depth ~3.4, 0-1 divergences a sim).  About
+        # half of a sim's ~4 s of CPU is compiling the model, not sampling it.
         with ChurnModel().build_model(_book(start, churn, as_of=36)):
             post = pm.sample(
                 150,
