@@ -6,7 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Test files run on this many pytest-xdist workers (a file stays on one worker: its module fixtures
-# are built once).  `make test PYTEST_WORKERS=0` runs them in one process.
+# are built once), in collection order: tests/conftest.py puts the files with slow tests first.
+# `make test PYTEST_WORKERS=0` runs them in one process.
 PYTEST_WORKERS ?= 2
 
 .PHONY: setup demo test test-fast lint format bench clean
@@ -24,10 +25,10 @@ demo: setup
 	$(PY) -m simengine run
 
 test: setup
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 test-fast: setup
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
 
 lint: setup
 	$(PY) -m ruff check simengine tests benchmarks

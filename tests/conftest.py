@@ -25,6 +25,19 @@ SMALL = [
 ]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Files holding a ``slow`` test first, each file's tests in their order.
+
+    ``make test`` hands whole files to its workers in collection order (``--dist loadfile
+    --no-loadscope-reorder``): the long files start first and the many short ones fill in at the
+    end, so the workers finish together.  xdist's own order (most tests first) started the long
+    files of one to three tests (the README, packaging, recovery tests) last, where one worker ran
+    them while the other sat idle.
+    """
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 @pytest.fixture
 def small_overrides() -> list[str]:
     return list(SMALL)

@@ -23,6 +23,8 @@ from simengine.backtest import (
 from simengine.backtest.scores import quantile_columns
 from simengine.data.months import format_month
 from simengine.data.synth import generate_book
+from tests.conftest import run_cli
+from tests.test_report import _check_screenshot, _headings, _self_contained, screenshot
 
 #: A small book and a short fit: 200 accounts, 24 months, one chain of 100 + 100 draws (the gate
 #: cannot pass on so few draws, hence fit.allow_bad), 6 held-out months.
@@ -41,13 +43,23 @@ BACKTEST_SMALL = [
 ]
 
 
+@pytest.fixture(scope="module")
+def backtest_dir(tmp_path_factory):
+    """One ``simengine backtest`` of BACKTEST_SMALL through the CLI, then its ``simengine report``:
+    the end-to-end test reads its tables, the report tests its page (one backtest fit, not two)."""
+    folder = tmp_path_factory.mktemp("backtest")
+    proc = run_cli("backtest", *BACKTEST_SMALL, f"hydra.run.dir={folder}")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("report", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    return folder
+
+
 @pytest.mark.slow
-def test_backtest_cli_end_to_end(cli, tmp_path):
-    result = cli("backtest", *BACKTEST_SMALL, f"hydra.run.dir={tmp_path}")
-    assert result.returncode == 0, result.stderr
+def test_backtest_cli_end_to_end(backtest_dir):
     for name in ("backtest.csv", "backtest_scores.csv", "backtest.png", "posterior.nc"):
-        assert (tmp_path / name).is_file(), name
-    table = pd.read_csv(tmp_path / "backtest.csv", dtype={"month": str})
+        assert (backtest_dir / name).is_file(), name
+    table = pd.read_csv(backtest_dir / "backtest.csv", dtype={"month": str})
     assert list(table.columns) == ["series", "month", "actual", *quantile_columns()]
     book = generate_book(200, 24, "2026-10", 20261122).book
     segments = sorted(book.accounts["segment"].unique())
@@ -71,7 +83,7 @@ def test_backtest_cli_end_to_end(cli, tmp_path):
         got = table.loc[(table["series"] == "total") & (table["month"] == format_month(month))]
         assert got["actual"].iloc[0] == pytest.approx(hand, rel=1e-6)  # CSV keeps 6 digits
 
-    scores = pd.read_csv(tmp_path / "backtest_scores.csv")
+    scores = pd.read_csv(backtest_dir / "backtest_scores.csv")
     assert list(scores["method"]) == ["simengine", "rw_drift", "naive_last", "ets_accounts"]
     assert list(scores.columns) == [
         "method", "coverage50", "coverage80", "coverage90", "crps_pct", "bias_pct", "mape_total"
@@ -81,6 +93,25 @@ def test_backtest_cli_end_to_end(cli, tmp_path):
     # Wider intervals cover at least as many months.
     assert (scores["coverage50"] <= scores["coverage80"]).all()
     assert (scores["coverage80"] <= scores["coverage90"]).all()
+
+
+@pytest.mark.slow
+def test_backtest_report_shows_scores_chart_and_fit(backtest_dir):
+    page = (backtest_dir / "report.html").read_text()
+    _self_contained(page)
+    assert _headings(page) == [
+        "Backtest scores", "Per-account signals", "Diagnostics of the fit", "Config and provenance",
+    ]  # fmt: skip
+    scores = pd.read_csv(backtest_dir / "backtest_scores.csv")
+    for method in scores["method"]:
+        assert f'<td class="">{method}</td>' in page
+    # The fit used one chain: R-hat is undefined and the gate says why.
+    assert "Gate fails" in page and "/posterior.nc" in page
+
+
+@pytest.mark.slow
+def test_browser_renders_the_backtest_report(backtest_dir, tmp_path):
+    _check_screenshot(screenshot(backtest_dir / "report.html", tmp_path / "backtest.png"))
 
 
 def test_backtest_refuses_a_holdout_longer_than_the_book(cli, tmp_path):

@@ -90,7 +90,8 @@ def test_compare_a_four_job_mix_sweep_through_the_cli(cli, tmp_path):
 
 @pytest.fixture(scope="module")
 def one_run(tmp_path_factory):
-    """One small run folder, shared by the refusal tests (they only read it)."""
+    """One small run folder (the default seed), shared by the refusal and pairing tests (they only
+    read it)."""
     from tests.conftest import run_cli
 
     run = tmp_path_factory.mktemp("one") / "run"
@@ -116,21 +117,19 @@ def test_a_run_records_its_scenario_and_group_choices(one_run):
         assert groups[group] == picked[group]
 
 
-def _run_pair(cli, tmp_path, seeds):
-    dirs = []
-    for i, seed in enumerate(seeds):
-        out = tmp_path / f"run{i}"
-        proc = cli("run", *SMALL, f"seed={seed}", f"hydra.run.dir={out}")
-        assert proc.returncode == 0, proc.stderr
-        dirs.append(out)
-    return dirs
+def _second_run(cli, tmp_path, *seed):
+    """A run of ``one_run``'s config (or another seed), in ``tmp_path / "run1"``."""
+    out = tmp_path / "run1"
+    proc = cli("run", *SMALL, *seed, f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr
+    return out
 
 
-def test_identical_scenarios_differ_by_exactly_zero(cli, tmp_path):
+def test_identical_scenarios_differ_by_exactly_zero(cli, tmp_path, one_run):
     """Two runs of one config: every paired difference is 0 and p_better is 1/2 (ties count 1/2)."""
-    dirs = _run_pair(cli, tmp_path, [5, 5])
+    dirs = [one_run, _second_run(cli, tmp_path)]
     ds = load_scenarios(dirs)
-    assert list(ds["scenario"].values) == ["run0", "run1"]  # same attrs: folder names
+    assert list(ds["scenario"].values) == ["run", "run1"]  # same attrs: folder names
     table, _ = compare(ds)
     other = table[table["scenario"] == "run1"]
     assert len(other) > 0
@@ -145,13 +144,13 @@ def test_identical_scenarios_differ_by_exactly_zero(cli, tmp_path):
     assert (table["diff_p50"] == 0).all() and (table["p_better"] == 0.5).all()
 
 
-def test_runs_with_different_seeds_are_refused(cli, tmp_path):
-    dirs = _run_pair(cli, tmp_path, [1, 2])
+def test_runs_with_different_seeds_are_refused(cli, tmp_path, one_run):
+    dirs = [one_run, _second_run(cli, tmp_path, "seed=2")]
     out = tmp_path / "cmp"
     proc = cli("compare", *map(str, dirs), f"compare.out={out}")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "seed differs (1 vs 2)" in lines[0]
+    assert len(lines) == 1 and "seed differs (20261122 vs 2)" in lines[0]
     assert not out.exists()
 
 

@@ -5,6 +5,7 @@ legends outside the data); user text escaped; a bad PATH refused with nothing wr
 The run simulates a book whose account ids and a segment name carry HTML and script: they are data
 and must come out as text.  Chromium (Debian's ``chromium``) takes the screenshots; without it the
 browser tests skip, unless ``SIMENGINE_REQUIRE_BROWSER=1`` (``.ci/run`` sets it) makes them fail.
+The backtest's report is checked in tests/test_backtest.py, on the one backtest that file runs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import pytest
 import xarray as xr
 
 from tests.conftest import SMALL, run_cli
-from tests.test_backtest import BACKTEST_SMALL
 
 SCRIPT = "<script>alert(1)</script>"
 BAD_SEGMENT = "smb<img src=x onerror=alert(2)>"
@@ -74,16 +74,6 @@ def mix_sweep(tmp_path_factory):
     proc = run_cli("report", str(sweep))
     assert proc.returncode == 0, proc.stderr
     return sweep
-
-
-@pytest.fixture(scope="module")
-def backtest_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("backtest")
-    proc = run_cli("backtest", *BACKTEST_SMALL, f"hydra.run.dir={folder}")
-    assert proc.returncode == 0, proc.stderr
-    proc = run_cli("report", str(folder))
-    assert proc.returncode == 0, proc.stderr
-    return folder
 
 
 def _self_contained(page: str) -> None:
@@ -196,20 +186,6 @@ def test_sweep_report_baseline_as_the_tables_show_it(mix_sweep, tmp_path):
     )
     proc = run_cli("report", str(mix_sweep), "--baseline", "ae_per_se=7", "--out", str(out))
     assert proc.returncode == 2 and "no such scenario" in proc.stderr
-
-
-@pytest.mark.slow
-def test_backtest_report_shows_scores_chart_and_fit(backtest_dir):
-    page = (backtest_dir / "report.html").read_text()
-    _self_contained(page)
-    assert _headings(page) == [
-        "Backtest scores", "Per-account signals", "Diagnostics of the fit", "Config and provenance",
-    ]  # fmt: skip
-    scores = pd.read_csv(backtest_dir / "backtest_scores.csv")
-    for method in scores["method"]:
-        assert f'<td class="">{method}</td>' in page
-    # The fit used one chain: R-hat is undefined and the gate says why.
-    assert "Gate fails" in page and "/posterior.nc" in page
 
 
 # ------------------------------------------------------------------------------------------------
@@ -342,11 +318,6 @@ def test_browser_renders_the_run_report(hostile_run, tmp_path):
 @pytest.mark.slow
 def test_browser_renders_the_sweep_report(mix_sweep, tmp_path):
     _check_screenshot(screenshot(mix_sweep / "report.html", tmp_path / "sweep.png"))
-
-
-@pytest.mark.slow
-def test_browser_renders_the_backtest_report(backtest_dir, tmp_path):
-    _check_screenshot(screenshot(backtest_dir / "report.html", tmp_path / "backtest.png"))
 
 
 def test_currency_label_follows_data_currency(hostile_run, tmp_path, cli):
