@@ -65,6 +65,7 @@ simulated, but logos started inside it are followed for ``cohort_months`` months
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -116,19 +117,15 @@ from simengine.kernels.layout import (
     V_ACTIVE,
     V_NEW_USE_CASES,
     V_ZERO_MONTHS,
+    Outputs,
 )
 from simengine.kernels.passes import (
-    G_ACTIVE,
-    G_CHURN,
-    G_COUNT,
-    G_NORMAL_SLOW,
-    G_SKIPPED,
-    G_STEP,
-    G_USE_CASE,
-    K_COUNT,
-    K_LEAK,
-    K_OVERAGE,
-    K_REVENUE,
+    BoundaryRates,
+    Contrib,
+    DeclineWindow,
+    Flags,
+    MonthInputs,
+    StepRates,
     churn_pass,
     cohort_pass,
     mixture_pass,
@@ -148,47 +145,15 @@ from simengine.kernels.ranges import (
     run_bounds,
 )
 from simengine.kernels.state import (
-    F_CHURN_RATE,
-    F_COMMIT,
-    F_CONSUMED,
     F_COUNT,
-    F_CUM_HAZARD,
-    F_CUR12,
-    F_DRIFT,
-    F_HEALTH,
-    F_HEALTH_HAZARD,
-    F_HEALTH_STEP,
-    F_HEALTHY_RAMP,
-    F_HEALTHY_SIZE,
-    F_HIST_RAMP,
-    F_HIST_SIZE,
-    F_LAST_REVENUE,
-    F_PREV12,
-    F_PRICE,
-    F_RAMP_TAIL,
-    F_THRESHOLD,
-    F_U_CSM,
-    F_U_SE,
-    F_UC_GAP,
-    F_UNHEALTHY_LEVEL,
-    F_UNHEALTHY_RAMP,
-    F_X,
-    I_BORN,
-    I_CONTRACT,
-    I_DATA_FROM,
-    I_START,
-    I_TERM,
-    I_ZERO_GAP,
-    J_ALIVE,
     J_COUNT,
-    J_EXIST,
-    J_GONE,
-    J_ROW,
     NOT_GONE,
     R_USAGE,
     R_USE_CASE,
     R_ZERO,
     draw_new_logos,
+    float_fields,
+    int_fields,
     mean_first_year_ramp,
     ramp_tail_at,
     record_account_churn,
@@ -202,34 +167,171 @@ from simengine.kernels.state import (
 #: the kernel was compiled; a thread beyond it allocates per draw).
 MAX_THREADS = numba.config.NUMBA_NUM_THREADS
 
+#: Rows of a workspace's flag and contribution storage.
+_FLAG_ROWS = len(Flags._fields)
+_CONTRIB_ROWS = len(Contrib._fields)
+
+
+class DrawInputs(NamedTuple):
+    """One draw's inputs (the draw's slices of :class:`~simengine.kernels.layout.Params` and
+    :class:`~simengine.kernels.layout.Capacity`)."""
+
+    seg_params: np.ndarray  # (segments, n_segment_params)
+    month_params: np.ndarray  # (segments, horizon, n_month_params)
+    cap_csm: np.ndarray  # (horizon,) accounts the CSM team can cover
+    cap_se: np.ndarray  # (horizon,) ... the SE / adoption team
+    month_of_year0: int  # month of year (January = 0) of horizon month 0
+
+
+class SegmentTables(NamedTuple):
+    """A draw's per-segment values that every month reads (:func:`segment_tables`)."""
+
+    season: np.ndarray  # (segments, 12) season multiplier by month of year
+    ramp_tails: np.ndarray  # (segments, RAMP_TABLE_MONTHS + 1) 1 - ramp(k), 0 from the table's end
+    q: np.ndarray  # (segments,) the use-case ramp's monthly factor exp(-1 / r)
+    decay: np.ndarray  # unhealthy use cases' monthly factor exp(-unhealthy_decay)
+    decay_q: np.ndarray  # decay * q
+    mean_ramp: np.ndarray  # a new logo's mean ramp over its first 12 months
+    log_season: np.ndarray  # log season multiplier of the as_of month
+    mean_size: np.ndarray  # expected use-case size exp(mu + sigma^2 / 2)
+
+
+class Blocks(NamedTuple):
+    """Where a draw's accounts sit (:func:`lay_out`) and which of them are in play.
+
+    Segment ``s`` owns positions ``block[s] .. block[s + 1] - 1``: its book accounts in row order,
+    then its logos in (start month, k) order, so a pass over one block reads the segment's values
+    as scalars, the month's sums (per segment) add in an order fixed by the draw, and the
+    accounts in play in month ``t`` are two ranges (:func:`play_range`).  A churned position stays
+    in its range with ``alive`` 0 and contributes +0.0 until it is squeezed out
+    (:func:`squeeze`)."""
+
+    counts: np.ndarray  # (horizon, segments) new logos by start month
+    n_book: np.ndarray  # (segments,) book accounts
+    logos_by: np.ndarray  # (horizon + 1, segments) logos started before month t
+    block: np.ndarray  # (segments + 1,) first position of each block
+    book_end: np.ndarray  # (segments,) end of the book's positions (they compact)
+    win_lo: np.ndarray  # (segments,) past the horizon: the logos still in their cohort window
+    win_hi: np.ndarray
+    runs: np.ndarray  # (segments, horizon + 1): runs[s, t0] first position of start month t0
+    dead: np.ndarray  # (segments,) churned positions inside the horizon
+
+
+class Draw(NamedTuple):
+    """A workspace (:func:`workspace`) by name: the storage that set-up and compaction move
+    whole, and the named views of it the passes read and write."""
+
+    st: np.ndarray  # float storage (F_COUNT, positions)
+    it: np.ndarray  # integer storage (J_COUNT, positions)
+    rs: np.ndarray  # stream states (R_*, positions)
+    ring: np.ndarray  # revenue of month u in row u % RING_MONTHS
+    uring: np.ndarray  # usage of month u in row u % 8 (the decline rule's)
+    fl: object  # Floats view of st
+    ints: object  # Ints view of it
+    flags: object  # Flags
+    contrib: object  # Contrib
+    eps: np.ndarray  # the usage steps' noise
+    revenue: np.ndarray  # revenue past the horizon (cohort_pass)
+    lanes: np.ndarray  # add_sums' scratch
+
+
+class Shares(NamedTuple):
+    """The month's coverage shares by segment: CSM and SE / adoption support."""
+
+    csm: np.ndarray
+    se: np.ndarray
+
+
+class Span(NamedTuple):
+    """One range of positions a month's passes run over: month ``t`` (``m``: the month whose
+    parameters hold, the horizon's last past it), segment ``s``, positions ``lo .. hi - 1``."""
+
+    t: int
+    s: int
+    m: int
+    lo: int
+    hi: int
+
 
 @jit
-def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out, cohort, coverage,
-                  acc_rec, ws, tmpl):  # fmt: skip
+def simulate_draw(seed, draw, book, tmpl, inputs, outs, ws):
     """One draw: every account of the book and every new logo, months outer, accounts inner.
 
     Accounts are rows ``0 .. n_book - 1`` (book order) then the new logos by (start month,
-    segment, k).  Every account has a position in its segment's block, in row order at the
-    start of the draw; each month runs the passes of :mod:`simengine.kernels.passes` over each
-    block's book range and logo range (a fixed order, so sums are reproducible), adds the
-    month's sums into ``out[t]`` and marks the accounts that churned.  ``out``, ``cohort`` and
-    ``coverage`` (this draw's slices) are filled in place, and ``acc_rec`` (book accounts x
-    ``ACCOUNT_OUTPUTS``, or no rows: off) gets each book account's first-12-month record.  ``ws``
-    is a :func:`workspace` (its contents on entry do not matter); returns it, or a larger one if
-    this draw needed more room.  ``tmpl`` is the book's
-    :func:`simengine.kernels.init.book_template`.
-    """
-    horizon, n_seg = out.shape[0], out.shape[1]
-    cohort_months = cohort.shape[1]
-    n_book = acc.segment.shape[0]
-    record = acc_rec.shape[0] > 0
+    segment, k).  Every account has a position in its segment's block (:class:`Blocks`); each
+    month runs the passes of :mod:`simengine.kernels.passes` over each block's book range and
+    logo range (a fixed order, so sums are reproducible): :func:`boundary`, :func:`usage_step`,
+    :func:`month_end`; then the cohort cells (:func:`cohort_cells`).
 
+    Parameters
+    ----------
+    seed, draw : uint64, int
+        Key every random stream with the account and the purpose.
+    book : layout.Accounts
+        The accounts active at ``as_of``.
+    tmpl : init.BookTemplate
+        The book's :func:`~simengine.kernels.init.book_template`.
+    inputs : DrawInputs
+        This draw's parameters and capacity.
+    outs : layout.Outputs
+        This draw's slices, filled in place: ``out`` (horizon, segments, outputs), ``cohort``,
+        ``coverage`` and ``accounts`` (book accounts x ``ACCOUNT_OUTPUTS``, or no rows: off), each
+        book account's first-12-month record.
+    ws : tuple
+        A :func:`workspace` (its contents on entry do not matter).
+
+    Returns the workspace, or a larger one if this draw needed more room.
+    """
+    out = outs.out
+    horizon, n_seg = out.shape[0], out.shape[1]
+    cohort_months = outs.cohort.shape[1]
+    tables = segment_tables(inputs.seg_params, inputs.month_of_year0)
+    started_by = np.empty(horizon + 1, dtype=np.int64)
+    counts = draw_new_logos(seed, draw, inputs.month_params, out, started_by)
+    n = book.segment.shape[0] + started_by[horizon]
+    if n > ws[0].shape[1]:
+        ws = workspace(n + n // 4)
+    d = draw_views(ws)
+    blocks = lay_out(book, counts)
+    init_draw(seed, draw, tmpl, inputs, tables, blocks, out, d)
+    end = horizon
+    for t in range(horizon):
+        for s in range(n_seg):
+            if counts[t, s] > 0:
+                end = max(end, t + cohort_months)
+    shares = Shares(np.empty(n_seg), np.empty(n_seg))
+    for t in range(end):
+        m = min(t, horizon - 1)
+        if t < horizon:
+            cover_month(t, blocks, inputs, outs.coverage, shares)
+        slot = (inputs.month_of_year0 + t) % 12
+        for s in range(n_seg):
+            squeeze(t, s, blocks, d, horizon, cohort_months)
+            for part in range(2):  # the book's positions, then the logos' in play
+                lo, hi = play_range(t, s, part, blocks, horizon)
+                if lo >= hi:
+                    continue
+                span = Span(t, s, m, lo, hi)
+                boundary(span, d, inputs, shares, blocks, outs)
+                usage_step(span, d, inputs, tables, shares, outs)
+                month_end(span, tables.season[s, slot], part == 0, d, inputs, outs)
+        if cohort_months > 0:
+            cohort_cells(t, blocks, d, outs.cohort)
+    return ws
+
+
+@jit
+def segment_tables(sp, month_of_year0):
+    """The :class:`SegmentTables` of one draw's segment parameters ``sp`` (segments x P_*)."""
+    n_seg = sp.shape[0]
     season = np.empty((n_seg, 12))
-    ramp_tails = np.zeros((n_seg, RAMP_TABLE_MONTHS + 1))  # 1 - ramp(k); 0 from the table's end
+    ramp_tails = np.zeros((n_seg, RAMP_TABLE_MONTHS + 1))
     q = np.empty(n_seg)
     decay = np.empty(n_seg)
     decay_q = np.empty(n_seg)
     mean_ramp = np.empty(n_seg)
+    log_season = np.empty(n_seg)
+    mean_size = np.empty(n_seg)
     for s in range(n_seg):
         season_table(sp[s], season[s])
         for k in range(RAMP_TABLE_MONTHS):
@@ -238,256 +340,289 @@ def simulate_draw(seed, draw, acc, sp, mp, cap_csm, cap_se, month_of_year0, out,
         decay[s] = math.exp(-sp[s, P_UNHEALTHY_DECAY])
         decay_q[s] = decay[s] * q[s]
         mean_ramp[s] = mean_first_year_ramp(sp[s])
+        log_season[s] = math.log(season[s, (month_of_year0 + 11) % 12])
+        mean_size[s] = math.exp(
+            sp[s, P_UC_SIZE_MU] + 0.5 * sp[s, P_UC_SIZE_SIGMA] * sp[s, P_UC_SIZE_SIGMA]
+        )
+    return SegmentTables(season, ramp_tails, q, decay, decay_q, mean_ramp, log_season, mean_size)
 
-    started_by = np.empty(horizon + 1, dtype=np.int64)
-    counts = draw_new_logos(seed, draw, mp, out, started_by)
-    n = n_book + started_by[horizon]
-    if n > ws[0].shape[1]:
-        ws = workspace(n + n // 4)
+
+@jit
+def draw_views(ws):
+    """The :class:`Draw` of workspace ``ws``: named views, no copies."""
     st, it, rs, ring, uring, flag, scratch, contrib = ws
-    # Every account has one position for the whole draw, field major (kernels.passes).  Each
-    # segment owns the block ``block[s] .. block[s + 1] - 1``: its book accounts in row order,
-    # then its logos in (start month, k) order.  So a pass over one block reads the segment's
-    # values as scalars, the month's sums (per segment) add in an order fixed by the draw, and
-    # the accounts in play in month t are a range: the book and the logos started by t
-    # (``logos_by[t + 1, s]``) inside the horizon, past it the logos still inside their cohort
-    # window.  A churned position stays in its range with ``alive`` 0 and contributes +0.0 until
-    # it is squeezed out (kernels.ranges: that reorders the book's positions, not the logos').
-    n_book_seg = np.zeros(n_seg, dtype=np.int64)
-    for i in range(n_book):
-        n_book_seg[acc.segment[i]] += 1
+    return Draw(
+        st, it, rs, ring, uring, float_fields(st), int_fields(it),
+        Flags(flag[0], flag[1], flag[2], flag[3], flag[4], flag[5]),
+        Contrib(contrib[0], contrib[1], contrib[2], contrib[3], contrib[4], contrib[5],
+                contrib[6], contrib[7], contrib[8], contrib[9], contrib[10]),
+        scratch[0], scratch[2], np.empty(LANES),
+    )  # fmt: skip
+
+
+@jit
+def lay_out(book, counts):
+    """The :class:`Blocks` of a draw with book ``book`` and new-logo ``counts`` (horizon x
+    segments): each segment's book accounts, then its logos by start month."""
+    horizon, n_seg = counts.shape[0], counts.shape[1]
+    n_book = np.zeros(n_seg, dtype=np.int64)
+    for i in range(book.segment.shape[0]):
+        n_book[book.segment[i]] += 1
     logos_by = np.zeros((horizon + 1, n_seg), dtype=np.int64)
     for t in range(horizon):
         for s in range(n_seg):
             logos_by[t + 1, s] = logos_by[t, s] + counts[t, s]
     block = np.zeros(n_seg + 1, dtype=np.int64)
     for s in range(n_seg):
-        block[s + 1] = block[s] + n_book_seg[s] + logos_by[horizon, s]
-    log_season = np.empty(n_seg)
-    mean_size = np.empty(n_seg)
-    for s in range(n_seg):
-        log_season[s] = math.log(season[s, (month_of_year0 + 11) % 12])
-        mean_size[s] = math.exp(
-            sp[s, P_UC_SIZE_MU] + 0.5 * sp[s, P_UC_SIZE_SIGMA] * sp[s, P_UC_SIZE_SIGMA]
-        )
-    for s in range(n_seg):  # kernels.init: the book's template, block by block
-        init_book_block(tmpl, s, block[s], seed, draw, sp[s], log_season[s], mean_size[s], q[s],
-                        st, it, rs, ring, uring)  # fmt: skip
-    # The logos, straight into their positions: block by block, (start month, k) order.
-    for s in range(n_seg):
-        init_logo_block(block[s] + n_book_seg[s], seed, draw, s, 0, horizon, counts[:, s],
-                        sp[s], mp[s], mean_ramp[s], out, st, it, rs, ring, uring)  # fmt: skip
-    for s in range(n_seg):
-        for p in range(block[s], block[s + 1]):
-            it[J_GONE, p] = NOT_GONE
-        for p in range(block[s] + n_book_seg[s], block[s + 1]):
-            it[J_ROW, p] = -1  # a logo: no per-account record
-            it[J_EXIST, p] = 0
-            it[J_ALIVE, p] = 1
-    end = horizon
-    for t in range(horizon):
-        for s in range(n_seg):
-            if counts[t, s] > 0:
-                end = max(end, t + cohort_months)
-    dead = np.zeros(n_seg, dtype=np.int64)  # churned positions of each block (inside the horizon)
-    book_end = block[:n_seg] + n_book_seg  # end of each block's book positions (they compact)
-    win_lo = np.zeros(n_seg, dtype=np.int64)  # past the horizon: the logos in their window
-    win_hi = np.zeros(n_seg, dtype=np.int64)
-    # runs[s, t0] .. runs[s, t0 + 1] - 1: the positions of segment s's logos that started in
-    # month t0 (their positions are fixed inside the horizon; past it run_bounds redoes them
-    # after each compaction of the window, which keeps start order).
+        block[s + 1] = block[s] + n_book[s] + logos_by[horizon, s]
+    book_end = block[:n_seg] + n_book
+    # The logos of one start month are one run of positions: fixed inside the horizon; past it
+    # run_bounds redoes them after each compaction of the window, which keeps start order.
     runs = np.empty((n_seg, horizon + 1), dtype=np.int64)
     for s in range(n_seg):
         for t0 in range(horizon + 1):
-            runs[s, t0] = block[s] + n_book_seg[s] + logos_by[t0, s]
+            runs[s, t0] = block[s] + n_book[s] + logos_by[t0, s]
+    return Blocks(
+        counts, n_book, logos_by, block, book_end, np.zeros(n_seg, dtype=np.int64),
+        np.zeros(n_seg, dtype=np.int64), runs, np.zeros(n_seg, dtype=np.int64),
+    )  # fmt: skip
 
-    eps = scratch[0]
-    revenue = scratch[2]  # past the horizon (cohort_pass)
-    lanes = np.empty(LANES)  # add_sums' scratch
-    contrib_rows = (contrib[0], contrib[1], contrib[2], contrib[3], contrib[4], contrib[5],
-                    contrib[6], contrib[7], contrib[8], contrib[9], contrib[10])  # fmt: skip
-    alive = it[J_ALIVE]
-    gone = it[J_GONE]
-    exist = it[J_EXIST]
-    step = flag[G_STEP]
-    churned = flag[G_CHURN]
-    slow = flag[G_NORMAL_SLOW]
-    use_case = flag[G_USE_CASE]
-    skipped = flag[G_SKIPPED]
-    active = flag[G_ACTIVE]
-    churned_words = churned.view(np.uint64)
-    slow_words = slow.view(np.uint64)
-    use_case_words = use_case.view(np.uint64)
-    skipped_words = skipped.view(np.uint64)
 
-    csm_share = np.empty(n_seg)
-    se_share = np.empty(n_seg)
-    for t in range(end):
-        m = min(t, horizon - 1)
-        if t < horizon:
-            # Coverage of month t from this draw's own book at the start of the month: the
-            # survivors of t - 1 and the logos starting in t.
-            n_live = 0
-            for s in range(n_seg):
-                n_live += n_book_seg[s] + logos_by[t + 1, s] - dead[s]
-            csm_ratio = cap_csm[t] / n_live if n_live > 0 else math.inf
-            se_ratio = cap_se[t] / n_live if n_live > 0 else math.inf
-            coverage[t, C_CSM] = min(1.0, csm_ratio)
-            coverage[t, C_SE] = min(1.0, se_ratio)
-            for s in range(n_seg):
-                csm_share[s] = min(mp[s, t, M_CSM_COVERAGE], csm_ratio)
-                se_share[s] = min(mp[s, t, M_SE_COVERAGE], se_ratio)
-        slot = (month_of_year0 + t) % 12
-        for s in range(n_seg):
-            logo0 = block[s] + n_book_seg[s]
-            # Squeeze out positions that no longer count: in the horizon the book's (an account
-            # churned within 12 months still counts: see passes.month_pass) once they are a
-            # sixteenth of its range, by filling each hole from its end (one move per hole);
-            # past the horizon the logos' (whose window is a suffix of them, in start order for
-            # the cohort cells) once they are an eighth, keeping their order.
-            if t < horizon:
-                size = book_end[s] - block[s]
-                if size > 0 and 16 * count_waste(t, block[s], book_end[s], alive, gone, 1) > size:
-                    book_end[s] = fill_holes(t, block[s], book_end[s], st, it, rs, ring, uring)
-            else:
-                if t == horizon:
-                    win_lo[s] = logo0
-                    win_hi[s] = block[s + 1]
-                while win_lo[s] < win_hi[s] and it[I_START, win_lo[s]] <= t - cohort_months:
-                    win_lo[s] += 1  # left its cohort window
-                size = win_hi[s] - win_lo[s]
-                if size > 0 and 8 * count_waste(t, win_lo[s], win_hi[s], alive, gone, 0) > size:
-                    win_hi[s] = compact(t, win_lo[s], win_hi[s], st, it, rs, ring, uring)
-                    run_bounds(win_lo[s], win_hi[s], it[I_START], runs[s])
-            ps = sp[s]
-            mps = mp[s, m]
-            for part in range(2):  # the book's positions, then the logos' in play
-                if t < horizon:
-                    lo, hi = (
-                        (block[s], book_end[s])
-                        if part == 0
-                        else (logo0, logo0 + logos_by[t + 1, s])
-                    )
-                else:
-                    lo, hi = (win_lo[s], win_hi[s]) if part == 1 else (0, 0)
-                if lo >= hi:
-                    continue
-                # The boundary and the usage step: a normal step, or a normal scale mixture of the
-                # same SD where the fit found heavy tails (usage_tail_weight > 0).
-                volatility = ps[P_VOLATILITY]
-                tail_weight = ps[P_TAIL_WEIGHT]
-                intensity_plain = ps[P_UC_RATE] * mps[M_USE_CASE_MULT]
-                intensity_supported = intensity_plain * ps[P_SE_RATIO]
-                u7, u6, u5 = uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8]
-                u4, u3, u2 = uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8]
-                n_churn = churn_pass(t, lo, hi, alive, exist, it[I_START], it[I_DATA_FROM],
-                                     it[I_CONTRACT], st[F_CUM_HAZARD], st[F_CHURN_RATE], st[F_THRESHOLD],
-                                     st[F_HEALTH_HAZARD], st[F_U_CSM], u7, u6, u5, u4, u3, u2,
-                                     mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR],
-                                     ps[P_DECLINE_HR], math.exp(ps[P_DECLINE_THRESHOLD]),
-                                     ps[P_ANNIVERSARY_HR], step, churned,
-                                     active)  # fmt: skip
-                p = lo
-                for _ in range(n_churn):
-                    p = next_flag(churned_words, churned, p, hi)
-                    if t < horizon:
-                        if exist[p] != 0 and record:
-                            record_account_churn(st[F_COMMIT, p], st[F_CONSUMED, p], t,
-                                               acc_rec[it[J_ROW, p]])  # fmt: skip
-                        record_churn(st[F_LAST_REVENUE, p], st[F_COMMIT, p], st[F_CONSUMED, p], t, s,
-                                   out)  # fmt: skip
-                    alive[p] = 0
-                    gone[p] = t
-                    dead[s] += 1
-                    p += 1
+@jit
+def init_draw(seed, draw, tmpl, inputs, tables, blocks, out, d):
+    """Every account's state at the start of the draw, block by block: the book from its
+    template (:func:`~simengine.kernels.init.init_book_block`), then the logos straight into
+    their positions in (start month, k) order (:func:`~simengine.kernels.init.init_logo_block`,
+    which books them into ``out``)."""
+    sp, mp = inputs.seg_params, inputs.month_params
+    block, n_book = blocks.block, blocks.n_book
+    horizon, n_seg = blocks.counts.shape[0], blocks.counts.shape[1]
+    for s in range(n_seg):
+        init_book_block(tmpl, s, block[s], seed, draw, sp[s], tables.log_season[s],
+                        tables.mean_size[s], tables.q[s], d.st, d.it, d.rs, d.ring,
+                        d.uring)  # fmt: skip
+    for s in range(n_seg):
+        init_logo_block(block[s] + n_book[s], seed, draw, s, 0, horizon, blocks.counts[:, s],
+                        sp[s], mp[s], tables.mean_ramp[s], out, d.st, d.it, d.rs, d.ring,
+                        d.uring)  # fmt: skip
+    ints = d.ints
+    for s in range(n_seg):
+        for p in range(block[s], block[s + 1]):
+            ints.gone[p] = NOT_GONE
+        for p in range(block[s] + n_book[s], block[s + 1]):
+            ints.row[p] = -1  # a logo: no per-account record
+            ints.exist[p] = 0
+            ints.alive[p] = 1
 
-                # The usage step's noise: a unit normal, scaled by the mixture's component SDs
-                # where the fit found heavy tails (usage_tail_weight > 0; eps then carries the
-                # scale, narrow = SD / sqrt(1 - w + w k^2)).
-                n_slow = normal_pass(lo, hi, step, rs[R_USAGE], eps, slow)
-                if n_slow > 0:
-                    normal_fixup(lo, hi, n_slow, rs[R_USAGE], eps, slow, slow_words)
-                if tail_weight > 0.0:
-                    ratio = ps[P_TAIL_RATIO]
-                    narrow = volatility / math.sqrt(1.0 - tail_weight + tail_weight * ratio * ratio)
-                    mixture_pass(lo, hi, step, rs[R_USAGE], eps, tail_weight, narrow,
-                                 ratio * narrow)  # fmt: skip
-                    volatility = 1.0
-                n_use_case = step_pass(t, lo, hi, step, exist, it[I_BORN], eps, st[F_X], st[F_DRIFT],
-                                       st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTH_STEP],
-                                       st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
-                                       st[F_UNHEALTHY_RAMP], st[F_HIST_RAMP], st[F_U_SE],
-                                       st[F_UC_GAP], mps[M_DRIFT_SHIFT], volatility, ramp_tails[s],
-                                       q[s], decay[s], decay_q[s], se_share[s], intensity_plain,
-                                       intensity_supported, use_case)  # fmt: skip
-                p = lo
-                for _ in range(n_use_case):  # rare: most account-months start no use case
-                    p = next_flag(use_case_words, use_case, p, hi)
-                    supported = st[F_U_SE, p] < se_share[s]
-                    intensity = intensity_supported if supported else intensity_plain
-                    unhealthy = (
-                        mps[M_UC_UNHEALTHY_COVERED] if supported else mps[M_UC_UNHEALTHY_UNCOVERED]
-                    )
-                    cases_before = out[t, s, V_NEW_USE_CASES] if t < horizon else 0.0
-                    (state, gap, intensity, st[F_HEALTHY_SIZE, p], st[F_HEALTHY_RAMP, p],
-                   st[F_UNHEALTHY_LEVEL, p], st[F_UNHEALTHY_RAMP, p]) = start_use_cases(
-                      rs[R_USE_CASE, p], st[F_UC_GAP, p], intensity, st[F_HEALTHY_SIZE, p],
-                      st[F_HEALTHY_RAMP, p], st[F_UNHEALTHY_LEVEL, p], st[F_UNHEALTHY_RAMP, p],
-                      ps, unhealthy, q[s], out, t, s,
-                  )  # fmt: skip
-                    rs[R_USE_CASE, p] = state
-                    st[F_UC_GAP, p] = gap - intensity
-                    if exist[p] != 0 and record and t < ACCOUNT_MONTHS:
-                        # start_use_cases counts into out[t, s] directly: the difference is this
-                        # account's (whole numbers, exact in float64).
-                        acc_rec[it[J_ROW, p], A_USE_CASES_12M] += (
-                            out[t, s, V_NEW_USE_CASES] - cases_before
-                        )
-                    p += 1
 
-                if t < horizon:
-                    n_skipped, n_active = month_pass(t, lo, hi, active, gone, it[I_BORN], it[I_ZERO_GAP], it[I_TERM], st[F_X],
-                             st[F_RAMP_TAIL], st[F_HEALTH], st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP],
-                             st[F_UNHEALTHY_LEVEL], st[F_UNHEALTHY_RAMP], st[F_HIST_SIZE],
-                             st[F_HIST_RAMP], st[F_PRICE], st[F_COMMIT], st[F_CONSUMED],
-                             st[F_CUR12], st[F_PREV12], st[F_LAST_REVENUE], ring[t % RING_MONTHS],
-                             ring[(t - HISTORY_MONTHS) % RING_MONTHS], uring[t % 8],
-                             season[s, slot], mps[M_PRICE_MULT], ps[P_RENEWAL_RATIO], skipped,
-                             contrib_rows)  # fmt: skip
-                else:
-                    n_skipped = cohort_pass(t, lo, hi, active, it[I_ZERO_GAP], st[F_X], st[F_RAMP_TAIL], st[F_HEALTH],
-                              st[F_HEALTHY_SIZE], st[F_HEALTHY_RAMP], st[F_UNHEALTHY_LEVEL],
-                              st[F_UNHEALTHY_RAMP], st[F_PRICE], uring[t % 8], season[s, slot],
-                              mps[M_PRICE_MULT], skipped, revenue)  # fmt: skip
-                p = lo
-                for _ in range(n_skipped):  # the hurdle: draw the gap to the next skipped month
-                    p = next_flag(skipped_words, skipped, p, hi)
-                    state, gap_zero = zero_month_gap(rs[R_ZERO, p], ps[P_ZERO_PROB])
-                    rs[R_ZERO, p] = state
-                    it[I_ZERO_GAP, p] = gap_zero
-                    p += 1
-                if t < horizon:
-                    if record and t < ACCOUNT_MONTHS and part == 0:
-                        for p in range(lo, hi):  # the book's positions
-                            if active[p] != 0 and exist[p] != 0:
-                                rec = acc_rec[it[J_ROW, p]]
-                                rec[A_REVENUE_12M] += contrib[K_REVENUE, p]
-                                rec[A_OVERAGE_12M] += contrib[K_OVERAGE, p]
-                                rec[A_LEAK_12M] += contrib[K_LEAK, p]
-                    add_sums(lo, hi, contrib_rows, part == 0, out[t, s], lanes)
-                    out[t, s, V_ACTIVE] += n_active  # counts: whole numbers, exact in float64
-                    out[t, s, V_ZERO_MONTHS] += n_skipped
-        # The cohort cells of month t: a segment's logos of one start month are one run of
-        # positions (runs), summed where active; the segments add into a cell in order.
-        # Inside the horizon a logo's revenue is its contribution (0 where not active).
-        if cohort_months > 0:
-            month_revenue = contrib[K_REVENUE] if t < horizon else revenue
-            for s in range(n_seg):
-                for t0 in range(max(t - cohort_months + 1, 0), min(t + 1, horizon)):
-                    a, b = runs[s, t0], runs[s, t0 + 1]
-                    if a < b:
-                        cohort[t0, t - t0] += active_sum(a, b, active, month_revenue)
-    return ws
+@jit
+def cover_month(t, blocks, inputs, coverage, shares):
+    """Coverage of month ``t`` from this draw's own book at the start of the month (the survivors
+    of ``t - 1`` and the logos starting in ``t``): ``coverage[t]`` and each segment's
+    ``shares``, ``min(planned coverage, capacity / active)``."""
+    n_seg = shares.csm.shape[0]
+    n_live = 0
+    for s in range(n_seg):
+        n_live += blocks.n_book[s] + blocks.logos_by[t + 1, s] - blocks.dead[s]
+    csm_ratio = inputs.cap_csm[t] / n_live if n_live > 0 else math.inf
+    se_ratio = inputs.cap_se[t] / n_live if n_live > 0 else math.inf
+    coverage[t, C_CSM] = min(1.0, csm_ratio)
+    coverage[t, C_SE] = min(1.0, se_ratio)
+    mp = inputs.month_params
+    for s in range(n_seg):
+        shares.csm[s] = min(mp[s, t, M_CSM_COVERAGE], csm_ratio)
+        shares.se[s] = min(mp[s, t, M_SE_COVERAGE], se_ratio)
+
+
+@jit
+def squeeze(t, s, blocks, d, horizon, cohort_months):
+    """Squeeze out segment ``s``'s positions that no longer count in month ``t``: in the horizon
+    the book's (an account churned within 12 months still counts: see
+    :func:`~simengine.kernels.passes.month_pass`) once they are a sixteenth of its range, by
+    filling each hole from its end (one move per hole); past the horizon the logos' (whose
+    window is a suffix of them, in start order for the cohort cells) once they are an eighth,
+    keeping their order."""
+    block, win_lo, win_hi = blocks.block, blocks.win_lo, blocks.win_hi
+    alive, gone = d.ints.alive, d.ints.gone
+    if t < horizon:
+        size = blocks.book_end[s] - block[s]
+        if size > 0 and 16 * count_waste(t, block[s], blocks.book_end[s], alive, gone, 1) > size:
+            blocks.book_end[s] = fill_holes(t, block[s], blocks.book_end[s], d.st, d.it, d.rs,
+                                            d.ring, d.uring)  # fmt: skip
+    else:
+        if t == horizon:
+            win_lo[s] = block[s] + blocks.n_book[s]
+            win_hi[s] = block[s + 1]
+        while win_lo[s] < win_hi[s] and d.ints.start[win_lo[s]] <= t - cohort_months:
+            win_lo[s] += 1  # left its cohort window
+        size = win_hi[s] - win_lo[s]
+        if size > 0 and 8 * count_waste(t, win_lo[s], win_hi[s], alive, gone, 0) > size:
+            win_hi[s] = compact(t, win_lo[s], win_hi[s], d.st, d.it, d.rs, d.ring, d.uring)
+            run_bounds(win_lo[s], win_hi[s], d.ints.start, blocks.runs[s])
+
+
+@jit
+def play_range(t, s, part, blocks, horizon):
+    """Segment ``s``'s positions in play in month ``t``: its book's (``part`` 0) and its logos'
+    started by ``t`` (``part`` 1); past the horizon only the logos still in their cohort window."""
+    if t < horizon:
+        if part == 0:
+            return blocks.block[s], blocks.book_end[s]
+        logo0 = blocks.block[s] + blocks.n_book[s]
+        return logo0, logo0 + blocks.logos_by[t + 1, s]
+    if part == 1:
+        return blocks.win_lo[s], blocks.win_hi[s]
+    return 0, 0
+
+
+@jit
+def boundary(span, d, inputs, shares, blocks, outs):
+    """The boundary into month ``span.t`` (:func:`~simengine.kernels.passes.churn_pass`), then
+    each account that churned at it, in position order: its churn and leak into ``outs``, and
+    its position marked gone."""
+    t, s, m, lo, hi = span
+    ps = inputs.seg_params[s]
+    mps = inputs.month_params[s, m]
+    uring = d.uring
+    window = DeclineWindow(uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8],
+                           uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8])  # fmt: skip
+    rates = BoundaryRates(mps[M_HAZARD_MULT], shares.csm[s], ps[P_CSM_HR], ps[P_DECLINE_HR],
+                          math.exp(ps[P_DECLINE_THRESHOLD]), ps[P_ANNIVERSARY_HR])  # fmt: skip
+    n_churn = churn_pass(t, lo, hi, d.fl, d.ints, window, rates, d.flags)
+    fl, ints = d.fl, d.ints
+    out, acc_rec = outs.out, outs.accounts
+    record = acc_rec.shape[0] > 0
+    churned = d.flags.churn
+    words = churned.view(np.uint64)
+    p = lo
+    for _ in range(n_churn):
+        p = next_flag(words, churned, p, hi)
+        if t < out.shape[0]:
+            if ints.exist[p] != 0 and record:
+                record_account_churn(fl.commit[p], fl.consumed[p], t, acc_rec[ints.row[p]])
+            record_churn(fl.last_revenue[p], fl.commit[p], fl.consumed[p], t, s, out)
+        ints.alive[p] = 0
+        ints.gone[p] = t
+        blocks.dead[s] += 1
+        p += 1
+
+
+@jit
+def usage_step(span, d, inputs, tables, shares, outs):
+    """The usage step into month ``span.t``: its noise (a unit normal, scaled by the mixture's
+    component SDs where the fit found heavy tails), the step
+    (:func:`~simengine.kernels.passes.step_pass`), then each use case that starts, in position
+    order (:func:`~simengine.kernels.state.start_use_cases`)."""
+    t, s, m, lo, hi = span
+    ps = inputs.seg_params[s]
+    mps = inputs.month_params[s, m]
+    out, acc_rec = outs.out, outs.accounts
+    record = acc_rec.shape[0] > 0
+    fl, ints, flags, rs = d.fl, d.ints, d.flags, d.rs
+    volatility = ps[P_VOLATILITY]
+    tail_weight = ps[P_TAIL_WEIGHT]
+    intensity_plain = ps[P_UC_RATE] * mps[M_USE_CASE_MULT]
+    intensity_supported = intensity_plain * ps[P_SE_RATIO]
+    # With heavy tails (usage_tail_weight > 0) eps carries the scale: narrow = SD / sqrt(1 - w +
+    # w k^2), wide = k narrow.
+    n_slow = normal_pass(lo, hi, flags.step, rs[R_USAGE], d.eps, flags.normal_slow)
+    if n_slow > 0:
+        normal_fixup(lo, hi, n_slow, rs[R_USAGE], d.eps, flags.normal_slow,
+                     flags.normal_slow.view(np.uint64))  # fmt: skip
+    if tail_weight > 0.0:
+        ratio = ps[P_TAIL_RATIO]
+        narrow = volatility / math.sqrt(1.0 - tail_weight + tail_weight * ratio * ratio)
+        mixture_pass(lo, hi, flags.step, rs[R_USAGE], d.eps, tail_weight, narrow,
+                     ratio * narrow)  # fmt: skip
+        volatility = 1.0
+    se_share = shares.se[s]
+    q = tables.q[s]
+    rates = StepRates(mps[M_DRIFT_SHIFT], volatility, tables.ramp_tails[s], q, tables.decay[s],
+                      tables.decay_q[s], se_share, intensity_plain,
+                      intensity_supported)  # fmt: skip
+    n_use_case = step_pass(t, lo, hi, fl, ints, d.eps, rates, flags)
+    use_case = flags.use_case
+    words = use_case.view(np.uint64)
+    p = lo
+    for _ in range(n_use_case):  # rare: most account-months start no use case
+        p = next_flag(words, use_case, p, hi)
+        supported = fl.u_se[p] < se_share
+        intensity = intensity_supported if supported else intensity_plain
+        unhealthy = mps[M_UC_UNHEALTHY_COVERED] if supported else mps[M_UC_UNHEALTHY_UNCOVERED]
+        cases_before = out[t, s, V_NEW_USE_CASES] if t < out.shape[0] else 0.0
+        (state, gap, intensity, fl.healthy_size[p], fl.healthy_ramp[p], fl.unhealthy_level[p],
+         fl.unhealthy_ramp[p]) = start_use_cases(
+            rs[R_USE_CASE, p], fl.uc_gap[p], intensity, fl.healthy_size[p], fl.healthy_ramp[p],
+            fl.unhealthy_level[p], fl.unhealthy_ramp[p], ps, unhealthy, q, out, t, s,
+        )  # fmt: skip
+        rs[R_USE_CASE, p] = state
+        fl.uc_gap[p] = gap - intensity
+        if ints.exist[p] != 0 and record and t < ACCOUNT_MONTHS:
+            # start_use_cases counts into out[t, s] directly: the difference is this
+            # account's (whole numbers, exact in float64).
+            acc_rec[ints.row[p], A_USE_CASES_12M] += out[t, s, V_NEW_USE_CASES] - cases_before
+        p += 1
+
+
+@jit
+def month_end(span, season_now, book, d, inputs, outs):
+    """Month ``span.t``'s usage and revenue: inside the horizon
+    (:func:`~simengine.kernels.passes.month_pass`) the contributions added into ``outs.out`` and
+    the book's per-account record (``book``: the span is the book's positions); past it
+    (:func:`~simengine.kernels.passes.cohort_pass`) the revenue for the cohort cells.  Then the
+    gap to the next skipped month of each account that skipped this one (the hurdle)."""
+    t, s, m, lo, hi = span
+    ps = inputs.seg_params[s]
+    mps = inputs.month_params[s, m]
+    out, acc_rec = outs.out, outs.accounts
+    record = acc_rec.shape[0] > 0
+    horizon = out.shape[0]
+    month = MonthInputs(d.ring[t % RING_MONTHS], d.ring[(t - HISTORY_MONTHS) % RING_MONTHS],
+                        d.uring[t % 8], season_now, mps[M_PRICE_MULT],
+                        ps[P_RENEWAL_RATIO])  # fmt: skip
+    n_active = 0
+    if t < horizon:
+        n_skipped, n_active = month_pass(t, lo, hi, d.fl, d.ints, month, d.flags, d.contrib)
+    else:
+        n_skipped = cohort_pass(t, lo, hi, d.fl, d.ints, month, d.flags, d.revenue)
+    skipped = d.flags.skipped
+    words = skipped.view(np.uint64)
+    zero_gap = d.ints.zero_gap
+    rs = d.rs
+    p = lo
+    for _ in range(n_skipped):  # the hurdle: draw the gap to the next skipped month
+        p = next_flag(words, skipped, p, hi)
+        state, gap_zero = zero_month_gap(rs[R_ZERO, p], ps[P_ZERO_PROB])
+        rs[R_ZERO, p] = state
+        zero_gap[p] = gap_zero
+        p += 1
+    if t < horizon:
+        if record and t < ACCOUNT_MONTHS and book:
+            active, exist, row, contrib = d.flags.active, d.ints.exist, d.ints.row, d.contrib
+            for p in range(lo, hi):  # the book's positions
+                if active[p] != 0 and exist[p] != 0:
+                    rec = acc_rec[row[p]]
+                    rec[A_REVENUE_12M] += contrib.revenue[p]
+                    rec[A_OVERAGE_12M] += contrib.overage[p]
+                    rec[A_LEAK_12M] += contrib.leak[p]
+        add_sums(lo, hi, d.contrib, book, out[t, s], d.lanes)
+        out[t, s, V_ACTIVE] += n_active  # counts: whole numbers, exact in float64
+        out[t, s, V_ZERO_MONTHS] += n_skipped
+
+
+@jit
+def cohort_cells(t, blocks, d, cohort):
+    """The cohort cells of month ``t``: a segment's logos of one start month are one run of
+    positions (``blocks.runs``), summed where active; the segments add into a cell in order.
+    Inside the horizon a logo's revenue is its contribution (0 where not active)."""
+    horizon = blocks.counts.shape[0]
+    cohort_months = cohort.shape[1]
+    month_revenue = d.contrib.revenue if t < horizon else d.revenue
+    for s in range(blocks.n_book.shape[0]):
+        for t0 in range(max(t - cohort_months + 1, 0), min(t + 1, horizon)):
+            a, b = blocks.runs[s, t0], blocks.runs[s, t0 + 1]
+            if a < b:
+                cohort[t0, t - t0] += active_sum(a, b, d.flags.active, month_revenue)
 
 
 @jit
@@ -496,14 +631,14 @@ def workspace(n):
     (every slot a draw reads it writes first): a fresh set per draw costs page faults, not
     arithmetic."""
     return (
-        np.empty((F_COUNT, n)),  # state by position
-        np.empty((J_COUNT, n), dtype=np.int64),
-        np.empty((3, n), dtype=np.uint64),
+        np.empty((F_COUNT, n)),  # state by position (Floats)
+        np.empty((J_COUNT, n), dtype=np.int64),  # (Ints)
+        np.empty((3, n), dtype=np.uint64),  # stream states (R_*)
         np.empty((RING_MONTHS, n)),
         np.empty((8, n)),
-        np.zeros((G_COUNT, (n + 7) // 8 * 8), dtype=np.uint8),  # the month's flags
+        np.zeros((_FLAG_ROWS, (n + 7) // 8 * 8), dtype=np.uint8),  # the month's Flags
         np.empty((3, n)),  # normals (usage steps), -, revenue past the horizon
-        np.zeros((K_COUNT, n)),  # contributions to the month's sums
+        np.zeros((_CONTRIB_ROWS, n)),  # contributions to the month's sums (Contrib)
     )
 
 
@@ -556,7 +691,10 @@ def simulate_draws(seed, draw_start, book, params, capacity, month_of_year0, out
         tid = get_thread_id()
         ws = pool[tid] if tid < MAX_THREADS else workspace(size)
         simulate_draw(
-            seed, draw_start + j, book, params.seg_params[j], params.month_params[j],
-            capacity.csm[j], capacity.se[j], month_of_year0, outputs.out[j], outputs.cohort[j],
-            outputs.coverage[j], outputs.accounts[j * step], ws, tmpl,
+            seed, draw_start + j, book, tmpl,
+            DrawInputs(params.seg_params[j], params.month_params[j], capacity.csm[j],
+                       capacity.se[j], month_of_year0),
+            Outputs(outputs.out[j], outputs.cohort[j], outputs.coverage[j],
+                    outputs.accounts[j * step]),
+            ws,
         )  # fmt: skip

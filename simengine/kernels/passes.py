@@ -1,9 +1,12 @@
-"""One month of one draw as passes over the accounts in play, struct-of-arrays (issue 11, speed).
+"""One month of one draw as passes over the accounts in play, struct-of-arrays.
 
 :func:`simulate_draw <simengine.kernels.account.simulate_draw>` keeps every account's state by
-*position*, field major: ``st[F_*, p]`` (the float fields of the per-account record, same slots),
-``it[I_*, p]`` (integers), ``rs[R_*, p]`` (stream states), ``ring[u % 24, p]`` and
-``uring[u % 8, p]``.  Each segment owns a block of positions: its book accounts in row order, then
+*position*, field major, and hands it to a pass by name: ``fl.x[p]``
+(:class:`~simengine.kernels.state.Floats`), ``ints.born[p]``
+(:class:`~simengine.kernels.state.Ints`), the month's :class:`Flags` and :class:`Contrib`, and the
+rings ``ring[u % 24, p]`` (revenue) and ``uring[u % 8, p]`` (usage).  A pass unpacks the fields it
+reads and writes at its top, so its loop reads as the model; the named tuples cost nothing (numba
+passes each array of a tuple as its own argument, ``noalias`` included).  Each segment owns a block of positions: its book accounts in row order, then
 its new logos by start month, each initialised straight into its position.  A month runs over
 two ranges of each block, the book's positions and the logos' in play (past the horizon only the
 logos still inside their cohort window), with the segment's values as scalars, as a few passes:
@@ -41,6 +44,7 @@ its end, which reorders the book's positions), the logos' past it once they are 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -63,29 +67,87 @@ _S9 = np.uint64(9)
 _ONE = np.uint64(1)
 _M52 = np.uint64((1 << 52) - 1)
 
-# Per-position contributions to the month's sums, ``contrib[K_*, p]`` (0 where none).  The
-# month's active and zero-month counts are the pass's own counts, and its book-only and
-# logo-only sums come from running the book's and the logos' positions as separate ranges.
-(
-    K_REVENUE,
-    K_USAGE,
-    K_EXPANSION,
-    K_OVERAGE,
-    K_LEAK,
-    K_RETENTION_BASE,
-    K_RETAINED,
-    K_RETAINED_CAPPED,
-    K_TTM_BASE,
-    K_TTM_RETAINED,
-    K_TTM_RETAINED_CAPPED,
-) = range(11)
-K_COUNT = 11
 
-# Per-position flags of the month, ``flag[G_*, p]``: uint8 0/1, each row padded to a multiple of
-# 8 so that it reads as uint64 words (``row.view(np.uint64)``): :func:`next_flag` skips eight
-# clear flags with one load.
-G_STEP, G_CHURN, G_NORMAL_SLOW, G_USE_CASE, G_SKIPPED, G_ACTIVE = range(6)
-G_COUNT = 6
+class Contrib(NamedTuple):
+    """Each position's contributions to the month's sums (0 where none), one row of the
+    workspace each.  The month's active and zero-month counts are the passes' own counts, and
+    its book-only and logo-only sums come from running the book's and the logos' positions as
+    separate ranges (:func:`simengine.kernels.ranges.add_sums`)."""
+
+    revenue: np.ndarray
+    usage: np.ndarray
+    expansion: np.ndarray
+    overage: np.ndarray
+    leak: np.ndarray
+    retention_base: np.ndarray
+    retained: np.ndarray
+    retained_capped: np.ndarray
+    ttm_base: np.ndarray
+    ttm_retained: np.ndarray
+    ttm_retained_capped: np.ndarray
+
+
+class Flags(NamedTuple):
+    """The month's per-position flags, uint8 0/1, one row of the workspace each, padded to a
+    multiple of 8 so that a row reads as uint64 words (``row.view(np.uint64)``): :func:`next_flag`
+    skips eight clear flags with one load."""
+
+    step: np.ndarray  # survives the boundary and takes a usage step
+    churn: np.ndarray  # churns at the boundary (or fails onboarding)
+    normal_slow: np.ndarray  # the usage normal left the ziggurat's fast path
+    use_case: np.ndarray  # a use case starts this month
+    skipped: np.ndarray  # the month shows no usage (the hurdle)
+    active: np.ndarray  # in play and not churned: it has a month
+
+
+class BoundaryRates(NamedTuple):
+    """A segment's hazard ratios at the boundary into one month (:func:`churn_pass`)."""
+
+    hazard_mult: float  # the month's go-to-market multiplier
+    csm_share: float  # the month's CSM coverage share
+    csm_hr: float  # hazard ratio of a covered account
+    decline_hr: float  # hazard ratio at a declining boundary
+    decline_factor: float  # exp(decline threshold): the quarter ratio below which usage declines
+    anniversary_hr: float  # hazard ratio at a contract anniversary
+
+
+class DeclineWindow(NamedTuple):
+    """Usage of months ``t - 7 .. t - 2`` (rows of the usage ring): the decline rule compares the
+    quarter ``t - 4 .. t - 2`` with the one before it."""
+
+    u7: np.ndarray
+    u6: np.ndarray
+    u5: np.ndarray
+    u4: np.ndarray
+    u3: np.ndarray
+    u2: np.ndarray
+
+
+class StepRates(NamedTuple):
+    """A segment's values for the usage step into one month (:func:`step_pass`)."""
+
+    drift_shift: float  # the month's drift shift
+    volatility: float  # SD of the step's noise (1 where eps already carries the mixture's scale)
+    ramp_tails: np.ndarray  # 1 - ramp(k) for k = 0 .. RAMP_TABLE_MONTHS, the last 0
+    q: float  # the use-case ramp's monthly factor exp(-1 / r)
+    decay: float  # the unhealthy use cases' monthly factor
+    decay_q: float  # decay * q
+    se_share: float  # the month's SE / adoption support share
+    intensity_plain: float  # use-case intensity without support
+    intensity_supported: float  # ... with it
+
+
+class MonthInputs(NamedTuple):
+    """What a month's usage and revenue read beyond the accounts' state (:func:`month_pass`,
+    :func:`cohort_pass`)."""
+
+    ring_now: np.ndarray  # revenue ring row of month t (month t - 24 on entry)
+    ring_ago: np.ndarray  # revenue ring row of month t - 12
+    usage_now: np.ndarray  # usage ring row of month t (the decline rule's)
+    season_now: float  # season multiplier of the month
+    price_mult: float  # the month's price multiplier
+    renewal_ratio: float  # renewal commit over the term's consumption
+
 
 # exp(x) for the passes: libm's exp is a call, which keeps a loop scalar; this one is plain
 # arithmetic, so LLVM vectorises it.  Cody & Waite's reduction x = k ln2 + r (|r| <= ln2 / 2,
@@ -224,12 +286,16 @@ def mixture_pass(lo, hi, step, usage_state, eps, weight, narrow, wide):
 
 
 @pass_jit
-def churn_pass(t, lo, hi, alive, exist, start, data_from, contract, cum_hazard, churn_rate,
-               threshold, health_hazard, u_csm, u7, u6, u5, u4, u3, u2, hazard_mult, csm_share,
-               covered_hr, decline_hr, decline_factor, anniversary_hr, step, churn,
-               active):  # fmt: skip
-    """The boundary into month ``t``: ``step[p]`` (survives and takes a usage step) and
-    ``churn[p]`` (churns at it, or fails onboarding in its start month) for every position.
+def churn_pass(t, lo, hi, fl, ints, window, rates, flags):
+    """The boundary into month ``t``: ``flags.step[p]`` (survives and takes a usage step) and
+    ``flags.churn[p]`` (churns at it, or fails onboarding in its start month) for every position
+    of ``lo .. hi - 1``.
+
+    Reads ``ints`` (:class:`~simengine.kernels.state.Ints`) ``alive``, ``exist``, ``start``,
+    ``data_from``, ``contract``; ``fl`` (:class:`~simengine.kernels.state.Floats`)
+    ``churn_rate``, ``threshold``, ``health_hazard``, ``u_csm``; the usage ``window``
+    (:class:`DeclineWindow`) and the segment's :class:`BoundaryRates`.  Writes ``fl.cum_hazard``
+    and ``flags.step``, ``flags.churn``, ``flags.active``.
 
     The hazard ratios in force: CSM coverage, the usage-decline rule on the account's own usage
     (lagged one month) and the contract anniversary, ``t - contract[p]`` a positive multiple of 12
@@ -237,6 +303,13 @@ def churn_pass(t, lo, hi, alive, exist, start, data_from, contract, cum_hazard, 
     churns (unless it failed onboarding).
     ``active[p]``: in play and not churned (it has a month).  Returns the number churned.
     """
+    alive, exist, start = ints.alive, ints.exist, ints.start
+    data_from, contract = ints.data_from, ints.contract
+    cum_hazard, churn_rate, threshold = fl.cum_hazard, fl.churn_rate, fl.threshold
+    health_hazard, u_csm = fl.health_hazard, fl.u_csm
+    u7, u6, u5, u4, u3, u2 = window
+    hazard_mult, csm_share, covered_hr, decline_hr, decline_factor, anniversary_hr = rates
+    step, churn, active = flags.step, flags.churn, flags.active
     n_churn = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
@@ -269,16 +342,26 @@ def churn_pass(t, lo, hi, alive, exist, start, data_from, contract, cum_hazard, 
 
 
 @pass_jit
-def step_pass(t, lo, hi, step, exist, born, eps, x, drift, ramp_tail, health, health_step,
-              healthy_ramp, unhealthy_level, unhealthy_ramp, hist_ramp, u_se, uc_gap,
-              drift_shift, volatility, ramp_tails, q, decay, decay_q, se_share,
-              intensity_plain, intensity_supported, use_case):  # fmt: skip
-    """The usage step of every stepping position into month ``t``; ``use_case[p]`` = 1 where a
-    use case starts this month (the arrivals are then drawn by
-    :func:`simengine.kernels.account.start_use_cases` in a scalar pass, with the gap left as it
+def step_pass(t, lo, hi, fl, ints, eps, rates, flags):
+    """The usage step of every stepping position (``flags.step``) into month ``t``: the level
+    ``x += drift + drift_shift + volatility * eps``, the ramp, health and use-case ramp updates;
+    ``flags.use_case[p]`` = 1 where a use case starts this month (the arrivals are then drawn by
+    :func:`simengine.kernels.state.start_use_cases` in a scalar pass, with the gap left as it
     was).  The ramp's remaining share is the segment's table at the tenure ``t - born[p]``
-    (``ramp_tails``: ``1 - ramp(k)`` for ``k = 0 .. RAMP_TABLE_MONTHS``, the last 0).  Returns how
-    many start one."""
+    (``rates.ramp_tails``, :class:`StepRates`).
+
+    Reads ``ints.exist``, ``ints.born``, ``eps`` (the step's noise) and ``fl.drift``,
+    ``fl.health_step``, ``fl.u_se``; writes ``fl.x``, ``ramp_tail``, ``health``,
+    ``healthy_ramp``, ``unhealthy_level``, ``unhealthy_ramp``, ``hist_ramp``, ``uc_gap``.
+    Returns how many start a use case."""
+    step, use_case = flags.step, flags.use_case
+    exist, born = ints.exist, ints.born
+    x, drift, ramp_tail = fl.x, fl.drift, fl.ramp_tail
+    health, health_step, healthy_ramp = fl.health, fl.health_step, fl.healthy_ramp
+    unhealthy_level, unhealthy_ramp = fl.unhealthy_level, fl.unhealthy_ramp
+    hist_ramp, u_se, uc_gap = fl.hist_ramp, fl.u_se, fl.uc_gap
+    (drift_shift, volatility, ramp_tails, q, decay, decay_q, se_share, intensity_plain,
+     intensity_supported) = rates  # fmt: skip
     last = ramp_tails.shape[0] - 1
     n_use_case = 0
     for k in range(hi - lo):
@@ -310,15 +393,15 @@ def exp_pass(lo, hi, x, out):
 
 
 @pass_jit
-def month_pass(t, lo, hi, active, gone, born, zero_gap, term, x, ramp_tail, health,
-               healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_size,
-               hist_ramp, price, commit, consumed, cur12, prev12, last_revenue, ring_now, ring_ago, u0,
-               season_now, price_mult, renewal_ratio, skipped, contrib):  # fmt: skip
-    """Usage, revenue, commits and the trailing sums of every active position in month ``t``
-    (inside the horizon), and its contributions to the month's sums (``contrib[K_*, p]``).
+def month_pass(t, lo, hi, fl, ints, month, flags, contrib):
+    """Usage, revenue, commits and the trailing sums of every active position (``flags.active``)
+    in month ``t`` (inside the horizon), and its contributions to the month's sums
+    (:class:`Contrib`, rows that do not alias).
 
-    ``contrib`` is a tuple of the ``K_COUNT`` rows (separate arguments: they do not alias).
-    ``skipped[p]`` = 1 where the month shows no usage (the hurdle): its next gap is drawn in a
+    Reads ``ints.gone``, ``ints.born``, the level, ramp, health and use-case fields of ``fl``
+    and ``month`` (:class:`MonthInputs`); writes ``ints.zero_gap``, ``ints.term``, ``fl.commit``,
+    ``consumed``, ``cur12``, ``prev12``, ``last_revenue``, the rings' rows of the month and
+    ``flags.skipped``: 1 where the month shows no usage (the hurdle), its next gap drawn in a
     scalar pass.  The contributions are also what the per-account record and the cohort cells
     read (revenue, overage, leak: 0 where not active).
     Returns the numbers of skipped months and of active positions.
@@ -328,6 +411,15 @@ def month_pass(t, lo, hi, active, gone, born, zero_gap, term, x, ramp_tail, heal
     was a customer 12 months before, so it stays in the year-ago base and, if it had been one
     for the whole base year, in the trailing-twelve-month base (numerators 0).
     """
+    active, skipped = flags.active, flags.skipped
+    gone, born, zero_gap, term = ints.gone, ints.born, ints.zero_gap, ints.term
+    x, ramp_tail, health = fl.x, fl.ramp_tail, fl.health
+    healthy_size, healthy_ramp = fl.healthy_size, fl.healthy_ramp
+    unhealthy_level, unhealthy_ramp = fl.unhealthy_level, fl.unhealthy_ramp
+    hist_size, hist_ramp, price = fl.hist_size, fl.hist_ramp, fl.price
+    commit, consumed, cur12, prev12 = fl.commit, fl.consumed, fl.cur12, fl.prev12
+    last_revenue = fl.last_revenue
+    ring_now, ring_ago, u0, season_now, price_mult, renewal_ratio = month
     n_skipped = 0
     n_active = 0
     for k in range(hi - lo):
@@ -376,26 +468,30 @@ def month_pass(t, lo, hi, active, gone, born, zero_gap, term, x, ramp_tail, heal
         expansion_revenue = base * new_expansion * unit
         retained = rolling and year_ago > 0.0
         ttm = rolling and t - 23 >= born[p]
-        contrib[K_REVENUE][p] = revenue  # 0 where not active
-        contrib[K_USAGE][p] = usage if on else 0.0
-        contrib[K_EXPANSION][p] = expansion_revenue if on else 0.0
-        contrib[K_OVERAGE][p] = overage
-        contrib[K_LEAK][p] = leak
-        contrib[K_RETENTION_BASE][p] = year_ago if retained else 0.0
-        contrib[K_RETAINED][p] = revenue if retained else 0.0
-        contrib[K_RETAINED_CAPPED][p] = min(revenue, year_ago) if retained else 0.0
-        contrib[K_TTM_BASE][p] = p12 if ttm else 0.0
-        contrib[K_TTM_RETAINED][p] = c12 if ttm else 0.0
-        contrib[K_TTM_RETAINED_CAPPED][p] = min(c12, p12) if ttm else 0.0
+        contrib.revenue[p] = revenue  # 0 where not active
+        contrib.usage[p] = usage if on else 0.0
+        contrib.expansion[p] = expansion_revenue if on else 0.0
+        contrib.overage[p] = overage
+        contrib.leak[p] = leak
+        contrib.retention_base[p] = year_ago if retained else 0.0
+        contrib.retained[p] = revenue if retained else 0.0
+        contrib.retained_capped[p] = min(revenue, year_ago) if retained else 0.0
+        contrib.ttm_base[p] = p12 if ttm else 0.0
+        contrib.ttm_retained[p] = c12 if ttm else 0.0
+        contrib.ttm_retained_capped[p] = min(c12, p12) if ttm else 0.0
     return n_skipped, n_active
 
 
 @pass_jit
-def cohort_pass(t, lo, hi, active, zero_gap, x, ramp_tail, health, healthy_size,
-                healthy_ramp, unhealthy_level, unhealthy_ramp, price, u0, season_now,
-                price_mult, skipped, revenue_out):  # fmt: skip
-    """Past the horizon (cohort tracking) only usage (for the decline rule) and revenue count;
-    returns the number of skipped months."""
+def cohort_pass(t, lo, hi, fl, ints, month, flags, revenue_out):
+    """Past the horizon (cohort tracking) only usage (for the decline rule, into
+    ``month.usage_now``) and revenue (into ``revenue_out``) count; writes ``ints.zero_gap`` and
+    ``flags.skipped`` as :func:`month_pass`.  Returns the number of skipped months."""
+    active, skipped, zero_gap = flags.active, flags.skipped, ints.zero_gap
+    x, ramp_tail, health, price = fl.x, fl.ramp_tail, fl.health, fl.price
+    healthy_size, healthy_ramp = fl.healthy_size, fl.healthy_ramp
+    unhealthy_level, unhealthy_ramp = fl.unhealthy_level, fl.unhealthy_ramp
+    u0, season_now, price_mult = month.usage_now, month.season_now, month.price_mult
     n_skipped = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
