@@ -22,7 +22,15 @@ from simengine.bookstats import ChurnRules
 from simengine.kernels import layout as L
 from simengine.kernels import state as S
 from simengine.kernels._jit import jit
-from simengine.kernels.init import book_template, init_book_block, init_logo_block
+from simengine.kernels.init import (
+    BookSegment,
+    LogoRun,
+    book_template,
+    init_book_block,
+    init_logo_block,
+)
+from simengine.kernels.rng import draw_key
+from simengine.kernels.state import Storage
 from tests.kernels import setup_oracle as O
 
 SEED = np.uint64(20261122)
@@ -84,8 +92,9 @@ def book_blocks(tmpl, seg_params, draws, st, it, rs, ring, uring):
         lo = 0
         for s in range(seg_params.shape[1]):
             log_season, mean_size, q = _constants(seg_params[d, s])
-            lo = init_book_block(tmpl, s, lo, SEED, d, seg_params[d, s], log_season, mean_size,
-                                 q, st, it, rs, ring, uring)  # fmt: skip
+            lo = init_book_block(tmpl, s, lo, draw_key(SEED, d), seg_params[d, s],
+                                 BookSegment(log_season, mean_size, q),
+                                 Storage(st, it, rs, ring, uring))  # fmt: skip
 
 
 @jit
@@ -104,9 +113,9 @@ def logo_blocks(seg_params, month_params, counts, draws, st, it, rs, ring, uring
         lo = 0
         for s in range(seg_params.shape[1]):
             sp = seg_params[d, s]
-            lo = init_logo_block(lo, SEED, d, s, 0, counts.shape[0], counts[:, s], sp,
-                                 month_params[d, s], S.mean_first_year_ramp(sp), out, st, it, rs,
-                                 ring, uring)  # fmt: skip
+            run = LogoRun(s, 0, counts.shape[0], counts[:, s], S.mean_first_year_ramp(sp))
+            lo = init_logo_block(lo, draw_key(SEED, d), run, sp, month_params[d, s], out,
+                                 Storage(st, it, rs, ring, uring))  # fmt: skip
 
 
 @jit

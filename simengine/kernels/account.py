@@ -73,7 +73,9 @@ from numba import get_thread_id, prange
 
 from simengine.kernels._jit import jit
 from simengine.kernels.init import (
+    BookSegment,
     BookTemplate,
+    LogoRun,
     book_template,
     init_book_block,
     init_logo_block,
@@ -144,6 +146,7 @@ from simengine.kernels.ranges import (
     fill_holes,
     run_bounds,
 )
+from simengine.kernels.rng import draw_key
 from simengine.kernels.state import (
     F_COUNT,
     J_COUNT,
@@ -151,6 +154,7 @@ from simengine.kernels.state import (
     R_USAGE,
     R_USE_CASE,
     R_ZERO,
+    Storage,
     draw_new_logos,
     float_fields,
     int_fields,
@@ -397,14 +401,14 @@ def init_draw(seed, draw, tmpl, inputs, tables, blocks, out, d):
     sp, mp = inputs.seg_params, inputs.month_params
     block, n_book = blocks.block, blocks.n_book
     horizon, n_seg = blocks.counts.shape[0], blocks.counts.shape[1]
+    dkey = draw_key(seed, draw)
+    store = Storage(d.st, d.it, d.rs, d.ring, d.uring)
     for s in range(n_seg):
-        init_book_block(tmpl, s, block[s], seed, draw, sp[s], tables.log_season[s],
-                        tables.mean_size[s], tables.q[s], d.st, d.it, d.rs, d.ring,
-                        d.uring)  # fmt: skip
+        seg = BookSegment(tables.log_season[s], tables.mean_size[s], tables.q[s])
+        init_book_block(tmpl, s, block[s], dkey, sp[s], seg, store)
     for s in range(n_seg):
-        init_logo_block(block[s] + n_book[s], seed, draw, s, 0, horizon, blocks.counts[:, s],
-                        sp[s], mp[s], tables.mean_ramp[s], out, d.st, d.it, d.rs, d.ring,
-                        d.uring)  # fmt: skip
+        run = LogoRun(s, 0, horizon, blocks.counts[:, s], tables.mean_ramp[s])
+        init_logo_block(block[s] + n_book[s], dkey, run, sp[s], mp[s], out, store)
     ints = d.ints
     for s in range(n_seg):
         for p in range(block[s], block[s + 1]):

@@ -2,8 +2,9 @@
 
 :func:`init_book_block` fills one segment's book accounts and :func:`init_logo_block` a run of a
 segment's new logos, at consecutive positions of the field-major arrays the passes read
-(``st[F_*, p]``, ``it[I_*, p]``, ``rs[R_*, p]``, ``ring[u, p]``, ``uring[u, p]``; see
-:mod:`simengine.kernels.passes`).  This is the kernel's one account set-up; the tests hold it to
+(:class:`~simengine.kernels.state.Storage`: float and integer rows, by name through
+:class:`~simengine.kernels.state.Floats` and :class:`~simengine.kernels.state.Ints`, stream
+states, the revenue and usage rings; see :mod:`simengine.kernels.passes`).  This is the kernel's one account set-up; the tests hold it to
 a one-account-at-a-time oracle (``tests/kernels/setup_oracle.py``: same streams, same draws),
 which costs 3-5x more (benchmarks/bench_init.py).  Blocks are fast because:
 
@@ -27,9 +28,9 @@ which costs 3-5x more (benchmarks/bench_init.py).  Blocks are fast because:
 Interface for :func:`simengine.kernels.account.simulate_draw`: a segment ``s`` owns positions
 ``block[s] .. block[s + 1] - 1``, first its book accounts in book-row order, then its new logos
 in (start month, k) order.  ``init_book_block(tmpl, s, block[s], ...)`` fills the first part and
-returns the next position; ``init_logo_block(lo, ..., t0, t1, ...)`` fills the logos of start
-months ``t0 .. t1 - 1`` from ``lo`` and returns the next position (one call per segment with
-``t0, t1 = 0, horizon`` at ``lo = block[s] + book accounts of s``).  Book positions also get
+returns the next position; ``init_logo_block(lo, ..., run, ...)`` fills the logos of start
+months ``run.t0 .. run.t1 - 1`` from ``lo`` and returns the next position (one call per segment
+with ``t0, t1 = 0, horizon`` at ``lo = block[s] + book accounts of s``).  Book positions also get
 ``J_ROW`` (their book row), ``J_EXIST = 1`` and ``J_ALIVE = 1`` when ``it`` has those rows; a
 logo's ``J_*`` are the caller's.
 """
@@ -77,7 +78,6 @@ from simengine.kernels.rng import (
     PURPOSE_USE_CASE,
     PURPOSE_ZERO_MONTH,
     account_key,
-    draw_key,
     gamma_dv,
     new_logo_account,
     next_normal,
@@ -85,38 +85,26 @@ from simengine.kernels.rng import (
     purpose_key,
 )
 from simengine.kernels.state import (
-    F_CHURN_RATE,
     F_COMMIT,
     F_CONSUMED,
     F_COUNT,
-    F_CUM_HAZARD,
     F_CUR12,
-    F_DRIFT,
     F_HEALTH,
     F_HEALTH_HAZARD,
     F_HEALTH_STEP,
-    F_HEALTHY_RAMP,
-    F_HEALTHY_SIZE,
     F_HIST_RAMP,
     F_HIST_SIZE,
     F_LAST_REVENUE,
     F_PREV12,
     F_PRICE,
-    F_RAMP_TAIL,
-    F_THRESHOLD,
-    F_U_CSM,
-    F_U_SE,
-    F_UC_GAP,
     F_UNHEALTHY_LEVEL,
     F_UNHEALTHY_RAMP,
-    F_X,
     I_BORN,
     I_CONTRACT,
     I_DATA_FROM,
     I_SEGMENT,
     I_START,
     I_TERM,
-    I_ZERO_GAP,
     J_ALIVE,
     J_COUNT,
     J_EXIST,
@@ -125,6 +113,8 @@ from simengine.kernels.state import (
     R_USAGE,
     R_USE_CASE,
     R_ZERO,
+    float_fields,
+    int_fields,
     log_ramp_at,
     ramp_tail_at,
 )
@@ -143,6 +133,45 @@ _BOOK_I = (I_TERM, I_BORN, I_DATA_FROM, I_CONTRACT)
 # Zero-month modes of a segment: no skipped months, a geometric gap, every month skipped.
 _ZERO_NEVER, _ZERO_GAP, _ZERO_ALWAYS = 0, 1, 2
 _NO_ZERO_F = float(NO_ZERO_MONTH)
+
+
+class BookSegment(NamedTuple):
+    """A segment's values :func:`init_book_block` reads, once per draw."""
+
+    log_season: float  # log season multiplier of the as_of month
+    mean_size: float  # expected use-case size exp(mu + sigma^2 / 2)
+    q: float  # the use-case ramp's monthly factor exp(-1 / r)
+
+
+class LogoRun(NamedTuple):
+    """A segment's new logos of start months ``t0 .. t1 - 1`` (:func:`init_logo_block`)."""
+
+    s: int  # the segment
+    t0: int
+    t1: int
+    counts: np.ndarray  # (months,) the segment's logos by start month
+    mean_ramp: float  # its mean ramp over a logo's first 12 months
+
+
+class TenureTables(NamedTuple):
+    """A segment's values by integer tenure (rows ``tenure - t_lo``), computed with libm once per
+    block, so that the vector passes read them instead of calling ``log`` / ``expm1``."""
+
+    tail: np.ndarray  # 1 - ramp(k)
+    log_ramp: np.ndarray  # log ramp(k)
+    ramp_term: np.ndarray  # the ramp's log table entry (0 past it)
+    q_power: np.ndarray  # q ** (age + 1) by in-flight use-case age
+    t_lo: int
+
+
+class BookScalars(NamedTuple):
+    """A segment's scalars of the book's vector pass (:func:`_book_pass`)."""
+
+    mu_drift: float  # the segment's usage drift g
+    tau: float  # account effect SD
+    volatility: float  # usage step SD
+    log_season: float
+    mean_size: float
 
 
 class BookTemplate(NamedTuple):
@@ -366,7 +395,7 @@ def _zero_mode(p):
 
 
 @jit
-def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it, rs, ring, uring):
+def init_book_block(tmpl, s, lo, dkey, p, seg, store):
     """Segment ``s``'s book accounts at positions ``lo ..``: their state at ``as_of``, each
     continuing its own history.
 
@@ -384,11 +413,15 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
       ``E``, in-flight ones also their remaining ramp, and usage is ``base x (1 + E_hist +
       E_new)``: the level ``x`` backs out ``1 + E_hist`` at ``as_of``, with season and ramp.
 
-    ``tmpl`` is the :func:`book_template`; ``p``
-    the segment's parameter vector; ``log_season`` (log season multiplier of the ``as_of``
-    month), ``mean_size`` (expected use-case size) and ``q`` (the use-case ramp's monthly factor)
-    the segment's, once per draw.  Returns the position after the block.
+    ``tmpl`` is the :func:`book_template`; ``dkey`` the draw's
+    :func:`~simengine.kernels.rng.draw_key`; ``store`` the draw's
+    :class:`~simengine.kernels.state.Storage`; ``p``
+    the segment's parameter vector; ``seg`` its :class:`BookSegment` values, once per draw.
+    Returns the position after the block.
     """
+    log_season, mean_size, q = seg
+    st, it, rs, ring, uring = store
+    fl, ints = float_fields(st), int_fields(it)
     c0 = tmpl.start[s]
     n = tmpl.start[s + 1] - c0
     hi = lo + n
@@ -435,7 +468,6 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
     csm_hr = p[P_CSM_HR]
     h = p[P_DECLINE_HR]
     g = p[P_ANNIVERSARY_HR]
-    dkey = draw_key(seed, draw)
     for k in range(n):
         pos = lo + k
         c = c0 + k
@@ -458,41 +490,35 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
         b = p[P_CHURN_BETA] + cov * exposure
         db, cb = _gamma_constants(b)
         ua, ga, gb = _churn_draws(key, da, ca, alpha < 1.0, b, db, cb)
-        st[F_DRIFT, pos] = z_effect
-        st[F_THRESHOLD, pos] = u_churn
-        st[F_UC_GAP, pos] = u_use_case
-        st[F_U_CSM, pos] = u_csm
-        st[F_U_SE, pos] = u_se
-        st[F_CHURN_RATE, pos] = ga
-        st[F_HEALTHY_SIZE, pos] = ua
-        st[F_HEALTHY_RAMP, pos] = gb
-        st[F_CUM_HAZARD, pos] = _account_streams(key, p, rs, pos)
+        fl.drift[pos] = z_effect
+        fl.threshold[pos] = u_churn
+        fl.uc_gap[pos] = u_use_case
+        fl.u_csm[pos] = u_csm
+        fl.u_se[pos] = u_se
+        fl.churn_rate[pos] = ga
+        fl.healthy_size[pos] = ua
+        fl.healthy_ramp[pos] = gb
+        fl.cum_hazard[pos] = _account_streams(key, p, rs, pos)
 
-    _churn_and_gaps(lo, hi, p, st, it)
-    _book_pass(
-        lo, hi, c0, st[F_X], st[F_DRIFT], st[F_RAMP_TAIL], st[F_HEALTHY_SIZE],
-        st[F_HEALTHY_RAMP], st[F_HIST_SIZE], st[F_HIST_RAMP], st[F_U_CSM], st[F_U_SE],
-        tmpl.tenure, tmpl.change_count, tmpl.change_sum, tmpl.log_usage, tmpl.use_cases_done,
-        tmpl.csm, tmpl.se, tmpl.season_coef, tmpl.ramp_coef, tmpl.ramp_tenure, tmpl.use_case_age,
-        tail, log_ramp, ramp_term, q_power, t_lo, p[P_SEASON0 : P_SEASON0 + 12], p[P_DRIFT],
-        p[P_ACCOUNT_SD], p[P_VOLATILITY], tmpl.covered_share[0], tmpl.covered_share[1],
-        log_season, mean_size,
-    )  # fmt: skip
+    _churn_and_gaps(lo, hi, p, fl, ints)
+    tables = TenureTables(tail, log_ramp, ramp_term, q_power, t_lo)
+    _book_pass(lo, hi, c0, fl, tmpl, tables, p[P_SEASON0 : P_SEASON0 + 12],
+               BookScalars(p[P_DRIFT], p[P_ACCOUNT_SD], p[P_VOLATILITY], log_season,
+                           mean_size))  # fmt: skip
     return hi
 
 
 @jit
-def _churn_and_gaps(lo, hi, p, st, it):
+def _churn_and_gaps(lo, hi, p, fl, ints):
     """Staged churn and gap draws (``_STAGING``) of positions ``lo .. hi - 1`` to state, books
     and logos alike (:func:`_boost_pass` only where the segment's alpha is below 1)."""
     alpha = p[P_CHURN_ALPHA]
     if alpha < 1.0:
-        _boost_pass(lo, hi, st[F_CHURN_RATE], st[F_HEALTHY_SIZE], 1.0 / alpha)
+        _boost_pass(lo, hi, fl.churn_rate, fl.healthy_size, 1.0 / alpha)
     else:
-        _fill(lo, hi - lo, st[F_HEALTHY_SIZE], 0.0)
+        _fill(lo, hi - lo, fl.healthy_size, 0.0)
     mode, log1m_p = _zero_mode(p)
-    _churn_pass(lo, hi, st[F_THRESHOLD], st[F_UC_GAP], st[F_CHURN_RATE], st[F_HEALTHY_RAMP],
-                st[F_CUM_HAZARD], it[I_ZERO_GAP], mode, log1m_p)  # fmt: skip
+    _churn_pass(lo, hi, fl, ints.zero_gap, mode, log1m_p)
 
 
 @pass_jit
@@ -506,12 +532,13 @@ def _boost_pass(lo, hi, ga, ua, inv_alpha):
 
 
 @pass_jit
-def _churn_pass(lo, hi, threshold, uc_gap, churn_rate, healthy_ramp, cum_hazard, zero_gap,
-                zero_mode, log1m_p):  # fmt: skip
+def _churn_pass(lo, hi, fl, zero_gap, zero_mode, log1m_p):
     """The churn threshold (-1 stays: failed onboarding), the use-case gap, the churn rate
     ``-log1p(-theta)`` (``theta = ga / (ga + gb)``: the boosted alpha gamma in ``churn_rate``,
     the beta gamma in ``healthy_ramp``) and the zero-month gap; clears the staging slots that
     are state fields of their own."""
+    threshold, uc_gap, churn_rate = fl.threshold, fl.uc_gap, fl.churn_rate
+    healthy_ramp, cum_hazard = fl.healthy_ramp, fl.cum_hazard
     for k in range(hi - lo):
         pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
         u = threshold[pos]
@@ -525,11 +552,7 @@ def _churn_pass(lo, hi, threshold, uc_gap, churn_rate, healthy_ramp, cum_hazard,
 
 
 @pass_jit
-def _book_pass(lo, hi, c0, x, drift, ramp_tail, healthy_size, healthy_ramp, hist_size,
-               hist_ramp, u_csm, u_se, tenure, change_count, change_sum, log_usage,
-               use_cases_done, csm, se, season_coef, ramp_coef, ramp_tenure, use_case_age, tail,
-               log_ramp, ramp_term, q_power, t_lo, season, mu_drift, tau, volatility, csm_share,
-               se_share, log_season, mean_size):  # fmt: skip
+def _book_pass(lo, hi, c0, fl, tmpl, tables, season, scalars):
     """The book block's vector passes after :func:`_churn_pass`: coverage, the account
     effect, the past use cases and the level (:func:`init_book_block`), with the tables for the
     tenure terms and vlog1p for libm's log1p.
@@ -546,7 +569,22 @@ def _book_pass(lo, hi, c0, x, drift, ramp_tail, healthy_size, healthy_ramp, hist
     a runtime number of terms run term by term over the block, each lane adding its terms in
     the scalar function's order.  ``x`` holds the effect's residual sum ``S1`` until the level
     replaces it, ``hist_size`` / ``hist_ramp`` the use-case sums.
+
+    Reads the template's columns ``c0 ..`` (:class:`BookTemplate`), the segment's
+    :class:`TenureTables`, ``season`` (its 12 log effects) and :class:`BookScalars`; writes
+    ``fl``'s ``x``, ``drift``, ``ramp_tail``, ``healthy_size``, ``healthy_ramp``, ``hist_size``,
+    ``hist_ramp``, ``u_csm`` and ``u_se``.
     """
+    x, drift, ramp_tail = fl.x, fl.drift, fl.ramp_tail
+    healthy_size, healthy_ramp = fl.healthy_size, fl.healthy_ramp
+    hist_size, hist_ramp, u_csm, u_se = fl.hist_size, fl.hist_ramp, fl.u_csm, fl.u_se
+    tenure, change_count, change_sum = tmpl.tenure, tmpl.change_count, tmpl.change_sum
+    log_usage, use_cases_done, csm, se = tmpl.log_usage, tmpl.use_cases_done, tmpl.csm, tmpl.se
+    season_coef, ramp_coef = tmpl.season_coef, tmpl.ramp_coef
+    ramp_tenure, use_case_age = tmpl.ramp_tenure, tmpl.use_case_age
+    csm_share, se_share = tmpl.covered_share[0], tmpl.covered_share[1]
+    tail, log_ramp, ramp_term, q_power, t_lo = tables
+    mu_drift, tau, volatility, log_season, mean_size = scalars
     n = hi - lo
     # Coverage: observed flags rank the fixed uniforms (init_book_block).
     for k in range(n):
@@ -617,8 +655,7 @@ def _book_pass(lo, hi, c0, x, drift, ramp_tail, healthy_size, healthy_ramp, hist
 
 
 @jit
-def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st, it, rs, ring,
-                    uring):  # fmt: skip
+def init_logo_block(lo, dkey, run, p, mp, out, store):
     """Segment ``s``'s new logos of start months ``t0 .. t1 - 1`` at positions ``lo ..``, in
     (start month, k) order; books them into ``out[t, s]``.  Returns the position after them.
 
@@ -630,10 +667,13 @@ def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st
     ``exp(x0)``, the logo's plateau monthly usage (its drawn starting level).  A logo that fails
     onboarding (the churn fit's same-month churn) signs, so its booking stands, but never uses
     the product and churns in its start month (threshold -1).
-    ``counts[t]`` is the segment's number of logos starting in month ``t``; ``p`` its parameter
-    vector, ``mp`` its month parameters (months x ``M_*``), ``mean_ramp`` its
-    :func:`~simengine.kernels.state.mean_first_year_ramp`.
+    ``run`` is a :class:`LogoRun` (the segment, its start months, its counts by start month and
+    its mean first-year ramp); ``p`` its parameter vector, ``mp`` its month parameters (months x
+    ``M_*``); ``dkey`` and ``store`` as :func:`init_book_block`.
     """
+    s, t0, t1, counts, mean_ramp = run
+    st, it, rs, ring, uring = store
+    fl, ints = float_fields(st), int_fields(it)
     pos = lo
     alpha = p[P_CHURN_ALPHA]
     beta = p[P_CHURN_BETA] + 0.0  # exposure 0: a new logo has survived no boundary
@@ -642,7 +682,6 @@ def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st
     tail = ramp_tail_at(p, 0)  # tenure 0
     health_step = math.exp(-p[P_UNHEALTHY_DECAY])
     drift_sd = p[P_ACCOUNT_SD]
-    dkey = draw_key(seed, draw)
     for t in range(t0, t1):
         mpt = mp[t]
         price = p[P_PRICE] * mpt[M_PRICE_MULT]
@@ -664,29 +703,29 @@ def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st
             failed = u_fail < p[P_ONBOARDING_FAILURE]
             unhealthy = u_health < mpt[M_UNHEALTHY_SHARE]
             signs = u_commit < p[P_COMMIT_SHARE]
-            st[F_X, pos] = p[P_INIT_MU] + p[P_INIT_SD] * z_level
-            st[F_DRIFT, pos] = p[P_DRIFT] + drift_sd * z_effect
-            st[F_RAMP_TAIL, pos] = tail
-            st[F_HEALTH, pos] = p[P_UNHEALTHY_PLATEAU] if unhealthy else 1.0
-            st[F_HEALTH_STEP, pos] = health_step if unhealthy else 1.0
-            st[F_HEALTH_HAZARD, pos] = p[P_UNHEALTHY_HR] if unhealthy else 1.0
-            st[F_THRESHOLD, pos] = -1.0 if failed else u_churn
-            st[F_UC_GAP, pos] = u_use_case
-            st[F_U_CSM, pos] = u_csm
-            st[F_U_SE, pos] = u_se
-            st[F_CHURN_RATE, pos] = ga
-            st[F_HEALTHY_SIZE, pos] = ua
-            st[F_HEALTHY_RAMP, pos] = gb
-            st[F_COMMIT, pos] = commit_factor if signs else payg_factor
-            st[F_LAST_REVENUE, pos] = 1.0 if signs else mean_ramp
-            st[F_CONSUMED, pos] = 1.0 if (signs and not failed) else 0.0
-            st[F_CUM_HAZARD, pos] = _account_streams(key, p, rs, pos)
-            it[I_SEGMENT, pos] = s
-            it[I_START, pos] = t
-            it[I_BORN, pos] = t
-            it[I_DATA_FROM, pos] = t
-            it[I_CONTRACT, pos] = t
-            it[I_TERM, pos] = 0
+            fl.x[pos] = p[P_INIT_MU] + p[P_INIT_SD] * z_level
+            fl.drift[pos] = p[P_DRIFT] + drift_sd * z_effect
+            fl.ramp_tail[pos] = tail
+            fl.health[pos] = p[P_UNHEALTHY_PLATEAU] if unhealthy else 1.0
+            fl.health_step[pos] = health_step if unhealthy else 1.0
+            fl.health_hazard[pos] = p[P_UNHEALTHY_HR] if unhealthy else 1.0
+            fl.threshold[pos] = -1.0 if failed else u_churn
+            fl.uc_gap[pos] = u_use_case
+            fl.u_csm[pos] = u_csm
+            fl.u_se[pos] = u_se
+            fl.churn_rate[pos] = ga
+            fl.healthy_size[pos] = ua
+            fl.healthy_ramp[pos] = gb
+            fl.commit[pos] = commit_factor if signs else payg_factor
+            fl.last_revenue[pos] = 1.0 if signs else mean_ramp
+            fl.consumed[pos] = 1.0 if (signs and not failed) else 0.0
+            fl.cum_hazard[pos] = _account_streams(key, p, rs, pos)
+            ints.segment[pos] = s
+            ints.start[pos] = t
+            ints.born[pos] = t
+            ints.data_from[pos] = t
+            ints.contract[pos] = t
+            ints.term[pos] = 0
             pos += 1
     hi = pos
     n = hi - lo
@@ -697,14 +736,14 @@ def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st
         _fill(lo, n, ring[u], 0.0)
     for u in range(8):
         _fill(lo, n, uring[u], 0.0)
-    _churn_and_gaps(lo, hi, p, st, it)
-    _bookings_pass(lo, hi, st[F_X], st[F_COMMIT], st[F_CONSUMED], st[F_LAST_REVENUE])
+    _churn_and_gaps(lo, hi, p, fl, ints)
+    _bookings_pass(lo, hi, fl.x, fl.commit, fl.consumed, fl.last_revenue)
     # Bookings in (start month, k) order: a fixed order of additions.
     pos = lo
     for t in range(t0, t1):
         for _ in range(counts[t]):
-            out[t, s, V_BOOKINGS] += st[F_LAST_REVENUE, pos]
-            st[F_LAST_REVENUE, pos] = 0.0
+            out[t, s, V_BOOKINGS] += fl.last_revenue[pos]
+            fl.last_revenue[pos] = 0.0
             pos += 1
     return hi
 

@@ -140,6 +140,17 @@ assert Floats._fields.index("hist_ramp") == F_HIST_RAMP and len(Floats._fields) 
 assert Ints._fields.index("zero_gap") == I_ZERO_GAP and len(Ints._fields) == J_COUNT
 
 
+class Storage(NamedTuple):
+    """One draw's account state by position, field major, as set-up writes it and compaction
+    moves it (:mod:`simengine.kernels.init`, :mod:`simengine.kernels.ranges`)."""
+
+    st: np.ndarray  # (F_COUNT, positions) floats: Floats by name
+    it: np.ndarray  # (J_COUNT, positions) integers: Ints by name
+    rs: np.ndarray  # (3, positions) uint64 stream states: R_USAGE, R_USE_CASE, R_ZERO
+    ring: np.ndarray  # (RING_MONTHS, positions) revenue of month u in row u % RING_MONTHS
+    uring: np.ndarray  # (8, positions) usage of month u in row u % 8
+
+
 @jit
 def float_fields(st):
     """The :class:`Floats` view of float storage ``st`` (F_COUNT x positions): no copy."""

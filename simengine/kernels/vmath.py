@@ -1,4 +1,4 @@
-"""Vectorisable ``log`` and ``log1p`` for the passes over accounts (issue 11, speed).
+"""Vectorisable ``log`` and ``log1p`` for the passes over accounts.
 
 libm's ``log`` and ``log1p`` are calls, which keep a loop scalar; these are plain arithmetic on
 the float's bits, inlined into the caller (``inline="always"``), so LLVM vectorises a loop that
