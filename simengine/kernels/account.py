@@ -267,7 +267,7 @@ def simulate_draw(seed, draw, book, tmpl, inputs, outs, ws):
     logo range (a fixed order, so sums are reproducible): :func:`boundary`, :func:`usage_step`,
     :func:`month_end`; then the cohort cells (:func:`cohort_cells`).  Those steps are inlined
     (``inline_jit``): called per month, segment and range, a call that passes the :class:`Draw`
-    (some 60 arrays) cost ~20% of the kernel's time.
+    (some 60 arrays) cost ~8% of the kernel's time (paired A/B, benchmarks/bench_ab.py).
 
     Parameters
     ----------
