@@ -128,13 +128,17 @@ from simengine.kernels.passes import (
     Flags,
     MonthInputs,
     StepRates,
+    churn_fields,
     churn_pass,
+    cohort_fields,
     cohort_pass,
     mixture_pass,
+    month_fields,
     month_pass,
     next_flag,
     normal_fixup,
     normal_pass,
+    step_fields,
     step_pass,
 )
 from simengine.kernels.ranges import (
@@ -237,6 +241,10 @@ class Draw(NamedTuple):
     eps: np.ndarray  # the usage steps' noise
     revenue: np.ndarray  # revenue past the horizon (cohort_pass)
     lanes: np.ndarray  # add_sums' scratch
+    churn_io: object  # passes.ChurnFields: what churn_pass reads and writes
+    step_io: object  # passes.StepFields
+    month_io: object  # passes.MonthFields
+    cohort_io: object  # passes.CohortFields
 
 
 class Shares(NamedTuple):
@@ -357,12 +365,16 @@ def segment_tables(sp, month_of_year0):
 def draw_views(ws):
     """The :class:`Draw` of workspace ``ws``: named views, no copies."""
     st, it, rs, ring, uring, flag, scratch, contrib = ws
+    fl, ints = float_fields(st), int_fields(it)
+    flags = Flags(flag[0], flag[1], flag[2], flag[3], flag[4], flag[5])
+    eps = scratch[0]
     return Draw(
-        st, it, rs, ring, uring, float_fields(st), int_fields(it),
-        Flags(flag[0], flag[1], flag[2], flag[3], flag[4], flag[5]),
+        st, it, rs, ring, uring, fl, ints, flags,
         Contrib(contrib[0], contrib[1], contrib[2], contrib[3], contrib[4], contrib[5],
                 contrib[6], contrib[7], contrib[8], contrib[9], contrib[10]),
-        scratch[0], scratch[2], np.empty(LANES),
+        eps, scratch[2], np.empty(LANES), churn_fields(fl, ints, flags),
+        step_fields(fl, ints, flags, eps), month_fields(fl, ints, flags),
+        cohort_fields(fl, ints, flags),
     )  # fmt: skip
 
 
@@ -494,7 +506,7 @@ def boundary(span, d, inputs, shares, blocks, outs):
                            uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8])  # fmt: skip
     rates = BoundaryRates(mps[M_HAZARD_MULT], shares.csm[s], ps[P_CSM_HR], ps[P_DECLINE_HR],
                           math.exp(ps[P_DECLINE_THRESHOLD]), ps[P_ANNIVERSARY_HR])  # fmt: skip
-    n_churn = churn_pass(t, lo, hi, d.fl, d.ints, window, rates, d.flags)
+    n_churn = churn_pass(t, lo, hi, d.churn_io, window, rates)
     fl, ints = d.fl, d.ints
     out, acc_rec = outs.out, outs.accounts
     record = acc_rec.shape[0] > 0
@@ -546,7 +558,7 @@ def usage_step(span, d, inputs, tables, shares, outs):
     rates = StepRates(mps[M_DRIFT_SHIFT], volatility, tables.ramp_tails[s], q, tables.decay[s],
                       tables.decay_q[s], se_share, intensity_plain,
                       intensity_supported)  # fmt: skip
-    n_use_case = step_pass(t, lo, hi, fl, ints, d.eps, rates, flags)
+    n_use_case = step_pass(t, lo, hi, d.step_io, rates)
     use_case = flags.use_case
     words = use_case.view(np.uint64)
     p = lo
@@ -588,9 +600,9 @@ def month_end(span, season_now, book, d, inputs, outs):
                         ps[P_RENEWAL_RATIO])  # fmt: skip
     n_active = 0
     if t < horizon:
-        n_skipped, n_active = month_pass(t, lo, hi, d.fl, d.ints, month, d.flags, d.contrib)
+        n_skipped, n_active = month_pass(t, lo, hi, d.month_io, month, d.contrib)
     else:
-        n_skipped = cohort_pass(t, lo, hi, d.fl, d.ints, month, d.flags, d.revenue)
+        n_skipped = cohort_pass(t, lo, hi, d.cohort_io, month, d.revenue)
     skipped = d.flags.skipped
     words = skipped.view(np.uint64)
     zero_gap = d.ints.zero_gap

@@ -4,9 +4,12 @@
 *position*, field major, and hands it to a pass by name: ``fl.x[p]``
 (:class:`~simengine.kernels.state.Floats`), ``ints.born[p]``
 (:class:`~simengine.kernels.state.Ints`), the month's :class:`Flags` and :class:`Contrib`, and the
-rings ``ring[u % 24, p]`` (revenue) and ``uring[u % 8, p]`` (usage).  A pass unpacks the fields it
-reads and writes at its top, so its loop reads as the model; the named tuples cost nothing (numba
-passes each array of a tuple as its own argument, ``noalias`` included).  Each segment owns a block of positions: its book accounts in row order, then
+rings ``ring[u % 24, p]`` (revenue) and ``uring[u % 8, p]`` (usage).  Each of the vector passes
+takes one named tuple of exactly the arrays it reads and writes (:class:`ChurnFields`,
+:class:`StepFields`, :class:`MonthFields`, :class:`CohortFields`, built once per draw) and
+unpacks it at its top, so its loop reads as the model (numba passes each array of a tuple as its
+own argument, ``noalias`` included).  Each segment owns a block of positions: its book accounts
+in row order, then
 its new logos by start month, each initialised straight into its position.  A month runs over
 two ranges of each block, the book's positions and the logos' in play (past the horizon only the
 logos still inside their cohort window), with the segment's values as scalars, as a few passes:
@@ -149,6 +152,122 @@ class MonthInputs(NamedTuple):
     renewal_ratio: float  # renewal commit over the term's consumption
 
 
+class ChurnFields(NamedTuple):
+    """The arrays :func:`churn_pass` reads and writes, by position (:func:`churn_fields`)."""
+
+    alive: np.ndarray  # read: 1 while in play
+    exist: np.ndarray  # read: 1 for a book account
+    start: np.ndarray  # read: a new logo's start month
+    data_from: np.ndarray  # read: first month with usage data
+    contract: np.ndarray  # read: the month contract anniversaries count from
+    churn_rate: np.ndarray  # read: hazard per boundary at hazard ratio 1
+    threshold: np.ndarray  # read: the Exp(1) churn threshold (-1: fails onboarding)
+    health_hazard: np.ndarray  # read: unhealthy hazard ratio
+    u_csm: np.ndarray  # read: fixed uniform of CSM coverage
+    cum_hazard: np.ndarray  # read and written: cumulative hazard so far
+    step: np.ndarray  # written: Flags.step
+    churn: np.ndarray  # written: Flags.churn
+    active: np.ndarray  # written: Flags.active
+
+
+class StepFields(NamedTuple):
+    """The arrays :func:`step_pass` reads and writes, by position (:func:`step_fields`)."""
+
+    step: np.ndarray  # read: Flags.step
+    exist: np.ndarray  # read
+    born: np.ndarray  # read
+    eps: np.ndarray  # read: the step's noise
+    drift: np.ndarray  # read
+    health_step: np.ndarray  # read
+    u_se: np.ndarray  # read
+    x: np.ndarray  # read and written from here on
+    ramp_tail: np.ndarray
+    health: np.ndarray
+    healthy_ramp: np.ndarray
+    unhealthy_level: np.ndarray
+    unhealthy_ramp: np.ndarray
+    hist_ramp: np.ndarray
+    uc_gap: np.ndarray
+    use_case: np.ndarray  # written: Flags.use_case
+
+
+class MonthFields(NamedTuple):
+    """The arrays :func:`month_pass` reads and writes, by position (:func:`month_fields`)."""
+
+    active: np.ndarray  # read: Flags.active
+    gone: np.ndarray  # read
+    born: np.ndarray  # read
+    x: np.ndarray  # read
+    ramp_tail: np.ndarray  # read
+    health: np.ndarray  # read
+    healthy_size: np.ndarray  # read
+    healthy_ramp: np.ndarray  # read
+    unhealthy_level: np.ndarray  # read
+    unhealthy_ramp: np.ndarray  # read
+    hist_size: np.ndarray  # read
+    hist_ramp: np.ndarray  # read
+    price: np.ndarray  # read
+    zero_gap: np.ndarray  # read and written from here on
+    term: np.ndarray
+    commit: np.ndarray
+    consumed: np.ndarray
+    cur12: np.ndarray
+    prev12: np.ndarray
+    last_revenue: np.ndarray
+    skipped: np.ndarray  # written: Flags.skipped
+
+
+class CohortFields(NamedTuple):
+    """The arrays :func:`cohort_pass` reads and writes, by position (:func:`cohort_fields`)."""
+
+    active: np.ndarray  # read: Flags.active
+    x: np.ndarray  # read
+    ramp_tail: np.ndarray  # read
+    health: np.ndarray  # read
+    healthy_size: np.ndarray  # read
+    healthy_ramp: np.ndarray  # read
+    unhealthy_level: np.ndarray  # read
+    unhealthy_ramp: np.ndarray  # read
+    price: np.ndarray  # read
+    zero_gap: np.ndarray  # read and written
+    skipped: np.ndarray  # written: Flags.skipped
+
+
+@jit
+def churn_fields(fl, ints, flags):
+    """The :class:`ChurnFields` of a draw's :class:`~simengine.kernels.state.Floats`,
+    :class:`~simengine.kernels.state.Ints` and :class:`Flags` (views, no copies)."""
+    return ChurnFields(ints.alive, ints.exist, ints.start, ints.data_from, ints.contract,
+                       fl.churn_rate, fl.threshold, fl.health_hazard, fl.u_csm, fl.cum_hazard,
+                       flags.step, flags.churn, flags.active)  # fmt: skip
+
+
+@jit
+def step_fields(fl, ints, flags, eps):
+    """The :class:`StepFields` of a draw's state, flags and noise ``eps`` (views, no copies)."""
+    return StepFields(flags.step, ints.exist, ints.born, eps, fl.drift, fl.health_step, fl.u_se,
+                      fl.x, fl.ramp_tail, fl.health, fl.healthy_ramp, fl.unhealthy_level,
+                      fl.unhealthy_ramp, fl.hist_ramp, fl.uc_gap, flags.use_case)  # fmt: skip
+
+
+@jit
+def month_fields(fl, ints, flags):
+    """The :class:`MonthFields` of a draw's state and flags (views, no copies)."""
+    return MonthFields(flags.active, ints.gone, ints.born, fl.x, fl.ramp_tail, fl.health,
+                       fl.healthy_size, fl.healthy_ramp, fl.unhealthy_level, fl.unhealthy_ramp,
+                       fl.hist_size, fl.hist_ramp, fl.price, ints.zero_gap, ints.term, fl.commit,
+                       fl.consumed, fl.cur12, fl.prev12, fl.last_revenue,
+                       flags.skipped)  # fmt: skip
+
+
+@jit
+def cohort_fields(fl, ints, flags):
+    """The :class:`CohortFields` of a draw's state and flags (views, no copies)."""
+    return CohortFields(flags.active, fl.x, fl.ramp_tail, fl.health, fl.healthy_size,
+                        fl.healthy_ramp, fl.unhealthy_level, fl.unhealthy_ramp, fl.price,
+                        ints.zero_gap, flags.skipped)  # fmt: skip
+
+
 # exp(x) for the passes: libm's exp is a call, which keeps a loop scalar; this one is plain
 # arithmetic, so LLVM vectorises it.  Cody & Waite's reduction x = k ln2 + r (|r| <= ln2 / 2,
 # fdlibm's two-part ln2, k ln2_hi exact), exp(r) by its Taylor polynomial to r**12 / 12! (the
@@ -286,16 +405,15 @@ def mixture_pass(lo, hi, step, usage_state, eps, weight, narrow, wide):
 
 
 @pass_jit
-def churn_pass(t, lo, hi, fl, ints, window, rates, flags):
+def churn_pass(t, lo, hi, acc, window, rates):
     """The boundary into month ``t``: ``flags.step[p]`` (survives and takes a usage step) and
     ``flags.churn[p]`` (churns at it, or fails onboarding in its start month) for every position
     of ``lo .. hi - 1``.
 
-    Reads ``ints`` (:class:`~simengine.kernels.state.Ints`) ``alive``, ``exist``, ``start``,
-    ``data_from``, ``contract``; ``fl`` (:class:`~simengine.kernels.state.Floats`)
-    ``churn_rate``, ``threshold``, ``health_hazard``, ``u_csm``; the usage ``window``
-    (:class:`DeclineWindow`) and the segment's :class:`BoundaryRates`.  Writes ``fl.cum_hazard``
-    and ``flags.step``, ``flags.churn``, ``flags.active``.
+    ``acc`` (:class:`ChurnFields`) holds the arrays it reads (``alive``, ``exist``, ``start``,
+    ``data_from``, ``contract``, ``churn_rate``, ``threshold``, ``health_hazard``, ``u_csm``)
+    and writes (``cum_hazard``, the flags ``step``, ``churn``, ``active``); it also reads the
+    usage ``window`` (:class:`DeclineWindow`) and the segment's :class:`BoundaryRates`.
 
     The hazard ratios in force: CSM coverage, the usage-decline rule on the account's own usage
     (lagged one month) and the contract anniversary, ``t - contract[p]`` a positive multiple of 12
@@ -303,13 +421,10 @@ def churn_pass(t, lo, hi, fl, ints, window, rates, flags):
     churns (unless it failed onboarding).
     ``active[p]``: in play and not churned (it has a month).  Returns the number churned.
     """
-    alive, exist, start = ints.alive, ints.exist, ints.start
-    data_from, contract = ints.data_from, ints.contract
-    cum_hazard, churn_rate, threshold = fl.cum_hazard, fl.churn_rate, fl.threshold
-    health_hazard, u_csm = fl.health_hazard, fl.u_csm
+    (alive, exist, start, data_from, contract, churn_rate, threshold, health_hazard, u_csm,
+     cum_hazard, step, churn, active) = acc  # fmt: skip
     u7, u6, u5, u4, u3, u2 = window
     hazard_mult, csm_share, covered_hr, decline_hr, decline_factor, anniversary_hr = rates
-    step, churn, active = flags.step, flags.churn, flags.active
     n_churn = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
@@ -342,7 +457,7 @@ def churn_pass(t, lo, hi, fl, ints, window, rates, flags):
 
 
 @pass_jit
-def step_pass(t, lo, hi, fl, ints, eps, rates, flags):
+def step_pass(t, lo, hi, acc, rates):
     """The usage step of every stepping position (``flags.step``) into month ``t``: the level
     ``x += drift + drift_shift + volatility * eps``, the ramp, health and use-case ramp updates;
     ``flags.use_case[p]`` = 1 where a use case starts this month (the arrivals are then drawn by
@@ -350,16 +465,12 @@ def step_pass(t, lo, hi, fl, ints, eps, rates, flags):
     was).  The ramp's remaining share is the segment's table at the tenure ``t - born[p]``
     (``rates.ramp_tails``, :class:`StepRates`).
 
-    Reads ``ints.exist``, ``ints.born``, ``eps`` (the step's noise) and ``fl.drift``,
-    ``fl.health_step``, ``fl.u_se``; writes ``fl.x``, ``ramp_tail``, ``health``,
+    ``acc`` (:class:`StepFields`): reads ``exist``, ``born``, ``eps`` (the step's noise),
+    ``drift``, ``health_step``, ``u_se``; writes ``x``, ``ramp_tail``, ``health``,
     ``healthy_ramp``, ``unhealthy_level``, ``unhealthy_ramp``, ``hist_ramp``, ``uc_gap``.
     Returns how many start a use case."""
-    step, use_case = flags.step, flags.use_case
-    exist, born = ints.exist, ints.born
-    x, drift, ramp_tail = fl.x, fl.drift, fl.ramp_tail
-    health, health_step, healthy_ramp = fl.health, fl.health_step, fl.healthy_ramp
-    unhealthy_level, unhealthy_ramp = fl.unhealthy_level, fl.unhealthy_ramp
-    hist_ramp, u_se, uc_gap = fl.hist_ramp, fl.u_se, fl.uc_gap
+    (step, exist, born, eps, drift, health_step, u_se, x, ramp_tail, health, healthy_ramp,
+     unhealthy_level, unhealthy_ramp, hist_ramp, uc_gap, use_case) = acc  # fmt: skip
     (drift_shift, volatility, ramp_tails, q, decay, decay_q, se_share, intensity_plain,
      intensity_supported) = rates  # fmt: skip
     last = ramp_tails.shape[0] - 1
@@ -393,13 +504,13 @@ def exp_pass(lo, hi, x, out):
 
 
 @pass_jit
-def month_pass(t, lo, hi, fl, ints, month, flags, contrib):
+def month_pass(t, lo, hi, acc, month, contrib):
     """Usage, revenue, commits and the trailing sums of every active position (``flags.active``)
     in month ``t`` (inside the horizon), and its contributions to the month's sums
     (:class:`Contrib`, rows that do not alias).
 
-    Reads ``ints.gone``, ``ints.born``, the level, ramp, health and use-case fields of ``fl``
-    and ``month`` (:class:`MonthInputs`); writes ``ints.zero_gap``, ``ints.term``, ``fl.commit``,
+    ``acc`` (:class:`MonthFields`): reads ``gone``, ``born``, the level, ramp, health and
+    use-case fields, and ``month`` (:class:`MonthInputs`); writes ``zero_gap``, ``term``, ``commit``,
     ``consumed``, ``cur12``, ``prev12``, ``last_revenue``, the rings' rows of the month and
     ``flags.skipped``: 1 where the month shows no usage (the hurdle), its next gap drawn in a
     scalar pass.  The contributions are also what the per-account record and the cohort cells
@@ -411,14 +522,9 @@ def month_pass(t, lo, hi, fl, ints, month, flags, contrib):
     was a customer 12 months before, so it stays in the year-ago base and, if it had been one
     for the whole base year, in the trailing-twelve-month base (numerators 0).
     """
-    active, skipped = flags.active, flags.skipped
-    gone, born, zero_gap, term = ints.gone, ints.born, ints.zero_gap, ints.term
-    x, ramp_tail, health = fl.x, fl.ramp_tail, fl.health
-    healthy_size, healthy_ramp = fl.healthy_size, fl.healthy_ramp
-    unhealthy_level, unhealthy_ramp = fl.unhealthy_level, fl.unhealthy_ramp
-    hist_size, hist_ramp, price = fl.hist_size, fl.hist_ramp, fl.price
-    commit, consumed, cur12, prev12 = fl.commit, fl.consumed, fl.cur12, fl.prev12
-    last_revenue = fl.last_revenue
+    (active, gone, born, x, ramp_tail, health, healthy_size, healthy_ramp, unhealthy_level,
+     unhealthy_ramp, hist_size, hist_ramp, price, zero_gap, term, commit, consumed, cur12, prev12,
+     last_revenue, skipped) = acc  # fmt: skip
     ring_now, ring_ago, u0, season_now, price_mult, renewal_ratio = month
     n_skipped = 0
     n_active = 0
@@ -483,14 +589,12 @@ def month_pass(t, lo, hi, fl, ints, month, flags, contrib):
 
 
 @pass_jit
-def cohort_pass(t, lo, hi, fl, ints, month, flags, revenue_out):
+def cohort_pass(t, lo, hi, acc, month, revenue_out):
     """Past the horizon (cohort tracking) only usage (for the decline rule, into
-    ``month.usage_now``) and revenue (into ``revenue_out``) count; writes ``ints.zero_gap`` and
-    ``flags.skipped`` as :func:`month_pass`.  Returns the number of skipped months."""
-    active, skipped, zero_gap = flags.active, flags.skipped, ints.zero_gap
-    x, ramp_tail, health, price = fl.x, fl.ramp_tail, fl.health, fl.price
-    healthy_size, healthy_ramp = fl.healthy_size, fl.healthy_ramp
-    unhealthy_level, unhealthy_ramp = fl.unhealthy_level, fl.unhealthy_ramp
+    ``month.usage_now``) and revenue (into ``revenue_out``) count; writes ``acc.zero_gap`` and
+    ``acc.skipped`` (:class:`CohortFields`) as :func:`month_pass`.  Returns the number of skipped months."""
+    (active, x, ramp_tail, health, healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp,
+     price, zero_gap, skipped) = acc  # fmt: skip
     u0, season_now, price_mult = month.usage_now, month.season_now, month.price_mult
     n_skipped = 0
     for k in range(hi - lo):
