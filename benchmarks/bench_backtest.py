@@ -41,7 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simengine.data.synth import DEFAULT_TRUTH, SynthOptions, generate_book
+from simengine.data.synth import generate_book
+from simengine.data.synth_truth import DEFAULT_TRUTH, SynthOptions
 
 _DEC_PEAK = tuple(np.array([0.0] * 11 + [0.25]) - 0.25 / 12)  # a December peak (+25%), mean 0
 

@@ -63,6 +63,16 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds of ``cmd`` (run in the repo) and the CPU seconds of its processes."""
+    t0, c0 = time.perf_counter(), _children_cpu()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    seconds, cpu = time.perf_counter() - t0, _children_cpu() - c0
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-2000:])
+    return seconds, cpu
+
+
 def _sweep(n: int, draws: int, out: Path, launcher: list[str]) -> tuple[float, float]:
     """Wall seconds of the whole ``simengine run -m`` command and the CPU seconds of its processes."""
     cmd = [
@@ -70,12 +80,7 @@ def _sweep(n: int, draws: int, out: Path, launcher: list[str]) -> tuple[float, f
         "staffing.budget=900000", f"staffing.ae_per_se={_ratios(n)}", *launcher,
         f"hydra.sweep.dir={out}",
     ]  # fmt: skip
-    t0, c0 = time.perf_counter(), _children_cpu()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    seconds, cpu = time.perf_counter() - t0, _children_cpu() - c0
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-2000:])
-    return seconds, cpu
+    return _timed(cmd)
 
 
 def _merge_seconds(sweep: Path) -> float:
@@ -131,7 +136,8 @@ _MERGE_CHILD = (
     + """
 import json, sys, time, tracemalloc
 from simengine.sweep import gather_sweep
-from simengine.compare import compare, load_scenarios
+from simengine.compare.paired import compare
+from simengine.compare.runs import load_scenarios
 import xarray, dask  # imported before the baseline: count the merge, not the imports
 base = peak_kb()
 tracemalloc.start()
@@ -187,7 +193,7 @@ def precheck(f):
     return w
 p0 = time.process_time()
 import simengine.cli
-STAGES = [("simengine.cli", "_precheck", "pre-check (all jobs, before Hydra)"),
+STAGES = [("simengine.cli", "precheck", "pre-check (all jobs, before Hydra)"),
           ("simengine.config.compose", "compose_run", "  of which: compose a job"),
           ("simengine.pipeline", "check_run", "check_run (pre-check and run)"),
           ("simengine.engine", "run_kernel", "kernel (run_kernel)"),
@@ -203,7 +209,7 @@ for mod, attr, key in STAGES:
     m = importlib.import_module(mod)
     mark = "pre" if attr == "compose_run" else None
     setattr(m, attr, timed(key, getattr(m, attr), mark))
-simengine.cli._precheck = precheck(simengine.cli._precheck)
+simengine.cli.precheck = precheck(simengine.cli.precheck)
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 ConfigLoaderImpl.load_sweep_config = timed(
     "Hydra's compose of a job", ConfigLoaderImpl.load_sweep_config, "job")
@@ -324,18 +330,14 @@ def _frontier_sweep(budgets: str, ratios: str, draws: list[str], out: Path) -> t
         sys.executable, "-m", "simengine", "run", "-m", *draws, "sim.progress=false",
         f"staffing.budget={budgets}", f"staffing.ae_per_se={ratios}", f"hydra.sweep.dir={out}",
     ]  # fmt: skip
-    t0, c0 = time.perf_counter(), _children_cpu()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    seconds, cpu = time.perf_counter() - t0, _children_cpu() - c0
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-2000:])
-    return seconds, cpu
+    return _timed(cmd)
 
 
 def _p_best(sweep: Path, precision: float):
     """Per mix: draws, ``p_best`` and its MCSE (as ``sim.draws=auto`` computes them), best mix."""
     from simengine.auto_sweep import plan_sweep
-    from simengine.compare import load_scenarios, metric_draws, scenario_data
+    from simengine.compare.metrics import metric_draws, scenario_data
+    from simengine.compare.runs import load_scenarios
     from simengine.frontier import frontier, mixes, spec_from_keys
 
     ds = load_scenarios([sweep])

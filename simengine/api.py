@@ -17,7 +17,9 @@ import xarray as xr
 from simengine.auto_draws import simulate_run as simulate_config
 from simengine.config import Config, config_yaml
 from simengine.config.compose import compose, compose_run, load_config
-from simengine.pipeline import check_run, group_choices, load_checked_posterior
+from simengine.pipeline import check_run
+from simengine.run_attrs import group_choices
+from simengine.run_posterior import load_checked_posterior
 
 log = logging.getLogger("simengine")
 
@@ -59,6 +61,8 @@ def write_run_outputs(
     out_dir: str | Path,
     signals_top: int = 10,
     overrides: Sequence[str] | None = None,
+    *,
+    sweep_job: bool | None = None,
 ) -> dict[str, Path]:
     """Write a run's files into ``out_dir`` (each atomic): ``forecast.nc``, ``summary.csv`` (fiscal
     years), ``summary_quarterly.csv``, ``summary_monthly.csv``, ``summary.xlsx``,
@@ -67,33 +71,52 @@ def write_run_outputs(
 
     ``overrides``: the command line's overrides, listed on the workbook's Assumptions sheet;
     default: those Hydra recorded in ``out_dir/.hydra/overrides.yaml``, if any.
+
+    ``sweep_job``: the run is one job of a sweep (default: when Hydra runs a ``-m`` sweep).  Its
+    folder then gets no ``fan_chart.png`` (``simengine report`` and ``compare`` draw the sweep's
+    charts from the forecasts, when asked) and its ``forecast.nc`` no per-cohort cells
+    (:data:`simengine.results.COHORT_CELLS`: no table or comparison reads them): a sweep's jobs
+    spend their time in the kernel, and ``sweep.nc`` stays small.
     """
     from simengine.accounts_forecast import accounts_frame, signals_table, write_account_outputs
     from simengine.csvtext import plain_csv
-    from simengine.report import fan_chart
-    from simengine.results import write_atomic_text, write_netcdf
+    from simengine.results import without_cohort_cells, write_atomic_text, write_netcdf
     from simengine.rollups import rollup_tables
     from simengine.workbook import run_workbook, save_workbook
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if sweep_job is None:
+        sweep_job = _in_sweep()
     tables = rollup_tables(ds)
-    paths = {"forecast": write_netcdf(ds, out_dir / "forecast.nc")}
+    forecast = without_cohort_cells(ds) if sweep_job else ds
+    paths = {"forecast": write_netcdf(forecast, out_dir / "forecast.nc")}
     for kind, name in (("year", "summary"), ("quarter", "summary_quarterly"),
                        ("month", "summary_monthly")):  # fmt: skip
         paths[name] = write_atomic_text(plain_csv(tables[kind]), out_dir / f"{name}.csv")
-    fan_chart(ds, out_dir / "fan_chart.png")
-    paths["fan_chart"] = out_dir / "fan_chart.png"
-    paths |= write_account_outputs(ds, out_dir, signals_top)
+    if not sweep_job:
+        from simengine.report import fan_chart
+
+        fan_chart(ds, out_dir / "fan_chart.png")
+        paths["fan_chart"] = out_dir / "fan_chart.png"
     accounts = signals = None
     if "account" in ds.dims:
         accounts = accounts_frame(ds)
         signals = signals_table(accounts, signals_top)
+    paths |= write_account_outputs(ds, out_dir, signals_top, accounts, signals)
     if overrides is None:
         overrides = _recorded_overrides(out_dir)
     book = run_workbook(ds, tables, accounts, signals, overrides)
     paths["workbook"] = save_workbook(book, out_dir / "summary.xlsx", ds.attrs.get("created_at"))
     return paths
+
+
+def _in_sweep() -> bool:
+    """True inside a job of a Hydra ``-m`` sweep (``simengine run -m``)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _recorded_overrides(out_dir: Path) -> list[str]:

@@ -93,6 +93,7 @@ def _extend_job(job: Path, cfg, target: int, books: dict) -> None:
     from simengine.api import write_run_outputs
     from simengine.data import book_from_config
     from simengine.pipeline import simulate_block
+    from simengine.results import without_cohort_cells
     from simengine.sweep import _attr
 
     key = repr(dataclasses.asdict(cfg.data))
@@ -109,6 +110,7 @@ def _extend_job(job: Path, cfg, target: int, books: dict) -> None:
     else:
         block, acc = simulate_block(_with_draws(cfg, target), book, resolved=attrs["config"],
                                     draws_from=n, accumulator=acc)  # fmt: skip
+        block = without_cohort_cells(block)  # as the job's forecast.nc holds it
         old = _stored_draws(path, block)
         if old is None:  # stored otherwise than plainly: xarray decodes it
             with xr.open_dataset(path, engine="h5netcdf") as opened:
@@ -118,7 +120,7 @@ def _extend_job(job: Path, cfg, target: int, books: dict) -> None:
     for key in ("scenario", "config_groups"):  # the job's own, which Hydra composed
         if key in attrs:
             ds.attrs[key] = attrs[key]
-    write_run_outputs(ds, job, cfg.signals.top)
+    write_run_outputs(ds, job, cfg.signals.top, sweep_job=True)
     _save_state(job, acc)
 
 

@@ -13,18 +13,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from simengine.compare import (
-    KEYS,
-    CompareError,
-    compare,
-    load_scenarios,
-    parse_years,
-    resolve_baseline,
-    scenario_currency,
-    scenario_names,
-    shown_years,
-    sweep_grid,
-)
+from simengine.compare.labels import resolve_baseline, sweep_grid
+from simengine.compare.metrics import parse_years
+from simengine.compare.paired import KEYS, compare, shown_years
+from simengine.compare.runs import CompareError, load_scenarios, scenario_currency, scenario_names
 from simengine.config.messages import unknown_key
 
 __all__ = ["main", "parse_args", "run"]
@@ -89,14 +81,8 @@ def run(args: list[str]) -> Path:
 
     from simengine import frontier
     from simengine.csvtext import plain_csv
-    from simengine.report.comparison import (
-        comparison_grid,
-        comparison_plot,
-        frontier_figure,
-        print_comparison,
-        print_drivers,
-        print_frontier_table,
-    )
+    from simengine.report.comparison import print_comparison, print_drivers, print_frontier_table
+    from simengine.report.comparison_charts import comparison_grid, comparison_plot, frontier_figure
     from simengine.results import created_at, write_atomic_text
     from simengine.workbook import comparison_workbook, save_workbook
 

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from simengine.bookstats import ChurnRules, anniversary_anchor, declining_at, is_anniversary
+from simengine.bookstats.changes import SETTLE_MONTHS, account_statistics
+from simengine.bookstats.panel import new_use_cases, usage_panel
 from simengine.kernels._jit import set_threads
 from simengine.kernels.account import simulate_draws
 from simengine.kernels.layout import (
@@ -238,14 +240,11 @@ def account_history(
     (``contract_from``, ``anniversaries``, ``declining_anniversaries``:
     :mod:`simengine.bookstats.churn_rules`),
     the usage fit's per-account sufficient statistics (``change_count``, ``change_sum``,
-    ``season_coef``, ``ramp_tenure``, ``ramp_coef``: :func:`fitting.usage.change_statistics` on
-    the same panel and settle rule the fit uses), and the account's use cases (arrivals of
-    :func:`fitting.panel.new_use_cases`): ``use_cases_done`` and ``use_case_age`` of up to
+    ``season_coef``, ``ramp_tenure``, ``ramp_coef``: :func:`bookstats.changes.account_statistics`
+    on the same panel and settle rule the fit uses), and the account's use cases (arrivals of
+    :func:`bookstats.panel.new_use_cases`): ``use_cases_done`` and ``use_case_age`` of up to
     ``IN_FLIGHT`` that started within ``IN_FLIGHT_MONTHS`` of ``as_of``.
     """
-    from simengine.fitting.panel import new_use_cases, usage_panel
-    from simengine.fitting.usage import UsageModel, change_statistics, usage_changes
-
     as_of = int(book.as_of)
     n = active.size
     ids = book.accounts["account_id"].to_numpy()
@@ -271,38 +270,13 @@ def account_history(
     out["declining"] = declining
     out["declining_anniversaries"] = both.astype(float)
 
-    out["change_count"] = np.zeros(n)
-    out["change_sum"] = np.zeros(n)
-    out["season_coef"] = np.zeros((n, 12))
-    ramp_tenure = np.zeros((n, 1), dtype=np.int64)
-    ramp_coef = np.zeros((n, 1))
-    if len(book.usage):
-        settle = UsageModel.default_model_config()["settle_months"]
-        panel = usage_panel(book, settle)
-        data = usage_changes(panel)
-        if len(data["change"]):
-            stats = change_statistics(data)["accounts"]
-            # usage_changes numbers the accounts that have changes in panel-row order; the panel
-            # rows are book.accounts' rows (no sampling here).  Rebuild that numbering.
-            y = panel.log_usage
-            tenure = np.arange(y.shape[1])[None, :] - panel.start[:, None]
-            ok = np.zeros_like(y, dtype=bool)
-            ok[:, 1:] = np.isfinite(y[:, 1:]) & np.isfinite(y[:, :-1])
-            ok &= (tenure >= 1) & ~panel.ramping
-            used = np.unique(np.nonzero(ok)[0])
-            row_of = np.full(len(ids), -1)
-            row_of[used] = np.arange(used.size)
-            r = row_of[active]
-            has = r >= 0
-            for name in ("count", "sum"):
-                out[f"change_{name}"][has] = stats[name][r[has]]
-            out["season_coef"][has] = stats["season_coef"][r[has]]
-            ramp_tenure = np.zeros((n, stats["ramp_tenure"].shape[1]), dtype=np.int64)
-            ramp_coef = np.zeros((n, stats["ramp_coef"].shape[1]))
-            ramp_tenure[has] = stats["ramp_tenure"][r[has]]
-            ramp_coef[has] = stats["ramp_coef"][r[has]]
-    out["ramp_tenure"] = ramp_tenure
-    out["ramp_coef"] = ramp_coef
+    # The usage fit's per-account statistics, on its panel and default settle rule; the panel's
+    # rows are book.accounts' rows (no sampling here).
+    stats = account_statistics(usage_panel(book, SETTLE_MONTHS))
+    out["change_count"] = stats["count"][active]
+    out["change_sum"] = stats["sum"][active]
+    for name in ("season_coef", "ramp_tenure", "ramp_coef"):
+        out[name] = stats[name][active]
 
     done = np.zeros(n)
     age = np.full((n, IN_FLIGHT), -1, dtype=np.int64)

@@ -18,7 +18,8 @@ Over a sweep of ``staffing.budget`` x ``staffing.ae_per_se`` (see :mod:`simengin
   gives each ``1/k``.  The ``p_best`` of one budget's mixes sum to 1.
 - ``p_best_beats``: the share of paired draws in which the ``best`` mix beats this one on the
   objective's per-draw score (the metric; for ``p_revenue_target`` whether revenue reaches the
-  target), ties counting one half (:func:`simengine.compare.p_better`): 0.5 for the best itself.
+  target), ties counting one half (:func:`simengine.compare.paired.p_better`): 0.5 for the best
+  itself.
 - ``tied_with_best``: ``p_best_beats`` < :data:`TIE_P` (0.6): the data cannot tell this mix from
   the best (a 0.04% difference the best wins in 48% of the draws is a tie, not a winner).  Every
   budget has at least one (the best itself); tables and the plot mark them all alike.
@@ -41,7 +42,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from simengine.compare import CompareError, p_better, scenario_metrics
+from simengine.compare.metrics import scenario_metrics
+from simengine.compare.paired import p_better
+from simengine.compare.runs import CompareError
 from simengine.config import config_section
 
 __all__ = [
@@ -177,7 +180,7 @@ def spec_from_keys(keys: dict[str, str], ds: xr.Dataset) -> FrontierSpec | None:
             f"config key 'compare.target' = {target!r}: needed by, and only by, "
             "compare.objective=p_revenue_target"
         )
-    from simengine.compare import year_names
+    from simengine.compare.metrics import year_names
 
     return FrontierSpec(objective, year, target, year_names(ds).get(year, ("", 0))[0])
 
@@ -185,7 +188,7 @@ def spec_from_keys(keys: dict[str, str], ds: xr.Dataset) -> FrontierSpec | None:
 def _frontier_year(value: str | None, ds: xr.Dataset) -> int:
     """The fiscal year the frontier ranks: ``compare.year`` when it names one, else (unset, or
     ``all``) the last full fiscal year (12 months), else the last."""
-    from simengine.compare import parse_years, year_names
+    from simengine.compare.metrics import parse_years, year_names
 
     choice = parse_years(value, ds)
     if choice is not None and not choice.every:
@@ -216,7 +219,7 @@ def frontier(ds: xr.Dataset, spec: FrontierSpec, cache: dict | None = None) -> p
     """One row per scenario: ``budget, ae_per_se, scenario, objective, year, value, p10, p50, p90,
     p_best, best, p_best_beats, tied_with_best, ae_heads, se_heads, cost_month,
     gtm_cost_month_p50`` (module doc), sorted by budget then ratio.  ``cache``: per-draw metrics
-    the comparison computed (:func:`simengine.compare.scenario_metrics`)."""
+    the comparison computed (:func:`simengine.compare.metrics.scenario_metrics`)."""
     mix = mixes(ds)
     if mix is None:
         raise CompareError("the frontier needs staffing.budget and staffing.ae_per_se per scenario")

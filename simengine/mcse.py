@@ -30,7 +30,7 @@ def better_scores(
 ) -> np.ndarray:
     """Per paired draw: 1 where ``scenario`` beats ``baseline``, 0.5 on a tie, 0 where it loses.
 
-    Their mean is :func:`simengine.compare.p_better`; pairs where either value is not finite
+    Their mean is :func:`simengine.compare.paired.p_better`; pairs where either value is not finite
     are left out (a shorter array of the pairs that count).
     """
     ok = np.isfinite(scenario) & np.isfinite(baseline)

@@ -176,8 +176,8 @@ def _season_profile(cfg, segments, posterior, posterior_segments, fitted, overri
 
     The posterior's 12-effect ``season`` where it has one for the segment and no
     ``model.override`` of ``season_cos``/``season_sin`` applies: a profile per segment
-    (``(draws, posterior segments, 12)``), or a model-wide one (``(draws, 12)``, fits made before
-    the profile was per segment) that every segment takes.  Else the single harmonic
+    (``(draws, posterior segments, 12)``), or a model-wide one (``(draws, 12)``, a fit with one
+    profile for all segments) that every segment takes.  Else the single harmonic
     ``season_cos`` / ``season_sin`` (override, posterior or config, in that order) as 12 effects.
     """
     n = cfg.sim.draws
@@ -269,7 +269,7 @@ def build_parameters(
         window names a month ``YYYY-MM`` (``+N`` needs none).
     use_cases : bool
         Whether the book has a use-case table.  Without one the book's growth is all in its
-        fitted drift, so a separate use-case process would count expansion twice (issue 8): the
+        fitted drift, so a separate use-case process would count expansion twice: the
         use-case rate is 0 unless ``model.override.<segment>.use_case_rate`` asks for it.
     rules : simengine.bookstats.ChurnRules, optional
         The churn rules the posterior was fitted with (its ``decline_threshold`` fills
@@ -384,7 +384,7 @@ def _ramp_table(cfg, segments, posterior, posterior_segments, seg_params, fitted
     in place: the posterior's fitted curve ``ramp_log`` (draws, segments, tenure 0..K; 0 past K)
     where it has one for the segment and no ``model.override`` sets ``ramp_start`` or
     ``ramp_months``; else the exponential approach of that draw's ``ramp_start`` and
-    ``ramp_months`` (config assumptions, or a posterior written before the fitted curve).
+    ``ramp_months`` (config assumptions, or a posterior without the fitted curve).
     Returns the segments that take the fitted curve."""
     curved = set()
     fitted_table = None if posterior is None else posterior.get("ramp_log")

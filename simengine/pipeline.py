@@ -4,16 +4,19 @@
 and diagnostics gate, dead keys, the first forecast month); :func:`simulate_config` runs it.  The
 CLI's pre-check and :func:`simengine.simulate` both call :func:`check_run`, so the command line and
 Python refuse the same configs with the same one-line message.
+
+Around it: :mod:`simengine.run_posterior` finds and checks the posterior (the given one, the
+embedded one, or ``run``'s own cached fit of a user's book), :mod:`simengine.run_cache` holds what
+the jobs of one process share (the posterior read once, its gate, what a run derives from its
+book), and :mod:`simengine.run_attrs` builds the forecast's provenance attrs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import xarray as xr
 
@@ -23,246 +26,24 @@ from simengine.config import (
     RunFacts,
     check_live,
     config_yaml,
-    currency_of,
 )
 from simengine.config.company import check_company_live
 from simengine.config.compose import attribute, default_config
-from simengine.config.hashing import yaml_hash
 from simengine.config.scenarios import ScenarioFile
 from simengine.kernels.layout import V_ACTIVE, Params
-from simengine.version import __version__
+from simengine.run_attrs import gtm_attrs, run_attrs
+from simengine.run_cache import book_hash_of, book_state_of, derived, known_hash, price_key
+from simengine.run_posterior import ASSUMPTIONS, fit_log, load_checked_posterior
 
 log = logging.getLogger("simengine")
-#: The fit ``run`` makes of a user's book (minutes): the CLI shows these lines while it pre-checks.
-fit_log = logging.getLogger("simengine.own_fit")
 
 __all__ = [
-    "ASSUMPTIONS",
     "CheckedRun",
     "check_run",
-    "fit_cache_path",
-    "group_choices",
-    "load_checked_posterior",
+    "fit_log",
     "simulate_block",
     "simulate_config",
 ]
-
-
-@functools.lru_cache(maxsize=4)
-def _load_posterior(path: str, stamp: tuple[int, int], expected_hash: str):
-    """``fitting.load_posterior``, cached by file and modification stamp: a sweep, or a notebook
-    running many scenarios, reads the posterior once.  Callers treat the tree as read-only."""
-    from simengine.fitting import load_posterior
-
-    del stamp  # part of the cache key only
-    return load_posterior(path, expected_hash=expected_hash)
-
-
-@functools.lru_cache(maxsize=8)
-def _gate(path: str, stamp: tuple[int, int], expected_hash: str, gate: tuple) -> tuple[str, ...]:
-    """``check_gate`` of the cached tree, cached by file, stamp and the gate's three settings: the
-    diagnostics table (ArviZ R-hat/ESS over every parameter) costs ~1.5 s, once per sweep, not per job."""
-    from simengine.config import FitConfig
-    from simengine.fitting import check_gate
-
-    max_rhat, min_ess_bulk, max_divergences = gate
-    fit_cfg = FitConfig(
-        max_rhat=max_rhat, min_ess_bulk=min_ess_bulk, max_divergences=max_divergences
-    )
-    return tuple(check_gate(_load_posterior(path, stamp, expected_hash), fit_cfg))
-
-
-# Books the jobs of one process share (a sweep's basic launcher, a notebook): book_hash, keyed by
-# the book object itself (the embedded book is cached and read-only).  Two entries: a sweep uses
-# one.  What a run derives from a book is remembered by _derived below.
-_BOOK_HASHES: dict[int, tuple[object, str]] = {}
-
-
-def _book_hash(book) -> str:
-    from simengine.data import book_hash
-
-    # Only the embedded (synthetic, cached, read-only) books are remembered by identity: a book a
-    # user passes in may be edited in place between calls, and a stale hash would reuse the
-    # wrong posterior check and kernel state.
-    embedded = str(getattr(book, "source", {}).get("accounts", "")).startswith("synthetic(")
-    hit = _BOOK_HASHES.get(id(book)) if embedded else None
-    if hit is not None and hit[0] is book:
-        return hit[1]
-    value = book_hash(book)
-    if not embedded:
-        return value
-    if len(_BOOK_HASHES) >= 2:
-        _BOOK_HASHES.clear()
-    _BOOK_HASHES[id(book)] = (book, value)
-    return value
-
-
-def _price_key(account_price) -> str:
-    """A key for a price Series (its values and account ids) or a segment -> price mapping."""
-    import hashlib
-
-    import numpy as np
-
-    if hasattr(account_price, "to_numpy"):
-        return hashlib.sha256(
-            np.ascontiguousarray(account_price.to_numpy(dtype=float)).tobytes()
-            + "\x00".join(map(str, account_price.index)).encode()
-        ).hexdigest()
-    return repr(sorted(dict(account_price).items()))
-
-
-# What a run derives from its book alone (the kernel's per-account arrays, prices, observed
-# history, usage signals), keyed by the book's data hash (a content hash: safe for any book) and
-# the derivation's other inputs.  A sweep's jobs share them; callers treat the values as
-# read-only.  Bounded: a few books' worth.
-_DERIVED: dict[tuple, object] = {}
-_DERIVED_MAX = 16
-
-
-def _derived(key: tuple, compute):
-    """``compute()``, remembered under ``key`` (which starts with the book's data hash)."""
-    if key in _DERIVED:
-        return _DERIVED[key]
-    value = compute()
-    if len(_DERIVED) >= _DERIVED_MAX:
-        _DERIVED.pop(next(iter(_DERIVED)))  # oldest first
-    _DERIVED[key] = value
-    return value
-
-
-def _known_hash(book, data_hash: str | None) -> str | None:
-    """The book's data hash when it costs nothing: given, or an embedded book's (cached)."""
-    if data_hash is not None:
-        return data_hash
-    if str(getattr(book, "source", {}).get("accounts", "")).startswith("synthetic("):
-        return _book_hash(book)
-    return None
-
-
-def _book_state(book, data_hash: str, segments: tuple[str, ...], account_price, rules=None):
-    """:func:`engine.book_state`, cached by data hash, segments, the prices' bytes and the churn
-    rules (the kernel only reads the arrays, so jobs on the same book share them)."""
-    from simengine.engine import book_state
-
-    key = (data_hash, "state", segments, _price_key(account_price), rules)
-    return _derived(key, lambda: book_state(book, segments, account_price, rules))
-
-
-#: ``fit.posterior`` value that asks for the example company's assumptions instead of a fit.
-ASSUMPTIONS = "none"
-
-#: ``fit.*`` keys that do not change the posterior a fit writes (where it goes, whether ``run``
-#: may fit, the gate that accepts or refuses it): left out of the cache key.
-_NOT_FIT_SETTINGS = frozenset(
-    {"posterior", "auto", "cache_dir", "allow_bad", "max_rhat", "min_ess_bulk", "max_divergences"}
-)
-
-
-def fit_cache_path(cfg: Config, data_hash: str) -> Path:
-    """Where ``run`` keeps its fit of a user's book: ``fit.cache_dir/<key>/posterior.nc``.
-
-    The key hashes what the posterior depends on: the book's data hash (``as_of`` and
-    ``data.observed_from`` included), ``seed``, the package version and the fit settings
-    (``fit.models``, ``method``, ``draws``, ``tune``, ``chains``, ...; not the gate's thresholds).
-    Another setting or another book is another fit; the same ones reuse it.
-    """
-    import hashlib
-    import json
-
-    settings = {k: v for k, v in dataclasses.asdict(cfg.fit).items() if k not in _NOT_FIT_SETTINGS}
-    key = json.dumps(
-        {"data": data_hash, "seed": int(cfg.seed), "version": __version__, "fit": settings},
-        sort_keys=True,
-        default=str,
-    )
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return Path(cfg.fit.cache_dir).expanduser() / digest / "posterior.nc"
-
-
-def _own_fit(cfg: Config, book, data_hash: str) -> str:
-    """The posterior of a user's book run without ``fit.posterior``: the cached fit, else a new
-    fit written to the cache (:func:`fit_cache_path`); ConfigError when ``fit.auto`` is off."""
-    path = fit_cache_path(cfg, data_hash)
-    if path.is_file():
-        log.info("reusing the cached fit of this book: %s (no fit needed)", path)
-        return str(path)
-    if not cfg.fit.auto:
-        raise ConfigError(
-            f"config key 'fit.auto' = False: data.accounts = {cfg.data.accounts!r} has no "
-            "posterior (no fit.posterior, no cached fit); fit it first (simengine fit "
-            "data.accounts=... data.usage=..., then fit.posterior=<run folder>/posterior.nc), "
-            "let run fit it (fit.auto=true), or simulate the example company's assumptions "
-            "(fit.posterior=none)"
-        )
-    from simengine.fitting import fit_to_folder
-
-    fit_log.info(
-        "no fit.posterior: fitting this book (fit.models=%s, %d x %d draws); the posterior is "
-        "cached at %s and reused next time",
-        list(cfg.fit.models) or "auto", cfg.fit.chains, cfg.fit.draws, path,
-    )  # fmt: skip
-    fit_to_folder(cfg, book, path.parent)
-    fit_log.info("wrote the fit of this book: %s", path)
-    return str(path)
-
-
-def load_checked_posterior(
-    cfg: Config, book, data_hash: str | None = None, fit_missing: bool = True
-):
-    """The posterior a run of ``cfg`` on ``book`` uses, checked: ``(tree, path, embedded, problems)``.
-
-    ``fit.posterior`` must match the book's data hash and pass the diagnostics gate (unless
-    ``fit.allow_bad``); otherwise :class:`PosteriorError` / :class:`ConfigError` says why in one
-    line.  Without ``fit.posterior`` the embedded default book uses the shipped posterior (another
-    synthetic book has none: ``tree`` is None) and a user's book (``data.accounts``) its own fit,
-    cached (:func:`fit_cache_path`; fitted now unless ``fit_missing`` is False, which then returns
-    no tree, or ``fit.auto`` is off, which refuses).  ``fit.posterior=none`` uses no posterior:
-    the config's assumptions.
-    """
-    from simengine.fitting.default import DEFAULT_POSTERIOR
-
-    path = cfg.fit.posterior
-    embedded = own = False
-    if path == ASSUMPTIONS:
-        return None, None, False, []
-    if path is None and cfg.data.accounts is None and DEFAULT_POSTERIOR.exists():
-        path, embedded = str(DEFAULT_POSTERIOR), True
-    if path is None and cfg.data.accounts is not None:
-        if not fit_missing:
-            return None, None, False, []
-        path, own = _own_fit(cfg, book, data_hash or _book_hash(book)), True
-    if path is None:
-        return None, None, False, []
-
-    from simengine.fitting import PosteriorError
-
-    stat = Path(path).stat()
-    stamp = (stat.st_mtime_ns, stat.st_size)
-    expected = data_hash or _book_hash(book)
-    try:
-        tree = _load_posterior(str(path), stamp, expected)
-    except PosteriorError:
-        if not embedded:
-            raise
-        # The embedded posterior belongs to the default synthetic book; another synthetic book
-        # (different size or seed) is simulated from assumptions instead.
-        log.info("the embedded posterior belongs to the default synthetic book; using assumptions")
-        return None, None, False, []
-    gate = (cfg.fit.max_rhat, cfg.fit.min_ess_bulk, cfg.fit.max_divergences)
-    problems = list(_gate(str(path), stamp, expected, gate))
-    if problems and not cfg.fit.allow_bad:
-        if own:
-            raise ConfigError(
-                f"config key 'fit.draws' = {cfg.fit.draws}: the fit of this book ({path}) fails "
-                f"the diagnostics gate ({'; '.join(problems)}); refit with more draws or chains "
-                "(fit.draws=..., fit.chains=...: another setting is another fit), or pass "
-                "fit.allow_bad=true to use it anyway"
-            )
-        raise ConfigError(
-            f"config key 'fit.posterior' = {path!r}: posterior fails the diagnostics gate "
-            f"({'; '.join(problems)}); refit, or pass fit.allow_bad=true to use it anyway"
-        )
-    return tree, path, embedded, problems
 
 
 @dataclass
@@ -317,13 +98,13 @@ def check_run(
     from simengine.prices import account_prices
 
     segments = tuple(book.segments)
-    known = _known_hash(book, data_hash)
+    known = known_hash(book, data_hash)
     unit_price = dict(cfg.market.unit_price)
     if known is None:
         prices = account_prices(book, unit_price)
     else:  # every job of a sweep on this book prices it the same way
         key = (known, "prices", tuple(sorted(unit_price.items())))
-        prices = _derived(key, lambda: account_prices(book, unit_price))
+        prices = derived(key, lambda: account_prices(book, unit_price))
     facts = RunFacts(
         segments=segments,
         first_month=int(book.as_of) + 1,
@@ -398,18 +179,6 @@ def assumed_effects(cfg: Config, posterior) -> tuple[str, ...]:
     return ("csm_hazard_ratio",) if cfg.model.csm_hazard_ratio == default else ()
 
 
-def _company_attr(cfg: Config) -> str:
-    """Whose team the run's plans are relative to, in words (the ``company`` attr)."""
-    team = cfg.company.team
-    if not team:
-        return "not described (market=rate: new logos continue the book's fitted history)"
-    heads = ", ".join(f"{t.headcount} {r}" for r, t in team.items() if t.headcount)
-    whose = "example company" if cfg.data.accounts is None else "company.team"
-    self_serve = [s for s, c in cfg.company.channels.items() if c == "self_serve"]
-    tail = f"; self-serve segments: {', '.join(self_serve)}" if self_serve else ""
-    return f"{whose}: {heads or 'no heads'}{tail}"
-
-
 def churn_rules(checked: CheckedRun):
     """The churn rules the run simulates: those the posterior records (the fit's), the defaults
     without a posterior (:class:`simengine.bookstats.ChurnRules`)."""
@@ -422,67 +191,6 @@ def churn_rules(checked: CheckedRun):
         return ChurnRules.from_attrs(attrs)
     except ValueError as exc:
         raise ConfigError(f"config key 'fit.posterior' = {checked.path!r}: {exc}") from None
-
-
-#: The name a run without ``scenario=NAME`` records as its scenario.
-DEFAULT_SCENARIO = "default"
-
-
-@functools.lru_cache(maxsize=1)
-def _config_defaults() -> dict[str, str | None]:
-    """The group choices ``configs/config.yaml``'s defaults list makes, in its order."""
-    import yaml
-
-    from simengine.config import CONFIG_DIR
-
-    with open(CONFIG_DIR / "config.yaml", encoding="utf-8") as f:
-        defaults = yaml.safe_load(f).get("defaults", [])
-    return {
-        str(k): (None if v is None else str(v))
-        for entry in defaults
-        if isinstance(entry, dict)
-        for k, v in entry.items()
-        if not str(k).startswith(("hydra", "override"))
-    }
-
-
-def group_choices(overrides=(), scenario: ScenarioFile | None = None) -> dict[str, str | None]:
-    """The config-group options a composition picks (``{"market": "capacity", "staffing":
-    "balanced", ..., "scenario": None}``), as Hydra resolves them: ``configs/config.yaml``'s
-    defaults, then the scenario file's own picks, then the overrides' group choices (the command
-    line wins over a scenario file).  For runs composed outside a Hydra app (the Python API),
-    which has no ``hydra.runtime.choices`` to read."""
-    choices = dict(_config_defaults())  # a copy: the cached one stays as read
-    if scenario is not None:
-        choices.update(scenario.groups)
-        choices["scenario"] = scenario.path.stem
-    for o in overrides:
-        key, sep, value = str(o).partition("=")
-        key = key.lstrip("+~")
-        if sep and key in choices and "." not in key:
-            choices[key] = None if value.strip() in ("", "null") else value.strip()
-    return choices
-
-
-def _run_choices(scenario: ScenarioFile | None) -> dict[str, str | None]:
-    """The group choices of the running Hydra job (``simengine run``, each job of a sweep), else
-    those :func:`group_choices` infers from the scenario file alone."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        runtime = HydraConfig.get().runtime.choices
-        return {str(k): v for k, v in runtime.items() if not str(k).startswith("hydra")}
-    return group_choices((), scenario)
-
-
-def choice_attrs(choices: dict[str, str | None]) -> dict[str, str]:
-    """``scenario`` (its name, :data:`DEFAULT_SCENARIO` when none) and ``config_groups`` (every
-    other group's option, ``"market=capacity, staffing=balanced, comp=hybrid"``) for attrs."""
-    name = choices.get("scenario") or DEFAULT_SCENARIO
-    order = list(_config_defaults())  # the defaults list's order, whoever composed them
-    keys = sorted(choices, key=lambda k: order.index(k) if k in order else len(order))
-    groups = ", ".join(f"{k}={choices[k]}" for k in keys if k != "scenario" and choices[k])
-    return {"scenario": str(name), "config_groups": groups}
 
 
 def simulate_config(
@@ -498,9 +206,10 @@ def simulate_config(
     ``resolved`` is ``config_yaml(cfg)`` when the caller has it already (``simengine run`` hashes
     it to decide whether a sweep's job is done): the YAML dump costs 0.05-0.2 s a job.
 
-    ``choices``: the config-group options the run composed (:func:`group_choices`); None reads
-    them from the running Hydra job, or from ``scenario`` alone.  They become the attrs
-    ``scenario`` (its name, ``"default"`` when none) and ``config_groups``.
+    ``choices``: the config-group options the run composed
+    (:func:`simengine.run_attrs.group_choices`); None reads them from the running Hydra job, or
+    from ``scenario`` alone.  They become the attrs ``scenario`` (its name, ``"default"`` when
+    none) and ``config_groups``.
 
     ``kernel`` replaces :func:`simengine.engine.run_kernel` (same signature and result), e.g.
     :func:`simengine.distributed.run_kernel_distributed` to spread the draws over Dask workers.
@@ -551,16 +260,14 @@ def simulate_block(
     ``0 .. sim.draws - 1``; ``choices`` as there.
     """
     from simengine.accounts_forecast import AccountForecast
-    from simengine.actuals import observed_actuals
-    from simengine.data import book_from_config, format_month
+    from simengine.data import book_from_config
     from simengine.engine import month_of_year, month_starts, run_kernel
-    from simengine.history import HISTORY_VARIABLE, observed_retention, observed_revenue
     from simengine.params import build_parameters
     from simengine.results import make_dataset
 
     if book is None:
         book = book_from_config(cfg.data, need_usage=True)
-    data_hash = _book_hash(book)
+    data_hash = book_hash_of(book)
     checked = check_run(cfg, book, scenario, data_hash)
     segments = checked.segments
     posterior, post_segments, fit_attrs = _posterior_draws(cfg, checked)
@@ -585,43 +292,17 @@ def simulate_block(
         warnings.warn(note, stacklevel=2)
     for key, value in params.overrides.items():
         log.warning("%s = %s replaces the fitted or assumed value", key, value)
-    state = _book_state(book, data_hash, segments, checked.prices.account, rules)
-    staffing = drivers = None
-    from simengine.gtm.drivers import today_coverage
-
-    coverage_today = today_coverage(state, checked.tree, segments)
-    own_history: tuple[str, ...] = ()
-    if cfg.market.new_logos == "capacity":
-        from simengine.config.company import resolve_plan, today_plan
-        from simengine.gtm import apply_drivers, simulate_plan
-
-        today = today_plan(cfg.company)
-        plan = resolve_plan(cfg.staffing, cfg.company)
-        draws, horizon = cfg.sim.draws, cfg.sim.horizon_months
-        staffing = simulate_plan(plan, draws, horizon, cfg.seed, today=today)
-        reference = simulate_plan(today, draws, horizon, cfg.seed)
-        drivers = apply_drivers(cfg, params, staffing, book, reference, coverage_today)
-    else:
-        from simengine.newlogos import apply_rate_history
-
-        own_history = apply_rate_history(cfg, params, book, coverage_today)
-        if cfg.data.accounts is not None and not cfg.company.team:
-            log.info(
-                "no company.team: new logos continue this book's fitted history (market=rate), "
-                "no go-to-market outputs; describe today's team (company.team.<role>.headcount, "
-                "...) to plan staffing"
-            )
+    state = book_state_of(book, data_hash, segments, checked.prices.account, rules)
+    gtm = _new_logo_plan(cfg, params, book, state, checked)
     if draws_from:
         params = _later_draws(params, draws_from, n_draws)
-        if staffing is not None:
-            staffing = _later_draws(staffing, draws_from, n_draws)
-            drivers = _later_draws(drivers, draws_from, n_draws)
-    signals = _derived((data_hash, "usage_signals"), lambda: AccountForecast.book_signals(book))
+        gtm = gtm.later_draws(draws_from, n_draws)
+    signals = derived((data_hash, "usage_signals"), lambda: AccountForecast.book_signals(book))
     accounts = AccountForecast(book, state, n_draws, signals=signals, accumulator=accumulator)
     out, cohort, coverage, _ = (kernel or run_kernel)(
         state,
         Params(params.seg_params, params.month_params),
-        drivers.capacity if drivers is not None else None,
+        gtm.drivers.capacity if gtm.drivers is not None else None,
         draw_start=draws_from,
         seed=cfg.seed,
         month_of_year0=month_of_year(first),
@@ -631,42 +312,22 @@ def simulate_block(
         progress=cfg.sim.progress,
         account_sink=accounts.add,
     )
-    resolved = config_yaml(cfg) if resolved is None else resolved
-    attrs = {
-        "seed": cfg.seed,
-        "config": resolved,
-        "config_hash": yaml_hash(resolved),
-        "simengine_version": __version__,
-        "data_hash": data_hash,
-        "data_source": "; ".join(f"{k}={v}" for k, v in book.source.items()),
-        "as_of": format_month(book.as_of),
-        "account_months": int(out[..., V_ACTIVE].sum()),
-        "existing_accounts": state.n_accounts,
-        "fitted_parameters": ", ".join(params.fitted) or "none",
-        "default_segments": ", ".join(params.default_segments),
-        "market": cfg.market.new_logos,
-        "currency": currency_of(cfg.data) or "",
-        "fiscal_year_start": int(cfg.data.fiscal_year_start),
-        "prices": checked.prices.source,
-        "use_case_process": (
-            f"off for {', '.join(params.use_cases_off)} (no use_cases table; "
-            "model.override.<segment>.use_case_rate turns it on)"
-            if params.use_cases_off
-            else "on"
-        ),
-        "overrides": "; ".join(f"{k} = {v}" for k, v in params.overrides.items()),
-        **fit_attrs,
-        **rules.to_attrs(),
-        "neutral_effects": ", ".join(neutral) or "none",
-        **choice_attrs(_run_choices(scenario) if choices is None else choices),
-    }
-    if scenario is not None:
-        attrs["scenario_file"] = str(scenario.path)
-    if params.notes:
-        attrs["notes"] = " | ".join(params.notes)
-    attrs["company"] = _company_attr(cfg)
-    if own_history:
-        attrs["new_logo_process"] = f"fitted history of the book for {', '.join(own_history)}"
+    attrs = run_attrs(
+        cfg,
+        book,
+        resolved=config_yaml(cfg) if resolved is None else resolved,
+        data_hash=data_hash,
+        account_months=int(out[..., V_ACTIVE].sum()),
+        existing_accounts=state.n_accounts,
+        params=params,
+        prices_source=checked.prices.source,
+        fit_attrs=fit_attrs,
+        rules=rules,
+        neutral=neutral,
+        choices=choices,
+        scenario=scenario,
+        own_history=gtm.own_history,
+    )
     ds = make_dataset(
         out,
         cohort,
@@ -677,53 +338,106 @@ def simulate_block(
     if draws_from:
         ds = ds.assign_coords(draw=ds["draw"].copy(data=ds["draw"].values + draws_from))
     ds = ds.merge(accounts.to_dataset(), combine_attrs="override")
-    # The months the forecast continues, for charts that show history and forecast on one axis.
-    history = _derived(
-        (data_hash, HISTORY_VARIABLE, segments, _price_key(checked.prices.account)),
-        lambda: observed_revenue(book, checked.prices.account, segments),
+    ds = _with_history(ds, book, data_hash, segments, checked.prices.account)
+    if gtm.staffing is not None:
+        ds = _with_gtm(ds, cfg, segments, gtm, coverage)
+    return ds, accounts.accumulator
+
+
+@dataclass
+class _NewLogoPlan:
+    """Where a run's new logos come from: a staffing plan (``market=capacity``: the plan, its
+    simulated staffing paths and the drivers they give) or the book's fitted history
+    (``market=rate``: the segments that continue it, ``own_history``)."""
+
+    plan: object = None
+    staffing: object = None
+    drivers: object = None
+    own_history: tuple[str, ...] = ()
+
+    def later_draws(self, start: int, draws: int) -> _NewLogoPlan:
+        """The same plan with draws ``start .. draws - 1`` of its staffing and drivers."""
+        if self.staffing is None:
+            return self
+        return dataclasses.replace(
+            self,
+            staffing=_later_draws(self.staffing, start, draws),
+            drivers=_later_draws(self.drivers, start, draws),
+        )
+
+
+def _new_logo_plan(cfg: Config, params, book, state, checked: CheckedRun) -> _NewLogoPlan:
+    """The run's :class:`_NewLogoPlan`, for all ``cfg.sim.draws`` draws (``params`` of the rate
+    market are filled with the book's fitted history in place)."""
+    from simengine.gtm.drivers import today_coverage
+
+    segments = checked.segments
+    coverage_today = today_coverage(state, checked.tree, segments)
+    if cfg.market.new_logos == "capacity":
+        from simengine.config.company import resolve_plan, today_plan
+        from simengine.gtm import apply_drivers, simulate_plan
+
+        today = today_plan(cfg.company)
+        plan = resolve_plan(cfg.staffing, cfg.company)
+        draws, horizon = cfg.sim.draws, cfg.sim.horizon_months
+        staffing = simulate_plan(plan, draws, horizon, cfg.seed, today=today)
+        reference = simulate_plan(today, draws, horizon, cfg.seed)
+        drivers = apply_drivers(cfg, params, staffing, book, reference, coverage_today)
+        return _NewLogoPlan(plan, staffing, drivers)
+    from simengine.newlogos import apply_rate_history
+
+    own_history = apply_rate_history(cfg, params, book, coverage_today)
+    if cfg.data.accounts is not None and not cfg.company.team:
+        log.info(
+            "no company.team: new logos continue this book's fitted history (market=rate), "
+            "no go-to-market outputs; describe today's team (company.team.<role>.headcount, "
+            "...) to plan staffing"
+        )
+    return _NewLogoPlan(own_history=own_history)
+
+
+def _with_history(ds: xr.Dataset, book, data_hash: str, segments, account_price) -> xr.Dataset:
+    """``ds`` with the book's months before the forecast: observed revenue (for charts that show
+    history and forecast on one axis), retention, and the counts and retention the rollups report
+    as actuals (:mod:`simengine.actuals`).  Each is derived from the book once a process."""
+    from simengine.actuals import observed_actuals
+    from simengine.history import HISTORY_VARIABLE, observed_retention, observed_revenue
+
+    prices = price_key(account_price)
+    history = derived(
+        (data_hash, HISTORY_VARIABLE, segments, prices),
+        lambda: observed_revenue(book, account_price, segments),
     )
     ds[HISTORY_VARIABLE] = history.copy(deep=True)  # the dataset is the caller's to change
-    retention = _derived(
-        (data_hash, "history_retention", segments, _price_key(checked.prices.account)),
-        lambda: observed_retention(book, checked.prices.account, segments),
+    retention = derived(
+        (data_hash, "history_retention", segments, prices),
+        lambda: observed_retention(book, account_price, segments),
     )
     ds = ds.merge(retention.copy(deep=True), combine_attrs="override")
-    # The book's own counts and retention before as_of: the rollups' actuals (simengine.actuals).
-    actuals = _derived(
-        (data_hash, "actuals", segments, _price_key(checked.prices.account)),
-        lambda: observed_actuals(book, checked.prices.account, segments),
+    actuals = derived(
+        (data_hash, "actuals", segments, prices),
+        lambda: observed_actuals(book, account_price, segments),
     )
-    ds = ds.merge(actuals.copy(deep=True), combine_attrs="drop_conflicts")
-    if staffing is not None:
-        from simengine.config.company import sales_led
-        from simengine.gtm import costs
-        from simengine.gtm.comp import calibrate_quotas
-        from simengine.results import add_gtm
+    return ds.merge(actuals.copy(deep=True), combine_attrs="drop_conflicts")
 
-        # Only the three totals costs() reads, of the sales-led segments (self-serve sign-ups are
-        # nobody's bookings); a sum of the whole dataset costs ~0.04 s.
-        sold = [s for s, led in zip(segments, sales_led(cfg.company, segments), strict=True) if led]
-        parts = ds[["bookings", "new_logo_revenue", "existing_expansion_revenue"]]
-        total = parts.sel(segment=sold).sum("segment")
-        base = [total[k].transpose("draw", "month").values
-                for k in ("bookings", "new_logo_revenue", "existing_expansion_revenue")]  # fmt: skip
-        quotas = calibrate_quotas(cfg.comp, drivers, *base)
-        cost = costs(cfg.comp, plan, staffing, *base, quotas=quotas)
-        ds = add_gtm(ds, staffing, drivers, cost, coverage)
-        ds.attrs.update(
-            staffing=cfg.staffing.name,
-            comp=cfg.comp.plan,
-            # Per ramped AE-month, by forecast year (the first year's also as a number).
-            bookings_quota=quotas.by_year("bookings")[0],
-            consumption_quota=quotas.by_year("consumption")[0],
-            quotas_by_year="bookings "
-            + ", ".join(repr(q) for q in quotas.by_year("bookings"))
-            + "; consumption "
-            + ", ".join(repr(q) for q in quotas.by_year("consumption")),
-            quotas=(
-                "today's production: today's team held attains 100% each forecast year"
-                if quotas.calibrated
-                else "config"
-            ),
-        )
-    return ds, accounts.accumulator
+
+def _with_gtm(ds: xr.Dataset, cfg: Config, segments, gtm: _NewLogoPlan, coverage) -> xr.Dataset:
+    """``ds`` with the go-to-market outputs of a capacity run: staffing, drivers, costs at the
+    calibrated quotas, and their attrs (:func:`simengine.run_attrs.gtm_attrs`)."""
+    from simengine.config.company import sales_led
+    from simengine.gtm import costs
+    from simengine.gtm.comp import calibrate_quotas
+    from simengine.results import add_gtm
+
+    # Only the three totals costs() reads, of the sales-led segments (self-serve sign-ups are
+    # nobody's bookings); a sum of the whole dataset costs ~0.04 s.
+    sold = [s for s, led in zip(segments, sales_led(cfg.company, segments), strict=True) if led]
+    parts = ds[["bookings", "new_logo_revenue", "existing_expansion_revenue"]]
+    total = parts.sel(segment=sold).sum("segment")
+    base = [total[k].transpose("draw", "month").values
+            for k in ("bookings", "new_logo_revenue", "existing_expansion_revenue")]  # fmt: skip
+    quotas = calibrate_quotas(cfg.comp, gtm.drivers, *base)
+    cost = costs(cfg.comp, gtm.plan, gtm.staffing, *base, quotas=quotas)
+    ds = add_gtm(ds, gtm.staffing, gtm.drivers, cost, coverage)
+    ds.attrs.update(gtm_attrs(cfg, quotas))
+    return ds

@@ -225,6 +225,17 @@ def make_dataset(
     return _label(ds, attrs)
 
 
+#: The per-cohort cells of a run (``cohort_revenue`` and its two coordinates): the largest part of
+#: ``forecast.nc`` (16 MB of 1,000 draws), read by no table, chart or comparison; a run's own
+#: ``expansion_multiple`` is computed from them before they are written.
+COHORT_CELLS = ("cohort_revenue", "cohort_month", "months_since_start")
+
+
+def without_cohort_cells(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` without :data:`COHORT_CELLS` (a sweep's job: no output it writes reads them)."""
+    return ds.drop_vars([n for n in COHORT_CELLS if n in ds.variables])
+
+
 def _label(ds: xr.Dataset, attrs: dict | None = None) -> xr.Dataset:
     variables = ds.variables  # the Variables themselves: no DataArray built per name
     for name in ds.data_vars:

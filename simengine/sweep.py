@@ -57,8 +57,9 @@ ERROR_FILE = "error.txt"
 #: Per-job provenance kept as coordinates along ``scenario`` in ``sweep.nc``; ``scenario_name`` is
 #: the job's ``scenario`` attr (the scenario file it ran, ``default`` when none).
 PROVENANCE = ("job", "overrides", "seed", "config_hash", "data_hash", "config", "scenario_name")
-#: Files a finished ``simengine run`` job holds (forecast.nc carries the config hash).
-_RUN_FILES = ("forecast.nc", "summary.csv", "summary.xlsx", "fan_chart.png")
+#: Files a finished ``simengine run`` job holds (forecast.nc carries the config hash; the workbook
+#: is written last).  A sweep's job draws no chart (:func:`simengine.api.write_run_outputs`).
+_RUN_FILES = ("forecast.nc", "summary.csv", "summary.xlsx")
 
 
 def register_resolvers() -> None:

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from simengine.compare import COLUMNS, compare, load_scenarios, p_better
+from simengine.compare.paired import COLUMNS, compare, p_better
+from simengine.compare.runs import load_scenarios
 from simengine.frontier import FrontierSpec, frontier
 from tests.conftest import SMALL
 
@@ -333,14 +334,14 @@ def test_narrow_terminal_tables_keep_whole_scenario_labels():
     ],
 )  # fmt: skip
 def test_display_labels(labels, expected):
-    from simengine.compare import display_labels
+    from simengine.compare.labels import display_labels
 
     assert list(display_labels(labels).values()) == expected
 
 
 def test_display_labels_without_the_frontiers_columns():
     """The frontier's table shows budget and ratio in columns: a label shows what else it says."""
-    from simengine.compare import display_labels
+    from simengine.compare.labels import display_labels
 
     mix = ("staffing.budget", "staffing.ae_per_se")
     plain = ["staffing.ae_per_se=2,staffing.budget=6e5", "staffing.ae_per_se=4,staffing.budget=6e5"]
@@ -353,8 +354,9 @@ def test_display_labels_without_the_frontiers_columns():
 def test_baseline_by_its_shown_label_and_p_better_on_the_plot():
     """``compare.baseline`` takes a label as the tables show it; the plot writes each scenario's
     P(better) beside its paired difference, as the table has it."""
-    from simengine.compare import CompareError, resolve_baseline
-    from simengine.report.comparison import comparison_plot
+    from simengine.compare.labels import resolve_baseline
+    from simengine.compare.runs import CompareError
+    from simengine.report.comparison_charts import comparison_plot
 
     ds = _mix_sweep({(700000.0, 1.5): 0.0, (700000.0, 6.0): 5.0, (1100000.0, 1.5): 8.0})
     long = [f"staffing.budget={b:.0f},staffing.ae_per_se={r:g}" for b, r in
@@ -381,7 +383,7 @@ def test_baseline_by_its_shown_label_and_p_better_on_the_plot():
 def test_compare_and_frontier_read_each_scenario_once(monkeypatch):
     """With a shared cache the comparison and the frontier read each scenario's data once (a
     50-job sweep read every job's files twice), and give the same tables as without one."""
-    import simengine.compare as compare_module
+    import simengine.compare.metrics as compare_module
 
     ds = _mix_sweep({(700000.0, 1.5): 0.0, (700000.0, 6.0): 5.0, (1100000.0, 1.5): 8.0})
     spec = FrontierSpec("revenue_p50", 1)
@@ -441,7 +443,7 @@ def test_comparison_grid_cells_say_what_the_table_says():
     p_better; the baseline's cell says so, a missing job's cell stays empty (masked); and a
     5 x 10 sweep fits a screen where a row per scenario and metric does not."""
     from simengine.compare import sweep_grid
-    from simengine.report.comparison import comparison_grid, comparison_plot
+    from simengine.report.comparison_charts import comparison_grid, comparison_plot
 
     effects = {(b, r): r - b / 1e5 for b in (700000.0, 1100000.0) for r in (1.5, 3.0, 6.0)}
     del effects[(1100000.0, 6.0)]  # a failed job
@@ -522,7 +524,8 @@ def test_frontier_marks_ties_with_the_best_and_each_mixs_real_cost():
     alone.  Each mix's real cost is its rounded heads', not the budget; the table and the plot
     mark every tied mix alike."""
     from simengine.config.staffing_mix import mix_headcount
-    from simengine.report.comparison import frontier_figure, frontier_rows
+    from simengine.report.comparison import frontier_rows
+    from simengine.report.comparison_charts import frontier_figure
 
     effects = {(375000.0, 1.5): 0.0, (375000.0, 3.0): 0.0, (375000.0, 6.0): -5.0,
                (700000.0, 1.5): 0.0, (700000.0, 3.0): 5.0}  # fmt: skip
@@ -577,8 +580,10 @@ def test_drivers_are_paired_differences_with_sensible_signs(tmp_path):
     runs record scenario and group choices, read back from the written files, and the charts'
     titles name the scenario."""
     import simengine
-    from simengine.compare import DRIVERS, scenario_names
-    from simengine.report.comparison import comparison_plot, print_drivers
+    from simengine.compare.metrics import DRIVERS
+    from simengine.compare.runs import scenario_names
+    from simengine.report.comparison import print_drivers
+    from simengine.report.comparison_charts import comparison_plot
     from simengine.report.sections import drivers_section
     from simengine.results import write_netcdf
 
@@ -648,7 +653,7 @@ def test_group_choices_of_the_api_are_hydras(overrides):
 
     from simengine.config import CONFIG_DIR, register_configs, scenario_dirs
     from simengine.config.compose import compose_run
-    from simengine.pipeline import choice_attrs, group_choices
+    from simengine.run_attrs import choice_attrs, group_choices
 
     _, scenario = compose_run(overrides)
     ours = group_choices(overrides, scenario)
@@ -688,7 +693,9 @@ def _dated_pair(start: int = 4) -> xr.Dataset:
 def test_compare_years_are_fiscal_years_and_compare_year_picks_them():
     """comparison rows carry the fiscal year's index, label and months; compare.year keeps one
     year (by index or label) or all; the tables show the first full year and the last."""
-    from simengine.compare import CompareError, parse_years, shown_years
+    from simengine.compare.metrics import parse_years
+    from simengine.compare.paired import shown_years
+    from simengine.compare.runs import CompareError
     from simengine.report.comparison import comparison_rows
 
     ds = _dated_pair()

@@ -121,12 +121,12 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_typo_messages(case):
     from simengine.api import load_config
-    from simengine.cli import _one_line, _user_errors
+    from simengine.cli_precheck import one_line, user_errors
 
     args, expected = CASES[case]
-    with pytest.raises(_user_errors()) as info:
+    with pytest.raises(user_errors()) as info:
         load_config([*SMALL, *args])
-    line = _one_line(info.value)
+    line = one_line(info.value)
     assert "\n" not in line and expected in line, line
     assert not [c for c in CLASS_NAMES if re.search(rf"\b{c}\b", line)], line
 

@@ -16,8 +16,9 @@ import xarray as xr
 from simengine.accounts_forecast import AccountForecast
 from simengine.api import load_config, simulate
 from simengine.history import observed_revenue
-from simengine.pipeline import _DERIVED, check_run
+from simengine.pipeline import check_run
 from simengine.prices import account_prices
+from simengine.run_cache import _DERIVED
 
 from .conftest import SMALL
 

@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 
 from simengine.api import load_config
-from simengine.data.synth import SynthOptions, generate_book
+from simengine.bookstats.panel import new_use_cases, usage_panel
+from simengine.data.synth import generate_book
+from simengine.data.synth_truth import SynthOptions
 from simengine.engine import BookState, run_kernel
 from simengine.fitting import fit_book, posterior_draws
-from simengine.fitting.panel import new_use_cases, usage_panel
 from simengine.kernels import layout as L
 from simengine.newlogos import fit_new_logos
 from simengine.params import build_parameters

@@ -412,7 +412,8 @@ def eur_forecast(hostile_run) -> xr.Dataset:
 def test_deck_charts_say_the_currency_and_the_scenario(eur_forecast):
     """On a EUR book every money axis says EUR (and ticks carry the euro sign), no text anywhere
     says ``$``, and every title names the scenario."""
-    from simengine.report.plots import fan_chart, retention_chart, scenario_fans, segment_chart
+    from simengine.report.plots import fan_chart, scenario_fans
+    from simengine.report.segments import retention_chart, segment_chart
 
     ds = eur_forecast
     figures = {
@@ -436,7 +437,8 @@ def test_deck_charts_say_the_currency_and_the_scenario(eur_forecast):
 def test_differences_of_ratios_are_points(eur_forecast):
     """NRR/GRR differences are percentage points in the table rows and on the difference axis;
     values stay percent; "Revenue per GTM $" is gone."""
-    from simengine.report.comparison import comparison_plot, comparison_rows, fmt_diff
+    from simengine.report.comparison import comparison_rows, fmt_diff
+    from simengine.report.comparison_charts import comparison_plot
 
     assert fmt_diff("nrr", 0.012) == "+1.2 pp" and fmt_diff("grr", -0.0004) == "-0.04 pp"
     assert fmt_diff("revenue", 1.5e6) == "1.5M"
@@ -469,7 +471,8 @@ def test_differences_of_ratios_are_points(eur_forecast):
 def test_fans_side_by_side_share_their_scales(eur_forecast, monkeypatch):
     """Per-scenario fans of one report get one y-range per panel, wide enough for the larger."""
     from simengine.report import sections
-    from simengine.report.plots import _quantile, fan_chart
+    from simengine.report.figures import _quantile
+    from simengine.report.plots import fan_chart
 
     small = eur_forecast
     big = small.assign(revenue=small["revenue"] * 3.0, nrr_total=small["nrr_total"] + 0.2)
@@ -499,7 +502,8 @@ def test_observed_retention_is_the_definition_account_by_account():
     simengine.results (cohort: started by t-23, still a customer in t-12), on a survivors-only
     export whose window starts after some accounts did; months without a full observed base
     year are NaN."""
-    from simengine.data.synth import SynthOptions, generate_book
+    from simengine.data.synth import generate_book
+    from simengine.data.synth_truth import SynthOptions
     from simengine.history import observed_retention
     from simengine.prices import account_prices, row_revenue
 
@@ -540,7 +544,7 @@ def test_observed_retention_is_the_definition_account_by_account():
 
 def test_scenario_name_falls_back_to_the_run_folder(tmp_path):
     """Without the forecast's ``scenario`` attr, the ``scenario=`` the run was started with."""
-    from simengine.report.sections import scenario_name
+    from simengine.report.run_record import scenario_name
 
     (tmp_path / ".hydra").mkdir()
     (tmp_path / ".hydra" / "overrides.yaml").write_text(
@@ -581,7 +585,7 @@ def test_account_charts_carry_the_currency():
 
     from simengine.data.synth import generate_book
     from simengine.kernels.layout import A_CHURN_MONTH, ACCOUNT_OUTPUTS
-    from simengine.report.diagnostics import account_drilldown, commit_burndown
+    from simengine.report.drilldown import account_drilldown, commit_burndown
 
     book = generate_book(n_accounts=80, history_months=24, seed=5).book
     acc = book.accounts

@@ -7,7 +7,8 @@ import pytest
 import xarray as xr
 
 from simengine.backtest.forecasts import NormalForecast, SampleForecast
-from simengine.report.diagnostics import coverage_by_level, kaplan_meier, pit_values
+from simengine.report.calibration import coverage_by_level, pit_values
+from simengine.report.diagnostics import kaplan_meier
 
 
 def test_kaplan_meier_recovers_geometric_survival_under_censoring_and_truncation():
@@ -72,7 +73,8 @@ def _season_tree(season: np.ndarray, segments) -> xr.DataTree:
 def test_season_table_shows_each_segments_profile_against_its_data(tmp_path):
     """The data's profile per segment recovers each segment's own season; the fitted columns are
     the segment's own posterior profile, or the model-wide one in every segment (older fits)."""
-    from simengine.data.synth import SynthOptions, generate_book
+    from simengine.data.synth import generate_book
+    from simengine.data.synth_truth import SynthOptions
     from simengine.report.diagnostics import season_table, seasonality_check
 
     summer = [-0.15 if m in (6, 7) else 0.0 for m in range(12)]

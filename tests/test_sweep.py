@@ -42,6 +42,10 @@ def test_a_failed_job_leaves_the_others_merged_and_named(cli, tmp_path):
         assert ds["revenue"].dims == ("draw", "month", "segment", "scenario")
         with xr.open_dataset(sweep / "2" / "forecast.nc", engine="h5netcdf") as job:
             assert job["revenue"].equals(ds["revenue"].isel(scenario=1, drop=True))
+        # A sweep's job draws no chart and keeps no per-cohort cells (report and compare draw
+        # from the forecasts); the metric made of those cells is kept.
+        assert "cohort_revenue" not in ds and "expansion_multiple" in ds
+    assert (sweep / "2" / "summary.xlsx").is_file() and not (sweep / "2" / "fan_chart.png").exists()
 
 
 def test_rerunning_a_sweep_skips_finished_jobs(cli, tmp_path):
@@ -138,7 +142,7 @@ def test_a_sweep_jobs_console_passes_warnings_and_hydra_only():
     timings, a joblib worker's first import of ArviZ), not Hydra's lines nor any warning."""
     import logging
 
-    from simengine.cli import _SweepConsole
+    from simengine.cli_jobs import _SweepConsole
 
     def record(name, level):
         return logging.LogRecord(name, level, __file__, 1, "message", None, None)
@@ -214,9 +218,8 @@ def test_finished_needs_all_files_the_same_hash_and_no_newer_input(tmp_path):
     data = tmp_path / "usage.csv"
     data.write_text("x\n")
     os.utime(data, ns=(1, 1))  # older than the run
-    assert not finished("abc", out)  # summary.csv, .xlsx and fan_chart.png missing: unfinished
+    assert not finished("abc", out)  # summary.csv and .xlsx missing: unfinished
     (out / "summary.csv").write_text("")
-    (out / "fan_chart.png").write_bytes(b"")
     assert not finished("abc", out)  # a job written before the workbook: unfinished
     (out / "summary.xlsx").write_bytes(b"")
     assert finished("abc", out, [data, None])
@@ -232,7 +235,7 @@ def test_sweep_nc_maps_the_job_files_and_survives_a_move(tmp_path, monkeypatch):
     when merged again, still reads after the whole sweep folder moves, and compare refuses it once
     a job file is gone; copy=True writes the same dataset self-contained."""
     from simengine.api import simulate
-    from simengine.compare import CompareError, load_scenarios
+    from simengine.compare.runs import CompareError, load_scenarios
     from simengine.sweep import gather_sweep, missing_sources, virtual_sources
 
     ds = simulate([*SMALL, "sim.draws=64"])
@@ -362,18 +365,18 @@ def test_a_sweep_prints_a_line_a_job_and_names_compare(cli, tmp_path):
 def test_sweep_progress_estimates_from_the_pace_after_the_first_job(monkeypatch):
     """The time left is the pace since the first finished job (which pays for start-up) times the
     jobs to come; job numbers count every worker's jobs."""
-    from simengine import cli
+    from simengine import cli_jobs
 
-    monkeypatch.setattr(cli, "_first_done", [])
-    monkeypatch.delenv(cli.SWEEP_PROGRESS_ENV, raising=False)
-    assert cli.sweep_progress(4) == "[job 5]"  # not a sweep run from the CLI
-    monkeypatch.setenv(cli.SWEEP_PROGRESS_ENV, "10:1000")
-    assert cli.sweep_progress(0, now=1065.0) == "[1/10, 1m05s]"  # 65 s of start-up: no guess
+    monkeypatch.setattr(cli_jobs, "_first_done", [])
+    monkeypatch.delenv(cli_jobs.SWEEP_PROGRESS_ENV, raising=False)
+    assert cli_jobs.sweep_progress(4) == "[job 5]"  # not a sweep run from the CLI
+    monkeypatch.setenv(cli_jobs.SWEEP_PROGRESS_ENV, "10:1000")
+    assert cli_jobs.sweep_progress(0, now=1065.0) == "[1/10, 1m05s]"  # 65 s of start-up: no guess
     # Two jobs in 10 s since the first: 5 s a job, 7 jobs to come.
-    assert cli.sweep_progress(2, now=1075.0) == "[3/10, 1m15s, ~35s left]"
+    assert cli_jobs.sweep_progress(2, now=1075.0) == "[3/10, 1m15s, ~35s left]"
     # A parallel launcher: job 6 done 20 s after job 1 -> 4 s a job, 4 to come.
-    assert cli.sweep_progress(5, now=1085.0) == "[6/10, 1m25s, ~16s left]"
-    assert cli.sweep_progress(9, now=1101.0) == "[10/10, 1m41s]"
+    assert cli_jobs.sweep_progress(5, now=1085.0) == "[6/10, 1m25s, ~16s left]"
+    assert cli_jobs.sweep_progress(9, now=1101.0) == "[10/10, 1m41s]"
     # More jobs than the command line listed (a sweep set up in a config file): no total.
-    assert cli.sweep_progress(10, now=1102.0) == "[job 11, 1m42s]"
-    assert cli._duration(3 * 3600 + 125) == "3h02m"
+    assert cli_jobs.sweep_progress(10, now=1102.0) == "[job 11, 1m42s]"
+    assert cli_jobs._duration(3 * 3600 + 125) == "3h02m"

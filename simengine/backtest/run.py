@@ -240,8 +240,9 @@ def run_backtest(cfg, out_dir: str | Path) -> BacktestResult:
         scores.to_csv(index=False, float_format="%.6g"), out_dir / "backtest_scores.csv"
     )
     backtest_plot(split, table, forecasts, out_dir / "backtest.png", currency_of(cfg.data))
-    write_account_outputs(forecast, out_dir, cfg.signals.top)
-    accounts = account_scores(split, accounts_frame(forecast))
+    frame = accounts_frame(forecast)
+    write_account_outputs(forecast, out_dir, cfg.signals.top, frame)
+    accounts = account_scores(split, frame)
     write_atomic_text(
         accounts.to_csv(index=False, float_format="%.6g"), out_dir / "backtest_accounts.csv"
     )

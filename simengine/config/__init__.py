@@ -6,6 +6,7 @@ Config`` keeps working.  The core never sees a ``DictConfig``: :func:`to_config`
 config into these plain dataclasses at the entry point.
 """
 
+from simengine.config.compose import to_config
 from simengine.config.hashing import config_hash, config_section, config_yaml
 from simengine.config.live import RunFacts, check_live
 from simengine.config.scenarios import (
@@ -42,7 +43,7 @@ from simengine.config.schema import (
     currency_of,
 )
 from simengine.config.specs import DISTRIBUTIONS, param_mean, validate_param
-from simengine.config.validation import to_config, validate
+from simengine.config.validation import validate
 
 __all__ = [
     "ACQUISITION_ROLES",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from simengine.config.schema import (
     CHANNELS,
@@ -38,7 +38,7 @@ from simengine.config.schema import (
     StaffingConfig,
     TeamRole,
 )
-from simengine.config.specs import validate_param
+from simengine.config.specs import check_fields
 
 __all__ = [
     "GTM_SECTIONS",
@@ -47,6 +47,7 @@ __all__ = [
     "describe_hint",
     "example_company",
     "fill_company",
+    "leaves",
     "no_company",
     "resolve_plan",
     "sales_led",
@@ -144,7 +145,8 @@ def complete_company(cfg: Config) -> None:
         cfg.company.se_deal_time = SE_DEAL_TIME
 
 
-def _leaves(obj: object, prefix: str) -> dict[str, object]:
+def leaves(obj: object, prefix: str) -> dict[str, object]:
+    """``{key: value}`` of every leaf under ``obj`` (a distribution spec is one leaf)."""
     if dataclasses.is_dataclass(obj):
         items = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
     elif isinstance(obj, Mapping) and "dist" not in obj:
@@ -153,30 +155,15 @@ def _leaves(obj: object, prefix: str) -> dict[str, object]:
         return {prefix: obj}
     out: dict[str, object] = {}
     for k, v in items.items():
-        out |= _leaves(v, f"{prefix}.{k}")
+        out |= leaves(v, f"{prefix}.{k}")
     return out or {prefix: obj}
 
 
-@functools.cache
-def _default_gtm() -> dict[str, object]:
-    """Leaves of staffing, comp and effects in the default composition (no overrides)."""
-    from omegaconf import OmegaConf
-
-    from simengine.config.compose import compose
-
-    base = OmegaConf.to_object(compose(()))
-    out: dict[str, object] = {}
-    for section in GTM_SECTIONS:
-        out |= _leaves(getattr(base, section), section)
-    return out
-
-
-def _set_gtm_key(cfg: Config) -> tuple[str, object] | None:
+def _set_gtm_key(cfg: Config, default: dict[str, object]) -> tuple[str, object] | None:
     """The first staffing/comp/effects/capacity-market key ``cfg`` sets, or None."""
-    default = _default_gtm()
     group_keys = {"staffing.name": "staffing", "comp.plan": "comp"}  # the group option picked
     for section in GTM_SECTIONS:
-        for key, value in _leaves(getattr(cfg, section), section).items():
+        for key, value in leaves(getattr(cfg, section), section).items():
             if key not in default or default[key] != value:
                 return group_keys.get(key, key), value
     market = cfg.market
@@ -188,15 +175,17 @@ def _set_gtm_key(cfg: Config) -> tuple[str, object] | None:
     return None
 
 
-def no_company(cfg: Config) -> Config:
+def no_company(cfg: Config, default_gtm: Callable[[], dict[str, object]]) -> Config:
     """A book of your own without ``company.team``: ``market=rate`` from the fitted history.
 
+    ``default_gtm()`` gives the :func:`leaves` of staffing, comp and effects in the default
+    composition (called only for a book of your own without a team: it composes the config).
     Returns ``cfg`` (its market replaced by :class:`RateMarket` when it was the capacity model);
     raises :class:`ConfigError` for a key that needs today's team.
     """
     if cfg.data.accounts is None or cfg.company.team:
         return cfg
-    found = _set_gtm_key(cfg)
+    found = _set_gtm_key(cfg, default_gtm())
     if found is None and cfg.company.channels:
         seg, channel = next(iter(cfg.company.channels.items()))
         found = f"company.channels.{seg}", channel
@@ -279,22 +268,7 @@ def validate_company(cfg: Config) -> None:
                 None,
                 f"today's {heads} {role} need it (every plan is measured against today's team)",
             )
-        checks = (
-            ("headcount", lambda v: v >= 0, "must be >= 0"),
-            ("cost_per_month", lambda v: v >= 0, "must be >= 0"),
-            ("ramp_months", lambda v: v >= 1, "must be >= 1"),
-            ("backfill_lag_months", lambda v: v >= 0, "must be >= 0"),
-        )
-        for name, ok, why in checks:
-            value = getattr(t, name)
-            _check(value is None or ok(value), f"{key}.{name}", value, why)
-        for name, kind in (
-            ("attrition", "probability"),
-            ("deals_per_month", "nonneg"),
-            ("accounts_covered", "nonneg"),
-        ):
-            if getattr(t, name) is not None:
-                validate_param(getattr(t, name), f"{key}.{name}", kind=kind)
+        check_fields(t, key)
         _check(
             role in DEAL_ROLES or t.deals_per_month in (None, 0),
             f"{key}.deals_per_month",
@@ -314,8 +288,7 @@ def validate_company(cfg: Config) -> None:
             channel,
             f"must be one of {', '.join(CHANNELS)}",
         )
-    if company.se_deal_time is not None:
-        validate_param(company.se_deal_time, "company.se_deal_time", kind="probability")
+    check_fields(company, "company")
 
 
 def check_company_live(cfg: Config, segments: tuple[str, ...]) -> None:

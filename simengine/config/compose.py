@@ -3,7 +3,8 @@
 :func:`compose_run` is the one path every entry point takes (``simengine run``'s pre-check,
 ``simengine.simulate``, ``simengine.fit``): it checks the selected scenario file (data only, keys of
 the schema), registers the scenario folders, lets a segment of the user's own book be named without
-Hydra's ``+`` syntax, composes and validates.
+Hydra's ``+`` syntax, composes, and turns the result into a validated :class:`Config`
+(:func:`to_config`: today's company filled in, then :func:`simengine.config.validation.validate`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hydra.errors import HydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from simengine.config.company import (
+    GTM_SECTIONS,
+    complete_company,
+    fill_company,
+    leaves,
+    no_company,
+    validate_company,
+)
 from simengine.config.messages import closest, from_omegaconf, unknown_key
 from simengine.config.scenarios import (
     CONFIG_DIR,
@@ -28,8 +37,8 @@ from simengine.config.scenarios import (
     scenario_dirs,
     selected_scenario,
 )
-from simengine.config.schema import Config, ConfigError
-from simengine.config.validation import to_config
+from simengine.config.schema import CapacityMarket, Config, ConfigError, MarketConfig
+from simengine.config.validation import validate
 
 __all__ = [
     "compose",
@@ -38,6 +47,7 @@ __all__ = [
     "load_config",
     "missing_scenario",
     "open_segment_maps",
+    "to_config",
 ]
 
 #: Maps keyed by segment (or role): an override may add a key to them without Hydra's `+`.
@@ -253,6 +263,34 @@ def check_schema_key(cfg: DictConfig, key: str) -> None:
                 raise unknown_key(".".join(done + [part]), fields)
         done.append(part)
         node = node._get_node(part)
+
+
+def to_config(cfg: DictConfig | Config) -> Config:
+    """Turn a composed ``DictConfig`` into plain dataclasses and validate it."""
+    if isinstance(cfg, DictConfig):
+        obj = OmegaConf.to_object(cfg)
+        if not isinstance(obj, Config):  # composed without the schema
+            obj = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), cfg))
+    else:
+        obj = cfg
+    if type(obj.market) is MarketConfig:  # composed without a market option: capacity
+        obj.market = CapacityMarket(**vars(obj.market))
+    fill_company(obj)  # the embedded book's example company
+    validate_company(obj)  # before unset values take their defaults
+    complete_company(obj)
+    obj = no_company(obj, _default_gtm)  # a book of your own without company.team: market=rate
+    validate(obj)
+    return obj
+
+
+@functools.cache
+def _default_gtm() -> dict[str, object]:
+    """Leaves of staffing, comp and effects in the default composition (no overrides)."""
+    base = OmegaConf.to_object(compose(()))
+    out: dict[str, object] = {}
+    for section in GTM_SECTIONS:
+        out |= leaves(getattr(base, section), section)
+    return out
 
 
 def compose_run(

@@ -1,17 +1,21 @@
-"""Numbers and distribution specs: what a :data:`~simengine.config.schema.Param` may hold.
+"""Checks of single config values: a field against its declared range, and what a
+:data:`~simengine.config.schema.Param` (a number or a distribution spec) may hold.
 
-Validation lives here, beside the schema, so both the config checks and :mod:`simengine.params`
-(which draws the values) use it without importing each other.
+Validation lives here, beside the schema, so the config checks (:mod:`simengine.config.validation`,
+:mod:`simengine.config.company`) and :mod:`simengine.params` (which draws the values) use it
+without importing each other.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 
+from simengine.config.constraints import is_optional
 from simengine.config.schema import ConfigError
 
-__all__ = ["DISTRIBUTIONS", "param_mean", "validate_param"]
+__all__ = ["DISTRIBUTIONS", "check_fields", "param_mean", "validate_param"]
 
 #: Supported distributions and their parameters.
 DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -93,6 +97,41 @@ def validate_param(spec: object, key: str, kind: str = "real") -> None:
             f"config key '{key}' = {dict(spec)!r}: a {dist} can leave the range of this "
             f"parameter ({kind}); use a distribution inside it"
         )
+
+
+def _require(ok: bool, key: str, value: object, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"config key '{key}' = {value!r}: {why}")
+
+
+def check_fields(obj: object, prefix: str) -> None:
+    """Check every field of the schema dataclass ``obj`` against the constraints in its metadata.
+
+    ``prefix`` is the key of ``obj`` (``sim``, ``staffing.roles.ae``; empty for the root).  Fields
+    without constraints are skipped; nested sections are checked by their own call.
+    """
+    for f in dataclasses.fields(obj):
+        meta = f.metadata
+        if not meta:
+            continue
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        value = getattr(obj, f.name)
+        if value is None and is_optional(f):
+            continue
+        for c in meta.get("checks", ()):
+            _require(c.ok(value), key, value, c.why)
+        if "kind" in meta:
+            validate_param(value, key, kind=meta["kind"])
+        if meta.get("each") or "each_kind" in meta:
+            if isinstance(value, dict):
+                entries = [(f"{key}.{k}", v) for k, v in value.items()]
+            else:
+                entries = [(f"{key}[{i}]", v) for i, v in enumerate(value)]
+            for where, v in entries:
+                for c in meta.get("each", ()):
+                    _require(c.ok(v), where, v, c.why)
+                if "each_kind" in meta:
+                    validate_param(v, where, kind=meta["each_kind"])
 
 
 def param_mean(spec: object) -> float:

@@ -14,13 +14,8 @@ from simengine.data.book import (
 from simengine.data.errors import DataError
 from simengine.data.loader import book_from_config, load_book
 from simengine.data.months import format_month, month_number
-from simengine.data.synth import (
-    DEFAULT_TRUTH,
-    SyntheticBook,
-    SynthTruth,
-    default_book,
-    generate_book,
-)
+from simengine.data.synth import SyntheticBook, default_book, generate_book
+from simengine.data.synth_truth import DEFAULT_TRUTH, SynthTruth
 from simengine.data.writer import write_book
 
 __all__ = [

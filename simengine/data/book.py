@@ -265,8 +265,8 @@ def book_hash(book: Book) -> str:
     digest = hashlib.sha256()
     digest.update(f"as_of={int(book.as_of)}\n".encode())
     if book.window_start != book.default_window_start:
-        # Only a window that differs from the data's own default changes the fingerprint, so a
-        # book that does not set ``observed_from`` keeps the hash it always had.
+        # Only a window that differs from the data's own default changes the fingerprint: setting
+        # ``observed_from`` to the default window is the same book, with the same hash (and fit).
         digest.update(f"observed_from={book.window_start}\n".encode())
     digest.update(_serialise(book.accounts, "accounts"))
     digest.update(_serialise(book.usage, "usage"))

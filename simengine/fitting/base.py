@@ -28,17 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simengine.bookstats.shapes import MONTHS_OF_YEAR, RAMP_FIT_MONTHS
 from simengine.fitting._lazy import pm, pt
 
 if TYPE_CHECKING:
     from simengine.data import Book
 
 __all__ = [
-    "MONTHS_OF_YEAR",
     "PRIORS",
     "SEASON_SD",
     "SEASON_SEGMENT_SD",
-    "RAMP_FIT_MONTHS",
     "BookModel",
     "IndependentSegmentPrior",
     "LearnedSegmentPrior",
@@ -163,12 +162,6 @@ PRIORS: dict[str, SegmentPrior | LearnedSegmentPrior | IndependentSegmentPrior |
     "se_use_case_ratio": ScalarPrior(0.0, 0.5, "exp"),
 }
 
-#: Months of tenure the onboarding ramp spans: usage is ``exp(log_ramp(k))`` of its plateau at
-#: tenure ``k``, ``log_ramp`` non-decreasing and 0 from this month on.  Onboarding is the first
-#: months of an account's life (the seeds' day 1/30/90/180 checkpoints); a year holds it with room
-#: to spare, and the drift is then what accounts past their first year do.
-RAMP_FIT_MONTHS = 12
-
 #: Prior SD of each month's log seasonal effect: swings of up to ~+-20% (a December peak of a
 #: consumption business, budget flushes) are well inside; the shrinkage keeps months with little
 #: data near zero.
@@ -188,22 +181,6 @@ SEASON_SEGMENT_SD = 0.06
 #: SD of the base measure the per-segment profiles are sampled under: ten times the population's,
 #: so the hierarchy's own density (a potential) is the prior, changed by ~1% in precision.
 _SEASON_BASE_SD = 1.0
-
-#: Coordinate of the monthly seasonal profile ``season`` (January first).
-MONTHS_OF_YEAR = [
-    "Jan",
-    "Feb",
-    "Mar",
-    "Apr",
-    "May",
-    "Jun",
-    "Jul",
-    "Aug",
-    "Sep",
-    "Oct",
-    "Nov",
-    "Dec",
-]
 
 _LINKS = {
     "identity": lambda x: x,
@@ -375,9 +352,9 @@ class SharedParameters:
         profile alone.
 
         Each segment's first harmonic is kept as ``season_cos`` / ``season_sin`` over
-        ``segment`` (``(2/12) sum_m s_m cos(2 pi m / 12)`` and the same with sin): the
-        single-harmonic parameters the simulation read before the profile existed, now the best
-        one-harmonic approximation of it.
+        ``segment`` (``(2/12) sum_m s_m cos(2 pi m / 12)`` and the same with sin): the best
+        one-harmonic approximation of the profile, in the terms a ``model.override`` of the
+        season uses.
         """
         if "season" not in self._made:
             angle = 2.0 * np.pi * np.arange(12) / 12.0
@@ -456,9 +433,3 @@ class BookModel:
         model = pm.Model(coords={"segment": list(book.segments), "month_of_year": MONTHS_OF_YEAR})
         self.add_to_model(SharedParameters(model), self.prepare(book, seed))
         return model
-
-
-def segment_index(values: Any, segments: tuple[str, ...]) -> np.ndarray:
-    """Positions of ``values`` in ``segments`` (int64)."""
-    lookup = {s: i for i, s in enumerate(segments)}
-    return np.array([lookup[v] for v in values], dtype=np.int64)

@@ -28,8 +28,8 @@ ratio (real-valued periods): ``S = B(alpha, beta + e) / B(alpha, beta)`` with ef
 ``e = c * (plain + h * declining)``, and the churn boundary contributes
 ``c h^last * B(alpha + 1, beta + e) / B(alpha, beta)``.  The log-likelihood error per account is
 about ``n c (1 - c) theta^2 / 2`` (4e-4 for 36 months, c = 0.7, theta = 1%): negligible, smooth and
-as cheap as the exact form (a 121-point quadrature over theta was tried first: 300x slower to
-sample and prone to divergences).  The Beta-function ratios are evaluated with
+as cheap as the exact form (a 121-point quadrature over theta is 300x slower to sample and
+prone to divergences).  The Beta-function ratios are evaluated with
 :func:`lgamma_ratio`, stable for large arguments: the plain ``gammaln(b + e) - gammaln(b)``
 loses all precision at ``b ~ 1e11`` (``gammaln`` ~ 3e12, float64 keeps ~1e-3 of it), which made
 the log density noisy out there and let a chain wander off to ``churn_beta`` ~ 4e11 and stay.
@@ -76,9 +76,10 @@ import numpy as np
 import pandas as pd
 
 from simengine.bookstats import ChurnRules, anniversary_anchor, declining_at, is_anniversary
+from simengine.bookstats.panel import segment_index
 from simengine.data import Book, observed_lifetimes
 from simengine.fitting._lazy import pm, pt
-from simengine.fitting.base import BookModel, SharedParameters, segment_index
+from simengine.fitting.base import BookModel, SharedParameters
 
 __all__ = [
     "ChurnModel",
@@ -440,7 +441,7 @@ def _covariate_log_likelihood(alpha, beta, cells, csm_hr, decline_hr, anniversar
     # b + e)]: grouped by shift a (small) rather than by shift e, so nothing of size e log e
     # cancels.  Grouped by e, the two ~e log e terms cancel in float64 once e passes ~1e15 (a
     # hazard ratio ~1e18): the likelihood went flat and its value jumped there, a spurious
-    # corner where a NUTS chain got stuck with step size ~1e-7 (issue 22).
+    # corner where a NUTS chain got stuck with step size ~1e-7.
     log_surv = lgamma_ratio(b, a) - lgamma_ratio(b + exposure, a)
     # log B(a + 1, b + e) - log B(a, b) = log S(e) + log(a / (a + b + e))
     log_churn = log_surv + pt.log(a / (a + b + exposure)) + pt.log(c) + last_decl * pt.log(h)

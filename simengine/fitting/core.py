@@ -12,9 +12,11 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from simengine.bookstats.shapes import MONTHS_OF_YEAR
 from simengine.config import FitConfig
+from simengine.config.schema import MODEL_NAMES
 from simengine.data import Book, book_hash, observation_window
-from simengine.fitting.base import MONTHS_OF_YEAR, BookModel, SharedParameters
+from simengine.fitting.base import BookModel, SharedParameters
 from simengine.fitting.churn import ChurnModel
 from simengine.fitting.diagnostics import check_gate, longer_run_helps
 from simengine.fitting.expansion import ExpansionModel
@@ -29,11 +31,11 @@ log = logging.getLogger(__name__)
 #: A fit just outside the gate is sampled once more with this many times the draws.
 LONGER_RUN_FACTOR = 2
 
-#: Model name (as in ``fit.models``) -> class.
+#: Model name (as in ``fit.models``) -> class, in the build order of
+#: :data:`~simengine.config.schema.MODEL_NAMES`.
 MODELS: dict[str, type[BookModel]] = {
-    "usage": UsageModel,
-    "churn": ChurnModel,
-    "expansion": ExpansionModel,
+    name: {m.name: m for m in (UsageModel, ChurnModel, ExpansionModel)}[name]
+    for name in MODEL_NAMES
 }
 
 

@@ -88,13 +88,13 @@ def posterior_draws(
 
 
 def _tail_law_from_nu(out: dict[str, np.ndarray]) -> None:
-    """A posterior with a Student-t shape ``usage_tail_nu`` (written before the mixture law, or a
-    robust fit's sampled ``nu``) and no mixture: each draw's ``nu`` as the mixture closest to
-    t(nu) (:func:`~simengine.fitting.tails.mixture_from_student_t`), in place.  ``nu = 0`` (or
+    """A posterior with a Student-t shape ``usage_tail_nu`` (a Student-t step law, or a robust
+    fit's sampled ``nu``) and no mixture: each draw's ``nu`` as the mixture closest to
+    t(nu) (:func:`~simengine.bookstats.tails.mixture_from_student_t`), in place.  ``nu = 0`` (or
     <= 2) stays normal steps."""
     if "usage_tail_nu" not in out or "usage_tail_weight" in out:
         return
-    from simengine.fitting.tails import mixture_from_student_t
+    from simengine.bookstats.tails import mixture_from_student_t
 
     nu = out["usage_tail_nu"]
     # A sampled nu has a value per draw: to 0.01 (t laws that close differ by < 1e-3 in CDF),

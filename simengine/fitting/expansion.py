@@ -12,7 +12,7 @@ likelihood is exact and tiny.
 churn or ``as_of``, where ``cover`` is the later of the observation window's start and the first
 month in the use-case table.  For an account that started before ``cover``, a first recorded use
 case starting at ``cover`` is not a new arrival (it is what the account already ran when the table
-begins); see :func:`simengine.fitting.panel.new_use_cases`.
+begins); see :func:`simengine.bookstats.panel.new_use_cases`.
 
 *The SE flag must not depend on the outcome.*  The flag is ``accounts.se_engaged`` (an account
 attribute) when present, else the ``se_supported`` flag of the account's first recorded use case.
@@ -65,10 +65,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simengine.bookstats.changes import SETTLE_MONTHS
+from simengine.bookstats.panel import new_use_cases, segment_index, usage_panel, use_case_cover
 from simengine.data import Book
 from simengine.fitting._lazy import pm, pt
-from simengine.fitting.base import BookModel, SharedParameters, segment_index
-from simengine.fitting.panel import new_use_cases, usage_panel, use_case_cover
+from simengine.fitting.base import BookModel, SharedParameters
 
 __all__ = ["ExpansionModel", "arrival_counts", "use_case_windows"]
 
@@ -99,7 +100,12 @@ class ExpansionModel(BookModel):
 
     @staticmethod
     def default_model_config() -> dict[str, Any]:
-        return {"settle_months": 12, "max_accounts": 0, "fit_sizes": True, "later_windows": False}
+        return {
+            "settle_months": SETTLE_MONTHS,
+            "max_accounts": 0,
+            "fit_sizes": True,
+            "later_windows": False,
+        }
 
     def prepare(self, book: Book, seed: int) -> dict[str, Any]:
         if book.use_cases is None:  # resolve_models refuses this first, with exit code 2

@@ -9,15 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from simengine.config.schema import MODEL_NAMES
 from simengine.data.errors import DataError
 
 if TYPE_CHECKING:
     from simengine.data import Book
 
-__all__ = ["MODEL_ORDER", "resolve_models", "supported_models"]
-
-#: Models in the order they are built (and listed in the posterior's ``models`` attr).
-MODEL_ORDER = ("usage", "churn", "expansion")
+__all__ = ["resolve_models", "supported_models"]
 
 _NEEDS = {
     "usage": "a usage table (data.usage) with rows",
@@ -33,7 +31,7 @@ def supported_models(book: Book) -> list[str]:
         supported.add("usage")
     if book.use_cases is not None:
         supported.add("expansion")
-    return [m for m in MODEL_ORDER if m in supported]
+    return [m for m in MODEL_NAMES if m in supported]
 
 
 def resolve_models(requested: Sequence[str] | None, book: Book) -> list[str]:
@@ -48,12 +46,12 @@ def resolve_models(requested: Sequence[str] | None, book: Book) -> list[str]:
     if not requested:
         return supported
     for name in requested:
-        if name not in MODEL_ORDER:
-            raise DataError("fit.models", f"unknown model {name!r}; known: {list(MODEL_ORDER)}")
+        if name not in MODEL_NAMES:
+            raise DataError("fit.models", f"unknown model {name!r}; known: {list(MODEL_NAMES)}")
         if name not in supported:
             raise DataError(
                 "fit.models",
                 f"model {name!r} needs {_NEEDS[name]}, which this book does not have "
                 f"(it supports {supported}; leave fit.models empty to fit those)",
             )
-    return [m for m in MODEL_ORDER if m in requested]
+    return [m for m in MODEL_NAMES if m in requested]

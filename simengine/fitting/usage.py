@@ -9,13 +9,15 @@ What is fitted, and from which data
   exactly ``d = usage_drift_s + b_i + Δ log season_s(t) + Δ log ramp(k) + sigma_s eps``,
   ``b_i ~ N(0, account_sd_s)``.  By default ``eps`` is normal and ``b_i`` is integrated out
   exactly from per-account sums (no latent variable per account), and the likelihood is computed
-  from sufficient statistics (:func:`change_statistics`): per (segment, month, tenure) cell and per
-  account, with the onboarding curve evaluated on a small (segment, tenure) table.  Nothing runs
-  per account-month while sampling, so a gradient costs ~10x less than the row-by-row form.  With ``robust=True`` the noise
-  is Student-t (scale ``usage_noise_scale_s``, ``usage_tail_nu`` degrees of freedom; a few wild
-  months bend the estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is
-  then the noise SD, and the kernel draws the normal mixture closest to t(``usage_tail_nu``)
-  (:func:`simengine.fitting.tails.mixture_from_student_t`) scaled to it.  The onboarding ramp enters through
+  from sufficient statistics (:func:`~simengine.bookstats.changes.change_statistics`): per
+  (segment, month, tenure) cell and per account, with the onboarding curve evaluated on a small
+  (segment, tenure) table.  Nothing runs per account-month while sampling, so a gradient costs
+  ~10x less than the row-by-row form.  With ``robust=True`` the noise is Student-t (scale
+  ``usage_noise_scale_s``, ``usage_tail_nu`` degrees of freedom; a few wild months bend the
+  estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is then the noise
+  SD, and the kernel draws the normal mixture closest to t(``usage_tail_nu``)
+  (:func:`simengine.bookstats.tails.mixture_from_student_t`) scaled to it.  The onboarding ramp
+  enters through
   ``Δ log ramp(k) = ramp_increment_s[k]`` at tenures 1 .. 12 and 0 after
   (:meth:`SharedParameters.log_ramp_table`): a monotone curve with a free step per month of the
   first year (month 1 vs 3 vs 6, the day-30/90/180 checkpoints), so a logistic or exponential
@@ -27,12 +29,12 @@ What is fitted, and from which data
 Zero and near-zero months (the hurdle)
 --------------------------------------
 Usage is two-part: each active month is *skipped* (no usage, usage 0, or a dip far below both
-neighbouring months; rule and reasons in :mod:`simengine.fitting.panel`) with probability
+neighbouring months; rule and reasons in :mod:`simengine.bookstats.panel`) with probability
 ``zero_month_prob_s`` (binomial likelihood from per-segment counts), and otherwise shows the
 log-level process above.  Skipped months leave the changes around them out, so the drift and
 volatility are those of the level, and the simulation draws a skipped month with
-``zero_month_prob`` on top of a level that carries on.  This is the observation-noise choice of
-issue 8 rather than Student-t steps: the marginal normal likelihood stays exact and fast, and with
+``zero_month_prob`` on top of a level that carries on.  Skipped months are observation noise
+rather than Student-t steps: the marginal normal likelihood stays exact and fast, and with
 heavy-tailed (e.g. Student-t) steps its ``usage_volatility`` is still a consistent estimate of the
 step SD.
 
@@ -46,7 +48,7 @@ maximum likelihood to the same standardised residuals (:func:`tail_residuals`): 
 component's weight ``usage_tail_weight`` and SD ratio ``usage_tail_ratio`` (constants of the
 posterior, see :func:`_tail_shape`); the simulation draws mixture steps with SD
 ``usage_volatility``.  Not the Student-t itself: ``E[exp(step)]`` of a t is infinite, so a long
-walk over millions of account-months owns the mean (:mod:`simengine.fitting.tails` says why the
+walk over millions of account-months owns the mean (:mod:`simengine.bookstats.tails` says why the
 mixture).  A test rather than always fitting the tail: a book with normal changes keeps the same
 model, cost and posterior.  A test rather than the sample kurtosis: at ``nu <= 4`` the kurtosis
 has infinite variance (book 303 of the backtest, t(3) steps: LR 283; the four normal books:
@@ -74,13 +76,14 @@ from typing import Any
 
 import numpy as np
 
+from simengine.bookstats.changes import SETTLE_MONTHS, change_statistics, usage_changes
+from simengine.bookstats.panel import usage_panel
+from simengine.bookstats.tails import TAIL_PARAMETERS, fit_scale_mixture
 from simengine.data import Book
 from simengine.fitting._lazy import pm, pt
 from simengine.fitting.base import BookModel, SharedParameters
-from simengine.fitting.panel import usage_panel
-from simengine.fitting.tails import TAIL_PARAMETERS, fit_scale_mixture
 
-__all__ = ["UsageModel", "change_statistics", "heavy_tails", "tail_residuals", "usage_changes"]
+__all__ = ["UsageModel", "heavy_tails", "tail_residuals"]
 
 #: Changes at tenure >= this enter the tail-shape fit: the onboarding ramp's remaining log step is
 #: then ``< exp(-4)`` of its start at the prior's 3-month ramp (~0.005, a tenth of a step SD).
@@ -109,14 +112,19 @@ class UsageModel(BookModel):
         ``usage_tail_ratio``) the simulation's steps take (:func:`tail_residuals`,
         :func:`heavy_tails`).  ``auto``: only where a likelihood ratio test finds the clean
         changes heavy-tailed, so a book with normal changes keeps the same model and the same
-        posterior; ``mixture`` (or its old name ``student_t``): always.
+        posterior; ``mixture`` (``student_t`` is the same): always.
     """
 
     name = "usage"
 
     @staticmethod
     def default_model_config() -> dict[str, Any]:
-        return {"settle_months": 12, "max_accounts": 0, "robust": False, "tails": "auto"}
+        return {
+            "settle_months": SETTLE_MONTHS,
+            "max_accounts": 0,
+            "robust": False,
+            "tails": "auto",
+        }
 
     def prepare(self, book: Book, seed: int) -> dict[str, Any]:
         panel = usage_panel(
@@ -196,7 +204,8 @@ def _marginal_normal_loglik(params: SharedParameters, stats: dict, sigma, tau):
 
     An account's ``n`` residuals ``r = d - e`` are ``N(0, sigma^2 I + tau^2 J)``; the density needs
     only ``(n, S1 = sum r, S2 = sum r^2)`` per account.  Both are taken from sufficient statistics
-    (see :func:`change_statistics`), so no operation runs per account-month:
+    (see :func:`~simengine.bookstats.changes.change_statistics`), so no operation runs per
+    account-month:
 
     * ``sum_i S2_i / sigma_s^2`` from cells of equal (segment, month, tenure), where ``e`` is one
       value: ``sum r^2 = sum d^2 - 2 e sum d + n e^2``;
@@ -245,135 +254,6 @@ def _initial_level_loglik(params: SharedParameters, stats: dict):
     sd = params.get("initial_log_usage_sd")[s]
     quad = init["sum_sq"] - 2.0 * mean * init["sum"] + init["count"] * mean**2
     return -0.5 * pt.sum(quad / sd**2 + init["count"] * (2.0 * pt.log(sd) + np.log(2.0 * np.pi)))
-
-
-def _sum_by(key: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    return np.bincount(key, weights=values, minlength=n)
-
-
-def change_statistics(data: dict[str, Any]) -> dict[str, Any]:
-    """Sufficient statistics of :func:`usage_changes` for the marginal normal likelihood.
-
-    Returns
-    -------
-    dict
-        ``cells`` (one per distinct (segment, month, tenure) of the changes): ``segment``,
-        ``tenure``, ``moy``, ``prev_moy`` (month of year of the change and of the month before),
-        ``count``, ``sum``, ``sum_sq`` of the changes.  ``accounts`` (one per account with
-        changes): ``segment``, ``count``, ``sum``, ``season_coef`` (n_accounts, 12: net count of
-        each month's seasonal effect in its changes), and
-        ``ramp_tenure``, ``ramp_coef`` (n_accounts, width): the telescoped signed tenures whose
-        ``log ramp`` sum to the account's ``sum of Δ log ramp`` (padding has coefficient 0).
-        ``init_cells`` (one per (segment, start month)): ``segment``, ``moy``,
-        ``count``, ``sum``, ``sum_sq`` of first-month log usage.  ``max_tenure``.
-    """
-    seg, month, tenure = data["segment"], data["month"], data["tenure"]
-    change = data["change"]
-    max_tenure = int(tenure.max()) if len(tenure) else 1
-
-    key = np.stack([seg, month, tenure], axis=1)
-    uniq, inv = np.unique(key, axis=0, return_inverse=True)
-    inv = inv.ravel()
-    n_cells = len(uniq)
-    cell_month = uniq[:, 1]
-    cells = {
-        "segment": uniq[:, 0].astype(np.int64),
-        "tenure": uniq[:, 2].astype(np.int64),
-        "moy": (cell_month % 12).astype(np.int64),
-        "prev_moy": ((cell_month - 1) % 12).astype(np.int64),
-        "count": np.bincount(inv, minlength=n_cells).astype(np.float64),
-        "sum": _sum_by(inv, change, n_cells),
-        "sum_sq": _sum_by(inv, change**2, n_cells),
-    }
-
-    n_acc = int(data["n_accounts"])
-    acc = data["account"]
-    # sum over an account's changes of log ramp(k) - log ramp(k - 1): +1 at k, -1 at k - 1
-    width = max_tenure + 1
-    net = np.bincount(
-        np.concatenate([acc * width + tenure, acc * width + tenure - 1]),
-        weights=np.concatenate([np.ones(len(acc)), -np.ones(len(acc))]),
-        minlength=n_acc * width,
-    ).reshape(n_acc, width)
-    rows, ks = np.nonzero(net)
-    per_row = np.bincount(rows, minlength=n_acc)
-    n_terms = max(int(per_row.max()) if n_acc else 1, 1)
-    slot = np.arange(len(rows)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
-    ramp_tenure = np.zeros((n_acc, n_terms), dtype=np.int64)
-    ramp_coef = np.zeros((n_acc, n_terms))
-    ramp_tenure[rows, slot] = ks
-    ramp_coef[rows, slot] = net[rows, ks]
-    accounts = {
-        "segment": np.asarray(data["account_segment"], dtype=np.int64),
-        "count": np.bincount(acc, minlength=n_acc).astype(np.float64),
-        "sum": _sum_by(acc, change, n_acc),
-        # sum over an account's changes of season[m] - season[m - 1], as counts per month of year
-        "season_coef": (
-            np.bincount(acc * 12 + month % 12, minlength=n_acc * 12)
-            - np.bincount(acc * 12 + (month - 1) % 12, minlength=n_acc * 12)
-        )
-        .reshape(n_acc, 12)
-        .astype(np.float64),
-        "ramp_tenure": ramp_tenure,
-        "ramp_coef": ramp_coef,
-    }
-
-    level = data["init_log_usage"]
-    ikey = np.stack([data["init_segment"], data["init_month"]], axis=1)
-    iuniq, iinv = np.unique(ikey, axis=0, return_inverse=True)
-    iinv = iinv.ravel()
-    n_init = len(iuniq)
-    init_cells = {
-        "segment": iuniq[:, 0].astype(np.int64),
-        "moy": (iuniq[:, 1] % 12).astype(np.int64),
-        "count": np.bincount(iinv, minlength=n_init).astype(np.float64),
-        "sum": _sum_by(iinv, level, n_init),
-        "sum_sq": _sum_by(iinv, level**2, n_init),
-    }
-    return {
-        "cells": cells,
-        "accounts": accounts,
-        "init_cells": init_cells,
-        "max_tenure": max_tenure,
-    }
-
-
-def usage_changes(panel) -> dict[str, Any]:
-    """Clean month-on-month changes and first-month levels from a :class:`UsagePanel`.
-
-    Returns
-    -------
-    dict of numpy.ndarray
-        Changes (one entry each): ``change``, ``segment``, ``account`` (index into the accounts
-        that have changes), ``tenure`` (k >= 1), ``month``; ``account_segment`` (per account),
-        ``n_accounts``; first-month levels: ``init_log_usage``, ``init_segment``, ``init_month``.
-    """
-    y = panel.log_usage
-    n, width = y.shape
-    cols = np.arange(width)[None, :]
-    tenure = cols - panel.start[:, None]
-    ok = np.zeros_like(y, dtype=bool)
-    ok[:, 1:] = np.isfinite(y[:, 1:]) & np.isfinite(y[:, :-1])
-    ok &= (tenure >= 1) & ~panel.ramping
-    rows, cs = np.nonzero(ok)
-    used, account = np.unique(rows, return_inverse=True)
-    change = y[rows, cs] - y[rows, cs - 1]
-    starts_inside = (panel.start >= 0) & (panel.start < width)
-    init_rows = np.flatnonzero(starts_inside)
-    init_y = y[init_rows, panel.start[init_rows]]
-    keep = np.isfinite(init_y)
-    return {
-        "change": change,
-        "segment": panel.segment[rows],
-        "account": account.astype(np.int64),
-        "tenure": tenure[rows, cs].astype(np.int64),
-        "month": panel.first_month + cs.astype(np.int64),
-        "account_segment": panel.segment[used],
-        "n_accounts": len(used),
-        "init_log_usage": init_y[keep],
-        "init_segment": panel.segment[init_rows[keep]],
-        "init_month": panel.first_month + panel.start[init_rows[keep]],
-    }
 
 
 def tail_residuals(data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -450,7 +330,7 @@ def _tail_law(data: dict[str, Any], model_config: dict[str, Any]) -> tuple[float
 
     :func:`heavy_tails` decides (a calibrated test of size 5e-4 against normal changes); where it
     finds heavy tails, the two-component normal scale mixture of
-    :mod:`simengine.fitting.tails` is fitted by maximum likelihood to the same standardised
+    :mod:`simengine.bookstats.tails` is fitted by maximum likelihood to the same standardised
     residuals: a law whose ``E[exp(step)]`` is finite and whose body and tail are the data's.
     """
     tails = model_config.get("tails", "auto")

@@ -14,7 +14,7 @@ E_new``; :func:`~simengine.kernels.init.init_book_block`).  With probability ``z
 usage (the usage fit's hurdle): usage and revenue are 0 that month and the level, ramp and use
 cases carry on.  The steps have SD ``usage_volatility``: normal, or where the usage fit found
 heavy tails a two-component normal scale mixture of that SD (weight ``usage_tail_weight`` of the
-wide normal, SD ratio ``usage_tail_ratio``; weight 0 = normal; :mod:`simengine.fitting.tails`).
+wide normal, SD ratio ``usage_tail_ratio``; weight 0 = normal; :mod:`simengine.bookstats.tails`).
 
 ``price_i`` is the account's own unit price (book accounts) or the segment's (new logos); ``shift``
 is the month's ``drift_shift``.

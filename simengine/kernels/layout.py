@@ -229,7 +229,7 @@ class Accounts(NamedTuple):
         Boundaries the account survived in the window that were declining (the churn fit's rule).
     change_count, change_sum : ndarray of float64, shape (accounts,)
         Number and sum of the account's clean log-usage changes (the usage fit's sufficient
-        statistics, :func:`simengine.fitting.usage.change_statistics`).
+        statistics, :func:`simengine.bookstats.changes.change_statistics`).
     season_coef : ndarray of float64, shape (accounts, 12)
         Net count of each month's seasonal effect in those changes.
     ramp_tenure, ramp_coef : ndarray, shape (accounts, width)

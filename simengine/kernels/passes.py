@@ -392,7 +392,7 @@ def normal_fixup(lo, hi, n_slow, usage_state, eps, slow, slow_words):
 def mixture_pass(lo, hi, step, usage_state, eps, weight, narrow, wide):
     """The usage step's noise where the usage fit found heavy tails: each stepping position's unit
     normal ``eps[p]`` (from :func:`normal_pass`) scaled to the wide component's SD ``wide`` with
-    probability ``weight``, else to ``narrow`` (:mod:`simengine.fitting.tails`), the choice by one
+    probability ``weight``, else to ``narrow`` (:mod:`simengine.bookstats.tails`), the choice by one
     uniform drawn after the normal from the position's usage stream, in position order.  Only
     segments with ``usage_tail_weight > 0`` come here."""
     for k in range(hi - lo):

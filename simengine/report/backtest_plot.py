@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from simengine.report.plots import (
+from simengine.report.figures import (
     money_formatter,
     outside_legend,
     save_figure,

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
+from simengine.report import run_record as rec
 from simengine.report import sections as sec
 from simengine.report.html import Section, figure, render, table, text
 
@@ -77,7 +78,7 @@ def _run_report(folder: Path, currency: str | None) -> tuple[str, str, list[Sect
     ds = _open(folder / "forecast.nc")
     attrs = dict(ds.attrs)
     currency = currency or attrs.get("currency") or None
-    name = sec.scenario_name(attrs, folder)
+    name = rec.scenario_name(attrs, folder)
     accounts = _read_csv(folder / "accounts_forecast.csv")
     sections = [
         sec.headline_section(ds, currency),
@@ -85,9 +86,9 @@ def _run_report(folder: Path, currency: str | None) -> tuple[str, str, list[Sect
         sec.segment_section(ds, currency, name),
         sec.retention_section(ds, name),
         sec.signals_section(_read_csv(folder / "signals.csv"), accounts, currency=currency),
-        sec.assumptions_section(attrs, folder),
-        sec.diagnostics_section(attrs, folder),
-        sec.provenance_section(attrs, [("run folder", folder)], config=False),
+        rec.assumptions_section(attrs, folder),
+        rec.diagnostics_section(attrs, folder),
+        rec.provenance_section(attrs, [("run folder", folder)], config=False),
     ]
     subtitle = (
         f"Run {folder.name}: {name}, forecast from {attrs.get('as_of', '?')}, "
@@ -97,7 +98,7 @@ def _run_report(folder: Path, currency: str | None) -> tuple[str, str, list[Sect
 
 
 def _sweep_data(folder: Path) -> xr.Dataset:
-    from simengine.compare import load_scenarios
+    from simengine.compare.runs import load_scenarios
 
     return load_scenarios([folder])
 
@@ -114,8 +115,12 @@ def _job_dataset(folder: Path, ds: xr.Dataset, label: str) -> xr.Dataset:
 
 
 def _comparison_section(ds, currency, baseline: str, metrics: dict, year=None) -> Section:
-    from simengine.compare import compare, parse_years, scenario_names, shown_years, sweep_grid
-    from simengine.report.comparison import comparison_grid, comparison_plot, comparison_rows
+    from simengine.compare.labels import sweep_grid
+    from simengine.compare.metrics import parse_years
+    from simengine.compare.paired import compare, shown_years
+    from simengine.compare.runs import scenario_names
+    from simengine.report.comparison import comparison_rows
+    from simengine.report.comparison_charts import comparison_grid, comparison_plot
 
     names = scenario_names(ds)
     table_, notes = compare(ds, baseline, metrics)
@@ -150,8 +155,9 @@ def _comparison_section(ds, currency, baseline: str, metrics: dict, year=None) -
 
 def _frontier_section(ds, currency, metrics: dict) -> Section | None:
     from simengine import frontier
-    from simengine.compare import scenario_names
-    from simengine.report.comparison import frontier_figure, frontier_rows
+    from simengine.compare.runs import scenario_names
+    from simengine.report.comparison import frontier_rows
+    from simengine.report.comparison_charts import frontier_figure
 
     spec = frontier.spec_from_keys({}, ds)
     if spec is None:
@@ -178,7 +184,8 @@ def _frontier_section(ds, currency, metrics: dict) -> Section | None:
 
 
 def _sweep_report(folder: Path, currency: str | None, baseline: str | None, year=None):
-    from simengine.compare import CompareError, resolve_baseline, scenario_currency
+    from simengine.compare.labels import resolve_baseline
+    from simengine.compare.runs import CompareError, scenario_currency
 
     try:
         ds = _sweep_data(folder)
@@ -195,7 +202,9 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None, year
     sections = []
     if len(labels) >= 2:
         metrics: dict = {}  # each scenario's per-draw metrics, read once for both sections
-        from simengine.compare import compare, parse_years, scenario_names, shown_years
+        from simengine.compare.metrics import parse_years
+        from simengine.compare.paired import compare, shown_years
+        from simengine.compare.runs import scenario_names
 
         try:
             sections.append(_comparison_section(ds, currency, baseline, metrics, year))
@@ -225,8 +234,8 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None, year
                                   _read_csv(job / "accounts_forecast.csv"), currency=currency)  # fmt: skip
     signals.title = f"Per-account signals (baseline {baseline})"
     sections.append(signals)
-    sections.append(sec.diagnostics_section(dict(base.attrs), job))
-    prov = sec.provenance_section(dict(base.attrs), [("sweep folder", folder),
+    sections.append(rec.diagnostics_section(dict(base.attrs), job))
+    prov = rec.provenance_section(dict(base.attrs), [("sweep folder", folder),
                                                      ("baseline", baseline)])  # fmt: skip
     from simengine.auto_sweep import draws_taken
 
@@ -260,7 +269,7 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None, year
 
 
 def _backtest_report(folder: Path, currency: str | None):
-    from simengine.compare import config_currency
+    from simengine.compare.runs import config_currency
 
     attrs = _backtest_attrs(folder)
     currency = currency or config_currency(attrs.get("config", ""))
@@ -308,8 +317,8 @@ def _backtest_report(folder: Path, currency: str | None):
     sections.append(sec.signals_section(_read_csv(folder / "signals.csv"),
                                         _read_csv(folder / "accounts_forecast.csv"),
                                         currency=currency))  # fmt: skip
-    sections.append(sec.diagnostics_section(attrs, folder, folder / "diagnostics.csv"))
-    sections.append(sec.provenance_section(attrs, [("backtest folder", folder)]))
+    sections.append(rec.diagnostics_section(attrs, folder, folder / "diagnostics.csv"))
+    sections.append(rec.provenance_section(attrs, [("backtest folder", folder)]))
     subtitle = f"Backtest {folder.name}" + (f": held-out months from {cut}" if cut else "")
     return f"simengine report: backtest {folder.name}", subtitle, sections, ""
 

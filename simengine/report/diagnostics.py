@@ -1,10 +1,10 @@
-"""Charts that check a fit against its data and read a forecast closely (the notebooks' charts).
+"""Posterior predictive checks: does a fitted model reproduce the book it was fitted to?
 
-Each function takes a book, a posterior ``DataTree`` or forecast outputs, draws on a plain
+Each function takes a book and a posterior ``DataTree``, draws on a plain
 ``matplotlib.figure.Figure`` (no pyplot, no backend switch) and returns it; ``path`` writes a PNG
-through :func:`simengine.report.plots.save_figure`.  The numbers behind every chart come from small
-functions beside it (:func:`kaplan_meier`, :func:`usage_changes`, :func:`pit_values`,
-:func:`coverage_by_level`), so a notebook can print what a chart shows.
+(:func:`simengine.report.figures.finish_figure`).  The numbers behind every chart come from small
+functions beside it (:func:`kaplan_meier`, :func:`usage_changes`, :func:`season_table`), so a
+notebook can print what a chart shows.
 
 Posterior predictive checks here replay the fitted model's *observation* equations on the book's
 own exposure (same accounts, same months, same censoring), one replicate per posterior draw:
@@ -26,26 +26,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import PercentFormatter
 
-from simengine.fitting.tails import mixture_from_student_t, mixture_scales
-from simengine.report.plots import (
-    _money,
-    money_formatter,
-    outside_legend,
-    save_figure,
-    unit_label,
-)
+from simengine.bookstats.tails import mixture_from_student_t, mixture_scales
+from simengine.report.figures import finish_figure, outside_legend
 
 __all__ = [
-    "account_drilldown",
-    "account_records",
-    "calibration_plot",
-    "commit_burndown",
-    "coverage_by_level",
     "kaplan_meier",
-    "paired_differences",
-    "pit_values",
     "segment_hierarchy",
     "season_by_segment",
     "season_table",
@@ -58,13 +45,6 @@ __all__ = [
 _PALETTE = matplotlib.colormaps["tab10"]
 #: Tenure (months) after which the onboarding ramp no longer moves usage changes noticeably.
 RAMP_DONE = 12
-
-
-def _finish(fig: Figure, path: str | Path | None) -> Figure:
-    fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path, dpi=110, bbox_inches="tight")
-    return fig
 
 
 def _posterior_pick(tree: xr.DataTree, n: int, seed: int) -> xr.Dataset:
@@ -199,7 +179,7 @@ def survival_check(
     axes[0].set_ylabel("still a customer")
     outside_legend(axes[-1])
     fig.suptitle("Survival: data vs posterior predictive replicates", fontsize=11)
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 # --- usage changes and seasonality ---------------------------------------------------------------
@@ -214,7 +194,7 @@ def usage_changes(book, settle_months: int = 12) -> pd.DataFrame:
         ``account`` (panel row), ``segment`` (index into ``book.segments``), ``month`` (month
         number of the later month), ``tenure`` (months since start of the later month), ``change``.
     """
-    from simengine.fitting.panel import usage_panel
+    from simengine.bookstats.panel import usage_panel
 
     panel = usage_panel(book, settle_months)
     lu = panel.log_usage
@@ -268,7 +248,7 @@ def _replicate_changes(cells: pd.DataFrame, post: xr.Dataset, j: int, segments, 
     weight, ratio = _tail_law(post, j)
     noise = rng.standard_normal(len(cells))
     if weight > 0.0:
-        # The simulation's step law: a normal scale mixture of unit SD (fitting/tails.py).
+        # The simulation's step law: a normal scale mixture of unit SD (bookstats/tails.py).
         narrow, wide = mixture_scales(weight, ratio, 1.0)
         noise = noise * np.where(rng.random(len(cells)) < weight, wide, narrow)
     return (
@@ -317,7 +297,7 @@ def usage_change_check(
     axes[0].set_ylabel("density (log scale)")
     outside_legend(axes[-1])
     fig.suptitle("Usage changes: data vs posterior predictive replicates", fontsize=11)
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def season_by_segment(post: xr.Dataset, segments) -> np.ndarray:
@@ -441,7 +421,7 @@ def seasonality_check(book, tree: xr.DataTree, path: str | Path | None = None) -
     axes[1, 0].set_ylabel("log step from the month before")
     outside_legend(axes[1, -1])
     fig.suptitle("Seasonal profile per segment: fitted vs the data", fontsize=11)
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 # --- the hierarchy ------------------------------------------------------------------------------
@@ -509,323 +489,4 @@ def segment_hierarchy(book, tree: xr.DataTree, path: str | Path | None = None) -
     axes[0].set_yticks(y, [f"{s} ({raw.loc[s, 'accounts']:,})" for s in segments])
     axes[0].invert_yaxis()
     outside_legend(axes[-1])
-    return _finish(fig, path)
-
-
-# --- scenarios ------------------------------------------------------------------------------------
-
-
-def paired_differences(
-    ds: xr.Dataset,
-    baseline: str,
-    year: int = 1,
-    path: str | Path | None = None,
-    *,
-    currency: str | None = None,
-) -> Figure:
-    """Per scenario: the distribution of (its revenue in fiscal ``year`` − the baseline's), draw
-    by draw, with P(beats baseline) (ties count one half) in the legend.
-
-    ``ds`` has a ``scenario`` dim (``sweep.nc`` or :func:`simengine.compare.load_scenarios`);
-    ``year`` is the fiscal year's index as ``comparison.csv`` has it (1 = the forecast's first;
-    its months before the forecast are the book's, the same in every scenario, so they cancel).
-    ``currency`` names the money axis (default: the dataset's ``currency`` attr).
-    """
-    from simengine.compare import fiscal_years
-
-    currency = currency or ds.attrs.get("currency") or None
-    period = {p.year_index: p for p in fiscal_years(ds)}[int(year)]
-    months = slice(period.start, period.stop)
-    revenue = ds["revenue"].isel(month=months).sum(("month", "segment")).load()
-    base = revenue.sel(scenario=baseline)
-    others = [str(s) for s in ds["scenario"].values if str(s) != baseline]
-    fig = Figure(figsize=(10, 0.9 * len(others) + 1.6))
-    ax = fig.subplots()
-    for k, name in enumerate(others):
-        diff = (revenue.sel(scenario=name) - base).values
-        p = float(np.mean(diff > 0) + 0.5 * np.mean(diff == 0))
-        parts = ax.violinplot(diff, positions=[k], vert=False, showmedians=True, widths=0.8)
-        for body in parts["bodies"]:
-            body.set_facecolor(_PALETTE(k % 10))
-        ax.text(np.median(diff), k + 0.42, f"P(beats) = {p:.0%}", fontsize=8, ha="center")
-    ax.axvline(0.0, color="black", linewidth=0.8)
-    ax.set_yticks(range(len(others)), others, fontsize=8)
-    ax.invert_yaxis()
-    ax.xaxis.set_major_formatter(money_formatter(currency))
-    ax.set_xlabel(unit_label(f"revenue in {period.label} minus {baseline!r}, same draw", currency))
-    ax.set_title(f"{', '.join(others)} against {baseline!r}: paired differences of revenue "
-                 "(common random numbers)", fontsize=10)  # fmt: skip
-    ax.grid(alpha=0.3, axis="x")
-    return _finish(fig, path)
-
-
-# --- one account ----------------------------------------------------------------------------------
-
-
-def account_records(cfg, account_ids, book=None):
-    """Simulate ``cfg`` and keep the kernel's per-draw record of a few accounts.
-
-    The run is :func:`simengine.pipeline.simulate_config` unchanged (same numbers as ``simengine
-    run``); its kernel is wrapped so each chunk's per-account record is copied for ``account_ids``
-    on its way to the per-account forecast.
-
-    Returns
-    -------
-    tuple of (xarray.Dataset, dict of str to numpy.ndarray)
-        The forecast, and per account its record, shape (draws, len(ACCOUNT_OUTPUTS)).
-    """
-    from simengine.accounts_forecast import active_mask
-    from simengine.data import book_from_config
-    from simengine.engine import run_kernel
-    from simengine.pipeline import simulate_config
-
-    book = book_from_config(cfg.data, need_usage=True) if book is None else book
-    active = book.accounts.loc[active_mask(book), "account_id"].astype(str).to_list()
-    missing = [a for a in account_ids if a not in active]
-    if missing:
-        raise KeyError(f"accounts not active at as_of: {missing}")
-    where = [active.index(a) for a in account_ids]
-    kept: list[np.ndarray] = []
-
-    def kernel(state, params, capacity=None, **kwargs):
-        sink = kwargs["account_sink"]
-
-        def tee(record: np.ndarray) -> None:
-            kept.append(record[:, where].copy())
-            sink(record)
-
-        return run_kernel(state, params, capacity, **{**kwargs, "account_sink": tee})
-
-    ds = simulate_config(cfg, book=book, kernel=kernel)
-    stacked = np.concatenate(kept, axis=0)
-    return ds, {a: stacked[:, k] for k, a in enumerate(account_ids)}
-
-
-def _account_revenue(usage: pd.DataFrame, price: float | None) -> tuple[np.ndarray, bool]:
-    """An account's monthly revenue: the data's ``revenue``, usage x ``price`` where it has none;
-    its usage (and ``False``) when neither is there."""
-    given = (
-        usage["revenue"].to_numpy(float)
-        if "revenue" in usage.columns
-        else np.full(len(usage), np.nan)
-    )
-    if price is not None:
-        return np.where(np.isfinite(given), given, usage["usage"].to_numpy(float) * price), True
-    if "revenue" in usage.columns and np.isfinite(given).all():
-        return given, True
-    return usage["usage"].to_numpy(float), False
-
-
-def account_drilldown(
-    book,
-    account_id: str,
-    record: np.ndarray,
-    path: str | Path | None = None,
-    *,
-    currency: str | None = None,
-    price: float | None = None,
-) -> Figure:
-    """One account: its revenue history, its simulated next 12 months, churn timing, commit.
-
-    Parameters
-    ----------
-    book : simengine.data.Book
-    account_id : str
-    record : numpy.ndarray, shape (draws, len(ACCOUNT_OUTPUTS))
-        The kernel's per-account record of this account, one row per draw
-        (:data:`simengine.kernels.layout.ACCOUNT_OUTPUTS`).
-    path : str or os.PathLike, optional
-        Write a PNG there.
-    currency : str, optional
-        Currency code on every money axis and title (``"currency"`` when not given).
-    price : float, optional
-        The account's unit price: prices usage months without a ``revenue`` value, so the
-        history is revenue like the simulated months beside it (without it, and without a
-        ``revenue`` column, the history is usage on its own axis).
-    """
-    from simengine.kernels.layout import A_CHURN_MONTH, A_LEAK_12M, A_OVERAGE_12M, A_REVENUE_12M
-
-    acc = book.accounts.set_index("account_id").loc[account_id]
-    usage = book.usage[book.usage["account_id"] == account_id].sort_values("month")
-    history, is_revenue = _account_revenue(usage, price)
-    months = pd.PeriodIndex.from_ordinals(usage["month"].to_numpy() - (1970 * 12), freq="M")
-    fig = Figure(figsize=(12, 7.5))
-    grid = fig.add_gridspec(2, 3)
-    ax_h = fig.add_subplot(grid[0, :])
-    ax_u = ax_h if is_revenue else ax_h.twinx()  # usage is not money: its own axis
-    ax_u.plot(months.to_timestamp(), history, color="black", marker="o", ms=2.5,
-              label="history" if is_revenue else "usage history (right axis)")  # fmt: skip
-    rev12 = record[:, A_REVENUE_12M]
-    q = np.quantile(rev12, [0.1, 0.5, 0.9]) / 12.0
-    end = (months[-1] + 12).to_timestamp()
-    start = (months[-1] + 1).to_timestamp()
-    ax_h.fill_between([start, end], [q[0]] * 2, [q[2]] * 2, color="tab:blue", alpha=0.25,
-                      label="next 12 months, mean per month: P10-P90")  # fmt: skip
-    ax_h.plot([start, end], [q[1]] * 2, color="tab:blue", label="P50")
-    ax_h.axvline(months[-1].to_timestamp(), color="grey", linestyle=":", label="as of")
-    ax_h.yaxis.set_major_formatter(money_formatter(currency))
-    ax_h.set_ylabel(unit_label("revenue per month", currency))
-    if not is_revenue:
-        ax_u.yaxis.set_major_formatter(FuncFormatter(_money))
-        ax_u.set_ylabel("usage per month (units)")
-    ax_h.set_title(
-        f"{account_id} ({acc['segment']}): history and the simulated next 12 months "
-        f"({len(record):,} draws)", fontsize=10,
-    )  # fmt: skip
-    outside_legend(ax_h)
-    ax_h.grid(alpha=0.3)
-
-    ax_r = fig.add_subplot(grid[1, 0])
-    ax_r.hist(rev12, bins=40, color="tab:blue", alpha=0.7)
-    if is_revenue:
-        ax_r.axvline(12 * history[-1], color="black", linestyle="--", label="12 x last month")
-    ax_r.xaxis.set_major_formatter(money_formatter(currency))
-    ax_r.set_title(unit_label("revenue over the next 12 months", currency), fontsize=9)
-    ax_r.legend(fontsize=8)
-
-    ax_c = fig.add_subplot(grid[1, 1])
-    churn = record[:, A_CHURN_MONTH]
-    t = np.arange(0, 13)
-    # churn_month = m + 1 means the account is gone from forecast month m on.
-    gone = np.array([np.mean((churn > 0) & (churn <= k)) for k in t])
-    ax_c.step(t, 1.0 - gone, where="post", color="tab:red")
-    ax_c.set_ylim(max(0.0, 1.0 - gone[-1] - 0.1), 1.005)
-    ax_c.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax_c.set_xlabel("forecast month")
-    ax_c.set_title(f"P(still a customer); P(churn in 12m) = {gone[-1]:.1%}", fontsize=9)
-    ax_c.grid(alpha=0.3)
-
-    ax_k = fig.add_subplot(grid[1, 2])
-    commit = float(acc.get("commit_annual", 0.0) or 0.0)
-    if commit > 0:
-        over, leak = record[:, A_OVERAGE_12M], record[:, A_LEAK_12M]
-        net = over - leak
-        ax_k.hist(net, bins=40, color="tab:purple", alpha=0.7)
-        ax_k.axvline(0.0, color="black", linewidth=0.8)
-        ax_k.xaxis.set_major_formatter(money_formatter(currency))
-        ax_k.set_title(
-            f"commit {_money(commit, 0)} {currency or 'currency'}/yr: overage − leak, 12m\n"
-            f"P(overage) {np.mean(over > 0):.0%}, P(leak) {np.mean(leak > 0):.0%}", fontsize=9,
-        )  # fmt: skip
-    else:
-        ax_k.text(0.5, 0.5, "no annual commit:\npay as you go", ha="center", va="center")
-        ax_k.set_axis_off()
-    return _finish(fig, path)
-
-
-def commit_burndown(
-    book,
-    account_id: str,
-    path: str | Path | None = None,
-    *,
-    currency: str | None = None,
-    price: float | None = None,
-) -> Figure:
-    """The account's current commit term: commit left against a straight-line pace.
-
-    ``currency`` names the money axis; ``price`` prices usage months without a ``revenue`` value
-    (the commit is money, so what burns it down must be too).
-    """
-    acc = book.accounts.set_index("account_id").loc[account_id]
-    commit = float(acc.get("commit_annual", 0.0) or 0.0)
-    if commit <= 0:
-        raise ValueError(f"account {account_id!r} has no annual commit")
-    start = int(acc["contract_start_month"])
-    term_start = start + 12 * ((int(book.as_of) - start) // 12)
-    usage = book.usage[(book.usage["account_id"] == account_id)]
-    revenue, _ = _account_revenue(usage, price)
-    months = np.arange(term_start, int(book.as_of) + 1)
-    spent = (
-        pd.Series(revenue, index=usage["month"].to_numpy()).groupby(level=0).sum()
-        .reindex(months).fillna(0.0).cumsum().to_numpy()
-    )  # fmt: skip
-    fig = Figure(figsize=(7, 3.8))
-    ax = fig.subplots()
-    k = np.arange(len(months))
-    ax.plot(k + 1, commit - spent, "o-", color="black", label="commit left (actual)")
-    ax.plot([0, 12], [commit, 0.0], "--", color="grey", label="even pace")
-    ax.axhline(0.0, color="tab:red", linewidth=0.8)
-    ax.set_xlim(0, 12)
-    ax.yaxis.set_major_formatter(money_formatter(currency))
-    ax.set_ylabel(unit_label("commit left", currency))
-    ax.set_xlabel("month of the contract year")
-    ax.set_title(
-        f"{account_id}: commit burn-down of {_money(commit, 0)} {currency or 'currency'} a year, "
-        f"{k.size} of 12 months of the term so far", fontsize=10,
-    )  # fmt: skip
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return _finish(fig, path)
-
-
-# --- calibration ---------------------------------------------------------------------------------
-
-LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-
-
-def pit_values(forecast, actual: np.ndarray, grid: int = 199) -> np.ndarray:
-    """Probability integral transform of ``actual`` under a forecast with ``.quantiles(probs)``.
-
-    The share of a fine quantile grid (``1/(grid+1) .. grid/(grid+1)``) at or below each actual:
-    uniform on [0, 1] for a calibrated forecast, whatever its form (samples or a normal).
-    """
-    probs = np.arange(1, grid + 1) / (grid + 1)
-    q = forecast.quantiles(probs)  # (grid, months)
-    return (q <= np.asarray(actual, float)[None, :]).mean(axis=0)
-
-
-def coverage_by_level(forecasts: dict, actual: np.ndarray, levels=LEVELS) -> pd.DataFrame:
-    """Share of actuals inside each method's central interval, per nominal level.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``level``, one column per method.
-    """
-    actual = np.asarray(actual, float)
-    out = {}
-    for name, forecast in forecasts.items():
-        rows = []
-        for level in levels:
-            lo, hi = forecast.quantiles([(1 - level) / 2, (1 + level) / 2])
-            rows.append(float(np.mean((actual >= lo) & (actual <= hi))))
-        out[name] = rows
-    return pd.DataFrame(out, index=pd.Index(levels, name="level"))
-
-
-def calibration_plot(forecasts: dict, actual: np.ndarray, path: str | Path | None = None) -> Figure:
-    """Coverage by nominal level for every method (left) and the engine's PIT histogram (right).
-
-    With few held-out months each point is a few observations: the band is the binomial 90%
-    range a calibrated forecast's coverage falls in (months treated as independent).
-    """
-    from scipy.stats import binom
-
-    actual = np.asarray(actual, float)
-    n = actual.size
-    table = coverage_by_level(forecasts, actual)
-    levels = np.asarray(table.index, float)
-    fig = Figure(figsize=(11, 4.2))
-    ax_c, ax_p = fig.subplots(1, 2)
-    lo, hi = binom.ppf(0.05, n, levels) / n, binom.ppf(0.95, n, levels) / n
-    ax_c.fill_between(levels, lo, hi, color="grey", alpha=0.2, linewidth=0,
-                      label=f"calibrated, 90% range (n={n})")  # fmt: skip
-    ax_c.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
-    for k, name in enumerate(table.columns):
-        ax_c.plot(levels, table[name], "o-", color=_PALETTE(k), ms=3.5, label=name)
-    ax_c.set_xlabel("nominal central interval")
-    ax_c.set_ylabel("share of actuals inside")
-    for axis in (ax_c.xaxis, ax_c.yaxis):
-        axis.set_major_formatter(PercentFormatter(1.0))
-    ax_c.set_title("Coverage by nominal level", fontsize=10)
-    ax_c.grid(alpha=0.3)
-    ax_c.legend(fontsize=8, loc="upper left")
-    engine = forecasts.get("simengine", next(iter(forecasts.values())))
-    pit = pit_values(engine, actual)
-    ax_p.hist(pit, bins=np.linspace(0, 1, 6), color="tab:blue", alpha=0.7, edgecolor="white")
-    ax_p.axhline(n / 5, color="black", linestyle="--", linewidth=0.8, label="uniform")
-    ax_p.set_xlabel("PIT of the actual under the forecast")
-    ax_p.set_title("PIT (flat = calibrated; U = too narrow; hump = too wide)", fontsize=10)
-    ax_p.legend(fontsize=8)
-    ax_p.grid(alpha=0.3)
-    return _finish(fig, path)
+    return finish_figure(fig, path)

@@ -1,160 +1,44 @@
-"""Plots from forecast datasets, drawn on a plain ``matplotlib.figure.Figure``.
+"""Fan charts of a forecast (revenue, NRR/GRR) and of several scenarios' revenue on one axis.
 
-No pyplot and no ``matplotlib.use``: importing this module leaves the caller's backend (a notebook's
-inline backend, say) alone.  Files are written through the Agg canvas, which needs no screen.
-
-Every chart says what it shows: history and forecast on one axis with the cut-off (``as_of``)
-marked, the currency on the money axis (``currency=`` names it, else the forecast's ``currency``
-attr; ``"currency"`` otherwise, never a ``$`` the data did not say), the scenario and where its
-parameters came from (fitted posterior or config assumptions) in the title, and legends outside the
-data.  Charts meant to sit side by side take shared limits (:func:`shared_limits`).
+Each is drawn on a plain ``matplotlib.figure.Figure`` (:mod:`simengine.report.figures` holds what
+the charts share).  Every chart says what it shows: history and forecast on one axis with the
+cut-off (``as_of``) marked, the currency on the money axis (``currency=`` names it, else the
+forecast's ``currency`` attr; ``"currency"`` otherwise, never a ``$`` the data did not say), the
+scenario and where its parameters came from (fitted posterior or config assumptions) in the title,
+and legends outside the data.  Charts meant to sit side by side take shared limits
+(:func:`shared_limits`).
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import matplotlib
 import numpy as np
-import pandas as pd
 import xarray as xr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import PercentFormatter
 
-from simengine.atomic import atomic_path
+from simengine.report.figures import (
+    HISTORY_MONTHS,
+    _as_of,
+    _bridge,
+    _date_ticks,
+    _fan,
+    _mark_cut_off,
+    _quantile,
+    example_assumptions_note,
+    money_formatter,
+    outside_legend,
+    parameter_source,
+    save_figure,
+    scenario_label,
+    slant_dates,
+    unit_label,
+)
 
-__all__ = [
-    "fan_chart",
-    "retention_chart",
-    "scenario_fans",
-    "segment_chart",
-    "shared_limits",
-    "money_formatter",
-    "example_assumptions_note",
-    "parameter_source",
-    "save_figure",
-    "scenario_label",
-    "unit_label",
-]
-
-_BANDS = ((0.1, 0.9, 0.25), (0.25, 0.75, 0.45))
-#: Symbols put before tick values; any other code is named in the axis label only.
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CHF": "CHF "}
-#: Months of history shown before ``as_of`` by default (the forecast stays readable beside it).
-HISTORY_MONTHS = 36
-
-
-def _money(value: float, _pos: int | None = None) -> str:
-    """``1.5M``, ``500K``, ``2.3B``, ``950``: one decimal where it says something."""
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= div:
-            return f"{value / div:,.1f}".removesuffix(".0") + suffix
-    return f"{value:,.0f}"
-
-
-def money_formatter(currency: str | None = None) -> FuncFormatter:
-    """Tick formatter with K/M/B suffixes, prefixed by the currency's symbol when it has one."""
-    symbol = CURRENCY_SYMBOLS.get((currency or "").upper(), "")
-    return FuncFormatter(lambda v, pos=None: f"{'-' if v < 0 else ''}{symbol}{_money(abs(v))}")
-
-
-def unit_label(what: str, currency: str | None = None) -> str:
-    """``"revenue per month (USD)"``; a neutral ``(currency)`` when no currency is configured."""
-    return f"{what} ({currency or 'currency'})"
-
-
-def parameter_source(attrs) -> str:
-    """``"fitted"`` when the run drew its parameters from a posterior, else ``"assumptions"``."""
-    return "fitted" if str(attrs.get("parameters", "")).startswith("fitted") else "assumptions"
-
-
-def example_assumptions_note(attrs) -> str:
-    """Title suffix of a run on a user's book that simulated the example company's assumptions
-    (``fit.posterior=none``), so no chart of it passes for a forecast of that book; else ``""``."""
-    if "example company" in str(attrs.get("parameters", "")):
-        return " of the example company (fit.posterior=none), NOT fitted to this book"
-    return ""
-
-
-def scenario_label(attrs, default: str = "default scenario") -> str:
-    """The scenario a run simulated: its name, file stem, or ``default``; plus its staffing plan."""
-    name = attrs.get("scenario") or (
-        Path(str(attrs["scenario_file"])).stem if attrs.get("scenario_file") else default
-    )
-    staffing = attrs.get("staffing")
-    if not staffing:
-        return str(name)
-    return f"{name} (staffing={staffing})" if name else f"staffing={staffing}"
-
-
-def _quantile(samples: np.ndarray, q, axis: int = 0) -> np.ndarray:
-    """``numpy.nanquantile``; its NaN-aware path loops in Python over every column, so arrays
-    without NaN (the usual case) take ``numpy.quantile``, which gives the same values."""
-    if np.isnan(samples).any():
-        with warnings.catch_warnings():  # a ratio undefined in every draw stays NaN: a gap
-            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-            return np.nanquantile(samples, q, axis=axis)
-    return np.quantile(samples, q, axis=axis)
-
-
-def _fan(ax, x, samples: np.ndarray, color: str, label: str) -> None:
-    """Draw P10-P90 and P25-P75 bands and the median of ``samples`` (draw, month)."""
-    quantiles = _quantile(
-        samples, [lo for lo, _, _ in _BANDS] + [hi for _, hi, _ in _BANDS] + [0.5]
-    )
-    n = len(_BANDS)
-    for i, (lo, hi, alpha) in enumerate(_BANDS):
-        q = (quantiles[i], quantiles[n + i])
-        ax.fill_between(
-            x,
-            q[0],
-            q[1],
-            color=color,
-            alpha=alpha,
-            linewidth=0,
-            label=f"{label} P{round(lo * 100)}-P{round(hi * 100)}",
-        )
-    ax.plot(x, quantiles[-1], color=color, linewidth=1.8, label=f"{label} P50")
-
-
-def _bridge(ax, x0, y0, x1, y1, color: str) -> None:
-    """A thin line from the last observed month to the first forecast month (no legend entry)."""
-    ax.plot([x0, x1], [y0, y1], color=color, linewidth=1.0, linestyle=":", label="_nolegend_")
-
-
-def _as_of(ds: xr.Dataset):
-    """The cut-off month as a timestamp: ``attrs['as_of']``, else the month before the forecast."""
-    if ds.attrs.get("as_of"):
-        return pd.Timestamp(str(ds.attrs["as_of"]) + "-01")
-    first = pd.Timestamp(ds["month"].values[0])
-    return first - pd.DateOffset(months=1)
-
-
-def _mark_cut_off(ax, as_of, label: bool) -> None:
-    ax.axvline(as_of, color="black", linewidth=0.9, linestyle=":")
-    if label:
-        ax.annotate(
-            f"as_of {as_of:%Y-%m}",
-            xy=(as_of, 1.0),
-            xycoords=("data", "axes fraction"),
-            xytext=(3, -12),
-            textcoords="offset points",
-            fontsize=8,
-        )
-
-
-def outside_legend(ax) -> None:
-    """A legend right of the axes: it never covers the data."""
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-
-
-def slant_dates(ax) -> None:
-    """Month tick labels slanted 30 degrees and right-aligned under their ticks."""
-    for label in ax.get_xticklabels():
-        label.set_rotation(30)
-        label.set_horizontalalignment("right")
+__all__ = ["fan_chart", "scenario_fans", "shared_limits"]
 
 
 def _observed_retention(ds: xr.Dataset, history_months: int | None):
@@ -318,20 +202,6 @@ def fan_chart(
     return fig
 
 
-def _date_ticks(ax, first, last) -> None:
-    """Year ticks over three years or more, else every few months: what matplotlib's
-    ``AutoDateLocator`` picks for these spans, without its search at every draw."""
-    from matplotlib.dates import DateFormatter, MonthLocator, YearLocator
-
-    months = (pd.Timestamp(last) - pd.Timestamp(first)).days / 30.44
-    if months >= 36:
-        ax.xaxis.set_major_locator(YearLocator())
-        ax.xaxis.set_major_formatter(DateFormatter("%Y"))
-    else:
-        ax.xaxis.set_major_locator(MonthLocator(interval=max(1, round(months / 8))))
-        ax.xaxis.set_major_formatter(DateFormatter("%Y-%m"))
-
-
 def _fixed_layout(fig: Figure, axes, *, left=0.95, top=0.4, bottom=0.65, gap=0.5,
                   pad=0.15) -> None:  # fmt: skip
     """Stack ``axes`` with fixed margins in inches and a right margin the widest legend fits in.
@@ -425,206 +295,3 @@ def scenario_fans(
     if path is not None:
         save_figure(fig, path, dpi=110)
     return fig
-
-
-def _calendar_years(ds: xr.Dataset, history_years: int):
-    """Per calendar year: its label, whether any month is forecast, and per draw and segment its
-    revenue (observed months plus the forecast's months of that year).
-
-    Years shown: the last ``history_years`` complete observed years, then every year the forecast
-    touches.  A year the data and the horizon do not cover whole is labelled with its months.
-    """
-    revenue = ds["revenue"].transpose("draw", "month", "segment").values
-    f_months = pd.DatetimeIndex(ds["month"].values)
-    n_draws, n_seg = revenue.shape[0], revenue.shape[2]
-    if "history_revenue" in ds:
-        hist = ds["history_revenue"].transpose("history_month", "segment")
-        h_months = pd.DatetimeIndex(hist["history_month"].values)
-        h_values = hist.values
-    else:
-        h_months, h_values = pd.DatetimeIndex([]), np.zeros((0, n_seg))
-    full_observed = [y for y in sorted(set(h_months.year)) if (h_months.year == y).sum() == 12
-                     and y < f_months[0].year]  # fmt: skip
-    years = full_observed[-history_years:] if history_years else []
-    years += sorted(set(f_months.year))
-    out = []
-    for year in years:
-        in_hist, in_fc = h_months.year == year, f_months.year == year
-        values = np.broadcast_to(h_values[in_hist].sum(axis=0), (n_draws, n_seg)).copy()
-        values += revenue[:, in_fc, :].sum(axis=1)
-        months = int(in_hist.sum() + in_fc.sum())
-        label = str(year) + ("" if months == 12 else f" ({months} mo)")
-        out.append((label, bool(in_fc.any()), bool(in_hist.any()), values))
-    return out
-
-
-def segment_chart(
-    ds: xr.Dataset,
-    path: str | Path | None = None,
-    *,
-    currency: str | None = None,
-    scenario: str | None = None,
-    history_years: int = 2,
-    ylim: tuple[float, float] | None = None,
-):
-    """Revenue by segment and calendar year: observed years, then the forecast's (P50 per segment,
-    stacked), the total's P10-P90 as a whisker and each segment's share written in its bar.
-
-    A year that straddles ``as_of`` adds its observed months to the forecast ones.  Stacked
-    segment P50s need not add up to the total's P50 (medians do not add); the label above a bar
-    is the total's P50.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        A forecast: ``revenue`` (draw, month, segment), optionally ``history_revenue``.
-    path : str or os.PathLike, optional
-        Write a PNG there (atomically).
-    currency, scenario : str, optional
-        As for :func:`fan_chart`.
-    history_years : int
-        Complete observed calendar years shown before the forecast's first year.
-    ylim : tuple of float, optional
-        Y-limits (shared with other scenarios' charts).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    currency = currency or ds.attrs.get("currency") or None
-    scenario = scenario or scenario_label(ds.attrs)
-    years = _calendar_years(ds, history_years)
-    segments = [str(s) for s in ds["segment"].values]
-    palette = matplotlib.colormaps["tab10"]
-    fig = Figure(figsize=(11, 5.5), layout="constrained")
-    ax = fig.subplots()
-    x = np.arange(len(years))
-    for i, (_, forecast, _, values) in enumerate(years):
-        p50 = np.median(values, axis=0)
-        total = values.sum(axis=1)
-        bottom = 0.0
-        for k, seg in enumerate(segments):
-            ax.bar(i, p50[k], bottom=bottom, width=0.7, color=palette(k + 1),
-                   alpha=0.7 if forecast else 1.0, edgecolor="white", linewidth=0.5,
-                   label=seg if i == 0 else "_nolegend_")  # fmt: skip
-            share = p50[k] / max(p50.sum(), 1e-12)
-            if share >= 0.06:
-                ax.text(i, bottom + p50[k] / 2, f"{share:.0%}", ha="center", va="center",
-                        fontsize=8, color="black")  # fmt: skip
-            bottom += p50[k]
-        mid, top = float(np.median(total)), bottom
-        if forecast:
-            lo, hi = np.quantile(total, [0.1, 0.9])
-            ax.errorbar(i, mid, yerr=[[mid - lo], [hi - mid]], color="black", capsize=4,
-                        linewidth=1.0, label="total P10-P90" if i == x[-1] else None)  # fmt: skip
-            top = max(top, hi)
-        ax.annotate(money_formatter(currency)(mid), xy=(i, top), xytext=(0, 4),
-                    textcoords="offset points", ha="center", fontsize=8, fontweight="bold")  # fmt: skip
-    first = next((i for i, (_, forecast, *_) in enumerate(years) if forecast), None)
-    if first:  # between the last observed year and the first with forecast months
-        ax.axvline(first - 0.5, color="black", linewidth=0.9, linestyle=":")
-    kinds = ["observed" if not f else ("observed + forecast" if o else "forecast P50")
-             for _, f, o, _ in years]  # fmt: skip
-    ax.set_xticks(x, [f"{label}\n{kind}" for (label, *_), kind in zip(years, kinds, strict=True)],
-                  fontsize=8)  # fmt: skip
-    ax.set_ylabel(unit_label("revenue per year", currency))
-    ax.yaxis.set_major_formatter(money_formatter(currency))
-    if ylim is not None:
-        ax.set_ylim(*ylim)
-    else:
-        ax.set_ylim(bottom=0)
-        ax.margins(y=0.08)
-    ax.set_title(
-        f"{scenario}: revenue by segment and calendar year ({currency or 'currency'}; forecast "
-        f"years pale: P50 per segment, whisker the total's P10-P90; labels: total P50, "
-        f"segment share){example_assumptions_note(ds.attrs)}",
-        loc="left", fontsize=10, wrap=True,
-    )  # fmt: skip
-    ax.grid(alpha=0.3, axis="y")
-    outside_legend(ax)
-    if path is not None:
-        save_figure(fig, path, dpi=110)
-    return fig
-
-
-def retention_chart(
-    ds: xr.Dataset,
-    path: str | Path | None = None,
-    *,
-    scenario: str | None = None,
-    history_months: int | None = HISTORY_MONTHS,
-    ylim: tuple[float, float] | None = None,
-):
-    """NRR (left) and GRR (right), trailing twelve months: observed up to ``as_of`` and the
-    forecast after it, all segments (P10-P90 band, P50) and each segment (observed, P50).
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        A forecast: ``nrr``/``grr`` (draw, month, segment), ``nrr_total``/``grr_total``,
-        optionally the observed ``history_nrr``/``history_grr`` (and their ``_total``).
-    path : str or os.PathLike, optional
-        Write a PNG there (atomically).
-    scenario : str, optional
-        Scenario name for the title (default: from the dataset's attrs).
-    history_months : int or None
-        Observed months shown before ``as_of``; None shows all.
-    ylim : tuple of float, optional
-        One y-range for both panels; default: each panel its own.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    scenario = scenario or scenario_label(ds.attrs)
-    as_of = _as_of(ds)
-    x = ds["month"].values
-    palette = matplotlib.colormaps["tab10"]
-    fig = Figure(figsize=(12, 4.8), layout="constrained")
-    axes = fig.subplots(1, 2, sharex=True)
-    has_history = "history_nrr" in ds
-    for ax, name in zip(axes, ("nrr", "grr"), strict=True):
-        draws = ds[f"{name}_total"].transpose("draw", "month").values
-        _fan(ax, x, draws, "tab:blue", "all")
-        if has_history:
-            hist = ds[[f"history_{name}", f"history_{name}_total"]]
-            if history_months is not None:
-                hist = hist.isel(history_month=slice(-history_months, None))
-            hx = hist["history_month"].values
-            ax.plot(hx, hist[f"history_{name}_total"].values, color="black", linewidth=1.6,
-                    label="all, observed")  # fmt: skip
-        medians = _quantile(ds[name].transpose("draw", "month", "segment").values, 0.5)
-        for i, seg in enumerate(ds["segment"].values):
-            if has_history:
-                ax.plot(hx, hist[f"history_{name}"].sel(segment=seg).values, linewidth=1.0,
-                        color=palette(i + 1), label=f"{seg}, observed")  # fmt: skip
-            ax.plot(x, medians[:, i], color=palette(i + 1), linewidth=1.0, linestyle="--",
-                    label=f"{seg} P50")  # fmt: skip
-        ax.axhline(1.0, color="black", linewidth=0.8)
-        _mark_cut_off(ax, as_of, label=True)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        if ylim is not None:
-            ax.set_ylim(*ylim)
-        ax.set_title(f"{name.upper()}, trailing twelve months", loc="left", fontsize=10)
-        ax.grid(alpha=0.3)
-        _date_ticks(ax, hx[0] if has_history else x[0], x[-1])
-        slant_dates(ax)
-    axes[0].set_ylabel("revenue retained (trailing twelve months)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
-    span = "observed to as_of, then forecast" if has_history else "forecast months"
-    fig.suptitle(
-        f"{scenario}: NRR and GRR by segment, {span}{example_assumptions_note(ds.attrs)}",
-        x=0.01, horizontalalignment="left", fontsize=11, wrap=True,
-    )  # fmt: skip
-    if path is not None:
-        save_figure(fig, path, dpi=110)
-    return fig
-
-
-def save_figure(fig: Figure, path: str | Path, **savefig_kwargs) -> Path:
-    """Write ``fig`` to ``path`` atomically through the Agg canvas (no pyplot, no backend switch)."""
-    FigureCanvasAgg(fig)  # attaches itself to the figure: savefig then renders with Agg
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, **savefig_kwargs)
-    return Path(path)

@@ -100,7 +100,7 @@ def test_a_fit_with_a_non_default_threshold_simulates_that_threshold(tmp_path):
     records it, the run reads it, and the book's declining counts and the kernel's parameter are
     the -0.5 ones (not the default -0.20)."""
     pytest.importorskip("pymc")
-    from simengine import pipeline
+    from simengine import pipeline, run_cache
     from simengine.api import load_config
     from simengine.bookstats import declining_at
     from simengine.config.schema import FitConfig
@@ -124,8 +124,8 @@ def test_a_fit_with_a_non_default_threshold_simulates_that_threshold(tmp_path):
     ds = pipeline.simulate_config(cfg, book=book)
     assert ds.attrs["churn_rule_decline_threshold"] == -0.5
     # What the kernel was handed: the book state's declining counts at -0.5 ...
-    state = pipeline._book_state(
-        book, pipeline._book_hash(book), checked.segments, checked.prices.account, rules
+    state = run_cache.book_state_of(
+        book, run_cache.book_hash_of(book), checked.segments, checked.prices.account, rules
     )
     decline, first = declining_at(book, -0.5)
     active = np.flatnonzero(book.accounts["churn_month"].isna().to_numpy())

@@ -200,7 +200,7 @@ def test_blank_optional_values_mean_missing(tmp_path, caplog):
     (tmp_path / "use_cases.csv").write_text(
         "account_id,use_case_id,start_month,se_supported\nA1,U1,2024-02,\nA2,U2,2024-02,true\n"
     )
-    with caplog.at_level("INFO", logger="simengine.data.loader"):
+    with caplog.at_level("INFO", logger="simengine.data.cells"):
         book = load_book(
             tmp_path / "accounts.csv", tmp_path / "usage.csv", tmp_path / "use_cases.csv"
         )

@@ -29,7 +29,8 @@ from simengine.data import (
     write_book,
 )
 from simengine.data.book import observed_lifetimes
-from simengine.data.synth import SEGMENT_SHARES, SyntheticBook, season_factor
+from simengine.data.synth import SyntheticBook, season_factor
+from simengine.data.synth_truth import SEGMENT_SHARES
 
 Z = 4.0  # standard errors allowed in every statistical check (see the module docstring)
 

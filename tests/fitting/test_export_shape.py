@@ -14,7 +14,7 @@ import pytest
 from simengine.data import generate_book, load_book, observation_window, write_book
 from simengine.data.book import observed_lifetimes
 from simengine.data.months import format_month
-from simengine.data.synth import SynthOptions
+from simengine.data.synth_truth import SynthOptions
 
 from .user_books import USER_OPTIONS, USER_TRUTH, survival
 

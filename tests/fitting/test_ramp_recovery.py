@@ -12,10 +12,11 @@ import pytest
 
 pytest.importorskip("pymc")
 
+from simengine.bookstats.shapes import RAMP_FIT_MONTHS  # noqa: E402
 from simengine.config import FitConfig  # noqa: E402
-from simengine.data.synth import DEFAULT_TRUTH, SynthOptions, generate_book  # noqa: E402
+from simengine.data.synth import generate_book  # noqa: E402
+from simengine.data.synth_truth import DEFAULT_TRUTH, SynthOptions  # noqa: E402
 from simengine.fitting import fit_book  # noqa: E402
-from simengine.fitting.base import RAMP_FIT_MONTHS  # noqa: E402
 
 #: The logistic onboarding ramp(k) = 1 / (1 + exp(-(k - 2.5) / 0.8)): 4% of the plateau in the
 #: start month, 96% by month 5.

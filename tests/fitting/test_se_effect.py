@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from simengine.bookstats.panel import new_use_cases
 from simengine.data import generate_book
 from simengine.fitting.expansion import ExpansionModel, arrival_counts
-from simengine.fitting.panel import new_use_cases
 
 from .user_books import user_book
 

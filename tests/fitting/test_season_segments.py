@@ -16,7 +16,8 @@ import pytest
 pytest.importorskip("pymc")
 
 from simengine.api import load_config  # noqa: E402
-from simengine.data.synth import SynthOptions, generate_book  # noqa: E402
+from simengine.data.synth import generate_book  # noqa: E402
+from simengine.data.synth_truth import SynthOptions  # noqa: E402
 from simengine.fitting import fit_book, posterior_draws  # noqa: E402
 from simengine.params import build_parameters  # noqa: E402
 

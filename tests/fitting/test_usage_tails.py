@@ -9,15 +9,16 @@ import pytest
 
 pytest.importorskip("pymc")
 
-from simengine.data.synth import SynthOptions, generate_book  # noqa: E402
-from simengine.fitting.core import build_joint_model  # noqa: E402
-from simengine.fitting.panel import usage_panel  # noqa: E402
-from simengine.fitting.tails import (  # noqa: E402
+from simengine.bookstats.panel import usage_panel  # noqa: E402
+from simengine.bookstats.tails import (  # noqa: E402
     TAIL_PARAMETERS,
     mixture_from_student_t,
     mixture_moments,
     mixture_scales,
 )
+from simengine.data.synth import generate_book  # noqa: E402
+from simengine.data.synth_truth import SynthOptions  # noqa: E402
+from simengine.fitting.core import build_joint_model  # noqa: E402
 from simengine.fitting.usage import (  # noqa: E402
     TAIL_LR_CRITICAL,
     TAIL_MIN_TENURE,

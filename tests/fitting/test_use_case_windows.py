@@ -14,10 +14,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from simengine.data.synth import DEFAULT_TRUTH, SynthOptions, generate_book
+from simengine.bookstats.changes import usage_changes
+from simengine.bookstats.panel import usage_panel
+from simengine.data.synth import generate_book
+from simengine.data.synth_truth import DEFAULT_TRUTH, SynthOptions
 from simengine.fitting.expansion import use_case_windows
-from simengine.fitting.panel import usage_panel
-from simengine.fitting.usage import usage_changes
 
 _PER_SEGMENT = (
     "usage_drift", "usage_volatility", "account_sd", "churn_alpha", "churn_beta", "use_case_rate",

@@ -13,7 +13,8 @@ import numpy as np
 from scipy.special import betaln
 
 from simengine.data import DEFAULT_TRUTH, generate_book
-from simengine.data.synth import SyntheticBook, SynthOptions
+from simengine.data.synth import SyntheticBook
+from simengine.data.synth_truth import SynthOptions
 
 #: December +15%, January -2%, the other months -1.3% each: sums to zero.
 DECEMBER_PEAK = tuple([-0.02] + [-0.013] * 10 + [0.15])

@@ -98,7 +98,7 @@ def account_effect(p, acc, i, z):
     """Account effect ``b_i`` of book account ``i`` from its conditional posterior, given the draw.
 
     The usage fit integrates ``b_i ~ N(0, tau^2)`` out of the account's ``n`` clean changes with
-    residual sum ``S1 = sum d - n g - season terms - ramp terms`` (:mod:`simengine.fitting.usage`);
+    residual sum ``S1 = sum d - n g - season terms - ramp terms`` (:mod:`simengine.bookstats.changes`);
     given the draw's ``g``, ``sigma``, ``tau``, season and ramp, ``b_i | history ~ N(mean, var)``
     with ``var = 1 / (n / sigma^2 + 1 / tau^2)`` and ``mean = var S1 / sigma^2``.  ``z`` ~ N(0, 1).
     """

@@ -1,4 +1,4 @@
-"""The usage step law (a two-component normal scale mixture, :mod:`simengine.fitting.tails`): the
+"""The usage step law (a two-component normal scale mixture, :mod:`simengine.bookstats.tails`): the
 kernel's steps against the closed-form CDF, variance, kurtosis and ``E[exp(step)]``, and the NumPy
 reference draws the same steps from the same streams."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simengine.fitting.tails import mixture_moments, mixture_scales
+from simengine.bookstats.tails import mixture_moments, mixture_scales
 from simengine.kernels import layout as L
 from simengine.kernels.account import simulate_draws
 

@@ -1,6 +1,7 @@
-"""Account x month panels of log usage, the common input of the usage and expansion models.
+"""Account x month panels of log usage, the common input of the usage and expansion fits and of
+the simulation's set-up (each account's change statistics), and the book's new use cases.
 
-NumPy only.  Month-on-month changes of log usage are where the usage model's parameters show
+NumPy and pandas only.  Month-on-month changes of log usage are where the usage model's parameters show
 cleanly: ``d[t] = log U[t] - log U[t-1] = g_s + b_i + sigma_s * eps + Δ log season + Δ log ramp(k)
 + Δ log(1 + E[t])``.  The last term is the use-case expansion; months within ``settle_months`` after
 a new use case starts are "ramping" and left to the expansion model.
@@ -23,14 +24,21 @@ level changes are not mistaken for skips, and the fit keeps its fast marginal-no
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from simengine.data import Book
-from simengine.fitting.base import segment_index
 
-__all__ = ["DIP_RATIO", "UsagePanel", "new_use_cases", "usage_panel", "use_case_cover"]
+__all__ = [
+    "DIP_RATIO",
+    "UsagePanel",
+    "new_use_cases",
+    "segment_index",
+    "usage_panel",
+    "use_case_cover",
+]
 
 #: A month with usage below 1/DIP_RATIO of both neighbouring months with usage is a skipped month.
 DIP_RATIO = 5.0
@@ -84,6 +92,12 @@ class UsagePanel:
     def months(self) -> np.ndarray:
         """Month number of each column, shape (width,)."""
         return self.first_month + np.arange(self.log_usage.shape[1], dtype=np.int64)
+
+
+def segment_index(values: Any, segments: tuple[str, ...]) -> np.ndarray:
+    """Positions of ``values`` in ``segments`` (int64)."""
+    lookup = {s: i for i, s in enumerate(segments)}
+    return np.array([lookup[v] for v in values], dtype=np.int64)
 
 
 def use_case_cover(book: Book) -> int:

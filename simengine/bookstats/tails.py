@@ -1,27 +1,29 @@
-"""The usage step law's tails: a two-component normal scale mixture.
+"""The usage step law's tails: a two-component normal scale mixture, which the usage fit
+estimates (:func:`fit_scale_mixture`), the simulation's set-up reads from a posterior and the
+kernel draws.
 
 Heavy-tailed month-on-month log-usage changes are simulated as a scale mixture of two centred
 normals: with probability ``1 - w`` a step ``N(0, s^2)``, with probability ``w`` a wide step
 ``N(0, (k s)^2)`` (``k >= 1`` the SD ratio), ``s`` set so the step's SD is ``usage_volatility``:
 ``s = sigma / sqrt(1 - w + w k^2)``.  ``w = 0`` is the plain normal step.
 
-Why a normal mixture and not a Student-t (what the fit recorded before) or a truncated t:
+Why a normal mixture and not a Student-t or a truncated t:
 
 * **Finite mean growth.**  ``E[exp(step)] = (1 - w) exp(s^2 / 2) + w exp(k^2 s^2 / 2)`` is finite,
   so the mean of a revenue path exists and a 36-month walk over ~72 M account-months cannot reach
   ``e^60``: a t(nu) step has ``E[exp(step)] = inf`` for every ``nu``, and at the shared book's fitted
   ``nu = 3.8`` one draw in 1,000 carried a year's revenue 1,000x its median.
 * **The data's extremes.**  ``w`` and ``k`` are the maximum-likelihood fit (EM) to the same clean,
-  standardised residuals the heavy-tail test reads (:func:`simengine.fitting.usage.tail_residuals`),
-  so the law's body and tail up to the largest observed changes are the data's; beyond the data
-  its tail is Gaussian (at ``k s``), which is what keeps the mean finite.  A t truncated at a bound
-  would need the bound itself from the few largest changes (a noisy order statistic) and a
-  rejection loop in the kernel; the mixture costs one uniform per step.
+  standardised residuals the usage fit's heavy-tail test reads (``tail_residuals`` in
+  ``fitting/usage.py``), so the law's body and tail up to the largest observed changes are the
+  data's; beyond the data its tail is Gaussian (at ``k s``), which is what keeps the mean finite.
+  A t truncated at a bound would need the bound itself from the few largest changes (a noisy
+  order statistic) and a rejection loop in the kernel; the mixture costs one uniform per step.
 * **Closed forms** for variance, kurtosis (``3 (1 - w + w k^4) / (1 - w + w k^2)^2``) and
   ``E[exp(step)]`` (:func:`mixture_moments`), which the kernel tests check.
 
-Posteriors written before this law (``usage_tail_nu``, from the heavy-tail test or a robust fit's
-sampled ``nu``) are read through :func:`mixture_from_student_t`: the mixture closest to t(nu) in
+A posterior with a Student-t shape instead (``usage_tail_nu``: a Student-t step law, or a robust
+fit's sampled ``nu``) is read through :func:`mixture_from_student_t`: the mixture closest to t(nu) in
 Kullback-Leibler divergence.
 """
 

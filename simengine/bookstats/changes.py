@@ -1,0 +1,217 @@
+"""Month-on-month changes of log usage and their sufficient statistics: what the usage fit's
+likelihood reads and what the simulation's set-up gives each account of the same book.
+
+A *change* is ``d = log U[t] - log U[t-1]`` of an account-month after the start month whose two
+months both show usage (:class:`~simengine.bookstats.panel.UsagePanel`) and that is not within
+``settle_months`` after a new use case started (those "ramping" months are the expansion model's).
+:func:`change_mask` says which account-months are changes and :func:`changed_rows` which panel
+rows are the accounts with changes: the one numbering of accounts that the fit's per-account
+statistics (:func:`change_statistics`) and the set-up's per-account fields
+(:func:`account_statistics`) share.  NumPy only.  The per-account statistics carry the season's and the onboarding ramp's share of an
+account's changes as counts (``season_coef``: net count of each month of year; ``ramp_tenure``,
+``ramp_coef``: telescoped signed tenures), so a likelihood or a kernel evaluates them against any
+profile of :data:`~simengine.bookstats.shapes.MONTHS_OF_YEAR` months and any ramp table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from simengine.bookstats.panel import UsagePanel
+
+__all__ = [
+    "SETTLE_MONTHS",
+    "account_statistics",
+    "change_mask",
+    "changed_rows",
+    "change_statistics",
+    "usage_changes",
+]
+
+#: Default months after a new use case starts during which its ramp still moves usage (left out of
+#: the changes): 12 = 4 ramp time constants of 3 months.
+SETTLE_MONTHS = 12
+
+
+def change_mask(panel: UsagePanel) -> tuple[np.ndarray, np.ndarray]:
+    """Which account-months of ``panel`` are changes, and each column's tenure.
+
+    Returns
+    -------
+    ok : numpy.ndarray of bool, shape (n, width)
+        Usage in the month and the month before, tenure >= 1, not ramping.
+    tenure : numpy.ndarray of int64, shape (n, width)
+        Months since the account's start month.
+    """
+    y = panel.log_usage
+    tenure = np.arange(y.shape[1])[None, :] - panel.start[:, None]
+    ok = np.zeros_like(y, dtype=bool)
+    ok[:, 1:] = np.isfinite(y[:, 1:]) & np.isfinite(y[:, :-1])
+    ok &= (tenure >= 1) & ~panel.ramping
+    return ok, tenure
+
+
+def _sum_by(key: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(key, weights=values, minlength=n)
+
+
+def change_statistics(data: dict[str, Any]) -> dict[str, Any]:
+    """Sufficient statistics of :func:`usage_changes` for the marginal normal likelihood.
+
+    Returns
+    -------
+    dict
+        ``cells`` (one per distinct (segment, month, tenure) of the changes): ``segment``,
+        ``tenure``, ``moy``, ``prev_moy`` (month of year of the change and of the month before),
+        ``count``, ``sum``, ``sum_sq`` of the changes.  ``accounts`` (one per account with
+        changes): ``segment``, ``count``, ``sum``, ``season_coef`` (n_accounts, 12: net count of
+        each month's seasonal effect in its changes), and
+        ``ramp_tenure``, ``ramp_coef`` (n_accounts, width): the telescoped signed tenures whose
+        ``log ramp`` sum to the account's ``sum of Δ log ramp`` (padding has coefficient 0).
+        ``init_cells`` (one per (segment, start month)): ``segment``, ``moy``,
+        ``count``, ``sum``, ``sum_sq`` of first-month log usage.  ``max_tenure``.
+    """
+    seg, month, tenure = data["segment"], data["month"], data["tenure"]
+    change = data["change"]
+    max_tenure = int(tenure.max()) if len(tenure) else 1
+
+    key = np.stack([seg, month, tenure], axis=1)
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    n_cells = len(uniq)
+    cell_month = uniq[:, 1]
+    cells = {
+        "segment": uniq[:, 0].astype(np.int64),
+        "tenure": uniq[:, 2].astype(np.int64),
+        "moy": (cell_month % 12).astype(np.int64),
+        "prev_moy": ((cell_month - 1) % 12).astype(np.int64),
+        "count": np.bincount(inv, minlength=n_cells).astype(np.float64),
+        "sum": _sum_by(inv, change, n_cells),
+        "sum_sq": _sum_by(inv, change**2, n_cells),
+    }
+
+    n_acc = int(data["n_accounts"])
+    acc = data["account"]
+    # sum over an account's changes of log ramp(k) - log ramp(k - 1): +1 at k, -1 at k - 1
+    width = max_tenure + 1
+    net = np.bincount(
+        np.concatenate([acc * width + tenure, acc * width + tenure - 1]),
+        weights=np.concatenate([np.ones(len(acc)), -np.ones(len(acc))]),
+        minlength=n_acc * width,
+    ).reshape(n_acc, width)
+    rows, ks = np.nonzero(net)
+    per_row = np.bincount(rows, minlength=n_acc)
+    n_terms = max(int(per_row.max()) if n_acc else 1, 1)
+    slot = np.arange(len(rows)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    ramp_tenure = np.zeros((n_acc, n_terms), dtype=np.int64)
+    ramp_coef = np.zeros((n_acc, n_terms))
+    ramp_tenure[rows, slot] = ks
+    ramp_coef[rows, slot] = net[rows, ks]
+    accounts = {
+        "segment": np.asarray(data["account_segment"], dtype=np.int64),
+        "count": np.bincount(acc, minlength=n_acc).astype(np.float64),
+        "sum": _sum_by(acc, change, n_acc),
+        # sum over an account's changes of season[m] - season[m - 1], as counts per month of year
+        "season_coef": (
+            np.bincount(acc * 12 + month % 12, minlength=n_acc * 12)
+            - np.bincount(acc * 12 + (month - 1) % 12, minlength=n_acc * 12)
+        )
+        .reshape(n_acc, 12)
+        .astype(np.float64),
+        "ramp_tenure": ramp_tenure,
+        "ramp_coef": ramp_coef,
+    }
+
+    level = data["init_log_usage"]
+    ikey = np.stack([data["init_segment"], data["init_month"]], axis=1)
+    iuniq, iinv = np.unique(ikey, axis=0, return_inverse=True)
+    iinv = iinv.ravel()
+    n_init = len(iuniq)
+    init_cells = {
+        "segment": iuniq[:, 0].astype(np.int64),
+        "moy": (iuniq[:, 1] % 12).astype(np.int64),
+        "count": np.bincount(iinv, minlength=n_init).astype(np.float64),
+        "sum": _sum_by(iinv, level, n_init),
+        "sum_sq": _sum_by(iinv, level**2, n_init),
+    }
+    return {
+        "cells": cells,
+        "accounts": accounts,
+        "init_cells": init_cells,
+        "max_tenure": max_tenure,
+    }
+
+
+def changed_rows(panel: UsagePanel) -> np.ndarray:
+    """Panel rows of the accounts with changes, in the order :func:`usage_changes` numbers them
+    (its ``account`` index ``j`` is panel row ``changed_rows(panel)[j]``)."""
+    return np.unique(np.nonzero(change_mask(panel)[0])[0])
+
+
+def usage_changes(panel: UsagePanel) -> dict[str, Any]:
+    """Clean month-on-month changes and first-month levels from a :class:`UsagePanel`.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        Changes (one entry each): ``change``, ``segment``, ``account`` (index into the accounts
+        that have changes), ``tenure`` (k >= 1), ``month``; ``account_segment`` (per account),
+        ``n_accounts``; first-month levels: ``init_log_usage``, ``init_segment``, ``init_month``.
+    """
+    y = panel.log_usage
+    width = y.shape[1]
+    ok, tenure = change_mask(panel)
+    rows, cs = np.nonzero(ok)
+    used, account = np.unique(rows, return_inverse=True)  # the numbering of changed_rows
+    change = y[rows, cs] - y[rows, cs - 1]
+    starts_inside = (panel.start >= 0) & (panel.start < width)
+    init_rows = np.flatnonzero(starts_inside)
+    init_y = y[init_rows, panel.start[init_rows]]
+    keep = np.isfinite(init_y)
+    return {
+        "change": change,
+        "segment": panel.segment[rows],
+        "account": account.astype(np.int64),
+        "tenure": tenure[rows, cs].astype(np.int64),
+        "month": panel.first_month + cs.astype(np.int64),
+        "account_segment": panel.segment[used],
+        "n_accounts": len(used),
+        "init_log_usage": init_y[keep],
+        "init_segment": panel.segment[init_rows[keep]],
+        "init_month": panel.first_month + panel.start[init_rows[keep]],
+    }
+
+
+def account_statistics(panel: UsagePanel) -> dict[str, np.ndarray]:
+    """The per-account statistics of :func:`change_statistics` for every row of ``panel``.
+
+    Rows without changes get zeros (``count`` 0, ``sum`` 0, no season or ramp terms), so the
+    simulation's set-up can index them by its own account rows.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``count``, ``sum`` (n,); ``season_coef`` (n, 12); ``ramp_tenure`` (int64) and
+        ``ramp_coef`` (n, width), width >= 1.
+    """
+    n = panel.log_usage.shape[0]
+    out = {
+        "count": np.zeros(n),
+        "sum": np.zeros(n),
+        "season_coef": np.zeros((n, 12)),
+        "ramp_tenure": np.zeros((n, 1), dtype=np.int64),
+        "ramp_coef": np.zeros((n, 1)),
+    }
+    data = usage_changes(panel)
+    if not len(data["change"]):
+        return out
+    stats = change_statistics(data)["accounts"]
+    used = changed_rows(panel)
+    for name in ("count", "sum", "season_coef"):
+        out[name][used] = stats[name]
+    for name in ("ramp_tenure", "ramp_coef"):
+        out[name] = np.zeros((n, stats[name].shape[1]), dtype=stats[name].dtype)
+        out[name][used] = stats[name]
+    return out
