@@ -238,13 +238,84 @@ class Draw(NamedTuple):
     ints: object  # Ints view of it
     flags: object  # Flags
     contrib: object  # Contrib
-    eps: np.ndarray  # the usage steps' noise
+    noise: object  # Noise: the usage steps' normals
     revenue: np.ndarray  # revenue past the horizon (cohort_pass)
     lanes: np.ndarray  # add_sums' scratch
     churn_io: object  # passes.ChurnFields: what churn_pass reads and writes
     step_io: object  # passes.StepFields
     month_io: object  # passes.MonthFields
     cohort_io: object  # passes.CohortFields
+    use_cases: object  # UseCaseStarts: what a use case that starts reads and writes
+    zero_months: object  # ZeroMonths: what the hurdle's next gap reads and writes
+
+
+class Noise(NamedTuple):
+    """The usage step's noise: each position's normal ``eps`` drawn from its usage stream
+    ``state`` where ``step`` is set; ``slow`` flags (and ``slow_words``, their uint64 view) the
+    normals the ziggurat's fast path left to :func:`~simengine.kernels.passes.normal_fixup`."""
+
+    step: np.ndarray  # Flags.step
+    state: np.ndarray  # usage stream states (rs[R_USAGE])
+    eps: np.ndarray
+    slow: np.ndarray  # Flags.normal_slow
+    slow_words: np.ndarray
+
+
+class ChurnRecord(NamedTuple):
+    """What :func:`record_churned` reads and writes of the accounts that churned at a boundary
+    (``churned``, ``Flags.churn``, and ``words``, its uint64 view), and where it records them."""
+
+    churned: np.ndarray
+    words: np.ndarray
+    last_revenue: np.ndarray
+    commit: np.ndarray
+    consumed: np.ndarray
+    exist: np.ndarray
+    row: np.ndarray
+    alive: np.ndarray
+    gone: np.ndarray
+    dead: np.ndarray  # Blocks.dead
+    out: np.ndarray  # Outputs.out
+    accounts: np.ndarray  # Outputs.accounts
+
+
+class UseCaseStarts(NamedTuple):
+    """What :func:`start_flagged_use_cases` reads and writes of the positions flagged
+    ``use_case`` (``words``: its uint64 view)."""
+
+    use_case: np.ndarray
+    words: np.ndarray
+    state: np.ndarray  # use-case stream states (rs[R_USE_CASE])
+    u_se: np.ndarray
+    uc_gap: np.ndarray
+    healthy_size: np.ndarray
+    healthy_ramp: np.ndarray
+    unhealthy_level: np.ndarray
+    unhealthy_ramp: np.ndarray
+    exist: np.ndarray
+    row: np.ndarray
+
+
+class ZeroMonths(NamedTuple):
+    """What :func:`draw_zero_gaps` reads and writes of the positions flagged ``skipped``."""
+
+    skipped: np.ndarray
+    words: np.ndarray
+    state: np.ndarray  # zero-month stream states (rs[R_ZERO])
+    zero_gap: np.ndarray
+
+
+class Compaction(NamedTuple):
+    """What squeezing a range reads (``alive``, ``gone``, ``start``) and moves (the storage)."""
+
+    st: np.ndarray
+    it: np.ndarray
+    rs: np.ndarray
+    ring: np.ndarray
+    uring: np.ndarray
+    alive: np.ndarray
+    gone: np.ndarray
+    start: np.ndarray
 
 
 class Shares(NamedTuple):
@@ -272,10 +343,19 @@ def simulate_draw(seed, draw, book, tmpl, inputs, outs, ws):
     Accounts are rows ``0 .. n_book - 1`` (book order) then the new logos by (start month,
     segment, k).  Every account has a position in its segment's block (:class:`Blocks`); each
     month runs the passes of :mod:`simengine.kernels.passes` over each block's book range and
-    logo range (a fixed order, so sums are reproducible): :func:`boundary`, :func:`usage_step`,
-    :func:`month_end`; then the cohort cells (:func:`cohort_cells`).  Those steps are inlined
-    (``inline_jit``): called per month, segment and range, a call that passes the :class:`Draw`
-    (some 60 arrays) cost ~8% of the kernel's time (paired A/B, benchmarks/bench_ab.py).
+    logo range (a fixed order, so sums are reproducible), in the model's order: the boundary
+    (:func:`~simengine.kernels.passes.churn_pass`, then :func:`record_churned`), the usage step
+    (:func:`usage_noise`, :func:`~simengine.kernels.passes.step_pass`,
+    :func:`start_flagged_use_cases`), the month's usage and revenue
+    (:func:`~simengine.kernels.passes.month_pass` or, past the horizon,
+    :func:`~simengine.kernels.passes.cohort_pass`; :func:`draw_zero_gaps`) and its sums; then
+    the cohort cells (:func:`cohort_cells`).
+
+    Each pass and helper gets the named tuples of what it reads and writes, bound once a draw
+    before the month loop: numba counts a reference to every array of a tuple bound inside the
+    loop, so a helper handed the whole :class:`Draw` (~120 arrays) per month, segment and range
+    spent a fifth of the kernel's time on reference counts.  The helpers are inlined
+    (``inline_jit``).
 
     Parameters
     ----------
@@ -296,12 +376,13 @@ def simulate_draw(seed, draw, book, tmpl, inputs, outs, ws):
 
     Returns the workspace, or a larger one if this draw needed more room.
     """
-    out = outs.out
+    out, acc_rec = outs.out, outs.accounts
     horizon, n_seg = out.shape[0], out.shape[1]
     cohort_months = outs.cohort.shape[1]
-    tables = segment_tables(inputs.seg_params, inputs.month_of_year0)
+    sp, mp = inputs.seg_params, inputs.month_params
+    tables = segment_tables(sp, inputs.month_of_year0)
     started_by = np.empty(horizon + 1, dtype=np.int64)
-    counts = draw_new_logos(seed, draw, inputs.month_params, out, started_by)
+    counts = draw_new_logos(seed, draw, mp, out, started_by)
     n = book.segment.shape[0] + started_by[horizon]
     if n > ws[0].shape[1]:
         ws = workspace(n + n // 4)
@@ -314,23 +395,76 @@ def simulate_draw(seed, draw, book, tmpl, inputs, outs, ws):
             if counts[t, s] > 0:
                 end = max(end, t + cohort_months)
     shares = Shares(np.empty(n_seg), np.empty(n_seg))
+    # What the month loop reads, bound once a draw: numba counts a reference to every array of
+    # a named tuple bound inside the loop (or handed to an inlined helper), one atomic add per
+    # array each time, so the loop hands each pass and helper only the tuples it reads.
+    ring, uring, contrib, noise, lanes = d.ring, d.uring, d.contrib, d.noise, d.lanes
+    churn_io, step_io, month_io, cohort_io = d.churn_io, d.step_io, d.month_io, d.cohort_io
+    use_cases, zero_months = d.use_cases, d.zero_months
+    fl, ints, active = d.fl, d.ints, d.flags.active
+    churned = ChurnRecord(d.flags.churn, d.flags.churn.view(np.uint64), fl.last_revenue,
+                          fl.commit, fl.consumed, ints.exist, ints.row, ints.alive, ints.gone,
+                          blocks.dead, out, acc_rec)  # fmt: skip
+    compaction = Compaction(d.st, d.it, d.rs, ring, uring, ints.alive, ints.gone, ints.start)
+    season, ramp_tails, q, decay, decay_q = (tables.season, tables.ramp_tails, tables.q,
+                                             tables.decay, tables.decay_q)  # fmt: skip
+    csm_share, se_share = shares.csm, shares.se
+    record_book = acc_rec.shape[0] > 0
     for t in range(end):
         m = min(t, horizon - 1)
         if t < horizon:
             cover_month(t, blocks, inputs, outs.coverage, shares)
         slot = (inputs.month_of_year0 + t) % 12
+        window = DeclineWindow(uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8],
+                               uring[(t - 4) % 8], uring[(t - 3) % 8],
+                               uring[(t - 2) % 8])  # fmt: skip
+        ring_now, ring_ago = ring[t % RING_MONTHS], ring[(t - HISTORY_MONTHS) % RING_MONTHS]
+        usage_now = uring[t % 8]
+        month_revenue = contrib.revenue if t < horizon else d.revenue
         for s in range(n_seg):
-            squeeze(t, s, blocks, d, horizon, cohort_months)
+            squeeze(t, s, blocks, compaction, horizon, cohort_months)
+            ps, mps = sp[s], mp[s, m]
+            book_lo, book_hi, logo_lo, logo_hi = play_ranges(t, s, blocks, horizon)
             for part in range(2):  # the book's positions, then the logos' in play
-                lo, hi = play_range(t, s, part, blocks, horizon)
+                lo, hi = (book_lo, book_hi) if part == 0 else (logo_lo, logo_hi)
                 if lo >= hi:
                     continue
                 span = Span(t, s, m, lo, hi)
-                boundary(span, d, inputs, shares, blocks, outs)
-                usage_step(span, d, inputs, tables, shares, outs)
-                month_end(span, tables.season[s, slot], part == 0, d, inputs, outs)
+                # The boundary into month t: who churns, recorded in position order.
+                rates = BoundaryRates(mps[M_HAZARD_MULT], csm_share[s], ps[P_CSM_HR],
+                                      ps[P_DECLINE_HR], math.exp(ps[P_DECLINE_THRESHOLD]),
+                                      ps[P_ANNIVERSARY_HR])  # fmt: skip
+                n_churn = churn_pass(t, lo, hi, churn_io, window, rates)
+                if n_churn > 0:
+                    record_churned(span, n_churn, churned)
+                # The usage step: its noise, the step, then the use cases that start.
+                volatility = usage_noise(lo, hi, ps, noise)
+                intensity_plain = ps[P_UC_RATE] * mps[M_USE_CASE_MULT]
+                step = StepRates(mps[M_DRIFT_SHIFT], volatility, ramp_tails[s], q[s], decay[s],
+                                 decay_q[s], se_share[s], intensity_plain,
+                                 intensity_plain * ps[P_SE_RATIO])  # fmt: skip
+                n_use_case = step_pass(t, lo, hi, step_io, step)
+                if n_use_case > 0:  # rare: most account-months start no use case
+                    start_flagged_use_cases(span, n_use_case, use_cases, ps, mps, step, out,
+                                            acc_rec)  # fmt: skip
+                # The month's usage and revenue, and the hurdle's next gaps.
+                month = MonthInputs(ring_now, ring_ago, usage_now, season[s, slot],
+                                    mps[M_PRICE_MULT], ps[P_RENEWAL_RATIO])  # fmt: skip
+                n_active = 0
+                if t < horizon:
+                    n_skipped, n_active = month_pass(t, lo, hi, month_io, month, contrib)
+                else:
+                    n_skipped = cohort_pass(t, lo, hi, cohort_io, month, d.revenue)
+                if n_skipped > 0:
+                    draw_zero_gaps(lo, hi, n_skipped, zero_months, ps[P_ZERO_PROB])
+                if t < horizon:
+                    if record_book and t < ACCOUNT_MONTHS and part == 0:
+                        record_book_month(lo, hi, active, ints.exist, ints.row, contrib, acc_rec)
+                    add_sums(lo, hi, contrib, part == 0, out[t, s], lanes)
+                    out[t, s, V_ACTIVE] += n_active  # counts: whole numbers, exact in float64
+                    out[t, s, V_ZERO_MONTHS] += n_skipped
         if cohort_months > 0:
-            cohort_cells(t, blocks, d, outs.cohort)
+            cohort_cells(t, blocks, active, month_revenue, outs.cohort)
     return ws
 
 
@@ -368,13 +502,21 @@ def draw_views(ws):
     fl, ints = float_fields(st), int_fields(it)
     flags = Flags(flag[0], flag[1], flag[2], flag[3], flag[4], flag[5])
     eps = scratch[0]
+    noise = Noise(flags.step, rs[R_USAGE], eps, flags.normal_slow,
+                  flags.normal_slow.view(np.uint64))  # fmt: skip
+    use_cases = UseCaseStarts(flags.use_case, flags.use_case.view(np.uint64), rs[R_USE_CASE],
+                              fl.u_se, fl.uc_gap, fl.healthy_size, fl.healthy_ramp,
+                              fl.unhealthy_level, fl.unhealthy_ramp, ints.exist,
+                              ints.row)  # fmt: skip
+    zero_months = ZeroMonths(flags.skipped, flags.skipped.view(np.uint64), rs[R_ZERO],
+                             ints.zero_gap)  # fmt: skip
     return Draw(
         st, it, rs, ring, uring, fl, ints, flags,
         Contrib(contrib[0], contrib[1], contrib[2], contrib[3], contrib[4], contrib[5],
                 contrib[6], contrib[7], contrib[8], contrib[9], contrib[10]),
-        eps, scratch[2], np.empty(LANES), churn_fields(fl, ints, flags),
+        noise, scratch[2], np.empty(LANES), churn_fields(fl, ints, flags),
         step_fields(fl, ints, flags, eps), month_fields(fl, ints, flags),
-        cohort_fields(fl, ints, flags),
+        cohort_fields(fl, ints, flags), use_cases, zero_months,
     )  # fmt: skip
 
 
@@ -453,194 +595,162 @@ def cover_month(t, blocks, inputs, coverage, shares):
 
 
 @inline_jit
-def squeeze(t, s, blocks, d, horizon, cohort_months):
+def squeeze(t, s, blocks, store, horizon, cohort_months):
     """Squeeze out segment ``s``'s positions that no longer count in month ``t``: in the horizon
     the book's (an account churned within 12 months still counts: see
     :func:`~simengine.kernels.passes.month_pass`) once they are a sixteenth of its range, by
     filling each hole from its end (one move per hole); past the horizon the logos' (whose
     window is a suffix of them, in start order for the cohort cells) once they are an eighth,
-    keeping their order."""
+    keeping their order.  ``store`` is the draw's :class:`Compaction`."""
     block, win_lo, win_hi = blocks.block, blocks.win_lo, blocks.win_hi
-    alive, gone = d.ints.alive, d.ints.gone
     if t < horizon:
         size = blocks.book_end[s] - block[s]
-        if size > 0 and 16 * count_waste(t, block[s], blocks.book_end[s], alive, gone, 1) > size:
-            blocks.book_end[s] = fill_holes(t, block[s], blocks.book_end[s], d.st, d.it, d.rs,
-                                            d.ring, d.uring)  # fmt: skip
+        if size > 0 and 16 * count_waste(t, block[s], blocks.book_end[s], store.alive,
+                                         store.gone, 1) > size:  # fmt: skip
+            blocks.book_end[s] = fill_holes(t, block[s], blocks.book_end[s], store.st, store.it,
+                                            store.rs, store.ring, store.uring)  # fmt: skip
     else:
         if t == horizon:
             win_lo[s] = block[s] + blocks.n_book[s]
             win_hi[s] = block[s + 1]
-        while win_lo[s] < win_hi[s] and d.ints.start[win_lo[s]] <= t - cohort_months:
+        start = store.start
+        while win_lo[s] < win_hi[s] and start[win_lo[s]] <= t - cohort_months:
             win_lo[s] += 1  # left its cohort window
         size = win_hi[s] - win_lo[s]
-        if size > 0 and 8 * count_waste(t, win_lo[s], win_hi[s], alive, gone, 0) > size:
-            win_hi[s] = compact(t, win_lo[s], win_hi[s], d.st, d.it, d.rs, d.ring, d.uring)
-            run_bounds(win_lo[s], win_hi[s], d.ints.start, blocks.runs[s])
+        if size > 0 and 8 * count_waste(t, win_lo[s], win_hi[s], store.alive, store.gone, 0) > size:
+            win_hi[s] = compact(t, win_lo[s], win_hi[s], store.st, store.it, store.rs, store.ring,
+                                store.uring)  # fmt: skip
+            run_bounds(win_lo[s], win_hi[s], start, blocks.runs[s])
 
 
 @inline_jit
-def play_range(t, s, part, blocks, horizon):
-    """Segment ``s``'s positions in play in month ``t``: its book's (``part`` 0) and its logos'
-    started by ``t`` (``part`` 1); past the horizon only the logos still in their cohort window."""
+def play_ranges(t, s, blocks, horizon):
+    """Segment ``s``'s positions in play in month ``t``: its book's and its logos' started by
+    ``t`` (``lo, hi`` each); past the horizon no book and only the logos still in their cohort
+    window."""
     if t < horizon:
-        if part == 0:
-            return blocks.block[s], blocks.book_end[s]
         logo0 = blocks.block[s] + blocks.n_book[s]
-        return logo0, logo0 + blocks.logos_by[t + 1, s]
-    if part == 1:
-        return blocks.win_lo[s], blocks.win_hi[s]
-    return 0, 0
+        return blocks.block[s], blocks.book_end[s], logo0, logo0 + blocks.logos_by[t + 1, s]
+    return 0, 0, blocks.win_lo[s], blocks.win_hi[s]
 
 
 @inline_jit
-def boundary(span, d, inputs, shares, blocks, outs):
-    """The boundary into month ``span.t`` (:func:`~simengine.kernels.passes.churn_pass`), then
-    each account that churned at it, in position order: its churn and leak into ``outs``, and
-    its position marked gone."""
+def record_churned(span, n_churn, rec):
+    """Each of the ``n_churn`` accounts that churned at the boundary into month ``span.t``
+    (:func:`~simengine.kernels.passes.churn_pass`), in position order: its churn and leak into
+    ``rec.out`` (and the per-account record), its position marked gone (:class:`ChurnRecord`)."""
     t, s, m, lo, hi = span
-    ps = inputs.seg_params[s]
-    mps = inputs.month_params[s, m]
-    uring = d.uring
-    window = DeclineWindow(uring[(t - 7) % 8], uring[(t - 6) % 8], uring[(t - 5) % 8],
-                           uring[(t - 4) % 8], uring[(t - 3) % 8], uring[(t - 2) % 8])  # fmt: skip
-    rates = BoundaryRates(mps[M_HAZARD_MULT], shares.csm[s], ps[P_CSM_HR], ps[P_DECLINE_HR],
-                          math.exp(ps[P_DECLINE_THRESHOLD]), ps[P_ANNIVERSARY_HR])  # fmt: skip
-    n_churn = churn_pass(t, lo, hi, d.churn_io, window, rates)
-    fl, ints = d.fl, d.ints
-    out, acc_rec = outs.out, outs.accounts
+    churned, words, exist, row = rec.churned, rec.words, rec.exist, rec.row
+    last_revenue, commit, consumed = rec.last_revenue, rec.commit, rec.consumed
+    alive, gone, dead, out, acc_rec = rec.alive, rec.gone, rec.dead, rec.out, rec.accounts
     record = acc_rec.shape[0] > 0
-    churned = d.flags.churn
-    words = churned.view(np.uint64)
     p = lo
     for _ in range(n_churn):
         p = next_flag(words, churned, p, hi)
         if t < out.shape[0]:
-            if ints.exist[p] != 0 and record:
-                record_account_churn(fl.commit[p], fl.consumed[p], t, acc_rec[ints.row[p]])
-            record_churn(fl.last_revenue[p], fl.commit[p], fl.consumed[p], t, s, out)
-        ints.alive[p] = 0
-        ints.gone[p] = t
-        blocks.dead[s] += 1
+            if exist[p] != 0 and record:
+                record_account_churn(commit[p], consumed[p], t, acc_rec[row[p]])
+            record_churn(last_revenue[p], commit[p], consumed[p], t, s, out)
+        alive[p] = 0
+        gone[p] = t
+        dead[s] += 1
         p += 1
 
 
 @inline_jit
-def usage_step(span, d, inputs, tables, shares, outs):
-    """The usage step into month ``span.t``: its noise (a unit normal, scaled by the mixture's
-    component SDs where the fit found heavy tails), the step
-    (:func:`~simengine.kernels.passes.step_pass`), then each use case that starts, in position
-    order (:func:`~simengine.kernels.state.start_use_cases`)."""
-    t, s, m, lo, hi = span
-    ps = inputs.seg_params[s]
-    mps = inputs.month_params[s, m]
-    out, acc_rec = outs.out, outs.accounts
-    record = acc_rec.shape[0] > 0
-    fl, ints, flags, rs = d.fl, d.ints, d.flags, d.rs
+def usage_noise(lo, hi, ps, noise):
+    """The usage step's noise (:class:`Noise`): a unit normal for each stepping position, scaled
+    by the mixture's component SDs where the usage fit found heavy tails.  Returns the SD the
+    step still multiplies it by: the segment's ``usage_volatility``, or 1 where ``eps`` already
+    carries the mixture's scale (narrow = SD / sqrt(1 - w + w k^2), wide = k narrow)."""
+    step, state, eps, slow = noise.step, noise.state, noise.eps, noise.slow
     volatility = ps[P_VOLATILITY]
     tail_weight = ps[P_TAIL_WEIGHT]
-    intensity_plain = ps[P_UC_RATE] * mps[M_USE_CASE_MULT]
-    intensity_supported = intensity_plain * ps[P_SE_RATIO]
-    # With heavy tails (usage_tail_weight > 0) eps carries the scale: narrow = SD / sqrt(1 - w +
-    # w k^2), wide = k narrow.
-    n_slow = normal_pass(lo, hi, flags.step, rs[R_USAGE], d.eps, flags.normal_slow)
+    n_slow = normal_pass(lo, hi, step, state, eps, slow)
     if n_slow > 0:
-        normal_fixup(lo, hi, n_slow, rs[R_USAGE], d.eps, flags.normal_slow,
-                     flags.normal_slow.view(np.uint64))  # fmt: skip
+        normal_fixup(lo, hi, n_slow, state, eps, slow, noise.slow_words)
     if tail_weight > 0.0:
         ratio = ps[P_TAIL_RATIO]
         narrow = volatility / math.sqrt(1.0 - tail_weight + tail_weight * ratio * ratio)
-        mixture_pass(lo, hi, flags.step, rs[R_USAGE], d.eps, tail_weight, narrow,
-                     ratio * narrow)  # fmt: skip
+        mixture_pass(lo, hi, step, state, eps, tail_weight, narrow, ratio * narrow)
         volatility = 1.0
-    se_share = shares.se[s]
-    q = tables.q[s]
-    rates = StepRates(mps[M_DRIFT_SHIFT], volatility, tables.ramp_tails[s], q, tables.decay[s],
-                      tables.decay_q[s], se_share, intensity_plain,
-                      intensity_supported)  # fmt: skip
-    n_use_case = step_pass(t, lo, hi, d.step_io, rates)
-    use_case = flags.use_case
-    words = use_case.view(np.uint64)
+    return volatility
+
+
+@inline_jit
+def start_flagged_use_cases(span, n_use_case, uc, ps, mps, rates, out, acc_rec):
+    """Each of the ``n_use_case`` positions flagged by :func:`~simengine.kernels.passes.step_pass`,
+    in position order: its use cases that start (:func:`~simengine.kernels.state.start_use_cases`,
+    counted into ``out``), and the next gap on its intensity (:class:`UseCaseStarts`)."""
+    t, s, m, lo, hi = span
+    use_case, words, state, u_se, uc_gap = uc.use_case, uc.words, uc.state, uc.u_se, uc.uc_gap
+    healthy_size, healthy_ramp = uc.healthy_size, uc.healthy_ramp
+    unhealthy_level, unhealthy_ramp = uc.unhealthy_level, uc.unhealthy_ramp
+    exist, row = uc.exist, uc.row
+    record = acc_rec.shape[0] > 0
+    se_share, q = rates.se_share, rates.q
     p = lo
-    for _ in range(n_use_case):  # rare: most account-months start no use case
+    for _ in range(n_use_case):
         p = next_flag(words, use_case, p, hi)
-        supported = fl.u_se[p] < se_share
-        intensity = intensity_supported if supported else intensity_plain
+        supported = u_se[p] < se_share
+        intensity = rates.intensity_supported if supported else rates.intensity_plain
         unhealthy = mps[M_UC_UNHEALTHY_COVERED] if supported else mps[M_UC_UNHEALTHY_UNCOVERED]
         cases_before = out[t, s, V_NEW_USE_CASES] if t < out.shape[0] else 0.0
-        (state, gap, intensity, fl.healthy_size[p], fl.healthy_ramp[p], fl.unhealthy_level[p],
-         fl.unhealthy_ramp[p]) = start_use_cases(
-            rs[R_USE_CASE, p], fl.uc_gap[p], intensity, fl.healthy_size[p], fl.healthy_ramp[p],
-            fl.unhealthy_level[p], fl.unhealthy_ramp[p], ps, unhealthy, q, out, t, s,
+        (new_state, gap, intensity, healthy_size[p], healthy_ramp[p], unhealthy_level[p],
+         unhealthy_ramp[p]) = start_use_cases(
+            state[p], uc_gap[p], intensity, healthy_size[p], healthy_ramp[p],
+            unhealthy_level[p], unhealthy_ramp[p], ps, unhealthy, q, out, t, s,
         )  # fmt: skip
-        rs[R_USE_CASE, p] = state
-        fl.uc_gap[p] = gap - intensity
-        if ints.exist[p] != 0 and record and t < ACCOUNT_MONTHS:
+        state[p] = new_state
+        uc_gap[p] = gap - intensity
+        if exist[p] != 0 and record and t < ACCOUNT_MONTHS:
             # start_use_cases counts into out[t, s] directly: the difference is this
             # account's (whole numbers, exact in float64).
-            acc_rec[ints.row[p], A_USE_CASES_12M] += out[t, s, V_NEW_USE_CASES] - cases_before
+            acc_rec[row[p], A_USE_CASES_12M] += out[t, s, V_NEW_USE_CASES] - cases_before
         p += 1
 
 
 @inline_jit
-def month_end(span, season_now, book, d, inputs, outs):
-    """Month ``span.t``'s usage and revenue: inside the horizon
-    (:func:`~simengine.kernels.passes.month_pass`) the contributions added into ``outs.out`` and
-    the book's per-account record (``book``: the span is the book's positions); past it
-    (:func:`~simengine.kernels.passes.cohort_pass`) the revenue for the cohort cells.  Then the
-    gap to the next skipped month of each account that skipped this one (the hurdle)."""
-    t, s, m, lo, hi = span
-    ps = inputs.seg_params[s]
-    mps = inputs.month_params[s, m]
-    out, acc_rec = outs.out, outs.accounts
-    record = acc_rec.shape[0] > 0
-    horizon = out.shape[0]
-    month = MonthInputs(d.ring[t % RING_MONTHS], d.ring[(t - HISTORY_MONTHS) % RING_MONTHS],
-                        d.uring[t % 8], season_now, mps[M_PRICE_MULT],
-                        ps[P_RENEWAL_RATIO])  # fmt: skip
-    n_active = 0
-    if t < horizon:
-        n_skipped, n_active = month_pass(t, lo, hi, d.month_io, month, d.contrib)
-    else:
-        n_skipped = cohort_pass(t, lo, hi, d.cohort_io, month, d.revenue)
-    skipped = d.flags.skipped
-    words = skipped.view(np.uint64)
-    zero_gap = d.ints.zero_gap
-    rs = d.rs
+def draw_zero_gaps(lo, hi, n_skipped, zm, zero_prob):
+    """The hurdle: for each of the ``n_skipped`` positions that skipped this month, in position
+    order, the gap to its next skipped month (:class:`ZeroMonths`)."""
+    skipped, words, state, zero_gap = zm.skipped, zm.words, zm.state, zm.zero_gap
     p = lo
-    for _ in range(n_skipped):  # the hurdle: draw the gap to the next skipped month
+    for _ in range(n_skipped):
         p = next_flag(words, skipped, p, hi)
-        state, gap_zero = zero_month_gap(rs[R_ZERO, p], ps[P_ZERO_PROB])
-        rs[R_ZERO, p] = state
+        new_state, gap_zero = zero_month_gap(state[p], zero_prob)
+        state[p] = new_state
         zero_gap[p] = gap_zero
         p += 1
-    if t < horizon:
-        if record and t < ACCOUNT_MONTHS and book:
-            active, exist, row, contrib = d.flags.active, d.ints.exist, d.ints.row, d.contrib
-            for p in range(lo, hi):  # the book's positions
-                if active[p] != 0 and exist[p] != 0:
-                    rec = acc_rec[row[p]]
-                    rec[A_REVENUE_12M] += contrib.revenue[p]
-                    rec[A_OVERAGE_12M] += contrib.overage[p]
-                    rec[A_LEAK_12M] += contrib.leak[p]
-        add_sums(lo, hi, d.contrib, book, out[t, s], d.lanes)
-        out[t, s, V_ACTIVE] += n_active  # counts: whole numbers, exact in float64
-        out[t, s, V_ZERO_MONTHS] += n_skipped
 
 
 @inline_jit
-def cohort_cells(t, blocks, d, cohort):
+def record_book_month(lo, hi, active, exist, row, contrib, acc_rec):
+    """The book's positions ``lo .. hi - 1`` of a month in the first 12: each active book
+    account's revenue, overage and leak (:class:`~simengine.kernels.passes.Contrib`) into its
+    per-account record."""
+    revenue, overage, leak = contrib.revenue, contrib.overage, contrib.leak
+    for p in range(lo, hi):
+        if active[p] != 0 and exist[p] != 0:
+            rec = acc_rec[row[p]]
+            rec[A_REVENUE_12M] += revenue[p]
+            rec[A_OVERAGE_12M] += overage[p]
+            rec[A_LEAK_12M] += leak[p]
+
+
+@inline_jit
+def cohort_cells(t, blocks, active, month_revenue, cohort):
     """The cohort cells of month ``t``: a segment's logos of one start month are one run of
-    positions (``blocks.runs``), summed where active; the segments add into a cell in order.
+    positions (``blocks.runs``), summed where ``active``; the segments add into a cell in order.
     Inside the horizon a logo's revenue is its contribution (0 where not active)."""
     horizon = blocks.counts.shape[0]
     cohort_months = cohort.shape[1]
-    month_revenue = d.contrib.revenue if t < horizon else d.revenue
+    runs = blocks.runs
     for s in range(blocks.n_book.shape[0]):
         for t0 in range(max(t - cohort_months + 1, 0), min(t + 1, horizon)):
-            a, b = blocks.runs[s, t0], blocks.runs[s, t0 + 1]
+            a, b = runs[s, t0], runs[s, t0 + 1]
             if a < b:
-                cohort[t0, t - t0] += active_sum(a, b, d.flags.active, month_revenue)
+                cohort[t0, t - t0] += active_sum(a, b, active, month_revenue)
 
 
 @jit
