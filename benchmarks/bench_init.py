@@ -3,7 +3,7 @@
 Run ``python benchmarks/bench_init.py`` (``--accounts``, ``--draws``).  Prints nanoseconds of CPU
 time per account, one thread, for the book accounts (:func:`simengine.kernels.init.init_book_block`
 per segment against the oracle ``tests.kernels.setup_oracle.init_existing`` account by account) and for new
-logos (:func:`~simengine.kernels.init.init_logo_block` per segment over all start months against
+logos (:func:`~simengine.kernels.init_logos.init_logo_block` per segment over all start months against
 ``init_new_logo``), on a synthetic book of 3 segments (:func:`inputs`:
 tenures up to 5 years, two ramp terms per account, a third of them with a use case in flight)
 with 20 logos per segment and month.  Issue 11 asked for >= 2x on both.
@@ -22,13 +22,8 @@ from simengine.bookstats import ChurnRules
 from simengine.kernels import layout as L
 from simengine.kernels import state as S
 from simengine.kernels._jit import jit
-from simengine.kernels.init import (
-    BookSegment,
-    LogoRun,
-    book_template,
-    init_book_block,
-    init_logo_block,
-)
+from simengine.kernels.init import BookSegment, book_template, init_book_block
+from simengine.kernels.init_logos import LogoRun, init_logo_block
 from simengine.kernels.rng import draw_key
 from simengine.kernels.state import Storage
 from tests.kernels import setup_oracle as O

@@ -1,6 +1,7 @@
 """A draw's accounts initialised in blocks of positions, straight into the month loop's arrays.
 
-:func:`init_book_block` fills one segment's book accounts and :func:`init_logo_block` a run of a
+:func:`init_book_block` fills one segment's book accounts and
+:func:`~simengine.kernels.init_logos.init_logo_block` a run of a
 segment's new logos, at consecutive positions of the field-major arrays the passes read
 (:class:`~simengine.kernels.state.Storage`: float and integer rows, by name through
 :class:`~simengine.kernels.state.Floats` and :class:`~simengine.kernels.state.Ints`, stream
@@ -19,7 +20,7 @@ which costs 3-5x more (benchmarks/bench_init.py).  Blocks are fast because:
    positions, since LLVM vectorises innermost loops only) turn them into the state:
    the logs of the thresholds and gaps, ``-log1p(-theta)``, the gammas' ``U**(1/a)`` boost, the
    zero-month gap, ``exp`` of a logo's level (:func:`~simengine.kernels.vmath.vlog`,
-   :func:`~simengine.kernels.vmath.vlog1p`, :func:`~simengine.kernels.passes.vexp`: a few ulp from
+   :func:`~simengine.kernels.vmath.vlog1p`, :func:`~simengine.kernels.vmath.vexp`: a few ulp from
    libm), and a book account's posterior effect.  Everything of a book account that depends on
    its integer tenures only (the ramp tail, ``log`` of its ramp, the account effect's ramp terms,
    the in-flight use cases' ``q**(age + 1)``) comes from small per-segment tables computed with
@@ -42,44 +43,32 @@ from typing import NamedTuple
 
 import numpy as np
 
-from simengine.kernels._jit import inline_jit, jit, pass_jit
+from simengine.kernels._jit import jit, pass_jit
+from simengine.kernels.init_draws import (
+    account_streams,
+    churn_and_gaps,
+    churn_draws,
+    copy_range,
+    fill_range,
+    gamma_constants,
+)
 from simengine.kernels.layout import (
     HISTORY_MONTHS,
     IN_FLIGHT,
-    M_PRICE_MULT,
-    M_UNHEALTHY_SHARE,
     P_ACCOUNT_SD,
     P_ANNIVERSARY_HR,
     P_CHURN_ALPHA,
     P_CHURN_BETA,
-    P_COMMIT_MONTHS,
-    P_COMMIT_SHARE,
     P_CSM_HR,
     P_DECLINE_HR,
     P_DRIFT,
-    P_INIT_MU,
-    P_INIT_SD,
-    P_ONBOARDING_FAILURE,
-    P_PRICE,
     P_SEASON0,
-    P_UNHEALTHY_DECAY,
-    P_UNHEALTHY_HR,
-    P_UNHEALTHY_PLATEAU,
     P_VOLATILITY,
-    P_ZERO_PROB,
     RING_MONTHS,
-    V_BOOKINGS,
 )
-from simengine.kernels.passes import vexp
 from simengine.kernels.rng import (
     PURPOSE_ACCOUNT,
-    PURPOSE_CHURN,
-    PURPOSE_USAGE,
-    PURPOSE_USE_CASE,
-    PURPOSE_ZERO_MONTH,
     account_key,
-    gamma_dv,
-    new_logo_account,
     next_normal,
     next_uniform,
     purpose_key,
@@ -92,8 +81,6 @@ from simengine.kernels.state import (
     F_HEALTH,
     F_HEALTH_HAZARD,
     F_HEALTH_STEP,
-    F_HIST_RAMP,
-    F_HIST_SIZE,
     F_LAST_REVENUE,
     F_PREV12,
     F_PRICE,
@@ -109,30 +96,17 @@ from simengine.kernels.state import (
     J_COUNT,
     J_EXIST,
     J_ROW,
-    NO_ZERO_MONTH,
-    R_USAGE,
-    R_USE_CASE,
-    R_ZERO,
     float_fields,
     int_fields,
     log_ramp_at,
     ramp_tail_at,
 )
-from simengine.kernels.vmath import vlog, vlog1p
+from simengine.kernels.vmath import vlog1p
 
 # The float and integer rows of a book account that no draw changes: copied from the template.
 # (Health 1, unhealthy use cases 0, the segment, start 0, J_EXIST and J_ALIVE 1 are filled in.)
 _BOOK_F = (F_COMMIT, F_CONSUMED, F_PRICE, F_LAST_REVENUE, F_CUR12, F_PREV12)
 _BOOK_I = (I_TERM, I_BORN, I_DATA_FROM, I_CONTRACT)
-# _STAGING: between the scalar pass and the vector pass these slots hold raw draws --
-#   F_THRESHOLD u_churn (a logo that fails onboarding: -1), F_UC_GAP u_use_case,
-#   F_CHURN_RATE the alpha gamma's d*v, F_HEALTHY_SIZE its boost uniform (1: no boost),
-#   F_HEALTHY_RAMP the beta gamma (boost applied), F_CUM_HAZARD the zero-month uniform,
-#   F_DRIFT (book) z_effect; a logo's F_COMMIT its commit factor, F_LAST_REVENUE its bookings
-#   factor, F_CONSUMED 1 where it signs a commit.
-# Zero-month modes of a segment: no skipped months, a geometric gap, every month skipped.
-_ZERO_NEVER, _ZERO_GAP, _ZERO_ALWAYS = 0, 1, 2
-_NO_ZERO_F = float(NO_ZERO_MONTH)
 
 
 class BookSegment(NamedTuple):
@@ -141,16 +115,6 @@ class BookSegment(NamedTuple):
     log_season: float  # log season multiplier of the as_of month
     mean_size: float  # expected use-case size exp(mu + sigma^2 / 2)
     q: float  # the use-case ramp's monthly factor exp(-1 / r)
-
-
-class LogoRun(NamedTuple):
-    """A segment's new logos of start months ``t0 .. t1 - 1`` (:func:`init_logo_block`)."""
-
-    s: int  # the segment
-    t0: int
-    t1: int
-    counts: np.ndarray  # (months,) the segment's logos by start month
-    mean_ramp: float  # its mean ramp over a logo's first 12 months
 
 
 class TenureTables(NamedTuple):
@@ -319,81 +283,6 @@ def book_template(acc, n_seg):
     )  # fmt: skip
 
 
-@pass_jit
-def _copy(lo, c0, n, dst, src):
-    """``dst[lo + k] = src[c0 + k]`` for ``k < n``."""
-    for k in range(n):
-        dst[np.uintp(lo + k)] = src[np.uintp(c0 + k)]
-
-
-@pass_jit
-def _fill(lo, n, dst, value):
-    """``dst[lo + k] = value`` for ``k < n``."""
-    for k in range(n):
-        dst[np.uintp(lo + k)] = value
-
-
-@inline_jit
-def _churn_draws(key, da, ca, boost_a, b, db, cb):
-    """The churn rate's ``Beta(a, b)`` gammas from the account's ``PURPOSE_CHURN`` stream, as
-    :func:`simengine.kernels.rng.next_beta` draws them: ``(ua, ga, gb)`` with ``ga`` the alpha
-    gamma's ``d * v`` before its boost ``ua**(1/a)`` (``ua`` = 1: none) and ``gb`` complete.
-    ``da``, ``ca`` (and ``db``, ``cb``) are :func:`~simengine.kernels.rng.gamma_dv`'s constants
-    of the boosted shapes; ``boost_a`` is ``a < 1``."""
-    state = purpose_key(key, PURPOSE_CHURN)
-    ua = 1.0
-    if boost_a:
-        state, ua = next_uniform(state)
-    state, ga = gamma_dv(state, da, ca)
-    boost_b = 1.0
-    if b < 1.0:  # rare (b = beta + exposure): the scalar pow, as next_gamma
-        state, ub = next_uniform(state)
-        boost_b = ub ** (1.0 / b)
-    state, gb = gamma_dv(state, db, cb)
-    return ua, ga, gb * boost_b
-
-
-@inline_jit
-def _gamma_constants(shape):
-    """``(d, c)`` of :func:`~simengine.kernels.rng.gamma_dv` for ``shape`` (boosted if < 1)."""
-    d = (shape + 1.0 if shape < 1.0 else shape) - 1.0 / 3.0
-    return d, 1.0 / math.sqrt(9.0 * d)
-
-
-@inline_jit
-def _account_streams(key, p, rs, pos):
-    """Write a position's usage, use-case and zero-month stream states; return the zero-month
-    uniform (drawn as :func:`simengine.kernels.state.zero_month_gap` does: only if the
-    segment's probability is positive)."""
-    rs[R_USAGE, pos] = purpose_key(key, PURPOSE_USAGE)
-    rs[R_USE_CASE, pos] = purpose_key(key, PURPOSE_USE_CASE)
-    zero = purpose_key(key, PURPOSE_ZERO_MONTH)
-    u = 1.0
-    if p[P_ZERO_PROB] > 0.0:
-        zero, u = next_uniform(zero)
-    rs[R_ZERO, pos] = zero
-    return u
-
-
-@inline_jit
-def _zero_gap(u, mode, log1m_p):
-    """:func:`simengine.kernels.state.zero_month_gap`'s gap from its uniform ``u``."""
-    g = int(math.floor(min(vlog(u) / log1m_p, _NO_ZERO_F)))
-    g = NO_ZERO_MONTH if mode == _ZERO_NEVER else g
-    return 0 if mode == _ZERO_ALWAYS else g
-
-
-@inline_jit
-def _zero_mode(p):
-    """``(mode, log1p(-p))`` of a segment's zero-month probability."""
-    pz = p[P_ZERO_PROB]
-    if pz <= 0.0:
-        return _ZERO_NEVER, -1.0
-    if pz >= 1.0:
-        return _ZERO_ALWAYS, -1.0
-    return _ZERO_GAP, math.log1p(-pz)
-
-
 @jit
 def init_book_block(tmpl, s, lo, dkey, p, seg, store):
     """Segment ``s``'s book accounts at positions ``lo ..``: their state at ``as_of``, each
@@ -429,23 +318,23 @@ def init_book_block(tmpl, s, lo, dkey, p, seg, store):
         return hi
     # The draw-independent fields: plain loops (numba's slice assignment copies ~10x slower).
     for f in _BOOK_F:
-        _copy(lo, c0, n, st[f], tmpl.f[f])
+        copy_range(lo, c0, n, st[f], tmpl.f[f])
     for f in (F_HEALTH, F_HEALTH_STEP, F_HEALTH_HAZARD):
-        _fill(lo, n, st[f], 1.0)
+        fill_range(lo, n, st[f], 1.0)
     for f in (F_UNHEALTHY_LEVEL, F_UNHEALTHY_RAMP):
-        _fill(lo, n, st[f], 0.0)
+        fill_range(lo, n, st[f], 0.0)
     for f in _BOOK_I:
-        _copy(lo, c0, n, it[f], tmpl.i[f])
-    _fill(lo, n, it[I_SEGMENT], s)
-    _fill(lo, n, it[I_START], 0)
+        copy_range(lo, c0, n, it[f], tmpl.i[f])
+    fill_range(lo, n, it[I_SEGMENT], s)
+    fill_range(lo, n, it[I_START], 0)
     if it.shape[0] >= J_COUNT:
-        _copy(lo, c0, n, it[J_ROW], tmpl.i[J_ROW])
-        _fill(lo, n, it[J_EXIST], 1)
-        _fill(lo, n, it[J_ALIVE], 1)
+        copy_range(lo, c0, n, it[J_ROW], tmpl.i[J_ROW])
+        fill_range(lo, n, it[J_EXIST], 1)
+        fill_range(lo, n, it[J_ALIVE], 1)
     for u in range(RING_MONTHS):
-        _copy(lo, c0, n, ring[u], tmpl.ring[u])
+        copy_range(lo, c0, n, ring[u], tmpl.ring[u])
     for u in range(8):
-        _copy(lo, c0, n, uring[u], tmpl.uring[u])
+        copy_range(lo, c0, n, uring[u], tmpl.uring[u])
 
     # Tables by tenure (and ramp tenure), and q**(age + 1), with libm.
     t_lo = tmpl.tenure_lo[s]
@@ -464,7 +353,7 @@ def init_book_block(tmpl, s, lo, dkey, p, seg, store):
 
     # Scalar pass: the streams' draws, staged (_STAGING).
     alpha = p[P_CHURN_ALPHA]
-    da, ca = _gamma_constants(alpha)
+    da, ca = gamma_constants(alpha)
     csm_hr = p[P_CSM_HR]
     h = p[P_DECLINE_HR]
     g = p[P_ANNIVERSARY_HR]
@@ -488,8 +377,8 @@ def init_book_block(tmpl, s, lo, dkey, p, seg, store):
         exposure = tmpl.tenure[c] + (h - 1.0) * declining + (g - 1.0) * anniv
         exposure += (h - 1.0) * (g - 1.0) * both
         b = p[P_CHURN_BETA] + cov * exposure
-        db, cb = _gamma_constants(b)
-        ua, ga, gb = _churn_draws(key, da, ca, alpha < 1.0, b, db, cb)
+        db, cb = gamma_constants(b)
+        ua, ga, gb = churn_draws(key, da, ca, alpha < 1.0, b, db, cb)
         fl.drift[pos] = z_effect
         fl.threshold[pos] = u_churn
         fl.uc_gap[pos] = u_use_case
@@ -498,9 +387,9 @@ def init_book_block(tmpl, s, lo, dkey, p, seg, store):
         fl.churn_rate[pos] = ga
         fl.healthy_size[pos] = ua
         fl.healthy_ramp[pos] = gb
-        fl.cum_hazard[pos] = _account_streams(key, p, rs, pos)
+        fl.cum_hazard[pos] = account_streams(key, p, rs, pos)
 
-    _churn_and_gaps(lo, hi, p, fl, ints)
+    churn_and_gaps(lo, hi, p, fl, ints)
     tables = TenureTables(tail, log_ramp, ramp_term, q_power, t_lo)
     _book_pass(lo, hi, c0, fl, tmpl, tables, p[P_SEASON0 : P_SEASON0 + 12],
                BookScalars(p[P_DRIFT], p[P_ACCOUNT_SD], p[P_VOLATILITY], log_season,
@@ -508,52 +397,9 @@ def init_book_block(tmpl, s, lo, dkey, p, seg, store):
     return hi
 
 
-@jit
-def _churn_and_gaps(lo, hi, p, fl, ints):
-    """Staged churn and gap draws (``_STAGING``) of positions ``lo .. hi - 1`` to state, books
-    and logos alike (:func:`_boost_pass` only where the segment's alpha is below 1)."""
-    alpha = p[P_CHURN_ALPHA]
-    if alpha < 1.0:
-        _boost_pass(lo, hi, fl.churn_rate, fl.healthy_size, 1.0 / alpha)
-    else:
-        _fill(lo, hi - lo, fl.healthy_size, 0.0)
-    mode, log1m_p = _zero_mode(p)
-    _churn_pass(lo, hi, fl, ints.zero_gap, mode, log1m_p)
-
-
-@pass_jit
-def _boost_pass(lo, hi, ga, ua, inv_alpha):
-    """The alpha gamma's boost: ``ga *= ua**(1/alpha)`` as ``exp(log(ua) / alpha)`` (vexp, vlog;
-    next_gamma's pow within a few ulp); clears the staged ``ua``."""
-    for k in range(hi - lo):
-        pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        ga[pos] = ga[pos] * vexp(vlog(ua[pos]) * inv_alpha)
-        ua[pos] = 0.0
-
-
-@pass_jit
-def _churn_pass(lo, hi, fl, zero_gap, zero_mode, log1m_p):
-    """The churn threshold (-1 stays: failed onboarding), the use-case gap, the churn rate
-    ``-log1p(-theta)`` (``theta = ga / (ga + gb)``: the boosted alpha gamma in ``churn_rate``,
-    the beta gamma in ``healthy_ramp``) and the zero-month gap; clears the staging slots that
-    are state fields of their own."""
-    threshold, uc_gap, churn_rate = fl.threshold, fl.uc_gap, fl.churn_rate
-    healthy_ramp, cum_hazard = fl.healthy_ramp, fl.cum_hazard
-    for k in range(hi - lo):
-        pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        u = threshold[pos]
-        threshold[pos] = -1.0 if u < 0.0 else -vlog(u)
-        uc_gap[pos] = -vlog(uc_gap[pos])
-        ga = churn_rate[pos]
-        churn_rate[pos] = -vlog1p(-(ga / (ga + healthy_ramp[pos])))
-        healthy_ramp[pos] = 0.0
-        zero_gap[pos] = _zero_gap(cum_hazard[pos], zero_mode, log1m_p)
-        cum_hazard[pos] = 0.0
-
-
 @pass_jit
 def _book_pass(lo, hi, c0, fl, tmpl, tables, season, scalars):
-    """The book block's vector passes after :func:`_churn_pass`: coverage, the account
+    """The book block's vector passes after :func:`staged_churn_pass`: coverage, the account
     effect, the past use cases and the level (:func:`init_book_block`), with the tables for the
     tenure terms and vlog1p for libm's log1p.
 
@@ -652,112 +498,3 @@ def _book_pass(lo, hi, c0, fl, tmpl, tables, season, scalars):
         t_row = np.uintp(tenure[c] - t_lo)
         ramp_tail[pos] = tail[t_row]
         x[pos] = log_usage[c] - log_season - log_ramp[t_row] - vlog1p(size - gap)
-
-
-@jit
-def init_logo_block(lo, dkey, run, p, mp, out, store):
-    """Segment ``s``'s new logos of start months ``t0 .. t1 - 1`` at positions ``lo ..``, in
-    (start month, k) order; books them into ``out[t, s]``.  Returns the position after them.
-
-    Bookings: a logo that signs a commit (with probability ``commit_share``) books its commit,
-    ``commit_months x P x L`` (``commit_months`` already scaled by the comp plan's
-    ``commit_multiplier``); a pay-as-you-go logo books its **expected first-year consumption**,
-    ``12 x P x L x (1/12) sum_{k=0}^{11} ramp(k)``, ignoring churn, growth, season, use cases and
-    health.  Here ``P`` = segment unit price x the start month's ``price_multiplier`` and ``L`` =
-    ``exp(x0)``, the logo's plateau monthly usage (its drawn starting level).  A logo that fails
-    onboarding (the churn fit's same-month churn) signs, so its booking stands, but never uses
-    the product and churns in its start month (threshold -1).
-    ``run`` is a :class:`LogoRun` (the segment, its start months, its counts by start month and
-    its mean first-year ramp); ``p`` its parameter vector, ``mp`` its month parameters (months x
-    ``M_*``); ``dkey`` and ``store`` as :func:`init_book_block`.
-    """
-    s, t0, t1, counts, mean_ramp = run
-    st, it, rs, ring, uring = store
-    fl, ints = float_fields(st), int_fields(it)
-    pos = lo
-    alpha = p[P_CHURN_ALPHA]
-    beta = p[P_CHURN_BETA] + 0.0  # exposure 0: a new logo has survived no boundary
-    da, ca = _gamma_constants(alpha)
-    db, cb = _gamma_constants(beta)
-    tail = ramp_tail_at(p, 0)  # tenure 0
-    health_step = math.exp(-p[P_UNHEALTHY_DECAY])
-    drift_sd = p[P_ACCOUNT_SD]
-    for t in range(t0, t1):
-        mpt = mp[t]
-        price = p[P_PRICE] * mpt[M_PRICE_MULT]
-        commit_factor = p[P_COMMIT_MONTHS] * price
-        payg_factor = 12.0 * price
-        for k in range(counts[t]):
-            key = account_key(dkey, new_logo_account(t, s, k))
-            state = purpose_key(key, PURPOSE_ACCOUNT)
-            state, z_effect = next_normal(state)
-            state, z_level = next_normal(state)
-            state, u_churn = next_uniform(state)
-            state, u_use_case = next_uniform(state)
-            state, u_csm = next_uniform(state)
-            state, u_se = next_uniform(state)
-            state, u_health = next_uniform(state)
-            state, u_commit = next_uniform(state)
-            _, u_fail = next_uniform(state)
-            ua, ga, gb = _churn_draws(key, da, ca, alpha < 1.0, beta, db, cb)
-            failed = u_fail < p[P_ONBOARDING_FAILURE]
-            unhealthy = u_health < mpt[M_UNHEALTHY_SHARE]
-            signs = u_commit < p[P_COMMIT_SHARE]
-            # Unsigned: no negative-index wraparound, so no array keeps its length live.
-            q = np.uintp(pos)
-            fl.x[q] = p[P_INIT_MU] + p[P_INIT_SD] * z_level
-            fl.drift[q] = p[P_DRIFT] + drift_sd * z_effect
-            fl.ramp_tail[q] = tail
-            fl.health[q] = p[P_UNHEALTHY_PLATEAU] if unhealthy else 1.0
-            fl.health_step[q] = health_step if unhealthy else 1.0
-            fl.health_hazard[q] = p[P_UNHEALTHY_HR] if unhealthy else 1.0
-            fl.threshold[q] = -1.0 if failed else u_churn
-            fl.uc_gap[q] = u_use_case
-            fl.u_csm[q] = u_csm
-            fl.u_se[q] = u_se
-            fl.churn_rate[q] = ga
-            fl.healthy_size[q] = ua
-            fl.healthy_ramp[q] = gb
-            fl.commit[q] = commit_factor if signs else payg_factor
-            fl.last_revenue[q] = 1.0 if signs else mean_ramp
-            fl.consumed[q] = 1.0 if (signs and not failed) else 0.0
-            fl.cum_hazard[q] = _account_streams(key, p, rs, pos)
-            ints.segment[q] = s
-            ints.start[q] = t
-            ints.born[q] = t
-            ints.data_from[q] = t
-            ints.contract[q] = t
-            ints.term[q] = 0
-            pos += 1
-    hi = pos
-    n = hi - lo
-    for f in (F_HIST_SIZE, F_HIST_RAMP, F_UNHEALTHY_LEVEL, F_UNHEALTHY_RAMP, F_CUR12, F_PREV12):
-        _fill(lo, n, st[f], 0.0)
-    _fill(lo, n, st[F_PRICE], p[P_PRICE])
-    for u in range(RING_MONTHS):
-        _fill(lo, n, ring[u], 0.0)
-    for u in range(8):
-        _fill(lo, n, uring[u], 0.0)
-    _churn_and_gaps(lo, hi, p, fl, ints)
-    _bookings_pass(lo, hi, fl.x, fl.commit, fl.consumed, fl.last_revenue)
-    # Bookings in (start month, k) order: a fixed order of additions.
-    pos = lo
-    for t in range(t0, t1):
-        for _ in range(counts[t]):
-            out[t, s, V_BOOKINGS] += fl.last_revenue[pos]
-            fl.last_revenue[pos] = 0.0
-            pos += 1
-    return hi
-
-
-@pass_jit
-def _bookings_pass(lo, hi, x, commit, consumed, last_revenue):
-    """Logos: commit factor x exp(x) is the commit (if signed) and, times the bookings factor,
-    the bookings (:func:`init_logo_block`); the bookings are left in
-    ``last_revenue`` for the caller to add in order (``_STAGING``)."""
-    for k in range(hi - lo):
-        pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        amount = commit[pos] * vexp(x[pos])
-        commit[pos] = amount if consumed[pos] != 0.0 else 0.0
-        consumed[pos] = 0.0
-        last_revenue[pos] = amount * last_revenue[pos]

@@ -3,7 +3,7 @@ cohort runs, and the month's sums.
 
 :func:`simulate_draw <simengine.kernels.account.simulate_draw>` runs each month's passes over
 ranges of positions (:mod:`simengine.kernels.passes`).  A churned position stays in its range
-until it no longer counts (:func:`counts <simengine.kernels.passes.counts>`); these helpers
+until it no longer counts (:func:`counts <simengine.kernels.month_revenue.counts>`); these helpers
 squeeze such positions out (:func:`fill_holes` for the book's range, one move per hole;
 :func:`compact` for the logos' window past the horizon, which keeps start order), find the runs
 of one start month's logos (:func:`run_bounds`) and add a range's contributions into the month's
@@ -31,14 +31,14 @@ from simengine.kernels.layout import (
     V_TTM_RETAINED_CAPPED,
     V_USAGE,
 )
-from simengine.kernels.passes import counts
+from simengine.kernels.month_revenue import counts
 from simengine.kernels.state import J_ALIVE, J_GONE
 
 
 @pass_jit
 def count_waste(t, lo, hi, alive, gone, ghosts):
     """Positions of ``lo .. hi - 1`` that no longer count in month ``t`` (:func:`counts
-    <simengine.kernels.passes.counts>`)."""
+    <simengine.kernels.month_revenue.counts>`)."""
     n = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)

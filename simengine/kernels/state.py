@@ -83,7 +83,7 @@ I_SEGMENT, I_START, I_TERM, I_BORN, I_DATA_FROM, I_ZERO_GAP, I_CONTRACT = range(
 I_COUNT = 7
 # By position only (kernels.passes): the account's row, 1 for a book account, 1 while in play,
 # and the month it churned in (NOT_GONE while it has not): for 12 months after its churn an
-# account stays in the year-ago and trailing-twelve-month bases (kernels.passes.month_pass).
+# account stays in the year-ago and trailing-twelve-month bases (kernels.month_revenue.month_pass).
 J_ROW, J_EXIST, J_ALIVE, J_GONE = I_COUNT, I_COUNT + 1, I_COUNT + 2, I_COUNT + 3
 J_COUNT = I_COUNT + 4
 NOT_GONE = 1 << 40
@@ -256,7 +256,7 @@ def record_churn(last_revenue, commit, consumed, t, s, out):
 
     ``last_revenue``, ``commit`` and ``consumed`` are the account's at the end of month ``t - 1``.
     It stays in the year-ago and trailing-twelve-month bases of months ``t .. t + 11`` (NRR's
-    denominators, numerators 0): :func:`simengine.kernels.passes.month_pass` carries it there
+    denominators, numerators 0): :func:`simengine.kernels.month_revenue.month_pass` carries it there
     from its own ring, as for an account in play with no revenue.
     """
     out[t, s, V_CHURNED] += 1.0

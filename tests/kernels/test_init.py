@@ -9,13 +9,8 @@ import pytest
 from simengine.kernels import layout as L
 from simengine.kernels import rng
 from simengine.kernels import state as S
-from simengine.kernels.init import (
-    BookSegment,
-    LogoRun,
-    book_template,
-    init_book_block,
-    init_logo_block,
-)
+from simengine.kernels.init import BookSegment, book_template, init_book_block
+from simengine.kernels.init_logos import LogoRun, init_logo_block
 from simengine.kernels.state import Storage
 
 from . import setup_oracle as O
