@@ -150,16 +150,19 @@ MAX_THREADS = numba.config.NUMBA_NUM_THREADS
 def simulate_draw(seed, draw, book, tmpl, inputs, outs, ws):
     """One draw: every account of the book and every new logo, months outer, accounts inner.
 
-    Accounts are rows ``0 .. n_book - 1`` (book order) then the new logos by (start month,
-    segment, k).  Every account has a position in its segment's block (:class:`~simengine.kernels.draw.Blocks`); each
-    month runs the passes (:mod:`simengine.kernels.passes`) over each block's book range and
-    logo range (a fixed order, so sums are reproducible), in the model's order: the boundary
-    (:func:`~simengine.kernels.boundary.churn_pass`, then :func:`~simengine.kernels.month.record_churned`), the usage step
+    Accounts are rows ``0 .. n_book - 1`` (book order) then the new logos by (start month, segment,
+    k).  Every account has a position in its segment's block
+    (:class:`~simengine.kernels.draw.Blocks`); each month runs the passes
+    (:mod:`simengine.kernels.passes`) over each block's book range and logo range (a fixed order, so
+    sums are reproducible), in the model's order: the boundary
+    (:func:`~simengine.kernels.boundary.churn_pass`, then
+    :func:`~simengine.kernels.month.record_churned`), the usage step
     (:func:`~simengine.kernels.month.usage_noise`, :func:`~simengine.kernels.usage_step.step_pass`,
     :func:`~simengine.kernels.month.start_flagged_use_cases`), the month's usage and revenue
     (:func:`~simengine.kernels.month_revenue.month_pass` or, past the horizon,
-    :func:`~simengine.kernels.month_revenue.cohort_pass`; :func:`~simengine.kernels.month.draw_zero_gaps`) and its sums;
-    then the cohort cells (:func:`~simengine.kernels.month.cohort_cells`).
+    :func:`~simengine.kernels.month_revenue.cohort_pass`;
+    :func:`~simengine.kernels.month.draw_zero_gaps`) and its sums; then the cohort cells
+    (:func:`~simengine.kernels.month.cohort_cells`).
 
     Each pass and helper (:mod:`simengine.kernels.month`, inlined) gets only the named tuples of
     what it reads and writes, bound once a draw before the month loop: numba counts a reference

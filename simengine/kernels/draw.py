@@ -139,8 +139,9 @@ class Noise(NamedTuple):
 
 
 class ChurnRecord(NamedTuple):
-    """What :func:`~simengine.kernels.month.record_churned` reads and writes of the accounts that churned at a boundary
-    (``churned``, ``Flags.churn``, and ``words``, its uint64 view), and where it records them."""
+    """What :func:`~simengine.kernels.month.record_churned` reads and writes of the accounts that
+    churned at a boundary (``churned``, ``Flags.churn``, and ``words``, its uint64 view), and where
+    it records them."""
 
     churned: np.ndarray
     words: np.ndarray
@@ -157,8 +158,8 @@ class ChurnRecord(NamedTuple):
 
 
 class UseCaseStarts(NamedTuple):
-    """What :func:`~simengine.kernels.month.start_flagged_use_cases` reads and writes of the positions flagged
-    ``use_case`` (``words``: its uint64 view)."""
+    """What :func:`~simengine.kernels.month.start_flagged_use_cases` reads and writes of the
+    positions flagged ``use_case`` (``words``: its uint64 view)."""
 
     use_case: np.ndarray
     words: np.ndarray
@@ -174,7 +175,8 @@ class UseCaseStarts(NamedTuple):
 
 
 class ZeroMonths(NamedTuple):
-    """What :func:`~simengine.kernels.month.draw_zero_gaps` reads and writes of the positions flagged ``skipped``."""
+    """What :func:`~simengine.kernels.month.draw_zero_gaps` reads and writes of the positions
+    flagged ``skipped``."""
 
     skipped: np.ndarray
     words: np.ndarray

@@ -130,7 +130,8 @@ def play_ranges(t, s, blocks, horizon):
 def record_churned(span, n_churn, rec):
     """Each of the ``n_churn`` accounts that churned at the boundary into month ``span.t``
     (:func:`~simengine.kernels.boundary.churn_pass`), in position order: its churn and leak into
-    ``rec.out`` (and the per-account record), its position marked gone (:class:`~simengine.kernels.draw.ChurnRecord`)."""
+    ``rec.out`` (and the per-account record), its position marked gone
+    (:class:`~simengine.kernels.draw.ChurnRecord`)."""
     t, s, m, lo, hi = span
     churned, words, exist, row = rec.churned, rec.words, rec.exist, rec.row
     last_revenue, commit, consumed = rec.last_revenue, rec.commit, rec.consumed
@@ -151,10 +152,11 @@ def record_churned(span, n_churn, rec):
 
 @inline_jit
 def usage_noise(lo, hi, ps, noise):
-    """The usage step's noise (:class:`~simengine.kernels.draw.Noise`): a unit normal for each stepping position, scaled
-    by the mixture's component SDs where the usage fit found heavy tails.  Returns the SD the
-    step still multiplies it by: the segment's ``usage_volatility``, or 1 where ``eps`` already
-    carries the mixture's scale (narrow = SD / sqrt(1 - w + w k^2), wide = k narrow)."""
+    """The usage step's noise (:class:`~simengine.kernels.draw.Noise`): a unit normal for each
+    stepping position, scaled by the mixture's component SDs where the usage fit found heavy tails.
+    Returns the SD the step still multiplies it by: the segment's ``usage_volatility``, or 1 where
+    ``eps`` already carries the mixture's scale (narrow = SD / sqrt(1 - w + w k^2), wide = k
+    narrow)."""
     step, state, eps, slow = noise.step, noise.state, noise.eps, noise.slow
     volatility = ps[P_VOLATILITY]
     tail_weight = ps[P_TAIL_WEIGHT]
@@ -171,9 +173,10 @@ def usage_noise(lo, hi, ps, noise):
 
 @inline_jit
 def start_flagged_use_cases(span, n_use_case, uc, ps, mps, rates, out, acc_rec):
-    """Each of the ``n_use_case`` positions flagged by :func:`~simengine.kernels.usage_step.step_pass`,
-    in position order: its use cases that start (:func:`~simengine.kernels.state.start_use_cases`,
-    counted into ``out``), and the next gap on its intensity (:class:`~simengine.kernels.draw.UseCaseStarts`)."""
+    """Each of the ``n_use_case`` positions flagged by
+    :func:`~simengine.kernels.usage_step.step_pass`, in position order: its use cases that start
+    (:func:`~simengine.kernels.state.start_use_cases`, counted into ``out``), and the next gap on
+    its intensity (:class:`~simengine.kernels.draw.UseCaseStarts`)."""
     t, s, m, lo, hi = span
     use_case, words, state, u_se, uc_gap = uc.use_case, uc.words, uc.state, uc.u_se, uc.uc_gap
     healthy_size, healthy_ramp = uc.healthy_size, uc.healthy_ramp

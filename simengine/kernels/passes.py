@@ -10,24 +10,26 @@ takes one named tuple of exactly the arrays it reads and writes
 :class:`~simengine.kernels.usage_step.StepFields`,
 :class:`~simengine.kernels.month_revenue.MonthFields`,
 :class:`~simengine.kernels.month_revenue.CohortFields`, built once per draw) and
-unpacks it at its top, so its loop reads as the model (numba passes each array of a tuple as its
-own argument, ``noalias`` included).  Each segment owns a block of positions: its book accounts
-in row order, then its new logos by start month, each initialised straight into its position.  A month runs over
-two ranges of each block, the book's positions and the logos' in play (past the horizon only the
-logos still inside their cohort window), with the segment's values as scalars, as a few passes,
+unpacks it at its top, so its loop reads as the model (numba passes each array of a tuple as its own
+argument, ``noalias`` included).  Each segment owns a block of positions: its book accounts in row
+order, then its new logos by start month, each initialised straight into its position.  A month runs
+over two ranges of each block, the book's positions and the logos' in play (past the horizon only
+the logos still inside their cohort window), with the segment's values as scalars, as a few passes,
 one module each by what they model:
 
-1. :func:`~simengine.kernels.boundary.churn_pass`: the boundary into month ``t`` (hazard ratios, the decline rule, the
-   cumulative hazard against the threshold) and failed onboarding;
-2. :func:`~simengine.kernels.usage_step.normal_pass`: the usage step's normal, the ziggurat's fast path for every stepping
-   account (branch-free, so it vectorises), the rare tail / wedge lanes finished by
-   :func:`~simengine.kernels.usage_step.normal_fixup` in a scalar second pass from the same stream: each account's normal is the
-   same number :func:`simengine.kernels.rng.next_normal` returns;
-3. :func:`~simengine.kernels.usage_step.step_pass`: the level, ramp, health and use-case ramp updates and the use-case trigger;
+1. :func:`~simengine.kernels.boundary.churn_pass`: the boundary into month ``t`` (hazard ratios, the
+   decline rule, the cumulative hazard against the threshold) and failed onboarding;
+2. :func:`~simengine.kernels.usage_step.normal_pass`: the usage step's normal, the ziggurat's fast
+   path for every stepping account (branch-free, so it vectorises), the rare tail / wedge lanes
+   finished by :func:`~simengine.kernels.usage_step.normal_fixup` in a scalar second pass from the
+   same stream: each account's normal is the same number :func:`simengine.kernels.rng.next_normal`
+   returns;
+3. :func:`~simengine.kernels.usage_step.step_pass`: the level, ramp, health and use-case ramp
+   updates and the use-case trigger;
 4. :func:`~simengine.kernels.month_revenue.month_pass` (inside the horizon) or
    :func:`~simengine.kernels.month_revenue.cohort_pass` (past it): ``exp`` of the level
-   (:func:`~simengine.kernels.vmath.vexp`), usage, zero months, revenue, commits, the trailing sums, and each account's
-   contribution to the month's sums.
+   (:func:`~simengine.kernels.vmath.vexp`), usage, zero months, revenue, commits, the trailing sums,
+   and each account's contribution to the month's sums.
 
 The common path of each pass is branch-free (selects, ``min``/``max``) over float64 / int64 lanes,
 so LLVM vectorises it (AVX-512 on the machine measured).  Two things make that happen: the passes

@@ -145,8 +145,8 @@ def log1p_pass(lo, hi, x, out):
 # next term is below 2e-16 relative), and 2**k as the product of two powers of two (so results
 # that are subnormal or overflow come out as 0 / inf / subnormal, not as garbage exponents), each
 # built from its exponent bits (``k`` in [-539, 512] is a normal float's): a table read in a
-# vectorised loop is a gather, and the two were ~10% of a pass that calls vexp.  Within a few ulp
-# of libm (tests/kernels/test_vexp.py); the reference's NumPy exp agrees to rtol 1e-9.
+# vectorised loop is a gather, ~10% of a pass that calls vexp.  Within a few ulp of libm
+# (tests/kernels/test_vexp.py); the oracle's NumPy exp agrees to rtol 1e-9.
 _LOG2E = 1.4426950408889634
 _EXP_BIAS = 1023
 _INV_FACT = tuple(1.0 / math.factorial(j) for j in range(13))
@@ -157,7 +157,7 @@ _INV_FACT = tuple(1.0 / math.factorial(j) for j in range(13))
 def vexp(x):
     """``exp(x)`` in branch-free arithmetic (vectorisable); NaN in, NaN out."""
     # NaN is replaced before the clamp: min/max of a NaN may return it, and floor(NaN) as an
-    # integer is undefined, which once indexed a table of powers out of bounds (a segfault).
+    # integer is undefined (an exponent out of range: garbage, or a read out of bounds).
     xc = min(max(x if x == x else 0.0, -746.0), 710.0)
     k = math.floor(xc * _LOG2E + 0.5)
     kf = np.float64(k)
