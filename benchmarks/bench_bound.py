@@ -38,7 +38,6 @@ from numba import prange
 
 from simengine.kernels import layout as L
 from simengine.kernels._jit import jit
-from simengine.kernels.passes import normal_fixup, normal_pass, vexp
 from simengine.kernels.rng import (
     PURPOSE_ACCOUNT,
     PURPOSE_USAGE,
@@ -46,6 +45,8 @@ from simengine.kernels.rng import (
     purpose_key,
     stream_key,
 )
+from simengine.kernels.usage_step import normal_fixup, normal_pass
+from simengine.kernels.vmath import vexp
 from tests.kernels.oracle import _Lanes, simulate_draws_reference
 
 #: Draws each account makes when a draw starts (kernels/init.py: init_book_block and

@@ -3,7 +3,7 @@
 Run ``python benchmarks/bench_init.py`` (``--accounts``, ``--draws``).  Prints nanoseconds of CPU
 time per account, one thread, for the book accounts (:func:`simengine.kernels.init.init_book_block`
 per segment against the oracle ``tests.kernels.setup_oracle.init_existing`` account by account) and for new
-logos (:func:`~simengine.kernels.init.init_logo_block` per segment over all start months against
+logos (:func:`~simengine.kernels.init_logos.init_logo_block` per segment over all start months against
 ``init_new_logo``), on a synthetic book of 3 segments (:func:`inputs`:
 tenures up to 5 years, two ramp terms per account, a third of them with a use case in flight)
 with 20 logos per segment and month.  Issue 11 asked for >= 2x on both.
@@ -22,7 +22,10 @@ from simengine.bookstats import ChurnRules
 from simengine.kernels import layout as L
 from simengine.kernels import state as S
 from simengine.kernels._jit import jit
-from simengine.kernels.init import book_template, init_book_block, init_logo_block
+from simengine.kernels.init import BookSegment, book_template, init_book_block
+from simengine.kernels.init_logos import LogoRun, init_logo_block
+from simengine.kernels.rng import draw_key
+from simengine.kernels.state import Storage
 from tests.kernels import setup_oracle as O
 
 SEED = np.uint64(20261122)
@@ -84,8 +87,9 @@ def book_blocks(tmpl, seg_params, draws, st, it, rs, ring, uring):
         lo = 0
         for s in range(seg_params.shape[1]):
             log_season, mean_size, q = _constants(seg_params[d, s])
-            lo = init_book_block(tmpl, s, lo, SEED, d, seg_params[d, s], log_season, mean_size,
-                                 q, st, it, rs, ring, uring)  # fmt: skip
+            lo = init_book_block(tmpl, s, lo, draw_key(SEED, d), seg_params[d, s],
+                                 BookSegment(log_season, mean_size, q),
+                                 Storage(st, it, rs, ring, uring))  # fmt: skip
 
 
 @jit
@@ -104,9 +108,9 @@ def logo_blocks(seg_params, month_params, counts, draws, st, it, rs, ring, uring
         lo = 0
         for s in range(seg_params.shape[1]):
             sp = seg_params[d, s]
-            lo = init_logo_block(lo, SEED, d, s, 0, counts.shape[0], counts[:, s], sp,
-                                 month_params[d, s], S.mean_first_year_ramp(sp), out, st, it, rs,
-                                 ring, uring)  # fmt: skip
+            run = LogoRun(s, 0, counts.shape[0], counts[:, s], S.mean_first_year_ramp(sp))
+            lo = init_logo_block(lo, draw_key(SEED, d), run, sp, month_params[d, s], out,
+                                 Storage(st, it, rs, ring, uring))  # fmt: skip
 
 
 @jit

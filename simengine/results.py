@@ -28,7 +28,7 @@ Metrics (DESIGN.md):
 - ``bookings``: a new logo that signs a commit books it (``commit_months x price x plateau usage``,
   scaled by the comp plan's ``commit_multiplier``); a pay-as-you-go logo books its **expected
   first-year consumption**, ``12 x price x plateau usage x mean ramp over its first 12 months``,
-  ignoring churn, growth, season, use cases and health (:func:`simengine.kernels.init.init_logo_block`).
+  ignoring churn, growth, season, use cases and health (:func:`simengine.kernels.init_logos.init_logo_block`).
 - ``expansion_multiple`` (per draw, when cohorts are followed 60 months): revenue in months 12-59 after
   start of the forecast's new logos, per $1 of their initial bookings as just defined (commits and
   expected first-year consumption), pooled over start months:

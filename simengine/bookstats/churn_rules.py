@@ -20,7 +20,7 @@ not (a monthly-billed self-serve segment), so the choice of anchor costs little 
 
 The fit records the parameters it used (:meth:`ChurnRules.to_attrs`) in the posterior's attrs;
 the simulation reads them back (:meth:`ChurnRules.from_attrs`), so a fit and a simulation cannot
-disagree on a threshold.  The kernel (:func:`simengine.kernels.passes.churn_pass`) applies the
+disagree on a threshold.  The kernel (:func:`simengine.kernels.boundary.churn_pass`) applies the
 same two rules month by month, on the account's own simulated usage and its contract anchor.
 """
 

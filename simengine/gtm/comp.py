@@ -3,7 +3,7 @@
 Variable pay is measured on the plan's base each month:
 
 - bookings base: initial bookings of the month's new logos (a commit where one is signed, else the
-  logo's expected first-year consumption: see :func:`simengine.kernels.init.init_logo_block`);
+  logo's expected first-year consumption: see :func:`simengine.kernels.init_logos.init_logo_block`);
 - consumption base: the month's increase in consumption revenue won by the team, month on month and
   floored at 0, of ``new_logo_revenue + existing_expansion_revenue``: all revenue of the forecast's
   new logos (their own use cases included) plus the revenue of new use cases of the accounts that

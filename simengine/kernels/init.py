@@ -1,9 +1,11 @@
 """A draw's accounts initialised in blocks of positions, straight into the month loop's arrays.
 
-:func:`init_book_block` fills one segment's book accounts and :func:`init_logo_block` a run of a
+:func:`init_book_block` fills one segment's book accounts and
+:func:`~simengine.kernels.init_logos.init_logo_block` a run of a
 segment's new logos, at consecutive positions of the field-major arrays the passes read
-(``st[F_*, p]``, ``it[I_*, p]``, ``rs[R_*, p]``, ``ring[u, p]``, ``uring[u, p]``; see
-:mod:`simengine.kernels.passes`).  This is the kernel's one account set-up; the tests hold it to
+(:class:`~simengine.kernels.state.Storage`: float and integer rows, by name through
+:class:`~simengine.kernels.state.Floats` and :class:`~simengine.kernels.state.Ints`, stream
+states, the revenue and usage rings; see :mod:`simengine.kernels.passes`).  This is the kernel's one account set-up; the tests hold it to
 a one-account-at-a-time oracle (``tests/kernels/setup_oracle.py``: same streams, same draws),
 which costs 3-5x more (benchmarks/bench_init.py).  Blocks are fast because:
 
@@ -18,7 +20,7 @@ which costs 3-5x more (benchmarks/bench_init.py).  Blocks are fast because:
    positions, since LLVM vectorises innermost loops only) turn them into the state:
    the logs of the thresholds and gaps, ``-log1p(-theta)``, the gammas' ``U**(1/a)`` boost, the
    zero-month gap, ``exp`` of a logo's level (:func:`~simengine.kernels.vmath.vlog`,
-   :func:`~simengine.kernels.vmath.vlog1p`, :func:`~simengine.kernels.passes.vexp`: a few ulp from
+   :func:`~simengine.kernels.vmath.vlog1p`, :func:`~simengine.kernels.vmath.vexp`: a few ulp from
    libm), and a book account's posterior effect.  Everything of a book account that depends on
    its integer tenures only (the ramp tail, ``log`` of its ramp, the account effect's ramp terms,
    the in-flight use cases' ``q**(age + 1)``) comes from small per-segment tables computed with
@@ -27,9 +29,9 @@ which costs 3-5x more (benchmarks/bench_init.py).  Blocks are fast because:
 Interface for :func:`simengine.kernels.account.simulate_draw`: a segment ``s`` owns positions
 ``block[s] .. block[s + 1] - 1``, first its book accounts in book-row order, then its new logos
 in (start month, k) order.  ``init_book_block(tmpl, s, block[s], ...)`` fills the first part and
-returns the next position; ``init_logo_block(lo, ..., t0, t1, ...)`` fills the logos of start
-months ``t0 .. t1 - 1`` from ``lo`` and returns the next position (one call per segment with
-``t0, t1 = 0, horizon`` at ``lo = block[s] + book accounts of s``).  Book positions also get
+returns the next position; ``init_logo_block(lo, ..., run, ...)`` fills the logos of start
+months ``run.t0 .. run.t1 - 1`` from ``lo`` and returns the next position (one call per segment
+with ``t0, t1 = 0, horizon`` at ``lo = block[s] + book accounts of s``).  Book positions also get
 ``J_ROW`` (their book row), ``J_EXIST = 1`` and ``J_ALIVE = 1`` when ``it`` has those rows; a
 logo's ``J_*`` are the caller's.
 """
@@ -41,108 +43,99 @@ from typing import NamedTuple
 
 import numpy as np
 
-from simengine.kernels._jit import inline_jit, jit, pass_jit
+from simengine.kernels._jit import jit, pass_jit
+from simengine.kernels.init_draws import (
+    account_streams,
+    churn_and_gaps,
+    churn_draws,
+    copy_range,
+    fill_range,
+    gamma_constants,
+)
 from simengine.kernels.layout import (
     HISTORY_MONTHS,
     IN_FLIGHT,
-    M_PRICE_MULT,
-    M_UNHEALTHY_SHARE,
     P_ACCOUNT_SD,
     P_ANNIVERSARY_HR,
     P_CHURN_ALPHA,
     P_CHURN_BETA,
-    P_COMMIT_MONTHS,
-    P_COMMIT_SHARE,
     P_CSM_HR,
     P_DECLINE_HR,
     P_DRIFT,
-    P_INIT_MU,
-    P_INIT_SD,
-    P_ONBOARDING_FAILURE,
-    P_PRICE,
     P_SEASON0,
-    P_UNHEALTHY_DECAY,
-    P_UNHEALTHY_HR,
-    P_UNHEALTHY_PLATEAU,
     P_VOLATILITY,
-    P_ZERO_PROB,
     RING_MONTHS,
-    V_BOOKINGS,
 )
-from simengine.kernels.passes import vexp
 from simengine.kernels.rng import (
     PURPOSE_ACCOUNT,
-    PURPOSE_CHURN,
-    PURPOSE_USAGE,
-    PURPOSE_USE_CASE,
-    PURPOSE_ZERO_MONTH,
     account_key,
-    draw_key,
-    gamma_dv,
-    new_logo_account,
     next_normal,
     next_uniform,
     purpose_key,
 )
 from simengine.kernels.state import (
-    F_CHURN_RATE,
     F_COMMIT,
     F_CONSUMED,
     F_COUNT,
-    F_CUM_HAZARD,
     F_CUR12,
-    F_DRIFT,
     F_HEALTH,
     F_HEALTH_HAZARD,
     F_HEALTH_STEP,
-    F_HEALTHY_RAMP,
-    F_HEALTHY_SIZE,
-    F_HIST_RAMP,
-    F_HIST_SIZE,
     F_LAST_REVENUE,
     F_PREV12,
     F_PRICE,
-    F_RAMP_TAIL,
-    F_THRESHOLD,
-    F_U_CSM,
-    F_U_SE,
-    F_UC_GAP,
     F_UNHEALTHY_LEVEL,
     F_UNHEALTHY_RAMP,
-    F_X,
     I_BORN,
     I_CONTRACT,
     I_DATA_FROM,
     I_SEGMENT,
     I_START,
     I_TERM,
-    I_ZERO_GAP,
     J_ALIVE,
     J_COUNT,
     J_EXIST,
     J_ROW,
-    NO_ZERO_MONTH,
-    R_USAGE,
-    R_USE_CASE,
-    R_ZERO,
+    float_fields,
+    int_fields,
     log_ramp_at,
     ramp_tail_at,
 )
-from simengine.kernels.vmath import vlog, vlog1p
+from simengine.kernels.vmath import vlog1p
 
 # The float and integer rows of a book account that no draw changes: copied from the template.
 # (Health 1, unhealthy use cases 0, the segment, start 0, J_EXIST and J_ALIVE 1 are filled in.)
 _BOOK_F = (F_COMMIT, F_CONSUMED, F_PRICE, F_LAST_REVENUE, F_CUR12, F_PREV12)
 _BOOK_I = (I_TERM, I_BORN, I_DATA_FROM, I_CONTRACT)
-# _STAGING: between the scalar pass and the vector pass these slots hold raw draws --
-#   F_THRESHOLD u_churn (a logo that fails onboarding: -1), F_UC_GAP u_use_case,
-#   F_CHURN_RATE the alpha gamma's d*v, F_HEALTHY_SIZE its boost uniform (1: no boost),
-#   F_HEALTHY_RAMP the beta gamma (boost applied), F_CUM_HAZARD the zero-month uniform,
-#   F_DRIFT (book) z_effect; a logo's F_COMMIT its commit factor, F_LAST_REVENUE its bookings
-#   factor, F_CONSUMED 1 where it signs a commit.
-# Zero-month modes of a segment: no skipped months, a geometric gap, every month skipped.
-_ZERO_NEVER, _ZERO_GAP, _ZERO_ALWAYS = 0, 1, 2
-_NO_ZERO_F = float(NO_ZERO_MONTH)
+
+
+class BookSegment(NamedTuple):
+    """A segment's values :func:`init_book_block` reads, once per draw."""
+
+    log_season: float  # log season multiplier of the as_of month
+    mean_size: float  # expected use-case size exp(mu + sigma^2 / 2)
+    q: float  # the use-case ramp's monthly factor exp(-1 / r)
+
+
+class TenureTables(NamedTuple):
+    """A segment's values by integer tenure (rows ``tenure - t_lo``), computed with libm once per
+    block, so that the vector passes read them instead of calling ``log`` / ``expm1``."""
+
+    tail: np.ndarray  # 1 - ramp(k)
+    log_ramp: np.ndarray  # log ramp(k)
+    ramp_term: np.ndarray  # the ramp's log table entry (0 past it)
+    q_power: np.ndarray  # q ** (age + 1) by in-flight use-case age
+    t_lo: int
+
+
+class BookScalars(NamedTuple):
+    """A segment's scalars of the book's vector pass (:func:`_book_pass`)."""
+
+    mu_drift: float  # the segment's usage drift g
+    tau: float  # account effect SD
+    volatility: float  # usage step SD
+    log_season: float
+    mean_size: float
 
 
 class BookTemplate(NamedTuple):
@@ -290,83 +283,8 @@ def book_template(acc, n_seg):
     )  # fmt: skip
 
 
-@pass_jit
-def _copy(lo, c0, n, dst, src):
-    """``dst[lo + k] = src[c0 + k]`` for ``k < n``."""
-    for k in range(n):
-        dst[np.uintp(lo + k)] = src[np.uintp(c0 + k)]
-
-
-@pass_jit
-def _fill(lo, n, dst, value):
-    """``dst[lo + k] = value`` for ``k < n``."""
-    for k in range(n):
-        dst[np.uintp(lo + k)] = value
-
-
-@inline_jit
-def _churn_draws(key, da, ca, boost_a, b, db, cb):
-    """The churn rate's ``Beta(a, b)`` gammas from the account's ``PURPOSE_CHURN`` stream, as
-    :func:`simengine.kernels.rng.next_beta` draws them: ``(ua, ga, gb)`` with ``ga`` the alpha
-    gamma's ``d * v`` before its boost ``ua**(1/a)`` (``ua`` = 1: none) and ``gb`` complete.
-    ``da``, ``ca`` (and ``db``, ``cb``) are :func:`~simengine.kernels.rng.gamma_dv`'s constants
-    of the boosted shapes; ``boost_a`` is ``a < 1``."""
-    state = purpose_key(key, PURPOSE_CHURN)
-    ua = 1.0
-    if boost_a:
-        state, ua = next_uniform(state)
-    state, ga = gamma_dv(state, da, ca)
-    boost_b = 1.0
-    if b < 1.0:  # rare (b = beta + exposure): the scalar pow, as next_gamma
-        state, ub = next_uniform(state)
-        boost_b = ub ** (1.0 / b)
-    state, gb = gamma_dv(state, db, cb)
-    return ua, ga, gb * boost_b
-
-
-@inline_jit
-def _gamma_constants(shape):
-    """``(d, c)`` of :func:`~simengine.kernels.rng.gamma_dv` for ``shape`` (boosted if < 1)."""
-    d = (shape + 1.0 if shape < 1.0 else shape) - 1.0 / 3.0
-    return d, 1.0 / math.sqrt(9.0 * d)
-
-
-@inline_jit
-def _account_streams(key, p, rs, pos):
-    """Write a position's usage, use-case and zero-month stream states; return the zero-month
-    uniform (drawn as :func:`simengine.kernels.state.zero_month_gap` does: only if the
-    segment's probability is positive)."""
-    rs[R_USAGE, pos] = purpose_key(key, PURPOSE_USAGE)
-    rs[R_USE_CASE, pos] = purpose_key(key, PURPOSE_USE_CASE)
-    zero = purpose_key(key, PURPOSE_ZERO_MONTH)
-    u = 1.0
-    if p[P_ZERO_PROB] > 0.0:
-        zero, u = next_uniform(zero)
-    rs[R_ZERO, pos] = zero
-    return u
-
-
-@inline_jit
-def _zero_gap(u, mode, log1m_p):
-    """:func:`simengine.kernels.state.zero_month_gap`'s gap from its uniform ``u``."""
-    g = int(math.floor(min(vlog(u) / log1m_p, _NO_ZERO_F)))
-    g = NO_ZERO_MONTH if mode == _ZERO_NEVER else g
-    return 0 if mode == _ZERO_ALWAYS else g
-
-
-@inline_jit
-def _zero_mode(p):
-    """``(mode, log1p(-p))`` of a segment's zero-month probability."""
-    pz = p[P_ZERO_PROB]
-    if pz <= 0.0:
-        return _ZERO_NEVER, -1.0
-    if pz >= 1.0:
-        return _ZERO_ALWAYS, -1.0
-    return _ZERO_GAP, math.log1p(-pz)
-
-
 @jit
-def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it, rs, ring, uring):
+def init_book_block(tmpl, s, lo, dkey, p, seg, store):
     """Segment ``s``'s book accounts at positions ``lo ..``: their state at ``as_of``, each
     continuing its own history.
 
@@ -384,11 +302,15 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
       ``E``, in-flight ones also their remaining ramp, and usage is ``base x (1 + E_hist +
       E_new)``: the level ``x`` backs out ``1 + E_hist`` at ``as_of``, with season and ramp.
 
-    ``tmpl`` is the :func:`book_template`; ``p``
-    the segment's parameter vector; ``log_season`` (log season multiplier of the ``as_of``
-    month), ``mean_size`` (expected use-case size) and ``q`` (the use-case ramp's monthly factor)
-    the segment's, once per draw.  Returns the position after the block.
+    ``tmpl`` is the :func:`book_template`; ``dkey`` the draw's
+    :func:`~simengine.kernels.rng.draw_key`; ``store`` the draw's
+    :class:`~simengine.kernels.state.Storage`; ``p``
+    the segment's parameter vector; ``seg`` its :class:`BookSegment` values, once per draw.
+    Returns the position after the block.
     """
+    log_season, mean_size, q = seg
+    st, it, rs, ring, uring = store
+    fl, ints = float_fields(st), int_fields(it)
     c0 = tmpl.start[s]
     n = tmpl.start[s + 1] - c0
     hi = lo + n
@@ -396,23 +318,23 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
         return hi
     # The draw-independent fields: plain loops (numba's slice assignment copies ~10x slower).
     for f in _BOOK_F:
-        _copy(lo, c0, n, st[f], tmpl.f[f])
+        copy_range(lo, c0, n, st[f], tmpl.f[f])
     for f in (F_HEALTH, F_HEALTH_STEP, F_HEALTH_HAZARD):
-        _fill(lo, n, st[f], 1.0)
+        fill_range(lo, n, st[f], 1.0)
     for f in (F_UNHEALTHY_LEVEL, F_UNHEALTHY_RAMP):
-        _fill(lo, n, st[f], 0.0)
+        fill_range(lo, n, st[f], 0.0)
     for f in _BOOK_I:
-        _copy(lo, c0, n, it[f], tmpl.i[f])
-    _fill(lo, n, it[I_SEGMENT], s)
-    _fill(lo, n, it[I_START], 0)
+        copy_range(lo, c0, n, it[f], tmpl.i[f])
+    fill_range(lo, n, it[I_SEGMENT], s)
+    fill_range(lo, n, it[I_START], 0)
     if it.shape[0] >= J_COUNT:
-        _copy(lo, c0, n, it[J_ROW], tmpl.i[J_ROW])
-        _fill(lo, n, it[J_EXIST], 1)
-        _fill(lo, n, it[J_ALIVE], 1)
+        copy_range(lo, c0, n, it[J_ROW], tmpl.i[J_ROW])
+        fill_range(lo, n, it[J_EXIST], 1)
+        fill_range(lo, n, it[J_ALIVE], 1)
     for u in range(RING_MONTHS):
-        _copy(lo, c0, n, ring[u], tmpl.ring[u])
+        copy_range(lo, c0, n, ring[u], tmpl.ring[u])
     for u in range(8):
-        _copy(lo, c0, n, uring[u], tmpl.uring[u])
+        copy_range(lo, c0, n, uring[u], tmpl.uring[u])
 
     # Tables by tenure (and ramp tenure), and q**(age + 1), with libm.
     t_lo = tmpl.tenure_lo[s]
@@ -431,11 +353,10 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
 
     # Scalar pass: the streams' draws, staged (_STAGING).
     alpha = p[P_CHURN_ALPHA]
-    da, ca = _gamma_constants(alpha)
+    da, ca = gamma_constants(alpha)
     csm_hr = p[P_CSM_HR]
     h = p[P_DECLINE_HR]
     g = p[P_ANNIVERSARY_HR]
-    dkey = draw_key(seed, draw)
     for k in range(n):
         pos = lo + k
         c = c0 + k
@@ -456,81 +377,29 @@ def init_book_block(tmpl, s, lo, seed, draw, p, log_season, mean_size, q, st, it
         exposure = tmpl.tenure[c] + (h - 1.0) * declining + (g - 1.0) * anniv
         exposure += (h - 1.0) * (g - 1.0) * both
         b = p[P_CHURN_BETA] + cov * exposure
-        db, cb = _gamma_constants(b)
-        ua, ga, gb = _churn_draws(key, da, ca, alpha < 1.0, b, db, cb)
-        st[F_DRIFT, pos] = z_effect
-        st[F_THRESHOLD, pos] = u_churn
-        st[F_UC_GAP, pos] = u_use_case
-        st[F_U_CSM, pos] = u_csm
-        st[F_U_SE, pos] = u_se
-        st[F_CHURN_RATE, pos] = ga
-        st[F_HEALTHY_SIZE, pos] = ua
-        st[F_HEALTHY_RAMP, pos] = gb
-        st[F_CUM_HAZARD, pos] = _account_streams(key, p, rs, pos)
+        db, cb = gamma_constants(b)
+        ua, ga, gb = churn_draws(key, da, ca, alpha < 1.0, b, db, cb)
+        fl.drift[pos] = z_effect
+        fl.threshold[pos] = u_churn
+        fl.uc_gap[pos] = u_use_case
+        fl.u_csm[pos] = u_csm
+        fl.u_se[pos] = u_se
+        fl.churn_rate[pos] = ga
+        fl.healthy_size[pos] = ua
+        fl.healthy_ramp[pos] = gb
+        fl.cum_hazard[pos] = account_streams(key, p, rs, pos)
 
-    _churn_and_gaps(lo, hi, p, st, it)
-    _book_pass(
-        lo, hi, c0, st[F_X], st[F_DRIFT], st[F_RAMP_TAIL], st[F_HEALTHY_SIZE],
-        st[F_HEALTHY_RAMP], st[F_HIST_SIZE], st[F_HIST_RAMP], st[F_U_CSM], st[F_U_SE],
-        tmpl.tenure, tmpl.change_count, tmpl.change_sum, tmpl.log_usage, tmpl.use_cases_done,
-        tmpl.csm, tmpl.se, tmpl.season_coef, tmpl.ramp_coef, tmpl.ramp_tenure, tmpl.use_case_age,
-        tail, log_ramp, ramp_term, q_power, t_lo, p[P_SEASON0 : P_SEASON0 + 12], p[P_DRIFT],
-        p[P_ACCOUNT_SD], p[P_VOLATILITY], tmpl.covered_share[0], tmpl.covered_share[1],
-        log_season, mean_size,
-    )  # fmt: skip
+    churn_and_gaps(lo, hi, p, fl, ints)
+    tables = TenureTables(tail, log_ramp, ramp_term, q_power, t_lo)
+    _book_pass(lo, hi, c0, fl, tmpl, tables, p[P_SEASON0 : P_SEASON0 + 12],
+               BookScalars(p[P_DRIFT], p[P_ACCOUNT_SD], p[P_VOLATILITY], log_season,
+                           mean_size))  # fmt: skip
     return hi
 
 
-@jit
-def _churn_and_gaps(lo, hi, p, st, it):
-    """Staged churn and gap draws (``_STAGING``) of positions ``lo .. hi - 1`` to state, books
-    and logos alike (:func:`_boost_pass` only where the segment's alpha is below 1)."""
-    alpha = p[P_CHURN_ALPHA]
-    if alpha < 1.0:
-        _boost_pass(lo, hi, st[F_CHURN_RATE], st[F_HEALTHY_SIZE], 1.0 / alpha)
-    else:
-        _fill(lo, hi - lo, st[F_HEALTHY_SIZE], 0.0)
-    mode, log1m_p = _zero_mode(p)
-    _churn_pass(lo, hi, st[F_THRESHOLD], st[F_UC_GAP], st[F_CHURN_RATE], st[F_HEALTHY_RAMP],
-                st[F_CUM_HAZARD], it[I_ZERO_GAP], mode, log1m_p)  # fmt: skip
-
-
 @pass_jit
-def _boost_pass(lo, hi, ga, ua, inv_alpha):
-    """The alpha gamma's boost: ``ga *= ua**(1/alpha)`` as ``exp(log(ua) / alpha)`` (vexp, vlog;
-    next_gamma's pow within a few ulp); clears the staged ``ua``."""
-    for k in range(hi - lo):
-        pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        ga[pos] = ga[pos] * vexp(vlog(ua[pos]) * inv_alpha)
-        ua[pos] = 0.0
-
-
-@pass_jit
-def _churn_pass(lo, hi, threshold, uc_gap, churn_rate, healthy_ramp, cum_hazard, zero_gap,
-                zero_mode, log1m_p):  # fmt: skip
-    """The churn threshold (-1 stays: failed onboarding), the use-case gap, the churn rate
-    ``-log1p(-theta)`` (``theta = ga / (ga + gb)``: the boosted alpha gamma in ``churn_rate``,
-    the beta gamma in ``healthy_ramp``) and the zero-month gap; clears the staging slots that
-    are state fields of their own."""
-    for k in range(hi - lo):
-        pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        u = threshold[pos]
-        threshold[pos] = -1.0 if u < 0.0 else -vlog(u)
-        uc_gap[pos] = -vlog(uc_gap[pos])
-        ga = churn_rate[pos]
-        churn_rate[pos] = -vlog1p(-(ga / (ga + healthy_ramp[pos])))
-        healthy_ramp[pos] = 0.0
-        zero_gap[pos] = _zero_gap(cum_hazard[pos], zero_mode, log1m_p)
-        cum_hazard[pos] = 0.0
-
-
-@pass_jit
-def _book_pass(lo, hi, c0, x, drift, ramp_tail, healthy_size, healthy_ramp, hist_size,
-               hist_ramp, u_csm, u_se, tenure, change_count, change_sum, log_usage,
-               use_cases_done, csm, se, season_coef, ramp_coef, ramp_tenure, use_case_age, tail,
-               log_ramp, ramp_term, q_power, t_lo, season, mu_drift, tau, volatility, csm_share,
-               se_share, log_season, mean_size):  # fmt: skip
-    """The book block's vector passes after :func:`_churn_pass`: coverage, the account
+def _book_pass(lo, hi, c0, fl, tmpl, tables, season, scalars):
+    """The book block's vector passes after :func:`staged_churn_pass`: coverage, the account
     effect, the past use cases and the level (:func:`init_book_block`), with the tables for the
     tenure terms and vlog1p for libm's log1p.
 
@@ -546,7 +415,22 @@ def _book_pass(lo, hi, c0, x, drift, ramp_tail, healthy_size, healthy_ramp, hist
     a runtime number of terms run term by term over the block, each lane adding its terms in
     the scalar function's order.  ``x`` holds the effect's residual sum ``S1`` until the level
     replaces it, ``hist_size`` / ``hist_ramp`` the use-case sums.
+
+    Reads the template's columns ``c0 ..`` (:class:`BookTemplate`), the segment's
+    :class:`TenureTables`, ``season`` (its 12 log effects) and :class:`BookScalars`; writes
+    ``fl``'s ``x``, ``drift``, ``ramp_tail``, ``healthy_size``, ``healthy_ramp``, ``hist_size``,
+    ``hist_ramp``, ``u_csm`` and ``u_se``.
     """
+    x, drift, ramp_tail = fl.x, fl.drift, fl.ramp_tail
+    healthy_size, healthy_ramp = fl.healthy_size, fl.healthy_ramp
+    hist_size, hist_ramp, u_csm, u_se = fl.hist_size, fl.hist_ramp, fl.u_csm, fl.u_se
+    tenure, change_count, change_sum = tmpl.tenure, tmpl.change_count, tmpl.change_sum
+    log_usage, use_cases_done, csm, se = tmpl.log_usage, tmpl.use_cases_done, tmpl.csm, tmpl.se
+    season_coef, ramp_coef = tmpl.season_coef, tmpl.ramp_coef
+    ramp_tenure, use_case_age = tmpl.ramp_tenure, tmpl.use_case_age
+    csm_share, se_share = tmpl.covered_share[0], tmpl.covered_share[1]
+    tail, log_ramp, ramp_term, q_power, t_lo = tables
+    mu_drift, tau, volatility, log_season, mean_size = scalars
     n = hi - lo
     # Coverage: observed flags rank the fixed uniforms (init_book_block).
     for k in range(n):
@@ -614,109 +498,3 @@ def _book_pass(lo, hi, c0, x, drift, ramp_tail, healthy_size, healthy_ramp, hist
         t_row = np.uintp(tenure[c] - t_lo)
         ramp_tail[pos] = tail[t_row]
         x[pos] = log_usage[c] - log_season - log_ramp[t_row] - vlog1p(size - gap)
-
-
-@jit
-def init_logo_block(lo, seed, draw, s, t0, t1, counts, p, mp, mean_ramp, out, st, it, rs, ring,
-                    uring):  # fmt: skip
-    """Segment ``s``'s new logos of start months ``t0 .. t1 - 1`` at positions ``lo ..``, in
-    (start month, k) order; books them into ``out[t, s]``.  Returns the position after them.
-
-    Bookings: a logo that signs a commit (with probability ``commit_share``) books its commit,
-    ``commit_months x P x L`` (``commit_months`` already scaled by the comp plan's
-    ``commit_multiplier``); a pay-as-you-go logo books its **expected first-year consumption**,
-    ``12 x P x L x (1/12) sum_{k=0}^{11} ramp(k)``, ignoring churn, growth, season, use cases and
-    health.  Here ``P`` = segment unit price x the start month's ``price_multiplier`` and ``L`` =
-    ``exp(x0)``, the logo's plateau monthly usage (its drawn starting level).  A logo that fails
-    onboarding (the churn fit's same-month churn) signs, so its booking stands, but never uses
-    the product and churns in its start month (threshold -1).
-    ``counts[t]`` is the segment's number of logos starting in month ``t``; ``p`` its parameter
-    vector, ``mp`` its month parameters (months x ``M_*``), ``mean_ramp`` its
-    :func:`~simengine.kernels.state.mean_first_year_ramp`.
-    """
-    pos = lo
-    alpha = p[P_CHURN_ALPHA]
-    beta = p[P_CHURN_BETA] + 0.0  # exposure 0: a new logo has survived no boundary
-    da, ca = _gamma_constants(alpha)
-    db, cb = _gamma_constants(beta)
-    tail = ramp_tail_at(p, 0)  # tenure 0
-    health_step = math.exp(-p[P_UNHEALTHY_DECAY])
-    drift_sd = p[P_ACCOUNT_SD]
-    dkey = draw_key(seed, draw)
-    for t in range(t0, t1):
-        mpt = mp[t]
-        price = p[P_PRICE] * mpt[M_PRICE_MULT]
-        commit_factor = p[P_COMMIT_MONTHS] * price
-        payg_factor = 12.0 * price
-        for k in range(counts[t]):
-            key = account_key(dkey, new_logo_account(t, s, k))
-            state = purpose_key(key, PURPOSE_ACCOUNT)
-            state, z_effect = next_normal(state)
-            state, z_level = next_normal(state)
-            state, u_churn = next_uniform(state)
-            state, u_use_case = next_uniform(state)
-            state, u_csm = next_uniform(state)
-            state, u_se = next_uniform(state)
-            state, u_health = next_uniform(state)
-            state, u_commit = next_uniform(state)
-            _, u_fail = next_uniform(state)
-            ua, ga, gb = _churn_draws(key, da, ca, alpha < 1.0, beta, db, cb)
-            failed = u_fail < p[P_ONBOARDING_FAILURE]
-            unhealthy = u_health < mpt[M_UNHEALTHY_SHARE]
-            signs = u_commit < p[P_COMMIT_SHARE]
-            st[F_X, pos] = p[P_INIT_MU] + p[P_INIT_SD] * z_level
-            st[F_DRIFT, pos] = p[P_DRIFT] + drift_sd * z_effect
-            st[F_RAMP_TAIL, pos] = tail
-            st[F_HEALTH, pos] = p[P_UNHEALTHY_PLATEAU] if unhealthy else 1.0
-            st[F_HEALTH_STEP, pos] = health_step if unhealthy else 1.0
-            st[F_HEALTH_HAZARD, pos] = p[P_UNHEALTHY_HR] if unhealthy else 1.0
-            st[F_THRESHOLD, pos] = -1.0 if failed else u_churn
-            st[F_UC_GAP, pos] = u_use_case
-            st[F_U_CSM, pos] = u_csm
-            st[F_U_SE, pos] = u_se
-            st[F_CHURN_RATE, pos] = ga
-            st[F_HEALTHY_SIZE, pos] = ua
-            st[F_HEALTHY_RAMP, pos] = gb
-            st[F_COMMIT, pos] = commit_factor if signs else payg_factor
-            st[F_LAST_REVENUE, pos] = 1.0 if signs else mean_ramp
-            st[F_CONSUMED, pos] = 1.0 if (signs and not failed) else 0.0
-            st[F_CUM_HAZARD, pos] = _account_streams(key, p, rs, pos)
-            it[I_SEGMENT, pos] = s
-            it[I_START, pos] = t
-            it[I_BORN, pos] = t
-            it[I_DATA_FROM, pos] = t
-            it[I_CONTRACT, pos] = t
-            it[I_TERM, pos] = 0
-            pos += 1
-    hi = pos
-    n = hi - lo
-    for f in (F_HIST_SIZE, F_HIST_RAMP, F_UNHEALTHY_LEVEL, F_UNHEALTHY_RAMP, F_CUR12, F_PREV12):
-        _fill(lo, n, st[f], 0.0)
-    _fill(lo, n, st[F_PRICE], p[P_PRICE])
-    for u in range(RING_MONTHS):
-        _fill(lo, n, ring[u], 0.0)
-    for u in range(8):
-        _fill(lo, n, uring[u], 0.0)
-    _churn_and_gaps(lo, hi, p, st, it)
-    _bookings_pass(lo, hi, st[F_X], st[F_COMMIT], st[F_CONSUMED], st[F_LAST_REVENUE])
-    # Bookings in (start month, k) order: a fixed order of additions.
-    pos = lo
-    for t in range(t0, t1):
-        for _ in range(counts[t]):
-            out[t, s, V_BOOKINGS] += st[F_LAST_REVENUE, pos]
-            st[F_LAST_REVENUE, pos] = 0.0
-            pos += 1
-    return hi
-
-
-@pass_jit
-def _bookings_pass(lo, hi, x, commit, consumed, last_revenue):
-    """Logos: commit factor x exp(x) is the commit (if signed) and, times the bookings factor,
-    the bookings (:func:`init_logo_block`); the bookings are left in
-    ``last_revenue`` for the caller to add in order (``_STAGING``)."""
-    for k in range(hi - lo):
-        pos = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        amount = commit[pos] * vexp(x[pos])
-        commit[pos] = amount if consumed[pos] != 0.0 else 0.0
-        consumed[pos] = 0.0
-        last_revenue[pos] = amount * last_revenue[pos]

@@ -1,23 +1,35 @@
-"""One month of one draw as passes over the accounts in play, struct-of-arrays (issue 11, speed).
+"""One month of one draw as passes over the accounts in play, struct-of-arrays.
 
 :func:`simulate_draw <simengine.kernels.account.simulate_draw>` keeps every account's state by
-*position*, field major: ``st[F_*, p]`` (the float fields of the per-account record, same slots),
-``it[I_*, p]`` (integers), ``rs[R_*, p]`` (stream states), ``ring[u % 24, p]`` and
-``uring[u % 8, p]``.  Each segment owns a block of positions: its book accounts in row order, then
-its new logos by start month, each initialised straight into its position.  A month runs over
-two ranges of each block, the book's positions and the logos' in play (past the horizon only the
-logos still inside their cohort window), with the segment's values as scalars, as a few passes:
+*position*, field major, and hands it to a pass by name: ``fl.x[p]``
+(:class:`~simengine.kernels.state.Floats`), ``ints.born[p]``
+(:class:`~simengine.kernels.state.Ints`), the month's :class:`Flags` and :class:`Contrib`, and the
+rings ``ring[u % 24, p]`` (revenue) and ``uring[u % 8, p]`` (usage).  Each of the vector passes
+takes one named tuple of exactly the arrays it reads and writes
+(:class:`~simengine.kernels.boundary.ChurnFields`,
+:class:`~simengine.kernels.usage_step.StepFields`,
+:class:`~simengine.kernels.month_revenue.MonthFields`,
+:class:`~simengine.kernels.month_revenue.CohortFields`, built once per draw) and
+unpacks it at its top, so its loop reads as the model (numba passes each array of a tuple as its own
+argument, ``noalias`` included).  Each segment owns a block of positions: its book accounts in row
+order, then its new logos by start month, each initialised straight into its position.  A month runs
+over two ranges of each block, the book's positions and the logos' in play (past the horizon only
+the logos still inside their cohort window), with the segment's values as scalars, as a few passes,
+one module each by what they model:
 
-1. :func:`churn_pass`: the boundary into month ``t`` (hazard ratios, the decline rule, the
-   cumulative hazard against the threshold) and failed onboarding;
-2. :func:`normal_pass`: the usage step's normal, the ziggurat's fast path for every stepping
-   account (branch-free, so it vectorises), the rare tail / wedge lanes finished by
-   :func:`normal_fixup` in a scalar second pass from the same stream: each account's normal is the
-   same number :func:`simengine.kernels.rng.next_normal` returns;
-3. :func:`step_pass`: the level, ramp, health and use-case ramp updates and the use-case trigger;
-4. :func:`month_pass` (inside the horizon) or :func:`cohort_pass` (past it): ``exp`` of the level
-   (:func:`vexp`), usage, zero months, revenue, commits, the trailing sums, and each account's
-   contribution to the month's sums.
+1. :func:`~simengine.kernels.boundary.churn_pass`: the boundary into month ``t`` (hazard ratios, the
+   decline rule, the cumulative hazard against the threshold) and failed onboarding;
+2. :func:`~simengine.kernels.usage_step.normal_pass`: the usage step's normal, the ziggurat's fast
+   path for every stepping account (branch-free, so it vectorises), the rare tail / wedge lanes
+   finished by :func:`~simengine.kernels.usage_step.normal_fixup` in a scalar second pass from the
+   same stream: each account's normal is the same number :func:`simengine.kernels.rng.next_normal`
+   returns;
+3. :func:`~simengine.kernels.usage_step.step_pass`: the level, ramp, health and use-case ramp
+   updates and the use-case trigger;
+4. :func:`~simengine.kernels.month_revenue.month_pass` (inside the horizon) or
+   :func:`~simengine.kernels.month_revenue.cohort_pass` (past it): ``exp`` of the level
+   (:func:`~simengine.kernels.vmath.vexp`), usage, zero months, revenue, commits, the trailing sums,
+   and each account's contribution to the month's sums.
 
 The common path of each pass is branch-free (selects, ``min``/``max``) over float64 / int64 lanes,
 so LLVM vectorises it (AVX-512 on the machine measured).  Two things make that happen: the passes
@@ -28,7 +40,11 @@ rare events (churn, a use case, a skipped month, a tail normal) are flagged (uin
 per position and handled in scalar passes in position order (:func:`next_flag`), only when the
 count is not zero.  Sums add in a fixed order, so the results do not depend on the thread count.
 They agree with the NumPy oracle (``tests/kernels/oracle.py``) to its tests' tolerance:
-:func:`vexp` is a few ulp from libm, and the 12-month sums run (:func:`month_pass`).
+:func:`~simengine.kernels.vmath.vexp` is a few ulp from libm, and the 12-month sums run
+(:func:`~simengine.kernels.month_revenue.month_pass`).
+
+This module holds what the passes share: the month's :class:`Flags` and :class:`Contrib`, and
+:func:`next_flag`.
 
 A churned position stays where it is with ``alive`` 0 (it contributes nothing) and, for the 12
 months after its churn, still rolls its ring and trailing sums, which keeps it in the NRR bases
@@ -40,103 +56,43 @@ its end, which reorders the book's positions), the logos' past it once they are 
 
 from __future__ import annotations
 
-import math
+from typing import NamedTuple
 
 import numpy as np
 
-from simengine.kernels._jit import inline_jit, jit, pass_jit
-from simengine.kernels.layout import HISTORY_MONTHS
-from simengine.kernels.rng import (
-    GOLDEN,
-    ZIG_K,
-    ZIG_W,
-    _normal_slow,
-    mix64,
-    next_normal,
-    next_uniform,
-)
-from simengine.kernels.vmath import bits_f64
-
-_M8 = np.uint64(0xFF)
-_S8 = np.uint64(8)
-_S9 = np.uint64(9)
-_ONE = np.uint64(1)
-_M52 = np.uint64((1 << 52) - 1)
-
-# Per-position contributions to the month's sums, ``contrib[K_*, p]`` (0 where none).  The
-# month's active and zero-month counts are the pass's own counts, and its book-only and
-# logo-only sums come from running the book's and the logos' positions as separate ranges.
-(
-    K_REVENUE,
-    K_USAGE,
-    K_EXPANSION,
-    K_OVERAGE,
-    K_LEAK,
-    K_RETENTION_BASE,
-    K_RETAINED,
-    K_RETAINED_CAPPED,
-    K_TTM_BASE,
-    K_TTM_RETAINED,
-    K_TTM_RETAINED_CAPPED,
-) = range(11)
-K_COUNT = 11
-
-# Per-position flags of the month, ``flag[G_*, p]``: uint8 0/1, each row padded to a multiple of
-# 8 so that it reads as uint64 words (``row.view(np.uint64)``): :func:`next_flag` skips eight
-# clear flags with one load.
-G_STEP, G_CHURN, G_NORMAL_SLOW, G_USE_CASE, G_SKIPPED, G_ACTIVE = range(6)
-G_COUNT = 6
-
-# exp(x) for the passes: libm's exp is a call, which keeps a loop scalar; this one is plain
-# arithmetic, so LLVM vectorises it.  Cody & Waite's reduction x = k ln2 + r (|r| <= ln2 / 2,
-# fdlibm's two-part ln2, k ln2_hi exact), exp(r) by its Taylor polynomial to r**12 / 12! (the
-# next term is below 2e-16 relative), and 2**k as the product of two powers of two (so results
-# that are subnormal or overflow come out as 0 / inf / subnormal, not as garbage exponents), each
-# built from its exponent bits (``k`` in [-539, 512] is a normal float's): a table read in a
-# vectorised loop is a gather, and the two were ~10% of a pass that calls vexp.  Within a few ulp
-# of libm (tests/kernels/test_vexp.py); the reference's NumPy exp agrees to rtol 1e-9.
-_LOG2E = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
-_EXP_BIAS = 1023
-_INV_FACT = tuple(1.0 / math.factorial(j) for j in range(13))
-(_C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12) = _INV_FACT
+from simengine.kernels._jit import inline_jit
 
 
-@inline_jit
-def vexp(x):
-    """``exp(x)`` in branch-free arithmetic (vectorisable); NaN in, NaN out."""
-    # NaN is replaced before the clamp: min/max of a NaN may return it, and floor(NaN) as an
-    # integer is undefined, which once indexed a table of powers out of bounds (a segfault).
-    xc = min(max(x if x == x else 0.0, -746.0), 710.0)
-    k = math.floor(xc * _LOG2E + 0.5)
-    kf = np.float64(k)
-    r = (xc - kf * _LN2_HI) - kf * _LN2_LO
-    p = _C12
-    p = p * r + _C11
-    p = p * r + _C10
-    p = p * r + _C9
-    p = p * r + _C8
-    p = p * r + _C7
-    p = p * r + _C6
-    p = p * r + _C5
-    p = p * r + _C4
-    p = p * r + _C3
-    p = p * r + _C2
-    p = p * r + _C1
-    p = p * r + _C0
-    k1 = k >> 1
-    y = (p * bits_f64((k1 + _EXP_BIAS) << 52)) * bits_f64((k - k1 + _EXP_BIAS) << 52)
-    return x if x != x else y
+class Contrib(NamedTuple):
+    """Each position's contributions to the month's sums (0 where none), one row of the
+    workspace each.  The month's active and zero-month counts are the passes' own counts, and
+    its book-only and logo-only sums come from running the book's and the logos' positions as
+    separate ranges (:func:`simengine.kernels.ranges.add_sums`)."""
+
+    revenue: np.ndarray
+    usage: np.ndarray
+    expansion: np.ndarray
+    overage: np.ndarray
+    leak: np.ndarray
+    retention_base: np.ndarray
+    retained: np.ndarray
+    retained_capped: np.ndarray
+    ttm_base: np.ndarray
+    ttm_retained: np.ndarray
+    ttm_retained_capped: np.ndarray
 
 
-@inline_jit
-def counts(t, live, gone, ghosts):
-    """Whether a position still counts in month ``t``: in play, or (with ``ghosts``) churned at a
-    boundary ``gone`` within the last 12 months, so that :func:`month_pass` still rolls it into
-    that month's NRR bases."""
-    since = t - gone
-    return live or (ghosts and since >= 0 and since < HISTORY_MONTHS)
+class Flags(NamedTuple):
+    """The month's per-position flags, uint8 0/1, one row of the workspace each, padded to a
+    multiple of 8 so that a row reads as uint64 words (``row.view(np.uint64)``): :func:`next_flag`
+    skips eight clear flags with one load."""
+
+    step: np.ndarray  # survives the boundary and takes a usage step
+    churn: np.ndarray  # churns at the boundary (or fails onboarding)
+    normal_slow: np.ndarray  # the usage normal left the ziggurat's fast path
+    use_case: np.ndarray  # a use case starts this month
+    skipped: np.ndarray  # the month shows no usage (the hurdle)
+    active: np.ndarray  # in play and not churned: it has a month
 
 
 @inline_jit
@@ -158,257 +114,3 @@ def next_flag(words, flags, p, hi):
     while flags[p] == 0:
         p += 1
     return p
-
-
-@pass_jit
-def normal_pass(lo, hi, step, usage_state, eps, slow):
-    """The usage step's normal of every stepping position: the ziggurat's fast path, branch-free.
-
-    ``eps[p]`` is the fast path's value and ``slow[p]`` is 1 where the candidate fell outside the
-    layer's box (~1.2%): :func:`normal_fixup` then continues that stream exactly as
-    :func:`simengine.kernels.rng.next_normal` would.  Non-stepping positions keep their state.
-    This is the one place the usage step draws its noise.  Returns the number of slow lanes.
-    """
-    n_slow = 0
-    for k in range(hi - lo):
-        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        old = usage_state[p]
-        state = old + GOLDEN
-        r = mix64(state)
-        idx = np.intp(r & _M8)
-        rabs = (r >> _S9) & _M52
-        x = np.float64(rabs) * ZIG_W[idx]
-        on = step[p] != 0
-        eps[p] = -x if ((r >> _S8) & _ONE) == _ONE else x
-        sl = 1 if (on and rabs >= ZIG_K[idx]) else 0
-        slow[p] = sl
-        n_slow += sl
-        usage_state[p] = state if on else old
-    return n_slow
-
-
-@jit
-def normal_fixup(lo, hi, n_slow, usage_state, eps, slow, slow_words):
-    """Finish the ``n_slow`` rare normals of :func:`normal_pass` (tail or wedge) in position
-    order."""
-    p = lo
-    for _ in range(n_slow):
-        p = next_flag(slow_words, slow, p, hi)
-        state = usage_state[p]
-        r = mix64(state)
-        idx = np.intp(r & _M8)
-        sign = ((r >> _S8) & _ONE) == _ONE
-        rabs = (r >> _S9) & _M52
-        state, z, done = _normal_slow(state, idx, np.float64(rabs) * ZIG_W[idx], sign)
-        if not done:
-            state, z = next_normal(state)
-        usage_state[p] = state
-        eps[p] = z
-        p += 1
-
-
-@jit
-def mixture_pass(lo, hi, step, usage_state, eps, weight, narrow, wide):
-    """The usage step's noise where the usage fit found heavy tails: each stepping position's unit
-    normal ``eps[p]`` (from :func:`normal_pass`) scaled to the wide component's SD ``wide`` with
-    probability ``weight``, else to ``narrow`` (:mod:`simengine.bookstats.tails`), the choice by one
-    uniform drawn after the normal from the position's usage stream, in position order.  Only
-    segments with ``usage_tail_weight > 0`` come here."""
-    for k in range(hi - lo):
-        p = np.uintp(lo + k)
-        if step[p] == 0:
-            continue
-        state, u = next_uniform(usage_state[p])
-        usage_state[p] = state
-        eps[p] = eps[p] * (wide if u < weight else narrow)
-
-
-@pass_jit
-def churn_pass(t, lo, hi, alive, exist, start, data_from, contract, cum_hazard, churn_rate,
-               threshold, health_hazard, u_csm, u7, u6, u5, u4, u3, u2, hazard_mult, csm_share,
-               covered_hr, decline_hr, decline_factor, anniversary_hr, step, churn,
-               active):  # fmt: skip
-    """The boundary into month ``t``: ``step[p]`` (survives and takes a usage step) and
-    ``churn[p]`` (churns at it, or fails onboarding in its start month) for every position.
-
-    The hazard ratios in force: CSM coverage, the usage-decline rule on the account's own usage
-    (lagged one month) and the contract anniversary, ``t - contract[p]`` a positive multiple of 12
-    (:mod:`simengine.bookstats.churn_rules`).  A new logo in its start month neither steps nor
-    churns (unless it failed onboarding).
-    ``active[p]``: in play and not churned (it has a month).  Returns the number churned.
-    """
-    n_churn = 0
-    for k in range(hi - lo):
-        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        live = alive[p] != 0
-        existing = exist[p] != 0
-        stepping = live and (existing or t > start[p])
-        failed = live and (not existing) and t == start[p] and threshold[p] < 0.0
-        hazard = hazard_mult * health_hazard[p]
-        hazard = hazard * covered_hr if u_csm[p] < csm_share else hazard
-        # The churn fit's decline rule on the account's own usage, lagged one month.
-        q1 = u4[p] + u3[p] + u2[p]
-        q0 = u7[p] + u6[p] + u5[p]
-        declining = (
-            decline_hr != 1.0 and t - 7 >= data_from[p] and q0 > 0.0 and q1 < decline_factor * q0
-        )
-        hazard = hazard * decline_hr if declining else hazard
-        since = t - contract[p]
-        anniversary = since > 0 and since % 12 == 0
-        hazard = hazard * anniversary_hr if anniversary else hazard
-        cumulative = cum_hazard[p] + churn_rate[p] * hazard
-        gone = stepping and cumulative > threshold[p]
-        ch = 1 if (gone or failed) else 0
-        churn[p] = ch
-        n_churn += ch
-        active[p] = 1 if (live and not (gone or failed)) else 0
-        keep = stepping and not gone
-        step[p] = 1 if keep else 0
-        cum_hazard[p] = cumulative if keep else cum_hazard[p]
-    return n_churn
-
-
-@pass_jit
-def step_pass(t, lo, hi, step, exist, born, eps, x, drift, ramp_tail, health, health_step,
-              healthy_ramp, unhealthy_level, unhealthy_ramp, hist_ramp, u_se, uc_gap,
-              drift_shift, volatility, ramp_tails, q, decay, decay_q, se_share,
-              intensity_plain, intensity_supported, use_case):  # fmt: skip
-    """The usage step of every stepping position into month ``t``; ``use_case[p]`` = 1 where a
-    use case starts this month (the arrivals are then drawn by
-    :func:`simengine.kernels.account.start_use_cases` in a scalar pass, with the gap left as it
-    was).  The ramp's remaining share is the segment's table at the tenure ``t - born[p]``
-    (``ramp_tails``: ``1 - ramp(k)`` for ``k = 0 .. RAMP_TABLE_MONTHS``, the last 0).  Returns how
-    many start one."""
-    last = ramp_tails.shape[0] - 1
-    n_use_case = 0
-    for k in range(hi - lo):
-        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        on = step[p] != 0
-        x[p] = (x[p] + ((drift[p] + drift_shift) + volatility * eps[p])) if on else x[p]
-        ramp_tail[p] = ramp_tails[min(t - born[p], last)] if on else ramp_tail[p]
-        health[p] = health[p] * health_step[p] if on else health[p]
-        healthy_ramp[p] = healthy_ramp[p] * q if on else healthy_ramp[p]
-        unhealthy_level[p] = unhealthy_level[p] * decay if on else unhealthy_level[p]
-        unhealthy_ramp[p] = unhealthy_ramp[p] * decay_q if on else unhealthy_ramp[p]
-        hist_ramp[p] = hist_ramp[p] * q if (on and exist[p] != 0) else hist_ramp[p]
-        intensity = intensity_supported if u_se[p] < se_share else intensity_plain
-        gap = uc_gap[p]
-        starts = on and intensity >= gap
-        uc = 1 if starts else 0
-        use_case[p] = uc
-        n_use_case += uc
-        uc_gap[p] = gap - intensity if (on and not starts) else gap
-    return n_use_case
-
-
-@pass_jit
-def exp_pass(lo, hi, x, out):
-    """``out[p] = exp(x[p])`` (:func:`vexp`): the one transcendental of the common path."""
-    for k in range(hi - lo):
-        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        out[p] = vexp(x[p])
-
-
-@pass_jit
-def month_pass(t, lo, hi, active, gone, born, zero_gap, term, x, ramp_tail, health,
-               healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp, hist_size,
-               hist_ramp, price, commit, consumed, cur12, prev12, last_revenue, ring_now, ring_ago, u0,
-               season_now, price_mult, renewal_ratio, skipped, contrib):  # fmt: skip
-    """Usage, revenue, commits and the trailing sums of every active position in month ``t``
-    (inside the horizon), and its contributions to the month's sums (``contrib[K_*, p]``).
-
-    ``contrib`` is a tuple of the ``K_COUNT`` rows (separate arguments: they do not alias).
-    ``skipped[p]`` = 1 where the month shows no usage (the hurdle): its next gap is drawn in a
-    scalar pass.  The contributions are also what the per-account record and the cohort cells
-    read (revenue, overage, leak: 0 where not active).
-    Returns the numbers of skipped months and of active positions.
-
-    An account that churned at the boundary into month ``c`` (``gone[p] = c``) is not active,
-    but in months ``c .. c + 11`` it still rolls its ring and trailing sums with no revenue: it
-    was a customer 12 months before, so it stays in the year-ago base and, if it had been one
-    for the whole base year, in the trailing-twelve-month base (numerators 0).
-    """
-    n_skipped = 0
-    n_active = 0
-    for k in range(hi - lo):
-        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        on = active[p] != 0
-        n_active += 1 if on else 0
-        rolling = counts(t, on, gone[p], True)
-        expansion = healthy_size[p] - healthy_ramp[p] + unhealthy_level[p] - unhealthy_ramp[p]
-        # Expansion revenue counts the forecast's use cases only; past ones are in the level.
-        new_expansion = expansion - (hist_size[p] - hist_ramp[p])
-        base = vexp(x[p]) * season_now * (1.0 - ramp_tail[p]) * health[p]
-        usage = base * (1.0 + expansion)
-        gz = zero_gap[p]
-        skip = gz == 0
-        usage = 0.0 if skip else usage
-        base = 0.0 if skip else base
-        sk = 1 if (on and skip) else 0
-        skipped[p] = sk
-        n_skipped += sk
-        zero_gap[p] = gz - 1 if (on and not skip) else gz
-        unit = price[p] * price_mult
-        revenue = usage * unit if on else 0.0
-        u0[p] = usage if on else u0[p]
-        # Commits: consumption against the annual commit, overage, leak and renewal at term end.
-        c = commit[p]
-        has = on and c > 0.0
-        before = consumed[p]
-        used = before + revenue
-        overage = used - max(before, c) if (has and used > c) else 0.0
-        tm = term[p] + 1
-        renew = has and tm == 12
-        leak = max(c - used, 0.0) if renew else 0.0
-        commit[p] = renewal_ratio * used if renew else c
-        consumed[p] = (0.0 if renew else used) if has else before
-        term[p] = (0 if renew else tm) if has else term[p]
-        # Trailing sums: revenue of months t - 12 and t - 24 leave them.
-        year_ago = ring_ago[p]
-        # Running sums of revenues: rounding may leave -1e-12 where the months are all gone
-        # (an account 11 months after its churn), and a sum of revenues is not negative.
-        c12 = max(cur12[p] + revenue - year_ago, 0.0)
-        p12 = max(prev12[p] + year_ago - ring_now[p], 0.0)
-        cur12[p] = c12 if rolling else cur12[p]
-        prev12[p] = p12 if rolling else prev12[p]
-        ring_now[p] = revenue if rolling else ring_now[p]
-        last_revenue[p] = revenue if on else last_revenue[p]
-        expansion_revenue = base * new_expansion * unit
-        retained = rolling and year_ago > 0.0
-        ttm = rolling and t - 23 >= born[p]
-        contrib[K_REVENUE][p] = revenue  # 0 where not active
-        contrib[K_USAGE][p] = usage if on else 0.0
-        contrib[K_EXPANSION][p] = expansion_revenue if on else 0.0
-        contrib[K_OVERAGE][p] = overage
-        contrib[K_LEAK][p] = leak
-        contrib[K_RETENTION_BASE][p] = year_ago if retained else 0.0
-        contrib[K_RETAINED][p] = revenue if retained else 0.0
-        contrib[K_RETAINED_CAPPED][p] = min(revenue, year_ago) if retained else 0.0
-        contrib[K_TTM_BASE][p] = p12 if ttm else 0.0
-        contrib[K_TTM_RETAINED][p] = c12 if ttm else 0.0
-        contrib[K_TTM_RETAINED_CAPPED][p] = min(c12, p12) if ttm else 0.0
-    return n_skipped, n_active
-
-
-@pass_jit
-def cohort_pass(t, lo, hi, active, zero_gap, x, ramp_tail, health, healthy_size,
-                healthy_ramp, unhealthy_level, unhealthy_ramp, price, u0, season_now,
-                price_mult, skipped, revenue_out):  # fmt: skip
-    """Past the horizon (cohort tracking) only usage (for the decline rule) and revenue count;
-    returns the number of skipped months."""
-    n_skipped = 0
-    for k in range(hi - lo):
-        p = np.uintp(lo + k)  # unsigned: no wraparound select, so the index stays affine
-        on = active[p] != 0
-        expansion = healthy_size[p] - healthy_ramp[p] + unhealthy_level[p] - unhealthy_ramp[p]
-        usage = vexp(x[p]) * season_now * (1.0 - ramp_tail[p]) * health[p] * (1.0 + expansion)
-        gz = zero_gap[p]
-        skip = gz == 0
-        usage = 0.0 if skip else usage
-        sk = 1 if (on and skip) else 0
-        skipped[p] = sk
-        n_skipped += sk
-        zero_gap[p] = gz - 1 if (on and not skip) else gz
-        u0[p] = usage if on else u0[p]
-        revenue_out[p] = usage * (price[p] * price_mult)
-    return n_skipped

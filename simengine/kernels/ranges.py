@@ -1,9 +1,9 @@
 """Ranges of positions in one draw's state: squeezing out the ones that no longer count, the
-cohort runs, and the month's sums (issue 11, speed).
+cohort runs, and the month's sums.
 
 :func:`simulate_draw <simengine.kernels.account.simulate_draw>` runs each month's passes over
 ranges of positions (:mod:`simengine.kernels.passes`).  A churned position stays in its range
-until it no longer counts (:func:`counts <simengine.kernels.passes.counts>`); these helpers
+until it no longer counts (:func:`counts <simengine.kernels.month_revenue.counts>`); these helpers
 squeeze such positions out (:func:`fill_holes` for the book's range, one move per hole;
 :func:`compact` for the logos' window past the horizon, which keeps start order), find the runs
 of one start month's logos (:func:`run_bounds`) and add a range's contributions into the month's
@@ -31,27 +31,14 @@ from simengine.kernels.layout import (
     V_TTM_RETAINED_CAPPED,
     V_USAGE,
 )
-from simengine.kernels.passes import (
-    K_EXPANSION,
-    K_LEAK,
-    K_OVERAGE,
-    K_RETAINED,
-    K_RETAINED_CAPPED,
-    K_RETENTION_BASE,
-    K_REVENUE,
-    K_TTM_BASE,
-    K_TTM_RETAINED,
-    K_TTM_RETAINED_CAPPED,
-    K_USAGE,
-    counts,
-)
+from simengine.kernels.month_revenue import counts
 from simengine.kernels.state import J_ALIVE, J_GONE
 
 
 @pass_jit
 def count_waste(t, lo, hi, alive, gone, ghosts):
     """Positions of ``lo .. hi - 1`` that no longer count in month ``t`` (:func:`counts
-    <simengine.kernels.passes.counts>`)."""
+    <simengine.kernels.month_revenue.counts>`)."""
     n = 0
     for k in range(hi - lo):
         p = np.uintp(lo + k)
@@ -193,27 +180,28 @@ def lane_sum(row, lo, hi, lanes):
 
 @jit
 def add_sums(lo, hi, contrib, book, out_ts, lanes):
-    """Add one range's per-position contributions into its month's outputs ``out_ts`` (each row
+    """Add one range's per-position contributions (a :class:`~simengine.kernels.passes.Contrib`)
+    into its month's outputs ``out_ts`` (each row
     by :func:`lane_sum`); ``book``: the range is the segment's book positions (their expansion
     revenue is the existing accounts'), else its logos' (their revenue is new-logo revenue).
 
     Positions not active this month contribute +0.0, so every position is added without a
     branch.
     """
-    revenue = lane_sum(contrib[K_REVENUE], lo, hi, lanes)
-    expansion = lane_sum(contrib[K_EXPANSION], lo, hi, lanes)
+    revenue = lane_sum(contrib.revenue, lo, hi, lanes)
+    expansion = lane_sum(contrib.expansion, lo, hi, lanes)
     out_ts[V_REVENUE] += revenue
-    out_ts[V_USAGE] += lane_sum(contrib[K_USAGE], lo, hi, lanes)
+    out_ts[V_USAGE] += lane_sum(contrib.usage, lo, hi, lanes)
     out_ts[V_EXPANSION_REVENUE] += expansion
-    out_ts[V_OVERAGE] += lane_sum(contrib[K_OVERAGE], lo, hi, lanes)
-    out_ts[V_LEAK] += lane_sum(contrib[K_LEAK], lo, hi, lanes)
+    out_ts[V_OVERAGE] += lane_sum(contrib.overage, lo, hi, lanes)
+    out_ts[V_LEAK] += lane_sum(contrib.leak, lo, hi, lanes)
     if book:
         out_ts[V_EXISTING_EXPANSION_REVENUE] += expansion
     else:
         out_ts[V_NEW_LOGO_REVENUE] += revenue
-    out_ts[V_RETENTION_BASE] += lane_sum(contrib[K_RETENTION_BASE], lo, hi, lanes)
-    out_ts[V_RETAINED] += lane_sum(contrib[K_RETAINED], lo, hi, lanes)
-    out_ts[V_RETAINED_CAPPED] += lane_sum(contrib[K_RETAINED_CAPPED], lo, hi, lanes)
-    out_ts[V_TTM_BASE] += lane_sum(contrib[K_TTM_BASE], lo, hi, lanes)
-    out_ts[V_TTM_RETAINED] += lane_sum(contrib[K_TTM_RETAINED], lo, hi, lanes)
-    out_ts[V_TTM_RETAINED_CAPPED] += lane_sum(contrib[K_TTM_RETAINED_CAPPED], lo, hi, lanes)
+    out_ts[V_RETENTION_BASE] += lane_sum(contrib.retention_base, lo, hi, lanes)
+    out_ts[V_RETAINED] += lane_sum(contrib.retained, lo, hi, lanes)
+    out_ts[V_RETAINED_CAPPED] += lane_sum(contrib.retained_capped, lo, hi, lanes)
+    out_ts[V_TTM_BASE] += lane_sum(contrib.ttm_base, lo, hi, lanes)
+    out_ts[V_TTM_RETAINED] += lane_sum(contrib.ttm_retained, lo, hi, lanes)
+    out_ts[V_TTM_RETAINED_CAPPED] += lane_sum(contrib.ttm_retained_capped, lo, hi, lanes)

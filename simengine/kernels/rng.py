@@ -169,9 +169,8 @@ def next_normal(state):
     """One standard normal by the 256-layer ziggurat: ``(state, z)``.
 
     One SplitMix64 output per draw on the fast path (98.8% of draws): 8 bits pick the layer, one
-    the sign, 52 the abscissa.  Inlined into every caller at numba's IR level (``inline="always"``;
-    issue 11 saw a plain ``@njit`` version at 0.31x; with numba 0.68 LLVM inlined the plain version
-    too and both ran at ~250-285 M normals per CPU-second: the directive makes it certain).  The
+    the sign, 52 the abscissa.  Inlined into every caller at numba's IR level (``inline="always"``):
+    LLVM may inline a plain ``@njit`` version too, but the directive makes it certain.  The
     rare tail and wedge path is a separate function so the inlined part stays small.
     """
     while True:

@@ -10,6 +10,7 @@ gaps (:func:`zero_month_gap`).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -82,10 +83,88 @@ I_SEGMENT, I_START, I_TERM, I_BORN, I_DATA_FROM, I_ZERO_GAP, I_CONTRACT = range(
 I_COUNT = 7
 # By position only (kernels.passes): the account's row, 1 for a book account, 1 while in play,
 # and the month it churned in (NOT_GONE while it has not): for 12 months after its churn an
-# account stays in the year-ago and trailing-twelve-month bases (kernels.passes.month_pass).
+# account stays in the year-ago and trailing-twelve-month bases (kernels.month_revenue.month_pass).
 J_ROW, J_EXIST, J_ALIVE, J_GONE = I_COUNT, I_COUNT + 1, I_COUNT + 2, I_COUNT + 3
 J_COUNT = I_COUNT + 4
 NOT_GONE = 1 << 40
+
+
+class Floats(NamedTuple):
+    """One draw's float state by position: row ``F_<NAME>`` of the workspace's float storage is
+    field ``<name>`` (the passes read the fields; set-up and compaction move whole rows)."""
+
+    x: np.ndarray  # log-usage level (season, ramp and health removed)
+    drift: np.ndarray  # g_s + b_i
+    ramp_tail: np.ndarray  # 1 - ramp(tenure)
+    health: np.ndarray  # health multiplier of the account's own consumption
+    health_step: np.ndarray  # its monthly decay (1: healthy)
+    health_hazard: np.ndarray  # unhealthy hazard ratio (1: healthy)
+    churn_rate: np.ndarray  # -log(1 - theta): hazard per boundary at hazard ratio 1
+    threshold: np.ndarray  # Exp(1) churn threshold (-1: fails onboarding)
+    cum_hazard: np.ndarray  # cumulative hazard so far
+    u_csm: np.ndarray  # fixed uniform of CSM coverage
+    u_se: np.ndarray  # fixed uniform of SE / adoption support
+    uc_gap: np.ndarray  # intensity left until the next use case
+    healthy_size: np.ndarray  # sum of healthy use-case sizes
+    healthy_ramp: np.ndarray  # their ramp gap sum m * q**age
+    unhealthy_level: np.ndarray  # sum of unhealthy use-case levels (decaying)
+    unhealthy_ramp: np.ndarray  # their ramp gap
+    commit: np.ndarray  # annual commit (0: none)
+    consumed: np.ndarray  # revenue consumed in the current term
+    price: np.ndarray  # unit price (before the month's multiplier)
+    last_revenue: np.ndarray  # revenue of the last month simulated
+    cur12: np.ndarray  # revenue over the last 12 months
+    prev12: np.ndarray  # revenue over the 12 months before those
+    hist_size: np.ndarray  # book account: summed size of its use cases from before as_of
+    hist_ramp: np.ndarray  # their remaining ramp gap
+
+
+class Ints(NamedTuple):
+    """One draw's integer state by position: row ``I_<NAME>`` / ``J_<NAME>`` of the workspace's
+    integer storage is field ``<name>``."""
+
+    segment: np.ndarray
+    start: np.ndarray  # start month of a new logo (0 for book accounts)
+    term: np.ndarray  # months into the commit's term
+    born: np.ndarray  # start month in horizon months (negative for book accounts)
+    data_from: np.ndarray  # first month with usage data
+    zero_gap: np.ndarray  # active months left before the next skipped one
+    contract: np.ndarray  # the month contract anniversaries count from
+    row: np.ndarray  # book row (-1: a new logo)
+    exist: np.ndarray  # 1 for a book account
+    alive: np.ndarray  # 1 while in play
+    gone: np.ndarray  # the month it churned in (NOT_GONE while it has not)
+
+
+assert Floats._fields.index("hist_ramp") == F_HIST_RAMP and len(Floats._fields) == F_COUNT
+assert Ints._fields.index("zero_gap") == I_ZERO_GAP and len(Ints._fields) == J_COUNT
+
+
+class Storage(NamedTuple):
+    """One draw's account state by position, field major, as set-up writes it and compaction
+    moves it (:mod:`simengine.kernels.init`, :mod:`simengine.kernels.ranges`)."""
+
+    st: np.ndarray  # (F_COUNT, positions) floats: Floats by name
+    it: np.ndarray  # (J_COUNT, positions) integers: Ints by name
+    rs: np.ndarray  # (3, positions) uint64 stream states: R_USAGE, R_USE_CASE, R_ZERO
+    ring: np.ndarray  # (RING_MONTHS, positions) revenue of month u in row u % RING_MONTHS
+    uring: np.ndarray  # (8, positions) usage of month u in row u % 8
+
+
+@jit
+def float_fields(st):
+    """The :class:`Floats` view of float storage ``st`` (F_COUNT x positions): no copy."""
+    return Floats(st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7], st[8], st[9], st[10],
+                  st[11], st[12], st[13], st[14], st[15], st[16], st[17], st[18], st[19], st[20],
+                  st[21], st[22], st[23])  # fmt: skip
+
+
+@jit
+def int_fields(it):
+    """The :class:`Ints` view of integer storage ``it`` (J_COUNT x positions): no copy."""
+    return Ints(it[0], it[1], it[2], it[3], it[4], it[5], it[6], it[7], it[8], it[9], it[10])
+
+
 #: "Never": the zero-month gap of an account whose segment has zero_month_prob 0.
 NO_ZERO_MONTH = 1 << 62
 _NO_ZERO_F = float(NO_ZERO_MONTH)
@@ -177,7 +256,7 @@ def record_churn(last_revenue, commit, consumed, t, s, out):
 
     ``last_revenue``, ``commit`` and ``consumed`` are the account's at the end of month ``t - 1``.
     It stays in the year-ago and trailing-twelve-month bases of months ``t .. t + 11`` (NRR's
-    denominators, numerators 0): :func:`simengine.kernels.passes.month_pass` carries it there
+    denominators, numerators 0): :func:`simengine.kernels.month_revenue.month_pass` carries it there
     from its own ring, as for an account in play with no revenue.
     """
     out[t, s, V_CHURNED] += 1.0

@@ -658,7 +658,7 @@ class _Lanes:
 
     def _churn_bases(self, t, lanes):
         """Retention bases of lanes churning at the boundary into ``t`` for months ``t .. t + 11``
-        (the kernel rolls them through ``passes.month_pass``); their ring holds months ``t - 24 ..
+        (the kernel rolls them through ``month_revenue.month_pass``); their ring holds months ``t - 24 ..
         t - 1``."""
         js, born, ring = self.js[lanes], self.born[lanes], self.ring[lanes]
         for u in range(t, min(t + L.HISTORY_MONTHS, self.horizon)):

@@ -9,7 +9,7 @@ from pathlib import Path
 import simengine.kernels as kernels
 from simengine.kernels import _jit
 from simengine.kernels.account import simulate_draws
-from simengine.kernels.passes import month_pass
+from simengine.kernels.month_revenue import month_pass
 
 
 def _folder_digest() -> bytes:

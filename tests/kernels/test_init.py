@@ -9,7 +9,9 @@ import pytest
 from simengine.kernels import layout as L
 from simengine.kernels import rng
 from simengine.kernels import state as S
-from simengine.kernels.init import book_template, init_book_block, init_logo_block
+from simengine.kernels.init import BookSegment, book_template, init_book_block
+from simengine.kernels.init_logos import LogoRun, init_logo_block
+from simengine.kernels.state import Storage
 
 from . import setup_oracle as O
 from ._book import make_book, make_params
@@ -43,6 +45,11 @@ def _fresh(n):
         np.full((L.RING_MONTHS, n), np.nan),
         np.full((8, n), np.nan),
     )
+
+
+def _dkey(draw):
+    """The draw's key, as the kernel derives it."""
+    return np.uint64(rng.draw_key(SEED, draw))  # numba hands a uint64 back as a Python int
 
 
 def _segment_constants(sp, month_of_year0):
@@ -81,7 +88,8 @@ def test_book_block_matches_init_existing(case):
             n = rows[s].size
             lo = 5  # a block that does not start at position 0
             block = _fresh(lo + n + 3)
-            end = init_book_block(tmpl, s, lo, SEED, draw, sp, log_season, mean_size, q, *block)
+            seg = BookSegment(log_season, mean_size, q)
+            end = init_book_block(tmpl, s, lo, _dkey(draw), sp, seg, Storage(*block))
             assert end == lo + n
             st, it, rs, ring, uring = block
             assert np.isnan(st[:, :lo]).all() and np.isnan(st[:, end:]).all()  # nothing outside
@@ -121,10 +129,10 @@ def test_logo_block_matches_init_new_logo(case):
             block = _fresh(n + 2)
             lo = 2
             # Two runs (months 0..3 and 4..6), as a caller staging month by month would do.
-            mid = init_logo_block(lo, SEED, draw, s, 0, 4, counts[:, s].copy(), sp, mp,
-                                  mean_ramp, out_block, *block)  # fmt: skip
-            end = init_logo_block(mid, SEED, draw, s, 4, horizon, counts[:, s].copy(), sp, mp,
-                                  mean_ramp, out_block, *block)  # fmt: skip
+            first = LogoRun(s, 0, 4, counts[:, s].copy(), mean_ramp)
+            second = LogoRun(s, 4, horizon, counts[:, s].copy(), mean_ramp)
+            mid = init_logo_block(lo, _dkey(draw), first, sp, mp, out_block, Storage(*block))
+            end = init_logo_block(mid, _dkey(draw), second, sp, mp, out_block, Storage(*block))
             assert end == lo + n
             scalar = (
                 np.empty((S.F_COUNT, n)),
@@ -156,7 +164,9 @@ def test_template_lays_out_the_book_by_segment():
     np.testing.assert_array_equal(tmpl.ring, (book.hist_usage * book.price[:, None])[tmpl.row].T)
     block = _fresh(3)
     sp = make_params(1, 2, 4)[0][0, 3]
-    assert init_book_block(tmpl, 3, 1, SEED, 0, sp, 0.0, 1.0, 0.5, *block) == 1
+    assert (
+        init_book_block(tmpl, 3, 1, _dkey(0), sp, BookSegment(0.0, 1.0, 0.5), Storage(*block)) == 1
+    )
     assert np.isnan(block[0]).all()
 
 

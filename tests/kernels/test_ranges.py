@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from simengine.kernels.account import workspace
+from simengine.kernels.draw import workspace
 from simengine.kernels.layout import HISTORY_MONTHS, RING_MONTHS
 from simengine.kernels.ranges import LANES, compact, count_waste, fill_holes, lane_sum, run_bounds
 from simengine.kernels.state import J_ALIVE, J_GONE, NOT_GONE

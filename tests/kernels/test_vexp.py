@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simengine.kernels.passes import exp_pass
+from simengine.kernels.vmath import exp_pass
 
 
 def _vexp(x):
