@@ -11,7 +11,9 @@ What lives here
     month, tenure) cell for the usage likelihood, and per account (count, sum, the season's and
     the ramp's share as counts) for the likelihood and for each account the simulation starts
     from.  :func:`~simengine.bookstats.changes.changed_rows` is the one numbering of the
-    accounts with changes that both read.
+    accounts with changes that both read; :class:`~simengine.bookstats.changes.UsageRules` the
+    settle rule (which months after a new use case are not changes), recorded in a posterior's
+    attrs by the fit and read back by the set-up.
 :mod:`~simengine.bookstats.churn_rules`
     The churn rules (usage decline, contract anniversary), their parameters
     (:class:`ChurnRules`, recorded in a posterior's attrs by the fit and read back by the
