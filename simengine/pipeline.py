@@ -184,13 +184,7 @@ def usage_rules(checked: CheckedRun):
     the default without a posterior (:class:`simengine.bookstats.changes.UsageRules`)."""
     from simengine.bookstats.changes import UsageRules
 
-    if checked.tree is None:
-        return UsageRules()
-    attrs = dict(checked.tree["posterior"].attrs) | dict(checked.tree.attrs)
-    try:
-        return UsageRules.from_attrs(attrs)
-    except ValueError as exc:
-        raise ConfigError(f"config key 'fit.posterior' = {checked.path!r}: {exc}") from None
+    return _recorded_rules(checked, UsageRules)
 
 
 def churn_rules(checked: CheckedRun):
@@ -198,11 +192,16 @@ def churn_rules(checked: CheckedRun):
     without a posterior (:class:`simengine.bookstats.ChurnRules`)."""
     from simengine.bookstats import ChurnRules
 
+    return _recorded_rules(checked, ChurnRules)
+
+
+def _recorded_rules(checked: CheckedRun, rules_class):
+    """``rules_class.from_attrs`` of the run's posterior; its defaults without one."""
     if checked.tree is None:
-        return ChurnRules()
+        return rules_class()
     attrs = dict(checked.tree["posterior"].attrs) | dict(checked.tree.attrs)
     try:
-        return ChurnRules.from_attrs(attrs)
+        return rules_class.from_attrs(attrs)
     except ValueError as exc:
         raise ConfigError(f"config key 'fit.posterior' = {checked.path!r}: {exc}") from None
 
