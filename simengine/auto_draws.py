@@ -40,6 +40,7 @@ __all__ = [
     "AUTO",
     "STATE_DIR",
     "append_draws",
+    "draws_taken",
     "first_block",
     "has_run",
     "is_auto",
@@ -312,3 +313,12 @@ def load_accumulator(job: Path, draws: int):
         return None
     with np.load(path) as saved:
         return AccountAccumulator.from_state({k: saved[k] for k in saved.files}, draws)
+
+
+def draws_taken(ds: xr.Dataset) -> dict[str, int]:
+    """Draws each scenario of a stacked sweep holds (a shorter one is padded with NaN)."""
+    revenue = ds["revenue"].sum(("month", "segment"), skipna=False)
+    counts = revenue.notnull().sum("draw").values
+    return {
+        str(s): int(c) for s, c in zip(ds["scenario"].values, np.atleast_1d(counts), strict=True)
+    }

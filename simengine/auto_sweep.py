@@ -64,7 +64,7 @@ from simengine.auto_draws import (
 )
 from simengine.mcse import better_scores, quantile_mcse, share_mcse
 
-__all__ = ["config_from_yaml", "draws_taken", "plan_sweep", "settle_sweep"]
+__all__ = ["config_from_yaml", "plan_sweep", "settle_sweep"]
 
 
 def _job_config(job: Path) -> str:
@@ -394,12 +394,3 @@ def _print_settled(table: pd.DataFrame, sim) -> None:
         out.add_row(str(row.scenario), f"{row.draws:,}", row.statistic, f"{row.value:.3f}",
                     f"{row.mcse:.4f}", row.stopped)  # fmt: skip
     Console().print(out)
-
-
-def draws_taken(ds: xr.Dataset) -> dict[str, int]:
-    """Draws each scenario of a stacked sweep holds (a shorter one is padded with NaN)."""
-    revenue = ds["revenue"].sum(("month", "segment"), skipna=False)
-    counts = revenue.notnull().sum("draw").values
-    return {
-        str(s): int(c) for s, c in zip(ds["scenario"].values, np.atleast_1d(counts), strict=True)
-    }

@@ -237,7 +237,7 @@ def _sweep_report(folder: Path, currency: str | None, baseline: str | None, year
     sections.append(rec.diagnostics_section(dict(base.attrs), job))
     prov = rec.provenance_section(dict(base.attrs), [("sweep folder", folder),
                                                      ("baseline", baseline)])  # fmt: skip
-    from simengine.auto_sweep import draws_taken
+    from simengine.auto_draws import draws_taken
 
     taken = draws_taken(ds)  # sim.draws=auto: each scenario stops at its own number of draws
     prov.blocks.insert(0, table(
