@@ -38,8 +38,9 @@ account effects evaluate it with in :func:`~simengine.bookstats.changes.change_s
 use in ``fitting/base.py`` (``SharedParameters.season``) and ``fitting/usage.py``; the posterior
 variable's dims in ``fitting/draws.py`` (``posterior_draws`` keeps ``month_of_year``); the
 kernel's table in ``params.py`` (``_season_profile``) and the kernel's use of it (its slots in
-``kernels/layout.py``, the account effects in ``kernels/init.py``, the monthly factor in the
-usage step).
+``kernels/layout.py``; the segment's table of a draw, ``SegmentTables.season``, in
+``kernels/draw.py``; the account effects in ``kernels/init.py``; the month's factor,
+``season_now``, in ``kernels/month_revenue.py``).
 
 *A new churn rule* (a covariate that multiplies the churn hazard at some month boundaries): the
 rule and its parameters in :mod:`~simengine.bookstats.churn_rules` (a function marking the
