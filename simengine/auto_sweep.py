@@ -18,26 +18,26 @@ stop at once; a close call (``p_better`` near 0.5) needs about ``0.25 / precisio
 at 0.02) and stops at ``sim.max_draws`` if that is fewer.
 
 **How** (``simengine run -m ... sim.draws=auto``): Hydra runs every job with its first block
-(:func:`simengine.auto_draws.first_block`), which keeps its draws in ``.auto/`` in its folder
-(the dataset as plain arrays and JSON, and its per-account accumulator) and writes no outputs
-yet.  When the jobs are done, the sweep's callback (:class:`simengine.sweep_callback.SweepCallback`) settles them in the
-main process before it stacks ``sweep.nc`` (:func:`settle_sweep`): from every job's per-draw
-metric (the last forecast year's revenue, read from the kept dataset) it computes the MCSEs; the
-undecided jobs simulate only their next draws (the book loaded once for all of them), appended to
-the kept ones; then again until every comparison is settled or at ``sim.max_draws``.  Each job's
-outputs (``forecast.nc``, ``summary.csv``, ``summary.xlsx``, the per-account files: each job
-folder holds a complete run) are written **once**, as soon as its draws are final -- by two
-worker processes when there are several (the outputs are single-threaded Python, ~1 CPU-s a job,
-so they run beside the kernel of the jobs still drawing): a job settled at its first block writes
+(:func:`simengine.auto_draws.first_block`), which keeps its draws in ``.auto/`` in its folder (the
+dataset as plain arrays and JSON, and its per-account accumulator) and writes no outputs yet.  When
+the jobs are done, the sweep's callback (:class:`simengine.sweep_callback.SweepCallback`) settles
+them in the main process before it stacks ``sweep.nc`` (:func:`settle_sweep`): from every job's
+per-draw metric (the last forecast year's revenue, read from the kept dataset) it computes the
+MCSEs; the undecided jobs simulate only their next draws (the book loaded once for all of them),
+appended to the kept ones; then again until every comparison is settled or at ``sim.max_draws``.
+Each job's outputs (``forecast.nc``, ``summary.csv``, ``summary.xlsx``, the per-account files: each
+job folder holds a complete run) are written **once**, as soon as its draws are final -- by two
+worker processes when there are several (the outputs are single-threaded Python, ~1 CPU-s a job, so
+they run beside the kernel of the jobs still drawing): a job settled at its first block writes
 bytewise a fixed run's outputs of that many draws (an extended one differs only where quotas
-calibrated on a run's draws enter: :data:`simengine.gtm.comp.QUOTA_DEPENDENT`).  It writes ``auto_draws.csv`` in the sweep folder (per scenario: draws,
-statistic, its value and MCSE, why it stopped) and prints it.  Each job's ``forecast.nc`` says its
-rule in attr ``draws_rule``; its draws are its ``draw`` dim.  A job is continued with the config
-its dataset records (:func:`config_from_yaml`).  ``.auto/`` is deleted at the end; a job of an
-earlier run of the sweep (outputs written, nothing kept) that must draw more is simulated again
-from draw 0 (the same numbers, more time).  ``sweep.nc`` stacks jobs of different draw counts
-(a shorter one's missing draws read as NaN) and ``simengine compare`` pairs them on the draws
-they share.
+calibrated on a run's draws enter: :data:`simengine.gtm.comp.QUOTA_DEPENDENT`).  It writes
+``auto_draws.csv`` in the sweep folder (per scenario: draws, statistic, its value and MCSE, why it
+stopped) and prints it.  Each job's ``forecast.nc`` says its rule in attr ``draws_rule``; its draws
+are its ``draw`` dim.  A job is continued with the config its dataset records
+(:func:`config_from_yaml`).  ``.auto/`` is deleted at the end; a job of an earlier run of the sweep
+(outputs written, nothing kept) that must draw more is simulated again from draw 0 (the same
+numbers, more time).  ``sweep.nc`` stacks jobs of different draw counts (a shorter one's missing
+draws read as NaN) and ``simengine compare`` pairs them on the draws they share.
 """
 
 from __future__ import annotations

@@ -52,10 +52,10 @@ exposure counts in ``fitting/churn.py``; the parameter name in ``fitting/draws.p
 ``churn_pass``, and its index in ``kernels/layout.py``), tested against this module's rule.
 
 *A new step law* for usage (another shape of the month-on-month step): the law, its parameter
-names and its closed forms in :mod:`~simengine.bookstats.tails` (``TAIL_PARAMETERS``); its
-estimate in ``fitting/usage.py`` (``_tail_law``, ``_tail_shape``); the names in
-``fitting/draws.py`` (``PARAMETER_NAMES``) and their defaults in ``params.py``; the draw in the
-kernel (``kernels/usage_step.py``, ``mixture_pass``; the parameter's index in ``kernels/layout.py``),
+names and its closed forms in :mod:`~simengine.bookstats.tails` (``TAIL_PARAMETERS``); its estimate
+in ``fitting/usage.py`` (``_tail_law``, ``_tail_shape``); the names in ``fitting/draws.py``
+(``PARAMETER_NAMES``) and their defaults in ``params.py``; the draw in the kernel
+(``kernels/usage_step.py``, ``mixture_pass``; the parameter's index in ``kernels/layout.py``),
 tested against the closed forms here (``tests/kernels/test_step_law.py``).
 """
 

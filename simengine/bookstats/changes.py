@@ -7,10 +7,11 @@ months both show usage (:class:`~simengine.bookstats.panel.UsagePanel`) and that
 :func:`change_mask` says which account-months are changes and :func:`changed_rows` which panel
 rows are the accounts with changes: the one numbering of accounts that the fit's per-account
 statistics (:func:`change_statistics`) and the set-up's per-account fields
-(:func:`account_statistics`) share.  NumPy only.  The per-account statistics carry the season's and the onboarding ramp's share of an
-account's changes as counts (``season_coef``: net count of each month of year; ``ramp_tenure``,
-``ramp_coef``: telescoped signed tenures), so a likelihood or a kernel evaluates them against any
-profile of :data:`~simengine.bookstats.shapes.MONTHS_OF_YEAR` months and any ramp table.
+(:func:`account_statistics`) share.  NumPy only.  The per-account statistics carry the season's and
+the onboarding ramp's share of an account's changes as counts (``season_coef``: net count of each
+month of year; ``ramp_tenure``, ``ramp_coef``: telescoped signed tenures), so a likelihood or a
+kernel evaluates them against any profile of :data:`~simengine.bookstats.shapes.MONTHS_OF_YEAR`
+months and any ramp table.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ Why a normal mixture and not a Student-t or a truncated t:
 
 * **Finite mean growth.**  ``E[exp(step)] = (1 - w) exp(s^2 / 2) + w exp(k^2 s^2 / 2)`` is finite,
   so the mean of a revenue path exists and a 36-month walk over ~72 M account-months cannot reach
-  ``e^60``: a t(nu) step has ``E[exp(step)] = inf`` for every ``nu``, and at the shared book's fitted
-  ``nu = 3.8`` one draw in 1,000 carried a year's revenue 1,000x its median.
+  ``e^60``: a t(nu) step has ``E[exp(step)] = inf`` for every ``nu``, and at the shared book's
+  fitted ``nu = 3.8`` one draw in 1,000 carried a year's revenue 1,000x its median.
 * **The data's extremes.**  ``w`` and ``k`` are the maximum-likelihood fit (EM) to the same clean,
   standardised residuals the usage fit's heavy-tail test reads (``tail_residuals`` in
   ``fitting/usage.py``), so the law's body and tail up to the largest observed changes are the
@@ -23,8 +23,8 @@ Why a normal mixture and not a Student-t or a truncated t:
   ``E[exp(step)]`` (:func:`mixture_moments`), which the kernel tests check.
 
 A posterior with a Student-t shape instead (``usage_tail_nu``: a Student-t step law, or a robust
-fit's sampled ``nu``) is read through :func:`mixture_from_student_t`: the mixture closest to t(nu) in
-Kullback-Leibler divergence.
+fit's sampled ``nu``) is read through :func:`mixture_from_student_t`: the mixture closest to t(nu)
+in Kullback-Leibler divergence.
 """
 
 from __future__ import annotations
