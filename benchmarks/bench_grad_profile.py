@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument(
         "--target-accept", default="", help="comma list of target_accept to sample (default: fit's)"
     )
+    parser.add_argument(
+        "--adaptation", default="", help="comma list of nutpie adaptations (default: the fit's)"
+    )
     parser.add_argument("--terms", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
@@ -137,7 +140,8 @@ def main() -> None:
             targets = [float(v) for v in args.target_accept.split(",") if v] or [
                 FitConfig().target_accept
             ]
-            for target in targets:
+            adaptations = [a for a in args.adaptation.split(",") if a] or [NUTS_ADAPTATION]
+            for target, adaptation in [(t, a) for a in adaptations for t in targets]:
                 t0 = time.perf_counter()
                 tree = nutpie.sample(
                     compiled,
@@ -149,7 +153,7 @@ def main() -> None:
                     save_warmup=True,
                     progress_bar=False,
                     target_accept=target,
-                    adaptation=NUTS_ADAPTATION,
+                    adaptation=adaptation,
                 )
                 wall = time.perf_counter() - t0
                 stats = tree["warmup_sample_stats"].to_dataset()
@@ -160,7 +164,7 @@ def main() -> None:
                 step = post["step_size"].to_numpy().ravel()
                 total = int(w_steps.sum() + p_steps.sum())
                 print(
-                    f"[{tag}] sample 1 chain x ({tune}+{draws}), target_accept {target}: "
+                    f"[{tag}] sample 1 chain x ({tune}+{draws}), target_accept {target}, {adaptation}: "
                     f"wall {wall:.1f} s, {total} gradient evals ({total / wall:.0f}/s)",
                     flush=True,
                 )
