@@ -58,6 +58,12 @@ def main() -> None:
     parser.add_argument(
         "--adaptation", default="", help="comma list of nutpie adaptations (default: the fit's)"
     )
+    parser.add_argument(
+        "--nutpie-options",
+        default="",
+        help="variants of nutpie settings to sample, ';' between variants, ',' between KEY=VALUE "
+        "(dotted keys, e.g. adapt_options.mass_matrix_update_freq=100); '' = the defaults",
+    )
     parser.add_argument("--terms", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
@@ -141,7 +147,13 @@ def main() -> None:
                 FitConfig().target_accept
             ]
             adaptations = [a for a in args.adaptation.split(",") if a] or [NUTS_ADAPTATION]
-            for target, adaptation in [(t, a) for a in adaptations for t in targets]:
+            variants = [
+                dict(kv.split("=") for kv in v.split(",") if kv)
+                for v in (args.nutpie_options.split(";") if args.nutpie_options else [""])
+            ]
+            runs = [(t, a, o) for a in adaptations for t in targets for o in variants]
+            for target, adaptation, options in runs:
+                extra = {k: (float(v) if "." in v else int(v)) for k, v in options.items()}
                 t0 = time.perf_counter()
                 tree = nutpie.sample(
                     compiled,
@@ -154,6 +166,7 @@ def main() -> None:
                     progress_bar=False,
                     target_accept=target,
                     adaptation=adaptation,
+                    **extra,
                 )
                 wall = time.perf_counter() - t0
                 stats = tree["warmup_sample_stats"].to_dataset()
@@ -164,7 +177,7 @@ def main() -> None:
                 step = post["step_size"].to_numpy().ravel()
                 total = int(w_steps.sum() + p_steps.sum())
                 print(
-                    f"[{tag}] sample 1 chain x ({tune}+{draws}), target_accept {target}, {adaptation}: "
+                    f"[{tag}] sample 1 chain x ({tune}+{draws}), target_accept {target}, {adaptation} {options or ''}: "
                     f"wall {wall:.1f} s, {total} gradient evals ({total / wall:.0f}/s)",
                     flush=True,
                 )
