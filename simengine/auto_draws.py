@@ -264,8 +264,9 @@ def _plain(attrs) -> dict:
     return {k: v.item() if isinstance(v, np.generic) else v for k, v in attrs.items()}
 
 
-def load_run(job: Path):
-    """``(dataset, accumulator)`` :func:`save_run` kept in ``job``; None when there is none."""
+def load_run(job: Path, accumulator: bool = True):
+    """``(dataset, accumulator)`` :func:`save_run` kept in ``job`` (the accumulator, draws x
+    accounts, only when asked for: None otherwise); None when there is none."""
     import json
 
     folder = job / STATE_DIR
@@ -284,7 +285,7 @@ def load_run(job: Path):
                 ds.coords[name] = var
             else:
                 ds[name] = var
-    return ds, load_accumulator(job, ds.sizes["draw"])
+    return ds, load_accumulator(job, ds.sizes["draw"]) if accumulator else None
 
 
 def has_run(job: Path) -> bool:

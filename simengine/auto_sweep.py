@@ -133,7 +133,7 @@ def _write_job(job: str, top: int) -> str:
     """Write the outputs of a settled job from the draws kept in it (in a worker process too)."""
     from simengine.api import write_run_outputs
 
-    ds, _ = load_run(Path(job))
+    ds, _ = load_run(Path(job), accumulator=False)
     write_run_outputs(ds, job, top, sweep_job=True)
     return job
 
@@ -304,7 +304,7 @@ def settle_sweep(sweep_dir: str | Path, jobs: list[Path] | None = None) -> pd.Da
     """
     from simengine.config import config_section
     from simengine.results import write_atomic_text
-    from simengine.sweep import ERROR_FILE, _attr, _labels, job_dirs, job_ok
+    from simengine.sweep import ERROR_FILE, _labels, job_dirs, job_ok
 
     sweep_dir = Path(sweep_dir)
     jobs = job_dirs(sweep_dir) if jobs is None else list(jobs)
@@ -314,7 +314,7 @@ def settle_sweep(sweep_dir: str | Path, jobs: list[Path] | None = None) -> pd.Da
     texts, attrs, values = {}, {}, {}
     for j in jobs:
         if j in kept:
-            ds, _ = load_run(j)
+            ds, _ = load_run(j, accumulator=False)
             texts[j], attrs[j], values[j] = str(ds.attrs.get("config", "")), ds.attrs, _metric(ds)
         else:
             texts[j] = _job_config(j)
@@ -324,7 +324,7 @@ def settle_sweep(sweep_dir: str | Path, jobs: list[Path] | None = None) -> pd.Da
     for j in auto:
         if j not in kept:  # finished by an earlier run of the sweep: its forecast.nc
             values[j] = _last_year_values(j)
-            attrs[j] = _forecast_attrs(j, _attr)
+            attrs[j] = _forecast_attrs(j)
     configs = {labels[j]: config_from_yaml(texts[j]) for j in auto}
     folder = {labels[j]: j for j in auto}
     job_attrs = {labels[j]: {k: attrs[j][k] for k in _JOB_ATTRS if k in attrs[j]} for j in auto}
@@ -371,9 +371,11 @@ def settle_sweep(sweep_dir: str | Path, jobs: list[Path] | None = None) -> pd.Da
     return table
 
 
-def _forecast_attrs(job: Path, _attr) -> dict:
+def _forecast_attrs(job: Path) -> dict:
     """The attrs of a job's ``forecast.nc`` (read with h5py)."""
     import h5py
+
+    from simengine.sweep import _attr
 
     with h5py.File(job / "forecast.nc", "r") as f:
         return {k: _attr(v) for k, v in f.attrs.items()}

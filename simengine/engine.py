@@ -251,7 +251,8 @@ def account_history(
     :mod:`simengine.bookstats.churn_rules`),
     the usage fit's per-account sufficient statistics (``change_count``, ``change_sum``,
     ``season_coef``, ``ramp_tenure``, ``ramp_coef``: :func:`bookstats.changes.account_statistics`
-    on the same panel and settle rule the fit used: ``usage_rules``, default ``UsageRules()``), and the account's use cases (arrivals of
+    on the same panel and settle rule the fit used: ``usage_rules``, default ``UsageRules()``),
+    and the account's use cases (arrivals of
     :func:`bookstats.panel.new_use_cases`): ``use_cases_done`` and ``use_case_age`` of up to
     ``IN_FLIGHT`` that started within ``IN_FLIGHT_MONTHS`` of ``as_of``.
     """
