@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import xarray as xr
+
 from simengine.config import FitConfig
 from simengine.data import default_book, load_book
 from simengine.fitting import check_gate, diagnostics_table, resolve_models, sampling
@@ -96,7 +98,27 @@ def write_books(seeds: list[int], scale: float, root: Path) -> list[Path]:
     return out
 
 
-def gate_rows(folder: Path | None, fit_seeds: list[int], cfg: FitConfig):
+def first_draws(tree, cfg: FitConfig, n: int) -> dict:
+    """The gate's figures on each chain's first ``n`` draws.
+
+    nutpie adapts only during warm-up, so these are the draws a run with ``draws=n`` (same seed,
+    same tune) would have made: a shorter setting judged without sampling it again.
+    """
+    short = xr.DataTree.from_dict(
+        {g: tree[g].to_dataset().isel(draw=slice(0, n)) for g in ("posterior", "sample_stats")}
+    )
+    short.attrs = dict(tree.attrs)
+    table = diagnostics_table(short)
+    return {
+        f"first{n}_gate": "pass" if not check_gate(short, cfg) else "FAIL",
+        f"first{n}_max_rhat": round(float(table["r_hat"].max()), 3),
+        f"first{n}_min_ess": round(float(table["ess_bulk"].min())),
+    }
+
+
+def gate_rows(
+    folder: Path | None, fit_seeds: list[int], cfg: FitConfig, also_draws: list[int] = ()
+):
     """Fit the book in ``folder`` (None: the embedded book) on each fit seed (compiled once).
 
     Yields one row per seed.
@@ -143,6 +165,12 @@ def gate_rows(folder: Path | None, fit_seeds: list[int], cfg: FitConfig):
             "restarts": len(result.restarts),
             **evaluation_counts(n_steps, cfg.tune),
             "min_ess_per_s": round(min_ess / wall, 1),
+            **{
+                k: v
+                for n in also_draws
+                if n < cfg.draws
+                for k, v in first_draws(result.tree, cfg, n).items()
+            },
         }
 
 
@@ -156,6 +184,9 @@ def main() -> None:
     parser.add_argument("--tune", type=int, default=None)
     parser.add_argument("--target-accept", type=float, default=None)
     parser.add_argument("--default-book", action="store_true", help="also the embedded book")
+    parser.add_argument(
+        "--also-draws", nargs="*", type=int, default=[], help="gate on the first N draws too"
+    )
     parser.add_argument("--root", type=Path, default=None, help="where to write the books")
     args = parser.parse_args()
     cfg = FitConfig()
@@ -176,7 +207,7 @@ def main() -> None:
     )
     passed = total = 0
     for folder in books:
-        for row in gate_rows(folder, args.fit_seeds, cfg):
+        for row in gate_rows(folder, args.fit_seeds, cfg, args.also_draws):
             total += 1
             passed += row["gate"] == "pass"
             print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
