@@ -1,7 +1,7 @@
 """A fit that does not wander: the default book's full fit passes the diagnostics gate on 10 seeds in
 a row (issue 8).  Compiled once, sampled ten times (the model does not depend on the seed).
 
-It costs ~8-10 minutes on 2 idle cores (10 x 2 chains x 2,500 draws), half of ``make test``'s whole
+It costs ~10 minutes on 2 idle cores (10 x 2 chains x 3,000 steps), half of ``make test``'s whole
 budget, so it runs when ``SIMENGINE_GATE_SEEDS=1`` is set (``make test`` leaves it out; the same
 check is ``python benchmarks/bench_fit.py --gate-seeds 10``, figures in
 benchmarks/fit_results.txt).
