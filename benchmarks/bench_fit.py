@@ -1,7 +1,7 @@
 """Fit benchmark: compile vs sampling seconds of the full fit (usage, churn, expansion).
 
 ``python benchmarks/bench_fit.py`` fits synthetic books of 2,000 and 20,000 accounts x 36 months
-with NUTS (nutpie, 2 chains on 2 cores, the default FitConfig: 1000 tune + 1000 draws) and with
+with NUTS (nutpie, 2 chains on 2 cores, 1000 tune + 1000 draws, else the default FitConfig) and with
 MAP and ADVI, and prints timings, the gate figures and the MAP/ADVI estimates next to the NUTS
 posterior means.  ``--large-draws N`` runs the 20,000-account NUTS fit with N tune + N draws
 (default 1000; lower it when the full run is too long for the machine); ``--quick`` uses 2,000
