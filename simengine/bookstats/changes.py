@@ -11,7 +11,8 @@ statistics (:func:`change_statistics`) and the set-up's per-account fields
 the onboarding ramp's share of an account's changes as counts (``season_coef``: net count of each
 month of year; ``ramp_tenure``, ``ramp_coef``: telescoped signed tenures), so a likelihood or a
 kernel evaluates them against any profile of :data:`~simengine.bookstats.shapes.MONTHS_OF_YEAR`
-months and any ramp table.
+months and any ramp table.  :func:`change_quadratic_forms` sums them further, per segment and per
+(segment, changes per account), into the quadratic forms the usage likelihood reads.
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ What is fitted, and from which data
   exactly ``d = usage_drift_s + b_i + Δ log season_s(t) + Δ log ramp(k) + sigma_s eps``,
   ``b_i ~ N(0, account_sd_s)``.  By default ``eps`` is normal and ``b_i`` is integrated out
   exactly from per-account sums (no latent variable per account), and the likelihood is computed
-  from sufficient statistics (:func:`~simengine.bookstats.changes.change_statistics`): per
-  (segment, month, tenure) cell and per account, with the onboarding curve evaluated on a small
-  (segment, tenure) table.  Nothing runs per account-month while sampling, so a gradient costs
-  ~10x less than the row-by-row form.  With ``robust=True`` the noise is Student-t (scale
+  from sufficient statistics (:func:`~simengine.bookstats.changes.change_statistics`) summed
+  once more into quadratic forms in each segment's drift, season and onboarding table
+  (:func:`~simengine.bookstats.changes.change_quadratic_forms`).  Nothing runs per account,
+  cell or account-month while sampling, so a gradient's cost does not grow with the book.  With ``robust=True`` the noise is Student-t (scale
   ``usage_noise_scale_s``, ``usage_tail_nu`` degrees of freedom; a few wild months bend the
   estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is then the noise
   SD, and the kernel draws the normal mixture closest to t(``usage_tail_nu``)
