@@ -4,7 +4,7 @@ Usage::
 
     PYTHONPATH=$WT python benchmarks/bench_grad_profile.py BOOK [--models churn,usage]
         [--drop POTENTIAL,...] [--evals 400 --rounds 6] [--sample TUNE,DRAWS] [--terms]
-        [--profile]
+        [--profile] [--against-reference]
 
 Builds the fit's joint model of the book in ``BOOK`` (``accounts.csv``, ``usage.csv``,
 ``use_cases.csv``) exactly as :func:`simengine.fitting.fit_book` does (data as constants),
@@ -15,6 +15,9 @@ in ``--drop`` (the cost of a term is the whole's less the rest's), and reports:
 - the time of one call of the compiled log density + gradient (the C callback nutpie samples),
   median over ``--rounds`` blocks of ``--evals`` calls at fixed points near the unconstrained
   origin;
+- with ``--against-reference``: the same for the model with the usage likelihood per account and
+  the first use-case windows padded (the references the tests compare the account-free forms
+  with), timed in alternating blocks in this process, so a load change hits both alike;
 - with ``--sample``: one nutpie chain of TUNE + DRAWS (the fit's adaptation and target_accept),
   its wall time, leapfrog steps (= gradient evaluations) per draw in warm-up and after, tree depth,
   step size and divergences;
@@ -44,6 +47,61 @@ def _median_time(fn, evals: int, rounds: int) -> tuple[float, list[float]]:
     return float(np.median(per)), per
 
 
+def _callback(compiled):
+    """The compiled log density + gradient (nutpie's C callback) as a no-argument function that
+    evaluates it at the next of 16 fixed points near the unconstrained origin; and n_dim."""
+    proto = ctypes.CFUNCTYPE(
+        ctypes.c_int64,
+        ctypes.c_uint64,
+        ctypes.POINTER(ctypes.c_double),
+        ctypes.POINTER(ctypes.c_double),
+        ctypes.POINTER(ctypes.c_double),
+        ctypes.c_void_p,
+    )
+    func = proto(compiled.compiled_logp_func.address)
+    user_data = compiled.user_data
+    n_dim = int(compiled._n_dim)
+    rng = np.random.default_rng(0)
+    points = 0.1 * rng.standard_normal((16, n_dim))
+    grad = np.zeros(n_dim)
+    logp = np.zeros(())
+    dptr = ctypes.POINTER(ctypes.c_double)
+    state = {"i": 0}
+
+    def evaluate() -> None:
+        x = points[state["i"] % len(points)]
+        state["i"] += 1
+        code = func(
+            n_dim,
+            x.ctypes.data_as(dptr),
+            grad.ctypes.data_as(dptr),
+            logp.ctypes.data_as(dptr),
+            user_data.ctypes.data,
+        )
+        if code != 0:
+            raise SystemExit(f"log density callback returned {code}")
+
+    return evaluate, n_dim
+
+
+def _reference_model(book, models, seed):
+    """The joint model with the usage and first use-case window likelihoods in their per-account
+    and padded forms (the references of ``tests/fitting/test_usage_quadratic_forms.py``)."""
+    from unittest import mock
+
+    from simengine.fitting import expansion, usage
+    from simengine.fitting.core import build_joint_model
+    from tests.fitting import test_usage_quadratic_forms as ref
+
+    with (
+        mock.patch.object(usage, "change_quadratic_forms", lambda stats, n: stats),
+        mock.patch.object(usage, "_marginal_normal_loglik", ref._per_account_changes),
+        mock.patch.object(usage, "_initial_level_loglik", ref._per_cell_initial),
+        mock.patch.object(expansion, "_first_windows_loglik", ref._padded_first_windows),
+    ):
+        return build_joint_model(book, models, seed=seed)[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("book", type=Path)
@@ -70,6 +128,12 @@ def main() -> None:
         "--drop", default="", help="Potentials to leave out (comma list): the cost of the rest"
     )
     parser.add_argument("--no-nutpie", action="store_true", help="skip the numba compile")
+    parser.add_argument(
+        "--against-reference",
+        action="store_true",
+        help="also compile the model with the per-account usage and padded window likelihoods "
+        "(the test's references) and time both in alternating blocks in this process",
+    )
     args = parser.parse_args()
 
     from simengine.config import FitConfig
@@ -100,38 +164,30 @@ def main() -> None:
         t0 = time.perf_counter()
         compiled = compile_nuts(model, kept_variables(model))
         print(f"[{tag}] nutpie compile {time.perf_counter() - t0:.1f} s", flush=True)
-        proto = ctypes.CFUNCTYPE(
-            ctypes.c_int64,
-            ctypes.c_uint64,
-            ctypes.POINTER(ctypes.c_double),
-            ctypes.POINTER(ctypes.c_double),
-            ctypes.POINTER(ctypes.c_double),
-            ctypes.c_void_p,
-        )
-        func = proto(compiled.compiled_logp_func.address)
-        user_data = compiled.user_data
-        n_dim = int(compiled._n_dim)
-        rng = np.random.default_rng(0)
-        points = 0.1 * rng.standard_normal((16, n_dim))
-        grad = np.zeros(n_dim)
-        logp = np.zeros(())
-        dptr = ctypes.POINTER(ctypes.c_double)
-        state = {"i": 0}
-
-        def evaluate() -> None:
-            x = points[state["i"] % len(points)]
-            state["i"] += 1
-            code = func(
-                n_dim,
-                x.ctypes.data_as(dptr),
-                grad.ctypes.data_as(dptr),
-                logp.ctypes.data_as(dptr),
-                user_data.ctypes.data,
-            )
-            if code != 0:
-                raise SystemExit(f"log density callback returned {code}")
-
+        evaluate, n_dim = _callback(compiled)
         evaluate()
+        if args.against_reference:
+            ref_model = _reference_model(book, models, args.seed)
+            for pot in [p for p in ref_model.potentials if p.name in args.drop.split(",")]:
+                ref_model.potentials.remove(pot)
+            reference, _ = _callback(compile_nuts(ref_model, kept_variables(ref_model)))
+            reference()
+            pairs = [
+                (
+                    _median_time(evaluate, args.evals, 1)[0],
+                    _median_time(reference, args.evals, 1)[0],
+                )
+                for _ in range(args.rounds)
+            ]
+            new_med, ref_med = np.median(pairs, axis=0)
+            print(
+                f"[{tag}] alternating blocks of {args.evals} calls, load {os.getloadavg()}: "
+                f"quadratic forms {new_med * 1e6:.0f} us/call, per-account reference "
+                f"{ref_med * 1e6:.0f} us/call (ratio {new_med / ref_med:.2f}; blocks "
+                + ", ".join(f"{a * 1e6:.0f}/{b * 1e6:.0f}" for a, b in pairs)
+                + ")",
+                flush=True,
+            )
         med, per = _median_time(evaluate, args.evals, args.rounds)
         print(
             f"[{tag}] n_dim {n_dim}; numba logp+grad {med * 1e6:.0f} us/call median "

@@ -11,7 +11,8 @@ statistics (:func:`change_statistics`) and the set-up's per-account fields
 the onboarding ramp's share of an account's changes as counts (``season_coef``: net count of each
 month of year; ``ramp_tenure``, ``ramp_coef``: telescoped signed tenures), so a likelihood or a
 kernel evaluates them against any profile of :data:`~simengine.bookstats.shapes.MONTHS_OF_YEAR`
-months and any ramp table.
+months and any ramp table.  :func:`change_quadratic_forms` sums them further, per segment and per
+(segment, changes per account), into the quadratic forms the usage likelihood reads.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from simengine.bookstats.panel import UsagePanel
+from simengine.bookstats.shapes import RAMP_FIT_MONTHS
 
 __all__ = [
     "SETTLE_MONTHS",
@@ -31,12 +33,20 @@ __all__ = [
     "change_mask",
     "changed_rows",
     "change_statistics",
+    "change_quadratic_forms",
     "usage_changes",
 ]
 
 #: Default months after a new use case starts during which its ramp still moves usage (left out of
 #: the changes): 12 = 4 ramp time constants of 3 months.
 SETTLE_MONTHS = 12
+
+#: Length of a segment's usage parameter vector ``theta_s`` = (drift, the 12 seasonal effects,
+#: ``log ramp(0 .. RAMP_FIT_MONTHS)``), whose design rows :func:`change_quadratic_forms` sums: the
+#: expected sum of any set of changes of one segment is ``x . theta_s`` for a fixed row ``x``.
+THETA_SIZE = 1 + 12 + RAMP_FIT_MONTHS + 1
+_SEASON_COL = 1
+_RAMP_COL = 13
 
 #: The posterior attr that carries the settle rule (:class:`UsageRules`).
 _SETTLE_ATTR = "usage_rule_settle_months"
@@ -185,6 +195,125 @@ def change_statistics(data: dict[str, Any]) -> dict[str, Any]:
         "init_cells": init_cells,
         "max_tenure": max_tenure,
     }
+
+
+def _ramp_columns(x: np.ndarray, rows: np.ndarray, tenure: np.ndarray, coef: np.ndarray) -> None:
+    """Add ``coef`` at the ``log ramp(tenure)`` columns of rows ``rows`` of ``x`` (in place);
+    tenures past :data:`RAMP_FIT_MONTHS` are on the plateau (``log ramp = 0``) and add nothing."""
+    on = (tenure <= RAMP_FIT_MONTHS) & (coef != 0.0)
+    np.add.at(x, (rows[on], _RAMP_COL + tenure[on]), coef[on])
+
+
+def _cell_design(cells: dict[str, np.ndarray]) -> np.ndarray:
+    """Design rows of the cells: a cell's expected change is ``x . theta_s``, (n_cells, P)."""
+    n = len(cells["count"])
+    rows = np.arange(n)
+    x = np.zeros((n, THETA_SIZE))
+    x[:, 0] = 1.0
+    x[rows, _SEASON_COL + cells["moy"]] += 1.0
+    x[rows, _SEASON_COL + cells["prev_moy"]] -= 1.0
+    _ramp_columns(x, rows, cells["tenure"], np.ones(n))
+    _ramp_columns(x, rows, cells["tenure"] - 1, -np.ones(n))
+    return x
+
+
+def _account_design(accounts: dict[str, np.ndarray]) -> np.ndarray:
+    """Design rows of the accounts: the expected sum of an account's changes is ``x . theta_s``,
+    (n_accounts, P)."""
+    n = len(accounts["count"])
+    x = np.zeros((n, THETA_SIZE))
+    x[:, 0] = accounts["count"]
+    x[:, _SEASON_COL : _SEASON_COL + 12] = accounts["season_coef"]
+    rows = np.repeat(np.arange(n), accounts["ramp_tenure"].shape[1])
+    _ramp_columns(x, rows, accounts["ramp_tenure"].ravel(), accounts["ramp_coef"].ravel())
+    return x
+
+
+def change_quadratic_forms(stats: dict[str, Any], n_segments: int) -> dict[str, Any]:
+    """The usage likelihood's sums of squares as quadratic forms in each segment's parameters.
+
+    Every expected value the marginal normal likelihood reads is linear in the segment's
+    ``theta_s`` (:data:`THETA_SIZE`: drift, season, ``log ramp(0..K)``): a cell's expected change
+    is ``x_c . theta_s`` and an account's expected sum of changes ``x_i . theta_s``, for design
+    rows fixed by the data.  So ``sum_c (sum_sq_c - 2 e_c sum_c + n_c e_c^2)`` over a segment's
+    cells, and ``sum_i (sum_i - x_i . theta_s)^2`` over a segment's accounts with ``n`` changes
+    (the accounts' weight in the likelihood depends on the segment and ``n`` only), are
+    ``Q - 2 delta . B + delta' H delta`` with ``delta = theta_s - theta_ref``: the sums are taken
+    here, once, and the likelihood's cost does not grow with accounts or cells.
+
+    Centred on ``theta_ref``, the segment's least-squares fit of its cells, so that near the
+    posterior (where ``delta`` is small) ``Q`` holds the residual sum of squares itself and not
+    the difference of two large sums.
+
+    Parameters
+    ----------
+    stats : dict
+        :func:`change_statistics`.
+    n_segments : int
+        Segments of the book (segments without changes get zeros).
+
+    Returns
+    -------
+    dict
+        ``reference`` (n_segments, P): ``theta_ref``.  ``within`` (per segment): ``count``
+        (changes), ``sum_sq`` (n_segments,), ``cross`` (n_segments, P), ``gram``
+        (n_segments, P, P).  ``groups`` (one per distinct (segment, changes per account)):
+        ``segment``, ``count`` (changes per account), ``accounts`` (accounts in the group),
+        ``sum_sq``, ``cross``, ``gram`` as above over the group's accounts' sums.
+    """
+    cells, acc = stats["cells"], stats["accounts"]
+    x_cell = _cell_design(cells)
+    cs = cells["segment"]
+    gram = np.zeros((n_segments, THETA_SIZE, THETA_SIZE))
+    plain = np.zeros((n_segments, THETA_SIZE))
+    for s in np.unique(cs):
+        on = cs == s
+        gram[s] = (x_cell[on] * cells["count"][on, None]).T @ x_cell[on]
+        plain[s] = cells["sum"][on] @ x_cell[on]
+    # Min-norm least squares: the season's profile is only determined up to its zero-sum
+    # direction where a segment's months are all covered, and any solution centres as well.
+    reference = np.stack(
+        [np.linalg.lstsq(gram[s], plain[s], rcond=None)[0] for s in range(n_segments)]
+    )
+    e_cell = np.sum(x_cell * reference[cs], axis=1)
+    resid_sum = cells["sum"] - cells["count"] * e_cell
+    within = {
+        "count": np.bincount(cs, weights=cells["count"], minlength=n_segments),
+        "sum_sq": np.bincount(
+            cs,
+            weights=cells["sum_sq"] - 2.0 * e_cell * cells["sum"] + cells["count"] * e_cell**2,
+            minlength=n_segments,
+        ),
+        "cross": np.stack(
+            [resid_sum[cs == s] @ x_cell[cs == s] for s in range(n_segments)]
+        ).reshape(n_segments, THETA_SIZE),
+        "gram": gram,
+    }
+
+    x_acc = _account_design(acc)
+    seg = acc["segment"]
+    resid = acc["sum"] - np.sum(x_acc * reference[seg], axis=1)
+    key = np.stack([seg, acc["count"].astype(np.int64)], axis=1)
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    n_groups = len(uniq)
+    order = np.argsort(inv, kind="stable")
+    bounds = np.searchsorted(inv[order], np.arange(n_groups + 1))
+    group_gram = np.empty((n_groups, THETA_SIZE, THETA_SIZE))
+    group_cross = np.empty((n_groups, THETA_SIZE))
+    for g in range(n_groups):
+        rows = order[bounds[g] : bounds[g + 1]]
+        group_gram[g] = x_acc[rows].T @ x_acc[rows]
+        group_cross[g] = resid[rows] @ x_acc[rows]
+    groups = {
+        "segment": uniq[:, 0].astype(np.int64),
+        "count": uniq[:, 1].astype(np.float64),
+        "accounts": np.bincount(inv, minlength=n_groups).astype(np.float64),
+        "sum_sq": np.bincount(inv, weights=resid**2, minlength=n_groups),
+        "cross": group_cross,
+        "gram": group_gram,
+    }
+    return {"reference": reference, "within": within, "groups": groups}
 
 
 def changed_rows(panel: UsagePanel) -> np.ndarray:

@@ -67,6 +67,7 @@ import pandas as pd
 
 from simengine.bookstats.changes import SETTLE_MONTHS
 from simengine.bookstats.panel import new_use_cases, segment_index, usage_panel, use_case_cover
+from simengine.bookstats.shapes import RAMP_FIT_MONTHS
 from simengine.data import Book
 from simengine.fitting._lazy import pm, pt
 from simengine.fitting.base import BookModel, SharedParameters
@@ -388,14 +389,38 @@ def _later_windows_loglik(params: SharedParameters, w: dict[str, np.ndarray]):
     return pt.sum(pt.logsumexp(logp + log_weight[None, :], axis=1))
 
 
+def _usage_step_table(params: SharedParameters):
+    """Drift, season and onboarding step of a change, per (segment, month of year, tenure):
+    ``(S, 12, K + 1)`` flattened, tenure ``k = 1 .. K + 1`` in slot ``k - 1`` (``K + 1`` stands
+    for every tenure past the ramp, whose step is 0).  :func:`_step_index` finds a change's slot,
+    so the likelihood gathers one value per change from a small table."""
+    log_ramp = params.log_ramp_table(RAMP_FIT_MONTHS)  # (S, K + 1)
+    drift = params.get("usage_drift")
+    season = params.season()
+    month_step = season - pt.roll(season, 1, axis=1)  # season[m] - season[m - 1]
+    ramp = pt.concatenate([log_ramp, pt.zeros((log_ramp.shape[0], 1))], axis=1)
+    ramp_step = ramp[:, 1:] - ramp[:, :-1]  # (S, K + 1)
+    table = drift[:, None, None] + month_step[:, :, None] + ramp_step[:, None, :]
+    return table.reshape((-1,))
+
+
+def _step_index(segment: np.ndarray, month: np.ndarray, tenure: np.ndarray) -> np.ndarray:
+    """Slot of :func:`_usage_step_table` of changes of ``segment`` in ``month`` at ``tenure``."""
+    width = RAMP_FIT_MONTHS + 1
+    slot = np.minimum(np.maximum(tenure, 1), width) - 1
+    return (segment * 12 + month % 12) * width + slot
+
+
 def _first_windows_loglik(params: SharedParameters, w: dict[str, np.ndarray]):
     """Windows of an account's first new use case (no earlier uplift).
 
     The jump of a use case depends on its window only through (segment, node, lag), so it is
-    computed on that small (S, K, W) table.  With normal noise the window's log density at node
-    ``k`` needs ``sum m x^2``, ``sum m x J_k`` and ``sum m J_k^2`` (``x`` = change minus the usage
-    terms, ``m`` = mask): two small matrix products per segment instead of transcendental
-    functions over every (window, node, lag).
+    computed on that small (S, K, W) table, and the usage terms of a change through (segment,
+    month of year, tenure) (:func:`_usage_step_table`).  With normal noise the window's log
+    density at node ``k`` needs ``sum m x^2``, ``sum m x J_k`` and ``sum m J_k^2`` (``x`` =
+    change minus the usage terms, ``m`` = mask): two small matrix products per segment instead of
+    transcendental functions over every (window, node, lag).  With Student-t noise (``robust``)
+    the densities are evaluated on the observed (window, lag) pairs only.
     """
     seg = w["segment"]
     scale, nu = params.usage_noise()
@@ -409,20 +434,26 @@ def _first_windows_loglik(params: SharedParameters, w: dict[str, np.ndarray]):
     done = 1.0 - pt.exp(-(lag[None, :] + 1.0) / ramp[:, None])  # (S, W)
     done_before = 1.0 - pt.exp(-lag[None, :] / ramp[:, None])
     jump = pt.log1p(size * done[:, None, :]) - pt.log1p(size * done_before[:, None, :])  # (S,K,W)
-    mask = w["mask"].astype(np.float64)
-    resid = w["change"] - _usage_terms(params, w)  # (n_w, W) before the jump
+    steps = _usage_step_table(params)
+    mask = w["mask"]
+    index = _step_index(seg[:, None], w["month"], w["tenure"])  # (n_w, W)
     if nu is not None:
-        noise = pm.StudentT.dist(nu=nu, mu=0.0, sigma=scale[seg][:, None, None])
-        logp = pm.logp(noise, resid[:, None, :] - jump[seg])
-        logp = pt.sum(logp * mask[:, None, :], axis=2)  # (n_w, K)
+        n_nodes = len(log_weight)
+        window, lag_at = np.nonzero(mask)
+        s_at = seg[window]
+        resid = w["change"][window, lag_at] - steps[index[window, lag_at]]  # (n_obs,)
+        jump_at = jump.transpose(0, 2, 1).reshape((-1, n_nodes))[s_at * len(lag) + lag_at]
+        noise = pm.StudentT.dist(nu=nu, mu=0.0, sigma=scale[s_at][:, None])
+        logp = pm.logp(noise, resid[:, None] - jump_at)  # (n_obs, K)
+        logp = pt.zeros((len(seg), n_nodes))[window].inc(logp)  # (n_w, K)
         return pt.sum(pt.logsumexp(logp + log_weight[None, :], axis=1))
     total = 0.0
     for s in range(n_seg):
         rows = np.flatnonzero(seg == s)
         if not len(rows):
             continue
-        m = mask[rows]
-        x = resid[rows] * m
+        m = mask[rows].astype(np.float64)
+        x = w["change"][rows] * m - steps[np.where(mask[rows], index[rows], 0)] * m
         sum_sq = pt.sum(x * x, axis=1)[:, None]
         cross = pt.dot(x, jump[s].T)  # (n_s, K)
         jump_sq = pt.dot(m, (jump[s] ** 2).T)

@@ -9,10 +9,10 @@ What is fitted, and from which data
   exactly ``d = usage_drift_s + b_i + Δ log season_s(t) + Δ log ramp(k) + sigma_s eps``,
   ``b_i ~ N(0, account_sd_s)``.  By default ``eps`` is normal and ``b_i`` is integrated out
   exactly from per-account sums (no latent variable per account), and the likelihood is computed
-  from sufficient statistics (:func:`~simengine.bookstats.changes.change_statistics`): per
-  (segment, month, tenure) cell and per account, with the onboarding curve evaluated on a small
-  (segment, tenure) table.  Nothing runs per account-month while sampling, so a gradient costs
-  ~10x less than the row-by-row form.  With ``robust=True`` the noise is Student-t (scale
+  from sufficient statistics (:func:`~simengine.bookstats.changes.change_statistics`) summed
+  once more into quadratic forms in each segment's drift, season and onboarding table
+  (:func:`~simengine.bookstats.changes.change_quadratic_forms`).  Nothing runs per account,
+  cell or account-month while sampling, so a gradient's cost does not grow with the book.  With ``robust=True`` the noise is Student-t (scale
   ``usage_noise_scale_s``, ``usage_tail_nu`` degrees of freedom; a few wild months bend the
   estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is then the noise
   SD, and the kernel draws the normal mixture closest to t(``usage_tail_nu``)
@@ -79,10 +79,12 @@ import numpy as np
 from simengine.bookstats.changes import (
     SETTLE_MONTHS,
     UsageRules,
+    change_quadratic_forms,
     change_statistics,
     usage_changes,
 )
 from simengine.bookstats.panel import usage_panel
+from simengine.bookstats.shapes import RAMP_FIT_MONTHS
 from simengine.bookstats.tails import TAIL_PARAMETERS, fit_scale_mixture
 from simengine.data import Book
 from simengine.fitting._lazy import pm, pt
@@ -144,6 +146,7 @@ class UsageModel(BookModel):
         )
         data = usage_changes(panel)
         data["stats"] = change_statistics(data)
+        data["forms"] = change_quadratic_forms(data["stats"], len(book.segments))
         data["tail_law"] = _tail_law(data, self.model_config)
         n_seg = len(book.segments)
         data["zero_months"] = {
@@ -179,7 +182,7 @@ class UsageModel(BookModel):
                 pm.StudentT.dist(nu=nu, mu=expected + effect, sigma=scale[seg]), data["change"]
             ).sum()
         else:
-            changes = _marginal_normal_loglik(params, data["stats"], scale, account_sd)
+            changes = _marginal_normal_loglik(params, data["forms"], scale, account_sd)
         if data["tail_law"] is not None:
             _tail_shape(params, data["tail_law"])
         initial = _initial_level_loglik(params, data["stats"])
@@ -211,61 +214,70 @@ class UsageModel(BookModel):
         }
 
 
-def _marginal_normal_loglik(params: SharedParameters, stats: dict, sigma, tau):
+def _marginal_normal_loglik(params: SharedParameters, forms: dict, sigma, tau):
     """Log likelihood of changes with ``b_i ~ N(0, tau_s)`` integrated out exactly.
 
     An account's ``n`` residuals ``r = d - e`` are ``N(0, sigma^2 I + tau^2 J)``; the density needs
-    only ``(n, S1 = sum r, S2 = sum r^2)`` per account.  Both are taken from sufficient statistics
-    (see :func:`~simengine.bookstats.changes.change_statistics`), so no operation runs per
-    account-month:
-
-    * ``sum_i S2_i / sigma_s^2`` from cells of equal (segment, month, tenure), where ``e`` is one
-      value: ``sum r^2 = sum d^2 - 2 e sum d + n e^2``;
-    * ``S1_i = sum d - n_i drift_s - season terms - sum_k ramp_coef_ik log ramp_s(k)``: the
-      ``Δ log ramp`` of consecutive tenures telescope to a few signed terms per account.
+    only ``(n, S1 = sum r, S2 = sum r^2)`` per account:
+    ``-0.5 [S2 / sigma^2 - tau^2 S1^2 / (sigma^2 (sigma^2 + n tau^2)) + (n - 1) log sigma^2
+    + log(sigma^2 + n tau^2) + n log 2 pi]``.  Every expected change and every account's expected
+    sum of changes is linear in the segment's parameter vector ``theta_s`` (drift, season,
+    ``log ramp(0..K)``), so ``sum S2`` over a segment and ``sum S1^2`` over the accounts of a
+    segment with ``n`` changes (one weight) are quadratic forms in ``theta_s`` whose matrices are
+    summed once in NumPy (:func:`~simengine.bookstats.changes.change_quadratic_forms`): nothing
+    runs per account, cell or account-month while sampling.
     """
-    cells = stats["cells"]
-    acc = stats["accounts"]
-    log_ramp = params.log_ramp_table(stats["max_tenure"])  # (S, K + 1)
+    # theta's order is change_quadratic_forms': drift, season (12), log ramp(0..K).  Variables are
+    # created in the order of the per-account form (ramp, season, drift): the sampler's parameter
+    # vector, hence a seeded fit, keeps its layout.
+    log_ramp = params.log_ramp_table(RAMP_FIT_MONTHS)  # (S, K + 1)
     season = params.season()  # (S, 12)
     drift = params.get("usage_drift")
-    cs = cells["segment"]
-    expected = (
-        drift[cs]
-        + season[cs, cells["moy"]]
-        - season[cs, cells["prev_moy"]]
-        + log_ramp[cs, cells["tenure"]]
-        - log_ramp[cs, cells["tenure"] - 1]
-    )
+    theta = pt.concatenate([drift[:, None], season, log_ramp], axis=1)
+    delta = theta - forms["reference"]  # (S, P)
     var = sigma**2
-    within = pt.sum(
-        (cells["sum_sq"] - 2.0 * expected * cells["sum"] + cells["count"] * expected**2) / var[cs]
+    within = forms["within"]
+    quad = (
+        within["sum_sq"]
+        - 2.0 * pt.sum(delta * within["cross"], axis=1)
+        + pt.sum(delta[:, :, None] * within["gram"] * delta[:, None, :], axis=(1, 2))
     )
-    s = acc["segment"]
-    n = acc["count"]
-    ramp_sum = pt.sum(acc["ramp_coef"] * log_ramp[s[:, None], acc["ramp_tenure"]], axis=1)
-    # Each account's net season counts dot its own segment's profile.
-    season_sum = pt.sum(acc["season_coef"] * season[s], axis=1)
-    s1 = acc["sum"] - n * drift[s] - season_sum - ramp_sum
-    between = (tau**2)[s]
-    total = var[s] + n * between
-    shared = pt.sum(between * s1**2 / (total * var[s]))
-    logdet = pt.sum((n - 1.0) * pt.log(var[s]) + pt.log(total))
-    return -0.5 * (within - shared + logdet + n.sum() * np.log(2.0 * np.pi))
+    groups = forms["groups"]
+    g = groups["segment"]
+    n = groups["count"]
+    dg = delta[g]  # (groups, P)
+    s1_sq = (
+        groups["sum_sq"]
+        - 2.0 * pt.sum(dg * groups["cross"], axis=1)
+        + pt.sum(dg[:, :, None] * groups["gram"] * dg[:, None, :], axis=(1, 2))
+    )
+    var_g = var[g]
+    between = (tau**2)[g]
+    total = var_g + n * between
+    shared = pt.sum(between * s1_sq / (total * var_g))
+    logdet = pt.sum(groups["accounts"] * ((n - 1.0) * pt.log(var_g) + pt.log(total)))
+    n_changes = float(within["count"].sum())
+    return -0.5 * (pt.sum(quad / var) - shared + logdet + n_changes * np.log(2.0 * np.pi))
 
 
 def _initial_level_loglik(params: SharedParameters, stats: dict):
-    """``log U[start] - log season - log ramp(0) ~ N(mu_s, sd_s)`` from (segment, month) cells."""
+    """``log U[start] - log season - log ramp(0) ~ N(mu_s, sd_s)`` from (segment, month of year)
+    sums: the mean is one (segment, month of year) table, so no gathers."""
     init = stats["init_cells"]
-    s = init["segment"]
+    n_seg = len(params.model.coords["segment"])
+    at = (init["segment"], init["moy"])
+    count, level_sum, level_sq = (np.zeros((n_seg, 12)) for _ in range(3))
+    np.add.at(count, at, init["count"])
+    np.add.at(level_sum, at, init["sum"])
+    np.add.at(level_sq, at, init["sum_sq"])
     mean = (
-        params.get("initial_log_usage_mu")[s]
-        + params.season()[s, init["moy"]]
-        + params.log_ramp_table(0)[s, 0]
-    )
-    sd = params.get("initial_log_usage_sd")[s]
-    quad = init["sum_sq"] - 2.0 * mean * init["sum"] + init["count"] * mean**2
-    return -0.5 * pt.sum(quad / sd**2 + init["count"] * (2.0 * pt.log(sd) + np.log(2.0 * np.pi)))
+        params.get("initial_log_usage_mu")[:, None]
+        + params.season()
+        + params.log_ramp_table(0)[:, 0][:, None]
+    )  # (S, 12)
+    sd = params.get("initial_log_usage_sd")[:, None]
+    quad = level_sq - 2.0 * mean * level_sum + count * mean**2
+    return -0.5 * pt.sum(quad / sd**2 + count * (2.0 * pt.log(sd) + np.log(2.0 * np.pi)))
 
 
 def tail_residuals(data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
