@@ -73,6 +73,7 @@ def count_work(args: tuple, kw: dict, draws: int) -> dict:
         np.zeros((draws, horizon, n_seg, len(L.OUTPUTS))),
         np.zeros((draws, horizon, cohort_months)),
         np.zeros((draws, horizon, len(L.COVERAGE))),
+        np.zeros(draws),
         L.NO_ACCOUNT_RECORD,
     )
     _Lanes.month = counting
