@@ -7,7 +7,12 @@ call by call in the same process can.  The revision's ``simengine`` is exported 
 archive`` into a temporary folder under another package name, and both kernels run the default
 book's inputs (captured from ``simulate_config``), alternating call by call, each call on the same
 draws for both.  Printed: each kernel's CPU milliseconds per draw (min and median), the median of
-the paired ratios new / old, and the largest relative difference of their outputs.
+the paired ratios new / old, and the largest relative difference of their outputs (those both
+kernels return, of the same shape).
+
+``--no-cells`` runs the working tree's kernel without cohort cells (``cohort_cells=False``, as a
+sweep's job does), the revision's as it runs by default: a sweep job's kernel then against before.
+Each kernel gets only the keyword arguments its ``run_kernel`` takes.
 
 The kernel whose package is imported first ran up to ~17% faster at 20 draws a call (an A/A test
 read 1.18x one way round and 0.85x the other; ~1.02x at 100 draws a call), so the comparison runs
@@ -68,9 +73,13 @@ def capture_inputs(draws: int, path: Path) -> None:
     path.write_bytes(pickle.dumps({"args": args, "kwargs": kwargs}))
 
 
-def child(inputs: Path, old_dir: Path, old_first: bool, draws: int, rounds: int, threads: int):
+def child(
+    inputs: Path, old_dir: Path, old_first: bool, draws: int, rounds: int, threads: int,
+    cells: bool = True,
+):  # fmt: skip
     """One import order: alternate the two kernels call by call; print a JSON-ish result line."""
     import importlib
+    import inspect
 
     import numpy as np
 
@@ -82,6 +91,13 @@ def child(inputs: Path, old_dir: Path, old_first: bool, draws: int, rounds: int,
     book, params, capacity = captured["args"]
     kwargs = dict(captured["kwargs"], threads=threads, progress=False)
     kwargs["account_sink"] = lambda *a, **k: None  # the per-account record on, its sink a no-op
+    if not cells:
+        kwargs["cohort_cells"] = False
+    # Each kernel its own keywords (a revision before ``cohort_cells`` keeps its cells).
+    kw = {}
+    for name in order:
+        accepted = inspect.signature(engines[name].run_kernel).parameters
+        kw[name] = {k: v for k, v in kwargs.items() if k in accepted}
     total = params[0].shape[0]
 
     def part(d0: int, n: int):
@@ -91,11 +107,18 @@ def child(inputs: Path, old_dir: Path, old_first: bool, draws: int, rounds: int,
         )
 
     for name in order:  # compile or load from numba's cache
-        engines[name].run_kernel(book, *part(0, 2), **kwargs)
-    first = {name: engines[name].run_kernel(book, *part(0, draws), **kwargs) for name in order}
+        engines[name].run_kernel(book, *part(0, 2), **kw[name])
+    first = {name: engines[name].run_kernel(book, *part(0, draws), **kw[name]) for name in order}
     worst = 0.0
-    for a, b in zip(first[OLD], first["simengine"], strict=True):
-        a, b = np.asarray(a), np.asarray(b)
+    for field in first["simengine"]._fields:
+        if field not in first[OLD]._fields:
+            continue
+        a, b = (
+            np.asarray(getattr(first[OLD], field)),
+            np.asarray(getattr(first["simengine"], field)),
+        )
+        if a.shape != b.shape:
+            continue
         scale = np.maximum(np.abs(a), np.abs(b))
         rel = np.where(scale > 1e-9, np.abs(a - b) / np.where(scale > 0, scale, 1.0), 0.0)
         worst = max(worst, float(np.nanmax(rel, initial=0.0)))
@@ -104,7 +127,7 @@ def child(inputs: Path, old_dir: Path, old_first: bool, draws: int, rounds: int,
         d0 = (r * draws) % max(1, total - draws)
         for name in order if r % 2 == 0 else order[::-1]:
             c0 = time.process_time()
-            engines[name].run_kernel(book, *part(d0, draws), **kwargs)
+            engines[name].run_kernel(book, *part(d0, draws), **kw[name])
             times[name].append((time.process_time() - c0) / draws * 1e3)
     ratios = [n / o for n, o in zip(times["simengine"], times[OLD], strict=True)]
     print(
@@ -124,11 +147,15 @@ def main(argv=None) -> None:
     parser.add_argument("--draws", type=int, default=100, help="draws per call")
     parser.add_argument("--rounds", type=int, default=12, help="calls of each kernel per order")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--no-cells", action="store_true", help="the working tree's kernel without cohort cells"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         inputs, old_dir, old_first = args.child
-        child(Path(inputs), Path(old_dir), old_first == "1", args.draws, args.rounds, args.threads)
+        child(Path(inputs), Path(old_dir), old_first == "1", args.draws, args.rounds, args.threads,
+              not args.no_cells)  # fmt: skip
         return
     old_dir = export_revision(args.rev)
     sys.path.insert(0, str(REPO))  # the working tree's simengine, whatever is installed
@@ -138,13 +165,14 @@ def main(argv=None) -> None:
         print(
             f"kernel of the working tree (new) against {args.rev} (old): default book, "
             f"{args.draws} draws a call, {args.rounds} calls each, {args.threads} thread(s), "
-            "CPU ms per draw"
+            f"{'new without cohort cells, ' if args.no_cells else ''}CPU ms per draw"
         )
         ratios = []
         for old_first in (True, False):
             out = subprocess.run(
                 [sys.executable, __file__, "--draws", str(args.draws), "--rounds",
-                 str(args.rounds), "--threads", str(args.threads), "--child", str(inputs),
+                 str(args.rounds), "--threads", str(args.threads),
+                 *(["--no-cells"] if args.no_cells else []), "--child", str(inputs),
                  str(old_dir), "1" if old_first else "0"],
                 cwd=REPO, capture_output=True, text=True,
             )  # fmt: skip

@@ -16,7 +16,9 @@ draw more random numbers than that, and this bench counts and times them on the 
    sums them, and nothing else; then the same with ``exp`` of each usage step (the one
    transcendental every simulated account-month needs).
 3. **Ratios** to the numpy floor, in the same process, on the same threads, per in-horizon
-   account-month (the unit of issue 11's targets), beside the kernel itself.
+   account-month (the unit of issue 11's targets), beside the kernel itself, with and without
+   the cohort cells (a sweep's job keeps none); and to the model's floor (the random numbers and
+   one ``exp`` a step: issue 25's target, the kernel >= 0.35x).
 
 The model's floor is what a kernel that did no arithmetic at all would reach: the kernel's target
 must sit below it with room for the churn hazard, the level and ramp updates, revenue, commits,
@@ -73,6 +75,7 @@ def count_work(args: tuple, kw: dict, draws: int) -> dict:
         np.zeros((draws, horizon, n_seg, len(L.OUTPUTS))),
         np.zeros((draws, horizon, cohort_months)),
         np.zeros((draws, horizon, len(L.COVERAGE))),
+        np.zeros(draws),
         L.NO_ACCOUNT_RECORD,
     )
     _Lanes.month = counting
@@ -224,6 +227,9 @@ def main(argv=None) -> None:
         "the kernel (run_kernel, this run's inputs)": lambda: _kernel_seconds(
             inputs, kwargs, args.threads
         ),
+        "... without cohort cells (a sweep's job)": lambda: _kernel_seconds(
+            inputs, kwargs | {"cohort_cells": False}, args.threads
+        ),
     }
     # Rounds alternate the rows (a shared machine drifts); each row keeps its best.
     best = dict.fromkeys(rows, np.inf)
@@ -231,10 +237,11 @@ def main(argv=None) -> None:
         for name, timed in rows.items():
             best[name] = min(best[name], timed())
     floor_rate = n_floor * 36 * args.draws / best["numpy floor (1 normal per account-month)"]
-    print(f"  {'':44s} {'M acct-months/s':>16s} {'x numpy floor':>14s}")
+    exp_rate = months * args.draws / best["... and exp of each usage step"]
+    print(f"  {'':44s} {'M acct-months/s':>16s} {'x numpy floor':>14s} {'x model floor':>14s}")
     for name, seconds in best.items():
         rate = months * args.draws / seconds
-        print(f"  {name:44s} {rate / 1e6:16.1f} {rate / floor_rate:14.3f}")
+        print(f"  {name:44s} {rate / 1e6:16.1f} {rate / floor_rate:14.3f} {rate / exp_rate:14.3f}")
 
 
 if __name__ == "__main__":

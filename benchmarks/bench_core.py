@@ -151,6 +151,7 @@ def run_core(fn, book, params, capacity, cohort_months=0):
         np.zeros((draws, horizon, n_seg, len(L.OUTPUTS))),
         np.zeros((draws, horizon, cohort_months)),
         np.zeros((draws, horizon, len(L.COVERAGE))),
+        np.zeros(draws),
     )
     t0 = time.perf_counter()
     fn(SEED, 0, book, params, capacity, 0, outputs)

@@ -149,15 +149,18 @@ def _relative_p50_mcse(values: np.ndarray) -> float:
 
 
 def simulate_run(
-    cfg, book=None, scenario=None, kernel=None, resolved=None, choices=None
+    cfg, book=None, scenario=None, kernel=None, resolved=None, choices=None, *, cohort_cells=True
 ) -> xr.Dataset:
     """Run ``cfg``: :func:`simulate_auto` when it asks for ``sim.draws=auto``, else
-    :func:`simengine.pipeline.simulate_config` (the same arguments)."""
+    :func:`simengine.pipeline.simulate_config` (the same arguments; ``cohort_cells`` is
+    the latter's, a single ``auto`` run keeps its cells)."""
     from simengine.pipeline import simulate_config
 
     if is_auto(cfg):
         return simulate_auto(cfg, book, scenario, kernel, resolved, choices=choices)
-    return simulate_config(cfg, book, scenario, kernel, resolved, choices=choices)
+    return simulate_config(
+        cfg, book, scenario, kernel, resolved, choices=choices, cohort_cells=cohort_cells
+    )
 
 
 def simulate_auto(
@@ -214,7 +217,7 @@ def first_block(cfg, out_dir: str | Path, resolved: str | None = None) -> xr.Dat
 
     resolved = config_yaml(cfg) if resolved is None else resolved
     n = min(cfg.sim.block_draws, cfg.sim.max_draws)
-    ds, acc = simulate_block(_with_draws(cfg, n), resolved=resolved)
+    ds, acc = simulate_block(_with_draws(cfg, n), resolved=resolved, cohort_cells=False)
     ds.attrs["draws_rule"] = _rule_text(cfg, "the sweep's comparison (auto_draws.csv)")
     out_dir = Path(out_dir)
     (out_dir / "forecast.nc").unlink(missing_ok=True)

@@ -109,11 +109,12 @@ def _extend_job(job: Path, cfg, text: str, attrs: dict, target: int, books: dict
     kept = load_run(job)
     if kept is None or kept[1] is None or kept[1].seen != kept[0].sizes["draw"]:
         # no draws kept (a job finished by an earlier sweep): all draws again
-        ds, acc = simulate_block(_with_draws(cfg, target), book, resolved=text)
+        ds, acc = simulate_block(_with_draws(cfg, target), book, resolved=text, cohort_cells=False)
     else:
         old, acc = kept
         block, acc = simulate_block(_with_draws(cfg, target), book, resolved=text,
-                                    draws_from=old.sizes["draw"], accumulator=acc)  # fmt: skip
+                                    draws_from=old.sizes["draw"], accumulator=acc,
+                                    cohort_cells=False)  # fmt: skip
         ds = append_draws(old, without_cohort_cells(block))
     ds.attrs.update(attrs)
     save_run(job, ds, acc)

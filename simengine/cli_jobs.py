@@ -162,7 +162,8 @@ def _run_job(cfg, hydra, sweep: bool) -> None:
             soft_wrap=True,
         )
         return
-    ds = simulate_config(config, resolved=resolved)
+    # A sweep's job writes no cohort cells (write_run_outputs), so the kernel keeps none.
+    ds = simulate_config(config, resolved=resolved, cohort_cells=not sweep)
     paths = write_run_outputs(ds, _output_dir(), config.signals.top)
     if sweep:
         # A job of a sweep: one line (its tables are in summary.csv; the scenarios side by side

@@ -86,7 +86,7 @@ def run_kernel_distributed(state, params, capacity=None, *, client, chunks=None,
         part = future.result()
         if account_sink is not None:
             account_sink(part.accounts)
-        parts.append(part[:3])
+        parts.append(part[:4])  # all but the per-account record
         future.release()
     return Outputs(*(np.concatenate(field, axis=0) for field in zip(*parts, strict=True)))
 

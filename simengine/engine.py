@@ -317,8 +317,9 @@ def _warm_up() -> float:
     book = empty_accounts(1)
     params = Params(np.ones((1, 1, len(SEGMENT_PARAMS))), np.zeros((1, 1, 1, len(MONTH_PARAMS))))
     outputs = Outputs(
-        np.zeros((1, 1, 1, len(OUTPUTS))), np.zeros((1, 1, 1)), np.zeros((1, 1, len(COVERAGE)))
-    )
+        np.zeros((1, 1, 1, len(OUTPUTS))), np.zeros((1, 1, 1)), np.zeros((1, 1, len(COVERAGE))),
+        np.zeros(1),
+    )  # fmt: skip
     simulate_draws(np.uint64(0), 0, book, params, unlimited_capacity(1, 1), 0, outputs)
     return time.perf_counter() - t0
 
@@ -346,6 +347,7 @@ def run_kernel(
     seed: int,
     month_of_year0: int,
     cohort_months: int = 0,
+    cohort_cells: bool = True,
     threads: int = 0,
     chunk_draws: int = 0,
     progress: bool = True,
@@ -367,6 +369,9 @@ def run_kernel(
     seed, month_of_year0, cohort_months, threads, chunk_draws, progress
         Run seed; month of year (January = 0) of horizon month 0; months each new logo is followed
         for ``cohort``; numba threads (0: all); draws per kernel call (0: automatic); progress bar.
+    cohort_cells : bool
+        Keep the cohort cells (``cohort``); False follows the logos as long (``later_revenue``
+        is bitwise the same) but allocates and fills no cell: for runs that write none.
     draw_start : int
         Absolute index of the first draw in ``params`` (streams are keyed by absolute draw, so a
         run split by draws across processes gives the numbers of the whole run).
@@ -375,8 +380,8 @@ def run_kernel(
     -------
     Outputs
         ``out`` (draws, horizon, segments, len(OUTPUTS)), ``cohort`` (draws, horizon,
-        cohort_months) and ``coverage`` (draws, horizon, len(COVERAGE)); see
-        :mod:`simengine.kernels.layout`.  Compile and run times are logged.
+        cohort_months; no rows without ``cohort_cells``), ``coverage`` (draws, horizon,
+        len(COVERAGE)) and ``later_revenue`` (draws,); see :mod:`simengine.kernels.layout`.  Compile and run times are logged.
 
     A progress bar (rich) appears when the run is expected to take more than two seconds and
     stderr is a terminal.
@@ -405,8 +410,9 @@ def run_kernel(
 
     outputs = Outputs(
         np.zeros((draws, horizon, n_seg, len(OUTPUTS))),
-        np.zeros((draws, horizon, cohort_months)),
+        np.zeros((draws, horizon if cohort_cells else 0, cohort_months)),
         np.zeros((draws, horizon, len(COVERAGE))),
+        np.zeros(draws),
     )
     chunk = _chunk_size(draws, n_threads, chunk_draws)
     bounds = [(a, min(a + chunk, draws)) for a in range(0, draws, chunk)]
@@ -424,7 +430,8 @@ def run_kernel(
         simulate_draws(
             seed_u, draw_start + a, book, Params(*(x[a:b] for x in params)),
             Capacity(*(x[a:b] for x in capacity)), month_of_year0,
-            Outputs(outputs.out[a:b], outputs.cohort[a:b], outputs.coverage[a:b], accounts),
+            Outputs(outputs.out[a:b], outputs.cohort[a:b], outputs.coverage[a:b],
+                    outputs.later_revenue[a:b], accounts),
         )  # fmt: skip
         if record is not None:
             account_sink(accounts)

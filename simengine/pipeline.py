@@ -213,6 +213,8 @@ def simulate_config(
     kernel=None,
     resolved: str | None = None,
     choices: dict[str, str | None] | None = None,
+    *,
+    cohort_cells: bool = True,
 ) -> xr.Dataset:
     """Run the scenario ``cfg`` (already validated) and return the forecast dataset.
 
@@ -224,13 +226,18 @@ def simulate_config(
     from ``scenario`` alone.  They become the attrs ``scenario`` (its name, ``"default"`` when
     none) and ``config_groups``.
 
+    ``cohort_cells``: False keeps no ``cohort_revenue`` (a sweep's job writes none; every other
+    variable, ``expansion_multiple`` included, is the same bits).
+
     ``kernel`` replaces :func:`simengine.engine.run_kernel` (same signature and result), e.g.
     :func:`simengine.distributed.run_kernel_distributed` to spread the draws over Dask workers.
 
     A fixed number of draws; ``sim.draws=auto`` is :func:`simengine.auto_draws.simulate_run`'s
     (which calls this module's :func:`simulate_block`, so the dependency runs one way).
     """
-    return simulate_block(cfg, book, scenario, kernel, resolved, choices=choices)[0]
+    return simulate_block(
+        cfg, book, scenario, kernel, resolved, choices=choices, cohort_cells=cohort_cells
+    )[0]
 
 
 def _later_draws(obj, start: int, draws: int):
@@ -258,6 +265,7 @@ def simulate_block(
     draws_from: int = 0,
     accumulator=None,
     choices: dict[str, str | None] | None = None,
+    cohort_cells: bool = True,
 ):
     """Draws ``draws_from .. cfg.sim.draws - 1`` of the run ``cfg``: ``(dataset, accumulator)``.
 
@@ -270,7 +278,7 @@ def simulate_block(
     :class:`simengine.accounts_forecast.AccountAccumulator` holding draws ``0 .. draws_from -
     1``, continued here; a new one when None) and covers every draw so far; its attr
     ``account_months`` counts the block's draws only.  :func:`simulate_config` is the block
-    ``0 .. sim.draws - 1``; ``choices`` as there.
+    ``0 .. sim.draws - 1``; ``choices`` and ``cohort_cells`` as there.
     """
     from simengine.accounts_forecast import AccountForecast
     from simengine.data import book_from_config
@@ -313,7 +321,7 @@ def simulate_block(
         gtm = gtm.later_draws(draws_from, n_draws)
     signals = derived((data_hash, "usage_signals"), lambda: AccountForecast.book_signals(book))
     accounts = AccountForecast(book, state, n_draws, signals=signals, accumulator=accumulator)
-    out, cohort, coverage, _ = (kernel or run_kernel)(
+    out, cohort, coverage, later_revenue, _ = (kernel or run_kernel)(
         state,
         Params(params.seg_params, params.month_params),
         gtm.drivers.capacity if gtm.drivers is not None else None,
@@ -321,6 +329,7 @@ def simulate_block(
         seed=cfg.seed,
         month_of_year0=month_of_year(first),
         cohort_months=cfg.sim.cohort_months,
+        cohort_cells=cohort_cells,
         threads=cfg.sim.threads,
         chunk_draws=cfg.sim.chunk_draws,
         progress=cfg.sim.progress,
@@ -346,6 +355,7 @@ def simulate_block(
     ds = make_dataset(
         out,
         cohort,
+        later_revenue,
         months=month_starts(first, cfg.sim.horizon_months),
         segments=segments,
         attrs=attrs,

@@ -32,8 +32,10 @@ Metrics (DESIGN.md):
 - ``expansion_multiple`` (per draw, when cohorts are followed 60 months): revenue in months 12-59 after
   start of the forecast's new logos, per $1 of their initial bookings as just defined (commits and
   expected first-year consumption), pooled over start months:
-  ``sum cohort_revenue[:, :, 12:60] / sum bookings``.  Every cohort is followed its full five years
-  (the kernel simulates past the horizon for it), so none is truncated.
+  ``sum cohort_revenue[:, :, 12:60] / sum bookings``, the numerator summed by the kernel as it goes
+  (``later_revenue``), so a run that keeps no cohort cells (a sweep's job) gets the same bits.
+  Every cohort is followed its full five years (the kernel simulates past the horizon for it), so
+  none is truncated.
 - ``csm_coverage``, ``se_coverage`` (go-to-market runs): the share of active accounts covered in each
   draw and month, computed by the kernel from that draw's own simulated book:
   ``min(1, coverable accounts / active accounts at the start of the month)``.
@@ -49,7 +51,7 @@ import numpy as np
 import xarray as xr
 
 from simengine.atomic import atomic_path
-from simengine.kernels.layout import C_CSM, C_SE, OUTPUTS
+from simengine.kernels.layout import C_CSM, C_SE, LATER_TO, OUTPUTS
 
 __all__ = ["UNITS", "add_gtm", "make_dataset", "write_netcdf"]
 
@@ -163,6 +165,7 @@ def nan_sum(a: np.ndarray, axis) -> np.ndarray:
 def make_dataset(
     out: np.ndarray,
     cohort: np.ndarray,
+    later_revenue: np.ndarray,
     *,
     months,
     segments: tuple[str, ...],
@@ -173,7 +176,11 @@ def make_dataset(
     Parameters
     ----------
     out : ndarray, shape (draws, months, segments, n_outputs)
-    cohort : ndarray, shape (draws, months, cohort_months)
+    cohort : ndarray, shape (draws, months or 0, cohort_months)
+        The cohort cells (``cohort_revenue``), none when it has no rows.
+    later_revenue : ndarray, shape (draws,)
+        The kernel's sum of the new logos' revenue in months 12-59 after their start
+        (``expansion_multiple``'s numerator; used when ``cohort_months >= 60``).
     months : sequence of datetime64
         Month-start timestamps of the forecast months.
     segments : tuple of str
@@ -210,24 +217,24 @@ def make_dataset(
         }
     ds = ds.assign(derived)
 
-    if cohort.shape[2] > 0:
+    if cohort.shape[1] > 0 and cohort.shape[2] > 0:
         ds = ds.assign(
             cohort_revenue=(("draw", "cohort_month", "months_since_start"), cohort)
         ).assign_coords(
             cohort_month=np.asarray(months), months_since_start=np.arange(cohort.shape[2])
         )
-        if cohort.shape[2] >= 60:
-            later = cohort[:, :, 12:60].sum(axis=(1, 2))
-            booked = out[..., OUTPUTS.index("bookings")].sum(axis=(1, 2))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ds = ds.assign(expansion_multiple=("draw", later / booked))
+    if cohort.shape[2] >= LATER_TO:
+        booked = out[..., OUTPUTS.index("bookings")].sum(axis=(1, 2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ds = ds.assign(expansion_multiple=("draw", later_revenue / booked))
 
     return _label(ds, attrs)
 
 
 #: The per-cohort cells of a run (``cohort_revenue`` and its two coordinates): the largest part of
-#: ``forecast.nc`` (16 MB of 1,000 draws), read by no table, chart or comparison; a run's own
-#: ``expansion_multiple`` is computed from them before they are written.
+#: ``forecast.nc`` (16 MB of 1,000 draws), read by no table, chart or comparison (nor by
+#: ``expansion_multiple``: the kernel sums its numerator itself).  A sweep's job asks the kernel
+#: for none (:func:`simengine.engine.run_kernel`'s ``cohort_cells``).
 COHORT_CELLS = ("cohort_revenue", "cohort_month", "months_since_start")
 
 

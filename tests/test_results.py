@@ -36,7 +36,7 @@ def _hand_worked() -> xr.Dataset:
     out[0, 12, 0, V["retained_revenue_capped"]] = 140.0
     months = pd.date_range("2027-01-01", periods=13, freq="MS")
     return make_dataset(
-        out, np.zeros((1, 13, 0)), months=months, segments=("smb",), attrs={"seed": 1}
+        out, np.zeros((1, 13, 0)), np.zeros(1), months=months, segments=("smb",), attrs={"seed": 1}
     )
 
 
@@ -71,7 +71,9 @@ def test_summary_by_year():
     out[..., V["ttm_retained"]] = 120.0
     out[..., V["ttm_retained_capped"]] = 90.0
     months = pd.date_range("2027-01-01", periods=24, freq="MS")
-    ds = make_dataset(out, np.zeros((200, 24, 0)), months=months, segments=("a", "b"), attrs={})
+    ds = make_dataset(
+        out, np.zeros((200, 24, 0)), np.zeros(200), months=months, segments=("a", "b"), attrs={}
+    )
     table = summary_table(ds)
     assert set(table["metric"]) == {
         "arr", "revenue", "installed_base_revenue", "new_logo_revenue", "nrr", "grr",
@@ -96,7 +98,9 @@ def test_summary_rows_are_the_quantiles_of_each_series():
     rng = np.random.default_rng(5)
     out = rng.lognormal(size=(50, 24, 3, len(OUTPUTS)))
     months = pd.date_range("2027-01-01", periods=24, freq="MS")
-    ds = make_dataset(out, np.zeros((50, 24, 0)), months=months, segments=("a", "b", "c"), attrs={})
+    ds = make_dataset(
+        out, np.zeros((50, 24, 0)), np.zeros(50), months=months, segments=("a", "b", "c"), attrs={}
+    )
     ds["nrr"].values[4, 11, 1] = np.nan
     ds["arr"].values[7, 23, 2] = np.inf
     table = summary_table(ds).set_index(["metric", "segment", "year"])
@@ -122,7 +126,9 @@ def test_summary_rows_are_the_quantiles_of_each_series():
 def test_partial_year_is_labelled():
     out = np.ones((5, 18, 1, len(OUTPUTS)))
     months = pd.date_range("2027-01-01", periods=18, freq="MS")
-    ds = make_dataset(out, np.zeros((5, 18, 0)), months=months, segments=("a",), attrs={})
+    ds = make_dataset(
+        out, np.zeros((5, 18, 0)), np.zeros(5), months=months, segments=("a",), attrs={}
+    )
     table = summary_table(ds)
     assert table[table.year == 2].months.unique().tolist() == [6]
 
@@ -143,11 +149,21 @@ def test_failed_write_leaves_nothing(tmp_path):
 
 
 def test_expansion_multiple_from_cohorts():
+    """``expansion_multiple`` is the kernel's later revenue over bookings, with or without the
+    cells (the kernel's sum is checked against the cells in tests/kernels/test_reference.py)."""
     out = np.zeros((2, 3, 1, len(OUTPUTS)))
     out[:, 0, 0, V["bookings"]] = 100.0
     cohort = np.zeros((2, 3, 60))
     cohort[0, 0, 12:60] = 10.0  # 48 months x 10 = 480 per 100 booked
     cohort[1, 0, :12] = 50.0  # first-year revenue does not count
+    later = np.array([480.0, 0.0])
     months = pd.date_range("2027-01-01", periods=3, freq="MS")
-    ds = make_dataset(out, cohort, months=months, segments=("a",), attrs={})
+    ds = make_dataset(out, cohort, later, months=months, segments=("a",), attrs={})
     np.testing.assert_allclose(ds["expansion_multiple"].values, [4.8, 0.0])
+    assert ds["cohort_revenue"].shape == (2, 3, 60)
+    bare = make_dataset(out, cohort[:, :0], later, months=months, segments=("a",), attrs={})
+    assert "cohort_revenue" not in bare.variables and "cohort_month" not in bare.variables
+    assert list(bare.data_vars) == [n for n in ds.data_vars if n != "cohort_revenue"]
+    np.testing.assert_array_equal(bare["expansion_multiple"], ds["expansion_multiple"])
+    short = make_dataset(out, cohort[:, :, :59], later, months=months, segments=("a",), attrs={})
+    assert "expansion_multiple" not in short  # a cohort followed < 60 months has no multiple

@@ -380,3 +380,22 @@ def test_sweep_progress_estimates_from_the_pace_after_the_first_job(monkeypatch)
     # More jobs than the command line listed (a sweep set up in a config file): no total.
     assert cli_jobs.sweep_progress(10, now=1102.0) == "[job 11, 1m42s]"
     assert cli_jobs._duration(3 * 3600 + 125) == "3h02m"
+
+
+def test_a_sweep_job_keeps_no_cells_and_the_same_numbers():
+    """A sweep's job asks the kernel for no cohort cells; every variable it keeps, the
+    ``expansion_multiple`` made of the kernel's own sum included, is bitwise a single run's."""
+    from simengine.api import compose_run, simulate_config
+
+    cfg, scenario = compose_run([*SMALL, "seed=5"])
+    single = simulate_config(cfg, scenario=scenario)
+    job = simulate_config(cfg, scenario=scenario, cohort_cells=False)
+    assert "cohort_revenue" in single and "cohort_revenue" not in job
+    assert "cohort_month" not in job.coords and "months_since_start" not in job.coords
+    kept = [n for n in single.variables if n not in ("cohort_revenue", "cohort_month",
+                                                     "months_since_start")]  # fmt: skip
+    assert list(job.variables) == kept
+    for name in kept:
+        np.testing.assert_array_equal(job[name].values, single[name].values, err_msg=name)
+    multiple = job["expansion_multiple"].values
+    assert np.isfinite(multiple).all() and (multiple > 0).all()

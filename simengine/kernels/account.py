@@ -59,7 +59,9 @@ is overage, commit left at term end (or at churn) is leak, and the renewal commi
 Everything is aggregated per ``(month, segment)`` of the draw, so memory is ``draws x months x
 segments`` plus one draw's account state per thread.  New logos of months past the horizon are not
 simulated, but logos started inside it are followed for ``cohort_months`` months from their start
-(past the horizon if need be) into ``cohort[draw, start_month, months_since_start]``.
+(past the horizon if need be) into ``cohort[draw, start_month, months_since_start]`` (unless
+``cohort`` has no rows: followed, no cells kept), and their revenue in months ``LATER_FROM ..
+LATER_TO - 1`` after their start is summed into ``later_revenue[draw]`` either way.
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ from simengine.kernels.month import (
     cohort_cells,
     cover_month,
     draw_zero_gaps,
+    later_revenue,
     play_ranges,
     record_book_month,
     record_churned,
@@ -162,7 +165,8 @@ def simulate_draw(seed, draw, book, tmpl, inputs, outs, ws):
     (:func:`~simengine.kernels.month_revenue.month_pass` or, past the horizon,
     :func:`~simengine.kernels.month_revenue.cohort_pass`;
     :func:`~simengine.kernels.month.draw_zero_gaps`) and its sums; then the cohort cells
-    (:func:`~simengine.kernels.month.cohort_cells`).
+    (:func:`~simengine.kernels.month.cohort_cells`, when ``outs.cohort`` has rows) and the logos'
+    later revenue (:func:`~simengine.kernels.month.later_revenue`).
 
     Each pass and helper (:mod:`simengine.kernels.month`, inlined) gets only the named tuples of
     what it reads and writes, bound once a draw before the month loop: numba counts a reference
@@ -180,8 +184,9 @@ def simulate_draw(seed, draw, book, tmpl, inputs, outs, ws):
     inputs : draw.DrawInputs
         This draw's parameters and capacity.
     outs : layout.Outputs
-        This draw's slices, filled in place: ``out`` (horizon, segments, outputs), ``cohort``,
-        ``coverage`` and ``accounts`` (book accounts x ``ACCOUNT_OUTPUTS``, or no rows: off), each
+        This draw's slices, filled in place: ``out`` (horizon, segments, outputs), ``cohort``
+        (horizon or 0, cohort_months), ``coverage``, ``later_revenue`` (its one element) and
+        ``accounts`` (book accounts x ``ACCOUNT_OUTPUTS``, or no rows: off), each
         book account's first-12-month record.
     ws : tuple
         A :func:`~simengine.kernels.draw.workspace` (its contents on entry do not matter).
@@ -191,6 +196,8 @@ def simulate_draw(seed, draw, book, tmpl, inputs, outs, ws):
     out, acc_rec = outs.out, outs.accounts
     horizon, n_seg = out.shape[0], out.shape[1]
     cohort_months = outs.cohort.shape[1]
+    cells = outs.cohort.shape[0] > 0
+    later = 0.0
     sp, mp = inputs.seg_params, inputs.month_params
     tables = segment_tables(sp, inputs.month_of_year0)
     started_by = np.empty(horizon + 1, dtype=np.int64)
@@ -276,7 +283,10 @@ def simulate_draw(seed, draw, book, tmpl, inputs, outs, ws):
                     out[t, s, V_ACTIVE] += n_active  # counts: whole numbers, exact in float64
                     out[t, s, V_ZERO_MONTHS] += n_skipped
         if cohort_months > 0:
-            cohort_cells(t, blocks, active, month_revenue, outs.cohort)
+            if cells:
+                cohort_cells(t, blocks, active, month_revenue, outs.cohort)
+            later += later_revenue(t, blocks, month_revenue, lanes, cohort_months)
+    outs.later_revenue[0] = later
     return ws
 
 
@@ -300,8 +310,9 @@ def simulate_draws(seed, draw_start, book, params, capacity, month_of_year0, out
     month_of_year0 : int
         Month of year (January = 0) of horizon month 0.
     outputs : layout.Outputs
-        ``out``, ``cohort``, ``coverage`` and ``accounts`` of this chunk, zeroed on entry and
-        filled in place (``accounts`` with no account columns: no per-account record).
+        ``out``, ``cohort``, ``coverage``, ``later_revenue`` and ``accounts`` of this chunk,
+        zeroed on entry and filled in place (``cohort`` with no rows: no cohort cells;
+        ``accounts`` with no account columns: no per-account record).
 
     Every draw writes only its own slices, and its result depends only on its absolute index:
     neither the thread count nor the chunking can change it.
@@ -333,6 +344,6 @@ def simulate_draws(seed, draw_start, book, params, capacity, month_of_year0, out
             DrawInputs(params.seg_params[j], params.month_params[j], capacity.csm[j],
                        capacity.se[j], month_of_year0),
             Outputs(outputs.out[j], outputs.cohort[j], outputs.coverage[j],
-                    outputs.accounts[j * step]),
+                    outputs.later_revenue[j : j + 1], outputs.accounts[j * step]),
             ws,
         )  # fmt: skip

@@ -322,6 +322,9 @@ A_REVENUE_12M, A_CHURN_MONTH, A_OVERAGE_12M, A_LEAK_12M, A_USE_CASES_12M = range
 )
 #: Forecast months the per-account record covers.
 ACCOUNT_MONTHS = 12
+#: Months since a new logo's start whose revenue ``Outputs.later_revenue`` sums: ``LATER_FROM ..
+#: LATER_TO - 1``, its years 2 to 5 (``expansion_multiple``'s numerator).
+LATER_FROM, LATER_TO = 12, 60
 #: ``Outputs.accounts`` when no per-account record is wanted: no account columns, nothing written.
 NO_ACCOUNT_RECORD = np.zeros((1, 0, len(ACCOUNT_OUTPUTS)))
 
@@ -332,9 +335,16 @@ class Outputs(NamedTuple):
     Attributes
     ----------
     out : ndarray, shape (draws, horizon, segments, len(OUTPUTS))
-    cohort : ndarray, shape (draws, horizon, cohort_months)
-        New-logo revenue by start month and months since start.
+    cohort : ndarray, shape (draws, horizon or 0, cohort_months)
+        New-logo revenue by start month and months since start (the cohort cells).  Its last
+        dim sets how many months each new logo is followed from its start (past the horizon if
+        need be; 0: none); with no rows (shape ``(draws, 0, cohort_months)``) the logos are
+        followed as long but no cell is kept, for runs that write none (a sweep's jobs).
     coverage : ndarray, shape (draws, horizon, len(COVERAGE))
+    later_revenue : ndarray, shape (draws,)
+        Revenue of the forecast's new logos in months ``LATER_FROM .. LATER_TO - 1`` after their
+        start (those of the cohort window, if shorter), summed over the logos: the numerator of
+        ``expansion_multiple``, the same bits with or without the cohort cells.
     accounts : ndarray, shape (draws, book accounts, len(ACCOUNT_OUTPUTS))
         The per-account record (``A_*`` slots) of the accounts active at ``as_of``; the default,
         :data:`NO_ACCOUNT_RECORD` (no account columns), switches it off.
@@ -343,6 +353,7 @@ class Outputs(NamedTuple):
     out: np.ndarray
     cohort: np.ndarray
     coverage: np.ndarray
+    later_revenue: np.ndarray
     accounts: np.ndarray = NO_ACCOUNT_RECORD
 
 

@@ -1,7 +1,8 @@
 """The steps of the month loop of :func:`simengine.kernels.account.simulate_draw` around its
 passes: the month's coverage, which positions are in play and squeezing out the rest, and the
 scalar work on the few accounts a pass flags (a churn, a use case that starts, a skipped month),
-in position order; then the book's per-account record and the cohort cells.  All inlined."""
+in position order; then the book's per-account record, the cohort cells and the logos' later
+revenue.  All inlined."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from simengine.kernels.layout import (
     ACCOUNT_MONTHS,
     C_CSM,
     C_SE,
+    LATER_FROM,
+    LATER_TO,
     M_CSM_COVERAGE,
     M_SE_COVERAGE,
     M_UC_UNHEALTHY_COVERED,
@@ -34,6 +37,7 @@ from simengine.kernels.ranges import (
     compact,
     count_waste,
     fill_holes,
+    lane_sum,
     run_bounds,
 )
 from simengine.kernels.state import (
@@ -246,3 +250,25 @@ def cohort_cells(t, blocks, active, month_revenue, cohort):
             a, b = runs[s, t0], runs[s, t0 + 1]
             if a < b:
                 cohort[t0, t - t0] += active_sum(a, b, active, month_revenue)
+
+
+@inline_jit
+def later_revenue(t, blocks, month_revenue, lanes, cohort_months):
+    """Month ``t``'s revenue of the logos that started ``LATER_FROM .. LATER_TO - 1`` months
+    before (and within ``cohort_months``): a segment's logos of those start months are one run
+    of positions (``blocks.runs``, start order), summed by :func:`~simengine.kernels.ranges.lane_sum`
+    (``month_revenue`` is 0 where not active); the segments add in order.
+
+    It reads only what the cohort cells are made from, but not the cells themselves, so a run
+    that keeps no cells sums the same bits."""
+    horizon = blocks.counts.shape[0]
+    first = max(t - min(cohort_months, LATER_TO) + 1, 0)
+    stop = min(t - LATER_FROM + 1, horizon)
+    total = 0.0
+    if first < stop:
+        runs = blocks.runs
+        for s in range(runs.shape[0]):
+            a, b = runs[s, first], runs[s, stop]
+            if a < b:
+                total += lane_sum(month_revenue, a, b, lanes)
+    return total

@@ -183,7 +183,8 @@ def month_pass(t, lo, hi, acc, month, contrib):
 @pass_jit
 def cohort_pass(t, lo, hi, acc, month, revenue_out):
     """Past the horizon (cohort tracking) only usage (for the decline rule, into
-    ``month.usage_now``) and revenue (into ``revenue_out``) count; writes ``acc.zero_gap`` and
+    ``month.usage_now``) and revenue (into ``revenue_out``, 0 where not active, as
+    :func:`month_pass`'s contribution) count; writes ``acc.zero_gap`` and
     ``acc.skipped`` (:class:`CohortFields`) as :func:`month_pass`.  Returns the number of skipped months."""
     (active, x, ramp_tail, health, healthy_size, healthy_ramp, unhealthy_level, unhealthy_ramp,
      price, zero_gap, skipped) = acc  # fmt: skip
@@ -202,5 +203,5 @@ def cohort_pass(t, lo, hi, acc, month, revenue_out):
         n_skipped += sk
         zero_gap[p] = gz - 1 if (on and not skip) else gz
         u0[p] = usage if on else u0[p]
-        revenue_out[p] = usage * (price[p] * price_mult)
+        revenue_out[p] = usage * (price[p] * price_mult) if on else 0.0
     return n_skipped

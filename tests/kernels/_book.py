@@ -171,11 +171,15 @@ def make_params(
     return seg_params, month_params
 
 
-def zeros_out(draws: int, horizon: int, n_segments: int, cohort_months: int) -> L.Outputs:
+def zeros_out(
+    draws: int, horizon: int, n_segments: int, cohort_months: int, cells: bool = True
+) -> L.Outputs:
+    """Zeroed kernel outputs; ``cells=False``: the cohort followed without cells (no rows)."""
     return L.Outputs(
         np.zeros((draws, horizon, n_segments, len(L.OUTPUTS))),
-        np.zeros((draws, horizon, cohort_months)),
+        np.zeros((draws, horizon if cells else 0, cohort_months)),
         np.zeros((draws, horizon, len(L.COVERAGE))),
+        np.zeros(draws),
     )
 
 
@@ -191,6 +195,7 @@ def run(
     draw_start=0,
     capacity=None,
     full=False,
+    cells=True,
 ):
     """Call the kernel or the reference ``fn``; return ``(out, cohort)`` (``full``: all outputs).
 
@@ -198,7 +203,7 @@ def run(
     broadcasting to (draws, horizon), or None (unlimited: the month parameters' shares apply).
     """
     draws, n_seg, horizon = month_params.shape[:3]
-    outputs = zeros_out(draws, horizon, n_seg, cohort_months)
+    outputs = zeros_out(draws, horizon, n_seg, cohort_months, cells)
     if capacity is None:
         capacity = L.unlimited_capacity(draws, horizon)
     elif not isinstance(capacity, L.Capacity):

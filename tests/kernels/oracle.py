@@ -275,6 +275,9 @@ class _Lanes:
         out, cohort = outputs.out, outputs.cohort
         n_draws, horizon, n_seg, _ = out.shape
         self.out, self.cohort, self.coverage, self.horizon = out, cohort, outputs.coverage, horizon
+        # Cohort cells only when ``cohort`` has rows; ``later_revenue`` either way.
+        self.cells = cohort.shape[1] > 0
+        self.later_revenue = outputs.later_revenue
         # The per-account record (account.simulate_draws): on when ``accounts`` has a row per draw
         # and a column per book account; :data:`layout.NO_ACCOUNT_RECORD` switches it off.
         accounts = outputs.accounts
@@ -634,7 +637,12 @@ class _Lanes:
             self.add(L.V_TTM_RETAINED, t, js[ttm], cur)
             self.add(L.V_TTM_RETAINED_CAPPED, t, js[ttm], np.minimum(cur, prev))
         in_cohort = ~self.existing[lanes] & (t - start < cm)
-        if in_cohort.any():
+        later = in_cohort & (t - start >= L.LATER_FROM) & (t - start < L.LATER_TO)
+        if later.any():
+            self.later_revenue += np.bincount(
+                self.draw[lanes][later], rev[later], minlength=self.n_draws
+            )
+        if self.cells and in_cohort.any():
             d = self.draw[lanes][in_cohort]
             s0 = start[in_cohort]
             n_draws, h = self.cohort.shape[:2]
@@ -761,6 +769,7 @@ def simulate_draws_reference(seed, draw_start, book, params, capacity, month_of_
                     outputs.out[a:b],
                     outputs.cohort[a:b],
                     outputs.coverage[a:b],
+                    outputs.later_revenue[a:b],
                     outputs.accounts[a:b] if record else L.NO_ACCOUNT_RECORD,
                 ),
             )

@@ -80,10 +80,12 @@ def test_kernel_matches_reference(case):
     seg_params, month_params = make_params(draws, horizon, segment=seg_over, month=month_over)
     kw = {"cohort_months": cohort_months, "month_of_year0": moy0, "draw_start": 3,
           "capacity": cap, "full": True}  # fmt: skip
-    out_k, cohort_k, coverage_k = run(simulate_draws, 11, seg_params, month_params, book, **kw)[:3]
-    out_r, cohort_r, coverage_r = run(
+    out_k, cohort_k, coverage_k, later_k = run(
+        simulate_draws, 11, seg_params, month_params, book, **kw
+    )[:4]
+    out_r, cohort_r, coverage_r, later_r = run(
         simulate_draws_reference, 11, seg_params, month_params, book, **kw
-    )[:3]
+    )[:4]
     # Coverage shares are computed by the same operations from integer counts: exactly equal.
     np.testing.assert_array_equal(coverage_k, coverage_r)
     if cap is not None and horizon > 1:  # the shares did bind and move
@@ -93,6 +95,7 @@ def test_kernel_matches_reference(case):
     for v, name in enumerate(L.OUTPUTS):
         np.testing.assert_allclose(out_k[..., v], out_r[..., v], rtol=1e-9, atol=0, err_msg=name)
     np.testing.assert_allclose(cohort_k, cohort_r, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(later_k, later_r, rtol=1e-9, atol=0)
 
     # The comparison exercises the paths it claims to.
     total = out_k.sum(axis=(0, 1, 2))
@@ -105,6 +108,8 @@ def test_kernel_matches_reference(case):
         assert total[L.V_CHURNED] > 0 and total[L.V_OVERAGE] > 0
     if cohort_months and case != "no_new_logos":
         assert cohort_k[..., -1].sum() > 0  # logos followed to the end of their cohort window
+    if cohort_months > L.LATER_FROM and case != "no_new_logos":
+        assert later_k.min() > 0  # every draw has logos past their first year
 
 
 def test_reference_chunking_does_not_matter(monkeypatch):

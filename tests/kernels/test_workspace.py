@@ -33,7 +33,7 @@ def test_a_draw_alone_equals_the_same_draw_after_others():
             alone = run(simulate_draws, 4, seg_params[j : j + 1], month_params[j : j + 1], book,
                         cohort_months=COHORT, draw_start=j, full=True)  # fmt: skip
             for a, b in zip(whole, alone, strict=True):
-                if a.shape[0] == DRAWS:  # out, cohort, coverage (accounts: one shared row)
+                if a.shape[0] == DRAWS:  # out, cohort, coverage, later_revenue (accounts: shared)
                     np.testing.assert_array_equal(a[j : j + 1], b)
     finally:
         numba.set_num_threads(before)
