@@ -55,3 +55,31 @@ def test_the_key_holds_the_data_and_the_settings():
     assert key(book) == key(same)  # the same book built again: a hit
     assert key(other) != key(book)  # other data are other constants in the code: a miss
     assert key(book, {"churn": {"use_anniversary": False}}) != key(book)  # other settings
+
+
+def _tiny_model(n_obs: int):
+    import pymc as pm
+
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 1.0)
+        pm.Normal("y", mu, 1.0, observed=np.linspace(-1.0, 1.0, n_obs))
+    return model
+
+
+def test_what_cannot_be_cached_is_compiled_as_before(tmp_path, monkeypatch, caplog):
+    from simengine.fitting.compiled import compile_model
+
+    # A cache folder that cannot be made (a file stands where its parent should be; permission
+    # bits would not stop root): a warning, then a plain compile.
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("SIMENGINE_CACHE_DIR", str(tmp_path / "file" / "cache"))
+    with caplog.at_level("WARNING", logger="simengine.fitting.compiled"):
+        compiled, cache = compile_model(_tiny_model(3), ["mu"])
+    assert cache == "off" and compiled.n_dim == 1
+    assert "not writable" in caplog.text
+    # Data over numba's 1 MB limit for constants frozen into code (200,000 float64 = 1.6 MB):
+    # numba then holds the array's address, which no other process can load; nothing is saved.
+    monkeypatch.setenv("SIMENGINE_CACHE_DIR", str(tmp_path / "cache"))
+    compiled, cache = compile_model(_tiny_model(200_000), ["mu"])
+    assert cache == "off"
+    assert not list((tmp_path / "cache" / "models").glob("*.json"))
