@@ -17,6 +17,7 @@ FIT = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow  # two fits in fresh processes, one a cold compile: ~75 s at load 2-3
 def test_second_fit_in_a_fresh_process_compiles_nothing(tmp_path, monkeypatch, cli):
     monkeypatch.setenv("SIMENGINE_CACHE_DIR", str(tmp_path / "cache"))
     book = generate_book(n_accounts=200, history_months=24, seed=5).book
