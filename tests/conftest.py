@@ -7,8 +7,10 @@ Like lightning-hydra-template's conftest: compose the configs the CLI composes, 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,25 @@ def run_cli(
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def pytest_configure(config):
+    """One compiled-model cache for the session, empty at its start (as on a CI clone).
+
+    Tests that fit the same book with the same settings share it (a fit after the first loads the
+    compiled model: the same machine code, so the same draws), but no test sees an entry left by
+    an earlier session or by the user's own fits (``~/.cache/simengine``), so a cold compile is
+    never hidden.  pytest-xdist workers inherit the controller's environment, hence the same
+    folder.
+    """
+    if hasattr(config, "workerinput"):
+        return  # a worker: the controller set it
+    root = tempfile.mkdtemp(prefix="simengine-test-cache-")
+    config._simengine_cache = root
+    os.environ["SIMENGINE_CACHE_DIR"] = root
+
+
+def pytest_unconfigure(config):
+    root = getattr(config, "_simengine_cache", None)
+    if root:
+        shutil.rmtree(root, ignore_errors=True)

@@ -160,6 +160,7 @@ def fit_book(
             compiled=first.compiled,
         )
         result.compile_seconds = first.compile_seconds
+        result.compile_cache = first.compile_cache
         result.sampling_seconds += first.sampling_seconds
     else:
         first_failures = []
@@ -198,6 +199,8 @@ def fit_book(
         **window.attrs(),
         "segments": ",".join(book.segments),
         "compile_seconds": float(result.compile_seconds),
+        # hit: the compiled model came from the cross-process cache (fitting.compiled)
+        "compile_cache": result.compile_cache,
         "sampling_seconds": float(result.sampling_seconds),
         "draws": int(fit_cfg.draws),
         "tune": int(fit_cfg.tune),

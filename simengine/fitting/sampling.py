@@ -58,8 +58,13 @@ class SampleResult:
         sampling_seconds: float,
         restarts: list[str] | None = None,
         compiled=None,
+        compile_cache: str = "none",
     ):
         self.tree = tree
+        #: ``hit`` (the compiled model came from the cross-process cache: nothing compiled),
+        #: ``miss`` (compiled and saved), ``off`` (compiled, not saved) or ``none`` (no compile:
+        #: a compiled model passed in, or MAP / ADVI).
+        self.compile_cache = compile_cache
         self.compile_seconds = compile_seconds
         self.sampling_seconds = sampling_seconds
         #: Why each abandoned NUTS run was abandoned (one entry per restart).
@@ -233,10 +238,15 @@ def _show_progress(progress: bool) -> bool:
 
 
 def compile_nuts(model: pm.Model, var_names: list[str]):
-    """nutpie's compiled form of ``model`` (reusable: :func:`sample_model` ``compiled=``)."""
-    import nutpie
+    """nutpie's compiled form of ``model`` (reusable: :func:`sample_model` ``compiled=``).
 
-    return nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
+    nutpie's numba backend through :func:`simengine.fitting.compiled.compile_model`: loaded
+    from the cross-process cache when the same model (same book, same settings) was compiled
+    before.
+    """
+    from simengine.fitting.compiled import compile_model
+
+    return compile_model(model, var_names)[0]
 
 
 def sample_model(
@@ -269,13 +279,18 @@ def sample_model(
     """
     show = _show_progress(progress)
     if fit_cfg.method == "nuts":
+        from simengine.fitting.compiled import compile_model
+
         t0 = time.perf_counter()
+        cache = "none"
         if compiled is None:
-            compiled = compile_nuts(model, var_names)
+            compiled, cache = compile_model(model, var_names)
         t1 = time.perf_counter()
         log.info(
-            "compiled the model in %.1f s; sampling %d chains x (%d tune + %d draws)",
+            "compiled the model in %.1f s (compile cache: %s); sampling %d chains x "
+            "(%d tune + %d draws)",
             t1 - t0,
+            cache,
             fit_cfg.chains,
             fit_cfg.tune,
             fit_cfg.draws,
@@ -305,7 +320,7 @@ def sample_model(
                 "sample_stats": tree["sample_stats"].to_dataset(),
             }
         )
-        return SampleResult(tree, t1 - t0, t2 - t1, restarts, compiled)
+        return SampleResult(tree, t1 - t0, t2 - t1, restarts, compiled, cache)
     if fit_cfg.method == "map":
         t0 = time.perf_counter()
         with model:
