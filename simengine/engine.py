@@ -381,7 +381,8 @@ def run_kernel(
     Outputs
         ``out`` (draws, horizon, segments, len(OUTPUTS)), ``cohort`` (draws, horizon,
         cohort_months; no rows without ``cohort_cells``), ``coverage`` (draws, horizon,
-        len(COVERAGE)) and ``later_revenue`` (draws,); see :mod:`simengine.kernels.layout`.  Compile and run times are logged.
+        len(COVERAGE)) and ``later_revenue`` (draws,); see :mod:`simengine.kernels.layout`.
+        Compile and run times are logged.
 
     A progress bar (rich) appears when the run is expected to take more than two seconds and
     stderr is a terminal.

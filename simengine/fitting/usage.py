@@ -12,14 +12,13 @@ What is fitted, and from which data
   from sufficient statistics (:func:`~simengine.bookstats.changes.change_statistics`) summed
   once more into quadratic forms in each segment's drift, season and onboarding table
   (:func:`~simengine.bookstats.changes.change_quadratic_forms`).  Nothing runs per account,
-  cell or account-month while sampling, so a gradient's cost does not grow with the book.  With ``robust=True`` the noise is Student-t (scale
-  ``usage_noise_scale_s``, ``usage_tail_nu`` degrees of freedom; a few wild months bend the
-  estimates far less) with a non-centred latent ``b_i``; ``usage_volatility`` is then the noise
-  SD, and the kernel draws the normal mixture closest to t(``usage_tail_nu``)
-  (:func:`simengine.bookstats.tails.mixture_from_student_t`) scaled to it.  The onboarding ramp
-  enters through
-  ``Δ log ramp(k) = ramp_increment_s[k]`` at tenures 1 .. 12 and 0 after
-  (:meth:`SharedParameters.log_ramp_table`): a monotone curve with a free step per month of the
+  cell or account-month while sampling, so a gradient's cost does not grow with the book.
+  With ``robust=True`` the noise is Student-t (scale ``usage_noise_scale_s``, ``usage_tail_nu``
+  degrees of freedom; a few wild months bend the estimates far less) with a non-centred latent
+  ``b_i``; ``usage_volatility`` is then the noise SD, and the kernel draws the normal mixture
+  closest to t(``usage_tail_nu``) (:func:`simengine.bookstats.tails.mixture_from_student_t`)
+  scaled to it.  The onboarding ramp enters through ``Δ log ramp(k) = ramp_increment_s[k]`` at
+  tenures 1 .. 12 and 0 after (:meth:`SharedParameters.log_ramp_table`): a monotone curve with a free step per month of the
   first year (month 1 vs 3 vs 6, the day-30/90/180 checkpoints), so a logistic or exponential
   onboarding alike is the ramp's, and the drift is what accounts past their first year do.
 * **First-month level**: ``log U[start] - log season - log ramp(0)``

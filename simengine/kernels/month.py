@@ -256,8 +256,9 @@ def cohort_cells(t, blocks, active, month_revenue, cohort):
 def later_revenue(t, blocks, month_revenue, lanes, cohort_months):
     """Month ``t``'s revenue of the logos that started ``LATER_FROM .. LATER_TO - 1`` months
     before (and within ``cohort_months``): a segment's logos of those start months are one run
-    of positions (``blocks.runs``, start order), summed by :func:`~simengine.kernels.ranges.lane_sum`
-    (``month_revenue`` is 0 where not active); the segments add in order.
+    of positions (``blocks.runs``, start order), summed by
+    :func:`~simengine.kernels.ranges.lane_sum` (``month_revenue`` is 0 where not active); the
+    segments add in order.
 
     It reads only what the cohort cells are made from, but not the cells themselves, so a run
     that keeps no cells sums the same bits."""
