@@ -30,9 +30,13 @@ def test_bench_bound_counts_and_times_the_models_floor():
     assert 0.9 * months < inside < months and past > 0
     per_month = float(re.search(r"= ([\d.]+) per account-month", out)[1])
     assert per_month > 1.0  # at least the usage normal of each step
-    ratios = {
-        name.strip(): float(ratio)
-        for name, ratio in re.findall(r"^  (\S.*?)\s+[\d.]+\s+([\d.]+)$", out, flags=re.M)
+    # Each row: M account-months/s, x the numpy floor, x the model's floor (random numbers + exp).
+    rows = {
+        name.strip(): (float(numpy), float(model))
+        for name, numpy, model in re.findall(
+            r"^  (\S.*?)\s+[\d.]+\s+([\d.]+)\s+([\d.]+)$", out, flags=re.M
+        )
     }
-    assert ratios["numpy floor (1 normal per account-month)"] == 1.0
-    assert len(ratios) == 4 and all(r > 0 for r in ratios.values())
+    assert rows["numpy floor (1 normal per account-month)"][0] == 1.0
+    assert rows["... and exp of each usage step"][1] == 1.0
+    assert len(rows) == 5 and all(r > 0 for row in rows.values() for r in row)
