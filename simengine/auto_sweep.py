@@ -100,7 +100,6 @@ def _extend_job(job: Path, cfg, text: str, attrs: dict, target: int, books: dict
     name and config groups, which Hydra composed)."""
     from simengine.data import book_from_config
     from simengine.pipeline import simulate_block
-    from simengine.results import without_cohort_cells
 
     key = repr(dataclasses.asdict(cfg.data))
     if key not in books:
@@ -115,7 +114,7 @@ def _extend_job(job: Path, cfg, text: str, attrs: dict, target: int, books: dict
         block, acc = simulate_block(_with_draws(cfg, target), book, resolved=text,
                                     draws_from=old.sizes["draw"], accumulator=acc,
                                     cohort_cells=False)  # fmt: skip
-        ds = append_draws(old, without_cohort_cells(block))
+        ds = append_draws(old, block)  # drawn without cohort cells, as the kept draws
     ds.attrs.update(attrs)
     save_run(job, ds, acc)
     return _metric(ds)

@@ -337,17 +337,9 @@ def _size_nodes(params: SharedParameters):
 
 
 def _usage_terms(params: SharedParameters, w: dict[str, np.ndarray]):
-    """Drift, season and onboarding terms of each window change, (n_w, W)."""
-    seg = w["segment"]
-    log_ramp = params.log_ramp_table(int(w["tenure"].max()))
-    seg2 = np.broadcast_to(seg[:, None], w["month"].shape)
-    return (
-        params.get("usage_drift")[seg][:, None]
-        + params.log_season(w["month"], seg2)
-        - params.log_season(w["month"] - 1, seg2)
-        + log_ramp[seg2, w["tenure"]]
-        - log_ramp[seg2, w["tenure"] - 1]
-    )
+    """Drift, season and onboarding terms of each window change, (n_w, W): read from
+    :func:`_usage_step_table` (one gather from a small table)."""
+    return _usage_step_table(params)[_step_index(w["segment"][:, None], w["month"], w["tenure"])]
 
 
 def _later_windows_loglik(params: SharedParameters, w: dict[str, np.ndarray]):

@@ -20,10 +20,25 @@ import pytensor.tensor as pt  # noqa: E402
 from simengine.bookstats.shapes import MONTHS_OF_YEAR  # noqa: E402
 from simengine.data import load_book  # noqa: E402
 from simengine.fitting.base import SharedParameters  # noqa: E402
-from simengine.fitting.expansion import ExpansionModel, _size_nodes, _usage_terms  # noqa: E402
+from simengine.fitting.expansion import ExpansionModel, _size_nodes  # noqa: E402
 from simengine.fitting.usage import UsageModel  # noqa: E402
 
 GENERATOR = Path(__file__).resolve().parents[1] / "data" / "eu_saas_book.py"
+
+
+def _usage_terms(params, w):
+    """Reference: drift, season and onboarding terms of each window change, (n_w, W), gathered
+    per change (the form before the (segment, month of year, tenure) table)."""
+    seg = w["segment"]
+    log_ramp = params.log_ramp_table(int(w["tenure"].max()))
+    seg2 = np.broadcast_to(seg[:, None], w["month"].shape)
+    return (
+        params.get("usage_drift")[seg][:, None]
+        + params.log_season(w["month"], seg2)
+        - params.log_season(w["month"] - 1, seg2)
+        + log_ramp[seg2, w["tenure"]]
+        - log_ramp[seg2, w["tenure"] - 1]
+    )
 
 
 def _per_account_changes(params, stats, sigma, tau):
